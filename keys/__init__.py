@@ -1,0 +1,1 @@
+"""OpenPGP for BackUp: the gpg adapter, and the submission key's lifecycle."""

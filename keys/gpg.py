@@ -1,0 +1,251 @@
+"""The gpg adapter: python-gnupg for key management and small data, a direct gpg pipe
+for streaming uploads.
+
+Why a direct pipe for streams: python-gnupg's `encrypt_file` pulls from a readable
+object through a thread copying 1 KiB at a time; an upload is pushed to us by the
+multipart parser, so we feed gpg's stdin ourselves, in large writes, and read its
+ciphertext back in a thread that hashes it on the way to disk.
+
+gpg's own compression is always off (`--compress-algo none`): it cuts throughput
+several-fold on incompressible data; the store gzips by content instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess  # nosec B404  (gpg is the point of this module)
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+import gnupg
+
+from keys.errors import DecryptionError, KeyOperationError, SealError
+
+# The agent must never cache a passphrase: each source's reply key may be used only
+# during a request that carries its codename-derived passphrase.
+_AGENT_CONF = (
+    "default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\n"
+    # Reply-key passphrases are 256-bit scrypt outputs: iterating S2K adds nothing
+    # but ~0.6 s per key operation, so use the minimum count.
+    "s2k-count 65536\n"
+)
+_CHUNK = 1024 * 1024
+_BASE_ARGS = ("--batch", "--no-tty", "--quiet", "--yes", "--trust-model", "always")
+
+
+def prepare_home(home: Path) -> Path:
+    """Create a GnuPG home (0700) whose agent caches nothing."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    conf = home / "gpg-agent.conf"
+    if not conf.exists() or conf.read_text() != _AGENT_CONF:
+        conf.write_text(_AGENT_CONF)
+    return home
+
+
+def kill_agent(home: Path) -> None:
+    """Stop the gpg-agent of a home (tests and key ceremonies clean up after themselves)."""
+    subprocess.run(  # nosec B603 B607
+        ["gpgconf", "--homedir", str(home), "--kill", "all"],
+        check=False,
+        capture_output=True,
+    )
+
+
+class GpgStream:
+    """Ciphertext of what is written goes to `output`; SHA-256 and size of it are kept."""
+
+    def __init__(self, argv: list[str], output: Path) -> None:
+        self._output = output
+        self._sink: IO[bytes] = open(output, "xb")
+        self._proc = subprocess.Popen(  # nosec B603  (fixed argv, no shell)
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+        )
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self._pump_error: BaseException | None = None
+        self._pump = threading.Thread(target=self._copy_out, daemon=True)
+        self._pump.start()
+        self._closed = False
+
+    def _copy_out(self) -> None:
+        stdout = self._proc.stdout
+        assert stdout is not None  # noqa: S101  (Popen with PIPE)
+        try:
+            while True:
+                chunk = stdout.read(_CHUNK)
+                if not chunk:
+                    break
+                self._digest.update(chunk)
+                self._sink.write(chunk)
+                self.size += len(chunk)
+            self._sink.flush()
+            os.fsync(self._sink.fileno())
+        except BaseException as exc:  # surfaced by close()
+            self._pump_error = exc
+        finally:
+            self._sink.close()
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def write(self, data: bytes) -> int:
+        stdin = self._proc.stdin
+        assert stdin is not None  # noqa: S101
+        try:
+            stdin.write(data)
+        except (BrokenPipeError, ValueError) as exc:
+            raise SealError("gpg stopped accepting data") from exc
+        return len(data)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        assert self._proc.stdin is not None  # noqa: S101
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self._pump.join()
+        stderr = self._proc.stderr.read() if self._proc.stderr else b""
+        code = self._proc.wait()
+        if code != 0 or self._pump_error is not None:
+            self._output.unlink(missing_ok=True)
+            raise SealError(f"gpg failed ({code}): {stderr.decode(errors='replace')[:200]}")
+
+    def abort(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._closed = True
+        try:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self._pump.join()
+        self._proc.wait()
+        self._output.unlink(missing_ok=True)
+
+
+class GpgKeyring:
+    """One GnuPG home: the submission public key, per-source reply keys."""
+
+    def __init__(self, home: Path, binary: str = "gpg", *, server: bool = True) -> None:
+        """`server=True`: the agent caches nothing and uses a minimal S2K count, for
+        keys locked by 256-bit derived passphrases. The workstation passes False: its
+        key is locked by a human passphrase and keeps gpg's defaults."""
+        if server:
+            self.home = prepare_home(home)
+        else:
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.home = home
+        self.binary = binary
+        self._gpg = gnupg.GPG(gnupghome=str(self.home), gpgbinary=binary)
+        self._gpg.encoding = "utf-8"
+
+    # -- streaming --------------------------------------------------------------------
+    def seal_stream(self, recipients: Sequence[str], output: Path) -> GpgStream:
+        if not recipients:
+            raise SealError("no recipient")
+        argv = [self.binary, "--homedir", str(self.home), *_BASE_ARGS]
+        argv += ["--compress-algo", "none", "--encrypt", "--output", "-"]
+        for fingerprint in recipients:
+            argv += ["--recipient", fingerprint]
+        return GpgStream(argv, output)
+
+    # -- small data ---------------------------------------------------------------------
+    def seal_bytes(self, data: bytes, recipients: Sequence[str]) -> bytes:
+        result = self._gpg.encrypt(
+            data,
+            list(recipients),
+            armor=False,
+            always_trust=True,
+            extra_args=["--compress-algo", "none"],
+        )
+        if not result.ok:
+            raise SealError(f"encryption failed: {result.status}")
+        return bytes(result.data)
+
+    def open_bytes(self, ciphertext: bytes, passphrase: str) -> bytes:
+        result = self._gpg.decrypt(ciphertext, passphrase=passphrase, always_trust=True)
+        if not result.ok:
+            raise DecryptionError(f"decryption failed: {result.status}")
+        return bytes(result.data)
+
+    # -- keys ---------------------------------------------------------------------------
+    def generate_reply_key(self, name: str, passphrase: str) -> str:
+        """An ed25519/cv25519 keypair, its secret half locked with `passphrase`."""
+        spec = self._gpg.gen_key_input(
+            key_type="EDDSA",
+            key_curve="ed25519",
+            key_usage="sign",
+            subkey_type="ECDH",
+            subkey_curve="cv25519",
+            subkey_usage="encrypt",
+            name_real=name,
+            name_email=None,
+            name_comment=None,
+            expire_date=0,
+            passphrase=passphrase,
+        )
+        result = self._gpg.gen_key(spec)
+        if not result.fingerprint:
+            raise KeyOperationError(f"key generation failed: {result.status}")
+        return str(result.fingerprint)
+
+    def delete_key(self, fingerprint: str) -> None:
+        """Remove both halves of a key; missing keys are not an error (idempotent)."""
+        (self.home / "openpgp-revocs.d" / f"{fingerprint}.rev").unlink(missing_ok=True)
+        if self._gpg.list_keys(secret=True, keys=[fingerprint]):
+            self._gpg.delete_keys(fingerprint, secret=True, expect_passphrase=False)
+        if self._gpg.list_keys(keys=[fingerprint]):
+            result = self._gpg.delete_keys(fingerprint)
+            if str(result) != "ok":
+                raise KeyOperationError(f"could not delete key: {result}")
+
+    def has_public_key(self, fingerprint: str) -> bool:
+        return bool(self._gpg.list_keys(keys=[fingerprint]))
+
+    def has_secret_key(self, fingerprint: str) -> bool:
+        return bool(self._gpg.list_keys(secret=True, keys=[fingerprint]))
+
+    def import_keys(self, armored: str | bytes) -> list[str]:
+        result = self._gpg.import_keys(armored)
+        fingerprints = [fp for fp in result.fingerprints if fp]
+        if not fingerprints:
+            raise KeyOperationError("no key imported")
+        return sorted(set(fingerprints))
+
+    def export_public(self, fingerprint: str) -> str:
+        armored = self._gpg.export_keys(fingerprint)
+        if not armored:
+            raise KeyOperationError("no such public key")
+        return str(armored)
+
+    def export_secret(self, fingerprint: str, passphrase: str) -> str:
+        armored = self._gpg.export_keys(fingerprint, secret=True, passphrase=passphrase)
+        if not armored:
+            raise KeyOperationError("could not export secret key")
+        return str(armored)
+
+    def decrypt_file(self, path: Path, passphrase: str | None, output: Path) -> None:
+        with open(path, "rb") as handle:
+            result = self._gpg.decrypt_file(
+                handle, passphrase=passphrase, always_trust=True, output=str(output)
+            )
+        if not result.ok:
+            output.unlink(missing_ok=True)
+            raise DecryptionError(f"decryption failed: {result.status}")
+
+    @property
+    def gpg(self) -> gnupg.GPG:
+        return self._gpg

@@ -1,0 +1,91 @@
+"""The submission key: generated offline, its public half loaded into an instance.
+
+The server only ever holds the public half. `generate_submission_key` runs on the
+air-gapped workstation (or, marked DEVELOPMENT, on a development machine).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import gnupg
+
+from keys.errors import KeyOperationError
+from keys.gpg import GpgKeyring
+
+DEV_KEY_NAME = "BackUp DEVELOPMENT submission key - NOT FOR REAL SUBMISSIONS"
+PRODUCTION_KEY_NAME = "BackUp submission key"
+SUBMISSION_KEY_FILE = "submission_key.fpr"
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    fingerprint: str
+    public_armored: str
+
+
+def generate_submission_key(
+    home: Path, passphrase: str, *, name: str = PRODUCTION_KEY_NAME, rsa: bool = False
+) -> GeneratedKey:
+    """A passphrase-protected submission keypair in `home` (cv25519, or RSA-4096)."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    gpg = gnupg.GPG(gnupghome=str(home))
+    if rsa:
+        spec = gpg.gen_key_input(
+            key_type="RSA",
+            key_length=4096,
+            subkey_type="RSA",
+            subkey_length=4096,
+            name_real=name,
+            name_email=None,
+            name_comment=None,
+            expire_date=0,
+            passphrase=passphrase,
+        )
+    else:
+        spec = gpg.gen_key_input(
+            key_type="EDDSA",
+            key_curve="ed25519",
+            key_usage="sign",
+            subkey_type="ECDH",
+            subkey_curve="cv25519",
+            subkey_usage="encrypt",
+            name_real=name,
+            name_email=None,
+            name_comment=None,
+            expire_date=0,
+            passphrase=passphrase,
+        )
+    result = gpg.gen_key(spec)
+    if not result.fingerprint:
+        raise KeyOperationError(f"submission key generation failed: {result.status}")
+    public = gpg.export_keys(str(result.fingerprint))
+    return GeneratedKey(str(result.fingerprint), str(public))
+
+
+def load_submission_key(instance_dir: Path, keyring: GpgKeyring, public_armored: str) -> str:
+    """Import the public half into the server keyring and make it the submission key.
+
+    Refuses armored data that carries a secret key: the server must never hold one.
+    """
+    if "PRIVATE KEY BLOCK" in public_armored:
+        raise KeyOperationError("refusing a secret key: load the public key only")
+    fingerprints = keyring.import_keys(public_armored)
+    if len(fingerprints) != 1:
+        raise KeyOperationError("expected exactly one public key")
+    fingerprint = fingerprints[0]
+    if keyring.has_secret_key(fingerprint):
+        raise KeyOperationError("the server keyring holds this key's secret half")
+    path = instance_dir / SUBMISSION_KEY_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(fingerprint + "\n")
+    os.replace(tmp, path)
+    return fingerprint
+
+
+def fingerprint_groups(fingerprint: str) -> str:
+    """'ABCD 1234 ...' for reading aloud when checking a key out of band."""
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))

@@ -1,0 +1,120 @@
+"""Shared fixtures: real gpg, real Redis, SQLite and PostgreSQL started by the suite.
+
+Fast scrypt parameters are used only here; everything else is the production code path.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+from redis import Redis
+
+from keys.gpg import GpgKeyring, kill_agent
+from keys.lifecycle import GeneratedKey, generate_submission_key, load_submission_key
+from tests.support.servers import postgres_server, redis_server
+from vault.config import Config, ScryptParams, load_config
+from vault.migrate import upgrade
+from vault.runtime import Runtime, build_runtime
+
+SUBMISSION_PASSPHRASE = "correct horse battery staple submission"
+FAST_SCRYPT = ScryptParams(n=2**4, r=8, p=1)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def _fresh_postgres_database(server_url: str) -> tuple[str, str]:
+    """A new, empty database on the server; returns (url, name)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: hex only
+    base = server_url.rsplit("/", 1)[0]
+    return f"{base}/{name}", name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each integration test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'backup.sqlite'}"
+        return
+    server_url = request.getfixturevalue("postgres_url")
+    url, name = _fresh_postgres_database(server_url)
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def submission_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GeneratedKey, Path]]:
+    """The instance submission keypair; its secret half lives only in this 'workstation' home."""
+    home = tmp_path_factory.mktemp("ws") / "gnupg"
+    key = generate_submission_key(home, SUBMISSION_PASSPHRASE, name="BackUp test submission key")
+    yield key, home
+    kill_agent(home)
+
+
+@pytest.fixture
+def instance_dir(tmp_path: Path) -> Path:
+    return tmp_path / "instance"
+
+
+@pytest.fixture
+def config(instance_dir: Path, database_url: str, redis_url: str) -> Config:
+    base = load_config(
+        {
+            "BACKUP_INSTANCE_DIR": str(instance_dir),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+        }
+    )
+    return replace(base, scrypt=FAST_SCRYPT)
+
+
+@pytest.fixture
+def runtime(
+    config: Config, redis: Redis, submission_key: tuple[GeneratedKey, Path]
+) -> Iterator[Runtime]:
+    """A migrated database, the submission public key loaded, a real Redis."""
+    upgrade(config.database_url)
+    rt = build_runtime(config, redis=redis)
+    load_submission_key(config.instance_dir, rt.keyring, submission_key[0].public_armored)
+    yield rt
+    rt.engine.dispose()
+    kill_agent(config.gnupg_home)
+
+
+@pytest.fixture
+def workstation_keyring(submission_key: tuple[GeneratedKey, Path]) -> GpgKeyring:
+    """The air-gapped side's keyring, holding the submission secret key."""
+    return GpgKeyring(submission_key[1], server=False)

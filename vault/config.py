@@ -1,0 +1,189 @@
+"""Typed, frozen configuration built from the environment and one instance directory.
+
+`load_config(env)` is pure apart from creating the instance directory and its secrets
+file once: secrets are generated there on first use and never live in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vault.errors import ConfigError
+
+DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024
+SECRETS_FILE = "secrets.json"
+_SECRET_NAMES = (
+    "source_secret_key",
+    "journalist_secret_key",
+    "lookup_pepper",
+    "reply_key_pepper",
+    "session_pepper",
+)
+
+
+@dataclass(frozen=True)
+class ScryptParams:
+    """Cost of the codename derivation. Production: ~2^14·8·128 B = 16 MiB, ~50 ms."""
+
+    n: int = 2**14
+    r: int = 8
+    p: int = 1
+
+    @property
+    def maxmem(self) -> int:
+        return 256 * self.n * self.r + 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Per-instance random values, generated once into the instance directory."""
+
+    source_secret_key: bytes
+    journalist_secret_key: bytes
+    lookup_pepper: bytes
+    reply_key_pepper: bytes
+    session_pepper: bytes
+
+    def __repr__(self) -> str:  # never print secrets in a traceback
+        return "Secrets(<redacted>)"
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Login throttling: attempts allowed per window, per key and for the whole service."""
+
+    per_key: int = 5
+    globally: int = 300
+    window_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Config:
+    instance_dir: Path
+    database_url: str
+    redis_url: str | None
+    secrets: Secrets = field(repr=False)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    max_form_field_bytes: int = 200 * 1024
+    codename_words: int = 7
+    scrypt: ScryptParams = ScryptParams()
+    session_idle_seconds: int = 30 * 60
+    source_throttle: Throttle = Throttle()
+    journalist_throttle: Throttle = Throttle(per_key=5, globally=100, window_seconds=300)
+    production: bool = False
+    secure_cookies: bool = False
+    gpg_binary: str = "gpg"
+    source_port: int = 8080
+    journalist_port: int = 8081
+
+    @property
+    def store_dir(self) -> Path:
+        return self.instance_dir / "store"
+
+    @property
+    def gnupg_home(self) -> Path:
+        return self.instance_dir / "gnupg"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.instance_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.instance_dir / "run"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be a boolean, got {raw!r}")
+
+
+def ensure_instance_dir(path: Path) -> Path:
+    """Create the instance directory (0700) and its sub-directories."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    for sub in ("store", "gnupg", "log", "run"):
+        (path / sub).mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def load_secrets(instance_dir: Path) -> Secrets:
+    """Read the instance secrets, generating any that are missing (file mode 0600)."""
+    path = instance_dir / SECRETS_FILE
+    values: dict[str, str] = {}
+    if path.exists():
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"unreadable secrets file {path}") from exc
+    missing = [name for name in _SECRET_NAMES if name not in values]
+    if missing:
+        for name in missing:
+            values[name] = secrets.token_hex(32)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    return Secrets(**{name: bytes.fromhex(values[name]) for name in _SECRET_NAMES})
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration from environment variables (`os.environ` by default)."""
+    env = os.environ if env is None else env
+    instance = Path(env.get("BACKUP_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
+    ensure_instance_dir(instance)
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'backup.sqlite'}"
+    production = _bool(env, "BACKUP_PRODUCTION", False)
+    words = _int(env, "BACKUP_CODENAME_WORDS", 7)
+    if words < 7:
+        raise ConfigError("BACKUP_CODENAME_WORDS below 7 gives less than 90 bits")
+    max_upload = _int(env, "BACKUP_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD)
+    if max_upload == 0:
+        raise ConfigError("BACKUP_MAX_UPLOAD_BYTES must be positive")
+    scrypt_n = _int(env, "BACKUP_SCRYPT_N", ScryptParams.n)
+    if scrypt_n < 2 or scrypt_n & (scrypt_n - 1):
+        raise ConfigError("BACKUP_SCRYPT_N must be a power of two")
+    if production and scrypt_n < 2**14:
+        raise ConfigError("BACKUP_SCRYPT_N below 2^14 is refused in production")
+    return Config(
+        instance_dir=instance,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        secrets=load_secrets(instance),
+        max_upload_bytes=max_upload,
+        codename_words=words,
+        scrypt=ScryptParams(n=scrypt_n),
+        session_idle_seconds=_int(env, "BACKUP_SESSION_IDLE_SECONDS", 30 * 60),
+        production=production,
+        secure_cookies=_bool(env, "BACKUP_SECURE_COOKIES", False),
+        gpg_binary=env.get("BACKUP_GPG_BINARY") or "gpg",
+        source_port=_int(env, "BACKUP_SOURCE_PORT", 8080),
+        journalist_port=_int(env, "BACKUP_JOURNALIST_PORT", 8081),
+    )

@@ -1,0 +1,88 @@
+"""RQ entry points. They receive ids, never objects, and open their own session.
+
+The worker binds a Runtime once at start (`bind`); without one, a job builds it from
+the environment, as `backupctl worker` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+from sqlalchemy import select
+
+from vault.config import load_config
+from vault.models import Reply, Source, Submission
+from vault.runtime import Runtime, build_runtime
+
+_runtime: Runtime | None = None
+
+
+def bind(runtime: Runtime) -> None:
+    """Give this worker process its Runtime (the worker is its own process)."""
+    global _runtime
+    _runtime = runtime
+
+
+def _rt() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = build_runtime(load_config())
+    return _runtime
+
+
+def delete_submission(submission_uuid: str) -> bool:
+    rt = _rt()
+    with rt.session() as db:
+        submission = db.scalar(select(Submission).where(Submission.uuid == submission_uuid))
+        if submission is None:
+            return False
+        rt.store.shred(rt.store.path_of(submission.source.uuid, submission.filename))
+        db.delete(submission)
+    return True
+
+
+def delete_reply(reply_uuid: str) -> bool:
+    rt = _rt()
+    with rt.session() as db:
+        reply = db.scalar(select(Reply).where(Reply.uuid == reply_uuid))
+        if reply is None:
+            return False
+        rt.store.shred(rt.store.path_of(reply.source.uuid, reply.filename))
+        db.delete(reply)
+    return True
+
+
+def delete_source(source_uuid: str) -> bool:
+    """Shred every file of a source, its reply key, then its rows."""
+    rt = _rt()
+    with rt.session() as db:
+        source = db.scalar(select(Source).where(Source.uuid == source_uuid))
+        if source is None:
+            return False
+        directory = rt.store.source_dir(source.uuid)
+        if directory.exists():
+            for path in sorted(directory.iterdir()):
+                if path.is_file():
+                    rt.store.shred(path)
+            shutil.rmtree(directory, ignore_errors=True)
+        rt.keyring.delete_key(source.reply_key_fingerprint)
+        db.delete(source)
+    return True
+
+
+def sweep_store(older_than_seconds: int = 3600) -> int:
+    """Shred what crashed requests left in the store (partials, files with no row)."""
+    rt = _rt()
+    with rt.session() as db:
+        known = [
+            rt.store.path_of(uuid, name)
+            for uuid, name in db.execute(
+                select(Source.uuid, Submission.filename).join(Submission.source)
+            )
+        ]
+        known += [
+            rt.store.path_of(uuid, name)
+            for uuid, name in db.execute(select(Source.uuid, Reply.filename).join(Reply.source))
+        ]
+    return len(rt.store.sweep(known, dt.timedelta(seconds=older_than_seconds)))

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Enum, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vault.db import Base, utcnow
+
+USERNAME_MAX = 64
+
+
+class Role(enum.Enum):
+    ANALYST = "analyst"
+    PARTNER = "partner"
+    ADMIN = "admin"
+
+
+class Reviewer(Base):
+    """A WWoW analyst, partner professional or admin of the reviewer interface."""
+
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True)
+    passphrase_hash: Mapped[str] = mapped_column(String(255))
+    otp_secret: Mapped[str] = mapped_column(String(64))
+    # Highest TOTP time-step accepted so far: a code at or below it is a replay.
+    last_totp_step: Mapped[int] = mapped_column(default=0)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=16, validate_strings=True), default=Role.ANALYST
+    )
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN

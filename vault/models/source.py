@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vault.db import Base, utcnow
+
+if TYPE_CHECKING:
+    from vault.models.reply import Reply
+    from vault.models.submission import Submission
+
+LOOKUP_ID_LENGTH = 64
+DESIGNATION_LENGTH = 64
+
+
+class Source(Base):
+    """An anonymous source. The codename is never stored: only its slow derivation."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    lookup_id: Mapped[str] = mapped_column(String(LOOKUP_ID_LENGTH), unique=True)
+    designation: Mapped[str] = mapped_column(String(DESIGNATION_LENGTH), unique=True)
+    reply_key_fingerprint: Mapped[str] = mapped_column(String(64))
+    interaction_count: Mapped[int] = mapped_column(default=0)
+    pending: Mapped[bool] = mapped_column(default=True)
+    starred: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set when deletion is requested; the background job removes files, then the row.
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    submissions: Mapped[list[Submission]] = relationship(
+        back_populates="source",
+        order_by="Submission.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    replies: Mapped[list[Reply]] = relationship(
+        back_populates="source",
+        order_by="Reply.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    def next_interaction(self) -> int:
+        self.interaction_count += 1
+        return self.interaction_count
+
+    @property
+    def slug(self) -> str:
+        """The designation as used in stored file names: 'sober moth' -> 'sober_moth'."""
+        return self.designation.replace(" ", "_")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vault.db import Base, utcnow
+
+if TYPE_CHECKING:
+    from vault.models.source import Source
+
+
+class SubmissionKind(enum.Enum):
+    MESSAGE = "message"
+    FILE = "file"
+
+
+class Submission(Base):
+    """One sealed message or file. Only ciphertext facts are recorded here."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    kind: Mapped[SubmissionKind] = mapped_column(
+        Enum(SubmissionKind, native_enum=False, length=16, validate_strings=True)
+    )
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    downloaded: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    source: Mapped[Source] = relationship(back_populates="submissions")
+
+
+class SeenSubmission(Base):
+    """A reviewer has opened (downloaded or marked seen) a submission."""
+
+    __tablename__ = "seen_submissions"
+    __table_args__ = (UniqueConstraint("submission_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"))

@@ -1,0 +1,82 @@
+"""Wires the domain's parts together for a process: built once by each app factory,
+the worker and the CLI, and passed around explicitly (no global singletons)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis import Redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from keys.gpg import GpgKeyring
+from keys.lifecycle import SUBMISSION_KEY_FILE
+from vault.config import Config
+from vault.db import make_engine, make_session_factory
+from vault.errors import ConfigError
+from vault.store import Store
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    keyring: GpgKeyring
+    store: Store
+    redis: Redis
+    _submission_fpr: str | None = field(default=None, repr=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error."""
+        session = self.session_factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @property
+    def submission_fingerprint(self) -> str:
+        if self._submission_fpr is None:
+            self._submission_fpr = read_submission_fingerprint(self.config.instance_dir)
+            if not self.keyring.has_public_key(self._submission_fpr):
+                raise ConfigError("the submission public key is not in the server keyring")
+        return self._submission_fpr
+
+
+def read_submission_fingerprint(instance_dir: Path) -> str:
+    path = instance_dir / SUBMISSION_KEY_FILE
+    try:
+        fingerprint = path.read_text().strip().upper()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            "no submission key loaded: run `backupctl keys load PUBLIC_KEY.asc`"
+        ) from exc
+    if len(fingerprint) not in (40, 64) or not all(c in "0123456789ABCDEF" for c in fingerprint):
+        raise ConfigError("invalid submission key fingerprint file")
+    return fingerprint
+
+
+def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
+    if redis is None:
+        if not config.redis_url:
+            raise ConfigError("REDIS_URL is not set (backupctl run starts a private Redis)")
+        redis = Redis.from_url(config.redis_url)
+    engine = make_engine(config.database_url)
+    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+    return Runtime(
+        config=config,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        keyring=keyring,
+        store=Store(config.store_dir, keyring),
+        redis=redis,
+    )

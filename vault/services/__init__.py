@@ -1,0 +1,1 @@
+"""Domain operations. Each takes its dependencies (session, store, keyring) explicitly."""

@@ -1,0 +1,52 @@
+"""Replies written by reviewers, sealed to the source's key and the submission key."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from keys.gpg import GpgKeyring
+from vault.db import utcnow
+from vault.errors import EmptySubmissionError
+from vault.models import Reply, Reviewer, Source
+from vault.store import Store
+
+MAX_REPLY_CHARS = 50_000
+
+
+def send_reply(
+    db: Session,
+    store: Store,
+    keyring: GpgKeyring,
+    source: Source,
+    reviewer: Reviewer | None,
+    text: str,
+    submission_fpr: str,
+) -> Reply:
+    text = text.strip()
+    if not text:
+        raise EmptySubmissionError("empty reply")
+    if len(text) > MAX_REPLY_CHARS:
+        raise EmptySubmissionError("reply too long")
+    number = source.next_interaction()
+    sealed = store.seal_bytes_to(
+        source.uuid,
+        f"{number}-{source.slug}-reply.gpg",
+        text.encode("utf-8"),
+        [source.reply_key_fingerprint, submission_fpr],
+    )
+    reply = Reply(
+        source=source,
+        reviewer=reviewer,
+        filename=sealed.path.name,
+        size=sealed.size,
+        sha256=sealed.sha256,
+    )
+    source.last_updated = utcnow()
+    db.add(reply)
+    try:
+        db.commit()
+    except BaseException:
+        db.rollback()
+        store.shred(sealed.path)
+        raise
+    return reply

@@ -1,0 +1,288 @@
+"""The encrypted store: every byte a source sends is sealed before it reaches disk.
+
+Files live under `<store>/<source uuid>/` with SecureDrop's names
+(`N-designation-msg.gpg`, `N-designation-doc.gz.gpg`, `N-designation-reply.gpg`), so
+SecureDrop's tools can read them. A document is gzip (carrying its original name)
+inside OpenPGP; the gzip level is chosen from the content, because compressing media
+that is already compressed only slows the upload down.
+
+A write goes to a `.partial-*` file (ciphertext only) that becomes its final name only
+on `commit`, after an fsync; `abort` removes it. `sweep` removes what a crash left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import os
+import re
+import secrets
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vault.errors import StoreError
+from vault.ports import Sealer, SealStream
+
+PARTIAL_PREFIX = ".partial-"
+_SAFE_NAME = re.compile(r"^[0-9]+-[a-z0-9_]+-(msg\.gpg|doc\.gz\.gpg|reply\.gpg)$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_SNIFF_BYTES = 64 * 1024
+_WRITE_CHUNK = 1024 * 1024
+
+# Formats that are already compressed: gzip would burn CPU for nothing.
+COMPRESSED_EXTENSIONS = frozenset(
+    """jpg jpeg png gif webp heic heif avif mp4 m4a m4v mov mkv webm avi 3gp 3g2 mp3 aac
+    ogg oga ogv opus flac amr wma wmv zip gz tgz bz2 xz zst 7z rar docx xlsx pptx odt ods
+    odp epub apk jar""".split()
+)
+_COMPRESSED_MAGIC = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG",
+    b"GIF8",
+    b"PK\x03\x04",  # zip, docx, odt, apk...
+    b"\x1f\x8b",  # gzip
+    b"OggS",
+    b"ID3",  # MP3
+    b"fLaC",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"\xfd7zXZ",
+    b"BZh",
+    b"\x28\xb5\x2f\xfd",  # zstd
+    b"\x1a\x45\xdf\xa3",  # Matroska / WebM
+    b"#!AMR",
+)
+
+
+def gzip_level_for(filename: str | None, head: bytes) -> int:
+    """0 (stored) for compressed media, else 1: fast, and most of the gain on text."""
+    if filename and "." in filename:
+        if filename.rsplit(".", 1)[1].lower() in COMPRESSED_EXTENSIONS:
+            return 0
+    if head.startswith(_COMPRESSED_MAGIC) or head[4:8] == b"ftyp":  # ftyp: MP4/MOV/3GP
+        return 0
+    if len(head) >= 4096 and len(zlib.compress(head, 1)) > 0.9 * len(head):
+        return 0  # looks random or encrypted: compression will not pay
+    return 1
+
+
+@dataclass(frozen=True)
+class SealedFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+class PendingFile(io.RawIOBase):
+    """Ciphertext being written to a partial file in a source's directory."""
+
+    def __init__(self, directory: Path, sealer: Sealer, recipients: Sequence[str]) -> None:
+        self.directory = directory
+        self.path = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
+        self._stream: SealStream = sealer.seal_stream(recipients, self.path)
+        self.sealed: SealedFile | None = None
+        self.committed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return self._stream.write(bytes(data))
+
+    def finish(self) -> SealedFile:
+        if self.sealed is None:
+            try:
+                self._stream.close()
+            except BaseException:
+                self.abort()
+                raise
+            size = int(getattr(self._stream, "size", self.path.stat().st_size))
+            sha256 = str(getattr(self._stream, "sha256", ""))
+            self.sealed = SealedFile(self.path, size, sha256)
+        return self.sealed
+
+    def commit(self, final_name: str) -> SealedFile:
+        """Give the sealed file its final name, durably."""
+        if not _SAFE_NAME.match(final_name):
+            raise StoreError("unsafe stored file name")
+        sealed = self.finish()
+        final = self.directory / final_name
+        if final.exists():
+            raise StoreError("stored file name already in use")
+        os.rename(sealed.path, final)
+        _fsync_dir(self.directory)
+        self.committed = True
+        self.sealed = SealedFile(final, sealed.size, sealed.sha256)
+        return self.sealed
+
+    def abort(self) -> None:
+        if self.committed:
+            return
+        try:
+            self._stream.abort()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+class DocumentSink:
+    """A writable file object for the multipart parser: gzip, then seal, streaming.
+
+    Holds at most the first 64 KiB in memory (to choose the gzip level); everything
+    after goes straight through.
+    """
+
+    def __init__(self, pending: PendingFile, filename: str | None) -> None:
+        self.pending = pending
+        self.filename = filename or "document"
+        self._head = bytearray()
+        self._gzip: gzip.GzipFile | None = None
+        self.plaintext_size = 0
+
+    def _start(self) -> gzip.GzipFile:
+        level = gzip_level_for(self.filename, bytes(self._head))
+        # mtime=0: the stored file must not reveal when the source last touched it.
+        self._gzip = gzip.GzipFile(
+            filename=_gzip_safe_name(self.filename),
+            mode="wb",
+            fileobj=self.pending,
+            compresslevel=level,
+            mtime=0,
+        )
+        if self._head:
+            self._gzip.write(bytes(self._head))
+            self._head.clear()
+        return self._gzip
+
+    def write(self, data: bytes) -> int:
+        self.plaintext_size += len(data)
+        if self._gzip is None:
+            self._head += data
+            if len(self._head) < _SNIFF_BYTES:
+                return len(data)
+            self._start()
+            return len(data)
+        self._gzip.write(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        # The multipart parser rewinds the container when a part ends; ours is one-way.
+        return 0
+
+    def finish(self) -> SealedFile:
+        target = self._gzip or self._start()
+        target.close()
+        return self.pending.finish()
+
+    def abort(self) -> None:
+        self._head.clear()
+        self.pending.abort()
+
+
+def _gzip_safe_name(name: str) -> str:
+    """The gzip header stores latin-1; keep the base name, replace what cannot be stored."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1][:255] or "document"
+    return base.encode("latin-1", "replace").decode("latin-1")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """Path-contained access to sealed files."""
+
+    def __init__(self, root: Path, sealer: Sealer) -> None:
+        self.root = root
+        self.sealer = sealer
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def source_dir(self, source_uuid: str, create: bool = False) -> Path:
+        if not _UUID.match(source_uuid):
+            raise StoreError("invalid source id")
+        path = self.root / source_uuid
+        if create:
+            path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    def path_of(self, source_uuid: str, filename: str) -> Path:
+        if not _SAFE_NAME.match(filename):
+            raise StoreError("invalid stored file name")
+        path = self.source_dir(source_uuid) / filename
+        root = os.path.realpath(self.root)
+        if os.path.commonpath([root, os.path.realpath(path)]) != root:
+            raise StoreError("path escapes the store")
+        return path
+
+    def begin(self, source_uuid: str, recipients: Sequence[str]) -> PendingFile:
+        return PendingFile(self.source_dir(source_uuid, create=True), self.sealer, recipients)
+
+    def begin_unassigned(self, recipients: Sequence[str]) -> PendingFile:
+        """A partial file before the source is known (the parser runs before the view)."""
+        incoming = self.root / "incoming"
+        incoming.mkdir(mode=0o700, exist_ok=True)
+        return PendingFile(incoming, self.sealer, recipients)
+
+    def adopt(self, pending: PendingFile, source_uuid: str, final_name: str) -> SealedFile:
+        """Move an unassigned partial file into its source's directory under its name."""
+        sealed = pending.finish()
+        target_dir = self.source_dir(source_uuid, create=True)
+        moved = target_dir / sealed.path.name
+        os.rename(sealed.path, moved)
+        _fsync_dir(sealed.path.parent)
+        pending.directory = target_dir
+        pending.path = moved
+        pending.sealed = SealedFile(moved, sealed.size, sealed.sha256)
+        return pending.commit(final_name)
+
+    def seal_bytes_to(
+        self, source_uuid: str, final_name: str, data: bytes, recipients: Sequence[str]
+    ) -> SealedFile:
+        pending = self.begin(source_uuid, recipients)
+        try:
+            for start in range(0, len(data), _WRITE_CHUNK):
+                pending.write(data[start : start + _WRITE_CHUNK])
+            return pending.commit(final_name)
+        except BaseException:
+            pending.abort()
+            raise
+
+    def shred(self, path: Path) -> bool:
+        """Overwrite a file with random bytes, fsync, then unlink. False if already gone."""
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        with open(path, "r+b", buffering=0) as handle:
+            remaining = size
+            while remaining > 0:
+                chunk = min(remaining, _WRITE_CHUNK)
+                handle.write(secrets.token_bytes(chunk))
+                remaining -= chunk
+            os.fsync(handle.fileno())
+        path.unlink()
+        _fsync_dir(path.parent)
+        return True
+
+    def sweep(self, known: Iterable[Path], older_than: dt.timedelta) -> list[Path]:
+        """Shred partial files and files no row refers to, once older than `older_than`.
+
+        What a crash or a killed request left behind: never acknowledged to anyone.
+        """
+        keep = {os.path.realpath(p) for p in known}
+        cutoff = dt.datetime.now(dt.UTC).timestamp() - older_than.total_seconds()
+        removed = []
+        for path in self.root.rglob("*"):
+            if not path.is_file() or os.path.realpath(path) in keep:
+                continue
+            if path.stat().st_mtime > cutoff:
+                continue
+            if self.shred(path):
+                removed.append(path)
+        return removed
