@@ -1,0 +1,122 @@
+"""The sealed store with real gpg: streaming, naming, containment, abort and sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keys.gpg import GpgKeyring, kill_agent
+from vault.errors import StoreError
+from vault.store import DocumentSink, Store, gzip_level_for
+
+SOURCE = "0b7b0f34-93a5-4d42-9f52-2a3b2d8a1c11"
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
+    ring = GpgKeyring(tmp_path / "gnupg")
+    yield ring
+    kill_agent(ring.home)
+
+
+@pytest.fixture
+def recipient(keyring: GpgKeyring) -> str:
+    return keyring.generate_reply_key("test", "pass")
+
+
+@pytest.fixture
+def store(tmp_path: Path, keyring: GpgKeyring) -> Store:
+    return Store(tmp_path / "store", keyring)
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+class TestGzipLevel:
+    def test_media_is_stored(self) -> None:
+        assert gzip_level_for("clip.MP4", b"") == 0
+        assert gzip_level_for("x", b"\xff\xd8\xff\xe0" + b"\0" * 100) == 0
+        assert gzip_level_for("voice", b"OggS" + b"\0" * 100) == 0
+
+    def test_random_bytes_are_stored(self) -> None:
+        assert gzip_level_for("data.bin", os.urandom(65536)) == 0
+
+    def test_text_is_compressed(self) -> None:
+        assert gzip_level_for("notes.txt", b"the same words again " * 4000) == 1
+
+
+class TestSealing:
+    def test_document_round_trip_keeps_name(
+        self, store: Store, keyring: GpgKeyring, recipient: str
+    ) -> None:
+        data = b"report " * 50_000 + os.urandom(70_000)
+        sink = DocumentSink(store.begin_unassigned([recipient]), "../../etc/r\u00e9port.txt")
+        for start in range(0, len(data), 8192):
+            sink.write(data[start : start + 8192])
+        sink.finish()
+        sealed = store.adopt(sink.pending, SOURCE, "1-sober_moth-doc.gz.gpg")
+        assert sealed.path == store.path_of(SOURCE, "1-sober_moth-doc.gz.gpg")
+        assert sealed.size == sealed.path.stat().st_size
+        plain = keyring.open_bytes(sealed.path.read_bytes(), "pass")
+        assert data not in sealed.path.read_bytes()
+        with gzip.GzipFile(fileobj=io.BytesIO(plain)) as gz:
+            assert gz.read() == data
+        # the gzip header carries the base name only
+        assert b"r\xe9port.txt\x00" in plain[:64]
+        assert b"etc" not in plain[:64]
+        assert _files(store.root) == [sealed.path]
+
+    def test_abort_leaves_nothing(self, store: Store, recipient: str) -> None:
+        sink = DocumentSink(store.begin_unassigned([recipient]), "a.txt")
+        sink.write(b"x" * 200_000)
+        sink.abort()
+        assert _files(store.root) == []
+
+    def test_refuses_unsafe_names(self, store: Store, recipient: str) -> None:
+        pending = store.begin(SOURCE, [recipient])
+        with pytest.raises(StoreError):
+            pending.commit("../../escape.gpg")
+        pending.abort()
+        with pytest.raises(StoreError):
+            store.path_of("../" + SOURCE, "1-a-msg.gpg")
+        assert _files(store.root) == []
+
+    def test_no_overwrite(self, store: Store, recipient: str) -> None:
+        store.seal_bytes_to(SOURCE, "1-a-msg.gpg", b"one", [recipient])
+        with pytest.raises(StoreError):
+            store.seal_bytes_to(SOURCE, "1-a-msg.gpg", b"two", [recipient])
+        assert len(_files(store.root)) == 1
+
+
+class TestShredAndSweep:
+    def test_shred_overwrites_then_unlinks(self, store: Store, recipient: str) -> None:
+        sealed = store.seal_bytes_to(SOURCE, "1-a-msg.gpg", b"secret", [recipient])
+        assert store.shred(sealed.path) is True
+        assert not sealed.path.exists()
+        assert store.shred(sealed.path) is False
+
+    def test_sweep_removes_orphans_only(self, store: Store, recipient: str) -> None:
+        kept = store.seal_bytes_to(SOURCE, "1-a-msg.gpg", b"kept", [recipient])
+        orphan = store.seal_bytes_to(SOURCE, "2-a-msg.gpg", b"orphan", [recipient])
+        partial = store.begin(SOURCE, [recipient])
+        partial.write(b"half")
+        partial.finish()  # a crash after this: the partial file stays behind
+        old = (dt.datetime.now() - dt.timedelta(hours=2)).timestamp()
+        for path in (kept.path, orphan.path, partial.path):
+            os.utime(path, (old, old))
+        removed = store.sweep([kept.path], dt.timedelta(hours=1))
+        assert sorted(removed) == sorted([orphan.path, partial.path])
+        assert _files(store.root) == [kept.path]
+
+    def test_sweep_spares_recent_files(self, store: Store, recipient: str) -> None:
+        fresh = store.begin(SOURCE, [recipient])
+        fresh.write(b"in flight")
+        assert store.sweep([], dt.timedelta(hours=1)) == []
+        fresh.abort()
