@@ -1,0 +1,82 @@
+"""Deletion runs in RQ jobs on the real Redis: shredded, retried on failure, never twice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from rq import Retry, SimpleWorker
+from rq.job import Job, JobStatus
+from sqlalchemy import func, select
+
+from vault import codenames, jobs
+from vault.models import Submission
+from vault.runtime import Runtime
+from vault.services import deletion, sources
+
+
+def _worker(rt: Runtime) -> SimpleWorker:
+    jobs.bind(rt)
+    return SimpleWorker([deletion.queue(rt.redis)], connection=rt.redis)
+
+
+def _submission(rt: Runtime) -> tuple[str, Path]:
+    with rt.session_factory() as db:
+        source, _ = sources.create_source(db, rt.keyring, rt.config, codenames.generate_codename())
+        [sub] = sources.submit(db, rt.store, source, rt.submission_fingerprint, "hello", [])
+        return sub.uuid, rt.store.path_of(source.uuid, sub.filename)
+
+
+def test_submission_deletion_hides_at_once_then_shreds(runtime: Runtime) -> None:
+    sub_uuid, path = _submission(runtime)
+    with runtime.session_factory() as db:
+        sub = db.scalar(select(Submission).where(Submission.uuid == sub_uuid))
+        assert sub is not None
+        deletion.request_submission_deletion(db, runtime.redis, sub)
+    # marked at once, file still there until the job runs
+    with runtime.session_factory() as db:
+        assert db.scalar(select(Submission.deleted_at).where(Submission.uuid == sub_uuid))
+    assert path.exists()
+    _worker(runtime).work(burst=True)
+    assert not path.exists()
+    with runtime.session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(Submission)) == 0
+    assert jobs.delete_submission(sub_uuid) is False  # nothing deleted twice
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_failed_job_is_retried(runtime: Runtime, database_url: str) -> None:
+    sub_uuid, path = _submission(runtime)
+    with runtime.session_factory() as db:
+        sub = db.scalar(select(Submission).where(Submission.uuid == sub_uuid))
+        assert sub is not None
+        deletion.request_submission_deletion(db, runtime.redis, sub, retry=Retry(max=2))
+    runtime.engine.dispose()
+    # Take the database away: the job fails for real (no such table).
+    db_file = Path(database_url.removeprefix("sqlite:///"))
+    hidden = db_file.with_name("hidden.sqlite")
+    os.rename(db_file, hidden)
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(db_file) + suffix)
+        if side.exists():
+            os.rename(side, Path(str(hidden) + suffix))
+    worker = _worker(runtime)
+    worker.work(burst=True, max_jobs=1)
+    job = Job.fetch(f"delete-submission-{sub_uuid}", connection=runtime.redis)
+    assert job.get_status() == JobStatus.QUEUED  # re-queued by the retry policy
+    assert job.retries_left == 1
+    assert path.exists()
+    # Bring the database back: the retry succeeds.
+    for leftover in db_file.parent.glob(db_file.name + "*"):
+        leftover.unlink()
+    for suffix in ("", "-wal", "-shm"):
+        side = Path(str(hidden) + suffix)
+        if side.exists():
+            os.rename(side, Path(str(db_file) + suffix))
+    runtime.engine.dispose()
+    worker.work(burst=True)
+    assert Job.fetch(job.id, connection=runtime.redis).get_status() == JobStatus.FINISHED
+    assert not path.exists()
+    with runtime.session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(Submission)) == 0

@@ -1,0 +1,436 @@
+"""Reviewer accounts: argon2id passphrases, TOTP with replay protection, throttled login,
+and the admin operations on accounts. Every change and every login is audited.
+
+Passphrases are generated here (7 diceware words, ~90 bits), never chosen by people, and
+are shown once. The argon2id cost is injectable (`hasher=`) so tests can run fast; the
+default is RFC 9106's low-memory profile (64 MiB, t=3, p=4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from functools import cache
+from typing import NoReturn
+
+import pyotp
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import RFC_9106_LOW_MEMORY
+from redis import Redis
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vault.codenames import codename_words
+from vault.config import Config
+from vault.db import utcnow
+from vault.errors import AuthenticationError, NotFoundError, TotpReplayError, VaultError
+from vault.models import Reviewer, Role
+from vault.models.reviewer import USERNAME_MAX
+from vault.services import audit
+from vault.throttle import LoginThrottle
+
+__all__ = [
+    "DEFAULT_HASHER",
+    "PASSPHRASE_WORDS",
+    "TOTP_ISSUER",
+    "AccessDeniedError",
+    "InvalidUsernameError",
+    "LastAdminError",
+    "UsernameTakenError",
+    "authenticate",
+    "can_read_sources",
+    "change_role",
+    "create_reviewer",
+    "credential_stamp",
+    "generate_otp_secret",
+    "generate_passphrase",
+    "get_reviewer",
+    "list_reviewers",
+    "load_session_reviewer",
+    "login_throttle",
+    "make_hasher",
+    "provisioning_uri",
+    "record_logout",
+    "require_admin",
+    "reset_passphrase",
+    "reset_totp",
+    "set_active",
+    "totp_step",
+    "verify_totp",
+]
+
+PASSPHRASE_WORDS = 7
+TOTP_ISSUER = "BackUp"
+# Codes from the previous and the next 30-second step are accepted (clock drift).
+TOTP_WINDOW = 1
+THROTTLE_NAME = "journalist"
+MAX_PASSPHRASE_CHARS = 1024
+USERNAME_MIN = 3
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_CODE = re.compile(r"^[0-9]{6}$")
+
+
+class InvalidUsernameError(VaultError):
+    """A username that is too short, too long or has characters other than a-z0-9._-."""
+
+
+class UsernameTakenError(VaultError):
+    """Another reviewer already has this username."""
+
+
+class LastAdminError(VaultError):
+    """The change would leave no active admin: nobody could manage accounts any more."""
+
+
+class AccessDeniedError(VaultError):
+    """The reviewer's role does not allow this."""
+
+
+# -- argon2id ------------------------------------------------------------------------------
+
+
+def make_hasher(
+    *, time_cost: int | None = None, memory_cost: int | None = None, parallelism: int | None = None
+) -> PasswordHasher:
+    """An argon2id hasher; unset costs come from RFC 9106's low-memory profile.
+
+    .. danger:: lower costs are for tests only.
+    """
+    base = RFC_9106_LOW_MEMORY
+    return PasswordHasher(
+        time_cost=base.time_cost if time_cost is None else time_cost,
+        memory_cost=base.memory_cost if memory_cost is None else memory_cost,
+        parallelism=base.parallelism if parallelism is None else parallelism,
+        hash_len=base.hash_len,
+        salt_len=base.salt_len,
+        type=Type.ID,
+    )
+
+
+DEFAULT_HASHER = make_hasher()
+
+
+@cache
+def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    """A hash of a random value with the given costs, for unknown usernames."""
+    hasher = make_hasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+    return hasher.hash(secrets.token_hex(32))
+
+
+def _verify_passphrase(hasher: PasswordHasher, stored: str, passphrase: str) -> bool:
+    try:
+        return hasher.verify(stored, passphrase)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _dummy_verify(hasher: PasswordHasher, passphrase: str) -> None:
+    """Spend the same time as a real verification, so timing reveals no username."""
+    stored = _dummy_hash(hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    _verify_passphrase(hasher, stored, passphrase)
+
+
+# -- credentials ---------------------------------------------------------------------------
+
+
+def generate_passphrase(words: int = PASSPHRASE_WORDS) -> str:
+    """Diceware words from the EFF large list chosen with `secrets` (7 words ≈ 90 bits)."""
+    wordlist = codename_words()
+    return " ".join(secrets.choice(wordlist) for _ in range(words))
+
+
+def generate_otp_secret() -> str:
+    """A 160-bit base32 TOTP secret."""
+    return pyotp.random_base32()
+
+
+def provisioning_uri(reviewer: Reviewer) -> str:
+    """The otpauth:// URI an authenticator app enrols from (shown as a QR code)."""
+    return pyotp.TOTP(reviewer.otp_secret).provisioning_uri(
+        name=reviewer.username, issuer_name=TOTP_ISSUER
+    )
+
+
+def normalize_username(raw: str) -> str:
+    """Lower-cased, stripped username, or InvalidUsernameError."""
+    username = raw.strip().lower()
+    if not USERNAME_MIN <= len(username) <= USERNAME_MAX or not _USERNAME.match(username):
+        raise InvalidUsernameError("invalid username")
+    return username
+
+
+def credential_stamp(reviewer: Reviewer) -> str:
+    """Changes whenever the passphrase or the TOTP secret changes.
+
+    Sessions keep it and are dropped when it no longer matches, so resetting someone's
+    credentials also logs out whoever might have been using the old ones.
+    """
+    material = f"{reviewer.passphrase_hash}\0{reviewer.otp_secret}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
+# -- TOTP ----------------------------------------------------------------------------------
+
+
+def totp_step(secret: str, code: str, at: float | None = None) -> int | None:
+    """The time-step within ±1 step of `at` whose code is `code`, or None.
+
+    Every candidate is compared in constant time, and all of them are always compared,
+    so timing says nothing about which step (if any) matched. Should two steps give the
+    same code, the later one is returned (the stricter choice for replay protection).
+    """
+    code = "".join(code.split())
+    if not _CODE.match(code):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(time.time() if at is None else at)
+    matched: int | None = None
+    for step in range(now - TOTP_WINDOW, now + TOTP_WINDOW + 1):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()):
+            matched = step
+    return matched
+
+
+def verify_totp(db: Session, reviewer: Reviewer, code: str, *, at: float | None = None) -> int:
+    """Accept `code` once: store its time-step so it (and any earlier one) is refused later.
+
+    Raises AuthenticationError for a wrong code, TotpReplayError for a code whose step is
+    not after the last accepted one. The step is written with a conditional UPDATE, so
+    two concurrent requests with the same code cannot both succeed. Does not commit.
+    """
+    step = totp_step(reviewer.otp_secret, code, at)
+    if step is None:
+        raise AuthenticationError("wrong code")
+    if step <= reviewer.last_totp_step:
+        raise TotpReplayError("code already used")
+    result = db.execute(
+        update(Reviewer)
+        .where(Reviewer.id == reviewer.id, Reviewer.last_totp_step < step)
+        .values(last_totp_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise TotpReplayError("code already used")
+    reviewer.last_totp_step = step
+    return step
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+def login_throttle(redis: Redis, config: Config) -> LoginThrottle:
+    return LoginThrottle(redis, THROTTLE_NAME, config.journalist_throttle)
+
+
+def authenticate(
+    db: Session,
+    throttle: LoginThrottle,
+    username: str,
+    passphrase: str,
+    code: str,
+    *,
+    hasher: PasswordHasher = DEFAULT_HASHER,
+    at: float | None = None,
+) -> Reviewer:
+    """Log a reviewer in with passphrase and TOTP code.
+
+    Raises LoginThrottledError (before any hashing: throttled attempts cost nothing),
+    AuthenticationError (the same for an unknown username, a deactivated account, a
+    wrong passphrase or a wrong code), or TotpReplayError (a reused code, reported only
+    once the passphrase was right). Commits the accepted step and an audit event.
+    """
+    key = username.strip().lower()[: USERNAME_MAX + 1]
+    throttle.hit(key)
+    reviewer = db.scalar(select(Reviewer).where(Reviewer.username == key))
+    passphrase = passphrase[:MAX_PASSPHRASE_CHARS]
+    if reviewer is None:
+        _dummy_verify(hasher, passphrase)
+        _fail(db, None)
+    if not _verify_passphrase(hasher, reviewer.passphrase_hash, passphrase):
+        _fail(db, reviewer)
+    if not reviewer.is_active:
+        _fail(db, reviewer)
+    try:
+        verify_totp(db, reviewer, code, at=at)
+    except AuthenticationError:
+        audit.record(db, None, "login_failed", "reviewer", reviewer.uuid)
+        db.commit()
+        raise
+    if hasher.check_needs_rehash(reviewer.passphrase_hash):
+        reviewer.passphrase_hash = hasher.hash(passphrase)
+    reviewer.last_login_at = utcnow()
+    audit.record(db, reviewer, "login", "reviewer", reviewer.uuid)
+    db.commit()
+    throttle.reset(key)
+    return reviewer
+
+
+def _fail(db: Session, reviewer: Reviewer | None) -> NoReturn:
+    # The attempted username is never recorded: people type passphrases into it.
+    if reviewer is None:
+        audit.record(db, None, "login_failed")
+    else:
+        audit.record(db, None, "login_failed", "reviewer", reviewer.uuid)
+    db.commit()
+    raise AuthenticationError("login failed")
+
+
+def load_session_reviewer(db: Session, reviewer_uuid: str, stamp: str) -> Reviewer | None:
+    """The reviewer a session belongs to, or None if deactivated or credentials reset."""
+    reviewer = db.scalar(
+        select(Reviewer).where(Reviewer.uuid == reviewer_uuid, Reviewer.is_active.is_(True))
+    )
+    if reviewer is None or not hmac.compare_digest(credential_stamp(reviewer), stamp):
+        return None
+    return reviewer
+
+
+def record_logout(db: Session, reviewer: Reviewer) -> None:
+    audit.record(db, reviewer, "logout", "reviewer", reviewer.uuid)
+    db.commit()
+
+
+# -- roles ---------------------------------------------------------------------------------
+
+
+def can_read_sources(reviewer: Reviewer) -> bool:
+    """Analysts and admins see every source. Partners see only cases referred to them,
+    and referral does not exist yet: for now they see none (least privilege)."""
+    return reviewer.is_active and reviewer.role in (Role.ANALYST, Role.ADMIN)
+
+
+def require_admin(actor: Reviewer | None) -> None:
+    """`None` is the operator at the server's console (the CLI), who may do anything."""
+    if actor is not None and not (actor.is_active and actor.role is Role.ADMIN):
+        raise AccessDeniedError("admin only")
+
+
+# -- account management --------------------------------------------------------------------
+
+
+def list_reviewers(db: Session, actor: Reviewer | None) -> list[Reviewer]:
+    require_admin(actor)
+    audit.record(db, actor, "reviewers_listed")
+    db.commit()
+    return list(db.scalars(select(Reviewer).order_by(Reviewer.username)))
+
+
+def get_reviewer(db: Session, actor: Reviewer | None, reviewer_uuid: str) -> Reviewer:
+    require_admin(actor)
+    reviewer = db.scalar(select(Reviewer).where(Reviewer.uuid == reviewer_uuid))
+    if reviewer is None:
+        raise NotFoundError("no such reviewer")
+    audit.record(db, actor, "reviewer_viewed", "reviewer", reviewer.uuid)
+    db.commit()
+    return reviewer
+
+
+def create_reviewer(
+    db: Session,
+    username: str,
+    role: Role,
+    *,
+    actor: Reviewer | None = None,
+    hasher: PasswordHasher = DEFAULT_HASHER,
+) -> tuple[Reviewer, str]:
+    """A new reviewer with a generated passphrase and TOTP secret.
+
+    Returns the reviewer and the passphrase, which is shown once and never stored; the
+    TOTP secret is `reviewer.otp_secret` (enrol with `provisioning_uri(reviewer)`).
+    `actor=None` is the server operator (`backupctl`, e.g. for the first admin).
+    Raises InvalidUsernameError, UsernameTakenError, AccessDeniedError.
+    """
+    require_admin(actor)
+    username = normalize_username(username)
+    if db.scalar(select(Reviewer.id).where(Reviewer.username == username)) is not None:
+        raise UsernameTakenError("username taken")
+    passphrase = generate_passphrase()
+    reviewer = Reviewer(
+        username=username,
+        passphrase_hash=hasher.hash(passphrase),
+        otp_secret=generate_otp_secret(),
+        last_totp_step=0,
+        role=role,
+        is_active=True,
+    )
+    db.add(reviewer)
+    try:
+        db.flush()  # assigns the uuid the audit event refers to
+        audit.record(db, actor, "reviewer_created", "reviewer", reviewer.uuid)
+        db.commit()
+    except IntegrityError as exc:  # a concurrent creation won the unique constraint
+        db.rollback()
+        raise UsernameTakenError("username taken") from exc
+    return reviewer, passphrase
+
+
+def reset_passphrase(
+    db: Session,
+    actor: Reviewer | None,
+    reviewer: Reviewer,
+    *,
+    hasher: PasswordHasher = DEFAULT_HASHER,
+) -> str:
+    """A new generated passphrase (returned once); the reviewer's sessions end."""
+    require_admin(actor)
+    passphrase = generate_passphrase()
+    reviewer.passphrase_hash = hasher.hash(passphrase)
+    audit.record(db, actor, "passphrase_reset", "reviewer", reviewer.uuid)
+    db.commit()
+    return passphrase
+
+
+def reset_totp(db: Session, actor: Reviewer | None, reviewer: Reviewer) -> str:
+    """A new TOTP secret (returned for enrolment); the reviewer's sessions end."""
+    require_admin(actor)
+    reviewer.otp_secret = generate_otp_secret()
+    # The new secret's codes must work at once, whatever steps the old one used.
+    reviewer.last_totp_step = 0
+    audit.record(db, actor, "totp_reset", "reviewer", reviewer.uuid)
+    db.commit()
+    return reviewer.otp_secret
+
+
+def _active_admins(db: Session) -> int:
+    return int(
+        db.scalar(
+            select(func.count())
+            .select_from(Reviewer)
+            .where(Reviewer.role == Role.ADMIN, Reviewer.is_active.is_(True))
+        )
+        or 0
+    )
+
+
+def set_active(db: Session, actor: Reviewer | None, reviewer: Reviewer, active: bool) -> None:
+    """Deactivate (sessions end at their next request) or reactivate an account."""
+    require_admin(actor)
+    if reviewer.is_active == active:
+        return
+    if not active and reviewer.role is Role.ADMIN and _active_admins(db) <= 1:
+        raise LastAdminError("last active admin")
+    reviewer.is_active = active
+    action = "reviewer_activated" if active else "reviewer_deactivated"
+    audit.record(db, actor, action, "reviewer", reviewer.uuid)
+    db.commit()
+
+
+def change_role(db: Session, actor: Reviewer | None, reviewer: Reviewer, role: Role) -> None:
+    require_admin(actor)
+    if reviewer.role is role:
+        return
+    if (
+        reviewer.role is Role.ADMIN
+        and reviewer.is_active
+        and role is not Role.ADMIN
+        and _active_admins(db) <= 1
+    ):
+        raise LastAdminError("last active admin")
+    reviewer.role = role
+    audit.record(db, actor, "role_changed", "reviewer", reviewer.uuid)
+    db.commit()
