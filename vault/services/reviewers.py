@@ -24,6 +24,7 @@ from redis import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from vault.codenames import codename_words
 from vault.config import Config
@@ -36,8 +37,10 @@ from vault.throttle import LoginThrottle
 
 __all__ = [
     "DEFAULT_HASHER",
+    "MAX_PASSPHRASE_CHARS",
     "PASSPHRASE_WORDS",
     "TOTP_ISSUER",
+    "USERNAME_MIN",
     "AccessDeniedError",
     "InvalidUsernameError",
     "LastAdminError",
@@ -54,6 +57,7 @@ __all__ = [
     "load_session_reviewer",
     "login_throttle",
     "make_hasher",
+    "normalize_username",
     "provisioning_uri",
     "record_logout",
     "require_admin",
@@ -216,7 +220,9 @@ def verify_totp(db: Session, reviewer: Reviewer, code: str, *, at: float | None 
     )
     if getattr(result, "rowcount", 0) != 1:
         raise TotpReplayError("code already used")
-    reviewer.last_totp_step = step
+    # The row already holds `step`: record it as the loaded value, not as a pending change,
+    # so a later change in this session (a 2FA reset to 0) is not mistaken for a no-op.
+    set_committed_value(reviewer, "last_totp_step", step)
     return step
 
 

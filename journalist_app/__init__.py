@@ -1,0 +1,151 @@
+"""The reviewer interface: WWoW analysts, partners and admins, behind a Tor onion service.
+
+`create_app()` wires the Runtime, encrypted Redis sessions, CSRF, translations and the
+security headers. Every endpoint requires a logged-in, active reviewer except those in
+`PUBLIC_ENDPOINTS`.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from flask import Flask, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import Babel, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from journalist_app import admin, auth, inbox
+from journalist_app.context import (
+    HASHER_KEY,
+    RUNTIME_KEY,
+    close_db,
+    db,
+    server_session,
+)
+from vault.config import Config, load_config
+from vault.errors import NotFoundError
+from vault.runtime import Runtime, build_runtime
+from vault.services import reviewers
+from vault.services.reviewers import AccessDeniedError
+from webcore import security
+from webcore.sessions import RedisSessionInterface
+
+__all__ = ["PUBLIC_ENDPOINTS", "create_app"]
+
+# The only endpoints reachable without logging in. Anything added here is public.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+SUPPORTED_LOCALES = ("en",)
+SESSION_PREFIX = "journalist-session"
+# Reply forms are the largest requests: 50,000 characters, percent-encoded.
+MAX_REQUEST_BYTES = 1024 * 1024
+
+_ERROR_MESSAGES = {
+    400: _l("The request could not be understood. Go back and try again."),
+    403: _l("You are not allowed to do this."),
+    404: _l("This page does not exist."),
+    405: _l("This action is not allowed here."),
+    413: _l("The request is too large."),
+    429: _l("Too many attempts. Wait a few minutes and try again."),
+    500: _l("Something went wrong. Try again later."),
+}
+
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def create_app(
+    config: Config | None = None,
+    runtime: Runtime | None = None,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> Flask:
+    """Build the reviewer app. `hasher` overrides the argon2id cost (tests only)."""
+    if config is None:
+        config = runtime.config if runtime is not None else load_config()
+    if runtime is None:
+        runtime = build_runtime(config)
+
+    app = Flask(__name__)
+    app.secret_key = config.secrets.journalist_secret_key
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-journalist" if config.secure_cookies else "journalist",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
+        # The token lives as long as the session (itself limited by idle time).
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE="en",
+    )
+    app.extensions[RUNTIME_KEY] = runtime
+    app.extensions[HASHER_KEY] = hasher or reviewers.DEFAULT_HASHER
+    app.session_interface = RedisSessionInterface(
+        runtime.redis,
+        prefix=SESSION_PREFIX,
+        idle_seconds=config.session_idle_seconds,
+        pepper=config.secrets.session_pepper,
+    )
+
+    security.install(app)  # tor2web refusal runs before the login gate
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    app.before_request(_login_gate)
+    app.teardown_appcontext(close_db)
+    app.context_processor(lambda: {"current_locale": get_locale()})
+    _register_error_handlers(app)
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(admin.bp)
+    return app
+
+
+def _select_locale() -> str:
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or SUPPORTED_LOCALES[0]
+
+
+def _login_gate() -> ResponseReturnValue | None:
+    """Load the session's reviewer; send everyone else to the login page.
+
+    A session whose reviewer was deactivated, or whose passphrase or 2FA was reset, is
+    destroyed here, at its next request: the Redis entry and the cookie go.
+    """
+    g.reviewer = None
+    session = server_session()
+    reviewer_uuid, stamp = session.get("reviewer"), session.get("stamp")
+    if isinstance(reviewer_uuid, str) and isinstance(stamp, str):
+        reviewer = reviewers.load_session_reviewer(db(), reviewer_uuid, stamp)
+        if reviewer is None:
+            session.destroy()
+        g.reviewer = reviewer
+    if g.reviewer is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        return redirect(url_for("auth.login"))
+    return None
+
+
+def _error_page(code: int) -> ResponseReturnValue:
+    message = _ERROR_MESSAGES.get(code, _ERROR_MESSAGES[500])
+    return render_template("error.html", code=code, message=message), code
+
+
+def _register_error_handlers(app: Flask) -> None:
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        return _error_page(exc.code or 500)
+
+    def not_found(_exc: NotFoundError) -> ResponseReturnValue:
+        return _error_page(404)
+
+    def denied(_exc: AccessDeniedError) -> ResponseReturnValue:
+        return _error_page(403)
+
+    def unexpected(exc: Exception) -> ResponseReturnValue:
+        # The class name only: an exception's message or traceback could carry content.
+        app.logger.error("unhandled %s at %s", type(exc).__name__, request.endpoint)
+        return _error_page(500)
+
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(NotFoundError, not_found)
+    app.register_error_handler(AccessDeniedError, denied)
+    app.register_error_handler(Exception, unexpected)

@@ -1,0 +1,123 @@
+"""Sources, their submissions and replies: list, open, download, reply, star, mark seen,
+delete. Views parse the request and call `vault.services.inbox`, which checks roles."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from journalist_app.context import current_reviewer, db, runtime
+from journalist_app.forms import ReplyForm
+from vault.errors import EmptySubmissionError
+from vault.services import inbox
+
+bp = Blueprint("inbox", __name__)
+
+
+def _to_source(source_uuid: str) -> ResponseReturnValue:
+    return redirect(url_for("inbox.source", source_uuid=source_uuid))
+
+
+@bp.route("/")
+def index() -> ResponseReturnValue:
+    sources = inbox.list_sources(db(), current_reviewer())
+    return render_template("inbox/index.html", sources=sources)
+
+
+@bp.route("/sources/<source_uuid>")
+def source(source_uuid: str) -> ResponseReturnValue:
+    page = inbox.open_source(db(), current_reviewer(), source_uuid)
+    return render_template("inbox/source.html", page=page, form=ReplyForm())
+
+
+@bp.route("/sources/<source_uuid>/submissions/<submission_uuid>/download")
+def download(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
+    submission, path = inbox.download_submission(
+        db(), runtime().store, current_reviewer(), source_uuid, submission_uuid
+    )
+    return send_file(
+        path,
+        mimetype="application/pgp-encrypted",
+        as_attachment=True,
+        download_name=submission.filename,
+        conditional=False,
+        etag=False,
+        max_age=0,
+    )
+
+
+@bp.route("/sources/<source_uuid>/reply", methods=["POST"])
+def reply(source_uuid: str) -> ResponseReturnValue:
+    form = ReplyForm()
+    if not form.validate_on_submit():
+        flash(_("The reply was empty or too long; nothing was sent."), "error")
+        return _to_source(source_uuid)
+    rt = runtime()
+    try:
+        inbox.reply_to_source(
+            db(),
+            rt.store,
+            rt.keyring,
+            current_reviewer(),
+            source_uuid,
+            form.message.data or "",
+            rt.submission_fingerprint,
+        )
+    except EmptySubmissionError:
+        flash(_("The reply was empty or too long; nothing was sent."), "error")
+    else:
+        flash(_("Your reply was encrypted and stored for the source."), "success")
+    return _to_source(source_uuid)
+
+
+@bp.route("/sources/<source_uuid>/star", methods=["POST"])
+def star(source_uuid: str) -> ResponseReturnValue:
+    inbox.set_starred(db(), current_reviewer(), source_uuid, True)
+    return _to_source(source_uuid)
+
+
+@bp.route("/sources/<source_uuid>/unstar", methods=["POST"])
+def unstar(source_uuid: str) -> ResponseReturnValue:
+    inbox.set_starred(db(), current_reviewer(), source_uuid, False)
+    return _to_source(source_uuid)
+
+
+@bp.route("/sources/<source_uuid>/seen", methods=["POST"])
+def seen_all(source_uuid: str) -> ResponseReturnValue:
+    inbox.mark_seen(db(), current_reviewer(), source_uuid)
+    return _to_source(source_uuid)
+
+
+@bp.route("/sources/<source_uuid>/submissions/<submission_uuid>/seen", methods=["POST"])
+def seen(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
+    inbox.mark_seen(db(), current_reviewer(), source_uuid, submission_uuid)
+    return _to_source(source_uuid)
+
+
+@bp.route("/sources/<source_uuid>/submissions/<submission_uuid>/delete", methods=["GET", "POST"])
+def delete_submission(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
+    """GET asks for confirmation; only the POST (with its CSRF token) deletes."""
+    reviewer = current_reviewer()
+    if request.method == "GET":
+        submission = inbox.get_submission(db(), reviewer, source_uuid, submission_uuid)
+        return render_template(
+            "inbox/confirm_delete_submission.html",
+            source=submission.source,
+            submission=submission,
+        )
+    inbox.delete_submission(db(), runtime().redis, reviewer, source_uuid, submission_uuid)
+    flash(_("The submission is being deleted."), "success")
+    return _to_source(source_uuid)
+
+
+@bp.route("/sources/<source_uuid>/delete", methods=["GET", "POST"])
+def delete_source(source_uuid: str) -> ResponseReturnValue:
+    """GET asks for confirmation; only the POST (with its CSRF token) deletes."""
+    reviewer = current_reviewer()
+    if request.method == "GET":
+        found = inbox.get_source(db(), reviewer, source_uuid)
+        return render_template("inbox/confirm_delete_source.html", source=found)
+    inbox.delete_source(db(), runtime().redis, reviewer, source_uuid)
+    flash(_("The source and everything they sent are being deleted."), "success")
+    return redirect(url_for("inbox.index"))

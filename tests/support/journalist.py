@@ -1,0 +1,126 @@
+"""Helpers for the reviewer app's tests: accounts, login with a real TOTP code, CSRF
+tokens taken from the rendered forms, and a source created through the vault services."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+
+import pyotp
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
+
+from vault import codenames
+from vault.models import Role, Source, Submission
+from vault.runtime import Runtime
+from vault.services import reviewers, sources
+from vault.store import DocumentSink
+
+FAST_HASHER = reviewers.make_hasher(time_cost=1, memory_cost=8, parallelism=1)
+SESSION_PREFIX = "journalist-session"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Account:
+    uuid: str
+    username: str
+    passphrase: str
+    otp_secret: str
+
+    def code(self, offset_steps: int = 0) -> str:
+        return pyotp.TOTP(self.otp_secret).at(time.time() + 30 * offset_steps)
+
+
+def make_account(runtime: Runtime, username: str, role: Role = Role.ANALYST) -> Account:
+    with runtime.session_factory() as db:
+        reviewer, passphrase = reviewers.create_reviewer(db, username, role, hasher=FAST_HASHER)
+        return Account(reviewer.uuid, reviewer.username, passphrase, reviewer.otp_secret)
+
+
+def csrf_token(client: FlaskClient, page: str = "/login") -> str:
+    """The CSRF token from a page's form, as a browser would submit it."""
+    response = client.get(page)
+    match = _CSRF.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {page} ({response.status_code})"
+    return match.group(1)
+
+
+def post_form(
+    client: FlaskClient, path: str, data: dict[str, str] | None = None, *, page: str = "/"
+) -> TestResponse:
+    """POST a form with the CSRF token that `page` carries."""
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_token(client, page)})
+
+
+def login(
+    client: FlaskClient,
+    account: Account,
+    *,
+    username: str | None = None,
+    passphrase: str | None = None,
+    code: str | None = None,
+) -> TestResponse:
+    return post_form(
+        client,
+        "/login",
+        {
+            "username": account.username if username is None else username,
+            "passphrase": account.passphrase if passphrase is None else passphrase,
+            "code": account.code() if code is None else code,
+        },
+        page="/login",
+    )
+
+
+def session_keys(runtime: Runtime) -> set[bytes]:
+    return set(runtime.redis.scan_iter(match=f"{SESSION_PREFIX}:*"))
+
+
+@dataclass
+class SubmittedSource:
+    uuid: str
+    designation: str
+    reply_passphrase: str
+    message_uuid: str
+    message_filename: str
+    document_uuid: str
+    document_filename: str
+
+
+def make_source(
+    runtime: Runtime, message: str = "a message only the workstation reads"
+) -> SubmittedSource:
+    """A source that submitted a message and a document, through the vault services."""
+    with runtime.session_factory() as db:
+        source, creds = sources.create_source(
+            db, runtime.keyring, runtime.config, codenames.generate_codename()
+        )
+        pending = runtime.store.begin_unassigned([runtime.submission_fingerprint])
+        sink = DocumentSink(pending, "report.bin")
+        sink.write(os.urandom(20_000))
+        msg, doc = sources.submit(
+            db, runtime.store, source, runtime.submission_fingerprint, message, [sink]
+        )
+        return SubmittedSource(
+            source.uuid,
+            source.designation,
+            creds.reply_passphrase,
+            msg.uuid,
+            msg.filename,
+            doc.uuid,
+            doc.filename,
+        )
+
+
+def submission_row(runtime: Runtime, submission_uuid: str) -> Submission | None:
+    with runtime.session_factory() as db:
+        return db.scalar(select(Submission).where(Submission.uuid == submission_uuid))
+
+
+def source_row(runtime: Runtime, source_uuid: str) -> Source | None:
+    with runtime.session_factory() as db:
+        return db.scalar(select(Source).where(Source.uuid == source_uuid))
