@@ -164,7 +164,7 @@ def upload(url: str, session: requests.Session, path: Path) -> float:
     body = response.read()
     elapsed = time.perf_counter() - start
     conn.close()
-    if response.status not in (200, 303):
+    if response.status not in (200, 302, 303):
         raise RuntimeError(f"upload failed: {response.status} {body[:200]!r}")
     return elapsed
 

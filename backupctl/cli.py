@@ -1,0 +1,52 @@
+"""The root of `backupctl`; each command group lives in its own module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from backupctl._common import CliState
+from backupctl.cmd_admin import admin
+from backupctl.cmd_db import db
+from backupctl.cmd_keys import keys
+from backupctl.cmd_run import run
+from backupctl.cmd_store import sweep
+from backupctl.cmd_worker import worker
+from backupctl.cmd_workstation import workstation
+from vault.errors import VaultError
+
+
+class _Group(click.Group):
+    """Domain errors become one clear line and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VaultError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except OperationalError as exc:
+            raise click.ClickException(
+                f"database error ({exc.orig}): has `backupctl db upgrade` been run?"
+            ) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--instance",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instance directory (default: $BACKUP_INSTANCE_DIR, else ./instance).",
+)
+@click.version_option(package_name="backup-dropbox", prog_name="backupctl")
+@click.pass_context
+def main(ctx: click.Context, instance: Path | None) -> None:
+    """Operate a BackUp instance (and, with `workstation`, its air-gapped side)."""
+    ctx.obj = CliState(instance=instance)
+
+
+for _command in (run, worker, admin, db, sweep, keys, workstation):
+    main.add_command(_command)
+
+__all__ = ["main"]

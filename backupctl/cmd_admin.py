@@ -1,0 +1,71 @@
+"""`backupctl admin`: reviewer accounts, from the server's console."""
+
+from __future__ import annotations
+
+import io
+
+import click
+import segno
+
+from backupctl._common import CliState
+from vault.db import make_engine, make_session_factory
+from vault.models.reviewer import USERNAME_MAX, Role
+from vault.services import reviewers
+
+
+@click.group()
+def admin() -> None:
+    """Reviewer accounts."""
+
+
+@admin.command()
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in Role]),
+    default=Role.ANALYST.value,
+    show_default=True,
+    help="analyst (WWoW reviewer), partner (sees referred cases only) or admin.",
+)
+@click.pass_obj
+def create(state: CliState, username: str, role: str) -> None:
+    """Create reviewer USERNAME; print their passphrase and TOTP secret, once.
+
+    Nothing printed here can be shown again: give both to the reviewer in person,
+    then clear the terminal.
+    """
+    config = state.config()
+    engine = make_engine(config.database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            try:
+                reviewer, passphrase = reviewers.create_reviewer(db, username, Role(role))
+            except reviewers.UsernameTakenError as exc:
+                raise click.ClickException(f"username {username!r} is already taken") from exc
+            except reviewers.InvalidUsernameError as exc:
+                raise click.ClickException(
+                    f"invalid username {username!r}: {reviewers.USERNAME_MIN}-{USERNAME_MAX} "
+                    "characters among a-z 0-9 . _ -, starting with a letter or digit"
+                ) from exc
+            name, otp_secret = reviewer.username, reviewer.otp_secret
+            uri = reviewers.provisioning_uri(reviewer)
+    finally:
+        engine.dispose()
+    qr = io.StringIO()
+    segno.make(uri, error="m").terminal(out=qr, compact=True)
+    click.echo(f"Reviewer {name!r} created (role: {role}).\n")
+    click.secho("Passphrase (shown once):", bold=True)
+    click.echo(f"    {passphrase}\n")
+    click.secho("Two-factor secret (TOTP, shown once):", bold=True)
+    click.echo(f"    {_grouped(otp_secret)}")
+    click.echo(f"    {uri}\n")
+    click.echo("Scan with an authenticator app (FreeOTP, Aegis...):")
+    click.echo(qr.getvalue())
+    click.secho(
+        "Give these to the reviewer in person, then clear this terminal and its scrollback.",
+        fg="yellow",
+    )
+
+
+def _grouped(secret: str) -> str:
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))

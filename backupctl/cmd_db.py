@@ -1,0 +1,22 @@
+"""`backupctl db`: the schema, through Alembic only."""
+
+from __future__ import annotations
+
+import click
+
+from backupctl._common import CliState
+from vault.migrate import upgrade as alembic_upgrade
+
+
+@click.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command()
+@click.pass_obj
+def upgrade(state: CliState) -> None:
+    """Apply every pending migration (creates the schema on a new database)."""
+    config = state.config()
+    alembic_upgrade(config.database_url)
+    click.echo("Database schema is up to date.")

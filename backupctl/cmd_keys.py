@@ -1,0 +1,165 @@
+"""`backupctl keys`: the submission key's ceremony.
+
+`generate` and `export` run on the air-gapped workstation (`--home` is its GnuPG home);
+`load` and `show` run on the server, against the instance.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from backupctl._common import (
+    MIN_PASSPHRASE_CHARS,
+    CliState,
+    check_gnupg_home,
+    development_key_banner,
+    is_development_key,
+    read_passphrase_file,
+)
+from keys.gpg import GpgKeyring, kill_agent
+from keys.lifecycle import (
+    SUBMISSION_KEY_FILE,
+    fingerprint_groups,
+    generate_submission_key,
+    load_submission_key,
+)
+from vault.config import SECRETS_FILE
+from vault.runtime import read_submission_fingerprint
+
+_FINGERPRINT = re.compile(r"^(?:[0-9A-F]{40}|[0-9A-F]{64})$")
+# gpg's validity letters of a key that must not be used: revoked, expired, invalid, disabled.
+_UNUSABLE = frozenset("reid")
+
+_home_option = click.option(
+    "--home",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="GnuPG home of the air-gapped workstation that holds the secret key.",
+)
+
+
+@click.group()
+def keys() -> None:
+    """The submission key: generate it offline, load its public half into the server."""
+
+
+@keys.command()
+@_home_option
+@click.option("--rsa", is_flag=True, help="RSA-4096 instead of Curve25519 (for old tools).")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the passphrase from this file's first line (automation) instead of asking.",
+)
+def generate(home: Path, rsa: bool, passphrase_file: Path | None) -> None:
+    """Generate the submission keypair in HOME (on the air-gapped workstation).
+
+    The secret half never leaves HOME. Export the public half with `backupctl keys
+    export` and load it on the server with `backupctl keys load`.
+    """
+    if (home.expanduser().resolve().parent / SECRETS_FILE).exists():
+        raise click.ClickException(
+            f"{home} is inside a server instance: the secret key must never be there"
+        )
+    check_gnupg_home(home)
+    if passphrase_file is not None:
+        passphrase = read_passphrase_file(passphrase_file)
+    else:
+        passphrase = click.prompt(
+            "Passphrase for the submission secret key",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
+    if len(passphrase) < MIN_PASSPHRASE_CHARS:
+        raise click.ClickException(
+            f"the passphrase must have at least {MIN_PASSPHRASE_CHARS} characters "
+            "(a diceware phrase of 6+ words is best)"
+        )
+    click.echo("Generating the submission key" + (" (RSA-4096, slow)" if rsa else "") + "...")
+    key = generate_submission_key(home, passphrase, rsa=rsa)
+    kill_agent(home)  # no agent keeps the passphrase once we are done
+    click.echo(f"Submission key: {fingerprint_groups(key.fingerprint)}")
+    click.echo(
+        f"Next: backupctl keys export --home {home} {key.fingerprint} > submission-public.asc"
+    )
+
+
+@keys.command()
+@_home_option
+@click.argument("fingerprint")
+def export(home: Path, fingerprint: str) -> None:
+    """Print the public half of the key FINGERPRINT (ASCII armor) on stdout."""
+    fingerprint = fingerprint.replace(" ", "").upper()
+    if not _FINGERPRINT.match(fingerprint):
+        raise click.ClickException("give the full fingerprint (40 or 64 hex digits)")
+    if not home.is_dir():
+        raise click.ClickException(f"{home}: no such GnuPG home")
+    armored = GpgKeyring(home, server=False).export_public(fingerprint)
+    if "PRIVATE KEY BLOCK" in armored:  # never, but this output is meant to travel
+        raise click.ClickException("refusing to print secret key material")
+    click.echo(armored, nl=not armored.endswith("\n"))
+
+
+@keys.command()
+@click.argument("public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Replace the submission key already loaded.")
+@click.pass_obj
+def load(state: CliState, public_key: Path, replace: bool) -> None:
+    """Make PUBLIC_KEY (ASCII-armored) the instance's submission key.
+
+    A file holding any secret key material is refused: the server must never be able
+    to open what sources send.
+    """
+    try:
+        armored = public_key.read_bytes().decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{public_key}: not an ASCII-armored public key") from exc
+    config = state.config()
+    keyring = GpgKeyring(config.gnupg_home)
+    _check_candidate(keyring, armored)
+    if (config.instance_dir / SUBMISSION_KEY_FILE).exists() and not replace:
+        current = read_submission_fingerprint(config.instance_dir)
+        raise click.ClickException(
+            f"a submission key is already loaded ({fingerprint_groups(current)}): "
+            "pass --replace to replace it"
+        )
+    fingerprint = load_submission_key(config.instance_dir, keyring, armored)
+    click.echo(f"Submission key loaded: {fingerprint_groups(fingerprint)}")
+    click.echo("Check this fingerprint, read aloud, against the workstation's.")
+    if is_development_key(keyring, fingerprint):
+        development_key_banner()
+
+
+def _check_candidate(keyring: GpgKeyring, armored: str) -> None:
+    """Look at the key without importing it: one usable public key, able to encrypt."""
+    scanned = keyring.gpg.scan_keys_mem(armored)
+    if any(key.get("type") == "sec" for key in scanned) or "PRIVATE KEY BLOCK" in armored:
+        raise click.ClickException(
+            "refusing a secret key: the server must only ever hold the public half "
+            "(export it with `backupctl keys export`)"
+        )
+    primaries = [key for key in scanned if key.get("type") == "pub"]
+    if len(primaries) != 1:
+        raise click.ClickException(f"expected exactly one public key, found {len(primaries)}")
+    key = primaries[0]
+    if key.get("trust") in _UNUSABLE:
+        raise click.ClickException("this key is revoked, expired or invalid")
+    if "E" not in str(key.get("cap", "")):
+        raise click.ClickException("this key has no usable encryption subkey")
+
+
+@keys.command()
+@click.pass_obj
+def show(state: CliState) -> None:
+    """Show the instance's submission key fingerprint, in groups of 4."""
+    config = state.config()
+    fingerprint = read_submission_fingerprint(config.instance_dir)
+    keyring = GpgKeyring(config.gnupg_home)
+    click.echo(fingerprint_groups(fingerprint))
+    if not keyring.has_public_key(fingerprint):
+        raise click.ClickException("the submission public key is not in the server keyring")
+    if is_development_key(keyring, fingerprint):
+        development_key_banner()

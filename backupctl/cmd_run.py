@@ -1,0 +1,221 @@
+"""`backupctl run`: the whole product on one development machine, from nothing.
+
+Order matters: Redis first (everything else talks to it), then the schema, the
+submission key and a sweep of the store, and only then the processes that accept
+requests. Stopping goes the other way: web servers and worker, then Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from backupctl._common import (
+    CliState,
+    check_gnupg_home,
+    development_key_banner,
+    private_redis_socket,
+)
+from backupctl._devkey import dev_passphrase_file, dev_workstation_home, ensure_submission_key
+from backupctl._process import StopFlag, StopRequested, Supervisor, port_is_free
+from backupctl._redis import PrivateRedis
+from keys.gpg import GpgKeyring, kill_agent
+from keys.lifecycle import fingerprint_groups
+from vault import jobs
+from vault.config import Config, load_config
+from vault.migrate import upgrade
+from vault.runtime import build_runtime
+
+LISTEN_HOST = "127.0.0.1"  # development: never another interface
+GUNICORN_WORKERS = 2
+# gthread: an upload occupies one thread while it streams into gpg; the other threads
+# keep serving pages, so two large uploads do not stall the interface.
+GUNICORN_THREADS = 4
+START_TIMEOUT_SECONDS = 60.0
+
+
+@click.command()
+@click.option(
+    "--instance",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instance directory (default: $BACKUP_INSTANCE_DIR, else ./instance).",
+)
+@click.pass_obj
+def run(state: CliState, instance: Path | None) -> None:
+    """Run BackUp for development: Redis, migrations, both interfaces and the worker.
+
+    On a fresh machine this creates the instance directory, a private Redis on a unix
+    socket inside it (unless REDIS_URL is set) and a DEVELOPMENT submission key.
+    Ctrl-C stops everything.
+    """
+    env = state.env(instance)
+    config = load_config(env)
+    if config.production:
+        raise click.ClickException(
+            "`backupctl run` is for development; production runs under systemd (ansible/)"
+        )
+    env["BACKUP_INSTANCE_DIR"] = str(config.instance_dir)
+    stop = StopFlag()
+    stop.install()
+    code = 0
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(_instance_lock(config.run_dir))
+            code = _run(config, env, stop, stack)
+    except StopRequested:
+        code = 0
+    finally:
+        stop.restore()
+    click.echo("backupctl: stopped.", err=True)
+    click.get_current_context().exit(code)
+
+
+def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) -> int:
+    for port in (config.source_port, config.journalist_port):
+        if not port_is_free(port):
+            raise click.ClickException(f"{LISTEN_HOST}:{port} is already in use")
+
+    if not config.redis_url:
+        redis = PrivateRedis(
+            private_redis_socket(config), config.run_dir / "redis", config.log_dir / "redis.log"
+        )
+        redis.start()
+        stack.callback(redis.stop)
+        env["REDIS_URL"] = redis.url
+        config = load_config(env)
+        click.echo(f"Private Redis on {redis.socket_path} (no TCP port).")
+    stop.check()
+
+    upgrade(config.database_url)
+    click.echo("Database schema is up to date.")
+    stop.check()
+
+    check_gnupg_home(config.gnupg_home)
+    keyring = GpgKeyring(config.gnupg_home)
+    stack.callback(kill_agent, config.gnupg_home)
+    key = ensure_submission_key(config, keyring)
+    if key.created:
+        click.echo(f"Generated a development submission key: {fingerprint_groups(key.fingerprint)}")
+    else:
+        click.echo(f"Submission key: {fingerprint_groups(key.fingerprint)}")
+    if key.development:
+        development_key_banner(config.instance_dir)
+    stop.check()
+
+    runtime = build_runtime(config)
+    jobs.bind(runtime)
+    try:
+        swept = jobs.sweep_store()
+    finally:
+        runtime.engine.dispose()
+        runtime.redis.close()
+    if swept:
+        click.echo(f"Shredded {swept} stale file(s) left in the store by an earlier crash.")
+    stop.check()
+
+    supervisor = Supervisor(stop)
+    stack.callback(supervisor.stop_all)
+    supervisor.spawn("source interface", _gunicorn_argv("source_app", config.source_port), env)
+    supervisor.spawn(
+        "reviewer interface", _gunicorn_argv("journalist_app", config.journalist_port), env
+    )
+    supervisor.spawn("worker", [sys.executable, "-m", "backupctl", "worker"], env)
+    ports = (config.source_port, config.journalist_port)
+    if not supervisor.wait_for_ports(ports, START_TIMEOUT_SECONDS):
+        if stop.requested:
+            return 0
+        child = supervisor.exited()
+        reason = f"{child.name} exited" if child else "timed out"
+        click.secho(f"backupctl: start-up failed ({reason})", fg="red", err=True)
+        return 1
+
+    _announce(config, key.development)
+    return supervisor.watch()
+
+
+def _gunicorn_argv(package: str, port: int) -> list[str]:
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{LISTEN_HOST}:{port}",
+        "--worker-class", "gthread",
+        "--workers", str(GUNICORN_WORKERS),
+        "--threads", str(GUNICORN_THREADS),
+        "--graceful-timeout", "10",
+        # No access log: request lines with times would be a record of who did what when.
+        "--error-logfile", "-",
+        "--log-level", "info",
+    ]  # fmt: skip
+    if _gunicorn_has_setting("control_socket_disable"):
+        # gunicorn >= 25 opens a control socket in $HOME by default; two would collide.
+        argv.append("--no-control-socket")
+    return [*argv, f"{package}:create_app()"]
+
+
+def _gunicorn_has_setting(name: str) -> bool:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return any(setting.name == name for setting in KNOWN_SETTINGS)
+
+
+@contextlib.contextmanager
+def _instance_lock(run_dir: Path) -> Iterator[None]:
+    """One `backupctl run` per instance: a second one would fight over Redis and ports."""
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(run_dir / "backupctl-run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise click.ClickException(
+                f"another `backupctl run` is using {run_dir.parent}"
+            ) from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def _announce(config: Config, development_key: bool) -> None:
+    instance = shlex.quote(str(config.instance_dir))
+    click.echo("")
+    click.secho("BackUp is running (development).", bold=True)
+    click.echo(f"  Source interface:   http://{LISTEN_HOST}:{config.source_port}/")
+    click.echo(f"  Reviewer interface: http://{LISTEN_HOST}:{config.journalist_port}/")
+    click.echo("")
+    click.echo("Create the first admin (prints their passphrase and two-factor secret once):")
+    click.echo(f"  backupctl --instance {instance} admin create USERNAME --role admin")
+    if development_key:
+        home = shlex.quote(str(dev_workstation_home(config)))
+        passphrase = shlex.quote(str(dev_passphrase_file(config)))
+        click.echo("Read downloaded submissions with the development key:")
+        click.echo(
+            f"  backupctl workstation decrypt --home {home} --passphrase-file {passphrase} "
+            "FILES... --out DIR"
+        )
+    click.echo("")
+    _start_onion_services(config)
+    click.echo("Ctrl-C stops everything.")
+
+
+def _start_onion_services(config: Config) -> None:
+    """Hook for the onion services of a development run.
+
+    onion/ will provide the function that starts ephemeral onion services for both
+    ports through stem (a later issue); call it from here. Until then the interfaces
+    are reachable on 127.0.0.1 only.
+    """
+    if shutil.which("tor"):
+        click.echo(
+            "tor is installed, but onion services for `backupctl run` come with a later "
+            f"issue: both interfaces listen on {LISTEN_HOST} only."
+        )
+    else:
+        click.echo(f"Both interfaces listen on {LISTEN_HOST} only (no onion services yet).")

@@ -1,0 +1,37 @@
+"""`backupctl sweep`: remove what crashed requests left in the encrypted store."""
+
+from __future__ import annotations
+
+import click
+from redis import Redis
+
+from backupctl._common import CliState, private_redis_socket
+from vault import jobs
+from vault.runtime import build_runtime
+
+# A partial file is touched by every chunk of a live upload; anything this much older
+# than its last write was abandoned. Lower would risk cutting a slow upload over Tor.
+MIN_AGE_SECONDS = 300
+
+
+@click.command()
+@click.option(
+    "--older-than",
+    type=click.IntRange(min=MIN_AGE_SECONDS),
+    default=3600,
+    show_default=True,
+    help="Only files untouched for this many seconds.",
+)
+@click.pass_obj
+def sweep(state: CliState, older_than: int) -> None:
+    """Shred partial files and files no database row refers to."""
+    config = state.config()
+    # Sweeping reads the database and the store only; the client is never connected.
+    redis = Redis.from_url(config.redis_url or f"unix://{private_redis_socket(config)}")
+    runtime = build_runtime(config, redis=redis)
+    jobs.bind(runtime)
+    try:
+        removed = jobs.sweep_store(older_than_seconds=older_than)
+    finally:
+        runtime.engine.dispose()
+    click.echo(f"Shredded {removed} stale file(s).")

@@ -1,0 +1,60 @@
+"""`backupctl workstation`: tools for the air-gapped workstation, never the server.
+
+They need no instance, no database and no network: only the GnuPG home holding the
+submission secret key, and the files carried over from the reviewer interface.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from backupctl._common import check_gnupg_home, read_passphrase_file
+from workstation.decrypt import decrypt_downloads
+
+
+@click.group()
+def workstation() -> None:
+    """Air-gapped workstation tools (run these on the offline machine only)."""
+
+
+@workstation.command()
+@click.option(
+    "--home",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="GnuPG home holding the submission secret key.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the key's passphrase from this file's first line instead of asking.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the decrypted files (created 0700 if missing).",
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def decrypt(
+    home: Path, passphrase_file: Path | None, out_dir: Path, files: tuple[Path, ...]
+) -> None:
+    """Decrypt downloaded FILES into --out, on the AIR-GAPPED workstation.
+
+    N-designation-msg.gpg becomes N-designation-msg.txt, N-designation-reply.gpg
+    becomes N-designation-reply.txt, and N-designation-doc.gz.gpg gets back the
+    document's original name (made safe: base name only, nothing hidden, no
+    launcher extension). Nothing is overwritten: a taken name gets a _2, _3... suffix.
+    If one file fails, nothing from this run is kept.
+    """
+    check_gnupg_home(home)
+    if passphrase_file is not None:
+        passphrase = read_passphrase_file(passphrase_file)
+    else:
+        passphrase = click.prompt("Passphrase of the submission secret key", hide_input=True)
+    outputs = decrypt_downloads(home, passphrase, list(files), out_dir)
+    for source, output in zip(files, outputs, strict=True):
+        click.echo(f"{source.name} -> {output}")

@@ -1,0 +1,123 @@
+"""The whole dropbox loop in a real browser with JavaScript disabled, then a search for
+the plaintext everywhere the server writes."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pyotp
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from keys.lifecycle import GeneratedKey
+from tests.browser.conftest import Served
+from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.support import leaks
+from tests.support.journalist import make_account
+from vault.models import Role
+from vault.runtime import Runtime
+from workstation.decrypt import decrypt_downloads
+
+MESSAGE_MARKER = "MARKER-msg-4f9c2a71"
+FILE_MARKER = "MARKER-file-b83d0e55"
+REPLY_MARKER = "MARKER-reply-19ae7c3d"
+
+
+def _new_page(browser: Browser) -> Page:
+    context = browser.new_context(java_script_enabled=False, accept_downloads=True)
+    return context.new_page()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_source_to_reviewer_to_workstation_and_back(
+    browser: Browser,
+    served: Served,
+    runtime: Runtime,
+    submission_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+) -> None:
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    text_doc = originals / "witness statement.txt"
+    text_doc.write_bytes((f"{FILE_MARKER} what I saw\n" * 2000).encode())
+    photo = originals / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(300_000) + FILE_MARKER.encode())
+
+    # -- a new source sends a message and two files --------------------------------
+    source = _new_page(browser)
+    source.goto(served.source_url)
+    source.get_by_role("link", name="I am new").click()
+    codename = source.locator(".codename").inner_text().strip()
+    assert len(codename.split()) == 7
+    source.get_by_role("button", name=re.compile("continue", re.I)).click()
+    source.fill("#msg", f"{MESSAGE_MARKER} they came at night")
+    source.set_input_files("#fh", [str(text_doc), str(photo)])
+    source.get_by_role("button", name="Send").click()
+    expect(source.locator("body")).to_contain_text(re.compile("received|thank", re.I))
+    assert source.locator("a[href*='exit']").count() >= 1  # quick exit on every page
+    source.context.close()
+
+    # -- a reviewer logs in with TOTP and downloads the three sealed files -----------
+    account = make_account(runtime, "analyst1", Role.ANALYST)
+    reviewer = _new_page(browser)
+    reviewer.goto(served.journalist_url + "/login")
+    reviewer.fill("input[name=username]", account.username)
+    reviewer.fill("input[name=passphrase]", account.passphrase)
+    reviewer.fill("input[name=code]", pyotp.TOTP(account.otp_secret).now())
+    reviewer.get_by_role("button", name="Log in").click()
+    links = reviewer.locator("table a").all()
+    assert len(links) == 1
+    links[0].click()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    saved = []
+    download_links = reviewer.locator("a[href$='/download']")
+    assert download_links.count() == 3
+    for index in range(3):
+        with reviewer.expect_download() as info:
+            download_links.nth(index).click()
+        target = downloads / info.value.suggested_filename
+        info.value.save_as(target)
+        saved.append(target)
+    assert sorted(p.name.split("-", 2)[-1] for p in saved) == [
+        "doc.gz.gpg",
+        "doc.gz.gpg",
+        "msg.gpg",
+    ]
+
+    # -- the air-gapped workstation decrypts: bytes equal the originals --------------
+    out = tmp_path / "workstation-out"
+    decrypted = decrypt_downloads(submission_key[1], SUBMISSION_PASSPHRASE, saved, out)
+    by_name = {p.name: p.read_bytes() for p in decrypted}
+    assert by_name["witness statement.txt"] == text_doc.read_bytes()
+    assert by_name["photo.jpg"] == photo.read_bytes()
+    [message_file] = [p for p in decrypted if p.name.endswith("-msg.txt")]
+    assert message_file.read_text() == f"{MESSAGE_MARKER} they came at night"
+
+    # -- the reviewer replies; the source reads it after logging in again -----------
+    reviewer.fill("textarea[name=message]", f"{REPLY_MARKER} we can help")
+    reviewer.get_by_role("button", name="Send reply").click()
+    reviewer.context.close()
+
+    back = _new_page(browser)
+    back.goto(served.source_url)
+    back.get_by_role("link", name="I have a codename").click()
+    back.fill("#codename", codename)
+    back.get_by_role("button", name="Continue").click()
+    expect(back.locator(".reply .text")).to_have_text(f"{REPLY_MARKER} we can help")
+    back.context.close()
+
+    # -- the plaintext is nowhere on the server side --------------------------------
+    server_places = [runtime.config.instance_dir, served.server_tmp, served.log_file]
+    for marker in (MESSAGE_MARKER, FILE_MARKER, REPLY_MARKER, codename):
+        assert leaks.files_containing(marker, server_places) == [], marker
+        assert leaks.rows_containing(marker, runtime.engine) == [], marker
+        assert leaks.redis_values_containing(marker, runtime.redis) == [], marker
+    # The search itself works: it finds the markers where plaintext is expected.
+    assert leaks.files_containing(MESSAGE_MARKER, [out]) == [message_file]
+    assert leaks.files_containing(FILE_MARKER, [originals])
+    assert served.log_file.stat().st_size > 0  # the apps did log: the search covered it
+

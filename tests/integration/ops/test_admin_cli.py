@@ -1,0 +1,89 @@
+"""`backupctl admin create`: the first admin, from the server's console."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyotp
+import pytest
+from argon2 import PasswordHasher
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from backupctl.cli import main
+from vault.config import load_config
+from vault.db import make_engine, make_session_factory
+from vault.models import Reviewer, Role
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Path:
+    path = tmp_path / "instance"
+    result = CliRunner().invoke(main, ["--instance", str(path), "db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def _reviewer(instance: Path, username: str) -> Reviewer | None:
+    engine = make_engine(load_config({"BACKUP_INSTANCE_DIR": str(instance)}).database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            return db.scalar(select(Reviewer).where(Reviewer.username == username))
+    finally:
+        engine.dispose()
+
+
+def test_create_admin_prints_credentials_once(instance: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--instance", str(instance), "admin", "create", "Amani", "--role", "admin"]
+    )
+    assert result.exit_code == 0, result.output
+    reviewer = _reviewer(instance, "amani")
+    assert reviewer is not None
+    assert reviewer.role is Role.ADMIN
+
+    lines = result.output.splitlines()
+    passphrase = lines[lines.index("Passphrase (shown once):") + 1].strip()
+    assert len(passphrase.split()) == 7
+    assert PasswordHasher().verify(reviewer.passphrase_hash, passphrase)
+    assert passphrase not in reviewer.passphrase_hash
+
+    grouped = " ".join(re.findall(".{1,4}", reviewer.otp_secret))
+    assert grouped in result.output
+    [uri] = re.findall(r"otpauth://\S+", result.output)
+    totp = pyotp.parse_uri(uri)
+    assert totp.secret == reviewer.otp_secret
+    assert totp.issuer == "BackUp"
+    assert "█" in result.output or "▀" in result.output  # the terminal QR code
+
+
+def test_default_role_is_analyst(instance: Path) -> None:
+    result = CliRunner().invoke(main, ["--instance", str(instance), "admin", "create", "neza"])
+    assert result.exit_code == 0, result.output
+    reviewer = _reviewer(instance, "neza")
+    assert reviewer is not None
+    assert reviewer.role is Role.ANALYST
+
+
+def test_duplicate_and_invalid_usernames(instance: Path) -> None:
+    runner = CliRunner()
+    args = ["--instance", str(instance), "admin", "create"]
+    assert runner.invoke(main, [*args, "amani"]).exit_code == 0
+    again = runner.invoke(main, [*args, "AMANI"])
+    assert again.exit_code == 1
+    assert "already taken" in again.output
+    assert "Passphrase" not in again.output
+    bad = runner.invoke(main, [*args, "../x"])
+    assert bad.exit_code == 1
+    assert "invalid username" in bad.output
+    role = runner.invoke(main, [*args, "kalisa", "--role", "root"])
+    assert role.exit_code == 2
+
+
+def test_without_schema_says_what_to_do(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--instance", str(tmp_path / "fresh"), "admin", "create", "amani"]
+    )
+    assert result.exit_code == 1
+    assert "backupctl db upgrade" in result.output
