@@ -55,6 +55,25 @@ def kill_agent(home: Path) -> None:
     )
 
 
+def batch_key_spec(name: str, passphrase: str | None, *, rsa: bool = False) -> str:
+    """gpg's unattended key-generation parameters.
+
+    Written out here rather than with python-gnupg's `gen_key_input`, whose defaults put
+    the login name and host name of the machine in the user id.
+    """
+    if any(c in name for c in "\r\n\0") or (passphrase and any(c in passphrase for c in "\r\n")):
+        raise KeyOperationError("key name and passphrase must be single lines")
+    if rsa:
+        algo = "Key-Type: RSA\nKey-Length: 4096\nSubkey-Type: RSA\nSubkey-Length: 4096\n"
+    else:
+        algo = (
+            "Key-Type: EDDSA\nKey-Curve: ed25519\nKey-Usage: sign\n"
+            "Subkey-Type: ECDH\nSubkey-Curve: cv25519\nSubkey-Usage: encrypt\n"
+        )
+    protection = f"Passphrase: {passphrase}\n" if passphrase else "%no-protection\n"
+    return f"{algo}Name-Real: {name}\nExpire-Date: 0\n{protection}%commit\n"
+
+
 class GpgStream:
     """Ciphertext of what is written goes to `output`; SHA-256 and size of it are kept."""
 
@@ -184,19 +203,7 @@ class GpgKeyring:
     # -- keys ---------------------------------------------------------------------------
     def generate_reply_key(self, name: str, passphrase: str) -> str:
         """An ed25519/cv25519 keypair, its secret half locked with `passphrase`."""
-        spec = self._gpg.gen_key_input(
-            key_type="EDDSA",
-            key_curve="ed25519",
-            key_usage="sign",
-            subkey_type="ECDH",
-            subkey_curve="cv25519",
-            subkey_usage="encrypt",
-            name_real=name,
-            name_email=None,
-            name_comment=None,
-            expire_date=0,
-            passphrase=passphrase,
-        )
+        spec = batch_key_spec(name, passphrase)
         result = self._gpg.gen_key(spec)
         if not result.fingerprint:
             raise KeyOperationError(f"key generation failed: {result.status}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import gnupg
 
 from keys.errors import KeyOperationError
-from keys.gpg import GpgKeyring
+from keys.gpg import GpgKeyring, batch_key_spec
 
 DEV_KEY_NAME = "BackUp DEVELOPMENT submission key - NOT FOR REAL SUBMISSIONS"
 PRODUCTION_KEY_NAME = "BackUp submission key"
@@ -33,32 +33,7 @@ def generate_submission_key(
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     gpg = gnupg.GPG(gnupghome=str(home))
-    if rsa:
-        spec = gpg.gen_key_input(
-            key_type="RSA",
-            key_length=4096,
-            subkey_type="RSA",
-            subkey_length=4096,
-            name_real=name,
-            name_email=None,
-            name_comment=None,
-            expire_date=0,
-            passphrase=passphrase,
-        )
-    else:
-        spec = gpg.gen_key_input(
-            key_type="EDDSA",
-            key_curve="ed25519",
-            key_usage="sign",
-            subkey_type="ECDH",
-            subkey_curve="cv25519",
-            subkey_usage="encrypt",
-            name_real=name,
-            name_email=None,
-            name_comment=None,
-            expire_date=0,
-            passphrase=passphrase,
-        )
+    spec = batch_key_spec(name, passphrase, rsa=rsa)
     result = gpg.gen_key(spec)
     if not result.fingerprint:
         raise KeyOperationError(f"submission key generation failed: {result.status}")

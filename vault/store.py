@@ -13,11 +13,11 @@ on `commit`, after an fsync; `abort` removes it. `sweep` removes what a crash le
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import io
 import os
 import re
 import secrets
+import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -138,19 +138,12 @@ class DocumentSink:
         self.pending = pending
         self.filename = filename or "document"
         self._head = bytearray()
-        self._gzip: gzip.GzipFile | None = None
+        self._gzip: GzipWriter | None = None
         self.plaintext_size = 0
 
-    def _start(self) -> gzip.GzipFile:
+    def _start(self) -> GzipWriter:
         level = gzip_level_for(self.filename, bytes(self._head))
-        # mtime=0: the stored file must not reveal when the source last touched it.
-        self._gzip = gzip.GzipFile(
-            filename=_gzip_safe_name(self.filename),
-            mode="wb",
-            fileobj=self.pending,
-            compresslevel=level,
-            mtime=0,
-        )
+        self._gzip = GzipWriter(self.pending, self.filename, level)
         if self._head:
             self._gzip.write(bytes(self._head))
             self._head.clear()
@@ -181,10 +174,35 @@ class DocumentSink:
         self.pending.abort()
 
 
-def _gzip_safe_name(name: str) -> str:
-    """The gzip header stores latin-1; keep the base name, replace what cannot be stored."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1][:255] or "document"
-    return base.encode("latin-1", "replace").decode("latin-1")
+class GzipWriter:
+    """A one-way gzip stream (RFC 1952) whose FNAME is the UTF-8 base name.
+
+    `gzip.GzipFile` can only store latin-1 names and silently drops the others; the
+    people who use BackUp name files in Kinyarwanda, Arabic, Russian... The workstation
+    reads the name as UTF-8. mtime is 0: nothing about when the source made the file.
+    """
+
+    def __init__(self, out: PendingFile, name: str, level: int) -> None:
+        self._out = out
+        base = name.replace("\\", "/").rsplit("/", 1)[-1].replace("\0", "") or "document"
+        fname = base.encode("utf-8", "replace")[:255]
+        header = b"\x1f\x8b\x08\x08" + b"\0\0\0\0" + b"\x00\xff" + fname + b"\0"
+        out.write(header)
+        self._deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self._crc = 0
+        self._size = 0
+
+    def write(self, data: bytes) -> int:
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += len(data)
+        compressed = self._deflate.compress(data)
+        if compressed:
+            self._out.write(compressed)
+        return len(data)
+
+    def close(self) -> None:
+        self._out.write(self._deflate.flush())
+        self._out.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -69,9 +69,21 @@ class TestSealing:
         with gzip.GzipFile(fileobj=io.BytesIO(plain)) as gz:
             assert gz.read() == data
         # the gzip header carries the base name only
-        assert b"r\xe9port.txt\x00" in plain[:64]
+        assert "r\u00e9port.txt".encode() + b"\x00" in plain[:64]
         assert b"etc" not in plain[:64]
         assert _files(store.root) == [sealed.path]
+
+    def test_non_latin_names_survive(
+        self, store: Store, keyring: GpgKeyring, recipient: str
+    ) -> None:
+        sink = DocumentSink(store.begin_unassigned([recipient]), "голос ijwi.ogg")
+        sink.write(b"OggS" + os.urandom(1000))
+        sink.finish()
+        sealed = store.adopt(sink.pending, SOURCE, "1-a-doc.gz.gpg")
+        plain = keyring.open_bytes(sealed.path.read_bytes(), "pass")
+        assert "голос ijwi.ogg".encode() + b"\x00" in plain[:64]
+        with gzip.GzipFile(fileobj=io.BytesIO(plain)) as gz:
+            assert gz.read()[:4] == b"OggS"
 
     def test_abort_leaves_nothing(self, store: Store, recipient: str) -> None:
         sink = DocumentSink(store.begin_unassigned([recipient]), "a.txt")
@@ -120,3 +132,8 @@ class TestShredAndSweep:
         fresh.write(b"in flight")
         assert store.sweep([], dt.timedelta(hours=1)) == []
         fresh.abort()
+
+
+def test_reply_key_user_id_reveals_nothing(keyring: GpgKeyring, recipient: str) -> None:
+    [key] = keyring.gpg.list_keys(keys=[recipient])
+    assert key["uids"] == ["test"]
