@@ -12,6 +12,7 @@ several-fold on incompressible data; the store gzips by content instead.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess  # nosec B404  (gpg is the point of this module)
@@ -55,6 +56,19 @@ def kill_agent(home: Path) -> None:
     )
 
 
+_F_SETPIPE_SZ = 1031  # Linux fcntl: fewer, larger pipe transfers to and from gpg
+
+
+def _widen_pipes(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is None:
+            continue
+        try:
+            fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _CHUNK)
+        except OSError:
+            pass  # above /proc/sys/fs/pipe-max-size: keep the default
+
+
 def batch_key_spec(name: str, passphrase: str | None, *, rsa: bool = False) -> str:
     """gpg's unattended key-generation parameters.
 
@@ -87,6 +101,7 @@ class GpgStream:
             stderr=subprocess.PIPE,
             bufsize=0,
         )
+        _widen_pipes(self._proc)
         self._digest = hashlib.sha256()
         self.size = 0
         self._pump_error: BaseException | None = None
