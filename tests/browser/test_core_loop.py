@@ -120,4 +120,3 @@ def test_source_to_reviewer_to_workstation_and_back(
     assert leaks.files_containing(MESSAGE_MARKER, [out]) == [message_file]
     assert leaks.files_containing(FILE_MARKER, [originals])
     assert served.log_file.stat().st_size > 0  # the apps did log: the search covered it
-

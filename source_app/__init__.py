@@ -1,0 +1,101 @@
+"""The source interface: a Flask app reachable only as a Tor onion service.
+
+Works with JavaScript disabled, loads nothing from other origins, keeps sessions in
+Redis (encrypted, cookie = random token only), streams uploads straight into the sealed
+store, and answers every error with one neutral page carrying the quick-exit link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFProtect
+
+from source_app import errors, lookup, main
+from source_app.context import CONFIG_KEY, RUNTIME_KEY, close_db
+from source_app.uploads import SealingRequest, discard_unfinished_uploads
+from vault.config import Config, load_config
+from vault.errors import ConfigError
+from vault.runtime import Runtime, build_runtime
+from webcore import security
+from webcore.sessions import RedisSessionInterface
+
+__all__ = ["create_app"]
+
+DEFAULT_LOCALE = "en"
+# Fields and files in one form: ours has four; a generous bound on parser work.
+MAX_FORM_PARTS = 50
+_LOCALES_KEY = "SOURCE_LOCALES"
+
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the source app. Without arguments, configure it from the environment.
+
+    `config` governs the app (limits, cookies, derivations); `runtime` holds the
+    resources (database, Redis, keyring, store). Either may be derived from the other.
+    """
+    if config is None:
+        config = runtime.config if runtime is not None else load_config()
+    if runtime is None:
+        runtime = build_runtime(config)
+    if not config.secrets.source_secret_key or not config.secrets.session_pepper:
+        raise ConfigError("the source interface's secrets are missing")
+
+    app = Flask(__name__)
+    app.request_class = SealingRequest
+    app.secret_key = config.secrets.source_secret_key
+    app.config.update(
+        {
+            CONFIG_KEY: config,
+            "SESSION_COOKIE_NAME": "src",
+            "SESSION_COOKIE_SECURE": config.secure_cookies,
+            "MAX_CONTENT_LENGTH": config.max_upload_bytes,
+            "MAX_FORM_MEMORY_SIZE": config.max_form_field_bytes,
+            "MAX_FORM_PARTS": MAX_FORM_PARTS,
+            # One clock only: a CSRF token lives as long as its session (idle timeout).
+            "WTF_CSRF_TIME_LIMIT": None,
+            # Strict mode demands a Referer on HTTPS, which our no-referrer policy never
+            # sends; the token plus a SameSite=Strict cookie already bind the form.
+            "WTF_CSRF_SSL_STRICT": False,
+            "BABEL_DEFAULT_LOCALE": DEFAULT_LOCALE,
+        }
+    )
+    app.extensions[RUNTIME_KEY] = runtime
+    app.session_interface = RedisSessionInterface(
+        runtime.redis,
+        prefix="source-session",
+        idle_seconds=config.session_idle_seconds,
+        pepper=config.secrets.session_pepper,
+    )
+
+    # Order matters: tor2web is refused before the CSRF check reads (parses) any body.
+    security.install(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    with app.app_context():
+        app.config[_LOCALES_KEY] = [str(locale) for locale in babel.list_translations()]
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(lookup.bp)
+    errors.register(app)
+    app.teardown_request(discard_unfinished_uploads)
+    app.teardown_appcontext(close_db)
+    app.context_processor(_template_globals)
+    return app
+
+
+def _select_locale() -> str:
+    """The visitor's language if we have it. Tor Browser sends en-US unless told not to."""
+    available: list[str] = current_app.config[_LOCALES_KEY]
+    return request.accept_languages.best_match(available) or DEFAULT_LOCALE
+
+
+def _template_globals() -> dict[str, Any]:
+    locale = get_locale()
+    tag = str(locale).replace("_", "-") if locale is not None else DEFAULT_LOCALE
+    return {"lang": tag}

@@ -1,0 +1,109 @@
+"""One neutral, translated error page for every HTTP error.
+
+The page never echoes the error's description or anything the visitor sent: only a
+title and a message chosen here, plus the quick-exit link from the base template.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, make_response, render_template
+from flask.typing import ResponseReturnValue
+from flask_babel import format_number
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+    TooManyRequests,
+)
+
+from source_app.context import get_config
+from source_app.uploads import MalformedFormError
+from vault.services.sources import MAX_MESSAGE_CHARS
+
+
+def human_size(size: int) -> str:
+    """500 MB, 2 MB, 300 KB: limits shown to sources, rounded down."""
+    if size >= 1024 * 1024:
+        return f"{size // (1024 * 1024)} MB"
+    return f"{max(size // 1024, 1)} KB"
+
+
+def _describe(error: HTTPException) -> tuple[str, str]:
+    """Title and message for an error; the order matters (subclasses first)."""
+    if isinstance(error, CSRFError):
+        return _("This page has expired"), _(
+            "For your safety, pages expire. Nothing was sent or saved. Go back to the "
+            "start and try again. If you were getting a new codename, it was not "
+            "created: you will get another one."
+        )
+    if isinstance(error, MalformedFormError):
+        return _("The form could not be read"), _(
+            "What your browser sent was incomplete or damaged, so nothing was saved. "
+            "Go back and try again."
+        )
+    if isinstance(error, BadRequest):
+        return _("Something went wrong"), _(
+            "Your request could not be understood, so nothing was saved. Go back and try again."
+        )
+    if isinstance(error, Forbidden) and error.description == "tor2web":
+        return _("Please use Tor Browser"), _(
+            "This site must be opened in Tor Browser, not through a tor2web proxy: "
+            "a proxy can see everything you send."
+        )
+    if isinstance(error, Forbidden):
+        return _("Not allowed"), _("You cannot open this page.")
+    if isinstance(error, NotFound):
+        return _("Page not found"), _("This page does not exist.")
+    if isinstance(error, MethodNotAllowed):
+        return _("Something went wrong"), _(
+            "This page cannot be used that way. Go back to the start and try again."
+        )
+    if isinstance(error, RequestEntityTooLarge):
+        config = get_config()
+        return _("Too large"), _(
+            "Nothing was sent. Files sent together can be up to %(size)s, and a message up "
+            "to %(chars)s characters. Send fewer or smaller files at a time, or split your "
+            "message.",
+            size=human_size(config.max_upload_bytes),
+            chars=format_number(MAX_MESSAGE_CHARS),
+        )
+    if isinstance(error, TooManyRequests):
+        minutes = max(get_config().source_throttle.window_seconds // 60, 1)
+        return _("Too many attempts"), _(
+            "There were too many attempts to log in. For everyone's safety, wait "
+            "%(minutes)s minutes and try again.",
+            minutes=minutes,
+        )
+    if error.code is not None and error.code >= 500:
+        return _("Something went wrong"), _(
+            "An error happened on our side. Nothing you sent in this step was saved. "
+            "Please try again later."
+        )
+    return _("Something went wrong"), _("Go back to the start and try again.")
+
+
+def _render_error(error: HTTPException) -> ResponseReturnValue:
+    if error.code is None or error.code < 400:
+        return error  # routing redirects (e.g. a missing trailing slash) are not errors
+    title, message = _describe(error)
+    response = make_response(render_template("error.html", title=title, message=message))
+    response.status_code = error.code
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(get_config().source_throttle.window_seconds)
+    return response
+
+
+def register(app: Flask) -> None:
+    # One handler for HTTPException also receives unhandled exceptions, which Flask wraps
+    # in InternalServerError after logging the traceback (no request data in it).
+    app.register_error_handler(HTTPException, _render_error)
+
+
+__all__ = ["human_size", "register"]

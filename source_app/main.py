@@ -1,0 +1,104 @@
+"""Landing, codename generation, login, logout and the quick exit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from source_app.auth import NEW_CODENAME, is_logged_in, log_in, log_out
+from source_app.context import get_config, get_db, get_runtime
+from vault import codenames
+from vault.errors import AuthenticationError, InvalidCodenameError, LoginThrottledError
+from vault.services import sources
+from vault.throttle import LoginThrottle
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    if is_logged_in():
+        return redirect(url_for("lookup.lookup"))
+    return render_template("index.html")
+
+
+@bp.get("/generate")
+def generate() -> ResponseReturnValue:
+    """A fresh codename, shown once. Reloading the page gives another one."""
+    if is_logged_in():
+        return redirect(url_for("lookup.lookup"))
+    codename = codenames.generate_codename(get_config().codename_words)
+    # Held (encrypted, in Redis) only until the POST below creates the source.
+    session[NEW_CODENAME] = codename
+    return render_template("generate.html", codename=codename)
+
+
+@bp.post("/create")
+def create() -> ResponseReturnValue:
+    if is_logged_in():
+        return redirect(url_for("lookup.lookup"))
+    codename = session.pop(NEW_CODENAME, None)
+    if not isinstance(codename, str):
+        flash(_("That codename was not created. Here is a new one: keep it safe."), "error")
+        return redirect(url_for(".generate"))
+    runtime = get_runtime()
+    try:
+        _source, credentials = sources.create_source(
+            get_db(), runtime.keyring, get_config(), codename
+        )
+    except sources.CodenameCollisionError:
+        flash(_("That codename was not created. Here is a new one: keep it safe."), "error")
+        return redirect(url_for(".generate"))
+    log_in(credentials)
+    flash(_("Welcome. You can now send us a message or files."), "ok")
+    return redirect(url_for("lookup.lookup"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    if is_logged_in():
+        return redirect(url_for("lookup.lookup"))
+    if request.method == "GET":
+        return render_template("login.html")
+    config = get_config()
+    throttle = LoginThrottle(get_runtime().redis, "source", config.source_throttle)
+    try:
+        _source, credentials = sources.authenticate_source(
+            get_db(), throttle, config, request.form.get("codename", "")
+        )
+    except InvalidCodenameError:
+        error = _(
+            "This is not a codename. A codename is %(words)s or more words from our list, "
+            "with spaces between them. Check the spelling of each word.",
+            words=codenames.MIN_WORDS,
+        )
+        return render_template("login.html", error=error), 400
+    except LoginThrottledError:
+        abort(429)
+    except AuthenticationError:
+        # The same answer whether the codename never existed or was deleted.
+        error = _("This codename was not recognised. Check it and try again.")
+        return render_template("login.html", error=error), 403
+    log_in(credentials)
+    return redirect(url_for("lookup.lookup"))
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    log_out()
+    return render_template("logged_out.html")
+
+
+@bp.get("/exit")
+def quick_exit() -> ResponseReturnValue:
+    """Quick exit: end the session and show a dull page that names nothing.
+
+    Why a same-origin page rather than another site or `about:blank`: a link to another
+    site would load it (and its third parties) from this Tor Browser tab, and browsers
+    refuse or mishandle links and redirects to `about:` pages. Ending the session here
+    also means the Back button cannot bring the source's replies back: pages are
+    `no-store`, so going back asks the server again and finds no session.
+    """
+    log_out()
+    return render_template("exit.html")

@@ -1,0 +1,148 @@
+"""Uploads are sealed while the multipart body is parsed: plaintext never touches disk.
+
+Werkzeug asks the request for a container for each file part (`_get_file_stream`). For a
+logged-in source posting to the submit view, that container is a `DocumentSink`: gzip,
+then OpenPGP to the submission key, streamed into a `.partial-*` file of the store. Every
+other file part (anonymous visitor, any other view) goes to a sink that discards it.
+
+Each sink is recorded on `g`; a teardown aborts every one that the view did not commit,
+so a cut-off upload, a failed CSRF check, a size limit or an exception leaves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import IO, cast
+
+from flask import Request, current_app, g
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.formparser import FormDataParser
+
+from source_app.auth import is_logged_in
+from source_app.context import get_runtime
+from vault.store import DocumentSink, SealedFile
+
+SUBMIT_ENDPOINT = "lookup.submit"
+_SINKS = "upload_sinks"
+
+
+class MalformedFormError(BadRequest):
+    """The request body is not a form we can read (bad multipart, missing boundary...)."""
+
+    description = "malformed form data"
+
+
+class SealingDocument(DocumentSink):
+    """A `DocumentSink` that finishes its OpenPGP stream as soon as its part ends.
+
+    Werkzeug rewinds each file container exactly once, when the part is complete. Closing
+    gzip and gpg there means a request carrying many files holds one gpg process at a
+    time, not one per file until the view runs. The service calls `finish` again later:
+    the first result is kept, because the gzip trailer must be written only once.
+    """
+
+    _sealed: SealedFile | None = None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.finish()
+        return 0
+
+    def finish(self) -> SealedFile:
+        if self._sealed is None:
+            self._sealed = super().finish()
+        return self._sealed
+
+
+class _DiscardSink:
+    """Where file parts go when no source may upload: read and dropped, never stored."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        return None
+
+
+def _recorded_sinks() -> list[SealingDocument]:
+    sinks: list[SealingDocument] | None = g.get(_SINKS)
+    if sinks is None:
+        sinks = []
+        setattr(g, _SINKS, sinks)
+    return sinks
+
+
+class SealingRequest(Request):
+    """Flask's request, with file parts streamed into the sealed store."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        if self.endpoint != SUBMIT_ENDPOINT or not is_logged_in():
+            return cast(IO[bytes], _DiscardSink())
+        runtime = get_runtime()
+        pending = runtime.store.begin_unassigned([runtime.submission_fingerprint])
+        sink = SealingDocument(pending, filename)
+        _recorded_sinks().append(sink)
+        return cast(IO[bytes], sink)
+
+    def make_form_data_parser(self) -> FormDataParser:
+        # Werkzeug's parser is silent by default: a broken body becomes an empty form.
+        # We want to say so clearly instead (see `_load_form_data`).
+        parser = super().make_form_data_parser()
+        parser.silent = False
+        return parser
+
+    def _load_form_data(self) -> None:
+        if "form" in self.__dict__:
+            return
+        try:
+            super()._load_form_data()
+        except BaseException as exc:
+            # Never parse a half-consumed body twice: later readers see an empty form.
+            empty: MultiDict[str, str] = self.parameter_storage_class()
+            no_files: MultiDict[str, FileStorage] = self.parameter_storage_class()
+            self.__dict__.update(form=empty, files=no_files)
+            if isinstance(exc, ValueError):
+                raise MalformedFormError() from exc
+            raise
+
+
+def chosen_documents(parts: Iterable[FileStorage]) -> list[DocumentSink]:
+    """The sealed documents of the file parts a source actually filled in.
+
+    A file input left empty arrives as a part with filename "" and no bytes: its sink is
+    aborted here. Anything with a name or with content is kept (nothing accepted is lost).
+    """
+    documents: list[DocumentSink] = []
+    for part in parts:
+        sink = part.stream
+        if not isinstance(sink, SealingDocument):
+            continue
+        if not part.filename and sink.plaintext_size == 0:
+            sink.abort()
+            continue
+        documents.append(sink)
+    return documents
+
+
+def discard_unfinished_uploads(_exc: BaseException | None = None) -> None:
+    """Teardown: abort every sink of this request that was not committed to the store."""
+    sinks: list[SealingDocument] = g.pop(_SINKS, [])
+    for sink in sinks:
+        if sink.pending.committed:
+            continue
+        try:
+            sink.abort()
+        except Exception:  # keep aborting the others; the error names only a random file
+            current_app.logger.exception("could not discard an unfinished upload")
