@@ -21,7 +21,7 @@ from werkzeug.formparser import FormDataParser
 
 from source_app.auth import is_logged_in
 from source_app.context import get_runtime
-from vault.store import DocumentSink, SealedFile
+from vault.store import DocumentSink
 
 SUBMIT_ENDPOINT = "lookup.submit"
 _SINKS = "upload_sinks"
@@ -38,20 +38,13 @@ class SealingDocument(DocumentSink):
 
     Werkzeug rewinds each file container exactly once, when the part is complete. Closing
     gzip and gpg there means a request carrying many files holds one gpg process at a
-    time, not one per file until the view runs. The service calls `finish` again later:
-    the first result is kept, because the gzip trailer must be written only once.
+    time, not one per file until the view runs. The service calls `finish` again later,
+    which returns the same result.
     """
-
-    _sealed: SealedFile | None = None
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self.finish()
         return 0
-
-    def finish(self) -> SealedFile:
-        if self._sealed is None:
-            self._sealed = super().finish()
-        return self._sealed
 
 
 class _DiscardSink:

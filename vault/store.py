@@ -139,6 +139,7 @@ class DocumentSink:
         self.filename = filename or "document"
         self._head = bytearray()
         self._gzip: GzipWriter | None = None
+        self._sealed: SealedFile | None = None
         self.plaintext_size = 0
 
     def _start(self) -> GzipWriter:
@@ -165,9 +166,12 @@ class DocumentSink:
         return 0
 
     def finish(self) -> SealedFile:
-        target = self._gzip or self._start()
-        target.close()
-        return self.pending.finish()
+        """End the gzip stream and the encryption; later calls return the same result."""
+        if self._sealed is None:
+            target = self._gzip or self._start()
+            target.close()
+            self._sealed = self.pending.finish()
+        return self._sealed
 
     def abort(self) -> None:
         self._head.clear()
