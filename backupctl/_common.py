@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess  # nosec B404 # gpgconf, fixed argv
+import subprocess  # nosec B404
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +62,7 @@ def check_gnupg_home(home: Path) -> None:
     where a deep path overflows the 108-byte limit of a unix socket name. gpg then only
     says "key not created" or "decryption failed", which sends people the wrong way.
     """
-    listed = subprocess.run(  # nosec B603 B607 # fixed argv, no shell
+    listed = subprocess.run(  # nosec B603 B607
         ["gpgconf", "--homedir", str(home), "--list-dirs", "socketdir"],
         capture_output=True,
         text=True,

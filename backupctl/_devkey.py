@@ -26,7 +26,7 @@ from vault.errors import ConfigError
 from vault.runtime import read_submission_fingerprint
 
 DEV_WORKSTATION_HOME = "dev-workstation-gnupg"
-DEV_PASSPHRASE_FILE = "dev-workstation-passphrase"  # noqa: S105  # nosec B105 # a file name
+DEV_PASSPHRASE_FILE = "dev-workstation-passphrase"  # noqa: S105  # nosec B105
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import ctypes.util
 import os
 import signal
 import socket
-import subprocess  # nosec B404 # the supervisor runs children
+import subprocess  # nosec B404
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -118,7 +118,7 @@ class Supervisor:
         self.children: list[Child] = []
 
     def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
-        proc = subprocess.Popen(  # nosec B603 # argv built here, no shell
+        proc = subprocess.Popen(  # nosec B603
             list(argv),
             env=dict(env),
             stdin=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess  # nosec B404 # runs redis-server, fixed argv
+import subprocess  # nosec B404
 import time
 from pathlib import Path
 
@@ -62,7 +62,7 @@ class PrivateRedis:
             "--logfile", str(self.log_file),
             "--daemonize", "no",
         ]  # fmt: skip
-        self._proc = subprocess.Popen(  # nosec B603 # fixed argv, no shell
+        self._proc = subprocess.Popen(  # nosec B603
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -86,7 +86,8 @@ class RedisSessionInterface(SessionInterface):
             return ServerSession()
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        assert isinstance(session, ServerSession)  # noqa: S101  (set by open_session)
+        if not isinstance(session, ServerSession):  # open_session always makes one
+            raise TypeError("unexpected session type")
         name = self.get_cookie_name(app)
         domain = self.get_cookie_domain(app)
         path = self.get_cookie_path(app)
