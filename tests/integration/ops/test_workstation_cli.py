@@ -90,9 +90,8 @@ def test_submission_decrypted_on_the_workstation(
         # The server already kept only the base name; nothing lands outside `out`.
         "authorized_keys": documents["../../../root/.ssh/authorized_keys"],
         "rapport médical.txt": documents["rapport médical.txt"],
-        # gzip headers hold latin-1: the server stores '?' for what does not fit, and
-        # the workstation turns '?' into '_'.
-        "_____.ogg": documents["голос.ogg"],
+        # gzip headers carry the UTF-8 name: non-Latin names survive.
+        "голос.ogg": documents["голос.ogg"],
         f"6-{slug}-reply.txt": b"Nous vous avons entendu.",
     }
     assert {p.name: p.read_bytes() for p in out.iterdir()} == expected
