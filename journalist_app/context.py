@@ -7,35 +7,31 @@ from typing import cast
 
 from argon2 import PasswordHasher
 from flask import abort, current_app, g, session
-from sqlalchemy.orm import Session
 
 from vault.models import Reviewer
-from vault.runtime import Runtime
+from webcore.context import RUNTIME_KEY, close_db, get_db, get_runtime
 from webcore.sessions import ServerSession
 
-RUNTIME_KEY = "backup"
+__all__ = [
+    "HASHER_KEY",
+    "RUNTIME_KEY",
+    "close_db",
+    "current_reviewer",
+    "db",
+    "hasher",
+    "runtime",
+    "server_session",
+]
+
 HASHER_KEY = "backup.hasher"
 
-
-def runtime() -> Runtime:
-    return cast(Runtime, current_app.extensions[RUNTIME_KEY])
+# This app names them runtime() and db().
+runtime = get_runtime
+db = get_db
 
 
 def hasher() -> PasswordHasher:
     return cast(PasswordHasher, current_app.extensions[HASHER_KEY])
-
-
-def db() -> Session:
-    """One SQLAlchemy session per request, closed at teardown."""
-    if "db" not in g:
-        g.db = runtime().session_factory()
-    return cast(Session, g.db)
-
-
-def close_db(_exc: BaseException | None = None) -> None:
-    session_ = g.pop("db", None)
-    if session_ is not None:
-        session_.close()
 
 
 def current_reviewer() -> Reviewer:

@@ -8,33 +8,16 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import current_app, g
-from sqlalchemy.orm import Session
+from flask import current_app
 
 from vault.config import Config
-from vault.runtime import Runtime
+from webcore.context import RUNTIME_KEY, close_db, get_db, get_runtime
 
-RUNTIME_KEY = "backup"
+__all__ = ["CONFIG_KEY", "RUNTIME_KEY", "close_db", "get_config", "get_db", "get_runtime"]
+
 CONFIG_KEY = "BACKUP_CONFIG"
-
-
-def get_runtime() -> Runtime:
-    return cast(Runtime, current_app.extensions[RUNTIME_KEY])
 
 
 def get_config() -> Config:
     """The app's config: it governs limits and derivations (the runtime owns resources)."""
     return cast(Config, current_app.config[CONFIG_KEY])
-
-
-def get_db() -> Session:
-    """One SQLAlchemy session per request, opened on first use."""
-    if "db" not in g:
-        g.db = get_runtime().session_factory()
-    return cast(Session, g.db)
-
-
-def close_db(_exc: BaseException | None = None) -> None:
-    session = g.pop("db", None)
-    if session is not None:
-        session.close()

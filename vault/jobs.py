@@ -31,26 +31,24 @@ def _rt() -> Runtime:
     return _runtime
 
 
-def delete_submission(submission_uuid: str) -> bool:
+def _delete_stored(model: type[Submission] | type[Reply], item_uuid: str) -> bool:
+    """Shred one sealed file, then remove its row; False if it was already gone."""
     rt = _rt()
     with rt.session() as db:
-        submission = db.scalar(select(Submission).where(Submission.uuid == submission_uuid))
-        if submission is None:
+        item: Submission | Reply | None = db.scalar(select(model).where(model.uuid == item_uuid))
+        if item is None:
             return False
-        rt.store.shred(rt.store.path_of(submission.source.uuid, submission.filename))
-        db.delete(submission)
+        rt.store.shred(rt.store.path_of(item.source.uuid, item.filename))
+        db.delete(item)
     return True
+
+
+def delete_submission(submission_uuid: str) -> bool:
+    return _delete_stored(Submission, submission_uuid)
 
 
 def delete_reply(reply_uuid: str) -> bool:
-    rt = _rt()
-    with rt.session() as db:
-        reply = db.scalar(select(Reply).where(Reply.uuid == reply_uuid))
-        if reply is None:
-            return False
-        rt.store.shred(rt.store.path_of(reply.source.uuid, reply.filename))
-        db.delete(reply)
-    return True
+    return _delete_stored(Reply, reply_uuid)
 
 
 def delete_source(source_uuid: str) -> bool:

@@ -20,34 +20,31 @@ def queue(redis: Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=redis)
 
 
+def _request(
+    db: Session, redis: Redis, item: Source | Submission | Reply, kind: str, retry: Retry
+) -> None:
+    """Hide at once (committed), then queue the job that shreds; one job id per object,
+    so asking twice queues the work once."""
+    item.deleted_at = utcnow()
+    db.commit()
+    queue(redis).enqueue(
+        f"vault.jobs.delete_{kind}", item.uuid, retry=retry, job_id=f"delete-{kind}-{item.uuid}"
+    )
+
+
 def request_source_deletion(
     db: Session, redis: Redis, source: Source, retry: Retry = DEFAULT_RETRY
 ) -> None:
-    source.deleted_at = utcnow()
-    db.commit()
-    queue(redis).enqueue(
-        "vault.jobs.delete_source", source.uuid, retry=retry, job_id=f"delete-source-{source.uuid}"
-    )
+    _request(db, redis, source, "source", retry)
 
 
 def request_submission_deletion(
     db: Session, redis: Redis, submission: Submission, retry: Retry = DEFAULT_RETRY
 ) -> None:
-    submission.deleted_at = utcnow()
-    db.commit()
-    queue(redis).enqueue(
-        "vault.jobs.delete_submission",
-        submission.uuid,
-        retry=retry,
-        job_id=f"delete-submission-{submission.uuid}",
-    )
+    _request(db, redis, submission, "submission", retry)
 
 
 def request_reply_deletion(
     db: Session, redis: Redis, reply: Reply, retry: Retry = DEFAULT_RETRY
 ) -> None:
-    reply.deleted_at = utcnow()
-    db.commit()
-    queue(redis).enqueue(
-        "vault.jobs.delete_reply", reply.uuid, retry=retry, job_id=f"delete-reply-{reply.uuid}"
-    )
+    _request(db, redis, reply, "reply", retry)
