@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from typing import TypeVar
 
 from sqlalchemy import select
 
@@ -31,11 +32,14 @@ def _rt() -> Runtime:
     return _runtime
 
 
-def _delete_stored(model: type[Submission] | type[Reply], item_uuid: str) -> bool:
+_Stored = TypeVar("_Stored", Submission, Reply)
+
+
+def _delete_stored(model: type[_Stored], item_uuid: str) -> bool:
     """Shred one sealed file, then remove its row; False if it was already gone."""
     rt = _rt()
     with rt.session() as db:
-        item: Submission | Reply | None = db.scalar(select(model).where(model.uuid == item_uuid))
+        item = db.scalar(select(model).where(model.uuid == item_uuid))
         if item is None:
             return False
         rt.store.shred(rt.store.path_of(item.source.uuid, item.filename))
