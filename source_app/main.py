@@ -43,6 +43,12 @@ def create() -> ResponseReturnValue:
         flash(_("That codename was not created. Here is a new one: keep it safe."), "error")
         return redirect(url_for(".generate"))
     runtime = get_runtime()
+    limit = LoginThrottle(runtime.redis, "source-create", get_config().source_creation_throttle)
+    try:
+        limit.hit("new")
+    except LoginThrottledError:
+        session[NEW_CODENAME] = codename  # keep it: the source may try again shortly
+        abort(429)
     try:
         _source, credentials = sources.create_source(
             get_db(), runtime.keyring, get_config(), codename

@@ -75,6 +75,8 @@ class Config:
     session_idle_seconds: int = 30 * 60
     source_throttle: Throttle = Throttle()
     journalist_throttle: Throttle = Throttle(per_key=5, globally=100, window_seconds=300)
+    # New codenames each cost a key generation and a row: bounded for the whole service.
+    source_creation_throttle: Throttle = Throttle(per_key=200, globally=200, window_seconds=600)
     production: bool = False
     secure_cookies: bool = False
     gpg_binary: str = "gpg"
@@ -181,6 +183,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         codename_words=words,
         scrypt=ScryptParams(n=scrypt_n),
         session_idle_seconds=_int(env, "BACKUP_SESSION_IDLE_SECONDS", 30 * 60),
+        source_creation_throttle=Throttle(
+            per_key=(limit := _int(env, "BACKUP_NEW_SOURCES_PER_10_MIN", 200)),
+            globally=limit,
+            window_seconds=600,
+        ),
         production=production,
         secure_cookies=_bool(env, "BACKUP_SECURE_COOKIES", False),
         gpg_binary=env.get("BACKUP_GPG_BINARY") or "gpg",

@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from tests.integration.source_app.helpers import SourceBrowser, session_keys, without_csrf
+from tests.integration.source_app.helpers import (
+    SourceBrowser,
+    csrf_token,
+    session_keys,
+    without_csrf,
+)
 from vault import codenames
 from vault.config import Throttle
 from vault.models import Source
@@ -117,3 +122,30 @@ class TestThrottle:
         for _ in range(3):  # more logins than the per-codename budget, all successful
             assert browser.login(codename).status_code == 302
             browser.logout()
+
+
+class TestCreationLimit:
+    """New codenames are bounded for the whole service (each costs a key generation)."""
+
+    def test_limit_then_429_and_codename_kept(
+        self, make_app: Callable[..., Flask], runtime: Runtime
+    ) -> None:
+        app = make_app(source_creation_throttle=Throttle(per_key=2, globally=2, window_seconds=600))
+        for _ in range(2):
+            SourceBrowser(app.test_client()).create()
+        late = SourceBrowser(app.test_client())
+        codename, token = late.generate()
+        response = late.client.post("/create", data={"csrf_token": token})
+        assert response.status_code == 429
+        assert QUICK_EXIT in response.text
+        with runtime.session_factory() as db:
+            assert db.scalar(select(func.count()).select_from(Source)) == 2
+        # Once the window has passed, the same codename is created.
+        runtime.redis.delete(*runtime.redis.keys("throttle:source-create:*"))
+        token = csrf_token(late.client.get("/login").text)
+        response = late.client.post("/create", data={"csrf_token": token})
+        assert response.status_code == 302
+        late.logout()
+        login = late.login(codename)
+        assert login.status_code == 302
+        assert login.headers["Location"] == "/lookup"
