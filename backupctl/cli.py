@@ -10,8 +10,10 @@ from sqlalchemy.exc import OperationalError
 
 from backupctl._common import CliState
 from backupctl.cmd_admin import admin
+from backupctl.cmd_custody import custody
 from backupctl.cmd_db import db
 from backupctl.cmd_keys import keys
+from backupctl.cmd_onion import onion
 from backupctl.cmd_run import run
 from backupctl.cmd_store import sweep
 from backupctl.cmd_worker import worker
@@ -46,7 +48,8 @@ def main(ctx: click.Context, instance: Path | None) -> None:
     ctx.obj = CliState(instance=instance)
 
 
-for _command in (run, worker, admin, db, sweep, keys, workstation):
+for _command in (run, worker, admin, db, sweep, keys, workstation, onion):
     main.add_command(_command)
+main.add_command(custody)  # chain of custody (server and workstation)
 
 __all__ = ["main"]

@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -26,6 +25,7 @@ from backupctl._common import (
     private_redis_socket,
 )
 from backupctl._devkey import dev_passphrase_file, dev_workstation_home, ensure_submission_key
+from backupctl._devonion import start_dev_onion_services
 from backupctl._process import StopFlag, StopRequested, Supervisor, port_is_free
 from backupctl._redis import PrivateRedis
 from keys.gpg import GpgKeyring, kill_agent
@@ -138,7 +138,7 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
         click.secho(f"backupctl: start-up failed ({reason})", fg="red", err=True)
         return 1
 
-    _announce(config, key.development)
+    _announce(config, key.development, stack)
     return supervisor.watch()
 
 
@@ -183,7 +183,7 @@ def _instance_lock(run_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _announce(config: Config, development_key: bool) -> None:
+def _announce(config: Config, development_key: bool, stack: ExitStack) -> None:
     instance = shlex.quote(str(config.instance_dir))
     click.echo("")
     click.secho("BackUp is running (development).", bold=True)
@@ -201,21 +201,5 @@ def _announce(config: Config, development_key: bool) -> None:
             "FILES... --out DIR"
         )
     click.echo("")
-    _start_onion_services(config)
+    start_dev_onion_services(config, stack)
     click.echo("Ctrl-C stops everything.")
-
-
-def _start_onion_services(config: Config) -> None:
-    """Hook for the onion services of a development run.
-
-    onion/ will provide the function that starts ephemeral onion services for both
-    ports through stem (a later issue); call it from here. Until then the interfaces
-    are reachable on 127.0.0.1 only.
-    """
-    if shutil.which("tor"):
-        click.echo(
-            "tor is installed, but onion services for `backupctl run` come with a later "
-            f"issue: both interfaces listen on {LISTEN_HOST} only."
-        )
-    else:
-        click.echo(f"Both interfaces listen on {LISTEN_HOST} only (no onion services yet).")

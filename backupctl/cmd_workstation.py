@@ -12,6 +12,7 @@ import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
 from workstation.decrypt import decrypt_downloads
+from workstation.report import render_report_file
 
 
 @click.group()
@@ -58,3 +59,8 @@ def decrypt(
     outputs = decrypt_downloads(home, passphrase, list(files), out_dir)
     for source, output in zip(files, outputs, strict=True):
         click.echo(f"{source.name} -> {output}")
+        # A structured ALERT/ASSIST report is a message holding JSON: also give a page.
+        if output.name.endswith("-msg.txt"):
+            page = render_report_file(output, out_dir)
+            if page is not None:
+                click.echo(f"{source.name} -> {page} (report, readable page)")

@@ -15,7 +15,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from journalist_app import admin, auth, inbox
+from journalist_app import admin, api, auth, inbox
+from journalist_app import export as export_bundles
 from journalist_app.context import (
     HASHER_KEY,
     RUNTIME_KEY,
@@ -88,7 +89,8 @@ def create_app(
         pepper=config.secrets.session_pepper,
     )
 
-    security.install(app)  # tor2web refusal runs before the login gate
+    # Host check and tor2web refusal run before the login gate.
+    security.install(app, production=config.production, onion_host=config.journalist_onion_host)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     app.before_request(_login_gate)
@@ -99,6 +101,8 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(export_bundles.bp)  # custody bundles for the workstation
+    api.init_app(app, csrf)  # /api/v1/: its own token gate, JSON errors, CSRF-exempt
     return app
 
 
@@ -113,6 +117,8 @@ def _login_gate() -> ResponseReturnValue | None:
     destroyed here, at its next request: the Redis entry and the cookie go.
     """
     g.reviewer = None
+    if api.is_api_request():
+        return None  # the API's token gate decides, and answers in JSON, never a redirect
     session = server_session()
     reviewer_uuid, stamp = session.get("reviewer"), session.get("stamp")
     if isinstance(reviewer_uuid, str) and isinstance(stamp, str):
@@ -126,6 +132,8 @@ def _login_gate() -> ResponseReturnValue | None:
 
 
 def _error_page(code: int) -> ResponseReturnValue:
+    if api.is_api_request():
+        return api.error_response(code)
     message = _ERROR_MESSAGES.get(code, _ERROR_MESSAGES[500])
     return render_template("error.html", code=code, message=message), code
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs BackUp on this machine: both apps on 127.0.0.1, a private redis-server, SQLite,
-# an RQ worker and a DEVELOPMENT submission key. Installs what it needs first.
+# Runs BackUp on this machine: both apps on 127.0.0.1, published as onion services by a
+# tor of its own, a private redis-server, SQLite, an RQ worker and a DEVELOPMENT
+# submission key. Installs what it needs first (tor included; Debian's tor service is
+# not started: policy-rc.d in bootstrap.sh).
 set -euo pipefail
 . "$(dirname "$0")/bootstrap.sh"
-bootstrap_system python3 python3-venv gnupg redis-server ca-certificates
+bootstrap_system python3 python3-venv gnupg redis-server ca-certificates tor
 bootstrap_venv
 cd "$ROOT"
 exec "$VENV/bin/backupctl" run "$@"

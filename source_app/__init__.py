@@ -7,13 +7,12 @@ store, and answers every error with one neutral page carrying the quick-exit lin
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, current_app, request
-from flask_babel import Babel, get_locale
+from flask import Flask
+from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
-from source_app import errors, lookup, main
+from source_app import alert, assist, errors, language, lookup, main, public_key
+from source_app import receipts as custody_receipts
 from source_app.context import CONFIG_KEY, RUNTIME_KEY, close_db
 from source_app.uploads import SealingRequest, discard_unfinished_uploads
 from vault.config import Config, load_config
@@ -24,10 +23,11 @@ from webcore.sessions import RedisSessionInterface
 
 __all__ = ["create_app"]
 
-DEFAULT_LOCALE = "en"
-# Fields and files in one form: ours has four; a generous bound on parser work.
-MAX_FORM_PARTS = 50
-_LOCALES_KEY = "SOURCE_LOCALES"
+DEFAULT_LOCALE = language.DEFAULT_LOCALE
+# Fields and files in one form: the ALERT report, every box ticked, has about 40 fields,
+# plus its files; still a firm bound on parser work.
+MAX_FORM_PARTS = 100
+_LOCALES_KEY = language.LOCALES_KEY
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -74,28 +74,21 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     )
 
     # Order matters: tor2web is refused before the CSRF check reads (parses) any body.
-    security.install(app)
+    security.install(app, production=config.production, onion_host=config.source_onion_host)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=language.select_locale)
     with app.app_context():
         app.config[_LOCALES_KEY] = [str(locale) for locale in babel.list_translations()]
 
     app.register_blueprint(main.bp)
     app.register_blueprint(lookup.bp)
+    app.register_blueprint(alert.bp)
+    app.register_blueprint(assist.bp)
+    app.register_blueprint(language.bp)
+    app.register_blueprint(public_key.bp)
+    app.register_blueprint(custody_receipts.bp)
     errors.register(app)
     app.teardown_request(discard_unfinished_uploads)
     app.teardown_appcontext(close_db)
-    app.context_processor(_template_globals)
+    app.context_processor(language.template_globals)
     return app
-
-
-def _select_locale() -> str:
-    """The visitor's language if we have it. Tor Browser sends en-US unless told not to."""
-    available: list[str] = current_app.config[_LOCALES_KEY]
-    return request.accept_languages.best_match(available) or DEFAULT_LOCALE
-
-
-def _template_globals() -> dict[str, Any]:
-    locale = get_locale()
-    tag = str(locale).replace("_", "-") if locale is not None else DEFAULT_LOCALE
-    return {"lang": tag}

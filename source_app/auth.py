@@ -26,6 +26,7 @@ _UUID = "source_uuid"
 # A session key name, not a secret.
 _PASSPHRASE = "reply_passphrase"  # noqa: S105  # nosec B105
 NEW_CODENAME = "codename"
+LANGUAGE = "lang"  # see source_app.language
 
 
 def server_session() -> ServerSession:
@@ -50,8 +51,11 @@ def is_logged_in() -> bool:
 def log_in(credentials: SourceCredentials) -> None:
     """A new session token (the old one is worthless), holding only the credentials."""
     current = server_session()
+    language = current.get(LANGUAGE)
     current.regenerate()
     current.clear()  # drops a pending codename and the anonymous CSRF token
+    if isinstance(language, str):
+        current[LANGUAGE] = language  # the language chosen before logging in stays
     current[_UUID] = credentials.source_uuid
     current[_PASSPHRASE] = credentials.reply_passphrase
 

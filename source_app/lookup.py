@@ -13,6 +13,7 @@ from keys.errors import DecryptionError
 from source_app.auth import current_credentials, current_source, source_required
 from source_app.context import get_config, get_db, get_runtime
 from source_app.errors import human_size
+from source_app.receipts import flash_receipt_codes
 from source_app.uploads import chosen_documents
 from vault.errors import EmptySubmissionError, NotFoundError, StoreError
 from vault.services import sources
@@ -84,7 +85,7 @@ def submit() -> ResponseReturnValue:
         return _page(error=error + files_note, message=message, status=400)
     runtime = get_runtime()
     try:
-        sources.submit(
+        created = sources.submit(
             get_db(),
             runtime.store,
             current_source(),
@@ -102,6 +103,7 @@ def submit() -> ResponseReturnValue:
         ),
         "ok",
     )
+    flash_receipt_codes(created)
     return redirect(url_for(".lookup"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from source_app.auth import NEW_CODENAME, is_logged_in, log_in, log_out
@@ -92,6 +93,7 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    get_locale()  # read (and kept for this page) before the session that holds it goes
     log_out()
     return render_template("logged_out.html")
 
@@ -106,5 +108,6 @@ def quick_exit() -> ResponseReturnValue:
     also means the Back button cannot bring the source's replies back: pages are
     `no-store`, so going back asks the server again and finds no session.
     """
+    get_locale()  # the page below speaks the source's language, then forgets it
     log_out()
     return render_template("exit.html")

@@ -1,9 +1,10 @@
 """Uploads are sealed while the multipart body is parsed: plaintext never touches disk.
 
 Werkzeug asks the request for a container for each file part (`_get_file_stream`). For a
-logged-in source posting to the submit view, that container is a `DocumentSink`: gzip,
-then OpenPGP to the submission key, streamed into a `.partial-*` file of the store. Every
-other file part (anonymous visitor, any other view) goes to a sink that discards it.
+logged-in source posting to a submit view (free message, ALERT report), that container
+is a `DocumentSink`: gzip, then OpenPGP to the submission key, streamed into a
+`.partial-*` file of the store. Every other file part (anonymous visitor, any other
+view) goes to a sink that discards it.
 
 Each sink is recorded on `g`; a teardown aborts every one that the view did not commit,
 so a cut-off upload, a failed CSRF check, a size limit or an exception leaves nothing.
@@ -16,14 +17,15 @@ from typing import IO, cast
 
 from flask import Request, current_app, g
 from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from source_app.auth import is_logged_in
 from source_app.context import get_runtime
 from vault.store import DocumentSink
 
-SUBMIT_ENDPOINT = "lookup.submit"
+# The views that take files: the free message form and the ALERT report.
+SUBMIT_ENDPOINTS = frozenset({"lookup.submit", "alert.submit"})
 _SINKS = "upload_sinks"
 
 
@@ -81,13 +83,23 @@ class SealingRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
-        if self.endpoint != SUBMIT_ENDPOINT or not is_logged_in():
+        if self.endpoint not in SUBMIT_ENDPOINTS or not is_logged_in():
             return cast(IO[bytes], _DiscardSink())
         runtime = get_runtime()
         pending = runtime.store.begin_unassigned([runtime.submission_fingerprint])
         sink = SealingDocument(pending, filename)
         _recorded_sinks().append(sink)
         return cast(IO[bytes], sink)
+
+    def _refuse_oversized_urlencoded(self) -> None:
+        """Werkzeug reads a URL-encoded body whole, in memory, bounded only by the upload
+        limit (hundreds of MB): no form of ours in that encoding is near the per-field
+        limit, so a larger body (or one of unknown length) is refused before it is read."""
+        if self.mimetype != "application/x-www-form-urlencoded":
+            return
+        limit = self.max_form_memory_size
+        if limit is not None and (self.content_length is None or self.content_length > limit):
+            raise RequestEntityTooLarge()
 
     def make_form_data_parser(self) -> FormDataParser:
         # Werkzeug's parser is silent by default: a broken body becomes an empty form.
@@ -100,6 +112,7 @@ class SealingRequest(Request):
         if "form" in self.__dict__:
             return
         try:
+            self._refuse_oversized_urlencoded()
             super()._load_form_data()
         except BaseException as exc:
             # Never parse a half-consumed body twice: later readers see an empty form.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,19 @@ class Config:
     gpg_binary: str = "gpg"
     source_port: int = 8080
     journalist_port: int = 8081
+    # Onion services (onion/). In production each app answers only for its own .onion
+    # Host (plus localhost for health checks); unset there means localhost only.
+    source_onion_host: str | None = None
+    journalist_onion_host: str | None = None
+    # Where each service's HiddenServiceDir lives (reviewer keys: journalist/authorized_
+    # clients/). Default: <instance>/onion in development, /var/lib/tor/backup in production.
+    tor_services_dir: Path | None = None
+    tor_control_socket: Path = Path("/run/tor/control")
+    # Development: `backupctl run` starts its own tor unless this is off; extra torrc
+    # lines (bridges, a test network) come from `dev_torrc`.
+    dev_tor: bool = True
+    dev_torrc: Path | None = None
+    tor_binary: str | None = None  # None: `tor` on PATH, else /usr/sbin/tor
 
     @property
     def store_dir(self) -> Path:
@@ -98,6 +112,13 @@ class Config:
     @property
     def run_dir(self) -> Path:
         return self.instance_dir / "run"
+
+    @property
+    def onion_dir(self) -> Path:
+        """The HiddenServiceDirs' parent: `<dir>/source`, `<dir>/journalist`."""
+        if self.tor_services_dir is not None:
+            return self.tor_services_dir
+        return Path("/var/lib/tor/backup") if self.production else self.instance_dir / "onion"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -122,6 +143,21 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be a boolean, got {raw!r}")
+
+
+def _onion_host(env: Mapping[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    # v3 only: 56 base32 characters. A typo here would lock every visitor out.
+    if not re.fullmatch(r"[a-z2-7]{56}\.onion", raw):
+        raise ConfigError(f"{name} must be a v3 onion address (56 characters + .onion)")
+    return raw
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw).expanduser().resolve() if raw else None
 
 
 def ensure_instance_dir(path: Path) -> Path:
@@ -193,4 +229,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         gpg_binary=env.get("BACKUP_GPG_BINARY") or "gpg",
         source_port=_int(env, "BACKUP_SOURCE_PORT", 8080),
         journalist_port=_int(env, "BACKUP_JOURNALIST_PORT", 8081),
+        source_onion_host=_onion_host(env, "BACKUP_SOURCE_ONION_HOST"),
+        journalist_onion_host=_onion_host(env, "BACKUP_JOURNALIST_ONION_HOST"),
+        tor_services_dir=_path(env, "BACKUP_TOR_SERVICES_DIR"),
+        tor_control_socket=_path(env, "BACKUP_TOR_CONTROL_SOCKET") or Path("/run/tor/control"),
+        dev_tor=_bool(env, "BACKUP_DEV_TOR", True),
+        dev_torrc=_path(env, "BACKUP_DEV_TORRC"),
+        tor_binary=env.get("BACKUP_TOR_BINARY") or None,
     )

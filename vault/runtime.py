@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keys.gpg import GpgKeyring
 from keys.lifecycle import SUBMISSION_KEY_FILE
+from keys.receipts import RECEIPT_KEY_FILE, SigningKey
 from vault.config import Config
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
+from vault.services import custody
 from vault.store import Store
 
 
@@ -28,6 +30,7 @@ class Runtime:
     keyring: GpgKeyring
     store: Store
     redis: Redis
+    receipt_key: SigningKey
     _submission_fpr: str | None = field(default=None, repr=False)
 
     @contextmanager
@@ -72,10 +75,16 @@ def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
         redis = Redis.from_url(config.redis_url)
     engine = make_engine(config.database_url)
     keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+    session_factory = make_session_factory(engine)
+    # The receipt key is made on the server on first start (0600, unattended), and bound
+    # to every session so nothing can be stored without a signed custody receipt.
+    receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
+    custody.bind_signer(session_factory, receipt_key)
     return Runtime(
         config=config,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
+        receipt_key=receipt_key,
         keyring=keyring,
         store=Store(config.store_dir, keyring),
         redis=redis,

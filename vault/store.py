@@ -13,7 +13,9 @@ on `commit`, after an fsync; `abort` removes it. `sweep` removes what a crash le
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import mimetypes
 import os
 import re
 import secrets
@@ -67,6 +69,29 @@ def gzip_level_for(filename: str | None, head: bytes) -> int:
     if len(head) >= 4096 and len(zlib.compress(head, 1)) > 0.9 * len(head):
         return 0  # looks random or encrypted: compression will not pay
     return 1
+
+
+_MAGIC_MEDIA_TYPES = (
+    (b"%PDF-", "application/pdf"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF8", "image/gif"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"#!AMR", "audio/amr"),
+    (b"PK\x03\x04", "application/zip"),
+)
+
+
+def media_type_for(filename: str | None, head: bytes) -> str:
+    """The media type for the sealed manifest: from the content first, then the name."""
+    for magic, media_type in _MAGIC_MEDIA_TYPES:
+        if head.startswith(magic):
+            return media_type
+    if head[4:8] == b"ftyp":
+        return "video/mp4"
+    guessed, _ = mimetypes.guess_type(filename or "", strict=False)
+    return guessed or "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -141,8 +166,13 @@ class DocumentSink:
         self._gzip: GzipWriter | None = None
         self._sealed: SealedFile | None = None
         self.plaintext_size = 0
+        # For the sealed manifest (vault.services.custody): hashed here, in memory, on
+        # the way into gzip+OpenPGP; only ever stored sealed to the submission key.
+        self._plain_digest = hashlib.sha256()
+        self.media_type = "application/octet-stream"
 
     def _start(self) -> GzipWriter:
+        self.media_type = media_type_for(self.filename, bytes(self._head))
         level = gzip_level_for(self.filename, bytes(self._head))
         self._gzip = GzipWriter(self.pending, self.filename, level)
         if self._head:
@@ -150,8 +180,13 @@ class DocumentSink:
             self._head.clear()
         return self._gzip
 
+    @property
+    def plaintext_sha256(self) -> str:
+        return self._plain_digest.hexdigest()
+
     def write(self, data: bytes) -> int:
         self.plaintext_size += len(data)
+        self._plain_digest.update(data)
         if self._gzip is None:
             self._head += data
             if len(self._head) < _SNIFF_BYTES:

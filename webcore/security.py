@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, abort, request
 
 # Headers tor2web proxies add; such a request reached us from the clear web.
@@ -37,6 +39,50 @@ def refuse_tor2web() -> None:
         abort(403, description="tor2web")
 
 
-def install(app: Flask) -> None:
+# Names a health check on the server itself may use; never reachable from outside, as the
+# apps listen on 127.0.0.1 only and tor forwards only to them with the onion Host.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+
+
+def _host_name(host: str) -> str:
+    """`Host` without its port, lower-cased (`name:80` -> `name`)."""
+    name, _sep, port = host.rpartition(":")
+    if name and port.isdigit() and "]" not in port:
+        host = name
+    return host.lower().rstrip(".")
+
+
+def host_allowed(host: str, onion_host: str | None) -> bool:
+    """Whether a production app answers a request with this `Host` header."""
+    name = _host_name(host)
+    return name in LOCAL_HOSTS or (onion_host is not None and name == onion_host)
+
+
+def _refuse_other_hosts(onion_host: str | None) -> Callable[[], None]:
+    def check() -> None:
+        # A request naming another host came through something other than our onion
+        # service (a DNS-rebinding page, a misrouted proxy, a scanner that found the
+        # port): it gets nothing, not even the landing page.
+        if not host_allowed(request.host, onion_host):
+            abort(421)
+
+    return check
+
+
+def refuse_nul() -> None:
+    """A NUL character in the path, query or form is never legitimate, and PostgreSQL
+    refuses it in text: answer 400 instead of failing deep inside a query."""
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        abort(400)
+
+
+def install(app: Flask, *, production: bool = False, onion_host: str | None = None) -> None:
+    """Headers on every response; tor2web refused; in production, only our onion Host."""
+    if production:
+        app.before_request(_refuse_other_hosts(onion_host))
     app.before_request(refuse_tor2web)
+    app.before_request(refuse_nul)
     app.after_request(security_headers)

@@ -125,5 +125,8 @@ def run_env(source_port: int, journalist_port: int) -> dict[str, str]:
         BACKUP_JOURNALIST_PORT=str(journalist_port),
         BACKUP_SCRYPT_N="16",
         PYTHONUNBUFFERED="1",
+        # No tor of its own: tests stay on 127.0.0.1 (tests/tor/ turns it on, pointed at
+        # the private Tor network).
+        BACKUP_DEV_TOR="0",
     )
     return env

@@ -1,6 +1,7 @@
 """The domain's tables, one model per module."""
 
 from vault.models.audit import AuditEvent
+from vault.models.receipt import CustodyReceipt
 from vault.models.reply import Reply
 from vault.models.reviewer import Reviewer, Role
 from vault.models.source import Source
@@ -8,6 +9,7 @@ from vault.models.submission import SeenSubmission, Submission, SubmissionKind
 
 __all__ = [
     "AuditEvent",
+    "CustodyReceipt",
     "Reply",
     "Reviewer",
     "Role",

@@ -8,6 +8,7 @@ from keys.gpg import GpgKeyring
 from vault.db import utcnow
 from vault.errors import EmptySubmissionError
 from vault.models import Reply, Reviewer, Source
+from vault.services import custody
 from vault.store import Store
 
 MAX_REPLY_CHARS = 50_000
@@ -44,6 +45,16 @@ def send_reply(
     source.last_updated = utcnow()
     db.add(reply)
     try:
+        db.flush()  # gives the reply its uuid, which the receipt names
+        custody.append(
+            db,
+            kind="reply",
+            object_uuid=reply.uuid,
+            filename=reply.filename,
+            size=reply.size,
+            sha256=reply.sha256,
+            sealed_to=[source.reply_key_fingerprint, submission_fpr],
+        )
         db.commit()
     except BaseException:
         db.rollback()

@@ -21,6 +21,7 @@ from vault.errors import (
     VaultError,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
+from vault.services import custody
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import LoginThrottle
 
@@ -134,17 +135,17 @@ def submit(
         raise EmptySubmissionError("message too long")
     written: list[SealedFile] = []
     created: list[Submission] = []
+    manifests: list[custody.Manifest] = []
     try:
         if message is not None:
             number = source.next_interaction()
+            encoded = message.encode("utf-8")
             sealed = store.seal_bytes_to(
-                source.uuid,
-                f"{number}-{source.slug}-msg.gpg",
-                message.encode("utf-8"),
-                [submission_fpr],
+                source.uuid, f"{number}-{source.slug}-msg.gpg", encoded, [submission_fpr]
             )
             written.append(sealed)
             created.append(_record(source, SubmissionKind.MESSAGE, sealed))
+            manifests.append(custody.Manifest.for_bytes(encoded, "text/plain; charset=utf-8"))
         for document in documents:
             document.finish()
             number = source.next_interaction()
@@ -153,9 +154,29 @@ def submit(
             )
             written.append(sealed)
             created.append(_record(source, SubmissionKind.FILE, sealed))
+            manifests.append(
+                custody.Manifest(
+                    document.filename,
+                    document.media_type,
+                    document.plaintext_size,
+                    document.plaintext_sha256,
+                )
+            )
         source.pending = False
         source.last_updated = utcnow()
         db.add_all(created)
+        db.flush()  # gives the rows their uuids, which the receipts name
+        for submission, manifest in zip(created, manifests, strict=True):
+            custody.append(
+                db,
+                kind=submission.kind.value,
+                object_uuid=submission.uuid,
+                filename=submission.filename,
+                size=submission.size,
+                sha256=submission.sha256,
+                sealed_to=[submission_fpr],
+                sealed_manifest=store.sealer.seal_bytes(manifest.to_bytes(), [submission_fpr]),
+            )
         db.commit()
     except BaseException:
         db.rollback()

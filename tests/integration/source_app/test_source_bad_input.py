@@ -142,7 +142,7 @@ class TestBody:
     def test_too_many_parts(
         self, logged_in: SourceBrowser, runtime: Runtime, sinks_opened: list[int]
     ) -> None:
-        files = [(b"x", f"f{i}.txt") for i in range(60)]
+        files = [(b"x", f"f{i}.txt") for i in range(110)]
         response = logged_in.submit("m", files)
         assert response.status_code == 413
         assert "Too large" in response.text

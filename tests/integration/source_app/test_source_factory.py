@@ -51,9 +51,9 @@ class TestFactory:
         assert app.config["SESSION_COOKIE_NAME"] == "src"
         assert app.config["MAX_CONTENT_LENGTH"] == config.max_upload_bytes
         assert app.config["MAX_FORM_MEMORY_SIZE"] == config.max_form_field_bytes
-        assert app.config["MAX_FORM_PARTS"] == 50
+        assert app.config["MAX_FORM_PARTS"] == 100
         assert app.config["WTF_CSRF_ENABLED"] is True
-        assert set(app.blueprints) == {"main", "lookup"}
+        assert {"main", "lookup", "alert", "assist", "language"} <= set(app.blueprints)
 
     def test_routes(self, app: Flask) -> None:
         routes = {
@@ -74,6 +74,20 @@ class TestFactory:
             ("/submit", "POST"),
             ("/reply/delete", "POST"),
             ("/static/<path:filename>", "GET"),
+            # ALERT, ASSIST (paths say little: they show in no tab title), language
+            ("/report", "GET"),
+            ("/report", "POST"),
+            ("/help/", "GET"),
+            ("/help/now", "GET"),
+            ("/help/form", "GET"),
+            ("/help/form", "POST"),
+            ("/help/consent", "GET"),
+            ("/help/consent", "POST"),
+            ("/language/<code>", "GET"),
+            # custody receipts: the source's codes, and the receipt public key
+            ("/receipts", "GET"),
+            ("/receipt-key", "GET"),
+            ("/public-key", "GET"),
         }
 
     def test_refuses_to_start_without_secrets(self, config: Config, runtime: Runtime) -> None:

@@ -25,6 +25,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 import source_app
+from source_app.language import LANGUAGES
 from tests.integration.source_app.helpers import SourceBrowser, every_page_responses
 from vault.models import Source
 from vault.runtime import Runtime
@@ -117,7 +118,8 @@ def test_every_visible_string_is_translatable(
     assert len(pages) > 15
     for name, html in pages.items():
         assert "⟦" in html, name
-        leftover = _untranslated(html, [codename.group(1), reply])
+        # Language names are data: each is written in its own language (an autonym).
+        leftover = _untranslated(html, [codename.group(1), reply, *LANGUAGES.values()])
         assert leftover == "", f"{name}: untranslated text {leftover!r}"
 
 
@@ -139,7 +141,9 @@ def test_catalog_template_is_current() -> None:
 
 
 def test_language_is_declared(client: FlaskClient) -> None:
-    assert '<html lang="en">' in client.get("/").text
-    # No catalog for French yet: the visitor gets English, still declared as such.
+    assert '<html lang="en" dir="ltr">' in client.get("/").text
     response = client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
-    assert '<html lang="en">' in response.text
+    assert '<html lang="fr" dir="ltr">' in response.text
+    # A language we have no catalogue for: English, still declared as such.
+    response = client.get("/", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert '<html lang="en" dir="ltr">' in response.text

@@ -1,0 +1,255 @@
+"""`backupctl custody`: the chain of custody.
+
+On the server: `receipt-key` (show and export the receipt public key) and `verify-log`.
+On the air-gapped workstation: `init`, `trust`, `import`, `decrypt`, `judicial`, `log`.
+Anywhere, with public keys only: `verify` a judicial file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from backupctl._common import CliState, read_passphrase_file
+from keys.lifecycle import fingerprint_groups
+from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey
+from vault.db import make_engine, make_session_factory
+from vault.services import custody as custody_service
+from workstation.bundle import import_bundle, load_item
+from workstation.custody_log import LOG_NAME, PUBLIC_KEY_NAME, Workspace, verify_log
+from workstation.errors import WorkstationError
+from workstation.evidence import decrypt_item
+from workstation.judicial import build_judicial, verify_judicial
+
+RETIRED_DIR = "retired_receipt_keys"
+_WORKSPACE = click.argument("workspace", type=click.Path(file_okay=False, path_type=Path))
+_KEY_PASSPHRASE = click.option(
+    "--key-passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Passphrase of the workstation key, from this file's first line.",
+)
+_ACTOR = click.option("--actor", help="Who is acting (default: the login name).")
+
+
+def _passphrase(path: Path | None, prompt: str, confirm: bool = False) -> str:
+    if path is not None:
+        return read_passphrase_file(path)
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def _open(workspace: Path, key_passphrase_file: Path | None, actor: str | None) -> Workspace:
+    phrase = _passphrase(key_passphrase_file, "Passphrase of the workstation key")
+    return Workspace.open(workspace, phrase, actor)
+
+
+@click.group()
+def custody() -> None:
+    """Custody receipts, export bundles, the workstation custody log, judicial files."""
+
+
+@custody.command("receipt-key")
+@click.option("--export", "export_to", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def receipt_key(state: CliState, export_to: Path | None) -> None:
+    """SERVER: show the receipt key's fingerprint (and export its public key)."""
+    key = SigningKey.load_or_generate(state.config().instance_dir / RECEIPT_KEY_FILE)
+    click.echo(fingerprint_groups(key.fingerprint))
+    if export_to is not None:
+        export_to.write_text(key.verify_key.pem())
+        click.echo(f"public key written to {export_to}")
+
+
+@custody.command("verify-log")
+@click.pass_obj
+def verify_server_log(state: CliState) -> None:
+    """SERVER: verify the whole receipt chain in the database."""
+    config = state.config()
+    key = SigningKey.load(config.instance_dir / RECEIPT_KEY_FILE)
+    retired = config.instance_dir / RETIRED_DIR
+    keys = [key.verify_key] + [
+        VerifyKey.from_pem(p.read_bytes()) for p in sorted(retired.glob("*.pem"))
+    ]
+    engine = make_engine(config.database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            count = custody_service.verify_log(db, keys)
+    finally:
+        engine.dispose()
+    click.echo(f"VERIFIED: {count} receipts, chained and signed; current key {key.fingerprint}")
+
+
+@custody.command("rotate-receipt-key")
+@click.pass_obj
+def rotate_receipt_key(state: CliState) -> None:
+    """SERVER: replace the receipt key (stop the apps and workers first).
+
+    The current key signs a receipt handing the chain over to the new key; its public
+    half is kept (for verifying older receipts), its private half is deleted.
+    """
+    config = state.config()
+    current_path = config.instance_dir / RECEIPT_KEY_FILE
+    old = SigningKey.load(current_path)
+    next_path = config.instance_dir / f"{RECEIPT_KEY_FILE}.next"
+    if next_path.exists():
+        raise click.ClickException(f"{next_path} exists: an earlier rotation was interrupted")
+    new = SigningKey.generate(next_path)
+    engine = make_engine(config.database_url)
+    try:
+        factory = make_session_factory(engine)
+        custody_service.bind_signer(factory, old)
+        with factory() as db:
+            custody_service.rotate_receipt_key(db, new)
+            db.commit()
+    except BaseException:
+        next_path.unlink(missing_ok=True)
+        raise
+    finally:
+        engine.dispose()
+    retired = config.instance_dir / RETIRED_DIR
+    retired.mkdir(mode=0o700, exist_ok=True)
+    (retired / f"{old.fingerprint}.pem").write_text(old.verify_key.pem())
+    os.replace(next_path, current_path)
+    click.echo(f"new receipt key: {fingerprint_groups(new.fingerprint)}")
+    click.echo("restart the apps and workers; publish the new fingerprint")
+
+
+@custody.command()
+@_WORKSPACE
+@_KEY_PASSPHRASE
+@_ACTOR
+def init(workspace: Path, key_passphrase_file: Path | None, actor: str | None) -> None:
+    """WORKSTATION: create a workspace and its workstation signing key."""
+    phrase = _passphrase(key_passphrase_file, "New workstation key passphrase", confirm=True)
+    if len(phrase) < 12:
+        raise click.ClickException("use a passphrase of at least 12 characters")
+    made = Workspace.create(workspace, phrase, actor)
+    click.echo(f"workstation key: {fingerprint_groups(made.key.fingerprint)}")
+
+
+@custody.command()
+@_WORKSPACE
+@click.argument("public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fingerprint", required=True, help="The fingerprint published out of band.")
+@_KEY_PASSPHRASE
+@_ACTOR
+def trust(
+    workspace: Path,
+    public_key: Path,
+    fingerprint: str,
+    key_passphrase_file: Path | None,
+    actor: str | None,
+) -> None:
+    """WORKSTATION: pin a server's receipt public key, if it has FINGERPRINT."""
+    key = VerifyKey.from_pem(public_key.read_bytes())
+    if key.fingerprint != fingerprint.replace(" ", "").upper():
+        raise click.ClickException(f"{public_key}: fingerprint is {key.fingerprint}: not trusted")
+    _open(workspace, key_passphrase_file, actor).trust_receipt_key(key.pem())
+    click.echo(f"trusted receipt key {fingerprint_groups(key.fingerprint)}")
+
+
+@custody.command("import")
+@_WORKSPACE
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_KEY_PASSPHRASE
+@_ACTOR
+def import_(
+    workspace: Path, bundle: Path, key_passphrase_file: Path | None, actor: str | None
+) -> None:
+    """WORKSTATION: verify an export bundle; import it only if everything verifies."""
+    items = import_bundle(_open(workspace, key_passphrase_file, actor), bundle)
+    for item in items:
+        click.echo(f"imported {item.kind} {item.uuid} ({item.ciphertext.name})")
+    click.echo(f"{len(items)} new item(s); every signature, link and hash verified")
+
+
+@custody.command()
+@_WORKSPACE
+@click.argument("items", nargs=-1, required=True)
+@click.option(
+    "--home", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--passphrase-file",
+    "passphrase_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Submission key passphrase(s); repeat for older keys after a rotation.",
+)
+@_KEY_PASSPHRASE
+@_ACTOR
+def decrypt(
+    workspace: Path,
+    items: tuple[str, ...],
+    home: Path,
+    passphrase_files: tuple[Path, ...],
+    key_passphrase_file: Path | None,
+    actor: str | None,
+) -> None:
+    """WORKSTATION: decrypt ITEMS; check them against their sealed manifests."""
+    opened = _open(workspace, key_passphrase_file, actor)
+    phrases = [read_passphrase_file(p) for p in passphrase_files] or [
+        _passphrase(None, "Passphrase of the submission secret key")
+    ]
+    for item_uuid in items:
+        done = decrypt_item(opened, load_item(opened, item_uuid), home, phrases)
+        checked = "matches its sealed manifest" if done.manifest else "no sealed manifest"
+        click.echo(f"{item_uuid}: {done.original} ({checked})")
+        click.echo(f"  working copy: {done.working_copy or 'none (mat2 cannot clean it)'}")
+
+
+@custody.command()
+@_WORKSPACE
+@click.argument("items", nargs=-1, required=True)
+@click.option("--title", required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path))
+@_KEY_PASSPHRASE
+@_ACTOR
+def judicial(
+    workspace: Path,
+    items: tuple[str, ...],
+    title: str,
+    out_dir: Path | None,
+    key_passphrase_file: Path | None,
+    actor: str | None,
+) -> None:
+    """WORKSTATION: build a signed judicial file of decrypted ITEMS."""
+    opened = _open(workspace, key_passphrase_file, actor)
+    path = build_judicial(opened, list(items), out_dir or opened.dir("judicial"), title)
+    click.echo(str(path))
+
+
+@custody.command("log")
+@_WORKSPACE
+@click.option("--workstation-key", "fingerprint", help="Expected workstation key fingerprint.")
+def show_log(workspace: Path, fingerprint: str | None) -> None:
+    """WORKSTATION: verify and print the custody log (public key only)."""
+    key = VerifyKey.from_pem((workspace / PUBLIC_KEY_NAME).read_bytes())
+    if fingerprint and key.fingerprint != fingerprint.replace(" ", "").upper():
+        raise WorkstationError(f"the workspace key is {key.fingerprint}, not the expected one")
+    for record in verify_log(workspace / LOG_NAME, key):
+        body = record.body
+        click.echo(
+            f"#{body['seq']} {body['at']} {body['actor']} {body['action']} {body['details']}"
+        )
+    click.echo(f"VERIFIED: signed and chained by {fingerprint_groups(key.fingerprint)}")
+
+
+@custody.command()
+@click.argument("judicial_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--workstation-key", help="Expected workstation key fingerprint.")
+@click.option("--receipt-key", "receipt_keys", multiple=True, help="Expected receipt key(s).")
+def verify(judicial_file: Path, workstation_key: str | None, receipt_keys: tuple[str, ...]) -> None:
+    """ANYWHERE: verify a judicial file with public keys only; print a verdict."""
+    verdict = verify_judicial(
+        judicial_file, expect_workstation=workstation_key, expect_receipt_keys=receipt_keys
+    )
+    click.echo(verdict.report())
+    if not (workstation_key and receipt_keys):
+        click.echo(
+            "NOTE: compare the fingerprints above with those the organisation publishes; "
+            "pass --workstation-key and --receipt-key to have them enforced."
+        )
+    if not verdict.ok:
+        raise SystemExit(1)

@@ -1,0 +1,241 @@
+"""`backupctl onion`: the production torrc, reviewer access keys, and a health check."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path, PurePosixPath
+
+import click
+
+from backupctl._common import CliState
+from onion import clientauth
+from onion.control import connect
+from onion.control import reload as reload_tor
+from onion.health import ServiceHealth, check_answers, check_published
+from onion.probe import private_client
+from onion.torrc import (
+    DEFAULT_MAX_STREAMS,
+    JOURNALIST_SERVICE,
+    SOURCE_SERVICE,
+    ServerTorrc,
+    render_server_torrc,
+    verify_config,
+)
+from vault.config import Config
+
+TOR_BROWSER_STEPS = """\
+On the reviewer's workstation, in Tor Browser:
+  1. open the reviewer address above; Tor Browser shows a key icon and asks for a key;
+  2. paste the private key (the part after `descriptor:x25519:`) and tick
+     "Remember this key".
+Or, with a system tor: save the line above as NAME.auth_private in the directory named
+by ClientOnionAuthDir (mode 0700) and reload tor.
+The private key opens the reviewer interface's door: carry it by hand, never by e-mail
+or chat, and never store it on the server. Revoke it when the workstation is lost."""
+
+
+@click.group()
+def onion() -> None:
+    """Tor onion services: production torrc, reviewer access keys, health."""
+
+
+@onion.command("torrc")
+@click.option("--data-dir", default="/var/lib/tor", show_default=True)
+@click.option("--services-dir", default="/var/lib/tor/backup", show_default=True)
+@click.option("--source-target", default="127.0.0.1:8080", show_default=True)
+@click.option("--journalist-target", default="127.0.0.1:8081", show_default=True)
+@click.option("--control-socket", default="/run/tor/control", show_default=True)
+@click.option("--user", default="debian-tor", show_default=True, help="'' to omit User.")
+@click.option("--max-streams", default=DEFAULT_MAX_STREAMS, show_default=True, type=int)
+@click.option("--verify/--no-verify", default=True, help="Check it with tor --verify-config.")
+def torrc(
+    data_dir: str,
+    services_dir: str,
+    source_target: str,
+    journalist_target: str,
+    control_socket: str,
+    user: str,
+    max_streams: int,
+    verify: bool,
+) -> None:
+    """Print the server's torrc (both apps as v3 onion services)."""
+    text = render_server_torrc(
+        ServerTorrc(
+            data_dir=PurePosixPath(data_dir),
+            services_dir=PurePosixPath(services_dir),
+            source_target=source_target,
+            journalist_target=journalist_target,
+            control_socket=PurePosixPath(control_socket) if control_socket else None,
+            max_streams=max_streams,
+            user=user or None,
+        )
+    )
+    if verify:
+        verify_config(text)
+        click.echo("tor --verify-config: configuration is valid", err=True)
+    click.echo(text, nl=False)
+
+
+def _service_dir(config: Config, name: str, given: Path | None) -> Path:
+    return given if given is not None else config.onion_dir / name
+
+
+def _reload(config: Config, control: Path | None) -> None:
+    """Make tor reread authorized_clients/ and publish new descriptors."""
+    socket_path = control or config.tor_control_socket
+    if not config.production and control is None:
+        click.echo("Development: restart `backupctl run` for the change to take effect.")
+        return
+    reload_tor(socket_path)
+    click.echo("tor reloaded: the reviewer service's descriptor is being republished.")
+
+
+_service_dir_option = click.option(
+    "--service-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The reviewer service's HiddenServiceDir (default: from the configuration).",
+)
+_control_option = click.option(
+    "--control",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="tor's control socket (default: $BACKUP_TOR_CONTROL_SOCKET in production).",
+)
+
+
+@onion.group("reviewer")
+def reviewer() -> None:
+    """Client-authorization keys: who may open the reviewer onion service."""
+
+
+@reviewer.command("add")
+@click.argument("name")
+@_service_dir_option
+@_control_option
+@click.pass_obj
+def reviewer_add(
+    state: CliState, name: str, service_dir: Path | None, control: Path | None
+) -> None:
+    """Create a key pair for workstation NAME; print its private half once."""
+    config = state.config()
+    directory = _service_dir(config, JOURNALIST_SERVICE, service_dir)
+    address = clientauth.onion_address(directory)
+    key = clientauth.add_client(directory, name)
+    _reload(config, control)
+    click.echo("")
+    click.secho(f"Reviewer key {name!r} installed. Give this line to the reviewer ONLY:", bold=True)
+    click.echo("")
+    click.echo(clientauth.auth_private_line(address, key))
+    click.echo("")
+    click.echo(f"Reviewer address: http://{address}/")
+    click.echo(TOR_BROWSER_STEPS.replace("NAME", name))
+
+
+@reviewer.command("revoke")
+@click.argument("name")
+@_service_dir_option
+@_control_option
+@click.pass_obj
+def reviewer_revoke(
+    state: CliState, name: str, service_dir: Path | None, control: Path | None
+) -> None:
+    """Remove workstation NAME's key: it no longer opens the reviewer service."""
+    config = state.config()
+    clientauth.revoke_client(_service_dir(config, JOURNALIST_SERVICE, service_dir), name)
+    click.echo(f"Reviewer key {name!r} removed.")
+    _reload(config, control)
+
+
+@reviewer.command("list")
+@_service_dir_option
+@click.pass_obj
+def reviewer_list(state: CliState, service_dir: Path | None) -> None:
+    """The workstations whose keys open the reviewer service."""
+    clients = clientauth.list_clients(_service_dir(state.config(), JOURNALIST_SERVICE, service_dir))
+    if not clients:
+        click.echo("No reviewer keys: nobody can open the reviewer service.")
+    for client in clients:
+        click.echo(f"{client.name}\t{client.public_b32}")
+
+
+@onion.command("health")
+@click.option(
+    "--services-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Parent of the HiddenServiceDirs (default: from the configuration).",
+)
+@_control_option
+@click.option(
+    "--socks",
+    help="A Tor SOCKS port (127.0.0.1:PORT) to check through; default: a private Tor client.",
+)
+@click.option(
+    "--probe-torrc",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Extra torrc lines for the private client (bridges, a test network).",
+)
+@click.option("--timeout", default=60.0, show_default=True, type=float)
+@click.pass_obj
+def health(
+    state: CliState,
+    services_dir: Path | None,
+    control: Path | None,
+    socks: str | None,
+    probe_torrc: Path | None,
+    timeout: float,
+) -> None:
+    """Is each service's descriptor published, and does it answer through Tor?"""
+    config = state.config()
+    with contextlib.ExitStack() as stack:
+        if socks:
+            proxy = _parse_socks(socks)
+        else:
+            click.echo("Starting a private Tor client to check through the network...")
+            extra = probe_torrc.read_text() if probe_torrc else ""
+            proxy = stack.enter_context(
+                private_client(extra, timeout=max(timeout, 120.0), tor_binary=config.tor_binary)
+            )
+        results = _check_services(
+            services_dir or config.onion_dir, control or config.tor_control_socket, proxy, timeout
+        )
+    _report(results)
+
+
+def _check_services(
+    parent: Path, control: Path, proxy: tuple[str, int], timeout: float
+) -> list[ServiceHealth]:
+    results: list[ServiceHealth] = []
+    with connect(control) as controller:
+        for name in (SOURCE_SERVICE, JOURNALIST_SERVICE):
+            address = clientauth.onion_address(parent / name)
+            published, detail = check_published(controller, address, timeout)
+            locked = name == JOURNALIST_SERVICE
+            answers, answer_detail = check_answers(
+                proxy, address, timeout=timeout, client_auth=locked
+            )
+            if locked and not clientauth.is_locked(parent / name):
+                answers, answer_detail = False, "NO client authorization: the service is PUBLIC"
+            results.append(ServiceHealth(name, address, published, detail, answers, answer_detail))
+    return results
+
+
+def _report(results: list[ServiceHealth]) -> None:
+    for result in results:
+        mark = "OK  " if result.healthy else "FAIL"
+        click.echo(f"{mark} {result.name}: {result.address}")
+        click.echo(
+            f"     published: {'yes' if result.published else 'NO'} - {result.published_detail}"
+        )
+        click.echo(f"     answers:   {_yes_no(result.answers)} - {result.answers_detail}")
+    if not all(result.healthy for result in results):
+        raise click.exceptions.Exit(1)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "NO")
+
+
+def _parse_socks(value: str) -> tuple[str, int]:
+    host, _sep, port = value.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        raise click.BadParameter("must be 127.0.0.1:PORT (a local Tor SOCKS port)")
+    return host, int(port)

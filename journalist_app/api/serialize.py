@@ -1,0 +1,115 @@
+"""BackUp's rows as SecureDrop's JSON objects: the same field names and types, because
+`securedrop-sdk` builds its objects from every field and fails on a missing one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import url_for
+
+from keys.gpg import GpgKeyring
+from vault.models import Reply, Reviewer, Source, Submission, SubmissionKind
+
+__all__ = ["api_time", "reply_json", "source_json", "submission_json", "user_json"]
+
+# SecureDrop's API timestamp format (UTC, microseconds, "Z").
+API_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# A reply whose author's account was removed: SecureDrop shows its "deleted" user.
+DELETED_USERNAME = "deleted"
+DELETED_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def api_time(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime(API_DATETIME_FORMAT)
+
+
+def _public_key(keyring: GpgKeyring, fingerprint: str) -> str | None:
+    try:
+        return keyring.export_public(fingerprint)
+    except Exception:  # a source whose key is being deleted: no key to reply to
+        return None
+
+
+def source_json(
+    source: Source, counts: dict[SubmissionKind, int], keyring: GpgKeyring
+) -> dict[str, Any]:
+    uuid = source.uuid
+    return {
+        "uuid": uuid,
+        "url": url_for("api.single_source", source_uuid=uuid),
+        "journalist_designation": source.designation,
+        # SecureDrop no longer flags sources for reply; the field stays for clients.
+        "is_flagged": False,
+        "is_starred": source.starred,
+        "last_updated": api_time(source.last_updated),
+        "interaction_count": source.interaction_count,
+        "key": {
+            "type": "PGP",
+            "public": _public_key(keyring, source.reply_key_fingerprint),
+            "fingerprint": source.reply_key_fingerprint,
+        },
+        "number_of_documents": counts.get(SubmissionKind.FILE, 0),
+        "number_of_messages": counts.get(SubmissionKind.MESSAGE, 0),
+        "submissions_url": url_for("api.source_submissions", source_uuid=uuid),
+        "add_star_url": url_for("api.add_star", source_uuid=uuid),
+        "remove_star_url": url_for("api.remove_star", source_uuid=uuid),
+        "replies_url": url_for("api.source_replies", source_uuid=uuid),
+    }
+
+
+def submission_json(submission: Submission, seen_by: list[str]) -> dict[str, Any]:
+    source_uuid, uuid = submission.source.uuid, submission.uuid
+    return {
+        "source_url": url_for("api.single_source", source_uuid=source_uuid),
+        "submission_url": url_for(
+            "api.single_submission", source_uuid=source_uuid, submission_uuid=uuid
+        ),
+        "filename": submission.filename,
+        "size": submission.size,
+        "is_file": submission.kind is SubmissionKind.FILE,
+        "is_message": submission.kind is SubmissionKind.MESSAGE,
+        "is_read": bool(submission.downloaded or seen_by),
+        "uuid": submission.uuid,
+        "download_url": url_for(
+            "api.download_submission", source_uuid=source_uuid, submission_uuid=uuid
+        ),
+        "seen_by": seen_by,
+    }
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    source_uuid = reply.source.uuid
+    author = reply.reviewer
+    return {
+        "source_url": url_for("api.single_source", source_uuid=source_uuid),
+        "reply_url": url_for("api.single_reply", source_uuid=source_uuid, reply_uuid=reply.uuid),
+        "filename": reply.filename,
+        "size": reply.size,
+        "journalist_username": author.username if author else DELETED_USERNAME,
+        # BackUp keeps no names of reviewers: SecureDrop sends "" when it has none.
+        "journalist_first_name": "",
+        "journalist_last_name": "",
+        "journalist_uuid": author.uuid if author else DELETED_UUID,
+        "uuid": reply.uuid,
+        "is_deleted_by_source": reply.deleted_by_source,
+        # The author is the only recorded reader of a reply (no seen-replies table).
+        "seen_by": [author.uuid] if author else [],
+    }
+
+
+def user_json(reviewer: Reviewer, *, all_info: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "username": reviewer.username,
+        "uuid": reviewer.uuid,
+        "first_name": None,
+        "last_name": None,
+    }
+    if all_info:
+        data["is_admin"] = reviewer.is_admin
+        data["last_login"] = api_time(reviewer.last_login_at)
+    return data

@@ -1,0 +1,89 @@
+"""The source's language: chosen with a plain form (no JavaScript), kept in the session.
+
+Tor Browser asks for en-US whatever its user reads (it hides the user's language to
+resist fingerprinting), so Accept-Language is only the fallback: an explicit choice in
+the (encrypted, server-side) session wins. The choice survives logging in; the quick
+exit and logging out forget it, with everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+
+from source_app.auth import LANGUAGE
+
+__all__ = ["LANGUAGES", "SESSION_KEY", "bp", "select_locale", "template_globals"]
+
+DEFAULT_LOCALE = "en"
+SESSION_KEY = LANGUAGE  # one name, shared with log_in (which keeps it)
+LOCALES_KEY = "SOURCE_LOCALES"
+# Each language in its own name (autonym): a reader finds theirs without reading ours.
+LANGUAGES = {
+    "en": "English",
+    "fr": "Français",
+    "sw": "Kiswahili",
+    "rw": "Ikinyarwanda",
+    "rn": "Ikirundi",
+    "ar": "العربية",
+}
+_RTL = frozenset({"ar"})
+
+bp = Blueprint("language", __name__)
+
+
+def _available() -> list[str]:
+    offered: list[str] = current_app.config[LOCALES_KEY]
+    return [code for code in LANGUAGES if code in offered]
+
+
+def select_locale() -> str:
+    chosen = session.get(SESSION_KEY)
+    available = _available()
+    if isinstance(chosen, str) and chosen in available:
+        return chosen
+    return request.accept_languages.best_match(available) or DEFAULT_LOCALE
+
+
+def template_globals() -> dict[str, Any]:
+    locale = get_locale()
+    code = str(locale) if locale is not None else DEFAULT_LOCALE
+    return {
+        "lang": code.replace("_", "-"),
+        "dir": "rtl" if code in _RTL else "ltr",
+        "languages": [(c, LANGUAGES[c]) for c in _available()],
+        "current_language": code,
+        "here": request.path,
+    }
+
+
+def _safe_next(path: str) -> str:
+    """Back to the page the source was on, if it is one of ours that a GET can show.
+
+    The field comes from the page but could be forged: only a path that our URL map
+    matches is followed, so the redirect cannot leave for another site.
+    """
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return url_for("main.index")
+    try:
+        current_app.url_map.bind("localhost").match(path, method="GET")
+    except RequestRedirect:
+        return url_for("main.index")
+    except HTTPException:
+        return url_for("main.index")
+    return path
+
+
+@bp.get("/language/<code>")
+def choose(code: str) -> ResponseReturnValue:
+    """A plain link per language, not a form: it works without JavaScript, needs no
+    session (nor a CSRF token) until it is followed, and a forged link can at worst
+    change the language (cookies are SameSite=Strict: another site's link sends none)."""
+    if code in _available():
+        session[SESSION_KEY] = code
+    return redirect(_safe_next(request.args.get("next", "")))

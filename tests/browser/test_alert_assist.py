@@ -1,0 +1,194 @@
+"""ALERT + ASSIST walked in a real Chromium with JavaScript disabled, in English, French
+and Arabic; then the workstation decrypts the sealed JSON to exactly those answers, and
+no answer is found anywhere on the server side.
+
+The walk finds its way by form names, values and link targets, never by visible words,
+so the very same walk runs in every language; the words are checked separately.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
+
+from keys.lifecycle import GeneratedKey
+from tests.browser.conftest import Served
+from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.support import leaks
+from vault.models import Source, Submission
+from vault.runtime import Runtime
+from workstation.decrypt import decrypt_downloads
+from workstation.report import render_report_file
+
+ACCOUNT = "MARKER-account-6a1f They came at night. ابنتي كانت هناك"
+PLACE = "MARKER-place-0c93 near the river"
+CONTACT = "MARKER-contact-5e27 ask for Aline"
+VOICE = b"OggS MARKER-voice-b4d1 " * 200
+# What the page says, per language: enough to know the walk really is in that language.
+WORDS = {
+    "en": ("Tell us what happened", "ltr"),
+    "fr": ("Dites-nous ce qui s’est passé", "ltr"),
+    "ar": ("أخبرنا بما حدث", "rtl"),
+}
+
+
+def _submit(page: Page, action: str) -> None:
+    page.locator(f"form[action='{action}'] button[type=submit]").click()
+
+
+def _walk(page: Page, served: Served, lang: str, voice: Path) -> str:
+    page.goto(served.source_url)
+    if lang != "en":
+        page.locator(f"nav.lang a[hreflang={lang}]").click()
+    words, direction = WORDS[lang]
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    expect(page.locator("html")).to_have_attribute("dir", direction)
+    page.locator("a[href='/generate']").first.click()
+    codename = page.locator(".codename").inner_text().strip()
+    _submit(page, "/create")
+    expect(page.locator("html")).to_have_attribute("lang", lang)  # kept through login
+
+    # -- ALERT ------------------------------------------------------------------------
+    page.locator("a[href='/report']").click()
+    expect(page.locator("h1")).to_have_text(words)
+    assert re.fullmatch(r"[^·]+ · BackUp", page.title())  # a neutral tab title
+    page.check("input[name=reporter][value=family]")
+    page.check("input[name=violence][value=rape]")
+    page.check("input[name=violence][value=sexual_slavery]")
+    page.fill("#when_date", "2025-06-14")
+    page.select_option("#country", "CD")
+    page.select_option("#region", "CD-NK")
+    page.fill("#place", PLACE)
+    page.fill("#victims_count", "2")
+    page.check("input[name=victims_sex][value=male]")
+    page.check("input[name=victims_age][value='12-17']")
+    page.check("input[name=perpetrators][value=armed_group]")
+    page.fill("#perpetrators_count", "5")
+    page.check("input[name=evidence][value=medical_records]")
+    page.set_input_files("#fh", str(voice))
+    page.fill("#account", ACCOUNT)
+    _submit(page, "/report")
+
+    # -- ASSIST: recent violence, emergency care first -----------------------------
+    expect(page).to_have_url(re.compile(r"/help/$"))
+    expect(page.locator(".flash.ok").last).to_be_visible()
+    # receipt codes for the report and the voice note
+    expect(page.locator(".flash.ok").first).to_contain_text(
+        re.compile(r"(\w{4}-){2}\w{4}.*(\w{4}-){2}\w{4}")
+    )
+    page.locator("a[href='/help/now']").first.click()  # "yes" ("not sure" goes there too)
+    expect(page.locator(".urgent")).to_be_visible()
+    expect(page.locator("body")).to_contain_text("PEP")
+    page.locator("a[href='/help/form']").click()
+    page.check("input[name=recent][value=yes]")
+    page.check("input[name=needs][value=medical]")
+    page.check("input[name=needs][value=safety]")
+    page.check("input[name=urgency][value=today]")
+    page.check("input[name=consent_handle_case][value=yes]")
+    page.check("input[name=consent_refer_partner][value=yes]")
+    page.check("input[name=consent_statistics][value=no]")
+    page.check("input[name=contact][value=other]")
+    page.fill("#contact_details", CONTACT)
+    _submit(page, "/help/form")
+    expect(page).to_have_url(re.compile(r"/lookup$"))
+
+    # -- later: consent to a court case, after logging in again ----------------------
+    page.locator("a[href='/help/consent']").click()
+    page.check("input[name=consent_court][value=yes]")
+    _submit(page, "/help/consent")
+    expect(page.locator(".flash.ok").last).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    # Quick exit: a dull page, in a neutral tab, that says how to close the browser.
+    page.locator("header a.exit").click()
+    expect(page.locator("body")).to_contain_text("Ctrl+Shift+Q")
+    return codename
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("lang", ["en", "fr", "ar"])
+def test_alert_and_assist_walk(
+    browser: Browser,
+    served: Served,
+    runtime: Runtime,
+    submission_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+    lang: str,
+) -> None:
+    voice = tmp_path / "voice note.ogg"
+    voice.write_bytes(VOICE)
+    context = browser.new_context(java_script_enabled=False)
+    codename = _walk(context.new_page(), served, lang, voice)
+    context.close()
+
+    # -- the workstation opens what the server sealed --------------------------------
+    with runtime.session_factory() as db:
+        source = db.scalars(select(Source)).one()
+        rows = db.scalars(select(Submission).order_by(Submission.id)).all()
+        sealed = [runtime.store.path_of(source.uuid, row.filename) for row in rows]
+    carried = tmp_path / "usb"
+    carried.mkdir()
+    copies = [Path(shutil.copy(path, carried / path.name)) for path in sealed]
+    out = tmp_path / "workstation"
+    opened = decrypt_downloads(submission_key[1], SUBMISSION_PASSPHRASE, copies, out)
+    assert [p.name.split("-", 2)[-1] for p in opened] == [
+        "msg.txt",
+        "voice note.ogg",
+        "msg.txt",
+        "msg.txt",
+    ]
+    alert, assist, consent = (json.loads(opened[i].read_text()) for i in (0, 2, 3))
+    assert alert == {
+        "schema": "backup.source-report",
+        "version": 1,
+        "kind": "alert",
+        "alert": {
+            "reporter": "family",
+            "violence": ["rape", "sexual_slavery"],
+            "when": {"precision": "day", "date": "2025-06-14"},
+            "where": {"country": "CD", "region": "CD-NK", "place": PLACE},
+            "victims": {"count": 2, "sex": ["male"], "age_bands": ["12-17"]},
+            "perpetrators": {"categories": ["armed_group"], "count": 5},
+            "evidence": ["medical_records"],
+            "account": ACCOUNT,
+        },
+    }
+    assert opened[1].read_bytes() == VOICE
+    assert assist["assist"] == {
+        "needs": ["medical", "safety"],
+        "urgency": "today",
+        "within_72_hours": "yes",
+        "consent": {
+            "handle_case": True,
+            "refer_partner": True,
+            "statistics": False,
+            "court": None,
+        },
+        "contact": {"method": "other", "details": CONTACT},
+    }
+    assert consent["consent"] == {
+        "consent": {"handle_case": None, "refer_partner": None, "statistics": None, "court": True}
+    }
+    page = render_report_file(opened[0], out)
+    assert page is not None and "Nord-Kivu <code>CD-NK</code>" in page.read_text()
+
+    # -- no answer anywhere on the server side ----------------------------------------
+    server_places = [runtime.config.instance_dir, served.server_tmp, served.log_file]
+    for marker in ("MARKER-account-6a1f", "MARKER-place-0c93", "MARKER-contact-5e27",
+                   "MARKER-voice-b4d1", "ابنتي كانت هناك", codename):  # fmt: skip
+        assert leaks.files_containing(marker, server_places) == [], marker
+        assert leaks.rows_containing(marker, runtime.engine) == [], marker
+        assert leaks.redis_values_containing(marker, runtime.redis) == [], marker
+    assert leaks.files_containing("MARKER-place-0c93", [out])  # the search does find it
+    assert served.log_file.stat().st_size > 0
+    # No answer travels in a URL either: only these paths were requested.
+    paths = set(re.findall(r'"(?:GET|POST) (\S+) HTTP', served.log_file.read_text()))
+    allowed = re.compile(r"^/(|generate|create|lookup|report|help/(|now|form|consent)|exit"
+                         r"|static/style\.css|language/[a-z]{2}\?next=/)$")  # fmt: skip
+    assert [p for p in paths if not allowed.match(p)] == []

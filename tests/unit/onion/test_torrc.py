@@ -1,0 +1,69 @@
+"""Rendering the production torrc (pure): what it must and must never contain."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import pytest
+
+from onion.errors import TorConfigError
+from onion.torrc import ServerTorrc, render_server_torrc
+
+
+def _lines(settings: ServerTorrc) -> list[str]:
+    return [
+        line
+        for line in render_server_torrc(settings).splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+class TestRenderServerTorrc:
+    """One v3 service per app; no client traffic; never non-anonymous."""
+
+    def test_one_v3_service_per_app_with_limits_and_pow(self) -> None:
+        lines = _lines(ServerTorrc())
+        assert [line for line in lines if line.startswith("HiddenServiceDir")] == [
+            "HiddenServiceDir /var/lib/tor/backup/source",
+            "HiddenServiceDir /var/lib/tor/backup/journalist",
+        ]
+        assert lines.count("HiddenServiceVersion 3") == 2
+        assert "HiddenServicePort 80 127.0.0.1:8080" in lines
+        assert "HiddenServicePort 80 127.0.0.1:8081" in lines
+        assert lines.count("HiddenServicePoWDefensesEnabled 1") == 2
+        assert lines.count("HiddenServiceMaxStreams 20") == 2
+        assert lines.count("HiddenServiceMaxStreamsCloseCircuit 1") == 2
+
+    def test_no_socks_no_relay_no_single_hop(self) -> None:
+        lines = _lines(ServerTorrc())
+        for required in (
+            "SocksPort 0",
+            "ORPort 0",
+            "ExitRelay 0",
+            "HiddenServiceSingleHopMode 0",
+            "HiddenServiceNonAnonymousMode 0",
+            "SafeLogging 1",
+            "User debian-tor",
+        ):
+            assert required in lines
+        assert not [line for line in lines if line.startswith("ControlPort")]
+
+    @pytest.mark.parametrize(
+        "target", ["0.0.0.0:8080", "10.0.0.2:80", "127.0.0.1:0", "127.0.0.1:8080\nSocksPort 9050"]
+    )
+    def test_targets_other_than_loopback_are_refused(self, target: str) -> None:
+        with pytest.raises(TorConfigError):
+            render_server_torrc(ServerTorrc(source_target=target))
+
+    def test_a_line_break_in_a_path_cannot_inject_options(self) -> None:
+        evil = PurePosixPath("/var/lib/tor\nHiddenServiceNonAnonymousMode 1")
+        with pytest.raises(TorConfigError):
+            render_server_torrc(ServerTorrc(services_dir=evil))
+        with pytest.raises(TorConfigError):
+            render_server_torrc(ServerTorrc(user="root\nSocksPort 0.0.0.0:9050"))
+
+    def test_relative_paths_and_silly_limits_are_refused(self) -> None:
+        with pytest.raises(TorConfigError):
+            render_server_torrc(ServerTorrc(data_dir=PurePosixPath("var/lib/tor")))
+        with pytest.raises(TorConfigError):
+            render_server_torrc(ServerTorrc(max_streams=0))

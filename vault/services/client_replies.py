@@ -1,0 +1,142 @@
+"""Replies the reviewer's client encrypted itself (SecureDrop's API: the server never
+sees their text). Only an OpenPGP message to both the source's key and the instance
+submission key is stored: a reply the source could not read, or that the workstation
+could not read, is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import uuid as uuidlib
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from keys.gpg import GpgKeyring
+from vault.db import utcnow
+from vault.errors import StoreError, VaultError
+from vault.models import Reply, Reviewer
+from vault.services import audit, custody, inbox
+from vault.store import PARTIAL_PREFIX, SealedFile, Store
+
+__all__ = ["ARMOR_HEADER", "NotEncryptedError", "ReplyUuidTakenError", "store_encrypted_reply"]
+
+ARMOR_HEADER = "-----BEGIN PGP MESSAGE-----"
+
+
+class NotEncryptedError(VaultError):
+    """A reply that is not an OpenPGP message to both the source and the submission key."""
+
+
+class ReplyUuidTakenError(VaultError):
+    """The client chose a reply uuid that is already in use."""
+
+
+def _encryption_key_ids(keyring: GpgKeyring, fingerprint: str) -> set[str]:
+    """The long key ids a message encrypted to this key names (primary and subkeys)."""
+    ids: set[str] = set()
+    for key in keyring.gpg.list_keys(keys=[fingerprint]):
+        ids.add(str(key["keyid"]).upper())
+        for sub in key.get("subkeys", []):
+            ids.add(str(sub[0]).upper())
+    return ids
+
+
+def _check_recipients(keyring: GpgKeyring, armored: str, required: Sequence[str]) -> None:
+    """Refuse anything but an OpenPGP message to each required key: a reply the source
+    could not read, or that the workstation could not audit, is never stored."""
+    if not armored.lstrip().startswith(ARMOR_HEADER):
+        raise NotEncryptedError("not an armored OpenPGP message")
+    named = {key_id.upper() for key_id in keyring.gpg.get_recipients(armored)}
+    for fingerprint in required:
+        if not named & _encryption_key_ids(keyring, fingerprint):
+            raise NotEncryptedError("not encrypted to every required key")
+
+
+def _write_ciphertext(store: Store, source_uuid: str, final_name: str, data: bytes) -> SealedFile:
+    """Put client-encrypted bytes in the store, as durably as the store's own writes:
+    a partial file (swept if we crash), fsync, then rename to the final name."""
+    final = store.path_of(source_uuid, final_name)  # validates the name and containment
+    directory = store.source_dir(source_uuid, create=True)
+    partial = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if final.exists():
+            raise StoreError("stored file name already in use")
+        os.rename(partial, final)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        partial.unlink(missing_ok=True)
+    return SealedFile(final, len(data), hashlib.sha256(data).hexdigest())
+
+
+def store_encrypted_reply(
+    db: Session,
+    store: Store,
+    keyring: GpgKeyring,
+    reviewer: Reviewer,
+    source_uuid: str,
+    armored: str,
+    submission_fpr: str,
+    reply_uuid: str | None = None,
+) -> Reply:
+    """Store a reply the client encrypted to the source's key and the submission key.
+
+    Raises NotEncryptedError, ReplyUuidTakenError, ValueError (a malformed uuid).
+    The audit event commits with the reply, or not at all.
+    """
+    source = inbox.get_source(db, reviewer, source_uuid)
+    if reply_uuid is not None:
+        reply_uuid = str(uuidlib.UUID(reply_uuid))
+        if db.scalar(select(Reply.id).where(Reply.uuid == reply_uuid)) is not None:
+            raise ReplyUuidTakenError("reply uuid in use")
+    _check_recipients(keyring, armored, [source.reply_key_fingerprint, submission_fpr])
+    number = source.next_interaction()
+    sealed = _write_ciphertext(
+        store, source.uuid, f"{number}-{source.slug}-reply.gpg", armored.encode("utf-8")
+    )
+    reply = Reply(
+        source=source,
+        reviewer=reviewer,
+        filename=sealed.path.name,
+        size=sealed.size,
+        sha256=sealed.sha256,
+    )
+    if reply_uuid is not None:
+        reply.uuid = reply_uuid
+    source.last_updated = utcnow()
+    db.add(reply)
+    try:
+        db.flush()  # gives the reply its uuid, which the receipt names
+        custody.append(
+            db,
+            kind="reply",
+            object_uuid=reply.uuid,
+            filename=reply.filename,
+            size=reply.size,
+            sha256=reply.sha256,
+            sealed_to=[source.reply_key_fingerprint, submission_fpr],
+        )
+        audit.record(db, reviewer, "reply_sent", "reply", reply.uuid)
+        db.commit()
+    except IntegrityError as exc:  # a concurrent request took the uuid
+        db.rollback()
+        store.shred(sealed.path)
+        raise ReplyUuidTakenError("reply uuid in use") from exc
+    except BaseException:
+        db.rollback()
+        store.shred(sealed.path)
+        raise
+    return reply
