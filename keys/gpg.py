@@ -17,6 +17,7 @@ import hashlib
 import os
 import subprocess  # nosec B404
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -34,6 +35,7 @@ _AGENT_CONF = (
     "s2k-count 65536\n"
 )
 _CHUNK = 1024 * 1024
+_KEYGEN_ATTEMPTS = 3
 _BASE_ARGS = ("--batch", "--no-tty", "--quiet", "--yes", "--trust-model", "always")
 
 
@@ -45,6 +47,16 @@ def prepare_home(home: Path) -> Path:
     if not conf.exists() or conf.read_text() != _AGENT_CONF:
         conf.write_text(_AGENT_CONF)
     return home
+
+
+def launch_agent(home: Path) -> None:
+    """Start the home's gpg-agent now (and wait for it), rather than on first use."""
+    subprocess.run(  # nosec B603 B607
+        ["gpgconf", "--homedir", str(home), "--launch", "gpg-agent"],
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def kill_agent(home: Path) -> None:
@@ -181,6 +193,7 @@ class GpgKeyring:
         key is locked by a human passphrase and keeps gpg's defaults."""
         if server:
             self.home = prepare_home(home)
+            launch_agent(self.home)
         else:
             home.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.home = home
@@ -219,12 +232,21 @@ class GpgKeyring:
 
     # -- keys ---------------------------------------------------------------------------
     def generate_reply_key(self, name: str, passphrase: str) -> str:
-        """An ed25519/cv25519 keypair, its secret half locked with `passphrase`."""
+        """An ed25519/cv25519 keypair, its secret half locked with `passphrase`.
+
+        Key generation happens in gpg-agent; on a loaded machine the agent may be slow to
+        come up or be restarting, so a failed attempt is retried after (re)launching it.
+        """
         spec = batch_key_spec(name, passphrase)
-        result = self._gpg.gen_key(spec)
-        if not result.fingerprint:
-            raise KeyOperationError(f"key generation failed: {result.status}")
-        return str(result.fingerprint)
+        status = ""
+        for attempt in range(_KEYGEN_ATTEMPTS):
+            result = self._gpg.gen_key(spec)
+            if result.fingerprint:
+                return str(result.fingerprint)
+            status = str(result.status)
+            launch_agent(self.home)
+            time.sleep(0.2 * (attempt + 1))
+        raise KeyOperationError(f"key generation failed: {status}")
 
     def delete_key(self, fingerprint: str) -> None:
         """Remove both halves of a key; missing keys are not an error (idempotent)."""

@@ -42,7 +42,10 @@ _python() {
 bootstrap_venv() {
     local stamp="$VENV/.lock-sha256"
     local want
-    want="$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+    # The editable install records the top-level packages it found: a new one needs a
+    # reinstall too, so their list is part of the stamp.
+    want="$( (cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml"; cd "$ROOT" && ls -d */__init__.py) |
+        sha256sum | cut -d' ' -f1)"
     if [ ! -x "$VENV/bin/python" ]; then
         echo "==> creating $VENV"
         "$(_python)" -m venv "$VENV"

@@ -1,0 +1,160 @@
+"""The private Tor network (once per session), the service tor running the production
+torrc, and both apps served for real behind it. Everything on 127.0.0.1.
+
+The service tor forwards to two ports fixed for the session; each test serves its own
+apps (on its own runtime: SQLite or PostgreSQL) on those ports for its duration.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+
+import pytest
+import requests
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+import journalist_app
+import source_app
+from onion import clientauth
+from onion.torrc import JOURNALIST_SERVICE, SOURCE_SERVICE, ServerTorrc, render_server_torrc
+from tests.support.journalist import FAST_HASHER
+from tests.support.servers import free_port
+from tests.tor.network import Node, TorNetwork, retry, tor_network
+from vault.runtime import Runtime
+
+FETCH_DEADLINE = 120.0
+PUBLISH_TIMEOUT = 120.0
+NEWNYM_EVERY = 3
+
+
+@dataclass
+class OnionServices:
+    """The service tor (production torrc) and what a test needs to reach it."""
+
+    node: Node
+    settings: ServerTorrc
+    source_port: int
+    journalist_port: int
+
+    def service_dir(self, name: str) -> Path:
+        return Path(self.settings.service_dir(name))
+
+    @property
+    def source_host(self) -> str:
+        return clientauth.onion_address(self.service_dir(SOURCE_SERVICE))
+
+    @property
+    def journalist_host(self) -> str:
+        return clientauth.onion_address(self.service_dir(JOURNALIST_SERVICE))
+
+
+@pytest.fixture(scope="session")
+def tor_net() -> Iterator[TorNetwork]:
+    with tor_network() as net:
+        print(f"\nprivate Tor network ready in {net.started_seconds:.1f}s")
+        yield net
+
+
+@pytest.fixture(scope="session")
+def onion_services(tor_net: TorNetwork) -> OnionServices:
+    """A service tor configured by `render_server_torrc`, as a server would be."""
+    data_dir = tor_net.root / "service"
+    settings = ServerTorrc(
+        data_dir=PurePosixPath(data_dir),
+        services_dir=PurePosixPath(data_dir / "hs"),
+        source_target=f"127.0.0.1:{free_port()}",
+        journalist_target=f"127.0.0.1:{free_port()}",
+        control_socket=None,  # the TorProcess puts its own in the data directory
+        user=None,
+    )
+    # As the ansible role does before tor's first start: the reviewer service is never
+    # public, not even before the first reviewer key exists.
+    clientauth.lock(Path(settings.service_dir(JOURNALIST_SERVICE)))
+    node = tor_net.start_node("service", {}, extra=render_server_torrc(settings))
+    uploaded = tor_net.watch_uploads(node)
+    services = OnionServices(
+        node=node,
+        settings=settings,
+        source_port=int(settings.source_target.rsplit(":", 1)[1]),
+        journalist_port=int(settings.journalist_target.rsplit(":", 1)[1]),
+    )
+    wanted = {services.source_host.removesuffix(".onion"), services.journalist_host[:-6]}
+    deadline = time.monotonic() + PUBLISH_TIMEOUT
+    while not wanted <= uploaded:
+        if time.monotonic() > deadline:
+            pytest.fail(f"descriptors not uploaded in {PUBLISH_TIMEOUT}s:\n{node.tor.log_tail()}")
+        time.sleep(0.25)
+    return services
+
+
+@pytest.fixture(scope="session")
+def probe(tor_net: TorNetwork) -> Node:
+    """A Tor client with no client-authorization keys (an anonymous visitor)."""
+    return tor_net.node("probe")
+
+
+def _serve(app: Flask, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def served_apps(runtime: Runtime, onion_services: OnionServices) -> Iterator[Runtime]:
+    """Both apps on this test's runtime, on the ports the onion services forward to, in
+    production mode: each answers only for its own onion Host (and localhost)."""
+    config = replace(
+        runtime.config,
+        production=True,
+        source_onion_host=onion_services.source_host,
+        journalist_onion_host=onion_services.journalist_host,
+    )
+    servers = [
+        _serve(source_app.create_app(config, runtime), onion_services.source_port),
+        _serve(
+            journalist_app.create_app(config, runtime, hasher=FAST_HASHER),
+            onion_services.journalist_port,
+        ),
+    ]
+    try:
+        yield runtime
+    finally:
+        for server, thread in servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(10)
+
+
+def tor_session(client: Node) -> requests.Session:
+    """requests through the client's SOCKS port; socks5h: tor resolves the .onion."""
+    session = requests.Session()
+    proxy = f"socks5h://127.0.0.1:{client.socks_port}"
+    session.proxies = {"http": proxy, "https": proxy}
+    return session
+
+
+def newnym(client: Node) -> None:
+    """Fresh circuits and a purged onion descriptor cache on the client."""
+    client.controller().signal("NEWNYM")
+
+
+def onion_get(
+    session: requests.Session, client: Node, url: str, deadline: float = FETCH_DEADLINE
+) -> requests.Response:
+    """GET through Tor, retrying while the descriptor is not yet on the directories."""
+
+    def on_failure(failures: int) -> None:
+        if failures % NEWNYM_EVERY == 0:
+            newnym(client)
+
+    return retry(
+        lambda: session.get(url, timeout=30, allow_redirects=False),
+        deadline=time.monotonic() + deadline,
+        on_failure=on_failure,
+    )

@@ -1,0 +1,104 @@
+"""`backupctl onion health`: descriptors fetched back from the network, and an HTTP
+request through a Tor client, for both services; a service whose app is down fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from backupctl.cli import main
+from onion.tor import torrc_text
+from tests.tor.conftest import OnionServices
+from tests.tor.network import Node, TorNetwork
+from vault.runtime import Runtime
+
+
+def _health(
+    instance: Path, services: OnionServices, probe: Node | None, probe_torrc: Path | None = None
+) -> tuple[int, str]:
+    """`backupctl onion health` through `probe`'s SOCKS port, or through its own client."""
+    via = (
+        ["--socks", f"127.0.0.1:{probe.socks_port}"]
+        if probe is not None
+        else ["--probe-torrc", str(probe_torrc)]
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "--instance", str(instance), "onion", "health",
+            "--services-dir", str(services.settings.services_dir),
+            "--control", str(services.node.tor.control_socket),
+            "--timeout", "30",
+            *via,
+        ],
+    )  # fmt: skip
+    # Only the report: the served apps' request log shares the captured stderr.
+    report = [line for line in result.output.splitlines() if line.startswith(("OK", "FAIL", " "))]
+    return result.exit_code, "\n".join(report)
+
+
+class TestHealth:
+    """What an operator runs on the server to know the services are reachable."""
+
+    def test_both_services_published_and_answering(
+        self, served_apps: Runtime, onion_services: OnionServices, probe: Node
+    ) -> None:
+        # The first request after start-up may still wait for a fresh descriptor fetch:
+        # the deadline covers it; one retry keeps the test honest yet not flaky.
+        code, output = _health(served_apps.config.instance_dir, onion_services, probe)
+        if code != 0:
+            code, output = _health(served_apps.config.instance_dir, onion_services, probe)
+        assert code == 0, output
+        source, journalist = output.splitlines()[0], output.splitlines()[3]
+        assert source == f"OK   source: {onion_services.source_host}"
+        assert journalist == f"OK   journalist: {onion_services.journalist_host}"
+        assert output.count("published: yes") == 2
+        assert "answers:   yes - HTTP 200" in output
+        assert "refused without a client key (0xF4)" in output
+
+    def test_a_service_whose_app_is_down_fails(
+        self, tmp_path: Path, onion_services: OnionServices, probe: Node
+    ) -> None:
+        # No app serves the forwarded ports in this test: tor reaches the server, the
+        # server's tor finds nothing listening.
+        code, output = _health(tmp_path / "instance", onion_services, probe)
+        assert code == 1, output
+        assert output.startswith(f"FAIL source: {onion_services.source_host}")
+        assert "published: yes" in output
+        assert "answers:   NO" in output
+
+    def test_without_a_socks_port_it_brings_its_own_tor_client(
+        self,
+        served_apps: Runtime,
+        onion_services: OnionServices,
+        tor_net: TorNetwork,
+        tmp_path: Path,
+    ) -> None:
+        # The server's tor has no SOCKS port: health starts a private client, here joined
+        # to the test network by extra torrc lines, and stops it afterwards.
+        probe_torrc = tmp_path / "probe.torrc"
+        probe_torrc.write_text(torrc_text(tor_net.base_options()))
+        before = set(_tor_pids())
+        code, output = _health(served_apps.config.instance_dir, onion_services, None, probe_torrc)
+        if code != 0:  # a first fetch may race the consensus: one more try
+            code, output = _health(
+                served_apps.config.instance_dir, onion_services, None, probe_torrc
+            )
+        assert code == 0, output
+        assert output.count("published: yes") == 2
+        assert "answers:   yes - HTTP 200" in output
+        assert "refused without a client key (0xF4)" in output
+        assert set(_tor_pids()) <= before  # its client tor is gone
+
+
+def _tor_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "tor":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
