@@ -34,7 +34,7 @@ AXE_OPTIONS = {
     "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
     "resultTypes": ["violations"],
 }
-ANONYMOUS_PAGES = ["/", "/login", "/nowhere", "/help/now"]
+ANONYMOUS_PAGES = ["/", "/login", "/nowhere", "/help/now", "/receipt-key"]
 SOURCE_PAGES = [
     "/lookup",
     "/report",
@@ -42,6 +42,7 @@ SOURCE_PAGES = [
     "/help/now",
     "/help/form",
     "/help/consent",
+    "/receipts",
 ]
 
 
@@ -101,9 +102,31 @@ class _Audit:
             )
         self._axe(path)
 
+    def check_logged_out(self) -> None:
+        """The page a POST to /logout answers: audited as the browser received it."""
+        self.page.wait_for_load_state("networkidle")
+        self.requests.clear()
+        with self.page.expect_navigation():
+            self.page.locator("form.logout button[type=submit]").click()
+        assert self.page.locator("html").get_attribute("lang") == self.lang
+        foreign = [r.url for r in self.requests if not r.url.startswith(self.served.source_url)]
+        assert foreign == [], (self.lang, foreign)
+        for width in WIDTHS:
+            self.page.set_viewport_size({"width": width, "height": 800})
+            self.page.screenshot(
+                path=self.folder / f"{self.lang}-logged-out-{width}.png", full_page=True
+            )
+        # axe needs JavaScript: the same HTML, on the same origin, in the scripted context.
+        self.axe_page.goto(self.served.source_url + "/nowhere")
+        self.axe_page.set_content(self.page.content())
+        self._run_axe("logged-out")
+
     def _axe(self, path: str) -> None:
         self._share_session()
         self.axe_page.goto(self.served.source_url + path)
+        self._run_axe(path)
+
+    def _run_axe(self, path: str) -> None:
         results = Axe().run(self.axe_page, options=AXE_OPTIONS)
         violations = [
             (v["id"], [n["target"] for n in v["nodes"]]) for v in results.response["violations"]
@@ -132,6 +155,9 @@ def test_every_page_in_every_language(
         for path in SOURCE_PAGES:
             name = path.strip("/").replace("/", "-") or "index"
             audit.check(path, name)
+        audit.page.goto(served.source_url + "/lookup")
+        audit.check_logged_out()
+        _log_in(audit.page, served)
         # Last: the quick exit ends the session (the language then comes from the
         # browser's Accept-Language, as for any new visitor).
         audit.check("/exit", "exit")
