@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from backupctl._common import CliState
 from backupctl.cmd_admin import admin
+from backupctl.cmd_audit import audit
 from backupctl.cmd_custody import custody
 from backupctl.cmd_db import db
 from backupctl.cmd_keys import keys
@@ -51,5 +52,6 @@ def main(ctx: click.Context, instance: Path | None) -> None:
 for _command in (run, worker, admin, db, sweep, keys, workstation, onion):
     main.add_command(_command)
 main.add_command(custody)  # chain of custody (server and workstation)
+main.add_command(audit)  # the reviewer audit log's hash chain
 
 __all__ = ["main"]

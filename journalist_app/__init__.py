@@ -15,7 +15,18 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from journalist_app import admin, api, auth, inbox
+from journalist_app import (
+    admin,
+    api,
+    audit_admin,
+    auth,
+    case_notes,
+    dashboard,
+    inbox,
+    partners,
+    retention,
+)
+from journalist_app import cases as case_pages
 from journalist_app import export as export_bundles
 from journalist_app.context import (
     HASHER_KEY,
@@ -28,6 +39,8 @@ from vault.config import Config, load_config
 from vault.errors import NotFoundError
 from vault.runtime import Runtime, build_runtime
 from vault.services import reviewers
+from vault.services.audit import record as record_audit
+from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import AccessDeniedError
 from webcore import security
 from webcore.sessions import RedisSessionInterface
@@ -101,6 +114,12 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(case_pages.bp)  # triage into cases
+    app.register_blueprint(case_notes.bp)  # notes sealed to the analysts' keys
+    app.register_blueprint(partners.bp)  # partner directory and referrals
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(retention.bp)  # admin: preview, then delete inactive sources
+    app.register_blueprint(audit_admin.bp)  # browse/export the hash-chained audit log
     app.register_blueprint(export_bundles.bp)  # custody bundles for the workstation
     api.init_app(app, csrf)  # /api/v1/: its own token gate, JSON errors, CSRF-exempt
     return app
@@ -138,6 +157,14 @@ def _error_page(code: int) -> ResponseReturnValue:
     return render_template("error.html", code=code, message=message), code
 
 
+def _record_refusal() -> None:
+    """Every refusal leaves a trace: the area (blueprint) and the reviewer, no content."""
+    session = db()
+    session.rollback()
+    record_audit(session, g.get("reviewer"), "access_denied", (request.blueprint or "")[:32])
+    session.commit()
+
+
 def _register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         return _error_page(exc.code or 500)
@@ -145,7 +172,9 @@ def _register_error_handlers(app: Flask) -> None:
     def not_found(_exc: NotFoundError) -> ResponseReturnValue:
         return _error_page(404)
 
-    def denied(_exc: AccessDeniedError) -> ResponseReturnValue:
+    def denied(exc: AccessDeniedError) -> ResponseReturnValue:
+        if not isinstance(exc, RefusalRecordedError):
+            _record_refusal()
         return _error_page(403)
 
     def unexpected(exc: Exception) -> ResponseReturnValue:

@@ -12,6 +12,7 @@ from journalist_app.context import current_reviewer, db, hasher
 from journalist_app.forms import NewReviewerForm, RoleForm
 from vault.models import Reviewer, Role
 from vault.services import reviewers
+from vault.services.audit import record as record_audit
 from vault.services.reviewers import InvalidUsernameError, LastAdminError, UsernameTakenError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -20,7 +21,11 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.before_request
 def _admins_only() -> None:
     # Runs after the app's login gate: a reviewer is loaded; it must be an active admin.
-    if not current_reviewer().is_admin:
+    reviewer = current_reviewer()
+    if not reviewer.is_admin:
+        # Recorded before refusing: an analyst probing admin pages must leave a trace.
+        record_audit(db(), reviewer, "admin_access_denied", "admin")
+        db().commit()
         abort(403)
 
 

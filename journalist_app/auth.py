@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from journalist_app.context import current_reviewer, db, hasher, runtime, server_session
 from journalist_app.forms import LoginForm
-from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError
-from vault.services import reviewers
+from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
+from vault.models import Reviewer
+from vault.services import notes, reviewers
 
 bp = Blueprint("auth", __name__)
+
+# The session key holding the unlocked account-key passphrase (see vault.services.notes).
+NOTES_KEY = "notes_key"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -45,10 +49,25 @@ def login() -> ResponseReturnValue:
             session.regenerate()
             session["reviewer"] = reviewer.uuid
             session["stamp"] = reviewers.credential_stamp(reviewer)
+            _unlock_notes_key(reviewer, form.passphrase.data or "")
             return redirect(url_for("inbox.index"))
     elif request.method == "POST":
         error, status = _("Login failed. Check your username, passphrase and code."), 401
     return render_template("auth/login.html", form=form, error=error), status
+
+
+def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
+    """Keep the account's key passphrase in the sealed server-side session (only there).
+
+    A failure costs note access for this session, never the login itself.
+    """
+    try:
+        server_session()[NOTES_KEY] = notes.unlock_account_key(
+            db(), runtime().keyring, reviewer, passphrase[: reviewers.MAX_PASSPHRASE_CHARS]
+        )
+    except VaultError as exc:
+        db().rollback()
+        current_app.logger.error("account key unlock failed: %s", type(exc).__name__)
 
 
 @bp.route("/logout", methods=["POST"])

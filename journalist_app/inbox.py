@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 from journalist_app.context import current_reviewer, db, runtime
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError
-from vault.services import inbox
+from vault.models import CaseStatus
+from vault.services import inbox, inbox_query
 
 bp = Blueprint("inbox", __name__)
 
@@ -21,8 +22,28 @@ def _to_source(source_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/")
 def index() -> ResponseReturnValue:
-    sources = inbox.list_sources(db(), current_reviewer())
-    return render_template("inbox/index.html", sources=sources)
+    """One page of sources, filtered and sorted from the query string (see inbox_query)."""
+    args = request.args
+    status = args.get("status", "")
+    page = args.get("page", "1")
+    flt = inbox_query.InboxFilter(
+        unread=args.get("unread") == "1",
+        starred=args.get("starred") == "1",
+        mine=args.get("mine") == "1",
+        urgent=args.get("urgent") == "1",
+        status=CaseStatus(status) if status in {s.value for s in CaseStatus} else None,
+        label=(args.get("label") or "")[:32] or None,
+        sort=args.get("sort", "recent"),
+        page=int(page) if page.isdigit() and len(page) < 7 else 1,
+    )
+    listing = inbox_query.list_page(db(), current_reviewer(), flt)
+    return render_template(
+        "inbox/index.html",
+        sources=listing.sources,
+        listing=listing,
+        flt=flt,
+        statuses=list(CaseStatus),
+    )
 
 
 @bp.route("/sources/<source_uuid>")

@@ -1,6 +1,25 @@
 """The domain's tables, one model per module."""
 
 from vault.models.audit import AuditEvent
+from vault.models.case import (
+    Case,
+    CaseAssignee,
+    CaseLabel,
+    CasePriority,
+    CaseSource,
+    CaseStatus,
+    CaseStatusChange,
+    CaseSubmission,
+)
+from vault.models.note import AccountKey, CaseNote
+from vault.models.partner import (
+    PartnerMember,
+    PartnerOrg,
+    PartnerService,
+    Referral,
+    ReferralMessage,
+    ReferralStatus,
+)
 from vault.models.receipt import CustodyReceipt
 from vault.models.reply import Reply
 from vault.models.reviewer import Reviewer, Role
@@ -8,8 +27,24 @@ from vault.models.source import Source
 from vault.models.submission import SeenSubmission, Submission, SubmissionKind
 
 __all__ = [
+    "AccountKey",
     "AuditEvent",
+    "Case",
+    "CaseAssignee",
+    "CaseLabel",
+    "CaseNote",
+    "CasePriority",
+    "CaseSource",
+    "CaseStatus",
+    "CaseStatusChange",
+    "CaseSubmission",
     "CustodyReceipt",
+    "PartnerMember",
+    "PartnerOrg",
+    "PartnerService",
+    "Referral",
+    "ReferralMessage",
+    "ReferralStatus",
     "Reply",
     "Reviewer",
     "Role",

@@ -2,14 +2,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, utcnow
 
 
 class AuditEvent(Base):
-    """Who did what to which object. Holds identifiers only, never content."""
+    """Who did what to which object. Holds identifiers only, never content.
+
+    Events form a hash chain (`vault.audit_chain`): `hash` covers the event's fields and
+    the previous event's hash, so editing, deleting or reordering a row breaks the chain
+    from that point on. `seq` is unique so two concurrent writers cannot both extend the
+    chain from the same link (one fails and rolls back instead of forking it).
+    """
 
     __tablename__ = "audit_events"
 
@@ -19,3 +25,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str | None] = mapped_column(String(32), default=None)
     object_uuid: Mapped[str | None] = mapped_column(String(36), default=None)
+    actor_uuid: Mapped[str | None] = mapped_column(String(36), default=None)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

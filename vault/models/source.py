@@ -31,7 +31,8 @@ class Source(Base):
     pending: Mapped[bool] = mapped_column(default=True)
     starred: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Indexed (migration 0003): the inbox sorts and pages on it.
+    last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     # Set when deletion is requested; the background job removes files, then the row.
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 

@@ -26,7 +26,8 @@ class Submission(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    # Indexed (migration 0003): the inbox counts submissions per source.
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
     kind: Mapped[SubmissionKind] = mapped_column(
         Enum(SubmissionKind, native_enum=False, length=16, validate_strings=True)
     )

@@ -1,0 +1,139 @@
+"""WTForms for case work. Every form carries a CSRF token; choices come from the domain
+enums and the workflow's reason codes, never from free text."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, Optional
+
+from vault.models import CasePriority, CaseStatus, PartnerService, ReferralStatus
+from vault.models.case import LABEL_MAX
+from vault.models.partner import CONTACT_MAX, LANGUAGES_MAX, NAME_MAX, REGIONS_MAX
+from vault.services.notes import MAX_NOTE_CHARS
+
+STATUS_LABELS = {
+    CaseStatus.NEW: _l("New"),
+    CaseStatus.TRIAGE: _l("Triage"),
+    CaseStatus.VERIFIED: _l("Verified"),
+    CaseStatus.REFERRED: _l("Referred"),
+    CaseStatus.JUDICIAL: _l("Judicial"),
+    CaseStatus.CLOSED: _l("Closed"),
+    CaseStatus.DISCARDED: _l("Discarded"),
+}
+PRIORITY_LABELS = {
+    CasePriority.LOW: _l("Low"),
+    CasePriority.NORMAL: _l("Normal"),
+    CasePriority.HIGH: _l("High"),
+}
+REASON_LABELS = {
+    "duplicate": _l("Duplicate of another case"),
+    "out_of_scope": _l("Out of scope"),
+    "insufficient_information": _l("Insufficient information"),
+    "source_withdrew": _l("The source withdrew"),
+    "not_credible": _l("Not credible"),
+    "resolved": _l("Resolved"),
+    "referral_completed": _l("Referral completed"),
+    "judicial_concluded": _l("Judicial process concluded"),
+    "source_unreachable": _l("The source cannot be reached"),
+    "new_information": _l("New information"),
+    "closed_in_error": _l("Closed in error"),
+}
+
+
+def _priorities() -> list[tuple[str, str]]:
+    return [(p.value, str(label)) for p, label in PRIORITY_LABELS.items()]
+
+
+class NewCaseForm(FlaskForm):
+    source = SelectMultipleField(validate_choice=False)
+    submission = SelectMultipleField(validate_choice=False)
+    priority = SelectField(_l("Priority"), default=CasePriority.NORMAL.value)
+    urgent_medical = BooleanField(_l("Urgent medical need"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.priority.choices = _priorities()
+
+
+class LinkForm(FlaskForm):
+    """Link a source or submission (by uuid) to a case chosen by its reference."""
+
+    case = StringField(_l("Case reference"), validators=[InputRequired(), Length(max=16)])
+    target = StringField(validators=[InputRequired(), Length(max=36)])
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("New status"), validators=[InputRequired()], validate_choice=False)
+    reason = SelectField(_l("Reason"), validators=[Optional()], validate_choice=False)
+
+
+class PriorityForm(FlaskForm):
+    priority = SelectField(_l("Priority"), validators=[InputRequired()])
+    urgent_medical = BooleanField(_l("Urgent medical need"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.priority.choices = _priorities()
+
+
+class DueForm(FlaskForm):
+    due = DateField(_l("Due date (UTC)"), validators=[Optional()])
+
+
+class AssignForm(FlaskForm):
+    reviewer = SelectField(_l("Assign to"), validators=[InputRequired()], validate_choice=False)
+
+
+class LabelForm(FlaskForm):
+    label = StringField(_l("Label"), validators=[InputRequired(), Length(max=LABEL_MAX)])
+
+
+class NoteForm(FlaskForm):
+    text = TextAreaField(_l("Note"), validators=[InputRequired(), Length(max=MAX_NOTE_CHARS)])
+
+
+class OrgForm(FlaskForm):
+    name = StringField(_l("Organisation"), validators=[InputRequired(), Length(max=NAME_MAX)])
+    services = SelectMultipleField(_l("Services"), validators=[InputRequired()])
+    regions = StringField(_l("Regions served"), validators=[Length(max=REGIONS_MAX)])
+    languages = StringField(_l("Languages"), validators=[Length(max=LANGUAGES_MAX)])
+    contact = TextAreaField(_l("How to reach them"), validators=[Length(max=CONTACT_MAX)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.services.choices = [(s.value, str(SERVICE_LABELS[s])) for s in PartnerService]
+
+
+class ReferralForm(FlaskForm):
+    org = SelectField(_l("Refer to"), validators=[InputRequired()], validate_choice=False)
+    source = SelectField(_l("Source"), validators=[InputRequired()], validate_choice=False)
+    consent = BooleanField(_l("I read on the workstation that this source consented to referral"))
+    contact = BooleanField(_l("The source also consented to be contacted by this partner"))
+
+
+class MessageForm(FlaskForm):
+    text = TextAreaField(_l("Message"), validators=[InputRequired(), Length(max=MAX_NOTE_CHARS)])
+
+
+SERVICE_LABELS = {
+    PartnerService.MEDICAL: _l("Medical"),
+    PartnerService.PSYCHOSOCIAL: _l("Psychosocial"),
+    PartnerService.LEGAL: _l("Legal"),
+    PartnerService.SHELTER: _l("Shelter"),
+}
+REFERRAL_LABELS = {
+    ReferralStatus.PROPOSED: _l("Proposed"),
+    ReferralStatus.ACCEPTED: _l("Accepted"),
+    ReferralStatus.IN_PROGRESS: _l("In progress"),
+    ReferralStatus.COMPLETED: _l("Completed"),
+    ReferralStatus.DECLINED: _l("Declined"),
+}

@@ -1,0 +1,190 @@
+"""The partner directory (admins edit it) and referrals: analysts refer a case with an
+attested consent; partners see only their organisation's referrals, exchange sealed
+messages with the analysts and, with contact consent, reply to the source."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from journalist_app.auth import NOTES_KEY
+from journalist_app.case_forms import (
+    REFERRAL_LABELS,
+    SERVICE_LABELS,
+    MessageForm,
+    OrgForm,
+    ReferralForm,
+)
+from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.forms import ReplyForm
+from vault.errors import EmptySubmissionError, NotFoundError
+from vault.models import PartnerService, ReferralStatus
+from vault.services import cases, partners, referrals
+
+bp = Blueprint("partners", __name__)
+
+
+@bp.app_context_processor
+def _labels() -> dict[str, object]:
+    return {"service_labels": SERVICE_LABELS, "referral_labels": REFERRAL_LABELS}
+
+
+def _to_referral(referral_uuid: str) -> ResponseReturnValue:
+    return redirect(url_for("partners.referral", referral_uuid=referral_uuid))
+
+
+@bp.route("/partners/")
+def directory() -> ResponseReturnValue:
+    reviewer = current_reviewer()
+    orgs = partners.list_orgs(db(), reviewer)
+    members = partners.partner_accounts(db(), reviewer) if reviewer.is_admin else []
+    return render_template("partners/directory.html", orgs=orgs, form=OrgForm(), members=members)
+
+
+@bp.route("/partners/members", methods=["POST"])
+def add_member() -> ResponseReturnValue:
+    # CSRFProtect has checked the token; the service checks the admin role and inputs.
+    try:
+        partners.add_member(
+            db(), current_reviewer(), request.form.get("org", ""), request.form.get("account", "")
+        )
+    except partners.InvalidPartnerError:
+        flash(_("Only partner accounts can be members of an organisation."), "error")
+    else:
+        flash(_("The account is now a member of the organisation."), "success")
+    return redirect(url_for("partners.directory"))
+
+
+@bp.route("/partners/new", methods=["POST"])
+def create_org() -> ResponseReturnValue:
+    form = OrgForm()
+    if form.validate_on_submit():
+        try:
+            partners.create_org(
+                db(),
+                current_reviewer(),
+                form.name.data or "",
+                [PartnerService(s) for s in form.services.data or []],
+                form.regions.data or "",
+                form.languages.data or "",
+                form.contact.data or "",
+            )
+        except partners.InvalidPartnerError:
+            flash(_("That organisation was not accepted."), "error")
+    else:
+        flash(_("That organisation was not accepted."), "error")
+    return redirect(url_for("partners.directory"))
+
+
+@bp.route("/cases/<case_uuid>/referrals", methods=["GET", "POST"])
+def refer(case_uuid: str) -> ResponseReturnValue:
+    reviewer = current_reviewer()
+    case = cases.get_case(db(), reviewer, case_uuid)
+    form = ReferralForm()
+    if form.validate_on_submit():
+        try:
+            made = referrals.create_referral(
+                db(),
+                reviewer,
+                case.uuid,
+                form.org.data or "",
+                form.source.data or "",
+                consent_attested=bool(form.consent.data),
+                contact_consented=bool(form.contact.data),
+            )
+        except referrals.ConsentRequiredError:
+            flash(_("Refer only when the source consented to referral."), "error")
+        except (referrals.InvalidReferralError, NotFoundError):
+            flash(_("That referral was not accepted."), "error")
+        else:
+            flash(_("The case was referred."), "success")
+            return _to_referral(made.uuid)
+    return render_template(
+        "partners/refer.html",
+        case=case,
+        form=form,
+        orgs=partners.list_orgs(db(), reviewer),
+        existing=referrals.list_referrals(db(), reviewer, case.uuid),
+    )
+
+
+@bp.route("/referrals/")
+def my_referrals() -> ResponseReturnValue:
+    found = referrals.list_referrals(db(), current_reviewer())
+    return render_template("partners/referrals.html", referrals=found)
+
+
+@bp.route("/referrals/<referral_uuid>")
+def referral(referral_uuid: str) -> ResponseReturnValue:
+    reviewer = current_reviewer()
+    key = server_session().get(NOTES_KEY)
+    messages = referrals.read_messages(
+        db(), runtime().keyring, reviewer, referral_uuid, key if isinstance(key, str) else None
+    )
+    found = referrals.get_referral(db(), reviewer, referral_uuid)
+    return render_template(
+        "partners/referral.html",
+        referral=found,
+        messages=messages,
+        moves=referrals.allowed_moves(found.status),
+        form=MessageForm(),
+        reply_form=ReplyForm(),
+    )
+
+
+@bp.route("/referrals/<referral_uuid>/status", methods=["POST"])
+def referral_status(referral_uuid: str) -> ResponseReturnValue:
+    # A bare button form: CSRFProtect has checked its token before the view runs.
+    value = request.form.get("status", "")
+    if value not in {s.value for s in ReferralStatus}:
+        flash(_("That change was not accepted; nothing was changed."), "error")
+        return _to_referral(referral_uuid)
+    try:
+        referrals.set_status(db(), current_reviewer(), referral_uuid, ReferralStatus(value))
+    except referrals.InvalidReferralError:
+        flash(_("That change was not accepted; nothing was changed."), "error")
+    return _to_referral(referral_uuid)
+
+
+@bp.route("/referrals/<referral_uuid>/messages", methods=["POST"])
+def message(referral_uuid: str) -> ResponseReturnValue:
+    form = MessageForm()
+    rt = runtime()
+    try:
+        if not form.validate_on_submit():
+            raise referrals.InvalidReferralError("invalid form")
+        referrals.add_message(
+            db(),
+            rt.keyring,
+            current_reviewer(),
+            referral_uuid,
+            form.text.data or "",
+            rt.submission_fingerprint,
+        )
+    except referrals.InvalidReferralError:
+        flash(_("The message was empty or too long; nothing was sent."), "error")
+    return _to_referral(referral_uuid)
+
+
+@bp.route("/referrals/<referral_uuid>/reply", methods=["POST"])
+def reply(referral_uuid: str) -> ResponseReturnValue:
+    form = ReplyForm()
+    rt = runtime()
+    try:
+        if not form.validate_on_submit():
+            raise EmptySubmissionError("invalid form")
+        referrals.reply_to_source(
+            db(),
+            rt.store,
+            rt.keyring,
+            current_reviewer(),
+            referral_uuid,
+            form.message.data or "",
+            rt.submission_fingerprint,
+        )
+    except (EmptySubmissionError, referrals.InvalidReferralError):
+        flash(_("The reply was empty or too long; nothing was sent."), "error")
+    else:
+        flash(_("Your reply was encrypted and stored for the source."), "success")
+    return _to_referral(referral_uuid)

@@ -1,0 +1,116 @@
+"""Analyst → partner → source in a real browser with JavaScript disabled: a case is made
+from a source, referred with attested consent, discussed in sealed messages and notes,
+and the partner's reply reaches the source. Then the markers are searched for
+everywhere the server writes."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
+
+from tests.browser.conftest import Served
+from tests.support import leaks
+from tests.support.journalist import Account, make_account
+from vault.models import PartnerService, Reviewer, Role
+from vault.runtime import Runtime
+from vault.services import partners
+
+NOTE_MARKER = "MARKER-note-5e1b77d0"
+REFERRAL_MARKER = "MARKER-referral-a4c9e210"
+PARTNER_REPLY_MARKER = "MARKER-partner-reply-0c3f9b44"
+
+
+def _new_page(browser: Browser) -> Page:
+    return browser.new_context(java_script_enabled=False).new_page()
+
+
+def _login(browser: Browser, served: Served, account: Account) -> Page:
+    page = _new_page(browser)
+    page.goto(served.journalist_url + "/login")
+    page.fill("input[name=username]", account.username)
+    page.fill("input[name=passphrase]", account.passphrase)
+    page.fill("input[name=code]", pyotp.TOTP(account.otp_secret).now())
+    page.get_by_role("button", name="Log in").click()
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_analyst_partner_source(browser: Browser, served: Served, runtime: Runtime) -> None:
+    # -- a source sends a message ---------------------------------------------------
+    source = _new_page(browser)
+    source.goto(served.source_url)
+    source.get_by_role("link", name="I am new").click()
+    codename = source.locator(".codename").inner_text().strip()
+    source.get_by_role("button", name=re.compile("continue", re.I)).click()
+    source.fill("#msg", "I need a doctor")
+    source.get_by_role("button", name="Send").click()
+    source.context.close()
+
+    # -- the directory: one clinic with one partner account --------------------------
+    admin = make_account(runtime, "admin1", Role.ADMIN)
+    partner_account = make_account(runtime, "clinic-nurse", Role.PARTNER)
+    with runtime.session_factory() as db:
+        actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
+        clinic = partners.create_org(db, actor, "Clinic Kigali", [PartnerService.MEDICAL])
+        partners.add_member(db, actor, clinic.uuid, partner_account.uuid)
+    # The partner logs in once first, so their key exists when messages are sealed.
+    partner = _login(browser, served, partner_account)
+
+    # -- the analyst makes a case, writes a note, refers it ---------------------------
+    analyst = _login(browser, served, make_account(runtime, "analyst1"))
+    analyst.locator("table a").first.click()
+    analyst.get_by_label("Urgent medical need").check()
+    analyst.get_by_role("button", name="Create a case from this source").click()
+    reference = analyst.locator("h1").inner_text().split()[0]
+    assert re.fullmatch(r"BU-\d{4}-\d{4}", reference)
+    analyst.get_by_role("link", name="Encrypted notes").click()
+    analyst.fill("textarea[name=text]", NOTE_MARKER)
+    analyst.get_by_role("button", name="Save encrypted note").click()
+    expect(analyst.locator(".note-text")).to_have_text(NOTE_MARKER)
+    analyst.get_by_role("link", name=reference).click()
+    analyst.get_by_role("link", name="Referrals").click()
+    analyst.get_by_role("button", name="Refer").click()  # no consent attested: refused
+    expect(analyst.locator(".flash.error")).to_be_visible()
+    analyst.locator("#consent").check()
+    analyst.locator("#contact").check()
+    analyst.get_by_role("button", name="Refer").click()
+    analyst.fill("textarea[name=text]", REFERRAL_MARKER)
+    analyst.get_by_role("button", name="Send encrypted message").click()
+    expect(analyst.locator(".message-text")).to_have_text(REFERRAL_MARKER)
+    analyst.context.close()
+
+    # -- the partner sees only the referral, accepts, and replies to the source --------
+    partner.goto(served.journalist_url + "/referrals/")
+    partner.get_by_role("link", name=reference).click()
+    expect(partner.locator(".message-text")).to_have_text(REFERRAL_MARKER)
+    # Only what the referral shares: no link to the source page or its files.
+    assert partner.locator("a[href*='/sources/']").count() == 0
+    partner.get_by_role("button", name="Mark as Accepted").click()
+    expect(partner.locator(".referral-status")).to_have_text("Accepted")
+    partner.fill("textarea[name=message]", f"{PARTNER_REPLY_MARKER} come on Tuesday")
+    partner.get_by_role("button", name="Send reply").click()
+    expect(partner.locator(".flash.success")).to_be_visible()
+    response = partner.goto(served.journalist_url + "/cases/")
+    assert response is not None and response.status == 403
+    partner.context.close()
+
+    # -- the source reads the partner's reply -----------------------------------------
+    back = _new_page(browser)
+    back.goto(served.source_url)
+    back.get_by_role("link", name="I have a codename").click()
+    back.fill("#codename", codename)
+    back.get_by_role("button", name="Continue").click()
+    expect(back.locator(".reply .text")).to_have_text(f"{PARTNER_REPLY_MARKER} come on Tuesday")
+    back.context.close()
+
+    # -- none of it in plaintext on the server side -------------------------------------
+    places = [runtime.config.instance_dir, served.server_tmp, served.log_file]
+    for marker in (NOTE_MARKER, REFERRAL_MARKER, PARTNER_REPLY_MARKER):
+        assert leaks.files_containing(marker, places) == [], marker
+        assert leaks.rows_containing(marker, runtime.engine) == [], marker
+        assert leaks.redis_values_containing(marker, runtime.redis) == [], marker

@@ -1,0 +1,271 @@
+"""Referral of a case to a partner organisation, and everything a partner may do.
+
+Consent: the source's consents are sealed inside their report, which only the
+air-gapped workstation opens. So an analyst who read them there *attests* consent when
+referring (who and when are recorded on the referral and in the audit log); without that
+attestation there is no referral. Consent to be contacted by the partner is attested
+separately and gates the partner's replies to the source.
+
+A partner reaches a referral only as a member of its organisation, and never a
+declined one. Every refusal, for a uuid that exists or not, is the same
+AccessDeniedError and is audited, so guessing learns nothing and leaves a trace.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from keys.errors import DecryptionError
+from keys.gpg import GpgKeyring
+from vault.db import utcnow
+from vault.errors import VaultError
+from vault.models import (
+    AccountKey,
+    CaseSource,
+    PartnerMember,
+    Referral,
+    ReferralMessage,
+    ReferralStatus,
+    Reply,
+    Reviewer,
+    Role,
+    Source,
+)
+from vault.services import audit, cases, partners, replies
+from vault.services.audit_log import RefusalRecordedError
+from vault.store import Store
+
+__all__ = [
+    "ConsentRequiredError",
+    "InvalidReferralError",
+    "Message",
+    "add_message",
+    "allowed_moves",
+    "create_referral",
+    "get_referral",
+    "list_referrals",
+    "read_messages",
+    "reply_to_source",
+    "set_status",
+]
+
+MAX_MESSAGE_CHARS = 20_000
+R = ReferralStatus
+# Partners move a referral forward; analysts may also decline (withdraw) it.
+_MOVES: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
+    R.PROPOSED: (R.ACCEPTED, R.DECLINED),
+    R.ACCEPTED: (R.IN_PROGRESS, R.DECLINED),
+    R.IN_PROGRESS: (R.COMPLETED, R.DECLINED),
+    R.COMPLETED: (),
+    R.DECLINED: (),
+}
+Message = tuple[ReferralMessage, str | None]
+
+
+class ConsentRequiredError(VaultError):
+    """No referral without an analyst's attestation that the source consented."""
+
+
+class InvalidReferralError(VaultError):
+    """Not a valid referral change (status move, duplicate, source not in the case)."""
+
+
+def allowed_moves(current: ReferralStatus) -> tuple[ReferralStatus, ...]:
+    return _MOVES[current]
+
+
+def _deny(db: Session, actor: Reviewer, referral_uuid: str | None) -> RefusalRecordedError:
+    audit.record(db, actor, "referral_access_denied", "referral", referral_uuid)
+    db.commit()
+    return RefusalRecordedError("no access to this referral")
+
+
+def create_referral(
+    db: Session,
+    actor: Reviewer,
+    case_uuid: str,
+    org_uuid: str,
+    source_uuid: str,
+    *,
+    consent_attested: bool,
+    contact_consented: bool = False,
+) -> Referral:
+    case = cases.get_case(db, actor, case_uuid)
+    if not consent_attested:
+        raise ConsentRequiredError("the source's consent to referral must be attested")
+    org = partners.get_org(db, org_uuid)
+    source = db.scalar(
+        select(Source)
+        .join(CaseSource, CaseSource.source_id == Source.id)
+        .where(CaseSource.case_id == case.id, Source.uuid == source_uuid)
+    )
+    if source is None or not org.is_active:
+        raise InvalidReferralError("source not in this case, or organisation inactive")
+    referral = Referral(
+        case_id=case.id,
+        org_id=org.id,
+        source_id=source.id,
+        consent_attested_by_id=actor.id,
+        contact_consented=contact_consented,
+    )
+    try:
+        with db.begin_nested():
+            db.add(referral)
+            db.flush()
+    except IntegrityError as exc:
+        raise InvalidReferralError("already referred to this organisation") from exc
+    audit.record(db, actor, "referral_consent_attested", "referral", referral.uuid)
+    if contact_consented:
+        audit.record(db, actor, "referral_contact_consent_attested", "referral", referral.uuid)
+    audit.record(db, actor, "referral_created", "referral", referral.uuid)
+    db.commit()
+    return referral
+
+
+def get_referral(db: Session, actor: Reviewer, referral_uuid: str) -> Referral:
+    """The referral if `actor` may see it: analysts/admins always, partners of its org
+    unless declined. Anything else is refused and audited."""
+    referral = db.scalar(select(Referral).where(Referral.uuid == referral_uuid))
+    if cases.can_work_cases(actor):
+        if referral is None:
+            raise _deny(db, actor, referral_uuid)
+        return referral
+    org_id = partners.org_of(db, actor)
+    if (
+        referral is None
+        or org_id is None
+        or referral.org_id != org_id
+        or referral.status is R.DECLINED
+    ):
+        raise _deny(db, actor, referral_uuid)
+    return referral
+
+
+def list_referrals(db: Session, actor: Reviewer, case_uuid: str | None = None) -> list[Referral]:
+    """A partner's referrals (their org's, not declined), or a case's for analysts."""
+    query = select(Referral).order_by(Referral.created_at.desc(), Referral.id.desc())
+    if cases.can_work_cases(actor):
+        if case_uuid is not None:
+            case = cases.get_case(db, actor, case_uuid)
+            query = query.where(Referral.case_id == case.id)
+    else:
+        org_id = partners.org_of(db, actor)
+        if org_id is None:
+            raise _deny(db, actor, None)
+        query = query.where(Referral.org_id == org_id, Referral.status != R.DECLINED)
+    found = list(db.scalars(query))
+    audit.record(db, actor, "referrals_listed")
+    db.commit()
+    return found
+
+
+def set_status(
+    db: Session, actor: Reviewer, referral_uuid: str, target: ReferralStatus
+) -> Referral:
+    referral = get_referral(db, actor, referral_uuid)
+    if target not in _MOVES[referral.status]:
+        raise InvalidReferralError("status move not allowed")
+    referral.status = target
+    referral.updated_at = utcnow()
+    audit.record(db, actor, "referral_status_changed", "referral", referral.uuid)
+    db.commit()
+    return referral
+
+
+def _recipients(db: Session, referral: Referral, submission_fingerprint: str) -> list[str]:
+    """Analysts/admins, the referral org's partner members, and the submission key."""
+    analysts = select(AccountKey.fingerprint).join(Reviewer, Reviewer.id == AccountKey.reviewer_id)
+    fingerprints = set(
+        db.scalars(
+            analysts.where(
+                Reviewer.is_active.is_(True), Reviewer.role.in_([Role.ANALYST, Role.ADMIN])
+            )
+        )
+    )
+    fingerprints |= set(
+        db.scalars(
+            analysts.join(PartnerMember, PartnerMember.reviewer_id == Reviewer.id).where(
+                Reviewer.is_active.is_(True), PartnerMember.org_id == referral.org_id
+            )
+        )
+    )
+    return sorted(fingerprints | {submission_fingerprint})
+
+
+def add_message(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    referral_uuid: str,
+    text: str,
+    submission_fingerprint: str,
+) -> ReferralMessage:
+    referral = get_referral(db, actor, referral_uuid)
+    text = text.strip()
+    if not text or len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidReferralError("empty or too long")
+    sealed = keyring.seal_bytes(text.encode(), _recipients(db, referral, submission_fingerprint))
+    message = ReferralMessage(
+        referral_id=referral.id, author_id=actor.id, ciphertext=sealed, size=len(sealed)
+    )
+    db.add(message)
+    db.flush()
+    audit.record(db, actor, "referral_message_added", "referral_message", message.uuid)
+    db.commit()
+    return message
+
+
+def read_messages(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    referral_uuid: str,
+    session_key_passphrase: str | None,
+) -> list[Message]:
+    referral = get_referral(db, actor, referral_uuid)
+    found = list(
+        db.scalars(
+            select(ReferralMessage)
+            .where(ReferralMessage.referral_id == referral.id)
+            .order_by(ReferralMessage.id)
+        )
+    )
+    opened: list[Message] = []
+    for message in found:
+        text = None
+        if session_key_passphrase:
+            try:
+                text = keyring.open_bytes(message.ciphertext, session_key_passphrase).decode()
+            except DecryptionError:
+                text = None
+        opened.append((message, text))
+    audit.record(db, actor, "referral_viewed", "referral", referral.uuid)
+    db.commit()
+    return opened
+
+
+def reply_to_source(
+    db: Session,
+    store: Store,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    referral_uuid: str,
+    text: str,
+    submission_fingerprint: str,
+) -> Reply:
+    """A partner's reply to the referred source, through BackUp's sealed reply channel,
+    only if contact consent was attested and the referral is active."""
+    referral = get_referral(db, actor, referral_uuid)
+    if not referral.contact_consented or referral.status not in (R.ACCEPTED, R.IN_PROGRESS):
+        raise _deny(db, actor, referral.uuid)
+    source = referral.source
+    if source.deleted_at is not None:
+        raise InvalidReferralError("the source is gone")
+    audit.record(db, actor, "reply_sent", "source", source.uuid)
+    try:
+        return replies.send_reply(db, store, keyring, source, actor, text, submission_fingerprint)
+    except BaseException:
+        db.rollback()  # nothing was stored: drop the audit event with it
+        raise

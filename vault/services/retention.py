@@ -1,0 +1,87 @@
+"""Retention: sources inactive for N days and not linked to an open case are deleted.
+
+Always two steps, both admin-only and audited: `preview` lists what would go; `apply`
+re-checks each source of that preview (activity or a case link since then saves it) and
+requests its deletion, which the RQ deletion job carries out (files shredded, key and
+rows removed; see `vault.services.deletion`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import Session
+
+from vault.db import utcnow
+from vault.errors import VaultError
+from vault.models import Case, CaseSource, CaseStatus, Reviewer, Source
+from vault.services import audit, deletion
+from vault.services.audit_log import require_admin_audited
+
+__all__ = ["MIN_DAYS", "Candidate", "InvalidRetentionError", "apply", "preview"]
+
+# A floor against a slip of the finger (0 or 1 day would empty the instance).
+MIN_DAYS = 7
+_CLOSED = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
+
+
+class InvalidRetentionError(VaultError):
+    """A retention period below MIN_DAYS."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    uuid: str
+    designation: str
+    last_updated: dt.datetime
+
+
+def _eligible(days: int, now: dt.datetime) -> Select[Source]:
+    if days < MIN_DAYS:
+        raise InvalidRetentionError(f"the retention period is at least {MIN_DAYS} days")
+    in_open_case = exists().where(
+        CaseSource.source_id == Source.id,
+        CaseSource.case_id == Case.id,
+        Case.status.not_in(_CLOSED),
+    )
+    return select(Source).where(
+        Source.deleted_at.is_(None),
+        Source.last_updated < now - dt.timedelta(days=days),
+        ~in_open_case,
+    )
+
+
+def preview(
+    db: Session, actor: Reviewer, days: int, now: dt.datetime | None = None
+) -> list[Candidate]:
+    require_admin_audited(db, actor, "retention")
+    rows = db.scalars(_eligible(days, now or utcnow()).order_by(Source.last_updated)).all()
+    audit.record(db, actor, "retention_previewed")
+    db.commit()
+    return [Candidate(s.uuid, s.designation, s.last_updated) for s in rows]
+
+
+def apply(
+    db: Session,
+    redis: Redis,
+    actor: Reviewer,
+    days: int,
+    previewed: Iterable[str],
+    now: dt.datetime | None = None,
+) -> int:
+    """Request deletion of the previewed sources that are still eligible; their count."""
+    require_admin_audited(db, actor, "retention")
+    wanted = set(previewed)
+    if not wanted:
+        return 0
+    sources = db.scalars(_eligible(days, now or utcnow()).where(Source.uuid.in_(wanted))).all()
+    for source in sources:
+        audit.record(db, actor, "retention_deletion_requested", "source", source.uuid)
+        deletion.request_source_deletion(db, redis, source)  # commits, then queues the job
+    audit.record(db, actor, "retention_applied")
+    db.commit()
+    return len(sources)
