@@ -35,11 +35,11 @@ from journalist_app.context import (
     db,
     server_session,
 )
+from journalist_app.refusals import record_refusal
 from vault.config import Config, load_config
 from vault.errors import NotFoundError
 from vault.runtime import Runtime, build_runtime
 from vault.services import reviewers
-from vault.services.audit import record as record_audit
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import AccessDeniedError
 from webcore import security
@@ -157,14 +157,6 @@ def _error_page(code: int) -> ResponseReturnValue:
     return render_template("error.html", code=code, message=message), code
 
 
-def _record_refusal() -> None:
-    """Every refusal leaves a trace: the area (blueprint) and the reviewer, no content."""
-    session = db()
-    session.rollback()
-    record_audit(session, g.get("reviewer"), "access_denied", (request.blueprint or "")[:32])
-    session.commit()
-
-
 def _register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         return _error_page(exc.code or 500)
@@ -174,7 +166,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     def denied(exc: AccessDeniedError) -> ResponseReturnValue:
         if not isinstance(exc, RefusalRecordedError):
-            _record_refusal()
+            record_refusal()
         return _error_page(403)
 
     def unexpected(exc: Exception) -> ResponseReturnValue:

@@ -11,8 +11,10 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from journalist_app.refusals import record_refusal
 from vault.errors import NotFoundError, StoreError
 from vault.services.api_tokens import InvalidTokenError
+from vault.services.audit_log import RefusalRecordedError
 from vault.services.client_replies import NotEncryptedError, ReplyUuidTakenError
 from vault.services.conversation import ItemNotFoundError, is_uuid
 from vault.services.reviewers import AccessDeniedError
@@ -77,10 +79,13 @@ def register(bp: Blueprint) -> None:
     def not_found(_exc: NotFoundError) -> ResponseReturnValue:
         return json_error(404)
 
-    def denied(_exc: AccessDeniedError) -> ResponseReturnValue:
+    def denied(exc: AccessDeniedError) -> ResponseReturnValue:
+        if not isinstance(exc, RefusalRecordedError):
+            record_refusal()
         return json_error(403)
 
     def bad_token(_exc: InvalidTokenError) -> ResponseReturnValue:
+        record_refusal("api_token_refused")
         return json_error(403, "Token authentication failed.")
 
     def not_encrypted(_exc: NotEncryptedError) -> ResponseReturnValue:

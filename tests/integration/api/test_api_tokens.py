@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.integration.api.conftest import Server
 from tests.support.journalist import FAST_HASHER, Account, make_source, source_row
@@ -116,10 +116,19 @@ def test_no_token_and_bad_tokens_are_refused(
     valid = _token(server, analyst)["token"]
     payload, mac = valid.split(".")
     forged = f"{payload}.{mac[:-2]}AA"
-    for bad in (forged, valid + "x", "a.b", "x" * 600, "", "..."):
+    bad_tokens = (forged, valid + "x", "a.b", "x" * 600, "", "...")
+    for bad in bad_tokens:
         response = _get(server, "sources", bad)
         assert response.status_code == 403, bad
         assert response.json()["error"] == "Forbidden"
+    with runtime.session_factory() as db:
+        refused = db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "api_token_refused")
+        )
+    # Each presented token that fails is audited; an empty one is no token at all.
+    assert refused == len([bad for bad in bad_tokens if bad])
     # A token signed by another instance's secret.
     other = TokenService(b"\x01" * 32, runtime.redis).issue(_reviewer(runtime, analyst)).token
     assert _get(server, "sources", other).json() == FORBIDDEN
@@ -228,6 +237,15 @@ def test_partner_token_sees_nothing(
         }
     row = source_row(runtime, src)
     assert row is not None and row.deleted_at is None and row.starred is False
+    # Every refusal is in the audit log, under the partner's account, without content.
+    with runtime.session_factory() as db:
+        refusals = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.actor_uuid == partner.uuid,
+                AuditEvent.action.in_(("access_denied", "case_access_denied")),
+            )
+        ).all()
+    assert len(refusals) == len(denied)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

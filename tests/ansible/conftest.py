@@ -1,0 +1,249 @@
+"""Fixtures of the deployment tests: a debootstrap copy, inputs, two applies."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from keys.gpg import kill_agent
+from keys.lifecycle import generate_submission_key
+from tests.ansible import target
+
+ANSIBLE_DIR = target.REPO / "ansible"
+VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", target.REPO / ".venv")) / "bin"
+FIRST_ADMIN = "firstadmin"
+SSH_FROM = "192.0.2.0/24"
+PASSPHRASE = "correct horse battery staple deploy"
+# What the app role packs (roles/app/tasks/main.yml, "Pack the code").
+SOURCE_ITEMS = (
+    "pyproject.toml",
+    "requirements.lock",
+    "README.md",
+    "vault",
+    "keys",
+    "webcore",
+    "onion",
+    "source_app",
+    "journalist_app",
+    "workstation",
+    "backupctl",
+)
+_RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@dataclass(frozen=True)
+class Apply:
+    """One run of the playbook: its output, the recap's counts and how long it took."""
+
+    output: str
+    ok: int
+    changed: int
+    failed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Deployed:
+    root: Path
+    first: Apply
+    second: Apply
+    submission_fingerprint: str
+    secret_keygrips: tuple[str, ...]
+    onion_secret_before: bytes
+    backup_file: Path
+    restored: Apply
+    reapplied: Apply
+
+    def path(self, inside: str) -> Path:
+        """`inside` in the tree; absolute symlinks on the way resolve within the tree."""
+        parts = PurePosixPath(inside).parts[1:]
+        current = self.root
+        for index, part in enumerate(parts):
+            current = current / part
+            last = index == len(parts) - 1
+            if not last and current.is_symlink() and str(current.readlink()).startswith("/"):
+                current = self.path(str(current.readlink()))
+        return current
+
+
+def _ansible_playbook(inventory: Path, playbook: str = "site.yml", *extra_vars: str) -> Apply:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(ANSIBLE_DIR / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_LOCAL_TEMP=str(inventory.parent / "ansible-local"),
+        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            *(arg for pair in extra_vars for arg in ("-e", pair)),
+            playbook,
+        ],
+        cwd=ANSIBLE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    output = proc.stdout + proc.stderr
+    match = _RECAP.search(proc.stdout)
+    assert proc.returncode == 0 and match, f"ansible-playbook failed:\n{output[-6000:]}"
+    ok, changed, _unreachable, failed = (int(group) for group in match.groups())
+    return Apply(output, ok, changed, failed, seconds)
+
+
+def _fake_onion_service(root: Path, name: str) -> bytes:
+    """What tor leaves in a HiddenServiceDir; the playbook must keep it as it is."""
+    service = root / "var/lib/tor/backup" / name
+    service.mkdir(parents=True, mode=0o700)
+    secret = b"== ed25519v1-secret: type0 ==\x00\x00\x00" + secrets.token_bytes(64)
+    (service / "hs_ed25519_secret_key").write_bytes(secret)
+    address = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(55))
+    (service / "hostname").write_text(f"{address}d.onion\n")
+    tor = next(
+        line.split(":")
+        for line in (root / "etc/passwd").read_text().splitlines()
+        if line.startswith("debian-tor:")
+    )
+    for path in (service.parent, service, *service.iterdir()):
+        os.chown(path, int(tor[2]), int(tor[3]))
+    return secret
+
+
+@pytest.fixture(scope="session")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """A fresh copy of the cached Debian 12 tree, with the playbook applied twice."""
+    assert os.geteuid() == 0, "the deployment test needs root (chroot, debootstrap)"
+    work = tmp_path_factory.mktemp("deploy")
+    root = target.copy_tree(target.cached_tree(), work / "root")
+    wheelhouse = target.cached_wheelhouse(VENV_BIN / "pip")
+
+    # The submission key is made here, as on the air-gapped workstation: only its
+    # public half is handed to the playbook.
+    home = work / "workstation-gnupg"
+    key = generate_submission_key(home, PASSPHRASE, rsa=False)
+    kill_agent(home)
+    public = work / "submission-public.asc"
+    public.write_text(key.public_armored)
+    grips = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-keygrip", "--with-colons", "-K"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    keygrips = tuple(line.split(":")[9] for line in grips.splitlines() if line.startswith("grp"))
+    kill_agent(home)
+
+    # An existing server: tor already made both services. Their keys must survive.
+    onion_secret = _fake_onion_service(root, "source")
+    _fake_onion_service(root, "journalist")
+
+    # A snapshot of the code: others may edit the working tree while the test runs, and
+    # the second apply must deploy the very same release as the first.
+    source = work / "source"
+    for name in SOURCE_ITEMS:
+        if (target.REPO / name).is_dir():
+            shutil.copytree(
+                target.REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            source.mkdir(exist_ok=True)
+            shutil.copy2(target.REPO / name, source / name)
+
+    inventory = work / "inventory.yml"
+    inventory.write_text(
+        "all:\n"
+        "  hosts:\n"
+        "    debian12:\n"
+        "      ansible_connection: backup_chroot\n"
+        f"      ansible_chroot_root: {root}\n"
+        "  vars:\n"
+        # The one switch for a chroot: no systemd runs there (see roles/backup/defaults).
+        "    backup_start_services: false\n"
+        f"    backup_submission_public_key: {public}\n"
+        f"    backup_first_admin: {FIRST_ADMIN}\n"
+        f"    backup_source_dir: {source}\n"
+        f"    backup_wheelhouse_archive: {wheelhouse}\n"
+        f"    backup_ssh_allowed_cidrs: ['{SSH_FROM}']\n"
+    )
+    (work / "ansible-local").mkdir()
+    first = _ansible_playbook(inventory)
+    second = _ansible_playbook(inventory)
+    timings = work / "timings.txt"
+    timings.write_text(f"first {first.seconds:.0f}s, second {second.seconds:.0f}s\n")
+
+    # Backup, then a restore over a lost database, then site.yml again.
+    backups = work / "backups"
+    _ansible_playbook(inventory, "backup.yml", f"backup_backup_dir={backups}")
+    (backup_file,) = backups.glob("*.tar.gpg")
+    decrypted = work / "backup.tar"
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            PASSPHRASE,
+            "--output",
+            str(decrypted),
+            "--decrypt",
+            str(backup_file),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    kill_agent(home)
+    (root / "var/lib/backup/backup.sqlite").unlink()
+    restored = _ansible_playbook(inventory, "restore.yml", f"backup_restore_archive={decrypted}")
+    reapplied = _ansible_playbook(inventory)
+    try:
+        yield Deployed(
+            root,
+            first,
+            second,
+            key.fingerprint,
+            keygrips,
+            onion_secret,
+            backup_file,
+            restored,
+            reapplied,
+        )
+    finally:
+        # Checks run backupctl (so gpg) inside the tree: stop the agent they left there.
+        subprocess.run(
+            [
+                "chroot",
+                str(root),
+                "runuser",
+                "-u",
+                "backup",
+                "--",
+                "gpgconf",
+                "--homedir",
+                "/var/lib/backup/gnupg",
+                "--kill",
+                "gpg-agent",
+            ],
+            check=False,
+            capture_output=True,
+        )
+        if not os.environ.get("BACKUP_TEST_KEEP_TREE"):
+            shutil.rmtree(root, ignore_errors=True)

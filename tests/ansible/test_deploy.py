@@ -1,0 +1,369 @@
+"""A real apply of ansible/site.yml into a Debian 12 debootstrap tree, then checks.
+
+Everything is read from the resulting tree: users, modes, units, torrc, Redis, firewall,
+the database, and the absence of any secret key. The second apply must change nothing.
+Services do not run in a chroot (`backup_start_services: false`); where a check can run
+a real binary of the target (tor, nft, backupctl) it does, inside the chroot.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import stat
+import subprocess
+from pathlib import Path, PurePosixPath
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from onion.torrc import ServerTorrc, render_server_torrc
+from tests.ansible.conftest import FIRST_ADMIN, SSH_FROM, Deployed
+from vault.migrate import MIGRATIONS_DIR
+
+# A cold run builds the Debian tree (~1 min) and the wheelhouse; a warm one copies them.
+pytestmark = pytest.mark.timeout(1800)
+
+APP_UNITS = ("backup-source.service", "backup-journalist.service", "backup-worker.service")
+SANDBOX = (
+    "User=backup",
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "ReadWritePaths=/var/lib/backup",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectHome=yes",
+    "ProtectKernelTunables=yes",
+    "CapabilityBoundingSet=",
+    "IPAddressDeny=any",
+    "IPAddressAllow=localhost",
+    "SystemCallFilter=@system-service",
+    "UMask=0077",
+)
+
+
+def _passwd(deployed: Deployed, name: str) -> list[str]:
+    for line in deployed.path("/etc/passwd").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":")
+    raise AssertionError(f"no user {name}")
+
+
+def _gid(deployed: Deployed, name: str) -> int:
+    for line in deployed.path("/etc/group").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return int(line.split(":")[2])
+    raise AssertionError(f"no group {name}")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def _in_chroot(deployed: Deployed, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["chroot", str(deployed.root), *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+    )
+
+
+def _env_file(deployed: Deployed) -> dict[str, str]:
+    text = deployed.path("/etc/backup/backup.env").read_text()
+    return dict(
+        line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+class TestApply:
+    """The playbook applies cleanly and converges."""
+
+    def test_first_apply_changes_the_target(self, deployed: Deployed) -> None:
+        assert deployed.first.failed == 0
+        assert deployed.first.changed > 0
+
+    def test_second_apply_changes_nothing(self, deployed: Deployed) -> None:
+        blocks = re.split(r"^(?:TASK|RUNNING HANDLER) ", deployed.second.output, flags=re.M)
+        changed = [block.splitlines()[0] for block in blocks if "\nchanged: " in block]
+        assert deployed.second.changed == 0, changed
+
+    def test_one_documented_switch_skips_running_services(self, deployed: Deployed) -> None:
+        # Not silently: every skipped runtime task is guarded by backup_start_services.
+        assert "skipping: [debian12]" in deployed.first.output
+
+
+class TestUsersAndFiles:
+    """System users, the instance directory and the configuration's permissions."""
+
+    def test_service_user_cannot_log_in(self, deployed: Deployed) -> None:
+        entry = _passwd(deployed, "backup")
+        assert int(entry[2]) < 1000
+        assert entry[5] == "/var/lib/backup"
+        assert entry[6] == "/usr/sbin/nologin"
+        redis_members = next(
+            line.split(":")[3]
+            for line in deployed.path("/etc/group").read_text().splitlines()
+            if line.startswith("redis:")
+        )
+        assert "backup" in redis_members.split(",")
+
+    @pytest.mark.parametrize("sub", ["", "store", "gnupg", "log", "run"])
+    def test_instance_directories_are_owner_only(self, deployed: Deployed, sub: str) -> None:
+        path = deployed.path(f"/var/lib/backup/{sub}")
+        assert _mode(path) == 0o700
+        assert path.stat().st_uid == int(_passwd(deployed, "backup")[2])
+
+    def test_secrets_and_environment_are_not_world_readable(self, deployed: Deployed) -> None:
+        assert _mode(deployed.path("/var/lib/backup/secrets.json")) == 0o600
+        env = deployed.path("/etc/backup/backup.env")
+        assert _mode(env) == 0o640
+        assert env.stat().st_uid == 0 and env.stat().st_gid == _gid(deployed, "backup")
+        assert _mode(deployed.path("/etc/backup")) == 0o750
+
+    def test_code_belongs_to_root(self, deployed: Deployed) -> None:
+        current = deployed.path("/opt/backup/current")
+        assert current.is_symlink()
+        release = deployed.path(str(current.readlink()))
+        for path in (release, release / "src", release / "venv", release / "src/vault"):
+            assert path.stat().st_uid == 0
+            assert not _mode(path) & 0o022
+
+    def test_production_environment(self, deployed: Deployed) -> None:
+        env = _env_file(deployed)
+        assert env["BACKUP_PRODUCTION"] == "1"
+        assert env["BACKUP_INSTANCE_DIR"] == "/var/lib/backup"
+        assert env["REDIS_URL"].startswith("unix://:")
+        assert env["REDIS_URL"].endswith("@/run/redis/redis-server.sock?db=0")
+        assert "DATABASE_URL" not in env  # SQLite in the instance directory by default
+
+    def test_only_runtime_packages_in_the_venv(self, deployed: Deployed) -> None:
+        site = next(deployed.path("/opt/backup/current/venv/lib").glob("python3*/site-packages"))
+        names = {path.name.split("-")[0].lower() for path in site.glob("*.dist-info")}
+        assert {"flask", "gunicorn", "rq", "alembic", "backup_dropbox"} <= names
+        assert not names & {"ansible_core", "playwright", "pytest", "mypy", "ruff"}
+
+
+class TestApplication:
+    """The code, venv, schema and inputs, checked with the target's own binaries."""
+
+    def test_migrations_reached_head(self, deployed: Deployed) -> None:
+        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+        with sqlite3.connect(deployed.path("/var/lib/backup/backup.sqlite")) as db:
+            assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+
+    def test_first_admin_created_once(self, deployed: Deployed) -> None:
+        with sqlite3.connect(deployed.path("/var/lib/backup/backup.sqlite")) as db:
+            rows = db.execute("SELECT username, role FROM reviewers").fetchall()
+        assert [(name, role.lower()) for name, role in rows] == [(FIRST_ADMIN, "admin")]
+        handover = deployed.path("/root/backup-first-admin.txt")
+        assert _mode(handover) == 0o600 and handover.stat().st_uid == 0
+        assert FIRST_ADMIN in handover.read_text()
+        # The passphrase never reached Ansible's output.
+        assert "Passphrase" not in deployed.first.output
+
+    def test_backupctl_runs_in_the_target(self, deployed: Deployed) -> None:
+        shown = _in_chroot(deployed, "/usr/local/sbin/backupctl", "keys", "show")
+        assert shown.returncode == 0, shown.stderr
+        grouped = " ".join(re.findall(".{4}", deployed.submission_fingerprint))
+        assert grouped in shown.stdout
+        for app in ("source_app", "journalist_app"):
+            probe = _in_chroot(
+                deployed, "/opt/backup/current/venv/bin/python", "-c", f"import {app}"
+            )
+            assert probe.returncode == 0, probe.stderr
+
+
+class TestNoSecretKey:
+    """The server holds the submission key's public half only."""
+
+    def test_server_keyring_has_no_secret_key(self, deployed: Deployed) -> None:
+        private = deployed.path("/var/lib/backup/gnupg/private-keys-v1.d")
+        assert not private.exists() or not any(private.iterdir())
+
+    def test_no_secret_key_anywhere(self, deployed: Deployed) -> None:
+        names = {f"{grip}.key" for grip in deployed.secret_keygrips}
+        assert names
+        found = [path for path in deployed.root.rglob("*.key") if path.name in names]
+        assert found == []
+        places = ["etc", "var", "root", "srv", "home", "tmp", "opt/backup/current/src"]
+        grep = subprocess.run(
+            ["grep", "-rlI", "PGP PRIVATE KEY BLOCK", *(str(deployed.root / p) for p in places)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert grep.stdout == ""
+
+    def test_public_key_loaded(self, deployed: Deployed) -> None:
+        loaded = deployed.path("/var/lib/backup/submission_key.fpr").read_text().strip()
+        assert loaded == deployed.submission_fingerprint
+
+
+class TestUnits:
+    """Gunicorn on 127.0.0.1, the worker and the sweep timer, sandboxed and enabled."""
+
+    @pytest.mark.parametrize("unit", [*APP_UNITS, "backup-sweep.service"])
+    def test_sandboxed(self, deployed: Deployed, unit: str) -> None:
+        text = deployed.path(f"/etc/systemd/system/{unit}").read_text()
+        for line in SANDBOX:
+            assert line in text.splitlines(), f"{unit}: {line}"
+        assert "EnvironmentFile=/etc/backup/backup.env" in text
+
+    @pytest.mark.parametrize(
+        ("unit", "port"), [("backup-source.service", 8080), ("backup-journalist.service", 8081)]
+    )
+    def test_gunicorn_on_loopback_without_access_log(
+        self, deployed: Deployed, unit: str, port: int
+    ) -> None:
+        text = deployed.path(f"/etc/systemd/system/{unit}").read_text()
+        assert f"--bind 127.0.0.1:{port} " in text
+        assert "--access-logfile" not in text
+
+    @pytest.mark.parametrize(
+        ("unit", "target"),
+        [
+            *((unit, "multi-user.target") for unit in APP_UNITS),
+            ("backup-sweep.timer", "timers.target"),
+            ("tor.service", "multi-user.target"),
+            ("redis-server.service", "multi-user.target"),
+            ("nftables.service", "sysinit.target"),
+        ],
+    )
+    def test_enabled(self, deployed: Deployed, unit: str, target: str) -> None:
+        assert deployed.path(f"/etc/systemd/system/{target}.wants/{unit}").is_symlink()
+
+    def test_sweep_timer(self, deployed: Deployed) -> None:
+        text = deployed.path("/etc/systemd/system/backup-sweep.timer").read_text()
+        assert "OnCalendar=" in text
+        service = deployed.path("/etc/systemd/system/backup-sweep.service").read_text()
+        assert "backupctl sweep" in service
+
+
+class TestTor:
+    """The torrc is onion's renderer's, tor accepts it, keys survive."""
+
+    def test_torrc_is_the_renderers(self, deployed: Deployed) -> None:
+        expected = render_server_torrc(
+            ServerTorrc(services_dir=PurePosixPath("/var/lib/tor/backup"))
+        )
+        assert deployed.path("/etc/tor/torrc").read_text() == expected
+        assert "HiddenServicePoWDefensesEnabled 1" in expected
+
+    def test_tor_accepts_the_torrc(self, deployed: Deployed) -> None:
+        checked = _in_chroot(deployed, "tor", "--verify-config", "-f", "/etc/tor/torrc")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    def test_onion_keys_kept(self, deployed: Deployed) -> None:
+        key = deployed.path("/var/lib/tor/backup/source/hs_ed25519_secret_key")
+        assert key.read_bytes() == deployed.onion_secret_before
+        assert _mode(deployed.path("/var/lib/tor/backup")) == 0o700
+
+    def test_reviewer_service_never_public(self, deployed: Deployed) -> None:
+        clients = deployed.path("/var/lib/tor/backup/journalist/authorized_clients")
+        nobody = clients / "_nobody.auth"
+        assert re.fullmatch(r"descriptor:x25519:[A-Z2-7]{52}\n", nobody.read_text())
+        assert _mode(nobody) == 0o600 and _mode(clients) == 0o700
+        assert nobody.stat().st_uid == int(_passwd(deployed, "debian-tor")[2])
+
+    def test_apps_answer_for_their_onion_only(self, deployed: Deployed) -> None:
+        env = _env_file(deployed)
+        for name in ("source", "journalist"):
+            hostname = deployed.path(f"/var/lib/tor/backup/{name}/hostname").read_text().strip()
+            assert env[f"BACKUP_{name.upper()}_ONION_HOST"] == hostname
+
+
+class TestRedis:
+    """A unix socket with a password; no TCP port; nothing persisted."""
+
+    def test_unix_socket_only(self, deployed: Deployed) -> None:
+        conf = deployed.path("/etc/redis/redis.conf").read_text().splitlines()
+        assert "port 0" in conf
+        assert "unixsocket /run/redis/redis-server.sock" in conf
+        assert "unixsocketperm 770" in conf
+        assert 'save ""' in conf and "appendonly no" in conf
+        assert not any(line.startswith("bind") and "0.0.0.0" in line for line in conf)  # noqa: S104
+
+    def test_password(self, deployed: Deployed) -> None:
+        auth = deployed.path("/etc/redis/backup-auth.conf")
+        assert _mode(auth) == 0o600
+        assert auth.stat().st_uid == int(_passwd(deployed, "redis")[2])
+        match = re.fullmatch(r"requirepass ([0-9a-f]{64})\n", auth.read_text())
+        assert match
+        assert _env_file(deployed)["REDIS_URL"] == (
+            f"unix://:{match.group(1)}@/run/redis/redis-server.sock?db=0"
+        )
+        assert (
+            "include /etc/redis/backup-auth.conf"
+            in deployed.path("/etc/redis/redis.conf").read_text()
+        )
+
+
+class TestHardening:
+    """Firewall, updates, logging, swap and core dumps."""
+
+    def test_firewall_default_deny_inbound(self, deployed: Deployed) -> None:
+        rules = deployed.path("/etc/nftables.conf").read_text()
+        assert re.search(r"hook input priority filter; policy drop;", rules)
+        assert re.search(r"hook forward priority filter; policy drop;", rules)
+        accepts = [line.strip() for line in rules.splitlines() if line.strip().endswith("accept")]
+        tcp = [line for line in accepts if "dport" in line]
+        assert tcp == [f"ip saddr {SSH_FROM} tcp dport 22 ct state new accept"]
+
+    def test_firewall_rules_parse(self, deployed: Deployed) -> None:
+        checked = _in_chroot(deployed, "nft", "--check", "--file", "/etc/nftables.conf")
+        if "Operation not permitted" in checked.stderr:
+            pytest.fail("nft --check needs CAP_NET_ADMIN on the host running the tests")
+        assert checked.returncode == 0, checked.stderr
+
+    def test_unattended_security_upgrades(self, deployed: Deployed) -> None:
+        periodic = deployed.path("/etc/apt/apt.conf.d/20auto-upgrades").read_text()
+        assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
+        origins = deployed.path("/etc/apt/apt.conf.d/50unattended-upgrades").read_text()
+        assert "Debian-Security" in origins
+        assert "bookworm-security" in deployed.path("/etc/apt/sources.list").read_text()
+
+    def test_journald_volatile_and_short(self, deployed: Deployed) -> None:
+        conf = deployed.path("/etc/systemd/journald.conf.d/50-backup.conf").read_text()
+        assert "Storage=volatile" in conf
+        assert re.search(r"^MaxRetentionSec=\S+", conf, re.M)
+        assert not deployed.path("/usr/sbin/rsyslogd").exists()
+
+    def test_swap_off_and_no_core_dumps(self, deployed: Deployed) -> None:
+        masked = deployed.path("/etc/systemd/system/swap.target")
+        assert masked.is_symlink() and str(masked.readlink()) == "/dev/null"
+        sysctl = deployed.path("/etc/sysctl.d/90-backup.conf").read_text()
+        assert "kernel.core_pattern = |/bin/false" in sysctl
+        assert "fs.suid_dumpable = 0" in sysctl
+        coredump = deployed.path("/etc/systemd/coredump.conf.d/50-backup.conf").read_text()
+        assert "Storage=none" in coredump
+
+
+class TestBackupRestore:
+    """backup.yml encrypts to the submission key; restore.yml brings a lost database back."""
+
+    def test_backup_is_encrypted_and_leaves_nothing_behind(self, deployed: Deployed) -> None:
+        head = deployed.backup_file.read_bytes()[:64]
+        assert b"SQLite" not in head and b"ustar" not in head
+        listed = subprocess.run(
+            ["gpg", "--list-packets", "--batch", str(deployed.backup_file)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert ":pubkey enc packet:" in listed.stdout
+        assert not list(deployed.path("/var/backups").glob("backup-*"))
+
+    def test_restore_brings_the_database_back(self, deployed: Deployed) -> None:
+        assert deployed.restored.failed == 0
+        with sqlite3.connect(deployed.path("/var/lib/backup/backup.sqlite")) as db:
+            rows = db.execute("SELECT username FROM reviewers").fetchall()
+        assert rows == [(FIRST_ADMIN,)]
+        key = deployed.path("/var/lib/tor/backup/source/hs_ed25519_secret_key")
+        assert key.read_bytes() == deployed.onion_secret_before
+
+    def test_site_after_restore_migrates_again(self, deployed: Deployed) -> None:
+        assert deployed.reapplied.failed == 0
+        assert "Apply the database migrations" in deployed.reapplied.output
+        assert _mode(deployed.path("/var/lib/backup")) == 0o700
