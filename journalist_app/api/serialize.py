@@ -97,8 +97,7 @@ def reply_json(reply: Reply) -> dict[str, Any]:
         "journalist_uuid": author.uuid if author else DELETED_UUID,
         "uuid": reply.uuid,
         "is_deleted_by_source": reply.deleted_by_source,
-        # The author is the only recorded reader of a reply (no seen-replies table).
-        "seen_by": [author.uuid] if author else [],
+        "seen_by": reply.seen_by,
     }
 
 

@@ -21,7 +21,7 @@ from vault.models.partner import (
     ReferralStatus,
 )
 from vault.models.receipt import CustodyReceipt
-from vault.models.reply import Reply
+from vault.models.reply import Reply, SeenReply
 from vault.models.reviewer import Reviewer, Role
 from vault.models.source import Source
 from vault.models.submission import SeenSubmission, Submission, SubmissionKind
@@ -48,6 +48,7 @@ __all__ = [
     "Reply",
     "Reviewer",
     "Role",
+    "SeenReply",
     "SeenSubmission",
     "Source",
     "Submission",

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
@@ -33,3 +33,25 @@ class Reply(Base):
 
     source: Mapped[Source] = relationship(back_populates="replies")
     reviewer: Mapped[Reviewer | None] = relationship()
+    seen: Mapped[list[SeenReply]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+    @property
+    def seen_by(self) -> list[str]:
+        """Uuids of the reviewers who have read it: its author, and who marked it seen."""
+        readers = [self.reviewer.uuid] if self.reviewer is not None else []
+        readers += [row.reviewer.uuid for row in self.seen if row.reviewer.uuid not in readers]
+        return readers
+
+
+class SeenReply(Base):
+    """A reviewer has read a reply (through the API's `seen`, as SecureDrop records it)."""
+
+    __tablename__ = "seen_replies"
+    __table_args__ = (UniqueConstraint("reply_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"))
+    reviewer: Mapped[Reviewer] = relationship(lazy="joined")

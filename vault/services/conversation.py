@@ -19,7 +19,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault.errors import NotFoundError
-from vault.models import Reply, Reviewer, SeenSubmission, Source, Submission, SubmissionKind
+from vault.models import (
+    Reply,
+    Reviewer,
+    SeenReply,
+    SeenSubmission,
+    Source,
+    Submission,
+    SubmissionKind,
+)
 from vault.services import audit, deletion, inbox
 from vault.services.reviewers import AccessDeniedError, can_read_sources
 from vault.store import Store
@@ -244,8 +252,7 @@ def mark_items_seen(
 ) -> None:
     """Mark submissions seen by this reviewer; all or nothing (ItemNotFoundError).
 
-    Replies are checked and audited, but their seen state is not stored: BackUp has no
-    table for it (a reply's author is its only recorded reader).
+    Replies are recorded per reviewer too (their author has read them already).
     """
     _require_reader(reviewer)
     targets: list[Submission] = []
@@ -282,7 +289,11 @@ def mark_items_seen(
         if submission.id not in already:
             db.add(SeenSubmission(submission_id=submission.id, reviewer_id=reviewer.id))
         audit.record(db, reviewer, "submission_seen", "submission", submission.uuid)
-    for reply in seen_replies:
+    for reply in {r.id: r for r in seen_replies}.values():
+        if reply.reviewer_id != reviewer.id and all(
+            row.reviewer_id != reviewer.id for row in reply.seen
+        ):
+            db.add(SeenReply(reply_id=reply.id, reviewer_id=reviewer.id))
         audit.record(db, reviewer, "reply_seen", "reply", reply.uuid)
     db.commit()
 

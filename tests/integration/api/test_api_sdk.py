@@ -15,9 +15,15 @@ from sdclientapi import API, AuthError, ReplyError, WrongUUIDError
 from sqlalchemy import func, select
 
 from tests.integration.api.conftest import Server, run_jobs
-from tests.support.journalist import Account, make_source, source_row, submission_row
+from tests.support.journalist import (
+    Account,
+    make_account,
+    make_source,
+    source_row,
+    submission_row,
+)
 from tests.support.leaks import files_containing, redis_values_containing, rows_containing
-from vault.models import AuditEvent, CustodyReceipt, Reply, Source, Submission
+from vault.models import AuditEvent, CustodyReceipt, Reply, Role, Source, Submission
 from vault.runtime import Runtime
 from vault.services import sources
 
@@ -122,6 +128,13 @@ def test_sdk_replies_stars_seen_deletes_and_logs_out(
     [reply] = api.get_replies_from_source(source)
     assert reply.uuid == stored.uuid and reply.journalist_uuid == analyst.uuid
     assert reply.journalist_username == analyst.username and reply.seen_by == [analyst.uuid]
+    # Another reviewer marks it seen: recorded, once, after its author.
+    colleague = make_account(runtime, "analyst2", Role.ANALYST)
+    other_api = _login(server, colleague)
+    for _ in range(2):
+        assert "resources marked seen" in other_api.seen([], [], [reply.uuid])
+    [seen_twice] = other_api.get_replies_from_source(source)
+    assert seen_twice.seen_by == [analyst.uuid, colleague.uuid]
     assert api.get_reply_from_source(source, reply.uuid).filename == stored.filename
     assert [r.uuid for r in api.get_all_replies()] == [reply.uuid]
     etag, path = api.download_reply(reply, str(tmp_path))
@@ -189,7 +202,7 @@ def test_sdk_replies_stars_seen_deletes_and_logs_out(
     me = api.get_current_user()
     assert me["uuid"] == analyst.uuid and me["username"] == analyst.username
     assert me["is_admin"] is False and me["last_login"]
-    assert [u.uuid for u in api.get_users()] == [analyst.uuid]
+    assert {u.uuid for u in api.get_users()} == {analyst.uuid, colleague.uuid}
 
     # Deletes: hidden at once, shredded by the job.
     message_path = runtime.store.path_of(made.uuid, made.message_filename)
