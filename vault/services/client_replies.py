@@ -120,15 +120,7 @@ def store_encrypted_reply(
     db.add(reply)
     try:
         db.flush()  # gives the reply its uuid, which the receipt names
-        custody.append(
-            db,
-            kind="reply",
-            object_uuid=reply.uuid,
-            filename=reply.filename,
-            size=reply.size,
-            sha256=reply.sha256,
-            sealed_to=[source.reply_key_fingerprint, submission_fpr],
-        )
+        custody.append_reply(db, reply, [source.reply_key_fingerprint, submission_fpr])
         audit.record(db, reviewer, "reply_sent", "reply", reply.uuid)
         db.commit()
     except IntegrityError as exc:  # a concurrent request took the uuid

@@ -192,6 +192,19 @@ def append(
     return row
 
 
+def append_reply(db: Session, reply: Reply, sealed_to: Sequence[str]) -> CustodyReceipt:
+    """The receipt of a stored reply (flushed, so it has its uuid); the caller commits."""
+    return append(
+        db,
+        kind="reply",
+        object_uuid=reply.uuid,
+        filename=reply.filename,
+        size=reply.size,
+        sha256=reply.sha256,
+        sealed_to=sealed_to,
+    )
+
+
 def to_record(row: CustodyReceipt) -> SignedRecord:
     return SignedRecord(json.loads(row.body), row.signature)
 

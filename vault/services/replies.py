@@ -46,15 +46,7 @@ def send_reply(
     db.add(reply)
     try:
         db.flush()  # gives the reply its uuid, which the receipt names
-        custody.append(
-            db,
-            kind="reply",
-            object_uuid=reply.uuid,
-            filename=reply.filename,
-            size=reply.size,
-            sha256=reply.sha256,
-            sealed_to=[source.reply_key_fingerprint, submission_fpr],
-        )
+        custody.append_reply(db, reply, [source.reply_key_fingerprint, submission_fpr])
         db.commit()
     except BaseException:
         db.rollback()
