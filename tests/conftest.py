@@ -118,3 +118,12 @@ def runtime(
 def workstation_keyring(submission_key: tuple[GeneratedKey, Path]) -> GpgKeyring:
     """The air-gapped side's keyring, holding the submission secret key."""
     return GpgKeyring(submission_key[1], server=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_gpg_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every GnuPG home a test made under the base temp dir gets its agent stopped at the
+    end, so no agent outlives the run (tests that build their own homes need not)."""
+    yield
+    for socket in tmp_path_factory.getbasetemp().rglob("S.gpg-agent"):
+        kill_agent(socket.parent)
