@@ -10,7 +10,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from flask import Flask, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import Babel, get_locale
+from flask_babel import Babel
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -23,6 +23,7 @@ from journalist_app import (
     case_notes,
     dashboard,
     inbox,
+    language,
     partners,
     retention,
 )
@@ -49,7 +50,6 @@ __all__ = ["PUBLIC_ENDPOINTS", "create_app"]
 
 # The only endpoints reachable without logging in. Anything added here is public.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
-SUPPORTED_LOCALES = ("en",)
 SESSION_PREFIX = "journalist-session"
 # Reply forms are the largest requests: 50,000 characters, percent-encoded.
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -91,7 +91,7 @@ def create_app(
         MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
         # The token lives as long as the session (itself limited by idle time).
         WTF_CSRF_TIME_LIMIT=None,
-        BABEL_DEFAULT_LOCALE="en",
+        BABEL_DEFAULT_LOCALE=language.DEFAULT_LOCALE,
     )
     app.extensions[RUNTIME_KEY] = runtime
     app.extensions[HASHER_KEY] = hasher or reviewers.DEFAULT_HASHER
@@ -105,13 +105,17 @@ def create_app(
     # Host check and tor2web refusal run before the login gate.
     security.install(app, production=config.production, onion_host=config.journalist_onion_host)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=language.select_locale)
+    with app.app_context():
+        # Offered: English and every locale whose catalogue is compiled (translations/).
+        app.config[language.LOCALES_KEY] = [str(loc) for loc in babel.list_translations()]
     app.before_request(_login_gate)
     app.teardown_appcontext(close_db)
-    app.context_processor(lambda: {"current_locale": get_locale()})
+    app.context_processor(language.template_globals)
     _register_error_handlers(app)
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(language.bp)  # the reviewer's language, kept in the session
     app.register_blueprint(inbox.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(case_pages.bp)  # triage into cases
@@ -123,10 +127,6 @@ def create_app(
     app.register_blueprint(export_bundles.bp)  # custody bundles for the workstation
     api.init_app(app, csrf)  # /api/v1/: its own token gate, JSON errors, CSRF-exempt
     return app
-
-
-def _select_locale() -> str:
-    return request.accept_languages.best_match(SUPPORTED_LOCALES) or SUPPORTED_LOCALES[0]
 
 
 def _login_gate() -> ResponseReturnValue | None:

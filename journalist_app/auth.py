@@ -6,11 +6,12 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from journalist_app import language
 from journalist_app.context import current_reviewer, db, hasher, runtime, server_session
 from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer
-from vault.services import notes, reviewers
+from vault.services import notes, referrals, reviewers
 
 bp = Blueprint("auth", __name__)
 
@@ -20,6 +21,11 @@ NOTES_KEY = "notes_key"
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
+    if request.method == "POST" and "language" in request.form:
+        # The layout's language form, on the one public page (CSRFProtect checked the
+        # token): no login attempt, nothing counted by the throttle.
+        language.remember(request.form["language"])
+        return redirect(url_for("auth.login"))
     if g.get("reviewer") is not None:
         return redirect(url_for("inbox.index"))
     form = LoginForm()
@@ -44,11 +50,14 @@ def login() -> ResponseReturnValue:
             error, status = _("Login failed. Check your username, passphrase and code."), 401
         else:
             session = server_session()
-            session.clear()
+            chosen = session.get(language.SESSION_KEY)
+            session.clear()  # drops the anonymous CSRF token with everything else
             # A new session id at login: one planted before it is worthless afterwards.
             session.regenerate()
             session["reviewer"] = reviewer.uuid
             session["stamp"] = reviewers.credential_stamp(reviewer)
+            if isinstance(chosen, str):
+                session[language.SESSION_KEY] = chosen  # the language chosen before stays
             _unlock_notes_key(reviewer, form.passphrase.data or "")
             return redirect(url_for("inbox.index"))
     elif request.method == "POST":
@@ -62,12 +71,36 @@ def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
     A failure costs note access for this session, never the login itself.
     """
     try:
-        server_session()[NOTES_KEY] = notes.unlock_account_key(
+        key = notes.unlock_account_key(
             db(), runtime().keyring, reviewer, passphrase[: reviewers.MAX_PASSPHRASE_CHARS]
         )
+        server_session()[NOTES_KEY] = key
     except VaultError as exc:
         db().rollback()
         current_app.logger.error("account key unlock failed: %s", type(exc).__name__)
+        return
+    _reseal(reviewer, key)
+
+
+def _reseal(reviewer: Reviewer, key: str) -> None:
+    """Re-seal a bounded batch of older notes and referral messages this account can open
+    to today's readers (vault.services.notes); a failure never costs the login."""
+    rt = runtime()
+    try:
+        done = notes.reseal_pending_notes(
+            db(), rt.keyring, reviewer, key, rt.submission_fingerprint
+        )
+        referrals.reseal_pending_messages(
+            db(),
+            rt.keyring,
+            reviewer,
+            key,
+            rt.submission_fingerprint,
+            limit=notes.RESEAL_BATCH - done,
+        )
+    except VaultError as exc:
+        db().rollback()
+        current_app.logger.error("re-sealing failed: %s", type(exc).__name__)
 
 
 @bp.route("/logout", methods=["POST"])

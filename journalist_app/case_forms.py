@@ -13,8 +13,9 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import Optional
 
+from journalist_app.forms import at_most, required
 from vault.models import CasePriority, CaseStatus, PartnerService, ReferralStatus
 from vault.models.case import LABEL_MAX
 from vault.models.partner import CONTACT_MAX, LANGUAGES_MAX, NAME_MAX, REGIONS_MAX
@@ -67,17 +68,17 @@ class NewCaseForm(FlaskForm):
 class LinkForm(FlaskForm):
     """Link a source or submission (by uuid) to a case chosen by its reference."""
 
-    case = StringField(_l("Case reference"), validators=[InputRequired(), Length(max=16)])
-    target = StringField(validators=[InputRequired(), Length(max=36)])
+    case = StringField(_l("Case reference"), validators=[required(), at_most(16)])
+    target = StringField(validators=[required(), at_most(36)])
 
 
 class StatusForm(FlaskForm):
-    status = SelectField(_l("New status"), validators=[InputRequired()], validate_choice=False)
+    status = SelectField(_l("New status"), validators=[required()], validate_choice=False)
     reason = SelectField(_l("Reason"), validators=[Optional()], validate_choice=False)
 
 
 class PriorityForm(FlaskForm):
-    priority = SelectField(_l("Priority"), validators=[InputRequired()])
+    priority = SelectField(_l("Priority"), validators=[required()])
     urgent_medical = BooleanField(_l("Urgent medical need"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -90,23 +91,23 @@ class DueForm(FlaskForm):
 
 
 class AssignForm(FlaskForm):
-    reviewer = SelectField(_l("Assign to"), validators=[InputRequired()], validate_choice=False)
+    reviewer = SelectField(_l("Assign to"), validators=[required()], validate_choice=False)
 
 
 class LabelForm(FlaskForm):
-    label = StringField(_l("Label"), validators=[InputRequired(), Length(max=LABEL_MAX)])
+    label = StringField(_l("Label"), validators=[required(), at_most(LABEL_MAX)])
 
 
 class NoteForm(FlaskForm):
-    text = TextAreaField(_l("Note"), validators=[InputRequired(), Length(max=MAX_NOTE_CHARS)])
+    text = TextAreaField(_l("Note"), validators=[required(), at_most(MAX_NOTE_CHARS)])
 
 
 class OrgForm(FlaskForm):
-    name = StringField(_l("Organisation"), validators=[InputRequired(), Length(max=NAME_MAX)])
-    services = SelectMultipleField(_l("Services"), validators=[InputRequired()])
-    regions = StringField(_l("Regions served"), validators=[Length(max=REGIONS_MAX)])
-    languages = StringField(_l("Languages"), validators=[Length(max=LANGUAGES_MAX)])
-    contact = TextAreaField(_l("How to reach them"), validators=[Length(max=CONTACT_MAX)])
+    name = StringField(_l("Organisation"), validators=[required(), at_most(NAME_MAX)])
+    services = SelectMultipleField(_l("Services"), validators=[required()])
+    regions = StringField(_l("Regions served"), validators=[at_most(REGIONS_MAX)])
+    languages = StringField(_l("Languages"), validators=[at_most(LANGUAGES_MAX)])
+    contact = TextAreaField(_l("How to reach them"), validators=[at_most(CONTACT_MAX)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -114,14 +115,14 @@ class OrgForm(FlaskForm):
 
 
 class ReferralForm(FlaskForm):
-    org = SelectField(_l("Refer to"), validators=[InputRequired()], validate_choice=False)
-    source = SelectField(_l("Source"), validators=[InputRequired()], validate_choice=False)
+    org = SelectField(_l("Refer to"), validators=[required()], validate_choice=False)
+    source = SelectField(_l("Source"), validators=[required()], validate_choice=False)
     consent = BooleanField(_l("I read on the workstation that this source consented to referral"))
     contact = BooleanField(_l("The source also consented to be contacted by this partner"))
 
 
 class MessageForm(FlaskForm):
-    text = TextAreaField(_l("Message"), validators=[InputRequired(), Length(max=MAX_NOTE_CHARS)])
+    text = TextAreaField(_l("Message"), validators=[required(), at_most(MAX_NOTE_CHARS)])
 
 
 SERVICE_LABELS = {

@@ -24,8 +24,16 @@ def _session_key() -> str | None:
 def index(case_uuid: str) -> ResponseReturnValue:
     reviewer = current_reviewer()
     case = cases.get_case(db(), reviewer, case_uuid)
+    rt = runtime()
     try:
-        opened = notes.read_notes(db(), runtime().keyring, reviewer, case_uuid, _session_key())
+        opened = notes.read_notes(
+            db(),
+            rt.keyring,
+            reviewer,
+            case_uuid,
+            _session_key(),
+            submission_fingerprint=rt.submission_fingerprint,
+        )
     except notes.NotesLockedError:
         opened, locked = [], True
     else:

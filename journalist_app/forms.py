@@ -12,6 +12,18 @@ from vault.models.reviewer import USERNAME_MAX
 from vault.services.replies import MAX_REPLY_CHARS
 from vault.services.reviewers import MAX_PASSPHRASE_CHARS, USERNAME_MIN
 
+# Our own words for the validators' messages, so that they are in our catalogue. (What
+# WTForms says itself, e.g. on an impossible choice, comes from its own translations.)
+REQUIRED = _l("This field is required.")
+
+
+def required() -> InputRequired:
+    return InputRequired(message=REQUIRED)
+
+
+def at_most(n: int) -> Length:
+    return Length(max=n, message=_l("Use at most %(max)d characters."))
+
 
 def role_choices() -> list[tuple[str, str]]:
     labels = {Role.ANALYST: _l("Analyst"), Role.PARTNER: _l("Partner"), Role.ADMIN: _l("Admin")}
@@ -19,30 +31,34 @@ def role_choices() -> list[tuple[str, str]]:
 
 
 class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[InputRequired(), Length(max=USERNAME_MAX)])
+    username = StringField(_l("Username"), validators=[required(), at_most(USERNAME_MAX)])
     passphrase = PasswordField(
-        _l("Passphrase"), validators=[InputRequired(), Length(max=MAX_PASSPHRASE_CHARS)]
+        _l("Passphrase"), validators=[required(), at_most(MAX_PASSPHRASE_CHARS)]
     )
-    code = StringField(_l("Two-factor code"), validators=[InputRequired(), Length(max=16)])
+    code = StringField(_l("Two-factor code"), validators=[required(), at_most(16)])
 
 
 class ReplyForm(FlaskForm):
-    message = TextAreaField(_l("Reply"), validators=[InputRequired(), Length(max=MAX_REPLY_CHARS)])
+    message = TextAreaField(_l("Reply"), validators=[required(), at_most(MAX_REPLY_CHARS)])
 
 
 class NewReviewerForm(FlaskForm):
     username = StringField(
         _l("Username"),
         validators=[
-            InputRequired(),
-            Length(min=USERNAME_MIN, max=USERNAME_MAX),
+            required(),
+            Length(
+                min=USERNAME_MIN,
+                max=USERNAME_MAX,
+                message=_l("Use between %(min)d and %(max)d characters."),
+            ),
             Regexp(
                 r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                 message=_l("Use letters, digits, dots, dashes and underscores only."),
             ),
         ],
     )
-    role = SelectField(_l("Role"), validators=[InputRequired()])
+    role = SelectField(_l("Role"), validators=[required()])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -50,7 +66,7 @@ class NewReviewerForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), validators=[InputRequired()])
+    role = SelectField(_l("Role"), validators=[required()])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -119,8 +119,14 @@ def my_referrals() -> ResponseReturnValue:
 def referral(referral_uuid: str) -> ResponseReturnValue:
     reviewer = current_reviewer()
     key = server_session().get(NOTES_KEY)
+    rt = runtime()
     messages = referrals.read_messages(
-        db(), runtime().keyring, reviewer, referral_uuid, key if isinstance(key, str) else None
+        db(),
+        rt.keyring,
+        reviewer,
+        referral_uuid,
+        key if isinstance(key, str) else None,
+        submission_fingerprint=rt.submission_fingerprint,
     )
     found = referrals.get_referral(db(), reviewer, referral_uuid)
     return render_template(

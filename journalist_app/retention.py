@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from journalist_app.context import current_reviewer, db, runtime
 from vault.services import retention
@@ -39,5 +40,8 @@ def apply() -> ResponseReturnValue:
         )
     except retention.InvalidRetentionError:
         n = 0
-    flash(_("%(n)s sources are being deleted.", n=n), "success")
+    flash(
+        ngettext("%(num)s source is being deleted.", "%(num)s sources are being deleted.", n),
+        "success",
+    )
     return redirect(url_for("retention.preview", days=days))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from vault.db import Base, make_engine
+from vault.db import Base, UTCDateTime, make_engine
 from vault.migrate import downgrade, upgrade
 
 
@@ -21,4 +24,62 @@ def test_upgrade_matches_models_and_downgrades(database_url: str) -> None:
     )
     downgrade(database_url, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+
+
+def test_0005_records_recipients_and_keeps_existing_rows(database_url: str) -> None:
+    """0005 adds a nullable `recipients` to case notes and referral messages: rows written
+    before stay (recipients unknown: NULL) and survive the downgrade."""
+    upgrade(database_url, "0004")
+    engine = make_engine(database_url)
+    at = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    cases = sa.table(
+        "cases",
+        *(sa.column(c) for c in ("id", "uuid", "reference", "status", "priority")),
+        sa.column("urgent_medical"),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    notes = sa.table(
+        "case_notes",
+        *(sa.column(c) for c in ("id", "uuid", "case_id", "ciphertext", "size")),
+        sa.column("created_at", UTCDateTime()),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            cases.insert().values(
+                id=1,
+                uuid="c" * 36,
+                reference="BU-2026-0001",
+                status="NEW",
+                priority="NORMAL",
+                urgent_medical=False,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        conn.execute(
+            notes.insert().values(
+                id=1, uuid="n" * 36, case_id=1, ciphertext=b"\x85sealed", size=7, created_at=at
+            )
+        )
+    assert "recipients" not in {c["name"] for c in inspect(engine).get_columns("case_notes")}
+
+    upgrade(database_url, "0005")
+    for table in ("case_notes", "referral_messages"):
+        column = {c["name"]: c for c in inspect(engine).get_columns(table)}["recipients"]
+        assert column["nullable"]
+    with engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT ciphertext, recipients FROM case_notes")).one()
+        assert (bytes(row[0]), row[1]) == (b"\x85sealed", None)
+        conn.execute(sa.text("UPDATE case_notes SET recipients = 'AAAA,BBBB'"))
+
+    downgrade(database_url, "0004")
+    for table in ("case_notes", "referral_messages"):
+        assert "recipients" not in {c["name"] for c in inspect(engine).get_columns(table)}
+    with engine.connect() as conn:
+        assert bytes(conn.execute(sa.text("SELECT ciphertext FROM case_notes")).scalar_one()) == (
+            b"\x85sealed"
+        )
+    downgrade(database_url, "base")
     engine.dispose()

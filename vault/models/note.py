@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, utcnow
@@ -45,4 +46,13 @@ class CaseNote(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id", ondelete="SET NULL"))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(BigInteger)
+    # Whom `ciphertext` is sealed to: canonical_recipients() of the fingerprints (sorted,
+    # joined by ","). NULL: sealed before this was recorded (unknown). Re-sealing
+    # (vault.services.notes) rewrites ciphertext, size and this together.
+    recipients: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def canonical_recipients(fingerprints: Iterable[str]) -> str:
+    """The stored form of a recipient set: sorted upper-case fingerprints joined by ","."""
+    return ",".join(sorted({fp.upper() for fp in fingerprints}))

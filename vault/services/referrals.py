@@ -9,10 +9,19 @@ separately and gates the partner's replies to the source.
 A partner reaches a referral only as a member of its organisation, and never a
 declined one. Every refusal, for a uuid that exists or not, is the same
 AccessDeniedError and is audited, so guessing learns nothing and leaves a trace.
+
+Messages are sealed to the referral's readers (`_recipients`) and re-sealed to them,
+like case notes (see vault.services.notes), when a reader who can open them logs in or
+reads the referral: a partner added to the organisation later gains the messages, a
+deactivated or removed account stops being a recipient. A partner re-seals only the
+messages of referrals it may see now.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import case as sql_case
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,7 +42,8 @@ from vault.models import (
     Role,
     Source,
 )
-from vault.services import audit, cases, partners, replies
+from vault.models.note import canonical_recipients
+from vault.services import audit, cases, notes, partners, replies
 from vault.services.audit_log import RefusalRecordedError
 from vault.store import Store
 
@@ -48,6 +58,7 @@ __all__ = [
     "list_referrals",
     "read_messages",
     "reply_to_source",
+    "reseal_pending_messages",
     "set_status",
 ]
 
@@ -176,6 +187,11 @@ def set_status(
 
 def _recipients(db: Session, referral: Referral, submission_fingerprint: str) -> list[str]:
     """Analysts/admins, the referral org's partner members, and the submission key."""
+    return _org_recipients(db, referral.org_id, submission_fingerprint)
+
+
+def _org_recipients(db: Session, org_id: int, submission_fingerprint: str) -> list[str]:
+    """The readers of any referral to organisation `org_id` (see `_recipients`)."""
     analysts = select(AccountKey.fingerprint).join(Reviewer, Reviewer.id == AccountKey.reviewer_id)
     fingerprints = set(
         db.scalars(
@@ -187,7 +203,7 @@ def _recipients(db: Session, referral: Referral, submission_fingerprint: str) ->
     fingerprints |= set(
         db.scalars(
             analysts.join(PartnerMember, PartnerMember.reviewer_id == Reviewer.id).where(
-                Reviewer.is_active.is_(True), PartnerMember.org_id == referral.org_id
+                Reviewer.is_active.is_(True), PartnerMember.org_id == org_id
             )
         )
     )
@@ -206,9 +222,14 @@ def add_message(
     text = text.strip()
     if not text or len(text) > MAX_MESSAGE_CHARS:
         raise InvalidReferralError("empty or too long")
-    sealed = keyring.seal_bytes(text.encode(), _recipients(db, referral, submission_fingerprint))
+    recipients = _recipients(db, referral, submission_fingerprint)
+    sealed = keyring.seal_bytes(text.encode(), recipients)
     message = ReferralMessage(
-        referral_id=referral.id, author_id=actor.id, ciphertext=sealed, size=len(sealed)
+        referral_id=referral.id,
+        author_id=actor.id,
+        ciphertext=sealed,
+        size=len(sealed),
+        recipients=canonical_recipients(recipients),
     )
     db.add(message)
     db.flush()
@@ -223,7 +244,13 @@ def read_messages(
     actor: Reviewer,
     referral_uuid: str,
     session_key_passphrase: str | None,
+    *,
+    submission_fingerprint: str | None = None,
 ) -> list[Message]:
+    """The referral's messages, opened with the session's key; audited as one view.
+
+    With `submission_fingerprint`, messages opened whose recipients are not the
+    referral's current readers are re-sealed to them in the same transaction."""
     referral = get_referral(db, actor, referral_uuid)
     found = list(
         db.scalars(
@@ -241,9 +268,85 @@ def read_messages(
             except DecryptionError:
                 text = None
         opened.append((message, text))
+    if submission_fingerprint is not None:
+        current = _recipients(db, referral, submission_fingerprint)
+        mine = notes.account_fingerprint(db, actor)
+        if mine is not None and mine.upper() in {fp.upper() for fp in current}:
+            stale = [
+                (message, text.encode(), current)
+                for message, text in opened
+                if text is not None and message.recipients != canonical_recipients(current)
+            ]
+            notes.reseal_quietly(db, keyring, actor, stale)
     audit.record(db, actor, "referral_viewed", "referral", referral.uuid)
     db.commit()
     return opened
+
+
+def reseal_pending_messages(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    session_key_passphrase: str,
+    submission_fingerprint: str,
+    *,
+    limit: int = notes.RESEAL_BATCH,
+) -> int:
+    """Re-seal up to `limit` messages (oldest first) that `actor` can open, of referrals
+    it may see now and whose readers it is one of, whose recipients are not those
+    readers; committed with their audit events. Returns how many were re-sealed."""
+    mine = notes.account_fingerprint(db, actor)
+    if limit <= 0 or mine is None:
+        return 0
+    referred = select(Referral.org_id).distinct()
+    if not cases.can_work_cases(actor):
+        # A partner: only its organisation's referrals, never a declined one (as get_referral).
+        org_id = partners.org_of(db, actor)
+        if org_id is None:
+            return 0
+        referred = referred.where(Referral.org_id == org_id, Referral.status != R.DECLINED)
+    current: dict[int, list[str]] = {}
+    for org_id in db.scalars(referred):
+        readers = _org_recipients(db, org_id, submission_fingerprint)
+        if mine.upper() in {fp.upper() for fp in readers}:
+            current[org_id] = readers
+    if not current:
+        return 0
+    wanted = sql_case(
+        {org_id: canonical_recipients(readers) for org_id, readers in current.items()},
+        value=Referral.org_id,
+    )
+    stale = (
+        select(ReferralMessage, Referral.org_id)
+        .join(Referral, Referral.id == ReferralMessage.referral_id)
+        .where(
+            Referral.org_id.in_(current),
+            ReferralMessage.recipients.is_distinct_from(wanted),
+            (ReferralMessage.recipients.is_(None))
+            | notes.sealed_to(ReferralMessage.recipients, mine),
+        )
+    )
+    if not cases.can_work_cases(actor):
+        stale = stale.where(Referral.status != R.DECLINED)
+    key_ids = notes.encryption_key_ids(keyring, mine)
+    batch: list[tuple[notes.Sealed, bytes, Sequence[str]]] = []
+    tried = 0
+    found = db.execute(stale.order_by(ReferralMessage.id).execution_options(yield_per=100))
+    for message, org_id in found:
+        if tried >= limit:  # gpg runs, not only successes, bound the login's wait
+            break
+        if not notes.may_open(message, mine, key_ids):
+            continue
+        tried += 1
+        try:
+            plaintext = keyring.open_bytes(message.ciphertext, session_key_passphrase)
+        except DecryptionError:
+            continue
+        batch.append((message, plaintext, current[org_id]))
+    found.close()
+    done = notes.reseal(db, keyring, actor, batch) if batch else 0
+    db.commit()
+    return done
 
 
 def reply_to_source(
