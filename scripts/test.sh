@@ -4,6 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/bootstrap.sh"
 bootstrap_system python3 python3-venv gnupg redis-server postgresql chromium tor mat2 debootstrap \
+    systemd-container nftables iproute2 \
     ca-certificates procps
 bootstrap_venv
 cd "$ROOT"

@@ -75,7 +75,7 @@ class Deployed:
         return current
 
 
-def _ansible_playbook(inventory: Path, playbook: str = "site.yml", *extra_vars: str) -> Apply:
+def ansible_playbook(inventory: Path, playbook: str = "site.yml", *extra_vars: str) -> Apply:
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(ANSIBLE_DIR / "ansible.cfg"),
@@ -105,6 +105,20 @@ def _ansible_playbook(inventory: Path, playbook: str = "site.yml", *extra_vars: 
     assert proc.returncode == 0 and match, f"ansible-playbook failed:\n{output[-6000:]}"
     ok, changed, _unreachable, failed = (int(group) for group in match.groups())
     return Apply(output, ok, changed, failed, seconds)
+
+
+def snapshot_source(source: Path) -> Path:
+    """A copy of the code to deploy: others may edit the working tree while a test runs,
+    and a second apply must deploy the very same release as the first."""
+    for name in SOURCE_ITEMS:
+        if (target.REPO / name).is_dir():
+            shutil.copytree(
+                target.REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            source.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(target.REPO / name, source / name)
+    return source
 
 
 def _fake_onion_service(root: Path, name: str) -> bytes:
@@ -153,17 +167,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     onion_secret = _fake_onion_service(root, "source")
     _fake_onion_service(root, "journalist")
 
-    # A snapshot of the code: others may edit the working tree while the test runs, and
-    # the second apply must deploy the very same release as the first.
-    source = work / "source"
-    for name in SOURCE_ITEMS:
-        if (target.REPO / name).is_dir():
-            shutil.copytree(
-                target.REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
-            )
-        else:
-            source.mkdir(exist_ok=True)
-            shutil.copy2(target.REPO / name, source / name)
+    source = snapshot_source(work / "source")
 
     inventory = work / "inventory.yml"
     inventory.write_text(
@@ -182,14 +186,14 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         f"    backup_ssh_allowed_cidrs: ['{SSH_FROM}']\n"
     )
     (work / "ansible-local").mkdir()
-    first = _ansible_playbook(inventory)
-    second = _ansible_playbook(inventory)
+    first = ansible_playbook(inventory)
+    second = ansible_playbook(inventory)
     timings = work / "timings.txt"
     timings.write_text(f"first {first.seconds:.0f}s, second {second.seconds:.0f}s\n")
 
     # Backup, then a restore over a lost database, then site.yml again.
     backups = work / "backups"
-    _ansible_playbook(inventory, "backup.yml", f"backup_backup_dir={backups}")
+    ansible_playbook(inventory, "backup.yml", f"backup_backup_dir={backups}")
     (backup_file,) = backups.glob("*.tar.gpg")
     decrypted = work / "backup.tar"
     subprocess.run(
@@ -212,8 +216,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     )
     kill_agent(home)
     (root / "var/lib/backup/backup.sqlite").unlink()
-    restored = _ansible_playbook(inventory, "restore.yml", f"backup_restore_archive={decrypted}")
-    reapplied = _ansible_playbook(inventory)
+    restored = ansible_playbook(inventory, "restore.yml", f"backup_restore_archive={decrypted}")
+    reapplied = ansible_playbook(inventory)
     try:
         yield Deployed(
             root,

@@ -1,0 +1,237 @@
+"""A Debian 12 tree booted with systemd-nspawn: a target where services really run.
+
+systemd is the container's PID 1; the playbook reaches it through the backup_chroot
+connection in its booted mode (nsenter into every namespace of that PID). The container
+gets a network namespace of its own, wired to the host by a veth pair with NAT, so apt
+inside reaches the Debian mirror as a server would, while everything the container
+binds, and the firewall the playbook loads, stays inside that namespace: nothing of it
+touches the host's loopback or its rules. All of it is undone on stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NSPAWN = "/usr/bin/systemd-nspawn"
+BOOT_TIMEOUT = 120.0
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+@dataclass
+class Network:
+    """A network namespace with one veth to the host and NAT out (undone by remove)."""
+
+    name: str
+    host_if: str
+    subnet: int
+    forward_before: str = ""
+    table: str = ""
+
+    @property
+    def host_address(self) -> str:
+        return f"10.213.{self.subnet}.1"
+
+    @property
+    def guest_address(self) -> str:
+        return f"10.213.{self.subnet}.2"
+
+    @classmethod
+    def create(cls) -> Network:
+        tag = secrets.token_hex(3)
+        net = cls(name=f"backup-boot-{tag}", host_if=f"bkh{tag}", subnet=secrets.randbelow(250))
+        guest_if = f"bkc{tag}"
+        net.forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+        net.table = f"backup_boot_{tag}"
+        _run("ip", "netns", "add", net.name)
+        _run("ip", "link", "add", net.host_if, "type", "veth", "peer", "name", guest_if)
+        _run("ip", "link", "set", guest_if, "netns", net.name)
+        _run("ip", "addr", "add", f"{net.host_address}/30", "dev", net.host_if)
+        _run("ip", "link", "set", net.host_if, "up")
+        _run("ip", "-n", net.name, "addr", "add", f"{net.guest_address}/30", "dev", guest_if)
+        _run("ip", "-n", net.name, "link", "set", guest_if, "up")
+        _run("ip", "-n", net.name, "link", "set", "lo", "up")
+        _run("ip", "-n", net.name, "route", "add", "default", "via", net.host_address)
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        rules = (
+            f"table ip {net.table} {{\n"
+            "  chain post {\n"
+            "    type nat hook postrouting priority srcnat; policy accept;\n"
+            f"    ip saddr {net.guest_address} masquerade\n"
+            "  }\n"
+            "}\n"
+        )
+        subprocess.run(["nft", "-f", "-"], input=rules, check=True, text=True)
+        return net
+
+    def remove(self) -> None:
+        _run("nft", "delete", "table", "ip", self.table, check=False)
+        _run("ip", "link", "delete", self.host_if, check=False)
+        _run("ip", "netns", "delete", self.name, check=False)
+        if self.forward_before:
+            Path("/proc/sys/net/ipv4/ip_forward").write_text(self.forward_before + "\n")
+
+
+@dataclass
+class Booted:
+    """The running container: its systemd's host PID, its network, its console log."""
+
+    root: Path
+    network: Network
+    nspawn: subprocess.Popen[bytes]
+    log: Path
+    pid: int = 0
+    _stopped: bool = field(default=False, repr=False)
+
+    def run(self, *argv: str, check: bool = True, stdin: str | None = None) -> str:
+        """`argv` inside the container (all its namespaces), as root; its stdout."""
+        proc = subprocess.run(
+            ["nsenter", "--target", str(self.pid), "--all", "-r", "-w", *argv],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{argv} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        return proc.stdout
+
+    def in_network(self, argv: list[str], timeout: float = 120) -> str:
+        """A host program run inside the container's network namespace only."""
+        proc = subprocess.run(
+            ["ip", "netns", "exec", self.network.name, *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        assert proc.returncode == 0, f"{argv} failed: {proc.stderr[-3000:]}"
+        return proc.stdout
+
+    def unit(self, name: str) -> dict[str, str]:
+        shown = self.run(
+            "systemctl", "show", name, "-p", "ActiveState,SubState,MainPID,InvocationID"
+        )
+        return dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+
+    def listening(self) -> set[str]:
+        """Every TCP listener of the container, as "address:port" (from /proc/net)."""
+        found: set[str] = set()
+        for name in ("tcp", "tcp6"):
+            lines = Path(f"/proc/{self.pid}/net/{name}").read_text().splitlines()[1:]
+            for line in lines:
+                fields = line.split()
+                if fields[3] != "0A":  # LISTEN
+                    continue
+                address, port = fields[1].split(":")
+                found.add(f"{_address(address)}:{int(port, 16)}")
+        return found
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self.nspawn.poll() is None:
+                # SIGTERM asks nspawn to halt the container cleanly; SIGKILL if it hangs.
+                self.nspawn.send_signal(signal.SIGTERM)
+                try:
+                    self.nspawn.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.nspawn.kill()
+                    if self.pid:
+                        os.kill(self.pid, signal.SIGKILL)
+                    self.nspawn.wait(timeout=30)
+        finally:
+            self.network.remove()
+
+
+def _address(hex_address: str) -> str:
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return ".".join(str(byte) for byte in raw[::-1])
+    # IPv6 in /proc/net/tcp6: four little-endian 32-bit words.
+    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
+    joined = b"".join(words)
+    groups = [f"{int.from_bytes(joined[i : i + 2], 'big'):x}" for i in range(0, 16, 2)]
+    return ":".join(groups)
+
+
+def boot(root: Path, log: Path) -> Booted:
+    """Boot `root` with its own systemd; returns once systemd reports the boot done."""
+    network = Network.create()
+    try:
+        with open(log, "wb") as console:
+            nspawn = subprocess.Popen(
+                [
+                    NSPAWN,
+                    "--quiet",
+                    "--directory",
+                    str(root),
+                    "--register=no",
+                    "--keep-unit",
+                    f"--network-namespace-path=/run/netns/{network.name}",
+                    # The playbook loads its firewall into the container's own namespace.
+                    "--capability=CAP_NET_ADMIN",
+                    "--boot",
+                    "--console=pipe",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+            )
+    except BaseException:
+        network.remove()
+        raise
+    booted = Booted(root=root, network=network, nspawn=nspawn, log=log)
+    try:
+        booted.pid = _container_init(nspawn)
+        state = booted.run("systemctl", "is-system-running", "--wait", check=False).strip()
+        assert state in {"running", "degraded"}, f"boot ended {state}: {log.read_text()[-3000:]}"
+    except BaseException:
+        booted.stop()
+        raise
+    return booted
+
+
+def _container_init(nspawn: subprocess.Popen[bytes]) -> int:
+    """The host PID of the container's systemd (nspawn's child running it)."""
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        assert nspawn.poll() is None, "systemd-nspawn exited during boot"
+        children = Path(f"/proc/{nspawn.pid}/task/{nspawn.pid}/children")
+        for child in children.read_text().split():
+            comm = Path(f"/proc/{child}/comm").read_text().strip()
+            # The bus socket exists once systemd is up enough to answer systemctl.
+            if comm == "systemd" and Path(f"/proc/{child}/root/run/systemd/private").exists():
+                return int(child)
+        time.sleep(0.2)
+    raise AssertionError("the container's systemd did not come up")
+
+
+def http_get(booted: Booted, port: int, path: str, host: str) -> tuple[int, str]:
+    """GET http://127.0.0.1:port/path inside the container's network, with a Host."""
+    script = (
+        "import json, sys, urllib.request, urllib.error\n"
+        "req = urllib.request.Request(sys.argv[1], headers={'Host': sys.argv[2]})\n"
+        "try:\n"
+        "    resp = urllib.request.urlopen(req, timeout=30)\n"
+        "    print(json.dumps([resp.status, resp.read().decode(errors='replace')]))\n"
+        "except urllib.error.HTTPError as exc:\n"
+        "    print(json.dumps([exc.code, exc.read().decode(errors='replace')]))\n"
+    )
+    out = booted.in_network(
+        ["python3", "-c", script, f"http://127.0.0.1:{port}{path}", host], timeout=60
+    )
+    status, body = json.loads(out)
+    return int(status), str(body)

@@ -1,0 +1,319 @@
+"""The playbook against a booted Debian 12 target: services start, answer, upgrade.
+
+The chroot test (test_deploy.py) lays the server down without running anything. Here a
+copy of the cached tree (PostgreSQL preinstalled) is booted with systemd-nspawn, in a
+network namespace of its own, and site.yml runs against the live system with
+`backup_start_services: true` and `backup_database: postgresql`: the postgresql role is
+applied, migrations run against a real server, units start, the firewall loads. A
+source then submits through the deployed source app. A second release (the same code
+plus a new migration) is deployed over it: the schema moves to the new head, the apps
+restart into the new release and the data stays. A third run changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from keys.gpg import kill_agent
+from keys.lifecycle import generate_submission_key
+from tests.ansible import booted as boot
+from tests.ansible import target
+from tests.ansible.conftest import (
+    FIRST_ADMIN,
+    SSH_FROM,
+    VENV_BIN,
+    Apply,
+    ansible_playbook,
+    snapshot_source,
+)
+from vault.migrate import MIGRATIONS_DIR
+
+pytestmark = pytest.mark.timeout(1800)
+
+PASSPHRASE = "correct horse battery staple booted"
+SOURCE_PORT = 8080
+JOURNALIST_PORT = 8081
+UNITS = (
+    "backup-source.service",
+    "backup-journalist.service",
+    "backup-worker.service",
+    "backup-sweep.timer",
+    "redis-server.service",
+    "postgresql@15-main.service",
+    "tor@default.service",
+    "nftables.service",
+)
+APPS = ("backup-source.service", "backup-journalist.service", "backup-worker.service")
+MARKER = "BOOTED-PLAINTEXT-MARKER-7f3a: the soldiers came to the camp at night"
+PROBE_REVISION = "9001"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    apply: Apply
+    before: dict[str, dict[str, str]]
+    after: dict[str, dict[str, str]]
+    current_before: str
+    current_after: str
+
+
+@dataclass(frozen=True)
+class Live:
+    booted: boot.Booted
+    first: Apply
+    submitted: dict[str, object]
+    upgrade: Upgrade
+    again: Apply
+    submission_fingerprint: str
+
+    def psql(self, query: str) -> str:
+        return self.booted.run(
+            "runuser", "-u", "postgres", "--", "psql", "-d", "backup", "-tA", "-c", query
+        ).strip()
+
+    def onion_host(self, service: str) -> str:
+        return (self.booted.root / f"var/lib/tor/backup/{service}/hostname").read_text().strip()
+
+
+def _probe_migration(source: Path) -> str:
+    """A real schema change for the second release: a new table after the current head."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    text = f"""\"\"\"upgrade probe (test release)
+
+Revision ID: {PROBE_REVISION}
+Revises: {head}
+\"\"\"
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{PROBE_REVISION}"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("upgrade_probe", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("upgrade_probe")
+"""
+    (source / "vault/migrations/versions/9001_upgrade_probe.py").write_text(text)
+    return head
+
+
+def _submit(live_booted: boot.Booted, host: str, message: str) -> dict[str, object]:
+    """A source's whole first visit, through the deployed source app (inside its network)."""
+    script = Path(__file__).with_name("submit_flow.py")
+    out = live_booted.in_network(
+        [
+            str(VENV_BIN / "python"),
+            str(script),
+            f"http://127.0.0.1:{SOURCE_PORT}",
+            host,
+            message,
+        ]
+    )
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def _units(booted: boot.Booted) -> dict[str, dict[str, str]]:
+    return {name: booted.unit(name) for name in APPS}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    assert os.geteuid() == 0, "the booted-target test needs root (nspawn, netns)"
+    work = tmp_path_factory.mktemp("booted")
+    root = target.copy_tree(target.cached_tree(extra=("postgresql",)), work / "root")
+    wheelhouse = target.cached_wheelhouse(VENV_BIN / "pip")
+
+    home = work / "workstation-gnupg"
+    key = generate_submission_key(home, PASSPHRASE, rsa=False)
+    kill_agent(home)
+    public = work / "submission-public.asc"
+    public.write_text(key.public_armored)
+
+    release1 = snapshot_source(work / "release1")
+    release2 = snapshot_source(work / "release2")
+    _probe_migration(release2)
+
+    booted = boot.boot(root, work / "console.log")
+    try:
+        inventory = work / "inventory.yml"
+
+        def write_inventory(source: Path) -> None:
+            inventory.write_text(
+                "all:\n"
+                "  hosts:\n"
+                "    booted:\n"
+                "      ansible_connection: backup_chroot\n"
+                f"      ansible_chroot_root: {root}\n"
+                f'      ansible_chroot_booted_pid: "{booted.pid}"\n'
+                "  vars:\n"
+                "    backup_start_services: true\n"
+                "    backup_database: postgresql\n"
+                f"    backup_submission_public_key: {public}\n"
+                f"    backup_first_admin: {FIRST_ADMIN}\n"
+                f"    backup_source_dir: {source}\n"
+                f"    backup_wheelhouse_archive: {wheelhouse}\n"
+                f"    backup_ssh_allowed_cidrs: ['{SSH_FROM}']\n"
+                f"    backup_source_port: {SOURCE_PORT}\n"
+                f"    backup_journalist_port: {JOURNALIST_PORT}\n"
+            )
+
+        (work / "ansible-local").mkdir()
+        write_inventory(release1)
+        first = ansible_playbook(inventory)
+        host = (root / "var/lib/tor/backup/source/hostname").read_text().strip()
+        submitted = _submit(booted, host, MARKER)
+
+        current_before = booted.run("readlink", "/opt/backup/current").strip()
+        before = _units(booted)
+        write_inventory(release2)
+        upgraded = ansible_playbook(inventory)
+        upgrade = Upgrade(
+            upgraded,
+            before,
+            _units(booted),
+            current_before,
+            booted.run("readlink", "/opt/backup/current").strip(),
+        )
+        again = ansible_playbook(inventory)
+        yield Live(booted, first, submitted, upgrade, again, key.fingerprint)
+    finally:
+        booted.run(
+            "runuser",
+            "-u",
+            "backup",
+            "--",
+            "gpgconf",
+            "--homedir",
+            "/var/lib/backup/gnupg",
+            "--kill",
+            "gpg-agent",
+            check=False,
+        )
+        booted.stop()
+        if not os.environ.get("BACKUP_TEST_KEEP_TREE"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+class TestRunningServer:
+    def test_every_unit_runs_and_none_failed(self, live: Live) -> None:
+        for name in UNITS:
+            assert live.booted.unit(name)["ActiveState"] == "active", name
+        failed = live.booted.run("systemctl", "list-units", "--failed", "--plain", "--no-legend")
+        assert failed.strip() == ""
+
+    def test_nothing_listens_beyond_loopback(self, live: Live) -> None:
+        listening = live.booted.listening()
+        assert f"127.0.0.1:{SOURCE_PORT}" in listening
+        assert f"127.0.0.1:{JOURNALIST_PORT}" in listening
+        for entry in listening:
+            address = entry.rsplit(":", 1)[0]
+            assert address in {"127.0.0.1", "0:0:0:0:0:0:0:1"}, entry
+        # PostgreSQL and Redis: unix sockets only.
+        assert not any(entry.endswith((":5432", ":6379")) for entry in listening)
+
+    def test_firewall_is_loaded_default_deny(self, live: Live) -> None:
+        ruleset = live.booted.run("nft", "list", "ruleset")
+        assert re.search(r"hook input priority filter; policy drop;", ruleset)
+        assert f"ip saddr {SSH_FROM} tcp dport 22" in ruleset
+        # From the host side of the veth, a listening port of the container is unreachable.
+        probe = subprocess.run(
+            [
+                "python3",
+                "-c",
+                "import socket,sys; s=socket.socket(); s.settimeout(3);"
+                "sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0)",
+                live.booted.network.guest_address,
+                str(SOURCE_PORT),
+            ],
+            check=False,
+        )
+        assert probe.returncode == 0, "a container port answered from outside"
+
+    def test_apps_answer_only_to_their_onion_host(self, live: Live) -> None:
+        source_host = live.onion_host("source")
+        journalist_host = live.onion_host("journalist")
+        assert re.fullmatch(r"[a-z2-7]{56}\.onion", source_host)
+        assert re.fullmatch(r"[a-z2-7]{56}\.onion", journalist_host)
+        status, body = boot.http_get(live.booted, SOURCE_PORT, "/", source_host)
+        assert status == 200 and "BackUp" in body
+        status, _ = boot.http_get(live.booted, JOURNALIST_PORT, "/login", journalist_host)
+        assert status == 200
+        # A name that is neither the onion address nor loopback (a DNS-rebinding page).
+        status, _ = boot.http_get(live.booted, SOURCE_PORT, "/", "rebind.example")
+        assert status == 421
+        status, _ = boot.http_get(live.booted, JOURNALIST_PORT, "/login", source_host)
+        assert status == 421
+
+    def test_redis_refuses_without_its_password(self, live: Live) -> None:
+        answer = live.booted.run(
+            "redis-cli", "-s", "/run/redis/redis-server.sock", "ping", check=False
+        )
+        assert "NOAUTH" in answer
+
+    def test_postgresql_holds_the_schema_and_the_first_admin(self, live: Live) -> None:
+        assert live.psql("SELECT version_num FROM alembic_version") == PROBE_REVISION
+        admins = live.psql("SELECT username FROM reviewers WHERE role = 'ADMIN'").split()
+        assert admins == [FIRST_ADMIN]
+        shown = live.booted.run("runuser", "-u", "postgres", "--", "psql", "-tAc", "SHOW port")
+        assert shown.strip() == "5432"
+
+    def test_a_submission_arrives_sealed_and_leaves_no_plaintext(self, live: Live) -> None:
+        assert live.submitted["status"] == 302, live.submitted
+        assert live.psql("SELECT count(*) FROM submissions") == "1"
+        files = [
+            path
+            for path in (live.booted.root / "var/lib/backup/store").rglob("*")
+            if path.is_file()
+        ]
+        assert len(files) == 1
+        assert files[0].read_bytes()[:1] in {b"\x84", b"\x85", b"\xc1"}  # OpenPGP PKESK
+        marker = MARKER.encode()
+        for path in (live.booted.root / "var/lib/backup").rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                assert marker not in path.read_bytes(), path
+        journal = live.booted.run("journalctl", "--no-pager", "-o", "cat")
+        assert MARKER not in journal
+        dump = live.booted.run(
+            "runuser", "-u", "postgres", "--", "pg_dump", "--data-only", "backup"
+        )
+        assert MARKER not in dump
+
+
+class TestUpgrade:
+    def test_the_new_release_migrates_and_restarts_the_apps(self, live: Live) -> None:
+        upgrade = live.upgrade
+        assert upgrade.apply.changed > 0
+        assert upgrade.current_after != upgrade.current_before
+        assert live.psql("SELECT count(*) FROM upgrade_probe") == "0"
+        for name in APPS:
+            before, after = upgrade.before[name], upgrade.after[name]
+            assert after["ActiveState"] == "active", name
+            assert after["InvocationID"] != before["InvocationID"], f"{name} not restarted"
+        status, _ = boot.http_get(live.booted, SOURCE_PORT, "/", live.onion_host("source"))
+        assert status == 200
+
+    def test_data_survives_the_upgrade(self, live: Live) -> None:
+        assert live.psql("SELECT count(*) FROM submissions") == "1"
+        assert live.psql("SELECT count(*) FROM sources") == "1"
+
+    def test_a_rerun_on_the_running_server_changes_nothing(self, live: Live) -> None:
+        assert live.again.failed == 0
+        assert live.again.changed == 0, re.findall(r"changed: \[.*", live.again.output)
