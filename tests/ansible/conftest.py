@@ -121,6 +121,30 @@ def snapshot_source(source: Path) -> Path:
     return source
 
 
+def decrypt_backup(home: Path, passphrase: str, backup_file: Path, out: Path) -> Path:
+    """What the admin does on the air-gapped workstation: decrypt with the submission key."""
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            passphrase,
+            "--output",
+            str(out),
+            "--decrypt",
+            str(backup_file),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    kill_agent(home)
+    return out
+
+
 def _fake_onion_service(root: Path, name: str) -> bytes:
     """What tor leaves in a HiddenServiceDir; the playbook must keep it as it is."""
     service = root / "var/lib/tor/backup" / name
@@ -195,26 +219,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     backups = work / "backups"
     ansible_playbook(inventory, "backup.yml", f"backup_backup_dir={backups}")
     (backup_file,) = backups.glob("*.tar.gpg")
-    decrypted = work / "backup.tar"
-    subprocess.run(
-        [
-            "gpg",
-            "--homedir",
-            str(home),
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            PASSPHRASE,
-            "--output",
-            str(decrypted),
-            "--decrypt",
-            str(backup_file),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    kill_agent(home)
+    decrypted = decrypt_backup(home, PASSPHRASE, backup_file, work / "backup.tar")
     (root / "var/lib/backup/backup.sqlite").unlink()
     restored = ansible_playbook(inventory, "restore.yml", f"backup_restore_archive={decrypted}")
     reapplied = ansible_playbook(inventory)

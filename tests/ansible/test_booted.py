@@ -7,7 +7,8 @@ network namespace of its own, and site.yml runs against the live system with
 applied, migrations run against a real server, units start, the firewall loads. A
 source then submits through the deployed source app. A second release (the same code
 plus a new migration) is deployed over it: the schema moves to the new head, the apps
-restart into the new release and the data stays. A third run changes nothing.
+restart into the new release and the data stays. A third run changes nothing. Last,
+backup.yml, the database dropped, restore.yml and site.yml: the data is back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ from tests.ansible.conftest import (
     VENV_BIN,
     Apply,
     ansible_playbook,
+    decrypt_backup,
     snapshot_source,
 )
 from vault.migrate import MIGRATIONS_DIR
@@ -68,12 +71,22 @@ class Upgrade:
 
 
 @dataclass(frozen=True)
+class Restore:
+    backup_file: Path
+    archive_members: list[str]
+    dump_left_after_backup: bool
+    restored: Apply
+    reapplied: Apply
+
+
+@dataclass(frozen=True)
 class Live:
     booted: boot.Booted
     first: Apply
     submitted: dict[str, object]
     upgrade: Upgrade
     again: Apply
+    restore: Restore
     submission_fingerprint: str
 
     def psql(self, query: str) -> str:
@@ -193,7 +206,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             booted.run("readlink", "/opt/backup/current").strip(),
         )
         again = ansible_playbook(inventory)
-        yield Live(booted, first, submitted, upgrade, again, key.fingerprint)
+
+        # Backup, then the database lost, restored from the backup, and site.yml again.
+        backups = work / "backups"
+        ansible_playbook(inventory, "backup.yml", f"backup_backup_dir={backups}")
+        (backup_file,) = backups.glob("*.tar.gpg")
+        left = "backup-db" in booted.run("ls", "-A", "/run")
+        archive = decrypt_backup(home, PASSPHRASE, backup_file, work / "backup.tar")
+        with tarfile.open(archive) as tar:
+            members = tar.getnames()
+        booted.run("runuser", "-u", "postgres", "--", "dropdb", "--force", "backup")
+        restored = ansible_playbook(inventory, "restore.yml", f"backup_restore_archive={archive}")
+        reapplied = ansible_playbook(inventory)
+        restore = Restore(backup_file, members, left, restored, reapplied)
+        yield Live(booted, first, submitted, upgrade, again, restore, key.fingerprint)
     finally:
         booted.run(
             "runuser",
@@ -317,3 +343,25 @@ class TestUpgrade:
     def test_a_rerun_on_the_running_server_changes_nothing(self, live: Live) -> None:
         assert live.again.failed == 0
         assert live.again.changed == 0, re.findall(r"changed: \[.*", live.again.output)
+
+
+class TestBackupAndRestore:
+    def test_the_backup_holds_the_database_dump_encrypted(self, live: Live) -> None:
+        restore = live.restore
+        sealed = restore.backup_file.read_bytes()
+        assert sealed[:1] in {b"\x84", b"\x85", b"\xc1"}
+        assert b"PGDMP" not in sealed and MARKER.encode() not in sealed
+        assert "run/backup-db/database.pgdump" in restore.archive_members
+        assert not restore.dump_left_after_backup, "the dump stayed in /run"
+
+    def test_a_lost_database_comes_back_and_the_server_runs(self, live: Live) -> None:
+        assert live.restore.restored.failed == 0
+        assert live.psql("SELECT count(*) FROM submissions") == "1"
+        assert live.psql("SELECT count(*) FROM sources") == "1"
+        assert live.psql("SELECT version_num FROM alembic_version") == PROBE_REVISION
+        assert live.psql("SELECT count(*) FROM reviewers") == "1"
+        for name in APPS:
+            assert live.booted.unit(name)["ActiveState"] == "active", name
+        status, _ = boot.http_get(live.booted, SOURCE_PORT, "/", live.onion_host("source"))
+        assert status == 200
+        assert "backup-db" not in live.booted.run("ls", "-A", "/run")
