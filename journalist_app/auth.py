@@ -98,7 +98,9 @@ def _reseal(reviewer: Reviewer, key: str) -> None:
             rt.submission_fingerprint,
             limit=notes.RESEAL_BATCH - done,
         )
-    except VaultError as exc:
+    except Exception as exc:
+        # Best effort: a database or gpg failure here must not turn a verified login
+        # into an error page; the next login or read tries again. Logged by type only.
         db().rollback()
         current_app.logger.error("re-sealing failed: %s", type(exc).__name__)
 

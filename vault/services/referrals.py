@@ -43,7 +43,7 @@ from vault.models import (
     Source,
 )
 from vault.models.note import canonical_recipients
-from vault.services import audit, cases, notes, partners, replies
+from vault.services import audit, cases, notes, partners, replies, resealing
 from vault.services.audit_log import RefusalRecordedError
 from vault.store import Store
 
@@ -270,14 +270,14 @@ def read_messages(
         opened.append((message, text))
     if submission_fingerprint is not None:
         current = _recipients(db, referral, submission_fingerprint)
-        mine = notes.account_fingerprint(db, actor)
+        mine = resealing.account_fingerprint(db, actor)
         if mine is not None and mine.upper() in {fp.upper() for fp in current}:
             stale = [
                 (message, text.encode(), current)
                 for message, text in opened
                 if text is not None and message.recipients != canonical_recipients(current)
             ]
-            notes.reseal_quietly(db, keyring, actor, stale)
+            resealing.reseal_quietly(db, keyring, actor, stale)
     audit.record(db, actor, "referral_viewed", "referral", referral.uuid)
     db.commit()
     return opened
@@ -295,7 +295,7 @@ def reseal_pending_messages(
     """Re-seal up to `limit` messages (oldest first) that `actor` can open, of referrals
     it may see now and whose readers it is one of, whose recipients are not those
     readers; committed with their audit events. Returns how many were re-sealed."""
-    mine = notes.account_fingerprint(db, actor)
+    mine = resealing.account_fingerprint(db, actor)
     if limit <= 0 or mine is None:
         return 0
     referred = select(Referral.org_id).distinct()
@@ -323,19 +323,19 @@ def reseal_pending_messages(
             Referral.org_id.in_(current),
             ReferralMessage.recipients.is_distinct_from(wanted),
             (ReferralMessage.recipients.is_(None))
-            | notes.sealed_to(ReferralMessage.recipients, mine),
+            | resealing.sealed_to(ReferralMessage.recipients, mine),
         )
     )
     if not cases.can_work_cases(actor):
         stale = stale.where(Referral.status != R.DECLINED)
-    key_ids = notes.encryption_key_ids(keyring, mine)
-    batch: list[tuple[notes.Sealed, bytes, Sequence[str]]] = []
+    key_ids = resealing.encryption_key_ids(keyring, mine)
+    batch: list[tuple[resealing.Sealed, bytes, Sequence[str]]] = []
     tried = 0
     found = db.execute(stale.order_by(ReferralMessage.id).execution_options(yield_per=100))
     for message, org_id in found:
         if tried >= limit:  # gpg runs, not only successes, bound the login's wait
             break
-        if not notes.may_open(message, mine, key_ids):
+        if not resealing.may_open(message, mine, key_ids):
             continue
         tried += 1
         try:
@@ -344,7 +344,7 @@ def reseal_pending_messages(
             continue
         batch.append((message, plaintext, current[org_id]))
     found.close()
-    done = notes.reseal(db, keyring, actor, batch) if batch else 0
+    done = resealing.reseal(db, keyring, actor, batch) if batch else 0
     db.commit()
     return done
 

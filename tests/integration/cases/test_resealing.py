@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from keys.errors import DecryptionError
@@ -35,7 +36,7 @@ from vault.models import (
 )
 from vault.models.note import canonical_recipients
 from vault.runtime import Runtime
-from vault.services import notes, partners, referrals, reviewers
+from vault.services import notes, partners, referrals, resealing, reviewers
 
 NOTE = "RESEAL-NOTE-4c1e the survivor was moved to a safe house"
 MESSAGE = "RESEAL-MSG-9b2d please call before the visit"
@@ -65,7 +66,7 @@ def _named_key_ids(keyring: GpgKeyring, ciphertext: bytes) -> set[str]:
 def _sealed_to(runtime: Runtime, ciphertext: bytes, fingerprint: str) -> bool:
     return bool(
         _named_key_ids(runtime.keyring, ciphertext)
-        & notes.encryption_key_ids(runtime.keyring, fingerprint)
+        & resealing.encryption_key_ids(runtime.keyring, fingerprint)
     )
 
 
@@ -237,6 +238,25 @@ class TestNotes:
             assert notes.reseal_pending_notes(*args, limit=2) == 1
             assert notes.reseal_pending_notes(*args, limit=2) == 0
 
+    def test_a_failing_batch_never_costs_the_login(
+        self, app: Flask, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Fault injection: the database fails in the middle of the login batch."""
+        first = make_account(runtime, "analyst1")
+        a = _client(app, first)
+        self._case_with_note(app, runtime, a)
+        make_account(runtime, "analyst3")
+
+        def broken(*_args: object, **_kwargs: object) -> int:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+        monkeypatch.setattr(notes, "reseal_pending_notes", broken)
+        again = app.test_client()
+        response = login(again, first, code=first.code(1))
+        assert response.status_code == 302
+        assert response.headers["Location"].endswith("/")
+        assert again.get("/").status_code == 200
+
     def test_partner_login_touches_no_note(self, app: Flask, runtime: Runtime) -> None:
         first = make_account(runtime, "analyst1")
         a = _client(app, first)
@@ -405,4 +425,4 @@ class TestHelpers:
     def test_session_key_packets_of_garbage(self) -> None:
         """Not OpenPGP, truncated or empty: no key id, and no exception."""
         for data in (b"", b"\x00\x01", b"\xc1", b"\x85\x01", b"\xc1\xff\x00", b"not pgp"):
-            assert notes._pkesk_key_ids(data) == set()
+            assert resealing._pkesk_key_ids(data) == set()
