@@ -15,6 +15,7 @@ from backupctl.cmd_custody import custody
 from backupctl.cmd_db import db
 from backupctl.cmd_keys import keys
 from backupctl.cmd_onion import onion
+from backupctl.cmd_retention import retention_group
 from backupctl.cmd_run import run
 from backupctl.cmd_store import sweep
 from backupctl.cmd_worker import worker
@@ -53,5 +54,6 @@ for _command in (run, worker, admin, db, sweep, keys, workstation, onion):
     main.add_command(_command)
 main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain
+main.add_command(retention_group)  # the standing retention policy (systemd timer)
 
 __all__ = ["main"]

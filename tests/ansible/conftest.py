@@ -22,6 +22,7 @@ ANSIBLE_DIR = target.REPO / "ansible"
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", target.REPO / ".venv")) / "bin"
 FIRST_ADMIN = "firstadmin"
 SSH_FROM = "192.0.2.0/24"
+RETENTION_DAYS = 90
 PASSPHRASE = "correct horse battery staple deploy"
 # What the app role packs (roles/app/tasks/main.yml, "Pack the code").
 SOURCE_ITEMS = (
@@ -208,6 +209,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         f"    backup_source_dir: {source}\n"
         f"    backup_wheelhouse_archive: {wheelhouse}\n"
         f"    backup_ssh_allowed_cidrs: ['{SSH_FROM}']\n"
+        f"    backup_retention_days: {RETENTION_DAYS}\n"
     )
     (work / "ansible-local").mkdir()
     first = ansible_playbook(inventory)

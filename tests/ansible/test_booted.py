@@ -32,6 +32,7 @@ from tests.ansible import booted as boot
 from tests.ansible import target
 from tests.ansible.conftest import (
     FIRST_ADMIN,
+    RETENTION_DAYS,
     SSH_FROM,
     VENV_BIN,
     Apply,
@@ -51,6 +52,7 @@ UNITS = (
     "backup-journalist.service",
     "backup-worker.service",
     "backup-sweep.timer",
+    "backup-retention.timer",
     "redis-server.service",
     "postgresql@15-main.service",
     "tor@default.service",
@@ -186,6 +188,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 f"    backup_ssh_allowed_cidrs: ['{SSH_FROM}']\n"
                 f"    backup_source_port: {SOURCE_PORT}\n"
                 f"    backup_journalist_port: {JOURNALIST_PORT}\n"
+                f"    backup_retention_days: {RETENTION_DAYS}\n"
             )
 
         (work / "ansible-local").mkdir()
@@ -287,6 +290,20 @@ class TestRunningServer:
         assert status == 421
         status, _ = boot.http_get(live.booted, JOURNALIST_PORT, "/login", source_host)
         assert status == 421
+
+    def test_the_timers_run_their_jobs(self, live: Live) -> None:
+        # What the timers would start, started now: each oneshot must succeed as deployed.
+        for name in ("backup-sweep.service", "backup-retention.service"):
+            live.booted.run("systemctl", "start", name)
+            shown = live.booted.run("systemctl", "show", name, "-p", "Result,ExecMainStatus")
+            assert "Result=success" in shown and "ExecMainStatus=0" in shown, (name, shown)
+        applied = live.psql(
+            "SELECT count(*) FROM audit_events WHERE action = 'retention_policy_applied'"
+            " AND actor_id IS NULL"
+        )
+        assert int(applied) >= 1
+        # The submission of this test is recent: the policy keeps it.
+        assert live.psql("SELECT count(*) FROM sources") == "1"
 
     def test_redis_refuses_without_its_password(self, live: Live) -> None:
         answer = live.booted.run(

@@ -18,7 +18,7 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from onion.torrc import ServerTorrc, render_server_torrc
-from tests.ansible.conftest import FIRST_ADMIN, SSH_FROM, Deployed
+from tests.ansible.conftest import FIRST_ADMIN, RETENTION_DAYS, SSH_FROM, Deployed
 from vault.migrate import MIGRATIONS_DIR
 
 # A cold run builds the Debian tree (~1 min) and the wheelhouse; a warm one copies them.
@@ -202,9 +202,12 @@ class TestNoSecretKey:
 
 
 class TestUnits:
-    """Gunicorn on 127.0.0.1, the worker and the sweep timer, sandboxed and enabled."""
+    """Gunicorn on 127.0.0.1, the worker, the sweep and retention timers, sandboxed and
+    enabled."""
 
-    @pytest.mark.parametrize("unit", [*APP_UNITS, "backup-sweep.service"])
+    @pytest.mark.parametrize(
+        "unit", [*APP_UNITS, "backup-sweep.service", "backup-retention.service"]
+    )
     def test_sandboxed(self, deployed: Deployed, unit: str) -> None:
         text = deployed.path(f"/etc/systemd/system/{unit}").read_text()
         for line in SANDBOX:
@@ -226,6 +229,7 @@ class TestUnits:
         [
             *((unit, "multi-user.target") for unit in APP_UNITS),
             ("backup-sweep.timer", "timers.target"),
+            ("backup-retention.timer", "timers.target"),
             ("tor.service", "multi-user.target"),
             ("redis-server.service", "multi-user.target"),
             ("nftables.service", "sysinit.target"),
@@ -239,6 +243,12 @@ class TestUnits:
         assert "OnCalendar=" in text
         service = deployed.path("/etc/systemd/system/backup-sweep.service").read_text()
         assert "backupctl sweep" in service
+
+    def test_retention_timer(self, deployed: Deployed) -> None:
+        text = deployed.path("/etc/systemd/system/backup-retention.timer").read_text()
+        assert "OnCalendar=daily" in text and "Persistent=true" in text
+        service = deployed.path("/etc/systemd/system/backup-retention.service").read_text()
+        assert f"backupctl retention run --days {RETENTION_DAYS}" in service
 
 
 class TestTor:

@@ -1,9 +1,13 @@
 """Retention: sources inactive for N days and not linked to an open case are deleted.
 
-Always two steps, both admin-only and audited: `preview` lists what would go; `apply`
-re-checks each source of that preview (activity or a case link since then saves it) and
-requests its deletion, which the RQ deletion job carries out (files shredded, key and
-rows removed; see `vault.services.deletion`).
+From the reviewer interface, always two steps, both admin-only and audited: `preview`
+lists what would go; `apply` re-checks each source of that preview (activity or a case
+link since then saves it) and requests its deletion, which the RQ deletion job carries
+out (files shredded, key and rows removed; see `vault.services.deletion`).
+
+A standing policy set by the admin at deployment (`backup_retention_days`, run daily by
+a systemd timer through `backupctl retention run`) is `apply_policy`: the same rule,
+applied by the system (actor none in the audit log), one event per source and a total.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from vault.models import Case, CaseSource, CaseStatus, Reviewer, Source
 from vault.services import audit, deletion
 from vault.services.audit_log import require_admin_audited
 
-__all__ = ["MIN_DAYS", "Candidate", "InvalidRetentionError", "apply", "preview"]
+__all__ = [
+    "MIN_DAYS",
+    "Candidate",
+    "InvalidRetentionError",
+    "apply",
+    "apply_policy",
+    "eligible",
+    "preview",
+]
 
 # A floor against a slip of the finger (0 or 1 day would empty the instance).
 MIN_DAYS = 7
@@ -83,5 +95,25 @@ def apply(
         audit.record(db, actor, "retention_deletion_requested", "source", source.uuid)
         deletion.request_source_deletion(db, redis, source)  # commits, then queues the job
     audit.record(db, actor, "retention_applied")
+    db.commit()
+    return len(sources)
+
+
+def eligible(db: Session, days: int, now: dt.datetime | None = None) -> list[Candidate]:
+    """What the policy would delete now, oldest first (for the operator's dry run)."""
+    rows = db.scalars(_eligible(days, now or utcnow()).order_by(Source.last_updated)).all()
+    return [Candidate(s.uuid, s.designation, s.last_updated) for s in rows]
+
+
+def apply_policy(db: Session, redis: Redis, days: int, now: dt.datetime | None = None) -> int:
+    """The standing policy: request deletion of every eligible source; their count.
+
+    Run by the system, not by a reviewer: audited with no actor, per source and in total.
+    """
+    sources = db.scalars(_eligible(days, now or utcnow()).order_by(Source.last_updated)).all()
+    for source in sources:
+        audit.record(db, None, "retention_deletion_requested", "source", source.uuid)
+        deletion.request_source_deletion(db, redis, source)  # commits, then queues the job
+    audit.record(db, None, "retention_policy_applied")
     db.commit()
     return len(sources)

@@ -1,0 +1,82 @@
+"""`backupctl retention run`: the standing policy a systemd timer applies every day.
+
+Same rule as the reviewer interface's retention (inactive for N days, not in an open
+case), applied by the system: audited with no actor, carried out by the RQ deletion job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from click.testing import CliRunner
+from rq import SimpleWorker
+from sqlalchemy import select, update
+
+from backupctl.cli import main
+from tests.support.journalist import FAST_HASHER, make_source, source_row
+from vault import jobs
+from vault.models import AuditEvent, Role, Source
+from vault.runtime import Runtime
+from vault.services import cases, deletion, retention, reviewers
+
+
+def _env(runtime: Runtime) -> dict[str, str]:
+    config = runtime.config
+    assert config.redis_url is not None
+    return {
+        "BACKUP_INSTANCE_DIR": str(config.instance_dir),
+        "DATABASE_URL": config.database_url,
+        "REDIS_URL": config.redis_url,
+    }
+
+
+def _age(runtime: Runtime, source_uuid: str, days: int) -> None:
+    with runtime.session_factory() as db:
+        db.execute(
+            update(Source)
+            .where(Source.uuid == source_uuid)
+            .values(last_updated=dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
+        )
+        db.commit()
+
+
+def test_dry_run_then_run_deletes_only_what_the_rule_allows(runtime: Runtime) -> None:
+    old, in_case, recent = make_source(runtime), make_source(runtime), make_source(runtime)
+    _age(runtime, old.uuid, 120)
+    _age(runtime, in_case.uuid, 120)
+    with runtime.session_factory() as db:
+        analyst, _ = reviewers.create_reviewer(db, "analyst7", Role.ANALYST, hasher=FAST_HASHER)
+        cases.create_case(db, analyst, [in_case.uuid])
+    runner = CliRunner()
+    dry = runner.invoke(main, ["retention", "run", "--days", "90", "--dry-run"], env=_env(runtime))
+    assert dry.exit_code == 0, dry.output
+    assert "1 source(s) inactive for 90 days would be deleted" in dry.output
+    assert source_row(runtime, old.uuid) is not None
+
+    done = runner.invoke(main, ["retention", "run", "--days", "90"], env=_env(runtime))
+    assert done.exit_code == 0, done.output
+    assert "Deletion requested for 1 source(s)" in done.output
+    jobs.bind(runtime)
+    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    assert source_row(runtime, old.uuid) is None
+    assert source_row(runtime, in_case.uuid) is not None
+    assert source_row(runtime, recent.uuid) is not None
+
+    with runtime.session_factory() as db:
+        events = db.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("retention_%")).order_by(AuditEvent.id)
+        ).all()
+    assert [(e.action, e.actor_id, e.object_uuid) for e in events] == [
+        ("retention_deletion_requested", None, old.uuid),
+        ("retention_policy_applied", None, None),
+    ]
+
+
+def test_the_floor_is_refused_before_anything_runs(runtime: Runtime) -> None:
+    old = make_source(runtime)
+    _age(runtime, old.uuid, 400)
+    days = str(retention.MIN_DAYS - 1)
+    result = CliRunner().invoke(main, ["retention", "run", "--days", days], env=_env(runtime))
+    assert result.exit_code == 2
+    assert f"{retention.MIN_DAYS}" in result.output
+    assert source_row(runtime, old.uuid) is not None
