@@ -1,4 +1,4 @@
-"""`backupctl onion`: the production torrc, reviewer access keys, and a health check."""
+"""`backupctl onion`: the production torrc, reviewer and SSH access keys, a health check."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from onion.torrc import (
     DEFAULT_MAX_STREAMS,
     JOURNALIST_SERVICE,
     SOURCE_SERVICE,
+    SSH_SERVICE,
     ServerTorrc,
     render_server_torrc,
     verify_config,
@@ -33,10 +34,20 @@ by ClientOnionAuthDir (mode 0700) and reload tor.
 The private key opens the reviewer interface's door: carry it by hand, never by e-mail
 or chat, and never store it on the server. Revoke it when the workstation is lost."""
 
+SSH_STEPS = """\
+On the admin's machine (a system tor with its SOCKS port on 127.0.0.1:9050):
+  1. save the line above as NAME.auth_private in the directory named by
+     ClientOnionAuthDir in that tor's torrc (mode 0700), then reload tor;
+  2. ssh -o ProxyCommand='nc -X 5 -x 127.0.0.1:9050 %h %p' root@ADDRESS
+     (nc from netcat-openbsd), or `torsocks ssh root@ADDRESS`; in Ansible's inventory,
+     ansible_host: ADDRESS with the same ProxyCommand in ansible_ssh_common_args.
+Then SSH needs no open port: leave backup_ssh_allowed_cidrs empty. Keep the private key
+as carefully as the SSH key itself; revoke it when the machine is lost."""
+
 
 @click.group()
 def onion() -> None:
-    """Tor onion services: production torrc, reviewer access keys, health."""
+    """Tor onion services: production torrc, reviewer and SSH access keys, health."""
 
 
 @onion.command("torrc")
@@ -47,6 +58,7 @@ def onion() -> None:
 @click.option("--control-socket", default="/run/tor/control", show_default=True)
 @click.option("--user", default="debian-tor", show_default=True, help="'' to omit User.")
 @click.option("--max-streams", default=DEFAULT_MAX_STREAMS, show_default=True, type=int)
+@click.option("--ssh-target", help="Also serve SSH (port 22) to authorized admins: 127.0.0.1:22.")
 @click.option("--verify/--no-verify", default=True, help="Check it with tor --verify-config.")
 def torrc(
     data_dir: str,
@@ -56,6 +68,7 @@ def torrc(
     control_socket: str,
     user: str,
     max_streams: int,
+    ssh_target: str | None,
     verify: bool,
 ) -> None:
     """Print the server's torrc (both apps as v3 onion services)."""
@@ -68,6 +81,7 @@ def torrc(
             control_socket=PurePosixPath(control_socket) if control_socket else None,
             max_streams=max_streams,
             user=user or None,
+            ssh_target=ssh_target or None,
         )
     )
     if verify:
@@ -87,13 +101,13 @@ def _reload(config: Config, control: Path | None) -> None:
         click.echo("Development: restart `backupctl run` for the change to take effect.")
         return
     reload_tor(socket_path)
-    click.echo("tor reloaded: the reviewer service's descriptor is being republished.")
+    click.echo("tor reloaded: the service's descriptor is being republished.")
 
 
 _service_dir_option = click.option(
     "--service-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="The reviewer service's HiddenServiceDir (default: from the configuration).",
+    help="The service's HiddenServiceDir (default: from the configuration).",
 )
 _control_option = click.option(
     "--control",
@@ -107,54 +121,65 @@ def reviewer() -> None:
     """Client-authorization keys: who may open the reviewer onion service."""
 
 
-@reviewer.command("add")
-@click.argument("name")
-@_service_dir_option
-@_control_option
-@click.pass_obj
-def reviewer_add(
-    state: CliState, name: str, service_dir: Path | None, control: Path | None
+@onion.group("ssh")
+def ssh() -> None:
+    """Client-authorization keys: who may reach the admin SSH onion service."""
+
+
+def _client_key_commands(
+    group: click.Group, service: str, who: str, steps: str, address_format: str
 ) -> None:
-    """Create a key pair for workstation NAME; print its private half once."""
-    config = state.config()
-    directory = _service_dir(config, JOURNALIST_SERVICE, service_dir)
-    address = clientauth.onion_address(directory)
-    key = clientauth.add_client(directory, name)
-    _reload(config, control)
-    click.echo("")
-    click.secho(f"Reviewer key {name!r} installed. Give this line to the reviewer ONLY:", bold=True)
-    click.echo("")
-    click.echo(clientauth.auth_private_line(address, key))
-    click.echo("")
-    click.echo(f"Reviewer address: http://{address}/")
-    click.echo(TOR_BROWSER_STEPS.replace("NAME", name))
+    """add / revoke / list for one client-authorized service (the same files, the same
+    reload: onion.clientauth), each group with its own words for its own users."""
+
+    @group.command("add")
+    @click.argument("name")
+    @_service_dir_option
+    @_control_option
+    @click.pass_obj
+    def add(state: CliState, name: str, service_dir: Path | None, control: Path | None) -> None:
+        """Create a key pair for NAME; print its private half once."""
+        config = state.config()
+        directory = _service_dir(config, service, service_dir)
+        address = clientauth.onion_address(directory)
+        key = clientauth.add_client(directory, name)
+        _reload(config, control)
+        click.echo("")
+        click.secho(f"{who} key {name!r} installed. Give this line to {name} ONLY:", bold=True)
+        click.echo("")
+        click.echo(clientauth.auth_private_line(address, key))
+        click.echo("")
+        click.echo(f"{who} address: {address_format.format(address=address)}")
+        click.echo(steps.replace("NAME", name).replace("ADDRESS", address))
+
+    @group.command("revoke")
+    @click.argument("name")
+    @_service_dir_option
+    @_control_option
+    @click.pass_obj
+    def revoke(state: CliState, name: str, service_dir: Path | None, control: Path | None) -> None:
+        """Remove NAME's key: it no longer opens the service."""
+        config = state.config()
+        clientauth.revoke_client(_service_dir(config, service, service_dir), name)
+        click.echo(f"{who} key {name!r} removed.")
+        _reload(config, control)
+
+    @group.command("list")
+    @_service_dir_option
+    @click.pass_obj
+    def list_keys(state: CliState, service_dir: Path | None) -> None:
+        """The names whose keys open the service."""
+        clients = clientauth.list_clients(_service_dir(state.config(), service, service_dir))
+        if not clients:
+            click.echo(f"No {who.lower()} keys: nobody can open this service.")
+        for client in clients:
+            click.echo(f"{client.name}\t{client.public_b32}")
 
 
-@reviewer.command("revoke")
-@click.argument("name")
-@_service_dir_option
-@_control_option
-@click.pass_obj
-def reviewer_revoke(
-    state: CliState, name: str, service_dir: Path | None, control: Path | None
-) -> None:
-    """Remove workstation NAME's key: it no longer opens the reviewer service."""
-    config = state.config()
-    clientauth.revoke_client(_service_dir(config, JOURNALIST_SERVICE, service_dir), name)
-    click.echo(f"Reviewer key {name!r} removed.")
-    _reload(config, control)
-
-
-@reviewer.command("list")
-@_service_dir_option
-@click.pass_obj
-def reviewer_list(state: CliState, service_dir: Path | None) -> None:
-    """The workstations whose keys open the reviewer service."""
-    clients = clientauth.list_clients(_service_dir(state.config(), JOURNALIST_SERVICE, service_dir))
-    if not clients:
-        click.echo("No reviewer keys: nobody can open the reviewer service.")
-    for client in clients:
-        click.echo(f"{client.name}\t{client.public_b32}")
+_client_key_commands(
+    reviewer, JOURNALIST_SERVICE, "Reviewer", TOR_BROWSER_STEPS, "http://{address}/"
+)
+_client_key_commands(ssh, SSH_SERVICE, "SSH", SSH_STEPS, "{address} port 22")
 
 
 @onion.command("health")

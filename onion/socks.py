@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from onion.errors import OnionError
 
-__all__ = ["ONION_ERRORS", "OnionFetch", "SocksError", "fetch_status"]
+__all__ = ["ONION_ERRORS", "OnionFetch", "SocksError", "fetch_status", "read_banner"]
 
 ONION_ERRORS = {
     0xF0: "onion service descriptor cannot be found",
@@ -108,3 +108,19 @@ def fetch_status(
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise OnionError("the onion service did not answer with HTTP")
     return OnionFetch(status=int(parts[1]), status_line=text)
+
+
+def read_banner(
+    socks_host: str, socks_port: int, host: str, port: int, timeout: float = 60.0
+) -> str:
+    """The first line a TCP service behind an onion address sends (an SSH server's
+    version banner), through the SOCKS proxy. Raises SocksError like fetch_status."""
+    with socket.create_connection((socks_host, socks_port), timeout=timeout) as sock:
+        _connect(sock, host, port)
+        line = b""
+        while not line.endswith(b"\n") and len(line) < _MAX_STATUS_LINE:
+            chunk = sock.recv(1)
+            if not chunk:
+                break
+            line += chunk
+    return line.decode("latin-1").strip()

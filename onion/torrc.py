@@ -1,4 +1,5 @@
-"""The production torrc: one v3 onion service per app, the reviewer one behind client auth.
+"""The production torrc: one v3 onion service per app, the reviewer one behind client auth,
+and optionally the admin's SSH as a third service, also behind client auth.
 
 Rendering is pure (a dataclass in, text out) so the ansible role and the tests render the
 same file; `verify_config` then asks tor itself whether it accepts it. Every value that
@@ -20,6 +21,7 @@ from onion.tor import find_tor
 __all__ = [
     "JOURNALIST_SERVICE",
     "SOURCE_SERVICE",
+    "SSH_SERVICE",
     "ServerTorrc",
     "render_server_torrc",
     "verify_config",
@@ -27,6 +29,7 @@ __all__ = [
 
 SOURCE_SERVICE = "source"
 JOURNALIST_SERVICE = "journalist"
+SSH_SERVICE = "ssh"
 # Concurrent streams one rendezvous circuit may open. A page with its stylesheet needs a
 # handful; a client opening hundreds is flooding, and its circuit is closed.
 DEFAULT_MAX_STREAMS = 20
@@ -42,7 +45,9 @@ class ServerTorrc:
     """What varies between servers; everything else is fixed policy in the renderer.
 
     `source_target` / `journalist_target` are where tor forwards each service's port 80:
-    `127.0.0.1:PORT` or `unix:/path` (never another interface).
+    `127.0.0.1:PORT` or `unix:/path` (never another interface). `ssh_target`, when set,
+    adds the admin's SSH (port 22) as a client-authorized service: the server then needs
+    no SSH port open to any network.
     """
 
     data_dir: PurePosixPath = DEFAULT_DATA_DIR
@@ -54,9 +59,10 @@ class ServerTorrc:
     pow_defenses: bool = True
     # Debian starts tor as root and it drops to this user; None when already unprivileged.
     user: str | None = "debian-tor"
+    ssh_target: str | None = None
 
     def service_dir(self, name: str) -> PurePosixPath:
-        if name not in (SOURCE_SERVICE, JOURNALIST_SERVICE):
+        if name not in (SOURCE_SERVICE, JOURNALIST_SERVICE, SSH_SERVICE):
             raise TorConfigError(f"unknown onion service {name!r}")
         return self.services_dir / name
 
@@ -83,7 +89,7 @@ def _target(value: str, what: str) -> str:
 
 
 def _service_block(
-    settings: ServerTorrc, name: str, target: str, *, client_auth: bool
+    settings: ServerTorrc, name: str, target: str, *, client_auth: bool, port: int = 80
 ) -> list[str]:
     lines = [
         "",
@@ -91,7 +97,7 @@ def _service_block(
         + (": v3 client authorization, keys in authorized_clients/" if client_auth else ""),
         f"HiddenServiceDir {_path(settings.service_dir(name), 'services_dir')}",
         "HiddenServiceVersion 3",
-        f"HiddenServicePort 80 {target}",
+        f"HiddenServicePort {port} {target}",
         f"HiddenServiceMaxStreams {settings.max_streams}",
         # Close the whole circuit of a client that exceeds the limit, not just the stream.
         "HiddenServiceMaxStreamsCloseCircuit 1",
@@ -144,6 +150,14 @@ def render_server_torrc(settings: ServerTorrc) -> str:
         _target(settings.journalist_target, "journalist_target"),
         client_auth=True,
     )
+    if settings.ssh_target is not None:
+        lines += _service_block(
+            settings,
+            SSH_SERVICE,
+            _target(settings.ssh_target, "ssh_target"),
+            client_auth=True,
+            port=22,
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -210,6 +210,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         f"    backup_wheelhouse_archive: {wheelhouse}\n"
         f"    backup_ssh_allowed_cidrs: ['{SSH_FROM}']\n"
         f"    backup_retention_days: {RETENTION_DAYS}\n"
+        "    backup_ssh_onion: true\n"
     )
     (work / "ansible-local").mkdir()
     first = ansible_playbook(inventory)

@@ -189,6 +189,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 f"    backup_source_port: {SOURCE_PORT}\n"
                 f"    backup_journalist_port: {JOURNALIST_PORT}\n"
                 f"    backup_retention_days: {RETENTION_DAYS}\n"
+                "    backup_ssh_onion: true\n"
             )
 
         (work / "ansible-local").mkdir()
@@ -281,6 +282,10 @@ class TestRunningServer:
         journalist_host = live.onion_host("journalist")
         assert re.fullmatch(r"[a-z2-7]{56}\.onion", source_host)
         assert re.fullmatch(r"[a-z2-7]{56}\.onion", journalist_host)
+        # The admin's SSH service exists too, locked until `backupctl onion ssh add`.
+        assert re.fullmatch(r"[a-z2-7]{56}\.onion", live.onion_host("ssh"))
+        locked = live.booted.root / "var/lib/tor/backup/ssh/authorized_clients/_nobody.auth"
+        assert locked.is_file()
         status, body = boot.http_get(live.booted, SOURCE_PORT, "/", source_host)
         assert status == 200 and "BackUp" in body
         status, _ = boot.http_get(live.booted, JOURNALIST_PORT, "/login", journalist_host)

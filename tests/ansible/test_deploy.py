@@ -256,10 +256,15 @@ class TestTor:
 
     def test_torrc_is_the_renderers(self, deployed: Deployed) -> None:
         expected = render_server_torrc(
-            ServerTorrc(services_dir=PurePosixPath("/var/lib/tor/backup"))
+            ServerTorrc(
+                services_dir=PurePosixPath("/var/lib/tor/backup"), ssh_target="127.0.0.1:22"
+            )
         )
         assert deployed.path("/etc/tor/torrc").read_text() == expected
         assert "HiddenServicePoWDefensesEnabled 1" in expected
+        # backup_ssh_onion: the admin's SSH as a third, client-authorized service.
+        assert "HiddenServiceDir /var/lib/tor/backup/ssh\n" in expected
+        assert "HiddenServicePort 22 127.0.0.1:22\n" in expected
 
     def test_tor_accepts_the_torrc(self, deployed: Deployed) -> None:
         checked = _in_chroot(deployed, "tor", "--verify-config", "-f", "/etc/tor/torrc")
@@ -270,8 +275,11 @@ class TestTor:
         assert key.read_bytes() == deployed.onion_secret_before
         assert _mode(deployed.path("/var/lib/tor/backup")) == 0o700
 
-    def test_reviewer_service_never_public(self, deployed: Deployed) -> None:
-        clients = deployed.path("/var/lib/tor/backup/journalist/authorized_clients")
+    @pytest.mark.parametrize("service", ["journalist", "ssh"])
+    def test_client_authorized_services_never_public(
+        self, deployed: Deployed, service: str
+    ) -> None:
+        clients = deployed.path(f"/var/lib/tor/backup/{service}/authorized_clients")
         nobody = clients / "_nobody.auth"
         assert re.fullmatch(r"descriptor:x25519:[A-Z2-7]{52}\n", nobody.read_text())
         assert _mode(nobody) == 0o600 and _mode(clients) == 0o700

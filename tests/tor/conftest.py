@@ -21,7 +21,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 import journalist_app
 import source_app
 from onion import clientauth
-from onion.torrc import JOURNALIST_SERVICE, SOURCE_SERVICE, ServerTorrc, render_server_torrc
+from onion.torrc import (
+    JOURNALIST_SERVICE,
+    SOURCE_SERVICE,
+    SSH_SERVICE,
+    ServerTorrc,
+    render_server_torrc,
+)
 from tests.support.journalist import FAST_HASHER
 from tests.support.servers import free_port
 from tests.tor.network import Node, TorNetwork, retry, tor_network
@@ -40,6 +46,7 @@ class OnionServices:
     settings: ServerTorrc
     source_port: int
     journalist_port: int
+    ssh_port: int
 
     def service_dir(self, name: str) -> Path:
         return Path(self.settings.service_dir(name))
@@ -51,6 +58,10 @@ class OnionServices:
     @property
     def journalist_host(self) -> str:
         return clientauth.onion_address(self.service_dir(JOURNALIST_SERVICE))
+
+    @property
+    def ssh_host(self) -> str:
+        return clientauth.onion_address(self.service_dir(SSH_SERVICE))
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +82,12 @@ def onion_services(tor_net: TorNetwork) -> OnionServices:
         journalist_target=f"127.0.0.1:{free_port()}",
         control_socket=None,  # the TorProcess puts its own in the data directory
         user=None,
+        ssh_target=f"127.0.0.1:{free_port()}",  # the admin's SSH (backup_ssh_onion)
     )
-    # As the ansible role does before tor's first start: the reviewer service is never
-    # public, not even before the first reviewer key exists.
+    # As the ansible role does before tor's first start: the reviewer and SSH services
+    # are never public, not even before the first key exists.
     clientauth.lock(Path(settings.service_dir(JOURNALIST_SERVICE)))
+    clientauth.lock(Path(settings.service_dir(SSH_SERVICE)))
     node = tor_net.start_node("service", {}, extra=render_server_torrc(settings))
     uploaded = tor_net.watch_uploads(node)
     services = OnionServices(
@@ -82,8 +95,13 @@ def onion_services(tor_net: TorNetwork) -> OnionServices:
         settings=settings,
         source_port=int(settings.source_target.rsplit(":", 1)[1]),
         journalist_port=int(settings.journalist_target.rsplit(":", 1)[1]),
+        ssh_port=int(str(settings.ssh_target).rsplit(":", 1)[1]),
     )
-    wanted = {services.source_host.removesuffix(".onion"), services.journalist_host[:-6]}
+    wanted = {
+        services.source_host.removesuffix(".onion"),
+        services.journalist_host.removesuffix(".onion"),
+        services.ssh_host.removesuffix(".onion"),
+    }
     deadline = time.monotonic() + PUBLISH_TIMEOUT
     while not wanted <= uploaded:
         if time.monotonic() > deadline:

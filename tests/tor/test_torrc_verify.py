@@ -35,6 +35,12 @@ class TestVerifyConfig:
         )
         assert "Configuration was valid" in verify_config(render_server_torrc(settings))
 
+    def test_with_the_ssh_service_it_passes_too(self, tmp_path: Path) -> None:
+        args = ["--instance", str(tmp_path / "i"), "onion", "torrc", "--ssh-target", "127.0.0.1:22"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "HiddenServicePort 22 127.0.0.1:22" in result.output
+
     def test_tor_rejects_a_tampered_file(self) -> None:
         # Single-hop mode without its companion option: tor must refuse, and we must say so.
         tampered = render_server_torrc(ServerTorrc()).replace(

@@ -55,6 +55,25 @@ class TestRenderServerTorrc:
         with pytest.raises(TorConfigError):
             render_server_torrc(ServerTorrc(source_target=target))
 
+    def test_ssh_is_a_third_service_only_when_asked_for(self) -> None:
+        assert "HiddenServicePort 22" not in render_server_torrc(ServerTorrc())
+        lines = _lines(ServerTorrc(ssh_target="127.0.0.1:22"))
+        at = lines.index("HiddenServiceDir /var/lib/tor/backup/ssh")
+        assert lines[at : at + 3] == [
+            "HiddenServiceDir /var/lib/tor/backup/ssh",
+            "HiddenServiceVersion 3",
+            "HiddenServicePort 22 127.0.0.1:22",
+        ]
+        assert lines.count("HiddenServiceVersion 3") == 3
+        # The client-authorized services are the reviewer's and the SSH one.
+        text = render_server_torrc(ServerTorrc(ssh_target="127.0.0.1:22"))
+        assert text.count(": v3 client authorization") == 2
+
+    @pytest.mark.parametrize("target", ["0.0.0.0:22", "192.0.2.1:22", "127.0.0.1:22\nSocksPort 1"])
+    def test_ssh_target_is_loopback_only(self, target: str) -> None:
+        with pytest.raises(TorConfigError):
+            render_server_torrc(ServerTorrc(ssh_target=target))
+
     def test_a_line_break_in_a_path_cannot_inject_options(self) -> None:
         evil = PurePosixPath("/var/lib/tor\nHiddenServiceNonAnonymousMode 1")
         with pytest.raises(TorConfigError):
