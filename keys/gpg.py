@@ -264,6 +264,16 @@ class GpgKeyring:
     def has_secret_key(self, fingerprint: str) -> bool:
         return bool(self._gpg.list_keys(secret=True, keys=[fingerprint]))
 
+    def key_ids(self, fingerprint: str) -> set[str]:
+        """The long key ids of a key and its subkeys: what an OpenPGP message encrypted
+        to it names in its session key packets (the encryption subkey's id)."""
+        ids: set[str] = set()
+        for key in self._gpg.list_keys(keys=[fingerprint]):
+            ids.add(str(key["keyid"]).upper())
+            for sub in key.get("subkeys", []):
+                ids.add(str(sub[0]).upper())
+        return ids
+
     def import_keys(self, armored: str | bytes) -> list[str]:
         result = self._gpg.import_keys(armored)
         fingerprints = [fp for fp in result.fingerprints if fp]

@@ -86,6 +86,17 @@ def _connect(sock: socket.socket, host: str, port: int) -> None:
         _recv_exact(sock, _recv_exact(sock, 1)[0] + 2)
 
 
+def _first_line(sock: socket.socket) -> str:
+    """The first line the service sends (bounded), without its line ending."""
+    line = b""
+    while not line.endswith(b"\n") and len(line) < _MAX_STATUS_LINE:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        line += chunk
+    return line.decode("latin-1").strip()
+
+
 def fetch_status(
     socks_host: str, socks_port: int, host: str, path: str = "/", timeout: float = 60.0
 ) -> OnionFetch:
@@ -97,13 +108,7 @@ def fetch_status(
         _connect(sock, host, 80)
         request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         sock.sendall(request.encode("ascii"))
-        line = b""
-        while not line.endswith(b"\n") and len(line) < _MAX_STATUS_LINE:
-            chunk = sock.recv(1)
-            if not chunk:
-                break
-            line += chunk
-    text = line.decode("latin-1").strip()
+        text = _first_line(sock)
     parts = text.split()
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise OnionError("the onion service did not answer with HTTP")
@@ -117,10 +122,4 @@ def read_banner(
     version banner), through the SOCKS proxy. Raises SocksError like fetch_status."""
     with socket.create_connection((socks_host, socks_port), timeout=timeout) as sock:
         _connect(sock, host, port)
-        line = b""
-        while not line.endswith(b"\n") and len(line) < _MAX_STATUS_LINE:
-            chunk = sock.recv(1)
-            if not chunk:
-                break
-            line += chunk
-    return line.decode("latin-1").strip()
+        return _first_line(sock)

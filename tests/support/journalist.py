@@ -3,6 +3,7 @@ tokens taken from the rendered forms, and a source created through the vault ser
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import time
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import pyotp
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from vault import codenames
@@ -119,6 +120,17 @@ def make_source(
 def submission_row(runtime: Runtime, submission_uuid: str) -> Submission | None:
     with runtime.session_factory() as db:
         return db.scalar(select(Submission).where(Submission.uuid == submission_uuid))
+
+
+def age_source(runtime: Runtime, source_uuid: str, days: int) -> None:
+    """Make a source look inactive for `days` (its last activity moved back)."""
+    with runtime.session_factory() as db:
+        db.execute(
+            update(Source)
+            .where(Source.uuid == source_uuid)
+            .values(last_updated=dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
+        )
+        db.commit()
 
 
 def source_row(runtime: Runtime, source_uuid: str) -> Source | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 import pytest
 import requests
@@ -21,6 +22,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 import journalist_app
 import source_app
 from onion import clientauth
+from onion.errors import OnionError
 from onion.torrc import (
     JOURNALIST_SERVICE,
     SOURCE_SERVICE,
@@ -34,6 +36,7 @@ from tests.tor.network import Node, TorNetwork, retry, tor_network
 from vault.runtime import Runtime
 
 FETCH_DEADLINE = 120.0
+T = TypeVar("T")
 PUBLISH_TIMEOUT = 120.0
 NEWNYM_EVERY = 3
 
@@ -176,3 +179,22 @@ def onion_get(
         deadline=time.monotonic() + deadline,
         on_failure=on_failure,
     )
+
+
+def wait_for_answer(client: Node, ask: Callable[[], T], wanted: tuple[T, ...]) -> T:
+    """Ask again (fresh circuits, descriptor cache purged) until an answer in `wanted`:
+    a service republishes its descriptor after each reload, the client must refetch it."""
+    deadline = time.monotonic() + FETCH_DEADLINE
+    seen: list[object] = []
+    while time.monotonic() < deadline:
+        try:
+            answer = ask()
+        except (OnionError, OSError) as exc:
+            seen.append(type(exc).__name__)
+        else:
+            if answer in wanted:
+                return answer
+            seen.append(answer)
+        newnym(client)
+        time.sleep(1.0)
+    raise AssertionError(f"never got {wanted}; saw {seen[-10:]}")

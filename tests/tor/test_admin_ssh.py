@@ -19,10 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from backupctl.cli import main
-from onion.errors import OnionError
 from onion.socks import SocksError, read_banner
 from onion.torrc import SSH_SERVICE
-from tests.tor.conftest import FETCH_DEADLINE, OnionServices, newnym
+from tests.tor.conftest import FETCH_DEADLINE, OnionServices, wait_for_answer
 from tests.tor.network import Node, TorNetwork
 
 BANNER = "SSH-2.0-BackUpTestStandIn"
@@ -64,20 +63,7 @@ def _banner_or_code(client: Node, host: str) -> str | int:
 
 
 def _wait_for(client: Node, host: str, wanted: tuple[str | int, ...]) -> str | int:
-    deadline = time.monotonic() + FETCH_DEADLINE
-    seen: list[str | int] = []
-    while time.monotonic() < deadline:
-        try:
-            answer = _banner_or_code(client, host)
-        except (OnionError, OSError) as exc:
-            seen.append(type(exc).__name__)
-        else:
-            if answer in wanted:
-                return answer
-            seen.append(answer)
-        newnym(client)
-        time.sleep(1.0)
-    raise AssertionError(f"never got {wanted} from {host}; saw {seen[-10:]}")
+    return wait_for_answer(client, lambda: _banner_or_code(client, host), wanted)
 
 
 def _cli(instance: Path, *args: str) -> str:

@@ -10,10 +10,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from backupctl.cli import main
-from onion.errors import OnionError
 from onion.socks import SocksError, fetch_status
 from onion.torrc import JOURNALIST_SERVICE
-from tests.tor.conftest import FETCH_DEADLINE, OnionServices, newnym
+from tests.tor.conftest import OnionServices, wait_for_answer
 from tests.tor.network import Node, TorNetwork
 from vault.runtime import Runtime
 
@@ -30,22 +29,7 @@ def _status_or_code(client: Node, host: str) -> int:
 
 
 def _wait_for(client: Node, host: str, wanted: tuple[int, ...]) -> int:
-    """Ask again (fresh circuits, descriptor cache purged) until an answer in `wanted`:
-    the service republishes its descriptor after each reload, the client must refetch it."""
-    deadline = time.monotonic() + FETCH_DEADLINE
-    seen: list[int | str] = []
-    while time.monotonic() < deadline:
-        try:
-            answer = _status_or_code(client, host)
-        except (OnionError, OSError) as exc:
-            seen.append(type(exc).__name__)
-        else:
-            if answer in wanted:
-                return answer
-            seen.append(answer)
-        newnym(client)
-        time.sleep(1.0)
-    raise AssertionError(f"never got {wanted} from {host}; saw {seen[-10:]}")
+    return wait_for_answer(client, lambda: _status_or_code(client, host), wanted)
 
 
 def _cli(instance: Path, *args: str) -> str:

@@ -36,16 +36,6 @@ class ReplyUuidTakenError(VaultError):
     """The client chose a reply uuid that is already in use."""
 
 
-def _encryption_key_ids(keyring: GpgKeyring, fingerprint: str) -> set[str]:
-    """The long key ids a message encrypted to this key names (primary and subkeys)."""
-    ids: set[str] = set()
-    for key in keyring.gpg.list_keys(keys=[fingerprint]):
-        ids.add(str(key["keyid"]).upper())
-        for sub in key.get("subkeys", []):
-            ids.add(str(sub[0]).upper())
-    return ids
-
-
 def _check_recipients(keyring: GpgKeyring, armored: str, required: Sequence[str]) -> None:
     """Refuse anything but an OpenPGP message to each required key: a reply the source
     could not read, or that the workstation could not audit, is never stored."""
@@ -53,7 +43,7 @@ def _check_recipients(keyring: GpgKeyring, armored: str, required: Sequence[str]
         raise NotEncryptedError("not an armored OpenPGP message")
     named = {key_id.upper() for key_id in keyring.gpg.get_recipients(armored)}
     for fingerprint in required:
-        if not named & _encryption_key_ids(keyring, fingerprint):
+        if not named & keyring.key_ids(fingerprint):
             raise NotEncryptedError("not encrypted to every required key")
 
 

@@ -44,7 +44,6 @@ from vault.services import audit, cases
 from vault.services.resealing import (
     Sealed,
     account_fingerprint,
-    encryption_key_ids,
     may_open,
     reseal,
     reseal_quietly,
@@ -223,7 +222,7 @@ def reseal_pending_notes(
     current = _note_recipients(db, submission_fingerprint)
     if limit <= 0 or mine is None or mine.upper() not in {fp.upper() for fp in current}:
         return 0
-    key_ids = encryption_key_ids(keyring, mine)
+    key_ids = keyring.key_ids(mine)
     stale = select(CaseNote).where(
         or_(
             CaseNote.recipients.is_(None),

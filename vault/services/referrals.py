@@ -328,7 +328,7 @@ def reseal_pending_messages(
     )
     if not cases.can_work_cases(actor):
         stale = stale.where(Referral.status != R.DECLINED)
-    key_ids = resealing.encryption_key_ids(keyring, mine)
+    key_ids = keyring.key_ids(mine)
     batch: list[tuple[resealing.Sealed, bytes, Sequence[str]]] = []
     tried = 0
     found = db.execute(stale.order_by(ReferralMessage.id).execution_options(yield_per=100))

@@ -25,7 +25,6 @@ from vault.services import audit
 __all__ = [
     "Sealed",
     "account_fingerprint",
-    "encryption_key_ids",
     "may_open",
     "reseal",
     "reseal_quietly",
@@ -84,16 +83,6 @@ def _pkesk_key_ids(ciphertext: bytes) -> set[str]:
             pos += length
     except IndexError:
         pass
-    return ids
-
-
-def encryption_key_ids(keyring: GpgKeyring, fingerprint: str) -> set[str]:
-    """The long key ids of a key and its subkeys (a message names the encryption subkey)."""
-    ids: set[str] = set()
-    for key in keyring.gpg.list_keys(keys=[fingerprint]):
-        ids.add(str(key["keyid"]).upper())
-        for sub in key.get("subkeys", []):
-            ids.add(str(sub[0]).upper())
     return ids
 
 

@@ -13,7 +13,7 @@ applied by the system (actor none in the audit log), one event per source and a 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from redis import Redis
@@ -91,10 +91,17 @@ def apply(
     if not wanted:
         return 0
     sources = db.scalars(_eligible(days, now or utcnow()).where(Source.uuid.in_(wanted))).all()
+    return _request_deletions(db, redis, actor, sources, "retention_applied")
+
+
+def _request_deletions(
+    db: Session, redis: Redis, actor: Reviewer | None, sources: Sequence[Source], done: str
+) -> int:
+    """Deletion requested for each source (audited one by one), then the run audited."""
     for source in sources:
         audit.record(db, actor, "retention_deletion_requested", "source", source.uuid)
         deletion.request_source_deletion(db, redis, source)  # commits, then queues the job
-    audit.record(db, actor, "retention_applied")
+    audit.record(db, actor, done)
     db.commit()
     return len(sources)
 
@@ -111,9 +118,4 @@ def apply_policy(db: Session, redis: Redis, days: int, now: dt.datetime | None =
     Run by the system, not by a reviewer: audited with no actor, per source and in total.
     """
     sources = db.scalars(_eligible(days, now or utcnow()).order_by(Source.last_updated)).all()
-    for source in sources:
-        audit.record(db, None, "retention_deletion_requested", "source", source.uuid)
-        deletion.request_source_deletion(db, redis, source)  # commits, then queues the job
-    audit.record(db, None, "retention_policy_applied")
-    db.commit()
-    return len(sources)
+    return _request_deletions(db, redis, None, sources, "retention_policy_applied")

@@ -64,10 +64,7 @@ def _named_key_ids(keyring: GpgKeyring, ciphertext: bytes) -> set[str]:
 
 
 def _sealed_to(runtime: Runtime, ciphertext: bytes, fingerprint: str) -> bool:
-    return bool(
-        _named_key_ids(runtime.keyring, ciphertext)
-        & resealing.encryption_key_ids(runtime.keyring, fingerprint)
-    )
+    return bool(_named_key_ids(runtime.keyring, ciphertext) & runtime.keyring.key_ids(fingerprint))
 
 
 def _deactivate(runtime: Runtime, account: Account) -> None:

@@ -3,33 +3,21 @@ and not in an open case; admin only, audited."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask.testing import FlaskClient
 from rq import SimpleWorker
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from tests.support.journalist import FAST_HASHER, make_source, post_form, source_row
+from tests.support.journalist import FAST_HASHER, age_source, make_source, post_form, source_row
 from vault import jobs
-from vault.models import AuditEvent, Reviewer, Role, Source
+from vault.models import AuditEvent, Reviewer, Role
 from vault.runtime import Runtime
 from vault.services import cases, deletion, reviewers
 
 
-def _age(runtime: Runtime, source_uuid: str, days: int) -> None:
-    with runtime.session_factory() as db:
-        db.execute(
-            update(Source)
-            .where(Source.uuid == source_uuid)
-            .values(last_updated=dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
-        )
-        db.commit()
-
-
 def test_preview_then_delete(admin_client: FlaskClient, runtime: Runtime) -> None:
     old, in_case, recent = make_source(runtime), make_source(runtime), make_source(runtime)
-    _age(runtime, old.uuid, 400)
-    _age(runtime, in_case.uuid, 400)
+    age_source(runtime, old.uuid, 400)
+    age_source(runtime, in_case.uuid, 400)
     with runtime.session_factory() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst9", Role.ANALYST, hasher=FAST_HASHER)
         cases.create_case(db, analyst, [in_case.uuid])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,12 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-from babel.support import NullTranslations
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 import journalist_app
+from tests.support.i18n import Bracketing, VisibleText
 from tests.support.journalist import (
     Account,
     csrf_token,
@@ -47,7 +46,6 @@ LOCALES = sorted(p.name for p in TRANSLATIONS.iterdir() if (p / "LC_MESSAGES").i
 # lazy_gettext is imported as _l in the app (see journalist_app/babel.cfg).
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None}
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w*\}")
-_ATTRIBUTES = ("placeholder", "title", "alt", "aria-label")
 # What may stay outside brackets: spaces, digits and separators drawn between data.
 _SEPARATORS = re.compile(r"[\s\d·\-★→,()]+")
 _DATES = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?")
@@ -56,44 +54,8 @@ NOTE = "NOTE-TEXT-d41c"
 MESSAGE = "REFERRAL-MESSAGE-7f3a"
 
 
-class _Bracketing(NullTranslations):
-    """A pseudo-locale: every translated string comes back as ⟦string⟧."""
-
-    def gettext(self, message: str) -> str:
-        return f"⟦{message}⟧"
-
-    def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return f"⟦{singular if n == 1 else plural}⟧"
-
-    def pgettext(self, context: str, message: str) -> str:
-        return f"⟦{message}⟧"
-
-    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
-        return self.ngettext(singular, plural, n)
-
-    ugettext = gettext
-    ungettext = ngettext
-    upgettext = pgettext
-    unpgettext = npgettext
-
-
-class _VisibleText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        self.parts += [values[name] or "" for name in _ATTRIBUTES if name in values]
-        if tag == "input" and values.get("type") in ("submit", "button", "reset"):
-            self.parts.append(values.get("value") or "")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
 def _untranslated(html: str, data: list[str]) -> str:
-    parser = _VisibleText()
+    parser = VisibleText()
     parser.feed(html)
     text = "\n".join(parser.parts)
     # Innermost first: a translated label inside a translated sentence is ⟦…⟦…⟧…⟧.
@@ -107,7 +69,7 @@ def _untranslated(html: str, data: list[str]) -> str:
 
 @pytest.fixture
 def pseudo_locale(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: _Bracketing())
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Bracketing())
 
 
 def _client(app: Flask, account: Account) -> FlaskClient:

@@ -6,16 +6,14 @@ case), applied by the system: audited with no actor, carried out by the RQ delet
 
 from __future__ import annotations
 
-import datetime as dt
-
 from click.testing import CliRunner
 from rq import SimpleWorker
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from backupctl.cli import main
-from tests.support.journalist import FAST_HASHER, make_source, source_row
+from tests.support.journalist import FAST_HASHER, age_source, make_source, source_row
 from vault import jobs
-from vault.models import AuditEvent, Role, Source
+from vault.models import AuditEvent, Role
 from vault.runtime import Runtime
 from vault.services import cases, deletion, retention, reviewers
 
@@ -30,20 +28,10 @@ def _env(runtime: Runtime) -> dict[str, str]:
     }
 
 
-def _age(runtime: Runtime, source_uuid: str, days: int) -> None:
-    with runtime.session_factory() as db:
-        db.execute(
-            update(Source)
-            .where(Source.uuid == source_uuid)
-            .values(last_updated=dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
-        )
-        db.commit()
-
-
 def test_dry_run_then_run_deletes_only_what_the_rule_allows(runtime: Runtime) -> None:
     old, in_case, recent = make_source(runtime), make_source(runtime), make_source(runtime)
-    _age(runtime, old.uuid, 120)
-    _age(runtime, in_case.uuid, 120)
+    age_source(runtime, old.uuid, 120)
+    age_source(runtime, in_case.uuid, 120)
     with runtime.session_factory() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst7", Role.ANALYST, hasher=FAST_HASHER)
         cases.create_case(db, analyst, [in_case.uuid])
@@ -74,7 +62,7 @@ def test_dry_run_then_run_deletes_only_what_the_rule_allows(runtime: Runtime) ->
 
 def test_the_floor_is_refused_before_anything_runs(runtime: Runtime) -> None:
     old = make_source(runtime)
-    _age(runtime, old.uuid, 400)
+    age_source(runtime, old.uuid, 400)
     days = str(retention.MIN_DAYS - 1)
     result = CliRunner().invoke(main, ["retention", "run", "--days", days], env=_env(runtime))
     assert result.exit_code == 2

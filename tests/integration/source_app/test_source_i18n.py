@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
-from babel.support import NullTranslations
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -27,52 +25,16 @@ from sqlalchemy import select
 import source_app
 from source_app.language import LANGUAGES
 from tests.integration.source_app.helpers import SourceBrowser, every_page_responses
+from tests.support.i18n import Bracketing, VisibleText
 from vault.models import Source
 from vault.runtime import Runtime
 from vault.services import replies
 
 ROOT = Path(source_app.__file__).parent
-_ATTRIBUTES = ("placeholder", "title", "alt", "aria-label")
-
-
-class _Bracketing(NullTranslations):
-    """A pseudo-locale: every translated string comes back as ⟦string⟧."""
-
-    def gettext(self, message: str) -> str:
-        return f"⟦{message}⟧"
-
-    def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return f"⟦{singular if n == 1 else plural}⟧"
-
-    def pgettext(self, context: str, message: str) -> str:
-        return f"⟦{message}⟧"
-
-    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
-        return self.ngettext(singular, plural, n)
-
-    ugettext = gettext
-    ungettext = ngettext
-    upgettext = pgettext
-    unpgettext = npgettext
-
-
-class _VisibleText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        self.parts += [values[name] or "" for name in _ATTRIBUTES if name in values]
-        if tag == "input" and values.get("type") in ("submit", "button", "reset"):
-            self.parts.append(values.get("value") or "")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
 
 
 def _untranslated(html: str, data: list[str]) -> str:
-    parser = _VisibleText()
+    parser = VisibleText()
     parser.feed(html)
     text = "\n".join(parser.parts)
     text = re.sub(r"⟦[^⟦⟧]*⟧", " ", text)
@@ -84,7 +46,7 @@ def _untranslated(html: str, data: list[str]) -> str:
 
 @pytest.fixture
 def pseudo_locale(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: _Bracketing())
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Bracketing())
 
 
 @pytest.mark.usefixtures("pseudo_locale")
