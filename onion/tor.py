@@ -109,9 +109,16 @@ class TorProcess:
             if self.control_socket.is_socket():
                 try:
                     self.owner = self._connect()
-                    return
                 except (SocketError, AuthenticationFailure):
                     pass
+                else:
+                    # Ownership now follows this connection (stem took it). Left in the
+                    # file, the option would come back at the next RELOAD, and the next
+                    # stem Controller this process opens would take ownership in turn -
+                    # and stop tor when it closes.
+                    owned = {k: v for k, v in base.items() if k != "__OwningControllerProcess"}
+                    torrc.write_text(torrc_text(owned) + extra)
+                    return
             time.sleep(_POLL_SECONDS)
         self.stop()
         raise TorStartError(f"tor did not open its control socket within {timeout}s")

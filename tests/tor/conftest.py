@@ -50,6 +50,8 @@ class OnionServices:
     source_port: int
     journalist_port: int
     ssh_port: int
+    # One entry per descriptor upload (address without .onion), for the whole session.
+    uploads: list[str]
 
     def service_dir(self, name: str) -> Path:
         return Path(self.settings.service_dir(name))
@@ -99,6 +101,7 @@ def onion_services(tor_net: TorNetwork) -> OnionServices:
         source_port=int(settings.source_target.rsplit(":", 1)[1]),
         journalist_port=int(settings.journalist_target.rsplit(":", 1)[1]),
         ssh_port=int(str(settings.ssh_target).rsplit(":", 1)[1]),
+        uploads=uploaded,
     )
     wanted = {
         services.source_host.removesuffix(".onion"),
@@ -106,7 +109,7 @@ def onion_services(tor_net: TorNetwork) -> OnionServices:
         services.ssh_host.removesuffix(".onion"),
     }
     deadline = time.monotonic() + PUBLISH_TIMEOUT
-    while not wanted <= uploaded:
+    while not wanted <= set(uploaded):
         if time.monotonic() > deadline:
             pytest.fail(f"descriptors not uploaded in {PUBLISH_TIMEOUT}s:\n{node.tor.log_tail()}")
         time.sleep(0.25)

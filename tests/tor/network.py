@@ -102,13 +102,15 @@ class TorNetwork:
     def node(self, name: str) -> Node:
         return next(node for node in self.nodes if node.name == name)
 
-    def watch_uploads(self, node: Node) -> set[str]:
-        """Addresses (without .onion) whose descriptor `node` has uploaded, kept current."""
-        uploaded: set[str] = set()
+    def watch_uploads(self, node: Node) -> list[str]:
+        """Addresses (without .onion), one entry per descriptor upload by `node`, kept
+        current. Once per node: a second listener on the owning controller has made
+        stem drop that connection, and tor exits when its owner goes."""
+        uploaded: list[str] = []
 
         def on_event(event: HSDescEvent) -> None:
             if event.action == HSDescAction.UPLOADED and event.address:
-                uploaded.add(event.address)
+                uploaded.append(event.address)
 
         node.controller().add_event_listener(on_event, EventType.HS_DESC)  # type: ignore[arg-type]
         return uploaded
