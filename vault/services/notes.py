@@ -30,23 +30,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from vault.errors import VaultError
 from vault.models import AccountKey, CaseNote, Reviewer, Role
 from vault.models.note import canonical_recipients
 from vault.services import audit, cases
 from vault.services.resealing import (
-    Sealed,
     account_fingerprint,
-    may_open,
+    collect_batch,
+    is_reader,
+    open_each,
     reseal,
-    reseal_quietly,
+    reseal_opened,
     sealed_to,
 )
 
@@ -180,24 +179,10 @@ def read_notes(
     notes = list(
         db.scalars(select(CaseNote).where(CaseNote.case_id == case.id).order_by(CaseNote.id))
     )
-    opened: list[NoteText] = []
-    for note in notes:
-        try:
-            opened.append(
-                (note, keyring.open_bytes(note.ciphertext, session_key_passphrase).decode())
-            )
-        except DecryptionError:
-            opened.append((note, None))
+    opened = open_each(keyring, notes, session_key_passphrase)
     if submission_fingerprint is not None:
         current = _note_recipients(db, submission_fingerprint)
-        mine = account_fingerprint(db, actor)
-        if mine is not None and mine.upper() in {fp.upper() for fp in current}:
-            stale = [
-                (note, text.encode(), current)
-                for note, text in opened
-                if text is not None and note.recipients != canonical_recipients(current)
-            ]
-            reseal_quietly(db, keyring, actor, stale)
+        reseal_opened(db, keyring, actor, opened, current)
     audit.record(db, actor, "case_notes_viewed", "case", case.uuid)
     db.commit()
     return opened
@@ -220,9 +205,8 @@ def reseal_pending_notes(
     """
     mine = account_fingerprint(db, actor)
     current = _note_recipients(db, submission_fingerprint)
-    if limit <= 0 or mine is None or mine.upper() not in {fp.upper() for fp in current}:
+    if limit <= 0 or mine is None or not is_reader(mine, current):
         return 0
-    key_ids = keyring.key_ids(mine)
     stale = select(CaseNote).where(
         or_(
             CaseNote.recipients.is_(None),
@@ -232,22 +216,11 @@ def reseal_pending_notes(
             ),
         )
     )
-    batch: list[tuple[Sealed, bytes, Sequence[str]]] = []
-    tried = 0
-    # Streamed: notes written before 0005 have no recorded recipients and are filtered
-    # here, without gpg, by the key ids their ciphertext names.
+    # Streamed, and closed before the rows are rewritten.
     found = db.scalars(stale.order_by(CaseNote.id).execution_options(yield_per=100))
-    for note in found:
-        if tried >= limit:  # gpg runs, not only successes, bound the login's wait
-            break
-        if not may_open(note, mine, key_ids):
-            continue
-        tried += 1
-        try:
-            plaintext = keyring.open_bytes(note.ciphertext, session_key_passphrase)
-        except DecryptionError:
-            continue
-        batch.append((note, plaintext, current))
+    batch = collect_batch(
+        keyring, ((note, current) for note in found), mine, session_key_passphrase, limit
+    )
     found.close()
     done = reseal(db, keyring, actor, batch) if batch else 0
     db.commit()

@@ -19,14 +19,11 @@ messages of referrals it may see now.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import case as sql_case
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from vault.db import utcnow
 from vault.errors import VaultError
@@ -259,25 +256,10 @@ def read_messages(
             .order_by(ReferralMessage.id)
         )
     )
-    opened: list[Message] = []
-    for message in found:
-        text = None
-        if session_key_passphrase:
-            try:
-                text = keyring.open_bytes(message.ciphertext, session_key_passphrase).decode()
-            except DecryptionError:
-                text = None
-        opened.append((message, text))
+    opened = resealing.open_each(keyring, found, session_key_passphrase)
     if submission_fingerprint is not None:
         current = _recipients(db, referral, submission_fingerprint)
-        mine = resealing.account_fingerprint(db, actor)
-        if mine is not None and mine.upper() in {fp.upper() for fp in current}:
-            stale = [
-                (message, text.encode(), current)
-                for message, text in opened
-                if text is not None and message.recipients != canonical_recipients(current)
-            ]
-            resealing.reseal_quietly(db, keyring, actor, stale)
+        resealing.reseal_opened(db, keyring, actor, opened, current)
     audit.record(db, actor, "referral_viewed", "referral", referral.uuid)
     db.commit()
     return opened
@@ -308,7 +290,7 @@ def reseal_pending_messages(
     current: dict[int, list[str]] = {}
     for org_id in db.scalars(referred):
         readers = _org_recipients(db, org_id, submission_fingerprint)
-        if mine.upper() in {fp.upper() for fp in readers}:
+        if resealing.is_reader(mine, readers):
             current[org_id] = readers
     if not current:
         return 0
@@ -328,21 +310,14 @@ def reseal_pending_messages(
     )
     if not cases.can_work_cases(actor):
         stale = stale.where(Referral.status != R.DECLINED)
-    key_ids = keyring.key_ids(mine)
-    batch: list[tuple[resealing.Sealed, bytes, Sequence[str]]] = []
-    tried = 0
     found = db.execute(stale.order_by(ReferralMessage.id).execution_options(yield_per=100))
-    for message, org_id in found:
-        if tried >= limit:  # gpg runs, not only successes, bound the login's wait
-            break
-        if not resealing.may_open(message, mine, key_ids):
-            continue
-        tried += 1
-        try:
-            plaintext = keyring.open_bytes(message.ciphertext, session_key_passphrase)
-        except DecryptionError:
-            continue
-        batch.append((message, plaintext, current[org_id]))
+    batch = resealing.collect_batch(
+        keyring,
+        ((message, current[org_id]) for message, org_id in found),
+        mine,
+        session_key_passphrase,
+        limit,
+    )
     found.close()
     done = resealing.reseal(db, keyring, actor, batch) if batch else 0
     db.commit()

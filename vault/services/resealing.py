@@ -10,12 +10,13 @@ whom is recorded with each item (`recipients`, migration 0005).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, CursorResult, literal, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from vault.errors import VaultError
 from vault.models import AccountKey, CaseNote, ReferralMessage, Reviewer
@@ -23,15 +24,27 @@ from vault.models.note import canonical_recipients
 from vault.services import audit
 
 __all__ = [
+    "Batch",
     "Sealed",
     "account_fingerprint",
+    "collect_batch",
+    "is_reader",
     "may_open",
+    "open_each",
     "reseal",
+    "reseal_opened",
     "reseal_quietly",
     "sealed_to",
 ]
 
 Sealed = CaseNote | ReferralMessage
+S = TypeVar("S", CaseNote, ReferralMessage)
+# What to seal again: the item, its plaintext, the recipients it is sealed to now.
+Batch = list[tuple[Sealed, bytes, Sequence[str]]]
+
+
+def is_reader(fingerprint: str, recipients: Iterable[str]) -> bool:
+    return fingerprint.upper() in {fp.upper() for fp in recipients}
 
 
 def account_fingerprint(db: Session, reviewer: Reviewer) -> str | None:
@@ -142,3 +155,67 @@ def reseal_quietly(
             reseal(db, keyring, actor, items)
     except VaultError:
         pass  # nothing was written; the next reader or login tries again
+
+
+def open_each(
+    keyring: GpgKeyring, items: Sequence[S], passphrase: str | None
+) -> list[tuple[S, str | None]]:
+    """Each item with its text, or None where this key does not open it (or no key)."""
+    opened: list[tuple[S, str | None]] = []
+    for item in items:
+        text = None
+        if passphrase:
+            try:
+                text = keyring.open_bytes(item.ciphertext, passphrase).decode()
+            except DecryptionError:
+                text = None
+        opened.append((item, text))
+    return opened
+
+
+def reseal_opened(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    opened: Sequence[tuple[Sealed, str | None]],
+    current: Sequence[str],
+) -> None:
+    """On a read: the items just opened whose recipients are not `current` are sealed
+    to it, if `actor` is one of those readers; a failure never costs the read."""
+    mine = account_fingerprint(db, actor)
+    if mine is None or not is_reader(mine, current):
+        return
+    stale: Batch = [
+        (item, text.encode(), current)
+        for item, text in opened
+        if text is not None and item.recipients != canonical_recipients(current)
+    ]
+    reseal_quietly(db, keyring, actor, stale)
+
+
+def collect_batch(
+    keyring: GpgKeyring,
+    candidates: Iterable[tuple[Sealed, Sequence[str]]],
+    fingerprint: str,
+    passphrase: str,
+    limit: int,
+) -> Batch:
+    """Up to `limit` decryptions, in order, of candidates (item, current recipients)
+    sealed to this account's key: what a login re-seals. Items written before 0005
+    have no recorded recipients and are filtered, without gpg, by the key ids their
+    ciphertext names."""
+    key_ids = keyring.key_ids(fingerprint)
+    batch: Batch = []
+    tried = 0
+    for item, recipients in candidates:
+        if tried >= limit:  # gpg runs, not only successes, bound the login's wait
+            break
+        if not may_open(item, fingerprint, key_ids):
+            continue
+        tried += 1
+        try:
+            plaintext = keyring.open_bytes(item.ciphertext, passphrase)
+        except DecryptionError:
+            continue
+        batch.append((item, plaintext, recipients))
+    return batch
