@@ -108,6 +108,19 @@ def ansible_playbook(inventory: Path, playbook: str = "site.yml", *extra_vars: s
     return Apply(output, ok, changed, failed, seconds)
 
 
+# The gpg-agent that backupctl (run by the playbook and the checks) leaves in the target.
+STOP_SERVICE_AGENT = (
+    "runuser", "-u", "backup", "--",
+    "gpgconf", "--homedir", "/var/lib/backup/gnupg", "--kill", "gpg-agent",
+)  # fmt: skip
+
+
+def remove_tree(root: Path) -> None:
+    """The test's copy of the target goes, unless BACKUP_TEST_KEEP_TREE asks to keep it."""
+    if not os.environ.get("BACKUP_TEST_KEEP_TREE"):
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def snapshot_source(source: Path) -> Path:
     """A copy of the code to deploy: others may edit the working tree while a test runs,
     and a second apply must deploy the very same release as the first."""
@@ -240,22 +253,5 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         )
     finally:
         # Checks run backupctl (so gpg) inside the tree: stop the agent they left there.
-        subprocess.run(
-            [
-                "chroot",
-                str(root),
-                "runuser",
-                "-u",
-                "backup",
-                "--",
-                "gpgconf",
-                "--homedir",
-                "/var/lib/backup/gnupg",
-                "--kill",
-                "gpg-agent",
-            ],
-            check=False,
-            capture_output=True,
-        )
-        if not os.environ.get("BACKUP_TEST_KEEP_TREE"):
-            shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(["chroot", str(root), *STOP_SERVICE_AGENT], check=False, capture_output=True)
+        remove_tree(root)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -34,10 +33,12 @@ from tests.ansible.conftest import (
     FIRST_ADMIN,
     RETENTION_DAYS,
     SSH_FROM,
+    STOP_SERVICE_AGENT,
     VENV_BIN,
     Apply,
     ansible_playbook,
     decrypt_backup,
+    remove_tree,
     snapshot_source,
 )
 from vault.migrate import MIGRATIONS_DIR
@@ -225,21 +226,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         restore = Restore(backup_file, members, left, restored, reapplied)
         yield Live(booted, first, submitted, upgrade, again, restore, key.fingerprint)
     finally:
-        booted.run(
-            "runuser",
-            "-u",
-            "backup",
-            "--",
-            "gpgconf",
-            "--homedir",
-            "/var/lib/backup/gnupg",
-            "--kill",
-            "gpg-agent",
-            check=False,
-        )
+        booted.run(*STOP_SERVICE_AGENT, check=False)
         booted.stop()
-        if not os.environ.get("BACKUP_TEST_KEEP_TREE"):
-            shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)
 
 
 class TestRunningServer:

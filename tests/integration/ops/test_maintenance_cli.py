@@ -20,19 +20,6 @@ from vault.services import deletion, sources
 
 
 @pytest.fixture
-def cli_env(runtime: Runtime) -> dict[str, str]:
-    """The environment `backupctl` would see on this instance."""
-    config = runtime.config
-    assert config.redis_url is not None
-    return {
-        "BACKUP_INSTANCE_DIR": str(config.instance_dir),
-        "DATABASE_URL": config.database_url,
-        "REDIS_URL": config.redis_url,
-        "BACKUP_SCRYPT_N": "16",
-    }
-
-
-@pytest.fixture
 def keep_signal_handlers() -> Iterator[None]:
     """RQ installs its own SIGINT/SIGTERM handlers; give pytest its own back."""
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -18,17 +18,9 @@ from vault.runtime import Runtime
 from vault.services import cases, deletion, retention, reviewers
 
 
-def _env(runtime: Runtime) -> dict[str, str]:
-    config = runtime.config
-    assert config.redis_url is not None
-    return {
-        "BACKUP_INSTANCE_DIR": str(config.instance_dir),
-        "DATABASE_URL": config.database_url,
-        "REDIS_URL": config.redis_url,
-    }
-
-
-def test_dry_run_then_run_deletes_only_what_the_rule_allows(runtime: Runtime) -> None:
+def test_dry_run_then_run_deletes_only_what_the_rule_allows(
+    runtime: Runtime, cli_env: dict[str, str]
+) -> None:
     old, in_case, recent = make_source(runtime), make_source(runtime), make_source(runtime)
     age_source(runtime, old.uuid, 120)
     age_source(runtime, in_case.uuid, 120)
@@ -36,12 +28,12 @@ def test_dry_run_then_run_deletes_only_what_the_rule_allows(runtime: Runtime) ->
         analyst, _ = reviewers.create_reviewer(db, "analyst7", Role.ANALYST, hasher=FAST_HASHER)
         cases.create_case(db, analyst, [in_case.uuid])
     runner = CliRunner()
-    dry = runner.invoke(main, ["retention", "run", "--days", "90", "--dry-run"], env=_env(runtime))
+    dry = runner.invoke(main, ["retention", "run", "--days", "90", "--dry-run"], env=cli_env)
     assert dry.exit_code == 0, dry.output
     assert "1 source(s) inactive for 90 days would be deleted" in dry.output
     assert source_row(runtime, old.uuid) is not None
 
-    done = runner.invoke(main, ["retention", "run", "--days", "90"], env=_env(runtime))
+    done = runner.invoke(main, ["retention", "run", "--days", "90"], env=cli_env)
     assert done.exit_code == 0, done.output
     assert "Deletion requested for 1 source(s)" in done.output
     jobs.bind(runtime)
@@ -60,11 +52,13 @@ def test_dry_run_then_run_deletes_only_what_the_rule_allows(runtime: Runtime) ->
     ]
 
 
-def test_the_floor_is_refused_before_anything_runs(runtime: Runtime) -> None:
+def test_the_floor_is_refused_before_anything_runs(
+    runtime: Runtime, cli_env: dict[str, str]
+) -> None:
     old = make_source(runtime)
     age_source(runtime, old.uuid, 400)
     days = str(retention.MIN_DAYS - 1)
-    result = CliRunner().invoke(main, ["retention", "run", "--days", days], env=_env(runtime))
+    result = CliRunner().invoke(main, ["retention", "run", "--days", days], env=cli_env)
     assert result.exit_code == 2
     assert f"{retention.MIN_DAYS}" in result.output
     assert source_row(runtime, old.uuid) is not None
