@@ -17,6 +17,7 @@ from backupctl.cmd_keys import keys
 from backupctl.cmd_onion import onion
 from backupctl.cmd_retention import retention_group
 from backupctl.cmd_run import run
+from backupctl.cmd_serve import serve
 from backupctl.cmd_store import sweep
 from backupctl.cmd_worker import worker
 from backupctl.cmd_workstation import workstation
@@ -50,7 +51,7 @@ def main(ctx: click.Context, instance: Path | None) -> None:
     ctx.obj = CliState(instance=instance)
 
 
-for _command in (run, worker, admin, db, sweep, keys, workstation, onion):
+for _command in (run, serve, worker, admin, db, sweep, keys, workstation, onion):
     main.add_command(_command)
 main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain

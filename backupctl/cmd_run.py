@@ -36,10 +36,6 @@ from vault.migrate import upgrade
 from vault.runtime import build_runtime
 
 LISTEN_HOST = "127.0.0.1"  # development: never another interface
-GUNICORN_WORKERS = 2
-# gthread: an upload occupies one thread while it streams into gpg; the other threads
-# keep serving pages, so two large uploads do not stall the interface.
-GUNICORN_THREADS = 4
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -124,10 +120,8 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
 
     supervisor = Supervisor(stop)
     stack.callback(supervisor.stop_all)
-    supervisor.spawn("source interface", _gunicorn_argv("source_app", config.source_port), env)
-    supervisor.spawn(
-        "reviewer interface", _gunicorn_argv("journalist_app", config.journalist_port), env
-    )
+    supervisor.spawn("source interface", _serve_argv("source", config.source_port), env)
+    supervisor.spawn("reviewer interface", _serve_argv("journalist", config.journalist_port), env)
     supervisor.spawn("worker", [sys.executable, "-m", "backupctl", "worker"], env)
     ports = (config.source_port, config.journalist_port)
     if not supervisor.wait_for_ports(ports, START_TIMEOUT_SECONDS):
@@ -142,28 +136,9 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
     return supervisor.watch()
 
 
-def _gunicorn_argv(package: str, port: int) -> list[str]:
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{LISTEN_HOST}:{port}",
-        "--worker-class", "gthread",
-        "--workers", str(GUNICORN_WORKERS),
-        "--threads", str(GUNICORN_THREADS),
-        "--graceful-timeout", "10",
-        # No access log: request lines with times would be a record of who did what when.
-        "--error-logfile", "-",
-        "--log-level", "info",
-    ]  # fmt: skip
-    if _gunicorn_has_setting("control_socket_disable"):
-        # gunicorn >= 25 opens a control socket in $HOME by default; two would collide.
-        argv.append("--no-control-socket")
-    return [*argv, f"{package}:create_app()"]
-
-
-def _gunicorn_has_setting(name: str) -> bool:
-    from gunicorn.config import KNOWN_SETTINGS
-
-    return any(setting.name == name for setting in KNOWN_SETTINGS)
+def _serve_argv(app: str, port: int) -> list[str]:
+    """The serving command production runs (webcore/serving.py), on this machine's port."""
+    return [sys.executable, "-m", "backupctl", "serve", app, "--bind", f"{LISTEN_HOST}:{port}"]
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """Upload throughput through the real path, side by side with the gpg CLI.
 
-Starts the product as `backupctl run` does (gunicorn, gthread workers, private Redis),
+Starts the product as `backupctl run` does (`backupctl serve`, private Redis),
 creates a source over HTTP, then streams a file as a multipart POST to /submit and, in
 the same run, encrypts the same file with `gpg --compress-algo none` to the same key.
 Prints both throughputs, their ratio, the source app's peak RSS, and how long a small
@@ -106,7 +106,7 @@ class Product:
         return [
             int(line.split()[0])
             for line in out.splitlines()
-            if "gunicorn" in line and "source_app:create_app" in line
+            if "backupctl serve source" in line
         ]
 
     def stop(self) -> None:

@@ -43,7 +43,7 @@ from vault.runtime import Runtime, build_runtime
 from vault.services import reviewers
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import AccessDeniedError
-from webcore import security
+from webcore import security, upload_slots
 from webcore.sessions import RedisSessionInterface
 
 __all__ = ["PUBLIC_ENDPOINTS", "create_app"]
@@ -62,6 +62,10 @@ _ERROR_MESSAGES = {
     413: _l("The request is too large."),
     429: _l("Too many attempts. Wait a few minutes and try again."),
     500: _l("Something went wrong. Try again later."),
+    503: _l(
+        "The server is busy receiving other uploads. Nothing was saved: wait a minute and "
+        "try again."
+    ),
 }
 
 csrf = CSRFProtect()
@@ -103,6 +107,7 @@ def create_app(
     )
 
     # Host check and tor2web refusal run before the login gate.
+    upload_slots.install(app)  # before anything reads a body (see webcore/upload_slots.py)
     security.install(app, production=config.production, onion_host=config.journalist_onion_host)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=language.select_locale)

@@ -18,7 +18,7 @@ from source_app.uploads import SealingRequest, discard_unfinished_uploads
 from vault.config import Config, load_config
 from vault.errors import ConfigError
 from vault.runtime import Runtime, build_runtime
-from webcore import security
+from webcore import security, upload_slots
 from webcore.sessions import RedisSessionInterface
 
 __all__ = ["create_app"]
@@ -73,7 +73,9 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         pepper=config.secrets.session_pepper,
     )
 
-    # Order matters: tor2web is refused before the CSRF check reads (parses) any body.
+    # Order matters: an upload beyond the worker's cap is refused before anything reads
+    # its body, and tor2web is refused before the CSRF check reads (parses) any body.
+    upload_slots.install(app)
     security.install(app, production=config.production, onion_host=config.source_onion_host)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=language.select_locale)

@@ -24,6 +24,7 @@ from werkzeug.exceptions import (
 from source_app.context import get_config
 from source_app.uploads import MalformedFormError
 from vault.services.sources import MAX_MESSAGE_CHARS
+from webcore.upload_slots import UploadsBusy
 
 
 def human_size(size: int) -> str:
@@ -78,6 +79,11 @@ def _describe(error: HTTPException) -> tuple[str, str]:
             "There were too many attempts to log in. For everyone's safety, wait "
             "%(minutes)s minutes and try again.",
             minutes=minutes,
+        )
+    if isinstance(error, UploadsBusy):
+        return _("Busy receiving other files"), _(
+            "Many files are arriving right now, so this one was not accepted: nothing you "
+            "sent in this step was saved. Wait a minute, then send it again."
         )
     if error.code is not None and error.code >= 500:
         return _("Something went wrong"), _(

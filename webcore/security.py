@@ -15,22 +15,29 @@ CSP = (
 )
 
 
-def security_headers(response: Response) -> Response:
-    headers = response.headers
-    headers["Content-Security-Policy"] = CSP
-    headers["Cache-Control"] = "no-store, max-age=0"
-    headers["Pragma"] = "no-cache"
-    headers["Expires"] = "0"
-    headers["X-Frame-Options"] = "DENY"
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    headers["Cross-Origin-Embedder-Policy"] = "require-corp"
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
-    headers["X-Robots-Tag"] = "noindex, nofollow"
+# Every response of both apps carries these, and so do gunicorn's own error responses
+# (webcore/serving_worker.py).
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", CSP),
+    ("Cache-Control", "no-store, max-age=0"),
+    ("Pragma", "no-cache"),
+    ("Expires", "0"),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Cross-Origin-Embedder-Policy", "require-corp"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    ("X-Robots-Tag", "noindex, nofollow"),
     # Identify nothing about the server software.
-    headers["Server"] = "BackUp"
+    ("Server", "BackUp"),
+)
+
+
+def security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS:
+        response.headers[name] = value
     return response
 
 

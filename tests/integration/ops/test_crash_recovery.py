@@ -46,7 +46,7 @@ def _source_workers(run: Run) -> list[int]:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if b"source_app:create_app" in cmdline:
+        if b"backupctl serve source" in cmdline:
             procs[pid] = ppid
     return [pid for pid, ppid in procs.items() if ppid in procs]
 

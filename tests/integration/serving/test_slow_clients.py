@@ -1,0 +1,343 @@
+"""The production serving path (`backupctl serve`, started by `backupctl run`) under
+Tor-speed and hostile slow clients, on 127.0.0.1.
+
+Production's numbers (webcore/serving.py), not test ones: the deadlines waited for here
+are the real ones. Pages are checked with a generous functional bound, never timed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from keys.gpg import kill_agent
+from tests.support.product import REPO, Run, make_instance_root, run_env
+from tests.support.servers import free_port
+from tests.support.slow_client import Answer, paced_upload, raw_request, trickle
+from webcore.security import SECURITY_HEADERS
+from webcore.serving import POLICY
+
+HOST = "127.0.0.1"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+# A page must answer within this while slow clients hold connections: a functional
+# bound (a stalled page waits tens of seconds), not a measurement.
+PAGE_BOUND_SECONDS = 5.0
+MARKER = b"SLOW-UPLOAD-PLAINTEXT-MARKER "
+
+
+@dataclass
+class Product:
+    instance: Path
+    source_port: int
+    journalist_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.source_port}"
+
+    def sealed(self) -> set[Path]:
+        return set((self.instance / "store").glob("*/*-doc.gz.gpg"))
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
+    root = make_instance_root()
+    instance = root / "instance"
+    source_port, journalist_port = free_port(), free_port()
+    run = Run(
+        instance,
+        run_env(source_port, journalist_port),
+        tmp_path_factory.mktemp("serving") / "run.log",
+    )
+    try:
+        run.wait_until_serving(source_port, journalist_port)
+        yield Product(instance, source_port, journalist_port)
+    finally:
+        run.stop(signal.SIGTERM)
+        kill_agent(instance / "gnupg")
+        kill_agent(instance / "dev-workstation-gnupg")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _new_source(url: str) -> tuple[str, str]:
+    """A logged-in source: (Cookie header, CSRF token of the submit form)."""
+    session = requests.Session()
+    token = _CSRF.search(session.get(url + "/generate", timeout=30).text)
+    assert token
+    session.post(
+        url + "/create", data={"csrf_token": token.group(1)}, timeout=30
+    ).raise_for_status()
+    token = _CSRF.search(session.get(url + "/lookup", timeout=30).text)
+    assert token
+    cookie = "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+    return cookie, token.group(1)
+
+
+class _PageProbe:
+    """GET / once a second in the background; remembers the slowest answer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.worst = 0.0
+        self.failures: list[str] = []
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                status = requests.get(self.url + "/", timeout=60).status_code
+                if status != 200:
+                    self.failures.append(str(status))
+            except requests.RequestException as exc:
+                self.failures.append(type(exc).__name__)
+            self.worst = max(self.worst, time.monotonic() - started)
+            self.count += 1
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> _PageProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(90)
+
+
+def test_tor_speed_uploads_complete_while_pages_answer(product: Product) -> None:
+    """Three ~1 MiB uploads at 32, 40 and 48 KB/s at once (each longer than gunicorn's
+    30 s default timeout that cut them before) are all sealed; `GET /` keeps answering."""
+    before = product.sealed()
+    rates = (32_000, 40_000, 48_000)
+    sources = [_new_source(product.url) for _ in rates]
+    size = 1024 * 1024
+
+    def upload(index: int) -> Answer:
+        cookie, token = sources[index]
+        data = MARKER + os.urandom(size - len(MARKER))
+        return paced_upload(
+            HOST,
+            product.source_port,
+            "/submit",
+            {"csrf_token": token, "msg": ""},
+            [("fh", f"evidence-{index}.bin", data)],
+            rate_bytes_per_s=rates[index],
+            headers={"Cookie": cookie},
+        )
+
+    with _PageProbe(product.url) as probe, ThreadPoolExecutor(len(rates)) as pool:
+        answers = list(pool.map(upload, range(len(rates))))
+
+    for answer in answers:
+        assert answer.status in (200, 302, 303), answer
+        assert answer.seconds > size / 48_000 * 0.9  # it really was paced
+    sealed = product.sealed() - before
+    assert len(sealed) == len(rates)
+    for path in sealed:
+        assert MARKER not in path.read_bytes()
+    assert probe.count >= 15 and not probe.failures
+    assert probe.worst < PAGE_BOUND_SECONDS, probe.worst
+    print(
+        f"\n3 paced uploads: {[round(a.seconds, 1) for a in answers]} s; "
+        f"GET / worst {probe.worst:.2f} s over {probe.count}"
+    )
+
+
+def test_slowloris_head_and_body_are_cut_while_pages_answer(product: Product) -> None:
+    """A head that never ends is cut after the head deadline, a body far below the
+    minimum rate after its grace; pages answer meanwhile."""
+    head = (
+        f"GET / HTTP/1.1\r\nHost: {HOST}\r\n" + "".join(f"X-Pad-{i}: a\r\n" for i in range(90))
+    ).encode()
+    body_head = (
+        f"POST /login HTTP/1.1\r\nHost: {HOST}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 50000\r\n\r\n"
+    ).encode()
+    limit = POLICY.body_grace_seconds + 40
+    with _PageProbe(product.url) as probe, ThreadPoolExecutor(6) as pool:
+        heads = [
+            pool.submit(trickle, HOST, product.source_port, head, 1.0, limit) for _ in range(3)
+        ]
+        # The whole head at once, then one body byte every 2 s (0.5 B/s).
+        bodies = [
+            pool.submit(trickle, HOST, product.source_port, body_head, 2.0, limit, len(body_head))
+            for _ in range(3)
+        ]
+        head_lives = [future.result() for future in heads]
+        body_lives = [future.result() for future in bodies]
+    head_deadline = POLICY.head_timeout_seconds
+    for lived in head_lives:
+        assert head_deadline - 1 <= lived <= head_deadline + 10, head_lives
+    body_deadline = POLICY.body_grace_seconds
+    for lived in body_lives:
+        assert body_deadline - 1 <= lived <= body_deadline + 10, body_lives
+    assert not probe.failures
+    assert probe.worst < PAGE_BOUND_SECONDS, probe.worst
+    print(
+        f"\nslowloris cut after: head {[round(x, 1) for x in head_lives]} s, "
+        f"body {[round(x, 1) for x in body_lives]} s; GET / worst {probe.worst:.2f} s"
+    )
+
+
+def test_uploads_beyond_the_cap_get_our_503_before_their_body(product: Product) -> None:
+    """With every upload slot of both workers held, one more upload is refused at once:
+    503, Retry-After, our translated page; the held uploads still complete."""
+    slots = POLICY.upload_slots * POLICY.workers
+    sources = [_new_source(product.url) for _ in range(slots + 1)]
+    size = 200 * 1024
+    stop = threading.Event()
+
+    def hold(index: int) -> Answer:
+        cookie, token = sources[index]
+        # Slow enough to hold the slot for ~20 s, fast enough to never be cut.
+        return paced_upload(
+            HOST,
+            product.source_port,
+            "/submit",
+            {"csrf_token": token, "msg": ""},
+            [("fh", "held.bin", os.urandom(size))],
+            rate_bytes_per_s=10_000,
+            headers={"Cookie": cookie},
+        )
+
+    with ThreadPoolExecutor(slots) as pool:
+        held = [pool.submit(hold, index) for index in range(slots)]
+        time.sleep(4)  # every held upload has sent its head
+        cookie, token = sources[-1]
+        refused = paced_upload(
+            HOST,
+            product.source_port,
+            "/submit",
+            {"csrf_token": token, "msg": ""},
+            [("fh", "refused.bin", os.urandom(size))],
+            rate_bytes_per_s=10_000,
+            headers={"Cookie": cookie, "Accept-Language": "fr"},
+        )
+        page = requests.get(product.url + "/", timeout=30)
+        results = [future.result() for future in held]
+        stop.set()
+    # Connections are spread over the workers by the kernel, so a refusal is certain
+    # only when the refused upload lands on a full worker: both are full here.
+    assert refused.status == 503, refused
+    assert refused.headers["retry-after"] == str(POLICY.upload_retry_after_seconds)
+    assert refused.seconds < 10  # answered before its 20 s body was sent
+    text = refused.body.decode()
+    assert "Trop de fichiers en cours de réception" in text
+    assert refused.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.status_code == 200
+    assert all(answer.status in (200, 302, 303) for answer in results), results
+
+
+def test_server_header_and_gunicorns_own_errors_carry_our_headers(product: Product) -> None:
+    """`Server` names no software; gunicorn's own 400/431/414 carry our security headers
+    and a neutral body."""
+    page = raw_request(
+        HOST, product.source_port, f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    )
+    assert page.status == 200
+    servers = [value for name, value in page.raw_headers if name.lower() == "server"]
+    assert servers == ["BackUp"]
+
+    bad = {
+        "bad request line": b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "invalid header": b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+        "head too large": b"GET / HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-%d: y\r\n" % i for i in range(POLICY.limit_request_fields + 5))
+        + b"\r\n",
+        "line too long": b"GET /" + b"a" * (POLICY.limit_request_line + 10) + b" HTTP/1.1\r\n\r\n",
+    }
+    statuses = {}
+    for what, data in bad.items():
+        answer = raw_request(HOST, product.source_port, data)
+        statuses[what] = answer.status
+        assert 400 <= answer.status < 500, (what, answer)
+        for name, value in SECURITY_HEADERS:
+            assert answer.headers.get(name.lower()) == value, (what, name)
+        assert b"gunicorn" not in answer.body.lower() and b"<" not in answer.body
+        assert (
+            answer.body.decode().strip()
+            == f"{answer.status} " + answer.body.decode().split(" ", 1)[1].strip()
+        )
+    assert statuses["bad request line"] == 400
+    assert statuses["invalid header"] == 400
+    assert statuses["head too large"] == 431
+    assert statuses["line too long"] == 414
+
+
+@pytest.fixture(scope="module")
+def echo_port() -> Iterator[int]:
+    """The serving command's gunicorn (same settings, same worker) around an app that
+    answers with REMOTE_ADDR."""
+    port = free_port()
+    code = (
+        "from backupctl.cmd_serve import GunicornServer\n"
+        "from webcore.serving import gunicorn_settings\n"
+        f"GunicornServer('tests.support.echo_app:create_app', "
+        f"gunicorn_settings('{HOST}:{port}')).run()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://{HOST}:{port}/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def _keepalive_exchange(port: int, first: bytes, requests_count: int) -> list[bytes]:
+    """Send `first` then more requests on one kept-alive connection; the bodies."""
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    bodies = []
+    with socket.create_connection((HOST, port), timeout=30) as sock:
+        for index in range(requests_count):
+            sock.sendall((first if index == 0 else b"") + request)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            bodies.append(response.read())
+    return bodies
+
+
+def test_proxy_line_from_loopback_names_the_circuit(echo_port: int) -> None:
+    """A PROXY v1 line, as tor sends with HiddenServiceExportCircuitID haproxy, gives the
+    app the circuit's address on every request of a kept-alive connection; without one
+    the connection is served as it is (development); a line in mid-stream is refused."""
+    proxy = b"PROXY TCP6 fc00:dead:beef:4dad::0:2a ::1 42 80\r\n"
+    assert _keepalive_exchange(echo_port, proxy, 3) == [b"fc00:dead:beef:4dad::0:2a"] * 3
+    assert _keepalive_exchange(echo_port, b"", 2) == [b"127.0.0.1"] * 2
+    other = b"PROXY TCP6 fc00:dead:beef:4dad::1:7 ::1 7 80\r\n"
+    assert _keepalive_exchange(echo_port, other, 1) == [b"fc00:dead:beef:4dad::1:7"]
+    # On a kept-alive connection, a PROXY line after the first request is no PROXY
+    # line: it is a bad request, and the address stays what it was.
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    with socket.create_connection((HOST, echo_port), timeout=30) as sock:
+        sock.sendall(request)
+        first = http.client.HTTPResponse(sock)
+        first.begin()
+        assert first.read() == b"127.0.0.1"
+        sock.sendall(proxy + request)
+        second = http.client.HTTPResponse(sock)
+        second.begin()
+        assert second.status == 400

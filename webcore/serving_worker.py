@@ -1,0 +1,307 @@
+"""gunicorn's gthread worker with BackUp's defences against slow and hostile clients.
+
+Written against gunicorn 27's `workers/gthread.py` and `http/` (pinned in pyproject):
+
+- **Deadlines on reads.** gthread reads a request's head and body with blocking
+  `recv()` and no timeout: a client sending one byte now and then holds a thread for
+  ever. Every read here goes through `_GuardedUnreader`, which gives `recv()` a socket
+  timeout equal to what is left of the request's deadline: its head must be complete
+  `head_timeout_seconds` after the worker starts reading it, and its body may take
+  `body_grace_seconds` + (bytes received so far) / `body_min_rate` (a client keeping up
+  a reasonable average is never cut, however long its upload). A client past its
+  deadline is cut with `SlowClientError`, silently for gunicorn and as a 400 for the app.
+- **Circuit identity on every request.** gunicorn parses the PROXY line of the first
+  request only and forgets it on kept-alive ones (gthread, unlike base_async, does not
+  carry it over): the connection remembers it here.
+- **Nothing about the stack.** gunicorn's `Server: gunicorn` becomes the apps'
+  `Server: BackUp`, and gunicorn's own error responses (bad request line, head too
+  large, invalid header, a 500 from the worker) carry the apps' security headers and a
+  neutral body, and are logged by class name only (gunicorn would log the request line).
+- **No closing connection blocks the worker.** gunicorn closes a finished connection
+  gracefully on the worker's main thread, lingering up to 2 s for the client to close
+  its side: a client that never does stalls accepting, dispatching and the heartbeat for
+  everyone (20 of them would get the worker killed). Here the lingering waits in the
+  poller instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from gunicorn import util
+from gunicorn.http import errors as http_errors
+from gunicorn.http import wsgi
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.workers.gthread import _DEFER, DEFAULT_WORKER_DATA_TIMEOUT, TConn, ThreadWorker
+from werkzeug.exceptions import ClientDisconnected
+
+from webcore.security import SECURITY_HEADERS
+from webcore.serving import POLICY, ServingPolicy
+
+__all__ = ["GuardedThreadWorker", "SlowClientError"]
+
+# How long a closing connection waits for the client to close its side, and how much it
+# reads meanwhile (gunicorn's close_graceful uses the same bounds).
+_LINGER_SECONDS = 2.0
+_LINGER_MAX_BYTES = 64 * 1024
+_GUARD = "_backup_guard"
+_PROXY_INFO = "_backup_proxy_info"
+
+
+class SlowClientError(http_errors.NoMoreData, ClientDisconnected):
+    """A client missed its deadline. For gunicorn it is a client gone (the connection is
+    closed without an answer); for an app reading the body, a 400 (nothing is saved)."""
+
+    def __init__(self) -> None:
+        http_errors.NoMoreData.__init__(self, None)
+        ClientDisconnected.__init__(self, "the client was too slow")
+
+
+class _Deadline:
+    """When the request being read on one connection must be read by."""
+
+    def __init__(self, policy: ServingPolicy) -> None:
+        self._policy = policy
+        self._body = False
+        self._start = time.monotonic()
+        self._received = 0
+
+    def start_head(self) -> None:
+        self._body = False
+        self._start = time.monotonic()
+
+    def start_body(self) -> None:
+        self._body = True
+        self._start = time.monotonic()
+        self._received = 0
+
+    def count(self, received: int) -> None:
+        self._received += received
+
+    def remaining(self) -> float:
+        policy = self._policy
+        if self._body:
+            allowed = policy.body_grace_seconds + (
+                self._received / policy.body_min_rate_bytes_per_second
+            )
+        else:
+            allowed = policy.head_timeout_seconds
+        return self._start + allowed - time.monotonic()
+
+
+class _GuardedUnreader(SocketUnreader):
+    """gunicorn's socket reader, each `recv()` bounded by the request's deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        super().__init__(sock)
+        self.deadline = deadline
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise SlowClientError()
+        # A caller's own, shorter timeout (gunicorn draining an unread body) stays in
+        # force, and its expiry is its own business.
+        prior = self.sock.gettimeout()
+        ours = prior is None or remaining < prior
+        self.sock.settimeout(remaining if ours else prior)
+        try:
+            data: bytes = super().chunk(size_hint)
+        except TimeoutError:
+            if ours:
+                raise SlowClientError() from None
+            raise
+        finally:
+            # Back to blocking for the response: a download to a slow reader is not
+            # bounded by the request's deadline.
+            self.sock.settimeout(prior)
+        self.deadline.count(len(data))
+        return data
+
+
+_SERVER = dict(SECURITY_HEADERS)["Server"]
+
+
+class _NeutralResponse(wsgi.Response):
+    """gunicorn's response, saying `Server: BackUp` instead of `Server: gunicorn`.
+
+    gunicorn treats Server as its own (util.hop_headers): it drops the app's header and
+    writes its name, so the apps' value is written here instead.
+    """
+
+    def default_headers(self) -> list[str]:
+        headers: list[str] = super().default_headers()
+        return [
+            f"Server: {_SERVER}\r\n" if line.lower().startswith("server:") else line
+            for line in headers
+        ]
+
+
+@dataclass
+class _Lingering:
+    sock: socket.socket
+    deadline: float
+    drained: int = 0
+
+
+# Status and reason of gunicorn's own refusals; any other error is a 500.
+_REFUSALS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (http_errors.LimitRequestLine, 414, "URI Too Long"),
+    (http_errors.LimitRequestHeaders, 431, "Request Header Fields Too Large"),
+    (http_errors.UnsupportedTransferCoding, 501, "Not Implemented"),
+    (http_errors.ExpectationFailed, 417, "Expectation Failed"),
+    (http_errors.ForbiddenProxyRequest, 403, "Forbidden"),
+    (http_errors.ConfigurationProblem, 500, "Internal Server Error"),
+)
+_BAD_REQUESTS: tuple[type[BaseException], ...] = (
+    http_errors.InvalidRequestLine,
+    http_errors.InvalidRequestMethod,
+    http_errors.InvalidHTTPVersion,
+    http_errors.InvalidHeader,
+    http_errors.InvalidHeaderName,
+    http_errors.InvalidProxyLine,
+    http_errors.InvalidSchemeHeaders,
+    http_errors.ObsoleteFolding,
+    http_errors.InvalidChunkSize,
+    http_errors.ChunkMissingTerminator,
+    http_errors.InvalidChunkExtension,
+    http_errors.InvalidH2CPreface,
+)
+
+
+def error_status(exc: BaseException) -> tuple[int, str]:
+    """The status gunicorn answers an error of its own with."""
+    if isinstance(exc, (http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName)):
+        return 500, "Internal Server Error"  # the app's fault, not the client's
+    for kind, status, reason in _REFUSALS:
+        if isinstance(exc, kind):
+            return status, reason
+    if isinstance(exc, _BAD_REQUESTS):
+        return 400, "Bad Request"
+    return 500, "Internal Server Error"
+
+
+def error_response(status: int, reason: str) -> bytes:
+    """A complete HTTP/1.1 error response: our headers, a body that names nothing."""
+    body = f"{status} {reason}\n".encode("ascii")
+    lines = [
+        f"HTTP/1.1 {status} {reason}",
+        "Connection: close",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in SECURITY_HEADERS),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class GuardedThreadWorker(ThreadWorker):
+    """gthread with deadlines on reads, circuit identity kept, neutral errors."""
+
+    policy: ServingPolicy = POLICY
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lingering: deque[_Lingering] = deque()
+
+    def init_process(self) -> None:
+        # wsgi.create() builds `wsgi.Response`; this process serves only our apps.
+        wsgi.Response = _NeutralResponse
+        super().init_process()
+
+    # --- deadlines -------------------------------------------------------------------
+
+    def handle(self, conn: TConn) -> Any:
+        """gthread's handle, with the connection's reader guarded before any read."""
+        if not conn.initialized:
+            # gthread's own wait: a connection that sends nothing goes back to the
+            # poller (no thread held) until it does or its keepalive expires.
+            if not conn.data_ready and not conn.wait_for_data(DEFAULT_WORKER_DATA_TIMEOUT):
+                return _DEFER
+            conn.sock.setblocking(True)
+            conn.init()
+            deadline = _Deadline(self.policy)
+            conn.parser.unreader = _GuardedUnreader(conn.sock, deadline)
+            setattr(conn, _GUARD, deadline)
+        getattr(conn, _GUARD).start_head()
+        return super().handle(conn)
+
+    def handle_request(self, req: Any, conn: TConn) -> bool:
+        getattr(conn, _GUARD).start_body()
+        if req.proxy_protocol_info:
+            setattr(conn, _PROXY_INFO, req.proxy_protocol_info)
+        else:
+            req.proxy_protocol_info = getattr(conn, _PROXY_INFO, None)
+        return bool(super().handle_request(req, conn))
+
+    # --- gunicorn's own answers --------------------------------------------------------
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        status, reason = error_status(exc)
+        # The class only: gunicorn's message would quote the request line or a header.
+        if status >= 500:
+            self.log.error("server error while serving a request: %s", type(exc).__name__)
+        else:
+            self.log.info("refused a malformed request: %s", type(exc).__name__)
+        try:
+            util.write_nonblock(client, error_response(status, reason))
+        except Exception:
+            self.log.debug("could not send the error response")
+
+    # --- closing without blocking the main loop ----------------------------------------
+
+    def finish_request(self, conn: TConn, fs: Future[Any]) -> None:
+        if fs.cancelled() or fs.exception() is not None or fs.result():
+            super().finish_request(conn, fs)  # kept alive, deferred, or failed
+            return
+        self.nr_conns -= 1
+        self._linger(conn.sock)
+
+    def _linger(self, sock: socket.socket) -> None:
+        """Half-close now; read what the client still sends until it closes too, in the
+        poller, at most `_LINGER_SECONDS` (RFC 9112 section 9.6, without the wait)."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+        except OSError:
+            util.close(sock)
+            return
+        entry = _Lingering(sock, time.monotonic() + _LINGER_SECONDS)
+        self._lingering.append(entry)
+        self.poller.register(sock, selectors.EVENT_READ, partial(self._drain, entry))
+
+    def _drain(self, entry: _Lingering, _fileobj: object) -> None:
+        try:
+            data = entry.sock.recv(8192)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return
+            data = b""
+        entry.drained += len(data)
+        if not data or entry.drained >= _LINGER_MAX_BYTES:
+            self._close_lingering(entry)
+
+    def _close_lingering(self, entry: _Lingering) -> None:
+        try:
+            self._lingering.remove(entry)
+        except ValueError:
+            return
+        try:
+            self.poller.unregister(entry.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        util.close(entry.sock)
+
+    def murder_pending(self) -> None:
+        """Called on every pass of the main loop: expire lingering closes too."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self._lingering and self._lingering[0].deadline <= now:
+            self._close_lingering(self._lingering[0])
