@@ -217,12 +217,16 @@ class TestUnits:
     @pytest.mark.parametrize(
         ("unit", "port"), [("backup-source.service", 8080), ("backup-journalist.service", 8081)]
     )
-    def test_gunicorn_on_loopback_without_access_log(
+    def test_the_serving_command_on_loopback(
         self, deployed: Deployed, unit: str, port: int
     ) -> None:
         text = deployed.path(f"/etc/systemd/system/{unit}").read_text()
-        assert f"--bind 127.0.0.1:{port} " in text
-        assert "--access-logfile" not in text
+        app = "source" if "source" in unit else "journalist"
+        [exec_start] = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+        # The same command as development and the tests: no gunicorn options of its own.
+        assert exec_start == (
+            f"ExecStart=/opt/backup/current/venv/bin/backupctl serve {app} --bind 127.0.0.1:{port}"
+        )
 
     @pytest.mark.parametrize(
         ("unit", "target"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import select
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -91,16 +92,20 @@ def _read_answer(sock: socket.socket, started: float) -> Answer:
 
 
 def _send_paced(sock: socket.socket, data: bytes, rate: float, chunk: int, started: float) -> None:
-    """Send `data` so that the average since `started` never exceeds `rate` bytes/s."""
+    """Send `data` so that the average since `started` never exceeds `rate` bytes/s.
+
+    Stops early when the server answers before the end (a refusal), as browsers do:
+    the answer is then read instead of being lost to a reset.
+    """
     sent = 0
     while sent < len(data):
         piece = data[sent : sent + chunk]
         sock.sendall(piece)
         sent += len(piece)
-        due = started + sent / rate
-        pause = due - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
+        pause = max(started + sent / rate - time.monotonic(), 0.0)
+        readable, _w, _x = select.select([sock], [], [], pause)
+        if readable:
+            return
 
 
 def paced_upload(

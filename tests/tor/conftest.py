@@ -7,20 +7,16 @@ apps (on its own runtime: SQLite or PostgreSQL) on those ports for its duration.
 
 from __future__ import annotations
 
-import threading
+import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 import pytest
 import requests
-from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
-import journalist_app
-import source_app
 from onion import clientauth
 from onion.errors import OnionError
 from onion.torrc import (
@@ -30,8 +26,8 @@ from onion.torrc import (
     ServerTorrc,
     render_server_torrc,
 )
-from tests.support.journalist import FAST_HASHER
 from tests.support.servers import free_port
+from tests.support.serving import serve_app
 from tests.tor.network import Node, TorNetwork, retry, tor_network
 from vault.runtime import Runtime
 
@@ -122,37 +118,41 @@ def probe(tor_net: TorNetwork) -> Node:
     return tor_net.node("probe")
 
 
-def _serve(app: Flask, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
+def served_env(runtime: Runtime, onion_services: OnionServices) -> dict[str, str]:
+    """The environment a production server gives `backupctl serve`, on this test's
+    runtime (its instance directory, database and Redis)."""
+    config = runtime.config
+    assert config.redis_url is not None
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BACKUP_", "TEST_")) and key not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        BACKUP_INSTANCE_DIR=str(config.instance_dir),
+        DATABASE_URL=config.database_url,
+        REDIS_URL=config.redis_url,
+        BACKUP_PRODUCTION="1",
+        BACKUP_SOURCE_ONION_HOST=onion_services.source_host,
+        BACKUP_JOURNALIST_ONION_HOST=onion_services.journalist_host,
+        BACKUP_DEV_TOR="0",
+    )
+    return env
 
 
 @pytest.fixture
-def served_apps(runtime: Runtime, onion_services: OnionServices) -> Iterator[Runtime]:
-    """Both apps on this test's runtime, on the ports the onion services forward to, in
-    production mode: each answers only for its own onion Host (and localhost)."""
-    config = replace(
-        runtime.config,
-        production=True,
-        source_onion_host=onion_services.source_host,
-        journalist_onion_host=onion_services.journalist_host,
-    )
-    servers = [
-        _serve(source_app.create_app(config, runtime), onion_services.source_port),
-        _serve(
-            journalist_app.create_app(config, runtime, hasher=FAST_HASHER),
-            onion_services.journalist_port,
-        ),
-    ]
-    try:
+def served_apps(
+    runtime: Runtime, onion_services: OnionServices, tmp_path: Path
+) -> Iterator[Runtime]:
+    """Both apps on this test's runtime, on the ports the onion services forward to,
+    served as production serves them (`backupctl serve`, production mode): each answers
+    only for its own onion Host (and localhost), and sees tor's PROXY line."""
+    env = served_env(runtime, onion_services)
+    with (
+        serve_app("source", onion_services.source_port, env, tmp_path / "source.log"),
+        serve_app("journalist", onion_services.journalist_port, env, tmp_path / "journalist.log"),
+    ):
         yield runtime
-    finally:
-        for server, thread in servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
 
 
 def tor_session(client: Node) -> requests.Session:

@@ -22,6 +22,8 @@ class TestVerifyConfig:
         assert "configuration is valid" in result.output
         torrc = result.output.split("\n", 1)[1]  # after the verdict line (stderr first)
         assert "HiddenServicePoWDefensesEnabled 1" in torrc
+        assert "HiddenServiceEnableIntroDoSDefense 1" in torrc
+        assert "HiddenServiceExportCircuitID haproxy" in torrc
         assert "Configuration was valid" in verify_config(torrc)
 
     def test_a_private_layout_passes_too(self, tmp_path: Path) -> None:

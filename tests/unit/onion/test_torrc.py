@@ -34,6 +34,27 @@ class TestRenderServerTorrc:
         assert lines.count("HiddenServiceMaxStreams 20") == 2
         assert lines.count("HiddenServiceMaxStreamsCloseCircuit 1") == 2
 
+    def test_circuit_ids_and_intro_point_limits_for_both_apps(self) -> None:
+        lines = _lines(ServerTorrc())
+        assert lines.count("HiddenServiceExportCircuitID haproxy") == 2
+        assert lines.count("HiddenServiceEnableIntroDoSDefense 1") == 2
+        assert lines.count("HiddenServiceEnableIntroDoSRatePerSec 25") == 2
+        assert lines.count("HiddenServiceEnableIntroDoSBurstPerSec 200") == 2
+
+    def test_ssh_gets_intro_limits_but_no_proxy_line(self) -> None:
+        lines = _lines(ServerTorrc(ssh_target="127.0.0.1:22"))
+        ssh = lines[lines.index("HiddenServiceDir /var/lib/tor/backup/ssh") :]
+        assert "HiddenServiceEnableIntroDoSDefense 1" in ssh
+        assert "HiddenServiceExportCircuitID haproxy" not in ssh
+        assert lines.count("HiddenServiceExportCircuitID haproxy") == 2
+
+    @pytest.mark.parametrize(("rate", "burst"), [(0, 200), (25, 0), (300, 200), (-1, 5)])
+    def test_intro_limits_that_would_switch_the_defence_off_are_refused(
+        self, rate: int, burst: int
+    ) -> None:
+        with pytest.raises(TorConfigError):
+            render_server_torrc(ServerTorrc(intro_dos_rate=rate, intro_dos_burst=burst))
+
     def test_no_socks_no_relay_no_single_hop(self) -> None:
         lines = _lines(ServerTorrc())
         for required in (

@@ -1,0 +1,48 @@
+"""The apps' systemd units start the serving command, rendered from the role's own
+templates and defaults (fast: no target system; test_deploy.py applies the playbook)."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+import yaml
+
+from backupctl.cmd_run import _serve_argv
+from tests.ansible.conftest import ANSIBLE_DIR
+
+TEMPLATES = ANSIBLE_DIR / "roles" / "services" / "templates"
+
+
+def _defaults() -> dict[str, object]:
+    loaded = yaml.safe_load((ANSIBLE_DIR / "roles/backup/defaults/main.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _render(unit: str) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701  (systemd units, not HTML)
+    )
+    values = {**_defaults(), "ansible_managed": "managed", "backup_database": "sqlite"}
+    return env.get_template(f"{unit}.j2").render(**values)
+
+
+@pytest.mark.parametrize(("app", "port"), [("source", 8080), ("journalist", 8081)])
+def test_unit_runs_the_serving_command_as_development_does(app: str, port: int) -> None:
+    text = _render(f"backup-{app}.service")
+    [exec_start] = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    command = exec_start.removeprefix("ExecStart=").split()
+    assert command[0] == "/opt/backup/current/venv/bin/backupctl"
+    # `backupctl run` starts exactly these arguments (after its own interpreter).
+    assert command[1:] == _serve_argv(app, port)[3:]
+    assert "gunicorn" not in exec_start
+
+
+def test_no_serving_setting_in_the_playbook() -> None:
+    """Workers, threads and timeouts live in webcore/serving.py only."""
+    assert not [name for name in _defaults() if "gunicorn" in name]
+    for template in TEMPLATES.glob("*.j2"):
+        for option in ("--workers", "--threads", "--timeout", "--worker-class"):
+            assert option not in template.read_text(), (template.name, option)
