@@ -92,7 +92,8 @@ class ServingPolicy:
 POLICY = ServingPolicy()
 
 # gunicorn's heartbeat file: in memory, not on disk (the default is /tmp).
-_WORKER_TMP_DIR = "/dev/shm"  # noqa: S108  (a tmpfs; gunicorn makes its own 0600 file)
+# A tmpfs; gunicorn makes its own 0600 file there.
+_WORKER_TMP_DIR = "/dev/shm"  # noqa: S108  # nosec B108
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
