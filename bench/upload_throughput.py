@@ -104,9 +104,7 @@ class Product:
     def source_app_pids(self) -> list[int]:
         out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
         return [
-            int(line.split()[0])
-            for line in out.splitlines()
-            if "backupctl serve source" in line
+            int(line.split()[0]) for line in out.splitlines() if "backupctl serve source" in line
         ]
 
     def stop(self) -> None:
