@@ -11,6 +11,7 @@ from sqlalchemy import select
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import CODENAME_RE, csrf_token, gunzip, stored_files
+from tests.support.leaks import assert_no_leak
 from tests.tor.conftest import OnionServices, onion_get, tor_session
 from tests.tor.network import Node
 from vault.models import Source, Submission, SubmissionKind
@@ -75,8 +76,10 @@ class TestSourceOverTor:
         sealed = [path.read_bytes() for path in paths]
         for ciphertext in sealed:
             assert OPENPGP_PACKET.match(ciphertext)
-            assert message.encode() not in ciphertext
             assert document[:64] not in ciphertext
+        assert_no_leak(
+            message, files=[runtime.config.instance_dir], engine=runtime.engine, redis=runtime.redis
+        )
         # The message is sealed as text, the file gzipped then sealed (as in the store).
         opened = [workstation_keyring.open_bytes(c, SUBMISSION_PASSPHRASE) for c in sealed]
         assert opened[0] == message.encode()

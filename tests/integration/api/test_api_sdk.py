@@ -22,7 +22,7 @@ from tests.support.journalist import (
     source_row,
     submission_row,
 )
-from tests.support.leaks import files_containing, redis_values_containing, rows_containing
+from tests.support.leaks import assert_no_leak
 from vault.models import AuditEvent, CustodyReceipt, Reply, Role, Source, Submission
 from vault.runtime import Runtime
 from vault.services import sources
@@ -266,11 +266,12 @@ def test_no_reply_text_or_passphrase_reaches_the_server_side(
     with pytest.raises(ReplyError):
         api.reply_source(source, marker)  # plaintext by mistake: refused, kept nowhere
     assert api.logout() is True
-    roots = [runtime.config.instance_dir]
-    for secret in (marker, analyst.passphrase):
-        assert files_containing(secret, roots) == []
-        assert rows_containing(secret, runtime.engine) == []
-        assert redis_values_containing(secret, runtime.redis) == []
+    assert_no_leak(
+        (marker, analyst.passphrase),
+        files=[runtime.config.instance_dir],
+        engine=runtime.engine,
+        redis=runtime.redis,
+    )
     log = (runtime.config.log_dir / "api.log").read_text()
     assert "/api/v1/sources" in log  # the log was written, and holds identifiers only
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import Account, login, make_account, make_source, post_form
-from tests.support.leaks import files_containing, redis_values_containing, rows_containing
+from tests.support.leaks import assert_no_leak
 from vault.models import AccountKey, AuditEvent, Case, CaseNote, Role
 from vault.runtime import Runtime
 from vault.services import reviewers
@@ -73,10 +73,13 @@ def test_note_end_to_end_and_no_plaintext_anywhere(
     assert workstation_keyring.open_bytes(note.ciphertext, SUBMISSION_PASSPHRASE).decode() == MARKER
 
     # The marker search: database rows and files, Redis, logs.
-    assert rows_containing(MARKER, runtime.engine) == []
     # The test directory holds the instance (store, keyring) and the SQLite files.
-    assert files_containing(MARKER, [runtime.config.instance_dir.parent]) == []
-    assert redis_values_containing(MARKER, runtime.redis) == []
+    assert_no_leak(
+        MARKER,
+        files=[runtime.config.instance_dir.parent],
+        engine=runtime.engine,
+        redis=runtime.redis,
+    )
     assert MARKER not in caplog.text
 
 

@@ -17,7 +17,7 @@ from tests.support.journalist import (
     make_source,
     post_form,
 )
-from tests.support.leaks import redis_values_containing, rows_containing
+from tests.support.leaks import assert_no_leak
 from vault.models import AuditEvent, Case, Referral, ReferralStatus, Reply, Reviewer, Role
 from vault.runtime import Runtime
 from vault.services import partners, referrals
@@ -107,8 +107,12 @@ def test_analyst_partner_source_path(world: _World, runtime: Runtime) -> None:
     with runtime.session_factory() as db:
         assert db.scalars(select(Referral)).one().status is ReferralStatus.ACCEPTED
         assert len(db.scalars(select(Reply)).all()) == 1
-    assert rows_containing(MESSAGE, runtime.engine) == []
-    assert redis_values_containing(MESSAGE, runtime.redis) == []
+    assert_no_leak(
+        MESSAGE,
+        files=[runtime.config.instance_dir],
+        engine=runtime.engine,  # rows, and for SQLite its file and WAL
+        redis=runtime.redis,
+    )
 
 
 def test_partner_cannot_see_or_guess(world: _World, runtime: Runtime) -> None:

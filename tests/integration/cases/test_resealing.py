@@ -22,7 +22,7 @@ from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import Account, login, make_account, make_source, post_form
-from tests.support.leaks import files_containing, redis_values_containing, rows_containing
+from tests.support.leaks import assert_no_leak
 from vault.models import (
     AccountKey,
     AuditEvent,
@@ -88,9 +88,12 @@ def _events(runtime: Runtime, action: str) -> list[AuditEvent]:
 
 
 def _assert_no_plaintext(runtime: Runtime, text: str, caplog: pytest.LogCaptureFixture) -> None:
-    assert rows_containing(text, runtime.engine) == []
-    assert files_containing(text, [runtime.config.instance_dir.parent]) == []
-    assert redis_values_containing(text, runtime.redis) == []
+    assert_no_leak(
+        text,
+        files=[runtime.config.instance_dir.parent],
+        engine=runtime.engine,
+        redis=runtime.redis,
+    )
     assert text not in caplog.text
 
 

@@ -19,6 +19,7 @@ from tests.support.journalist import (
     source_row,
     submission_row,
 )
+from tests.support.leaks import assert_no_leak
 from vault import codenames, jobs
 from vault.models import AuditEvent, Reply, SeenSubmission, Source, Submission
 from vault.runtime import Runtime
@@ -156,10 +157,10 @@ def test_reply_is_sealed_for_the_source(
     assert marker.encode() not in ciphertext
     assert runtime.keyring.open_bytes(ciphertext, source.reply_passphrase) == marker.encode()
     assert workstation_keyring.open_bytes(ciphertext, SUBMISSION_PASSPHRASE) == marker.encode()
-    # The reply text is nowhere in Redis (sessions, flashes, queues).
-    for key in runtime.redis.scan_iter():
-        if runtime.redis.type(key) == b"string":
-            assert marker.encode() not in (runtime.redis.get(key) or b"")
+    # The reply text is nowhere: not in Redis (sessions, flashes, queues), rows or files.
+    assert_no_leak(
+        marker, files=[runtime.config.instance_dir], engine=runtime.engine, redis=runtime.redis
+    )
     page = analyst_client.get(_page(source)).get_data(as_text=True)
     assert reply.filename in page and marker not in page
     row = _row(analyst_client.get("/").get_data(as_text=True), source.designation)

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from backupctl.cli import main
 from keys.gpg import kill_agent
-from tests.support.leaks import files_containing
+from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, descendants, make_instance_root, run_env
 from tests.support.servers import free_port
 
@@ -110,7 +110,8 @@ def test_killed_mid_upload_leaves_nothing_after_sweep(instance: Path, tmp_path: 
     with sqlite3.connect(instance / "backup.sqlite") as db:
         assert db.execute("SELECT count(*) FROM submissions").fetchone() == (0,)
     assert partial.exists()
-    assert files_containing(MARKER.decode(), [instance, server_tmp]) == []
+    # The instance holds the SQLite file (and any WAL) and the store.
+    assert_no_leak(MARKER.decode(), files=[instance, server_tmp])
 
     # The sweep (run at every start, or by hand) shreds it once it is stale.
     old = (dt.datetime.now() - dt.timedelta(hours=2)).timestamp()

@@ -23,6 +23,7 @@ from tests.integration.source_app.helpers import (
     stored_files,
     submission_count,
 )
+from tests.support.leaks import assert_no_leak
 from vault import reports
 from vault.models import Source, Submission, SubmissionKind
 from vault.runtime import Runtime
@@ -129,8 +130,13 @@ class TestAlert:
         assert reports.loads(opened[0][1].decode()) == ALERT_DOCUMENT
         assert gzip_name(opened[1][1]) == "note.ogg"
         assert gunzip(opened[1][1]) == b"voice note bytes"
-        for path in stored_files(runtime):
-            assert b"near the market" not in path.read_bytes()
+        assert stored_files(runtime)
+        assert_no_leak(
+            "near the market",
+            files=[runtime.config.instance_dir],
+            engine=runtime.engine,
+            redis=runtime.redis,
+        )
 
     def test_an_empty_report_is_still_a_report(
         self, logged_in: SourceBrowser, runtime: Runtime, workstation_keyring: GpgKeyring
