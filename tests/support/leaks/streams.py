@@ -120,15 +120,17 @@ def _pgp_new_length(blob: bytes, pos: int) -> tuple[int, int, bool] | None:
     return 1 << (first & 0x1F), 1, True
 
 
-def _pgp_body(blob: bytes, start: int) -> bytes | None:
-    """The body of the compressed packet at `start`, partial-length chunks joined."""
+def _pgp_body(blob: bytes, start: int) -> memoryview | None:
+    """The body of the compressed packet at `start`, partial-length chunks joined
+    (a view, not a copy: candidates are many in random data)."""
+    view = memoryview(blob)
     tag = blob[start]
     if tag & 0x40 == 0:  # old format
         size = (1, 2, 4, 0)[tag & 0x03]
         if size == 0:
-            return blob[start + 1 :]
+            return view[start + 1 :]
         length = int.from_bytes(blob[start + 1 : start + 1 + size], "big")
-        return blob[start + 1 + size : start + 1 + size + length]
+        return view[start + 1 + size : start + 1 + size + length]
     parts = []
     pos = start + 1
     while True:
@@ -136,10 +138,10 @@ def _pgp_body(blob: bytes, start: int) -> bytes | None:
         if parsed is None:
             return None
         length, header, partial = parsed
-        parts.append(blob[pos + header : pos + header + length])
+        parts.append(view[pos + header : pos + header + length])
         pos += header + length
         if not partial or pos >= len(blob):
-            return b"".join(parts)
+            return parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
 
 
 class StreamFinder:
@@ -176,11 +178,10 @@ class StreamFinder:
                 covered.append((offset, start + result[1]))
             return self._opened(form, offset, result, place)
 
+        # Containers first: a stream inside one is reported as the container's.
+        for match in _PGP_COMPRESSED.finditer(blob):
+            yield from self._pgp_packet(blob, match.start(), cap, place, covered)
         candidates: list[tuple[int, str, int, int]] = []  # offset, form, data start, wbits
-        for match in _GZIP.finditer(blob):
-            candidates.append((match.start(), "gzip stream", match.start(), 31))
-        for match in _ZLIB.finditer(blob):
-            candidates.append((match.start(), "zlib stream", match.start(), 15))
         for match in _ZIP_ENTRY.finditer(blob):
             at = match.start()
             if at + 30 > len(blob):
@@ -191,8 +192,14 @@ class StreamFinder:
             )
             if method == 8:
                 candidates.append((at, "ZIP entry (deflate)", at + 30 + name_len + extra_len, -15))
+        for match in _GZIP.finditer(blob):
+            candidates.append((match.start(), "gzip stream", match.start(), 31))
+        for match in _ZLIB.finditer(blob):
+            candidates.append((match.start(), "zlib stream", match.start(), 15))
         candidates.append((0, "raw deflate stream", 0, -15))
-        for offset, form, start, wbits in sorted(candidates):
+        for offset, form, start, wbits in candidates:
+            if any(lo <= offset < hi for lo, hi in covered):
+                continue
             found = inflated(form, offset, start, wbits)
             if found is not None:
                 yield found
@@ -203,8 +210,6 @@ class StreamFinder:
                 found = inflated("raw deflate stream", offset, offset, -15)
                 if found is not None:
                     yield found
-        for match in _PGP_COMPRESSED.finditer(blob):
-            yield from self._pgp_packet(blob, match.start(), cap, place)
         for match in _BZIP2.finditer(blob):
             result = _unpack(bz2.BZ2Decompressor(), view[match.start() :], cap)
             opened = self._opened("bzip2 stream", match.start(), result, place)
@@ -216,11 +221,13 @@ class StreamFinder:
             if opened is not None:
                 yield opened
 
-    def _pgp_packet(self, blob: bytes, start: int, cap: int, place: str) -> Iterator[Stream]:
+    def _pgp_packet(
+        self, blob: bytes, start: int, cap: int, place: str, covered: list[tuple[int, int]]
+    ) -> Iterator[Stream]:
         body = _pgp_body(blob, start)
         if not body:
             return
-        algorithm, data = body[0], memoryview(body)[1:]
+        algorithm, data = body[0], body[1:]
         form = f"OpenPGP compressed packet (algorithm {algorithm})"
         if algorithm == 1:
             result = _inflate(data, -15, cap)
@@ -230,4 +237,5 @@ class StreamFinder:
             result = _unpack(bz2.BZ2Decompressor(), data, cap)
         opened = self._opened(form, start, result, place)
         if opened is not None:
+            covered.append((start, start + len(body) + 6))
             yield opened
