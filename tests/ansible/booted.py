@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from redis import Redis
+
 NSPAWN = "/usr/bin/systemd-nspawn"
 BOOT_TIMEOUT = 120.0
 
@@ -105,6 +107,29 @@ class Booted:
         if check and proc.returncode != 0:
             raise AssertionError(f"{argv} failed ({proc.returncode}): {proc.stderr[-2000:]}")
         return proc.stdout
+
+    def run_bytes(self, *argv: str) -> bytes:
+        """`argv` inside the container, as root; its stdout as bytes (binary output)."""
+        proc = subprocess.run(
+            ["nsenter", "--target", str(self.pid), "--all", "-r", "-w", *argv],
+            capture_output=True,
+            check=False,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"{argv} failed ({proc.returncode}): {proc.stderr[-2000:]!r}")
+        return proc.stdout
+
+    @property
+    def live_root(self) -> Path:
+        """The container's file system as its processes see it, tmpfs mounts included."""
+        return Path(f"/proc/{self.pid}/root")
+
+    def redis(self) -> Redis:
+        """A client of the deployed Redis, through its socket, with its password."""
+        password = (self.root / "etc/redis/backup-auth.conf").read_text().split()[1]
+        socket = self.live_root / "run/redis/redis-server.sock"
+        return Redis(unix_socket_path=str(socket), password=password)
 
     def in_network(self, argv: list[str], timeout: float = 120) -> str:
         """A host program run inside the container's network namespace only."""

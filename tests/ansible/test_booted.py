@@ -41,6 +41,7 @@ from tests.ansible.conftest import (
     remove_tree,
     snapshot_source,
 )
+from tests.support.leaks import assert_no_leak
 from vault.migrate import MIGRATIONS_DIR
 
 pytestmark = pytest.mark.timeout(1800)
@@ -61,6 +62,19 @@ UNITS = (
 )
 APPS = ("backup-source.service", "backup-journalist.service", "backup-worker.service")
 MARKER = "BOOTED-PLAINTEXT-MARKER-7f3a: the soldiers came to the camp at night"
+# Where the deployed server writes: state, logs, Redis's and PostgreSQL's directories
+# (data files and WAL), temporary and runtime directories.
+LEAK_PLACES = (
+    "var/lib/backup",
+    "var/log",
+    "var/lib/redis",
+    "var/lib/postgresql",
+    "tmp",
+    "var/tmp",
+    "run",
+    "dev/shm",
+    "etc/backup",
+)
 PROBE_REVISION = "9001"
 
 
@@ -322,16 +336,24 @@ class TestRunningServer:
         ]
         assert len(files) == 1
         assert files[0].read_bytes()[:1] in {b"\x84", b"\x85", b"\xc1"}  # OpenPGP PKESK
-        marker = MARKER.encode()
-        for path in (live.booted.root / "var/lib/backup").rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                assert marker not in path.read_bytes(), path
-        journal = live.booted.run("journalctl", "--no-pager", "-o", "cat")
-        assert MARKER not in journal
-        dump = live.booted.run(
-            "runuser", "-u", "postgres", "--", "pg_dump", "--data-only", "backup"
-        )
-        assert MARKER not in dump
+        # Every place the server writes, as its processes see it (tmpfs /run and /tmp
+        # included), its Redis, every field of its journal and a dump of its database.
+        dump = live.booted.run("runuser", "-u", "postgres", "--", "pg_dump", "backup")
+        assert "COPY public.submissions" in dump
+        journal = live.booted.run_bytes("journalctl", "--no-pager", "-o", "export")
+        assert b"backup-source.service" in journal
+        redis = live.booted.redis()
+        try:
+            assert redis.ping()
+            assert_no_leak(
+                MARKER,
+                files=[live.booted.live_root / place for place in LEAK_PLACES],
+                redis=redis,
+                journal=journal,
+                blobs={"pg_dump of backup": dump.encode()},
+            )
+        finally:
+            redis.close()
 
 
 class TestUpgrade:
