@@ -125,4 +125,7 @@ def test_source_to_reviewer_to_workstation_and_back(
         (MESSAGE_MARKER, f"file {message_file}"),
         (FILE_MARKER, f"file {text_doc}"),
     }
+    # The database file itself is searched: a reviewer's username is stored in it.
+    stored = leaks.LeakScanner(account.username).scan(engine=runtime.engine)
+    assert f"file {runtime.engine.url.database}" in {hit.place for hit in stored}
     assert served.log_file.stat().st_size > 0  # the apps did log: the search covered it
