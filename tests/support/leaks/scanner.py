@@ -88,7 +88,11 @@ class LeakScanner:
         ):
             hits.extend(search.search(blob.data, blob.place, rdb=blob.rdb))
         if budget.incomplete:
-            raise IncompleteScanError("not examined fully:\n" + "\n".join(budget.incomplete))
+            shown = "\n".join(budget.incomplete[:20])
+            more = len(budget.incomplete) - 20
+            raise IncompleteScanError(
+                f"not examined fully:\n{shown}" + (f"\n... and {more} more" if more > 0 else "")
+            )
         return hits
 
 

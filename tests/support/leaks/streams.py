@@ -150,23 +150,23 @@ class StreamFinder:
         self.budget = budget
 
     def _opened(
-        self, form: str, offset: int, result: tuple[bytes, int, bool], place: str
+        self, form: str, offset: int, result: tuple[bytes, int, bool], place: str, cap: int
     ) -> Stream | None:
-        data, _consumed, _ended = result
+        data, _consumed, ended = result
         if len(data) < self.min_output:
             return None
         self.budget.left -= len(data)
-        if len(data) >= STREAM_OUTPUT_CAP:
+        if len(data) >= cap and not ended:
             self.budget.incomplete.append(
-                f"{place}: {form} at {offset} opened only to {STREAM_OUTPUT_CAP} bytes"
+                f"{place}: {form} at {offset} opened only to {cap} bytes"
+                " (the per-stream or per-scan limit)"
             )
-        if self.budget.left < 0:
-            self.budget.incomplete.append(f"{place}: decompression budget spent at {form}")
         return Stream(form, offset, data)
 
     def streams(self, blob: bytes, place: str) -> Iterator[Stream]:
         """Every compressed stream found in `blob`, decompressed."""
-        if self.budget.left < 0:
+        if self.budget.left <= 0:
+            self.budget.incomplete.append(f"{place}: decompression budget spent")
             return
         view = memoryview(blob)
         cap = min(STREAM_OUTPUT_CAP, max(self.budget.left, 0))
@@ -176,7 +176,7 @@ class StreamFinder:
             result = _inflate(view[start:], wbits, cap)
             if result[2]:
                 covered.append((offset, start + result[1]))
-            return self._opened(form, offset, result, place)
+            return self._opened(form, offset, result, place, cap)
 
         # Containers first: a stream inside one is reported as the container's.
         for match in _PGP_COMPRESSED.finditer(blob):
@@ -212,12 +212,12 @@ class StreamFinder:
                     yield found
         for match in _BZIP2.finditer(blob):
             result = _unpack(bz2.BZ2Decompressor(), view[match.start() :], cap)
-            opened = self._opened("bzip2 stream", match.start(), result, place)
+            opened = self._opened("bzip2 stream", match.start(), result, place, cap)
             if opened is not None:
                 yield opened
         for match in _XZ.finditer(blob):
             result = _unpack(lzma.LZMADecompressor(lzma.FORMAT_XZ), view[match.start() :], cap)
-            opened = self._opened("xz stream", match.start(), result, place)
+            opened = self._opened("xz stream", match.start(), result, place, cap)
             if opened is not None:
                 yield opened
 
@@ -235,7 +235,7 @@ class StreamFinder:
             result = _inflate(data, 15, cap)
         else:
             result = _unpack(bz2.BZ2Decompressor(), data, cap)
-        opened = self._opened(form, start, result, place)
+        opened = self._opened(form, start, result, place, cap)
         if opened is not None:
             covered.append((start, start + len(body) + 6))
             yield opened
