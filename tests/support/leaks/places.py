@@ -34,7 +34,7 @@ def files(roots: Iterable[Path], incomplete: list[str]) -> Iterator[Blob]:
 
     A missing root is an error: a scan of nothing must not pass as a clean one.
     """
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()  # (device, inode): roots may overlap
     for root in roots:
         if not root.exists():
             raise FileNotFoundError(f"leak scan: {root} does not exist")
@@ -43,15 +43,19 @@ def files(roots: Iterable[Path], incomplete: list[str]) -> Iterator[Blob]:
         else:
             candidates = (
                 Path(top) / name
-                for top, _dirs, names in os.walk(root, followlinks=False)
+                for top, _dirs, names in os.walk(
+                    root, followlinks=False, onerror=lambda exc: incomplete.append(str(exc))
+                )
                 for name in sorted(names)
             )
         for path in candidates:
-            real = path.resolve()
-            if real in seen or path.is_symlink() or not path.is_file():
-                continue
-            seen.add(real)
             try:
+                if path.is_symlink() or not path.is_file():
+                    continue
+                identity = (path.stat().st_dev, path.stat().st_ino)
+                if identity in seen:
+                    continue
+                seen.add(identity)
                 data = path.read_bytes()
             except FileNotFoundError:
                 continue  # gone since listed (a WAL checkpointed away): nothing to read
