@@ -188,12 +188,18 @@ class TestCompressedStreams:
         stream = packer.compress(ARABIC.encode() * 3) + packer.flush()
         assert _forms(stream + os.urandom(1_000_000)) == ["raw deflate stream at 0 > utf-8"]
 
-    @pytest.mark.parametrize("offset", [1, 2, 3, 517])
+    @pytest.mark.parametrize("offset", [1, 2, 3, 400])
     def test_raw_deflate_anywhere_in_a_small_blob(self, offset: int) -> None:
         packer = zlib.compressobj(9, zlib.DEFLATED, -15)
         stream = packer.compress(ARABIC.encode()) + packer.flush()
         # 0xff: an invalid block type, so no earlier offset starts a stream by chance.
         assert _forms(b"\xff" * offset + stream) == [f"raw deflate stream at {offset} > utf-8"]
+
+    def test_raw_deflate_behind_a_short_header_in_a_large_blob(self) -> None:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        stream = packer.compress(ARABIC.encode()) + packer.flush()
+        framed = b"\xffv1:" + stream + os.urandom(100_000)
+        assert _forms(framed) == ["raw deflate stream at 4 > utf-8"]
 
     def test_bzip2_and_xz(self) -> None:
         assert _forms(_inside(bz2.compress(ARABIC.encode()))) == ["bzip2 stream at 1000 > utf-8"]
