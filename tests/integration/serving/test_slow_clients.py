@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from redis import Redis
 
 from keys.gpg import kill_agent
+from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, make_instance_root, run_env
 from tests.support.servers import free_port
 from tests.support.serving import serve_factory
@@ -149,8 +151,12 @@ def test_tor_speed_uploads_complete_while_pages_answer(product: Product) -> None
         assert answer.seconds > size / 48_000 * 0.9  # it really was paced
     sealed = product.sealed() - before
     assert len(sealed) == len(rates)
-    for path in sealed:
-        assert MARKER not in path.read_bytes()
+    # Nowhere: not in the store, the database file, the logs, nor the private Redis.
+    redis = Redis(unix_socket_path=str(product.instance / "run" / "redis.sock"))
+    try:
+        assert_no_leak(MARKER.decode().strip(), files=[product.instance], redis=redis)
+    finally:
+        redis.close()
     assert probe.count >= 15 and not probe.failures
     assert probe.worst < PAGE_BOUND_SECONDS, probe.worst
     print(
