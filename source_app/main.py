@@ -30,7 +30,8 @@ def generate() -> ResponseReturnValue:
     if is_logged_in():
         return redirect(url_for("lookup.lookup"))
     codename = codenames.generate_codename(get_config().codename_words)
-    # Held (encrypted, in Redis) only until the POST below creates the source.
+    # Held only in the sealed anonymous cookie (webcore.sessions: unreadable, unforgeable,
+    # never on the server) until the POST below creates the source.
     session[NEW_CODENAME] = codename
     return render_template("generate.html", codename=codename)
 

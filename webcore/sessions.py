@@ -1,8 +1,16 @@
-"""Server-side sessions in Redis, sealed with a key only the browser holds.
+"""Sessions: server-side in Redis once someone logs in, a sealed cookie before that.
 
-The cookie carries one random 256-bit token and nothing else. Redis stores the session
-under sha256(token), encrypted with AES-GCM under a key derived from the token: a copy
-of Redis alone opens no session and reveals nothing of what a session holds.
+A logged-in session (one that was `regenerate()`d at login) lives in Redis. The cookie
+carries one random 256-bit token and nothing else; Redis stores the session under
+sha256(token), encrypted with AES-GCM under a key derived from the token: a copy of
+Redis alone opens no session and reveals nothing of what a session holds.
+
+Before login (a CSRF token, the language, the codename shown on "I am new") the session
+is kept by the visitor's browser instead: a cookie sealed with AES-GCM under a key
+derived from the server's session pepper, bound to this app's prefix and purpose, and
+valid for the idle timeout only. Anonymous page views thus write nothing on the server
+(a flood of them costs Redis nothing), and the cookie is unreadable and unforgeable:
+a visitor can neither read it nor choose its content (e.g. their own codename).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -23,6 +32,11 @@ from redis import Redis
 from werkzeug.datastructures import CallbackDict
 
 _TOKEN_BYTES = 32
+_TOKEN_CHARS = 43  # base64url of 32 bytes, unpadded
+# Anonymous cookies start with this (a token never does: it has no ".").
+_ANONYMOUS_MARK = "a."
+# Browsers keep cookies up to 4096 bytes; an anonymous session holds a few dozen.
+_MAX_ANONYMOUS_COOKIE = 4000
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -35,11 +49,16 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.modified = False
         self.destroyed = False
         self.rotate = False
+        # Kept in Redis (logged in) rather than in a sealed cookie (anonymous).
+        self.server_side = token is not None
+        self.had_cookie = False  # the request carried a session cookie to clear
 
     def regenerate(self) -> None:
-        """New token on privilege change (login): the old one becomes worthless."""
+        """New token on privilege change (login): the old one becomes worthless, and
+        from now on the session lives in Redis, never in the browser."""
         self.rotate = True
         self.modified = True
+        self.server_side = True
 
     def destroy(self) -> None:
         """Wipe the session from Redis and the browser (logout)."""
@@ -54,6 +73,15 @@ class RedisSessionInterface(SessionInterface):
         self.prefix = prefix
         self.idle_seconds = idle_seconds
         self.pepper = pepper
+        # Its own key, bound to this app: a source app cookie opens nothing elsewhere.
+        self._anonymous_aead = AESGCM(
+            HKDF(
+                algorithm=hashes.SHA256(),
+                length=32,
+                salt=None,
+                info=b"backup-anonymous-session:" + prefix.encode(),
+            ).derive(pepper)
+        )
 
     # -- key handling ---------------------------------------------------------------
     def _storage_key(self, token: str) -> str:
@@ -71,10 +99,49 @@ class RedisSessionInterface(SessionInterface):
     def _new_token() -> str:
         return base64.urlsafe_b64encode(secrets.token_bytes(_TOKEN_BYTES)).decode().rstrip("=")
 
+    # -- anonymous sessions: sealed cookies ------------------------------------------
+    def _anonymous_aad(self) -> bytes:
+        return f"{self.prefix}:anonymous".encode()
+
+    def seal_anonymous(self, data: dict[str, Any], now: float | None = None) -> str:
+        """The cookie value of an anonymous session: issue time and data, sealed."""
+        issued = int(time.time() if now is None else now)
+        plain = json.dumps({"t": issued, "d": data}, separators=(",", ":")).encode()
+        nonce = secrets.token_bytes(12)
+        sealed = self._anonymous_aead.encrypt(nonce, plain, self._anonymous_aad())
+        return _ANONYMOUS_MARK + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+    def open_anonymous(self, value: str, now: float | None = None) -> dict[str, Any] | None:
+        """The data of a sealed anonymous cookie, or None if forged, altered or expired."""
+        if not value.startswith(_ANONYMOUS_MARK) or len(value) > _MAX_ANONYMOUS_COOKIE:
+            return None
+        body = value[len(_ANONYMOUS_MARK) :]
+        try:
+            blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            plain = self._anonymous_aead.decrypt(blob[:12], blob[12:], self._anonymous_aad())
+            content = json.loads(plain)
+        except (InvalidTag, ValueError):
+            return None
+        if not isinstance(content, dict) or not isinstance(content.get("d"), dict):
+            return None
+        issued = content.get("t")
+        age = (time.time() if now is None else now) - (issued if isinstance(issued, int) else 0)
+        if not 0 <= age <= self.idle_seconds:
+            return None
+        data: dict[str, Any] = content["d"]
+        return data
+
     # -- SessionInterface -----------------------------------------------------------
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         token = request.cookies.get(self.get_cookie_name(app))
-        if not token or len(token) != 43:
+        session = self._open(token) if token else ServerSession()
+        session.had_cookie = bool(token)
+        return session
+
+    def _open(self, token: str) -> ServerSession:
+        if token.startswith(_ANONYMOUS_MARK):
+            return ServerSession(self.open_anonymous(token))
+        if len(token) != _TOKEN_CHARS:
             return ServerSession()
         try:
             blob = self.redis.get(self._storage_key(token))
@@ -94,21 +161,26 @@ class RedisSessionInterface(SessionInterface):
         if session.token and (session.destroyed or session.rotate or not session):
             self.redis.delete(self._storage_key(session.token))
         if session.destroyed or not session:
-            if session.token:
+            if session.token or session.had_cookie:
                 response.delete_cookie(name, domain=domain, path=path)
             return
-        if session.rotate or session.token is None:
-            session.token = self._new_token()
-        token = session.token
-        nonce = secrets.token_bytes(12)
-        sealed = self._aead(token).encrypt(
-            nonce, json.dumps(dict(session)).encode(), self.prefix.encode()
-        )
-        # Every request refreshes the expiry: the timeout counts idle time.
-        self.redis.set(self._storage_key(token), nonce + sealed, ex=self.idle_seconds)
+        if not session.server_side:
+            # Not logged in: nothing is written on the server; the browser keeps it.
+            value = self.seal_anonymous(dict(session))
+        else:
+            if session.rotate or session.token is None:
+                session.token = self._new_token()
+            value = session.token
+            nonce = secrets.token_bytes(12)
+            sealed = self._aead(value).encrypt(
+                nonce, json.dumps(dict(session)).encode(), self.prefix.encode()
+            )
+            # Every request refreshes the expiry: the timeout counts idle time. The TTL
+            # also makes the entry evictable under memory pressure (docs/admin.md).
+            self.redis.set(self._storage_key(value), nonce + sealed, ex=self.idle_seconds)
         response.set_cookie(
             name,
-            token,
+            value,
             httponly=True,
             secure=self.get_cookie_secure(app),
             samesite="Strict",

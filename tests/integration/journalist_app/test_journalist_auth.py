@@ -43,7 +43,8 @@ def test_login_with_passphrase_and_totp(
     assert response.status_code == 302 and response.headers["Location"] == "/"
     after = _cookie(client, app)
     assert after is not None and after != before  # regenerated at login
-    assert len(session_keys(runtime)) == 1  # the pre-login session is gone from Redis
+    assert len(session_keys(runtime)) == 1  # the first Redis entry: the pre-login one
+    # was a sealed cookie
     page = client.get("/")
     assert page.status_code == 200 and "Sources" in page.get_data(as_text=True)
     assert "login" in _actions(runtime)

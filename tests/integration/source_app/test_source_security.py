@@ -1,6 +1,7 @@
 """The source interface's security invariants: headers on every page, tor2web refused,
 no script and no other origin, a quick exit everywhere, sessions that hold nothing
-readable (cookie = random token; Redis = ciphertext), and logout that really ends them."""
+readable (anonymous: a sealed cookie and nothing on the server; logged in: cookie = random
+token, Redis = ciphertext), and logout that really ends them."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from vault.runtime import Runtime
 TEMPLATES = Path(source_app.__file__).parent / "templates"
 STATIC = Path(source_app.__file__).parent / "static"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+SEALED_RE = re.compile(r"^a\.[A-Za-z0-9_-]+$")
 
 
 def _assert_headers(response: TestResponse) -> None:
@@ -150,24 +152,29 @@ class TestTor2web:
 
 
 class TestSessions:
-    """Cookie = one random token; Redis = ciphertext; login rotates; logout wipes."""
+    """Anonymous: a sealed cookie, nothing in Redis. Logged in: cookie = one random token,
+    Redis = ciphertext. Login rotates; logout wipes."""
 
     def test_cookie_and_redis_hold_nothing_readable(
         self, browser: SourceBrowser, runtime: Runtime
     ) -> None:
         codename, token = browser.generate()
         anonymous = browser.cookie()
-        assert anonymous is not None and TOKEN_RE.match(anonymous)
-        # Between "I am new" and creation the codename is in the session: encrypted.
-        # Its first two words stand for any part of it (one word may be too short to
-        # search for without chance matches).
-        assert_no_leak((codename, " ".join(codename.split()[:2])), redis=runtime.redis)
+        # Between "I am new" and creation the codename is in the sealed cookie only: not in
+        # Redis, and in no form in the cookie. Its first two words stand for any part of it
+        # (one word may be too short to search for without chance matches).
+        assert anonymous is not None and SEALED_RE.match(anonymous)
+        assert session_keys(runtime) == []
+        assert_no_leak(
+            (codename, " ".join(codename.split()[:2])),
+            redis=runtime.redis,
+            blobs={"anonymous cookie": anonymous.encode()},
+        )
 
         browser.client.post("/create", data={"csrf_token": token})
         token_after = browser.cookie()
         assert token_after is not None and TOKEN_RE.match(token_after)
-        assert token_after != anonymous  # a new session on login
-        assert len(session_keys(runtime)) == 1  # the anonymous one was deleted
+        assert len(session_keys(runtime)) == 1  # the first server-side entry: at login
 
         message = "the camp near the river, tuesday"
         browser.submit(message)

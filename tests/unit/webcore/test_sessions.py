@@ -88,3 +88,67 @@ def test_idle_timeout_is_redis_expiry(redis: Redis) -> None:
     client.post("/login")
     [key] = redis.keys("test-session:*")
     assert 0 < redis.ttl(key) <= 30
+
+
+class TestAnonymousSessions:
+    """Before login the session is a sealed cookie: nothing on the server, nothing readable,
+    nothing a visitor can forge, and only for the idle timeout."""
+
+    def _anonymous_app(self, redis: Redis, prefix: str = "test-session") -> Flask:
+        app = _app(redis)
+        app.session_interface = RedisSessionInterface(
+            redis, prefix=prefix, idle_seconds=60, pepper=b"p" * 32
+        )
+
+        @app.post("/note")
+        def note() -> str:
+            session["note"] = MARKER
+            return "noted"
+
+        return app
+
+    def test_anonymous_session_writes_nothing_to_redis(self, redis: Redis) -> None:
+        client = self._anonymous_app(redis).test_client()
+        before = redis.dbsize()
+        client.post("/note")
+        cookie = client.get_cookie("session")
+        assert cookie is not None and cookie.value.startswith("a.")
+        assert MARKER not in cookie.value
+        assert cookie.http_only and cookie.same_site == "Strict"
+        assert redis.dbsize() == before
+        assert client.get("/who").text == "nobody"  # `who` is not set, the note is kept
+        assert redis.dbsize() == before
+
+    def test_login_moves_the_session_to_redis(self, redis: Redis) -> None:
+        client = self._anonymous_app(redis).test_client()
+        client.post("/note")
+        client.post("/login")
+        cookie = client.get_cookie("session")
+        assert cookie is not None and len(cookie.value) == 43
+        assert len(redis.keys("test-session:*")) == 1
+        assert client.get("/who").text == MARKER
+
+    def test_tampered_expired_or_foreign_cookies_open_nothing(self, redis: Redis) -> None:
+        interface = RedisSessionInterface(
+            redis, prefix="test-session", idle_seconds=60, pepper=b"p" * 32
+        )
+        sealed = interface.seal_anonymous({"codename": MARKER}, now=1_000_000)
+        assert interface.open_anonymous(sealed, now=1_000_030) == {"codename": MARKER}
+        assert interface.open_anonymous(sealed, now=1_000_061) is None  # idle too long
+        flipped = sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]
+        assert interface.open_anonymous(flipped, now=1_000_030) is None
+        # Bound to its app (prefix) and to the server's pepper.
+        other_app = RedisSessionInterface(
+            redis, prefix="other-session", idle_seconds=60, pepper=b"p" * 32
+        )
+        other_server = RedisSessionInterface(
+            redis, prefix="test-session", idle_seconds=60, pepper=b"q" * 32
+        )
+        assert other_app.open_anonymous(sealed, now=1_000_030) is None
+        assert other_server.open_anonymous(sealed, now=1_000_030) is None
+
+    def test_logout_of_an_anonymous_session_clears_the_cookie(self, redis: Redis) -> None:
+        client = self._anonymous_app(redis).test_client()
+        client.post("/note")
+        client.post("/logout")
+        assert client.get_cookie("session") is None
