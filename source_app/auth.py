@@ -1,9 +1,9 @@
 """The source's login state, held in the encrypted server-side session.
 
-Before login the session (CSRF token, language, a codename being shown) is a sealed
-cookie that nothing on the server records (webcore.sessions). A logged-in session holds the source's uuid and the passphrase of their reply key
+A logged-in session holds the source's uuid and the passphrase of their reply key
 (`SourceCredentials`), never the codename. The only time a codename sits in a session is
-between "I am new" (shown once) and the POST that creates the source.
+between "I am new" (shown once) and the POST that creates the source: that session is
+anonymous, so it is a sealed cookie that nothing on the server records (webcore.sessions).
 """
 
 from __future__ import annotations
