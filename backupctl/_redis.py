@@ -3,6 +3,8 @@
 Only the instance's owner can connect (socket mode 0700, inside a 0700 directory).
 The append-only file is on: a deletion request queued just before a restart must
 still be carried out (what it holds is ids, sealed sessions and hashed counters).
+
+Memory: `MEMORY_POLICY` (also in tests/support/servers.py and the Ansible redis role).
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ from backupctl._process import die_with_parent
 from vault.errors import ConfigError
 
 _MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, NUL included
+
+# Under memory pressure Redis evicts the least recently used key that carries a TTL:
+# sessions, throttle counters, revoked-token marks, RQ's results and heartbeats. Queued
+# jobs have no TTL, so they are never evicted, and a login's writes (a session with a
+# TTL, counters with a TTL) always find room instead of failing as with `noeviction`.
+# The cost of pressure is an idle session ended early or a counter restarted.
+MAXMEMORY_POLICY = "volatile-lru"
+DEV_MAXMEMORY = "128mb"
+
+
+def memory_args(maxmemory: str = DEV_MAXMEMORY) -> list[str]:
+    """redis-server arguments for BackUp's memory policy (a bound and what it evicts)."""
+    return ["--maxmemory", maxmemory, "--maxmemory-policy", MAXMEMORY_POLICY]
 
 
 class PrivateRedis:
@@ -61,6 +76,7 @@ class PrivateRedis:
             "--appendonly", "yes",
             "--logfile", str(self.log_file),
             "--daemonize", "no",
+            *memory_args(),
         ]  # fmt: skip
         self._proc = subprocess.Popen(  # nosec B603
             argv,

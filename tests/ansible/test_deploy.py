@@ -305,6 +305,8 @@ class TestRedis:
         assert "unixsocket /run/redis/redis-server.sock" in conf
         assert "unixsocketperm 770" in conf
         assert 'save ""' in conf and "appendonly no" in conf
+        # A login's writes always find room: keys with a TTL give way (docs/admin.md).
+        assert "maxmemory 256mb" in conf and "maxmemory-policy volatile-lru" in conf
         assert not any(line.startswith("bind") and "0.0.0.0" in line for line in conf)  # noqa: S104
 
     def test_password(self, deployed: Deployed) -> None:

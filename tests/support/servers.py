@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from backupctl._redis import memory_args
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -36,8 +38,9 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
 
 
 @contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    """A redis-server on a unix socket in `directory`; yields its URL."""
+def redis_server(directory: Path, maxmemory: str = "256mb") -> Iterator[str]:
+    """A redis-server on a unix socket in `directory`, with production's memory policy;
+    yields its URL."""
     directory.mkdir(parents=True, exist_ok=True)
     sock = directory / "redis.sock"
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -60,6 +63,7 @@ def redis_server(directory: Path) -> Iterator[str]:
             str(directory),
             "--logfile",
             str(directory / "redis.log"),
+            *memory_args(maxmemory),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -54,6 +54,7 @@ def test_run_from_nothing_then_stop(instance: Path, tmp_path: Path) -> None:
         assert sock.is_socket()
         redis = Redis(unix_socket_path=str(sock))
         assert redis.config_get("port") == {"port": "0"}
+        assert redis.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-lru"}
         deadline = time.monotonic() + 30
         while not Worker.all(connection=redis) and time.monotonic() < deadline:
             time.sleep(0.25)
