@@ -38,7 +38,7 @@ from journalist_app.context import (
 )
 from journalist_app.refusals import record_refusal
 from vault.config import Config, load_config
-from vault.errors import NotFoundError
+from vault.errors import NotFoundError, StorageFullError
 from vault.runtime import Runtime, build_runtime
 from vault.services import reviewers
 from vault.services.audit_log import RefusalRecordedError
@@ -65,6 +65,10 @@ _ERROR_MESSAGES = {
     503: _l(
         "The server is busy receiving other uploads. Nothing was saved: wait a minute and "
         "try again."
+    ),
+    507: _l(
+        "The server is running out of disk space: nothing was stored, so your reply was not "
+        "sent. Tell your administrator."
     ),
 }
 
@@ -169,6 +173,9 @@ def _register_error_handlers(app: Flask) -> None:
     def not_found(_exc: NotFoundError) -> ResponseReturnValue:
         return _error_page(404)
 
+    def storage_full(_exc: StorageFullError) -> ResponseReturnValue:
+        return _error_page(507)
+
     def denied(exc: AccessDeniedError) -> ResponseReturnValue:
         if not isinstance(exc, RefusalRecordedError):
             record_refusal()
@@ -181,5 +188,6 @@ def _register_error_handlers(app: Flask) -> None:
 
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(NotFoundError, not_found)
+    app.register_error_handler(StorageFullError, storage_full)
     app.register_error_handler(AccessDeniedError, denied)
     app.register_error_handler(Exception, unexpected)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import secrets
 import subprocess  # nosec B404
 import threading
 import time
@@ -100,6 +101,21 @@ def batch_key_spec(name: str, passphrase: str | None, *, rsa: bool = False) -> s
     return f"{algo}Name-Real: {name}\nExpire-Date: 0\n{protection}%commit\n"
 
 
+def _shred(path: Path) -> None:
+    """Overwrite a partial output with random bytes, then remove it. In place: this takes
+    no new blocks, so it also works when the disk is full (an aborted upload)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "r+b", buffering=0) as handle:
+            for start in range(0, size, _CHUNK):
+                handle.write(secrets.token_bytes(min(_CHUNK, size - start)))
+            os.fsync(handle.fileno())
+    except FileNotFoundError:
+        return
+    finally:
+        path.unlink(missing_ok=True)
+
+
 class GpgStream:
     """Ciphertext of what is written goes to `output`; SHA-256 and size of it are kept."""
 
@@ -167,7 +183,7 @@ class GpgStream:
         stderr = self._proc.stderr.read() if self._proc.stderr else b""
         code = self._proc.wait()
         if code != 0 or self._pump_error is not None:
-            self._output.unlink(missing_ok=True)
+            _shred(self._output)
             raise SealError(f"gpg failed ({code}): {stderr.decode(errors='replace')[:200]}")
 
     def abort(self) -> None:
@@ -181,7 +197,7 @@ class GpgStream:
             pass
         self._pump.join()
         self._proc.wait()
-        self._output.unlink(missing_ok=True)
+        _shred(self._output)
 
 
 class GpgKeyring:

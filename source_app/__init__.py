@@ -14,7 +14,11 @@ from flask_wtf.csrf import CSRFProtect
 from source_app import alert, assist, errors, language, lookup, main, public_key
 from source_app import receipts as custody_receipts
 from source_app.context import CONFIG_KEY, RUNTIME_KEY, close_db
-from source_app.uploads import SealingRequest, discard_unfinished_uploads
+from source_app.uploads import (
+    SealingRequest,
+    discard_unfinished_uploads,
+    refuse_unstorable_upload,
+)
 from vault.config import Config, load_config
 from vault.errors import ConfigError
 from vault.runtime import Runtime, build_runtime
@@ -77,6 +81,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     # its body, and tor2web is refused before the CSRF check reads (parses) any body.
     upload_slots.install(app)
     security.install(app, production=config.production, onion_host=config.source_onion_host)
+    # Before CSRF too: an upload that cannot be stored is refused before its body is read.
+    app.before_request(refuse_unstorable_upload)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=language.select_locale)
     with app.app_context():

@@ -18,10 +18,11 @@ from werkzeug.datastructures import MultiDict
 from source_app import forms_labels as labels
 from source_app.auth import current_source, source_required
 from source_app.context import get_config, get_db, get_runtime
-from source_app.errors import human_size
+from source_app.errors import human_size, refusal_text
 from source_app.receipts import flash_receipt_codes
-from source_app.uploads import chosen_documents
+from source_app.uploads import chosen_documents, quota_left
 from vault import reports
+from vault.errors import QuotaExceededError, StorageFullError
 from vault.services import sources
 
 bp = Blueprint("alert", __name__)
@@ -47,6 +48,7 @@ def form_page(
         form=shown,
         errors=errors or [],
         max_upload=human_size(get_config().max_upload_bytes),
+        quota_left=None if (left := quota_left()) is None else human_size(left),
         max_short=reports.MAX_SHORT_TEXT,
         max_long=reports.MAX_LONG_TEXT,
         today=dt.date.today().isoformat(),
@@ -65,6 +67,7 @@ def seal(document: dict[str, Any], documents: list[Any] | None = None) -> None:
         runtime.submission_fingerprint,
         reports.dumps(document),
         documents or [],
+        quota_bytes=get_config().source_quota_bytes,
     )
     flash_receipt_codes(created)
 
@@ -87,7 +90,14 @@ def submit() -> ResponseReturnValue:
         if documents:  # aborted by the teardown: they must be chosen again
             errors.append(_("The files you chose were not sent: choose them again."))
         return form_page("alert.html", errors=errors, status=400)
-    seal(document, documents)
+    try:
+        seal(document, documents)
+    except (StorageFullError, QuotaExceededError) as exc:
+        errors = [refusal_text(exc)]
+        if documents:
+            errors.append(_("The files you chose were not sent: choose them again."))
+        status = 507 if isinstance(exc, StorageFullError) else 413
+        return form_page("alert.html", errors=errors, status=status)
     flash(
         _(
             "Thank you. Your report is encrypted and safely stored. If you need help, you "

@@ -22,7 +22,8 @@ from werkzeug.exceptions import (
 )
 
 from source_app.context import get_config
-from source_app.uploads import MalformedFormError
+from source_app.uploads import MalformedFormError, QuotaExceeded, StorageFull
+from vault.errors import QuotaExceededError, StorageFullError
 from vault.services.sources import MAX_MESSAGE_CHARS
 from webcore.upload_slots import UploadsBusy
 
@@ -34,8 +35,42 @@ def human_size(size: int) -> str:
     return f"{max(size // 1024, 1)} KB"
 
 
+def storage_full_text() -> tuple[str, str]:
+    return _("Sending is paused"), _(
+        "Our server is running out of space, so it cannot accept anything new right now. "
+        "Nothing was sent in this step; what you sent before is safe. Please try again "
+        "later: your codename still works."
+    )
+
+
+def quota_text(quota: int, remaining: int) -> tuple[str, str]:
+    if remaining <= 0:
+        return _("This codename is full"), _(
+            "Nothing was sent. One codename can store up to %(quota)s in total, and "
+            "yours has reached it.",
+            quota=human_size(quota),
+        )
+    return _("Too much for this codename"), _(
+        "Nothing was sent. One codename can store up to %(quota)s in total: you can "
+        "still send %(remaining)s. Send fewer or smaller files.",
+        quota=human_size(quota),
+        remaining=human_size(remaining),
+    )
+
+
+def refusal_text(error: StorageFullError | QuotaExceededError) -> str:
+    """What to tell a source when the service refused to store what they sent."""
+    if isinstance(error, QuotaExceededError):
+        return quota_text(error.quota, error.remaining)[1]
+    return storage_full_text()[1]
+
+
 def _describe(error: HTTPException) -> tuple[str, str]:
     """Title and message for an error; the order matters (subclasses first)."""
+    if isinstance(error, StorageFull):
+        return storage_full_text()
+    if isinstance(error, QuotaExceeded):
+        return quota_text(error.quota, error.remaining)
     if isinstance(error, CSRFError):
         return _("This page has expired"), _(
             "For your safety, pages expire. Nothing was sent or saved. Go back to the "
@@ -106,10 +141,21 @@ def _render_error(error: HTTPException) -> ResponseReturnValue:
     return response
 
 
+def _storage_full(_error: StorageFullError) -> ResponseReturnValue:
+    return _render_error(StorageFull())
+
+
+def _quota_exceeded(error: QuotaExceededError) -> ResponseReturnValue:
+    return _render_error(QuotaExceeded(error.quota, error.remaining))
+
+
 def register(app: Flask) -> None:
     # One handler for HTTPException also receives unhandled exceptions, which Flask wraps
     # in InternalServerError after logging the traceback (no request data in it).
     app.register_error_handler(HTTPException, _render_error)
+    # Refusals of the domain that a view did not answer itself.
+    app.register_error_handler(StorageFullError, _storage_full)
+    app.register_error_handler(QuotaExceededError, _quota_exceeded)
 
 
-__all__ = ["human_size", "register"]
+__all__ = ["human_size", "refusal_text", "register"]

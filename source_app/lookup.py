@@ -12,10 +12,16 @@ from flask_babel import gettext as _
 from keys.errors import DecryptionError
 from source_app.auth import current_credentials, current_source, source_required
 from source_app.context import get_config, get_db, get_runtime
-from source_app.errors import human_size
+from source_app.errors import human_size, refusal_text
 from source_app.receipts import flash_receipt_codes
-from source_app.uploads import chosen_documents
-from vault.errors import EmptySubmissionError, NotFoundError, StoreError
+from source_app.uploads import chosen_documents, quota_left
+from vault.errors import (
+    EmptySubmissionError,
+    NotFoundError,
+    QuotaExceededError,
+    StorageFullError,
+    StoreError,
+)
 from vault.services import sources
 
 bp = Blueprint("lookup", __name__)
@@ -56,6 +62,7 @@ def _page(*, error: str | None = None, message: str = "", status: int = 200) -> 
         message=message,
         max_message_chars=sources.MAX_MESSAGE_CHARS,
         max_upload=human_size(config.max_upload_bytes),
+        quota_left=None if (left := quota_left()) is None else human_size(left),
     )
     return html, status
 
@@ -92,10 +99,14 @@ def submit() -> ResponseReturnValue:
             runtime.submission_fingerprint,
             message,
             documents,
+            quota_bytes=get_config().source_quota_bytes,
         )
     except EmptySubmissionError:
         error = _("Write a message or choose at least one file. Nothing was sent.")
         return _page(error=error, status=400)
+    except (StorageFullError, QuotaExceededError) as exc:
+        status = 507 if isinstance(exc, StorageFullError) else 413
+        return _page(error=refusal_text(exc) + files_note, message=message, status=status)
     flash(
         _(
             "Thank you. What you sent is encrypted and safely stored. Our team will read it "

@@ -8,6 +8,11 @@ view) goes to a sink that discards it.
 
 Each sink is recorded on `g`; a teardown aborts every one that the view did not commit,
 so a cut-off upload, a failed CSRF check, a size limit or an exception leaves nothing.
+
+Resource guards: before the body is read, an upload whose announced size would not fit
+above the disk reserve, or in the source's quota, is refused with a clear page; while it
+streams, the same limits stop it (StorageFull, QuotaExceeded) and its partial ciphertext
+is shredded. Nothing is recorded, and the page says so.
 """
 
 from __future__ import annotations
@@ -15,18 +20,69 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import IO, cast
 
-from flask import Request, current_app, g
+from flask import Request, current_app, g, request
 from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
-from source_app.auth import is_logged_in
-from source_app.context import get_runtime
+from source_app.auth import is_logged_in, session_credentials
+from source_app.context import get_config, get_db, get_runtime
+from vault.errors import NotFoundError, QuotaExceededError, StorageFullError
+from vault.guards import ByteBudget
+from vault.services import quota
+from vault.services.sources import get_active_source
 from vault.store import DocumentSink
 
 # The views that take files: the free message form and the ALERT report.
 SUBMIT_ENDPOINTS = frozenset({"lookup.submit", "alert.submit"})
 _SINKS = "upload_sinks"
+_BUDGET = "upload_budget"
+# Multipart framing and the form's text fields, on top of the files themselves.
+FORM_OVERHEAD = 256 * 1024
+
+
+class StorageFull(HTTPException):
+    """507: the disk is near its reserve; nothing new is accepted for now."""
+
+    code = 507
+    description = "storage full"
+
+
+class QuotaExceeded(HTTPException):
+    """413: what was sent would take the source past their quota."""
+
+    code = 413
+    description = "quota exceeded"
+
+    def __init__(self, quota: int, remaining: int) -> None:
+        super().__init__()
+        self.quota = quota
+        self.remaining = max(remaining, 0)
+
+
+def refuse_unstorable_upload() -> None:
+    """Before the body of a submission is read (so before CSRF parses it): refuse what
+    would not fit above the disk reserve or in the source's quota, using the announced
+    length; then leave the source's remaining quota on `g` for the streaming check."""
+    if request.method != "POST" or request.endpoint not in SUBMIT_ENDPOINTS:
+        return
+    credentials = session_credentials()
+    if credentials is None:
+        return  # nothing of an anonymous visitor is stored
+    announced = request.content_length or 0
+    try:
+        get_runtime().store.ensure_room(announced)
+    except StorageFullError as exc:
+        raise StorageFull() from exc
+    try:
+        source = get_active_source(get_db(), credentials.source_uuid)
+    except NotFoundError:
+        return  # the view logs them out
+    limit = get_config().source_quota_bytes
+    left = quota.remaining(get_db(), source, limit)
+    if announced > left + FORM_OVERHEAD:
+        raise QuotaExceeded(limit, left)
+    setattr(g, _BUDGET, ByteBudget(limit, left))
 
 
 class MalformedFormError(BadRequest):
@@ -47,6 +103,14 @@ class SealingDocument(DocumentSink):
     def seek(self, offset: int, whence: int = 0) -> int:
         self.finish()
         return 0
+
+
+def quota_left() -> int | None:
+    """What the logged-in source may still store, when that is less than one upload may
+    carry (the pages then say so); None otherwise."""
+    limit = get_config().source_quota_bytes
+    left = quota.remaining(get_db(), g.source, limit)
+    return left if left < get_config().max_upload_bytes else None
 
 
 class _DiscardSink:
@@ -86,7 +150,8 @@ class SealingRequest(Request):
         if self.endpoint not in SUBMIT_ENDPOINTS or not is_logged_in():
             return cast(IO[bytes], _DiscardSink())
         runtime = get_runtime()
-        pending = runtime.store.begin_unassigned([runtime.submission_fingerprint])
+        budget: ByteBudget | None = g.get(_BUDGET)
+        pending = runtime.store.begin_unassigned([runtime.submission_fingerprint], budget)
         sink = SealingDocument(pending, filename)
         _recorded_sinks().append(sink)
         return cast(IO[bytes], sink)
@@ -119,6 +184,10 @@ class SealingRequest(Request):
             empty: MultiDict[str, str] = self.parameter_storage_class()
             no_files: MultiDict[str, FileStorage] = self.parameter_storage_class()
             self.__dict__.update(form=empty, files=no_files)
+            if isinstance(exc, StorageFullError):
+                raise StorageFull() from exc
+            if isinstance(exc, QuotaExceededError):
+                raise QuotaExceeded(exc.quota, exc.remaining) from exc
             if isinstance(exc, ValueError):
                 raise MalformedFormError() from exc
             raise

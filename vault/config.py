@@ -17,6 +17,7 @@ from pathlib import Path
 from vault.errors import ConfigError
 
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024
+_MIB = 1024 * 1024
 SECRETS_FILE = "secrets.json"
 _SECRET_NAMES = (
     "source_secret_key",
@@ -64,6 +65,17 @@ class Throttle:
 
 
 @dataclass(frozen=True)
+class DiskReserve:
+    """Room kept free on the store's and the database's filesystems: new uploads,
+    messages and replies are refused before they would eat into it (vault.diskspace)."""
+
+    bytes: int = 1024 * 1024 * 1024
+    percent: int = 1  # of the filesystem's size, when that is more than `bytes`
+    # More paths whose filesystems are watched (e.g. PostgreSQL's data directory).
+    watch: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     instance_dir: Path
     database_url: str
@@ -71,6 +83,9 @@ class Config:
     secrets: Secrets = field(repr=False)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     max_form_field_bytes: int = 200 * 1024
+    # What one source may have stored (ciphertext of their live submissions).
+    source_quota_bytes: int = 2 * DEFAULT_MAX_UPLOAD
+    disk_reserve: DiskReserve = DiskReserve()
     codename_words: int = 7
     scrypt: ScryptParams = ScryptParams()
     session_idle_seconds: int = 30 * 60
@@ -155,6 +170,18 @@ def _onion_host(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _disk_reserve(env: Mapping[str, str]) -> DiskReserve:
+    percent = _int(env, "BACKUP_DISK_RESERVE_PERCENT", DiskReserve.percent)
+    if percent > 50:
+        raise ConfigError("BACKUP_DISK_RESERVE_PERCENT above 50 would refuse almost everything")
+    watched = (env.get("BACKUP_DISK_WATCH") or "").split(":")
+    return DiskReserve(
+        bytes=_int(env, "BACKUP_DISK_RESERVE_MIB", DiskReserve.bytes // _MIB) * _MIB,
+        percent=percent,
+        watch=tuple(Path(raw).expanduser().resolve() for raw in watched if raw),
+    )
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name)
     return Path(raw).expanduser().resolve() if raw else None
@@ -205,6 +232,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     max_upload = _int(env, "BACKUP_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD)
     if max_upload == 0:
         raise ConfigError("BACKUP_MAX_UPLOAD_BYTES must be positive")
+    # Default: two of the largest uploads. Set, it must be positive.
+    quota_mib = _int(env, "BACKUP_SOURCE_QUOTA_MIB", 0)
+    if env.get("BACKUP_SOURCE_QUOTA_MIB") and quota_mib == 0:
+        raise ConfigError("BACKUP_SOURCE_QUOTA_MIB must be positive")
+    quota = quota_mib * _MIB if quota_mib else 2 * max_upload
     scrypt_n = _int(env, "BACKUP_SCRYPT_N", ScryptParams.n)
     if scrypt_n < 2 or scrypt_n & (scrypt_n - 1):
         raise ConfigError("BACKUP_SCRYPT_N must be a power of two")
@@ -216,6 +248,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         redis_url=env.get("REDIS_URL") or None,
         secrets=load_secrets(instance),
         max_upload_bytes=max_upload,
+        source_quota_bytes=quota,
+        disk_reserve=_disk_reserve(env),
         codename_words=words,
         scrypt=ScryptParams(n=scrypt_n),
         session_idle_seconds=_int(env, "BACKUP_SESSION_IDLE_SECONDS", 30 * 60),

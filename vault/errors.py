@@ -39,3 +39,18 @@ class TotpReplayError(AuthenticationError):
 
 class NotFoundError(VaultError):
     """The requested object does not exist (or is not visible to the caller)."""
+
+
+class StorageFullError(VaultError):
+    """The disk is nearly full: new data is refused while room remains for the database
+    (what was already accepted stays safe). Deliberately not a StoreError: it is no
+    fault of the request, and must never read as "not found"."""
+
+
+class QuotaExceededError(VaultError):
+    """What a source sends would take them past their quota of stored bytes."""
+
+    def __init__(self, quota: int, remaining: int) -> None:
+        super().__init__("source quota exceeded")
+        self.quota = quota
+        self.remaining = max(remaining, 0)

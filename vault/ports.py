@@ -16,7 +16,7 @@ class SealStream(Protocol):
         """Finish the encryption; raises SealError if it failed."""
 
     def abort(self) -> None:
-        """Stop the encryption and discard everything."""
+        """Stop the encryption and discard everything (overwritten, then removed)."""
 
 
 class Sealer(Protocol):

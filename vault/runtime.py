@@ -18,6 +18,7 @@ from keys.receipts import RECEIPT_KEY_FILE, SigningKey
 from vault.config import Config
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
+from vault.guards import SpaceGuard, sqlite_directory
 from vault.services import custody
 from vault.store import Store
 
@@ -68,6 +69,16 @@ def read_submission_fingerprint(instance_dir: Path) -> str:
     return fingerprint
 
 
+def space_guard(config: Config) -> SpaceGuard:
+    """The disk reserve, kept on the store's filesystem, the SQLite database's (when it
+    lives elsewhere) and any watched path (e.g. PostgreSQL's data directory)."""
+    paths = [config.store_dir, *config.disk_reserve.watch]
+    database_dir = sqlite_directory(config.database_url)
+    if database_dir is not None:
+        paths.append(database_dir)
+    return SpaceGuard(paths, config.disk_reserve)
+
+
 def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
     if redis is None:
         if not config.redis_url:
@@ -86,6 +97,6 @@ def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
         session_factory=session_factory,
         receipt_key=receipt_key,
         keyring=keyring,
-        store=Store(config.store_dir, keyring),
+        store=Store(config.store_dir, keyring, space_guard(config)),
         redis=redis,
     )

@@ -7,7 +7,12 @@ inside OpenPGP; the gzip level is chosen from the content, because compressing m
 that is already compressed only slows the upload down.
 
 A write goes to a `.partial-*` file (ciphertext only) that becomes its final name only
-on `commit`, after an fsync; `abort` removes it. `sweep` removes what a crash left.
+on `commit`, after an fsync; `abort` shreds it (the seal stream does). `sweep` removes
+what a crash left.
+
+With a `SpaceGuard` (vault.guards), every write is refused before it would eat into the
+disk reserve, and a streaming upload is stopped (StorageFullError) once it would; with a
+`ByteBudget`, once its files pass a source's quota (QuotaExceededError).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vault.errors import StoreError
+from vault.guards import CHECK_EVERY, ByteBudget, SpaceGuard
 from vault.ports import Sealer, SealStream
 
 PARTIAL_PREFIX = ".partial-"
@@ -104,9 +110,22 @@ class SealedFile:
 class PendingFile(io.RawIOBase):
     """Ciphertext being written to a partial file in a source's directory."""
 
-    def __init__(self, directory: Path, sealer: Sealer, recipients: Sequence[str]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        sealer: Sealer,
+        recipients: Sequence[str],
+        *,
+        guard: SpaceGuard | None = None,
+        budget: ByteBudget | None = None,
+    ) -> None:
         self.directory = directory
         self.path = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
+        self._guard = guard
+        self._budget = budget
+        self._unchecked = 0  # bytes written since free space was last checked
+        if guard is not None:
+            guard.check()
         self._stream: SealStream = sealer.seal_stream(recipients, self.path)
         self.sealed: SealedFile | None = None
         self.committed = False
@@ -115,6 +134,13 @@ class PendingFile(io.RawIOBase):
         return True
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
+        # Counted before they go to gpg: what is written is about what is stored.
+        if self._budget is not None:
+            self._budget.charge(len(data))
+        self._unchecked += len(data)
+        if self._guard is not None and self._unchecked >= CHECK_EVERY:
+            self._guard.check(self._unchecked)
+            self._unchecked = 0
         return self._stream.write(bytes(data))
 
     def finish(self) -> SealedFile:
@@ -144,6 +170,8 @@ class PendingFile(io.RawIOBase):
         return self.sealed
 
     def abort(self) -> None:
+        """Stop the encryption; what it wrote (ciphertext, never acknowledged) is
+        overwritten and removed by the stream."""
         if self.committed:
             return
         try:
@@ -255,10 +283,16 @@ def _fsync_dir(directory: Path) -> None:
 class Store:
     """Path-contained access to sealed files."""
 
-    def __init__(self, root: Path, sealer: Sealer) -> None:
+    def __init__(self, root: Path, sealer: Sealer, guard: SpaceGuard | None = None) -> None:
         self.root = root
         self.sealer = sealer
+        self.guard = guard
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def ensure_room(self, size: int) -> None:
+        """Raise StorageFullError unless `size` bytes fit above the disk reserve."""
+        if self.guard is not None:
+            self.guard.check(size)
 
     def source_dir(self, source_uuid: str, create: bool = False) -> Path:
         if not _UUID.match(source_uuid):
@@ -278,13 +312,16 @@ class Store:
         return path
 
     def begin(self, source_uuid: str, recipients: Sequence[str]) -> PendingFile:
-        return PendingFile(self.source_dir(source_uuid, create=True), self.sealer, recipients)
+        directory = self.source_dir(source_uuid, create=True)
+        return PendingFile(directory, self.sealer, recipients, guard=self.guard)
 
-    def begin_unassigned(self, recipients: Sequence[str]) -> PendingFile:
+    def begin_unassigned(
+        self, recipients: Sequence[str], budget: ByteBudget | None = None
+    ) -> PendingFile:
         """A partial file before the source is known (the parser runs before the view)."""
         incoming = self.root / "incoming"
         incoming.mkdir(mode=0o700, exist_ok=True)
-        return PendingFile(incoming, self.sealer, recipients)
+        return PendingFile(incoming, self.sealer, recipients, guard=self.guard, budget=budget)
 
     def adopt(self, pending: PendingFile, source_uuid: str, final_name: str) -> SealedFile:
         """Move an unassigned partial file into its source's directory under its name."""
@@ -301,6 +338,7 @@ class Store:
     def seal_bytes_to(
         self, source_uuid: str, final_name: str, data: bytes, recipients: Sequence[str]
     ) -> SealedFile:
+        self.ensure_room(len(data))
         pending = self.begin(source_uuid, recipients)
         try:
             for start in range(0, len(data), _WRITE_CHUNK):

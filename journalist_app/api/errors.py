@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from journalist_app.refusals import record_refusal
-from vault.errors import NotFoundError, StoreError
+from vault.errors import NotFoundError, StorageFullError, StoreError
 from vault.services.api_tokens import InvalidTokenError
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.client_replies import NotEncryptedError, ReplyUuidTakenError
@@ -32,6 +32,7 @@ _DEFAULT_MESSAGES = {
     415: "Unsupported media type.",
     429: "Too many attempts. Wait a few minutes and try again.",
     500: "Something went wrong. Try again later.",
+    507: "The server is running out of disk space: nothing was stored. Try again later.",
 }
 
 
@@ -94,6 +95,9 @@ def register(bp: Blueprint) -> None:
     def uuid_taken(_exc: ReplyUuidTakenError) -> ResponseReturnValue:
         return json_error(409, "That UUID is already in use.")
 
+    def storage_full(_exc: StorageFullError) -> ResponseReturnValue:
+        return json_error(507)
+
     def store_error(_exc: StoreError) -> ResponseReturnValue:
         # A uuid the store refuses as a directory name is a uuid no source has.
         return json_error(404)
@@ -111,5 +115,6 @@ def register(bp: Blueprint) -> None:
     bp.register_error_handler(InvalidTokenError, bad_token)
     bp.register_error_handler(NotEncryptedError, not_encrypted)
     bp.register_error_handler(ReplyUuidTakenError, uuid_taken)
+    bp.register_error_handler(StorageFullError, storage_full)
     bp.register_error_handler(StoreError, store_error)
     bp.register_error_handler(Exception, unexpected)

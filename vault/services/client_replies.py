@@ -51,6 +51,7 @@ def _write_ciphertext(store: Store, source_uuid: str, final_name: str, data: byt
     """Put client-encrypted bytes in the store, as durably as the store's own writes:
     a partial file (swept if we crash), fsync, then rename to the final name."""
     final = store.path_of(source_uuid, final_name)  # validates the name and containment
+    store.ensure_room(len(data))  # StorageFullError above the disk reserve
     directory = store.source_dir(source_uuid, create=True)
     partial = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
     try:

@@ -21,7 +21,7 @@ from vault.errors import (
     VaultError,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
-from vault.services import custody
+from vault.services import custody, quota
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import LoginThrottle
 
@@ -122,11 +122,14 @@ def submit(
     submission_fpr: str,
     message: str | None,
     documents: Sequence[DocumentSink],
+    *,
+    quota_bytes: int | None = None,
 ) -> list[Submission]:
     """Seal a message and/or documents for a source, durably, then record them.
 
-    Returns only once ciphertext is fsynced and the rows committed. On any failure,
-    every file written here is shredded and nothing is recorded.
+    Returns only once ciphertext is fsynced and the rows committed. On any failure
+    (StorageFullError, QuotaExceededError past `quota_bytes` included), every file
+    written here is shredded and nothing is recorded.
     """
     message = (message or "").strip() or None
     if message is None and not documents:
@@ -162,6 +165,8 @@ def submit(
                     document.plaintext_sha256,
                 )
             )
+        if quota_bytes is not None:
+            quota.check(db, source, quota_bytes, sum(sealed.size for sealed in written))
         source.pending = False
         source.last_updated = utcnow()
         db.add_all(created)

@@ -34,9 +34,9 @@ def sinks_opened(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     opened: list[int] = []
     original = runtime.store.begin_unassigned
 
-    def counting(recipients: Any) -> Any:
+    def counting(recipients: Any, budget: Any = None) -> Any:
         opened.append(1)
-        return original(recipients)
+        return original(recipients, budget)
 
     monkeypatch.setattr(runtime.store, "begin_unassigned", counting)
     yield opened
