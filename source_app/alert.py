@@ -18,9 +18,9 @@ from werkzeug.datastructures import MultiDict
 from source_app import forms_labels as labels
 from source_app.auth import current_source, source_required
 from source_app.context import get_config, get_db, get_runtime
-from source_app.errors import human_size, refusal_text
+from source_app.errors import human_size, quota_hint, refusal_text
 from source_app.receipts import flash_receipt_codes
-from source_app.uploads import chosen_documents, quota_left
+from source_app.uploads import chosen_documents
 from vault import reports
 from vault.errors import QuotaExceededError, StorageFullError
 from vault.services import sources
@@ -48,7 +48,7 @@ def form_page(
         form=shown,
         errors=errors or [],
         max_upload=human_size(get_config().max_upload_bytes),
-        quota_left=None if (left := quota_left()) is None else human_size(left),
+        quota_hint=quota_hint(),
         max_short=reports.MAX_SHORT_TEXT,
         max_long=reports.MAX_LONG_TEXT,
         today=dt.date.today().isoformat(),

@@ -22,7 +22,7 @@ from werkzeug.exceptions import (
 )
 
 from source_app.context import get_config
-from source_app.uploads import MalformedFormError, QuotaExceeded, StorageFull
+from source_app.uploads import MalformedFormError, QuotaExceeded, StorageFull, quota_left
 from vault.errors import QuotaExceededError, StorageFullError
 from vault.services.sources import MAX_MESSAGE_CHARS
 from webcore.upload_slots import UploadsBusy
@@ -56,6 +56,17 @@ def quota_text(quota: int, remaining: int) -> tuple[str, str]:
         quota=human_size(quota),
         remaining=human_size(remaining),
     )
+
+
+def quota_hint() -> str | None:
+    """For the upload forms: what the logged-in source may still store, once that is less
+    than one upload may carry; None otherwise."""
+    left = quota_left()
+    if left is None:
+        return None
+    if left == 0:
+        return _("This codename is full") + "."
+    return _("This codename can still store %(size)s.", size=human_size(left))
 
 
 def refusal_text(error: StorageFullError | QuotaExceededError) -> str:
@@ -158,4 +169,4 @@ def register(app: Flask) -> None:
     app.register_error_handler(QuotaExceededError, _quota_exceeded)
 
 
-__all__ = ["human_size", "refusal_text", "register"]
+__all__ = ["human_size", "quota_hint", "refusal_text", "register"]

@@ -12,9 +12,9 @@ from flask_babel import gettext as _
 from keys.errors import DecryptionError
 from source_app.auth import current_credentials, current_source, source_required
 from source_app.context import get_config, get_db, get_runtime
-from source_app.errors import human_size, refusal_text
+from source_app.errors import human_size, quota_hint, refusal_text
 from source_app.receipts import flash_receipt_codes
-from source_app.uploads import chosen_documents, quota_left
+from source_app.uploads import chosen_documents
 from vault.errors import (
     EmptySubmissionError,
     NotFoundError,
@@ -62,7 +62,7 @@ def _page(*, error: str | None = None, message: str = "", status: int = 200) -> 
         message=message,
         max_message_chars=sources.MAX_MESSAGE_CHARS,
         max_upload=human_size(config.max_upload_bytes),
-        quota_left=None if (left := quota_left()) is None else human_size(left),
+        quota_hint=quota_hint(),
     )
     return html, status
 

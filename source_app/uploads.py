@@ -70,10 +70,13 @@ def refuse_unstorable_upload() -> None:
     if credentials is None:
         return  # nothing of an anonymous visitor is stored
     announced = request.content_length or 0
-    try:
-        get_runtime().store.ensure_room(announced)
-    except StorageFullError as exc:
-        raise StorageFull() from exc
+    # A body no larger than a text form goes on to the view, which keeps the message on
+    # its page when it refuses it; a file in it is stopped by the store as it starts.
+    if announced > FORM_OVERHEAD:
+        try:
+            get_runtime().store.ensure_room(announced)
+        except StorageFullError as exc:
+            raise StorageFull() from exc
     try:
         source = get_active_source(get_db(), credentials.source_uuid)
     except NotFoundError:

@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import io
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,25 @@ class TestSealing:
         sink.write(b"x" * 200_000)
         sink.abort()
         assert _files(store.root) == []
+
+    def test_abort_overwrites_the_partial_ciphertext(
+        self, store: Store, recipient: str, tmp_path: Path
+    ) -> None:
+        """What an aborted upload wrote is overwritten before it is unlinked: a second
+        link to the same file (what a copy of the disk would still hold) shows it."""
+        pending = store.begin(SOURCE, [recipient])
+        pending.write(os.urandom(3 * 1024 * 1024))
+        witness = tmp_path / "witness"
+        deadline = time.monotonic() + 10
+        while pending.path.stat().st_size < 1024 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.05)  # gpg's output is copied in by a thread
+        os.link(pending.path, witness)
+        before = witness.read_bytes()
+        assert before
+        pending.abort()
+        assert not pending.path.exists()
+        after = witness.read_bytes()
+        assert len(after) >= len(before) and after[: len(before)] != before
 
     def test_refuses_unsafe_names(self, store: Store, recipient: str) -> None:
         pending = store.begin(SOURCE, [recipient])

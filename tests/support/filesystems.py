@@ -1,0 +1,61 @@
+"""Small real filesystems for the disk-full tests: a tmpfs mounted by the suite.
+
+Mounting needs root (as in the CI container). Where it is refused, `small_filesystem`
+yields None and the tests keep the same headroom on the real filesystem instead, by
+setting the reserve just below its free space (less exact: other writers on the same
+disk move it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@contextmanager
+def small_filesystem(directory: Path, size_mib: int) -> Iterator[Path | None]:
+    """A tmpfs of `size_mib` MiB mounted on `directory` (created, 0700), or None."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mount = shutil.which("mount") or "/usr/bin/mount"
+    if os.geteuid() != 0:
+        yield None
+        return
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size_mib}m,mode=0700", "tmpfs", str(directory)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        yield None
+        return
+    try:
+        yield directory
+    finally:
+        umount = shutil.which("umount") or "/usr/bin/umount"
+        if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
+            subprocess.run([umount, "-l", str(directory)], check=True)  # a straggler holds it
+
+
+def free_bytes(directory: Path) -> int:
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize
+
+
+def ballast(directory: Path, size: int, name: str = "ballast.bin") -> Path:
+    """Take `size` bytes of the filesystem (what other uploads, logs... would take)."""
+    path = directory / name
+    with open(path, "ab") as handle:
+        remaining = size
+        while remaining > 0:
+            chunk = min(remaining, MIB)
+            handle.write(b"\0" * chunk)
+            remaining -= chunk
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path
