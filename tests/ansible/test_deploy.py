@@ -137,6 +137,9 @@ class TestUsersAndFiles:
         assert env["REDIS_URL"].startswith("unix://:")
         assert env["REDIS_URL"].endswith("@/run/redis/redis-server.sock?db=0")
         assert "DATABASE_URL" not in env  # SQLite in the instance directory by default
+        assert env["BACKUP_DISK_RESERVE_MIB"] == "1024"
+        assert env["BACKUP_SOURCE_QUOTA_MIB"] == "1000"
+        assert "BACKUP_DISK_WATCH" not in env  # the database is in the instance directory
 
     def test_only_runtime_packages_in_the_venv(self, deployed: Deployed) -> None:
         site = next(deployed.path("/opt/backup/current/venv/lib").glob("python3*/site-packages"))
