@@ -139,7 +139,7 @@ class PendingFile(io.RawIOBase):
             self._budget.charge(len(data))
         self._unchecked += len(data)
         if self._guard is not None and self._unchecked >= CHECK_EVERY:
-            self._guard.check(self._unchecked)
+            self._guard.check(CHECK_EVERY)  # room for the next stretch, above the reserve
             self._unchecked = 0
         return self._stream.write(bytes(data))
 

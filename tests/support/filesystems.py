@@ -13,7 +13,16 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+
+from redis import Redis
+
+from keys.gpg import kill_agent
+from keys.lifecycle import load_submission_key
+from vault.config import Config, DiskReserve
+from vault.migrate import upgrade
+from vault.runtime import Runtime, build_runtime
 
 MIB = 1024 * 1024
 
@@ -59,3 +68,34 @@ def ballast(directory: Path, size: int, name: str = "ballast.bin") -> Path:
         handle.flush()
         os.fsync(handle.fileno())
     return path
+
+
+@contextmanager
+def runtime_on_small_store(
+    config: Config, redis: Redis, public_key: str, *, store_mib: int, reserve_mib: int
+) -> Iterator[Runtime]:
+    """A runtime whose store is a tmpfs of `store_mib` MiB keeping `reserve_mib` free (so
+    `store_mib - reserve_mib` of room); the SQLite database stays on the instance's own
+    filesystem, watched as well. Without a mount, the same room on the real filesystem."""
+    with small_filesystem(config.store_dir, store_mib) as mounted:
+        if mounted is not None:
+            reserve = DiskReserve(bytes=reserve_mib * MIB, percent=0)
+        else:
+            room = (store_mib - reserve_mib) * MIB
+            reserve = DiskReserve(bytes=free_bytes(config.store_dir) - room, percent=0)
+        guarded = replace(config, disk_reserve=reserve, max_upload_bytes=64 * MIB)
+        upgrade(guarded.database_url)
+        runtime = build_runtime(guarded, redis=redis)
+        load_submission_key(config.instance_dir, runtime.keyring, public_key)
+        try:
+            yield runtime
+        finally:
+            runtime.engine.dispose()
+            kill_agent(config.gnupg_home)
+
+
+def fill_to(runtime: Runtime, headroom: int) -> Path:
+    """Ballast in the store that leaves `headroom` bytes above the reserve (negative:
+    that far into it)."""
+    assert runtime.store.guard is not None
+    return ballast(runtime.store.root, runtime.store.guard.headroom() - headroom)

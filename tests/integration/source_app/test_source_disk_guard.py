@@ -10,7 +10,6 @@ import hashlib
 import io
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,13 @@ from sqlalchemy import func, select
 
 import journalist_app
 import source_app
-from keys.gpg import kill_agent
-from keys.lifecycle import GeneratedKey, load_submission_key
+from keys.lifecycle import GeneratedKey
 from tests.integration.source_app.helpers import SourceBrowser
-from tests.support.filesystems import MIB, ballast, free_bytes, small_filesystem
+from tests.support.filesystems import MIB, fill_to, runtime_on_small_store
 from tests.support.journalist import FAST_HASHER, login, make_account, post_form
-from vault.config import Config, DiskReserve
-from vault.migrate import upgrade
+from vault.config import Config
 from vault.models import Reply, Submission
-from vault.runtime import Runtime, build_runtime
+from vault.runtime import Runtime
 
 STORE_MIB = 40
 RESERVE_MIB = 8
@@ -39,23 +36,15 @@ FULL_PAGE = "Sending is paused"
 def guarded(
     config: Config, redis: Redis, submission_key: tuple[GeneratedKey, Path]
 ) -> Iterator[Runtime]:
-    """A runtime whose store is a 40 MiB tmpfs with an 8 MiB reserve: 32 MiB of room.
-    The SQLite database stays on the instance's own filesystem (watched as well)."""
-    with small_filesystem(config.store_dir, STORE_MIB) as mounted:
-        if mounted is not None:
-            reserve = DiskReserve(bytes=RESERVE_MIB * MIB, percent=0)
-        else:  # no mount here: the same room, kept on the real filesystem
-            room = (STORE_MIB - RESERVE_MIB) * MIB
-            reserve = DiskReserve(bytes=free_bytes(config.store_dir) - room, percent=0)
-        guarded_config = replace(config, disk_reserve=reserve, max_upload_bytes=64 * MIB)
-        upgrade(guarded_config.database_url)
-        rt = build_runtime(guarded_config, redis=redis)
-        load_submission_key(config.instance_dir, rt.keyring, submission_key[0].public_armored)
-        try:
-            yield rt
-        finally:
-            rt.engine.dispose()
-            kill_agent(config.gnupg_home)
+    """The store on a 40 MiB tmpfs with an 8 MiB reserve: 32 MiB of room."""
+    with runtime_on_small_store(
+        config,
+        redis,
+        submission_key[0].public_armored,
+        store_mib=STORE_MIB,
+        reserve_mib=RESERVE_MIB,
+    ) as runtime:
+        yield runtime
 
 
 @pytest.fixture
@@ -74,12 +63,6 @@ def _store_files(runtime: Runtime) -> list[Path]:
 def _rows(runtime: Runtime) -> int:
     with runtime.session_factory() as db:
         return int(db.scalar(select(func.count()).select_from(Submission)) or 0)
-
-
-def _fill_to(runtime: Runtime, headroom: int) -> Path:
-    """Ballast that leaves `headroom` bytes above the reserve (negative: into it)."""
-    assert runtime.store.guard is not None
-    return ballast(runtime.store.root, runtime.store.guard.headroom() - headroom)
 
 
 class _Body(io.BytesIO):
@@ -150,7 +133,7 @@ class TestUploads:
         body, kind = _multipart(source.token(), "", [("clip.mp4", os.urandom(16 * MIB))])
 
         def others_write() -> None:
-            _fill_to(guarded, 2 * MIB)
+            fill_to(guarded, 2 * MIB)
 
         stream = _Body(body, 4 * MIB, others_write)
         status, page = _post(source.client, "/submit", body, kind, stream)
@@ -169,7 +152,7 @@ class TestUploads:
     def test_a_message_and_a_report_are_refused_then_accepted_once_room_is_back(
         self, guarded: Runtime, source: SourceBrowser
     ) -> None:
-        weight = _fill_to(guarded, -MIB)  # 1 MiB into the reserve
+        weight = fill_to(guarded, -MIB)  # 1 MiB into the reserve
         words = "the camp near the river"
         refused = source.submit(words)
         assert refused.status_code == 507
@@ -190,7 +173,7 @@ class TestUploads:
 
     def test_the_reserve_is_translated(self, guarded: Runtime, source: SourceBrowser) -> None:
         source.client.get("/language/fr?next=/lookup")
-        _fill_to(guarded, -MIB)
+        fill_to(guarded, -MIB)
         refused = source.submit("bonjour")
         assert refused.status_code == 507
         assert "Notre serveur manque de place" in refused.text
@@ -208,7 +191,7 @@ class TestReviewerReplies:
         app = journalist_app.create_app(guarded.config, guarded, hasher=FAST_HASHER)
         reviewer = app.test_client()
         assert login(reviewer, account).status_code == 302
-        _fill_to(guarded, -MIB)
+        fill_to(guarded, -MIB)
 
         page = f"/sources/{source_uuid}"
         html = post_form(reviewer, f"{page}/reply", {"message": "we read you"}, page=page)
