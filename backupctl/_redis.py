@@ -4,7 +4,7 @@ Only the instance's owner can connect (socket mode 0700, inside a 0700 directory
 The append-only file is on: a deletion request queued just before a restart must
 still be carried out (what it holds is ids, sealed sessions and hashed counters).
 
-Memory: `MEMORY_POLICY` (also in tests/support/servers.py and the Ansible redis role).
+Memory: `MAXMEMORY_POLICY` (also in tests/support/servers.py and the Ansible redis role).
 """
 
 from __future__ import annotations

@@ -80,9 +80,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     # Order matters: an upload beyond the worker's cap is refused before anything reads
     # its body, and tor2web is refused before the CSRF check reads (parses) any body.
     upload_slots.install(app)
-    security.install(app, production=config.production, onion_host=config.source_onion_host)
-    # Before CSRF too: an upload that cannot be stored is refused before its body is read.
+    # An upload that cannot be stored (disk reserve, quota) is refused before anything
+    # parses its body (the NUL check and CSRF do); it reads no body itself.
     app.before_request(refuse_unstorable_upload)
+    security.install(app, production=config.production, onion_host=config.source_onion_host)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=language.select_locale)
     with app.app_context():

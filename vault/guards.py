@@ -92,9 +92,11 @@ class ByteBudget:
 
     def __init__(self, quota: int, remaining: int) -> None:
         self.quota = quota
+        self.allowed = remaining
         self.remaining = remaining
 
     def charge(self, size: int) -> None:
         self.remaining -= size
         if self.remaining < 0:
-            raise QuotaExceededError(self.quota, self.remaining + size)
+            # Nothing of a refused request is kept: the source may still send all of it.
+            raise QuotaExceededError(self.quota, self.allowed)

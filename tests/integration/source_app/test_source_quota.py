@@ -73,6 +73,8 @@ def test_an_upload_crossing_the_quota_while_streaming_is_stopped(
     # 700 KiB: within the announced-size allowance for form overhead, past the quota.
     refused = source.submit("", [(os.urandom(700 * KIB), "clip.mp4")])
     assert refused.status_code == 413
+    # The error page (stopped in the parser), not the form the view would give back.
+    assert "<h1>Too much for this codename</h1>" in refused.text
     assert "you can still send 512 KB" in refused.text
     assert stored_files(runtime) == [] and _rows(runtime) == 0
 

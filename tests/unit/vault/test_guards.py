@@ -51,12 +51,12 @@ def test_sqlite_directory() -> None:
     assert sqlite_directory("postgresql://backup@/backup") is None
 
 
-def test_byte_budget_is_shared_and_says_what_was_left() -> None:
+def test_byte_budget_is_shared_and_says_what_the_request_could_send() -> None:
     budget = ByteBudget(quota=100, remaining=30)
     budget.charge(20)
     with pytest.raises(QuotaExceededError) as refused:
         budget.charge(20)
-    assert refused.value.quota == 100 and refused.value.remaining == 10
+    assert refused.value.quota == 100 and refused.value.remaining == 30  # nothing kept
 
 
 class TestSettings:
