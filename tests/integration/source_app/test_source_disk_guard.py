@@ -10,8 +10,8 @@ import hashlib
 import io
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
