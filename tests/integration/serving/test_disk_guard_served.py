@@ -77,9 +77,7 @@ def _new_source(port: int) -> tuple[str, str]:
     return "; ".join(f"{k}={v}" for k, v in session.cookies.items()), token.group(1)
 
 
-def _upload(
-    served: Served, size: int, rate: int, source: tuple[str, str] | None = None
-) -> Answer:
+def _upload(served: Served, size: int, rate: int, source: tuple[str, str] | None = None) -> Answer:
     cookie, token = source or _new_source(served.port)
     return paced_upload(
         HOST,
@@ -97,6 +95,7 @@ def test_an_upload_that_cannot_fit_gets_the_page_at_once(served: Served) -> None
     answer = _upload(served, 36 * MIB, rate=400_000)
     assert answer.status == 507 and b"Sending is paused" in answer.body
     assert answer.seconds < 30  # not after sending 36 MiB at 400 KB/s (90 s)
+    print(f"\n36 MiB announced, 32 MiB of room: 507 after {answer.seconds:.2f} s")
     for name, value in SECURITY_HEADERS:
         assert answer.headers[name.lower()] == value
     assert served.stored() == []
@@ -117,6 +116,7 @@ def test_the_disk_filling_mid_upload_stops_it_with_the_page(served: Served) -> N
         filler.join()
     assert answer.status == 507 and b"Sending is paused" in answer.body
     assert 3 < answer.seconds < 12  # stopped after the disk filled, before the end
+    print(f"\n6 MiB at 500 KB/s, disk filled at 3 s: 507 after {answer.seconds:.1f} s")
     assert served.stored() == [] and not list(served.store.rglob(".partial-*"))
 
     (served.store / "ballast.bin").unlink()  # room is back: nothing to restart

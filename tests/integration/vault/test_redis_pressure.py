@@ -6,6 +6,7 @@ evicted. A control run shows the same fill makes a login's write fail under noev
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,9 +96,10 @@ def test_full_redis_still_lets_everyone_in(pressed_runtime: Runtime, small_redis
     queued_job = f"rq:job:delete-submission-{first_uuid}"
     assert small_redis.ttl(queued_job) == -1  # no TTL: never evicted
 
-    _fill(small_redis)
+    written = _fill(small_redis)
     used = int(small_redis.info("memory")["used_memory"])
     assert used >= MAXMEMORY * 0.9
+    started = time.monotonic()
 
     # Under that pressure: a new source, a returning source, a reviewer.
     newcomer = SourceBrowser(source_app_.test_client())
@@ -109,6 +111,11 @@ def test_full_redis_still_lets_everyone_in(pressed_runtime: Runtime, small_redis
     reviewer = reviewer_app.test_client()
     assert login(reviewer, account).headers["Location"] == "/"
     assert reviewer.get("/").status_code == 200
+    print(
+        f"\nRedis at {used / 2**20:.1f} of {MAXMEMORY / 2**20:.0f} MiB after {written} filler "
+        f"and {written} flood keys, {small_redis.info('stats')['evicted_keys']} evicted: "
+        f"two sources and a reviewer in within {time.monotonic() - started:.1f} s"
+    )
     with rt.session_factory() as db:
         submissions = db.scalars(select(Submission).where(Submission.deleted_at.is_(None))).all()
         assert len(submissions) == 1  # the first one is being deleted
