@@ -174,6 +174,7 @@ def _register_error_handlers(app: Flask) -> None:
         return _error_page(404)
 
     def storage_full(_exc: StorageFullError) -> ResponseReturnValue:
+        app.logger.warning("refused: the disk space reserve is reached")
         return _error_page(507)
 
     def denied(exc: AccessDeniedError) -> ResponseReturnValue:

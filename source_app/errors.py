@@ -6,7 +6,7 @@ title and a message chosen here, plus the quick-exit link from the base template
 
 from __future__ import annotations
 
-from flask import Flask, make_response, render_template
+from flask import Flask, current_app, make_response, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import format_number
 from flask_babel import gettext as _
@@ -36,6 +36,9 @@ def human_size(size: int) -> str:
 
 
 def storage_full_text() -> tuple[str, str]:
+    """Title and message of a refusal at the disk reserve (every path to it comes here,
+    so this is also where the admins' monitoring hears of it: no request data logged)."""
+    current_app.logger.warning("refused: the disk space reserve is reached")
     return _("Sending is paused"), _(
         "Our server is running out of space, so it cannot accept anything new right now. "
         "Nothing was sent in this step; what you sent before is safe. Please try again "

@@ -96,6 +96,7 @@ def register(bp: Blueprint) -> None:
         return json_error(409, "That UUID is already in use.")
 
     def storage_full(_exc: StorageFullError) -> ResponseReturnValue:
+        current_app.logger.warning("refused: the disk space reserve is reached")
         return json_error(507)
 
     def store_error(_exc: StoreError) -> ResponseReturnValue:

@@ -181,6 +181,14 @@ class TestUploads:
         assert source.submit(words).status_code == 302
         assert _rows(guarded) == 1
 
+    def test_the_refusal_is_logged_for_the_admins(
+        self, guarded: Runtime, source: SourceBrowser, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        fill_to(guarded, -MIB)
+        assert source.submit("the camp near the river").status_code == 507
+        assert "refused: the disk space reserve is reached" in caplog.text
+        assert "camp" not in caplog.text
+
     def test_the_reserve_is_translated(self, guarded: Runtime, source: SourceBrowser) -> None:
         source.client.get("/language/fr?next=/lookup")
         fill_to(guarded, -MIB)
