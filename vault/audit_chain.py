@@ -16,16 +16,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault.chain_lock import lock_chains
 from vault.models import AuditEvent
 
 __all__ = ["GENESIS", "ChainReport", "event_hash", "link", "verify"]
 
 GENESIS = "0" * 64
-# Any fixed 64-bit number: the key of the PostgreSQL advisory lock taken while appending.
-_PG_LOCK_KEY = 0x4155_4449_5443_4841
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -45,14 +44,11 @@ def event_hash(event: AuditEvent) -> str:
 def link(db: Session, event: AuditEvent) -> None:
     """Give `event` its place in the chain (seq, prev_hash, hash) before it is added.
 
-    On PostgreSQL a transaction-scoped advisory lock serialises writers, so a second
-    writer waits for the first to commit and then sees its link. SQLite serialises
-    writers itself; should two ever race, the unique `seq` makes one of them fail
-    rather than fork the chain.
+    The chains' lock (`vault.chain_lock`) is taken before the head is read and held
+    until the caller's transaction ends, so a second writer waits for the first to
+    commit and then links to its event.
     """
-    bind = db.get_bind()
-    if bind.dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    lock_chains(db)
     last = db.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()

@@ -9,10 +9,9 @@ the server.
 
 Receipts are appended in the same transaction as the row they describe: a submission is
 never stored without its receipt, and a receipt never describes something that was
-rolled back. Appends are serialised so concurrent submissions cannot fork the chain:
-PostgreSQL takes a transaction-scoped advisory lock; SQLite takes its database write lock
-(a write statement before reading the head). The unique `seq` is the backstop: a fork
-would fail to commit rather than be stored.
+rolled back. Appends are serialised so concurrent submissions cannot fork the chain, by
+the lock the audit log takes too (`vault.chain_lock`). The unique `seq` is the backstop:
+a fork would fail to commit rather than be stored.
 
 The runtime binds the receipt key to every session it makes (`bind_signer`), so no code
 path can store a submission without signing its receipt: `append` refuses without one.
@@ -31,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from keys.receipts import (
@@ -43,6 +42,7 @@ from keys.receipts import (
     VerifyKey,
     verify_chain,
 )
+from vault.chain_lock import lock_chains
 from vault.db import utcnow
 from vault.errors import ConfigError
 from vault.models import CustodyReceipt, Reply, Submission
@@ -65,8 +65,6 @@ RECEIPT_VERSION = 1
 _SIGNER_INFO = "custody.receipt_signer"
 _INSERTED = "custody.inserted"  # Submission/Reply rows inserted in this transaction
 _RECEIPTED = "custody.receipted"  # uuids that got a receipt in this transaction
-# Any constant: it names "the custody chain" among PostgreSQL advisory locks.
-_PG_LOCK_KEY = 0x0BAC_C057
 
 
 @dataclass(frozen=True)
@@ -135,15 +133,6 @@ def signer_of(db: Session) -> SigningKey:
     return key
 
 
-def _lock_chain(db: Session) -> None:
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(select(text(f"pg_advisory_xact_lock({_PG_LOCK_KEY})")))
-    else:
-        # Matches no row, but makes SQLite take its write lock now, before we read the
-        # head: a second writer waits (busy timeout) instead of reading the same head.
-        db.execute(text("UPDATE custody_receipts SET seq = seq WHERE 1 = 0"))
-
-
 def append(
     db: Session,
     *,
@@ -158,7 +147,7 @@ def append(
 ) -> CustodyReceipt:
     """Sign and add the next receipt of the chain to `db` (the caller commits)."""
     key = signer_of(db)
-    _lock_chain(db)
+    lock_chains(db)
     head = db.scalars(select(CustodyReceipt).order_by(CustodyReceipt.seq.desc()).limit(1)).first()
     body: dict[str, object] = {
         "v": RECEIPT_VERSION,
