@@ -4,7 +4,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Enum, String
+from sqlalchemy import Enum, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, utcnow
@@ -34,6 +34,9 @@ class Reviewer(Base):
         Enum(Role, native_enum=False, length=16, validate_strings=True), default=Role.ANALYST
     )
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Raised by each deactivation: sessions and API tokens carry a stamp derived from it
+    # (vault.services.reviewers.credential_stamp), so reactivation never revives them.
+    credential_generation: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 

@@ -6,9 +6,10 @@ HMAC-SHA256 under a key derived from the journalist secret with a context of its
 so no other signature made with that secret (sessions, CSRF) can pass for a token.
 
 Nothing is stored to issue a token. Revocation (logout) writes the token id to Redis
-until the token would have expired anyway. A passphrase or 2FA reset changes the
-credential stamp, and deactivation hides the account, so both end every token at once,
-exactly as they end HTML sessions.
+until the token would have expired anyway. A passphrase or 2FA reset, and a
+deactivation (it raises the account's credential generation), change the credential
+stamp, so each ends every token at once and for good, exactly as it ends HTML sessions:
+reactivating the account does not revive them.
 """
 
 from __future__ import annotations

@@ -169,12 +169,16 @@ def normalize_username(raw: str) -> str:
 
 
 def credential_stamp(reviewer: Reviewer) -> str:
-    """Changes whenever the passphrase or the TOTP secret changes.
+    """Changes whenever the passphrase or the TOTP secret changes, and at each
+    deactivation (the account's credential generation).
 
-    Sessions keep it and are dropped when it no longer matches, so resetting someone's
-    credentials also logs out whoever might have been using the old ones.
+    Sessions and API tokens keep it and are refused when it no longer matches, so
+    resetting someone's credentials, or deactivating the account, also logs out whoever
+    might have been using the old ones, for good: reactivation does not bring it back.
     """
-    material = f"{reviewer.passphrase_hash}\0{reviewer.otp_secret}".encode()
+    material = (
+        f"{reviewer.passphrase_hash}\0{reviewer.otp_secret}\0{reviewer.credential_generation}"
+    ).encode()
     return hashlib.sha256(material).hexdigest()[:32]
 
 
@@ -414,13 +418,20 @@ def _active_admins(db: Session) -> int:
 
 
 def set_active(db: Session, actor: Reviewer | None, reviewer: Reviewer, active: bool) -> None:
-    """Deactivate (sessions end at their next request) or reactivate an account."""
+    """Deactivate or reactivate an account.
+
+    Deactivation raises the account's credential generation: every session and API
+    token issued until now is refused from its next use on, and stays refused after a
+    reactivation (the person logs in again).
+    """
     require_admin(actor)
     if reviewer.is_active == active:
         return
     if not active and reviewer.role is Role.ADMIN and _active_admins(db) <= 1:
         raise LastAdminError("last active admin")
     reviewer.is_active = active
+    if not active:
+        reviewer.credential_generation += 1
     action = "reviewer_activated" if active else "reviewer_deactivated"
     audit.record(db, actor, action, "reviewer", reviewer.uuid)
     db.commit()

@@ -199,6 +199,25 @@ def test_deactivated_account_token_is_refused(
     assert _get(server, "sources", token).json() == FORBIDDEN
 
 
+def test_reactivation_does_not_revive_tokens(
+    runtime: Runtime, server: Server, analyst: Account
+) -> None:
+    """Deactivation ends a token for good, even one not used while deactivated."""
+    token = _token(server, analyst)["token"]
+    assert _get(server, "user", token).status_code == 200
+    with runtime.session_factory() as db:
+        target = db.scalar(select(Reviewer).where(Reviewer.uuid == analyst.uuid))
+        assert target is not None
+        reviewers.set_active(db, None, target, False)
+        reviewers.set_active(db, None, target, True)
+    assert _get(server, "user", token).json() == FORBIDDEN
+    assert _get(server, "sources", token).json() == FORBIDDEN
+    # The reactivated account logs in again and gets a token that works.
+    fresh = _token(server, analyst, offset=1)["token"]
+    assert _get(server, "user", fresh).status_code == 200
+    assert _get(server, "user", token).json() == FORBIDDEN
+
+
 def test_partner_token_sees_nothing(
     runtime: Runtime, server: Server, partner: Account, analyst: Account
 ) -> None:

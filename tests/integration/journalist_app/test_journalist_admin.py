@@ -118,6 +118,31 @@ def test_change_role_deactivate_reactivate(
     assert login(other, again, code=again.code(1)).status_code == 302
 
 
+def test_reactivation_does_not_revive_sessions(
+    admin_client: FlaskClient, app: Flask, runtime: Runtime
+) -> None:
+    """A session not used while its account was deactivated stays ended afterwards."""
+    passphrase, secret = _credentials(_add(admin_client, "ana"))
+    row = _reviewer(runtime, "ana")
+    assert row is not None and passphrase and secret
+    ana = Account(row.uuid, "ana", passphrase, secret)
+    other = app.test_client()
+    assert login(other, ana).status_code == 302
+    assert other.get("/").status_code == 200
+    keys = session_keys(runtime)
+
+    base = f"/admin/reviewers/{row.uuid}"
+    post_form(admin_client, f"{base}/deactivate", page=base)
+    post_form(admin_client, f"{base}/activate", page=base)
+    assert (_reviewer(runtime, "ana") or row).is_active
+
+    response = other.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert len(session_keys(runtime)) == len(keys) - 1  # ana's old session went
+    assert login(other, ana, code=ana.code(1)).status_code == 302
+    assert other.get("/").status_code == 200
+
+
 def test_reset_totp_and_passphrase(admin_client: FlaskClient, app: Flask, runtime: Runtime) -> None:
     """Resets show the new credential once (QR for 2FA); the old one stops working."""
     passphrase, secret = _credentials(_add(admin_client, "ana"))

@@ -338,6 +338,12 @@ class TestAuthenticate:
         stamp = reviewers.credential_stamp(reviewer)
         reviewers.set_active(db, None, reviewer, False)
         assert reviewers.load_session_reviewer(db, reviewer.uuid, stamp) is None
+        # Reactivation does not bring the old stamp back.
+        reviewers.set_active(db, None, reviewer, True)
+        assert reviewers.load_session_reviewer(db, reviewer.uuid, stamp) is None
+        fresh = reviewers.credential_stamp(reviewer)
+        assert fresh != stamp
+        assert reviewers.load_session_reviewer(db, reviewer.uuid, fresh) is reviewer
 
 
 class TestAccountManagement:
