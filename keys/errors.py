@@ -9,4 +9,9 @@ class DecryptionError(VaultError):
     """Ciphertext could not be decrypted (wrong key or passphrase, or corrupt data)."""
 
 
-__all__ = ["DecryptionError", "KeyOperationError", "SealError"]
+class OutputTooLargeError(DecryptionError):
+    """The plaintext would exceed the limit set for it (a compression bomb, or simply
+    more than the item can be): decryption stopped there and nothing is returned."""
+
+
+__all__ = ["DecryptionError", "KeyOperationError", "OutputTooLargeError", "SealError"]

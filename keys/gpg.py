@@ -25,7 +25,7 @@ from typing import IO
 
 import gnupg
 
-from keys.errors import DecryptionError, KeyOperationError, SealError
+from keys.errors import DecryptionError, KeyOperationError, OutputTooLargeError, SealError
 
 # The agent must never cache a passphrase: each source's reply key may be used only
 # during a request that carries its codename-derived passphrase.
@@ -36,6 +36,11 @@ _AGENT_CONF = (
     "s2k-count 65536\n"
 )
 _CHUNK = 1024 * 1024
+# What `open_bytes` returns at most unless told otherwise: it opens small items in
+# memory (replies, notes), and a 1 KB message can inflate to gigabytes (bzip2 inside).
+DEFAULT_MAX_OUTPUT = 1024 * 1024
+# gpg's words when --max-output stops it (it still reports DECRYPTION_OKAY after).
+_MAX_OUTPUT_MARK = "exceeded --max-output limit"
 _KEYGEN_ATTEMPTS = 3
 _BASE_ARGS = ("--batch", "--no-tty", "--quiet", "--yes", "--trust-model", "always")
 
@@ -240,9 +245,29 @@ class GpgKeyring:
             raise SealError(f"encryption failed: {result.status}")
         return bytes(result.data)
 
-    def open_bytes(self, ciphertext: bytes, passphrase: str) -> bytes:
-        result = self._gpg.decrypt(ciphertext, passphrase=passphrase, always_trust=True)
-        if not result.ok:
+    def open_bytes(
+        self, ciphertext: bytes, passphrase: str, *, max_output: int = DEFAULT_MAX_OUTPUT
+    ) -> bytes:
+        """Decrypt in memory, producing at most `max_output` bytes of plaintext.
+
+        gpg stops writing at the limit (`--max-output`), so neither its work nor our
+        memory grows with what a compressed message claims to hold. Raises
+        OutputTooLargeError past the limit, DecryptionError for anything else that
+        went wrong; a partial plaintext is never returned.
+        """
+        if max_output < 1:
+            raise ValueError("max_output must be positive")
+        result = self._gpg.decrypt(
+            ciphertext,
+            passphrase=passphrase,
+            always_trust=True,
+            extra_args=["--max-output", str(max_output)],
+        )
+        # gpg says DECRYPTION_OKAY even after --max-output stopped it: its exit status
+        # and its own message tell.
+        if _MAX_OUTPUT_MARK in (result.stderr or "") or len(result.data) > max_output:
+            raise OutputTooLargeError("plaintext over the limit")
+        if not result.ok or result.returncode != 0:
             raise DecryptionError(f"decryption failed: {result.status}")
         return bytes(result.data)
 

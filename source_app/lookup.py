@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_number
 from flask_babel import gettext as _
 
-from keys.errors import DecryptionError
+from keys.errors import DecryptionError, OutputTooLargeError
 from source_app.auth import current_credentials, current_source, source_required
 from source_app.context import get_config, get_db, get_runtime
 from source_app.errors import human_size, quota_hint, refusal_text
@@ -36,6 +36,7 @@ class ReplyView:
     uuid: str
     date: str
     text: str | None  # None: this reply could not be opened
+    too_large: bool = False  # over the size a reply can have: refused, not shown
 
 
 def _replies() -> list[ReplyView]:
@@ -44,12 +45,17 @@ def _replies() -> list[ReplyView]:
     passphrase = current_credentials().reply_passphrase
     views = []
     for reply in sources.replies_for_source(get_db(), source):
-        text: str | None
+        text: str | None = None
+        too_large = False
         try:
             text = sources.read_reply(runtime.store, runtime.keyring, source, reply, passphrase)
+        except OutputTooLargeError:
+            # Decryption stopped at the limit (e.g. a compression bomb): the page says
+            # so instead of growing without bound. The source can still delete it.
+            too_large = True
         except (DecryptionError, StoreError, OSError):
-            text = None
-        views.append(ReplyView(reply.uuid, reply.created_at.date().isoformat(), text))
+            pass
+        views.append(ReplyView(reply.uuid, reply.created_at.date().isoformat(), text, too_large))
     return views
 
 

@@ -26,7 +26,8 @@ class Sealer(Protocol):
 
     def seal_bytes(self, data: bytes, recipients: Sequence[str]) -> bytes: ...
 
-    def open_bytes(self, ciphertext: bytes, passphrase: str) -> bytes: ...
+    def open_bytes(self, ciphertext: bytes, passphrase: str, *, max_output: int = ...) -> bytes:
+        """At most `max_output` bytes of plaintext; OutputTooLargeError beyond."""
 
     def generate_reply_key(self, name: str, passphrase: str) -> str: ...
 

@@ -15,7 +15,11 @@ from journalist_app.refusals import record_refusal
 from vault.errors import NotFoundError, StorageFullError, StoreError
 from vault.services.api_tokens import InvalidTokenError
 from vault.services.audit_log import RefusalRecordedError
-from vault.services.client_replies import NotEncryptedError, ReplyUuidTakenError
+from vault.services.client_replies import (
+    NotEncryptedError,
+    ReplyTooLargeError,
+    ReplyUuidTakenError,
+)
 from vault.services.conversation import ItemNotFoundError, is_uuid
 from vault.services.reviewers import AccessDeniedError
 
@@ -92,6 +96,9 @@ def register(bp: Blueprint) -> None:
     def not_encrypted(_exc: NotEncryptedError) -> ResponseReturnValue:
         return json_error(400, "You must encrypt replies client side")
 
+    def too_large(_exc: ReplyTooLargeError) -> ResponseReturnValue:
+        return json_error(413, "The reply is too large.")
+
     def uuid_taken(_exc: ReplyUuidTakenError) -> ResponseReturnValue:
         return json_error(409, "That UUID is already in use.")
 
@@ -115,6 +122,7 @@ def register(bp: Blueprint) -> None:
     bp.register_error_handler(AccessDeniedError, denied)
     bp.register_error_handler(InvalidTokenError, bad_token)
     bp.register_error_handler(NotEncryptedError, not_encrypted)
+    bp.register_error_handler(ReplyTooLargeError, too_large)
     bp.register_error_handler(ReplyUuidTakenError, uuid_taken)
     bp.register_error_handler(StorageFullError, storage_full)
     bp.register_error_handler(StoreError, store_error)

@@ -21,9 +21,16 @@ from vault.db import utcnow
 from vault.errors import StoreError, VaultError
 from vault.models import Reply, Reviewer
 from vault.services import audit, custody, inbox
+from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES
 from vault.store import PARTIAL_PREFIX, SealedFile, Store
 
-__all__ = ["ARMOR_HEADER", "NotEncryptedError", "ReplyUuidTakenError", "store_encrypted_reply"]
+__all__ = [
+    "ARMOR_HEADER",
+    "NotEncryptedError",
+    "ReplyTooLargeError",
+    "ReplyUuidTakenError",
+    "store_encrypted_reply",
+]
 
 ARMOR_HEADER = "-----BEGIN PGP MESSAGE-----"
 
@@ -34,6 +41,14 @@ class NotEncryptedError(VaultError):
 
 class ReplyUuidTakenError(VaultError):
     """The client chose a reply uuid that is already in use."""
+
+
+class ReplyTooLargeError(VaultError):
+    """A reply ciphertext larger than any reply can be (`replies.MAX_ENCRYPTED_REPLY_BYTES`).
+
+    Only the size of the ciphertext can be checked here (the server cannot open it);
+    what it expands to is bounded when the source reads it (`sources.read_reply`).
+    """
 
 
 def _check_recipients(keyring: GpgKeyring, armored: str, required: Sequence[str]) -> None:
@@ -85,10 +100,12 @@ def store_encrypted_reply(
 ) -> Reply:
     """Store a reply the client encrypted to the source's key and the submission key.
 
-    Raises NotEncryptedError, ReplyUuidTakenError, ValueError (a malformed uuid).
-    The audit event commits with the reply, or not at all.
+    Raises NotEncryptedError, ReplyTooLargeError, ReplyUuidTakenError, ValueError (a
+    malformed uuid). The audit event commits with the reply, or not at all.
     """
     source = inbox.get_source(db, reviewer, source_uuid)
+    if len(armored) > MAX_ENCRYPTED_REPLY_BYTES:  # armour is ASCII: characters are bytes
+        raise ReplyTooLargeError("reply ciphertext over the limit")
     if reply_uuid is not None:
         reply_uuid = str(uuidlib.UUID(reply_uuid))
         if db.scalar(select(Reply.id).where(Reply.uuid == reply_uuid)) is not None:

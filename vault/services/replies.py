@@ -12,6 +12,13 @@ from vault.services import custody
 from vault.store import Store
 
 MAX_REPLY_CHARS = 50_000
+# The most a reply's plaintext can be (50,000 characters of up to 4 bytes in UTF-8):
+# the limit a source's page decrypts to, whoever encrypted the reply.
+MAX_REPLY_BYTES = 4 * MAX_REPLY_CHARS
+# The largest reply ciphertext accepted or opened: ASCII armour adds a third, the
+# recipients' key packets and headers little; twice the plaintext limit leaves room.
+# A ciphertext above it cannot hold a plaintext within MAX_REPLY_BYTES.
+MAX_ENCRYPTED_REPLY_BYTES = 2 * MAX_REPLY_BYTES
 
 
 def send_reply(

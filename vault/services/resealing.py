@@ -41,6 +41,10 @@ Sealed = CaseNote | ReferralMessage
 S = TypeVar("S", CaseNote, ReferralMessage)
 # What to seal again: the item, its plaintext, the recipients it is sealed to now.
 Batch = list[tuple[Sealed, bytes, Sequence[str]]]
+# The most a note or referral message decrypts to: each is at most 20,000 characters
+# (notes.MAX_NOTE_CHARS, referrals.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8.
+# Anything larger is not opened (OutputTooLargeError is a DecryptionError).
+MAX_SEALED_TEXT_BYTES = 4 * 20_000
 
 
 def is_reader(fingerprint: str, recipients: Iterable[str]) -> bool:
@@ -166,7 +170,10 @@ def open_each(
         text = None
         if passphrase:
             try:
-                text = keyring.open_bytes(item.ciphertext, passphrase).decode()
+                plaintext = keyring.open_bytes(
+                    item.ciphertext, passphrase, max_output=MAX_SEALED_TEXT_BYTES
+                )
+                text = plaintext.decode()
             except DecryptionError:
                 text = None
         opened.append((item, text))
@@ -214,7 +221,9 @@ def collect_batch(
             continue
         tried += 1
         try:
-            plaintext = keyring.open_bytes(item.ciphertext, passphrase)
+            plaintext = keyring.open_bytes(
+                item.ciphertext, passphrase, max_output=MAX_SEALED_TEXT_BYTES
+            )
         except DecryptionError:
             continue
         batch.append((item, plaintext, recipients))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from keys.errors import OutputTooLargeError
 from keys.gpg import GpgKeyring
 from vault import codenames
 from vault.config import Config
@@ -22,6 +23,7 @@ from vault.errors import (
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
 from vault.services import custody, quota
+from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import LoginThrottle
 
@@ -220,11 +222,19 @@ def replies_for_source(db: Session, source: Source) -> list[Reply]:
 def read_reply(
     store: Store, keyring: GpgKeyring, source: Source, reply: Reply, passphrase: str
 ) -> str:
-    """Decrypt a reply in memory for the source who owns it."""
+    """Decrypt a reply in memory for the source who owns it.
+
+    Raises OutputTooLargeError for a reply whose ciphertext or plaintext is over the
+    limits (`vault.services.replies`): a client-encrypted reply may be a compression
+    bomb, and the source's page must stay small.
+    """
     if reply.source_id != source.id:
         raise NotFoundError("no such reply")
-    ciphertext = store.path_of(source.uuid, reply.filename).read_bytes()
-    return keyring.open_bytes(ciphertext, passphrase).decode("utf-8", "replace")
+    path = store.path_of(source.uuid, reply.filename)
+    if path.stat().st_size > MAX_ENCRYPTED_REPLY_BYTES:
+        raise OutputTooLargeError("reply ciphertext over the limit")
+    plaintext = keyring.open_bytes(path.read_bytes(), passphrase, max_output=MAX_REPLY_BYTES)
+    return plaintext.decode("utf-8", "replace")
 
 
 def hide_reply_for_source(db: Session, source: Source, reply_uuid: str) -> None:

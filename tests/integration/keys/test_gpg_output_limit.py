@@ -1,0 +1,51 @@
+"""`GpgKeyring.open_bytes` never returns more than its limit, with real gpg: a plaintext
+at the limit opens, one byte more is refused (never truncated), and a bzip2 bomb stops
+at the limit instead of expanding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keys.errors import DecryptionError, OutputTooLargeError
+from keys.gpg import GpgKeyring, kill_agent
+
+PASSPHRASE = "a derived passphrase of a reply key"
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
+    ring = GpgKeyring(tmp_path / "gnupg")
+    yield ring
+    kill_agent(ring.home)
+
+
+def test_limit_is_exact_and_never_truncates(keyring: GpgKeyring) -> None:
+    fpr = keyring.generate_reply_key("limit test", PASSPHRASE)
+    plaintext = b"x" * 10_000
+    sealed = keyring.seal_bytes(plaintext, [fpr])
+    assert keyring.open_bytes(sealed, PASSPHRASE, max_output=10_000) == plaintext
+    with pytest.raises(OutputTooLargeError):
+        keyring.open_bytes(sealed, PASSPHRASE, max_output=9_999)
+    # Over the limit is still a DecryptionError for callers that treat both alike.
+    with pytest.raises(DecryptionError):
+        keyring.open_bytes(sealed, PASSPHRASE, max_output=100)
+    with pytest.raises(DecryptionError) as wrong:
+        keyring.open_bytes(sealed, "not the passphrase", max_output=10_000)
+    assert not isinstance(wrong.value, OutputTooLargeError)
+
+
+def test_bzip2_bomb_stops_at_the_limit(keyring: GpgKeyring) -> None:
+    fpr = keyring.generate_reply_key("bomb test", PASSPHRASE)
+    result = keyring.gpg.encrypt(
+        bytes(32 * 1024 * 1024),
+        [fpr],
+        always_trust=True,
+        armor=False,
+        extra_args=["--compress-algo", "bzip2", "--compress-level", "9"],
+    )
+    assert result.ok and len(result.data) < 4096
+    with pytest.raises(OutputTooLargeError):
+        keyring.open_bytes(bytes(result.data), PASSPHRASE, max_output=200_000)
