@@ -8,7 +8,7 @@ security headers. Every endpoint requires a logged-in, active reviewer except th
 from __future__ import annotations
 
 from argon2 import PasswordHasher
-from flask import Flask, g, redirect, render_template, request, url_for
+from flask import Flask, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_babel import lazy_gettext as _l
@@ -40,7 +40,7 @@ from journalist_app.refusals import record_refusal
 from vault.config import Config, load_config
 from vault.errors import NotFoundError, StorageFullError
 from vault.runtime import Runtime, build_runtime
-from vault.services import reviewers
+from vault.services import conversation, reviewers
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import AccessDeniedError
 from webcore import security, upload_slots
@@ -119,6 +119,7 @@ def create_app(
         # Offered: English and every locale whose catalogue is compiled (translations/).
         app.config[language.LOCALES_KEY] = [str(loc) for loc in babel.list_translations()]
     app.before_request(_login_gate)
+    app.before_request(_refuse_malformed_uuids)
     app.teardown_appcontext(close_db)
     app.context_processor(language.template_globals)
     _register_error_handlers(app)
@@ -157,6 +158,15 @@ def _login_gate() -> ResponseReturnValue | None:
     if g.reviewer is None and request.endpoint not in PUBLIC_ENDPOINTS:
         return redirect(url_for("auth.login"))
     return None
+
+
+def _refuse_malformed_uuids() -> None:
+    """A path uuid that is not one names nothing: 404 before any query. PostgreSQL
+    would refuse a NUL in it, and an audited refusal could not record it (the audit
+    log's object column holds a uuid)."""
+    for name, value in (request.view_args or {}).items():
+        if name.endswith("_uuid") and not conversation.is_uuid(str(value)):
+            abort(404)
 
 
 def _error_page(code: int) -> ResponseReturnValue:

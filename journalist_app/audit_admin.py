@@ -7,15 +7,16 @@ from flask import Blueprint, Response, render_template, request
 
 from journalist_app.context import current_reviewer, db
 from vault.services import audit_log
+from webcore.params import query_int
 
 bp = Blueprint("audit_admin", __name__, url_prefix="/admin/audit")
 
 
 @bp.route("/")
 def index() -> str:
-    page = request.args.get("page", "1")
+    page = query_int(request.args.get("page"), 1)
     action = request.args.get("action", "")[:64] or None
-    found = audit_log.browse(db(), current_reviewer(), int(page) if page.isdigit() else 1, action)
+    found = audit_log.browse(db(), current_reviewer(), page, action)
     return render_template("audit/index.html", log=found, action=action or "")
 
 

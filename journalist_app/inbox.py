@@ -12,6 +12,7 @@ from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError
 from vault.models import CaseStatus
 from vault.services import inbox, inbox_query
+from webcore.params import query_int
 
 bp = Blueprint("inbox", __name__)
 
@@ -25,7 +26,6 @@ def index() -> ResponseReturnValue:
     """One page of sources, filtered and sorted from the query string (see inbox_query)."""
     args = request.args
     status = args.get("status", "")
-    page = args.get("page", "1")
     flt = inbox_query.InboxFilter(
         unread=args.get("unread") == "1",
         starred=args.get("starred") == "1",
@@ -34,7 +34,7 @@ def index() -> ResponseReturnValue:
         status=CaseStatus(status) if status in {s.value for s in CaseStatus} else None,
         label=(args.get("label") or "")[:32] or None,
         sort=args.get("sort", "recent"),
-        page=int(page) if page.isdigit() and len(page) < 7 else 1,
+        page=query_int(args.get("page"), 1),
     )
     listing = inbox_query.list_page(db(), current_reviewer(), flt)
     return render_template(

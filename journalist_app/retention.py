@@ -10,13 +10,14 @@ from flask_babel import ngettext
 
 from journalist_app.context import current_reviewer, db, runtime
 from vault.services import retention
+from webcore.params import query_int
 
 bp = Blueprint("retention", __name__, url_prefix="/admin/retention")
 DEFAULT_DAYS = 365
 
 
 def _days(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() and len(raw) < 6 else DEFAULT_DAYS
+    return query_int(raw, DEFAULT_DAYS, max_digits=5)
 
 
 @bp.route("/")

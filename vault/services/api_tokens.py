@@ -101,7 +101,11 @@ class TokenService:
         )
 
     def _claims(self, token: str, now: float | None) -> dict[str, object]:
-        if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+        # Tokens are ASCII (base64url and a dot): anything else, such as the latin-1
+        # characters a header may carry, is malformed, not an error.
+        if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
+            raise InvalidTokenError("malformed token")
+        if token.count(".") != 1:
             raise InvalidTokenError("malformed token")
         payload, mac = token.split(".")
         if not hmac.compare_digest(self._mac(payload).encode(), mac.encode("ascii", "replace")):

@@ -1,0 +1,242 @@
+"""No input gets a 5xx: hypothesis generates hostile requests (paths built from every
+route, query strings with unicode digits and huge numbers, headers and cookies with
+latin-1 bytes, forms with and without the real CSRF token, multipart uploads, raw
+bodies under any content type) against both apps, logged out and logged in (a source
+with a codename, an admin with passphrase and TOTP), in process; and as raw bytes on the
+wire to both apps served by gunicorn, so the server's own parsing is covered too.
+
+`BACKUP_FUZZ_EXAMPLES` sets the number of requests per target (default: a short run).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import requests
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import journalist_app
+import source_app
+from tests.integration.source_app.helpers import SourceBrowser
+from tests.support.fuzz import (
+    SPECIAL,
+    SWEEP_CORE,
+    HostileRequest,
+    examples,
+    hostile_requests,
+    raw_http,
+    rule_templates,
+    send_in_process,
+    send_raw,
+    sweep,
+)
+from tests.support.journalist import (
+    FAST_HASHER,
+    Account,
+    csrf_token,
+    login,
+    make_account,
+    make_source,
+)
+from tests.support.served import gunicorn
+from vault.models import Role
+from vault.runtime import Runtime
+
+REPO = Path(__file__).resolve().parents[3]
+IN_PROCESS_EXAMPLES = examples(50)
+SERVED_EXAMPLES = examples(50)
+FULL_SWEEP_FROM = 500
+# Requests that end the very session a logged-in target is exploring.
+_SESSION_ENDERS = frozenset({"main.logout", "main.quick_exit", "auth.logout", "api.logout"})
+_WTFORMS_FIELDS = [
+    "username", "passphrase", "code", "text", "message", "role", "name", "case", "consent",
+    "contact", "due", "languages", "regions", "services", "submission", "target",
+]  # fmt: skip
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+T = TypeVar("T")
+
+
+def _form_fields(package: str) -> list[str]:
+    names: set[str] = set(_WTFORMS_FIELDS)
+    for template in glob.glob(str(REPO / package / "templates" / "**" / "*.html"), recursive=True):
+        names |= set(re.findall(r'name="([A-Za-z0-9_\-]+)"', Path(template).read_text()))
+    return sorted(names)
+
+
+def _fuzz(
+    send: Callable[[T], int | None], strategy: st.SearchStrategy[T], count: int
+) -> list[int | None]:
+    seen: list[int | None] = []
+
+    @settings(
+        max_examples=count,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(request=strategy)
+    def run(request: T) -> None:
+        status = send(request)
+        seen.append(status)
+        what = request.describe() if isinstance(request, HostileRequest) else repr(request)
+        assert status is None or status < 500, (status, what[:2000])
+
+    run()
+    return seen
+
+
+def _sweep(app: Flask, templates: list[str], ids: dict[str, str], cookie: str | None) -> None:
+    failures = []
+    # A long run (a reliability script) sends every special value; CI the core ones.
+    values = SPECIAL if examples(0) >= FULL_SWEEP_FROM else SWEEP_CORE
+    for request in sweep(templates, ids, values):
+        status = send_in_process(app, request, cookie)
+        if status >= 500:
+            failures.append((status, request.describe()))
+    assert failures == []
+
+
+def _cookie(app: Flask, client: object) -> str | None:
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name)  # type: ignore[attr-defined]
+    return f"{name}={cookie.value}" if cookie is not None else None
+
+
+def _ids(runtime: Runtime) -> dict[str, str]:
+    made = make_source(runtime)
+    other = make_account(runtime, "fuzzed1", Role.ANALYST)
+    return {
+        "source_uuid": made.uuid,
+        "submission_uuid": made.document_uuid,
+        "reviewer_uuid": other.uuid,
+        "filename": made.document_filename,
+        "code": "fr",
+    }
+
+
+@pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "source"])
+def test_source_app_answers_no_5xx(runtime: Runtime, logged_in: bool) -> None:
+    app = source_app.create_app(runtime.config, runtime)
+    client = app.test_client()
+    if logged_in:
+        browser = SourceBrowser(client)
+        browser.create()
+        token = browser.token("/lookup")
+    else:
+        token = SourceBrowser(client).token("/login")
+    cookie = _cookie(app, client)
+    skip = _SESSION_ENDERS if logged_in else frozenset()
+    ids = _ids(runtime)
+    strategy = hostile_requests(
+        rule_templates(app, skip_endpoints=skip), ids, _form_fields("source_app"), token
+    )
+    seen = _fuzz(lambda r: send_in_process(app, r, cookie), strategy, IN_PROCESS_EXAMPLES)
+    assert len(seen) >= min(IN_PROCESS_EXAMPLES, 20)
+    if logged_in:  # every page an anonymous source sees, a logged-in one sees too
+        _sweep(app, rule_templates(app, skip_endpoints=skip), ids, cookie)
+
+
+@pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "admin"])
+def test_reviewer_app_answers_no_5xx(runtime: Runtime, logged_in: bool) -> None:
+    app = journalist_app.create_app(runtime.config, runtime, hasher=FAST_HASHER)
+    client = app.test_client()
+    ids = _ids(runtime)
+    if logged_in:
+        admin: Account = make_account(runtime, "fuzzadmin", Role.ADMIN)
+        assert login(client, admin).status_code == 302
+        token = csrf_token(client, "/")
+    else:
+        token = csrf_token(client, "/login")
+    cookie = _cookie(app, client)
+    skip = _SESSION_ENDERS if logged_in else frozenset()
+    strategy = hostile_requests(
+        rule_templates(app, skip_endpoints=skip), ids, _form_fields("journalist_app"), token
+    )
+    seen = _fuzz(lambda r: send_in_process(app, r, cookie), strategy, IN_PROCESS_EXAMPLES)
+    assert len(seen) >= min(IN_PROCESS_EXAMPLES, 20)
+    if logged_in:  # the admin was exploring logged in all along
+        _sweep(app, rule_templates(app, skip_endpoints=skip), ids, cookie)
+        assert client.get("/").status_code == 200
+
+
+def _send_raw(port: int, data: bytes) -> int | None:
+    return send_raw(port, data)
+
+
+def _http_login_source(base: str) -> tuple[str, str]:
+    """A codename created over HTTP: the session cookie and its CSRF token."""
+    with requests.Session() as http:
+        page = http.get(f"{base}/generate", timeout=30)
+        token = _CSRF.search(page.text)
+        assert token, page.status_code
+        made = http.post(f"{base}/create", data={"csrf_token": token.group(1)}, timeout=60)
+        assert made.status_code == 200 and made.url.endswith("/lookup"), made.status_code
+        lookup = _CSRF.search(made.text)
+        assert lookup
+        return f"src={http.cookies['src']}", lookup.group(1)
+
+
+def _http_login_reviewer(base: str, account: Account) -> tuple[str, str]:
+    with requests.Session() as http:
+        token = _CSRF.search(http.get(f"{base}/login", timeout=30).text)
+        assert token
+        answer = http.post(
+            f"{base}/login",
+            data={
+                "csrf_token": token.group(1),
+                "username": account.username,
+                "passphrase": account.passphrase,
+                "code": account.code(),
+            },
+            timeout=60,
+        )
+        assert answer.status_code == 200 and answer.url.rstrip("/") == base, answer.url
+        inbox = _CSRF.search(answer.text)
+        assert inbox
+        return f"journalist={http.cookies['journalist']}", inbox.group(1)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_both_apps_served_by_gunicorn_answer_no_5xx(runtime: Runtime, tmp_path: Path) -> None:
+    """Raw bytes on the wire: gunicorn's parsing, then the app's, never a 5xx."""
+    ids = _ids(runtime)
+    admin = make_account(runtime, "fuzzadmin", Role.ADMIN)
+    source_templates = rule_templates(
+        source_app.create_app(runtime.config, runtime), skip_endpoints=_SESSION_ENDERS
+    )
+    reviewer_templates = rule_templates(
+        journalist_app.create_app(runtime.config, runtime, hasher=FAST_HASHER),
+        skip_endpoints=_SESSION_ENDERS,
+    )
+    with (
+        gunicorn(runtime, "source", tmp_path / "source.log") as source_base,
+        gunicorn(runtime, "journalist", tmp_path / "journalist.log") as reviewer_base,
+    ):
+        targets = [
+            (source_base, _http_login_source(source_base), source_templates, "source_app"),
+            (
+                reviewer_base,
+                _http_login_reviewer(reviewer_base, admin),
+                reviewer_templates,
+                "journalist_app",
+            ),
+        ]
+        for base, (cookie, token), templates, package in targets:
+            port = int(base.rsplit(":", 1)[1])
+            strategy = raw_http(
+                hostile_requests(templates, ids, _form_fields(package), token), cookie
+            )
+            seen = _fuzz(functools.partial(_send_raw, port), strategy, SERVED_EXAMPLES)
+            # Most requests got an answer (a few malformed ones may be dropped unanswered).
+            assert sum(s is not None for s in seen) >= len(seen) // 2
+    for log in ("source.log", "journalist.log"):
+        text = (tmp_path / log).read_text(errors="replace")
+        assert "unhandled" not in text and "Traceback" not in text, text[-3000:]
