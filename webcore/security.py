@@ -78,11 +78,12 @@ def _refuse_other_hosts(onion_host: str | None) -> Callable[[], None]:
 
 def refuse_nul() -> None:
     """A NUL character in the path, query or form is never legitimate, and PostgreSQL
-    refuses it in text: answer 400 instead of failing deep inside a query."""
-    values = [request.path, *request.args.keys(), *request.args.values()]
+    refuses it in text: answer 400 instead of failing deep inside a query. So is a
+    multipart part without a name (Werkzeug files it under the key None)."""
+    values: list[str | None] = [request.path, *request.args.keys(), *request.args.values()]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        values += [*request.form.keys(), *request.form.values()]
-    if any("\x00" in value for value in values):
+        values += [*request.form.keys(), *request.form.values(), *request.files.keys()]
+    if any(value is None or "\x00" in value for value in values):
         abort(400)
 
 

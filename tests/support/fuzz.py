@@ -112,6 +112,27 @@ def _latin1(max_size: int = 80) -> st.SearchStrategy[str]:
     ).map(lambda v: v.replace("\n", ""))
 
 
+@st.composite
+def _handmade_multipart(draw: st.DrawFn) -> bytes:
+    """Parts a browser would never send: no name, a name but no disposition, odd
+    filenames and part headers."""
+    disposition = st.sampled_from(
+        [
+            b"Content-Disposition: form-data",
+            b'Content-Disposition: form-data; name="msg"',
+            b'Content-Disposition: form-data; filename="a.txt"',
+            b'Content-Disposition: form-data; name="fh"; filename="\xb2\xff.pdf"',
+            b'Content-Disposition: form-data; name="csrf_token"',
+            b"Content-Disposition: attachment; name=",
+            b"Content-Type: text/plain; charset=utf-7",
+            b"",
+        ]
+    )
+    parts = draw(st.lists(st.tuples(disposition, st.binary(max_size=200)), max_size=4))
+    body = b"".join(b"--b\r\n" + head + b"\r\n\r\n" + data + b"\r\n" for head, data in parts)
+    return body + draw(st.sampled_from([b"--b--\r\n", b"", b"--b"]))
+
+
 def rule_templates(app: Flask, *, skip_endpoints: frozenset[str] = frozenset()) -> list[str]:
     """Every route of `app` as a template ("/sources/<source_uuid>"), some skipped."""
     return sorted(
@@ -207,6 +228,9 @@ def hostile_requests(
     elif kind == "raw":
         request.raw_body = draw(st.binary(max_size=2048))
         request.content_type = draw(st.one_of(st.sampled_from(_CONTENT_TYPES), _latin1(40)))
+        if draw(st.booleans()):  # a multipart body written by hand, parts malformed or not
+            request.raw_body = draw(_handmade_multipart())
+            request.content_type = "multipart/form-data; boundary=b"
     return request
 
 

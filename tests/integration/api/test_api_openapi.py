@@ -20,6 +20,7 @@ from sqlalchemy import select
 import journalist_app
 from journalist_app.api.v1 import OPENAPI_PATH
 from tests.integration.api.conftest import Server
+from tests.support.fuzz import examples
 from tests.support.journalist import FAST_HASHER, Account, make_source
 from vault.models import Reviewer
 from vault.runtime import Runtime
@@ -27,9 +28,9 @@ from vault.services.api_tokens import TokenService
 
 SPEC: dict[str, Any] = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
 _RULE_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
-# Examples per operation and generation mode: enough to find crashes, within the budget
-# of a suite that runs on two databases.
-EXAMPLES = 25
+# Examples per operation: enough to find crashes, within the budget of a suite that runs
+# on two databases; BACKUP_FUZZ_EXAMPLES raises it for a long run (tests/support/fuzz.py).
+EXAMPLES = examples(25)
 
 
 def _spec_routes() -> set[tuple[str, str]]:
@@ -161,7 +162,10 @@ def test_generated_input_without_a_token_is_refused_in_json(
             continue
 
         @settings(
-            max_examples=5, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=max(5, EXAMPLES // 5),
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
         def run(case: Case) -> None:

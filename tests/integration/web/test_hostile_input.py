@@ -240,3 +240,27 @@ def test_both_apps_served_by_gunicorn_answer_no_5xx(runtime: Runtime, tmp_path: 
     for log in ("source.log", "journalist.log"):
         text = (tmp_path / log).read_text(errors="replace")
         assert "unhandled" not in text and "Traceback" not in text, text[-3000:]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_known_crashes_answer_clearly(runtime: Runtime) -> None:
+    """The inputs that once answered 500: a page number in unicode digits, a non-ASCII
+    API token, a path uuid with a trailing newline, a multipart part without a name."""
+    app = journalist_app.create_app(runtime.config, runtime, hasher=FAST_HASHER)
+    client = app.test_client()
+    admin = make_account(runtime, "fuzzadmin", Role.ADMIN)
+    assert login(client, admin).status_code == 302
+    for path in ("/?page=²", "/?page=٣", "/admin/audit/?page=²", "/admin/retention/?days=²"):
+        assert client.get(path).status_code == 200, path
+    uuid_newline = "/admin/reviewers/00000000-0000-0000-0000-000000000000%0A"
+    assert client.get(uuid_newline).status_code == 404
+    nameless = b"--b\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--b--\r\n"
+    for app_client in (client, source_app.create_app(runtime.config, runtime).test_client()):
+        answer = app_client.post(
+            "/login", data=nameless, content_type="multipart/form-data; boundary=b"
+        )
+        assert answer.status_code == 400
+    for token in ("Token \xe9.\xe9", "Token \xc3\xa9abc.def"):
+        answer = client.get("/api/v1/user", headers={"Authorization": token})
+        assert answer.status_code == 403
+        assert answer.json == {"error": "Forbidden", "message": "Token authentication failed."}
