@@ -1,28 +1,20 @@
-"""Both apps served by real gunicorn (gthread workers, as `backupctl run` serves them) on
-a test's Runtime: the same instance directory, database and Redis, in a subprocess.
+"""Both apps served the way production serves them (`backupctl serve`'s gunicorn and
+settings, webcore/serving.py) on a test's Runtime: the same instance directory,
+database and Redis, in a subprocess.
 
-Only the argon2id cost is lowered (`tests.support.wsgi`). Until a common serving command
-exists, the worker model here follows `backupctl run`'s gunicorn command line.
+Only the argon2id cost is lowered (`tests.support.wsgi`).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-
 from tests.support.servers import free_port
+from tests.support.serving import serve_factory
 from vault.runtime import Runtime
-
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 60.0
 
 
 def served_env(runtime: Runtime) -> dict[str, str]:
@@ -40,47 +32,8 @@ def served_env(runtime: Runtime) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(
-    runtime: Runtime, app: str, log: Path, *, workers: int = 2, threads: int = 4
-) -> Iterator[str]:
-    """Serve `tests.support.wsgi:<app>()` on 127.0.0.1; yields its base URL."""
+def gunicorn(runtime: Runtime, app: str, log: Path) -> Iterator[str]:
+    """Serve `tests.support.wsgi:<app>` on 127.0.0.1; yields its base URL."""
     port = free_port()
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"127.0.0.1:{port}",
-        "--worker-class", "gthread",
-        "--workers", str(workers),
-        "--threads", str(threads),
-        "--graceful-timeout", "5",
-        "--error-logfile", "-",
-        f"tests.support.wsgi:{app}()",
-    ]  # fmt: skip
-    with open(log, "wb") as output:
-        proc = subprocess.Popen(
-            argv, cwd=REPO, env=served_env(runtime), stdout=output, stderr=subprocess.STDOUT
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_serving(proc, url, log)
-            yield url
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            requests.get(url + "/", timeout=5, allow_redirects=False)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not serve within {START_TIMEOUT}s:\n{log.read_text()}")
+    with serve_factory(f"tests.support.wsgi:{app}", port, log, served_env(runtime)):
+        yield f"http://127.0.0.1:{port}"

@@ -61,12 +61,15 @@ def serve_app(app: str, port: int, env: Mapping[str, str], log: Path) -> Iterato
 
 
 @contextmanager
-def serve_factory(factory: str, port: int, log: Path) -> Iterator[None]:
-    """The serving command's gunicorn around `module:function` (a test app)."""
+def serve_factory(
+    factory: str, port: int, log: Path, env: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """The serving command's gunicorn around `module:function` (a test app), configured
+    by `env` (default: this process's environment)."""
     code = (
         "from backupctl.cmd_serve import GunicornServer\n"
         "from webcore.serving import gunicorn_settings\n"
         f"GunicornServer({factory!r}, gunicorn_settings('127.0.0.1:{port}')).run()\n"
     )
-    with _running([sys.executable, "-c", code], port, os.environ, log):
+    with _running([sys.executable, "-c", code], port, os.environ if env is None else env, log):
         yield

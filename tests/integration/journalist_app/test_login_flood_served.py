@@ -1,6 +1,7 @@
-"""A concurrent flood of wrong reviewer logins against the reviewer app served by real
-gunicorn (gthread, several workers and threads): no answer is a 5xx, every refused
-login that reached the database is audited, and the audit chain verifies."""
+"""A concurrent flood of wrong reviewer logins against the reviewer app served as
+production serves it (`backupctl serve`'s gunicorn: gthread, several workers and
+threads): no answer is a 5xx, every refused login that reached the database is audited,
+and the audit chain verifies."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ route, query strings with unicode digits and huge numbers, headers and cookies w
 latin-1 bytes, forms with and without the real CSRF token, multipart uploads, raw
 bodies under any content type) against both apps, logged out and logged in (a source
 with a codename, an admin with passphrase and TOTP), in process; and as raw bytes on the
-wire to both apps served by gunicorn, so the server's own parsing is covered too.
+wire to both apps served as production serves them (`backupctl serve`'s gunicorn and
+settings), so the server's own parsing is covered too.
 
 `BACKUP_FUZZ_EXAMPLES` sets the number of requests per target (default: a short run).
 """
