@@ -25,6 +25,10 @@ import click
 
 _PR_SET_PDEATHSIG = 1
 _POLL_SECONDS = 0.2
+# A child started with `restart=True` comes back after a crash, as systemd's
+# Restart=on-failure does in production (there every 5 s, for as long as it takes:
+# a worker that dies while Redis is down keeps coming back until Redis does).
+RESTART_DELAY_SECONDS = 2.0
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -93,6 +97,9 @@ class StopFlag:
 class Child:
     name: str
     proc: subprocess.Popen[bytes]
+    argv: Sequence[str] = ()
+    env: Mapping[str, str] | None = None
+    restart: bool = False
 
     def status(self) -> int | None:
         """Exit status, or None while running. Does not reap: while the exited child is
@@ -117,17 +124,32 @@ class Supervisor:
         self.stop = stop
         self.children: list[Child] = []
 
-    def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
-        proc = subprocess.Popen(  # nosec B603
-            list(argv),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent,  # only a prctl call between fork and exec
-        )
-        child = Child(name, proc)
+    def spawn(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], *, restart: bool = False
+    ) -> Child:
+        """Start a child; with `restart`, `watch` starts it again should it die."""
+        child = Child(name, _start(argv, env), list(argv), dict(env), restart)
         self.children.append(child)
         return child
+
+    def _revive(self, child: Child) -> bool:
+        """Start a crashed restartable child again; False for the others."""
+        if not child.restart or child.env is None:
+            return False
+        click.secho(
+            f"backupctl: {child.name} exited (status {child.status()}); starting it again",
+            fg="yellow",
+            err=True,
+        )
+        _signal_group(child.proc.pid, signal.SIGKILL)  # whatever it left in its group
+        child.proc.wait()
+        time.sleep(RESTART_DELAY_SECONDS)
+        if self.stop.requested:
+            # Reaped: its group id may be anyone's now, so stop_all must not signal it.
+            self.children.remove(child)
+        else:
+            child.proc = _start(child.argv, child.env)
+        return True
 
     def exited(self) -> Child | None:
         for child in self.children:
@@ -148,10 +170,11 @@ class Supervisor:
         return not waiting
 
     def watch(self) -> int:
-        """Block until a stop is requested (0) or a child exits on its own (1)."""
+        """Block until a stop is requested (0) or a child exits on its own (1); a
+        restartable child that exits is started again instead."""
         while not self.stop.requested:
             child = self.exited()
-            if child is not None:
+            if child is not None and not self._revive(child):
                 click.secho(
                     f"backupctl: {child.name} exited (status {child.status()}); "
                     "stopping everything",
@@ -178,6 +201,16 @@ class Supervisor:
             _signal_group(child.proc.pid, signal.SIGKILL)
             child.proc.wait()
         self.children.clear()
+
+
+def _start(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # nosec B603
+        list(argv),
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent,  # only a prctl call between fork and exec
+    )
 
 
 def _signal(pid: int, signum: int) -> None:

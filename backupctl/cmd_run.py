@@ -122,7 +122,8 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
     stack.callback(supervisor.stop_all)
     supervisor.spawn("source interface", _serve_argv("source", config.source_port), env)
     supervisor.spawn("reviewer interface", _serve_argv("journalist", config.journalist_port), env)
-    supervisor.spawn("worker", [sys.executable, "-m", "backupctl", "worker"], env)
+    # The worker restarts after a crash (kill -9 mid-job): its jobs are retried.
+    supervisor.spawn("worker", [sys.executable, "-m", "backupctl", "worker"], env, restart=True)
     ports = (config.source_port, config.journalist_port)
     if not supervisor.wait_for_ports(ports, START_TIMEOUT_SECONDS):
         if stop.requested:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 from redis import Redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 
 from backupctl._common import CliState, redis_url_for
 from vault import jobs
@@ -25,10 +28,38 @@ def worker(state: CliState, burst: bool) -> None:
     # database pool's connections with its parent, which PostgreSQL cannot survive.
     # Job descriptions and ids carry source and submission ids: RQ logs them at INFO,
     # so the worker logs from WARNING up (a failing job is still reported).
-    rq_worker = SimpleWorker([deletion.queue(redis)], connection=redis, log_job_description=False)
+    queue = deletion.queue(redis)
+    rq_worker = SimpleWorker([queue], connection=redis, log_job_description=False)
+    revived = requeue_abandoned(queue)
+    if revived:
+        click.echo(f"backupctl worker: {revived} job(s) cut off by a crash run again", err=True)
     click.echo(f"backupctl worker: waiting for jobs on queue {deletion.QUEUE_NAME!r}", err=True)
     try:
         # The scheduler re-queues jobs whose retry interval has passed.
         rq_worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     finally:
         runtime.engine.dispose()
+
+
+def requeue_abandoned(queue: Queue) -> int:
+    """Put back at the head of the queue the jobs a killed worker left "started", instead
+    of waiting for RQ's own maintenance to notice them (its heartbeat expiry, then up to
+    ten minutes, then the retry's delay behind a scheduler lock the dead worker held).
+
+    Run before this worker takes any job. Deletion jobs are idempotent (a second run
+    finds the file shredded and only removes the row), so a job that another live
+    worker still runs is at worst repeated, never lost or half done.
+    """
+    registry = StartedJobRegistry(queue=queue)
+    revived = 0
+    for job_id in registry.get_job_ids(cleanup=False):
+        try:
+            job = Job.fetch(job_id, connection=queue.connection)
+        except NoSuchJobError:
+            continue
+        if job.get_status(refresh=False) != JobStatus.STARTED:
+            continue  # finished meanwhile: only its registry entry was left
+        registry.remove_executions(job)
+        queue.enqueue_job(job, at_front=True)
+        revived += 1
+    return revived

@@ -44,7 +44,7 @@ from vault.services import conversation, reviewers
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import AccessDeniedError
 from webcore import security, upload_slots
-from webcore.sessions import RedisSessionInterface
+from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["PUBLIC_ENDPOINTS", "create_app"]
 
@@ -109,6 +109,7 @@ def create_app(
         idle_seconds=config.session_idle_seconds,
         pepper=config.secrets.session_pepper,
     )
+    app.before_request(refuse_unreadable_session)
 
     # Host check and tor2web refusal run before the login gate.
     upload_slots.install(app)  # before anything reads a body (see webcore/upload_slots.py)

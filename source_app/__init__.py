@@ -23,7 +23,7 @@ from vault.config import Config, load_config
 from vault.errors import ConfigError
 from vault.runtime import Runtime, build_runtime
 from webcore import security, upload_slots
-from webcore.sessions import RedisSessionInterface
+from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["create_app"]
 
@@ -76,6 +76,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         idle_seconds=config.session_idle_seconds,
         pepper=config.secrets.session_pepper,
     )
+    app.before_request(refuse_unreadable_session)
 
     # Order matters: an upload beyond the worker's cap is refused before anything reads
     # its body, and tor2web is refused before the CSRF check reads (parses) any body.

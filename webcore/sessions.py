@@ -26,9 +26,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, abort, session
 from flask.sessions import SessionInterface, SessionMixin
-from redis import Redis
+from redis import Redis, RedisError
 from werkzeug.datastructures import CallbackDict
 
 _TOKEN_BYTES = 32
@@ -52,6 +52,8 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         # Kept in Redis (logged in) rather than in a sealed cookie (anonymous).
         self.server_side = token is not None
         self.had_cookie = False  # the request carried a session cookie to clear
+        # Redis could not be asked: the visitor's session exists but cannot be read now.
+        self.unavailable = False
 
     def regenerate(self) -> None:
         """New token on privilege change (login): the old one becomes worthless, and
@@ -145,6 +147,13 @@ class RedisSessionInterface(SessionInterface):
             return ServerSession()
         try:
             blob = self.redis.get(self._storage_key(token))
+        except RedisError:
+            # An empty session rather than an exception: the error page (which reads the
+            # session for its language) can still be shown, and nothing is overwritten.
+            unavailable = ServerSession(token=token)
+            unavailable.unavailable = True
+            return unavailable
+        try:
             if not blob or not isinstance(blob, bytes):
                 return ServerSession()
             plain = self._aead(token).decrypt(blob[:12], blob[12:], self.prefix.encode())
@@ -155,6 +164,8 @@ class RedisSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, ServerSession):  # open_session always makes one
             raise TypeError("unexpected session type")
+        if session.unavailable:
+            return  # keep the cookie and whatever Redis holds for it
         name = self.get_cookie_name(app)
         domain = self.get_cookie_domain(app)
         path = self.get_cookie_path(app)
@@ -188,3 +199,10 @@ class RedisSessionInterface(SessionInterface):
             path=path,
         )
         response.vary.add("Cookie")
+
+
+def refuse_unreadable_session() -> None:
+    """`before_request`: a visitor whose session Redis cannot give back now gets the
+    neutral 503 page ("try again later") instead of being treated as logged out."""
+    if isinstance(session, ServerSession) and session.unavailable:
+        abort(503)

@@ -37,43 +37,69 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
     raise RuntimeError(f"{what} did not start within {timeout}s")
 
 
+class RedisServer:
+    """A redis-server on a unix socket in `directory`, with production's memory policy,
+    which can be stopped and started again on the same socket (the fault tests take it
+    down)."""
+
+    def __init__(self, directory: Path, maxmemory: str = "256mb") -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.maxmemory = maxmemory
+        self.sock = directory / "redis.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.sock}"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.sock.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--unixsocket",
+                str(self.sock),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--logfile",
+                str(self.directory / "redis.log"),
+                *memory_args(self.maxmemory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(self.sock.exists, 15, "redis-server")
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        if self.proc is not None:
+            self.proc.wait(10)
+        self.proc = None
+
+
 @contextmanager
 def redis_server(directory: Path, maxmemory: str = "256mb") -> Iterator[str]:
     """A redis-server on a unix socket in `directory`, with production's memory policy;
     yields its URL."""
-    directory.mkdir(parents=True, exist_ok=True)
-    sock = directory / "redis.sock"
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--unixsocket",
-            str(sock),
-            "--unixsocketperm",
-            "700",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-            "--logfile",
-            str(directory / "redis.log"),
-            *memory_args(maxmemory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = RedisServer(directory, maxmemory)
     try:
-        _wait_for(sock.exists, 15, "redis-server")
-        yield f"unix://{sock}"
+        server.start()
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def _pg_bindir() -> Path:
@@ -83,89 +109,117 @@ def _pg_bindir() -> Path:
     return Path(candidates[0]).parent
 
 
-@contextmanager
-def postgres_server(directory: Path) -> Iterator[str]:
-    """A private PostgreSQL cluster on 127.0.0.1:<free port>; yields its URL."""
-    bindir = _pg_bindir()
-    run_as: list[str] = []
-    owned_tmp = None
-    if os.geteuid() == 0:
-        # initdb refuses root: run the cluster as the postgres user, in a directory it can
-        # reach (pytest's own temp tree is private to root).
-        owned_tmp = Path(tempfile.mkdtemp(prefix="backup-pg-"))
-        shutil.chown(owned_tmp, "postgres", "postgres")
-        directory = owned_tmp
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data = directory / "data"
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "backup",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *run_as,
-            str(bindir / "postgres"),
-            "-D",
-            str(data),
-            "-p",
-            str(port),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"unix_socket_directories={directory}",
-            "-c",
-            "fsync=off",
-            "-c",
-            "full_page_writes=off",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+class PostgresCluster:
+    """A private PostgreSQL cluster on 127.0.0.1:<free port> that can be stopped and
+    started again on the same port and data (the fault tests take it down)."""
 
-    def ready() -> bool:
+    def __init__(self, directory: Path) -> None:
+        self.bindir = _pg_bindir()
+        self.run_as: list[str] = []
+        self.owned_tmp: Path | None = None
+        if os.geteuid() == 0:
+            # initdb refuses root: run the cluster as the postgres user, in a directory it
+            # can reach (pytest's own temp tree is private to root).
+            self.owned_tmp = Path(tempfile.mkdtemp(prefix="backup-pg-"))
+            shutil.chown(self.owned_tmp, "postgres", "postgres")
+            directory = self.owned_tmp
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+        self.directory = directory
+        self.data = directory / "data"
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                *self.run_as,
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "backup",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def server_url(self) -> str:
+        return f"postgresql://backup@127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
         return (
             subprocess.run(
-                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
                 capture_output=True,
             ).returncode
             == 0
         )
 
-    try:
-        _wait_for(ready, 30, "postgres")
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                *self.run_as,
+                str(self.bindir / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.directory}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_for(self.ready, 30, "postgres")
+
+    def stop(self, signum: int = signal.SIGINT) -> None:
+        """SIGINT: PostgreSQL's fast shutdown; SIGQUIT: immediate (as a crash would)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signum)
+        if self.proc is not None:
+            self.proc.wait(30)
+        self.proc = None
+
+    def createdb(self, name: str) -> str:
         subprocess.run(
             [
-                str(bindir / "createdb"),
+                str(self.bindir / "createdb"),
                 "-h",
                 "127.0.0.1",
                 "-p",
-                str(port),
+                str(self.port),
                 "-U",
                 "backup",
-                "backup_test",
+                name,
             ],
             check=True,
         )
-        yield f"postgresql://backup@127.0.0.1:{port}/backup_test"
+        return f"{self.server_url}/{name}"
+
+    def remove(self) -> None:
+        self.stop()
+        if self.owned_tmp is not None:
+            shutil.rmtree(self.owned_tmp, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server(directory: Path) -> Iterator[str]:
+    """A private PostgreSQL cluster on 127.0.0.1:<free port>; yields its URL."""
+    cluster = PostgresCluster(directory)
+    try:
+        cluster.start()
+        yield cluster.createdb("backup_test")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
-        proc.wait(30)
-        if owned_tmp is not None:
-            shutil.rmtree(owned_tmp, ignore_errors=True)
+        cluster.remove()
