@@ -82,7 +82,8 @@ class Run:
                 journalist = requests.get(
                     f"http://127.0.0.1:{journalist_port}/", timeout=5, allow_redirects=False
                 )
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Workers still importing the app on a loaded machine: ask again.
                 time.sleep(0.25)
                 continue
             assert source.status_code == 200, self.output
