@@ -174,14 +174,24 @@ class Outcome:
 
 
 class Visitor:
-    """A source with a codename, in its own requests session."""
+    """A source with a codename, in its own requests session.
 
-    def __init__(self, product: Product) -> None:
+    `base_url` and `session`: reach the product another way (its onion address, through
+    a Tor client's SOCKS port) instead of 127.0.0.1 directly.
+    """
+
+    def __init__(
+        self,
+        product: Product,
+        base_url: str | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
         self.product = product
-        self.session = requests.Session()
+        self.base_url = base_url or product.source_url
+        self.session = session or requests.Session()
 
     def token(self, path: str = "/lookup") -> str:
-        page = self.session.get(self.product.source_url + path, timeout=REQUEST_TIMEOUT)
+        page = self.session.get(self.base_url + path, timeout=REQUEST_TIMEOUT)
         page.raise_for_status()
         match = CSRF.search(page.text)
         assert match, f"no CSRF token on {path}"
@@ -190,7 +200,7 @@ class Visitor:
     def start(self) -> Visitor:
         token = self.token("/generate")
         created = self.session.post(
-            self.product.source_url + "/create",
+            self.base_url + "/create",
             data={"csrf_token": token},
             timeout=REQUEST_TIMEOUT,
         )
@@ -206,14 +216,14 @@ class Visitor:
         """
         try:
             if token is None:
-                form = self.session.get(self.product.source_url + "/lookup", timeout=30)
+                form = self.session.get(self.base_url + "/lookup", timeout=30)
                 match = CSRF.search(form.text) if form.status_code == 200 else None
                 if match is None:
                     return Outcome(sent, False, form.status_code, form, "form not shown")
                 token = match.group(1)
             files = [("fh", (name, data, "application/octet-stream")) for name, data in sent.files]
             answer = self.session.post(
-                self.product.source_url + "/submit",
+                self.base_url + "/submit",
                 data={"csrf_token": token, "msg": sent.message.decode()},
                 files=files or None,
                 timeout=REQUEST_TIMEOUT,
@@ -227,7 +237,7 @@ class Visitor:
         if acknowledged:
             # The page the source then sees says it arrived and gives the receipt codes.
             try:
-                thanks = self.session.get(self.product.source_url + "/lookup", timeout=30)
+                thanks = self.session.get(self.base_url + "/lookup", timeout=30)
                 acknowledged = "receipt" in thanks.text.lower()
             except requests.RequestException:
                 pass  # the 302 was already the success answer
