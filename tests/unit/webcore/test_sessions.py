@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, session
 from redis import Redis
 
 from tests.support.leaks import assert_no_leak
-from webcore.sessions import RedisSessionInterface
+from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
 
 MARKER = "session-marker-7c1f"
 
@@ -152,3 +154,26 @@ class TestAnonymousSessions:
         client.post("/note")
         client.post("/logout")
         assert client.get_cookie("session") is None
+
+
+def test_a_session_redis_cannot_read_is_refused_not_dropped(redis: Redis, tmp_path: Path) -> None:
+    """Redis down: a visitor with a session gets a 503 (which the apps render as their
+    neutral page), keeps their cookie, and nothing in Redis is touched."""
+    app = _app(redis)
+    app.before_request(refuse_unreadable_session)
+    client = app.test_client()
+    client.post("/login")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    down = Redis(unix_socket_path=str(tmp_path / "no-redis.sock"))
+    app.session_interface = RedisSessionInterface(
+        down, prefix="test-session", idle_seconds=60, pepper=b"p" * 32
+    )
+    answer = client.get("/who")
+    assert answer.status_code == 503
+    assert "Set-Cookie" not in answer.headers
+    assert client.get_cookie("session") is not None
+    app.session_interface = RedisSessionInterface(
+        redis, prefix="test-session", idle_seconds=60, pepper=b"p" * 32
+    )
+    assert client.get("/who").text == MARKER  # back as soon as Redis answers
