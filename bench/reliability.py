@@ -94,7 +94,7 @@ def other_processes() -> list[str]:
     for line in ps.stdout.splitlines()[:8]:
         cpu, _, name = line.strip().partition(" ")
         if float(cpu or 0) >= 5.0:
-            busy.append(f"{name.strip()} ({cpu}% CPU)")
+            busy.append(f"{name.strip()} ({cpu}%)")
     return busy
 
 
@@ -156,8 +156,8 @@ def render(
         f"- machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} memory, "
         f"Linux {info['kernel']}, Python {info['python']}",
         f"- load average (1, 5, 15 min) before: {before}; after: {after}",
-        "- also busy on the machine when the run started: "
-        + (", ".join(busy) if busy else "nothing above 5% CPU"),
+        "- other processes on the machine when the run started (share of a CPU over "
+        "each one's life, from ps): " + (", ".join(busy) if busy else "none above 5%"),
         "",
     ]
     by_group: dict[str, list[dict[str, Any]]] = {}

@@ -47,8 +47,9 @@ from keys.gpg import GpgKeyring, kill_agent
 from tests.support.leaks import files_containing, redis_values_containing, rows_containing
 from tests.support.product import Run, descendants, make_instance_root, run_env
 from tests.support.servers import free_port
-from vault.db import make_engine
+from vault.db import make_engine, make_session_factory
 from vault.models import Reply, Source, Submission
+from vault.services import deletion
 from webcore.security import CSP
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -410,6 +411,34 @@ def wait_until_back(
         last = f"submit {outcome.status} {outcome.error}"
         time.sleep(0.25)
     pytest.fail(f"not back within {bound}s (last: {last}):\n{product.run.output[-3000:]}")
+
+
+def assert_deletion_works(product: Product, marker: str, bound: float = 60.0) -> float:
+    """The RQ worker is alive and connected: a new source's deletion is carried out
+    (files shredded, rows removed) within `bound`. Returns the seconds it took."""
+    visitor = Visitor(product).start()
+    assert visitor.submit(Sent(f"{marker} to be deleted".encode())).acknowledged
+    engine = make_engine(product.database_url)
+    redis = Redis.from_url(product.redis_url)
+    try:
+        with make_session_factory(engine)() as db:
+            newest = db.scalar(select(Source).order_by(Source.id.desc()).limit(1))
+            assert newest is not None
+            directory = product.store / newest.uuid
+            assert directory.exists()
+            started = time.monotonic()
+            deletion.request_source_deletion(db, redis, newest)
+        wait_for(lambda: not directory.exists(), bound, "the deletion carried out")
+        with engine.connect() as conn:
+            wait_for(
+                lambda: conn.scalar(select(Source.id).where(Source.uuid == directory.name)) is None,
+                bound,
+                "the source row removed",
+            )
+        return time.monotonic() - started
+    finally:
+        redis.close()
+        engine.dispose()
 
 
 class Background:

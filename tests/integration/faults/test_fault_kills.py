@@ -171,13 +171,17 @@ def test_rq_worker_killed_mid_deletion(
         sweep_and_assert_consistent(product)
         assert_no_plaintext(product, MARKER)
         seconds, _ = wait_until_back(product, MARKER)
+        # What the product itself says it found cut off (a job that finished between our
+        # look and the kill is not counted there).
+        requeued = product.run.output.count("cut off by a crash run again")
     redis.close()
-    assert mid_job >= 1, "the kill never landed while a job ran"
+    assert mid_job >= 1 and requeued >= 1, "the kill never landed while a job ran"
     record(
         "RQ worker kill -9 mid-deletion",
         {
             "rounds": rounds,
-            "killed_mid_job": mid_job,
+            "kills_while_job_started": mid_job,
+            "jobs_found_cut_off_and_rerun": requeued,
             "deletions_completed_after_restart": rounds,
             "half_deleted_left": 0,
             "completion_after_kill_p95_s": round(p95(recoveries), 3),

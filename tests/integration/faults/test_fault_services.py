@@ -26,6 +26,7 @@ from tests.support.faults import (
     Sent,
     Visitor,
     assert_acknowledged_intact,
+    assert_deletion_works,
     assert_error_page,
     assert_no_plaintext,
     running_product,
@@ -91,6 +92,8 @@ def test_redis_down_then_back(instance: Path, tmp_path: Path, fault_redis: Redis
         assert landing.status_code == 200  # the landing page needs no Redis
         fault_redis.start()
         seconds, acknowledged, swept = _after(product, outcomes + tried)
+        # The worker died with Redis; it was started again until Redis answered.
+        deletion_s = assert_deletion_works(product, MARKER)
         # Sessions lived only in Redis: the source logs in again with the codename.
         again = visitor.session.get(
             product.source_url + "/lookup", timeout=REQUEST_TIMEOUT, allow_redirects=False
@@ -105,6 +108,7 @@ def test_redis_down_then_back(instance: Path, tmp_path: Path, fault_redis: Redis
             "half_written_after_sweep": 0,
             "files_swept": swept,
             "back_after_restart_s": round(seconds, 3),
+            "deletion_job_done_after_s": round(deletion_s, 3),
         },
     )
 
@@ -130,6 +134,7 @@ def test_postgresql_down_then_back(
         tried, seen = _during_outage(product, visitor, token)
         fault_postgres.start()
         seconds, acknowledged, swept = _after(product, outcomes + tried)
+        deletion_s = assert_deletion_works(product, MARKER)
     record(
         "PostgreSQL stopped, then restarted",
         {
@@ -139,6 +144,7 @@ def test_postgresql_down_then_back(
             "half_written_after_sweep": 0,
             "files_swept": swept,
             "back_after_restart_s": round(seconds, 3),
+            "deletion_job_done_after_s": round(deletion_s, 3),
         },
     )
 
