@@ -44,7 +44,7 @@ from sqlalchemy import select
 from backupctl._devkey import DEV_PASSPHRASE_FILE, DEV_WORKSTATION_HOME
 from backupctl.cli import main as backupctl_main
 from keys.gpg import GpgKeyring, kill_agent
-from tests.support.leaks import files_containing, redis_values_containing, rows_containing
+from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, descendants, make_instance_root, run_env
 from tests.support.servers import free_port
 from vault.db import make_engine, make_session_factory
@@ -59,7 +59,9 @@ RECOVERY_BOUND_SECONDS = 30.0
 
 
 def launch(instance: Path, env: dict[str, str], log: Path) -> Run:
-    """Start the product as users reach it. The one place to switch the serving command."""
+    """Start the product as users reach it: `backupctl run`, which serves both apps with
+    `backupctl serve` (the command production's units run) and runs the RQ worker. The
+    one place to change how the fault tests start the product."""
     return Run(instance, env, log)
 
 
@@ -98,7 +100,7 @@ class Product:
 
     def source_workers(self) -> list[int]:
         """gunicorn workers of the source app (children of its master)."""
-        procs = self.processes(b"source_app:create_app")
+        procs = self.processes(b"backupctl serve source")
         return [pid for pid, ppid in procs.items() if ppid in procs]
 
     def rq_worker(self) -> int | None:
@@ -291,7 +293,7 @@ def assert_error_page(response: requests.Response | None) -> str:
         return "connection closed"
     assert response.status_code >= 400, response.status_code
     assert response.headers.get("Content-Security-Policy") == CSP, dict(response.headers)
-    # The `Server` header is gunicorn's own until the common serving command hides it.
+    assert response.headers.get("Server") == "BackUp", response.headers.get("Server")
     assert "no-store" in response.headers.get("Cache-Control", "")
     body = response.text
     assert "Traceback" not in body and "gunicorn" not in body.lower()
@@ -301,18 +303,20 @@ def assert_error_page(response: requests.Response | None) -> str:
 
 
 def assert_no_plaintext(product: Product, marker: str, *extra_roots: Path) -> None:
-    roots = [product.instance, product.server_tmp, product.run.log_path, *extra_roots]
-    assert files_containing(marker, roots) == []
+    """The marker, in any form (tests/support/leaks), in no file the product writes, no
+    database cell or file, no Redis value."""
     engine = make_engine(product.database_url)
-    try:
-        assert rows_containing(marker, engine) == []
-    finally:
-        engine.dispose()
     redis = Redis.from_url(product.redis_url)
     try:
-        assert redis_values_containing(marker, redis) == []
+        assert_no_leak(
+            marker,
+            files=[product.instance, product.server_tmp, product.run.log_path, *extra_roots],
+            engine=engine,
+            redis=redis,
+        )
     finally:
         redis.close()
+        engine.dispose()
 
 
 def _workstation(product: Product) -> tuple[GpgKeyring, str]:
