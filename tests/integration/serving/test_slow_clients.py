@@ -27,6 +27,7 @@ from redis import Redis
 from keys.gpg import kill_agent
 from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, make_instance_root, run_env
+from tests.support.reliability import p95, record
 from tests.support.servers import free_port
 from tests.support.serving import serve_factory
 from tests.support.slow_client import Answer, paced_upload, raw_request, trickle
@@ -97,6 +98,7 @@ class _PageProbe:
         self.worst = 0.0
         self.failures: list[str] = []
         self.count = 0
+        self.samples: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -109,7 +111,8 @@ class _PageProbe:
                     self.failures.append(str(status))
             except requests.RequestException as exc:
                 self.failures.append(type(exc).__name__)
-            self.worst = max(self.worst, time.monotonic() - started)
+            self.samples.append(time.monotonic() - started)
+            self.worst = max(self.worst, self.samples[-1])
             self.count += 1
             self._stop.wait(1.0)
 
@@ -122,6 +125,7 @@ class _PageProbe:
         self._thread.join(90)
 
 
+@pytest.mark.reliability
 def test_tor_speed_uploads_complete_while_pages_answer(product: Product) -> None:
     """Three ~1 MiB uploads at 32, 40 and 48 KB/s at once (each longer than gunicorn's
     30 s default timeout that cut them before) are all sealed; `GET /` keeps answering."""
@@ -159,12 +163,20 @@ def test_tor_speed_uploads_complete_while_pages_answer(product: Product) -> None
         redis.close()
     assert probe.count >= 15 and not probe.failures
     assert probe.worst < PAGE_BOUND_SECONDS, probe.worst
-    print(
-        f"\n3 paced uploads: {[round(a.seconds, 1) for a in answers]} s; "
-        f"GET / worst {probe.worst:.2f} s over {probe.count}"
+    record(
+        "3 uploads of 1 MiB at once, paced at 32, 40 and 48 KB/s",
+        {
+            "upload_seconds": [round(a.seconds, 1) for a in answers],
+            "sealed": len(sealed),
+            "page_GET_/_p95_s": round(p95(probe.samples), 3),
+            "page_GET_/_worst_s": round(probe.worst, 3),
+            "pages_asked": probe.count,
+        },
+        group="pacing",
     )
 
 
+@pytest.mark.reliability
 def test_slowloris_head_and_body_are_cut_while_pages_answer(product: Product) -> None:
     """A head that never ends is cut after the head deadline, a body far below the
     minimum rate after its grace; pages answer meanwhile."""
@@ -195,12 +207,19 @@ def test_slowloris_head_and_body_are_cut_while_pages_answer(product: Product) ->
         assert body_deadline - 1 <= lived <= body_deadline + 10, body_lives
     assert not probe.failures
     assert probe.worst < PAGE_BOUND_SECONDS, probe.worst
-    print(
-        f"\nslowloris cut after: head {[round(x, 1) for x in head_lives]} s, "
-        f"body {[round(x, 1) for x in body_lives]} s; GET / worst {probe.worst:.2f} s"
+    record(
+        "slowloris: 3 endless heads, 3 bodies at 0.5 B/s",
+        {
+            "heads_cut_after_s": [round(x, 1) for x in head_lives],
+            "bodies_cut_after_s": [round(x, 1) for x in body_lives],
+            "page_GET_/_p95_s": round(p95(probe.samples), 3),
+            "page_GET_/_worst_s": round(probe.worst, 3),
+        },
+        group="pacing",
     )
 
 
+@pytest.mark.reliability
 def test_uploads_beyond_the_cap_get_our_503_before_their_body(product: Product) -> None:
     """One upload more than the slots of both workers, all at once and slow: whichever
     worker the kernel hands the extra ones to refuses them at once (503, Retry-After,
@@ -236,9 +255,16 @@ def test_uploads_beyond_the_cap_get_our_503_before_their_body(product: Product) 
         assert answer.headers["content-security-policy"].startswith("default-src 'none'")
     assert len(product.sealed() - before) == len(accepted)
     assert not probe.failures and probe.worst < PAGE_BOUND_SECONDS, probe.worst
-    print(
-        f"\nupload cap: {len(refused)} of {total} refused in "
-        f"{[round(a.seconds, 2) for a in refused]} s; GET / worst {probe.worst:.2f} s"
+    record(
+        f"{total} slow uploads at once (10 KB/s): beyond the per-worker cap",
+        {
+            "refused_503": len(refused),
+            "refused_answered_in_s": [round(a.seconds, 2) for a in refused],
+            "sealed": len(accepted),
+            "page_GET_/_p95_s": round(p95(probe.samples), 3),
+            "page_GET_/_worst_s": round(probe.worst, 3),
+        },
+        group="pacing",
     )
 
 
