@@ -150,7 +150,8 @@ def render(
         "## The run",
         "",
         f"- date: {info['date']}",
-        f"- commit: `{info['commit']}`{' (with uncommitted changes)' if info['dirty'] else ''}",
+        f"- commit: `{info['commit']}`"
+        + (f" (with uncommitted changes to {info['dirty']})" if info["dirty"] else ""),
         f"- command: `{command}`",
         f"- pytest: {summary} ({seconds / 60:.1f} min)",
         f"- machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} memory, "
@@ -195,7 +196,8 @@ def main() -> int:
     info = machine()
     info["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     info["commit"] = git("rev-parse", "--short", "HEAD")
-    info["dirty"] = "yes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    info["dirty"] = ", ".join(line[3:] for line in changed)
     before, busy = load(), other_processes()
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         results = Path(tmp) / "results.jsonl"
