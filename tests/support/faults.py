@@ -1,8 +1,9 @@
 """Faults against the product as users reach it, and the checks every fault must pass.
 
-The product is started by `launch` (today `backupctl run`: gunicorn gthread, the RQ
-worker, under one supervisor) with Redis and the database given from outside, so a
-test can take them down and bring them back. A `Visitor` is a source as Tor Browser
+The product is started by `launch` (`backupctl run`: both apps through `backupctl
+serve`, the serving command production runs, and the RQ worker, under one supervisor)
+with Redis and the database given from outside, so a test can take them down and bring
+them back. A `Visitor` is a source as Tor Browser
 with JavaScript off would be: pages, CSRF tokens, multipart uploads.
 
 After each fault the same five checks hold:
@@ -30,7 +31,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,10 +250,9 @@ class Visitor:
 
 def open_upload(
     product: Product, visitor: Visitor, head_bytes: bytes, total: int
-) -> tuple[http.client.HTTPConnection, bytes]:
+) -> http.client.HTTPConnection:
     """Start a multipart upload of `total` announced bytes and send `head_bytes` of the
-    file: the request stays in progress (the rest never comes unless the test sends it).
-    Returns the connection and the multipart prologue."""
+    file: the request stays in progress (the rest never comes unless the test sends it)."""
     token = visitor.token()
     boundary = "faultboundary"
     head = (
@@ -268,17 +268,18 @@ def open_upload(
     conn.putheader("Cookie", cookies)
     conn.endheaders()
     conn.send(head + head_bytes)
-    return conn, head
+    return conn
 
 
 def partials(store: Path) -> list[Path]:
     return [p for p in store.rglob(".partial-*") if p.is_file()]
 
 
-def wait_for(predicate: object, timeout: float, what: str) -> None:
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll until `predicate()` is true; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
+        if predicate():
             return
         time.sleep(0.05)
     raise AssertionError(f"{what}: not within {timeout}s")

@@ -50,7 +50,7 @@ def _cut_upload(product: Product, visitor: Visitor) -> str:
     worker killed: the source must not be told it arrived."""
     before = set(partials(product.store))
     first = (MARKER.encode() + b" what happened\n") * 60_000  # ~1.2 MB, then a stall
-    conn, _head = open_upload(product, visitor, first, 10 * len(first))
+    conn = open_upload(product, visitor, first, 10 * len(first))
     wait_for(lambda: set(partials(product.store)) - before, 20, "partial file of the upload")
     workers = product.source_workers()
     assert workers
