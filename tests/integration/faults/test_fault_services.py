@@ -178,8 +178,10 @@ def test_sqlite_read_only_then_writable(
     instance: Path, tmp_path: Path, fault_redis: RedisServer, sqlite_dir: Path
 ) -> None:
     url = f"sqlite:///{sqlite_dir / 'backup.sqlite'}"
+    # The disk reserve watches the database's filesystem too: scaled to this small one.
+    reserve = {"BACKUP_DISK_RESERVE_MIB": "1", "BACKUP_DISK_RESERVE_PERCENT": "0"}
     with running_product(
-        instance, tmp_path, redis_url=fault_redis.url, database_url=url
+        instance, tmp_path, redis_url=fault_redis.url, database_url=url, extra_env=reserve
     ) as product:
         visitor, token, outcomes = _before(product)
         _remount(sqlite_dir, "ro")
