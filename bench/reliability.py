@@ -39,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "reliability.md"
 # Variables that switch scenarios to their full size (each test reads its own).
+# BACKUP_FUZZ_EXAMPLES counts requests per target (tests/support/fuzz.py); it takes
+# effect here once the hostile-input tests are marked `reliability`.
 FULL_SIZE_ENV = {
     "BACKUP_RELIABILITY_FULL": "1",
     "BACKUP_FUZZ_EXAMPLES": "10000",
