@@ -57,6 +57,16 @@ class ServingPolicy:
     upload_slots: int = 8
     upload_threshold_bytes: int = 64 * 1024
     upload_retry_after_seconds: int = 60
+    # Requests one Tor circuit (one address from tor's PROXY line) may have in progress
+    # in one worker: being read, run or answered. One more is answered 503 with
+    # Retry-After by the worker's main thread before a byte of it is read, so N circuits
+    # hold at most 6·N threads of a worker, not 20·N (tor's streams per circuit). Tor
+    # Browser opens at most 6 connections to a site (Firefox's
+    # max-persistent-connections-per-server), one request at a time on each, and the
+    # kernel spreads them over the workers. Connections without a PROXY line
+    # (development, health checks, tests from 127.0.0.1) are not counted.
+    circuit_requests: int = 6
+    circuit_retry_after_seconds: int = 5
     # Heartbeat: a worker silent this long is killed by the master. gthread beats every
     # second whatever its requests do, so this only catches a stuck process.
     timeout: int = 60
@@ -77,6 +87,13 @@ class ServingPolicy:
     # absorbs a circuit's first stall.
     body_grace_seconds: float = 30.0
     body_min_rate_bytes_per_second: int = 4000
+    # Each write of a response (a page, or one block of a download: 8 KiB for files)
+    # may take `send_grace_seconds` plus one second per `send_min_rate` bytes written; a
+    # client that stops reading (a paused download, a dead circuit) is then cut and its
+    # thread freed. Per write, not per response: a download of any size that keeps
+    # moving is never cut.
+    send_grace_seconds: float = 30.0
+    send_min_rate_bytes_per_second: int = 4000
     # gunicorn's own head limits, stated rather than inherited.
     limit_request_line: int = 4094
     limit_request_fields: int = 100
@@ -85,6 +102,10 @@ class ServingPolicy:
     def __post_init__(self) -> None:
         if not 0 < self.upload_slots < self.threads:
             raise ValueError("upload_slots must leave threads for pages")
+        if not 0 < self.circuit_requests < self.threads:
+            raise ValueError("circuit_requests must leave threads for other circuits")
+        if self.send_grace_seconds <= 0 or self.send_min_rate_bytes_per_second <= 0:
+            raise ValueError("writes must be given time")
         if self.worker_connections <= self.threads:
             raise ValueError("worker_connections must exceed threads (kept-alive room)")
 
@@ -134,6 +155,9 @@ def gunicorn_settings(bind: str, policy: ServingPolicy = POLICY) -> dict[str, An
         # No X-Forwarded-* is believed from anyone: tor connects from 127.0.0.1 too,
         # and would carry a visitor's forged header.
         "forwarded_allow_ips": "",
+        # Every body byte goes through the worker's bounded writes (sendfile would
+        # bypass them); our files are small, and sealed.
+        "sendfile": False,
         # No access log: request lines with times would record who did what when.
         "accesslog": None,
         "errorlog": "-",

@@ -10,6 +10,17 @@ Written against gunicorn 27's `workers/gthread.py` and `http/` (pinned in pyproj
   `body_grace_seconds` + (bytes received so far) / `body_min_rate` (a client keeping up
   a reasonable average is never cut, however long its upload). A client past its
   deadline is cut with `SlowClientError`, silently for gunicorn and as a 400 for the app.
+- **A cap per circuit.** A new connection's first bytes (tor's PROXY line, the start of
+  the request) are read in the poller, without a thread. A request goes to a thread only
+  once it has begun, and only while its circuit has fewer than `circuit_requests`
+  requests in progress in this worker; beyond that the main thread answers a neutral 503
+  with `Retry-After` at once (`webcore.circuit_cap`). gthread would instead hand every
+  new connection to a thread, which waits up to 5 s for its first bytes.
+- **Deadlines on writes.** gthread writes responses with blocking `sendall()` and no
+  timeout: a client that stops reading a download holds a thread for ever. Each write
+  here (`_NeutralResponse`) must finish within `send_grace_seconds` plus its size at
+  `send_min_rate`, or the connection is reset (`SlowReaderError`). gunicorn's sendfile
+  is off, so every body byte goes through these writes.
 - **Circuit identity on every request.** gunicorn parses the PROXY line of the first
   request only and forgets it on kept-alive ones (gthread, unlike base_async, does not
   carry it over): the connection remembers it here.
@@ -29,10 +40,13 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
+import struct
 import time
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -40,13 +54,14 @@ from gunicorn import util
 from gunicorn.http import errors as http_errors
 from gunicorn.http import wsgi
 from gunicorn.http.unreader import SocketUnreader
-from gunicorn.workers.gthread import _DEFER, DEFAULT_WORKER_DATA_TIMEOUT, TConn, ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
 
+from webcore.circuit_cap import CircuitCounter, read_greeting
 from webcore.security import SECURITY_HEADERS
 from webcore.serving import POLICY, ServingPolicy
 
-__all__ = ["GuardedThreadWorker", "SlowClientError"]
+__all__ = ["GuardedThreadWorker", "SlowClientError", "SlowReaderError"]
 
 # How long a closing connection waits for the client to close its side, and how much it
 # reads meanwhile (gunicorn's close_graceful uses the same bounds).
@@ -54,6 +69,14 @@ _LINGER_SECONDS = 2.0
 _LINGER_MAX_BYTES = 64 * 1024
 _GUARD = "_backup_guard"
 _PROXY_INFO = "_backup_proxy_info"
+# Set on a connection by the main thread: the bytes it read before dispatching, the
+# circuit the connection counts against, whether a request of it is counted now.
+_GREETING = "_backup_greeting"
+_CIRCUIT = "_backup_circuit"
+_COUNTED = "_backup_counted"
+# Set by a request's thread: its client stopped reading, close without lingering.
+_ABORT = "_backup_abort"
+_GREETING_READ = 4096
 
 
 class SlowClientError(http_errors.NoMoreData, ClientDisconnected):
@@ -63,6 +86,10 @@ class SlowClientError(http_errors.NoMoreData, ClientDisconnected):
     def __init__(self) -> None:
         http_errors.NoMoreData.__init__(self, None)
         ClientDisconnected.__init__(self, "the client was too slow")
+
+
+class SlowReaderError(TimeoutError):
+    """A client did not take a response's write in time: the connection is reset."""
 
 
 class _Deadline:
@@ -130,12 +157,47 @@ class _GuardedUnreader(SocketUnreader):
 _SERVER = dict(SECURITY_HEADERS)["Server"]
 
 
+@contextmanager
+def _write_deadline(sock: socket.socket, size: int, policy: ServingPolicy) -> Iterator[None]:
+    """Bound one write of `size` bytes on the (blocking) socket.
+
+    Python's timeout bounds a whole `sendall()`, not each of its sends (since 3.5), which
+    is what the allowance in proportion to the size is for.
+    """
+    allowed = policy.send_grace_seconds + size / policy.send_min_rate_bytes_per_second
+    prior = sock.gettimeout()
+    sock.settimeout(allowed)
+    try:
+        yield
+    except TimeoutError:
+        raise SlowReaderError() from None
+    finally:
+        sock.settimeout(prior)
+
+
 class _NeutralResponse(wsgi.Response):
-    """gunicorn's response, saying `Server: BackUp` instead of `Server: gunicorn`.
+    """gunicorn's response with deadlines on its writes, saying `Server: BackUp` instead
+    of `Server: gunicorn`.
 
     gunicorn treats Server as its own (util.hop_headers): it drops the app's header and
     writes its name, so the apps' value is written here instead.
     """
+
+    policy: ServingPolicy = POLICY
+
+    def send_headers(self) -> None:
+        if self.headers_sent:
+            return
+        with _write_deadline(self.sock, self.policy.limit_request_field_size, self.policy):
+            super().send_headers()
+
+    def _emit_body(self, data: bytes) -> None:
+        with _write_deadline(self.sock, len(data), self.policy):
+            super()._emit_body(data)
+
+    def close(self) -> None:
+        with _write_deadline(self.sock, 0, self.policy):
+            super().close()
 
     def default_headers(self) -> list[str]:
         headers: list[str] = super().default_headers()
@@ -189,7 +251,7 @@ def error_status(exc: BaseException) -> tuple[int, str]:
     return 500, "Internal Server Error"
 
 
-def error_response(status: int, reason: str) -> bytes:
+def error_response(status: int, reason: str, extra: Sequence[tuple[str, str]] = ()) -> bytes:
     """A complete HTTP/1.1 error response: our headers, a body that names nothing."""
     body = f"{status} {reason}\n".encode("ascii")
     lines = [
@@ -197,38 +259,144 @@ def error_response(status: int, reason: str) -> bytes:
         "Connection: close",
         "Content-Type: text/plain; charset=utf-8",
         f"Content-Length: {len(body)}",
-        *(f"{name}: {value}" for name, value in SECURITY_HEADERS),
+        *(f"{name}: {value}" for name, value in (*SECURITY_HEADERS, *extra)),
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def _abort(sock: socket.socket) -> None:
+    """Close at once with a reset: the client takes nothing more, so the bytes queued
+    for it are dropped instead of kept by the kernel."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    util.close(sock)
+
+
+@dataclass
+class _Greeter:
+    """A new connection whose request has not begun: it waits in the poller."""
+
+    conn: TConn
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
+
+
 class GuardedThreadWorker(ThreadWorker):
-    """gthread with deadlines on reads, circuit identity kept, neutral errors."""
+    """gthread with deadlines on reads and writes, a cap per circuit, circuit identity
+    kept, neutral errors."""
 
     policy: ServingPolicy = POLICY
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lingering: deque[_Lingering] = deque()
+        self._greeters: deque[_Greeter] = deque()
+        self._circuits = CircuitCounter(self.policy.circuit_requests)
+        self._stopping_capped = False
+        self._busy = error_response(
+            503,
+            "Service Unavailable",
+            [("Retry-After", str(self.policy.circuit_retry_after_seconds))],
+        )
 
     def init_process(self) -> None:
         # wsgi.create() builds `wsgi.Response`; this process serves only our apps.
+        _NeutralResponse.policy = self.policy
         wsgi.Response = _NeutralResponse
         super().init_process()
+
+    # --- new connections: first bytes in the poller --------------------------------------
+
+    def accept(self, listener: socket.socket) -> None:
+        """gthread's accept, without handing the connection to a thread: it waits in
+        the poller until its request begins (`_greet`), at most the head deadline."""
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
+        greeter = _Greeter(conn, time.monotonic() + self.policy.head_timeout_seconds)
+        self._greeters.append(greeter)
+        self.poller.register(client_sock, selectors.EVENT_READ, partial(self._greet, greeter))
+
+    def _greet(self, greeter: _Greeter, _fileobj: object) -> None:
+        sock = greeter.conn.sock
+        try:
+            data = sock.recv(_GREETING_READ)  # non-blocking (TConn made it so)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._end_greeting(greeter)
+            self.nr_conns -= 1
+            util.close(sock)
+            return
+        greeter.data += data
+        greeting = read_greeting(bytes(greeter.data))
+        if not greeting.ready:
+            return
+        self._end_greeting(greeter)
+        conn = greeter.conn
+        setattr(conn, _GREETING, bytes(greeter.data))
+        setattr(conn, _CIRCUIT, greeting.circuit)
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _end_greeting(self, greeter: _Greeter) -> None:
+        try:
+            self._greeters.remove(greeter)
+        except ValueError:
+            return
+        try:
+            self.poller.unregister(greeter.conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    # --- the cap per circuit -------------------------------------------------------------
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """Every request reaches a thread through here (new, kept-alive, read-ahead):
+        counted against its circuit, or refused at once past the cap."""
+        circuit = getattr(conn, _CIRCUIT, None)
+        if circuit is not None:
+            if not self._circuits.take(circuit):
+                self._refuse_busy(conn)
+                return
+            setattr(conn, _COUNTED, True)
+        super().enqueue_req(conn)
+
+    def _refuse_busy(self, conn: TConn) -> None:
+        """The neutral 503, written by the main thread without reading the request; the
+        connection then closes in the poller (its unread request drained there)."""
+        self.nr_conns -= 1
+        # No address: a circuit id in the journal would link a visitor's requests.
+        self.log.info("refused a request: its circuit has too many in progress")
+        try:
+            util.write_nonblock(conn.sock, self._busy)
+        except OSError:
+            util.close(conn.sock)
+            return
+        self._linger(conn.sock)
 
     # --- deadlines -------------------------------------------------------------------
 
     def handle(self, conn: TConn) -> Any:
-        """gthread's handle, with the connection's reader guarded before any read."""
+        """gthread's handle, with the connection's reader guarded before any read and
+        given back the bytes the main thread read."""
         if not conn.initialized:
-            # gthread's own wait: a connection that sends nothing goes back to the
-            # poller (no thread held) until it does or its keepalive expires.
-            if not conn.data_ready and not conn.wait_for_data(DEFAULT_WORKER_DATA_TIMEOUT):
-                return _DEFER
             conn.sock.setblocking(True)
             conn.init()
             deadline = _Deadline(self.policy)
-            conn.parser.unreader = _GuardedUnreader(conn.sock, deadline)
+            unreader = _GuardedUnreader(conn.sock, deadline)
+            unreader.unread(getattr(conn, _GREETING, b""))
+            setattr(conn, _GREETING, b"")
+            conn.parser.unreader = unreader
             setattr(conn, _GUARD, deadline)
         getattr(conn, _GUARD).start_head()
         return super().handle(conn)
@@ -239,7 +407,12 @@ class GuardedThreadWorker(ThreadWorker):
             setattr(conn, _PROXY_INFO, req.proxy_protocol_info)
         else:
             req.proxy_protocol_info = getattr(conn, _PROXY_INFO, None)
-        return bool(super().handle_request(req, conn))
+        try:
+            return bool(super().handle_request(req, conn))
+        except SlowReaderError:
+            self.log.info("cut a client that stopped reading its answer")
+            setattr(conn, _ABORT, True)
+            return False
 
     # --- gunicorn's own answers --------------------------------------------------------
 
@@ -258,6 +431,14 @@ class GuardedThreadWorker(ThreadWorker):
     # --- closing without blocking the main loop ----------------------------------------
 
     def finish_request(self, conn: TConn, fs: Future[Any]) -> None:
+        # Released first: a read-ahead next request is counted again by enqueue_req.
+        if getattr(conn, _COUNTED, False):
+            setattr(conn, _COUNTED, False)
+            self._circuits.release(getattr(conn, _CIRCUIT))
+        if getattr(conn, _ABORT, False):
+            self.nr_conns -= 1
+            _abort(conn.sock)
+            return
         if fs.cancelled() or fs.exception() is not None or fs.result():
             super().finish_request(conn, fs)  # kept alive, deferred, or failed
             return
@@ -300,8 +481,20 @@ class GuardedThreadWorker(ThreadWorker):
         util.close(entry.sock)
 
     def murder_pending(self) -> None:
-        """Called on every pass of the main loop: expire lingering closes too."""
+        """Called on every pass of the main loop: expire connections whose request has
+        not begun, and lingering closes, too."""
         super().murder_pending()
         now = time.monotonic()
+        if not self.alive and not self._stopping_capped:
+            # Stopping: like gthread's kept-alive connections, a request may still
+            # begin for a moment (the capped deadlines keep the deque in order).
+            self._stopping_capped = True
+            for greeter in self._greeters:
+                greeter.deadline = min(greeter.deadline, now + STOP_KEEPALIVE_LINGER)
+        while self._greeters and self._greeters[0].deadline <= now:
+            greeter = self._greeters[0]
+            self._end_greeting(greeter)
+            self.nr_conns -= 1
+            util.close(greeter.conn.sock)
         while self._lingering and self._lingering[0].deadline <= now:
             self._close_lingering(self._lingering[0])

@@ -22,6 +22,7 @@ __all__ = [
     "multipart",
     "paced_upload",
     "raw_request",
+    "read_answer",
     "trickle",
 ]
 
@@ -74,7 +75,8 @@ def _head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _read_answer(sock: socket.socket, started: float) -> Answer:
+def read_answer(sock: socket.socket, started: float) -> Answer:
+    """Read one HTTP answer from `sock` (`seconds` counted from `started`)."""
     try:
         response = http.client.HTTPResponse(sock)
         response.begin()
@@ -134,7 +136,7 @@ def paced_upload(
             _send_paced(sock, body, rate_bytes_per_s, chunk, time.monotonic())
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered early (a refusal): read what it said
-        return _read_answer(sock, started)
+        return read_answer(sock, started)
 
 
 def raw_request(host: str, port: int, data: bytes, timeout: float = 30.0) -> Answer:
@@ -142,7 +144,7 @@ def raw_request(host: str, port: int, data: bytes, timeout: float = 30.0) -> Ans
     with socket.create_connection((host, port), timeout=timeout) as sock:
         started = time.monotonic()
         sock.sendall(data)
-        return _read_answer(sock, started)
+        return read_answer(sock, started)
 
 
 def trickle(

@@ -10,70 +10,24 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import shutil
-import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 from redis import Redis
 
-from keys.gpg import kill_agent
+from tests.integration.serving.conftest import HOST, PAGE_BOUND_SECONDS, Product
 from tests.support.leaks import assert_no_leak
-from tests.support.product import Run, make_instance_root, run_env
 from tests.support.reliability import p95, record
-from tests.support.servers import free_port
-from tests.support.serving import serve_factory
 from tests.support.slow_client import Answer, paced_upload, raw_request, trickle
 from webcore.security import SECURITY_HEADERS
 from webcore.serving import POLICY
 
-HOST = "127.0.0.1"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-# A page must answer within this while slow clients hold connections: a functional
-# bound (a stalled page waits tens of seconds), not a measurement.
-PAGE_BOUND_SECONDS = 5.0
 MARKER = b"SLOW-UPLOAD-PLAINTEXT-MARKER "
-
-
-@dataclass
-class Product:
-    instance: Path
-    source_port: int
-    journalist_port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.source_port}"
-
-    def sealed(self) -> set[Path]:
-        return set((self.instance / "store").glob("*/*-doc.gz.gpg"))
-
-
-@pytest.fixture(scope="module")
-def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    root = make_instance_root()
-    instance = root / "instance"
-    source_port, journalist_port = free_port(), free_port()
-    run = Run(
-        instance,
-        run_env(source_port, journalist_port),
-        tmp_path_factory.mktemp("serving") / "run.log",
-    )
-    try:
-        run.wait_until_serving(source_port, journalist_port)
-        yield Product(instance, source_port, journalist_port)
-    finally:
-        run.stop(signal.SIGTERM)
-        kill_agent(instance / "gnupg")
-        kill_agent(instance / "dev-workstation-gnupg")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _new_source(url: str) -> tuple[str, str]:
@@ -302,16 +256,6 @@ def test_server_header_and_gunicorns_own_errors_carry_our_headers(product: Produ
     assert statuses["invalid header"] == 400
     assert statuses["head too large"] == 431
     assert statuses["line too long"] == 414
-
-
-@pytest.fixture(scope="module")
-def echo_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """The serving command's gunicorn (same settings, same worker) around an app that
-    answers with REMOTE_ADDR."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("echo") / "gunicorn.log"
-    with serve_factory("tests.support.echo_app:create_app", port, log):
-        yield port
 
 
 def _keepalive_exchange(port: int, first: bytes, requests_count: int) -> list[bytes]:

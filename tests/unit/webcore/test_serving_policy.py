@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -10,7 +11,13 @@ from gunicorn.http import errors as http_errors
 
 from webcore.security import SECURITY_HEADERS
 from webcore.serving import POLICY, ServingPolicy, gunicorn_settings, parse_bind
-from webcore.serving_worker import _Deadline, error_response, error_status
+from webcore.serving_worker import (
+    SlowReaderError,
+    _Deadline,
+    _write_deadline,
+    error_response,
+    error_status,
+)
 from webcore.upload_slots import is_upload
 
 
@@ -64,6 +71,24 @@ class TestDeadline:
         deadline.count(10)  # 10 ms more
         time.sleep(0.1)
         assert deadline.remaining() < 0
+
+
+class TestWriteDeadline:
+    """A write must finish within a grace plus its size at the minimum rate."""
+
+    def test_a_write_nobody_reads_runs_out(self) -> None:
+        policy = ServingPolicy(send_grace_seconds=0.2, send_min_rate_bytes_per_second=10**9)
+        left, right = socket.socketpair()
+        with left, right:
+            with pytest.raises(SlowReaderError), _write_deadline(left, 1 << 24, policy):
+                left.sendall(b"\0" * (1 << 24))  # far more than the pair's buffers
+            assert left.gettimeout() is None  # blocking again for the next read
+
+    def test_the_allowance_grows_with_the_size(self) -> None:
+        left, right = socket.socketpair()
+        with left, right, _write_deadline(left, 40_000, POLICY):
+            expected = POLICY.send_grace_seconds + 40_000 / POLICY.send_min_rate_bytes_per_second
+            assert left.gettimeout() == pytest.approx(expected)
 
 
 class TestGunicornErrors:
