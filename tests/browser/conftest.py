@@ -1,24 +1,19 @@
-"""Both apps served for real (threaded WSGI servers on 127.0.0.1) and Debian's Chromium
-driven by Playwright with JavaScript disabled."""
+"""Both apps served as production serves them (the serving command's gunicorn, as
+subprocesses on 127.0.0.1, on the test's Runtime) and Debian's Chromium driven by
+Playwright with JavaScript disabled."""
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from playwright.sync_api import Browser, sync_playwright
-from werkzeug.serving import BaseWSGIServer, make_server
 
-import journalist_app
-import source_app
-from tests.support.journalist import FAST_HASHER
+from tests.support.served_apps import app_logs, served_env
+from tests.support.servers import free_port
+from tests.support.serving import factory_spec, serving
 from vault.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
@@ -37,56 +32,38 @@ CHROMIUM_ARGS = [
 class Served:
     source_url: str
     journalist_url: str
-    log_file: Path
+    # Everything the servers wrote: gunicorn's own output and each worker's app log.
+    log_dir: Path
+    # The servers' TMPDIR.
     server_tmp: Path
 
-
-def _serve(app: Flask) -> tuple[BaseWSGIServer, threading.Thread]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
+    def app_log(self) -> str:
+        return app_logs(self.log_dir)
 
 
 @pytest.fixture
 def served(runtime: Runtime, tmp_path: Path) -> Iterator[Served]:
-    """Both apps on free ports; everything they log goes to a file in the instance."""
-    log_file = runtime.config.log_dir / "apps.log"
-    handler = logging.FileHandler(log_file)
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    old_level = root.level
-    root.setLevel(logging.DEBUG)
-    root.addHandler(handler)
-    # The servers' temp directory is a fresh one, searched for plaintext afterwards.
+    """Both apps on free ports, on this test's instance, database and Redis; their logs
+    and their temp directory are fresh directories the leak scans search."""
+    log_dir = tmp_path / "served-logs"
     server_tmp = tmp_path / "server-tmp"
+    log_dir.mkdir()
     server_tmp.mkdir()
-    old_tempdir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
-    tempfile.tempdir = str(server_tmp)
-    os.environ["TMPDIR"] = str(server_tmp)
-    src_server, src_thread = _serve(source_app.create_app(runtime.config, runtime))
-    jou_server, jou_thread = _serve(
-        journalist_app.create_app(runtime.config, runtime, hasher=FAST_HASHER)
-    )
-    try:
+    env = served_env(runtime.config, log_dir, server_tmp)
+    source_port, journalist_port = free_port(), free_port()
+    specs = [
+        factory_spec("tests.support.served_apps:source", source_port, log_dir / "source.log"),
+        factory_spec(
+            "tests.support.served_apps:journalist", journalist_port, log_dir / "journalist.log"
+        ),
+    ]
+    with serving(specs, env):
         yield Served(
-            f"http://127.0.0.1:{src_server.server_port}",
-            f"http://127.0.0.1:{jou_server.server_port}",
-            log_file,
+            f"http://127.0.0.1:{source_port}",
+            f"http://127.0.0.1:{journalist_port}",
+            log_dir,
             server_tmp,
         )
-    finally:
-        for server, thread in ((src_server, src_thread), (jou_server, jou_thread)):
-            server.shutdown()
-            thread.join(10)
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        handler.close()
-        tempfile.tempdir = old_tempdir
-        if old_env is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = old_env
 
 
 @pytest.fixture(scope="session")

@@ -111,7 +111,7 @@ def test_analyst_partner_source(browser: Browser, served: Served, runtime: Runti
     # -- none of it in plaintext on the server side -------------------------------------
     leaks.assert_no_leak(
         (NOTE_MARKER, REFERRAL_MARKER, PARTNER_REPLY_MARKER),
-        files=[runtime.config.instance_dir, served.server_tmp, served.log_file],
+        files=[runtime.config.instance_dir, served.server_tmp, served.log_dir],
         engine=runtime.engine,  # rows, and the SQLite file with its WAL
         redis=runtime.redis,
     )

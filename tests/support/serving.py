@@ -1,8 +1,8 @@
 """The serving command as a subprocess, for tests that start an app server themselves.
 
 `backupctl serve APP` is what production runs; `serve_factory` runs the same gunicorn
-(settings and worker from webcore/serving.py) around a test-only WSGI factory, for tests
-that must see what the server hands an app (REMOTE_ADDR).
+(settings and worker from webcore/serving.py) around another WSGI factory: a test app
+that shows REMOTE_ADDR, or the apps with their logs captured (`tests.support.served_apps`).
 """
 
 from __future__ import annotations
@@ -11,52 +11,96 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from tests.support.product import REPO
+from vault.config import Config
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
+_POLL_SECONDS = 0.1
+_FACTORY_CODE = (
+    "import sys\n"
+    "from backupctl.cmd_serve import GunicornServer\n"
+    "from webcore.serving import gunicorn_settings\n"
+    "GunicornServer(sys.argv[1], gunicorn_settings(sys.argv[2])).run()\n"
+)
 
 
-def _wait_serving(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+@dataclass(frozen=True)
+class Spec:
+    """One server to start: its command line, port and log (its stdout and stderr)."""
+
+    argv: list[str]
+    port: int
+    log: Path
+
+
+def app_spec(app: str, port: int, log: Path) -> Spec:
+    """`backupctl serve APP --bind 127.0.0.1:PORT`."""
+    argv = [sys.executable, "-m", "backupctl", "serve", app, "--bind", f"127.0.0.1:{port}"]
+    return Spec(argv, port, log)
+
+
+def factory_spec(factory: str, port: int, log: Path) -> Spec:
+    """The serving command's gunicorn around `module:function`."""
+    return Spec([sys.executable, "-c", _FACTORY_CODE, factory, f"127.0.0.1:{port}"], port, log)
+
+
+def _wait_serving(proc: subprocess.Popen[bytes], spec: Spec, deadline: float) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited ({proc.returncode}):\n{log.read_text()}")
+            raise RuntimeError(f"the server exited ({proc.returncode}):\n{spec.log.read_text()}")
         try:
-            requests.get(f"http://127.0.0.1:{port}/", headers={"Host": "localhost"}, timeout=5)
+            requests.get(f"http://127.0.0.1:{spec.port}/", headers={"Host": "localhost"}, timeout=5)
             return
         except requests.ConnectionError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer within {START_TIMEOUT}s:\n{log.read_text()}")
+            time.sleep(_POLL_SECONDS)
+    raise RuntimeError(f"no answer within {START_TIMEOUT}s:\n{spec.log.read_text()}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()  # SIGTERM: gunicorn's graceful stop
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
-def _running(argv: list[str], port: int, env: Mapping[str, str], log: Path) -> Iterator[None]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=REPO, env=dict(env), stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_serving(proc, port, log)
-            yield
-        finally:
-            proc.terminate()  # SIGTERM: gunicorn's graceful stop
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def serving(specs: Sequence[Spec], env: Mapping[str, str]) -> Iterator[None]:
+    """Start every server at once (they boot in parallel), wait until each answers, stop
+    them all at the end."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for spec in specs:
+            with open(spec.log, "ab") as out:
+                procs.append(
+                    subprocess.Popen(
+                        spec.argv, cwd=REPO, env=dict(env), stdout=out, stderr=subprocess.STDOUT
+                    )
+                )
+        deadline = time.monotonic() + START_TIMEOUT
+        for proc, spec in zip(procs, specs, strict=True):
+            _wait_serving(proc, spec, deadline)
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            _stop(proc)
 
 
 @contextmanager
 def serve_app(app: str, port: int, env: Mapping[str, str], log: Path) -> Iterator[None]:
     """`backupctl serve APP --bind 127.0.0.1:PORT`, configured by `env`."""
-    argv = [sys.executable, "-m", "backupctl", "serve", app, "--bind", f"127.0.0.1:{port}"]
-    with _running(argv, port, env, log):
+    with serving([app_spec(app, port, log)], env):
         yield
 
 
@@ -64,12 +108,26 @@ def serve_app(app: str, port: int, env: Mapping[str, str], log: Path) -> Iterato
 def serve_factory(
     factory: str, port: int, log: Path, env: Mapping[str, str] | None = None
 ) -> Iterator[None]:
-    """The serving command's gunicorn around `module:function` (a test app), configured
-    by `env` (default: this process's environment)."""
-    code = (
-        "from backupctl.cmd_serve import GunicornServer\n"
-        "from webcore.serving import gunicorn_settings\n"
-        f"GunicornServer({factory!r}, gunicorn_settings('127.0.0.1:{port}')).run()\n"
-    )
-    with _running([sys.executable, "-c", code], port, os.environ if env is None else env, log):
+    """The serving command's gunicorn around `module:function` (a test app)."""
+    with serving([factory_spec(factory, port, log)], os.environ if env is None else env):
         yield
+
+
+def runtime_env(config: Config) -> dict[str, str]:
+    """The environment that makes a served app use `config`'s instance directory,
+    database, Redis and codename cost (the test's own Runtime), and nothing from the
+    environment of the test run itself."""
+    assert config.redis_url is not None
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BACKUP_", "TEST_")) and key not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        BACKUP_INSTANCE_DIR=str(config.instance_dir),
+        DATABASE_URL=config.database_url,
+        REDIS_URL=config.redis_url,
+        BACKUP_SCRYPT_N=str(config.scrypt.n),
+        BACKUP_DEV_TOR="0",
+    )
+    return env

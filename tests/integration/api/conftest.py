@@ -1,10 +1,9 @@
-"""The reviewer app served for real (a threaded WSGI server on 127.0.0.1, free port) on
-a real Runtime: gpg, Redis, SQLite and PostgreSQL. Only the argon2id cost is lowered."""
+"""The reviewer app served as production serves it (the serving command's gunicorn, a
+subprocess on 127.0.0.1, free port) on a real Runtime: gpg, Redis, SQLite and
+PostgreSQL. Only the argon2id cost is lowered (tests.support.served_apps)."""
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +11,11 @@ from pathlib import Path
 import gnupg
 import pytest
 from rq import SimpleWorker
-from werkzeug.serving import make_server
 
-import journalist_app
-from tests.support.journalist import FAST_HASHER, Account, make_account
+from tests.support.journalist import Account, make_account
+from tests.support.served_apps import app_logs, served_env
+from tests.support.servers import free_port
+from tests.support.serving import factory_spec, serving
 from vault import jobs
 from vault.models import Role
 from vault.runtime import Runtime
@@ -25,34 +25,31 @@ from vault.services import deletion
 @dataclass
 class Server:
     url: str  # with a trailing slash: the SDK joins paths onto it
+    # Everything the server wrote: gunicorn's own output and each worker's app log.
+    log_dir: Path
+    # The server's TMPDIR.
+    tmp: Path
 
     def api(self, path: str) -> str:
         return f"{self.url}api/v1/{path.lstrip('/')}"
 
+    def app_log(self) -> str:
+        return app_logs(self.log_dir)
+
 
 @pytest.fixture
-def server(runtime: Runtime) -> Iterator[Server]:
-    """Everything the server logs (access lines included) goes to the instance's log
-    directory, where the leak tests search it."""
-    handler = logging.FileHandler(runtime.config.log_dir / "api.log")
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    old_level = root.level
-    root.setLevel(logging.DEBUG)
-    root.addHandler(handler)
-    app = journalist_app.create_app(runtime.config, runtime, hasher=FAST_HASHER)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Server(f"http://127.0.0.1:{httpd.server_port}/")
-    finally:
-        httpd.shutdown()
-        thread.join(10)
-        httpd.server_close()
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        handler.close()
+def server(runtime: Runtime, tmp_path: Path) -> Iterator[Server]:
+    """The reviewer app on this test's instance, database and Redis; its logs (every
+    level) and its temp directory are fresh directories the leak tests search."""
+    log_dir = tmp_path / "served-logs"
+    server_tmp = tmp_path / "server-tmp"
+    log_dir.mkdir()
+    server_tmp.mkdir()
+    env = served_env(runtime.config, log_dir, server_tmp)
+    port = free_port()
+    spec = factory_spec("tests.support.served_apps:journalist", port, log_dir / "journalist.log")
+    with serving([spec], env):
+        yield Server(f"http://127.0.0.1:{port}/", log_dir, server_tmp)
 
 
 @pytest.fixture
