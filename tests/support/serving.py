@@ -56,8 +56,13 @@ def _wait_serving(proc: subprocess.Popen[bytes], spec: Spec, deadline: float) ->
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited ({proc.returncode}):\n{spec.log.read_text()}")
+        # gunicorn listens before its workers have built the app: the first request
+        # waits in the listen queue meanwhile, however long that takes.
+        left = max(deadline - time.monotonic(), _POLL_SECONDS)
         try:
-            requests.get(f"http://127.0.0.1:{spec.port}/", headers={"Host": "localhost"}, timeout=5)
+            requests.get(
+                f"http://127.0.0.1:{spec.port}/", headers={"Host": "localhost"}, timeout=left
+            )
             return
         except requests.ConnectionError:
             time.sleep(_POLL_SECONDS)
