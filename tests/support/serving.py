@@ -64,6 +64,8 @@ def _wait_serving(proc: subprocess.Popen[bytes], spec: Spec, deadline: float) ->
                 f"http://127.0.0.1:{spec.port}/", headers={"Host": "localhost"}, timeout=left
             )
             return
+        except requests.ReadTimeout:
+            break
         except requests.ConnectionError:
             time.sleep(_POLL_SECONDS)
     raise RuntimeError(f"no answer within {START_TIMEOUT}s:\n{spec.log.read_text()}")
