@@ -57,7 +57,7 @@ def served(runtime: Runtime, tmp_path: Path) -> Iterator[Served]:
             "tests.support.served_apps:journalist", journalist_port, log_dir / "journalist.log"
         ),
     ]
-    with serving(specs, env):
+    with serving(specs, env, graceful=False):
         yield Served(
             f"http://127.0.0.1:{source_port}",
             f"http://127.0.0.1:{journalist_port}",

@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-import journalist_app
-import source_app
-from tests.support.journalist import FAST_HASHER
 from tests.support.serving import runtime_env
-from vault.config import Config
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from vault.config import Config
 
 LOG_DIR_ENV = "BACKUP_TEST_LOG_DIR"
 
@@ -49,11 +49,19 @@ def _log_everything(app: str) -> None:
     logging.getLogger(__name__).info("%s app of worker %d logs here", app, os.getpid())
 
 
+# Each worker imports only the app it serves: a test starts servers often.
+
+
 def source() -> Flask:
+    import source_app
+
     _log_everything("source")
     return source_app.create_app()
 
 
 def journalist() -> Flask:
+    import journalist_app
+    from tests.support.journalist import FAST_HASHER
+
     _log_everything("journalist")
     return journalist_app.create_app(hasher=FAST_HASHER)

@@ -8,6 +8,7 @@ that shows REMOTE_ADDR, or the apps with their logs captured (`tests.support.ser
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -72,7 +73,6 @@ def _wait_serving(proc: subprocess.Popen[bytes], spec: Spec, deadline: float) ->
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()  # SIGTERM: gunicorn's graceful stop
     try:
         proc.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -81,16 +81,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(specs: Sequence[Spec], env: Mapping[str, str]) -> Iterator[None]:
+def serving(specs: Sequence[Spec], env: Mapping[str, str], graceful: bool = True) -> Iterator[None]:
     """Start every server at once (they boot in parallel), wait until each answers, stop
-    them all at the end."""
+    them all at the end: gracefully (SIGTERM, as systemd does; kept-alive connections
+    linger 2 s), or at once (SIGKILL) for tests that need nothing from the stop."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for spec in specs:
             with open(spec.log, "ab") as out:
                 procs.append(
                     subprocess.Popen(
-                        spec.argv, cwd=REPO, env=dict(env), stdout=out, stderr=subprocess.STDOUT
+                        spec.argv,
+                        cwd=REPO,
+                        env=dict(env),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
                     )
                 )
         deadline = time.monotonic() + START_TIMEOUT
@@ -99,7 +105,16 @@ def serving(specs: Sequence[Spec], env: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         for proc in procs:
-            proc.terminate()
+            if proc.poll() is not None:
+                continue
+            if graceful:
+                proc.send_signal(signal.SIGTERM)
+            else:
+                # The master and its workers at once: their own process group (the
+                # session Popen made). gunicorn's quick stop (SIGQUIT) left a worker
+                # running, in about one stop in three, until the master killed it 30 s
+                # later.
+                os.killpg(proc.pid, signal.SIGKILL)
         for proc in procs:
             _stop(proc)
 

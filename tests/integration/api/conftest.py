@@ -48,7 +48,7 @@ def server(runtime: Runtime, tmp_path: Path) -> Iterator[Server]:
     env = served_env(runtime.config, log_dir, server_tmp)
     port = free_port()
     spec = factory_spec("tests.support.served_apps:journalist", port, log_dir / "journalist.log")
-    with serving([spec], env):
+    with serving([spec], env, graceful=False):
         yield Server(f"http://127.0.0.1:{port}/", log_dir, server_tmp)
 
 
