@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.support.served_apps import app_logs, served_env
-from tests.support.servers import free_port
-from tests.support.serving import factory_spec, serving
+from tests.support.served import app_logs, serve_apps
 from vault.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,21 +47,8 @@ def served(runtime: Runtime, tmp_path: Path) -> Iterator[Served]:
     server_tmp = tmp_path / "server-tmp"
     log_dir.mkdir()
     server_tmp.mkdir()
-    env = served_env(runtime.config, log_dir, server_tmp)
-    source_port, journalist_port = free_port(), free_port()
-    specs = [
-        factory_spec("tests.support.served_apps:source", source_port, log_dir / "source.log"),
-        factory_spec(
-            "tests.support.served_apps:journalist", journalist_port, log_dir / "journalist.log"
-        ),
-    ]
-    with serving(specs, env, graceful=False):
-        yield Served(
-            f"http://127.0.0.1:{source_port}",
-            f"http://127.0.0.1:{journalist_port}",
-            log_dir,
-            server_tmp,
-        )
+    with serve_apps(runtime, ["source", "journalist"], log_dir, server_tmp) as urls:
+        yield Served(urls["source"], urls["journalist"], log_dir, server_tmp)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 `backupctl serve APP` is what production runs; `serve_factory` runs the same gunicorn
 (settings and worker from webcore/serving.py) around another WSGI factory: a test app
-that shows REMOTE_ADDR, or the apps with their logs captured (`tests.support.served_apps`).
+that shows REMOTE_ADDR, or the apps with a cheap argon2id and their logs captured
+(`tests.support.served`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from pathlib import Path
 import requests
 
 from tests.support.product import REPO
-from vault.config import Config
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
@@ -133,23 +133,3 @@ def serve_factory(
     """The serving command's gunicorn around `module:function` (a test app)."""
     with serving([factory_spec(factory, port, log)], os.environ if env is None else env):
         yield
-
-
-def runtime_env(config: Config) -> dict[str, str]:
-    """The environment that makes a served app use `config`'s instance directory,
-    database, Redis and codename cost (the test's own Runtime), and nothing from the
-    environment of the test run itself."""
-    assert config.redis_url is not None
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("BACKUP_", "TEST_")) and key not in ("REDIS_URL", "DATABASE_URL")
-    }
-    env.update(
-        BACKUP_INSTANCE_DIR=str(config.instance_dir),
-        DATABASE_URL=config.database_url,
-        REDIS_URL=config.redis_url,
-        BACKUP_SCRYPT_N=str(config.scrypt.n),
-        BACKUP_DEV_TOR="0",
-    )
-    return env

@@ -1,6 +1,6 @@
 """The reviewer app served as production serves it (the serving command's gunicorn, a
 subprocess on 127.0.0.1, free port) on a real Runtime: gpg, Redis, SQLite and
-PostgreSQL. Only the argon2id cost is lowered (tests.support.served_apps)."""
+PostgreSQL. Only the argon2id cost is lowered (tests.support.wsgi)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ import pytest
 from rq import SimpleWorker
 
 from tests.support.journalist import Account, make_account
-from tests.support.served_apps import app_logs, served_env
-from tests.support.servers import free_port
-from tests.support.serving import factory_spec, serving
+from tests.support.served import app_logs, serve_apps
 from vault import jobs
 from vault.models import Role
 from vault.runtime import Runtime
@@ -45,11 +43,8 @@ def server(runtime: Runtime, tmp_path: Path) -> Iterator[Server]:
     server_tmp = tmp_path / "server-tmp"
     log_dir.mkdir()
     server_tmp.mkdir()
-    env = served_env(runtime.config, log_dir, server_tmp)
-    port = free_port()
-    spec = factory_spec("tests.support.served_apps:journalist", port, log_dir / "journalist.log")
-    with serving([spec], env, graceful=False):
-        yield Server(f"http://127.0.0.1:{port}/", log_dir, server_tmp)
+    with serve_apps(runtime, ["journalist"], log_dir, server_tmp) as urls:
+        yield Server(urls["journalist"] + "/", log_dir, server_tmp)
 
 
 @pytest.fixture
