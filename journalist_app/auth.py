@@ -12,6 +12,7 @@ from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer
 from vault.services import notes, referrals, reviewers
+from webcore.client import client_key
 
 bp = Blueprint("auth", __name__)
 
@@ -31,19 +32,23 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     error: str | None = None
     status = 200
+    headers: dict[str, str] = {}
     if form.validate_on_submit():
         rt = runtime()
         try:
             reviewer = reviewers.authenticate(
                 db(),
-                reviewers.login_throttle(rt.redis, rt.config),
+                reviewers.login_budget(rt.redis, rt.config),
+                client_key(),
                 form.username.data or "",
                 form.passphrase.data or "",
                 form.code.data or "",
                 hasher=hasher(),
             )
-        except LoginThrottledError:
+        except LoginThrottledError as exc:
+            # Only this client waits: the account itself is never locked.
             error, status = _("Too many attempts. Wait a few minutes and try again."), 429
+            headers["Retry-After"] = str(exc.retry_after)
         except TotpReplayError:
             error, status = _("This code was already used. Wait for the next one."), 401
         except AuthenticationError:
@@ -62,7 +67,7 @@ def login() -> ResponseReturnValue:
             return redirect(url_for("inbox.index"))
     elif request.method == "POST":
         error, status = _("Login failed. Check your username, passphrase and code."), 401
-    return render_template("auth/login.html", form=form, error=error), status
+    return render_template("auth/login.html", form=form, error=error), status, headers
 
 
 def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:

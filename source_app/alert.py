@@ -16,14 +16,13 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from source_app import forms_labels as labels
-from source_app.auth import current_source, source_required
-from source_app.context import get_config, get_db, get_runtime
+from source_app.auth import source_required, submit_as_current_source
+from source_app.context import get_config
 from source_app.errors import human_size, quota_hint, refusal_text
 from source_app.receipts import flash_receipt_codes
 from source_app.uploads import chosen_documents
 from vault import reports
 from vault.errors import QuotaExceededError, StorageFullError
-from vault.services import sources
 
 bp = Blueprint("alert", __name__)
 
@@ -59,16 +58,7 @@ def form_page(
 
 def seal(document: dict[str, Any], documents: list[Any] | None = None) -> None:
     """Seal a report document (and files) for the logged-in source; show its receipts."""
-    runtime = get_runtime()
-    created = sources.submit(
-        get_db(),
-        runtime.store,
-        current_source(),
-        runtime.submission_fingerprint,
-        reports.dumps(document),
-        documents or [],
-        quota_bytes=get_config().source_quota_bytes,
-    )
+    created = submit_as_current_source(reports.dumps(document), documents or [])
     flash_receipt_codes(created)
 
 

@@ -2,23 +2,27 @@
 
 A logged-in session holds the source's uuid and the passphrase of their reply key
 (`SourceCredentials`), never the codename. The only time a codename sits in a session is
-between "I am new" (shown once) and the POST that creates the source: that session is
+between "I am new" (shown once) and the POST that begins the source: that session is
 anonymous, so it is a sealed cookie that nothing on the server records (webcore.sessions).
+A new source is not recorded until it first sends something: until then its session also
+holds the lookup id (a derivation, as stored in the database), and there is no row and no
+reply key.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ParamSpec
 
 from flask import g, redirect, session, url_for
 from flask.typing import ResponseReturnValue
 
-from source_app.context import get_db
-from vault.errors import NotFoundError
-from vault.models import Source
-from vault.services.sources import SourceCredentials, get_active_source
+from source_app.context import get_config, get_db, get_runtime
+from vault.models import Source, Submission
+from vault.services import sources
+from vault.services.sources import SourceCredentials, find_active_source
+from vault.store import DocumentSink
 from webcore.sessions import ServerSession
 
 P = ParamSpec("P")
@@ -26,6 +30,7 @@ P = ParamSpec("P")
 _UUID = "source_uuid"
 # A session key name, not a secret.
 _PASSPHRASE = "reply_passphrase"  # noqa: S105  # nosec B105
+_NEW_LOOKUP = "new_source_lookup"
 NEW_CODENAME = "codename"
 LANGUAGE = "lang"  # see source_app.language
 
@@ -42,7 +47,8 @@ def session_credentials() -> SourceCredentials | None:
     passphrase = session.get(_PASSPHRASE)
     if not isinstance(uuid, str) or not isinstance(passphrase, str):
         return None
-    return SourceCredentials(uuid, passphrase)
+    lookup = session.get(_NEW_LOOKUP)
+    return SourceCredentials(uuid, passphrase, lookup if isinstance(lookup, str) else None)
 
 
 def is_logged_in() -> bool:
@@ -59,6 +65,8 @@ def log_in(credentials: SourceCredentials) -> None:
         current[LANGUAGE] = language  # the language chosen before logging in stays
     current[_UUID] = credentials.source_uuid
     current[_PASSPHRASE] = credentials.reply_passphrase
+    if credentials.lookup_id is not None:
+        current[_NEW_LOOKUP] = credentials.lookup_id
 
 
 def log_out() -> None:
@@ -67,28 +75,63 @@ def log_out() -> None:
 
 
 def source_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
-    """Load the logged-in source into `g`, or send the visitor to the login page."""
+    """Load the logged-in source into `g` (None while a new source is not recorded yet),
+    or send the visitor to the login page."""
 
     @functools.wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         credentials = session_credentials()
         if credentials is None:
             return redirect(url_for("main.login"))
-        try:
-            g.source = get_active_source(get_db(), credentials.source_uuid)
-        except NotFoundError:
+        source = find_active_source(get_db(), credentials.source_uuid)
+        if source is None and credentials.lookup_id is None:
             # Deleted by the team since login: this session has nothing left to show.
             log_out()
             return redirect(url_for("main.login"))
+        g.source = source
         g.credentials = credentials
         return view(*args, **kwargs)
 
     return wrapped
 
 
-def current_source() -> Source:
-    source: Source = g.source
+def current_source() -> Source | None:
+    """The logged-in source's row; None for a new source that has sent nothing yet."""
+    source: Source | None = g.source
     return source
+
+
+def submit_as_current_source(
+    message: str | None, documents: Sequence[DocumentSink]
+) -> list[Submission]:
+    """Seal and record for the logged-in source; a new source's first submission also
+    records the source and its reply key (vault.services.sources.submit_first)."""
+    runtime = get_runtime()
+    quota_bytes = get_config().source_quota_bytes
+    source = current_source()
+    if source is not None:
+        return sources.submit(
+            get_db(),
+            runtime.store,
+            source,
+            runtime.submission_fingerprint,
+            message,
+            documents,
+            quota_bytes=quota_bytes,
+        )
+    source, created = sources.submit_first(
+        get_db(),
+        runtime.keyring,
+        runtime.store,
+        current_credentials(),
+        runtime.submission_fingerprint,
+        message,
+        documents,
+        quota_bytes=quota_bytes,
+    )
+    server_session().pop(_NEW_LOOKUP, None)  # recorded: the row is found by uuid from now
+    g.source = source
+    return created
 
 
 def current_credentials() -> SourceCredentials:

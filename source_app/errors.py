@@ -6,6 +6,8 @@ title and a message chosen here, plus the quick-exit link from the base template
 
 from __future__ import annotations
 
+import math
+
 from flask import Flask, current_app, make_response, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import format_number
@@ -26,6 +28,8 @@ from source_app.uploads import MalformedFormError, QuotaExceeded, StorageFull, q
 from vault.errors import QuotaExceededError, StorageFullError
 from vault.services.sources import MAX_MESSAGE_CHARS
 from webcore.upload_slots import UploadsBusy
+
+DEFAULT_RETRY_AFTER = 60
 
 
 def human_size(size: int) -> str:
@@ -123,7 +127,7 @@ def _describe(error: HTTPException) -> tuple[str, str]:
             chars=format_number(MAX_MESSAGE_CHARS),
         )
     if isinstance(error, TooManyRequests):
-        minutes = max(get_config().source_throttle.window_seconds // 60, 1)
+        minutes = max(math.ceil(_retry_after(error) / 60), 1)
         return _("Too many attempts"), _(
             "There were too many attempts to log in. For everyone's safety, wait "
             "%(minutes)s minutes and try again.",
@@ -151,7 +155,7 @@ def _render_error(error: HTTPException) -> ResponseReturnValue:
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
     if isinstance(error, TooManyRequests):
-        response.headers["Retry-After"] = str(get_config().source_throttle.window_seconds)
+        response.headers["Retry-After"] = str(_retry_after(error))
     return response
 
 
@@ -161,6 +165,12 @@ def _storage_full(_error: StorageFullError) -> ResponseReturnValue:
 
 def _quota_exceeded(error: QuotaExceededError) -> ResponseReturnValue:
     return _render_error(QuotaExceeded(error.quota, error.remaining))
+
+
+def _retry_after(error: TooManyRequests) -> int:
+    """Seconds until this client may try again (set by the view from its budget)."""
+    value = error.retry_after
+    return value if isinstance(value, int) and value > 0 else DEFAULT_RETRY_AFTER
 
 
 def register(app: Flask) -> None:

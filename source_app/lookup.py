@@ -10,7 +10,12 @@ from flask_babel import format_number
 from flask_babel import gettext as _
 
 from keys.errors import DecryptionError, OutputTooLargeError
-from source_app.auth import current_credentials, current_source, source_required
+from source_app.auth import (
+    current_credentials,
+    current_source,
+    source_required,
+    submit_as_current_source,
+)
 from source_app.context import get_config, get_db, get_runtime
 from source_app.errors import human_size, quota_hint, refusal_text
 from source_app.receipts import flash_receipt_codes
@@ -42,6 +47,8 @@ class ReplyView:
 def _replies() -> list[ReplyView]:
     runtime = get_runtime()
     source = current_source()
+    if source is None:  # a new source, not recorded yet: nothing can have been replied
+        return []
     passphrase = current_credentials().reply_passphrase
     views = []
     for reply in sources.replies_for_source(get_db(), source):
@@ -96,17 +103,8 @@ def submit() -> ResponseReturnValue:
             chars=format_number(sources.MAX_MESSAGE_CHARS),
         )
         return _page(error=error + files_note, message=message, status=400)
-    runtime = get_runtime()
     try:
-        created = sources.submit(
-            get_db(),
-            runtime.store,
-            current_source(),
-            runtime.submission_fingerprint,
-            message,
-            documents,
-            quota_bytes=get_config().source_quota_bytes,
-        )
+        created = submit_as_current_source(message, documents)
     except EmptySubmissionError:
         error = _("Write a message or choose at least one file. Nothing was sent.")
         return _page(error=error, status=400)
@@ -128,8 +126,11 @@ def submit() -> ResponseReturnValue:
 @source_required
 def delete_reply() -> ResponseReturnValue:
     # The reply's id travels in the form body, not the URL, so it never reaches a log.
+    source = current_source()
+    if source is None:
+        abort(404)
     try:
-        sources.hide_reply_for_source(get_db(), current_source(), request.form.get("reply", ""))
+        sources.hide_reply_for_source(get_db(), source, request.form.get("reply", ""))
     except NotFoundError:
         abort(404)
     flash(_("The reply was deleted."), "ok")

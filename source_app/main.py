@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from werkzeug.exceptions import TooManyRequests
 
 from source_app.auth import NEW_CODENAME, is_logged_in, log_in, log_out
 from source_app.context import get_config, get_db, get_runtime
 from vault import codenames
 from vault.errors import AuthenticationError, InvalidCodenameError, LoginThrottledError
 from vault.services import sources
-from vault.throttle import LoginThrottle
+from vault.throttle import ClientBudget
+from webcore.client import client_key
 
 bp = Blueprint("main", __name__)
+
+# Budget scopes in Redis (vault.throttle): each is counted per client.
+LOGIN_SCOPE = "source-login"
+CREATE_SCOPE = "source-create"
 
 
 @bp.get("/")
@@ -44,17 +50,16 @@ def create() -> ResponseReturnValue:
     if not isinstance(codename, str):
         flash(_("That codename was not created. Here is a new one: keep it safe."), "error")
         return redirect(url_for(".generate"))
-    runtime = get_runtime()
-    limit = LoginThrottle(runtime.redis, "source-create", get_config().source_creation_throttle)
+    # This client's budget first: a refused attempt costs one Redis round trip.
+    budget = ClientBudget(get_runtime().redis, CREATE_SCOPE, get_config().source_create_budget)
     try:
-        limit.hit("new")
-    except LoginThrottledError:
+        budget.spend(client_key())
+    except LoginThrottledError as exc:
         session[NEW_CODENAME] = codename  # keep it: the source may try again shortly
-        abort(429)
+        raise TooManyRequests(retry_after=exc.retry_after) from exc
     try:
-        _source, credentials = sources.create_source(
-            get_db(), runtime.keyring, get_config(), codename
-        )
+        # Nothing is recorded yet: the row and the reply key come with the first submission.
+        credentials = sources.begin_source(get_db(), get_config(), codename)
     except sources.CodenameCollisionError:
         flash(_("That codename was not created. Here is a new one: keep it safe."), "error")
         return redirect(url_for(".generate"))
@@ -70,10 +75,10 @@ def login() -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("login.html")
     config = get_config()
-    throttle = LoginThrottle(get_runtime().redis, "source", config.source_throttle)
+    budget = ClientBudget(get_runtime().redis, LOGIN_SCOPE, config.source_login_budget)
     try:
         _source, credentials = sources.authenticate_source(
-            get_db(), throttle, config, request.form.get("codename", "")
+            get_db(), budget, client_key(), config, request.form.get("codename", "")
         )
     except InvalidCodenameError:
         error = _(
@@ -82,8 +87,8 @@ def login() -> ResponseReturnValue:
             words=codenames.MIN_WORDS,
         )
         return render_template("login.html", error=error), 400
-    except LoginThrottledError:
-        abort(429)
+    except LoginThrottledError as exc:
+        raise TooManyRequests(retry_after=exc.retry_after) from exc
     except AuthenticationError:
         # The same answer whether the codename never existed or was deleted.
         error = _("This codename was not recognised. Check it and try again.")

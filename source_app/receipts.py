@@ -37,7 +37,8 @@ def flash_receipt_codes(created: Sequence[Submission]) -> None:
 @source_required
 def mine() -> ResponseReturnValue:
     source = current_source()
-    rows = custody.receipts_for(get_db(), [s.uuid for s in source.submissions])
+    sent = source.submissions if source is not None else []
+    rows = custody.receipts_for(get_db(), [s.uuid for s in sent])
     receipts = [
         {
             "code": custody.receipt_code(row.hash),

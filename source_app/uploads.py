@@ -27,10 +27,10 @@ from werkzeug.formparser import FormDataParser
 
 from source_app.auth import is_logged_in, session_credentials
 from source_app.context import get_config, get_db, get_runtime
-from vault.errors import NotFoundError, QuotaExceededError, StorageFullError
+from vault.errors import QuotaExceededError, StorageFullError
 from vault.guards import ByteBudget
 from vault.services import quota
-from vault.services.sources import get_active_source
+from vault.services.sources import find_active_source
 from vault.store import DocumentSink
 
 # The views that take files: the free message form and the ALERT report.
@@ -77,12 +77,12 @@ def refuse_unstorable_upload() -> None:
             get_runtime().store.ensure_room(announced)
         except StorageFullError as exc:
             raise StorageFull() from exc
-    try:
-        source = get_active_source(get_db(), credentials.source_uuid)
-    except NotFoundError:
-        return  # the view logs them out
+    source = find_active_source(get_db(), credentials.source_uuid)
+    if source is None and credentials.lookup_id is None:
+        return  # deleted since login: the view logs them out
     limit = get_config().source_quota_bytes
-    left = quota.remaining(get_db(), source, limit)
+    # A new source (not recorded until this first submission) has stored nothing yet.
+    left = limit if source is None else quota.remaining(get_db(), source, limit)
     if announced > left + FORM_OVERHEAD:
         raise QuotaExceeded(limit, left)
     setattr(g, _BUDGET, ByteBudget(limit, left))
@@ -112,7 +112,8 @@ def quota_left() -> int | None:
     """What the logged-in source may still store, when that is less than one upload may
     carry (the pages then say so); None otherwise."""
     limit = get_config().source_quota_bytes
-    left = quota.remaining(get_db(), g.source, limit)
+    source = g.source  # None: a new source, with nothing stored yet
+    left = limit if source is None else quota.remaining(get_db(), source, limit)
     return left if left < get_config().max_upload_bytes else None
 
 

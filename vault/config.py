@@ -56,12 +56,18 @@ class Secrets:
 
 
 @dataclass(frozen=True)
-class Throttle:
-    """Login throttling: attempts allowed per window, per key and for the whole service."""
+class Budget:
+    """What one client may try: `burst` attempts at once, then one every `interval_seconds`.
 
-    per_key: int = 5
-    globally: int = 300
-    window_seconds: int = 300
+    Budgets are per client (vault.throttle): nothing one client does spends another's.
+    """
+
+    burst: int
+    interval_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.burst < 1 or self.interval_seconds < 1:
+            raise ConfigError("a budget needs a burst and an interval of at least 1")
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,11 @@ class Config:
     codename_words: int = 7
     scrypt: ScryptParams = ScryptParams()
     session_idle_seconds: int = 30 * 60
-    source_throttle: Throttle = Throttle()
-    journalist_throttle: Throttle = Throttle(per_key=5, globally=100, window_seconds=300)
-    # New codenames each cost a key generation and a row: bounded for the whole service.
-    source_creation_throttle: Throttle = Throttle(per_key=200, globally=200, window_seconds=600)
+    # Per-client budgets (docs/threat-model.md, "Floods"): codename logins, reviewer
+    # logins (web and API tokens share one), new codenames.
+    source_login_budget: Budget = Budget(burst=10, interval_seconds=30)
+    reviewer_login_budget: Budget = Budget(burst=10, interval_seconds=30)
+    source_create_budget: Budget = Budget(burst=5, interval_seconds=120)
     production: bool = False
     secure_cookies: bool = False
     gpg_binary: str = "gpg"
@@ -158,6 +165,24 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be a boolean, got {raw!r}")
+
+
+def _budget(env: Mapping[str, str], prefix: str, default: Budget) -> Budget:
+    """`<prefix>_BURST` and `<prefix>_INTERVAL_SECONDS`, each defaulting separately."""
+    return Budget(
+        burst=_int(env, f"{prefix}_BURST", default.burst),
+        interval_seconds=_int(env, f"{prefix}_INTERVAL_SECONDS", default.interval_seconds),
+    )
+
+
+def _create_budget(env: Mapping[str, str]) -> Budget:
+    # BACKUP_NEW_SOURCES_PER_10_MIN (the former service-wide cap) still works: it now
+    # means N codenames per client per 10 minutes. The newer variables take precedence.
+    default = Config.source_create_budget
+    legacy = _int(env, "BACKUP_NEW_SOURCES_PER_10_MIN", 0)
+    if legacy:
+        default = Budget(burst=legacy, interval_seconds=max(600 // legacy, 1))
+    return _budget(env, "BACKUP_NEW_SOURCES", default)
 
 
 def _onion_host(env: Mapping[str, str], name: str) -> str | None:
@@ -253,11 +278,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         codename_words=words,
         scrypt=ScryptParams(n=scrypt_n),
         session_idle_seconds=_int(env, "BACKUP_SESSION_IDLE_SECONDS", 30 * 60),
-        source_creation_throttle=Throttle(
-            per_key=(limit := _int(env, "BACKUP_NEW_SOURCES_PER_10_MIN", 200)),
-            globally=limit,
-            window_seconds=600,
-        ),
+        source_login_budget=_budget(env, "BACKUP_SOURCE_LOGIN", Config.source_login_budget),
+        reviewer_login_budget=_budget(env, "BACKUP_REVIEWER_LOGIN", Config.reviewer_login_budget),
+        source_create_budget=_create_budget(env),
         production=production,
         secure_cookies=_bool(env, "BACKUP_SECURE_COOKIES", False),
         gpg_binary=env.get("BACKUP_GPG_BINARY") or "gpg",

@@ -26,7 +26,11 @@ class InvalidCodenameError(VaultError):
 
 
 class LoginThrottledError(VaultError):
-    """Too many login attempts; try again later."""
+    """This client made too many attempts; it may try again in `retry_after` seconds."""
+
+    def __init__(self, message: str = "too many attempts", *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AuthenticationError(VaultError):

@@ -43,14 +43,21 @@ _DEFAULT_MESSAGES = {
 class ApiError(Exception):
     """Raised by the views: answered with `code` and this fixed message."""
 
-    def __init__(self, code: int, message: str | None = None) -> None:
+    def __init__(
+        self, code: int, message: str | None = None, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.message = message or _DEFAULT_MESSAGES.get(code, _DEFAULT_MESSAGES[500])
+        self.retry_after = retry_after
 
 
 def json_error(
-    code: int, message: str | None = None, *, name: str | None = None
+    code: int,
+    message: str | None = None,
+    *,
+    name: str | None = None,
+    retry_after: int | None = None,
 ) -> ResponseReturnValue:
     # Werkzeug's names, as SecureDrop sends them ("Not Found", "Bad Request").
     if code not in HTTP_STATUS_CODES:
@@ -60,7 +67,8 @@ def json_error(
     response = jsonify({"error": name, "message": text})
     response.status_code = code
     if code == 429:
-        response.headers["Retry-After"] = "300"
+        # This client's own wait (vault.throttle); a fixed minute where none is known.
+        response.headers["Retry-After"] = str(retry_after or 60)
     return response
 
 
@@ -69,7 +77,7 @@ def register(bp: Blueprint) -> None:
     which asks `journalist_app.api.is_api_request`)."""
 
     def api_error(exc: ApiError) -> ResponseReturnValue:
-        return json_error(exc.code, exc.message)
+        return json_error(exc.code, exc.message, retry_after=exc.retry_after)
 
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         return json_error(exc.code or 500, name=exc.name)

@@ -31,6 +31,7 @@ from vault.errors import AuthenticationError, LoginThrottledError
 from vault.models import Reply, Submission
 from vault.services import client_replies, conversation, inbox, reviewers
 from vault.services.api_tokens import TokenService
+from webcore.client import client_key
 
 __all__ = ["OPENAPI_PATH", "TOKENS_KEY", "bp", "tokens"]
 
@@ -138,14 +139,15 @@ def get_token() -> ResponseReturnValue:
     try:
         reviewer = reviewers.authenticate(
             db(),
-            reviewers.login_throttle(rt.redis, rt.config),
+            reviewers.login_budget(rt.redis, rt.config),
+            client_key(),
             fields["username"],
             fields["passphrase"],
             fields["one_time_code"],
             hasher=hasher(),
         )
     except LoginThrottledError as exc:
-        raise ApiError(429) from exc
+        raise ApiError(429, retry_after=exc.retry_after) from exc
     except AuthenticationError as exc:
         raise ApiError(403, "Token authentication failed.") from exc
     issued = tokens().issue(reviewer)

@@ -1,5 +1,5 @@
-"""Reviewer accounts: argon2id passphrases, TOTP with replay protection, throttled login,
-and the admin operations on accounts. Every change and every login is audited.
+"""Reviewer accounts: argon2id passphrases, TOTP with replay protection, login budgeted per
+client, and the admin operations on accounts. Every change and every login is audited.
 
 Passphrases are generated here (7 diceware words, ~90 bits), never chosen by people, and
 are shown once. The argon2id cost is injectable (`hasher=`) so tests can run fast; the
@@ -33,7 +33,7 @@ from vault.errors import AuthenticationError, NotFoundError, TotpReplayError, Va
 from vault.models import Reviewer, Role
 from vault.models.reviewer import USERNAME_MAX
 from vault.services import audit
-from vault.throttle import LoginThrottle
+from vault.throttle import ClientBudget
 
 __all__ = [
     "DEFAULT_HASHER",
@@ -55,7 +55,7 @@ __all__ = [
     "get_reviewer",
     "list_reviewers",
     "load_session_reviewer",
-    "login_throttle",
+    "login_budget",
     "make_hasher",
     "normalize_username",
     "provisioning_uri",
@@ -72,7 +72,7 @@ PASSPHRASE_WORDS = 7
 TOTP_ISSUER = "BackUp"
 # Codes from the previous and the next 30-second step are accepted (clock drift).
 TOTP_WINDOW = 1
-THROTTLE_NAME = "journalist"
+BUDGET_SCOPE = "reviewer-login"
 MAX_PASSPHRASE_CHARS = 1024
 USERNAME_MIN = 3
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -233,13 +233,25 @@ def verify_totp(db: Session, reviewer: Reviewer, code: str, *, at: float | None 
 # -- login ---------------------------------------------------------------------------------
 
 
-def login_throttle(redis: Redis, config: Config) -> LoginThrottle:
-    return LoginThrottle(redis, THROTTLE_NAME, config.journalist_throttle)
+def login_budget(redis: Redis, config: Config) -> ClientBudget:
+    """The per-client budget shared by web logins and API token requests."""
+    return ClientBudget(redis, BUDGET_SCOPE, config.reviewer_login_budget)
+
+
+def _well_formed(username: str, passphrase: str, code: str) -> bool:
+    """What any real attempt looks like: checked before the budget and any hashing."""
+    return (
+        USERNAME_MIN <= len(username) <= USERNAME_MAX
+        and _USERNAME.match(username) is not None
+        and 0 < len(passphrase)
+        and _CODE.match("".join(code.split())) is not None
+    )
 
 
 def authenticate(
     db: Session,
-    throttle: LoginThrottle,
+    budget: ClientBudget,
+    client: str,
     username: str,
     passphrase: str,
     code: str,
@@ -249,15 +261,22 @@ def authenticate(
 ) -> Reviewer:
     """Log a reviewer in with passphrase and TOTP code.
 
-    Raises LoginThrottledError (before any hashing: throttled attempts cost nothing),
-    AuthenticationError (the same for an unknown username, a deactivated account, a
-    wrong passphrase or a wrong code), or TotpReplayError (a reused code, reported only
+    The cheap checks come first. A malformed attempt (no possible username, an empty
+    passphrase, a code that is not 6 digits) is refused with AuthenticationError at no
+    cost; then `client`'s budget is charged (LoginThrottledError after one Redis round
+    trip, before any hashing or database work). No account is ever locked: only the
+    client that floods waits, and a named reviewer logs in from any other client.
+
+    Raises AuthenticationError (the same for an unknown username, a deactivated account,
+    a wrong passphrase or a wrong code), or TotpReplayError (a reused code, reported only
     once the passphrase was right). Commits the accepted step and an audit event.
     """
-    key = username.strip().lower()[: USERNAME_MAX + 1]
-    throttle.hit(key)
-    reviewer = db.scalar(select(Reviewer).where(Reviewer.username == key))
+    key = username.strip().lower()
     passphrase = passphrase[:MAX_PASSPHRASE_CHARS]
+    if not _well_formed(key, passphrase, code):
+        raise AuthenticationError("login failed")
+    budget.spend(client)
+    reviewer = db.scalar(select(Reviewer).where(Reviewer.username == key))
     if reviewer is None:
         _dummy_verify(hasher, passphrase)
         _fail(db, None)
@@ -276,7 +295,6 @@ def authenticate(
     reviewer.last_login_at = utcnow()
     audit.record(db, reviewer, "login", "reviewer", reviewer.uuid)
     db.commit()
-    throttle.reset(key)
     return reviewer
 
 

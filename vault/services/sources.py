@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from vault.models import Reply, Source, Submission, SubmissionKind
 from vault.services import custody, quota
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
-from vault.throttle import LoginThrottle
+from vault.throttle import ClientBudget
 
 REPLY_KEY_NAME = "BackUp source reply key"  # reveals nothing about the source
 MAX_MESSAGE_CHARS = 100_000
@@ -38,42 +39,57 @@ class CodenameCollisionError(VaultError):
 
 @dataclass(frozen=True)
 class SourceCredentials:
-    """What a logged-in source's session holds: never the codename itself."""
+    """What a logged-in source's session holds: never the codename itself.
+
+    `lookup_id` is set only for a new source not recorded yet (no row, no reply key):
+    the first submission records it under `source_uuid` (see `submit_first`).
+    """
 
     source_uuid: str
     reply_passphrase: str
+    lookup_id: str | None = None
 
 
-def _derivations(config: Config, codename: str) -> tuple[str, str]:
-    params = config.scrypt
-    lookup = codenames.lookup_id(codename, config.secrets.lookup_pepper, params)
-    passphrase = codenames.reply_key_passphrase(codename, config.secrets.reply_key_pepper, params)
-    return lookup, passphrase
+def _lookup_id(config: Config, codename: str) -> str:
+    return codenames.lookup_id(codename, config.secrets.lookup_pepper, config.scrypt)
+
+
+def _passphrase(config: Config, codename: str) -> str:
+    return codenames.reply_key_passphrase(codename, config.secrets.reply_key_pepper, config.scrypt)
+
+
+def begin_source(db: Session, config: Config, codename: str) -> SourceCredentials:
+    """Credentials for a freshly generated codename: nothing is recorded yet.
+
+    No row and no key pair exist until the first submission (`submit_first`): a codename
+    that never sends anything leaves nothing behind, and creating codenames in bulk costs
+    the server two derivations each, no key generation and no database write.
+    """
+    codename = codenames.normalize_codename(codename)
+    lookup = _lookup_id(config, codename)
+    if db.scalar(select(Source.id).where(Source.lookup_id == lookup)) is not None:
+        raise CodenameCollisionError("codename already in use")
+    return SourceCredentials(str(uuid.uuid4()), _passphrase(config, codename), lookup)
 
 
 def create_source(
     db: Session, keyring: GpgKeyring, config: Config, codename: str
 ) -> tuple[Source, SourceCredentials]:
-    """Record a new source for a freshly generated codename, with its reply key."""
-    codename = codenames.normalize_codename(codename)
-    lookup, passphrase = _derivations(config, codename)
-    if db.scalar(select(Source.id).where(Source.lookup_id == lookup)) is not None:
-        raise CodenameCollisionError("codename already in use")
-    designation = _free_designation(db)
-    fingerprint = keyring.generate_reply_key(REPLY_KEY_NAME, passphrase)
-    source = Source(lookup_id=lookup, designation=designation, reply_key_fingerprint=fingerprint)
-    db.add(source)
+    """Record a source with its reply key at once, without a submission.
+
+    The source interface never does this (see `begin_source`): it serves tools that need
+    a source before anything was sent (data imports, tests). The row is `pending`, so
+    reviewers do not see it until it sends something.
+    """
+    credentials = begin_source(db, config, codename)
+    source = _record_source(db, keyring, credentials)
     try:
         db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        keyring.delete_key(fingerprint)
-        raise CodenameCollisionError("codename or designation already in use") from exc
     except BaseException:
         db.rollback()
-        keyring.delete_key(fingerprint)
+        keyring.delete_key(source.reply_key_fingerprint)
         raise
-    return source, SourceCredentials(source.uuid, passphrase)
+    return source, SourceCredentials(source.uuid, credentials.reply_passphrase)
 
 
 def _free_designation(db: Session) -> str:
@@ -84,17 +100,46 @@ def _free_designation(db: Session) -> str:
     raise VaultError("no free designation found")
 
 
-def authenticate_source(
-    db: Session, throttle: LoginThrottle, config: Config, codename: str
-) -> tuple[Source, SourceCredentials]:
-    """Log a source in. Same work, same error, whether or not the codename exists.
+def _record_source(db: Session, keyring: GpgKeyring, credentials: SourceCredentials) -> Source:
+    """Insert the row and generate the reply key, flushed but not committed.
 
-    Raises InvalidCodenameError (malformed, before any derivation), LoginThrottledError,
-    or AuthenticationError.
+    Raises CodenameCollisionError when the row cannot be inserted (its key is deleted).
+    """
+    if credentials.lookup_id is None:
+        raise NotFoundError("no new source in these credentials")
+    designation = _free_designation(db)
+    fingerprint = keyring.generate_reply_key(REPLY_KEY_NAME, credentials.reply_passphrase)
+    source = Source(
+        uuid=credentials.source_uuid,
+        lookup_id=credentials.lookup_id,
+        designation=designation,
+        reply_key_fingerprint=fingerprint,
+    )
+    db.add(source)
+    try:
+        db.flush()
+    except BaseException as exc:
+        db.rollback()
+        keyring.delete_key(fingerprint)
+        if isinstance(exc, IntegrityError):
+            raise CodenameCollisionError("codename or designation already in use") from exc
+        raise
+    return source
+
+
+def authenticate_source(
+    db: Session, budget: ClientBudget, client: str, config: Config, codename: str
+) -> tuple[Source, SourceCredentials]:
+    """Log a source in; the same answer whether the codename never existed or was deleted.
+
+    The cheap checks come first: the codename's form (InvalidCodenameError, nothing
+    charged), then this client's budget (LoginThrottledError after one Redis round trip,
+    before any derivation). A failed attempt costs one derivation (the lookup id); the
+    reply-key passphrase is derived only on success. Raises AuthenticationError.
     """
     codename = codenames.normalize_codename(codename)
-    lookup, passphrase = _derivations(config, codename)
-    throttle.hit(lookup)
+    budget.spend(client)
+    lookup = _lookup_id(config, codename)
     candidates = db.scalars(
         select(Source).where(Source.lookup_id == lookup, Source.deleted_at.is_(None))
     ).all()
@@ -104,17 +149,27 @@ def authenticate_source(
             found = source
     if found is None:
         raise AuthenticationError("unknown codename")
-    throttle.reset(lookup)
-    return found, SourceCredentials(found.uuid, passphrase)
+    return found, SourceCredentials(found.uuid, _passphrase(config, codename))
+
+
+def find_active_source(db: Session, source_uuid: str) -> Source | None:
+    return db.scalar(select(Source).where(Source.uuid == source_uuid, Source.deleted_at.is_(None)))
 
 
 def get_active_source(db: Session, source_uuid: str) -> Source:
-    source = db.scalar(
-        select(Source).where(Source.uuid == source_uuid, Source.deleted_at.is_(None))
-    )
+    source = find_active_source(db, source_uuid)
     if source is None:
         raise NotFoundError("no such source")
     return source
+
+
+def _checked_message(message: str | None, documents: Sequence[DocumentSink]) -> str | None:
+    message = (message or "").strip() or None
+    if message is None and not documents:
+        raise EmptySubmissionError("nothing to submit")
+    if message is not None and len(message) > MAX_MESSAGE_CHARS:
+        raise EmptySubmissionError("message too long")
+    return message
 
 
 def submit(
@@ -133,66 +188,136 @@ def submit(
     (StorageFullError, QuotaExceededError past `quota_bytes` included), every file
     written here is shredded and nothing is recorded.
     """
-    message = (message or "").strip() or None
-    if message is None and not documents:
-        raise EmptySubmissionError("nothing to submit")
-    if message is not None and len(message) > MAX_MESSAGE_CHARS:
-        raise EmptySubmissionError("message too long")
+    message = _checked_message(message, documents)
     written: list[SealedFile] = []
-    created: list[Submission] = []
-    manifests: list[custody.Manifest] = []
     try:
-        if message is not None:
-            number = source.next_interaction()
-            encoded = message.encode("utf-8")
-            sealed = store.seal_bytes_to(
-                source.uuid, f"{number}-{source.slug}-msg.gpg", encoded, [submission_fpr]
-            )
-            written.append(sealed)
-            created.append(_record(source, SubmissionKind.MESSAGE, sealed))
-            manifests.append(custody.Manifest.for_bytes(encoded, "text/plain; charset=utf-8"))
-        for document in documents:
-            document.finish()
-            number = source.next_interaction()
-            sealed = store.adopt(
-                document.pending, source.uuid, f"{number}-{source.slug}-doc.gz.gpg"
-            )
-            written.append(sealed)
-            created.append(_record(source, SubmissionKind.FILE, sealed))
-            manifests.append(
-                custody.Manifest(
-                    document.filename,
-                    document.media_type,
-                    document.plaintext_size,
-                    document.plaintext_sha256,
-                )
-            )
-        if quota_bytes is not None:
-            quota.check(db, source, quota_bytes, sum(sealed.size for sealed in written))
-        source.pending = False
-        source.last_updated = utcnow()
-        db.add_all(created)
-        db.flush()  # gives the rows their uuids, which the receipts name
-        for submission, manifest in zip(created, manifests, strict=True):
-            custody.append(
-                db,
-                kind=submission.kind.value,
-                object_uuid=submission.uuid,
-                filename=submission.filename,
-                size=submission.size,
-                sha256=submission.sha256,
-                sealed_to=[submission_fpr],
-                sealed_manifest=store.sealer.seal_bytes(manifest.to_bytes(), [submission_fpr]),
-            )
+        created = _seal_and_record(
+            db, store, source, submission_fpr, message, documents, written, quota_bytes
+        )
         db.commit()
     except BaseException:
-        db.rollback()
-        for sealed in written:
-            store.shred(sealed.path)
-        for document in documents:
-            document.abort()
+        _undo(db, store, written, documents)
         raise
     return created
+
+
+def submit_first(
+    db: Session,
+    keyring: GpgKeyring,
+    store: Store,
+    credentials: SourceCredentials,
+    submission_fpr: str,
+    message: str | None,
+    documents: Sequence[DocumentSink],
+    *,
+    quota_bytes: int | None = None,
+) -> tuple[Source, list[Submission]]:
+    """A new source's first submission: records the source, its reply key and what it
+    sent in one transaction, so a failed first submission (StorageFullError and
+    QuotaExceededError included) leaves no row and no key.
+
+    Should the same source have been recorded meanwhile (the same session sending from
+    two tabs at once), what is sent here joins it.
+    """
+    message = _checked_message(message, documents)
+    written: list[SealedFile] = []
+    generated: str | None = None  # a key made here, deleted again if nothing is recorded
+    try:
+        source = _recorded_already(db, credentials)
+        if source is None:
+            try:
+                source = _record_source(db, keyring, credentials)
+                generated = source.reply_key_fingerprint
+            except CodenameCollisionError:
+                source = _recorded_already(db, credentials)
+                if source is None:  # a designation taken at the same instant: once more
+                    source = _record_source(db, keyring, credentials)
+                    generated = source.reply_key_fingerprint
+        created = _seal_and_record(
+            db, store, source, submission_fpr, message, documents, written, quota_bytes
+        )
+        db.commit()
+    except BaseException:
+        _undo(db, store, written, documents)
+        if generated is not None:
+            keyring.delete_key(generated)
+        raise
+    return source, created
+
+
+def _recorded_already(db: Session, credentials: SourceCredentials) -> Source | None:
+    if credentials.lookup_id is None:
+        raise NotFoundError("no new source in these credentials")
+    source = db.scalar(select(Source).where(Source.lookup_id == credentials.lookup_id))
+    if source is not None and source.deleted_at is not None:
+        raise NotFoundError("no such source")
+    return source
+
+
+def _seal_and_record(
+    db: Session,
+    store: Store,
+    source: Source,
+    submission_fpr: str,
+    message: str | None,
+    documents: Sequence[DocumentSink],
+    written: list[SealedFile],
+    quota_bytes: int | None,
+) -> list[Submission]:
+    """Seal and record, without committing; `written` collects files for `_undo`."""
+    created: list[Submission] = []
+    manifests: list[custody.Manifest] = []
+    if message is not None:
+        number = source.next_interaction()
+        encoded = message.encode("utf-8")
+        sealed = store.seal_bytes_to(
+            source.uuid, f"{number}-{source.slug}-msg.gpg", encoded, [submission_fpr]
+        )
+        written.append(sealed)
+        created.append(_record(source, SubmissionKind.MESSAGE, sealed))
+        manifests.append(custody.Manifest.for_bytes(encoded, "text/plain; charset=utf-8"))
+    for document in documents:
+        document.finish()
+        number = source.next_interaction()
+        sealed = store.adopt(document.pending, source.uuid, f"{number}-{source.slug}-doc.gz.gpg")
+        written.append(sealed)
+        created.append(_record(source, SubmissionKind.FILE, sealed))
+        manifests.append(
+            custody.Manifest(
+                document.filename,
+                document.media_type,
+                document.plaintext_size,
+                document.plaintext_sha256,
+            )
+        )
+    if quota_bytes is not None:
+        quota.check(db, source, quota_bytes, sum(sealed.size for sealed in written))
+    source.pending = False
+    source.last_updated = utcnow()
+    db.add_all(created)
+    db.flush()  # gives the rows their uuids, which the receipts name
+    for submission, manifest in zip(created, manifests, strict=True):
+        custody.append(
+            db,
+            kind=submission.kind.value,
+            object_uuid=submission.uuid,
+            filename=submission.filename,
+            size=submission.size,
+            sha256=submission.sha256,
+            sealed_to=[submission_fpr],
+            sealed_manifest=store.sealer.seal_bytes(manifest.to_bytes(), [submission_fpr]),
+        )
+    return created
+
+
+def _undo(
+    db: Session, store: Store, written: list[SealedFile], documents: Sequence[DocumentSink]
+) -> None:
+    db.rollback()
+    for sealed in written:
+        store.shred(sealed.path)
+    for document in documents:
+        document.abort()
 
 
 def _record(source: Source, kind: SubmissionKind, sealed: SealedFile) -> Submission:
