@@ -71,6 +71,7 @@ def _page(*, error: str | None = None, message: str = "", status: int = 200) -> 
     html = render_template(
         "lookup.html",
         replies=_replies(),
+        new_source=current_source() is None,
         error=error,
         message=message,
         max_message_chars=sources.MAX_MESSAGE_CHARS,

@@ -44,6 +44,14 @@ def browser(client: FlaskClient) -> SourceBrowser:
 
 @pytest.fixture
 def logged_in(browser: SourceBrowser) -> SourceBrowser:
-    """A source who has just created a codename (and so is logged in)."""
+    """A source who has just created a codename (and so is logged in, not recorded yet:
+    the first submission records it)."""
     browser.create()
+    return browser
+
+
+@pytest.fixture
+def recorded(browser: SourceBrowser) -> SourceBrowser:
+    """A logged-in source who has sent a first message, so has a row and a reply key."""
+    browser.start()
     return browser

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from vault.config import Throttle
+from vault.config import Budget
 from vault.models import Submission
 from vault.runtime import Runtime
 
@@ -100,6 +100,13 @@ class SourceBrowser:
         assert response.headers["Location"] == "/lookup"
         return codename
 
+    def start(self, message: str = "first message") -> str:
+        """Create a codename and send something: the source is recorded from then on."""
+        codename = self.create()
+        response = self.submit(message)
+        assert response.status_code == 302, response.status
+        return codename
+
     def login(self, codename: str) -> TestResponse:
         return self.client.post(
             "/login", data={"csrf_token": self.token("/login"), "codename": codename}
@@ -145,8 +152,9 @@ def every_page_responses(
         "static": client.get("/static/style.css"),
     }
     throttled = SourceBrowser(
-        make_app(source_throttle=Throttle(per_key=1, globally=1, window_seconds=60)).test_client()
+        make_app(source_login_budget=Budget(burst=1, interval_seconds=60)).test_client()
     )
+    throttled.client.environ_base["REMOTE_ADDR"] = "fc00:dead:beef:4dad::429"  # its own budget
     throttled.login(" ".join(["abacus"] * 7))
     pages["429"] = throttled.login(" ".join(["zoom"] * 7))
     tiny = SourceBrowser(make_app(max_upload_bytes=1000).test_client())

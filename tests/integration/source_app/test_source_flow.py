@@ -125,15 +125,18 @@ class TestJourney:
         self, browser: SourceBrowser, make_app: Callable[..., Flask], runtime: Runtime
     ) -> None:
         """A reply id from another source is a 404, and the reply stays."""
-        browser.create()
+        browser.start()
         reply_uuid = _send_reply(runtime, "for the first source only")
-        other = SourceBrowser(make_app().test_client())
-        other.create()
-        response = other.client.post(
-            "/reply/delete", data={"csrf_token": other.token(), "reply": reply_uuid}
-        )
-        assert response.status_code == 404
-        assert "Page not found" in response.text
+        newcomer = SourceBrowser(make_app().test_client())  # not recorded yet
+        newcomer.create()
+        other = SourceBrowser(make_app().test_client())  # recorded
+        other.start("my own message")
+        for visitor in (newcomer, other):
+            response = visitor.client.post(
+                "/reply/delete", data={"csrf_token": visitor.token(), "reply": reply_uuid}
+            )
+            assert response.status_code == 404
+            assert "Page not found" in response.text
         with runtime.session_factory() as db:
             assert db.scalars(select(Reply)).one().deleted_by_source is False
         assert "for the first source only" in browser.client.get("/lookup").text
@@ -175,6 +178,7 @@ class TestCodenameCreation:
         second, token = browser.generate()
         assert first != second
         assert browser.client.post("/create", data={"csrf_token": token}).status_code == 302
+        assert browser.submit("hello").status_code == 302
         # The last codename shown is the one that works.
         browser.logout()
         assert browser.login(first).status_code == 403
@@ -200,6 +204,7 @@ class TestCodenameCreation:
         again = browser.client.post("/create", data={"csrf_token": token})
         assert again.status_code == 400
         assert "This page has expired" in again.text
+        assert browser.submit("hello").status_code == 302
         with runtime.session_factory() as db:
             assert len(db.scalars(select(Source)).all()) == 1
 
@@ -210,19 +215,19 @@ class TestCodenameCreation:
             assert response.headers["Location"] == "/lookup"
 
 
-def test_deleted_source_is_logged_out(logged_in: SourceBrowser, runtime: Runtime) -> None:
+def test_deleted_source_is_logged_out(recorded: SourceBrowser, runtime: Runtime) -> None:
     """Once the team deletes a source, their open session shows nothing more."""
     with runtime.session_factory() as db:
         source = db.scalars(select(Source)).one()
         source.deleted_at = source.created_at
         db.commit()
-    response = logged_in.client.get("/lookup")
+    response = recorded.client.get("/lookup")
     assert response.headers["Location"] == "/login"
     assert session_keys(runtime) == []
 
 
 def test_unreadable_reply_does_not_break_the_page(
-    logged_in: SourceBrowser, runtime: Runtime
+    recorded: SourceBrowser, runtime: Runtime
 ) -> None:
     """A reply that cannot be decrypted is flagged; the rest of the page still works."""
     _send_reply(runtime, "first")
@@ -231,7 +236,7 @@ def test_unreadable_reply_does_not_break_the_page(
         reply = db.scalars(select(Reply)).one()
         path = runtime.store.path_of(source.uuid, reply.filename)
     path.write_bytes(b"not openpgp")
-    page = logged_in.client.get("/lookup")
+    page = recorded.client.get("/lookup")
     assert page.status_code == 200
     assert "This reply could not be opened." in page.text
     assert 'action="/submit"' in page.text  # the submit form is still there

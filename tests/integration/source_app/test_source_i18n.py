@@ -66,6 +66,8 @@ def test_every_visible_string_is_translatable(
     token = re.search(r'name="csrf_token" value="([^"]+)"', pages["generate"])
     assert token
     reader.client.post("/create", data={"csrf_token": token.group(1)})
+    pages["lookup of a new source"] = reader.client.get("/lookup").text
+    assert reader.submit("first message").status_code == 302  # records the source
     reply = "REPLY-FROM-THE-TEAM"
     with runtime.session_factory() as db:
         source = db.scalars(select(Source).order_by(Source.id.desc())).first()

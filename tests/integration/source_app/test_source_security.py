@@ -188,7 +188,7 @@ class TestSessions:
         assert cookie.secure is False  # this config has secure_cookies off
 
     def test_login_rotates_the_token(self, browser: SourceBrowser, runtime: Runtime) -> None:
-        codename = browser.create()
+        codename = browser.start()
         browser.logout()
         browser.client.get("/login")
         before = browser.cookie()

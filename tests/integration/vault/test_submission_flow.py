@@ -1,4 +1,4 @@
-"""The domain loop without the web: create a source, submit, reply, read, delete."""
+"""The domain loop without the web: begin a source, submit, reply, read, delete."""
 
 from __future__ import annotations
 
@@ -13,29 +13,60 @@ from sqlalchemy import func, select
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from vault import codenames, jobs
-from vault.errors import AuthenticationError, EmptySubmissionError, LoginThrottledError
+from vault.config import ScryptParams
+from vault.errors import (
+    AuthenticationError,
+    EmptySubmissionError,
+    InvalidCodenameError,
+    LoginThrottledError,
+    StoreError,
+)
 from vault.models import Reply, Source, Submission
 from vault.runtime import Runtime
 from vault.services import deletion, replies, sources
 from vault.store import DocumentSink
-from vault.throttle import LoginThrottle
+from vault.throttle import ClientBudget
+
+CLIENT = "one-client"
 
 
-def _throttle(rt: Runtime) -> LoginThrottle:
-    return LoginThrottle(rt.redis, "source", rt.config.source_throttle)
+def _budget(rt: Runtime) -> ClientBudget:
+    return ClientBudget(rt.redis, "source-login", rt.config.source_login_budget)
+
+
+def _source_count(runtime: Runtime) -> int:
+    with runtime.session_factory() as db:
+        return int(db.scalar(select(func.count()).select_from(Source)) or 0)
+
+
+def _secret_keys(runtime: Runtime) -> int:
+    return len(runtime.keyring._gpg.list_keys(secret=True))
 
 
 def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: GpgKeyring) -> None:
     codename = codenames.generate_codename()
+    keys_before = _secret_keys(runtime)
     with runtime.session_factory() as db:
-        source, creds = sources.create_source(db, runtime.keyring, runtime.config, codename)
+        creds = sources.begin_source(db, runtime.config, codename)
+    # A codename alone records nothing: no row, no key pair.
+    assert _source_count(runtime) == 0
+    assert _secret_keys(runtime) == keys_before
+    with runtime.session_factory() as db:
         doc_bytes = os.urandom(300_000)
         pending = runtime.store.begin_unassigned([runtime.submission_fingerprint])
         sink = DocumentSink(pending, "evidence.bin")
         sink.write(doc_bytes)
-        created = sources.submit(
-            db, runtime.store, source, runtime.submission_fingerprint, "the message", [sink]
+        source, created = sources.submit_first(
+            db,
+            runtime.keyring,
+            runtime.store,
+            creds,
+            runtime.submission_fingerprint,
+            "the message",
+            [sink],
         )
+        assert source.uuid == creds.source_uuid and not source.pending
+        assert runtime.keyring.has_public_key(source.reply_key_fingerprint)
         names = [s.filename for s in created]
         assert names == [f"1-{source.slug}-msg.gpg", f"2-{source.slug}-doc.gz.gpg"]
 
@@ -65,8 +96,9 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
 
     with runtime.session_factory() as db:
         again, creds2 = sources.authenticate_source(
-            db, _throttle(runtime), runtime.config, codename
+            db, _budget(runtime), CLIENT, runtime.config, codename
         )
+        assert creds2.reply_passphrase == creds.reply_passphrase
         assert again.uuid == source.uuid
         [stored] = sources.replies_for_source(db, again)
         text = sources.read_reply(
@@ -87,14 +119,117 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
     assert jobs.delete_source(source.uuid) is False
 
 
-def test_unknown_codename_and_throttle(runtime: Runtime) -> None:
+def test_unknown_codename_and_client_budget(runtime: Runtime) -> None:
     codename = codenames.generate_codename()
     with runtime.session_factory() as db:
-        for _ in range(runtime.config.source_throttle.per_key):
+        for _ in range(runtime.config.source_login_budget.burst):
             with pytest.raises(AuthenticationError):
-                sources.authenticate_source(db, _throttle(runtime), runtime.config, codename)
+                sources.authenticate_source(db, _budget(runtime), CLIENT, runtime.config, codename)
         with pytest.raises(LoginThrottledError):
-            sources.authenticate_source(db, _throttle(runtime), runtime.config, codename)
+            sources.authenticate_source(db, _budget(runtime), CLIENT, runtime.config, codename)
+        # Another client is not concerned.
+        with pytest.raises(AuthenticationError):
+            sources.authenticate_source(db, _budget(runtime), "other", runtime.config, codename)
+
+
+class TestDerivations:
+    """What each answer costs in scrypt derivations, counted on the real call path."""
+
+    @pytest.fixture
+    def derivations(self, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+        calls: list[bytes] = []
+        real = codenames.derive
+
+        def counting(codename: str, pepper: bytes, params: ScryptParams) -> bytes:
+            calls.append(pepper)
+            return real(codename, pepper, params)
+
+        monkeypatch.setattr(codenames, "derive", counting)
+        return calls
+
+    def test_failed_login_derives_the_lookup_id_only(
+        self, runtime: Runtime, derivations: list[bytes]
+    ) -> None:
+        with runtime.session_factory() as db, pytest.raises(AuthenticationError):
+            sources.authenticate_source(
+                db, _budget(runtime), CLIENT, runtime.config, codenames.generate_codename()
+            )
+        assert derivations == [runtime.config.secrets.lookup_pepper]
+
+    def test_success_adds_the_reply_key_passphrase(
+        self, runtime: Runtime, derivations: list[bytes]
+    ) -> None:
+        codename = codenames.generate_codename()
+        with runtime.session_factory() as db:
+            sources.create_source(db, runtime.keyring, runtime.config, codename)
+            derivations.clear()
+            sources.authenticate_source(db, _budget(runtime), CLIENT, runtime.config, codename)
+        peppers = runtime.config.secrets
+        assert derivations == [peppers.lookup_pepper, peppers.reply_key_pepper]
+
+    def test_refused_and_malformed_attempts_derive_nothing(
+        self, runtime: Runtime, derivations: list[bytes]
+    ) -> None:
+        budget = _budget(runtime)
+        with runtime.session_factory() as db:
+            for _ in range(runtime.config.source_login_budget.burst):
+                with pytest.raises(AuthenticationError):
+                    sources.authenticate_source(
+                        db, budget, CLIENT, runtime.config, codenames.generate_codename()
+                    )
+            spent = len(derivations)
+            for _ in range(50):
+                with pytest.raises(LoginThrottledError):
+                    sources.authenticate_source(
+                        db, budget, CLIENT, runtime.config, codenames.generate_codename()
+                    )
+                with pytest.raises(InvalidCodenameError):
+                    sources.authenticate_source(db, budget, "x", runtime.config, "not a codename")
+        assert spent == runtime.config.source_login_budget.burst
+        assert len(derivations) == spent
+
+
+class TestFirstSubmission:
+    """The source, its reply key and its first submission are recorded together."""
+
+    def test_a_failed_first_submission_leaves_no_row_and_no_key(self, runtime: Runtime) -> None:
+        keys_before = _secret_keys(runtime)
+        with runtime.session_factory() as db:
+            creds = sources.begin_source(db, runtime.config, codenames.generate_codename())
+            with pytest.raises(EmptySubmissionError):
+                sources.submit_first(
+                    db,
+                    runtime.keyring,
+                    runtime.store,
+                    creds,
+                    runtime.submission_fingerprint,
+                    "",
+                    [],
+                )
+            # Sealing fails after the key and the row were made: both go again.
+            with pytest.raises(StoreError):
+                sources.submit_first(
+                    db, runtime.keyring, runtime.store, creds, "0" * 40, "a message", []
+                )
+        assert _source_count(runtime) == 0
+        assert _secret_keys(runtime) == keys_before
+        assert not any(p.is_file() for p in runtime.store.root.rglob("*"))
+
+    def test_a_second_first_submission_joins_the_recorded_source(self, runtime: Runtime) -> None:
+        """The same session sending from two tabs: one source, one key, both messages."""
+        with runtime.session_factory() as db:
+            creds = sources.begin_source(db, runtime.config, codenames.generate_codename())
+        fpr = runtime.submission_fingerprint
+        with runtime.session_factory() as db:
+            first, _ = sources.submit_first(db, runtime.keyring, runtime.store, creds, fpr, "a", [])
+        keys = _secret_keys(runtime)
+        with runtime.session_factory() as db:
+            second, _ = sources.submit_first(
+                db, runtime.keyring, runtime.store, creds, fpr, "b", []
+            )
+            assert second.uuid == first.uuid and second.interaction_count == 2
+        assert _source_count(runtime) == 1
+        assert _secret_keys(runtime) == keys
 
 
 def test_empty_submission_stores_nothing(runtime: Runtime) -> None:

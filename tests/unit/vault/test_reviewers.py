@@ -1,4 +1,4 @@
-"""Reviewer accounts: argon2id parameters, TOTP replay protection, throttled login,
+"""Reviewer accounts: argon2id parameters, TOTP replay protection, per-client login budgets,
 account management. A migrated SQLite database and a real Redis."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vault.codenames import codename_words
-from vault.config import Throttle
+from vault.config import Budget
 from vault.db import make_engine, make_session_factory
 from vault.errors import AuthenticationError, LoginThrottledError, NotFoundError, TotpReplayError
 from vault.migrate import upgrade
@@ -28,7 +28,7 @@ from vault.services.reviewers import (
     LastAdminError,
     UsernameTakenError,
 )
-from vault.throttle import LoginThrottle
+from vault.throttle import ClientBudget
 
 FAST = reviewers.make_hasher(time_cost=1, memory_cost=8, parallelism=1)
 STEP = 30
@@ -61,9 +61,12 @@ def db(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+CLIENT = "client-a"
+
+
 @pytest.fixture
-def throttle(redis: Redis) -> LoginThrottle:
-    return LoginThrottle(redis, "journalist", Throttle(per_key=3, globally=50, window_seconds=60))
+def budget(redis: Redis) -> ClientBudget:
+    return ClientBudget(redis, "reviewer-login", Budget(burst=3, interval_seconds=60))
 
 
 def _new(db: Session, username: str = "amina", role: Role = Role.ANALYST) -> tuple[Reviewer, str]:
@@ -115,12 +118,12 @@ class TestArgon2:
         for phrase in phrases:
             assert len(phrase.split(" ")) == 7 and set(phrase.split(" ")) <= words
 
-    def test_rehash_on_login_when_cost_changes(self, db: Session, throttle: LoginThrottle) -> None:
+    def test_rehash_on_login_when_cost_changes(self, db: Session, budget: ClientBudget) -> None:
         """A hash made with other parameters is upgraded at the next successful login."""
         reviewer, passphrase = _new(db)
         stronger = reviewers.make_hasher(time_cost=2, memory_cost=16, parallelism=1)
         reviewers.authenticate(
-            db, throttle, "amina", passphrase, _code(reviewer, time.time()), hasher=stronger
+            db, budget, CLIENT, "amina", passphrase, _code(reviewer, time.time()), hasher=stronger
         )
         assert reviewer.passphrase_hash.startswith("$argon2id$v=19$m=16,t=2,p=1$")
 
@@ -231,43 +234,45 @@ class TestVerifyTotp:
 
 
 class TestAuthenticate:
-    def test_success_records_step_login_and_audit(
-        self, db: Session, throttle: LoginThrottle
-    ) -> None:
+    def test_success_records_step_login_and_audit(self, db: Session, budget: ClientBudget) -> None:
         """Right passphrase and code: the reviewer, its step stored, a login event."""
         reviewer, passphrase = _new(db)
         now = time.time()
         found = reviewers.authenticate(
-            db, throttle, " Amina ", passphrase, _code(reviewer, now), hasher=FAST, at=now
+            db, budget, CLIENT, " Amina ", passphrase, _code(reviewer, now), hasher=FAST, at=now
         )
         assert found.id == reviewer.id and found.last_login_at is not None
         assert found.last_totp_step == pyotp.TOTP(reviewer.otp_secret).timecode(now)
         assert ("login", reviewer.uuid) in _actions(db)
 
-    def test_replayed_code_refused_at_login(self, db: Session, throttle: LoginThrottle) -> None:
+    def test_replayed_code_refused_at_login(self, db: Session, budget: ClientBudget) -> None:
         """Logging in twice with one code: the second is a replay."""
         reviewer, passphrase = _new(db)
         now = time.time()
         code = _code(reviewer, now)
-        reviewers.authenticate(db, throttle, "amina", passphrase, code, hasher=FAST, at=now)
+        reviewers.authenticate(db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now)
         with pytest.raises(TotpReplayError):
-            reviewers.authenticate(db, throttle, "amina", passphrase, code, hasher=FAST, at=now)
+            reviewers.authenticate(
+                db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now
+            )
 
     def test_wrong_passphrase_does_not_consume_the_code(
-        self, db: Session, throttle: LoginThrottle
+        self, db: Session, budget: ClientBudget
     ) -> None:
         """A wrong passphrase fails before the code is looked at; the code stays usable."""
         reviewer, passphrase = _new(db)
         now = time.time()
         code = _code(reviewer, now)
         with pytest.raises(AuthenticationError) as info:
-            reviewers.authenticate(db, throttle, "amina", "wrong " + passphrase, code, hasher=FAST)
+            reviewers.authenticate(
+                db, budget, CLIENT, "amina", "wrong " + passphrase, code, hasher=FAST
+            )
         assert not isinstance(info.value, TotpReplayError)
         assert reviewer.last_totp_step == 0
-        reviewers.authenticate(db, throttle, "amina", passphrase, code, hasher=FAST, at=now)
+        reviewers.authenticate(db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now)
 
     def test_unknown_username_still_verifies_a_hash(
-        self, db: Session, throttle: LoginThrottle
+        self, db: Session, budget: ClientBudget
     ) -> None:
         """No such user: an argon2 verification runs anyway, and the error is the same."""
         reviewer, _ = _new(db)
@@ -276,54 +281,97 @@ class TestAuthenticate:
         for username in ("nobody", "amina"):
             with pytest.raises(AuthenticationError) as info:
                 reviewers.authenticate(
-                    db, throttle, username, "not it", _code(reviewer, time.time()), hasher=counting
+                    db,
+                    budget,
+                    CLIENT,
+                    username,
+                    "not it",
+                    _code(reviewer, time.time()),
+                    hasher=counting,
                 )
             errors.append(type(info.value))
         assert counting.verifications == 2
         assert errors == [AuthenticationError, AuthenticationError]
         assert [a for a, _ in _actions(db)][-2:] == ["login_failed", "login_failed"]
 
-    def test_deactivated_reviewer_refused(self, db: Session, throttle: LoginThrottle) -> None:
+    def test_deactivated_reviewer_refused(self, db: Session, budget: ClientBudget) -> None:
         """Right credentials of a deactivated account: the generic failure."""
         reviewer, passphrase = _new(db)
         reviewers.set_active(db, None, reviewer, False)
         with pytest.raises(AuthenticationError) as info:
             reviewers.authenticate(
-                db, throttle, "amina", passphrase, _code(reviewer, time.time()), hasher=FAST
+                db, budget, CLIENT, "amina", passphrase, _code(reviewer, time.time()), hasher=FAST
             )
         assert not isinstance(info.value, TotpReplayError)
         assert reviewer.last_totp_step == 0
 
-    def test_throttled_per_username_even_with_right_credentials(
-        self, db: Session, throttle: LoginThrottle
+    def test_over_budget_client_waits_the_account_stays_open(
+        self, db: Session, budget: ClientBudget
     ) -> None:
-        """After the budget of failures, even the right credentials are refused."""
+        """A client that failed its budget away is refused, even with the right
+        credentials; the named account is not locked: another client gets in."""
         reviewer, passphrase = _new(db)
         for _ in range(3):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(db, throttle, "amina", "wrong", "000000", hasher=FAST)
-        with pytest.raises(LoginThrottledError):
+                reviewers.authenticate(db, budget, CLIENT, "amina", "wrong", "000000", hasher=FAST)
+        now = time.time()
+        with pytest.raises(LoginThrottledError) as info:
             reviewers.authenticate(
-                db, throttle, "AMINA", passphrase, _code(reviewer, time.time()), hasher=FAST
+                db, budget, CLIENT, "AMINA", passphrase, _code(reviewer, now), hasher=FAST
             )
+        assert 0 < info.value.retry_after <= 60
+        found = reviewers.authenticate(
+            db, budget, "client-b", "amina", passphrase, _code(reviewer, now), hasher=FAST, at=now
+        )
+        assert found.id == reviewer.id
 
-    def test_unknown_username_throttled_alike(self, db: Session, throttle: LoginThrottle) -> None:
-        """Unknown usernames exhaust their budget exactly like known ones."""
-        for _ in range(3):
+    def test_any_username_spends_the_same_client_budget(
+        self, db: Session, budget: ClientBudget
+    ) -> None:
+        """Spreading guesses over usernames does not give a client more attempts."""
+        for name in ("ghost", "phantom", "spirit"):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(db, throttle, "ghost", "x", "000000", hasher=FAST)
+                reviewers.authenticate(db, budget, CLIENT, name, "x", "000000", hasher=FAST)
         with pytest.raises(LoginThrottledError):
-            reviewers.authenticate(db, throttle, "ghost", "x", "000000", hasher=FAST)
+            reviewers.authenticate(db, budget, CLIENT, "someone", "x", "000000", hasher=FAST)
 
-    def test_throttled_attempts_do_not_hash(self, db: Session, throttle: LoginThrottle) -> None:
-        """Once throttled, no argon2 work is done (no CPU amplification)."""
+    def test_throttled_attempts_do_not_hash(self, db: Session, budget: ClientBudget) -> None:
+        """Once throttled, no argon2 work and no audit write is done (no amplification)."""
         counting = CountingHasher()
         for _ in range(3):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(db, throttle, "ghost", "x", "000000", hasher=counting)
-        with pytest.raises(LoginThrottledError):
-            reviewers.authenticate(db, throttle, "ghost", "x", "000000", hasher=counting)
+                reviewers.authenticate(db, budget, CLIENT, "ghost", "x", "000000", hasher=counting)
+        events = len(_actions(db))
+        for _ in range(20):
+            with pytest.raises(LoginThrottledError):
+                reviewers.authenticate(db, budget, CLIENT, "ghost", "x", "000000", hasher=counting)
         assert counting.verifications == 3
+        assert len(_actions(db)) == events
+
+    @pytest.mark.parametrize(
+        ("username", "passphrase", "code"),
+        [("a", "x", "000000"), ("bad name!", "x", "000000"), ("amina", "", "000000"),
+         ("amina", "x", "12345"), ("amina", "x", "abcdef")],
+    )  # fmt: skip
+    def test_malformed_attempts_cost_nothing(
+        self, db: Session, budget: ClientBudget, username: str, passphrase: str, code: str
+    ) -> None:
+        """No possible username, no passphrase, not a 6-digit code: refused before the
+        budget, any hashing or any database work."""
+        _new(db)
+        counting = CountingHasher()
+        events = len(_actions(db))
+        for _ in range(5):
+            with pytest.raises(AuthenticationError):
+                reviewers.authenticate(
+                    db, budget, CLIENT, username, passphrase, code, hasher=counting
+                )
+        assert counting.verifications == 0
+        assert len(_actions(db)) == events
+        # The budget is untouched: three real attempts are still allowed.
+        for _ in range(3):
+            with pytest.raises(AuthenticationError):
+                reviewers.authenticate(db, budget, CLIENT, "amina", "x", "000000", hasher=FAST)
 
     def test_session_loading_follows_credentials(self, db: Session) -> None:
         """A session's stamp stops matching after a reset; deactivation drops it too."""
