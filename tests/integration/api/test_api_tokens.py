@@ -1,5 +1,6 @@
 """Tokens and least privilege: expired, revoked, forged and stale tokens are refused;
-a token never grants more than its account's role; logins are throttled; every call is
+a token never grants more than its account's role; token requests are budgeted per
+client; every call is
 audited."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+import journalist_app
 from tests.integration.api.conftest import Server
 from tests.support.journalist import FAST_HASHER, Account, make_source, source_row
 from vault.models import AuditEvent, Reviewer
@@ -91,20 +93,45 @@ def test_missing_wrong_and_replayed_credentials(
     }
 
 
-def test_token_endpoint_is_throttled(runtime: Runtime, server: Server, analyst: Account) -> None:
+def test_token_endpoint_budget_is_per_client(
+    runtime: Runtime, server: Server, analyst: Account
+) -> None:
+    """Over a real HTTP server (every request from 127.0.0.1: one client): failures
+    spend that client's budget, then even the right credentials wait, unhashed."""
     url = server.api("token")
+    burst = runtime.config.reviewer_login_budget.burst
     bad = {"username": analyst.username, "passphrase": "wrong", "one_time_code": "000000"}
-    codes = [requests.post(url, json=bad, timeout=20).status_code for _ in range(6)]
-    assert codes == [403] * 5 + [429]
-    # Even the right credentials wait now: throttled attempts cost no hashing.
+    codes = [requests.post(url, json=bad, timeout=20).status_code for _ in range(burst + 1)]
+    assert codes == [403] * burst + [429]
     good = {
         "username": analyst.username,
         "passphrase": analyst.passphrase,
         "one_time_code": analyst.code(),
     }
     throttled = requests.post(url, json=good, timeout=20)
-    assert throttled.status_code == 429 and throttled.headers["Retry-After"]
+    assert throttled.status_code == 429 and 0 < int(throttled.headers["Retry-After"]) <= 30
     assert throttled.json()["error"] == "Too Many Requests"
+
+
+def test_token_flood_does_not_lock_the_account(runtime: Runtime, analyst: Account) -> None:
+    """Another client (another Tor circuit) gets its token at once, however many wrong
+    ones a flooding client sent for the same username."""
+    app = journalist_app.create_app(runtime.config, runtime, hasher=FAST_HASHER)
+    attacker = app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "fc00:dead:beef:4dad::66"
+    bad = {"username": analyst.username, "passphrase": "wrong", "one_time_code": "000000"}
+    codes = [attacker.post("/api/v1/token", json=bad).status_code for _ in range(100)]
+    burst = runtime.config.reviewer_login_budget.burst
+    assert codes == [403] * burst + [429] * (100 - burst)
+    reviewer = app.test_client()
+    reviewer.environ_base["REMOTE_ADDR"] = "fc00:dead:beef:4dad::77"
+    good = {
+        "username": analyst.username,
+        "passphrase": analyst.passphrase,
+        "one_time_code": analyst.code(),
+    }
+    response = reviewer.post("/api/v1/token", json=good)
+    assert response.status_code == 200 and response.get_json()["token"]
 
 
 def test_no_token_and_bad_tokens_are_refused(

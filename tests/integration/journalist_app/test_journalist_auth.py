@@ -1,11 +1,13 @@
-"""Login with passphrase + TOTP, throttling, CSRF, sessions in Redis, the login gate."""
+"""Login with passphrase + TOTP, per-client budgets, CSRF, sessions in Redis, the login gate."""
 
 from __future__ import annotations
 
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from journalist_app import create_app
 from tests.support.journalist import (
     Account,
     csrf_token,
@@ -18,8 +20,22 @@ from vault.models import AuditEvent, Reviewer
 from vault.runtime import Runtime
 from vault.services import reviewers
 
+ATTACKER = "fc00:dead:beef:4dad::66"
+REVIEWER = "fc00:dead:beef:4dad::77"
 LOGIN_FAILED = "Login failed. Check your username, passphrase and code."
 TOO_MANY = "Too many attempts. Wait a few minutes and try again."
+
+
+class CountingHasher(PasswordHasher):
+    """A fast argon2id hasher that counts verifications."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.verifications = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.verifications += 1
+        return super().verify(hash, password)
 
 
 def _cookie(client: FlaskClient, app: Flask) -> str | None:
@@ -84,21 +100,56 @@ def test_replayed_code_refused(client: FlaskClient, runtime: Runtime, analyst: A
     assert login(client, analyst, code=analyst.code(1)).status_code == 302
 
 
-def test_throttled_after_failures_same_for_unknown_user(
-    client: FlaskClient, runtime: Runtime, analyst: Account
-) -> None:
-    """After N failures even the right credentials get 429; unknown names alike."""
-    budget = runtime.config.journalist_throttle.per_key
-    for _ in range(budget):
-        assert login(client, analyst, passphrase="wrong").status_code == 401
-    refused = login(client, analyst)
-    assert refused.status_code == 429 and TOO_MANY in refused.get_data(as_text=True)
-    assert client.get("/").status_code == 302
+def _client_at(app: Flask, address: str) -> FlaskClient:
+    """A browser on its own Tor circuit (production: REMOTE_ADDR from PROXY protocol)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
-    for _ in range(budget):
-        assert login(client, analyst, username="ghost").status_code == 401
-    ghost = login(client, analyst, username="ghost")
-    assert ghost.status_code == 429 and TOO_MANY in ghost.get_data(as_text=True)
+
+def test_a_flood_locks_neither_the_account_nor_anyone_else(
+    app: Flask, runtime: Runtime, analyst: Account
+) -> None:
+    """Failures spend the failing client's budget only: it then waits, even with the
+    right credentials, while the real reviewer logs in at once from elsewhere."""
+    burst = runtime.config.reviewer_login_budget.burst
+    attacker = _client_at(app, ATTACKER)
+    for i in range(burst):  # the real username and made-up ones spend one budget
+        username = analyst.username if i % 2 else f"ghost{i}"
+        assert login(attacker, analyst, username=username, passphrase="wrong").status_code == 401
+    for attempt in ({}, {"username": "ghost"}):
+        refused = login(attacker, analyst, **attempt)
+        assert refused.status_code == 429 and TOO_MANY in refused.get_data(as_text=True)
+        assert 0 < int(refused.headers["Retry-After"]) <= 30
+    assert attacker.get("/").status_code == 302
+
+    reviewer = _client_at(app, REVIEWER)
+    assert login(reviewer, analyst).status_code == 302
+    assert reviewer.get("/").status_code == 200
+
+
+def test_refused_attempts_run_no_argon2(runtime: Runtime, analyst: Account) -> None:
+    """Counted on the real path: only the attempts within the budget verify a hash."""
+    counting = CountingHasher()
+    app = create_app(runtime.config, runtime, hasher=counting)
+    attacker = _client_at(app, ATTACKER)
+    token = csrf_token(attacker)
+    codes = [
+        attacker.post(
+            "/login",
+            data={
+                "csrf_token": token,
+                "username": analyst.username if i % 2 else f"user{i}",
+                "passphrase": "wrong horse battery",
+                "code": "123456",
+            },
+        ).status_code
+        for i in range(150)
+    ]
+    burst = runtime.config.reviewer_login_budget.burst
+    assert codes == [401] * burst + [429] * (150 - burst)
+    assert counting.verifications == burst
+    assert _actions(runtime).count("login_failed") == burst  # refusals write nothing
 
 
 def test_csrf_missing_is_400(client: FlaskClient, runtime: Runtime, analyst: Account) -> None:
