@@ -1,8 +1,8 @@
-"""Floods cost the attacker, not the users: end to end, through gunicorn with PROXY protocol.
+"""Floods cost the attacker, not the users: end to end, through the serving command.
 
-Both apps run under gunicorn as `backupctl run` starts them (gthread), with PROXY
-protocol accepted from 127.0.0.1, as production's tor sends it: each test client is a
-distinct Tor circuit (tests/support/circuits.py). For each kind of flood, one circuit
+Both apps run under `backupctl serve` (webcore/serving.py: what production runs), which
+accepts PROXY protocol from 127.0.0.1 as production's tor sends it: each test client is
+a distinct Tor circuit (tests/support/circuits.py). For each kind of flood, one circuit
 sends a few hundred bad attempts, then the real user, on another circuit, gets in at
 once. The page p95 during each flood is printed (figures, not assertions); the
 assertions are functional. That refused attempts run no scrypt/argon2 is proven on the
@@ -12,9 +12,6 @@ real call path by the integration tests (test_source_login, test_journalist_auth
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -26,17 +23,15 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select
 
-from backupctl.cmd_run import GUNICORN_THREADS, GUNICORN_WORKERS
-from tests.conftest import FAST_SCRYPT
 from tests.support.circuits import Answer, Circuit, p95
 from tests.support.journalist import Account, make_account
 from tests.support.servers import free_port
+from tests.support.serving import serve_app
 from vault import codenames
 from vault.models import Role, Source
 from vault.runtime import Runtime
 
 T = TypeVar("T")
-REPO = Path(__file__).resolve().parents[3]
 FLOOD = 300  # attempts per flood: bounded
 FLOOD_THREADS = 4
 REAL_USER_SECONDS = 5.0  # "at once": a generous functional bound
@@ -48,39 +43,11 @@ class Served:
     journalist: int
 
 
-def _gunicorn(package: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"127.0.0.1:{port}",
-        "--worker-class", "gthread",
-        "--workers", str(GUNICORN_WORKERS),
-        "--threads", str(GUNICORN_THREADS),
-        "--proxy-protocol", "v1",
-        "--proxy-allow-from", "127.0.0.1",
-        "--no-control-socket",
-        "--error-logfile", "-",
-        f"{package}:create_app()",
-    ]  # fmt: skip
-    with open(log, "ab") as out:
-        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait_serving(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    probe = Circuit(port, 1)
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{log.read_text(errors='replace')}")
-        try:
-            probe.get("/login")
-            return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"gunicorn did not serve:\n{log.read_text(errors='replace')}")
-
-
 @pytest.fixture
 def served(runtime: Runtime, redis_url: str, tmp_path: Path) -> Iterator[Served]:
+    """Both apps through `backupctl serve`, as production runs them, on the test runtime,
+    with production's costs: scrypt N=2^14 and argon2id's default profile for the dummy
+    verification of unknown usernames (the test accounts' own hashes are cheap)."""
     config = runtime.config
     env = {
         k: v
@@ -91,29 +58,14 @@ def served(runtime: Runtime, redis_url: str, tmp_path: Path) -> Iterator[Served]
         BACKUP_INSTANCE_DIR=str(config.instance_dir),
         DATABASE_URL=config.database_url,
         REDIS_URL=redis_url,
-        BACKUP_SCRYPT_N=str(FAST_SCRYPT.n),
         PYTHONUNBUFFERED="1",
     )
-    log = tmp_path / "gunicorn.log"
     ports = Served(free_port(), free_port())
-    procs = [
-        _gunicorn("source_app", ports.source, env, log),
-        _gunicorn("journalist_app", ports.journalist, env, log),
-    ]
-    try:
-        _wait_serving(ports.source, procs[0], log)
-        _wait_serving(ports.journalist, procs[1], log)
+    with (
+        serve_app("source", ports.source, env, tmp_path / "source.log"),
+        serve_app("journalist", ports.journalist, env, tmp_path / "journalist.log"),
+    ):
         yield ports
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def _flood(
