@@ -24,12 +24,12 @@ from keys.lifecycle import GeneratedKey, load_submission_key
 from tests.integration.source_app.helpers import SourceBrowser
 from tests.support.journalist import FAST_HASHER, login, make_account, post_form
 from tests.support.servers import redis_server
-from vault.config import Config, Throttle
+from vault.config import Budget, Config
 from vault.migrate import upgrade
 from vault.models import Submission
 from vault.runtime import Runtime, build_runtime
 from vault.services import deletion
-from vault.throttle import LoginThrottle
+from vault.throttle import ClientBudget
 
 MAXMEMORY = 8 * 1024 * 1024
 _FILLER = 16 * 1024  # bytes a filler key holds
@@ -59,13 +59,14 @@ def pressed_runtime(
 def _fill(redis: Redis) -> int:
     """Expiring filler (as sessions are) and a flood of throttle counters, until Redis
     is at its bound and evicting. Returns how many keys were written."""
-    # Counters like a flood's (one per wrong codename), under their own name: how the
-    # throttle answers a flood is not what this test is about, only the memory it takes.
-    flood = LoginThrottle(redis, "flood", Throttle(per_key=5, globally=10**9, window_seconds=300))
+    # Budgets like a flood's (one per client: a flood from many circuits), under their
+    # own name: how budgets answer a flood is not what this test is about, only the
+    # memory they take.
+    flood = ClientBudget(redis, "flood", Budget(burst=5, interval_seconds=300))
     written = 0
     while written < _MAX_FILL_KEYS:
         redis.set(f"filler:{written}", secrets.token_bytes(_FILLER), ex=3600)
-        flood.hit(secrets.token_hex(16))  # what a flood of wrong codenames leaves
+        flood.spend(secrets.token_hex(16))  # what a flood from many circuits leaves
         written += 1
         if int(redis.info("stats")["evicted_keys"]) > 50:
             return written
