@@ -78,6 +78,7 @@ def test_a_visitor_cannot_choose_their_codename(runtime: Runtime) -> None:
     browser.client.set_cookie(COOKIE, genuine)
     created = browser.client.post("/create", data={"csrf_token": token})
     assert created.headers["Location"] == "/lookup"
+    assert browser.submit("first message").status_code == 302  # records the source
     browser.logout()
     assert browser.login(shown).headers["Location"] == "/lookup"
 
