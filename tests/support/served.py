@@ -43,7 +43,12 @@ def served_env(runtime: Runtime) -> dict[str, str]:
         BACKUP_DISK_WATCH=":".join(str(path) for path in config.disk_reserve.watch),
         BACKUP_CODENAME_WORDS=str(config.codename_words),
         BACKUP_SESSION_IDLE_SECONDS=str(config.session_idle_seconds),
-        BACKUP_NEW_SOURCES_PER_10_MIN=str(config.source_creation_throttle.per_key),
+        BACKUP_SOURCE_LOGIN_BURST=str(config.source_login_budget.burst),
+        BACKUP_SOURCE_LOGIN_INTERVAL_SECONDS=str(config.source_login_budget.interval_seconds),
+        BACKUP_REVIEWER_LOGIN_BURST=str(config.reviewer_login_budget.burst),
+        BACKUP_REVIEWER_LOGIN_INTERVAL_SECONDS=str(config.reviewer_login_budget.interval_seconds),
+        BACKUP_NEW_SOURCES_BURST=str(config.source_create_budget.burst),
+        BACKUP_NEW_SOURCES_INTERVAL_SECONDS=str(config.source_create_budget.interval_seconds),
         BACKUP_DEV_TOR="0",
         PYTHONUNBUFFERED="1",
     )
