@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import hashlib
 import http.client
+import http.cookies
 import os
 import random
 import re
@@ -44,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -230,6 +232,43 @@ class Server:
                 self.proc.wait()
 
 
+class _CircuitConnection(http.client.HTTPConnection):
+    """A stream of one circuit: every connection it opens starts with its PROXY line."""
+
+    def __init__(self, port: int, circuit: int) -> None:
+        super().__init__(HOST, port, timeout=60)
+        self._line = circuit_line(circuit)
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.sendall(self._line)
+
+
+def _fetch(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    cookies: dict[str, str],
+    form: dict[str, str] | None = None,
+) -> str:
+    """One request with the cookies so far; keeps the ones set; the page's text."""
+    headers = {"Host": f"{HOST}:{conn.port}"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    body = urllib.parse.urlencode(form).encode() if form is not None else None
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    text = response.read().decode(errors="replace")
+    if response.status >= 400:
+        raise RuntimeError(f"{method} {path}: {response.status}")
+    for header in response.headers.get_all("Set-Cookie") or []:
+        for name, morsel in http.cookies.SimpleCookie(header).items():
+            cookies[name] = morsel.value
+    return text
+
+
 class BackUp(Server):
     name = "BackUp"
 
@@ -268,18 +307,23 @@ class BackUp(Server):
         return [pid for pid in descendants(self.proc.pid) if "redis-server" in cmdline(pid)]
 
     def prepare(self, count: int) -> list[tuple[dict[str, str], dict[str, str]]]:
-        """A new source per upload, over HTTP as a browser does."""
+        """A new source per upload, over HTTP as a browser does, on the circuit its
+        upload will use (each source is its own client for the creation budget)."""
         prepared = []
-        for _ in range(count):
-            session = requests.Session()
-            token = _CSRF.search(session.get(self.url + "/generate", timeout=60).text)
-            assert token, "no CSRF token on /generate"
-            session.post(
-                self.url + "/create", data={"csrf_token": token.group(1)}, timeout=60
-            ).raise_for_status()
-            token = _CSRF.search(session.get(self.url + "/lookup", timeout=60).text)
-            assert token, "no CSRF token on /lookup"
-            cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+        for index in range(count):
+            conn = _CircuitConnection(self.port, index + 1)
+            cookies: dict[str, str] = {}
+            try:
+                token = _CSRF.search(_fetch(conn, "GET", "/generate", cookies))
+                if not token:
+                    raise RuntimeError("no CSRF token on /generate")
+                _fetch(conn, "POST", "/create", cookies, {"csrf_token": token.group(1)})
+                token = _CSRF.search(_fetch(conn, "GET", "/lookup", cookies))
+                if not token:
+                    raise RuntimeError("no CSRF token on /lookup")
+            finally:
+                conn.close()
+            cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
             prepared.append(({"csrf_token": token.group(1), "msg": ""}, {"Cookie": cookie}))
         return prepared
 
