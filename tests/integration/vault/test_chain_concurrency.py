@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from tests.support.journalist import FAST_HASHER
 from vault import audit_chain
-from vault.config import Throttle
+from vault.config import Budget
 from vault.errors import AuthenticationError
 from vault.models import AuditEvent, CustodyReceipt
 from vault.runtime import Runtime
 from vault.services import audit, custody, reviewers
-from vault.throttle import LoginThrottle
+from vault.throttle import ClientBudget
 
 THREADS = 8
 ROUNDS = 12
@@ -60,15 +60,14 @@ def _run_threads(work: Callable[[int], None]) -> list[BaseException]:
 
 
 def test_concurrent_failed_logins_all_audit_and_the_chain_verifies(runtime: Runtime) -> None:
-    # A throttle that never engages: every attempt reaches the database.
-    limits = Throttle(per_key=10_000, globally=10_000, window_seconds=300)
-    throttle = LoginThrottle(runtime.redis, "chain-test", limits)
+    # A budget that never runs out: every attempt reaches the database.
+    budget = ClientBudget(runtime.redis, "chain-test", Budget(burst=10_000, interval_seconds=1))
 
     def wrong_login(n: int) -> None:
         with runtime.session_factory() as db:
             try:
                 reviewers.authenticate(
-                    db, throttle, f"nobody{n}", "wrong", "000000", hasher=FAST_HASHER
+                    db, budget, f"client{n}", f"nobody{n}", "wrong", "000000", hasher=FAST_HASHER
                 )
             except AuthenticationError:
                 return
