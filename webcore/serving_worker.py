@@ -28,6 +28,9 @@ Written against gunicorn 27's `workers/gthread.py` and `http/` (pinned in pyproj
   `Server: BackUp`, and gunicorn's own error responses (bad request line, head too
   large, invalid header, a 500 from the worker) carry the apps' security headers and a
   neutral body, and are logged by class name only (gunicorn would log the request line).
+  On the reviewer API (a path under `/api/`, when the request line could be read) that
+  body is the API's JSON error, `{"error": ..., "message": ...}`: a client of a JSON API
+  gets JSON errors whichever layer refuses (`_PathKeepingRequest` keeps the path).
 - **No closing connection blocks the worker.** gunicorn closes a finished connection
   gracefully on the worker's main thread, lingering up to 2 s for the client to close
   its side: a client that never does stalls accepting, dispatching and the heartbeat for
@@ -38,6 +41,7 @@ Written against gunicorn 27's `workers/gthread.py` and `http/` (pinned in pyproj
 from __future__ import annotations
 
 import errno
+import json
 import selectors
 import socket
 import struct
@@ -49,10 +53,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 from gunicorn import util
 from gunicorn.http import errors as http_errors
 from gunicorn.http import wsgi
+from gunicorn.http.message import Request
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
@@ -77,6 +83,9 @@ _COUNTED = "_backup_counted"
 # Set by a request's thread: its client stopped reading, close without lingering.
 _ABORT = "_backup_abort"
 _GREETING_READ = 4096
+# Set on an error raised while reading a request's head: the request's path, if its
+# request line was read.
+_REQUEST_PATH = "_backup_request_path"
 
 
 class SlowClientError(http_errors.NoMoreData, ClientDisconnected):
@@ -251,17 +260,59 @@ def error_status(exc: BaseException) -> tuple[int, str]:
     return 500, "Internal Server Error"
 
 
-def error_response(status: int, reason: str, extra: Sequence[tuple[str, str]] = ()) -> bytes:
-    """A complete HTTP/1.1 error response: our headers, a body that names nothing."""
-    body = f"{status} {reason}\n".encode("ascii")
+# The API's messages for gunicorn's refusals (fixed texts, as journalist_app/api/errors.py).
+_API_MESSAGES = {
+    400: "malformed request",
+    403: "You are not allowed to do this.",
+    414: "The request is too large.",
+    417: "malformed request",
+    431: "The request is too large.",
+    501: "malformed request",
+}
+_API_PREFIX = "/api/"
+
+
+def is_api_path(path: str | None) -> bool:
+    """Is this raw request path the reviewer API's (as the app would route it)."""
+    if path is None:
+        return False
+    decoded = unquote(path, errors="replace")
+    return decoded.startswith(_API_PREFIX) or decoded == _API_PREFIX.rstrip("/")
+
+
+def error_response(
+    status: int, reason: str, extra: Sequence[tuple[str, str]] = (), *, api: bool = False
+) -> bytes:
+    """A complete HTTP/1.1 error response: our headers, a body that names nothing (on the
+    API, its JSON error shape)."""
+    if api:
+        message = _API_MESSAGES.get(status, "Something went wrong. Try again later.")
+        body = json.dumps({"error": reason, "message": message}).encode("ascii") + b"\n"
+        content_type = "application/json"
+    else:
+        body = f"{status} {reason}\n".encode("ascii")
+        content_type = "text/plain; charset=utf-8"
     lines = [
         f"HTTP/1.1 {status} {reason}",
         "Connection: close",
-        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Type: {content_type}",
         f"Content-Length: {len(body)}",
         *(f"{name}: {value}" for name, value in (*SECURITY_HEADERS, *extra)),
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _PathKeepingRequest(Request):
+    """gunicorn's request, whose parse errors carry the path once it was read: gunicorn
+    refuses a bad header before the request exists, and its answer depends on the path."""
+
+    def parse(self, unreader: Any) -> Any:
+        try:
+            return super().parse(unreader)
+        except Exception as exc:
+            if self.path is not None:
+                setattr(exc, _REQUEST_PATH, self.path)
+            raise
 
 
 def _abort(sock: socket.socket) -> None:
@@ -397,6 +448,7 @@ class GuardedThreadWorker(ThreadWorker):
             unreader.unread(getattr(conn, _GREETING, b""))
             setattr(conn, _GREETING, b"")
             conn.parser.unreader = unreader
+            conn.parser.mesg_class = _PathKeepingRequest
             setattr(conn, _GUARD, deadline)
         getattr(conn, _GUARD).start_head()
         return super().handle(conn)
@@ -423,8 +475,9 @@ class GuardedThreadWorker(ThreadWorker):
             self.log.error("server error while serving a request: %s", type(exc).__name__)
         else:
             self.log.info("refused a malformed request: %s", type(exc).__name__)
+        path = req.path if req is not None else getattr(exc, _REQUEST_PATH, None)
         try:
-            util.write_nonblock(client, error_response(status, reason))
+            util.write_nonblock(client, error_response(status, reason, api=is_api_path(path)))
         except Exception:
             self.log.debug("could not send the error response")
 
