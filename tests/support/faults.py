@@ -132,6 +132,15 @@ def running_product(
     server_tmp = workdir / "server-tmp"
     server_tmp.mkdir(parents=True, exist_ok=True)
     env = run_env(source_port, journalist_port)
+    # Every client of these tests connects from 127.0.0.1 without a PROXY line: one
+    # client, one budget. The faults are under test here, not the budgets (floods:
+    # tests/integration/web/test_floods.py), so that one client may create and log in
+    # as often as the full-size runs need.
+    env.update(
+        BACKUP_NEW_SOURCES_BURST="10000",
+        BACKUP_SOURCE_LOGIN_BURST="10000",
+        BACKUP_REVIEWER_LOGIN_BURST="10000",
+    )
     env.update(TMPDIR=str(server_tmp), REDIS_URL=redis_url, **(extra_env or {}))
     if database_url:
         env["DATABASE_URL"] = database_url
