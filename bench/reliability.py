@@ -14,10 +14,11 @@ Adding a scenario (paced uploads at Tor speed, slowloris, login and codename flo
 hostile input...):
   1. mark the test `@pytest.mark.reliability` (or put it in a module with
      `pytestmark = pytest.mark.reliability`);
-  2. size its loops with `size(ci=..., full=...)` (or read its own variable, such as
-     BACKUP_FUZZ_EXAMPLES, and add that variable to FULL_SIZE_ENV below);
+  2. size its loops with `size(ci=..., full=...)` (or read its own variable and add it
+     to FULL_SIZE_ENV below);
   3. call `record("what it is", {"figure": value, ...}, group="floods")` once with
-     what it measured (p95 page times: `tests.support.reliability.p95`).
+     what it measured (p95 page times: `tests.support.reliability.p95`); a figure
+     named in TOTALS (such as "requests sent") is also summed over its group.
 The report lists the groups in GROUPS order, then any other group.
 """
 
@@ -38,13 +39,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "reliability.md"
-# Variables that switch scenarios to their full size (each test reads its own).
-# BACKUP_FUZZ_EXAMPLES counts requests per target (tests/support/fuzz.py); it takes
-# effect here once the hostile-input tests are marked `reliability`.
-FULL_SIZE_ENV = {
-    "BACKUP_RELIABILITY_FULL": "1",
-    "BACKUP_FUZZ_EXAMPLES": "10000",
-}
+# Variables that switch scenarios to their full size (each test reads its own). The
+# hostile-input tests size themselves with size() too; BACKUP_FUZZ_EXAMPLES (requests
+# per target, tests/support/fuzz.py) stays free for a longer run by hand.
+FULL_SIZE_ENV = {"BACKUP_RELIABILITY_FULL": "1"}
+# Figures summed over a group's scenarios, shown above them ("In all: ...").
+TOTALS = ("requests sent", "answers 5xx", "attempts")
 GROUPS = {
     "faults": "Faults",
     "pacing": "Uploads at Tor speed and slow clients",
@@ -169,6 +169,14 @@ def render(
     order = [g for g in GROUPS if g in by_group] + [g for g in by_group if g not in GROUPS]
     for group in order:
         lines += [f"## {GROUPS.get(group, group.capitalize())}", ""]
+        totals = [
+            f"{sum(e['figures'][name] for e in by_group[group] if name in e['figures'])} " + name
+            for name in TOTALS
+            if any(name in e["figures"] for e in by_group[group])
+        ]
+        if totals:
+            scenarios = len(by_group[group])
+            lines += [f"In all, over its {scenarios} scenarios: " + ", ".join(totals) + ".", ""]
         for entry in by_group[group]:
             size = "full size" if entry["full"] else "short (CI) size"
             lines += [f"### {entry['scenario']}", "", f"{size}, recorded {entry['at']}", ""]

@@ -7,7 +7,8 @@ is a form (with or without the session's real CSRF token), a multipart upload or
 bytes under any content type.
 
 `BACKUP_FUZZ_EXAMPLES` sets how many requests each target gets (CI runs a short
-version; a reliability run sets it high).
+version, the reliability report a longer one). `SENT` counts the requests the senders
+actually sent, by answer status, for the report.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import io
 import os
 import re
 import socket
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -25,6 +27,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 __all__ = [
     "EXAMPLES_ENV",
+    "SENT",
     "HostileRequest",
     "examples",
     "hostile_requests",
@@ -37,6 +40,8 @@ __all__ = [
 
 EXAMPLES_ENV = "BACKUP_FUZZ_EXAMPLES"
 _PLACEHOLDER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+# Every request sent by send_in_process and send_raw, by status (None: no answer).
+SENT: Counter[int | None] = Counter()
 
 # Values that broke, or could break, a parser somewhere: numbers first (unicode digits
 # that str.isdigit() accepts and int() refuses, or the reverse; out-of-range numbers).
@@ -305,7 +310,9 @@ def send_in_process(app: Flask, request: HostileRequest, session_cookie: str | N
         close = getattr(app_iter, "close", None)
         if close is not None:
             close()
-    return int(status.split(" ", 1)[0])
+    code = int(status.split(" ", 1)[0])
+    SENT[code] += 1
+    return code
 
 
 # -- raw HTTP, for a real server's own parsing ------------------------------------------
@@ -372,4 +379,6 @@ def send_raw(port: int, data: bytes, timeout: float = 30.0) -> int | None:
         except ConnectionResetError:
             pass
     match = re.match(rb"HTTP/1\.[01] (\d{3})", received)
-    return int(match.group(1)) if match else None
+    code = int(match.group(1)) if match else None
+    SENT[code] += 1
+    return code

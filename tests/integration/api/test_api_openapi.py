@@ -5,6 +5,7 @@ the same routes, responses that conform to it, and schemathesis-generated input
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from journalist_app.api.v1 import OPENAPI_PATH
 from tests.integration.api.conftest import Server
 from tests.support.fuzz import examples
 from tests.support.journalist import FAST_HASHER, Account, make_source
+from tests.support.reliability import record, size
 from vault.models import Reviewer
 from vault.runtime import Runtime
 from vault.services.api_tokens import TokenService
@@ -29,8 +31,9 @@ from vault.services.api_tokens import TokenService
 SPEC: dict[str, Any] = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
 _RULE_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 # Examples per operation: enough to find crashes, within the budget of a suite that runs
-# on two databases; BACKUP_FUZZ_EXAMPLES raises it for a long run (tests/support/fuzz.py).
-EXAMPLES = examples(25)
+# on two databases; the reliability report runs more (with test_hostile_input, over
+# 10,000 requests in all); BACKUP_FUZZ_EXAMPLES overrides it (tests/support/fuzz.py).
+EXAMPLES = examples(size(ci=25, full=40))
 
 
 def _spec_routes() -> set[tuple[str, str]]:
@@ -82,20 +85,32 @@ def _token(runtime: Runtime, account: Account) -> str:
         return service.issue(reviewer).token
 
 
-def _fuzz(runtime: Runtime, server: Server, account: Account, ids: dict[str, str]) -> int:
-    """Drive every operation with generated input; returns how many requests were made."""
+def _record(what: str, runtime: Runtime, sent: Counter[int]) -> None:
+    """The requests a test really sent, by status, for the reliability report."""
+    record(
+        f"{what} ({runtime.engine.dialect.name})",
+        {
+            "requests sent": sum(sent.values()),
+            "answers 5xx": sum(n for code, n in sent.items() if code >= 500),
+            "answers by status": {str(k): v for k, v in sorted(sent.items())},
+        },
+        group="hostile",
+    )
+
+
+def _fuzz(runtime: Runtime, server: Server, account: Account, ids: dict[str, str]) -> Counter[int]:
+    """Drive every operation with generated input; the answers' statuses, counted."""
     schema = schemathesis.openapi.from_dict(SPEC)
     base_url = server.api("")
-    made = 0
+    made: Counter[int] = Counter()
 
     def check(case: Case) -> None:
-        nonlocal made
         # A fresh token each time: a generated POST /logout must not end the run.
         headers = {"Authorization": f"Token {_token(runtime, account)}"}
         # Generated input goes past the token gate: the case's own header is replaced.
         case.headers = {**(case.headers or {}), **headers}
         response = case.call(base_url=base_url, timeout=30)
-        made += 1
+        made[response.status_code] += 1
         assert response.status_code < 500, (case.method, case.formatted_path, response.text)
         if response.status_code >= 400:
             assert _is_json_error(response), (case.method, case.path, response.text)
@@ -137,6 +152,7 @@ def _fuzz(runtime: Runtime, server: Server, account: Account, ids: dict[str, str
     return made
 
 
+@pytest.mark.reliability
 def test_generated_input_never_breaks_the_api(
     runtime: Runtime, server: Server, analyst: Account, client_gpg: Any
 ) -> None:
@@ -145,10 +161,12 @@ def test_generated_input_never_breaks_the_api(
         "source_uuid": made_source.uuid,
         "submission_uuid": made_source.document_uuid,
     }
-    requests_made = _fuzz(runtime, server, analyst, ids)
-    assert requests_made >= len(_spec_routes()) * 10
+    sent = _fuzz(runtime, server, analyst, ids)
+    assert sum(sent.values()) >= len(_spec_routes()) * 10
+    _record("API, schemathesis, with a token", runtime, sent)
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_generated_input_without_a_token_is_refused_in_json(
     runtime: Runtime, server: Server
@@ -156,6 +174,7 @@ def test_generated_input_without_a_token_is_refused_in_json(
     schema = schemathesis.openapi.from_dict(SPEC)
     base_url = server.api("")
     public = {"/", "/token", "/openapi.json"}
+    sent: Counter[int] = Counter()
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.path in public:
@@ -171,7 +190,9 @@ def test_generated_input_without_a_token_is_refused_in_json(
         def run(case: Case) -> None:
             case.headers = {k: v for k, v in (case.headers or {}).items() if k != "Authorization"}
             response = case.call(base_url=base_url, timeout=30)
+            sent[response.status_code] += 1
             assert response.status_code == 403, (case.method, case.path)
             assert _is_json_error(response)
 
         run()
+    _record("API, schemathesis, without a token", runtime, sent)

@@ -4,9 +4,11 @@ Both apps run under `backupctl serve` (webcore/serving.py: what production runs)
 accepts PROXY protocol from 127.0.0.1 as production's tor sends it: each test client is
 a distinct Tor circuit (tests/support/circuits.py). For each kind of flood, one circuit
 sends a few hundred bad attempts, then the real user, on another circuit, gets in at
-once. The page p95 during each flood is printed (figures, not assertions); the
-assertions are functional. That refused attempts run no scrypt/argon2 is proven on the
-real call path by the integration tests (test_source_login, test_journalist_auth).
+once. Marked `reliability`: the report (scripts/reliability.sh) runs each flood at full
+size and records the answers, the page p95 idle and during the flood, and the real
+user's time (figures, not assertions); the assertions are functional. That refused
+attempts run no scrypt/argon2 is proven on the real call path by the integration tests
+(test_source_login, test_journalist_auth).
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from sqlalchemy import func, select
 
 from tests.support.circuits import Answer, Circuit, p95
 from tests.support.journalist import Account, make_account
+from tests.support.reliability import record, size
 from tests.support.servers import free_port
 from tests.support.serving import serve_app
 from vault import codenames
+from vault.config import Budget
 from vault.models import Role, Source
 from vault.runtime import Runtime
 
 T = TypeVar("T")
-FLOOD = 300  # attempts per flood: bounded
+pytestmark = pytest.mark.reliability
+FLOOD = size(ci=300, full=2000)  # attempts per flood: bounded
 FLOOD_THREADS = 4
 REAL_USER_SECONDS = 5.0  # "at once": a generous functional bound
 
@@ -68,11 +73,24 @@ def served(runtime: Runtime, redis_url: str, tmp_path: Path) -> Iterator[Served]
         yield ports
 
 
-def _flood(
-    attempt: Callable[[int], int], sample: Callable[[], float], *, first: int
-) -> tuple[Counter[int], str]:
-    """Run `FLOOD` attempts while timing a page; the statuses, and the page's idle and
-    in-flood p95 (printed).
+@dataclass
+class Flood:
+    statuses: Counter[int]
+    idle: list[float]  # a page's seconds before the flood
+    during: list[float]  # the same page's seconds while it ran
+    seconds: float  # how long the flood took
+
+    def refused_within_budget(self, budget: Budget, allowed: int) -> None:
+        """Only `allowed` (the budget's burst, plus what refilled while the flood ran)
+        and 429 answers."""
+        refills = int(self.seconds // budget.interval_seconds) + 1
+        assert set(self.statuses) <= {allowed, 429}, self.statuses
+        assert budget.burst <= self.statuses[allowed] <= budget.burst + refills, self.statuses
+        assert sum(self.statuses.values()) == FLOOD
+
+
+def _flood(attempt: Callable[[int], int], sample: Callable[[], float], *, first: int) -> Flood:
+    """Run `FLOOD` attempts while timing a page.
 
     The `first` attempts (the client's budget) go one after another, the rest on a few
     threads at once: concurrent failed reviewer logins still collide on the audit
@@ -81,6 +99,7 @@ def _flood(
     for _ in range(5):  # warm the workers up: a cold worker is not what idle means
         sample()
     idle = [sample() for _ in range(20)]
+    started = time.monotonic()
     statuses: Counter[int] = Counter(attempt(i) for i in range(first))
     lock = threading.Lock()
     counter = iter(range(first, FLOOD))
@@ -99,25 +118,33 @@ def _flood(
         during.append(sample())
         time.sleep(0.05)
     for thread in threads:
-        thread.join(120)
-    figures = (
-        f"page p95 idle {p95(idle) * 1000:.0f} ms, during the flood "
-        f"{p95(during) * 1000:.0f} ms ({len(during)} samples)"
-    )
-    return statuses, figures
+        thread.join(600)
+    return Flood(statuses, idle, during, time.monotonic() - started)
 
 
-def _report(runtime: Runtime, what: str, statuses: Counter[int], figures: str) -> None:
+def _record(runtime: Runtime, what: str, flood: Flood, real_user: float) -> None:
     database = runtime.engine.dialect.name
-    print(f"\n[{database}] {what} flood ({FLOOD} attempts, one circuit): {dict(statuses)}")
-    print(f"[{database}] {what} flood: {figures}")
+    record(
+        f"{what} flood, one circuit ({database})",
+        {
+            "attempts": sum(flood.statuses.values()),
+            "answers by status": {str(k): v for k, v in sorted(flood.statuses.items())},
+            "flood duration s": round(flood.seconds, 1),
+            "page p95 idle ms": round(p95(flood.idle) * 1000),
+            "page p95 during ms": round(p95(flood.during) * 1000),
+            "page samples during": len(flood.during),
+            "real user got in, s": round(real_user, 2),
+        },
+        group="floods",
+    )
 
 
-def _timed(check: Callable[[], T]) -> T:
+def _timed(check: Callable[[], T]) -> tuple[T, float]:
     started = time.monotonic()
     answer = check()
-    assert time.monotonic() - started < REAL_USER_SECONDS
-    return answer
+    seconds = time.monotonic() - started
+    assert seconds < REAL_USER_SECONDS
+    return answer, seconds
 
 
 def _sources(runtime: Runtime) -> int:
@@ -147,18 +174,20 @@ def test_source_login_flood(served: Served, runtime: Runtime) -> None:
     guesses = [codenames.generate_codename() for _ in range(FLOOD)]
     visitor = Circuit(served.source, 3)
 
-    burst = runtime.config.source_login_budget.burst
-    statuses, figures = _flood(
+    budget = runtime.config.source_login_budget
+    flood = _flood(
         lambda i: attacker.post("/login", {"csrf_token": token, "codename": guesses[i]}).status,
         lambda: visitor.get("/").seconds,
-        first=burst,
+        first=budget.burst,
     )
-    _report(runtime, "source login", statuses, figures)
-    assert statuses == Counter({403: burst, 429: FLOOD - burst})
+    flood.refused_within_budget(budget, 403)
 
     page = source.get("/login")
-    login = _timed(lambda: source.post("/login", {"csrf_token": page.csrf(), "codename": codename}))
+    login, seconds = _timed(
+        lambda: source.post("/login", {"csrf_token": page.csrf(), "codename": codename})
+    )
     assert login.status == 302 and login.headers["Location"] == "/lookup"
+    _record(runtime, "source login", flood, seconds)
     assert "Replies from our team" in source.get("/lookup").text
 
 
@@ -190,14 +219,14 @@ def test_reviewer_login_flood(served: Served, runtime: Runtime) -> None:
         }
         return attacker.post("/login", form).status
 
-    burst = runtime.config.reviewer_login_budget.burst
-    statuses, figures = _flood(attempt, lambda: visitor.get("/login").seconds, first=burst)
-    _report(runtime, "reviewer login", statuses, figures)
-    assert statuses == Counter({401: burst, 429: FLOOD - burst})
+    budget = runtime.config.reviewer_login_budget
+    flood = _flood(attempt, lambda: visitor.get("/login").seconds, first=budget.burst)
+    flood.refused_within_budget(budget, 401)
 
     reviewer = Circuit(served.journalist, 12)
-    login = _timed(lambda: _reviewer_login(reviewer, analyst))
+    login, seconds = _timed(lambda: _reviewer_login(reviewer, analyst))
     assert login.status == 302 and login.headers["Location"] == "/"
+    _record(runtime, "reviewer login", flood, seconds)
     assert reviewer.get("/").status == 200
 
 
@@ -207,14 +236,13 @@ def test_api_token_flood(served: Served, runtime: Runtime) -> None:
     visitor = Circuit(served.journalist, 23)
     wrong = {"username": analyst.username, "passphrase": "wrong", "one_time_code": "000000"}
 
-    burst = runtime.config.reviewer_login_budget.burst
-    statuses, figures = _flood(
+    budget = runtime.config.reviewer_login_budget
+    flood = _flood(
         lambda i: attacker.post_json("/api/v1/token", wrong).status,
         lambda: visitor.get("/login").seconds,
-        first=burst,
+        first=budget.burst,
     )
-    _report(runtime, "API token", statuses, figures)
-    assert statuses == Counter({403: burst, 429: FLOOD - burst})
+    flood.refused_within_budget(budget, 403)
 
     client = Circuit(served.journalist, 22)
     right = {
@@ -222,8 +250,9 @@ def test_api_token_flood(served: Served, runtime: Runtime) -> None:
         "passphrase": analyst.passphrase,
         "one_time_code": analyst.code(),
     }
-    answer = _timed(lambda: client.post_json("/api/v1/token", right))
+    answer, seconds = _timed(lambda: client.post_json("/api/v1/token", right))
     assert answer.status == 200 and '"token"' in answer.text
+    _record(runtime, "API token", flood, seconds)
 
 
 def test_codename_creation_flood(served: Served, runtime: Runtime) -> None:
@@ -237,15 +266,15 @@ def test_codename_creation_flood(served: Served, runtime: Runtime) -> None:
         page = client.get("/generate")
         return client.post("/create", {"csrf_token": page.csrf()}).status
 
-    burst = runtime.config.source_create_budget.burst
-    statuses, figures = _flood(attempt, lambda: visitor.get("/").seconds, first=burst)
-    _report(runtime, "codename creation", statuses, figures)
-    assert statuses == Counter({302: burst, 429: FLOOD - burst})
+    budget = runtime.config.source_create_budget
+    flood = _flood(attempt, lambda: visitor.get("/").seconds, first=budget.burst)
+    flood.refused_within_budget(budget, 302)
     # Codenames that sent nothing left nothing behind: no row (and so no key pair).
     assert _sources(runtime) == before
     assert attacker.get("/").status == 200  # the flooding circuit still reads pages
 
-    newcomer, codename = _timed(lambda: _start_source(served.source, 32))
+    (newcomer, codename), seconds = _timed(lambda: _start_source(served.source, 32))
+    _record(runtime, "codename creation", flood, seconds)
     assert _sources(runtime) == before + 1
     newcomer.post("/logout", {"csrf_token": newcomer.get("/lookup").csrf()})
     page = newcomer.get("/login")

@@ -6,7 +6,9 @@ with a codename, an admin with passphrase and TOTP), in process; and as raw byte
 wire to both apps served as production serves them (`backupctl serve`'s gunicorn and
 settings), so the server's own parsing is covered too.
 
-`BACKUP_FUZZ_EXAMPLES` sets the number of requests per target (default: a short run).
+Marked `reliability`: the report (scripts/reliability.sh) runs it at full size and
+records how many requests each test really sent (tests.support.fuzz.SENT) and how many
+answered 5xx. `BACKUP_FUZZ_EXAMPLES` overrides the number of requests per target.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import glob
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +31,7 @@ import journalist_app
 import source_app
 from tests.integration.source_app.helpers import SourceBrowser
 from tests.support.fuzz import (
+    SENT,
     SPECIAL,
     SWEEP_CORE,
     HostileRequest,
@@ -47,14 +51,18 @@ from tests.support.journalist import (
     make_account,
     make_source,
 )
+from tests.support.reliability import record, size
 from tests.support.served import gunicorn
 from vault.models import Role
 from vault.runtime import Runtime
 
+pytestmark = pytest.mark.reliability
 REPO = Path(__file__).resolve().parents[3]
-IN_PROCESS_EXAMPLES = examples(50)
-SERVED_EXAMPLES = examples(50)
-FULL_SWEEP_FROM = 500
+# Per target. Full size: 8 in-process targets (4 tests, 2 databases) and 2 served ones,
+# with the API's (test_api_openapi) over 10,000 requests in all, in a few minutes.
+IN_PROCESS_EXAMPLES = examples(size(ci=50, full=800))
+SERVED_EXAMPLES = examples(size(ci=50, full=1000))
+FULL_SWEEP_FROM = 2000  # every special value: a longer run by hand (BACKUP_FUZZ_EXAMPLES)
 # Requests that end the very session a logged-in target is exploring.
 _SESSION_ENDERS = frozenset({"main.logout", "main.quick_exit", "auth.logout", "api.logout"})
 _WTFORMS_FIELDS = [
@@ -97,12 +105,27 @@ def _fuzz(
 def _sweep(app: Flask, templates: list[str], ids: dict[str, str], cookie: str | None) -> None:
     failures = []
     # A long run (a reliability script) sends every special value; CI the core ones.
-    values = SPECIAL if examples(0) >= FULL_SWEEP_FROM else SWEEP_CORE
+    values = SPECIAL if IN_PROCESS_EXAMPLES >= FULL_SWEEP_FROM else SWEEP_CORE
     for request in sweep(templates, ids, values):
         status = send_in_process(app, request, cookie)
         if status >= 500:
             failures.append((status, request.describe()))
     assert failures == []
+
+
+def _record(what: str, runtime: Runtime, before: Counter[int | None]) -> None:
+    """What this test sent (the senders' count since `before`), for the report."""
+    sent = SENT - before
+    record(
+        f"{what} ({runtime.engine.dialect.name})",
+        {
+            "requests sent": sum(sent.values()),
+            "answers 5xx": sum(n for code, n in sent.items() if code is not None and code >= 500),
+            "closed without an answer": sent[None],
+            "answers by status": {str(k): v for k, v in sorted(sent.items(), key=str)},
+        },
+        group="hostile",
+    )
 
 
 def _cookie(app: Flask, client: object) -> str | None:
@@ -125,6 +148,7 @@ def _ids(runtime: Runtime) -> dict[str, str]:
 
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "source"])
 def test_source_app_answers_no_5xx(runtime: Runtime, logged_in: bool) -> None:
+    before = SENT.copy()
     app = source_app.create_app(runtime.config, runtime)
     client = app.test_client()
     if logged_in:
@@ -143,10 +167,13 @@ def test_source_app_answers_no_5xx(runtime: Runtime, logged_in: bool) -> None:
     assert len(seen) >= min(IN_PROCESS_EXAMPLES, 20)
     if logged_in:  # every page an anonymous source sees, a logged-in one sees too
         _sweep(app, rule_templates(app, skip_endpoints=skip), ids, cookie)
+    who = "a logged-in source" if logged_in else "logged out"
+    _record(f"Source app in process, {who}", runtime, before)
 
 
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "admin"])
 def test_reviewer_app_answers_no_5xx(runtime: Runtime, logged_in: bool) -> None:
+    before = SENT.copy()
     app = journalist_app.create_app(runtime.config, runtime, hasher=FAST_HASHER)
     client = app.test_client()
     ids = _ids(runtime)
@@ -166,6 +193,8 @@ def test_reviewer_app_answers_no_5xx(runtime: Runtime, logged_in: bool) -> None:
     if logged_in:  # the admin was exploring logged in all along
         _sweep(app, rule_templates(app, skip_endpoints=skip), ids, cookie)
         assert client.get("/").status_code == 200
+    who = "an admin logged in" if logged_in else "logged out"
+    _record(f"Reviewer app in process, {who}", runtime, before)
 
 
 def _send_raw(port: int, data: bytes) -> int | None:
@@ -208,6 +237,7 @@ def _http_login_reviewer(base: str, account: Account) -> tuple[str, str]:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_both_apps_served_by_gunicorn_answer_no_5xx(runtime: Runtime, tmp_path: Path) -> None:
     """Raw bytes on the wire: gunicorn's parsing, then the app's, never a 5xx."""
+    before = SENT.copy()
     ids = _ids(runtime)
     admin = make_account(runtime, "fuzzadmin", Role.ADMIN)
     source_templates = rule_templates(
@@ -241,6 +271,7 @@ def test_both_apps_served_by_gunicorn_answer_no_5xx(runtime: Runtime, tmp_path: 
     for log in ("source.log", "journalist.log"):
         text = (tmp_path / log).read_text(errors="replace")
         assert "unhandled" not in text and "Traceback" not in text, text[-3000:]
+    _record("Both apps served by gunicorn, raw bytes on the wire", runtime, before)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
