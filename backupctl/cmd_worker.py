@@ -1,4 +1,5 @@
-"""`backupctl worker`: the RQ worker that carries out deletions."""
+"""`backupctl worker`: the RQ worker that carries out deletions and sends care
+notifications."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from backupctl._common import CliState, redis_url_for
-from vault import jobs
+from vault import jobs, notifications
 from vault.runtime import build_runtime
 from vault.services import deletion
 
@@ -19,8 +20,10 @@ from vault.services import deletion
 @click.option("--burst", is_flag=True, help="Run what is queued, then exit.")
 @click.pass_obj
 def worker(state: CliState, burst: bool) -> None:
-    """Run the background jobs of the deletion queue."""
+    """Run the background jobs: care notifications first, then deletions."""
     config = state.config()
+    # Only this process reads the notification secrets: fail now if they are missing.
+    notifications.check_worker_secrets(config)
     redis = Redis.from_url(redis_url_for(config))
     runtime = build_runtime(config, redis=redis)
     jobs.bind(runtime)
@@ -28,12 +31,14 @@ def worker(state: CliState, burst: bool) -> None:
     # database pool's connections with its parent, which PostgreSQL cannot survive.
     # Job descriptions and ids carry source and submission ids: RQ logs them at INFO,
     # so the worker logs from WARNING up (a failing job is still reported).
-    queue = deletion.queue(redis)
-    rq_worker = SimpleWorker([queue], connection=redis, log_job_description=False)
-    revived = requeue_abandoned(queue)
+    # Queue order is priority: a notification never waits behind a run of deletions.
+    queues = [notifications.queue(redis), deletion.queue(redis)]
+    rq_worker = SimpleWorker(queues, connection=redis, log_job_description=False)
+    revived = sum(requeue_abandoned(queue) for queue in queues)
     if revived:
         click.echo(f"backupctl worker: {revived} job(s) cut off by a crash run again", err=True)
-    click.echo(f"backupctl worker: waiting for jobs on queue {deletion.QUEUE_NAME!r}", err=True)
+    names = ", ".join(repr(queue.name) for queue in queues)
+    click.echo(f"backupctl worker: waiting for jobs on queues {names}", err=True)
     try:
         # The scheduler re-queues jobs whose retry interval has passed.
         rq_worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
@@ -48,7 +53,8 @@ def requeue_abandoned(queue: Queue) -> int:
 
     Run before this worker takes any job. Deletion jobs are idempotent (a second run
     finds the file shredded and only removes the row), so a job that another live
-    worker still runs is at worst repeated, never lost or half done.
+    worker still runs is at worst repeated, never lost or half done; a notification
+    repeated that way is one message more.
     """
     registry = StartedJobRegistry(queue=queue)
     revived = 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vault.errors import ConfigError
+from vault.notify_config import NotifyConfig, load_notify_config
 
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024
 _MIB = 1024 * 1024
@@ -118,6 +119,8 @@ class Config:
     dev_tor: bool = True
     dev_torrc: Path | None = None
     tor_binary: str | None = None  # None: `tor` on PATH, else /usr/sbin/tor
+    # Care notifications (vault.notifications): no channel unless the admin sets one.
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def store_dir(self) -> Path:
@@ -293,4 +296,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         dev_tor=_bool(env, "BACKUP_DEV_TOR", True),
         dev_torrc=_path(env, "BACKUP_DEV_TORRC"),
         tor_binary=env.get("BACKUP_TOR_BINARY") or None,
+        notify=load_notify_config(env, production),
     )

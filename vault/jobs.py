@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
+from vault import notifications
 from vault.config import load_config
 from vault.models import Reply, Source, Submission
 from vault.runtime import Runtime, build_runtime
@@ -88,3 +89,9 @@ def sweep_store(older_than_seconds: int = 3600) -> int:
             for uuid, name in db.execute(select(Source.uuid, Reply.filename).join(Reply.source))
         ]
     return len(rt.store.sweep(known, dt.timedelta(seconds=older_than_seconds)))
+
+
+def notify_care(channel: str, event: str, token: str) -> str:
+    """One care notification through one channel (vault.notifications.deliver)."""
+    rt = _rt()
+    return notifications.deliver(rt.redis, rt.config, channel, event, token)
