@@ -82,7 +82,7 @@ def webhook_server(path: str = "/hooks/backup") -> Iterator[WebhookInbox]:
     inbox = WebhookInbox(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             inbox.posts.append(ReceivedPost(self.path, dict(self.headers.items()), body))
@@ -90,7 +90,7 @@ def webhook_server(path: str = "/hooks/backup") -> Iterator[WebhookInbox]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
