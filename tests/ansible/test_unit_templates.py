@@ -46,3 +46,26 @@ def test_no_serving_setting_in_the_playbook() -> None:
     for template in TEMPLATES.glob("*.j2"):
         for option in ("--workers", "--threads", "--timeout", "--worker-class"):
             assert option not in template.read_text(), (template.name, option)
+
+
+def test_only_the_worker_gets_the_notification_group_and_network() -> None:
+    """The care notifications' secrets are readable by their group, which only the
+    worker's unit has; only the worker may reach the addresses the admin lists."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701  (systemd units, not HTML)
+        trim_blocks=True,  # as Ansible's template module renders
+    )
+    values = {
+        **_defaults(),
+        "ansible_managed": "managed",
+        "backup_database": "sqlite",
+        "backup_notify_allowed_cidrs": ["192.0.2.25/32"],
+    }
+    worker = env.get_template("backup-worker.service.j2").render(**values).splitlines()
+    assert "SupplementaryGroups=backup-notify" in worker
+    assert "IPAddressAllow=192.0.2.25/32" in worker
+    for app in ("source", "journalist"):
+        unit = env.get_template(f"backup-{app}.service.j2").render(**values)
+        assert "backup-notify" not in unit and "192.0.2.25" not in unit
