@@ -101,8 +101,14 @@ def _schedule(redis: Redis, notify: NotifyConfig, channel: str, event: str) -> b
     token = secrets.token_hex(8)
     if not redis.set(_key(channel, event, "pending"), token, nx=True, px=_pending_ms(notify)):
         return False  # the pending delivery covers this request too
-    remaining = redis.pttl(_key(channel, event, "sent"))
-    _enqueue(redis, channel, event, token, max(remaining, 0))
+    try:
+        remaining = redis.pttl(_key(channel, event, "sent"))
+        _enqueue(redis, channel, event, token, max(remaining, 0))
+    except Exception:
+        # No job was queued: a pending mark left behind would silence every request
+        # until it expired. Best effort (Redis may be the thing that failed).
+        redis.eval(_RELEASE, 1, _key(channel, event, "pending"), token)
+        raise
     return True
 
 

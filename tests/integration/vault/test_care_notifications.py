@@ -277,6 +277,22 @@ def test_redis_down_never_raises_into_the_caller(
 
 
 @SQLITE
+def test_a_failed_enqueue_leaves_no_pending_mark(
+    config: Config, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request whose job could not be queued must not silence the ones after it."""
+    queue_key = notifications.queue(redis).key
+    redis.set(queue_key, "not a list")  # RQ's push now fails with WRONGTYPE
+    with caplog.at_level(logging.WARNING, logger="vault.notifications"):
+        notifications.enqueue_care_waiting(redis, config, escalation=False)
+    assert "not queued: ResponseError" in caplog.text
+    assert redis.keys("backup:notify:*:pending") == []
+    redis.delete(queue_key)
+    notifications.enqueue_care_waiting(redis, config, escalation=False)
+    assert notifications.queue(redis).count == 2
+
+
+@SQLITE
 def test_no_channel_no_job(config: Config, redis: Redis) -> None:
     notifications.enqueue_care_waiting(
         redis, replace(config, notify=NotifyConfig()), escalation=False
