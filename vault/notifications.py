@@ -142,13 +142,16 @@ def send_now(config: Config, channel: str, event: str) -> None:
 def deliver(redis: Redis, config: Config, channel: str, event: str, token: str) -> str:
     """Carry out one queued delivery. Returns what happened: "sent"; "deferred" (a
     message went out less than an interval ago: this one is queued again for the end
-    of the interval); "covered" (another pending delivery will say it).
+    of the interval); "covered" (another pending delivery will say it); "unconfigured"
+    (the channel was switched off since).
 
     Raises when the channel fails, so RQ retries; a retry finds its own claim by token.
     """
     if event not in EVENTS:
         raise ValueError("unknown notification event")
     notify = config.notify
+    if channel not in notify.channels:
+        return "unconfigured"  # switched off since it was queued: nothing to retry
     sent_key = _key(channel, event, "sent")
     pending_key = _key(channel, event, "pending")
     claimed = redis.set(sent_key, token, nx=True, ex=notify.interval_seconds)

@@ -320,3 +320,9 @@ def test_send_now_is_synchronous_for_benchmarks(runtime: Runtime, smtp: SmtpInbo
     started = time.monotonic()
     notifications.send_now(runtime.config, EMAIL, EVENT_WAITING)
     assert len(smtp.messages) == 1 and time.monotonic() - started < 10
+
+
+@SQLITE
+def test_a_channel_switched_off_since_is_not_retried(runtime: Runtime, redis: Redis) -> None:
+    off = replace(runtime.config, notify=replace(runtime.config.notify, webhook=None))
+    assert notifications.deliver(redis, off, WEBHOOK, EVENT_WAITING, "0123abcd") == "unconfigured"
