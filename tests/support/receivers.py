@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ class ReceivedMail:
     rcpt_tos: list[str]
     raw: bytes  # the message as it came over the wire, headers and body
     helo: str
+    # When it arrived (wall clock, comparable across processes): for benchmarks of
+    # "from the source's Send to the notification".
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class ReceivedPost:
     path: str
     headers: dict[str, str]
     body: bytes
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass
