@@ -8,9 +8,11 @@ import click
 import segno
 
 from backupctl._common import CliState
+from keys.gpg import GpgKeyring
 from vault.db import make_engine, make_session_factory
+from vault.errors import VaultError
 from vault.models.reviewer import USERNAME_MAX, Role
-from vault.services import reviewers
+from vault.services import accounts, reviewers
 
 
 @click.group()
@@ -32,9 +34,11 @@ def create(state: CliState, username: str, role: str) -> None:
     """Create reviewer USERNAME; print their passphrase and TOTP secret, once.
 
     Nothing printed here can be shown again: give both to the reviewer in person,
-    then clear the terminal.
+    then clear the terminal. The account's key is made now (vault.services.accounts).
     """
     config = state.config()
+    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+    key_made = True
     engine = make_engine(config.database_url)
     try:
         with make_session_factory(engine)() as db:
@@ -47,6 +51,11 @@ def create(state: CliState, username: str, role: str) -> None:
                     f"invalid username {username!r}: {reviewers.USERNAME_MIN}-{USERNAME_MAX} "
                     "characters among a-z 0-9 . _ -, starting with a letter or digit"
                 ) from exc
+            try:
+                accounts.make_account_key(db, keyring, reviewer, passphrase, actor=None)
+            except VaultError:
+                db.rollback()
+                key_made = False
             name, otp_secret = reviewer.username, reviewer.otp_secret
             uri = reviewers.provisioning_uri(reviewer)
     finally:
@@ -61,6 +70,8 @@ def create(state: CliState, username: str, role: str) -> None:
     click.echo(f"    {uri}\n")
     click.echo("Scan with an authenticator app (FreeOTP, Aegis...):")
     click.echo(qr.getvalue())
+    if not key_made:
+        click.secho("The account's key could not be made now: it is made at the first login.")
     click.secho(
         "Give these to the reviewer in person, then clear this terminal and its scrollback.",
         fg="yellow",

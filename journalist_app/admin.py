@@ -1,5 +1,9 @@
 """Account management, for admins only: list, add, change role, deactivate/reactivate,
-reset 2FA, reset passphrase. New credentials are shown once, in the POST's answer."""
+reset 2FA, reset passphrase. New credentials are shown once, in the POST's answer.
+
+Creating an account or resetting its passphrase also makes the account's key (see
+vault.services.accounts); the admin's session then re-seals a batch of what it can
+read to the new key, so the new account reads what was written before its first login."""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from journalist_app.context import current_reviewer, db, hasher
+from journalist_app.account_keys import key_failed, reseal_for_new_readers
+from journalist_app.context import current_reviewer, db, hasher, runtime
 from journalist_app.forms import NewReviewerForm, RoleForm
+from vault.errors import VaultError
 from vault.models import Reviewer, Role
 from vault.services import reviewers
+from vault.services.accounts import make_account_key
 from vault.services.audit import record as record_audit
 from vault.services.reviewers import InvalidUsernameError, LastAdminError, UsernameTakenError
 
@@ -66,19 +73,17 @@ def index() -> ResponseReturnValue:
 def new_reviewer() -> ResponseReturnValue:
     form = NewReviewerForm()
     if form.validate_on_submit():
+        actor = current_reviewer()
         try:
             created, passphrase = reviewers.create_reviewer(
-                db(),
-                form.username.data or "",
-                Role(form.role.data),
-                actor=current_reviewer(),
-                hasher=hasher(),
+                db(), form.username.data or "", Role(form.role.data), actor=actor, hasher=hasher()
             )
         except InvalidUsernameError:
             form.username.errors = [_("This username is not allowed.")]
         except UsernameTakenError:
             form.username.errors = [_("This username is already taken.")]
         else:
+            _make_key(created, passphrase, actor)
             return _credentials_page(created, passphrase, show_totp=True)
     return render_template("admin/new.html", form=form)
 
@@ -141,4 +146,15 @@ def reset_passphrase(reviewer_uuid: str) -> ResponseReturnValue:
     actor = current_reviewer()
     account = reviewers.get_reviewer(db(), actor, reviewer_uuid)
     passphrase = reviewers.reset_passphrase(db(), actor, account, hasher=hasher())
+    _make_key(account, passphrase, actor)
     return _credentials_page(account, passphrase, show_totp=False)
+
+
+def _make_key(account: Reviewer, passphrase: str, actor: Reviewer) -> None:
+    """The account's (new) key, then what was written before sealed to it."""
+    try:
+        make_account_key(db(), runtime().keyring, account, passphrase, actor=actor)
+    except VaultError as exc:
+        key_failed(exc)
+        return
+    reseal_for_new_readers()

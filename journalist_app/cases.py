@@ -24,7 +24,7 @@ from journalist_app.case_forms import (
 )
 from journalist_app.context import current_reviewer, db
 from vault.models import Case, CasePriority, CaseStatus
-from vault.services import cases
+from vault.services import cases, referral_activity
 from vault.services.case_workflow import InvalidTransitionError, allowed_targets, reasons_for
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -105,6 +105,9 @@ def show(case_uuid: str) -> ResponseReturnValue:
             priority=case.priority.value, urgent_medical=case.urgent_medical
         ),
         due_form=DueForm(due=case.due_at.date() if case.due_at else None),
+        partner_news=sum(
+            a.is_new for a in referral_activity.for_case(db(), reviewer, case.id).values()
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from journalist_app.account_keys import reseal_for_new_readers
 from journalist_app.auth import NOTES_KEY
 from journalist_app.case_forms import (
     REFERRAL_LABELS,
@@ -20,7 +21,7 @@ from journalist_app.context import current_reviewer, db, runtime, server_session
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError, NotFoundError
 from vault.models import PartnerService, ReferralStatus
-from vault.services import cases, partners, referrals
+from vault.services import cases, partners, referral_activity, referrals
 
 bp = Blueprint("partners", __name__)
 
@@ -45,13 +46,14 @@ def directory() -> ResponseReturnValue:
 @bp.route("/partners/members", methods=["POST"])
 def add_member() -> ResponseReturnValue:
     # CSRFProtect has checked the token; the service checks the admin role and inputs.
+    org_uuid = request.form.get("org", "")
     try:
-        partners.add_member(
-            db(), current_reviewer(), request.form.get("org", ""), request.form.get("account", "")
-        )
+        partners.add_member(db(), current_reviewer(), org_uuid, request.form.get("account", ""))
     except partners.InvalidPartnerError:
         flash(_("Only partner accounts can be members of an organisation."), "error")
     else:
+        # The organisation's referral messages written before now open for the new member.
+        reseal_for_new_readers(org_uuid)
         flash(_("The account is now a member of the organisation."), "success")
     return redirect(url_for("partners.directory"))
 
@@ -106,6 +108,7 @@ def refer(case_uuid: str) -> ResponseReturnValue:
         form=form,
         orgs=partners.list_orgs(db(), reviewer),
         existing=referrals.list_referrals(db(), reviewer, case.uuid),
+        activity=referral_activity.for_case(db(), reviewer, case.id),
     )
 
 
@@ -133,7 +136,7 @@ def referral(referral_uuid: str) -> ResponseReturnValue:
         "partners/referral.html",
         referral=found,
         messages=messages,
-        moves=referrals.allowed_moves(found.status),
+        moves=referrals.allowed_moves(found.status, reviewer),
         form=MessageForm(),
         reply_form=ReplyForm(),
     )

@@ -42,6 +42,8 @@ class ReplyView:
     date: str
     text: str | None  # None: this reply could not be opened
     too_large: bool = False  # over the size a reply can have: refused, not shown
+    # A partner organisation's reply (a referral the source consented to): its name.
+    partner: str | None = None
 
 
 def _replies() -> list[ReplyView]:
@@ -62,7 +64,9 @@ def _replies() -> list[ReplyView]:
             too_large = True
         except (DecryptionError, StoreError, OSError):
             pass
-        views.append(ReplyView(reply.uuid, reply.created_at.date().isoformat(), text, too_large))
+        partner = reply.referral.org.name if reply.referral is not None else None
+        date = reply.created_at.date().isoformat()
+        views.append(ReplyView(reply.uuid, date, text, too_large, partner))
     return views
 
 

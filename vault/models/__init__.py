@@ -21,6 +21,7 @@ from vault.models.partner import (
     ReferralStatus,
 )
 from vault.models.receipt import CustodyReceipt
+from vault.models.referral_seen import ReferralSeen
 from vault.models.reply import Reply, SeenReply
 from vault.models.reviewer import Reviewer, Role
 from vault.models.source import Source
@@ -44,6 +45,7 @@ __all__ = [
     "PartnerService",
     "Referral",
     "ReferralMessage",
+    "ReferralSeen",
     "ReferralStatus",
     "Reply",
     "Reviewer",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from vault.db import Base, utcnow
 
 if TYPE_CHECKING:
+    from vault.models.partner import Referral
     from vault.models.reviewer import Reviewer
     from vault.models.source import Source
 
@@ -24,6 +25,11 @@ class Reply(Base):
     # Indexed (migration 0003): the inbox counts replies per source.
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id", ondelete="SET NULL"))
+    # Set when a partner wrote it over a referral: the source sees it as coming from the
+    # partner organisation, and the referring analyst's dashboard counts it.
+    referral_id: Mapped[int | None] = mapped_column(
+        ForeignKey("referrals.id", ondelete="SET NULL"), index=True, default=None
+    )
     filename: Mapped[str] = mapped_column(String(255), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -33,6 +39,7 @@ class Reply(Base):
 
     source: Mapped[Source] = relationship(back_populates="replies")
     reviewer: Mapped[Reviewer | None] = relationship()
+    referral: Mapped[Referral | None] = relationship()
     seen: Mapped[list[SeenReply]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
     )

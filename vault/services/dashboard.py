@@ -1,10 +1,11 @@
 """The analyst's dashboard: unread submissions, urgent and overdue cases, cases by
-status. A handful of aggregate queries, whatever the volume; audited as one view."""
+status, and what partners did on the analyst's referrals (statuses and counts only).
+A handful of aggregate queries, whatever the volume; audited as one view."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
@@ -20,7 +21,8 @@ from vault.models import (
     Source,
     Submission,
 )
-from vault.services import audit, cases
+from vault.services import audit, cases, referral_activity
+from vault.services.referral_activity import ReferralActivity
 
 __all__ = ["Dashboard", "build"]
 
@@ -38,6 +40,9 @@ class Dashboard:
     due_soon: list[Case]
     by_status: dict[CaseStatus, int]
     assigned_to_me: int
+    # The actor's referrals where a partner moved the status, wrote or answered the
+    # source since the actor last viewed them.
+    partner_activity: list[ReferralActivity] = field(default_factory=list)
 
     @property
     def max_count(self) -> int:
@@ -81,6 +86,7 @@ def build(db: Session, actor: Reviewer, now: dt.datetime | None = None) -> Dashb
         due_soon=_cases(Case.due_at.is_not(None), Case.due_at >= now, Case.due_at < now + SOON),
         by_status=by_status,
         assigned_to_me=int(mine or 0),
+        partner_activity=referral_activity.for_dashboard(db, actor),
     )
     audit.record(db, actor, "dashboard_viewed")
     db.commit()

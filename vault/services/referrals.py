@@ -31,6 +31,7 @@ from vault.models import (
     AccountKey,
     CaseSource,
     PartnerMember,
+    PartnerOrg,
     Referral,
     ReferralMessage,
     ReferralStatus,
@@ -40,7 +41,7 @@ from vault.models import (
     Source,
 )
 from vault.models.note import canonical_recipients
-from vault.services import audit, cases, notes, partners, replies, resealing
+from vault.services import audit, cases, notes, partners, referral_activity, replies, resealing
 from vault.services.audit_log import RefusalRecordedError
 from vault.store import Store
 
@@ -61,7 +62,9 @@ __all__ = [
 
 MAX_MESSAGE_CHARS = 20_000
 R = ReferralStatus
-# Partners move a referral forward; analysts may also decline (withdraw) it.
+# The partner moves a referral forward, or declines it. Accepting and the work after it
+# are the partner's word alone: analysts and admins may only withdraw (decline).
+_ANALYST_MOVES = frozenset({R.DECLINED})
 _MOVES: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
     R.PROPOSED: (R.ACCEPTED, R.DECLINED),
     R.ACCEPTED: (R.IN_PROGRESS, R.DECLINED),
@@ -80,8 +83,14 @@ class InvalidReferralError(VaultError):
     """Not a valid referral change (status move, duplicate, source not in the case)."""
 
 
-def allowed_moves(current: ReferralStatus) -> tuple[ReferralStatus, ...]:
-    return _MOVES[current]
+def allowed_moves(
+    current: ReferralStatus, actor: Reviewer | None = None
+) -> tuple[ReferralStatus, ...]:
+    """The statuses `actor` may move a referral at `current` to (any role if None)."""
+    moves = _MOVES[current]
+    if actor is not None and cases.can_work_cases(actor):
+        return tuple(m for m in moves if m in _ANALYST_MOVES)
+    return moves
 
 
 def _deny(db: Session, actor: Reviewer, referral_uuid: str | None) -> RefusalRecordedError:
@@ -128,6 +137,7 @@ def create_referral(
     if contact_consented:
         audit.record(db, actor, "referral_contact_consent_attested", "referral", referral.uuid)
     audit.record(db, actor, "referral_created", "referral", referral.uuid)
+    referral_activity.mark_seen(db, actor, referral)
     db.commit()
     return referral
 
@@ -172,12 +182,20 @@ def list_referrals(db: Session, actor: Reviewer, case_uuid: str | None = None) -
 def set_status(
     db: Session, actor: Reviewer, referral_uuid: str, target: ReferralStatus
 ) -> Referral:
+    """Move the referral to `target`. Only the partner accepts, starts or completes;
+    an analyst or admin asking for that is refused (RefusalRecordedError, audited as
+    `referral_status_denied`), whatever the current status."""
     referral = get_referral(db, actor, referral_uuid)
+    if cases.can_work_cases(actor) and target not in _ANALYST_MOVES:
+        audit.record(db, actor, "referral_status_denied", "referral", referral.uuid)
+        db.commit()
+        raise RefusalRecordedError("only the partner moves a referral forward")
     if target not in _MOVES[referral.status]:
         raise InvalidReferralError("status move not allowed")
     referral.status = target
     referral.updated_at = utcnow()
     audit.record(db, actor, "referral_status_changed", "referral", referral.uuid)
+    referral_activity.mark_seen(db, actor, referral)
     db.commit()
     return referral
 
@@ -261,6 +279,7 @@ def read_messages(
         current = _recipients(db, referral, submission_fingerprint)
         resealing.reseal_opened(db, keyring, actor, opened, current)
     audit.record(db, actor, "referral_viewed", "referral", referral.uuid)
+    referral_activity.mark_seen(db, actor, referral)
     db.commit()
     return opened
 
@@ -273,14 +292,21 @@ def reseal_pending_messages(
     submission_fingerprint: str,
     *,
     limit: int = notes.RESEAL_BATCH,
+    org_uuid: str | None = None,
 ) -> int:
     """Re-seal up to `limit` messages (oldest first) that `actor` can open, of referrals
     it may see now and whose readers it is one of, whose recipients are not those
-    readers; committed with their audit events. Returns how many were re-sealed."""
+    readers; committed with their audit events. Returns how many were re-sealed.
+
+    With `org_uuid`, only the messages of that organisation's referrals."""
     mine = resealing.account_fingerprint(db, actor)
     if limit <= 0 or mine is None:
         return 0
     referred = select(Referral.org_id).distinct()
+    if org_uuid is not None:
+        referred = referred.join(PartnerOrg, PartnerOrg.id == Referral.org_id).where(
+            PartnerOrg.uuid == org_uuid
+        )
     if not cases.can_work_cases(actor):
         # A partner: only its organisation's referrals, never a declined one (as get_referral).
         org_id = partners.org_of(db, actor)
@@ -333,17 +359,34 @@ def reply_to_source(
     text: str,
     submission_fingerprint: str,
 ) -> Reply:
-    """A partner's reply to the referred source, through BackUp's sealed reply channel,
-    only if contact consent was attested and the referral is active."""
+    """A partner's reply to the referred source, through BackUp's sealed reply channel
+    (the source's key and the submission key, like any reply), only by a partner of the
+    referral's organisation, if contact consent was attested and the referral is active.
+
+    The reply is linked to the referral: the source sees it as the organisation's, and
+    the referring analyst's dashboard counts it. Analysts answer through the inbox."""
     referral = get_referral(db, actor, referral_uuid)
-    if not referral.contact_consented or referral.status not in (R.ACCEPTED, R.IN_PROGRESS):
+    if (
+        cases.can_work_cases(actor)
+        or not referral.contact_consented
+        or referral.status not in (R.ACCEPTED, R.IN_PROGRESS)
+    ):
         raise _deny(db, actor, referral.uuid)
     source = referral.source
     if source.deleted_at is not None:
         raise InvalidReferralError("the source is gone")
     audit.record(db, actor, "reply_sent", "source", source.uuid)
     try:
-        return replies.send_reply(db, store, keyring, source, actor, text, submission_fingerprint)
+        return replies.send_reply(
+            db,
+            store,
+            keyring,
+            source,
+            actor,
+            text,
+            submission_fingerprint,
+            referral_id=referral.id,
+        )
     except BaseException:
         db.rollback()  # nothing was stored: drop the audit event with it
         raise

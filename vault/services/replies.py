@@ -29,7 +29,12 @@ def send_reply(
     reviewer: Reviewer | None,
     text: str,
     submission_fpr: str,
+    *,
+    referral_id: int | None = None,
 ) -> Reply:
+    """Seal `text` to the source's key and the submission key; store it with its receipt.
+
+    `referral_id`: a partner's reply over that referral (vault.services.referrals)."""
     text = text.strip()
     if not text:
         raise EmptySubmissionError("empty reply")
@@ -45,6 +50,7 @@ def send_reply(
     reply = Reply(
         source=source,
         reviewer=reviewer,
+        referral_id=referral_id,
         filename=sealed.path.name,
         size=sealed.size,
         sha256=sealed.sha256,
