@@ -37,7 +37,6 @@ def create(state: CliState, username: str, role: str) -> None:
     then clear the terminal. The account's key is made now (vault.services.accounts).
     """
     config = state.config()
-    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
     key_made = True
     engine = make_engine(config.database_url)
     try:
@@ -52,8 +51,9 @@ def create(state: CliState, username: str, role: str) -> None:
                     "characters among a-z 0-9 . _ -, starting with a letter or digit"
                 ) from exc
             try:
+                keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
                 accounts.make_account_key(db, keyring, reviewer, passphrase, actor=None)
-            except VaultError:
+            except (VaultError, OSError):
                 db.rollback()
                 key_made = False
             name, otp_secret = reviewer.username, reviewer.otp_secret
