@@ -4,6 +4,7 @@ tokens taken from the rendered forms, and a source created through the vault ser
 from __future__ import annotations
 
 import datetime as dt
+import html as html_lib
 import os
 import re
 import time
@@ -40,6 +41,31 @@ def make_account(runtime: Runtime, username: str, role: Role = Role.ANALYST) -> 
     with runtime.session_factory() as db:
         reviewer, passphrase = reviewers.create_reviewer(db, username, role, hasher=FAST_HASHER)
         return Account(reviewer.uuid, reviewer.username, passphrase, reviewer.otp_secret)
+
+
+def credentials_shown(page: str) -> tuple[str | None, str | None]:
+    """The passphrase and TOTP secret an admin's credentials page shows once."""
+    passphrase = re.search(r'class="secret passphrase">([^<]+)<', page)
+    totp = re.search(r'class="secret totp-secret">([^<]+)<', page)
+    return (
+        html_lib.unescape(passphrase.group(1)) if passphrase else None,
+        totp.group(1).replace(" ", "") if totp else None,
+    )
+
+
+def create_through_admin(admin: FlaskClient, username: str, role: Role) -> Account:
+    """An account made as an admin makes it: the new-account form, credentials shown once."""
+    page = post_form(
+        admin,
+        "/admin/reviewers/new",
+        {"username": username, "role": role.value},
+        page="/admin/reviewers/new",
+    ).get_data(as_text=True)
+    passphrase, otp_secret = credentials_shown(page)
+    assert passphrase and otp_secret, "credentials page expected"
+    uuid = re.search(r"/admin/reviewers/([0-9a-f-]{36})", page)
+    assert uuid
+    return Account(uuid.group(1), username, passphrase, otp_secret)
 
 
 def csrf_token(client: FlaskClient, page: str = "/login") -> str:

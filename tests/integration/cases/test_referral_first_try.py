@@ -5,9 +5,7 @@ Real gpg, SQLite and PostgreSQL, Redis, the reviewer app with CSRF on."""
 
 from __future__ import annotations
 
-import html as html_lib
 import logging
-import re
 
 import pytest
 from flask import Flask
@@ -17,6 +15,8 @@ from sqlalchemy import func, select
 from tests.support.journalist import (
     Account,
     SubmittedSource,
+    create_through_admin,
+    credentials_shown,
     login,
     make_account,
     make_source,
@@ -61,30 +61,6 @@ def _key(runtime: Runtime, username: str) -> AccountKey | None:
         if key is not None:
             db.expunge(key)
         return key
-
-
-def _credentials(page: str) -> tuple[str | None, str | None]:
-    passphrase = re.search(r'class="secret passphrase">([^<]+)<', page)
-    totp = re.search(r'class="secret totp-secret">([^<]+)<', page)
-    return (
-        html_lib.unescape(passphrase.group(1)) if passphrase else None,
-        totp.group(1).replace(" ", "") if totp else None,
-    )
-
-
-def create_through_admin(admin: FlaskClient, username: str, role: Role) -> Account:
-    """An account made as an admin makes it: the new-account form, credentials shown once."""
-    page = post_form(
-        admin,
-        "/admin/reviewers/new",
-        {"username": username, "role": role.value},
-        page="/admin/reviewers/new",
-    ).get_data(as_text=True)
-    passphrase, otp_secret = _credentials(page)
-    assert passphrase and otp_secret, "credentials page expected"
-    uuid = re.search(r"/admin/reviewers/([0-9a-f-]{36})", page)
-    assert uuid
-    return Account(uuid.group(1), username, passphrase, otp_secret)
 
 
 def _client(app: Flask, account: Account) -> FlaskClient:
@@ -232,7 +208,7 @@ class TestResealedAtOnce:
             f"/admin/reviewers/{nurse.uuid}/reset-passphrase",
             page=f"/admin/reviewers/{nurse.uuid}",
         ).get_data(as_text=True)
-        passphrase, _ = _credentials(page)
+        passphrase, _ = credentials_shown(page)
         assert passphrase
         new = _key(runtime, "clinic-nurse")
         assert new is not None and new.fingerprint != old.fingerprint

@@ -12,9 +12,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from backupctl.cli import main
+from keys.gpg import GpgKeyring
+from tests.support.leaks import assert_no_leak
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
-from vault.models import Reviewer, Role
+from vault.models import AccountKey, Reviewer, Role
+from vault.services import notes
 
 
 @pytest.fixture
@@ -87,3 +90,30 @@ def test_without_schema_says_what_to_do(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "backupctl db upgrade" in result.output
+
+
+def test_create_makes_the_account_key(instance: Path) -> None:
+    """The key exists from creation on, locked with the passphrase's derivation only."""
+    result = CliRunner().invoke(
+        main, ["--instance", str(instance), "admin", "create", "kalisa", "--role", "partner"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "could not be made" not in result.output
+    lines = result.output.splitlines()
+    passphrase = lines[lines.index("Passphrase (shown once):") + 1].strip()
+    config = load_config({"BACKUP_INSTANCE_DIR": str(instance)})
+    engine = make_engine(config.database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            reviewer = db.scalars(select(Reviewer).where(Reviewer.username == "kalisa")).one()
+            key = db.get(AccountKey, reviewer.id)
+            assert key is not None
+            fingerprint, salt = key.fingerprint, key.salt
+    finally:
+        engine.dispose()
+    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+    sealed = keyring.seal_bytes(b"probe", [fingerprint])
+    assert keyring.open_bytes(sealed, notes.key_passphrase(salt, passphrase)) == b"probe"
+    assert_no_leak(
+        (passphrase, notes.key_passphrase(salt, passphrase)), files=[instance], engine=None
+    )
