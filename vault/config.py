@@ -101,6 +101,9 @@ class Config:
     source_login_budget: Budget = Budget(burst=10, interval_seconds=30)
     reviewer_login_budget: Budget = Budget(burst=10, interval_seconds=30)
     source_create_budget: Budget = Budget(burst=5, interval_seconds=120)
+    # An urgent care request still open and untaken this long is escalated once
+    # (vault.services.care.escalate_overdue).
+    care_escalate_minutes: int = 30
     production: bool = False
     secure_cookies: bool = False
     gpg_binary: str = "gpg"
@@ -247,6 +250,13 @@ def load_secrets(instance_dir: Path) -> Secrets:
     return Secrets(**{name: bytes.fromhex(values[name]) for name in _SECRET_NAMES})
 
 
+def _care_escalate_minutes(env: Mapping[str, str]) -> int:
+    minutes = _int(env, "BACKUP_CARE_ESCALATE_MINUTES", Config.care_escalate_minutes)
+    if minutes == 0:
+        raise ConfigError("BACKUP_CARE_ESCALATE_MINUTES must be positive")
+    return minutes
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from environment variables (`os.environ` by default)."""
     env = os.environ if env is None else env
@@ -284,6 +294,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         source_login_budget=_budget(env, "BACKUP_SOURCE_LOGIN", Config.source_login_budget),
         reviewer_login_budget=_budget(env, "BACKUP_REVIEWER_LOGIN", Config.reviewer_login_budget),
         source_create_budget=_create_budget(env),
+        care_escalate_minutes=_care_escalate_minutes(env),
         production=production,
         secure_cookies=_bool(env, "BACKUP_SECURE_COOKIES", False),
         gpg_binary=env.get("BACKUP_GPG_BINARY") or "gpg",

@@ -1,6 +1,7 @@
 """The domain's tables, one model per module."""
 
 from vault.models.audit import AuditEvent
+from vault.models.care import CareRequest, CareStatus
 from vault.models.case import (
     Case,
     CaseAssignee,
@@ -30,6 +31,8 @@ from vault.models.submission import SeenSubmission, Submission, SubmissionKind
 __all__ = [
     "AccountKey",
     "AuditEvent",
+    "CareRequest",
+    "CareStatus",
     "Case",
     "CaseAssignee",
     "CaseLabel",

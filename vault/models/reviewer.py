@@ -4,7 +4,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Enum, String, text
+from sqlalchemy import Enum, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, utcnow
@@ -37,6 +37,9 @@ class Reviewer(Base):
     # Raised by each deactivation: sessions and API tokens carry a stamp derived from it
     # (vault.services.reviewers.credential_stamp), so reactivation never revives them.
     credential_generation: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # On the care team's duty (analysts and admins only; vault.services.care): care
+    # requests are sealed to the on-duty accounts' keys.
+    on_care_duty: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
