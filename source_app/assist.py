@@ -5,20 +5,70 @@ It starts with one question, before anything else: did the violence happen in th
 HIV and emergency contraception only work within days. That first answer only chooses
 the next page: it is never put in a URL (URLs reach access logs) nor kept anywhere; the
 form asks it again, among the sealed answers.
+
+The care tier (vault.services.care): besides the sealed submission (the evidence path,
+opened only on the air-gapped workstation), a care copy of the request is sealed to the
+on-duty care team, unless the source chooses the evidence path only. The form says,
+before sending, who can read the request and when (`care_reach`). The choice itself
+(`care_path`) is read here and never enters the sealed document: it only decides
+whether a care copy is made.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from source_app import forms_labels as labels
 from source_app.alert import form_page, seal
-from source_app.auth import is_logged_in, source_required
+from source_app.auth import current_source, is_logged_in, source_required
+from source_app.context import get_db, get_runtime
 from vault import reports
+from vault.errors import VaultError
+from vault.services import care
 
 bp = Blueprint("assist", __name__, url_prefix="/help")
+
+CARE_PATH = "care_path"
+# The choices of `care_path`: the care team too (the default), or the evidence path only.
+_CARE_PATHS = {(): True, ("care",): True, ("evidence",): False}
+
+
+def _assist_page(**extra: Any) -> ResponseReturnValue:
+    """The ASSIST form, saying who can read the help request if it is sent now."""
+    return form_page("assist.html", care_reach=care.care_reach(get_db()).value, **extra)
+
+
+def _seal_care_copy(document: dict[str, Any]) -> bool:
+    """Seal the care copy for the source just recorded; False if none was made.
+
+    The evidence is already stored: a failure here costs the care copy only.
+    """
+    source = current_source()
+    if source is None:
+        return False
+    runtime = get_runtime()
+    locale = get_locale()
+    try:
+        made = care.seal_care_request(
+            get_db(),
+            runtime.keyring,
+            source,
+            document,
+            str(locale) if locale is not None else "en",
+            runtime.submission_fingerprint,
+        )
+    except VaultError as exc:
+        get_db().rollback()
+        current_app.logger.error("care copy failed: %s", type(exc).__name__)
+        return False
+    # Notification point: once vault.notifications exists, an urgent request notifies
+    # the on-duty team here (enqueue_care_waiting(redis, config, escalation=False)).
+    return made is not None
 
 
 @bp.get("/")
@@ -37,18 +87,29 @@ def emergency() -> ResponseReturnValue:
 @bp.get("/form")
 @source_required
 def form() -> ResponseReturnValue:
-    return form_page("assist.html")
+    return _assist_page()
 
 
 @bp.post("/form")
 @source_required
 def submit() -> ResponseReturnValue:
     fields = {key: request.form.getlist(key) for key in request.form}
+    to_care = _CARE_PATHS.get(tuple(fields.pop(CARE_PATH, ())))
     try:
+        if to_care is None:
+            raise reports.ReportError(["form:unexpected"])
         document = reports.assist_from_form(fields)
     except reports.ReportError as exc:
-        return form_page("assist.html", errors=labels.error_messages(exc.codes), status=400)
+        return _assist_page(errors=labels.error_messages(exc.codes), status=400)
     seal(document)
+    if to_care and not _seal_care_copy(document):
+        flash(
+            _(
+                "Nobody in the care team can read requests online right now: your request "
+                "is kept with the reports, for our team's offline computer."
+            ),
+            "ok",
+        )
     flash(
         _(
             "Thank you. Your request is encrypted and safely stored. Our team will answer "

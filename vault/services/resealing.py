@@ -1,7 +1,7 @@
 """Re-sealing: an encrypted item sealed again to the readers the rules give it today.
 
-Shared by case notes (vault.services.notes) and referral messages
-(vault.services.referrals). The server holds no key passphrase outside a logged-in
+Shared by case notes (vault.services.notes), referral messages
+(vault.services.referrals) and care requests (vault.services.care). The server holds no key passphrase outside a logged-in
 session, so only a session with an unlocked account key re-seals, and only items sealed
 to that key: it decrypts them in memory and seals them to the current recipients (the
 caller decides who they are, always including the submission key). What is sealed to
@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from vault.errors import VaultError
-from vault.models import AccountKey, CaseNote, ReferralMessage, Reviewer
+from vault.models import AccountKey, CareRequest, CaseNote, ReferralMessage, Reviewer
 from vault.models.note import canonical_recipients
 from vault.services import audit
 
@@ -37,14 +37,23 @@ __all__ = [
     "sealed_to",
 ]
 
-Sealed = CaseNote | ReferralMessage
-S = TypeVar("S", CaseNote, ReferralMessage)
+Sealed = CaseNote | ReferralMessage | CareRequest
+S = TypeVar("S", CaseNote, ReferralMessage, CareRequest)
 # What to seal again: the item, its plaintext, the recipients it is sealed to now.
 Batch = list[tuple[Sealed, bytes, Sequence[str]]]
 # The most a note or referral message decrypts to: each is at most 20,000 characters
-# (notes.MAX_NOTE_CHARS, referrals.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8.
+# (notes.MAX_NOTE_CHARS, referrals.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8; a
+# care request (an ASSIST document: choices and two short texts) is far smaller.
 # Anything larger is not opened (OutputTooLargeError is a DecryptionError).
 MAX_SEALED_TEXT_BYTES = 4 * 20_000
+
+
+# Each kind of sealed item: its audit object type and re-sealing action.
+_AUDITED: dict[type[Any], tuple[str, str]] = {
+    CaseNote: ("note", "case_note_resealed"),
+    ReferralMessage: ("referral_message", "referral_message_resealed"),
+    CareRequest: ("care_request", "care_request_resealed"),
+}
 
 
 def is_reader(fingerprint: str, recipients: Iterable[str]) -> bool:
@@ -137,8 +146,7 @@ def reseal(
         )
         if cast(CursorResult[Any], result).rowcount != 1:
             continue
-        kind = "note" if isinstance(item, CaseNote) else "referral_message"
-        action = "case_note_resealed" if kind == "note" else "referral_message_resealed"
+        kind, action = _AUDITED[model]
         audit.record(db, actor, action, kind, item.uuid)
         db.expire(item)  # its loaded ciphertext and recipients are the old ones
         done += 1

@@ -1,0 +1,271 @@
+"""The care queue: open care requests for the on-duty team, and what they do with one.
+
+Each request is opened in memory with the key passphrase of the reviewer's session and
+never stored in clear. Actions (take, answer, refer, close) reuse the existing flows:
+the reply channel (vault.services.inbox.reply_to_source) and referrals
+(vault.services.referrals.create_referral, with its consent check). Every view and
+action is audited by uuid only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from keys.gpg import GpgKeyring
+from vault.db import utcnow
+from vault.errors import NotFoundError, VaultError
+from vault.models import (
+    CareRequest,
+    CareStatus,
+    Case,
+    CaseStatus,
+    Referral,
+    Reply,
+    Reviewer,
+    Source,
+)
+from vault.services import audit, care, cases, inbox, referrals, resealing
+from vault.services.care import InvalidCareInputError
+from vault.store import Store
+
+__all__ = [
+    "CareLockedError",
+    "CareView",
+    "InvalidCareInputError",
+    "NotSealedToYouError",
+    "answer",
+    "close",
+    "get_request",
+    "list_queue",
+    "open_request",
+    "queue_key",
+    "refer",
+    "take",
+]
+
+# The consent to be contacted by the partner, when the ASSIST form asks for it: absent,
+# the partner may not write to the source (referrals' `contact_consented` stays False).
+CONTACT_CONSENT = "partner_contact"
+_CLOSED_CASES = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
+
+
+class CareLockedError(VaultError):
+    """The session holds no unlocked account key (log in again)."""
+
+
+class NotSealedToYouError(VaultError):
+    """The care request is not sealed to this account's key (not now)."""
+
+
+@dataclass(frozen=True)
+class CareView:
+    """A care request and, if this account's key opens it, its ASSIST answers."""
+
+    request: CareRequest
+    assist: Mapping[str, Any] | None  # None: not sealed to this account's key
+    language: str | None
+
+    @property
+    def source_uuid(self) -> str:
+        return self.request.source.uuid
+
+    def age(self, now: dt.datetime) -> dt.timedelta:
+        return now - self.request.created_at
+
+    @property
+    def consent(self) -> Mapping[str, Any]:
+        consent = (self.assist or {}).get("consent")
+        return consent if isinstance(consent, Mapping) else {}
+
+
+def queue_key(urgent: bool, created_at: dt.datetime, request_id: int) -> tuple[int, float, int]:
+    """The queue's order: urgent first, then oldest first (ties: first recorded)."""
+    return (0 if urgent else 1, created_at.timestamp(), request_id)
+
+
+def _view(request: CareRequest, text: str | None) -> CareView:
+    if text is None:
+        return CareView(request, None, None)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return CareView(request, None, None)
+    assist = document.get("assist") if isinstance(document, dict) else None
+    language = document.get("language") if isinstance(document, dict) else None
+    return CareView(
+        request,
+        assist if isinstance(assist, dict) else None,
+        language if isinstance(language, str) else None,
+    )
+
+
+def _open(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    requests: Iterable[CareRequest],
+    key: str | None,
+    submission_fingerprint: str,
+) -> list[CareView]:
+    if not key:
+        raise CareLockedError("no unlocked key in this session")
+    opened = resealing.open_each(keyring, list(requests), key)
+    care.reseal_opened_care(db, keyring, actor, opened, submission_fingerprint)
+    return [_view(request, text) for request, text in opened]
+
+
+def list_queue(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    key: str | None,
+    submission_fingerprint: str,
+) -> list[CareView]:
+    """Open and taken requests of live sources, in queue order, opened; audited."""
+    care.require_care_member(db, actor)
+    if key:
+        care.reseal_pending_care(db, keyring, actor, key, submission_fingerprint)
+    found = db.scalars(
+        select(CareRequest)
+        .join(Source, Source.id == CareRequest.source_id)
+        .where(CareRequest.status != CareStatus.CLOSED, Source.deleted_at.is_(None))
+    ).all()
+    ordered = sorted(found, key=lambda r: queue_key(r.urgent, r.created_at, r.id))
+    views = _open(db, keyring, actor, ordered, key, submission_fingerprint)
+    audit.record(db, actor, "care_queue_viewed")
+    db.commit()
+    return views
+
+
+def get_request(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
+    care.require_care_member(db, actor, request_uuid)
+    request = db.scalar(
+        select(CareRequest)
+        .join(Source, Source.id == CareRequest.source_id)
+        .where(CareRequest.uuid == request_uuid, Source.deleted_at.is_(None))
+    )
+    if request is None:
+        raise NotFoundError("no such care request")
+    return request
+
+
+def open_request(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    request_uuid: str,
+    key: str | None,
+    submission_fingerprint: str,
+) -> CareView:
+    request = get_request(db, actor, request_uuid)
+    (view,) = _open(db, keyring, actor, [request], key, submission_fingerprint)
+    audit.record(db, actor, "care_request_viewed", "care_request", request.uuid)
+    db.commit()
+    return view
+
+
+def _mark_taken(db: Session, actor: Reviewer, request: CareRequest) -> None:
+    request.status = CareStatus.TAKEN
+    request.taken_by_id = actor.id
+    request.taken_at = utcnow()
+    audit.record(db, actor, "care_request_taken", "care_request", request.uuid)
+
+
+def take(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
+    """Assign the request to `actor` (also when a colleague had taken it)."""
+    request = get_request(db, actor, request_uuid)
+    if request.status is CareStatus.CLOSED:
+        raise InvalidCareInputError("closed")
+    _mark_taken(db, actor, request)
+    db.commit()
+    return request
+
+
+def close(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
+    request = get_request(db, actor, request_uuid)
+    if request.status is not CareStatus.CLOSED:
+        request.status = CareStatus.CLOSED
+        request.closed_at = utcnow()
+        audit.record(db, actor, "care_request_closed", "care_request", request.uuid)
+        db.commit()
+    return request
+
+
+def answer(
+    db: Session,
+    store: Store,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    request_uuid: str,
+    text: str,
+    submission_fingerprint: str,
+) -> Reply:
+    """Reply to the source through the usual channel; an untaken request becomes the
+    answerer's. EmptySubmissionError if the text is empty or too long."""
+    request = get_request(db, actor, request_uuid)
+    source_uuid = request.source.uuid
+    if request.status is CareStatus.OPEN:
+        _mark_taken(db, actor, request)
+    audit.record(db, actor, "care_request_answered", "care_request", request.uuid)
+    # reply_to_source commits these events with the reply, or rolls them back with it.
+    return inbox.reply_to_source(
+        db, store, keyring, actor, source_uuid, text, submission_fingerprint
+    )
+
+
+def _case_for(db: Session, actor: Reviewer, request: CareRequest) -> Case:
+    """The source's most recent case still worked on, else a new one."""
+    live = [
+        case
+        for case in cases.cases_for_source(db, actor, request.source.uuid)
+        if case.status not in _CLOSED_CASES
+    ]
+    if live:
+        return live[-1]
+    return cases.create_case(db, actor, [request.source.uuid], urgent_medical=request.urgent)
+
+
+def refer(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    request_uuid: str,
+    org_uuid: str,
+    key: str | None,
+    submission_fingerprint: str,
+) -> Referral:
+    """Refer the source to a partner in one step, with the consents the source gave in
+    the request itself (read here, in memory; the form cannot claim them).
+
+    Raises NotSealedToYouError when this key does not open the request, and
+    referrals.ConsentRequiredError when the source did not consent to a referral.
+    """
+    view = open_request(db, keyring, actor, request_uuid, key, submission_fingerprint)
+    if view.assist is None:
+        raise NotSealedToYouError("not sealed to this account's key")
+    if view.consent.get("refer_partner") is not True:
+        raise referrals.ConsentRequiredError("the source did not consent to a referral")
+    case = _case_for(db, actor, view.request)
+    referral = referrals.create_referral(
+        db,
+        actor,
+        case.uuid,
+        org_uuid,
+        view.source_uuid,
+        consent_attested=True,
+        contact_consented=view.consent.get(CONTACT_CONSENT) is True,
+    )
+    request = get_request(db, actor, request_uuid)
+    if request.status is CareStatus.OPEN:
+        _mark_taken(db, actor, request)
+    audit.record(db, actor, "care_request_referred", "care_request", request.uuid)
+    db.commit()
+    return referral
+
