@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from backupctl._common import CliState
 from backupctl.cmd_admin import admin
 from backupctl.cmd_audit import audit
+from backupctl.cmd_care import care_group
 from backupctl.cmd_custody import custody
 from backupctl.cmd_db import db
 from backupctl.cmd_keys import keys
@@ -56,5 +57,6 @@ for _command in (run, serve, worker, admin, db, sweep, keys, workstation, onion)
 main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain
 main.add_command(retention_group)  # the standing retention policy (systemd timer)
+main.add_command(care_group)  # escalation of urgent care requests (systemd timer)
 
 __all__ = ["main"]

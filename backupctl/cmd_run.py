@@ -124,6 +124,13 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
     supervisor.spawn("reviewer interface", _serve_argv("journalist", config.journalist_port), env)
     # The worker restarts after a crash (kill -9 mid-job): its jobs are retried.
     supervisor.spawn("worker", [sys.executable, "-m", "backupctl", "worker"], env, restart=True)
+    # Production runs this from a systemd timer (backup-care-escalate.timer).
+    supervisor.spawn(
+        "care escalation",
+        [sys.executable, "-m", "backupctl", "care", "escalate", "--every", "60"],
+        env,
+        restart=True,
+    )
     ports = (config.source_port, config.journalist_port)
     if not supervisor.wait_for_ports(ports, START_TIMEOUT_SECONDS):
         if stop.requested:

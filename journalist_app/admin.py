@@ -1,5 +1,6 @@
 """Account management, for admins only: list, add, change role, deactivate/reactivate,
-reset 2FA, reset passphrase. New credentials are shown once, in the POST's answer.
+put on or take off care duty, reset 2FA, reset passphrase. New credentials are shown
+once, in the POST's answer.
 
 Creating an account or resetting its passphrase also makes the account's key (see
 vault.services.accounts); the admin's session then re-seals a batch of what it can
@@ -13,11 +14,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from journalist_app.account_keys import key_failed, reseal_for_new_readers
+from journalist_app.care_forms import CareDutyForm
 from journalist_app.context import current_reviewer, db, hasher, runtime
 from journalist_app.forms import NewReviewerForm, RoleForm
 from vault.errors import VaultError
 from vault.models import Reviewer, Role
-from vault.services import reviewers
+from vault.services import care, reviewers
 from vault.services.accounts import make_account_key
 from vault.services.audit import record as record_audit
 from vault.services.reviewers import InvalidUsernameError, LastAdminError, UsernameTakenError
@@ -92,7 +94,30 @@ def new_reviewer() -> ResponseReturnValue:
 def reviewer(reviewer_uuid: str) -> ResponseReturnValue:
     account = reviewers.get_reviewer(db(), current_reviewer(), reviewer_uuid)
     form = RoleForm(data={"role": account.role.value})
-    return render_template("admin/reviewer.html", account=account, form=form)
+    return render_template(
+        "admin/reviewer.html",
+        account=account,
+        form=form,
+        duty_form=CareDutyForm(),
+        may_be_on_duty=account.role in care.CARE_ROLES,
+    )
+
+
+@bp.route("/reviewers/<reviewer_uuid>/care-duty", methods=["POST"])
+def care_duty(reviewer_uuid: str) -> ResponseReturnValue:
+    actor = current_reviewer()
+    account = reviewers.get_reviewer(db(), actor, reviewer_uuid)
+    form = CareDutyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    on_duty = form.on_duty.data == "1"
+    try:
+        care.set_on_duty(db(), actor, account, on_duty)
+    except care.InvalidCareInputError:
+        flash(_("Partners are never on care duty."), "error")
+    else:
+        flash(_("Now on care duty.") if on_duty else _("No longer on care duty."), "success")
+    return _to_reviewer(reviewer_uuid)
 
 
 @bp.route("/reviewers/<reviewer_uuid>/role", methods=["POST"])

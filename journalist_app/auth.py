@@ -11,7 +11,7 @@ from journalist_app.context import current_reviewer, db, hasher, runtime, server
 from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer
-from vault.services import notes, referrals, reviewers
+from vault.services import care, notes, referrals, reviewers
 from webcore.client import client_key
 
 bp = Blueprint("auth", __name__)
@@ -88,12 +88,22 @@ def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
 
 
 def _reseal(reviewer: Reviewer, key: str) -> None:
-    """Re-seal a bounded batch of older notes and referral messages this account can open
-    to today's readers (vault.services.notes); a failure never costs the login."""
+    """Re-seal a bounded batch of older notes, referral messages and care requests this
+    account can open to today's readers (vault.services.notes, vault.services.care); a
+    failure never costs the login."""
     rt = runtime()
     try:
-        done = notes.reseal_pending_notes(
-            db(), rt.keyring, reviewer, key, rt.submission_fingerprint
+        # Care requests first: they are the ones someone may be waiting on.
+        done = care.reseal_pending_care(
+            db(), rt.keyring, reviewer, key, rt.submission_fingerprint, limit=notes.RESEAL_BATCH
+        )
+        done += notes.reseal_pending_notes(
+            db(),
+            rt.keyring,
+            reviewer,
+            key,
+            rt.submission_fingerprint,
+            limit=notes.RESEAL_BATCH - done,
         )
         referrals.reseal_pending_messages(
             db(),

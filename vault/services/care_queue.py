@@ -268,4 +268,3 @@ def refer(
     audit.record(db, actor, "care_request_referred", "care_request", request.uuid)
     db.commit()
     return referral
-

@@ -1,11 +1,12 @@
 """Re-sealing: an encrypted item sealed again to the readers the rules give it today.
 
 Shared by case notes (vault.services.notes), referral messages
-(vault.services.referrals) and care requests (vault.services.care). The server holds no key passphrase outside a logged-in
-session, so only a session with an unlocked account key re-seals, and only items sealed
-to that key: it decrypts them in memory and seals them to the current recipients (the
-caller decides who they are, always including the submission key). What is sealed to
-whom is recorded with each item (`recipients`, migration 0005).
+(vault.services.referrals) and care requests (vault.services.care). The server holds
+no key passphrase outside a logged-in session, so only a session with an unlocked
+account key re-seals, and only items sealed to that key: it decrypts them in memory
+and seals them to the current recipients (the caller decides who they are, always
+including the submission key). What is sealed to whom is recorded with each item
+(`recipients`, migration 0005).
 """
 
 from __future__ import annotations

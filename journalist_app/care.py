@@ -1,0 +1,170 @@
+"""The care queue: open care requests for the on-duty care team (and admins).
+
+Each request opens in memory with the key passphrase held in this account's sealed
+server-side session (as case notes). From a request's page, one step each: take it,
+answer the source (the usual reply channel), refer the source to a partner (the
+referral flow, with the consents the source gave in the request), close it.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
+
+from journalist_app.auth import NOTES_KEY
+from journalist_app.care_forms import (
+    NEED_LABELS,
+    RECENT_LABELS,
+    URGENCY_LABELS,
+    CareActionForm,
+    CareAnswerForm,
+    CareReferForm,
+)
+from journalist_app.context import current_reviewer, db, runtime, server_session
+from vault.db import utcnow
+from vault.errors import EmptySubmissionError, NotFoundError
+from vault.services import care, care_queue, partners, referrals
+
+bp = Blueprint("care", __name__, url_prefix="/care")
+
+
+@bp.before_request
+def _members_only() -> None:
+    # After the login gate: refused (and audited) unless on care duty or an admin.
+    care.require_care_member(db(), current_reviewer())
+
+
+@bp.app_template_filter("age")
+def age(value: object) -> str:
+    return str(format_timedelta(value, granularity="minute", threshold=1.0))
+
+
+def _session_key() -> str | None:
+    value = server_session().get(NOTES_KEY)
+    return value if isinstance(value, str) else None
+
+
+def _to_request(request_uuid: str) -> ResponseReturnValue:
+    return redirect(url_for("care.show", request_uuid=request_uuid))
+
+
+def _labels() -> dict[str, object]:
+    return {"needs": NEED_LABELS, "urgencies": URGENCY_LABELS, "recent": RECENT_LABELS}
+
+
+@bp.route("/")
+def index() -> ResponseReturnValue:
+    rt = runtime()
+    try:
+        views = care_queue.list_queue(
+            db(), rt.keyring, current_reviewer(), _session_key(), rt.submission_fingerprint
+        )
+    except care_queue.CareLockedError:
+        views, locked = [], True
+    else:
+        locked = False
+    return render_template(
+        "care/index.html", views=views, locked=locked, now=utcnow(), labels=_labels()
+    )
+
+
+@bp.route("/<request_uuid>")
+def show(request_uuid: str) -> ResponseReturnValue:
+    rt = runtime()
+    reviewer = current_reviewer()
+    try:
+        view = care_queue.open_request(
+            db(), rt.keyring, reviewer, request_uuid, _session_key(), rt.submission_fingerprint
+        )
+    except care_queue.CareLockedError:
+        flash(_("Your key is not unlocked in this session. Log out and in again."), "error")
+        return redirect(url_for("care.index"))
+    refer_form = CareReferForm()
+    refer_form.org.choices = [(o.uuid, o.name) for o in partners.list_orgs(db(), reviewer)]
+    return render_template(
+        "care/show.html",
+        view=view,
+        now=utcnow(),
+        labels=_labels(),
+        action_form=CareActionForm(),
+        answer_form=CareAnswerForm(),
+        refer_form=refer_form,
+    )
+
+
+def _checked(form: CareActionForm | CareAnswerForm | CareReferForm) -> None:
+    if not form.validate_on_submit():
+        abort(400)
+
+
+@bp.route("/<request_uuid>/take", methods=["POST"])
+def take(request_uuid: str) -> ResponseReturnValue:
+    _checked(CareActionForm())
+    try:
+        care_queue.take(db(), current_reviewer(), request_uuid)
+    except care.InvalidCareInputError:
+        flash(_("This request is closed."), "error")
+    else:
+        flash(_("The request is yours."), "success")
+    return _to_request(request_uuid)
+
+
+@bp.route("/<request_uuid>/close", methods=["POST"])
+def close(request_uuid: str) -> ResponseReturnValue:
+    _checked(CareActionForm())
+    care_queue.close(db(), current_reviewer(), request_uuid)
+    flash(_("The request was closed."), "success")
+    return redirect(url_for("care.index"))
+
+
+@bp.route("/<request_uuid>/answer", methods=["POST"])
+def answer(request_uuid: str) -> ResponseReturnValue:
+    form = CareAnswerForm()
+    if not form.validate_on_submit():
+        flash(_("The answer was empty or too long; nothing was sent."), "error")
+        return _to_request(request_uuid)
+    rt = runtime()
+    try:
+        care_queue.answer(
+            db(),
+            rt.store,
+            rt.keyring,
+            current_reviewer(),
+            request_uuid,
+            form.message.data or "",
+            rt.submission_fingerprint,
+        )
+    except EmptySubmissionError:
+        flash(_("The answer was empty or too long; nothing was sent."), "error")
+    else:
+        flash(_("Your answer was encrypted and stored for the source."), "success")
+    return _to_request(request_uuid)
+
+
+@bp.route("/<request_uuid>/refer", methods=["POST"])
+def refer(request_uuid: str) -> ResponseReturnValue:
+    form = CareReferForm()
+    _checked(form)
+    rt = runtime()
+    try:
+        made = care_queue.refer(
+            db(),
+            rt.keyring,
+            current_reviewer(),
+            request_uuid,
+            form.org.data or "",
+            _session_key(),
+            rt.submission_fingerprint,
+        )
+    except referrals.ConsentRequiredError:
+        flash(_("The source did not consent to a referral: nothing was sent."), "error")
+    except (care_queue.NotSealedToYouError, care_queue.CareLockedError):
+        flash(_("This request is not encrypted to your key: it cannot be referred."), "error")
+    except (referrals.InvalidReferralError, NotFoundError):
+        flash(_("That referral was not accepted."), "error")
+    else:
+        flash(_("The source was referred."), "success")
+        return redirect(url_for("partners.referral", referral_uuid=made.uuid))
+    return _to_request(request_uuid)
