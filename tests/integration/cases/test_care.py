@@ -1,0 +1,462 @@
+"""The care tier end to end through both apps, real gpg, Redis, SQLite and PostgreSQL.
+
+A source sends ASSIST through the source interface; the care copy is sealed to the right
+keys (the on-duty team, else every analyst and admin, else nobody and no copy); the
+on-duty reviewer's queue opens it in memory; take, answer, refer and close work in one
+step each; re-sealing follows the team; escalation; deletion; nothing leaks in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from keys.gpg import GpgKeyring
+from source_app import create_app as create_source_app
+from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.integration.source_app.helpers import SourceBrowser, csrf_token
+from tests.support.journalist import Account, login, make_account, post_form
+from tests.support.leaks import assert_no_leak
+from vault import jobs
+from vault.models import (
+    AccountKey,
+    AuditEvent,
+    CareRequest,
+    CareStatus,
+    Case,
+    PartnerService,
+    Referral,
+    Reply,
+    Reviewer,
+    Role,
+    Submission,
+)
+from vault.models.note import canonical_recipients
+from vault.runtime import Runtime
+from vault.services import care, partners
+
+MARKER = "CARE-MARKER-7f3a call Amina at the market"
+URGENT = {"needs": ["medical", "safety"], "urgency": "today", "recent": "yes"}
+CONSENTING = {**URGENT, "consent_refer_partner": "yes", "consent_handle_case": "yes"}
+
+
+def _reviewer(runtime: Runtime, account: Account) -> Reviewer:
+    with runtime.session_factory() as db:
+        return db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
+
+
+def _logged_in(app: Flask, account: Account, step: int = 0) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, account, code=account.code(step)).status_code == 302
+    return client
+
+
+def _fingerprint(runtime: Runtime, account: Account) -> str:
+    with runtime.session_factory() as db:
+        key = db.get(AccountKey, _reviewer(runtime, account).id)
+        assert key is not None
+        return key.fingerprint
+
+
+def _on_duty(runtime: Runtime, account: Account, on_duty: bool = True) -> None:
+    with runtime.session_factory() as db:
+        reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
+        care.set_on_duty(db, None, reviewer, on_duty)
+
+
+def _source(runtime: Runtime) -> SourceBrowser:
+    app = create_source_app(runtime.config, runtime)
+    browser = SourceBrowser(app.test_client())
+    browser.create()
+    return browser
+
+
+def _ask(browser: SourceBrowser, fields: dict[str, object], *, lang: str = "fr") -> str:
+    """Send the ASSIST form as a source would (language chosen first); the page after."""
+    browser.client.get(f"/language/{lang}")
+    page = browser.client.get("/help/form").text
+    data = {
+        "csrf_token": csrf_token(page),
+        "contact": "other",
+        "contact_details": MARKER,
+        **fields,
+    }
+    response = browser.client.post("/help/form", data=data)
+    assert response.status_code == 302, response.text
+    return browser.client.get(response.headers["Location"]).text
+
+
+def _requests(runtime: Runtime) -> list[CareRequest]:
+    with runtime.session_factory() as db:
+        query = select(CareRequest).options(selectinload(CareRequest.source))
+        return list(db.scalars(query.order_by(CareRequest.id)))
+
+
+def _submissions(runtime: Runtime) -> int:
+    with runtime.session_factory() as db:
+        return int(db.scalar(select(func.count()).select_from(Submission)) or 0)
+
+
+def _events(runtime: Runtime, action: str) -> list[AuditEvent]:
+    with runtime.session_factory() as db:
+        return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def _named_keys(keyring: GpgKeyring, ciphertext: bytes) -> set[str]:
+    return {key_id.upper() for key_id in keyring.gpg.get_recipients(ciphertext)}
+
+
+def _sealed_to(runtime: Runtime, ciphertext: bytes, fingerprint: str) -> bool:
+    keyring = runtime.keyring
+    return bool(_named_keys(keyring, ciphertext) & keyring.key_ids(fingerprint))
+
+
+class TestSealing:
+    """Who a care copy is sealed to, and what the source is told before sending."""
+
+    def test_on_duty_team_and_submission_key(
+        self, app: Flask, runtime: Runtime, workstation_keyring: GpgKeyring
+    ) -> None:
+        duty, other, partner = (
+            make_account(runtime, "duty1"),
+            make_account(runtime, "other1"),
+            make_account(runtime, "partner1", Role.PARTNER),
+        )
+        duty_client = _logged_in(app, duty)
+        other_client = _logged_in(app, other)
+        _logged_in(app, partner)
+        _on_duty(runtime, duty)
+        browser = _source(runtime)
+        browser.client.get("/language/en")
+        assert "The on-duty care team of WWoW can read it" in browser.client.get("/help/form").text
+        _ask(browser, URGENT)
+
+        assert _submissions(runtime) == 1  # the evidence path, as always
+        (request,) = _requests(runtime)
+        sub, fp_duty = runtime.submission_fingerprint, _fingerprint(runtime, duty)
+        assert request.urgent and request.status is CareStatus.OPEN
+        assert request.recipients == canonical_recipients([fp_duty, sub])
+        assert len(_named_keys(runtime.keyring, request.ciphertext)) == 2
+        assert not _sealed_to(runtime, request.ciphertext, _fingerprint(runtime, other))
+        assert not _sealed_to(runtime, request.ciphertext, _fingerprint(runtime, partner))
+        opened = workstation_keyring.open_bytes(request.ciphertext, SUBMISSION_PASSPHRASE)
+        assert MARKER.encode() in opened and b'"language": "fr"' in opened
+
+        html = duty_client.get("/care/").text
+        assert MARKER in html and "Urgent" in html and "Medical care" in html
+        assert other_client.get("/care/").status_code == 403  # not on duty, not admin
+        assert [e.object_uuid for e in _events(runtime, "care_request_created")] == [request.uuid]
+
+    def test_nobody_on_duty_falls_back_to_every_analyst_and_admin(
+        self, app: Flask, runtime: Runtime
+    ) -> None:
+        analyst, admin = (
+            make_account(runtime, "analyst1"),
+            make_account(runtime, "admin1", Role.ADMIN),
+        )
+        _logged_in(app, analyst)
+        admin_client = _logged_in(app, admin)
+        browser = _source(runtime)
+        browser.client.get("/language/en")
+        assert "WWoW's team can read it" in browser.client.get("/help/form").text
+        _ask(browser, {"needs": ["legal"], "urgency": "later", "recent": "no"})
+        (request,) = _requests(runtime)
+        assert not request.urgent
+        assert request.recipients == canonical_recipients(
+            [
+                _fingerprint(runtime, analyst),
+                _fingerprint(runtime, admin),
+                runtime.submission_fingerprint,
+            ]
+        )
+        assert MARKER in admin_client.get("/care/").text  # admins see the queue
+
+    def test_nobody_holds_a_key_no_care_copy(self, runtime: Runtime) -> None:
+        make_account(runtime, "never-logged-in")  # no key until a first login
+        browser = _source(runtime)
+        browser.client.get("/language/en")
+        form = browser.client.get("/help/form").text
+        assert "Right now nobody can read help requests online" in form
+        assert 'name="care_path"' not in form
+        page = _ask(browser, URGENT, lang="en")
+        assert _requests(runtime) == [] and _submissions(runtime) == 1
+        assert "Nobody in the care team can read requests online right now" in page
+
+    def test_evidence_path_only(self, app: Flask, runtime: Runtime) -> None:
+        _logged_in(app, make_account(runtime, "analyst1"))
+        browser = _source(runtime)
+        _ask(browser, {**URGENT, "care_path": "evidence"})
+        assert _requests(runtime) == [] and _submissions(runtime) == 1
+
+    def test_a_forged_choice_is_refused(self, app: Flask, runtime: Runtime) -> None:
+        _logged_in(app, make_account(runtime, "analyst1"))
+        browser = _source(runtime)
+        page = browser.client.get("/help/form").text
+        response = browser.client.post(
+            "/help/form", data={"csrf_token": csrf_token(page), "care_path": "everyone"}
+        )
+        assert response.status_code == 400
+        assert _requests(runtime) == [] and _submissions(runtime) == 0
+
+
+class TestResealing:
+    """The care copy follows the team: at a reader's login and when a reader opens the queue."""
+
+    def test_team_changes(self, app: Flask, runtime: Runtime) -> None:
+        first, second = make_account(runtime, "duty1"), make_account(runtime, "duty2")
+        a = _logged_in(app, first)
+        b = _logged_in(app, second)
+        _on_duty(runtime, first)
+        _ask(_source(runtime), URGENT)
+        sub = runtime.submission_fingerprint
+        fp_a, fp_b = _fingerprint(runtime, first), _fingerprint(runtime, second)
+        assert _requests(runtime)[0].recipients == canonical_recipients([fp_a, sub])
+
+        # The second analyst joins the team: not sealed to them until a reader acts.
+        _on_duty(runtime, second)
+        html = b.get("/care/").text
+        assert MARKER not in html and "Not sealed to your key." in html
+        _logged_in(app, first, step=1)  # the reader's login re-seals
+        (request,) = _requests(runtime)
+        assert request.recipients == canonical_recipients([fp_a, fp_b, sub])
+        assert _sealed_to(runtime, request.ciphertext, fp_b)
+        assert MARKER in b.get("/care/").text
+
+        # The first leaves the team: the next reader's view of the queue drops them.
+        _on_duty(runtime, first, False)
+        assert MARKER in b.get("/care/").text
+        (request,) = _requests(runtime)
+        assert request.recipients == canonical_recipients([fp_b, sub])
+        assert not _sealed_to(runtime, request.ciphertext, fp_a)
+        assert a.get("/care/").status_code == 403  # off duty, not an admin
+        resealed = _events(runtime, "care_request_resealed")
+        assert [(e.object_type, e.object_uuid) for e in resealed] == [
+            ("care_request", request.uuid)
+        ] * 2
+
+    def test_closed_requests_are_not_resealed(self, app: Flask, runtime: Runtime) -> None:
+        first, second = make_account(runtime, "duty1"), make_account(runtime, "duty2")
+        a = _logged_in(app, first)
+        _logged_in(app, second)
+        _on_duty(runtime, first)
+        _ask(_source(runtime), URGENT)
+        (request,) = _requests(runtime)
+        post_form(a, f"/care/{request.uuid}/close", page=f"/care/{request.uuid}")
+        _on_duty(runtime, second)
+        _logged_in(app, first, step=1)
+        assert _requests(runtime)[0].ciphertext == request.ciphertext
+        assert _events(runtime, "care_request_resealed") == []
+
+
+class TestQueue:
+    def test_urgent_first_then_oldest(self, app: Flask, runtime: Runtime) -> None:
+        duty = make_account(runtime, "duty1")
+        client = _logged_in(app, duty)
+        _on_duty(runtime, duty)
+        answers = [
+            ("LATER-OLD", {"needs": ["legal"], "urgency": "later", "recent": "no"}, 90),
+            ("URGENT-NEW", {"urgency": "this_week", "recent": "unsure"}, 5),
+            ("URGENT-OLD", {"urgency": "today", "recent": "no"}, 60),
+        ]
+        now = dt.datetime.now(dt.UTC)
+        for label, fields, minutes in answers:
+            _ask(_source(runtime), {**fields, "contact_details": label})
+            with runtime.session_factory() as db:
+                newest = db.scalars(select(CareRequest).order_by(CareRequest.id.desc())).first()
+                assert newest is not None
+                newest.created_at = now - dt.timedelta(minutes=minutes)
+                db.commit()
+        html = client.get("/care/").text
+        shown = re.findall(r"(LATER-OLD|URGENT-NEW|URGENT-OLD)", html)
+        assert shown == ["URGENT-OLD", "URGENT-NEW", "LATER-OLD"]
+        assert "Waiting for 1 hour" in html and "Waiting for 5 minutes" in html
+
+
+class TestActions:
+    """Take, answer, refer and close, one step each, audited by uuid."""
+
+    def _setup(self, app: Flask, runtime: Runtime, fields: dict[str, object]) -> tuple:  # type: ignore[type-arg]
+        duty = make_account(runtime, "duty1")
+        client = _logged_in(app, duty)
+        _on_duty(runtime, duty)
+        browser = _source(runtime)
+        _ask(browser, fields)
+        (request,) = _requests(runtime)
+        return duty, client, browser, request
+
+    def test_take_answer_close(self, app: Flask, runtime: Runtime) -> None:
+        duty, client, browser, request = self._setup(app, runtime, URGENT)
+        page = f"/care/{request.uuid}"
+        assert MARKER in client.get(page).text
+        assert post_form(client, f"{page}/take", page=page).status_code == 302
+        (taken,) = _requests(runtime)
+        assert taken.status is CareStatus.TAKEN
+        assert taken.taken_by_id == _reviewer(runtime, duty).id and taken.taken_at is not None
+
+        answer = "We can meet you today at the clinic in the north."
+        response = post_form(client, f"{page}/answer", {"message": answer}, page=page)
+        assert response.status_code == 302
+        with runtime.session_factory() as db:
+            reply = db.scalars(select(Reply)).one()
+            assert reply.source.uuid == taken.source.uuid
+        # The source reads the answer with their codename, as every reply.
+        assert answer in browser.client.get("/lookup").text
+
+        assert post_form(client, f"{page}/close", page=page).status_code == 302
+        (closed,) = _requests(runtime)
+        assert closed.status is CareStatus.CLOSED and closed.closed_at is not None
+        assert "No open requests." in client.get("/care/").text
+        for action in ("care_request_taken", "care_request_answered", "care_request_closed"):
+            assert [e.object_uuid for e in _events(runtime, action)] == [request.uuid]
+        assert [e.object_uuid for e in _events(runtime, "reply_sent")] == [taken.source.uuid]
+
+    def _org(self, runtime: Runtime) -> str:
+        with runtime.session_factory() as db:
+            org = partners.create_org(db, None, "Clinic North", [PartnerService.MEDICAL])  # type: ignore[arg-type]
+            return org.uuid
+
+    def test_refer_in_one_step_with_the_sources_consent(self, app: Flask, runtime: Runtime) -> None:
+        duty, client, _browser, request = self._setup(app, runtime, CONSENTING)
+        org_uuid = self._org(runtime)
+        page = f"/care/{request.uuid}"
+        assert "The source consented to a referral in this request." in client.get(page).text
+        response = post_form(client, f"{page}/refer", {"org": org_uuid}, page=page)
+        assert response.status_code == 302 and "/referrals/" in response.headers["Location"]
+        with runtime.session_factory() as db:
+            referral = db.scalars(select(Referral)).one()
+            case = db.scalars(select(Case)).one()
+            assert referral.case_id == case.id and case.urgent_medical
+            assert referral.consent_attested_by_id == _reviewer(runtime, duty).id
+            assert not referral.contact_consented
+        (taken,) = _requests(runtime)
+        assert taken.status is CareStatus.TAKEN
+        assert [e.object_uuid for e in _events(runtime, "care_request_referred")] == [request.uuid]
+
+    def test_no_referral_without_consent(self, app: Flask, runtime: Runtime) -> None:
+        _duty, client, _browser, request = self._setup(
+            app, runtime, {**URGENT, "consent_refer_partner": "no"}
+        )
+        org_uuid = self._org(runtime)
+        page = f"/care/{request.uuid}"
+        response = post_form(client, f"{page}/refer", {"org": org_uuid}, page=page)
+        assert response.status_code == 302
+        assert "did not consent to a referral" in client.get(page).text
+        with runtime.session_factory() as db:
+            assert db.scalar(select(func.count()).select_from(Referral)) == 0
+
+    def test_forms_need_csrf(self, app: Flask, runtime: Runtime) -> None:
+        _duty, client, _browser, request = self._setup(app, runtime, URGENT)
+        for action in ("take", "close", "answer", "refer"):
+            assert client.post(f"/care/{request.uuid}/{action}").status_code == 400
+        assert _requests(runtime)[0].status is CareStatus.OPEN
+
+
+class TestEscalation:
+    def test_urgent_untaken_requests_escalate_once(self, app: Flask, runtime: Runtime) -> None:
+        duty = make_account(runtime, "duty1")
+        client = _logged_in(app, duty)
+        _on_duty(runtime, duty)
+        for fields in (URGENT, URGENT, {"urgency": "later", "recent": "no"}):
+            _ask(_source(runtime), fields)
+        late, taken, calm = _requests(runtime)
+        with runtime.session_factory() as db:
+            db.execute(
+                update(CareRequest).values(
+                    created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=31)
+                )
+            )
+            db.commit()
+        post_form(client, f"/care/{taken.uuid}/take", page=f"/care/{taken.uuid}")
+        minutes = runtime.config.care_escalate_minutes
+        assert minutes == 30
+        with runtime.session_factory() as db:
+            assert care.escalate_overdue(db, minutes=minutes) == [late.uuid]
+            assert care.escalate_overdue(db, minutes=minutes) == []  # once only
+        escalated = {r.uuid: r.escalated_at for r in _requests(runtime)}
+        assert escalated[late.uuid] is not None
+        assert escalated[taken.uuid] is None and escalated[calm.uuid] is None
+        events = _events(runtime, "care_request_escalated")
+        assert [(e.object_uuid, e.actor_uuid) for e in events] == [(late.uuid, None)]
+        assert "Escalated" in client.get("/care/").text
+
+    def test_not_before_the_time(self, app: Flask, runtime: Runtime) -> None:
+        duty = make_account(runtime, "duty1")
+        _logged_in(app, duty)
+        _ask(_source(runtime), URGENT)
+        with runtime.session_factory() as db:
+            assert care.escalate_overdue(db, minutes=30) == []
+
+
+class TestDeletionAndLeaks:
+    def test_deleting_the_source_removes_its_care_requests(
+        self, app: Flask, runtime: Runtime
+    ) -> None:
+        duty = make_account(runtime, "duty1")
+        client = _logged_in(app, duty)
+        _on_duty(runtime, duty)
+        _ask(_source(runtime), URGENT)
+        (request,) = _requests(runtime)
+        source_uuid = request.source.uuid
+        response = post_form(
+            client, f"/sources/{source_uuid}/delete", page=f"/sources/{source_uuid}"
+        )
+        assert response.status_code == 302
+        # Hidden at once from the queue, removed by the deletion job.
+        assert "No open requests." in client.get("/care/").text
+        jobs.bind(runtime)
+        assert jobs.delete_source(source_uuid)
+        assert _requests(runtime) == []
+
+    def test_the_request_never_appears_in_clear(
+        self, app: Flask, runtime: Runtime, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        duty = make_account(runtime, "duty1")
+        client = _logged_in(app, duty)
+        _on_duty(runtime, duty)
+        _ask(_source(runtime), URGENT)
+        (request,) = _requests(runtime)
+        page = f"/care/{request.uuid}"
+        assert MARKER in client.get("/care/").text and MARKER in client.get(page).text
+        post_form(client, f"{page}/take", page=page)
+        assert_no_leak(
+            MARKER,
+            files=[runtime.config.instance_dir.parent],
+            engine=runtime.engine,
+            redis=runtime.redis,
+            blobs={"captured logs": caplog.text.encode()},
+        )
+
+
+class TestCareDuty:
+    def test_admin_puts_an_analyst_on_duty(
+        self, app: Flask, runtime: Runtime, admin_client: FlaskClient, analyst: Account
+    ) -> None:
+        page = f"/admin/reviewers/{analyst.uuid}"
+        assert "Not on care duty." in admin_client.get(page).text
+        response = post_form(admin_client, f"{page}/care-duty", {"on_duty": "1"}, page=page)
+        assert response.status_code == 302
+        assert _reviewer(runtime, analyst).on_care_duty
+        assert "Take off care duty" in admin_client.get(page).text
+        post_form(admin_client, f"{page}/care-duty", {"on_duty": "0"}, page=page)
+        assert not _reviewer(runtime, analyst).on_care_duty
+        assert [e.object_uuid for e in _events(runtime, "care_duty_started")] == [analyst.uuid]
+        assert [e.object_uuid for e in _events(runtime, "care_duty_ended")] == [analyst.uuid]
+
+    def test_partners_are_never_on_duty(
+        self, app: Flask, runtime: Runtime, admin_client: FlaskClient, partner: Account
+    ) -> None:
+        page = f"/admin/reviewers/{partner.uuid}"
+        assert "Partners are never on care duty" in admin_client.get(page).text
+        post_form(admin_client, f"{page}/care-duty", {"on_duty": "1"}, page=page)
+        assert not _reviewer(runtime, partner).on_care_duty
+        partner_client = _logged_in(app, partner)
+        assert partner_client.get("/care/").status_code == 403
+        assert _events(runtime, "care_access_denied")

@@ -1,0 +1,51 @@
+"""Pure rules of the care tier: what makes a request urgent, and the queue's order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from vault.services.care import care_document, is_urgent
+from vault.services.care_queue import queue_key
+
+
+class TestUrgency:
+    """Urgent: it may have happened within 72 hours, or help is needed today."""
+
+    @pytest.mark.parametrize(
+        ("assist", "urgent"),
+        [
+            ({"within_72_hours": "yes"}, True),
+            ({"within_72_hours": "unsure"}, True),
+            ({"within_72_hours": "no", "urgency": "today"}, True),
+            ({"within_72_hours": None, "urgency": "today"}, True),
+            ({"within_72_hours": "no", "urgency": "this_week"}, False),
+            ({"within_72_hours": None, "urgency": None}, False),
+            ({}, False),
+        ],
+    )
+    def test_rule(self, assist: dict[str, object], urgent: bool) -> None:
+        assert is_urgent(assist) is urgent
+
+
+class TestOrder:
+    """Urgent first, then oldest first; ties by the order recorded."""
+
+    def test_sorting(self) -> None:
+        base = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+        items = [
+            (1, False, base - dt.timedelta(hours=5)),
+            (2, True, base),
+            (3, True, base - dt.timedelta(minutes=40)),
+            (4, True, base),
+            (5, False, base - dt.timedelta(hours=6)),
+        ]
+        ordered = sorted(items, key=lambda item: queue_key(item[1], item[2], item[0]))
+        assert [item[0] for item in ordered] == [3, 2, 4, 5, 1]
+
+
+def test_the_care_copy_adds_the_language_only() -> None:
+    document = {"schema": "backup.source-report", "kind": "assist", "assist": {"needs": []}}
+    assert care_document(document, "rw") == {**document, "language": "rw"}
+    assert "language" not in document
