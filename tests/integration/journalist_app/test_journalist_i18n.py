@@ -36,9 +36,10 @@ from tests.support.journalist import (
     make_source,
     post_form,
 )
+from vault import reports
 from vault.models import AuditEvent, Case, Referral, Reply, Reviewer, Role, Source
 from vault.runtime import Runtime
-from vault.services import inbox_query, partners
+from vault.services import care, inbox_query, partners
 
 ROOT = Path(journalist_app.__file__).parent
 TRANSLATIONS = ROOT / "translations"
@@ -52,6 +53,7 @@ _DATES = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?")
 _UUIDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NOTE = "NOTE-TEXT-d41c"
 MESSAGE = "REFERRAL-MESSAGE-7f3a"
+CARE_CONTACT = "CARE-CONTACT-5e1b"
 
 
 def _untranslated(html: str, data: list[str]) -> str:
@@ -122,6 +124,17 @@ class _World:
         referral = f"/referrals/{self.referral_uuid}"
         post_form(self.analyst, f"{referral}/messages", {"text": MESSAGE}, page=referral)
         post_form(self.partner, f"{referral}/status", {"status": "accepted"}, page=referral)
+        with runtime.session_factory() as db:  # a care request, sealed to the team's keys
+            source_row = db.scalars(select(Source).where(Source.uuid == self.source.uuid)).one()
+            document = reports.assist_from_form(
+                {"needs": ["medical"], "urgency": ["today"], "contact": ["other"]}
+                | {"contact_details": [CARE_CONTACT], "consent_refer_partner": ["yes"]}
+            )
+            made = care.seal_care_request(
+                db, runtime.keyring, source_row, document, "rw", runtime.submission_fingerprint
+            )
+            assert made is not None
+            self.care_uuid = made.uuid
         with runtime.session_factory() as db:  # old enough for the retention preview
             db.execute(
                 update(Source)
@@ -153,6 +166,7 @@ class _World:
             "rw",
             NOTE,
             MESSAGE,
+            CARE_CONTACT,
             *(
                 getattr(s, field)
                 for s in (self.source, self.other)
@@ -209,6 +223,8 @@ def _pages(world: _World, app: Flask, monkeypatch: pytest.MonkeyPatch) -> dict[s
                 "/admin/retention/?days=365",
                 "/partners/",
                 "/dashboard/",
+                "/care/",
+                f"/care/{world.care_uuid}",
             ],
         ),
         ("partner", world.partner, ["/", "/referrals/", referral]),
@@ -262,6 +278,7 @@ def test_every_visible_string_is_translatable(
     assert NOTE in responses[f"analyst /cases/{world.case.uuid}/notes"].get_data(as_text=True)
     assert 'class="pages"' in responses["analyst /"].get_data(as_text=True)
     assert "candidate" in responses["admin /admin/retention/?days=365"].get_data(as_text=True)
+    assert CARE_CONTACT in responses["admin /care/"].get_data(as_text=True)
     assert "secret passphrase" in responses["credentials"].get_data(as_text=True)
     assert 'class="error"' in responses["new reviewer errors"].get_data(as_text=True)
 
