@@ -85,6 +85,48 @@ def test_0005_records_recipients_and_keeps_existing_rows(database_url: str) -> N
     engine.dispose()
 
 
+def test_0007_adds_care_requests_and_keeps_reviewers_off_duty(database_url: str) -> None:
+    """0007 adds the care requests table and `on_care_duty`, false for every existing
+    reviewer (nobody is on duty until an admin says so); the downgrade removes both."""
+    upgrade(database_url, "0006")
+    engine = make_engine(database_url)
+    reviewers = sa.table(
+        "reviewers",
+        *(sa.column(c) for c in ("id", "uuid", "username", "passphrase_hash", "otp_secret")),
+        *(sa.column(c) for c in ("last_totp_step", "role", "is_active")),
+        sa.column("created_at", UTCDateTime()),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            reviewers.insert().values(
+                id=1,
+                uuid="r" * 36,
+                username="analyst1",
+                passphrase_hash="x",
+                otp_secret="y",
+                last_totp_step=0,
+                role="ANALYST",
+                is_active=True,
+                created_at=dt.datetime(2026, 12, 5, tzinfo=dt.UTC),
+            )
+        )
+    assert "care_requests" not in inspect(engine).get_table_names()
+
+    upgrade(database_url, "0007")
+    assert "care_requests" in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        on_duty = conn.execute(sa.text("SELECT on_care_duty FROM reviewers")).scalar_one()
+    assert not on_duty
+
+    downgrade(database_url, "0006")
+    assert "care_requests" not in inspect(engine).get_table_names()
+    assert "on_care_duty" not in {c["name"] for c in inspect(engine).get_columns("reviewers")}
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT username FROM reviewers")).scalar_one() == "analyst1"
+    downgrade(database_url, "base")
+    engine.dispose()
+
+
 def test_0008_links_replies_to_referrals_and_keeps_existing_rows(database_url: str) -> None:
     """0008 adds a nullable `replies.referral_id` (replies from before stay unlinked) and
     an empty `referral_seen`; the downgrade drops both and keeps the replies."""

@@ -6,7 +6,7 @@ stay unlinked (NULL). `referral_seen` records when each reviewer last viewed eac
 referral; it starts empty, so every referral reads as unseen once.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-05
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from vault.db import UTCDateTime
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
