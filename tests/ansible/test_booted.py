@@ -55,6 +55,7 @@ UNITS = (
     "backup-worker.service",
     "backup-sweep.timer",
     "backup-retention.timer",
+    "backup-care-escalate.timer",
     "redis-server.service",
     "postgresql@15-main.service",
     "tor@default.service",
@@ -301,7 +302,11 @@ class TestRunningServer:
 
     def test_the_timers_run_their_jobs(self, live: Live) -> None:
         # What the timers would start, started now: each oneshot must succeed as deployed.
-        for name in ("backup-sweep.service", "backup-retention.service"):
+        for name in (
+            "backup-sweep.service",
+            "backup-retention.service",
+            "backup-care-escalate.service",
+        ):
             live.booted.run("systemctl", "start", name)
             shown = live.booted.run("systemctl", "show", name, "-p", "Result,ExecMainStatus")
             assert "Result=success" in shown and "ExecMainStatus=0" in shown, (name, shown)

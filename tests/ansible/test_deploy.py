@@ -209,7 +209,13 @@ class TestUnits:
     enabled."""
 
     @pytest.mark.parametrize(
-        "unit", [*APP_UNITS, "backup-sweep.service", "backup-retention.service"]
+        "unit",
+        [
+            *APP_UNITS,
+            "backup-sweep.service",
+            "backup-retention.service",
+            "backup-care-escalate.service",
+        ],
     )
     def test_sandboxed(self, deployed: Deployed, unit: str) -> None:
         text = deployed.path(f"/etc/systemd/system/{unit}").read_text()
@@ -237,6 +243,7 @@ class TestUnits:
             *((unit, "multi-user.target") for unit in APP_UNITS),
             ("backup-sweep.timer", "timers.target"),
             ("backup-retention.timer", "timers.target"),
+            ("backup-care-escalate.timer", "timers.target"),
             ("tor.service", "multi-user.target"),
             ("redis-server.service", "multi-user.target"),
             ("nftables.service", "sysinit.target"),

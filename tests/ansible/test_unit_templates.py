@@ -69,3 +69,12 @@ def test_only_the_worker_gets_the_notification_group_and_network() -> None:
     for app in ("source", "journalist"):
         unit = env.get_template(f"backup-{app}.service.j2").render(**values)
         assert "backup-notify" not in unit and "192.0.2.25" not in unit
+
+
+def test_care_escalation_runs_every_minute_with_the_apps_environment() -> None:
+    timer = _render("backup-care-escalate.timer")
+    assert "OnCalendar=*:*:00" in timer and "WantedBy=timers.target" in timer
+    service = _render("backup-care-escalate.service")
+    assert "ExecStart=/opt/backup/current/venv/bin/backupctl care escalate" in service
+    assert "EnvironmentFile=/etc/backup/backup.env" in service
+    assert _defaults()["backup_care_escalate_minutes"] == 30
