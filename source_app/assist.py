@@ -26,8 +26,8 @@ from flask_babel import gettext as _
 from source_app import forms_labels as labels
 from source_app.alert import form_page, seal
 from source_app.auth import current_source, is_logged_in, source_required
-from source_app.context import get_db, get_runtime
-from vault import reports
+from source_app.context import get_config, get_db, get_runtime
+from vault import notifications, reports
 from vault.errors import VaultError
 from vault.services import care
 
@@ -66,8 +66,9 @@ def _seal_care_copy(document: dict[str, Any]) -> bool:
         get_db().rollback()
         current_app.logger.error("care copy failed: %s", type(exc).__name__)
         return False
-    # Notification point: once vault.notifications exists, an urgent request notifies
-    # the on-duty team here (enqueue_care_waiting(redis, config, escalation=False)).
+    if made is not None and made.urgent:
+        # "Something waits", nothing more (vault.notifications); never fails the request.
+        notifications.enqueue_care_waiting(runtime.redis, get_config(), escalation=False)
     return made is not None
 
 
