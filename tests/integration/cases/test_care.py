@@ -19,10 +19,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from keys.gpg import GpgKeyring
-from source_app import create_app as create_source_app
 from tests.conftest import SUBMISSION_PASSPHRASE
-from tests.integration.source_app.helpers import SourceBrowser, csrf_token
-from tests.support.journalist import Account, login, make_account, post_form
+from tests.integration.source_app.helpers import csrf_token
+from tests.support.care import MARKER, URGENT, ask, logged_in, new_source, on_duty
+from tests.support.journalist import Account, make_account, post_form
 from tests.support.leaks import assert_no_leak
 from vault import jobs
 from vault.models import (
@@ -42,8 +42,6 @@ from vault.models.note import canonical_recipients
 from vault.runtime import Runtime
 from vault.services import care, partners
 
-MARKER = "CARE-MARKER-7f3a call Amina at the market"
-URGENT = {"needs": ["medical", "safety"], "urgency": "today", "recent": "yes"}
 CONSENTING = {**URGENT, "consent_refer_partner": "yes", "consent_handle_case": "yes"}
 
 
@@ -52,45 +50,11 @@ def _reviewer(runtime: Runtime, account: Account) -> Reviewer:
         return db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
 
 
-def _logged_in(app: Flask, account: Account, step: int = 0) -> FlaskClient:
-    client = app.test_client()
-    assert login(client, account, code=account.code(step)).status_code == 302
-    return client
-
-
 def _fingerprint(runtime: Runtime, account: Account) -> str:
     with runtime.session_factory() as db:
         key = db.get(AccountKey, _reviewer(runtime, account).id)
         assert key is not None
         return key.fingerprint
-
-
-def _on_duty(runtime: Runtime, account: Account, on_duty: bool = True) -> None:
-    with runtime.session_factory() as db:
-        reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
-        care.set_on_duty(db, None, reviewer, on_duty)
-
-
-def _source(runtime: Runtime) -> SourceBrowser:
-    app = create_source_app(runtime.config, runtime)
-    browser = SourceBrowser(app.test_client())
-    browser.create()
-    return browser
-
-
-def _ask(browser: SourceBrowser, fields: dict[str, object], *, lang: str = "fr") -> str:
-    """Send the ASSIST form as a source would (language chosen first); the page after."""
-    browser.client.get(f"/language/{lang}")
-    page = browser.client.get("/help/form").text
-    data = {
-        "csrf_token": csrf_token(page),
-        "contact": "other",
-        "contact_details": MARKER,
-        **fields,
-    }
-    response = browser.client.post("/help/form", data=data)
-    assert response.status_code == 302, response.text
-    return browser.client.get(response.headers["Location"]).text
 
 
 def _requests(runtime: Runtime) -> list[CareRequest]:
@@ -129,14 +93,14 @@ class TestSealing:
             make_account(runtime, "other1"),
             make_account(runtime, "partner1", Role.PARTNER),
         )
-        duty_client = _logged_in(app, duty)
-        other_client = _logged_in(app, other)
-        _logged_in(app, partner)
-        _on_duty(runtime, duty)
-        browser = _source(runtime)
+        duty_client = logged_in(app, duty)
+        other_client = logged_in(app, other)
+        logged_in(app, partner)
+        on_duty(runtime, duty)
+        browser = new_source(runtime)
         browser.client.get("/language/en")
         assert "The on-duty care team of WWoW can read it" in browser.client.get("/help/form").text
-        _ask(browser, URGENT)
+        ask(browser, URGENT)
 
         assert _submissions(runtime) == 1  # the evidence path, as always
         (request,) = _requests(runtime)
@@ -161,12 +125,12 @@ class TestSealing:
             make_account(runtime, "analyst1"),
             make_account(runtime, "admin1", Role.ADMIN),
         )
-        _logged_in(app, analyst)
-        admin_client = _logged_in(app, admin)
-        browser = _source(runtime)
+        logged_in(app, analyst)
+        admin_client = logged_in(app, admin)
+        browser = new_source(runtime)
         browser.client.get("/language/en")
         assert "WWoW's team can read it" in browser.client.get("/help/form").text
-        _ask(browser, {"needs": ["legal"], "urgency": "later", "recent": "no"})
+        ask(browser, {"needs": ["legal"], "urgency": "later", "recent": "no"})
         (request,) = _requests(runtime)
         assert not request.urgent
         assert request.recipients == canonical_recipients(
@@ -180,24 +144,24 @@ class TestSealing:
 
     def test_nobody_holds_a_key_no_care_copy(self, runtime: Runtime) -> None:
         make_account(runtime, "never-logged-in")  # no key until a first login
-        browser = _source(runtime)
+        browser = new_source(runtime)
         browser.client.get("/language/en")
         form = browser.client.get("/help/form").text
         assert "Right now nobody can read help requests online" in form
         assert 'name="care_path"' not in form
-        page = _ask(browser, URGENT, lang="en")
+        page = ask(browser, URGENT, lang="en")
         assert _requests(runtime) == [] and _submissions(runtime) == 1
         assert "Nobody in the care team can read requests online right now" in page
 
     def test_evidence_path_only(self, app: Flask, runtime: Runtime) -> None:
-        _logged_in(app, make_account(runtime, "analyst1"))
-        browser = _source(runtime)
-        _ask(browser, {**URGENT, "care_path": "evidence"})
+        logged_in(app, make_account(runtime, "analyst1"))
+        browser = new_source(runtime)
+        ask(browser, {**URGENT, "care_path": "evidence"})
         assert _requests(runtime) == [] and _submissions(runtime) == 1
 
     def test_a_forged_choice_is_refused(self, app: Flask, runtime: Runtime) -> None:
-        _logged_in(app, make_account(runtime, "analyst1"))
-        browser = _source(runtime)
+        logged_in(app, make_account(runtime, "analyst1"))
+        browser = new_source(runtime)
         page = browser.client.get("/help/form").text
         response = browser.client.post(
             "/help/form", data={"csrf_token": csrf_token(page), "care_path": "everyone"}
@@ -211,26 +175,26 @@ class TestResealing:
 
     def test_team_changes(self, app: Flask, runtime: Runtime) -> None:
         first, second = make_account(runtime, "duty1"), make_account(runtime, "duty2")
-        a = _logged_in(app, first)
-        b = _logged_in(app, second)
-        _on_duty(runtime, first)
-        _ask(_source(runtime), URGENT)
+        a = logged_in(app, first)
+        b = logged_in(app, second)
+        on_duty(runtime, first)
+        ask(new_source(runtime), URGENT)
         sub = runtime.submission_fingerprint
         fp_a, fp_b = _fingerprint(runtime, first), _fingerprint(runtime, second)
         assert _requests(runtime)[0].recipients == canonical_recipients([fp_a, sub])
 
         # The second analyst joins the team: not sealed to them until a reader acts.
-        _on_duty(runtime, second)
+        on_duty(runtime, second)
         html = b.get("/care/").text
         assert MARKER not in html and "Not sealed to your key." in html
-        _logged_in(app, first, step=1)  # the reader's login re-seals
+        logged_in(app, first, step=1)  # the reader's login re-seals
         (request,) = _requests(runtime)
         assert request.recipients == canonical_recipients([fp_a, fp_b, sub])
         assert _sealed_to(runtime, request.ciphertext, fp_b)
         assert MARKER in b.get("/care/").text
 
         # The first leaves the team: the next reader's view of the queue drops them.
-        _on_duty(runtime, first, False)
+        on_duty(runtime, first, False)
         assert MARKER in b.get("/care/").text
         (request,) = _requests(runtime)
         assert request.recipients == canonical_recipients([fp_b, sub])
@@ -243,14 +207,14 @@ class TestResealing:
 
     def test_closed_requests_are_not_resealed(self, app: Flask, runtime: Runtime) -> None:
         first, second = make_account(runtime, "duty1"), make_account(runtime, "duty2")
-        a = _logged_in(app, first)
-        _logged_in(app, second)
-        _on_duty(runtime, first)
-        _ask(_source(runtime), URGENT)
+        a = logged_in(app, first)
+        logged_in(app, second)
+        on_duty(runtime, first)
+        ask(new_source(runtime), URGENT)
         (request,) = _requests(runtime)
         post_form(a, f"/care/{request.uuid}/close", page=f"/care/{request.uuid}")
-        _on_duty(runtime, second)
-        _logged_in(app, first, step=1)
+        on_duty(runtime, second)
+        logged_in(app, first, step=1)
         assert _requests(runtime)[0].ciphertext == request.ciphertext
         assert _events(runtime, "care_request_resealed") == []
 
@@ -258,8 +222,8 @@ class TestResealing:
 class TestQueue:
     def test_urgent_first_then_oldest(self, app: Flask, runtime: Runtime) -> None:
         duty = make_account(runtime, "duty1")
-        client = _logged_in(app, duty)
-        _on_duty(runtime, duty)
+        client = logged_in(app, duty)
+        on_duty(runtime, duty)
         answers = [
             ("LATER-OLD", {"needs": ["legal"], "urgency": "later", "recent": "no"}, 90),
             ("URGENT-NEW", {"urgency": "this_week", "recent": "unsure"}, 5),
@@ -267,7 +231,7 @@ class TestQueue:
         ]
         now = dt.datetime.now(dt.UTC)
         for label, fields, minutes in answers:
-            _ask(_source(runtime), {**fields, "contact_details": label})
+            ask(new_source(runtime), {**fields, "contact_details": label})
             with runtime.session_factory() as db:
                 newest = db.scalars(select(CareRequest).order_by(CareRequest.id.desc())).first()
                 assert newest is not None
@@ -284,10 +248,10 @@ class TestActions:
 
     def _setup(self, app: Flask, runtime: Runtime, fields: dict[str, object]) -> tuple:  # type: ignore[type-arg]
         duty = make_account(runtime, "duty1")
-        client = _logged_in(app, duty)
-        _on_duty(runtime, duty)
-        browser = _source(runtime)
-        _ask(browser, fields)
+        client = logged_in(app, duty)
+        on_duty(runtime, duty)
+        browser = new_source(runtime)
+        ask(browser, fields)
         (request,) = _requests(runtime)
         return duty, client, browser, request
 
@@ -361,10 +325,10 @@ class TestActions:
 class TestEscalation:
     def test_urgent_untaken_requests_escalate_once(self, app: Flask, runtime: Runtime) -> None:
         duty = make_account(runtime, "duty1")
-        client = _logged_in(app, duty)
-        _on_duty(runtime, duty)
+        client = logged_in(app, duty)
+        on_duty(runtime, duty)
         for fields in (URGENT, URGENT, {"urgency": "later", "recent": "no"}):
-            _ask(_source(runtime), fields)
+            ask(new_source(runtime), fields)
         late, taken, calm = _requests(runtime)
         with runtime.session_factory() as db:
             db.execute(
@@ -388,8 +352,8 @@ class TestEscalation:
 
     def test_not_before_the_time(self, app: Flask, runtime: Runtime) -> None:
         duty = make_account(runtime, "duty1")
-        _logged_in(app, duty)
-        _ask(_source(runtime), URGENT)
+        logged_in(app, duty)
+        ask(new_source(runtime), URGENT)
         with runtime.session_factory() as db:
             assert care.escalate_overdue(db, minutes=30) == []
 
@@ -399,9 +363,9 @@ class TestDeletionAndLeaks:
         self, app: Flask, runtime: Runtime
     ) -> None:
         duty = make_account(runtime, "duty1")
-        client = _logged_in(app, duty)
-        _on_duty(runtime, duty)
-        _ask(_source(runtime), URGENT)
+        client = logged_in(app, duty)
+        on_duty(runtime, duty)
+        ask(new_source(runtime), URGENT)
         (request,) = _requests(runtime)
         source_uuid = request.source.uuid
         response = post_form(
@@ -419,9 +383,9 @@ class TestDeletionAndLeaks:
     ) -> None:
         caplog.set_level(logging.DEBUG)
         duty = make_account(runtime, "duty1")
-        client = _logged_in(app, duty)
-        _on_duty(runtime, duty)
-        _ask(_source(runtime), URGENT)
+        client = logged_in(app, duty)
+        on_duty(runtime, duty)
+        ask(new_source(runtime), URGENT)
         (request,) = _requests(runtime)
         page = f"/care/{request.uuid}"
         assert MARKER in client.get("/care/").text and MARKER in client.get(page).text
@@ -436,7 +400,7 @@ class TestDeletionAndLeaks:
 
 
 class TestCareDuty:
-    def test_admin_puts_an_analyst_on_duty(
+    def test_admin_puts_an_analyston_duty(
         self, app: Flask, runtime: Runtime, admin_client: FlaskClient, analyst: Account
     ) -> None:
         page = f"/admin/reviewers/{analyst.uuid}"
@@ -450,13 +414,13 @@ class TestCareDuty:
         assert [e.object_uuid for e in _events(runtime, "care_duty_started")] == [analyst.uuid]
         assert [e.object_uuid for e in _events(runtime, "care_duty_ended")] == [analyst.uuid]
 
-    def test_partners_are_never_on_duty(
+    def test_partners_are_neveron_duty(
         self, app: Flask, runtime: Runtime, admin_client: FlaskClient, partner: Account
     ) -> None:
         page = f"/admin/reviewers/{partner.uuid}"
         assert "Partners are never on care duty" in admin_client.get(page).text
         post_form(admin_client, f"{page}/care-duty", {"on_duty": "1"}, page=page)
         assert not _reviewer(runtime, partner).on_care_duty
-        partner_client = _logged_in(app, partner)
+        partner_client = logged_in(app, partner)
         assert partner_client.get("/care/").status_code == 403
         assert _events(runtime, "care_access_denied")

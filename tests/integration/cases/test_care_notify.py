@@ -16,9 +16,7 @@ from rq import SimpleWorker
 from sqlalchemy import select, update
 
 from backupctl.cli import main
-from source_app import create_app as create_source_app
-from tests.integration.cases.test_care import MARKER, URGENT, _ask, _logged_in, _on_duty
-from tests.integration.source_app.helpers import SourceBrowser
+from tests.support.care import MARKER, URGENT, ask, logged_in, new_source, on_duty
 from tests.support.journalist import make_account
 from tests.support.receivers import WebhookInbox, webhook_server
 from vault import jobs, notifications
@@ -54,11 +52,10 @@ def test_urgent_request_and_escalation_notify_without_content(
     app: Flask, runtime: Runtime, webhook: WebhookInbox
 ) -> None:
     duty = make_account(runtime, "duty1")
-    _logged_in(app, duty)
-    _on_duty(runtime, duty)
-    browser = SourceBrowser(create_source_app(runtime.config, runtime).test_client())
-    browser.create()
-    _ask(browser, URGENT)
+    logged_in(app, duty)
+    on_duty(runtime, duty)
+    browser = new_source(runtime)
+    ask(browser, URGENT)
     _deliver(runtime)
     assert _events(webhook) == ["care_waiting"]
 
@@ -93,9 +90,8 @@ def test_urgent_request_and_escalation_notify_without_content(
 def test_a_calm_request_notifies_nobody(
     app: Flask, runtime: Runtime, webhook: WebhookInbox
 ) -> None:
-    _logged_in(app, make_account(runtime, "analyst1"))
-    browser = SourceBrowser(create_source_app(runtime.config, runtime).test_client())
-    browser.create()
-    _ask(browser, {"needs": ["legal"], "urgency": "later", "recent": "no"})
+    logged_in(app, make_account(runtime, "analyst1"))
+    browser = new_source(runtime)
+    ask(browser, {"needs": ["legal"], "urgency": "later", "recent": "no"})
     _deliver(runtime)
     assert webhook.posts == []
