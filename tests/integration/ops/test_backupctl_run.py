@@ -29,6 +29,8 @@ from tests.support.product import (
     run_env,
 )
 from tests.support.servers import free_port
+from vault import notifications
+from vault.services import deletion
 
 
 @pytest.fixture
@@ -59,7 +61,8 @@ def test_run_from_nothing_then_stop(instance: Path, tmp_path: Path) -> None:
         while not Worker.all(connection=redis) and time.monotonic() < deadline:
             time.sleep(0.25)
         [worker] = Worker.all(connection=redis)
-        assert worker.queue_names() == ["backup"]
+        # Notifications first: a care notification must not wait behind deletions.
+        assert worker.queue_names() == [notifications.QUEUE_NAME, deletion.QUEUE_NAME]
         redis.close()
 
         # A development key: public half on the server, secret half beside it, apart.
