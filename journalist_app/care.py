@@ -8,7 +8,7 @@ referral flow, with the consents the source gave in the request), close it.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
@@ -32,8 +32,16 @@ bp = Blueprint("care", __name__, url_prefix="/care")
 
 @bp.before_request
 def _members_only() -> None:
-    # After the login gate: refused (and audited) unless on care duty or an admin.
+    # After the login gate: refused (and audited) unless a care member (see
+    # vault.services.care.is_care_member).
     care.require_care_member(db(), current_reviewer())
+
+
+@bp.app_context_processor
+def _care_member() -> dict[str, bool]:
+    """Whether the navigation offers the care queue (only to those it admits)."""
+    reviewer = getattr(g, "reviewer", None)
+    return {"care_member": reviewer is not None and care.is_care_member(db(), reviewer)}
 
 
 @bp.app_template_filter("age")

@@ -153,16 +153,20 @@ def seal_care_request(
     return request
 
 
-def is_care_member(reviewer: Reviewer) -> bool:
-    """May use the care queue: an active admin, or an active analyst on care duty."""
+def is_care_member(db: Session, reviewer: Reviewer) -> bool:
+    """May use the care queue: an active admin, an active analyst on care duty, or, while
+    nobody on duty holds a key (requests are then sealed to every analyst), any active
+    analyst: a request sealed to someone who cannot reach the queue would wait unseen."""
     if not reviewer.is_active or reviewer.role not in CARE_ROLES:
         return False
-    return reviewer.on_care_duty or reviewer.role is Role.ADMIN
+    if reviewer.on_care_duty or reviewer.role is Role.ADMIN:
+        return True
+    return care_reach(db) is CareReach.ALL_READERS
 
 
 def require_care_member(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
     """Refuse anyone else (the refusal is audited and committed)."""
-    if not is_care_member(actor):
+    if not is_care_member(db, actor):
         audit.record(db, actor, "care_access_denied", "care_request", object_uuid)
         db.commit()
         raise RefusalRecordedError("not on the care team")

@@ -125,7 +125,7 @@ class TestSealing:
             make_account(runtime, "analyst1"),
             make_account(runtime, "admin1", Role.ADMIN),
         )
-        logged_in(app, analyst)
+        analyst_client = logged_in(app, analyst)
         admin_client = logged_in(app, admin)
         browser = new_source(runtime)
         browser.client.get("/language/en")
@@ -141,6 +141,12 @@ class TestSealing:
             ]
         )
         assert MARKER in admin_client.get("/care/").text  # admins see the queue
+        # Sealed to every analyst while nobody is on duty: so the queue is theirs too.
+        assert 'href="/care/"' in analyst_client.get("/").text
+        assert MARKER in analyst_client.get("/care/").text
+        on_duty(runtime, admin)
+        assert 'href="/care/"' not in analyst_client.get("/").text
+        assert analyst_client.get("/care/").status_code == 403
 
     def test_nobody_holds_a_key_no_care_copy(self, runtime: Runtime) -> None:
         make_account(runtime, "never-logged-in")  # no key until a first login
