@@ -65,7 +65,7 @@ MIB = 1024 * 1024
 CELL = 498  # data bytes in one Tor relay cell
 MAX_UPLOAD_BYTES = 500 * MIB  # vault.config.DEFAULT_MAX_UPLOAD, the production default
 IO_TIMEOUT = 120.0
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE_SIZE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -232,7 +232,7 @@ class Server:
                 self.proc.wait()
 
 
-class _CircuitConnection(http.client.HTTPConnection):
+class CircuitConnection(http.client.HTTPConnection):
     """A stream of one circuit: every connection it opens starts with its PROXY line."""
 
     def __init__(self, port: int, circuit: int) -> None:
@@ -244,7 +244,7 @@ class _CircuitConnection(http.client.HTTPConnection):
         self.sock.sendall(self._line)
 
 
-def _fetch(
+def fetch(
     conn: http.client.HTTPConnection,
     method: str,
     path: str,
@@ -272,7 +272,7 @@ def _fetch(
 class BackUp(Server):
     name = "BackUp"
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, extra_env: dict[str, str] | None = None) -> None:
         self.instance = work / "instance"
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUP_", "TEST_"))}
@@ -284,6 +284,9 @@ class BackUp(Server):
             BACKUP_JOURNALIST_PORT=str(free_port()),
             BACKUP_DEV_TOR="0",  # the bench is the circuit: PROXY lines on 127.0.0.1
         )
+        env.update(extra_env or {})
+        self.env = env
+        self.journalist_port = int(env["BACKUP_JOURNALIST_PORT"])
         self.log = open(work / "backup.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backupctl", "run"],
@@ -311,14 +314,14 @@ class BackUp(Server):
         upload will use (each source is its own client for the creation budget)."""
         prepared = []
         for index in range(count):
-            conn = _CircuitConnection(self.port, index + 1)
+            conn = CircuitConnection(self.port, index + 1)
             cookies: dict[str, str] = {}
             try:
-                token = _CSRF.search(_fetch(conn, "GET", "/generate", cookies))
+                token = CSRF_TOKEN.search(fetch(conn, "GET", "/generate", cookies))
                 if not token:
                     raise RuntimeError("no CSRF token on /generate")
-                _fetch(conn, "POST", "/create", cookies, {"csrf_token": token.group(1)})
-                token = _CSRF.search(_fetch(conn, "GET", "/lookup", cookies))
+                fetch(conn, "POST", "/create", cookies, {"csrf_token": token.group(1)})
+                token = CSRF_TOKEN.search(fetch(conn, "GET", "/lookup", cookies))
                 if not token:
                     raise RuntimeError("no CSRF token on /lookup")
             finally:
