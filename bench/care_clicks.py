@@ -15,7 +15,7 @@ import pyotp
 from playwright.sync_api import Page, expect, sync_playwright
 
 if TYPE_CHECKING:
-    from care_latency import Account
+    from care_accounts import Account
     from tor_speed_uploads import BackUp
 
 CHROMIUM = "/usr/bin/chromium"

@@ -30,14 +30,11 @@ expired and no delivery is pending: every care request is the first in its inter
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import platform
-import re
 import shutil
 import smtplib
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,11 +51,10 @@ for _path in (ROOT, BENCH):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import pyotp  # noqa: E402
 import requests  # noqa: E402
+from care_accounts import Account, Reviewer, create_account, csrf, put_on_duty  # noqa: E402
 from care_clicks import Clicks, count_clicks  # noqa: E402
 from tor_speed_uploads import (  # noqa: E402
-    CSRF_TOKEN,
     HOST,
     BackUp,
     CircuitConnection,
@@ -73,88 +69,6 @@ NOTIFY_TIMEOUT = 180.0  # seconds: a round fails rather than wait longer
 INTERVAL_SECONDS = 1  # BACKUP_NOTIFY_INTERVAL_SECONDS: the lowest outside production
 URGENT = {"recent": "yes", "needs": "medical", "urgency": "today", "contact": "other"}
 _INBOX_ROW = '<tr class="source'
-
-
-@dataclass
-class Account:
-    username: str
-    passphrase: str
-    otp_secret: str
-
-
-@dataclass
-class Reviewer:
-    """A reviewer logged in over HTTP: one keep-alive connection and its cookies."""
-
-    port: int
-    cookies: dict[str, str] = field(default_factory=dict)
-    login_step: int = 0
-
-    def __post_init__(self) -> None:
-        self.conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
-
-    def get(self, path: str, form: dict[str, str] | None = None) -> str:
-        try:
-            return fetch(self.conn, "POST" if form else "GET", path, self.cookies, form)
-        except (http.client.HTTPException, ConnectionError):
-            self.conn.close()  # the server closed a kept-alive connection: once more
-            return fetch(self.conn, "POST" if form else "GET", path, self.cookies, form)
-
-    def login(self, account: Account) -> None:
-        self.login_step = int(time.time() // 30)
-        code = pyotp.TOTP(account.otp_secret).now()
-        self.get(
-            "/login",
-            {
-                "csrf_token": csrf(self.get("/login")),
-                "username": account.username,
-                "passphrase": account.passphrase,
-                "code": code,
-            },
-        )
-        if "/logout" not in self.get("/"):
-            raise RuntimeError(f"{account.username} is not logged in")
-
-
-def csrf(page: str) -> str:
-    token = CSRF_TOKEN.search(page)
-    if not token:
-        raise RuntimeError("no CSRF token on the page")
-    return token.group(1)
-
-
-def create_account(server: BackUp, username: str, role: str) -> Account:
-    """`backupctl admin create`, as an admin runs it; the passphrase and TOTP secret
-    read from what it prints once."""
-    out = subprocess.run(
-        [sys.executable, "-m", "backupctl", "admin", "create", username, "--role", role],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    passphrase = re.search(r"Passphrase \(shown once\):\n\s+(.+)\n", out)
-    secret = re.search(r"\(TOTP, shown once\):\n\s+(.+)\n", out)
-    if not passphrase or not secret or "could not be made" in out:
-        raise RuntimeError(f"backupctl admin create {username}: unexpected output")
-    return Account(username, passphrase.group(1).strip(), secret.group(1).replace(" ", ""))
-
-
-def put_on_duty(server: BackUp, admin: Account, username: str) -> None:
-    """The admin's way: Admin → the reviewer → "Put on care duty"."""
-    session = Reviewer(server.journalist_port)
-    session.login(admin)
-    link = re.search(
-        r'href="(/admin/reviewers/[^"]+)">' + re.escape(username) + "<", session.get("/admin/")
-    )
-    if not link:
-        raise RuntimeError(f"{username} is not on the admin page")
-    page = session.get(link.group(1))
-    session.get(link.group(1) + "/care-duty", {"csrf_token": csrf(page), "on_duty": "1"})
-    if "Take off care duty" not in session.get(link.group(1)):
-        raise RuntimeError(f"{username} was not put on care duty")
-    session.conn.close()
 
 
 class Sources:
@@ -194,7 +108,7 @@ def poll(
     deadline = time.monotonic() + NOTIFY_TIMEOUT
     while time.monotonic() < deadline:
         started = time.monotonic()
-        page = reviewer.get(path)
+        page = reviewer.page(path)
         gets.append(time.monotonic() - started)
         if shown(page):
             return time.time()
@@ -269,7 +183,7 @@ def care_side(env: Env, index: int, result: Round) -> None:
 
 def evidence_side(env: Env, index: int, result: Round) -> None:
     source = env.sources.ready()
-    before = env.reviewer.get("/").count(_INBOX_ROW)
+    before = env.reviewer.page("/").count(_INBOX_ROW)
     sent: dict[str, float] = {}
     contact = f"evidence-bench round {index} {os.urandom(4).hex()}"
     sender = threading.Thread(target=send, args=(source, "evidence", contact, sent))
