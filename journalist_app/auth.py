@@ -11,7 +11,7 @@ from journalist_app.context import current_reviewer, db, hasher, runtime, server
 from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer
-from vault.services import care, notes, referrals, reviewers
+from vault.services import care, care_queue, notes, referrals, reviewers
 from webcore.client import client_key
 
 bp = Blueprint("auth", __name__)
@@ -64,6 +64,10 @@ def login() -> ResponseReturnValue:
             if isinstance(chosen, str):
                 session[language.SESSION_KEY] = chosen  # the language chosen before stays
             _unlock_notes_key(reviewer, form.passphrase.data or "")
+            # A care member with a request waiting untaken lands on the care queue: one
+            # click less between login and an urgent answer.
+            if care_queue.has_untaken(db(), reviewer):
+                return redirect(url_for("care.index"))
             return redirect(url_for("inbox.index"))
     elif request.method == "POST":
         error, status = _("Login failed. Check your username, passphrase and code."), 401

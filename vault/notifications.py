@@ -55,8 +55,8 @@ log = logging.getLogger(__name__)
 # notification back.
 QUEUE_NAME = "backup-notify"
 JOB = "vault.jobs.notify_care"
-# A relay or receiver that is down is tried again; the delays stay inside the default
-# interval, so a retry still finds its own claim.
+# A relay or receiver that is down is tried again: within the interval a retry finds its
+# own claim by token; after it, the retry claims a new interval and sends.
 DEFAULT_RETRY = Retry(max=4, interval=[10, 30, 120, 300])
 JOB_TIMEOUT_SECONDS = 120
 # How long a queued delivery may wait for the worker before another one may be queued.

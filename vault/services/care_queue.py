@@ -43,6 +43,7 @@ __all__ = [
     "answer",
     "close",
     "get_request",
+    "has_untaken",
     "list_queue",
     "open_request",
     "queue_key",
@@ -142,6 +143,20 @@ def list_queue(
     audit.record(db, actor, "care_queue_viewed")
     db.commit()
     return views
+
+
+def has_untaken(db: Session, actor: Reviewer) -> bool:
+    """Whether a request of a live source waits untaken and `actor` may see the queue
+    (where the reviewer lands after login). Not audited: it reveals no request."""
+    if not care.is_care_member(db, actor):
+        return False
+    waiting = (
+        select(CareRequest.id)
+        .join(Source, Source.id == CareRequest.source_id)
+        .where(CareRequest.status == CareStatus.OPEN, Source.deleted_at.is_(None))
+        .limit(1)
+    )
+    return db.scalar(waiting) is not None
 
 
 def get_request(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:

@@ -22,7 +22,7 @@ from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import csrf_token
 from tests.support.care import MARKER, URGENT, ask, logged_in, new_source, on_duty
-from tests.support.journalist import Account, make_account, post_form
+from tests.support.journalist import Account, login, make_account, post_form
 from tests.support.leaks import assert_no_leak
 from vault import jobs
 from vault.models import (
@@ -286,6 +286,25 @@ class TestActions:
         for action in ("care_request_taken", "care_request_answered", "care_request_closed"):
             assert [e.object_uuid for e in _events(runtime, action)] == [request.uuid]
         assert [e.object_uuid for e in _events(runtime, "reply_sent")] == [taken.source.uuid]
+
+    def test_login_lands_on_the_queue_while_a_request_waits_untaken(
+        self, app: Flask, runtime: Runtime
+    ) -> None:
+        duty, duty2 = make_account(runtime, "duty1"), make_account(runtime, "duty2")
+        other = make_account(runtime, "other1")
+        on_duty(runtime, duty)
+        on_duty(runtime, duty2)
+        assert login(app.test_client(), duty).headers["Location"] == "/"  # nothing waits
+        ask(new_source(runtime), URGENT)
+        client = app.test_client()
+        assert login(client, duty, code=duty.code(1)).headers["Location"] == "/care/"
+        # Not on duty while someone is: the queue is not theirs, nor is the landing.
+        assert login(app.test_client(), other).headers["Location"] == "/"
+        (request,) = _requests(runtime)
+        page = f"/care/{request.uuid}"
+        assert post_form(client, f"{page}/take", page=page).status_code == 302
+        # Taken: nothing waits untaken any more.
+        assert login(app.test_client(), duty2).headers["Location"] == "/"
 
     def _org(self, runtime: Runtime) -> str:
         with runtime.session_factory() as db:

@@ -21,7 +21,7 @@ class TestAccepted:
     def test_nothing_configured_means_no_channel(self) -> None:
         notify = load_notify_config({}, production=True)
         assert notify.channels == ()
-        assert notify.interval_seconds == 600
+        assert notify.interval_seconds == 60
 
     def test_mail_with_defaults(self) -> None:
         notify = load_notify_config(MAIL, production=True)
