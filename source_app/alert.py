@@ -8,6 +8,7 @@ like any message together with the chosen files, and forgets it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -27,19 +28,28 @@ from vault.errors import QuotaExceededError, StorageFullError
 bp = Blueprint("alert", __name__)
 
 
+# The button that asks for the regions of the chosen country (a form cannot change
+# without JavaScript): the page comes back with everything typed, nothing is sent.
+SHOW_REGIONS = "show_regions"
+
+
 def form_page(
     template: str,
     *,
     errors: list[str] | None = None,
     status: int = 200,
+    prefill: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Any:
-    """A form page, filled with what was sent (a source must not retype anything).
+    """A form page, filled with what was sent (a source must not retype anything), or on
+    a fresh page with `prefill` (the source's current consent answers).
 
     No value is echoed longer than any answer may be: a refused 10 MB field must not
     come back as a 10 MB page over a slow Tor circuit.
     """
-    sent = request.form
+    extra.setdefault("notes", [])
+    extra.setdefault("consent_unknown", [])
+    sent = request.form if request.method == "POST" else MultiDict(prefill or {})
     shown = MultiDict([(k, v[: reports.MAX_LONG_TEXT]) for k, v in sent.items(multi=True)])
     html = render_template(
         template,
@@ -56,9 +66,17 @@ def form_page(
     return html, status
 
 
-def seal(document: dict[str, Any], documents: list[Any] | None = None) -> None:
-    """Seal a report document (and files) for the logged-in source; show its receipts."""
-    created = submit_as_current_source(reports.dumps(document), documents or [])
+def seal(
+    document: dict[str, Any],
+    documents: list[Any] | None = None,
+    *,
+    consent_state: Mapping[str, bool | None] | None = None,
+) -> None:
+    """Seal a report document (and files) for the logged-in source; show its receipts.
+    `consent_state`: for a document carrying consent, the answers known after it."""
+    created = submit_as_current_source(
+        reports.dumps(document), documents or [], consent_state=consent_state
+    )
     flash_receipt_codes(created)
 
 
@@ -72,9 +90,16 @@ def form() -> ResponseReturnValue:
 @source_required
 def submit() -> ResponseReturnValue:
     documents = chosen_documents(request.files.getlist("fh"))
+    if SHOW_REGIONS in request.form:
+        # Sent URL-encoded (the button's formenctype): a file field brings only names.
+        chosen = [name for name in request.form.getlist("fh") if name] or documents
+        notes = [_("The files you chose were not sent: choose them again.")] if chosen else []
+        return form_page("alert.html", notes=notes)
     fields = {key: request.form.getlist(key) for key in request.form}
     try:
-        document = reports.alert_from_form(fields, today=dt.date.today())
+        document = reports.alert_from_form(
+            fields, today=dt.date.today(), with_files=bool(documents)
+        )
     except reports.ReportError as exc:
         errors = labels.error_messages(exc.codes)
         if documents:  # aborted by the teardown: they must be chosen again

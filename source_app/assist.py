@@ -23,8 +23,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from source_app import consent
 from source_app import forms_labels as labels
-from source_app.alert import form_page, seal
+from source_app.alert import SHOW_REGIONS, form_page, seal
 from source_app.auth import current_source, is_logged_in, source_required
 from source_app.context import get_config, get_db, get_runtime
 from vault import notifications, reports
@@ -88,12 +89,15 @@ def emergency() -> ResponseReturnValue:
 @bp.get("/form")
 @source_required
 def form() -> ResponseReturnValue:
-    return _assist_page()
+    return _assist_page(**consent.page_context(consent.known_consent()))
 
 
 @bp.post("/form")
 @source_required
 def submit() -> ResponseReturnValue:
+    known = consent.known_consent()
+    if SHOW_REGIONS in request.form:  # the page again, with the chosen country's regions
+        return _assist_page(**consent.page_context(known))
     fields = {key: request.form.getlist(key) for key in request.form}
     to_care = _CARE_PATHS.get(tuple(fields.pop(CARE_PATH, ())))
     try:
@@ -101,8 +105,9 @@ def submit() -> ResponseReturnValue:
             raise reports.ReportError(["form:unexpected"])
         document = reports.assist_from_form(fields)
     except reports.ReportError as exc:
-        return _assist_page(errors=labels.error_messages(exc.codes), status=400)
-    seal(document)
+        errors = labels.error_messages(exc.codes)
+        return _assist_page(errors=errors, status=400, **consent.page_context(known))
+    seal(document, consent_state=consent.state_after(known, document))
     if to_care and not _seal_care_copy(document):
         flash(
             _(
@@ -118,20 +123,4 @@ def submit() -> ResponseReturnValue:
         ),
         "ok",
     )
-    return redirect(url_for("lookup.lookup"))
-
-
-@bp.route("/consent", methods=["GET", "POST"])
-@source_required
-def consent() -> ResponseReturnValue:
-    """Consent can change at any time: each change is a new sealed document."""
-    if request.method == "GET":
-        return form_page("consent.html")
-    fields = {key: request.form.getlist(key) for key in request.form}
-    try:
-        document = reports.consent_from_form(fields)
-    except reports.ReportError as exc:
-        return form_page("consent.html", errors=labels.error_messages(exc.codes), status=400)
-    seal(document)
-    flash(_("Thank you. Your choices are saved. You can change them again at any time."), "ok")
     return redirect(url_for("lookup.lookup"))

@@ -12,7 +12,7 @@ reply key.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ParamSpec
 
 from flask import g, redirect, session, url_for
@@ -102,10 +102,14 @@ def current_source() -> Source | None:
 
 
 def submit_as_current_source(
-    message: str | None, documents: Sequence[DocumentSink]
+    message: str | None,
+    documents: Sequence[DocumentSink],
+    *,
+    consent_state: Mapping[str, bool | None] | None = None,
 ) -> list[Submission]:
     """Seal and record for the logged-in source; a new source's first submission also
-    records the source and its reply key (vault.services.sources.submit_first)."""
+    records the source and its reply key (vault.services.sources.submit_first).
+    `consent_state` goes with a message carrying consent (source_app.consent)."""
     runtime = get_runtime()
     quota_bytes = get_config().source_quota_bytes
     source = current_source()
@@ -118,6 +122,7 @@ def submit_as_current_source(
             message,
             documents,
             quota_bytes=quota_bytes,
+            consent_state=consent_state,
         )
     source, created = sources.submit_first(
         get_db(),
@@ -128,6 +133,7 @@ def submit_as_current_source(
         message,
         documents,
         quota_bytes=quota_bytes,
+        consent_state=consent_state,
     )
     server_session().pop(_NEW_LOOKUP, None)  # recorded: the row is found by uuid from now
     g.source = source

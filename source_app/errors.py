@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Flask, current_app, make_response, render_template
+from flask import Flask, current_app, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import format_number
 from flask_babel import gettext as _
@@ -150,13 +150,22 @@ def _render_error(error: HTTPException) -> ResponseReturnValue:
     if error.code is None or error.code < 400:
         return error  # routing redirects (e.g. a missing trailing slash) are not errors
     title, message = _describe(error)
-    response = make_response(render_template("error.html", title=title, message=message))
+    html = render_template("error.html", title=title, message=message, files_note=_files_note())
+    response = make_response(html)
     response.status_code = error.code
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
     if isinstance(error, TooManyRequests):
         response.headers["Retry-After"] = str(_retry_after(error))
     return response
+
+
+def _files_note() -> str | None:
+    """For a refused upload form (whatever refused it: an expired page, a size, a full
+    disk): the browser forgets the chosen files, so the source must be told."""
+    if request.method == "POST" and request.mimetype == "multipart/form-data":
+        return _("If you chose files, they were not sent: choose them again.")
+    return None
 
 
 def _storage_full(_error: StorageFullError) -> ResponseReturnValue:

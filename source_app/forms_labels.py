@@ -16,7 +16,7 @@ from flask_babel import get_locale
 # Lazy, yet named `_`: the extractor (pybabel, and the catalogue test) finds `_(...)`.
 from flask_babel import lazy_gettext as _
 
-from vault.regions import REGIONS
+from vault.regions import FIELD_COUNTRIES, REGIONS
 
 __all__ = [
     "AGE_BANDS",
@@ -94,6 +94,10 @@ CONSENTS = {
     "refer_partner": _(
         "May WWoW pass your case to a trusted doctor, lawyer or counsellor who works with us?"
     ),
+    "contact_partner": _(
+        "May that doctor, lawyer or counsellor contact you themselves, here or in the way you "
+        "told us?"
+    ),
     "statistics": _("May WWoW count your case in statistics, with nothing that shows who you are?"),
     "court": _("May WWoW use what you sent in a court case?"),
 }
@@ -147,7 +151,12 @@ def _problem(field: str, reason: str) -> Any:
     if field == "form":
         return _("The form held something we did not expect.")
     if field == "consent":
-        return _("Choose yes or no for at least one question.")
+        return _("You left every question as before: choose an answer to change.")
+    if field == "alert":
+        return _(
+            "The form is empty. Answer at least one question, write what happened, or "
+            "choose a file."
+        )
     if field == "region" and reason == "country":
         return _("The region is not in the country you chose.")
     if field == "contact_details" and reason == "missing":
@@ -178,8 +187,13 @@ def error_messages(codes: Iterable[str]) -> list[str]:
     return sentences
 
 
-def countries() -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """(code, name in the reader's language, regions) for every country, by name."""
+def countries(shown: str | None = None) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(code, name in the reader's language, regions) for every country, by name.
+
+    Regions are listed for the countries where WWoW works and for `shown` (the country
+    the source asked regions for): every region of every country would make the page
+    too heavy for a slow Tor circuit.
+    """
     locale = get_locale()
     names = locale.territories if locale is not None else {}
     # CLDR lacks some names in some languages (Kinyarwanda has none): English then.
@@ -188,7 +202,9 @@ def countries() -> list[tuple[str, str, list[tuple[str, str]]]]:
         (
             code,
             str(names.get(code) or fallback.get(code, code)),
-            sorted(regions.items(), key=lambda item: item[1]),
+            sorted(regions.items(), key=lambda item: item[1])
+            if code in FIELD_COUNTRIES or code == shown
+            else [],
         )
         for code, regions in REGIONS.items()
     ]

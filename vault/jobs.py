@@ -16,6 +16,7 @@ from vault import notifications
 from vault.config import load_config
 from vault.models import Reply, Source, Submission
 from vault.runtime import Runtime, build_runtime
+from vault.services.source_consent import state_name
 
 _runtime: Runtime | None = None
 
@@ -44,6 +45,8 @@ def _delete_stored(model: type[_Stored], item_uuid: str) -> bool:
         if item is None:
             return False
         rt.store.shred(rt.store.path_of(item.source.uuid, item.filename))
+        if item.filename.endswith("-msg.gpg"):  # the source's own view of its consent
+            rt.store.shred(rt.store.path_of(item.source.uuid, state_name(item.filename)))
         db.delete(item)
     return True
 
@@ -78,12 +81,12 @@ def sweep_store(older_than_seconds: int = 3600) -> int:
     """Shred what crashed requests left in the store (partials, files with no row)."""
     rt = _rt()
     with rt.session() as db:
-        known = [
-            rt.store.path_of(uuid, name)
-            for uuid, name in db.execute(
-                select(Source.uuid, Submission.filename).join(Submission.source)
-            )
-        ]
+        submissions = db.execute(select(Source.uuid, Submission.filename).join(Submission.source))
+        known = []
+        for uuid, name in submissions:
+            known.append(rt.store.path_of(uuid, name))
+            if name.endswith("-msg.gpg"):  # a consent state counts while its message does
+                known.append(rt.store.path_of(uuid, state_name(name)))
         known += [
             rt.store.path_of(uuid, name)
             for uuid, name in db.execute(select(Source.uuid, Reply.filename).join(Reply.source))

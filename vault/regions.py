@@ -1,97 +1,68 @@
 """Countries and first-level regions a source may pick: coarse by design.
 
 Codes are ISO 3166-1 (countries) and ISO 3166-2 (regions). No finer place, no GPS, no
-map: a village can identify a survivor. Countries where WWoW works come with their
-regions; other countries of concern come alone (the free "place" answer is optional).
-Region names are proper names, shown as their official forms; country names are shown
-in the reader's language from CLDR (Babel), so they need no catalogue entry.
+map: a village can identify a survivor. The countries offered are those of concern to
+WWoW (`COUNTRIES`); their regions come from ISO 3166-2 as maintained in pycountry
+(pinned in requirements.lock), first level only: a subdivision with a parent (a
+district, a prefecture inside a region) is never offered.
 
-Burundi's list is the 18 provinces in use before the 2025 reform, the names that
-refugees met in Rwanda still use; review with the field team when that changes.
+Region names are shown in their official form (ISO 3166-2's name, as pycountry gives
+it), never translated; two regions of one country with the same name (Maputo the
+province, Maputo the city) are told apart by their code. Country names are shown in the
+reader's language from CLDR (Babel), so they need no catalogue entry.
+
+A country whose first level is too fine to be coarse (municipalities: Slovenia, North
+Macedonia, Malta...) or absent (small territories) is offered alone: `TOO_FINE` names
+the former; a test checks that every country offered with regions has a coarse first
+level. Burundi: ISO 3166-2 still lists the 18 provinces in use before the 2025 reform,
+the names that refugees met in Rwanda still use; review with the field team when a
+pycountry update changes that (tests/unit/vault/test_regions.py will notice).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from types import MappingProxyType
 
-__all__ = ["REGIONS"]
+import pycountry
 
-_GN = {
-    "GN-B": "Boké",
-    "GN-C": "Conakry",
-    "GN-D": "Kindia",
-    "GN-F": "Faranah",
-    "GN-K": "Kankan",
-    "GN-L": "Labé",
-    "GN-M": "Mamou",
-    "GN-N": "Nzérékoré",
-}
-_RW = {
-    "RW-01": "Kigali",
-    "RW-02": "Iburasirazuba / Est",
-    "RW-03": "Amajyaruguru / Nord",
-    "RW-04": "Iburengerazuba / Ouest",
-    "RW-05": "Amajyepfo / Sud",
-}
-_BI = {
-    "BI-BB": "Bubanza",
-    "BI-BM": "Bujumbura Mairie",
-    "BI-BL": "Bujumbura Rural",
-    "BI-BR": "Bururi",
-    "BI-CA": "Cankuzo",
-    "BI-CI": "Cibitoke",
-    "BI-GI": "Gitega",
-    "BI-KR": "Karuzi",
-    "BI-KY": "Kayanza",
-    "BI-KI": "Kirundo",
-    "BI-MA": "Makamba",
-    "BI-MU": "Muramvya",
-    "BI-MY": "Muyinga",
-    "BI-MW": "Mwaro",
-    "BI-NG": "Ngozi",
-    "BI-RM": "Rumonge",
-    "BI-RT": "Rutana",
-    "BI-RY": "Ruyigi",
-}
-_CD = {
-    "CD-BC": "Kongo-Central",
-    "CD-BU": "Bas-Uele",
-    "CD-EQ": "Équateur",
-    "CD-HK": "Haut-Katanga",
-    "CD-HL": "Haut-Lomami",
-    "CD-HU": "Haut-Uele",
-    "CD-IT": "Ituri",
-    "CD-KC": "Kasaï-Central",
-    "CD-KE": "Kasaï-Oriental",
-    "CD-KG": "Kwango",
-    "CD-KL": "Kwilu",
-    "CD-KN": "Kinshasa",
-    "CD-KS": "Kasaï",
-    "CD-LO": "Lomami",
-    "CD-LU": "Lualaba",
-    "CD-MA": "Maniema",
-    "CD-MN": "Mai-Ndombe",
-    "CD-MO": "Mongala",
-    "CD-NK": "Nord-Kivu",
-    "CD-NU": "Nord-Ubangi",
-    "CD-SA": "Sankuru",
-    "CD-SK": "Sud-Kivu",
-    "CD-SU": "Sud-Ubangi",
-    "CD-TA": "Tanganyika",
-    "CD-TO": "Tshopo",
-    "CD-TU": "Tshuapa",
-}
-_ALONE = (
-    "AF", "BF", "CF", "CM", "CO", "ET", "HT", "IQ", "KE", "LY", "ML", "MM", "MZ", "NE",
-    "NG", "SD", "SO", "SS", "SY", "TD", "TZ", "UA", "UG", "YE",
+__all__ = ["COUNTRIES", "FIELD_COUNTRIES", "REGIONS", "TOO_FINE", "first_level"]
+
+# Countries of concern, offered in the source's country list (ISO 3166-1 alpha-2). The
+# list stays short on purpose: every country costs page weight on a slow Tor circuit,
+# and a source elsewhere can still describe the place in words.
+COUNTRIES = (
+    "AF", "BF", "BI", "CD", "CF", "CM", "CO", "ET", "GN", "HT", "IQ", "KE", "LY", "ML",
+    "MM", "MZ", "NE", "NG", "RW", "SD", "SO", "SS", "SY", "TD", "TZ", "UA", "UG", "YE",
 )  # fmt: skip
+# Where WWoW works: their regions are on the form at once; for another country the
+# source asks for its regions with one button (see docs/source-experience.md).
+FIELD_COUNTRIES = ("BI", "CD", "GN", "RW")
+# First-level subdivisions that are municipalities or local councils: too fine to keep
+# a place coarse. Such a country is offered without regions.
+TOO_FINE = frozenset({"AZ", "LV", "MK", "MT", "SI"})
+
+
+def first_level(country: str) -> dict[str, str]:
+    """Region code -> shown name, for a country's first-level subdivisions."""
+    if country in TOO_FINE:
+        return {}
+    found = [
+        subdivision
+        for subdivision in pycountry.subdivisions.get(country_code=country) or ()
+        if subdivision.parent_code is None
+    ]
+    repeated = Counter(subdivision.name for subdivision in found)
+    return {
+        subdivision.code: (
+            f"{subdivision.name} ({subdivision.code})"
+            if repeated[subdivision.name] > 1
+            else subdivision.name
+        )
+        for subdivision in sorted(found, key=lambda s: str(s.code))
+    }
+
 
 REGIONS: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
-    {
-        "GN": MappingProxyType(_GN),
-        "RW": MappingProxyType(_RW),
-        "BI": MappingProxyType(_BI),
-        "CD": MappingProxyType(_CD),
-        **{code: MappingProxyType({}) for code in _ALONE},
-    }
+    {country: MappingProxyType(first_level(country)) for country in COUNTRIES}
 )

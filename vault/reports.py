@@ -12,6 +12,12 @@ source app turns each code into a sentence in the source's language.
 
 Pure Python: no Flask, no database. The choice lists are codes; their labels live in
 the apps (translated) and the workstation (English for analysts).
+
+Versions. 1: the first schema. 2: ASSIST asks for the coarse place (`where`, as ALERT)
+and a fifth consent (`contact_partner`); a consent answer the source left "as before" is
+absent instead of being written as null; a change of consent is flat (`"consent":
+{...answers}`, where version 1 nested `{"consent": {"consent": ...}}`). `loads` reads
+both and gives every reader the version 2 shape.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "ALERT_FIELDS",
     "ASSIST_FIELDS",
     "CONSENTS",
+    "CONSENT_CHOICES",
     "CONSENT_FIELDS",
     "CONTACT_METHODS",
     "EVIDENCE",
@@ -39,22 +46,26 @@ __all__ = [
     "MAX_SHORT_TEXT",
     "NEEDS",
     "PERPETRATORS",
+    "READABLE_VERSIONS",
     "REPORTERS",
     "SCHEMA",
     "SEXES",
     "URGENCIES",
     "VERSION",
     "VIOLENCE",
+    "ConsentState",
     "ReportError",
     "alert_from_form",
     "assist_from_form",
     "consent_from_form",
     "dumps",
+    "is_consent_answers",
     "loads",
 ]
 
 SCHEMA = "backup.source-report"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 REPORTERS = ("survivor", "family", "witness", "activist", "health", "legal", "social", "other")
 # The International Protocol on the Documentation and Investigation of Sexual Violence
@@ -75,7 +86,11 @@ PERPETRATORS = ("state_forces", "armed_group", "police", "civilians", "unknown")
 EVIDENCE = ("photos", "medical_records", "witnesses", "documents", "other")
 NEEDS = ("medical", "psychosocial", "legal", "safety", "livelihood")
 URGENCIES = ("today", "this_week", "later")
-CONSENTS = ("handle_case", "refer_partner", "statistics", "court")
+CONSENTS = ("handle_case", "refer_partner", "contact_partner", "statistics", "court")
+# The radio values of one consent question. "Not now" is recorded as null (treated as no);
+# an empty value ("as before", offered only when the page cannot show the current answer)
+# or no value leaves the answer as it was: nothing is written for it.
+CONSENT_CHOICES = ("yes", "no", "not_now")
 CONTACT_METHODS = ("backup", "other")
 
 MAX_COUNT = 10_000  # people: a mass event is possible, a larger number is a typo
@@ -104,8 +119,9 @@ ALERT_FIELDS = frozenset(
     }
 )
 CONSENT_FIELDS = frozenset(f"consent_{name}" for name in CONSENTS)
+PLACE_FIELDS = frozenset({"country", "region"})
 ASSIST_FIELDS = frozenset(
-    {"needs", "urgency", "recent", "contact", "contact_details"} | CONSENT_FIELDS
+    {"needs", "urgency", "recent", "contact", "contact_details"} | CONSENT_FIELDS | PLACE_FIELDS
 )
 # Fields every form carries that are not answers.
 _FRAMEWORK_FIELDS = frozenset({"csrf_token"})
@@ -242,10 +258,10 @@ def _when(reader: _Reader, today: dt.date) -> dict[str, Any] | None:
     return when or None
 
 
-def _where(reader: _Reader) -> dict[str, Any] | None:
+def _where(reader: _Reader, *, with_place: bool = True) -> dict[str, Any] | None:
     country = reader.one("country", sorted(REGIONS))
     region = reader.one("region", [code for codes in REGIONS.values() for code in codes])
-    place = reader.text("place", MAX_SHORT_TEXT)
+    place = reader.text("place", MAX_SHORT_TEXT) if with_place else None
     if region is not None:
         owner = region.split("-", 1)[0]
         if country is None:
@@ -253,12 +269,24 @@ def _where(reader: _Reader) -> dict[str, Any] | None:
         elif country != owner:
             reader.errors.append("region:country")
             return None
-    where = {"country": country, "region": region, "place": place}
+    where: dict[str, Any] = {"country": country, "region": region}
+    if with_place:
+        where["place"] = place
     return where if any(where.values()) else None
 
 
-def alert_from_form(form: Form, *, today: dt.date) -> dict[str, Any]:
-    """The ALERT document for a submitted form. Raises ReportError."""
+def _answered(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_answered(item) for item in value.values())
+    return value not in (None, [], "", False)
+
+
+def alert_from_form(form: Form, *, today: dt.date, with_files: bool = False) -> dict[str, Any]:
+    """The ALERT document for a submitted form. Raises ReportError.
+
+    Every question is optional, but a report with no answer at all and no file says
+    nothing: it is refused (`alert:empty`) rather than stored.
+    """
     reader = _Reader(form, ALERT_FIELDS)
     report = {
         "reporter": reader.one("reporter", REPORTERS),
@@ -278,18 +306,28 @@ def alert_from_form(form: Form, *, today: dt.date) -> dict[str, Any]:
         "account": reader.text("account", MAX_LONG_TEXT),
     }
     reader.check()
+    if not with_files and not _answered(report):
+        raise ReportError(["alert:empty"])
     return _envelope("alert", report)
 
 
-def _consent(reader: _Reader) -> dict[str, bool | None]:
-    # One choice per use; an unanswered question is recorded as such (None), and WWoW
-    # treats it as "no" (see docs/source-experience.md).
-    answers = {name: reader.one(f"consent_{name}", ("yes", "no")) for name in CONSENTS}
-    return {name: None if value is None else value == "yes" for name, value in answers.items()}
+ConsentState = dict[str, bool | None]
+
+
+def _consent(reader: _Reader) -> ConsentState:
+    """The answers the source gave, one per use: true, false, or null for "not now"
+    (which WWoW treats as no: see docs/source-experience.md). A question left "as
+    before" (or not sent) is absent: the earlier answer stands."""
+    stated: ConsentState = {}
+    for name in CONSENTS:
+        value = reader.one(f"consent_{name}", CONSENT_CHOICES)
+        if value is not None:
+            stated[name] = None if value == "not_now" else value == "yes"
+    return stated
 
 
 def assist_from_form(form: Form) -> dict[str, Any]:
-    """The ASSIST document (needs, urgency, consent, contact). Raises ReportError."""
+    """The ASSIST document (needs, urgency, place, consent, contact). Raises ReportError."""
     reader = _Reader(form, ASSIST_FIELDS)
     method = reader.one("contact", CONTACT_METHODS) or "backup"
     details = reader.text("contact_details", MAX_SHORT_TEXT)
@@ -300,6 +338,7 @@ def assist_from_form(form: Form) -> dict[str, Any]:
         "needs": reader.many("needs", NEEDS),
         "urgency": reader.one("urgency", URGENCIES),
         "within_72_hours": recent,
+        "where": _where(reader, with_place=False),
         "consent": _consent(reader),
         # A contact the source did not choose to give is never kept, even if typed.
         "contact": {"method": method, "details": details if method == "other" else None},
@@ -309,13 +348,14 @@ def assist_from_form(form: Form) -> dict[str, Any]:
 
 
 def consent_from_form(form: Form) -> dict[str, Any]:
-    """A change of consent, sent later by a logged-in source. Raises ReportError."""
+    """A change of consent, sent later by a logged-in source. Raises ReportError
+    (`consent:empty` when every question was left as before)."""
     reader = _Reader(form, CONSENT_FIELDS)
     consent = _consent(reader)
     reader.check()
-    if all(value is None for value in consent.values()):
+    if not consent:
         raise ReportError(["consent:empty"])
-    return _envelope("consent", {"consent": consent})
+    return _envelope("consent", consent)
 
 
 def _envelope(kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -327,16 +367,33 @@ def dumps(document: Mapping[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1)
 
 
+def is_consent_answers(body: Any) -> bool:
+    """Whether `body` is a mapping of consent uses to true, false or null."""
+    return (
+        isinstance(body, dict)
+        and set(body) <= set(CONSENTS)
+        and all(value in (True, False, None) for value in body.values())
+    )
+
+
 _KINDS: dict[str, Callable[[Any], bool]] = {
     "alert": lambda body: isinstance(body, dict),
-    "assist": lambda body: isinstance(body, dict),
-    "consent": lambda body: isinstance(body, dict) and isinstance(body.get("consent"), dict),
+    "assist": lambda body: isinstance(body, dict) and is_consent_answers(body.get("consent", {})),
+    "consent": is_consent_answers,
 }
+
+
+def _upgrade(document: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 document in the version 2 shape (its `version` stays 1)."""
+    if document.get("kind") == "consent" and isinstance(document.get("consent"), dict):
+        document["consent"] = document["consent"].get("consent")
+    return document
 
 
 def loads(text: str) -> dict[str, Any] | None:
     """A report document from decrypted text, or None if the text is not one of ours.
 
+    Version 1 documents come back in the version 2 shape (see the module's docstring).
     Raises ReportError for a document of ours with an unknown version or kind.
     """
     try:
@@ -346,8 +403,10 @@ def loads(text: str) -> dict[str, Any] | None:
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         return None
     kind = document.get("kind")
-    if document.get("version") != VERSION or kind not in _KINDS:
+    if document.get("version") not in READABLE_VERSIONS or kind not in _KINDS:
         raise ReportError(["document:version"])
+    if document["version"] == 1:
+        document = _upgrade(document)
     if not _KINDS[kind](document.get(kind)):
         raise ReportError(["document:shape"])
     return document

@@ -35,7 +35,8 @@ from vault.guards import CHECK_EVERY, ByteBudget, SpaceGuard
 from vault.ports import Sealer, SealStream
 
 PARTIAL_PREFIX = ".partial-"
-_SAFE_NAME = re.compile(r"^[0-9]+-[a-z0-9_]+-(msg\.gpg|doc\.gz\.gpg|reply\.gpg)$")
+# `-consent.gpg`: a source's own view of its consent (vault.services.source_consent).
+_SAFE_NAME = re.compile(r"^[0-9]+-[a-z0-9_]+-(msg\.gpg|doc\.gz\.gpg|reply\.gpg|consent\.gpg)$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SNIFF_BYTES = 64 * 1024
 _WRITE_CHUNK = 1024 * 1024

@@ -58,6 +58,7 @@ _LABELS: dict[str, str] = {
     "later": "Can wait",
     "handle_case": "WWoW may handle the case",
     "refer_partner": "WWoW may refer to a partner professional",
+    "contact_partner": "The partner may contact the source directly",
     "statistics": "Anonymous statistics",
     "court": "Use in a court case",
     "backup": "Only through BackUp replies",
@@ -106,10 +107,16 @@ def _when(when: Mapping[str, Any] | None) -> str:
 
 
 def _consent_rows(consent: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """One row per use. From version 2, a use the source left "as before" is absent from
+    the document: the answer of an earlier document stands (`vault.consent`)."""
     rows = []
     for name in reports.CONSENTS:
-        value = consent.get(name)
-        answer = "not answered (treat as no)" if value is None else ("Yes" if value else "No")
+        if name not in consent:
+            answer = "unchanged (the earlier answer stands; none: treat as no)"
+        elif consent[name] is None:
+            answer = "not now (treat as no)"
+        else:
+            answer = "Yes" if consent[name] else "No"
         rows.append((_LABELS[name], _e(answer)))
     return rows
 
@@ -137,10 +144,13 @@ def _alert_rows(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _assist_rows(assist: Mapping[str, Any]) -> list[tuple[str, str]]:
     contact = assist.get("contact") or {}
+    where = assist.get("where") or {}
     return [
         ("Needs", _code(assist.get("needs"))),
         ("How urgent", _code(assist.get("urgency"))),
         ("Violence in the last 72 hours", _code(assist.get("within_72_hours"))),
+        ("Country", _code(where.get("country"))),
+        ("Region", _code(where.get("region"))),
         *_consent_rows(assist.get("consent") or {}),
         ("Reach them", _code(contact.get("method"))),
         ("Contact given (sealed)", _free(contact.get("details"))),
@@ -159,7 +169,7 @@ def render_html(document: Mapping[str, Any], *, label: str = "") -> str:
     elif kind == "assist":
         rows = _assist_rows(body)
     else:
-        rows = _consent_rows(body.get("consent") or {})
+        rows = _consent_rows(body)
     title = _TITLES.get(kind, kind) + (f" — {label}" if label else "")
     table = "\n".join(f"<tr><th>{_e(name)}</th><td>{value}</td></tr>" for name, value in rows)
     return (

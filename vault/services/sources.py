@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -23,13 +23,14 @@ from vault.errors import (
     VaultError,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
-from vault.services import custody, quota
+from vault.services import custody, quota, source_consent
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import ClientBudget
 
 REPLY_KEY_NAME = "BackUp source reply key"  # reveals nothing about the source
 MAX_MESSAGE_CHARS = 100_000
+ConsentMapping = Mapping[str, bool | None]
 _DESIGNATION_TRIES = 20
 
 
@@ -181,23 +182,29 @@ def submit(
     documents: Sequence[DocumentSink],
     *,
     quota_bytes: int | None = None,
+    consent_state: ConsentMapping | None = None,
 ) -> list[Submission]:
     """Seal a message and/or documents for a source, durably, then record them.
 
     Returns only once ciphertext is fsynced and the rows committed. On any failure
     (StorageFullError, QuotaExceededError past `quota_bytes` included), every file
-    written here is shredded and nothing is recorded.
+    written here is shredded and nothing is recorded. `consent_state`, with a message
+    that carries consent: the answers known after it, sealed beside it to the source's
+    reply key (vault.services.source_consent), in the same all-or-nothing step.
     """
     message = _checked_message(message, documents)
     written: list[SealedFile] = []
     try:
         created = _seal_and_record(
-            db, store, source, submission_fpr, message, documents, written, quota_bytes
-        )
+            db, store, source, submission_fpr, message, documents, written, quota_bytes,
+            consent_state,
+        )  # fmt: skip
         db.commit()
     except BaseException:
         _undo(db, store, written, documents)
         raise
+    if consent_state is not None:
+        source_consent.prune(store, source)
     return created
 
 
@@ -211,6 +218,7 @@ def submit_first(
     documents: Sequence[DocumentSink],
     *,
     quota_bytes: int | None = None,
+    consent_state: ConsentMapping | None = None,
 ) -> tuple[Source, list[Submission]]:
     """A new source's first submission: records the source, its reply key and what it
     sent in one transaction, so a failed first submission (StorageFullError and
@@ -234,14 +242,17 @@ def submit_first(
                     source = _record_source(db, keyring, credentials)
                     generated = source.reply_key_fingerprint
         created = _seal_and_record(
-            db, store, source, submission_fpr, message, documents, written, quota_bytes
-        )
+            db, store, source, submission_fpr, message, documents, written, quota_bytes,
+            consent_state,
+        )  # fmt: skip
         db.commit()
     except BaseException:
         _undo(db, store, written, documents)
         if generated is not None:
             keyring.delete_key(generated)
         raise
+    if consent_state is not None:
+        source_consent.prune(store, source)
     return source, created
 
 
@@ -263,6 +274,7 @@ def _seal_and_record(
     documents: Sequence[DocumentSink],
     written: list[SealedFile],
     quota_bytes: int | None,
+    consent_state: ConsentMapping | None = None,
 ) -> list[Submission]:
     """Seal and record, without committing; `written` collects files for `_undo`."""
     created: list[Submission] = []
@@ -276,6 +288,8 @@ def _seal_and_record(
         written.append(sealed)
         created.append(_record(source, SubmissionKind.MESSAGE, sealed))
         manifests.append(custody.Manifest.for_bytes(encoded, "text/plain; charset=utf-8"))
+        if consent_state is not None:
+            written.append(source_consent.seal_state(store, source, number, consent_state))
     for document in documents:
         document.finish()
         number = source.next_interaction()

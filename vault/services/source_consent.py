@@ -1,0 +1,96 @@
+"""The consent a source's own page shows: sealed to the source's reply key only.
+
+Consent documents (ASSIST, a change of consent) are evidence: sealed to the submission
+key, which the server does not hold. To show a logged-in source their current choices,
+each such document is accompanied by a small state, `N-designation-consent.gpg`, that
+holds only the consent answers known after it and is sealed to the source's reply key:
+it opens in memory with the passphrase derived from the codename, exactly as replies do,
+and never otherwise (no reviewer, no process without the source's session can read it).
+
+The state lives beside the message it accompanies and shares its number N; it counts
+only while that message is recorded (a state whose message was never committed, or
+was deleted, is ignored, then swept or shredded with it). Older states are shredded
+once a newer one is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from keys.errors import DecryptionError
+from keys.gpg import GpgKeyring
+from vault.consent import consent_state_dumps, consent_state_loads
+from vault.models import Source, Submission, SubmissionKind
+from vault.reports import ConsentState, ReportError
+from vault.store import SealedFile, Store
+
+__all__ = ["MAX_STATE_BYTES", "prune", "read_state", "seal_state", "state_name"]
+
+MAX_STATE_BYTES = 4096  # five answers in JSON: a state larger than this is not ours
+_STATE = re.compile(r"^(?P<number>[0-9]+)-(?P<slug>[a-z0-9_]+)-consent\.gpg$")
+
+
+def state_name(message_filename: str) -> str:
+    """`N-designation-msg.gpg` -> `N-designation-consent.gpg`."""
+    return message_filename.removesuffix("-msg.gpg") + "-consent.gpg"
+
+
+def seal_state(
+    store: Store, source: Source, number: int, state: Mapping[str, bool | None]
+) -> SealedFile:
+    """Seal the known answers beside message number `number`, to the reply key only."""
+    return store.seal_bytes_to(
+        source.uuid,
+        f"{number}-{source.slug}-consent.gpg",
+        consent_state_dumps(state),
+        [source.reply_key_fingerprint],
+    )
+
+
+def _states(store: Store, source: Source) -> list[tuple[int, Path]]:
+    directory = store.source_dir(source.uuid)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _STATE.match(path.name)
+        if match is not None and path.is_file():
+            found.append((int(match["number"]), path))
+    return sorted(found, reverse=True)
+
+
+def read_state(
+    db: Session, store: Store, keyring: GpgKeyring, source: Source, passphrase: str
+) -> ConsentState | None:
+    """The consent answers known for `source` (a use missing: not known), or None when
+    none can be shown (no state yet, or one that does not open: the page then offers
+    "as before" for every question)."""
+    messages = set(
+        db.scalars(
+            select(Submission.filename).where(
+                Submission.source_id == source.id, Submission.kind == SubmissionKind.MESSAGE
+            )
+        )
+    )
+    for _number, path in _states(store, source):
+        if path.name.removesuffix("-consent.gpg") + "-msg.gpg" not in messages:
+            continue  # its message was never recorded, or is gone
+        try:
+            plain = keyring.open_bytes(path.read_bytes(), passphrase, max_output=MAX_STATE_BYTES)
+            return consent_state_loads(plain)
+        except (DecryptionError, ReportError, OSError):
+            return None
+    return None
+
+
+def prune(store: Store, source: Source) -> None:
+    """Shred every state but the newest (best effort: the newest is what counts)."""
+    for _number, path in _states(store, source)[1:]:
+        with contextlib.suppress(OSError):
+            store.shred(path)
