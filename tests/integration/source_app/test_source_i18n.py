@@ -38,7 +38,8 @@ def _untranslated(html: str, data: list[str]) -> str:
     parser.feed(html)
     text = "\n".join(parser.parts)
     text = re.sub(r"⟦[^⟦⟧]*⟧", " ", text)
-    for value in data:
+    # Longest first: "Nord" (a region of Haiti) must not eat into "Nord-Kivu".
+    for value in sorted(data, key=len, reverse=True):
         text = text.replace(value, " ")
     # What may remain: separators and digits (dates, numbers inside markup).
     return re.sub(r"[\s·\d\-]+", "", text)

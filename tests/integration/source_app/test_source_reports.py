@@ -46,7 +46,7 @@ ALERT_ANSWERS: dict[str, Any] = {
 }
 ALERT_DOCUMENT = {
     "schema": "backup.source-report",
-    "version": 1,
+    "version": 2,
     "kind": "alert",
     "alert": {
         "reporter": "witness",
@@ -65,22 +65,26 @@ ASSIST_ANSWERS = {
     "recent": "yes",
     "consent_handle_case": "yes",
     "consent_refer_partner": "yes",
+    "consent_contact_partner": "no",
     "consent_statistics": "no",
-    "consent_court": "",
+    "consent_court": "not_now",
+    "region": "RW-02",
     "contact": "other",
     "contact_details": "Ask for Aline at the health centre",
 }
 ASSIST_DOCUMENT = {
     "schema": "backup.source-report",
-    "version": 1,
+    "version": 2,
     "kind": "assist",
     "assist": {
         "needs": ["medical", "psychosocial"],
         "urgency": "today",
         "within_72_hours": "yes",
+        "where": {"country": "RW", "region": "RW-02"},
         "consent": {
             "handle_case": True,
             "refer_partner": True,
+            "contact_partner": False,
             "statistics": False,
             "court": None,
         },
@@ -138,14 +142,35 @@ class TestAlert:
             redis=runtime.redis,
         )
 
-    def test_an_empty_report_is_still_a_report(
+    def test_an_empty_report_is_refused_kindly(
+        self, logged_in: SourceBrowser, runtime: Runtime
+    ) -> None:
+        """Every question may be skipped, but not all of them with no file: nothing to keep.
+        Radios left at "I prefer not to answer" and empty selects count as no answer."""
+        blank = {"reporter": "", "country": "", "region": "", "when_month": "", "account": " "}
+        response = _post(logged_in, "/report", blank)
+        assert response.status_code == 400
+        assert "The form is empty" in response.text and "Nothing was sent" in response.text
+        assert submission_count(runtime) == 0 and stored_files(runtime) == []
+        logged_in.client.get("/language/fr")
+        response = _post(logged_in, "/report", {})
+        assert response.status_code == 400 and "Le formulaire est vide" in response.text
+        assert submission_count(runtime) == 0
+
+    def test_one_answer_or_one_file_is_enough(
         self, logged_in: SourceBrowser, runtime: Runtime, workstation_keyring: GpgKeyring
     ) -> None:
-        """Every question may be skipped: the source still tells us something happened."""
-        assert _post(logged_in, "/report", {}).status_code == 302
-        [(_kind, plain)] = _opened(runtime, workstation_keyring)
-        document = json.loads(plain)
-        assert document["alert"]["violence"] == [] and document["alert"]["when"] is None
+        assert _post(logged_in, "/report", {"ongoing": "yes"}).status_code == 302
+        data = {"fh": [(io.BytesIO(b"a photo"), "p.jpg")]}
+        response = _post(logged_in, "/report", data, content_type="multipart/form-data")
+        assert response.status_code == 302
+        opened = _opened(runtime, workstation_keyring)
+        assert [kind for kind, _ in opened] == [
+            SubmissionKind.MESSAGE,
+            SubmissionKind.MESSAGE,
+            SubmissionKind.FILE,
+        ]
+        assert json.loads(opened[1][1])["alert"]["violence"] == []
 
     def test_form_is_offered_from_the_source_page(self, logged_in: SourceBrowser) -> None:
         page = logged_in.client.get("/lookup").text
@@ -294,28 +319,86 @@ class TestAssist:
         assert "how we can reach you" in response.text
         assert submission_count(runtime) == 0
 
-    def test_consent_changes_later(
+    def test_a_change_of_consent_is_flat_and_keeps_what_was_not_changed(
         self, logged_in: SourceBrowser, runtime: Runtime, workstation_keyring: GpgKeyring
     ) -> None:
         assert _post(logged_in, "/help/form", ASSIST_ANSWERS).status_code == 302
-        empty = _post(logged_in, "/help/consent", {})
-        assert empty.status_code == 400 and "at least one" in empty.text
-        changed = _post(logged_in, "/help/consent", {"consent_court": "yes"})
+        page = logged_in.client.get("/help/consent").text
+        # The answers given with the request are chosen; nothing offers "As before".
+        assert _chosen(page) == {
+            "consent_handle_case": "yes",
+            "consent_refer_partner": "yes",
+            "consent_contact_partner": "no",
+            "consent_statistics": "no",
+            "consent_court": "not_now",
+        }
+        assert "As before" not in page
+        # The source changes one answer and sends the page as it stands.
+        changed = _post(logged_in, "/help/consent", {**_chosen(page), "consent_court": "yes"})
         assert changed.status_code == 302
-        opened = _opened(runtime, workstation_keyring)
-        assert json.loads(opened[1][1]) == {
+        document = json.loads(_opened(runtime, workstation_keyring)[1][1])
+        assert document == {
             "schema": "backup.source-report",
-            "version": 1,
+            "version": 2,
             "kind": "consent",
             "consent": {
-                "consent": {
-                    "handle_case": None,
-                    "refer_partner": None,
-                    "statistics": None,
-                    "court": True,
-                }
+                "handle_case": True,
+                "refer_partner": True,
+                "contact_partner": False,
+                "statistics": False,
+                "court": True,
             },
         }
+        assert _chosen(logged_in.client.get("/help/consent").text)["consent_court"] == "yes"
+        # A later ASSIST request starts from the same answers.
+        assert _chosen(logged_in.client.get("/help/form").text)["consent_court"] == "yes"
+
+    def test_nothing_changed_sends_nothing(
+        self, logged_in: SourceBrowser, runtime: Runtime
+    ) -> None:
+        assert _post(logged_in, "/help/form", ASSIST_ANSWERS).status_code == 302
+        page = logged_in.client.get("/help/consent").text
+        response = _post(logged_in, "/help/consent", _chosen(page))
+        assert response.status_code == 302
+        assert "You changed nothing" in logged_in.client.get("/lookup").text
+        assert submission_count(runtime) == 1
+
+    def test_unknown_answers_are_offered_as_before(
+        self, recorded: SourceBrowser, runtime: Runtime, workstation_keyring: GpgKeyring
+    ) -> None:
+        """A source whose answers the server cannot show (consent given before the copy
+        was kept, or never given): every question offers "As before", chosen, and only
+        what the source changes is written."""
+        page = recorded.client.get("/help/consent").text
+        assert "We cannot show some of your earlier answers" in page
+        assert set(_chosen(page).values()) == {""}
+        everything_as_before = _post(recorded, "/help/consent", _chosen(page))
+        assert everything_as_before.status_code == 400
+        assert "You left every question as before" in everything_as_before.text
+        assert submission_count(runtime) == 1
+        response = _post(recorded, "/help/consent", {**_chosen(page), "consent_statistics": "no"})
+        assert response.status_code == 302
+        document = json.loads(_opened(runtime, workstation_keyring)[1][1])
+        assert document["consent"] == {"statistics": False}
+        # What is known now is shown; the rest stays "As before".
+        again = _chosen(recorded.client.get("/help/consent").text)
+        assert again["consent_statistics"] == "no" and again["consent_court"] == ""
+
+    def test_a_page_from_before_version_2_withdraws_nothing(
+        self, recorded: SourceBrowser, runtime: Runtime, workstation_keyring: GpgKeyring
+    ) -> None:
+        """The old form sent "" for "Not now" on every untouched question: read now as
+        "as before", so a tab left open across an upgrade cannot withdraw consent."""
+        old_form = {f"consent_{name}": "" for name in reports.CONSENTS}
+        response = _post(recorded, "/help/consent", {**old_form, "consent_court": "yes"})
+        assert response.status_code == 302
+        document = json.loads(_opened(runtime, workstation_keyring)[1][1])
+        assert document["consent"] == {"court": True}
+
+
+def _chosen(page: str) -> dict[str, str]:
+    """The consent radios checked on a page."""
+    return dict(re.findall(r'name="(consent_[a-z_]+)" value="([a-z_]*)" checked', page))
 
 
 class TestLanguage:
