@@ -372,7 +372,7 @@ def is_consent_answers(body: Any) -> bool:
     return (
         isinstance(body, dict)
         and set(body) <= set(CONSENTS)
-        and all(value in (True, False, None) for value in body.values())
+        and all(value is None or isinstance(value, bool) for value in body.values())
     )
 
 

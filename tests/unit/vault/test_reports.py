@@ -25,11 +25,27 @@ class TestAlert:
     """ALERT answers become one canonical document."""
 
     def test_every_question_may_be_skipped(self) -> None:
-        document = reports.alert_from_form({"csrf_token": ["t"]}, today=TODAY)
-        assert document["schema"] == reports.SCHEMA and document["version"] == 1
+        document = reports.alert_from_form({"ongoing": ["yes"]}, today=TODAY)
+        assert document["schema"] == reports.SCHEMA and document["version"] == 2
         alert = document["alert"]
         assert alert["reporter"] is None and alert["violence"] == []
-        assert alert["when"] is None and alert["where"] is None and alert["account"] is None
+        assert alert["where"] is None and alert["account"] is None
+
+    @pytest.mark.parametrize(
+        "form",
+        [
+            {"csrf_token": ["t"]},
+            {"reporter": [""], "country": [""], "region": [""], "when_month": [""]},
+            {"account": ["  \r\n "], "place": [" "], "victims_count": [""]},
+        ],
+    )
+    def test_an_empty_report_is_refused(self, form: dict[str, list[str]]) -> None:
+        """Nothing answered, nothing written and no file: nothing to keep."""
+        assert _codes(form) == ("alert:empty",)
+
+    def test_files_alone_make_a_report(self) -> None:
+        document = reports.alert_from_form({}, today=TODAY, with_files=True)
+        assert document["alert"]["account"] is None
 
     def test_choices_are_canonical(self) -> None:
         a = reports.alert_from_form({"violence": ["forced_nudity", "rape"]}, today=TODAY)
@@ -119,17 +135,34 @@ class TestAlert:
 
 
 class TestAssist:
-    """ASSIST: needs, urgency, consent and contact."""
+    """ASSIST: needs, urgency, place, consent and contact."""
 
-    def test_unanswered_consent_is_recorded_as_such(self) -> None:
-        assist = reports.assist_from_form({"consent_court": ["no"]})["assist"]
-        assert assist["consent"] == {
-            "handle_case": None,
-            "refer_partner": None,
-            "statistics": None,
-            "court": False,
+    def test_consent_states_only_what_was_answered(self) -> None:
+        """ "Not now" is written (null: no); "as before" ("" or no value) is not."""
+        form = {
+            "consent_court": ["no"],
+            "consent_statistics": ["not_now"],
+            "consent_refer_partner": [""],
         }
+        assist = reports.assist_from_form(form)["assist"]
+        assert assist["consent"] == {"statistics": None, "court": False}
         assert assist["contact"] == {"method": "backup", "details": None}
+
+    def test_contact_by_a_partner_is_a_consent_of_its_own(self) -> None:
+        assist = reports.assist_from_form({"consent_contact_partner": ["yes"]})["assist"]
+        assert assist["consent"] == {"contact_partner": True}
+        assert (
+            reports.CONSENTS.index("contact_partner") == reports.CONSENTS.index("refer_partner") + 1
+        )
+
+    def test_the_place_is_coarse(self) -> None:
+        """Country and region only: no free place on a help request."""
+        assist = reports.assist_from_form({"region": ["BI-GI"]})["assist"]
+        assert assist["where"] == {"country": "BI", "region": "BI-GI"}
+        assert reports.assist_from_form({})["assist"]["where"] is None
+        with pytest.raises(reports.ReportError) as info:
+            reports.assist_from_form({"place": ["the house by the church"]})
+        assert info.value.codes == ("form:unexpected",)
 
     def test_a_contact_not_chosen_is_dropped(self) -> None:
         form = {"contact": ["backup"], "contact_details": ["+250 700 000 000"]}
@@ -145,6 +178,7 @@ class TestAssist:
             ({"consent_court": ["maybe"]}, "consent_court:choice"),
             ({"recent": ["soon"]}, "recent:choice"),
             ({"violence": ["rape"]}, "form:unexpected"),
+            ({"country": ["RW"], "region": ["BI-GI"]}, "region:country"),
         ],
     )
     def test_bad_input(self, form: dict[str, list[str]], code: str) -> None:
@@ -156,9 +190,19 @@ class TestAssist:
         with pytest.raises(reports.ReportError) as info:
             reports.consent_from_form({"consent_court": [""]})
         assert info.value.codes == ("consent:empty",)
-        document = reports.consent_from_form({"consent_statistics": ["yes"]})
-        assert document["kind"] == "consent"
-        assert document["consent"]["consent"]["statistics"] is True
+
+    def test_a_change_of_consent_is_flat(self) -> None:
+        """Version 2: the envelope puts kind -> body; the body is the answers."""
+        document = reports.consent_from_form(
+            {"consent_statistics": ["yes"], "consent_court": ["not_now"]}
+        )
+        assert document == {
+            "schema": reports.SCHEMA,
+            "version": 2,
+            "kind": "consent",
+            "consent": {"statistics": True, "court": None},
+        }
+        assert reports.loads(reports.dumps(document)) == document
 
 
 class TestSerialisation:
@@ -179,7 +223,9 @@ class TestSerialisation:
     @pytest.mark.parametrize(
         "document",
         [
-            {"schema": reports.SCHEMA, "version": 2, "kind": "alert", "alert": {}},
+            {"schema": reports.SCHEMA, "version": 3, "kind": "alert", "alert": {}},
+            {"schema": reports.SCHEMA, "version": 2, "kind": "consent", "consent": {"x": True}},
+            {"schema": reports.SCHEMA, "version": 2, "kind": "consent", "consent": {"court": 1}},
             {"schema": reports.SCHEMA, "version": 1, "kind": "poem", "poem": {}},
             {"schema": reports.SCHEMA, "version": 1, "kind": "alert", "alert": []},
         ],
@@ -187,6 +233,37 @@ class TestSerialisation:
     def test_unknown_versions_are_errors(self, document: dict[str, object]) -> None:
         with pytest.raises(reports.ReportError):
             reports.loads(json.dumps(document))
+
+    def test_version_1_documents_stay_readable(self) -> None:
+        """A version 1 change of consent nested its answers: readers get them flat."""
+        old = {
+            "schema": reports.SCHEMA,
+            "version": 1,
+            "kind": "consent",
+            "consent": {
+                "consent": {
+                    "handle_case": None,
+                    "refer_partner": None,
+                    "statistics": None,
+                    "court": True,
+                }
+            },
+        }
+        document = reports.loads(json.dumps(old))
+        assert document is not None and document["version"] == 1
+        assert document["consent"] == {
+            "handle_case": None,
+            "refer_partner": None,
+            "statistics": None,
+            "court": True,
+        }
+        old_assist = {
+            "schema": reports.SCHEMA,
+            "version": 1,
+            "kind": "assist",
+            "assist": {"needs": ["legal"], "consent": {"court": False, "handle_case": True}},
+        }
+        assert reports.loads(json.dumps(old_assist)) == old_assist
 
     @settings(max_examples=200, deadline=None)
     @given(

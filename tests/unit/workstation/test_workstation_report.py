@@ -39,13 +39,40 @@ class TestRender:
 
     def test_assist_page_shows_consent_plainly(self) -> None:
         document = reports.assist_from_form(
-            {"needs": ["legal"], "consent_court": ["yes"], "consent_statistics": ["no"]}
+            {
+                "needs": ["legal"],
+                "consent_court": ["yes"],
+                "consent_statistics": ["no"],
+                "consent_contact_partner": ["not_now"],
+                "region": ["BI-GI"],
+            }
         )
         page = render_html(document)
         assert "<tr><th>Use in a court case</th><td>Yes</td></tr>" in page
         assert "<tr><th>Anonymous statistics</th><td>No</td></tr>" in page
-        assert "not answered (treat as no)" in page
+        assert (
+            "<tr><th>The partner may contact the source directly</th>"
+            "<td>not now (treat as no)</td></tr>"
+        ) in page
+        assert "unchanged (the earlier answer stands; none: treat as no)" in page
+        assert "Gitega <code>BI-GI</code>" in page
         assert "Only through BackUp replies" in page
+
+    def test_change_of_consent_in_both_versions(self) -> None:
+        """Version 2 is flat and may leave uses unchanged; version 1 (nested) still reads."""
+        change = reports.consent_from_form({"consent_refer_partner": ["yes"]})
+        page = render_html(change)
+        assert "<tr><th>WWoW may refer to a partner professional</th><td>Yes</td></tr>" in page
+        assert "<tr><th>Use in a court case</th><td>unchanged" in page
+        old = reports.loads(
+            '{"schema": "backup.source-report", "version": 1, "kind": "consent", "consent": '
+            '{"consent": {"handle_case": null, "refer_partner": null, "statistics": null, '
+            '"court": true}}}'
+        )
+        assert old is not None
+        page = render_html(old)
+        assert "<tr><th>Use in a court case</th><td>Yes</td></tr>" in page
+        assert "Schema backup.source-report, version 1." in page
 
 
 class TestFiles:
