@@ -19,6 +19,7 @@ from flask import g, redirect, session, url_for
 from flask.typing import ResponseReturnValue
 
 from source_app.context import get_config, get_db, get_runtime
+from vault import reports
 from vault.models import Source, Submission
 from vault.services import sources
 from vault.services.sources import SourceCredentials, find_active_source
@@ -124,6 +125,8 @@ def submit_as_current_source(
             quota_bytes=quota_bytes,
             consent_state=consent_state,
         )
+    if consent_state is None:  # a first submission: nothing answered yet, and known so
+        consent_state = dict.fromkeys(reports.CONSENTS)
     source, created = sources.submit_first(
         get_db(),
         runtime.keyring,

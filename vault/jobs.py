@@ -45,7 +45,7 @@ def _delete_stored(model: type[_Stored], item_uuid: str) -> bool:
         if item is None:
             return False
         rt.store.shred(rt.store.path_of(item.source.uuid, item.filename))
-        if item.filename.endswith("-msg.gpg"):  # the source's own view of its consent
+        if isinstance(item, Submission):  # the source's own view of its consent, if any
             rt.store.shred(rt.store.path_of(item.source.uuid, state_name(item.filename)))
         db.delete(item)
     return True
@@ -85,8 +85,8 @@ def sweep_store(older_than_seconds: int = 3600) -> int:
         known = []
         for uuid, name in submissions:
             known.append(rt.store.path_of(uuid, name))
-            if name.endswith("-msg.gpg"):  # a consent state counts while its message does
-                known.append(rt.store.path_of(uuid, state_name(name)))
+            # A consent state counts while the submission it accompanies does.
+            known.append(rt.store.path_of(uuid, state_name(name)))
         known += [
             rt.store.path_of(uuid, name)
             for uuid, name in db.execute(select(Source.uuid, Reply.filename).join(Reply.source))

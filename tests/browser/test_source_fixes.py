@@ -59,6 +59,8 @@ def test_consent_is_shown_as_it_stands_after_logging_in_again(
     page.goto(served.source_url + "/login")
     page.fill("input[name=codename]", codename)
     _submit(page, "/login")
+    page.locator("nav.lang a[hreflang=fr]").click()  # logging out forgot the language
+    page.goto(served.source_url + "/lookup")
     page.locator("a[href='/help/consent']").click()
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     chosen = {

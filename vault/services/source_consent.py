@@ -6,10 +6,12 @@ each such document is accompanied by a small state, `N-designation-consent.gpg`,
 holds only the consent answers known after it and is sealed to the source's reply key:
 it opens in memory with the passphrase derived from the codename, exactly as replies do,
 and never otherwise (no reviewer, no process without the source's session can read it).
+A source's first submission also leaves one (every answer "not now"), so that a source
+who never answered is not asked whether to keep earlier answers.
 
-The state lives beside the message it accompanies and shares its number N; it counts
-only while that message is recorded (a state whose message was never committed, or
-was deleted, is ignored, then swept or shredded with it). Older states are shredded
+The state lives beside the submission it accompanies and shares its number N; it counts
+only while that submission is recorded (a state whose submission was never committed,
+or was deleted, is ignored, then swept or shredded with it). Older states are shredded
 once a newer one is recorded.
 """
 
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from vault.consent import consent_state_dumps, consent_state_loads
-from vault.models import Source, Submission, SubmissionKind
+from vault.models import Source, Submission
 from vault.reports import ConsentState, ReportError
 from vault.store import SealedFile, Store
 
@@ -36,9 +38,10 @@ MAX_STATE_BYTES = 4096  # five answers in JSON: a state larger than this is not 
 _STATE = re.compile(r"^(?P<number>[0-9]+)-(?P<slug>[a-z0-9_]+)-consent\.gpg$")
 
 
-def state_name(message_filename: str) -> str:
-    """`N-designation-msg.gpg` -> `N-designation-consent.gpg`."""
-    return message_filename.removesuffix("-msg.gpg") + "-consent.gpg"
+def state_name(submission_filename: str) -> str:
+    """`N-designation-msg.gpg` (or `-doc.gz.gpg`) -> `N-designation-consent.gpg`."""
+    number, slug, _kind = submission_filename.split("-", 2)
+    return f"{number}-{slug}-consent.gpg"
 
 
 def seal_state(
@@ -71,16 +74,15 @@ def read_state(
     """The consent answers known for `source` (a use missing: not known), or None when
     none can be shown (no state yet, or one that does not open: the page then offers
     "as before" for every question)."""
-    messages = set(
-        db.scalars(
-            select(Submission.filename).where(
-                Submission.source_id == source.id, Submission.kind == SubmissionKind.MESSAGE
-            )
+    recorded = {
+        state_name(filename)
+        for filename in db.scalars(
+            select(Submission.filename).where(Submission.source_id == source.id)
         )
-    )
+    }
     for _number, path in _states(store, source):
-        if path.name.removesuffix("-consent.gpg") + "-msg.gpg" not in messages:
-            continue  # its message was never recorded, or is gone
+        if path.name not in recorded:
+            continue  # its submission was never recorded, or is gone
         try:
             plain = keyring.open_bytes(path.read_bytes(), passphrase, max_output=MAX_STATE_BYTES)
             return consent_state_loads(plain)

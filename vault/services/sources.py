@@ -188,9 +188,9 @@ def submit(
 
     Returns only once ciphertext is fsynced and the rows committed. On any failure
     (StorageFullError, QuotaExceededError past `quota_bytes` included), every file
-    written here is shredded and nothing is recorded. `consent_state`, with a message
-    that carries consent: the answers known after it, sealed beside it to the source's
-    reply key (vault.services.source_consent), in the same all-or-nothing step.
+    written here is shredded and nothing is recorded. `consent_state`: the consent
+    answers known after this submission, sealed beside it to the source's reply key
+    (vault.services.source_consent), in the same all-or-nothing step.
     """
     message = _checked_message(message, documents)
     written: list[SealedFile] = []
@@ -288,8 +288,6 @@ def _seal_and_record(
         written.append(sealed)
         created.append(_record(source, SubmissionKind.MESSAGE, sealed))
         manifests.append(custody.Manifest.for_bytes(encoded, "text/plain; charset=utf-8"))
-        if consent_state is not None:
-            written.append(source_consent.seal_state(store, source, number, consent_state))
     for document in documents:
         document.finish()
         number = source.next_interaction()
@@ -304,6 +302,10 @@ def _seal_and_record(
                 document.plaintext_sha256,
             )
         )
+    if consent_state is not None and created:
+        # Beside the first item sent now, sharing its number (vault.services.source_consent).
+        number = int(created[0].filename.split("-", 1)[0])
+        written.append(source_consent.seal_state(store, source, number, consent_state))
     if quota_bytes is not None:
         quota.check(db, source, quota_bytes, sum(sealed.size for sealed in written))
     source.pending = False

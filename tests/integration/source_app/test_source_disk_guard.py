@@ -136,7 +136,8 @@ class TestUploads:
         earlier = source.submit("sent before the disk filled", [(os.urandom(MIB), "a.bin")])
         assert earlier.status_code == 302
         kept = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in _store_files(guarded)}
-        assert len(kept) == 2 and _rows(guarded) == 2
+        # The message, the file, and the source's copy of its consent (one per source).
+        assert len(kept) == 3 and _rows(guarded) == 2
 
         # 16 MiB announced, which fits; after 4 MiB, other writers take all but 2 MiB.
         body, kind = _multipart(source.token(), "", [("clip.mp4", os.urandom(16 * MIB))])

@@ -72,8 +72,10 @@ class TestJourney:
             ]
             assert source.pending is False
             paths = [runtime.store.path_of(source.uuid, row.filename) for row in rows]
-        # Only sealed files remain: no partial, nothing left in incoming/.
-        assert stored_files(runtime) == sorted(paths)
+        # Only sealed files remain: no partial, nothing left in incoming/; and beside the
+        # first, the source's own copy of its consent (vault.services.source_consent).
+        consent_copy = paths[0].with_name(paths[0].name.replace("-msg.gpg", "-consent.gpg"))
+        assert stored_files(runtime) == sorted([*paths, consent_copy])
 
         ciphertexts = [path.read_bytes() for path in paths]
         for ciphertext in ciphertexts:
@@ -153,14 +155,17 @@ class TestSubmissionShapes:
         with runtime.session_factory() as db:
             rows = db.scalars(select(Submission)).all()
         assert [row.kind for row in rows] == [SubmissionKind.FILE]
-        assert len(stored_files(runtime)) == 1
+        assert [p.name.split("-")[-1] for p in stored_files(runtime)] == [
+            "consent.gpg",
+            "doc.gz.gpg",
+        ]
 
     def test_message_with_no_file_chosen(self, logged_in: SourceBrowser, runtime: Runtime) -> None:
         """A browser sends an empty file part when nothing is chosen: only the message is kept."""
         response = logged_in.submit("just words", [(b"", "")])
         assert response.status_code == 302
         assert submission_count(runtime) == 1
-        assert len(stored_files(runtime)) == 1
+        assert [p.name.split("-")[-1] for p in stored_files(runtime)] == ["consent.gpg", "msg.gpg"]
 
     def test_named_empty_file_is_kept(self, logged_in: SourceBrowser, runtime: Runtime) -> None:
         """A chosen file that happens to be empty is still what the source sent."""

@@ -367,8 +367,9 @@ class TestAssist:
         self, recorded: SourceBrowser, runtime: Runtime, workstation_keyring: GpgKeyring
     ) -> None:
         """A source whose answers the server cannot show (consent given before the copy
-        was kept, or never given): every question offers "As before", chosen, and only
-        what the source changes is written."""
+        was kept): every question offers "As before", chosen, and only what the source
+        changes is written."""
+        _forget_consent_copies(runtime)  # as for a source recorded before version 2
         page = recorded.client.get("/help/consent").text
         assert "We cannot show some of your earlier answers" in page
         assert set(_chosen(page).values()) == {""}
@@ -394,6 +395,11 @@ class TestAssist:
         assert response.status_code == 302
         document = json.loads(_opened(runtime, workstation_keyring)[1][1])
         assert document["consent"] == {"court": True}
+
+
+def _forget_consent_copies(runtime: Runtime) -> None:
+    for path in runtime.store.root.rglob("*-consent.gpg"):
+        path.unlink()
 
 
 def _chosen(page: str) -> dict[str, str]:
