@@ -51,9 +51,9 @@ __all__ = [
     "take",
 ]
 
-# The consent to be contacted by the partner, when the ASSIST form asks for it: absent,
-# the partner may not write to the source (referrals' `contact_consented` stays False).
-CONTACT_CONSENT = "partner_contact"
+# The consent to be contacted by the partner (vault.reports.CONSENTS, report version 2):
+# absent or not yes, the partner may not write to the source (`contact_consented` False).
+CONTACT_CONSENT = "contact_partner"
 _CLOSED_CASES = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 
 

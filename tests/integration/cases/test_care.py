@@ -328,6 +328,18 @@ class TestActions:
         assert taken.status is CareStatus.TAKEN
         assert [e.object_uuid for e in _events(runtime, "care_request_referred")] == [request.uuid]
 
+    def test_contact_consent_goes_with_the_referral(self, app: Flask, runtime: Runtime) -> None:
+        """The source allowed the partner to contact them (`contact_partner`): the
+        referral carries it, so the partner may write to the source."""
+        fields = {**CONSENTING, "consent_contact_partner": "yes"}
+        _duty, client, _browser, request = self._setup(app, runtime, fields)
+        org_uuid = self._org(runtime)
+        page = f"/care/{request.uuid}"
+        response = post_form(client, f"{page}/refer", {"org": org_uuid}, page=page)
+        assert response.status_code == 302
+        with runtime.session_factory() as db:
+            assert db.scalars(select(Referral)).one().contact_consented
+
     def test_no_referral_without_consent(self, app: Flask, runtime: Runtime) -> None:
         _duty, client, _browser, request = self._setup(
             app, runtime, {**URGENT, "consent_refer_partner": "no"}
