@@ -60,5 +60,7 @@ def test_one_round_measures_queue_inbox_notifications_and_clicks() -> None:
     # The whole way from the login page to the answer, as the reviewer clicks it.
     assert report.clicks.steps[0] == "open the login page"
     assert report.clicks.steps[-1] == "click Send encrypted answer"
-    assert report.clicks.clicks >= 5 and report.clicks.fields >= 4
+    assert report.clicks.clicks >= 4 and report.clicks.fields >= 4
+    # A request waits untaken at login: the on-duty reviewer lands on the care queue.
+    assert "click Care queue" not in report.clicks.steps
     assert report.clicks.loads == report.clicks.clicks + 1
