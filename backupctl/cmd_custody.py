@@ -1,7 +1,8 @@
 """`backupctl custody`: the chain of custody.
 
 On the server: `receipt-key` (show and export the receipt public key) and `verify-log`.
-On the air-gapped workstation: `init`, `trust`, `import`, `decrypt`, `judicial`, `log`.
+On the air-gapped workstation: `init`, `trust`, `import`, `decrypt`, `consent`, `judicial`,
+`log`.
 Anywhere, with public keys only: `verify` a judicial file.
 """
 
@@ -18,6 +19,7 @@ from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey
 from vault.db import make_engine, make_session_factory
 from vault.services import custody as custody_service
 from workstation.bundle import import_bundle, load_item
+from workstation.consent import latest_by_source, record_text, workspace_readings
 from workstation.custody_log import LOG_NAME, PUBLIC_KEY_NAME, Workspace, verify_log
 from workstation.errors import WorkstationError
 from workstation.evidence import decrypt_item
@@ -201,6 +203,28 @@ def decrypt(
 
 @custody.command()
 @_WORKSPACE
+@_KEY_PASSPHRASE
+@_ACTOR
+def consent(workspace: Path, key_passphrase_file: Path | None, actor: str | None) -> None:
+    """WORKSTATION: each source's latest consent decrypted here, as a consent record
+    (document, answers, check code) to enter on the case page."""
+    readings = workspace_readings(_open(workspace, key_passphrase_file, actor))
+    latest = latest_by_source(readings)
+    for source, reading in sorted(latest.items(), key=lambda kv: kv[1].designation):
+        click.echo(f"source {reading.designation.replace('_', ' ')} ({source}), latest:")
+        click.echo(record_text(reading))
+        older = sorted(
+            (r for r in readings if r is not reading and r.source_uuid == source),
+            key=lambda r: -r.number,
+        )
+        for old in older:
+            click.echo(f"  superseded: {old.document_name}")
+    if not latest:
+        click.echo("no consent document decrypted in this workspace")
+
+
+@custody.command()
+@_WORKSPACE
 @click.argument("items", nargs=-1, required=True)
 @click.option("--title", required=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -214,7 +238,11 @@ def judicial(
     key_passphrase_file: Path | None,
     actor: str | None,
 ) -> None:
-    """WORKSTATION: build a signed judicial file of decrypted ITEMS."""
+    """WORKSTATION: build a signed judicial file of decrypted ITEMS.
+
+    Refused unless each source's latest consent decrypted in the workspace says yes to
+    use in court.
+    """
     opened = _open(workspace, key_passphrase_file, actor)
     path = build_judicial(opened, list(items), out_dir or opened.dir("judicial"), title)
     click.echo(str(path))

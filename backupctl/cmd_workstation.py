@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
+from vault import reports
+from workstation.consent import ConsentReading, fold_readings, reading_of, record_text
 from workstation.decrypt import decrypt_downloads
 from workstation.report import render_report_file
 
@@ -57,6 +59,7 @@ def decrypt(
     else:
         passphrase = click.prompt("Passphrase of the submission secret key", hide_input=True)
     outputs = decrypt_downloads(home, passphrase, list(files), out_dir)
+    readings = []
     for source, output in zip(files, outputs, strict=True):
         click.echo(f"{source.name} -> {output}")
         # A structured ALERT/ASSIST report is a message holding JSON: also give a page.
@@ -64,3 +67,13 @@ def decrypt(
             page = render_report_file(output, out_dir)
             if page is not None:
                 click.echo(f"{source.name} -> {page} (report, readable page)")
+                readings += _consent_reading(source, output)
+    # Consent records: each document with the ones before it given here (in order of N).
+    for reading in sorted(fold_readings(readings), key=lambda r: (r.designation, r.number)):
+        click.echo(record_text(reading))
+
+
+def _consent_reading(download: Path, message: Path) -> list[ConsentReading]:
+    document = reports.loads(message.read_text(encoding="utf-8"))
+    reading = reading_of(document, download.name) if document is not None else None
+    return [] if reading is None else [reading]

@@ -21,6 +21,7 @@ from journalist_app import (
     audit_admin,
     auth,
     care,
+    case_consent,
     case_notes,
     dashboard,
     inbox,
@@ -131,6 +132,7 @@ def create_app(
     app.register_blueprint(inbox.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(case_pages.bp)  # triage into cases
+    app.register_blueprint(case_consent.bp)  # sources' consent, recorded and enforced
     app.register_blueprint(case_notes.bp)  # notes sealed to the analysts' keys
     app.register_blueprint(care.bp)  # care queue: ASSIST requests for the on-duty team
     app.register_blueprint(partners.bp)  # partner directory and referrals

@@ -1,6 +1,7 @@
-"""The partner directory (admins edit it) and referrals: analysts refer a case with an
-attested consent; partners see only their organisation's referrals, exchange sealed
-messages with the analysts and, with contact consent, reply to the source."""
+"""The partner directory (admins edit it) and referrals: analysts refer a case when the
+source's recorded consent allows it; partners see only their organisation's referrals,
+exchange sealed messages with the analysts and, with contact consent, reply to the
+source."""
 
 from __future__ import annotations
 
@@ -92,11 +93,16 @@ def refer(case_uuid: str) -> ResponseReturnValue:
                 case.uuid,
                 form.org.data or "",
                 form.source.data or "",
-                consent_attested=bool(form.consent.data),
                 contact_consented=bool(form.contact.data),
             )
         except referrals.ConsentRequiredError:
-            flash(_("Refer only when the source consented to referral."), "error")
+            flash(
+                _(
+                    "Not referred: this source's recorded consent does not allow referral. "
+                    "Record their latest consent on the case page first."
+                ),
+                "error",
+            )
         except (referrals.InvalidReferralError, NotFoundError):
             flash(_("That referral was not accepted."), "error")
         else:

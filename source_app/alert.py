@@ -18,14 +18,19 @@ from werkzeug.datastructures import MultiDict
 
 from source_app import forms_labels as labels
 from source_app.auth import source_required, submit_as_current_source
-from source_app.context import get_config
+from source_app.context import get_config, get_db
 from source_app.errors import human_size, quota_hint, refusal_text
 from source_app.receipts import flash_receipt_codes
 from source_app.uploads import chosen_documents
 from vault import reports
 from vault.errors import QuotaExceededError, StorageFullError
+from vault.models import SubmissionKind
+from vault.services import consents
 
 bp = Blueprint("alert", __name__)
+
+# Documents that carry the source's consent: an ASSIST request, a change of consent.
+CONSENT_BEARING = ("assist", "consent")
 
 
 # The button that asks for the regions of the chosen country (a form cannot change
@@ -78,6 +83,10 @@ def seal(
         reports.dumps(document), documents or [], consent_state=consent_state
     )
     flash_receipt_codes(created)
+    if document["kind"] in CONSENT_BEARING:  # flag it for the team (no content)
+        for submission in created:
+            if submission.kind is SubmissionKind.MESSAGE:
+                consents.note_document(get_db(), submission)
 
 
 @bp.get("/report")

@@ -28,6 +28,7 @@ from typing import Any
 from keys.errors import KeyOperationError
 from keys.receipts import ChainError, SignedRecord, VerifyKey, verify_chain
 from workstation.bundle import load_item
+from workstation.consent import require_consent
 from workstation.custody_log import LOG_NAME, Workspace, read_log, utc_stamp
 from workstation.errors import WorkstationError
 from workstation.evidence import SESSION_KEYS
@@ -67,7 +68,14 @@ def _session_keys(directory: Path) -> dict[str, Any]:
 def build_judicial(
     workspace: Workspace, item_uuids: Sequence[str], out_dir: Path, title: str
 ) -> Path:
-    """Build a judicial file of decrypted items; logged, signed, returns its path."""
+    """Build a judicial file of decrypted items; logged, signed, returns its path.
+
+    Refused (ConsentRefusedError, logged) unless the latest consent of every source of
+    the items, as decrypted in this workspace, allows use in court.
+    """
+    for item_uuid in item_uuids:
+        load_item(workspace, item_uuid)  # a bad id is an error, not a missing consent
+    consent = require_consent(workspace, item_uuids, "court")
     decrypted = _decryptions(workspace)
     judicial_uuid = str(uuidlib.uuid4())
     items, members = [], {}
@@ -111,7 +119,13 @@ def build_judicial(
         )
     trusted = {key.fingerprint: key for key in workspace.trusted_receipt_keys()}
     workspace.log.append(
-        "judicial-file", {"judicial_uuid": judicial_uuid, "items": list(dict.fromkeys(item_uuids))}
+        "judicial-file",
+        {
+            "judicial_uuid": judicial_uuid,
+            "items": list(dict.fromkeys(item_uuids)),
+            # The consent documents relied on, by item id (never their content).
+            "court_consent": sorted(str(r.item_uuid) for r in consent.values()),
+        },
     )
     log = [dict(r.body) for r in read_log(workspace.root / LOG_NAME)]
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

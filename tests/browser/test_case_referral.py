@@ -1,23 +1,31 @@
 """Analyst → partner → source in a real browser with JavaScript disabled: a case is made
-from a source, referred with attested consent, discussed in sealed messages and notes,
-and the partner's reply reaches the source. Then the markers are searched for
-everywhere the server writes."""
+from a source; the source's change of consent is flagged on the case until the analyst
+records it from what the workstation shows; the case is referred (refused before the
+consent is recorded), discussed in sealed messages and notes, and the partner's reply
+reaches the source. Then the markers are searched for everywhere the server writes."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from keys.lifecycle import GeneratedKey
 from tests.browser.conftest import Served
+from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support import leaks
 from tests.support.journalist import Account, make_account
-from vault.models import PartnerService, Reviewer, Role
+from vault import reports
+from vault.consent_record import purposes
+from vault.models import PartnerService, Reviewer, Role, Submission
 from vault.runtime import Runtime
 from vault.services import partners
+from workstation.consent import ConsentReading, reading_of
+from workstation.decrypt import decrypt_downloads
 
 NOTE_MARKER = "MARKER-note-5e1b77d0"
 REFERRAL_MARKER = "MARKER-referral-a4c9e210"
@@ -26,6 +34,26 @@ PARTNER_REPLY_MARKER = "MARKER-partner-reply-0c3f9b44"
 
 def _new_page(browser: Browser) -> Page:
     return browser.new_context(java_script_enabled=False).new_page()
+
+
+def _workstation_reads(
+    runtime: Runtime, home: Path, out: Path
+) -> tuple[Submission, ConsentReading]:
+    """The newest message, carried to the workstation and decrypted there."""
+    with runtime.session_factory() as db:
+        newest = db.scalars(select(Submission).order_by(Submission.id.desc())).first()
+        assert newest is not None
+        download = out / newest.filename
+        out.mkdir(parents=True, exist_ok=True)
+        download.write_bytes(
+            runtime.store.path_of(newest.source.uuid, newest.filename).read_bytes()
+        )
+    [plain] = decrypt_downloads(home, SUBMISSION_PASSPHRASE, [download], out / "plain")
+    document = reports.loads(plain.read_text())
+    assert document is not None
+    reading = reading_of(document, newest.filename)
+    assert reading is not None
+    return newest, reading
 
 
 def _login(browser: Browser, served: Served, account: Account) -> Page:
@@ -40,7 +68,13 @@ def _login(browser: Browser, served: Served, account: Account) -> Page:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_analyst_partner_source(browser: Browser, served: Served, runtime: Runtime) -> None:
+def test_analyst_partner_source(
+    browser: Browser,
+    served: Served,
+    runtime: Runtime,
+    submission_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+) -> None:
     # -- a source sends a message ---------------------------------------------------
     source = _new_page(browser)
     source.goto(served.source_url)
@@ -74,9 +108,33 @@ def test_analyst_partner_source(browser: Browser, served: Served, runtime: Runti
     expect(analyst.locator(".note-text")).to_have_text(NOTE_MARKER)
     analyst.get_by_role("link", name=reference).click()
     analyst.get_by_role("link", name="Referrals").click()
-    analyst.get_by_role("button", name="Refer").click()  # no consent attested: refused
-    expect(analyst.locator(".flash.error")).to_be_visible()
-    analyst.locator("#consent").check()
+    analyst.get_by_role("button", name="Refer").click()  # no consent recorded: refused
+    expect(analyst.locator(".flash.error")).to_contain_text("does not allow referral")
+
+    # -- the source changes their consent; the case says so until it is recorded -------
+    changing = _new_page(browser)
+    changing.goto(served.source_url)
+    changing.get_by_role("link", name="I have a codename").click()
+    changing.fill("#codename", codename)
+    changing.get_by_role("button", name="Continue").click()
+    changing.goto(served.source_url + "/help/consent")
+    changing.check("input[name=consent_handle_case][value=yes]")
+    changing.check("input[name=consent_refer_partner][value=yes]")
+    changing.get_by_role("button", name=re.compile("save|send", re.I)).click()
+    changing.context.close()
+    analyst.get_by_role("link", name=reference).click()
+    expect(analyst.locator(".consent-awaiting")).to_be_visible()
+    document, reading = _workstation_reads(runtime, submission_key[1], tmp_path / "ws")
+    analyst.select_option("select[name=document]", value=document.uuid)
+    for purpose in purposes():
+        analyst.check(f"input[name=answer_{purpose}][value={reading.answers[purpose].value}]")
+    analyst.fill("input[name=code]", reading.code)
+    analyst.get_by_role("button", name="Record consent").click()
+    expect(analyst.locator(".flash.success")).to_have_text("Consent recorded.")
+    expect(analyst.locator(".consent-awaiting")).to_have_count(0)
+    expect(analyst.locator(".answer-refer_partner")).to_have_text("yes")
+
+    analyst.get_by_role("link", name="Referrals").click()
     analyst.locator("#contact").check()
     analyst.get_by_role("button", name="Refer").click()
     analyst.fill("textarea[name=text]", REFERRAL_MARKER)

@@ -190,3 +190,70 @@ def test_0008_links_replies_to_referrals_and_keeps_existing_rows(database_url: s
         assert conn.execute(sa.text("SELECT uuid FROM replies")).scalar_one() == "r" * 36
     downgrade(database_url, "base")
     engine.dispose()
+
+
+def test_0009_adds_consent_tables_and_leaves_sources_alone(database_url: str) -> None:
+    """0009 adds the consent state (records, answers) and the consent-document flags;
+    nothing existing changes, and the downgrade removes only those three tables."""
+    upgrade(database_url, "0008")
+    engine = make_engine(database_url)
+    at = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    sources = sa.table(
+        "sources",
+        *(sa.column(c) for c in ("id", "uuid", "lookup_id", "designation")),
+        *(sa.column(c) for c in ("reply_key_fingerprint", "interaction_count", "pending")),
+        sa.column("starred"),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("last_updated", UTCDateTime()),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sources.insert().values(
+                id=1,
+                uuid="s" * 36,
+                lookup_id="l" * 64,
+                designation="sober moth",
+                reply_key_fingerprint="F" * 40,
+                interaction_count=1,
+                pending=False,
+                starred=False,
+                created_at=at,
+                last_updated=at,
+            )
+        )
+    consent_tables = {"consent_records", "consent_answers", "consent_documents"}
+    assert not consent_tables & set(inspect(engine).get_table_names())
+
+    upgrade(database_url, "0009")
+    assert consent_tables <= set(inspect(engine).get_table_names())
+    records = sa.table(
+        "consent_records",
+        *(sa.column(c) for c in ("id", "uuid", "source_id", "submission_uuid", "document_name")),
+        sa.column("origin"),
+        sa.column("given_at", UTCDateTime()),
+        sa.column("recorded_at", UTCDateTime()),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            records.insert().values(
+                id=1,
+                uuid="r" * 36,
+                source_id=1,
+                submission_uuid="m" * 36,
+                document_name="2-sober_moth-msg.gpg",
+                origin="WORKSTATION",
+                given_at=at,
+                recorded_at=at,
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO consent_answers VALUES (1, 'court', 'YES')"),
+        )
+        assert conn.execute(sa.text("SELECT answer FROM consent_answers")).scalar_one() == "YES"
+
+    downgrade(database_url, "0008")
+    assert not consent_tables & set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT designation FROM sources")).scalar_one() == "sober moth"
+    downgrade(database_url, "base")
+    engine.dispose()

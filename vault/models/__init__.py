@@ -12,6 +12,8 @@ from vault.models.case import (
     CaseStatusChange,
     CaseSubmission,
 )
+from vault.models.consent import ConsentAnswer, ConsentOrigin, ConsentRecord
+from vault.models.consent_document import ConsentDocument
 from vault.models.note import AccountKey, CaseNote
 from vault.models.partner import (
     PartnerMember,
@@ -42,6 +44,10 @@ __all__ = [
     "CaseStatus",
     "CaseStatusChange",
     "CaseSubmission",
+    "ConsentAnswer",
+    "ConsentDocument",
+    "ConsentOrigin",
+    "ConsentRecord",
     "CustodyReceipt",
     "PartnerMember",
     "PartnerOrg",

@@ -31,7 +31,7 @@ from vault.models import (
     Reviewer,
     Source,
 )
-from vault.services import audit, care, cases, inbox, referrals, resealing
+from vault.services import audit, care, cases, consents, inbox, referrals, resealing
 from vault.services.care import InvalidCareInputError
 from vault.store import Store
 
@@ -268,13 +268,15 @@ def refer(
     if view.consent.get("refer_partner") is not True:
         raise referrals.ConsentRequiredError("the source did not consent to a referral")
     case = _case_for(db, actor, view.request)
+    # The request's consent becomes the source's recorded state, unless a later one is
+    # recorded already: then that one decides (create_referral checks the state).
+    consents.record_care_consent(db, actor, case.uuid, view.request, view.consent)
     referral = referrals.create_referral(
         db,
         actor,
         case.uuid,
         org_uuid,
         view.source_uuid,
-        consent_attested=True,
         contact_consented=view.consent.get(CONTACT_CONSENT) is True,
     )
     request = get_request(db, actor, request_uuid)

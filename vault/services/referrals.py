@@ -1,10 +1,11 @@
 """Referral of a case to a partner organisation, and everything a partner may do.
 
-Consent: the source's consents are sealed inside their report, which only the
-air-gapped workstation opens. So an analyst who read them there *attests* consent when
-referring (who and when are recorded on the referral and in the audit log); without that
-attestation there is no referral. Consent to be contacted by the partner is attested
-separately and gates the partner's replies to the source.
+Consent: the source's consents are sealed inside their documents, which only the
+air-gapped workstation opens; an analyst records what the latest one says on the case
+(vault.services.consents). A referral needs that recorded state to say yes to referral
+(`refer_partner`); otherwise it is refused and the refusal audited. Who referred, relying
+on that state, is recorded on the referral (`consent_attested_by`). Consent to be
+contacted by the partner is attested separately and gates the partner's replies.
 
 A partner reaches a referral only as a member of its organisation, and never a
 declined one. Every refusal, for a uuid that exists or not, is the same
@@ -41,7 +42,16 @@ from vault.models import (
     Source,
 )
 from vault.models.note import canonical_recipients
-from vault.services import audit, cases, notes, partners, referral_activity, replies, resealing
+from vault.services import (
+    audit,
+    cases,
+    consents,
+    notes,
+    partners,
+    referral_activity,
+    replies,
+    resealing,
+)
 from vault.services.audit_log import RefusalRecordedError
 from vault.store import Store
 
@@ -75,8 +85,9 @@ _MOVES: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
 Message = tuple[ReferralMessage, str | None]
 
 
-class ConsentRequiredError(VaultError):
-    """No referral without an analyst's attestation that the source consented."""
+# No referral unless the source's recorded consent says yes to referral.
+ConsentRequiredError = consents.ConsentRequiredError
+REFERRAL_PURPOSE = "refer_partner"
 
 
 class InvalidReferralError(VaultError):
@@ -106,12 +117,11 @@ def create_referral(
     org_uuid: str,
     source_uuid: str,
     *,
-    consent_attested: bool,
     contact_consented: bool = False,
 ) -> Referral:
+    """Refer the case for one of its sources, if that source's recorded consent allows
+    referral (ConsentRequiredError, audited, otherwise)."""
     case = cases.get_case(db, actor, case_uuid)
-    if not consent_attested:
-        raise ConsentRequiredError("the source's consent to referral must be attested")
     org = partners.get_org(db, org_uuid)
     source = db.scalar(
         select(Source)
@@ -120,6 +130,7 @@ def create_referral(
     )
     if source is None or not org.is_active:
         raise InvalidReferralError("source not in this case, or organisation inactive")
+    consents.require_consent(db, actor, source, REFERRAL_PURPOSE)
     referral = Referral(
         case_id=case.id,
         org_id=org.id,
@@ -133,7 +144,7 @@ def create_referral(
             db.flush()
     except IntegrityError as exc:
         raise InvalidReferralError("already referred to this organisation") from exc
-    audit.record(db, actor, "referral_consent_attested", "referral", referral.uuid)
+    audit.record(db, actor, "referral_consent_checked", "referral", referral.uuid)
     if contact_consented:
         audit.record(db, actor, "referral_contact_consent_attested", "referral", referral.uuid)
     audit.record(db, actor, "referral_created", "referral", referral.uuid)

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from tests.support.consent import record_consent
 from tests.support.journalist import (
     Account,
     SubmittedSource,
@@ -76,7 +77,8 @@ class _World:
         self.app = app
         self.runtime = runtime
         self.admin = _client(app, make_account(runtime, "admin1", Role.ADMIN))
-        self.analyst = _client(app, make_account(runtime, "analyst1"))
+        self.analyst_account = make_account(runtime, "analyst1")
+        self.analyst = _client(app, self.analyst_account)
         with runtime.session_factory() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.username == "admin1")).one()
             clinic = partners.create_org(db, actor, "Clinic A", [PartnerService.MEDICAL])
@@ -96,8 +98,15 @@ class _World:
         )
 
     def refer(self, contact: bool = True) -> str:
+        record_consent(  # as from the workstation, on the case page
+            self.runtime,
+            self.analyst_account.uuid,
+            self.case.uuid,
+            self.source.uuid,
+            "refer_partner",
+        )
         page = f"/cases/{self.case.uuid}/referrals"
-        data = {"org": self.clinic_uuid, "source": self.source.uuid, "consent": "y"}
+        data = {"org": self.clinic_uuid, "source": self.source.uuid}
         if contact:
             data["contact"] = "y"
         post_form(self.analyst, page, data, page=page)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from source_app import create_app as create_source_app
 from tests.integration.source_app.helpers import SourceBrowser
+from tests.support.consent import record_consent
 from tests.support.journalist import (
     Account,
     create_through_admin,
@@ -61,7 +62,8 @@ class _World:
         self.source = SourceBrowser(create_source_app(config, runtime).test_client())
         self.codename = self.source.start("I need a doctor")
         self.admin = _client(app, make_account(runtime, "admin1", Role.ADMIN))
-        self.analyst = _client(app, make_account(runtime, "analyst1"))
+        self.analyst_account = make_account(runtime, "analyst1")
+        self.analyst = _client(app, self.analyst_account)
         self.other = _client(app, make_account(runtime, "analyst2"))
         nurse = create_through_admin(self.admin, "clinic-nurse", Role.PARTNER)
         with runtime.session_factory() as db:
@@ -82,8 +84,15 @@ class _World:
             self.case = db.scalars(select(Case)).one()
 
     def refer(self, contact: bool = True) -> str:
+        record_consent(  # as from the workstation, on the case page
+            self.runtime,
+            self.analyst_account.uuid,
+            self.case.uuid,
+            self.source_uuid,
+            "refer_partner",
+        )
         page = f"/cases/{self.case.uuid}/referrals"
-        data = {"org": self.clinic_uuid, "source": self.source_uuid, "consent": "y"}
+        data = {"org": self.clinic_uuid, "source": self.source_uuid}
         if contact:
             data["contact"] = "y"
         post_form(self.analyst, page, data, page=page)

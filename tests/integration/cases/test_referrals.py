@@ -1,5 +1,5 @@
-"""Referral to a partner organisation: only with attested consent; the partner sees only
-its own organisation's referrals and what they share, exchanges sealed messages with the
+"""Referral to a partner organisation: only with recorded referral consent; the partner
+sees only its own organisation's referrals and what they share, exchanges sealed messages with the
 analysts and replies to the source if contact was consented. Every refusal is audited."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from tests.support.consent import record_consent
 from tests.support.journalist import (
     Account,
     SubmittedSource,
@@ -54,7 +55,9 @@ class _World:
         # Partners log in first so that they hold keys when messages are sealed.
         self.a = _client(app, self.partner_a)
         self.b = _client(app, self.partner_b)
-        self.analyst = _client(app, make_account(runtime, "analyst1"))
+        analyst = make_account(runtime, "analyst1")
+        self.analyst_uuid = analyst.uuid
+        self.analyst = _client(app, analyst)
         self.source: SubmittedSource = make_source(runtime)
         page = f"/sources/{self.source.uuid}"
         post_form(self.analyst, "/cases/new", {"source": self.source.uuid}, page=page)
@@ -64,8 +67,10 @@ class _World:
     def refer(self, consent: bool, contact: bool = True) -> str:
         page = f"/cases/{self.case.uuid}/referrals"
         data = {"org": self.clinic_uuid, "source": self.source.uuid}
-        if consent:
-            data["consent"] = "y"
+        if consent:  # recorded on the case, as from the workstation
+            record_consent(
+                self.runtime, self.analyst_uuid, self.case.uuid, self.source.uuid, "refer_partner"
+            )
         if contact:
             data["contact"] = "y"
         return post_form(self.analyst, page, data, page=page).headers.get("Location", "")
@@ -76,7 +81,7 @@ def world(app: Flask, runtime: Runtime) -> _World:
     return _World(app, runtime)
 
 
-def test_no_referral_without_attested_consent(world: _World, runtime: Runtime) -> None:
+def test_no_referral_without_recorded_consent(world: _World, runtime: Runtime) -> None:
     world.refer(consent=False)
     with runtime.session_factory() as db:
         assert db.scalars(select(Referral)).all() == []
@@ -87,7 +92,7 @@ def test_analyst_partner_source_path(world: _World, runtime: Runtime) -> None:
     assert "/referrals/" in location
     with runtime.session_factory() as db:
         referral = db.scalars(select(Referral)).one()
-    assert _count(runtime, "referral_consent_attested") == 1
+    assert _count(runtime, "referral_consent_checked") == 1
     page = f"/referrals/{referral.uuid}"
     post_form(world.analyst, f"{page}/messages", {"text": MESSAGE}, page=page)
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.support.consent import record_consent
 from tests.support.journalist import Account, login, make_account, make_source, post_form
 from tests.support.leaks import assert_no_leak
 from vault.models import (
@@ -296,8 +297,9 @@ class _Referral:
         )
         with runtime.session_factory() as db:
             case = db.scalars(select(Case)).one()
+        record_consent(runtime, self.analyst_account.uuid, case.uuid, source.uuid, "refer_partner")
         refer = f"/cases/{case.uuid}/referrals"
-        data = {"org": self.clinic_uuid, "source": source.uuid, "consent": "y"}
+        data = {"org": self.clinic_uuid, "source": source.uuid}
         post_form(self.analyst, refer, data, page=refer)
         with runtime.session_factory() as db:
             self.referral_uuid = db.scalars(select(Referral.uuid)).one()

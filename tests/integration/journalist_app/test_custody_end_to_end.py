@@ -1,6 +1,8 @@
 """Chain of custody end to end, with real gpg, mat2, SQLite and PostgreSQL:
 submit -> export (reviewer interface) -> import -> decrypt -> judicial file -> verify.
-Then every kind of tampering, each refused with a message naming what is wrong."""
+Then every kind of tampering, each refused with a message naming what is wrong. A
+judicial file is built only with the source's consent to use in court, read by the
+workstation from their latest consent document."""
 
 from __future__ import annotations
 
@@ -23,12 +25,13 @@ from keys.lifecycle import GeneratedKey
 from keys.receipts import SigningKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import csrf_token
-from vault import codenames
+from vault import codenames, reports
 from vault.models import AuditEvent
 from vault.runtime import Runtime
 from vault.services import replies, sources
 from vault.store import DocumentSink
 from workstation.bundle import BundleRefusedError, import_bundle
+from workstation.consent import ConsentRefusedError
 from workstation.custody_log import Workspace
 from workstation.evidence import ManifestMismatchError, decrypt_item
 from workstation.judicial import build_judicial, verify_judicial
@@ -78,6 +81,36 @@ def _export(client: FlaskClient, source_uuid: str, path: Path) -> Path:
     return path
 
 
+def _send_consent(runtime: Runtime, source_uuid: str, court: str) -> str:
+    """The source's change of consent, sealed as the source app seals it."""
+    document = reports.dumps(reports.consent_from_form({"consent_court": [court]}))
+    with runtime.session_factory() as db:
+        source = sources.get_active_source(db, source_uuid)
+        [message] = sources.submit(
+            db, runtime.store, source, runtime.submission_fingerprint, document, []
+        )
+        return message.uuid
+
+
+def _export_consent(
+    runtime: Runtime, client: FlaskClient, source_uuid: str, court: str, path: Path
+) -> Path:
+    item = _send_consent(runtime, source_uuid, court)
+    token = csrf_token(client, f"/sources/{source_uuid}")
+    response = client.post(
+        "/export", data={"csrf_token": token, "source": source_uuid, "item": item}
+    )
+    assert response.status_code == 200
+    path.write_bytes(response.get_data())
+    return path
+
+
+def _with_court_consent(workspace: Workspace, home: Path) -> None:
+    """Import and decrypt the consent bundle the `exported` fixture made beside it."""
+    for item in import_bundle(workspace, workspace.root.parent / "consent.zip"):
+        decrypt_item(workspace, item, home, [SUBMISSION_PASSPHRASE])
+
+
 def _rewrite(src: Path, dst: Path, edit: Callable[[dict[str, bytes]], None]) -> Path:
     with zipfile.ZipFile(src) as bundle:
         members = {name: bundle.read(name) for name in bundle.namelist()}
@@ -105,6 +138,7 @@ def exported(
 ) -> tuple[Path, Workspace]:
     source_uuid = _submit(runtime, _jpeg_with_exif())
     bundle = _export(analyst_client, source_uuid, tmp_path / "export.zip")
+    _export_consent(runtime, analyst_client, source_uuid, "yes", tmp_path / "consent.zip")
     workspace = Workspace.create(tmp_path / "ws", WS_PASSPHRASE, actor="analyst-a")
     workspace.trust_receipt_key(runtime.receipt_key.verify_key.pem())
     return bundle, workspace
@@ -119,7 +153,7 @@ def test_submit_export_import_decrypt_judicial_verify(
     bundle, workspace = exported
     with runtime.session_factory() as db:
         actions = list(db.scalars(select(AuditEvent.action)))
-    assert actions.count("item_exported") == 3
+    assert actions.count("item_exported") == 4  # 3, then the consent document alone
     assert "export_created" in actions
 
     items = import_bundle(workspace, bundle)
@@ -139,6 +173,13 @@ def test_submit_export_import_decrypt_judicial_verify(
     assert done["message"].original.read_text() == "ubuhamya"
     assert done["reply"].manifest is None
 
+    # No consent document of this source decrypted here yet: no judicial file.
+    all_items = [i.uuid for i in items]
+    with pytest.raises(ConsentRefusedError, match="no consent document of this source"):
+        build_judicial(workspace, all_items, tmp_path / "out", "Case 12")
+    assert not (tmp_path / "out").exists()
+    _with_court_consent(workspace, submission_key[1])
+
     judicial = build_judicial(workspace, [i.uuid for i in items], tmp_path / "out", "Case 12")
     verdict = verify_judicial(
         judicial,
@@ -155,13 +196,40 @@ def test_submit_export_import_decrypt_judicial_verify(
         for line in (workspace.root / "custody-log.jsonl").read_text().splitlines()
     ]
     assert actions[:2] == ["workspace-created", "receipt-key-trusted"]
-    assert actions.count("imported") == 3 and actions.count("decrypted") == 3
+    assert actions.count("imported") == 4 and actions.count("decrypted") == 4
+    assert "consent-refused" in actions
     assert "working-copy" in actions and actions[-1] == "judicial-file"
 
     # A judicial file verified against other keys fails, naming the key.
     other = SigningKey.generate(tmp_path / "other.pem")
     wrong = verify_judicial(judicial, expect_workstation=other.fingerprint)
     assert not wrong.ok and "not the expected workstation key" in wrong.report()
+
+
+def test_no_judicial_file_when_the_latest_consent_says_no_to_court(
+    runtime: Runtime,
+    analyst_client: FlaskClient,
+    exported: tuple[Path, Workspace],
+    submission_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+) -> None:
+    """Consent to court given, then withdrawn: the latest document counts."""
+    bundle, workspace = exported
+    items = import_bundle(workspace, bundle)
+    _with_court_consent(workspace, submission_key[1])
+    source_uuid = json.loads((items[0].directory / "item.json").read_text())["source_uuid"]
+    withdrawn = _export_consent(
+        runtime, analyst_client, source_uuid, "no", tmp_path / "withdrawn.zip"
+    )
+    for item in import_bundle(workspace, withdrawn):
+        decrypt_item(workspace, item, submission_key[1], [SUBMISSION_PASSPHRASE])
+    with pytest.raises(ConsentRefusedError, match=r"-msg\.gpg\) says court: no") as refused:
+        build_judicial(workspace, [items[0].uuid], tmp_path / "out", "Case")
+    assert refused.value.purpose == "court"
+    last = json.loads((workspace.root / "custody-log.jsonl").read_text().splitlines()[-1])
+    assert last["body"]["action"] == "consent-refused"
+    assert last["body"]["details"] == {"purpose": "court", "items": [items[0].uuid]}
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -269,6 +337,7 @@ def test_tampered_judicial_file_fails_verification(
     items = import_bundle(workspace, bundle)
     for item in items:
         decrypt_item(workspace, item, submission_key[1], [SUBMISSION_PASSPHRASE])
+    _with_court_consent(workspace, submission_key[1])
     judicial = build_judicial(workspace, [i.uuid for i in items], tmp_path / "out", "Case")
 
     def change(members: dict[str, bytes]) -> None:
@@ -329,6 +398,7 @@ def test_raw_byte_flips_in_zip_files_are_named(
     items = import_bundle(workspace, bundle)
     for item in items:
         decrypt_item(workspace, item, submission_key[1], [SUBMISSION_PASSPHRASE])
+    _with_court_consent(workspace, submission_key[1])
     judicial = build_judicial(workspace, [i.uuid for i in items], tmp_path / "out", "Case")
     _flip_raw(judicial, "ifoto.jpg")
     verdict = verify_judicial(judicial)
@@ -351,6 +421,7 @@ def test_an_insider_swapping_an_original_is_caught_by_the_session_key(
         "decrypted",
         {"item": done.item.uuid, "sha256": hashlib.sha256(forged).hexdigest(), "size": len(forged)},
     )
+    _with_court_consent(workspace, submission_key[1])
     judicial = build_judicial(workspace, [done.item.uuid], tmp_path / "out", "Case")
     verdict = verify_judicial(judicial)
     assert not verdict.ok

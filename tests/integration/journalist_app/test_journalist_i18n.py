@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 import journalist_app
+from tests.support.consent import record_consent
 from tests.support.i18n import Bracketing, VisibleText
 from tests.support.journalist import (
     Account,
@@ -39,7 +40,7 @@ from tests.support.journalist import (
 from vault import reports
 from vault.models import AuditEvent, Case, Referral, Reply, Reviewer, Role, Source
 from vault.runtime import Runtime
-from vault.services import care, inbox_query, partners
+from vault.services import care, consents, inbox_query, partners, sources
 
 ROOT = Path(journalist_app.__file__).parent
 TRANSLATIONS = ROOT / "translations"
@@ -99,7 +100,8 @@ class _World:
         # Everyone logs in before anything is sealed, so that each holds a key.
         self.partner = _client(app, self.partner_account)
         self.admin = _client(app, self.admin_account)
-        self.analyst = _client(app, make_account(runtime, "analyst1"))
+        analyst = make_account(runtime, "analyst1")
+        self.analyst = _client(app, analyst)
         self.source = make_source(runtime)
         self.other = make_source(runtime)
         src = f"/sources/{self.source.uuid}"
@@ -116,8 +118,17 @@ class _World:
             ("/notes", {"text": NOTE}),
         ):
             post_form(self.analyst, case + path, form, page=case)
+        # A recorded consent, then a newer consent document waiting to be recorded.
+        record_consent(runtime, analyst.uuid, self.case.uuid, self.source.uuid, "refer_partner")
+        with runtime.session_factory() as db:
+            source = db.scalars(select(Source).where(Source.uuid == self.source.uuid)).one()
+            [newer] = sources.submit(
+                db, runtime.store, source, runtime.submission_fingerprint, "{}", []
+            )
+            consents.note_document(db, newer)
+            self.newer_filename = newer.filename
         refer = f"{case}/referrals"
-        data = {"org": self.org_uuid, "source": self.source.uuid, "consent": "y", "contact": "y"}
+        data = {"org": self.org_uuid, "source": self.source.uuid, "contact": "y"}
         post_form(self.analyst, refer, data, page=refer)
         with runtime.session_factory() as db:
             self.referral_uuid = db.scalars(select(Referral)).one().uuid
@@ -152,6 +163,8 @@ class _World:
         return [
             "BackUp",  # the product's name
             "BU",  # the placeholder of a case reference (BU-2026-0001)
+            "ABCD-EFGH",  # the placeholder of a consent check code
+            self.newer_filename,
             "English",
             "Français",
             *names,

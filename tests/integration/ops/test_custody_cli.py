@@ -1,5 +1,7 @@
 """The chain of custody through `backupctl custody`, across a submission-key rotation:
-items sealed to the old and to the new key are imported, decrypted and verified."""
+items sealed to the old and to the new key are imported, decrypted and verified; each
+source's consent to court is read from their consent document, shown as a consent
+record (with its check code) and required for the judicial file."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from keys.gpg import kill_agent
 from keys.lifecycle import GeneratedKey, generate_submission_key, load_submission_key
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import FAST_HASHER
-from vault import codenames
+from vault import codenames, reports
+from vault.consent_record import Answer, check_code, purposes
 from vault.models import Role, Submission
 from vault.runtime import Runtime, build_runtime
 from vault.services import export, reviewers, sources
@@ -32,12 +35,17 @@ def _run(*args: str) -> Result:
     return result
 
 
-def _submit(runtime: Runtime, message: str) -> None:
+COURT_ONLY = reports.dumps(reports.consent_from_form({"consent_court": ["yes"]}))
+
+
+def _submit(runtime: Runtime, message: str, *, court_consent: bool = False) -> None:
+    """A source sends a message (then, if asked, consents to use in court)."""
     with runtime.session_factory() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
-        sources.submit(db, runtime.store, source, runtime.submission_fingerprint, message, [])
+        for text in (message, COURT_ONLY) if court_consent else (message,):
+            sources.submit(db, runtime.store, source, runtime.submission_fingerprint, text, [])
 
 
 def test_custody_cli_across_a_key_rotation(
@@ -47,11 +55,11 @@ def test_custody_cli_across_a_key_rotation(
     home = tmp_path / "gnupg"
     shutil.copytree(submission_key[1], home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
     new_key = generate_submission_key(home, NEW_PASSPHRASE, name="BackUp rotated key")
-    _submit(runtime, "sealed to the old key")
+    _submit(runtime, "sealed to the old key", court_consent=True)
     load_submission_key(runtime.config.instance_dir, runtime.keyring, new_key.public_armored)
     rotated = build_runtime(runtime.config, redis=runtime.redis)  # a restarted server
     assert rotated.submission_fingerprint == new_key.fingerprint
-    _submit(rotated, "sealed to the new key")
+    _submit(rotated, "sealed to the new key", court_consent=True)
 
     with rotated.session_factory() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst9", Role.ANALYST, hasher=FAST_HASHER)
@@ -59,7 +67,7 @@ def test_custody_cli_across_a_key_rotation(
         bundle = tmp_path / "export.zip"
         with bundle.open("wb") as out:
             summary = export.build_export(db, rotated.store, analyst, source_uuids, out)
-    assert summary.items == 2
+    assert summary.items == 4
     rotated.engine.dispose()
 
     instance = str(runtime.config.instance_dir)
@@ -75,7 +83,7 @@ def test_custody_cli_across_a_key_rotation(
     fingerprint = runtime.receipt_key.fingerprint
     assert shown.output.splitlines()[0].replace(" ", "") == fingerprint
     checked = CliRunner(env=env_db).invoke(main, ["--instance", instance, "custody", "verify-log"])
-    assert checked.exit_code == 0 and "VERIFIED: 2 receipts" in checked.output, checked.output
+    assert checked.exit_code == 0 and "VERIFIED: 4 receipts" in checked.output, checked.output
 
     ws, key_pass = tmp_path / "ws", tmp_path / "ws-pass"
     key_pass.write_text(WS_PASSPHRASE + "\n")
@@ -91,7 +99,7 @@ def test_custody_cli_across_a_key_rotation(
         == 0
     )
     imported = _run("custody", "import", str(ws), str(bundle), *common)
-    assert imported.exit_code == 0 and "2 new item(s)" in imported.output, imported.output
+    assert imported.exit_code == 0 and "4 new item(s)" in imported.output, imported.output
     items = [
         line.split()[2] for line in imported.output.splitlines() if line.startswith("imported")
     ]
@@ -110,7 +118,16 @@ def test_custody_cli_across_a_key_rotation(
     )
     assert decrypted.exit_code == 0, decrypted.output
     texts = sorted(p.read_text() for p in (ws / "originals").rglob("*.txt"))
-    assert texts == ["sealed to the new key", "sealed to the old key"]
+    assert texts == sorted(
+        [COURT_ONLY, COURT_ONLY, "sealed to the new key", "sealed to the old key"]
+    )
+
+    shown = _run("custody", "consent", str(ws), *common)
+    assert shown.exit_code == 0, shown.output
+    court_only = {p: Answer.YES if p == "court" else Answer.UNKNOWN for p in purposes()}
+    for name in [line.split(": ", 1)[1] for line in shown.output.splitlines() if "record:" in line]:
+        assert f"check code: {check_code(name, court_only)}" in shown.output
+    assert shown.output.count("court: yes") == 2
 
     built = _run("custody", "judicial", str(ws), *items, "--title", "Case 7", *common)
     assert built.exit_code == 0, built.output

@@ -1,0 +1,217 @@
+"""Consent as a state, through the reviewer interface with real gpg and both databases:
+a consent document arrives (flagged on the case page, the case list and the inbox), the
+workstation decrypts it and shows its check code, the analyst records it on the case page
+(the flag clears), and referral is refused until the recorded consent says yes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+
+from keys.lifecycle import GeneratedKey
+from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.support.journalist import login, make_account, make_source, post_form
+from vault import reports
+from vault.consent_record import Answer, purposes
+from vault.models import (
+    AuditEvent,
+    Case,
+    ConsentAnswer,
+    ConsentDocument,
+    ConsentRecord,
+    Referral,
+    Reviewer,
+    Role,
+    Source,
+    Submission,
+)
+from vault.runtime import Runtime
+from vault.services import consents, partners, sources
+from workstation.consent import ConsentReading, reading_of
+from workstation.decrypt import decrypt_downloads
+
+FLAG = "new consent document: record it"
+
+
+def _count(runtime: Runtime, action: str) -> int:
+    with runtime.session_factory() as db:
+        return db.scalar(select(func.count()).where(AuditEvent.action == action)) or 0
+
+
+class _World:
+    """A source in a case; consent documents sealed as the source app seals them."""
+
+    def __init__(self, runtime: Runtime, client: FlaskClient, home: Path, out: Path) -> None:
+        self.runtime, self.client, self.home, self.out = runtime, client, home, out
+        self.source = make_source(runtime)
+        page = f"/sources/{self.source.uuid}"
+        post_form(client, "/cases/new", {"source": self.source.uuid}, page=page)
+        with runtime.session_factory() as db:
+            self.case_uuid = db.scalars(select(Case.uuid)).one()
+        self.page = f"/cases/{self.case_uuid}"
+
+    def send_consent(self, form: dict[str, list[str]], *, age_hours: int = 0) -> str:
+        """The source sends a change of consent: sealed, then flagged (as source_app)."""
+        with self.runtime.session_factory() as db:
+            source = db.scalars(select(Source).where(Source.uuid == self.source.uuid)).one()
+            document = reports.dumps(reports.consent_from_form(form))
+            [message] = sources.submit(
+                db, self.runtime.store, source, self.runtime.submission_fingerprint, document, []
+            )
+            if age_hours:  # an older document, arrived earlier
+                when = dt.datetime.now(dt.UTC) - dt.timedelta(hours=age_hours)
+                db.execute(
+                    update(Submission).where(Submission.id == message.id).values(created_at=when)
+                )
+                db.commit()
+                db.refresh(message)
+            consents.note_document(db, message)
+            return message.uuid
+
+    def workstation_reads(self, submission_uuid: str) -> ConsentReading:
+        """Download the sealed file and decrypt it on the 'workstation', as an analyst does."""
+        with self.runtime.session_factory() as db:
+            row = db.scalars(select(Submission).where(Submission.uuid == submission_uuid)).one()
+            name = row.filename
+        download = self.out / "transfer" / name
+        download.parent.mkdir(parents=True, exist_ok=True)
+        download.write_bytes(self.runtime.store.path_of(self.source.uuid, name).read_bytes())
+        [plain] = decrypt_downloads(self.home, SUBMISSION_PASSPHRASE, [download], self.out)
+        document = reports.loads(plain.read_text())
+        assert document is not None
+        reading = reading_of(document, name)
+        assert reading is not None
+        return reading
+
+    def record(self, submission_uuid: str, reading: ConsentReading, code: str | None = None) -> str:
+        data = {"document": submission_uuid, "code": code or reading.code.lower()}
+        data |= {f"answer_{p}": reading.answers[p].value for p in purposes()}
+        post_form(self.client, f"{self.page}/consent", data, page=self.page)
+        return self.client.get(self.page).get_data(as_text=True)
+
+
+@pytest.fixture
+def world(
+    runtime: Runtime,
+    analyst_client: FlaskClient,
+    submission_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+) -> _World:
+    return _World(runtime, analyst_client, submission_key[1], tmp_path / "ws")
+
+
+def test_record_from_the_workstation_clears_the_flag(world: _World, runtime: Runtime) -> None:
+    page = world.client.get(world.page).get_data(as_text=True)
+    assert "No consent recorded" in page and "New consent document" not in page
+
+    first = world.send_consent({"consent_refer_partner": ["yes"], "consent_court": ["no"]})
+    page = world.client.get(world.page).get_data(as_text=True)
+    assert "New consent document: record it." in page
+    assert FLAG in world.client.get("/cases/").get_data(as_text=True)
+    assert FLAG in world.client.get("/").get_data(as_text=True)  # the inbox
+
+    reading = world.workstation_reads(first)
+    assert reading.answers["court"] is Answer.NO
+    # A slip (one answer changed) does not match the code: refused, audited, nothing kept.
+    slipped = ConsentReading(
+        reading.document_name,
+        reading.number,
+        reading.designation,
+        {**reading.answers, "court": Answer.YES},
+    )
+    page = world.record(first, slipped, code=reading.code)
+    assert "check code does not match" in page
+    assert _count(runtime, "consent_record_refused") == 1
+
+    page = world.record(first, reading)
+    assert "Consent recorded." in page
+    assert "New consent document" not in page
+    assert re.search(r'class="answer-refer_partner">yes<', page)
+    assert re.search(r'class="answer-court">no<', page)
+    assert FLAG not in world.client.get("/cases/").get_data(as_text=True)
+    assert FLAG not in world.client.get("/").get_data(as_text=True)
+    assert _count(runtime, "consent_recorded") == 1
+
+    # A newer document flags again; recording it keeps the older one as history.
+    second = world.send_consent({"consent_refer_partner": ["no"], "consent_court": ["yes"]})
+    assert "New consent document: record it." in world.client.get(world.page).get_data(True)
+    page = world.record(second, world.workstation_reads(second))
+    assert "New consent document" not in page and "Earlier consents" in page
+    assert re.search(r'class="answer-court">yes<', page)
+    with runtime.session_factory() as db:
+        records = db.scalars(select(ConsentRecord).order_by(ConsentRecord.id)).all()
+        assert [r.submission_uuid for r in records] == [first, second]
+        assert records[1].given_at >= records[0].given_at
+
+
+def test_an_older_document_cannot_replace_a_newer_consent(world: _World, runtime: Runtime) -> None:
+    older = world.send_consent({"consent_court": ["yes"]}, age_hours=5)
+    newer = world.send_consent({"consent_court": ["no"]})
+    world.record(newer, world.workstation_reads(newer))
+    page = world.record(older, world.workstation_reads(older))
+    assert "A newer consent of this source is already recorded" in page
+    assert re.search(r'class="answer-court">no<', page)
+    assert _count(runtime, "consent_record_refused") == 1
+
+
+def test_no_referral_without_recorded_referral_consent(
+    world: _World, runtime: Runtime, app: Flask
+) -> None:
+    admin = make_account(runtime, "admin1", Role.ADMIN)
+    with runtime.session_factory() as db:
+        actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
+        clinic = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
+    refer_page = f"{world.page}/referrals"
+    data = {"org": clinic.uuid, "source": world.source.uuid}
+
+    # No consent recorded: refused, said, audited.
+    response = post_form(world.client, refer_page, data, page=refer_page)
+    assert "does not allow referral" in response.get_data(as_text=True)
+    assert _count(runtime, "consent_refused_refer_partner") == 1
+
+    # Recorded, but not to referral: refused again.
+    no = world.send_consent({"consent_refer_partner": ["no"], "consent_handle_case": ["yes"]})
+    world.record(no, world.workstation_reads(no))
+    post_form(world.client, refer_page, data, page=refer_page)
+    assert _count(runtime, "consent_refused_refer_partner") == 2
+
+    yes = world.send_consent({"consent_refer_partner": ["yes"]})
+    world.record(yes, world.workstation_reads(yes))
+    response = post_form(world.client, refer_page, data, page=refer_page)
+    assert response.status_code == 302 and "/referrals/" in response.headers["Location"]
+    with runtime.session_factory() as db:
+        assert len(db.scalars(select(Referral)).all()) == 1
+    assert _count(runtime, "referral_consent_checked") == 1
+
+
+def test_partner_cannot_record_consent(world: _World, runtime: Runtime, app: Flask) -> None:
+    partner_client = app.test_client()
+    login(partner_client, make_account(runtime, "partner1", Role.PARTNER))
+    message = world.send_consent({"consent_court": ["yes"]})
+    reading = world.workstation_reads(message)
+    data = {"document": message, "code": reading.code}
+    data |= {f"answer_{p}": reading.answers[p].value for p in purposes()}
+    response = post_form(partner_client, f"{world.page}/consent", data, page="/referrals/")
+    assert response.status_code == 403
+    with runtime.session_factory() as db:
+        assert db.scalars(select(ConsentRecord)).all() == []
+    assert _count(runtime, "case_access_denied") >= 1
+
+
+def test_deleting_the_source_deletes_its_consent(world: _World, runtime: Runtime) -> None:
+    message = world.send_consent({"consent_court": ["yes"]})
+    world.record(message, world.workstation_reads(message))
+    world.send_consent({"consent_court": ["no"]})  # flagged, not recorded
+    with runtime.session_factory() as db:
+        source = db.scalars(select(Source).where(Source.uuid == world.source.uuid)).one()
+        db.delete(source)  # what the deletion job does last
+        db.commit()
+        assert db.scalars(select(ConsentRecord)).all() == []
+        assert db.scalars(select(ConsentDocument)).all() == []
+        assert db.scalar(select(func.count()).select_from(ConsentAnswer)) == 0
