@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from tests.browser.conftest import Served
 from tests.support import leaks
+from tests.support.consent import record_consent
 from tests.support.journalist import Account, make_account
-from vault.models import AccountKey, Reviewer, Role
+from vault.models import AccountKey, Case, Reviewer, Role
 from vault.runtime import Runtime
 
 URGENT_MARKER = "MARKER-urgent-3f0a9c51 raped two days ago, needs PEP today"
@@ -77,13 +78,17 @@ def test_referral_first_try(browser: Browser, served: Served, runtime: Runtime) 
         nurse_uuid = nurse.uuid
 
     # -- the analyst refers the urgent case, with a message, before the partner logs in -
-    analyst = _login(browser, served, make_account(runtime, "analyst1"))
+    analyst_account = make_account(runtime, "analyst1")
+    analyst = _login(browser, served, analyst_account)
     analyst.locator("table a").first.click()
     analyst.get_by_label("Urgent medical need").check()
     analyst.get_by_role("button", name="Create a case from this source").click()
     reference = analyst.locator("h1").inner_text().split()[0]
+    with runtime.session_factory() as db:  # the source's consent, as from the workstation
+        case = db.scalars(select(Case)).one()
+        case_uuid, source_uuid = case.uuid, case.sources[0].uuid
+    record_consent(runtime, analyst_account.uuid, case_uuid, source_uuid, "refer_partner")
     analyst.get_by_role("link", name="Referrals").click()
-    analyst.locator("#consent").check()
     analyst.locator("#contact").check()
     analyst.get_by_role("button", name="Refer").click()
     analyst.fill("textarea[name=text]", URGENT_MARKER)
