@@ -7,24 +7,32 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.integration.source_app.helpers import SourceBrowser
+from tests.support import care as care_helpers
+from tests.support.consent import record_consent
 from tests.support.journalist import login, make_account, make_source, post_form
 from vault import reports
 from vault.consent_record import Answer, purposes
 from vault.models import (
     AuditEvent,
+    CareRequest,
     Case,
     ConsentAnswer,
     ConsentDocument,
+    ConsentOrigin,
     ConsentRecord,
+    PartnerService,
     Referral,
     Reviewer,
     Role,
@@ -32,7 +40,7 @@ from vault.models import (
     Submission,
 )
 from vault.runtime import Runtime
-from vault.services import consents, partners, sources
+from vault.services import cases, consents, partners, sources
 from workstation.consent import ConsentReading, reading_of
 from workstation.decrypt import decrypt_downloads
 
@@ -119,12 +127,7 @@ def test_record_from_the_workstation_clears_the_flag(world: _World, runtime: Run
     reading = world.workstation_reads(first)
     assert reading.answers["court"] is Answer.NO
     # A slip (one answer changed) does not match the code: refused, audited, nothing kept.
-    slipped = ConsentReading(
-        reading.document_name,
-        reading.number,
-        reading.designation,
-        {**reading.answers, "court": Answer.YES},
-    )
+    slipped = replace(reading, answers={**reading.answers, "court": Answer.YES})
     page = world.record(first, slipped, code=reading.code)
     assert "check code does not match" in page
     assert _count(runtime, "consent_record_refused") == 1
@@ -215,3 +218,64 @@ def test_deleting_the_source_deletes_its_consent(world: _World, runtime: Runtime
         assert db.scalars(select(ConsentRecord)).all() == []
         assert db.scalars(select(ConsentDocument)).all() == []
         assert db.scalar(select(func.count()).select_from(ConsentAnswer)) == 0
+
+
+class TestCareReferral:
+    """The care tier's one-step referral records the request's consent as the state,
+    unless a later consent is recorded: then that one decides."""
+
+    def _care_request(self, app: Flask, runtime: Runtime) -> tuple[FlaskClient, SourceBrowser]:
+        duty = make_account(runtime, "duty1")
+        client = care_helpers.logged_in(app, duty)
+        care_helpers.on_duty(runtime, duty)
+        browser = care_helpers.new_source(runtime)
+        fields: dict[str, object] = {**care_helpers.URGENT, "consent_refer_partner": "yes"}
+        care_helpers.ask(browser, fields)
+        with runtime.session_factory() as db:
+            clinic = partners.create_org(db, None, "Clinic North", [PartnerService.MEDICAL])  # type: ignore[arg-type]
+            self.org_uuid = clinic.uuid
+            self.request_uuid = db.scalars(select(CareRequest.uuid)).one()
+        return client, browser
+
+    def _refer(self, client: FlaskClient) -> str:
+        page = f"/care/{self.request_uuid}"
+        post_form(client, f"{page}/refer", {"org": self.org_uuid}, page=page)
+        return client.get(page).get_data(as_text=True)
+
+    def test_the_requests_consent_is_recorded(self, app: Flask, runtime: Runtime) -> None:
+        client, _browser = self._care_request(app, runtime)
+        self._refer(client)
+        with runtime.session_factory() as db:
+            record = db.scalars(select(ConsentRecord)).one()
+            assert record.origin is ConsentOrigin.CARE_REQUEST
+            assert record.submission_uuid == self.request_uuid
+            assert record.answer("refer_partner") is Answer.YES
+            assert record.answer("court") is Answer.UNKNOWN
+            assert len(db.scalars(select(Referral)).all()) == 1
+            # The ASSIST request's own flag is cleared: its consent is recorded.
+            assert consents.sources_awaiting_record(db, [record.source_id]) == set()
+
+    def test_a_later_withdrawal_recorded_from_the_workstation_wins(
+        self, app: Flask, runtime: Runtime
+    ) -> None:
+        client, browser = self._care_request(app, runtime)
+        page = browser.client.get("/help/consent").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        data = {"csrf_token": token.group(1), "consent_refer_partner": "no"}
+        assert browser.client.post("/help/consent", data=data).status_code == 302
+        analyst = make_account(runtime, "analyst9")
+        with runtime.session_factory() as db:
+            source = db.scalars(select(Source)).one()
+            case = cases.create_case(db, _row(db, analyst.uuid), [source.uuid])
+            case_uuid, source_uuid = case.uuid, source.uuid
+        record_consent(runtime, analyst.uuid, case_uuid, source_uuid)  # every purpose: no
+        assert "did not consent to a referral" in self._refer(client)
+        with runtime.session_factory() as db:
+            assert db.scalars(select(Referral)).all() == []
+            assert db.scalars(select(ConsentRecord)).one().origin is ConsentOrigin.WORKSTATION
+        assert _count(runtime, "consent_refused_refer_partner") == 1
+
+
+def _row(db: Session, reviewer_uuid: str) -> Reviewer:
+    return db.scalars(select(Reviewer).where(Reviewer.uuid == reviewer_uuid)).one()
