@@ -23,14 +23,12 @@ from source_app.errors import human_size, quota_hint, refusal_text
 from source_app.receipts import flash_receipt_codes
 from source_app.uploads import chosen_documents
 from vault import reports
+from vault.consent_record import CONSENT_BEARING
 from vault.errors import QuotaExceededError, StorageFullError
 from vault.models import SubmissionKind
 from vault.services import consents
 
 bp = Blueprint("alert", __name__)
-
-# Documents that carry the source's consent: an ASSIST request, a change of consent.
-CONSENT_BEARING = ("assist", "consent")
 
 
 # The button that asks for the regions of the chosen country (a form cannot change

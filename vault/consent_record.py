@@ -22,9 +22,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vault import reports
+from vault.consent import stated_consent
+
+# The kinds of report document that carry the source's consent.
+CONSENT_BEARING = ("assist", "consent")
 
 __all__ = [
     "CODE_LENGTH",
+    "CONSENT_BEARING",
     "Answer",
     "check_code",
     "fold",
@@ -61,25 +66,17 @@ def purposes() -> tuple[str, ...]:
 
 
 def stated_answers(document: Mapping[str, Any]) -> dict[str, bool | None] | None:
-    """The consent answers a report document states, or None (an ALERT states none).
+    """The consent answers a report document (as `reports.loads` returns it) states, or
+    None for a document that carries no consent (an ALERT).
 
     A purpose the document does not name is absent: since schema version 2 a source may
-    leave a question "as before", and the earlier answer stands (`fold`). Reads both
-    shapes of a change of consent: flat `{"consent": {...answers}}` and the doubly
-    nested `{"consent": {"consent": {...}}}` of version 1.
+    leave a question "as before", and the earlier answer stands (`fold`).
     """
-    kind = document.get("kind")
-    body = document.get(str(kind))
-    if kind not in ("assist", "consent") or not isinstance(body, Mapping):
+    if document.get("kind") not in CONSENT_BEARING:
         return None
-    consent = body.get("consent") if kind == "assist" else body
-    if isinstance(consent, Mapping) and isinstance(consent.get("consent"), Mapping):
-        consent = consent["consent"]
-    if not isinstance(consent, Mapping):
-        return {}
     return {
         purpose: value
-        for purpose, value in consent.items()
+        for purpose, value in stated_consent(document).items()
         if purpose in purposes() and (value is None or isinstance(value, bool))
     }
 

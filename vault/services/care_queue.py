@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keys.gpg import GpgKeyring
+from vault.consent_record import Answer
 from vault.db import utcnow
 from vault.errors import NotFoundError, VaultError
 from vault.models import (
@@ -265,19 +266,19 @@ def refer(
     view = open_request(db, keyring, actor, request_uuid, key, submission_fingerprint)
     if view.assist is None:
         raise NotSealedToYouError("not sealed to this account's key")
-    if view.consent.get("refer_partner") is not True:
-        raise referrals.ConsentRequiredError("the source did not consent to a referral")
     case = _case_for(db, actor, view.request)
-    # The request's consent becomes the source's recorded state, unless a later one is
-    # recorded already: then that one decides (create_referral checks the state).
+    # The request's consent becomes the source's recorded state (a use it leaves "as
+    # before" keeps its recorded answer), unless a later one is recorded already: then
+    # that one decides. create_referral refuses, audited, unless the state says yes.
     consents.record_care_consent(db, actor, case.uuid, view.request, view.consent)
+    state = consents.latest_record(db, view.request.source)
     referral = referrals.create_referral(
         db,
         actor,
         case.uuid,
         org_uuid,
         view.source_uuid,
-        contact_consented=view.consent.get(CONTACT_CONSENT) is True,
+        contact_consented=state is not None and state.answer(CONTACT_CONSENT) is Answer.YES,
     )
     request = get_request(db, actor, request_uuid)
     if request.status is CareStatus.OPEN:

@@ -4,6 +4,7 @@ code that carries it to the server."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from vault import reports
 from vault.consent_record import Answer, check_code, fold, normalise_code, purposes, stated_answers
@@ -25,10 +26,12 @@ class TestStatedAnswers:
         assert stated is not None
         assert stated["court"] is True and stated["statistics"] is False
 
-    def test_change_of_consent_in_both_shapes(self) -> None:
-        """The doubly nested document sources sent first, and the flat one."""
-        nested = reports.consent_from_form({"consent_court": ["no"]})
-        for document in (nested, _change(court=False)):
+    def test_change_of_consent_in_both_versions(self) -> None:
+        """Version 1 nested the answers twice; `reports.loads` reads it as version 2."""
+        version_1 = {"schema": reports.SCHEMA, "version": 1, "kind": "consent"}
+        version_1["consent"] = {"consent": dict.fromkeys(["handle_case", "court"], False)}
+        for document in (reports.loads(json.dumps(version_1)), _change(court=False)):
+            assert document is not None
             stated = stated_answers(document)
             assert stated is not None and stated["court"] is False
 
@@ -36,6 +39,7 @@ class TestStatedAnswers:
         document = reports.alert_from_form({"reporter": ["witness"]}, today=dt.date.today())
         assert stated_answers(document) is None
         assert stated_answers(_change(court=True, invented=True)) == {"court": True}
+        assert stated_answers(_change()) == {}
 
 
 class TestFold:
