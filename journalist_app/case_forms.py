@@ -117,7 +117,6 @@ class OrgForm(FlaskForm):
 class ReferralForm(FlaskForm):
     org = SelectField(_l("Refer to"), validators=[required()], validate_choice=False)
     source = SelectField(_l("Source"), validators=[required()], validate_choice=False)
-    contact = BooleanField(_l("The source also consented to be contacted by this partner"))
 
 
 class MessageForm(FlaskForm):

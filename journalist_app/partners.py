@@ -93,7 +93,6 @@ def refer(case_uuid: str) -> ResponseReturnValue:
                 case.uuid,
                 form.org.data or "",
                 form.source.data or "",
-                contact_consented=bool(form.contact.data),
             )
         except referrals.ConsentRequiredError:
             flash(
@@ -143,6 +142,7 @@ def referral(referral_uuid: str) -> ResponseReturnValue:
         referral=found,
         messages=messages,
         moves=referrals.allowed_moves(found.status, reviewer),
+        contact_allowed=referrals.contact_allowed(db(), found),
         form=MessageForm(),
         reply_form=ReplyForm(),
     )

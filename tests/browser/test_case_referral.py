@@ -120,6 +120,7 @@ def test_analyst_partner_source(
     changing.goto(served.source_url + "/help/consent")
     changing.check("input[name=consent_handle_case][value=yes]")
     changing.check("input[name=consent_refer_partner][value=yes]")
+    changing.check("input[name=consent_contact_partner][value=yes]")
     changing.get_by_role("button", name=re.compile("save|send", re.I)).click()
     changing.context.close()
     analyst.get_by_role("link", name=reference).click()
@@ -135,7 +136,6 @@ def test_analyst_partner_source(
     expect(analyst.locator(".answer-refer_partner")).to_have_text("yes")
 
     analyst.get_by_role("link", name="Referrals").click()
-    analyst.locator("#contact").check()
     analyst.get_by_role("button", name="Refer").click()
     analyst.fill("textarea[name=text]", REFERRAL_MARKER)
     analyst.get_by_role("button", name="Send encrypted message").click()

@@ -87,9 +87,10 @@ def test_referral_first_try(browser: Browser, served: Served, runtime: Runtime) 
     with runtime.session_factory() as db:  # the source's consent, as from the workstation
         case = db.scalars(select(Case)).one()
         case_uuid, source_uuid = case.uuid, case.sources[0].uuid
-    record_consent(runtime, analyst_account.uuid, case_uuid, source_uuid, "refer_partner")
+    record_consent(
+        runtime, analyst_account.uuid, case_uuid, source_uuid, "refer_partner", "contact_partner"
+    )
     analyst.get_by_role("link", name="Referrals").click()
-    analyst.locator("#contact").check()
     analyst.get_by_role("button", name="Refer").click()
     analyst.fill("textarea[name=text]", URGENT_MARKER)
     analyst.get_by_role("button", name="Send encrypted message").click()

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keys.gpg import GpgKeyring
-from vault.consent_record import Answer
 from vault.db import utcnow
 from vault.errors import NotFoundError, VaultError
 from vault.models import (
@@ -52,9 +51,6 @@ __all__ = [
     "take",
 ]
 
-# The consent to be contacted by the partner (vault.reports.CONSENTS, report version 2):
-# absent or not yes, the partner may not write to the source (`contact_consented` False).
-CONTACT_CONSENT = "contact_partner"
 _CLOSED_CASES = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 
 
@@ -270,16 +266,9 @@ def refer(
     # The request's consent becomes the source's recorded state (a use it leaves "as
     # before" keeps its recorded answer), unless a later one is recorded already: then
     # that one decides. create_referral refuses, audited, unless the state says yes.
+    # Contact by the partner comes from the same state (referrals.contact_allowed).
     consents.record_care_consent(db, actor, case.uuid, view.request, view.consent)
-    state = consents.latest_record(db, view.request.source)
-    referral = referrals.create_referral(
-        db,
-        actor,
-        case.uuid,
-        org_uuid,
-        view.source_uuid,
-        contact_consented=state is not None and state.answer(CONTACT_CONSENT) is Answer.YES,
-    )
+    referral = referrals.create_referral(db, actor, case.uuid, org_uuid, view.source_uuid)
     request = get_request(db, actor, request_uuid)
     if request.status is CareStatus.OPEN:
         _mark_taken(db, actor, request)

@@ -5,7 +5,8 @@ air-gapped workstation opens; an analyst records what the latest one says on the
 (vault.services.consents). A referral needs that recorded state to say yes to referral
 (`refer_partner`); otherwise it is refused and the refusal audited. Who referred, relying
 on that state, is recorded on the referral (`consent_attested_by`). Consent to be
-contacted by the partner is attested separately and gates the partner's replies.
+contacted by the partner (`contact_partner`) comes from the same recorded state and gates
+the partner's replies at the moment they write (`contact_allowed`).
 
 A partner reaches a referral only as a member of its organisation, and never a
 declined one. Every refusal, for a uuid that exists or not, is the same
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keys.gpg import GpgKeyring
+from vault.consent_record import Answer
 from vault.db import utcnow
 from vault.errors import VaultError
 from vault.models import (
@@ -61,6 +63,7 @@ __all__ = [
     "Message",
     "add_message",
     "allowed_moves",
+    "contact_allowed",
     "create_referral",
     "get_referral",
     "list_referrals",
@@ -88,6 +91,8 @@ Message = tuple[ReferralMessage, str | None]
 # No referral unless the source's recorded consent says yes to referral.
 ConsentRequiredError = consents.ConsentRequiredError
 REFERRAL_PURPOSE = "refer_partner"
+# The source's consent to be contacted by the partner through BackUp.
+CONTACT_PURPOSE = "contact_partner"
 
 
 class InvalidReferralError(VaultError):
@@ -116,11 +121,11 @@ def create_referral(
     case_uuid: str,
     org_uuid: str,
     source_uuid: str,
-    *,
-    contact_consented: bool = False,
 ) -> Referral:
     """Refer the case for one of its sources, if that source's recorded consent allows
-    referral (ConsentRequiredError, audited, otherwise)."""
+    referral (ConsentRequiredError, audited, otherwise). Whether the partner may write to
+    the source comes from the same recorded consent (`contact_partner`), never from a
+    form: `contact_consented` keeps what it said at referral time."""
     case = cases.get_case(db, actor, case_uuid)
     org = partners.get_org(db, org_uuid)
     source = db.scalar(
@@ -130,7 +135,8 @@ def create_referral(
     )
     if source is None or not org.is_active:
         raise InvalidReferralError("source not in this case, or organisation inactive")
-    consents.require_consent(db, actor, source, REFERRAL_PURPOSE)
+    record = consents.require_consent(db, actor, source, REFERRAL_PURPOSE)
+    contact_consented = record.answer(CONTACT_PURPOSE) is Answer.YES
     referral = Referral(
         case_id=case.id,
         org_id=org.id,
@@ -146,11 +152,19 @@ def create_referral(
         raise InvalidReferralError("already referred to this organisation") from exc
     audit.record(db, actor, "referral_consent_checked", "referral", referral.uuid)
     if contact_consented:
-        audit.record(db, actor, "referral_contact_consent_attested", "referral", referral.uuid)
+        audit.record(db, actor, "referral_contact_consent_checked", "referral", referral.uuid)
     audit.record(db, actor, "referral_created", "referral", referral.uuid)
     referral_activity.mark_seen(db, actor, referral)
     db.commit()
     return referral
+
+
+def contact_allowed(db: Session, referral: Referral) -> bool:
+    """Whether the partner may write to the referred source now: the source's latest
+    recorded consent says yes to contact by a partner (a withdrawal recorded after the
+    referral ends it)."""
+    record = consents.latest_record(db, referral.source)
+    return record is not None and record.answer(CONTACT_PURPOSE) is Answer.YES
 
 
 def get_referral(db: Session, actor: Reviewer, referral_uuid: str) -> Referral:
@@ -379,7 +393,7 @@ def reply_to_source(
     referral = get_referral(db, actor, referral_uuid)
     if (
         cases.can_work_cases(actor)
-        or not referral.contact_consented
+        or not contact_allowed(db, referral)
         or referral.status not in (R.ACCEPTED, R.IN_PROGRESS)
     ):
         raise _deny(db, actor, referral.uuid)

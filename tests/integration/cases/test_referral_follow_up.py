@@ -83,18 +83,15 @@ class _World:
         with runtime.session_factory() as db:
             self.case = db.scalars(select(Case)).one()
 
-    def refer(self, contact: bool = True) -> str:
+    def record(self, *yes: str) -> None:
         record_consent(  # as from the workstation, on the case page
-            self.runtime,
-            self.analyst_account.uuid,
-            self.case.uuid,
-            self.source_uuid,
-            "refer_partner",
+            self.runtime, self.analyst_account.uuid, self.case.uuid, self.source_uuid, *yes
         )
+
+    def refer(self, contact: bool = True) -> str:
+        self.record("refer_partner", *(["contact_partner"] if contact else []))
         page = f"/cases/{self.case.uuid}/referrals"
         data = {"org": self.clinic_uuid, "source": self.source_uuid}
-        if contact:
-            data["contact"] = "y"
         post_form(self.analyst, page, data, page=page)
         with self.runtime.session_factory() as db:
             return db.scalars(select(Referral.uuid)).one()
@@ -199,3 +196,19 @@ def test_only_partner_writes_and_only_with_contact_consent(world: _World, runtim
     with runtime.session_factory() as db:
         assert db.scalars(select(Reply)).all() == []
         assert db.scalars(select(Referral)).one().status is ReferralStatus.ACCEPTED
+
+
+def test_a_withdrawn_contact_consent_ends_the_partners_replies(
+    world: _World, runtime: Runtime
+) -> None:
+    referral_uuid = world.refer(contact=True)
+    page = f"/referrals/{referral_uuid}"
+    post_form(world.partner, f"{page}/status", {"status": "accepted"}, page=page)
+    assert "Reply to the source" in world.partner.get(page).get_data(as_text=True)
+    # The source's latest consent, recorded after the referral, says no to contact.
+    world.record("refer_partner")
+    assert "Reply to the source" not in world.partner.get(page).get_data(as_text=True)
+    refused = post_form(world.partner, f"{page}/reply", {"message": TO_SOURCE}, page=page)
+    assert refused.status_code == 403
+    with runtime.session_factory() as db:
+        assert db.scalars(select(Reply)).all() == []

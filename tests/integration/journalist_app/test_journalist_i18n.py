@@ -119,7 +119,14 @@ class _World:
         ):
             post_form(self.analyst, case + path, form, page=case)
         # A recorded consent, then a newer consent document waiting to be recorded.
-        record_consent(runtime, analyst.uuid, self.case.uuid, self.source.uuid, "refer_partner")
+        record_consent(
+            runtime,
+            analyst.uuid,
+            self.case.uuid,
+            self.source.uuid,
+            "refer_partner",
+            "contact_partner",
+        )
         with runtime.session_factory() as db:
             source = db.scalars(select(Source).where(Source.uuid == self.source.uuid)).one()
             [newer] = sources.submit(
@@ -128,7 +135,7 @@ class _World:
             consents.note_document(db, newer)
             self.newer_filename = newer.filename
         refer = f"{case}/referrals"
-        data = {"org": self.org_uuid, "source": self.source.uuid, "contact": "y"}
+        data = {"org": self.org_uuid, "source": self.source.uuid}
         post_form(self.analyst, refer, data, page=refer)
         with runtime.session_factory() as db:
             self.referral_uuid = db.scalars(select(Referral)).one().uuid
