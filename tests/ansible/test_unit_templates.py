@@ -3,6 +3,8 @@ templates and defaults (fast: no target system; test_deploy.py applies the playb
 
 from __future__ import annotations
 
+import re
+
 import jinja2
 import pytest
 import yaml
@@ -24,9 +26,24 @@ def _render(unit: str) -> str:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701  (systemd units, not HTML)
+        trim_blocks=True,  # as Ansible's template module renders
     )
     values = {**_defaults(), "ansible_managed": "managed", "backup_database": "sqlite"}
     return env.get_template(f"{unit}.j2").render(**values)
+
+
+_UNIT_LINE = re.compile(r"\[[A-Za-z]+\]|[A-Za-z]+=[^#]*|#.*|")
+
+
+@pytest.mark.parametrize(
+    "unit",
+    sorted(p.name.removesuffix(".j2") for p in TEMPLATES.glob("backup-*.j2")),
+)
+def test_every_unit_line_is_a_section_a_directive_or_a_comment(unit: str) -> None:
+    """An include ends without a newline (trim_blocks): a line glued to the next one
+    (`WorkingDirectory=/var/lib/backup# comment`) would make systemd refuse the unit."""
+    for line in _render(unit).splitlines():
+        assert _UNIT_LINE.fullmatch(line), (unit, line)
 
 
 @pytest.mark.parametrize(("app", "port"), [("source", 8080), ("journalist", 8081)])
