@@ -8,6 +8,7 @@ taken from it: the browser's speed on a shared machine says nothing about the pr
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,15 @@ class CountedPage:
 
 def count_clicks(server: BackUp, account: Account, last_login_step: int, contact: str) -> Clicks:
     """Log in as `account` (a new TOTP code: the last one was used at `last_login_step`),
-    open the request whose contact text is `contact`, take it, answer it."""
+    open the request whose contact text is `contact`, take it, answer it.
+
+    Runs in a thread of its own: Playwright's sync API refuses a thread whose asyncio
+    loop is running (a caller already driving a browser, e.g. the test suite's)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_count_clicks, server, account, last_login_step, contact).result()
+
+
+def _count_clicks(server: BackUp, account: Account, last_login_step: int, contact: str) -> Clicks:
     while int(time.time() // 30) <= last_login_step:
         time.sleep(0.5)  # a code is accepted once: wait for the next one
     with sync_playwright() as pw:

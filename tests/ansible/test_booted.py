@@ -334,13 +334,16 @@ class TestRunningServer:
     def test_a_submission_arrives_sealed_and_leaves_no_plaintext(self, live: Live) -> None:
         assert live.submitted["status"] == 302, live.submitted
         assert live.psql("SELECT count(*) FROM submissions") == "1"
-        files = [
+        files = sorted(
             path
             for path in (live.booted.root / "var/lib/backup/store").rglob("*")
             if path.is_file()
-        ]
-        assert len(files) == 1
-        assert files[0].read_bytes()[:1] in {b"\x84", b"\x85", b"\xc1"}  # OpenPGP PKESK
+        )
+        # The message, and the source's own consent state beside it (a first submission
+        # leaves one, sealed to the source's key: vault.services.source_consent).
+        assert [path.name.rsplit("-", 1)[-1] for path in files] == ["consent.gpg", "msg.gpg"]
+        for path in files:
+            assert path.read_bytes()[:1] in {b"\x84", b"\x85", b"\xc1"}  # OpenPGP PKESK
         # Every place the server writes, as its processes see it (tmpfs /run and /tmp
         # included), its Redis, every field of its journal and a dump of its database.
         dump = live.booted.run("runuser", "-u", "postgres", "--", "pg_dump", "backup")
