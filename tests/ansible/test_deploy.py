@@ -9,6 +9,7 @@ a real binary of the target (tor, nft, backupctl) it does, inside the chroot.
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from alembic.script import ScriptDirectory
 
+from keys.gpg import kill_agent
 from onion.torrc import ServerTorrc, render_server_torrc
 from tests.ansible.conftest import FIRST_ADMIN, RETENTION_DAYS, SSH_FROM, Deployed
 from vault.migrate import MIGRATIONS_DIR
@@ -181,9 +183,30 @@ class TestApplication:
 class TestNoSecretKey:
     """The server holds the submission key's public half only."""
 
-    def test_server_keyring_has_no_secret_key(self, deployed: Deployed) -> None:
-        private = deployed.path("/var/lib/backup/gnupg/private-keys-v1.d")
-        assert not private.exists() or not any(private.iterdir())
+    def test_server_keyring_holds_account_keys_only(
+        self, deployed: Deployed, tmp_path: Path
+    ) -> None:
+        """Its only secret keys are reviewer account keys (the first admin's, made at its
+        creation, locked with a passphrase derived from the admin's), named by uuid."""
+        home = tmp_path / "gnupg"  # a copy: gpg writes to the home it reads
+        shutil.copytree(  # without the agent's sockets
+            deployed.path("/var/lib/backup/gnupg"), home, ignore=shutil.ignore_patterns("S.*")
+        )
+        try:
+            listed = subprocess.run(
+                ["gpg", "--homedir", str(home), "--batch", "--with-colons", "--list-secret-keys"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.splitlines()
+        finally:
+            kill_agent(home)
+        fields = [line.split(":") for line in listed]
+        secret = [f[9] for f in fields if f[0] == "fpr"]
+        names = [f[9] for f in fields if f[0] == "uid"]
+        assert deployed.submission_fingerprint not in secret
+        assert len(names) == 1, names  # the first admin's account key, nothing else
+        assert re.fullmatch(r"BackUp account [0-9a-f-]{36}", names[0]), names
 
     def test_no_secret_key_anywhere(self, deployed: Deployed) -> None:
         names = {f"{grip}.key" for grip in deployed.secret_keygrips}
