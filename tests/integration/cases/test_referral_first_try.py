@@ -104,11 +104,10 @@ class _World:
             self.case.uuid,
             self.source.uuid,
             "refer_partner",
+            *(["contact_partner"] if contact else []),
         )
         page = f"/cases/{self.case.uuid}/referrals"
         data = {"org": self.clinic_uuid, "source": self.source.uuid}
-        if contact:
-            data["contact"] = "y"
         post_form(self.analyst, page, data, page=page)
         with self.runtime.session_factory() as db:
             return db.scalars(select(Referral.uuid)).one()

@@ -68,11 +68,8 @@ class _World:
         page = f"/cases/{self.case.uuid}/referrals"
         data = {"org": self.clinic_uuid, "source": self.source.uuid}
         if consent:  # recorded on the case, as from the workstation
-            record_consent(
-                self.runtime, self.analyst_uuid, self.case.uuid, self.source.uuid, "refer_partner"
-            )
-        if contact:
-            data["contact"] = "y"
+            uses = ["refer_partner", *(["contact_partner"] if contact else [])]
+            record_consent(self.runtime, self.analyst_uuid, self.case.uuid, self.source.uuid, *uses)
         return post_form(self.analyst, page, data, page=page).headers.get("Location", "")
 
 
