@@ -16,6 +16,7 @@ from tests.tor.conftest import OnionServices, onion_get, tor_session
 from tests.tor.network import Node
 from vault.models import Source, Submission, SubmissionKind
 from vault.runtime import Runtime
+from vault.services.source_consent import state_name
 
 OPENPGP_PACKET = re.compile(rb"^[\x84\x85\xc1]")  # PKESK, old or new packet format
 
@@ -71,8 +72,11 @@ class TestSourceOverTor:
             rows = db.scalars(select(Submission).order_by(Submission.id)).all()
             kinds = [row.kind for row in rows]
             paths = [runtime.store.path_of(source.uuid, row.filename) for row in rows]
+            # A first submission also leaves the source's own consent state beside it,
+            # sealed to the source's key (vault.services.source_consent).
+            state = runtime.store.path_of(source.uuid, state_name(rows[0].filename))
         assert kinds == [SubmissionKind.MESSAGE, SubmissionKind.FILE]
-        assert stored_files(runtime) == sorted(paths)
+        assert stored_files(runtime) == sorted([*paths, state])
         sealed = [path.read_bytes() for path in paths]
         for ciphertext in sealed:
             assert OPENPGP_PACKET.match(ciphertext)
