@@ -37,6 +37,10 @@ def event_hash(event: AuditEvent) -> str:
         "object_uuid": event.object_uuid,
         "prev": event.prev_hash,
     }
+    # Covered only when present, so events written before `detail` existed keep the
+    # hash they were chained with.
+    if event.detail is not None:
+        body["detail"] = event.detail
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()
 

@@ -29,3 +29,7 @@ class AuditEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # What changed, as canonical JSON of identifiers and enumerated values only (e.g.
+    # {"field": "priority", "from": "normal", "to": "high"}); never content. NULL on
+    # events that change nothing beyond their action, and on events older than 0010.
+    detail: Mapped[str | None] = mapped_column(String(512), default=None)

@@ -8,13 +8,21 @@ the change they describe, and are hash-chained (`vault.audit_chain`).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from sqlalchemy.orm import Session
 
 from vault import audit_chain
 from vault.db import utcnow
 from vault.models import AuditEvent, Reviewer
 
-__all__ = ["record"]
+__all__ = ["DETAIL_MAX", "Detail", "record"]
+
+# A detail holds identifiers and enumerated values (field names, statuses, priorities,
+# dates, reviewer uuids, labels), never text a source or a reviewer wrote.
+Detail = Mapping[str, str | int | bool | list[str] | None]
+DETAIL_MAX = 512
 
 
 def record(
@@ -23,8 +31,17 @@ def record(
     action: str,
     object_type: str | None = None,
     object_uuid: str | None = None,
+    detail: Detail | None = None,
 ) -> AuditEvent:
-    """Add an audit event to `db`, linked into the hash chain (the caller commits)."""
+    """Add an audit event to `db`, linked into the hash chain (the caller commits).
+
+    `detail` says exactly what changed (see `Detail`); it is stored as canonical JSON.
+    """
+    encoded = None
+    if detail is not None:
+        encoded = json.dumps(dict(detail), sort_keys=True, separators=(",", ":"))
+        if len(encoded) > DETAIL_MAX:
+            raise ValueError("audit detail too long")
     event = AuditEvent(
         at=utcnow(),
         actor_id=actor.id if actor is not None else None,
@@ -32,6 +49,7 @@ def record(
         action=action,
         object_type=object_type,
         object_uuid=object_uuid,
+        detail=encoded,
     )
     audit_chain.link(db, event)
     db.add(event)

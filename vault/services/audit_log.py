@@ -27,6 +27,7 @@ EXPORT_COLUMNS = (
     "action",
     "object_type",
     "object_uuid",
+    "detail",
     "prev_hash",
     "hash",
 )
@@ -93,6 +94,7 @@ def export_csv(db: Session, actor: Reviewer) -> Iterator[str]:
                 event.action,
                 event.object_type or "",
                 event.object_uuid or "",
+                event.detail or "",
                 event.prev_hash,
                 event.hash,
             ]

@@ -75,3 +75,25 @@ def test_analyst_refused_admin_and_audit_pages(
             select(AuditEvent).where(AuditEvent.action == "admin_access_denied")
         ).all()
     assert len(refused) == 3
+
+
+def test_altered_detail_breaks_the_chain(runtime: Runtime) -> None:
+    """What changed is part of the chain: rewriting "to high" into "to low" is caught."""
+    from vault.services import audit
+
+    with runtime.session_factory() as db:
+        event = audit.record(
+            db, None, "case_priority_set", "case", "c-1", {"from": "normal", "to": "high"}
+        )
+        db.commit()
+        seq = event.seq
+        assert audit_chain.verify(db).ok
+        assert event.detail == '{"from":"normal","to":"high"}'
+        db.execute(
+            update(AuditEvent)
+            .where(AuditEvent.seq == seq)
+            .values(detail='{"from":"normal","to":"low"}')
+        )
+        db.commit()
+        report = audit_chain.verify(db)
+    assert not report.ok and report.first_bad_seq == seq and report.problem == "altered event"

@@ -61,3 +61,19 @@ class TestChainHash:
         event.prev_hash = audit_chain.GENESIS
         event.actor_id = 42  # a lookup column, nulled on account deletion: not covered
         assert audit_chain.event_hash(event) == base
+
+    def test_detail_is_covered_when_present(self) -> None:
+        """Events older than `detail` keep their hash; a detail, once written, is covered."""
+        event = AuditEvent(
+            seq=1,
+            at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            actor_uuid="a",
+            action="case_priority_set",
+            prev_hash=audit_chain.GENESIS,
+        )
+        without = audit_chain.event_hash(event)
+        event.detail = '{"from":"normal","to":"high"}'
+        with_detail = audit_chain.event_hash(event)
+        assert with_detail != without
+        event.detail = '{"from":"normal","to":"urgent"}'
+        assert audit_chain.event_hash(event) not in {with_detail, without}
