@@ -8,7 +8,7 @@ referral flow, with the consents the source gave in the request), close it.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
@@ -65,16 +65,27 @@ def _labels() -> dict[str, object]:
 @bp.route("/")
 def index() -> ResponseReturnValue:
     rt = runtime()
+    page = request.args.get("page", 1, type=int) or 1
     try:
-        views = care_queue.list_queue(
-            db(), rt.keyring, current_reviewer(), _session_key(), rt.submission_fingerprint
+        queue = care_queue.list_queue(
+            db(),
+            rt.keyring,
+            current_reviewer(),
+            _session_key(),
+            rt.submission_fingerprint,
+            page=page,
         )
     except care_queue.CareLockedError:
-        views, locked = [], True
+        queue, locked = None, True
     else:
         locked = False
     return render_template(
-        "care/index.html", views=views, locked=locked, now=utcnow(), labels=_labels()
+        "care/index.html",
+        views=queue.views if queue else [],
+        queue=queue,
+        locked=locked,
+        now=utcnow(),
+        labels=_labels(),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,9 @@ from vault.services.care import InvalidCareInputError
 from vault.store import Store
 
 __all__ = [
+    "QUEUE_PAGE",
     "CareLockedError",
+    "CarePage",
     "CareView",
     "InvalidCareInputError",
     "NotSealedToYouError",
@@ -47,11 +49,15 @@ __all__ = [
     "list_queue",
     "open_request",
     "queue_key",
+    "queue_order",
     "refer",
     "take",
 ]
 
 _CLOSED_CASES = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
+# Requests opened (decrypted) per page load: a flood of requests costs each load at most
+# this many decryptions instead of one per waiting request.
+QUEUE_PAGE = 20
 
 
 class CareLockedError(VaultError):
@@ -83,9 +89,33 @@ class CareView:
         return consent if isinstance(consent, Mapping) else {}
 
 
+@dataclass(frozen=True)
+class CarePage:
+    """One page of the queue: its requests opened, and where it sits in the whole."""
+
+    views: list[CareView]
+    page: int
+    pages: int
+    total: int
+
+
 def queue_key(urgent: bool, created_at: dt.datetime, request_id: int) -> tuple[int, float, int]:
-    """The queue's order: urgent first, then oldest first (ties: first recorded)."""
+    """One source's order: urgent first, then oldest first (ties: first recorded)."""
     return (0 if urgent else 1, created_at.timestamp(), request_id)
+
+
+def queue_order(requests: Sequence[CareRequest]) -> list[CareRequest]:
+    """The queue's order: sources take turns, so that a flood from one codename cannot
+    bury anyone else's request. Every source's first waiting request (by `queue_key`)
+    comes before anyone's second; within a turn, urgent first, then oldest first."""
+    by_source: dict[int, list[CareRequest]] = {}
+    for request in requests:
+        by_source.setdefault(request.source_id, []).append(request)
+    turn: dict[int, int] = {}
+    for own in by_source.values():
+        own.sort(key=lambda r: queue_key(r.urgent, r.created_at, r.id))
+        turn.update((r.id, index) for index, r in enumerate(own))
+    return sorted(requests, key=lambda r: (turn[r.id], *queue_key(r.urgent, r.created_at, r.id)))
 
 
 def _view(request: CareRequest, text: str | None) -> CareView:
@@ -125,8 +155,10 @@ def list_queue(
     actor: Reviewer,
     key: str | None,
     submission_fingerprint: str,
-) -> list[CareView]:
-    """Open and taken requests of live sources, in queue order, opened; audited."""
+    page: int = 1,
+) -> CarePage:
+    """Open and taken requests of live sources in queue order (`queue_order`); only
+    the requested page's are opened. Audited."""
     care.require_care_member(db, actor)
     if key:
         care.reseal_pending_care(db, keyring, actor, key, submission_fingerprint)
@@ -135,11 +167,14 @@ def list_queue(
         .join(Source, Source.id == CareRequest.source_id)
         .where(CareRequest.status != CareStatus.CLOSED, Source.deleted_at.is_(None))
     ).all()
-    ordered = sorted(found, key=lambda r: queue_key(r.urgent, r.created_at, r.id))
-    views = _open(db, keyring, actor, ordered, key, submission_fingerprint)
+    ordered = queue_order(found)
+    pages = max(1, -(-len(ordered) // QUEUE_PAGE))
+    page = min(max(page, 1), pages)
+    shown = ordered[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]
+    views = _open(db, keyring, actor, shown, key, submission_fingerprint)
     audit.record(db, actor, "care_queue_viewed")
     db.commit()
-    return views
+    return CarePage(views, page, pages, len(ordered))
 
 
 def has_untaken(db: Session, actor: Reviewer) -> bool:

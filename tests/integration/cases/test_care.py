@@ -40,7 +40,7 @@ from vault.models import (
 )
 from vault.models.note import canonical_recipients
 from vault.runtime import Runtime
-from vault.services import care, partners
+from vault.services import care, care_queue, partners
 
 CONSENTING = {**URGENT, "consent_refer_partner": "yes", "consent_handle_case": "yes"}
 
@@ -247,6 +247,38 @@ class TestQueue:
         shown = re.findall(r"(LATER-OLD|URGENT-NEW|URGENT-OLD)", html)
         assert shown == ["URGENT-OLD", "URGENT-NEW", "LATER-OLD"]
         assert "Waiting for 1 hour" in html and "Waiting for 5 minutes" in html
+
+    def test_a_flood_from_one_source_buries_nobody(self, app: Flask, runtime: Runtime) -> None:
+        """Sources take turns, and a page load opens at most QUEUE_PAGE requests: 30
+        urgent requests from one codename, then a real one from another source, which is
+        second on the first page; the flood's rest waits on the next page."""
+        duty = make_account(runtime, "duty1")
+        client = logged_in(app, duty)
+        on_duty(runtime, duty)
+        flooder = new_source(runtime)
+        ask(flooder, {**URGENT, "contact_details": "FLOOD-FIRST"})
+        (first,) = _requests(runtime)
+        with runtime.session_factory() as db:
+            source = db.get(type(first.source), first.source_id)
+            assert source is not None
+            for _ in range(29):  # the same sealed document, sealed again per request
+                care.seal_care_request(
+                    db,
+                    runtime.keyring,
+                    source,
+                    {"kind": "assist", "assist": {**URGENT, "contact_details": "FLOOD"}},
+                    "fr",
+                    runtime.submission_fingerprint,
+                )
+        ask(new_source(runtime), {**URGENT, "contact_details": "REAL-REQUEST"})
+        html = client.get("/care/").text
+        shown = re.findall(r"(FLOOD-FIRST|FLOOD|REAL-REQUEST)", html)
+        assert shown[:2] == ["FLOOD-FIRST", "REAL-REQUEST"], shown[:3]
+        assert html.count('<article class="care-request') == care_queue.QUEUE_PAGE
+        assert "Page 1 of 2 (31 requests waiting or taken)" in html
+        rest = client.get("/care/?page=2").text
+        assert rest.count('<article class="care-request') == 31 - care_queue.QUEUE_PAGE
+        assert "REAL-REQUEST" not in rest and 'rel="prev"' in rest
 
 
 class TestActions:
