@@ -22,6 +22,13 @@ from vault.guards import SpaceGuard, sqlite_directory
 from vault.services import custody
 from vault.store import Store
 
+# A Redis that hangs (stopped, swapping, a full network buffer) must not hang every
+# request thread with it: each command gives up after this long and the request gets
+# the error page, like when Redis is down. Seconds; far above a healthy round trip.
+# Set here rather than left to the client library's default, which has changed before.
+REDIS_SOCKET_TIMEOUT = 5.0
+REDIS_CONNECT_TIMEOUT = 2.0
+
 
 @dataclass
 class Runtime:
@@ -83,7 +90,11 @@ def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
     if redis is None:
         if not config.redis_url:
             raise ConfigError("REDIS_URL is not set (backupctl run starts a private Redis)")
-        redis = Redis.from_url(config.redis_url)
+        redis = Redis.from_url(
+            config.redis_url,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        )
     engine = make_engine(config.database_url)
     keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
     session_factory = make_session_factory(engine)

@@ -89,6 +89,15 @@ class RedisServer:
             self.proc.wait(10)
         self.proc = None
 
+    def freeze(self) -> None:
+        """Stopped, not dead: its socket still accepts connections, nothing answers."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
 
 @contextmanager
 def redis_server(directory: Path, maxmemory: str = "256mb") -> Iterator[str]:

@@ -113,6 +113,34 @@ def test_redis_down_then_back(instance: Path, tmp_path: Path, fault_redis: Redis
     )
 
 
+def test_redis_frozen_then_thawed(instance: Path, tmp_path: Path, fault_redis: RedisServer) -> None:
+    """A Redis that hangs instead of dying must not hang the pages with it: each
+    request gets the error page once the Redis client gives up, and the service comes
+    back by itself when Redis answers again."""
+    with running_product(instance, tmp_path, redis_url=fault_redis.url) as product:
+        visitor, token, outcomes = _before(product)
+        fault_redis.freeze()
+        try:
+            started = time.monotonic()
+            tried, seen = _during_outage(product, visitor, token)
+            outage_s = time.monotonic() - started
+        finally:
+            fault_redis.thaw()
+        seconds, acknowledged, swept = _after(product, outcomes + tried)
+    record(
+        "Redis frozen (SIGSTOP), then thawed",
+        {
+            "user_saw": sorted(set(seen)),
+            "acknowledged": acknowledged,
+            "acknowledged_lost": 0,
+            "half_written_after_sweep": 0,
+            "files_swept": swept,
+            "three_requests_during_outage_s": round(outage_s, 3),
+            "back_after_thaw_s": round(seconds, 3),
+        },
+    )
+
+
 @pytest.fixture
 def fault_postgres(tmp_path: Path) -> Iterator[PostgresCluster]:
     cluster = PostgresCluster(tmp_path / "pg")
