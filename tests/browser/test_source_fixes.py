@@ -129,12 +129,23 @@ def test_empty_report_regions_and_files(
     expect(page.locator("[role=status]")).to_contain_text("اخترها مرة أخرى")
     assert _count(runtime) == 0
 
+    # Enter in a one-line field sends nothing and brings nothing back (the page says
+    # "Nothing is sent until you press Send"): the only request is Send's own.
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.post_data or "") if r.method == "POST" else None)
+    page.fill("#place", "typed, then Enter")
+    page.locator("#place").press("Enter")
+    page.locator("#when_year").press("Enter")
+    expect(page.locator("#place")).to_have_value("typed, then Enter")
+    assert posts == []
+
     # A refused report with a file: said on the page.
     page.set_input_files("#fh", str(photo))
     page.fill("#victims_count", "0")
     _submit(page, "/report")
     expect(page.locator(".error")).to_contain_text("اخترها مرة أخرى")
     assert _count(runtime) == 0
+    assert len(posts) == 1
 
     # An expired page (its CSRF token gone with the session) with a file: said too.
     page.set_input_files("#fh", str(photo))
