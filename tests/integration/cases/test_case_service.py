@@ -51,7 +51,9 @@ class TestCreate:
     ) -> None:
         """Cases get BU-YYYY-NNNN references in order, and start as new."""
         first = cases.create_case(db, analyst, [source.uuid])
-        second = cases.create_case(db, analyst, [source.uuid], priority=CasePriority.HIGH)
+        second = cases.create_case(
+            db, analyst, [source.uuid], priority=CasePriority.HIGH, second_case_confirmed=True
+        )
         year = dt.datetime.now(dt.UTC).year
         assert first.reference == f"BU-{year}-0001"
         assert second.reference == f"BU-{year}-0002"
@@ -97,7 +99,9 @@ class TestLinks:
     ) -> None:
         """One source can report several incidents: a submission per case."""
         a = cases.create_case(db, analyst, submission_uuids=[source.message_uuid])
-        b = cases.create_case(db, analyst, submission_uuids=[source.document_uuid])
+        b = cases.create_case(
+            db, analyst, submission_uuids=[source.document_uuid], second_case_confirmed=True
+        )
         cases.link_submission(db, analyst, a.uuid, source.document_uuid)
         cases.unlink_submission(db, analyst, a.uuid, source.message_uuid)
         db.refresh(a)
@@ -137,7 +141,7 @@ class TestWorkflow:
     ) -> None:
         """The triage attributes are set, filtered on, and partners are never assignees."""
         colleague = _reviewer(db, "analyst2")
-        case = cases.create_case(db, analyst, [source.uuid])
+        case = cases.create_case(db, analyst, [source.uuid], assignee_uuids=[])
         due = dt.datetime(2030, 1, 2, 12, tzinfo=dt.UTC)
         cases.set_priority(db, analyst, case.uuid, CasePriority.HIGH)
         cases.set_urgent_medical(db, analyst, case.uuid, True)
