@@ -74,7 +74,7 @@ class NewCaseForm(FlaskForm):
     assignee = SelectMultipleField(_l("Assigned to"), validate_choice=False)
     # Tells an empty assignee list ("nobody", all boxes unticked) from a form without
     # the boxes (an older page or client): the creator is assigned only in that case.
-    assignees_offered = HiddenField(default="1")
+    assignees_offered = HiddenField()
     due = DateField(_l("Due date (UTC)"), validators=[Optional()])
     confirm_second = BooleanField(_l("Yes, open a second case for this source"))
 
