@@ -15,7 +15,6 @@ A source already in an open case gets a second case only when the caller confirm
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -24,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.db import utcnow
-from vault.errors import NotFoundError, VaultError
+from vault.errors import NotFoundError
 from vault.models import (
     Case,
     CaseAssignee,
@@ -34,7 +33,6 @@ from vault.models import (
     CaseStatus,
     CaseStatusChange,
     CaseSubmission,
-    ReferralStatus,
     Reviewer,
     Role,
     Source,
@@ -42,14 +40,21 @@ from vault.models import (
 )
 from vault.services import audit
 from vault.services.audit_log import RefusalRecordedError
-from vault.services.case_changes import (
-    LABEL_PATTERN,
-    Change,
-    Triage,
-    changes,
-    default_priority,
+from vault.services.case_changes import LABEL_PATTERN, Change, Triage, changes, default_priority
+from vault.services.case_triage import (
+    KEEP,
+    InvalidCaseInputError,
+    Keep,
+    apply_triage,
+    assignable,
+    can_work_cases,
+    due_at,
+    record_changes,
+    record_referral_effect,
+    triage_of,
+    valid_labels,
 )
-from vault.services.case_workflow import check_transition, follow_referral
+from vault.services.case_workflow import check_transition
 
 __all__ = [
     "KEEP",
@@ -86,13 +91,6 @@ __all__ = [
 ]
 
 _REFERENCE_ATTEMPTS = 5
-# A due date is stored at noon UTC: the form speaks in days, and noon keeps the
-# day the same in every time zone the team works in.
-_DUE_TIME = dt.time(12, tzinfo=dt.UTC)
-
-
-class InvalidCaseInputError(VaultError):
-    """A case change with invalid input (unknown label format, no sources, bad assignee)."""
 
 
 class SecondCaseError(InvalidCaseInputError):
@@ -103,24 +101,12 @@ class SecondCaseError(InvalidCaseInputError):
         self.open_cases = open_cases
 
 
-class _Keep(enum.Enum):
-    KEEP = "keep"
-
-
-# update_case: leave this attribute as it is.
-KEEP = _Keep.KEEP
-
-
 @dataclass(frozen=True)
 class CaseFilter:
     status: CaseStatus | None = None
     label: str | None = None
     urgent_only: bool = False
     assigned_to: Reviewer | None = None
-
-
-def can_work_cases(reviewer: Reviewer) -> bool:
-    return reviewer.is_active and reviewer.role in (Role.ANALYST, Role.ADMIN)
 
 
 def require_worker(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
@@ -235,7 +221,7 @@ def create_case(
     submissions = _submissions(db, submission_uuids)
     if not sources and not submissions:
         raise InvalidCaseInputError("a case needs at least one source or submission")
-    labels = _valid_labels(labels)
+    labels = valid_labels(labels)
     source_ids = {s.id for s in sources} | {s.source_id for s in submissions}
     linked_uuids = {s.uuid for s in sources} | {s.source.uuid for s in submissions}
     already = open_cases_of_sources(db, linked_uuids)
@@ -244,7 +230,7 @@ def create_case(
     assignees = (
         [actor]
         if assignee_uuids is None
-        else [_assignable(db, u) for u in sorted(set(assignee_uuids))]
+        else [assignable(db, u) for u in sorted(set(assignee_uuids))]
     )
     priority = priority or default_priority(urgent_medical)
     for attempt in range(_REFERENCE_ATTEMPTS):
@@ -252,7 +238,7 @@ def create_case(
             reference=_next_reference(db, utcnow().year),
             priority=priority,
             urgent_medical=urgent_medical,
-            due_at=_due_at(due),
+            due_at=due_at(due),
             created_by_id=actor.id,
         )
         # A savepoint: if a concurrent creation took this reference, retry with the next.
@@ -269,6 +255,7 @@ def create_case(
     db.add_all(CaseSubmission(case_id=case.id, submission_id=s.id) for s in submissions)
     case.labels.extend(CaseLabel(label=label) for label in labels)
     db.add_all(CaseAssignee(case_id=case.id, reviewer_id=r.id) for r in assignees)
+    db.flush()
     detail: dict[str, str | bool | None] = {
         "priority": priority.value,
         "urgent_medical": urgent_medical,
@@ -279,7 +266,7 @@ def create_case(
     audit.record(db, actor, "case_created", "case", case.uuid, detail=detail)
     start = Triage(priority, urgent_medical, due, frozenset(), frozenset())
     done = replace(start, labels=frozenset(labels), assignees=frozenset(r.uuid for r in assignees))
-    _record(db, actor, case, changes(start, done))
+    record_changes(db, actor, case, changes(start, done))
     db.commit()
     return case
 
@@ -428,47 +415,16 @@ def set_status(
     return _change(db, actor, case, "case_status_changed", {**detail, "reason": recorded})
 
 
-def _due_at(day: dt.date | None) -> dt.datetime | None:
-    return dt.datetime.combine(day, _DUE_TIME) if day is not None else None
-
-
-def _valid_labels(labels: Iterable[str]) -> list[str]:
-    found: list[str] = []
-    for label in labels:
-        label = label.strip().lower()
-        if not LABEL_PATTERN.fullmatch(label):
-            raise InvalidCaseInputError("labels are short lower-case words")
-        if label not in found:
-            found.append(label)
-    return found
-
-
-def triage_of(case: Case) -> Triage:
-    """The case's triage attributes as they are now."""
-    return Triage(
-        priority=case.priority,
-        urgent=case.urgent_medical,
-        due=case.due_at.date() if case.due_at else None,
-        labels=frozenset(lb.label for lb in case.labels),
-        assignees=frozenset(r.uuid for r in case.assignees),
-    )
-
-
-def _record(db: Session, actor: Reviewer, case: Case, found: list[Change]) -> None:
-    for change in found:
-        audit.record(db, actor, change.action, "case", case.uuid, detail=change.detail())
-
-
 def update_case(
     db: Session,
     actor: Reviewer,
     case_uuid: str,
     *,
-    priority: CasePriority | _Keep = KEEP,
-    urgent_medical: bool | _Keep = KEEP,
-    due: dt.date | _Keep | None = KEEP,
-    labels: Iterable[str] | _Keep = KEEP,
-    assignee_uuids: Iterable[str] | _Keep = KEEP,
+    priority: CasePriority | Keep = KEEP,
+    urgent_medical: bool | Keep = KEEP,
+    due: dt.date | Keep | None = KEEP,
+    labels: Iterable[str] | Keep = KEEP,
+    assignee_uuids: Iterable[str] | Keep = KEEP,
 ) -> list[Change]:
     """Set the given triage attributes (KEEP: leave as is) and record one audit event
     per real change, with what it was and what it became; nothing when nothing changed.
@@ -476,41 +432,20 @@ def update_case(
     Newly added assignees must be active analysts or admins (InvalidCaseInputError);
     an assignee kept from before stays even if no longer assignable."""
     case = get_case(db, actor, case_uuid)
-    before = triage_of(case)
-    after = before
-    if not isinstance(priority, _Keep):
+    after = triage_of(case)
+    if not isinstance(priority, Keep):
         after = replace(after, priority=priority)
-    if not isinstance(urgent_medical, _Keep):
+    if not isinstance(urgent_medical, Keep):
         after = replace(after, urgent=urgent_medical)
-    if not isinstance(due, _Keep):
+    if not isinstance(due, Keep):
         after = replace(after, due=due)
-    if not isinstance(labels, _Keep):
-        after = replace(after, labels=frozenset(_valid_labels(labels)))
-    if not isinstance(assignee_uuids, _Keep):
+    if not isinstance(labels, Keep):
+        after = replace(after, labels=frozenset(valid_labels(labels)))
+    if not isinstance(assignee_uuids, Keep):
         after = replace(after, assignees=frozenset(assignee_uuids))
-    found = changes(before, after)
-    if not found:
-        return []
-    added = [_assignable(db, u) for u in sorted(after.assignees - before.assignees)]
-    case.priority, case.urgent_medical = after.priority, after.urgent
-    if after.due != before.due:
-        case.due_at = _due_at(after.due)
-    case.labels[:] = [lb for lb in case.labels if lb.label in after.labels]
-    case.labels.extend(CaseLabel(label=lb) for lb in sorted(after.labels - before.labels))
-    db.add_all(CaseAssignee(case_id=case.id, reviewer_id=r.id) for r in added)
-    gone = before.assignees - after.assignees
-    if gone:
-        db.execute(
-            delete(CaseAssignee).where(
-                CaseAssignee.case_id == case.id,
-                CaseAssignee.reviewer_id.in_(select(Reviewer.id).where(Reviewer.uuid.in_(gone))),
-            )
-        )
-    db.flush()
-    db.expire(case, ["assignees"])
-    _touch(case)
-    _record(db, actor, case, found)
-    db.commit()
+    found = apply_triage(db, actor, case, after)
+    if found:
+        db.commit()
     return found
 
 
@@ -533,14 +468,6 @@ def set_due(db: Session, actor: Reviewer, case_uuid: str, due: dt.datetime | Non
     return get_case(db, actor, case_uuid)
 
 
-def _assignable(db: Session, reviewer_uuid: str) -> Reviewer:
-    reviewer = db.scalar(select(Reviewer).where(Reviewer.uuid == reviewer_uuid))
-    if reviewer is None or not can_work_cases(reviewer):
-        # Partners are never assignees: their access comes only from referrals.
-        raise InvalidCaseInputError("only active analysts and admins can be assigned")
-    return reviewer
-
-
 def assign(db: Session, actor: Reviewer, case_uuid: str, reviewer_uuid: str) -> Case:
     case = get_case(db, actor, case_uuid)
     wanted = triage_of(case).assignees | {reviewer_uuid}
@@ -556,7 +483,7 @@ def unassign(db: Session, actor: Reviewer, case_uuid: str, reviewer_uuid: str) -
 
 
 def add_label(db: Session, actor: Reviewer, case_uuid: str, label: str) -> Case:
-    (label,) = _valid_labels([label])
+    (label,) = valid_labels([label])
     case = get_case(db, actor, case_uuid)
     update_case(db, actor, case_uuid, labels=triage_of(case).labels | {label})
     return case
@@ -566,41 +493,6 @@ def remove_label(db: Session, actor: Reviewer, case_uuid: str, label: str) -> Ca
     case = get_case(db, actor, case_uuid)
     update_case(db, actor, case_uuid, labels=triage_of(case).labels - {label})
     return case
-
-
-def record_referral_effect(
-    db: Session,
-    actor: Reviewer,
-    case: Case,
-    referral_status: ReferralStatus,
-    referral_uuid: str,
-    others_active: bool,
-) -> CaseStatus | None:
-    """Move the case as its referral's new status implies (`case_workflow.
-    follow_referral`), in the caller's transaction (the caller commits). The actor may
-    be the partner: the move is the referral's consequence, not a case edit, and is
-    audited with the referral's uuid. Returns the new status, or None."""
-    move = follow_referral(case.status, referral_status, others_active)
-    if move is None:
-        return None
-    target, reason = move
-    detail = {"field": "status", "from": case.status.value, "to": target.value}
-    case.history.append(
-        CaseStatusChange(
-            actor_id=actor.id, from_status=case.status, to_status=target, reason=reason
-        )
-    )
-    case.status, case.status_reason = target, reason
-    _touch(case)
-    audit.record(
-        db,
-        actor,
-        "case_status_changed",
-        "case",
-        case.uuid,
-        detail={**detail, "reason": reason, "referral": referral_uuid},
-    )
-    return target
 
 
 def assignable_reviewers(db: Session, actor: Reviewer) -> list[Reviewer]:
