@@ -405,3 +405,37 @@ class TestStatusFollowsReferral:
         first_move = html.index('name="status" value="')
         assert html[first_move:].startswith('name="status" value="closed"')
         assert '<option value="referral_completed" selected>' in html
+
+
+def test_declined_with_another_referral_active_keeps_referred(
+    app: Flask, runtime: Runtime, team: _Team
+) -> None:
+    """Two referrals: the first declined by its partner leaves the case referred; the
+    analyst withdrawing the second sends it back to verified."""
+    admin = make_account(runtime, "admin1", Role.ADMIN)
+    nurse = make_account(runtime, "nurse", Role.PARTNER)
+    with runtime.session_factory() as db:
+        actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
+        clinic = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
+        lawyers = partners.create_org(db, actor, "Lawyers B", [partners.PartnerService.LEGAL])
+        partners.add_member(db, actor, clinic.uuid, nurse.uuid)
+    partner = _client(app, nurse)
+    _open_case(team)
+    [case] = _cases(runtime)
+    record_consent(runtime, team.me.uuid, case.uuid, team.source.uuid, "refer_partner")
+    refer = f"/cases/{case.uuid}/referrals"
+    for org in (clinic, lawyers):
+        post_form(team.client, refer, {"org": org.uuid, "source": team.source.uuid}, page=refer)
+    with runtime.session_factory() as db:
+        by_org = {r.org_id: r.uuid for r in db.scalars(select(Referral))}
+        first, second = by_org[clinic.id], by_org[lawyers.id]
+    [case] = _cases(runtime)
+    assert case.status is CaseStatus.REFERRED
+    assert [h.to_status for h in case.history] == [CaseStatus.REFERRED]  # moved once
+    page = f"/referrals/{first}"
+    post_form(partner, f"{page}/status", {"status": "declined"}, page=page)
+    assert _cases(runtime)[0].status is CaseStatus.REFERRED
+    page = f"/referrals/{second}"
+    post_form(team.client, f"{page}/status", {"status": "declined"}, page=page)
+    [case] = _cases(runtime)
+    assert case.status is CaseStatus.VERIFIED and case.status_reason == "referral_declined"

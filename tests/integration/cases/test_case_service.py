@@ -69,6 +69,25 @@ class TestCreate:
         assert [s.uuid for s in case.sources] == [source.uuid]
         assert [s.uuid for s in case.submissions] == [source.message_uuid]
 
+    def test_defaults_and_the_second_case(
+        self, db: Session, analyst: Reviewer, source: SubmittedSource
+    ) -> None:
+        """An urgent case starts high and assigned to its creator; a second case for a
+        source in an open case is refused unless confirmed; a closed one does not count."""
+        first = cases.create_case(db, analyst, [source.uuid], urgent_medical=True)
+        db.refresh(first)
+        assert first.priority is CasePriority.HIGH
+        assert [r.uuid for r in first.assignees] == [analyst.uuid]
+        with pytest.raises(cases.SecondCaseError) as refused:
+            cases.create_case(db, analyst, submission_uuids=[source.document_uuid])
+        assert [c.uuid for c in refused.value.open_cases] == [first.uuid]
+        assert len(cases.cases_for_source(db, analyst, source.uuid)) == 1
+        cases.set_status(db, analyst, first.uuid, CaseStatus.DISCARDED, "duplicate")
+        again = cases.create_case(db, analyst, [source.uuid], labels=["kivu"], assignee_uuids=[])
+        db.refresh(again)
+        assert again.priority is CasePriority.NORMAL and again.assignees == []
+        assert [lb.label for lb in again.labels] == ["kivu"]
+
     def test_needs_something_and_only_known_things(self, db: Session, analyst: Reviewer) -> None:
         """An empty case or an unknown uuid is refused."""
         with pytest.raises(cases.InvalidCaseInputError):
