@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    HiddenField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -47,7 +48,11 @@ REASON_LABELS = {
     "source_unreachable": _l("The source cannot be reached"),
     "new_information": _l("New information"),
     "closed_in_error": _l("Closed in error"),
+    "referral_made": _l("A referral was made"),
+    "referral_declined": _l("The referral was declined"),
 }
+# Room for a handful of labels typed in one field (each at most LABEL_MAX).
+LABELS_FIELD_MAX = 200
 
 
 def _priorities() -> list[tuple[str, str]]:
@@ -55,10 +60,42 @@ def _priorities() -> list[tuple[str, str]]:
 
 
 class NewCaseForm(FlaskForm):
+    """Open a case with everything triage needs, in one submit."""
+
     source = SelectMultipleField(validate_choice=False)
     submission = SelectMultipleField(validate_choice=False)
-    priority = SelectField(_l("Priority"), default=CasePriority.NORMAL.value)
     urgent_medical = BooleanField(_l("Urgent medical need"))
+    priority = SelectField(_l("Priority"), default="")
+    labels = StringField(
+        _l("Labels"),
+        validators=[at_most(LABELS_FIELD_MAX)],
+        description=_l("Short words separated by spaces, e.g. medical kivu"),
+    )
+    assignee = SelectMultipleField(_l("Assigned to"), validate_choice=False)
+    # Tells an empty assignee list ("nobody", all boxes unticked) from a form without
+    # the boxes (an older page or client): the creator is assigned only in that case.
+    assignees_offered = HiddenField()
+    due = DateField(_l("Due date (UTC)"), validators=[Optional()])
+    confirm_second = BooleanField(_l("Yes, open a second case for this source"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        automatic = ("", str(_l("Automatic: high if urgent, otherwise normal")))
+        self.priority.choices = [automatic, *_priorities()]
+
+
+class EditCaseForm(FlaskForm):
+    """The case page's one form: priority, urgency, due date, labels, assignees."""
+
+    priority = SelectField(_l("Priority"), validators=[required()])
+    urgent_medical = BooleanField(_l("Urgent medical need"))
+    due = DateField(_l("Due date (UTC)"), validators=[Optional()])
+    labels = StringField(
+        _l("Labels"),
+        validators=[at_most(LABELS_FIELD_MAX)],
+        description=_l("Short words separated by spaces: delete one to remove it"),
+    )
+    assignee = SelectMultipleField(_l("Assigned to"), validate_choice=False)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

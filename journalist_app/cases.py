@@ -1,6 +1,11 @@
-"""Case pages: list, create from the source page, link/unlink, workflow, assignment,
-labels, due dates. Views parse forms and call `vault.services.cases`, which enforces
-roles and audits; domain errors become a flashed message and a redirect."""
+"""Case pages: list, open a case from the source page (priority, urgency, labels,
+assignees and due date in one submit, with a warning before a second case for a source
+already in an open one), one edit form on the case page, link/unlink, workflow. Views
+parse forms and call `vault.services.cases`, which enforces roles and audits; domain
+errors become a flashed message and a redirect, or the form again with its errors.
+
+The single-purpose endpoints (priority, due, assign, labels) stay for older pages and
+clients; they go through the same service and record only real changes."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from journalist_app.case_forms import (
     STATUS_LABELS,
     AssignForm,
     DueForm,
+    EditCaseForm,
     LabelForm,
     LinkForm,
     NewCaseForm,
@@ -23,9 +29,16 @@ from journalist_app.case_forms import (
     StatusForm,
 )
 from journalist_app.context import current_reviewer, db
-from vault.models import Case, CasePriority, CaseStatus
-from vault.services import cases, referral_activity
-from vault.services.case_workflow import InvalidTransitionError, allowed_targets, reasons_for
+from vault.errors import NotFoundError
+from vault.models import Case, CasePriority, CaseStatus, Reviewer
+from vault.services import cases, inbox, referral_activity, referrals
+from vault.services.case_changes import InvalidLabelError, parse_labels
+from vault.services.case_workflow import (
+    InvalidTransitionError,
+    allowed_targets,
+    reasons_for,
+    suggested_move,
+)
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -40,10 +53,41 @@ def _invalid() -> None:
     flash(_("That change was not accepted; nothing was changed."), "error")
 
 
+def _bad_labels() -> list[str]:
+    return [_("Labels are short lower-case words (letters, digits, - and _).")]
+
+
 @bp.app_template_global()
 def cases_of_source(source_uuid: str) -> list[Case]:
     """For the inbox's source page: the cases this source is linked to."""
     return cases.cases_for_source(db(), current_reviewer(), source_uuid)
+
+
+@bp.app_template_global()
+def open_cases_of(source_uuid: str) -> list[Case]:
+    """The open cases this source is in, newest first (the second-case warning)."""
+    if not cases.can_work_cases(current_reviewer()):
+        return []
+    return cases.open_cases_of_sources(db(), [source_uuid])
+
+
+@bp.app_template_global()
+def new_case_form(source_uuid: str) -> NewCaseForm:
+    """The form to open a case for this source: the creator ticked as assignee, and the
+    flags of the source's newest open case copied (a second case starts like the first,
+    visibly, and the analyst may change them)."""
+    form = NewCaseForm(formdata=None, source=[source_uuid])
+    form.assignee.data = [current_reviewer().uuid]
+    already = open_cases_of(source_uuid)
+    if already:
+        form.urgent_medical.data = already[0].urgent_medical
+        form.labels.data = " ".join(lb.label for lb in already[0].labels)
+    return form
+
+
+@bp.app_template_global()
+def assignable_reviewers() -> list[Reviewer]:
+    return cases.assignable_reviewers(db(), current_reviewer())
 
 
 @bp.app_context_processor
@@ -69,46 +113,153 @@ def index() -> ResponseReturnValue:
     return render_template("cases/index.html", cases=found, flt=flt, statuses=list(CaseStatus))
 
 
+def _new_page(form: NewCaseForm, status: int = 200) -> ResponseReturnValue:
+    """The form on a page of its own, for its (first) source."""
+    reviewer = current_reviewer()
+    cases.require_worker(db(), reviewer)
+    wanted = list(form.source.data or [])
+    page = render_template(
+        "cases/new.html",
+        form=form,
+        open_cases=cases.open_cases_of_sources(db(), wanted),
+        source=inbox.get_source(db(), reviewer, wanted[0]) if wanted else None,
+    )
+    return page, status
+
+
+@bp.route("/new", methods=["GET"])
+def new() -> ResponseReturnValue:
+    """The form on a page of its own (the source page carries the same one)."""
+    source_uuid = request.args.get("source", "")
+    cases.require_worker(db(), current_reviewer())
+    if not cases.sources_exist(db(), [source_uuid]):
+        raise NotFoundError("no such source")
+    return _new_page(new_case_form(source_uuid))
+
+
 @bp.route("/new", methods=["POST"])
 def create() -> ResponseReturnValue:
     form = NewCaseForm()
+    # Back to the form (with what was typed) when it came for known sources.
+    back = bool(form.source.data) and cases.sources_exist(db(), form.source.data or [])
     if not form.validate_on_submit():
         _invalid()
-        return redirect(url_for("cases.index"))
+        return _new_page(form, 400) if back else redirect(url_for("cases.index"))
+    try:
+        labels = parse_labels(form.labels.data or "")
+    except InvalidLabelError:
+        form.labels.errors = _bad_labels()
+        return _new_page(form, 400) if back else redirect(url_for("cases.index"))
+    # No boxes on the form (an older page): the creator; boxes all unticked: nobody.
+    assignees = (form.assignee.data or []) if form.assignees_offered.data else None
     try:
         case = cases.create_case(
             db(),
             current_reviewer(),
             form.source.data or [],
             form.submission.data or [],
-            priority=CasePriority(form.priority.data),
+            priority=CasePriority(form.priority.data) if form.priority.data else None,
             urgent_medical=bool(form.urgent_medical.data),
+            labels=labels,
+            assignee_uuids=assignees,
+            due=form.due.data,
+            second_case_confirmed=bool(form.confirm_second.data),
         )
+    except cases.SecondCaseError:
+        form.confirm_second.errors = [_("Tick this to open a second case.")]
+        flash(
+            _(
+                "This source is already in an open case. Add to that case, or tick the "
+                "confirmation to open a second one."
+            ),
+            "error",
+        )
+        return _new_page(form, 409)
     except cases.InvalidCaseInputError:
         _invalid()
-        return redirect(url_for("cases.index"))
+        return _new_page(form, 400) if back else redirect(url_for("cases.index"))
     flash(_("Case %(reference)s created.", reference=case.reference), "success")
     return _to_case(case.uuid)
 
 
-@bp.route("/<case_uuid>")
-def show(case_uuid: str) -> ResponseReturnValue:
+def _edit_form(case: Case) -> EditCaseForm:
+    triage = cases.triage_of(case)
+    return EditCaseForm(
+        formdata=None,
+        priority=triage.priority.value,
+        urgent_medical=triage.urgent,
+        due=triage.due,
+        labels=" ".join(sorted(triage.labels)),
+        assignee=sorted(triage.assignees),
+    )
+
+
+def _show(case: Case, form: EditCaseForm, status: int = 200) -> ResponseReturnValue:
     reviewer = current_reviewer()
-    case = cases.open_case(db(), reviewer, case_uuid)
+    suggested = suggested_move(case.status, referrals.statuses_of_case(db(), reviewer, case.uuid))
     moves = [(target, reasons_for(case.status, target)) for target in allowed_targets(case.status)]
-    return render_template(
+    if suggested is not None:
+        # The move the referrals point to comes first, with its reason chosen.
+        moves.sort(key=lambda move: move[0] is not suggested[0])
+    assignable = cases.assignable_reviewers(db(), reviewer)
+    # An assignee who can no longer be assigned stays listed (ticked): saving the form
+    # must not unassign anyone the analyst did not untick.
+    known = {r.uuid for r in assignable}
+    assignable += [r for r in case.assignees if r.uuid not in known]
+    page = render_template(
         "cases/show.html",
         case=case,
         moves=moves,
-        assignable=cases.assignable_reviewers(db(), reviewer),
-        priority_form=PriorityForm(
-            priority=case.priority.value, urgent_medical=case.urgent_medical
-        ),
-        due_form=DueForm(due=case.due_at.date() if case.due_at else None),
+        suggested=suggested,
+        assignable=assignable,
+        edit_form=form,
         partner_news=sum(
             a.is_new for a in referral_activity.for_case(db(), reviewer, case.id).values()
         ),
     )
+    return page, status
+
+
+@bp.route("/<case_uuid>")
+def show(case_uuid: str) -> ResponseReturnValue:
+    case = cases.open_case(db(), current_reviewer(), case_uuid)
+    return _show(case, _edit_form(case))
+
+
+@bp.route("/<case_uuid>/edit", methods=["POST"])
+def edit(case_uuid: str) -> ResponseReturnValue:
+    """The case page's one form: every triage attribute, one save, one audit event per
+    real change (none when nothing changed)."""
+    reviewer = current_reviewer()
+    case = cases.get_case(db(), reviewer, case_uuid)
+    form = EditCaseForm()
+    if not form.validate_on_submit():
+        _invalid()
+        return _show(case, form, 400)
+    try:
+        labels = parse_labels(form.labels.data or "")
+    except InvalidLabelError:
+        form.labels.errors = _bad_labels()
+        return _show(case, form, 400)
+    try:
+        changed = cases.update_case(
+            db(),
+            reviewer,
+            case.uuid,
+            priority=CasePriority(form.priority.data),
+            urgent_medical=bool(form.urgent_medical.data),
+            due=form.due.data,
+            labels=labels,
+            assignee_uuids=form.assignee.data or [],
+        )
+    except cases.InvalidCaseInputError:
+        _invalid()
+        return _to_case(case.uuid)
+    if changed:
+        flash(_("Changes saved."), "success")
+    else:
+        flash(_("Nothing was changed."), "info")
+    return _to_case(case.uuid)
 
 
 @bp.route("/link", methods=["POST"])
@@ -121,8 +272,12 @@ def link() -> ResponseReturnValue:
         return redirect(url_for("cases.index"))
     reviewer = current_reviewer()
     case = cases.get_case_by_reference(db(), reviewer, form.case.data or "")
+    target = form.target.data or ""
+    if kind != "submission" and target in {s.uuid for s in case.sources}:
+        flash(_("This source is in %(reference)s already.", reference=case.reference), "info")
+        return _to_case(case.uuid)
     linker = cases.link_submission if kind == "submission" else cases.link_source
-    linker(db(), reviewer, case.uuid, form.target.data or "")
+    linker(db(), reviewer, case.uuid, target)
     flash(_("Linked to the case."), "success")
     return _to_case(case.uuid)
 
@@ -167,9 +322,13 @@ def status(case_uuid: str) -> ResponseReturnValue:
 def priority(case_uuid: str) -> ResponseReturnValue:
     form = PriorityForm()
     if form.validate_on_submit():
-        reviewer = current_reviewer()
-        cases.set_priority(db(), reviewer, case_uuid, CasePriority(form.priority.data))
-        cases.set_urgent_medical(db(), reviewer, case_uuid, bool(form.urgent_medical.data))
+        cases.update_case(
+            db(),
+            current_reviewer(),
+            case_uuid,
+            priority=CasePriority(form.priority.data),
+            urgent_medical=bool(form.urgent_medical.data),
+        )
     else:
         _invalid()
     return _to_case(case_uuid)

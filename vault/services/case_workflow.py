@@ -3,21 +3,38 @@
 Reasons are codes from fixed lists, not free text: a typed reason would be plaintext
 about an incident sitting in a database column (and in every backup of it). What a
 reviewer wants to say in their own words goes into an encrypted note.
+
+The status also follows the case's referrals (`follow_referral`), so that referring
+does not take three separate moves:
+
+- making a referral moves a new, triage or verified case to referred in one step
+  (reason `referral_made`); a referred or judicial case stays where it is, and a closed
+  or discarded one is not reopened by it;
+- a referral declined (by the partner, or withdrawn by an analyst) sends a referred case
+  back to verified (reason `referral_declined`), to refer it elsewhere, unless another
+  referral of the case is still proposed, accepted or in progress;
+- the partner accepting, starting or completing changes nothing: closing stays an
+  analyst's decision (a judicial file may follow, and closed cases fall under
+  retention), so a case whose referrals are all completed is offered "close, referral
+  completed" first (`suggested_move`), never closed on the partner's word.
 """
 
 from __future__ import annotations
 
 from vault.errors import VaultError
-from vault.models import CaseStatus
+from vault.models import CaseStatus, ReferralStatus
 
 __all__ = [
     "CLOSE_REASONS",
     "DISCARD_REASONS",
+    "FOLLOW_REASONS",
     "REOPEN_REASONS",
     "InvalidTransitionError",
     "allowed_targets",
     "check_transition",
+    "follow_referral",
     "reasons_for",
+    "suggested_move",
 ]
 
 S = CaseStatus
@@ -37,6 +54,8 @@ CLOSE_REASONS = (
     "source_withdrew",
 )
 REOPEN_REASONS = ("new_information", "closed_in_error")
+# Recorded on the moves a referral makes (never chosen in a form).
+FOLLOW_REASONS = ("referral_made", "referral_declined")
 
 _MOVES: dict[CaseStatus, tuple[CaseStatus, ...]] = {
     S.NEW: (S.TRIAGE, S.DISCARDED),
@@ -81,3 +100,34 @@ def check_transition(current: CaseStatus, target: CaseStatus, reason: str | None
     if reason not in needed:
         raise InvalidTransitionError("a listed reason is required")
     return reason
+
+
+R = ReferralStatus
+ACTIVE_REFERRALS = frozenset({R.PROPOSED, R.ACCEPTED, R.IN_PROGRESS})
+
+
+def follow_referral(
+    current: CaseStatus, referral: ReferralStatus, others_active: bool
+) -> tuple[CaseStatus, str] | None:
+    """The status (and reason code) a case moves to when one of its referrals becomes
+    `referral` (PROPOSED: just made), or None when it stays. `others_active`: another
+    referral of the case is still proposed, accepted or in progress."""
+    if referral is R.PROPOSED and current in (S.NEW, S.TRIAGE, S.VERIFIED):
+        return S.REFERRED, "referral_made"
+    if referral is R.DECLINED and current is S.REFERRED and not others_active:
+        return S.VERIFIED, "referral_declined"
+    return None
+
+
+def suggested_move(
+    current: CaseStatus, referrals: list[ReferralStatus]
+) -> tuple[CaseStatus, str] | None:
+    """The move to offer first on the case page: closing a referred case whose referrals
+    ended with at least one completed and none still active."""
+    if (
+        current is S.REFERRED
+        and R.COMPLETED in referrals
+        and not ACTIVE_REFERRALS.intersection(referrals)
+    ):
+        return S.CLOSED, "referral_completed"
+    return None

@@ -3,24 +3,27 @@ them through the status workflow, set priority, the urgent-medical flag, assigne
 labels and due dates.
 
 Least privilege lives here, not in the views: only active analysts and admins work on
-cases. Partners will reach cases only through referrals (`vault.services.referrals`,
-not built yet); until then every partner attempt is refused *and audited*. Every read
-and change is audited by identifiers only.
+cases. Partners reach cases only through referrals (`vault.services.referrals`); every
+partner attempt here is refused *and audited*. Every read and change is audited by
+identifiers only, and a change records exactly what changed (`vault.services.
+case_changes`): one event per real change, none when nothing changed.
+
+A source already in an open case gets a second case only when the caller confirms it
+(`SecondCaseError` otherwise): the analyst is told and offered that case first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.db import utcnow
-from vault.errors import NotFoundError, VaultError
+from vault.errors import NotFoundError
 from vault.models import (
     Case,
     CaseAssignee,
@@ -37,11 +40,28 @@ from vault.models import (
 )
 from vault.services import audit
 from vault.services.audit_log import RefusalRecordedError
+from vault.services.case_changes import LABEL_PATTERN, Change, Triage, changes, default_priority
+from vault.services.case_triage import (
+    KEEP,
+    InvalidCaseInputError,
+    Keep,
+    apply_triage,
+    assignable,
+    can_work_cases,
+    due_at,
+    record_changes,
+    record_referral_effect,
+    triage_of,
+    valid_labels,
+)
 from vault.services.case_workflow import check_transition
 
 __all__ = [
+    "KEEP",
+    "LABEL_PATTERN",
     "CaseFilter",
     "InvalidCaseInputError",
+    "SecondCaseError",
     "add_label",
     "assign",
     "assignable_reviewers",
@@ -54,23 +74,31 @@ __all__ = [
     "link_submission",
     "list_cases",
     "open_case",
+    "open_cases_of_sources",
+    "record_referral_effect",
     "remove_label",
     "require_worker",
     "set_due",
     "set_priority",
     "set_status",
     "set_urgent_medical",
+    "sources_exist",
+    "triage_of",
     "unassign",
     "unlink_source",
     "unlink_submission",
+    "update_case",
 ]
 
-LABEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _REFERENCE_ATTEMPTS = 5
 
 
-class InvalidCaseInputError(VaultError):
-    """A case change with invalid input (unknown label format, no sources, bad assignee)."""
+class SecondCaseError(InvalidCaseInputError):
+    """A source is already in an open case and a second one was not confirmed."""
+
+    def __init__(self, open_cases: list[Case]) -> None:
+        super().__init__("this source is already in an open case")
+        self.open_cases = open_cases
 
 
 @dataclass(frozen=True)
@@ -79,10 +107,6 @@ class CaseFilter:
     label: str | None = None
     urgent_only: bool = False
     assigned_to: Reviewer | None = None
-
-
-def can_work_cases(reviewer: Reviewer) -> bool:
-    return reviewer.is_active and reviewer.role in (Role.ANALYST, Role.ADMIN)
 
 
 def require_worker(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
@@ -140,30 +164,81 @@ def _submissions(db: Session, uuids: Iterable[str]) -> list[Submission]:
     return found
 
 
+def sources_exist(db: Session, source_uuids: Iterable[str]) -> bool:
+    """Whether every one of these sources exists (and is neither pending nor deleted)."""
+    try:
+        return bool(_sources(db, source_uuids))
+    except NotFoundError:
+        return False
+
+
+def open_cases_of_sources(db: Session, source_uuids: Iterable[str]) -> list[Case]:
+    """The open cases (neither closed nor discarded) any of these sources is in."""
+    wanted = set(source_uuids)
+    if not wanted:
+        return []
+    return list(
+        db.scalars(
+            select(Case)
+            .join(CaseSource, CaseSource.case_id == Case.id)
+            .join(Source, Source.id == CaseSource.source_id)
+            .where(
+                Source.uuid.in_(wanted),
+                Case.status.not_in([CaseStatus.CLOSED, CaseStatus.DISCARDED]),
+            )
+            .distinct()
+            .order_by(Case.id.desc())
+        )
+    )
+
+
 def create_case(
     db: Session,
     actor: Reviewer,
     source_uuids: Iterable[str] = (),
     submission_uuids: Iterable[str] = (),
     *,
-    priority: CasePriority = CasePriority.NORMAL,
+    priority: CasePriority | None = None,
     urgent_medical: bool = False,
+    labels: Iterable[str] = (),
+    assignee_uuids: Iterable[str] | None = None,
+    due: dt.date | None = None,
+    second_case_confirmed: bool = False,
 ) -> Case:
-    """A new case (status new) linking the given sources and submissions.
+    """A new case (status new) linking the given sources and submissions, with its
+    triage attributes set in the same transaction as its creation.
 
-    A submission's source is linked too: a case always knows who to reply to.
+    A submission's source is linked too: a case always knows who to reply to. Without a
+    `priority`, an urgent case starts at high, others at normal; without
+    `assignee_uuids`, the creator is assigned (an empty list: nobody). A source already
+    in an open case raises SecondCaseError unless `second_case_confirmed`.
+
+    Audited as `case_created` with the priority, urgent flag and due date it starts
+    with, then one event per label and assignee, all committed together.
     """
     require_worker(db, actor)
     sources = _sources(db, source_uuids)
     submissions = _submissions(db, submission_uuids)
     if not sources and not submissions:
         raise InvalidCaseInputError("a case needs at least one source or submission")
+    labels = valid_labels(labels)
     source_ids = {s.id for s in sources} | {s.source_id for s in submissions}
+    linked_uuids = {s.uuid for s in sources} | {s.source.uuid for s in submissions}
+    already = open_cases_of_sources(db, linked_uuids)
+    if already and not second_case_confirmed:
+        raise SecondCaseError(already)
+    assignees = (
+        [actor]
+        if assignee_uuids is None
+        else [assignable(db, u) for u in sorted(set(assignee_uuids))]
+    )
+    priority = priority or default_priority(urgent_medical)
     for attempt in range(_REFERENCE_ATTEMPTS):
         case = Case(
             reference=_next_reference(db, utcnow().year),
             priority=priority,
             urgent_medical=urgent_medical,
+            due_at=due_at(due),
             created_by_id=actor.id,
         )
         # A savepoint: if a concurrent creation took this reference, retry with the next.
@@ -178,7 +253,20 @@ def create_case(
         break
     db.add_all(CaseSource(case_id=case.id, source_id=sid) for sid in sorted(source_ids))
     db.add_all(CaseSubmission(case_id=case.id, submission_id=s.id) for s in submissions)
-    audit.record(db, actor, "case_created", "case", case.uuid)
+    case.labels.extend(CaseLabel(label=label) for label in labels)
+    db.add_all(CaseAssignee(case_id=case.id, reviewer_id=r.id) for r in assignees)
+    db.flush()
+    detail: dict[str, str | bool | None] = {
+        "priority": priority.value,
+        "urgent_medical": urgent_medical,
+        "due": due.isoformat() if due else None,
+    }
+    if already:
+        detail["second_case"] = True
+    audit.record(db, actor, "case_created", "case", case.uuid, detail=detail)
+    start = Triage(priority, urgent_medical, due, frozenset(), frozenset())
+    done = replace(start, labels=frozenset(labels), assignees=frozenset(r.uuid for r in assignees))
+    record_changes(db, actor, case, changes(start, done))
     db.commit()
     return case
 
@@ -244,19 +332,25 @@ def cases_for_source(db: Session, actor: Reviewer, source_uuid: str) -> list[Cas
     )
 
 
-def _change(db: Session, actor: Reviewer, case: Case, action: str) -> Case:
+def _change(
+    db: Session, actor: Reviewer, case: Case, action: str, detail: audit.Detail | None = None
+) -> Case:
     _touch(case)
-    audit.record(db, actor, action, "case", case.uuid)
+    audit.record(db, actor, action, "case", case.uuid, detail=detail)
     db.commit()
     return case
 
 
 def link_source(db: Session, actor: Reviewer, case_uuid: str, source_uuid: str) -> Case:
+    """Link a source (nothing recorded when it is linked already)."""
     case = get_case(db, actor, case_uuid)
     (source,) = _sources(db, [source_uuid])
-    if db.get(CaseSource, (case.id, source.id)) is None:
-        db.add(CaseSource(case_id=case.id, source_id=source.id))
-    return _change(db, actor, case, "case_source_linked")
+    if db.get(CaseSource, (case.id, source.id)) is not None:
+        return case
+    db.add(CaseSource(case_id=case.id, source_id=source.id))
+    db.flush()
+    db.expire(case, ["sources"])
+    return _change(db, actor, case, "case_source_linked", {"source": source.uuid})
 
 
 def unlink_source(db: Session, actor: Reviewer, case_uuid: str, source_uuid: str) -> Case:
@@ -311,80 +405,94 @@ def set_status(
 ) -> Case:
     case = get_case(db, actor, case_uuid)
     recorded = check_transition(case.status, target, reason)
+    detail = {"field": "status", "from": case.status.value, "to": target.value}
     case.history.append(
         CaseStatusChange(
             actor_id=actor.id, from_status=case.status, to_status=target, reason=recorded
         )
     )
     case.status, case.status_reason = target, recorded
-    return _change(db, actor, case, "case_status_changed")
+    return _change(db, actor, case, "case_status_changed", {**detail, "reason": recorded})
+
+
+def update_case(
+    db: Session,
+    actor: Reviewer,
+    case_uuid: str,
+    *,
+    priority: CasePriority | Keep = KEEP,
+    urgent_medical: bool | Keep = KEEP,
+    due: dt.date | Keep | None = KEEP,
+    labels: Iterable[str] | Keep = KEEP,
+    assignee_uuids: Iterable[str] | Keep = KEEP,
+) -> list[Change]:
+    """Set the given triage attributes (KEEP: leave as is) and record one audit event
+    per real change, with what it was and what it became; nothing when nothing changed.
+
+    Newly added assignees must be active analysts or admins (InvalidCaseInputError);
+    an assignee kept from before stays even if no longer assignable."""
+    case = get_case(db, actor, case_uuid)
+    after = triage_of(case)
+    if not isinstance(priority, Keep):
+        after = replace(after, priority=priority)
+    if not isinstance(urgent_medical, Keep):
+        after = replace(after, urgent=urgent_medical)
+    if not isinstance(due, Keep):
+        after = replace(after, due=due)
+    if not isinstance(labels, Keep):
+        after = replace(after, labels=frozenset(valid_labels(labels)))
+    if not isinstance(assignee_uuids, Keep):
+        after = replace(after, assignees=frozenset(assignee_uuids))
+    found = apply_triage(db, actor, case, after)
+    if found:
+        db.commit()
+    return found
 
 
 def set_priority(db: Session, actor: Reviewer, case_uuid: str, priority: CasePriority) -> Case:
-    case = get_case(db, actor, case_uuid)
-    case.priority = priority
-    return _change(db, actor, case, "case_priority_changed")
+    update_case(db, actor, case_uuid, priority=priority)
+    return get_case(db, actor, case_uuid)
 
 
 def set_urgent_medical(db: Session, actor: Reviewer, case_uuid: str, urgent: bool) -> Case:
-    case = get_case(db, actor, case_uuid)
-    case.urgent_medical = urgent
-    return _change(db, actor, case, "case_urgent_set" if urgent else "case_urgent_cleared")
+    update_case(db, actor, case_uuid, urgent_medical=urgent)
+    return get_case(db, actor, case_uuid)
 
 
 def set_due(db: Session, actor: Reviewer, case_uuid: str, due: dt.datetime | None) -> Case:
+    """Set the due day (a timezone-aware datetime; its UTC day is kept)."""
     if due is not None and due.tzinfo is None:
         raise InvalidCaseInputError("due dates are timezone-aware")
-    case = get_case(db, actor, case_uuid)
-    case.due_at = due
-    return _change(db, actor, case, "case_due_set" if due else "case_due_cleared")
-
-
-def _assignable(db: Session, reviewer_uuid: str) -> Reviewer:
-    reviewer = db.scalar(select(Reviewer).where(Reviewer.uuid == reviewer_uuid))
-    if reviewer is None or not can_work_cases(reviewer):
-        # Partners are never assignees: their access comes only from referrals.
-        raise InvalidCaseInputError("only active analysts and admins can be assigned")
-    return reviewer
+    day = due.astimezone(dt.UTC).date() if due is not None else None
+    update_case(db, actor, case_uuid, due=day)
+    return get_case(db, actor, case_uuid)
 
 
 def assign(db: Session, actor: Reviewer, case_uuid: str, reviewer_uuid: str) -> Case:
     case = get_case(db, actor, case_uuid)
-    reviewer = _assignable(db, reviewer_uuid)
-    if db.get(CaseAssignee, (case.id, reviewer.id)) is None:
-        db.add(CaseAssignee(case_id=case.id, reviewer_id=reviewer.id))
-    db.flush()
-    db.expire(case)
-    return _change(db, actor, case, "case_assigned")
+    wanted = triage_of(case).assignees | {reviewer_uuid}
+    update_case(db, actor, case_uuid, assignee_uuids=wanted)
+    return case
 
 
 def unassign(db: Session, actor: Reviewer, case_uuid: str, reviewer_uuid: str) -> Case:
     case = get_case(db, actor, case_uuid)
-    reviewer = db.scalar(select(Reviewer).where(Reviewer.uuid == reviewer_uuid))
-    if reviewer is not None:
-        db.execute(
-            delete(CaseAssignee).where(
-                CaseAssignee.case_id == case.id, CaseAssignee.reviewer_id == reviewer.id
-            )
-        )
-    db.expire(case)
-    return _change(db, actor, case, "case_unassigned")
+    wanted = triage_of(case).assignees - {reviewer_uuid}
+    update_case(db, actor, case_uuid, assignee_uuids=wanted)
+    return case
 
 
 def add_label(db: Session, actor: Reviewer, case_uuid: str, label: str) -> Case:
-    label = label.strip().lower()
-    if not LABEL_PATTERN.fullmatch(label):
-        raise InvalidCaseInputError("labels are short lower-case words")
+    (label,) = valid_labels([label])
     case = get_case(db, actor, case_uuid)
-    if label not in {lb.label for lb in case.labels}:
-        case.labels.append(CaseLabel(label=label))
-    return _change(db, actor, case, "case_label_added")
+    update_case(db, actor, case_uuid, labels=triage_of(case).labels | {label})
+    return case
 
 
 def remove_label(db: Session, actor: Reviewer, case_uuid: str, label: str) -> Case:
     case = get_case(db, actor, case_uuid)
-    case.labels[:] = [lb for lb in case.labels if lb.label != label]
-    return _change(db, actor, case, "case_label_removed")
+    update_case(db, actor, case_uuid, labels=triage_of(case).labels - {label})
+    return case
 
 
 def assignable_reviewers(db: Session, actor: Reviewer) -> list[Reviewer]:

@@ -55,6 +55,7 @@ from vault.services import (
     resealing,
 )
 from vault.services.audit_log import RefusalRecordedError
+from vault.services.case_workflow import ACTIVE_REFERRALS
 from vault.store import Store
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "reply_to_source",
     "reseal_pending_messages",
     "set_status",
+    "statuses_of_case",
 ]
 
 MAX_MESSAGE_CHARS = 20_000
@@ -154,9 +156,33 @@ def create_referral(
     if contact_consented:
         audit.record(db, actor, "referral_contact_consent_checked", "referral", referral.uuid)
     audit.record(db, actor, "referral_created", "referral", referral.uuid)
+    # The case follows: referring moves it to referred (case_workflow.follow_referral).
+    cases.record_referral_effect(db, actor, case, R.PROPOSED, referral.uuid, True)
     referral_activity.mark_seen(db, actor, referral)
     db.commit()
     return referral
+
+
+def _others_active(db: Session, referral: Referral) -> bool:
+    """Whether another referral of the same case is still proposed, accepted or in
+    progress."""
+    other = db.scalar(
+        select(Referral.id)
+        .where(
+            Referral.case_id == referral.case_id,
+            Referral.id != referral.id,
+            Referral.status.in_(ACTIVE_REFERRALS),
+        )
+        .limit(1)
+    )
+    return other is not None
+
+
+def statuses_of_case(db: Session, actor: Reviewer, case_uuid: str) -> list[ReferralStatus]:
+    """The statuses of a case's referrals, for the case page's suggested move (not
+    audited: the case view that shows them is)."""
+    case = cases.get_case(db, actor, case_uuid)
+    return list(db.scalars(select(Referral.status).where(Referral.case_id == case.id)))
 
 
 def contact_allowed(db: Session, referral: Referral) -> bool:
@@ -209,7 +235,8 @@ def set_status(
 ) -> Referral:
     """Move the referral to `target`. Only the partner accepts, starts or completes;
     an analyst or admin asking for that is refused (RefusalRecordedError, audited as
-    `referral_status_denied`), whatever the current status."""
+    `referral_status_denied`), whatever the current status. The case's status follows
+    in the same transaction (`case_workflow.follow_referral`)."""
     referral = get_referral(db, actor, referral_uuid)
     if cases.can_work_cases(actor) and target not in _ANALYST_MOVES:
         audit.record(db, actor, "referral_status_denied", "referral", referral.uuid)
@@ -217,9 +244,15 @@ def set_status(
         raise RefusalRecordedError("only the partner moves a referral forward")
     if target not in _MOVES[referral.status]:
         raise InvalidReferralError("status move not allowed")
+    detail = {"field": "status", "from": referral.status.value, "to": target.value}
     referral.status = target
     referral.updated_at = utcnow()
-    audit.record(db, actor, "referral_status_changed", "referral", referral.uuid)
+    audit.record(db, actor, "referral_status_changed", "referral", referral.uuid, detail=detail)
+    # The case follows as the workflow allows: a declined referral sends a referred
+    # case back to verified unless another referral is still active.
+    cases.record_referral_effect(
+        db, actor, referral.case, target, referral.uuid, _others_active(db, referral)
+    )
     referral_activity.mark_seen(db, actor, referral)
     db.commit()
     return referral

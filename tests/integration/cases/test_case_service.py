@@ -51,7 +51,9 @@ class TestCreate:
     ) -> None:
         """Cases get BU-YYYY-NNNN references in order, and start as new."""
         first = cases.create_case(db, analyst, [source.uuid])
-        second = cases.create_case(db, analyst, [source.uuid], priority=CasePriority.HIGH)
+        second = cases.create_case(
+            db, analyst, [source.uuid], priority=CasePriority.HIGH, second_case_confirmed=True
+        )
         year = dt.datetime.now(dt.UTC).year
         assert first.reference == f"BU-{year}-0001"
         assert second.reference == f"BU-{year}-0002"
@@ -66,6 +68,25 @@ class TestCreate:
         db.refresh(case)
         assert [s.uuid for s in case.sources] == [source.uuid]
         assert [s.uuid for s in case.submissions] == [source.message_uuid]
+
+    def test_defaults_and_the_second_case(
+        self, db: Session, analyst: Reviewer, source: SubmittedSource
+    ) -> None:
+        """An urgent case starts high and assigned to its creator; a second case for a
+        source in an open case is refused unless confirmed; a closed one does not count."""
+        first = cases.create_case(db, analyst, [source.uuid], urgent_medical=True)
+        db.refresh(first)
+        assert first.priority is CasePriority.HIGH
+        assert [r.uuid for r in first.assignees] == [analyst.uuid]
+        with pytest.raises(cases.SecondCaseError) as refused:
+            cases.create_case(db, analyst, submission_uuids=[source.document_uuid])
+        assert [c.uuid for c in refused.value.open_cases] == [first.uuid]
+        assert len(cases.cases_for_source(db, analyst, source.uuid)) == 1
+        cases.set_status(db, analyst, first.uuid, CaseStatus.DISCARDED, "duplicate")
+        again = cases.create_case(db, analyst, [source.uuid], labels=["kivu"], assignee_uuids=[])
+        db.refresh(again)
+        assert again.priority is CasePriority.NORMAL and again.assignees == []
+        assert [lb.label for lb in again.labels] == ["kivu"]
 
     def test_needs_something_and_only_known_things(self, db: Session, analyst: Reviewer) -> None:
         """An empty case or an unknown uuid is refused."""
@@ -97,7 +118,9 @@ class TestLinks:
     ) -> None:
         """One source can report several incidents: a submission per case."""
         a = cases.create_case(db, analyst, submission_uuids=[source.message_uuid])
-        b = cases.create_case(db, analyst, submission_uuids=[source.document_uuid])
+        b = cases.create_case(
+            db, analyst, submission_uuids=[source.document_uuid], second_case_confirmed=True
+        )
         cases.link_submission(db, analyst, a.uuid, source.document_uuid)
         cases.unlink_submission(db, analyst, a.uuid, source.message_uuid)
         db.refresh(a)
@@ -137,7 +160,7 @@ class TestWorkflow:
     ) -> None:
         """The triage attributes are set, filtered on, and partners are never assignees."""
         colleague = _reviewer(db, "analyst2")
-        case = cases.create_case(db, analyst, [source.uuid])
+        case = cases.create_case(db, analyst, [source.uuid], assignee_uuids=[])
         due = dt.datetime(2030, 1, 2, 12, tzinfo=dt.UTC)
         cases.set_priority(db, analyst, case.uuid, CasePriority.HIGH)
         cases.set_urgent_medical(db, analyst, case.uuid, True)

@@ -19,7 +19,7 @@ def test_dashboard(analyst_client: FlaskClient, runtime: Runtime) -> None:
     with runtime.session_factory() as db:
         analyst = db.scalars(select(Reviewer)).one()
         urgent = cases.create_case(db, analyst, [source.uuid], urgent_medical=True)
-        late = cases.create_case(db, analyst, [source.uuid])
+        late = cases.create_case(db, analyst, [source.uuid], second_case_confirmed=True)
         cases.set_due(db, analyst, late.uuid, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     html = analyst_client.get("/dashboard/").get_data(as_text=True)
     assert '<strong class="unread-total">2</strong>' in html
