@@ -112,7 +112,7 @@ def _conditions(
         where.append(AuditEvent.actor_uuid == wanted.actor)
     if wanted.since:
         where.append(AuditEvent.at >= _midnight(wanted.since))
-    if wanted.until:
+    if wanted.until and wanted.until < dt.date.max:  # 9999-12-31: no upper bound
         where.append(AuditEvent.at < _midnight(wanted.until + dt.timedelta(days=1)))
     unknown, searched = False, None
     if wanted.target:
