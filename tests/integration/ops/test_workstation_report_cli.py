@@ -62,7 +62,7 @@ def test_report_is_decrypted_and_rendered(
     assert "&lt;b&gt;bold&lt;/b&gt;" in page
     # The file sent with it is listed; the time received is not in a plain download.
     files = page.split("<h2>Files sent with it</h2>")[1]
-    assert f"<li><code>2-{slug}-doc-carte.png</code> — no. 2, 160 bytes</li>" in files
+    assert f"<li><code>2-{slug}-doc-carte.png</code> — no. 2, 150 bytes</li>" in files
     assert f"3-{slug}" not in files
     assert "Received by the server: not known from a plain download" in page
     assert f"1-{slug}-report.html (report, readable page)" in result.output
