@@ -136,6 +136,16 @@ def test_report_page_names_attachments_and_time_received(
     too_short = _run("custody", "log", str(ws), "--workstation-key", ws_fpr[:8])
     assert too_short.exit_code != 0 and "at least 16 characters" in too_short.output
 
+    # Two items whose ids start alike: the short id is refused, both are listed.
+    full = _full_id(ws, photo_id)
+    twin = f"{full[:8]}-ffff-4fff-8fff-ffffffffffff"
+    shutil.copytree(ws / "evidence" / full, ws / "evidence" / twin)
+    ambiguous = _run("custody", "judicial", str(ws), photo_id, "--title", "Case 1", *common)
+    assert ambiguous.exit_code != 0
+    assert f"{photo_id}: ambiguous imported item id: 2 start with it" in ambiguous.output
+    assert full in ambiguous.output and twin in ambiguous.output
+    assert list((ws / "judicial").glob("*.zip")) == []
+
 
 def _full_id(ws: Path, short_id: str) -> str:
     [found] = [p.name for p in (ws / "evidence").iterdir() if p.name.startswith(short_id)]
