@@ -1,9 +1,13 @@
 """`backupctl custody`: the chain of custody.
 
 On the server: `receipt-key` (show and export the receipt public key) and `verify-log`.
-On the air-gapped workstation: `init`, `trust`, `import`, `decrypt`, `consent`, `judicial`,
-`log`.
+On the air-gapped workstation: `init`, `trust`, `import`, `items`, `decrypt`, `consent`,
+`judicial`, `log`.
 Anywhere, with public keys only: `verify` a judicial file.
+
+Item ids may be typed as any unique prefix of at least 8 characters (the short ids
+`import` and `items` print); a fingerprint checked against a published one, as its
+first 16 characters or more (`workstation/prefixes.py` says why the two differ).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from keys.lifecycle import fingerprint_groups
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey
 from vault.db import make_engine, make_session_factory
 from vault.services import custody as custody_service
-from workstation.bundle import import_bundle, load_item
+from workstation.attachments import refresh_reports
+from workstation.bundle import import_bundle, imported_items, load_item, resolve_item
 from workstation.consent import latest_by_source, record_text, workspace_readings
 from workstation.custody_log import LOG_NAME, PUBLIC_KEY_NAME, Workspace, verify_log
 from workstation.errors import WorkstationError
 from workstation.evidence import decrypt_item
 from workstation.judicial import build_judicial, verify_judicial
+from workstation.prefixes import check_fingerprint, checkable
 
 RETIRED_DIR = "retired_receipt_keys"
 _WORKSPACE = click.argument("workspace", type=click.Path(file_okay=False, path_type=Path))
@@ -133,7 +139,11 @@ def init(workspace: Path, key_passphrase_file: Path | None, actor: str | None) -
 @custody.command()
 @_WORKSPACE
 @click.argument("public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--fingerprint", required=True, help="The fingerprint published out of band.")
+@click.option(
+    "--fingerprint",
+    required=True,
+    help="The fingerprint published out of band (whole, or its first 16+ characters).",
+)
 @_KEY_PASSPHRASE
 @_ACTOR
 def trust(
@@ -145,7 +155,7 @@ def trust(
 ) -> None:
     """WORKSTATION: pin a server's receipt public key, if it has FINGERPRINT."""
     key = VerifyKey.from_pem(public_key.read_bytes())
-    if key.fingerprint != fingerprint.replace(" ", "").upper():
+    if not check_fingerprint(fingerprint, key.fingerprint, "receipt key"):
         raise click.ClickException(f"{public_key}: fingerprint is {key.fingerprint}: not trusted")
     _open(workspace, key_passphrase_file, actor).trust_receipt_key(key.pem())
     click.echo(f"trusted receipt key {fingerprint_groups(key.fingerprint)}")
@@ -162,8 +172,22 @@ def import_(
     """WORKSTATION: verify an export bundle; import it only if everything verifies."""
     items = import_bundle(_open(workspace, key_passphrase_file, actor), bundle)
     for item in items:
-        click.echo(f"imported {item.kind} {item.uuid} ({item.ciphertext.name})")
+        click.echo(f"imported {item.kind} {item.uuid[:8]} {item.describe()}")
     click.echo(f"{len(items)} new item(s); every signature, link and hash verified")
+
+
+@custody.command("items")
+@_WORKSPACE
+@_KEY_PASSPHRASE
+@_ACTOR
+def list_items(workspace: Path, key_passphrase_file: Path | None, actor: str | None) -> None:
+    """WORKSTATION: list the imported items (short id, stored name, kind, time received,
+    decrypted or not), in the order the server received them."""
+    opened = _open(workspace, key_passphrase_file, actor)
+    for item in imported_items(opened):
+        done = (opened.dir("originals") / item.uuid).is_dir()
+        state = "decrypted" if done else "not decrypted"
+        click.echo(f"{item.uuid[:8]}  {item.describe()}  {state}")
 
 
 @custody.command()
@@ -194,11 +218,15 @@ def decrypt(
     phrases = [read_passphrase_file(p) for p in passphrase_files] or [
         _passphrase(None, "Passphrase of the submission secret key")
     ]
-    for item_uuid in items:
-        done = decrypt_item(opened, load_item(opened, item_uuid), home, phrases)
+    chosen = [load_item(opened, resolve_item(opened, typed)) for typed in items]
+    for item in chosen:
+        done = decrypt_item(opened, item, home, phrases)
         checked = "matches its sealed manifest" if done.manifest else "no sealed manifest"
-        click.echo(f"{item_uuid}: {done.original} ({checked})")
+        click.echo(f"{item.uuid[:8]}: {done.original} ({checked})")
         click.echo(f"  working copy: {done.working_copy or 'none (mat2 cannot clean it)'}")
+    # Report pages: received when, which files came with it (rewritten as files decrypt).
+    for page in refresh_reports(opened, {item.source_uuid for item in chosen}):
+        click.echo(f"report page: {page}")
 
 
 @custody.command()
@@ -244,17 +272,22 @@ def judicial(
     use in court.
     """
     opened = _open(workspace, key_passphrase_file, actor)
-    path = build_judicial(opened, list(items), out_dir or opened.dir("judicial"), title)
+    chosen = [resolve_item(opened, typed) for typed in items]
+    path = build_judicial(opened, chosen, out_dir or opened.dir("judicial"), title)
     click.echo(str(path))
 
 
 @custody.command("log")
 @_WORKSPACE
-@click.option("--workstation-key", "fingerprint", help="Expected workstation key fingerprint.")
+@click.option(
+    "--workstation-key",
+    "fingerprint",
+    help="Expected workstation key fingerprint (whole, or its first 16+ characters).",
+)
 def show_log(workspace: Path, fingerprint: str | None) -> None:
     """WORKSTATION: verify and print the custody log (public key only)."""
     key = VerifyKey.from_pem((workspace / PUBLIC_KEY_NAME).read_bytes())
-    if fingerprint and key.fingerprint != fingerprint.replace(" ", "").upper():
+    if fingerprint and not check_fingerprint(fingerprint, key.fingerprint, "workstation key"):
         raise WorkstationError(f"the workspace key is {key.fingerprint}, not the expected one")
     for record in verify_log(workspace / LOG_NAME, key):
         body = record.body
@@ -266,10 +299,17 @@ def show_log(workspace: Path, fingerprint: str | None) -> None:
 
 @custody.command()
 @click.argument("judicial_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--workstation-key", help="Expected workstation key fingerprint.")
-@click.option("--receipt-key", "receipt_keys", multiple=True, help="Expected receipt key(s).")
+@click.option(
+    "--workstation-key", help="Expected workstation key fingerprint (or its first 16+ characters)."
+)
+@click.option(
+    "--receipt-key", "receipt_keys", multiple=True, help="Expected receipt key(s), likewise."
+)
 def verify(judicial_file: Path, workstation_key: str | None, receipt_keys: tuple[str, ...]) -> None:
     """ANYWHERE: verify a judicial file with public keys only; print a verdict."""
+    checkable(workstation_key or "0" * 64, "workstation key")
+    for expected in receipt_keys:
+        checkable(expected, "receipt key")
     verdict = verify_judicial(
         judicial_file, expect_workstation=workstation_key, expect_receipt_keys=receipt_keys
     )

@@ -12,6 +12,7 @@ import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
 from vault import reports
+from workstation.attachments import in_run
 from workstation.consent import ConsentReading, fold_readings, reading_of, record_text
 from workstation.decrypt import decrypt_downloads
 from workstation.report import render_report_file
@@ -48,10 +49,12 @@ def decrypt(
     """Decrypt downloaded FILES into --out, on the AIR-GAPPED workstation.
 
     N-designation-msg.gpg becomes N-designation-msg.txt, N-designation-reply.gpg
-    becomes N-designation-reply.txt, and N-designation-doc.gz.gpg gets back the
-    document's original name (made safe: base name only, nothing hidden, no
-    launcher extension). Nothing is overwritten: a taken name gets a _2, _3... suffix.
-    If one file fails, nothing from this run is kept.
+    becomes N-designation-reply.txt, and N-designation-doc.gz.gpg becomes
+    N-designation-doc-<original name> (the name made safe: base name only, nothing
+    hidden, no control characters, no launcher extension): every file keeps the
+    source's designation and its number. A report also gets N-designation-report.html,
+    listing the files sent with it. Nothing is overwritten: a taken name gets a _2,
+    _3... suffix. If one file fails, nothing from this run is kept.
     """
     check_gnupg_home(home)
     if passphrase_file is not None:
@@ -60,11 +63,12 @@ def decrypt(
         passphrase = click.prompt("Passphrase of the submission secret key", hide_input=True)
     outputs = decrypt_downloads(home, passphrase, list(files), out_dir)
     readings = []
+    attachments = in_run(list(zip(files, outputs, strict=True)))
     for source, output in zip(files, outputs, strict=True):
         click.echo(f"{source.name} -> {output}")
         # A structured ALERT/ASSIST report is a message holding JSON: also give a page.
         if output.name.endswith("-msg.txt"):
-            page = render_report_file(output, out_dir)
+            page = render_report_file(output, out_dir, attachments=attachments.get(output))
             if page is not None:
                 click.echo(f"{source.name} -> {page} (report, readable page)")
                 readings += _consent_reading(source, output)

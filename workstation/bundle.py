@@ -24,8 +24,17 @@ from keys.errors import KeyOperationError
 from keys.receipts import ChainError, SignedRecord, VerifyKey, verify_chain
 from workstation.custody_log import Workspace
 from workstation.errors import WorkstationError
+from workstation.prefixes import resolve_prefix
 
-__all__ = ["BundleRefusedError", "EvidenceItem", "import_bundle", "load_item", "verify_bundle"]
+__all__ = [
+    "BundleRefusedError",
+    "EvidenceItem",
+    "import_bundle",
+    "imported_items",
+    "load_item",
+    "resolve_item",
+    "verify_bundle",
+]
 
 FORMAT = "backup-export/1"
 _MANIFEST, _SIGNATURE, _KEY, _RECEIPTS = (
@@ -214,6 +223,26 @@ class EvidenceItem:
     sealed_manifest: Path | None
     receipt: SignedRecord
     segment: Path
+    source_uuid: str = ""
+
+    @property
+    def number(self) -> int:
+        """The source's submission number N of `N-designation-…` (its stored name)."""
+        return int(self.ciphertext.name.split("-", 1)[0])
+
+    @property
+    def received_at(self) -> str:
+        """When the server received it, from the signed custody receipt (UTC, ISO)."""
+        return str(self.receipt.body.get("received_at", ""))
+
+    @property
+    def receipt_seq(self) -> int:
+        return int(self.receipt.body.get("seq", -1))
+
+    def describe(self) -> str:
+        """One line naming the item as people find it: name, kind, time received."""
+        when = self.received_at[:16].replace("T", " ")
+        return f"{self.ciphertext.name} ({self.kind}, received {when} UTC)"
 
 
 def import_bundle(workspace: Workspace, path: Path) -> list[EvidenceItem]:
@@ -275,4 +304,25 @@ def load_item(workspace: Workspace, item_uuid: str) -> EvidenceItem:
         sealed_manifest=manifest if manifest.exists() else None,
         receipt=SignedRecord(meta["receipt"]["body"], meta["receipt"]["sig"]),
         segment=workspace.dir("evidence") / "segments" / meta["segment"],
+        source_uuid=str(meta.get("source_uuid") or Path(meta["path"]).parent.name),
     )
+
+
+def imported_items(workspace: Workspace) -> list[EvidenceItem]:
+    """Every item imported into the workspace, in the order the server received them."""
+    evidence = workspace.dir("evidence")
+    if not evidence.is_dir():
+        return []
+    found = [
+        load_item(workspace, d.name)
+        for d in evidence.iterdir()
+        if re.fullmatch(_UUID, d.name) and (d / "item.json").is_file()
+    ]
+    return sorted(found, key=lambda item: item.receipt_seq)
+
+
+def resolve_item(workspace: Workspace, typed: str) -> str:
+    """The id of the one imported item `typed` (a whole id or a unique prefix of at
+    least 8 characters) names; PrefixError otherwise, listing the candidates."""
+    items = {item.uuid: item.describe() for item in imported_items(workspace)}
+    return resolve_prefix(typed, items, what="imported item id")

@@ -2,8 +2,11 @@
 
 Downloads keep the store's names: `N-designation-msg.gpg` (OpenPGP of UTF-8 text),
 `N-designation-doc.gz.gpg` (gzip inside OpenPGP, the original file name in the gzip
-FNAME header) and `N-designation-reply.gpg`. They become `N-designation-msg.txt`, the
-document's original (sanitised) name, and `N-designation-reply.txt`.
+FNAME header) and `N-designation-reply.gpg`. They become `N-designation-msg.txt`,
+`N-designation-doc-<original name, sanitised>` and `N-designation-reply.txt`: every
+decrypted file keeps the source's designation and its submission number N (a source's
+message and the files sent with it have consecutive numbers), so an attachment copied
+anywhere still says which source sent it, and sorts beside its message.
 
 Everything streams: gpg writes its output to a scratch file, which is copied or
 gunzipped into place in 1 MiB chunks, so a file of any size never sits in memory.
@@ -28,7 +31,7 @@ from typing import IO, Protocol
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from workstation.errors import DecryptFailedError, NotOurFileError
-from workstation.filenames import decode_gzip_name, reserve_unique, sanitize_filename
+from workstation.filenames import attachment_name, decode_gzip_name, reserve_unique
 
 _CHUNK = 1024 * 1024
 _DOWNLOAD_NAME = re.compile(
@@ -57,6 +60,14 @@ class _Download:
     @property
     def prefix(self) -> str:
         return f"{self.number}-{self.designation}"
+
+
+def download_parts(name: str) -> tuple[int, str, str] | None:
+    """`3-sober_moth-doc.gz.gpg` -> (3, "sober_moth", "doc"); None for another name."""
+    match = _DOWNLOAD_NAME.match(name)
+    if match is None:
+        return None
+    return int(match["number"]), match["designation"], match["kind"].split(".", 1)[0]
 
 
 def _classify(path: Path) -> _Download:
@@ -128,8 +139,7 @@ def _decrypt_one(
 def _gunzip_into(plain: Path, download: _Download, out_dir: Path) -> Path:
     with open(plain, "rb") as handle:
         raw_name = _gzip_original_name(handle, download.path.name)
-    name = sanitize_filename(decode_gzip_name(raw_name)) if raw_name else None
-    name = name or f"{download.prefix}-doc"
+    name = attachment_name(download.prefix, decode_gzip_name(raw_name) if raw_name else None)
     try:
         with gzip.open(plain, "rb") as source:
             return _write_new(out_dir, name, source)

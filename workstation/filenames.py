@@ -75,6 +75,23 @@ def sanitize_filename(name: str) -> str | None:
     return name
 
 
+def attachment_name(prefix: str, original: str | None) -> str:
+    """The name of a decrypted document: `N-designation-doc-<original name>`.
+
+    `prefix` is `N-designation`, from a download name the workstation matched against
+    `[0-9]+-[a-z0-9_]+` (safe as it is); it comes first so that the file keeps the link
+    to the source and to the submission number wherever it is copied, and sorts beside
+    the message it came with. The original name, untrusted, is sanitised on its own
+    first (a separator in it must not cut the prefix off), then the whole is truncated
+    to MAX_NAME_BYTES keeping the extension. Without a usable original name:
+    `N-designation-doc`.
+    """
+    safe = sanitize_filename(original) if original else None
+    if safe is None:
+        return f"{prefix}-doc"
+    return sanitize_filename(f"{prefix}-doc-{safe}") or f"{prefix}-doc"
+
+
 def _truncate(name: str) -> str:
     if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
         return name

@@ -34,6 +34,7 @@ from workstation.errors import WorkstationError
 from workstation.evidence import SESSION_KEYS
 from workstation.judicial_pdf import render_summary
 from workstation.judicial_plaintext import check_plaintext
+from workstation.prefixes import names_fingerprint
 
 __all__ = ["Verdict", "build_judicial", "verify_judicial"]
 
@@ -211,7 +212,7 @@ def verify_judicial(
                 verdict.fail(f"{WS_KEY} or {SIGNATURE} is unreadable: {exc}")
                 return verdict
             verdict.facts.append(f"Workstation key: {ws_key.fingerprint}")
-            if expect_workstation and ws_key.fingerprint != expect_workstation.replace(" ", ""):
+            if expect_workstation and not names_fingerprint(expect_workstation, ws_key.fingerprint):
                 verdict.fail(f"{WS_KEY}: not the expected workstation key {expect_workstation}")
             # The signature first: nothing unsigned is even parsed.
             if not ws_key.verify(signature, raw):
@@ -263,7 +264,7 @@ def _receipt_keys(
         except KeyOperationError as exc:
             verdict.fail(f"{name}: {exc}")
             continue
-        if expected and key.fingerprint not in {e.replace(" ", "") for e in expected}:
+        if expected and not any(names_fingerprint(e, key.fingerprint) for e in expected):
             verdict.fail(f"{name}: not an expected receipt key ({key.fingerprint})")
             continue
         verdict.facts.append(f"Server receipt key: {key.fingerprint}")

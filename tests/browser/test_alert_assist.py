@@ -153,7 +153,7 @@ def test_alert_and_assist_walk(
     opened = decrypt_downloads(submission_key[1], SUBMISSION_PASSPHRASE, copies, out)
     assert [p.name.split("-", 2)[-1] for p in opened] == [
         "msg.txt",
-        "voice note.ogg",
+        "doc-voice note.ogg",  # N-designation-doc-<original name>
         "msg.txt",
         "msg.txt",
     ]

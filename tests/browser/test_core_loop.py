@@ -91,7 +91,8 @@ def test_source_to_reviewer_to_workstation_and_back(
     # -- the air-gapped workstation decrypts: bytes equal the originals --------------
     out = tmp_path / "workstation-out"
     decrypted = decrypt_downloads(submission_key[1], SUBMISSION_PASSPHRASE, saved, out)
-    by_name = {p.name: p.read_bytes() for p in decrypted}
+    # Each document keeps its source and number: N-designation-doc-<original name>.
+    by_name = {p.name.split("-doc-", 1)[-1]: p.read_bytes() for p in decrypted}
     assert by_name["witness statement.txt"] == text_doc.read_bytes()
     assert by_name["photo.jpg"] == photo.read_bytes()
     [message_file] = [p for p in decrypted if p.name.endswith("-msg.txt")]

@@ -164,7 +164,8 @@ def test_submit_export_import_decrypt_judicial_verify(
         for i in items
     }
     photo = done["file"]
-    assert photo.original.name == "ifoto.jpg"
+    # The original keeps the source's designation and the submission number.
+    assert photo.original.name == photo.item.ciphertext.name.removesuffix(".gz.gpg") + "-ifoto.jpg"
     assert photo.manifest is not None and photo.manifest["media_type"] == "image/jpeg"
     assert EXIF_MARKER.encode() in photo.original.read_bytes()  # the evidence, untouched
     assert photo.original.stat().st_mode & 0o777 == 0o400

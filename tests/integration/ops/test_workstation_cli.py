@@ -84,14 +84,15 @@ def test_submission_decrypted_on_the_workstation(
     )
     assert result.exit_code == 0, result.output
 
+    # Every file keeps the source's designation and its number N.
     expected = {
         f"1-{slug}-msg.txt": message.encode("utf-8"),
-        "evidence.bin": documents["evidence.bin"],
+        f"2-{slug}-doc-evidence.bin": documents["evidence.bin"],
         # The server already kept only the base name; nothing lands outside `out`.
-        "authorized_keys": documents["../../../root/.ssh/authorized_keys"],
-        "rapport médical.txt": documents["rapport médical.txt"],
+        f"3-{slug}-doc-authorized_keys": documents["../../../root/.ssh/authorized_keys"],
+        f"4-{slug}-doc-rapport médical.txt": documents["rapport médical.txt"],
         # gzip headers carry the UTF-8 name: non-Latin names survive.
-        "голос.ogg": documents["голос.ogg"],
+        f"5-{slug}-doc-голос.ogg": documents["голос.ogg"],
         f"6-{slug}-reply.txt": b"Nous vous avons entendu.",
     }
     assert {p.name: p.read_bytes() for p in out.iterdir()} == expected

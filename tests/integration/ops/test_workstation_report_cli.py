@@ -14,6 +14,7 @@ from tests.conftest import SUBMISSION_PASSPHRASE
 from vault import codenames, reports
 from vault.runtime import Runtime
 from vault.services import sources
+from vault.store import DocumentSink
 
 
 def test_report_is_decrypted_and_rendered(
@@ -25,11 +26,16 @@ def test_report_is_decrypted_and_rendered(
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
-        created = sources.submit(
-            db, runtime.store, source, runtime.submission_fingerprint, reports.dumps(document), []
+        sink = DocumentSink(
+            runtime.store.begin_unassigned([runtime.submission_fingerprint]), "carte.png"
         )
+        sink.write(b"\x89PNG not really" * 10)
+        created = sources.submit(
+            db, runtime.store, source, runtime.submission_fingerprint, reports.dumps(document),
+            [sink],
+        )  # fmt: skip
         sources.submit(db, runtime.store, source, runtime.submission_fingerprint, "plain", [])
-        names = [created[0].filename, f"2-{source.slug}-msg.gpg"]
+        names = [created[0].filename, created[1].filename, f"3-{source.slug}-msg.gpg"]
         paths = [runtime.store.path_of(source.uuid, name) for name in names]
         slug = source.slug
     usb = tmp_path / "usb"
@@ -46,11 +52,17 @@ def test_report_is_decrypted_and_rendered(
     assert sorted(p.name for p in out.iterdir()) == [
         f"1-{slug}-msg.txt",
         f"1-{slug}-report.html",
-        f"2-{slug}-msg.txt",  # an ordinary message gets no page
+        f"2-{slug}-doc-carte.png",  # the attachment keeps its source and number
+        f"3-{slug}-msg.txt",  # an ordinary message gets no page
     ]
     assert reports.loads((out / f"1-{slug}-msg.txt").read_text()) == document
     page = (out / f"1-{slug}-report.html").read_text()
     assert "Forced pregnancy <code>forced_pregnancy</code>" in page
     assert "Nzérékoré <code>GN-N</code>" in page
     assert "&lt;b&gt;bold&lt;/b&gt;" in page
+    # The file sent with it is listed; the time received is not in a plain download.
+    files = page.split("<h2>Files sent with it</h2>")[1]
+    assert f"<li><code>2-{slug}-doc-carte.png</code> — no. 2, 150 bytes</li>" in files
+    assert f"3-{slug}" not in files
+    assert "Received by the server: not known from a plain download" in page
     assert f"1-{slug}-report.html (report, readable page)" in result.output

@@ -70,7 +70,7 @@ class TestDecryptDownloads:
         outputs = decrypt_downloads(home, SUBMISSION_PASSPHRASE, inputs, out)
         assert [p.name for p in outputs] == [
             "1-sober_moth-msg.txt",
-            "evidence.bin",
+            "2-sober_moth-doc-evidence.bin",  # the source and the number stay with the file
             "3-sober_moth-reply.txt",
         ]
         assert outputs[0].read_bytes() == message
@@ -83,13 +83,15 @@ class TestDecryptDownloads:
     @pytest.mark.parametrize(
         ("fname", "expected"),
         [
-            (b"../../../../home/user/.bashrc", "bashrc"),
-            (b"/etc/cron.d/evil", "evil"),
+            (b"../../../../home/user/.bashrc", "4-sober_moth-doc-bashrc"),
+            (b"/etc/cron.d/evil", "4-sober_moth-doc-evil"),
             (b"..", "4-sober_moth-doc"),
             (b"", "4-sober_moth-doc"),
             (None, "4-sober_moth-doc"),
-            ("photo\u202egpj.desktop".encode(), "photogpj.desktop.download"),
-            ("témoin.jpg".encode("latin-1"), "témoin.jpg"),
+            ("photo\u202egpj.desktop".encode(), "4-sober_moth-doc-photogpj.desktop.download"),
+            ("témoin.jpg".encode("latin-1"), "4-sober_moth-doc-témoin.jpg"),
+            (b"a\nb\tc\x1b[31m.pdf", "4-sober_moth-doc-abc[31m.pdf"),
+            (b"x" * 300 + b".pdf", "4-sober_moth-doc-" + "x" * 179 + ".pdf"),
         ],
     )
     def test_document_names_are_neutralised(
@@ -109,16 +111,24 @@ class TestDecryptDownloads:
         """Taken names get a suffix: an earlier file, and a twin in the batch, survive."""
         out = tmp_path / "out"
         out.mkdir()
-        (out / "photo.jpg").write_bytes(b"analyst's own file")
+        (out / "2-sober_moth-doc-photo.jpg").write_bytes(b"analyst's own file")
         (out / "1-sober_moth-msg.txt").write_bytes(b"decrypted yesterday")
+        # The same download twice (from two USB sticks): the twin gets a suffix too.
+        first = seal("2-sober_moth-doc.gz.gpg", gzip_bytes(b"first", b"photo.jpg"))
+        (tmp_path / "usb2").mkdir()
+        first = first.rename(tmp_path / "usb2" / first.name)
         inputs = [
             seal("1-sober_moth-msg.gpg", b"message"),
-            seal("2-sober_moth-doc.gz.gpg", gzip_bytes(b"first", b"photo.jpg")),
-            seal("3-sober_moth-doc.gz.gpg", gzip_bytes(b"second", b"photo.jpg")),
+            first,
+            seal("2-sober_moth-doc.gz.gpg", gzip_bytes(b"second", b"photo.jpg")),
         ]
         outputs = decrypt_downloads(home, SUBMISSION_PASSPHRASE, inputs, out)
-        assert [p.name for p in outputs] == ["1-sober_moth-msg_2.txt", "photo_2.jpg", "photo_3.jpg"]
-        assert (out / "photo.jpg").read_bytes() == b"analyst's own file"
+        assert [p.name for p in outputs] == [
+            "1-sober_moth-msg_2.txt",
+            "2-sober_moth-doc-photo_2.jpg",
+            "2-sober_moth-doc-photo_3.jpg",
+        ]
+        assert (out / "2-sober_moth-doc-photo.jpg").read_bytes() == b"analyst's own file"
         assert (out / "1-sober_moth-msg.txt").read_bytes() == b"decrypted yesterday"
         assert [p.read_bytes() for p in outputs] == [b"message", b"first", b"second"]
 

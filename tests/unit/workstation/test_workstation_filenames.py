@@ -9,6 +9,7 @@ import pytest
 
 from workstation.filenames import (
     MAX_NAME_BYTES,
+    attachment_name,
     decode_gzip_name,
     reserve_unique,
     sanitize_filename,
@@ -76,6 +77,33 @@ class TestSanitizeFilename:
             name = sanitize_filename(raw)
             assert name is None or ("/" not in name and "\\" not in name)
             assert name is None or not name.startswith(".")
+
+
+class TestAttachmentName:
+    """A decrypted document keeps its source and number before its own name."""
+
+    @pytest.mark.parametrize(
+        ("original", "expected"),
+        [
+            ("photo.jpg", "7-sober_moth-doc-photo.jpg"),
+            ("../../etc/passwd", "7-sober_moth-doc-passwd"),  # the prefix is never cut off
+            ("a/b\\c.pdf", "7-sober_moth-doc-c.pdf"),
+            ("-rf .jpg", "7-sober_moth-doc-rf .jpg"),
+            ("x\u202egpj.exe", "7-sober_moth-doc-xgpj.exe.download"),
+            ("tab\there\x07.txt", "7-sober_moth-doc-tabhere.txt"),
+            ("..", "7-sober_moth-doc"),
+            ("", "7-sober_moth-doc"),
+            (None, "7-sober_moth-doc"),
+        ],
+    )
+    def test_names(self, original: str | None, expected: str) -> None:
+        assert attachment_name("7-sober_moth", original) == expected
+
+    def test_long_names_keep_prefix_and_extension(self) -> None:
+        name = attachment_name("12-sober_moth", "é" * 400 + ".pdf")
+        assert name.startswith("12-sober_moth-doc-é") and name.endswith(".pdf")
+        assert len(name.encode("utf-8")) <= MAX_NAME_BYTES
+        assert "/" not in name and not name.startswith(".")
 
 
 class TestDecodeGzipName:

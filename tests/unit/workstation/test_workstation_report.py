@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from vault import reports
+from workstation.attachments import in_run
 from workstation.errors import NotOurFileError
-from workstation.report import render_html, render_report_file
+from workstation.report import Attachment, Receipt, render_html, render_report_file
 
 
 def _alert() -> dict[str, object]:
@@ -97,3 +98,62 @@ class TestFiles:
         message.write_text('{"schema": "backup.source-report", "version": 9}', encoding="utf-8")
         with pytest.raises(NotOurFileError):
             render_report_file(message, tmp_path)
+
+
+class TestReceivedAndAttachments:
+    """The page says when the server received the report and which files came with it."""
+
+    def test_receipt_time_and_72_hour_clock(self) -> None:
+        document = reports.assist_from_form({"needs": ["medical"], "recent": ["yes"]})
+        receipt = Receipt("2026-12-05T21:43:10.123456Z", 41)
+        page = render_html(document, receipt=receipt, attachments=[])
+        assert "Received by the server: <strong>2026-12-05 21:43:10 UTC</strong>" in page
+        assert "(signed custody receipt no. 41)" in page
+        assert "the 72 hours end <strong>before 2026-12-08 21:43 UTC</strong>" in page
+        assert '<h2>Files sent with it</h2>\n<p class="none">none</p>' in page
+
+    def test_no_clock_when_not_recent(self) -> None:
+        document = reports.assist_from_form({"needs": ["medical"], "recent": ["no"]})
+        page = render_html(document, receipt=Receipt("2026-12-05T21:43:10Z", 1))
+        assert "72 hours end" not in page and "Files sent with it" not in page
+
+    def test_plain_download_says_time_unknown(self) -> None:
+        page = render_html(_alert())
+        assert "Received by the server: not known from a plain download" in page
+        assert "backupctl custody import" in page
+
+    def test_attachments_listed_and_escaped(self) -> None:
+        files = [
+            Attachment("3-sober_moth-doc-photo.jpg", "no. 3, 1,024 bytes"),
+            Attachment("4-sober_moth-doc-<b>.pdf"),
+        ]
+        page = render_html(_alert(), attachments=files)
+        assert "<li><code>3-sober_moth-doc-photo.jpg</code> — no. 3, 1,024 bytes</li>" in page
+        assert "<code>4-sober_moth-doc-&lt;b&gt;.pdf</code>" in page
+
+
+class TestInRun:
+    """Plain downloads: a message's files are the next numbers of the same designation."""
+
+    def test_consecutive_documents_only(self, tmp_path: Path) -> None:
+        def out(name: str, size: int = 10) -> Path:
+            path = tmp_path / name
+            path.write_bytes(b"x" * size)
+            return path
+
+        pairs = [
+            (Path("1-sober_moth-msg.gpg"), out("1-sober_moth-msg.txt")),
+            (Path("2-sober_moth-doc.gz.gpg"), out("2-sober_moth-doc-a.jpg", 2048)),
+            (Path("3-sober_moth-doc.gz.gpg"), out("3-sober_moth-doc-b.pdf")),
+            (Path("4-sober_moth-reply.gpg"), out("4-sober_moth-reply.txt")),
+            (Path("5-sober_moth-doc.gz.gpg"), out("5-sober_moth-doc-c.ogg")),  # after a reply
+            (Path("2-quiet_fox-doc.gz.gpg"), out("2-quiet_fox-doc-d.jpg")),  # another source
+            (Path("6-sober_moth-msg.gpg"), out("6-sober_moth-msg.txt")),
+        ]
+        found = in_run(pairs)
+        assert [a.name for a in found[tmp_path / "1-sober_moth-msg.txt"]] == [
+            "2-sober_moth-doc-a.jpg",
+            "3-sober_moth-doc-b.pdf",
+        ]
+        assert found[tmp_path / "1-sober_moth-msg.txt"][0].note == "no. 2, 2,048 bytes"
+        assert found[tmp_path / "6-sober_moth-msg.txt"] == []
