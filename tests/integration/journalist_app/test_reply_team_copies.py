@@ -19,6 +19,7 @@ from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import (
     Account,
     SubmittedSource,
+    create_through_admin,
     login,
     make_account,
     make_source,
@@ -289,3 +290,19 @@ def test_a_session_without_a_key_reads_no_reply(app: Flask, runtime: Runtime) ->
         )
         assert [(v.state, v.text) for v in wrong] == [(team_replies.ReplyState.NOT_YOURS, None)]
     assert _events(runtime, "replies_read") == []
+
+
+def test_an_account_an_admin_creates_reads_earlier_replies_at_its_first_login(
+    app: Flask, runtime: Runtime
+) -> None:
+    """The admin's session re-seals at once what it can read to the new account's key
+    (made with its passphrase), so the newcomer reads the handed-over source at once."""
+    admin = _client(app, make_account(runtime, "admin1", Role.ADMIN))
+    analyst = _client(app, make_account(runtime, "analyst1"))
+    source = make_source(runtime)
+    _reply(analyst, source, MARKER)
+    newcomer = create_through_admin(admin, "analyst2", Role.ANALYST)
+    with runtime.session_factory() as db:
+        reply_uuid = db.scalars(select(Reply.uuid)).one()
+    assert _fingerprint(runtime, newcomer) in (_copy(runtime, reply_uuid).recipients or "")
+    assert MARKER in _text_of(_html(_client(app, newcomer), source), reply_uuid)
