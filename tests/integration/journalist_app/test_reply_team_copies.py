@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.integration.cases.test_referrals import _World as _ReferralWorld
 from tests.support.journalist import (
     Account,
     SubmittedSource,
@@ -26,7 +27,16 @@ from tests.support.journalist import (
     post_form,
 )
 from tests.support.leaks import assert_no_leak
-from vault.models import AccountKey, AuditEvent, Reply, ReplyCopy, ReplySealer, Reviewer, Role
+from vault.models import (
+    AccountKey,
+    AuditEvent,
+    Referral,
+    Reply,
+    ReplyCopy,
+    ReplySealer,
+    Reviewer,
+    Role,
+)
 from vault.models.note import canonical_recipients
 from vault.runtime import Runtime
 from vault.services import client_replies, notes, reviewers, sources, team_replies
@@ -306,3 +316,24 @@ def test_an_account_an_admin_creates_reads_earlier_replies_at_its_first_login(
         reply_uuid = db.scalars(select(Reply.uuid)).one()
     assert _fingerprint(runtime, newcomer) in (_copy(runtime, reply_uuid).recipients or "")
     assert MARKER in _text_of(_html(_client(app, newcomer), source), reply_uuid)
+
+
+def test_a_partners_reply_is_read_by_the_analysts_with_its_organisation(
+    app: Flask, runtime: Runtime
+) -> None:
+    """What a partner promised over a referral reaches the team copy too: the analysts
+    read it on the source's page, named by the partner and its organisation."""
+    world = _ReferralWorld(app, runtime)
+    world.refer(consent=True)
+    with runtime.session_factory() as db:
+        referral_uuid = db.scalars(select(Referral.uuid)).one()
+    page = f"/referrals/{referral_uuid}"
+    post_form(world.a, f"{page}/status", {"status": "accepted"}, page=page)
+    promised = "PARTNER-PROMISE-0c6d come to the clinic on Monday"
+    assert post_form(world.a, f"{page}/reply", {"message": promised}, page=page).status_code == 302
+    with runtime.session_factory() as db:
+        reply = db.scalars(select(Reply)).one()
+        assert reply.referral_id is not None and reply.team_copy is not None
+        reply_uuid = reply.uuid
+    block = _text_of(_html(world.analyst, world.source), reply_uuid)
+    assert promised in block and "partner-a" in block and "Clinic A" in block
