@@ -11,11 +11,13 @@ and re-sealed to new readers as notes are (vault.services.team_replies).
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session
 
 from keys.gpg import GpgKeyring
 from vault.db import utcnow
-from vault.errors import EmptySubmissionError
+from vault.errors import EmptySubmissionError, VaultError
 from vault.models import Reply, ReplyCopy, ReplySealer, Reviewer, Source
 from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES, MAX_REPLY_CHARS
@@ -28,10 +30,29 @@ __all__ = [
     "MAX_REPLY_CHARS",
     "send_reply",
 ]
+_log = logging.getLogger(__name__)
 # The largest reply ciphertext accepted or opened: ASCII armour adds a third, the
 # recipients' key packets and headers little; twice the plaintext limit leaves room.
 # A ciphertext above it cannot hold a plaintext within MAX_REPLY_BYTES.
 MAX_ENCRYPTED_REPLY_BYTES = 2 * MAX_REPLY_BYTES
+
+
+def _team_copy(
+    db: Session, keyring: GpgKeyring, plaintext: bytes, submission_fpr: str
+) -> ReplyCopy | None:
+    """The team's copy, or None when no reader holds a key or it cannot be sealed: the
+    source's reply never waits on it (the workstation reads every reply)."""
+    team = notes.reader_recipients(db, submission_fpr)
+    if len(team) < 2:  # nobody but the submission key: nobody could read it on the server
+        return None
+    try:
+        ciphertext = keyring.seal_bytes(plaintext, team)
+    except VaultError as exc:  # a reader's public key missing from the keyring, say
+        _log.error("reply team copy not sealed: %s", type(exc).__name__)
+        return None
+    return ReplyCopy(
+        ciphertext=ciphertext, size=len(ciphertext), recipients=canonical_recipients(team)
+    )
 
 
 def send_reply(
@@ -46,7 +67,7 @@ def send_reply(
     referral_id: int | None = None,
 ) -> Reply:
     """Seal `text` to the source's key and the submission key; store it with its receipt.
-    Seal it also to the team (the team copy, none when no reader holds a key).
+    Seal it also to the team (the team copy; see `_team_copy`).
 
     `referral_id`: a partner's reply over that referral (vault.services.referrals)."""
     text = text.strip()
@@ -55,13 +76,7 @@ def send_reply(
     if len(text) > MAX_REPLY_CHARS:
         raise EmptySubmissionError("reply too long")
     plaintext = text.encode("utf-8")
-    team = notes.reader_recipients(db, submission_fpr)
-    copy = None
-    if len(team) > 1:  # someone besides the submission key can read it on the server
-        ciphertext = keyring.seal_bytes(plaintext, team)
-        copy = ReplyCopy(
-            ciphertext=ciphertext, size=len(ciphertext), recipients=canonical_recipients(team)
-        )
+    copy = _team_copy(db, keyring, plaintext, submission_fpr)
     number = source.next_interaction()
     sealed = store.seal_bytes_to(
         source.uuid,

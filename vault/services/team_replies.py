@@ -14,7 +14,8 @@ would not give.
 Replies without a team copy are read on the workstation (the submission key opens the
 source's copy, which `download_reply` hands over as ciphertext): those sealed before
 team copies existed, those the reviewer's own client encrypted (the API: the server
-never saw their text), and those sent when no reader held a key.
+never saw their text), and those sent when no reader held a key (or the copy could not
+be sealed: the reply to the source never waits on it).
 
 Audit: `replies_read` (the source's uuid, how many replies were opened) when a page
 shows at least one reply's text, `reply_downloaded` (the reply's uuid, its source's),
@@ -54,7 +55,7 @@ class ReplyState(enum.Enum):
     LOCKED = "locked"  # this session holds no unlocked key
     BEFORE_COPIES = "before_copies"  # sealed before team copies existed
     CLIENT = "client"  # encrypted by the sender's own client: the server never saw it
-    NO_READER = "no_reader"  # sent when no reader held a key: no team copy was made
+    NO_COPY = "no_copy"  # sealed by the server without a team copy (no reader held a key)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _without_copy(reply: Reply) -> ReplyState:
         return ReplyState.BEFORE_COPIES
     if reply.sealed_by is ReplySealer.CLIENT:
         return ReplyState.CLIENT
-    return ReplyState.NO_READER
+    return ReplyState.NO_COPY
 
 
 def read_replies(

@@ -337,3 +337,31 @@ def test_a_partners_reply_is_read_by_the_analysts_with_its_organisation(
         reply_uuid = reply.uuid
     block = _text_of(_html(world.analyst, world.source), reply_uuid)
     assert promised in block and "partner-a" in block and "Clinic A" in block
+
+
+def test_a_team_copy_that_cannot_be_sealed_never_holds_the_reply_back(
+    app: Flask, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader's key missing from the keyring fails the team copy only: the source still
+    gets the reply, the page says there is no team copy, the log names the error type."""
+    caplog.set_level(logging.DEBUG)
+    gone = make_account(runtime, "analyst2")
+    _client(app, gone)  # its key is made at login...
+    runtime.keyring.delete_key(_fingerprint(runtime, gone))  # ...and then lost
+    author = _client(app, make_account(runtime, "analyst1"))
+    source = make_source(runtime)
+    _reply(author, source, MARKER)
+    with runtime.session_factory() as db:
+        reply = db.scalars(select(Reply)).one()
+        assert reply.sealed_by is ReplySealer.SERVER and reply.team_copy is None
+        assert (
+            sources.read_reply(
+                runtime.store, runtime.keyring, reply.source, reply, source.reply_passphrase
+            )
+            == MARKER
+        )
+        reply_uuid = reply.uuid
+    block = _text_of(_html(author, source), reply_uuid)
+    assert "No team copy was made when it was sent" in block and MARKER not in block
+    assert "reply team copy not sealed: SealError" in caplog.text
+    assert MARKER not in caplog.text
