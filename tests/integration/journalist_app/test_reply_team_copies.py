@@ -39,7 +39,8 @@ from vault.models import (
 )
 from vault.models.note import canonical_recipients
 from vault.runtime import Runtime
-from vault.services import client_replies, notes, reviewers, sources, team_replies
+from vault.services import client_replies, inbox, notes, reviewers, sources, team_replies
+from vault.services.replies import MAX_REPLY_CHARS
 
 MARKER = "REPLY-MARKER-51c9 we will call you on Tuesday at the clinic"
 LATER = "REPLY-MARKER-7e02 the appointment moved to Thursday"
@@ -365,3 +366,32 @@ def test_a_team_copy_that_cannot_be_sealed_never_holds_the_reply_back(
     assert "No team copy was made when it was sent" in block and MARKER not in block
     assert "reply team copy not sealed: SealError" in caplog.text
     assert MARKER not in caplog.text
+
+
+def test_the_longest_reply_opens_from_its_team_copy(app: Flask, runtime: Runtime) -> None:
+    """A team copy is bounded by the reply limit (200,000 bytes), not the notes' one."""
+    account = make_account(runtime, "analyst1")
+    _client(app, account)
+    source = make_source(runtime)
+    longest = "é" * MAX_REPLY_CHARS  # 100,000 bytes in UTF-8: over a note's 80,000
+    with runtime.session_factory() as db:
+        reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
+        inbox.reply_to_source(
+            db,
+            runtime.store,
+            runtime.keyring,
+            reviewer,
+            source.uuid,
+            longest,
+            runtime.submission_fingerprint,
+        )
+        key = db.get(AccountKey, reviewer.id)
+        assert key is not None
+        [view] = team_replies.read_replies(
+            db,
+            runtime.keyring,
+            reviewer,
+            source.uuid,
+            notes.key_passphrase(key.salt, account.passphrase),
+        )
+    assert view.state is team_replies.ReplyState.OPENED and view.text == longest
