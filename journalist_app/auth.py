@@ -11,7 +11,7 @@ from journalist_app.context import current_reviewer, db, hasher, runtime, server
 from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer
-from vault.services import care, care_queue, notes, referrals, reviewers
+from vault.services import care, care_queue, notes, referrals, reviewers, team_replies
 from webcore.client import client_key
 
 bp = Blueprint("auth", __name__)
@@ -92,9 +92,9 @@ def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
 
 
 def _reseal(reviewer: Reviewer, key: str) -> None:
-    """Re-seal a bounded batch of older notes, referral messages and care requests this
-    account can open to today's readers (vault.services.notes, vault.services.care); a
-    failure never costs the login."""
+    """Re-seal a bounded batch of older notes, replies' team copies, referral messages and
+    care requests this account can open to today's readers (vault.services.notes,
+    vault.services.team_replies, vault.services.care); a failure never costs the login."""
     rt = runtime()
     try:
         # Care requests first: they are the ones someone may be waiting on.
@@ -102,6 +102,14 @@ def _reseal(reviewer: Reviewer, key: str) -> None:
             db(), rt.keyring, reviewer, key, rt.submission_fingerprint, limit=notes.RESEAL_BATCH
         )
         done += notes.reseal_pending_notes(
+            db(),
+            rt.keyring,
+            reviewer,
+            key,
+            rt.submission_fingerprint,
+            limit=notes.RESEAL_BATCH - done,
+        )
+        done += team_replies.reseal_pending_copies(
             db(),
             rt.keyring,
             reviewer,

@@ -3,15 +3,18 @@ delete. Views parse the request and call `vault.services.inbox`, which checks ro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from journalist_app.context import current_reviewer, db, runtime
+from journalist_app.auth import NOTES_KEY
+from journalist_app.context import current_reviewer, db, runtime, server_session
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError
 from vault.models import CaseStatus
-from vault.services import inbox, inbox_query
+from vault.services import inbox, inbox_query, team_replies
 from webcore.params import query_int
 
 bp = Blueprint("inbox", __name__)
@@ -46,10 +49,46 @@ def index() -> ResponseReturnValue:
     )
 
 
+def _session_key() -> str | None:
+    value = server_session().get(NOTES_KEY)
+    return value if isinstance(value, str) else None
+
+
 @bp.route("/sources/<source_uuid>")
 def source(source_uuid: str) -> ResponseReturnValue:
-    page = inbox.open_source(db(), current_reviewer(), source_uuid)
-    return render_template("inbox/source.html", page=page, form=ReplyForm())
+    """The source page; each reply shows its text where this session's key opens its
+    team copy (in memory only: vault.services.team_replies)."""
+    reviewer, rt = current_reviewer(), runtime()
+    page = inbox.open_source(db(), reviewer, source_uuid)
+    key = _session_key()
+    replies = team_replies.read_replies(
+        db(),
+        rt.keyring,
+        reviewer,
+        source_uuid,
+        key,
+        submission_fingerprint=rt.submission_fingerprint,
+    )
+    return render_template(
+        "inbox/source.html",
+        page=page,
+        replies=replies,
+        states=team_replies.ReplyState,
+        locked=key is None,
+        form=ReplyForm(),
+    )
+
+
+def _ciphertext(path: Path, name: str) -> ResponseReturnValue:
+    return send_file(
+        path,
+        mimetype="application/pgp-encrypted",
+        as_attachment=True,
+        download_name=name,
+        conditional=False,
+        etag=False,
+        max_age=0,
+    )
 
 
 @bp.route("/sources/<source_uuid>/submissions/<submission_uuid>/download")
@@ -57,15 +96,17 @@ def download(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
     submission, path = inbox.download_submission(
         db(), runtime().store, current_reviewer(), source_uuid, submission_uuid
     )
-    return send_file(
-        path,
-        mimetype="application/pgp-encrypted",
-        as_attachment=True,
-        download_name=submission.filename,
-        conditional=False,
-        etag=False,
-        max_age=0,
+    return _ciphertext(path, submission.filename)
+
+
+@bp.route("/sources/<source_uuid>/replies/<reply_uuid>/download")
+def download_reply(source_uuid: str, reply_uuid: str) -> ResponseReturnValue:
+    """The source's copy of a reply, as ciphertext: the workstation opens it with the
+    submission key (a reply without a team copy is read there)."""
+    reply, path = team_replies.download_reply(
+        db(), runtime().store, current_reviewer(), source_uuid, reply_uuid
     )
+    return _ciphertext(path, reply.filename)
 
 
 @bp.route("/sources/<source_uuid>/reply", methods=["POST"])

@@ -25,7 +25,7 @@ from vault.models.partner import (
 )
 from vault.models.receipt import CustodyReceipt
 from vault.models.referral_seen import ReferralSeen
-from vault.models.reply import Reply, SeenReply
+from vault.models.reply import Reply, ReplyCopy, ReplySealer, SeenReply
 from vault.models.reviewer import Reviewer, Role
 from vault.models.source import Source
 from vault.models.submission import SeenSubmission, Submission, SubmissionKind
@@ -57,6 +57,8 @@ __all__ = [
     "ReferralSeen",
     "ReferralStatus",
     "Reply",
+    "ReplyCopy",
+    "ReplySealer",
     "Reviewer",
     "Role",
     "SeenReply",

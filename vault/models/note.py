@@ -13,11 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
+
+if TYPE_CHECKING:
+    from vault.models.reviewer import Reviewer
 
 FINGERPRINT_LENGTH = 64
 SALT_LENGTH = 64
@@ -51,6 +55,9 @@ class CaseNote(Base):
     # (vault.services.notes) rewrites ciphertext, size and this together.
     recipients: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    # Shown beside the note (who wrote it); None once the account is removed.
+    author: Mapped[Reviewer | None] = relationship()
 
 
 def canonical_recipients(fingerprints: Iterable[str]) -> str:

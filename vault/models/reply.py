@@ -1,10 +1,20 @@
+"""Replies: the source's copy (a sealed file in the store) and the team's copy.
+
+The source's copy is what the source reads, sealed to the source's key and the
+submission key, exactly as before team copies existed. The team's copy (`ReplyCopy`) is
+the same text sealed to the reviewers who read case notes (their account keys) and the
+submission key, so whoever takes over a source can read what was promised while logged
+in (vault.services.team_replies); it is re-sealed as notes are.
+"""
+
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
@@ -13,6 +23,19 @@ if TYPE_CHECKING:
     from vault.models.partner import Referral
     from vault.models.reviewer import Reviewer
     from vault.models.source import Source
+
+
+MAX_REPLY_CHARS = 50_000
+# The most a reply's plaintext can be (50,000 characters of up to 4 bytes in UTF-8):
+# the limit a source's page, or a reviewer's, decrypts to, whoever encrypted the reply.
+MAX_REPLY_BYTES = 4 * MAX_REPLY_CHARS
+
+
+class ReplySealer(enum.Enum):
+    """Who sealed a reply (NULL: sent before this was recorded, migration 0011)."""
+
+    SERVER = "server"  # the server sealed the text a reviewer typed: it has a team copy
+    CLIENT = "client"  # the reviewer's client did (the API): the server never saw the text
 
 
 class Reply(Base):
@@ -34,6 +57,9 @@ class Reply(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     deleted_by_source: Mapped[bool] = mapped_column(default=False)
+    sealed_by: Mapped[ReplySealer | None] = mapped_column(
+        Enum(ReplySealer, native_enum=False, length=8, validate_strings=True), default=None
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
@@ -42,6 +68,10 @@ class Reply(Base):
     referral: Mapped[Referral | None] = relationship()
     seen: Mapped[list[SeenReply]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+    # Deleting a reply removes its team copy (the database cascades).
+    team_copy: Mapped[ReplyCopy | None] = relationship(
+        back_populates="reply", cascade="all, delete-orphan", passive_deletes=True
     )
 
     @property
@@ -62,3 +92,25 @@ class SeenReply(Base):
     reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"))
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"))
     reviewer: Mapped[Reviewer] = relationship(lazy="joined")
+
+
+class ReplyCopy(Base):
+    """The team's copy of a reply the server sealed: the same text, sealed to the
+    readers of case notes and the submission key (never read by the source)."""
+
+    __tablename__ = "reply_copies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), unique=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    # canonical_recipients() of the fingerprints `ciphertext` is sealed to (as notes).
+    recipients: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    reply: Mapped[Reply] = relationship(back_populates="team_copy")
+
+    @property
+    def uuid(self) -> str:
+        """The reply's uuid: the audit log names a team copy by the reply it copies."""
+        return self.reply.uuid

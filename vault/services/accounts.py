@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from keys.gpg import GpgKeyring
 from vault.models import Reviewer
-from vault.services import notes, referrals
+from vault.services import notes, referrals, team_replies
 
 __all__ = ["make_account_key", "reseal_for_new_readers"]
 
@@ -37,8 +37,9 @@ def reseal_for_new_readers(
     org_uuid: str | None = None,
 ) -> int:
     """Re-seal a batch of what `reader` can open to today's readers: the referral
-    messages of organisation `org_uuid` first (a member was just added), then notes
-    and any other referral messages, at most notes.RESEAL_BATCH in all. Returns how
+    messages of organisation `org_uuid` first (a member was just added), then notes,
+    replies' team copies and any other referral messages, at most notes.RESEAL_BATCH in
+    all. Returns how
     many were re-sealed."""
     done = 0
     if org_uuid is not None:
@@ -46,6 +47,14 @@ def reseal_for_new_readers(
             db, keyring, reader, session_key_passphrase, submission_fingerprint, org_uuid=org_uuid
         )
     done += notes.reseal_pending_notes(
+        db,
+        keyring,
+        reader,
+        session_key_passphrase,
+        submission_fingerprint,
+        limit=notes.RESEAL_BATCH - done,
+    )
+    done += team_replies.reseal_pending_copies(
         db,
         keyring,
         reader,

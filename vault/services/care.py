@@ -206,14 +206,16 @@ def reseal_pending_care(
         CareRequest.recipients.is_distinct_from(canonical_recipients(current)),
         resealing.sealed_to(CareRequest.recipients, mine),
     )
-    found = db.scalars(stale.order_by(CareRequest.id).execution_options(yield_per=100))
-    batch = resealing.collect_batch(
-        keyring, ((item, current) for item in found), mine, session_key_passphrase, limit
+    return resealing.reseal_stale(
+        db,
+        keyring,
+        actor,
+        stale.order_by(CareRequest.id),
+        lambda _row: current,
+        mine,
+        session_key_passphrase,
+        limit,
     )
-    found.close()
-    done = resealing.reseal(db, keyring, actor, batch) if batch else 0
-    db.commit()
-    return done
 
 
 def reseal_opened_care(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from keys.gpg import GpgKeyring
 from vault.db import utcnow
 from vault.errors import StoreError, VaultError
-from vault.models import Reply, Reviewer
+from vault.models import Reply, ReplySealer, Reviewer
 from vault.services import audit, custody, inbox
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES
 from vault.store import PARTIAL_PREFIX, SealedFile, Store
@@ -121,6 +121,8 @@ def store_encrypted_reply(
         filename=sealed.path.name,
         size=sealed.size,
         sha256=sealed.sha256,
+        # No team copy: the server never saw the text (it is read on the workstation).
+        sealed_by=ReplySealer.CLIENT,
     )
     if reply_uuid is not None:
         reply.uuid = reply_uuid

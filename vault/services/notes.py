@@ -49,11 +49,10 @@ from vault.models.note import canonical_recipients
 from vault.services import audit, cases
 from vault.services.resealing import (
     account_fingerprint,
-    collect_batch,
     is_reader,
     open_each,
-    reseal,
     reseal_opened,
+    reseal_stale,
     sealed_to,
 )
 
@@ -66,6 +65,7 @@ __all__ = [
     "create_account_key",
     "key_passphrase",
     "read_notes",
+    "reader_recipients",
     "reseal_pending_notes",
     "unlock_account_key",
 ]
@@ -155,8 +155,9 @@ def _reader_fingerprints(db: Session) -> list[str]:
     )
 
 
-def _note_recipients(db: Session, submission_fingerprint: str) -> list[str]:
-    """Whom a note is sealed to now: the readers and, always, the submission key."""
+def reader_recipients(db: Session, submission_fingerprint: str) -> list[str]:
+    """Whom a note (or a reply's team copy) is sealed to now: the readers and, always,
+    the submission key."""
     return sorted({*_reader_fingerprints(db), submission_fingerprint})
 
 
@@ -173,7 +174,7 @@ def add_note(
     text = text.strip()
     if not text or len(text) > MAX_NOTE_CHARS:
         raise cases.InvalidCaseInputError("empty or too long")
-    recipients = _note_recipients(db, submission_fingerprint)
+    recipients = reader_recipients(db, submission_fingerprint)
     ciphertext = keyring.seal_bytes(text.encode(), recipients)
     note = CaseNote(
         case_id=case.id,
@@ -211,7 +212,7 @@ def read_notes(
     )
     opened = open_each(keyring, notes, session_key_passphrase)
     if submission_fingerprint is not None:
-        current = _note_recipients(db, submission_fingerprint)
+        current = reader_recipients(db, submission_fingerprint)
         reseal_opened(db, keyring, actor, opened, current)
     audit.record(db, actor, "case_notes_viewed", "case", case.uuid)
     db.commit()
@@ -234,7 +235,7 @@ def reseal_pending_notes(
     Only a current reader of notes re-seals them. Returns how many were re-sealed.
     """
     mine = account_fingerprint(db, actor)
-    current = _note_recipients(db, submission_fingerprint)
+    current = reader_recipients(db, submission_fingerprint)
     if limit <= 0 or mine is None or not is_reader(mine, current):
         return 0
     stale = select(CaseNote).where(
@@ -246,12 +247,13 @@ def reseal_pending_notes(
             ),
         )
     )
-    # Streamed, and closed before the rows are rewritten.
-    found = db.scalars(stale.order_by(CaseNote.id).execution_options(yield_per=100))
-    batch = collect_batch(
-        keyring, ((note, current) for note in found), mine, session_key_passphrase, limit
+    return reseal_stale(
+        db,
+        keyring,
+        actor,
+        stale.order_by(CaseNote.id),
+        lambda _row: current,
+        mine,
+        session_key_passphrase,
+        limit,
     )
-    found.close()
-    done = reseal(db, keyring, actor, batch) if batch else 0
-    db.commit()
-    return done

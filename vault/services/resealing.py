@@ -1,7 +1,8 @@
 """Re-sealing: an encrypted item sealed again to the readers the rules give it today.
 
 Shared by case notes (vault.services.notes), referral messages
-(vault.services.referrals) and care requests (vault.services.care). The server holds
+(vault.services.referrals), care requests (vault.services.care) and the team copies of
+replies (vault.services.team_replies). The server holds
 no key passphrase outside a logged-in session, so only a session with an unlocked
 account key re-seals, and only items sealed to that key: it decrypts them in memory
 and seals them to the current recipients (the caller decides who they are, always
@@ -11,17 +12,18 @@ including the submission key). What is sealed to whom is recorded with each item
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, literal, select, update
+from sqlalchemy import ColumnElement, CursorResult, Row, Select, literal, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from vault.errors import VaultError
-from vault.models import AccountKey, CareRequest, CaseNote, ReferralMessage, Reviewer
+from vault.models import AccountKey, CareRequest, CaseNote, ReferralMessage, ReplyCopy, Reviewer
 from vault.models.note import canonical_recipients
+from vault.models.reply import MAX_REPLY_BYTES
 from vault.services import audit
 
 __all__ = [
@@ -35,17 +37,19 @@ __all__ = [
     "reseal",
     "reseal_opened",
     "reseal_quietly",
+    "reseal_stale",
     "sealed_to",
 ]
 
-Sealed = CaseNote | ReferralMessage | CareRequest
-S = TypeVar("S", CaseNote, ReferralMessage, CareRequest)
+Sealed = CaseNote | ReferralMessage | CareRequest | ReplyCopy
+S = TypeVar("S", CaseNote, ReferralMessage, CareRequest, ReplyCopy)
 # What to seal again: the item, its plaintext, the recipients it is sealed to now.
 Batch = list[tuple[Sealed, bytes, Sequence[str]]]
 # The most a note or referral message decrypts to: each is at most 20,000 characters
 # (notes.MAX_NOTE_CHARS, referrals.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8; a
 # care request (an ASSIST document: choices and two short texts) is far smaller.
-# Anything larger is not opened (OutputTooLargeError is a DecryptionError).
+# Anything larger is not opened (OutputTooLargeError is a DecryptionError). A reply's
+# team copy holds a reply, up to MAX_REPLY_BYTES.
 MAX_SEALED_TEXT_BYTES = 4 * 20_000
 
 
@@ -54,7 +58,13 @@ _AUDITED: dict[type[Any], tuple[str, str]] = {
     CaseNote: ("note", "case_note_resealed"),
     ReferralMessage: ("referral_message", "referral_message_resealed"),
     CareRequest: ("care_request", "care_request_resealed"),
+    # Named by the reply's uuid: the copy has no identity of its own.
+    ReplyCopy: ("reply", "reply_copy_resealed"),
 }
+
+
+def _max_text(item: Sealed) -> int:
+    return MAX_REPLY_BYTES if isinstance(item, ReplyCopy) else MAX_SEALED_TEXT_BYTES
 
 
 def is_reader(fingerprint: str, recipients: Iterable[str]) -> bool:
@@ -180,7 +190,7 @@ def open_each(
         if passphrase:
             try:
                 plaintext = keyring.open_bytes(
-                    item.ciphertext, passphrase, max_output=MAX_SEALED_TEXT_BYTES
+                    item.ciphertext, passphrase, max_output=_max_text(item)
                 )
                 text = plaintext.decode()
             except DecryptionError:
@@ -230,10 +240,37 @@ def collect_batch(
             continue
         tried += 1
         try:
-            plaintext = keyring.open_bytes(
-                item.ciphertext, passphrase, max_output=MAX_SEALED_TEXT_BYTES
-            )
+            plaintext = keyring.open_bytes(item.ciphertext, passphrase, max_output=_max_text(item))
         except DecryptionError:
             continue
         batch.append((item, plaintext, recipients))
     return batch
+
+
+def reseal_stale(
+    db: Session,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    stale: Select[Any],
+    readers: Callable[[Row[Any]], Sequence[str]],
+    fingerprint: str,
+    passphrase: str,
+    limit: int,
+) -> int:
+    """What a login re-seals: the rows of `stale` (each an item first, then whatever
+    `readers` needs to name the item's current recipients), oldest first as `stale`
+    orders them, opened up to `limit` times with this account's key and sealed again;
+    committed with their audit events. Returns how many were re-sealed.
+
+    The rows are streamed, and the stream is closed before any row is rewritten.
+    """
+    found = db.execute(stale.execution_options(yield_per=100))
+    try:
+        batch = collect_batch(
+            keyring, ((row[0], readers(row)) for row in found), fingerprint, passphrase, limit
+        )
+    finally:
+        found.close()
+    done = reseal(db, keyring, actor, batch) if batch else 0
+    db.commit()
+    return done

@@ -4,6 +4,7 @@ with the key passphrase held in the sealed session; the text is nowhere on the s
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from flask import Flask
@@ -48,7 +49,11 @@ def test_note_end_to_end_and_no_plaintext_anywhere(
     response = post_form(a, notes_page, {"text": MARKER}, page=notes_page)
     assert response.status_code == 302
     assert MARKER in a.get(notes_page).get_data(as_text=True)
-    assert MARKER in b.get(notes_page).get_data(as_text=True)
+    seen_by_b = b.get(notes_page).get_data(as_text=True)
+    assert MARKER in seen_by_b
+    # Each note names its author and time (the meta line above its text).
+    meta = re.search(r'<article class="note">\s*<p class="meta">([^<]*)</p>', seen_by_b)
+    assert meta and "analyst1" in meta.group(1) and "UTC" in meta.group(1)
 
     # An account that had no key when the note was written cannot open it on the server.
     late = _client(app, make_account(runtime, "analyst3"))

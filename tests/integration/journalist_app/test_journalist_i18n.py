@@ -53,6 +53,7 @@ _SEPARATORS = re.compile(r"[\s\d·\-★→,()]+")
 _DATES = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?")
 _UUIDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NOTE = "NOTE-TEXT-d41c"
+REPLY = "REPLY-TEXT-92be"
 MESSAGE = "REFERRAL-MESSAGE-7f3a"
 CARE_CONTACT = "CARE-CONTACT-5e1b"
 
@@ -105,7 +106,7 @@ class _World:
         self.source = make_source(runtime)
         self.other = make_source(runtime)
         src = f"/sources/{self.source.uuid}"
-        post_form(self.analyst, f"{src}/reply", {"message": "a reply"}, page=src)
+        post_form(self.analyst, f"{src}/reply", {"message": REPLY}, page=src)
         post_form(self.analyst, "/cases/new", {"source": self.source.uuid}, page=src)
         with runtime.session_factory() as db:
             self.case = db.scalars(select(Case)).one()
@@ -176,6 +177,7 @@ class _World:
             "Français",
             *names,
             *replies,
+            REPLY,  # a reply's text, opened from its team copy
             *(e.action for e in events),  # audit action codes: what the filter searches
             *(e.object_type or "" for e in events),
             *(e.object_uuid or "" for e in events),  # identifiers, shown as <code>
@@ -296,6 +298,7 @@ def test_every_visible_string_is_translatable(
         assert leftover == "", f"{name}: untranslated text {leftover!r}"
     # The pages really showed what they are about (not an empty shell).
     assert NOTE in responses[f"analyst /cases/{world.case.uuid}/notes"].get_data(as_text=True)
+    assert REPLY in responses[f"analyst /sources/{world.source.uuid}"].get_data(as_text=True)
     assert 'class="pages"' in responses["analyst /"].get_data(as_text=True)
     assert "candidate" in responses["admin /admin/retention/?days=365"].get_data(as_text=True)
     assert CARE_CONTACT in responses["admin /care/"].get_data(as_text=True)

@@ -161,8 +161,9 @@ def test_reply_is_sealed_for_the_source(
     assert_no_leak(
         marker, files=[runtime.config.instance_dir], engine=runtime.engine, redis=runtime.redis
     )
+    # The author reads it back from the team copy, opened in memory with their key.
     page = analyst_client.get(_page(source)).get_data(as_text=True)
-    assert reply.filename in page and marker not in page
+    assert reply.filename in page and marker in page
     row = _row(analyst_client.get("/").get_data(as_text=True), source.designation)
     assert _count(row, "replies") == 1
     assert _audited(runtime, "reply_sent", source.uuid)
