@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from journalist_app.context import current_reviewer, db, runtime
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError
-from vault.models import CaseStatus
+from vault.models import CaseStatus, Role
 from vault.services import inbox, inbox_query
 from webcore.params import query_int
 
@@ -23,7 +23,11 @@ def _to_source(source_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/")
 def index() -> ResponseReturnValue:
-    """One page of sources, filtered and sorted from the query string (see inbox_query)."""
+    """One page of sources, filtered and sorted from the query string (see inbox_query).
+
+    Partners read no sources: their start page is their organisation's referrals."""
+    if current_reviewer().role is Role.PARTNER:
+        return redirect(url_for("partners.my_referrals"))
     args = request.args
     status = args.get("status", "")
     flt = inbox_query.InboxFilter(
