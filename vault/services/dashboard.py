@@ -95,6 +95,7 @@ def build(db: Session, actor: Reviewer, now: dt.datetime | None = None) -> Dashb
         .join(CaseAssignee, CaseAssignee.case_id == Case.id)
         .where(open_case, CaseAssignee.reviewer_id == actor.id)
     )
+
     def _n(where: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((open_case & where, 1), else_=0)), 0)
 
