@@ -10,7 +10,8 @@ import re
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from tests.browser.conftest import Served
@@ -20,6 +21,25 @@ from vault.runtime import Runtime
 from vault.services import cases
 
 LONG_NAME = "Clinic" + "x" * 120  # one word, no place to break
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+
+
+def _axe_clean(browser: Browser, plain: BrowserContext, url: str) -> None:
+    """axe-core (WCAG 2.1 A and AA) on the same page, in the same session: axe needs
+    JavaScript, the page has none, so the server renders the same HTML for both."""
+    scripted = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    scripted.add_cookies(plain.cookies())  # type: ignore[arg-type]
+    page = scripted.new_page()
+    page.goto(url)
+    results = Axe().run(page, options=AXE_OPTIONS)
+    violations = [
+        (v["id"], [n["target"] for n in v["nodes"]]) for v in results.response["violations"]
+    ]
+    scripted.close()
+    assert violations == [], (url, violations)
 
 
 def _shows(page: Page, references: list[str]) -> None:
@@ -112,4 +132,7 @@ def test_toolbar_filters_and_header_sorts(
     page.get_by_role("button", name="Filter").click()
     _shows(page, [later.reference, soon.reference])
     expect(page.get_by_label("Label")).to_have_value("kivu")
+    # The pages of this test, badges, toolbar and sorted headers included, pass axe.
+    for path in (page.url, served.journalist_url + "/dashboard/", served.journalist_url + "/"):
+        _axe_clean(browser, context, path)
     context.close()

@@ -264,5 +264,5 @@ def test_partner_logs_in_and_sees_nothing(
     assert client.get("/").headers["Location"] == "/referrals/"  # no inbox for partners
     page = client.get("/", follow_redirects=True)
     text = page.get_data(as_text=True)
-    assert page.status_code == 200 and "No referrals." in text
+    assert page.status_code == 200 and "not yet a member of a partner organisation" in text
     assert source.designation not in text and source.uuid not in text

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.support.care import URGENT, ask, logged_in, new_source, on_duty
 from tests.support.journalist import Account, make_account, make_source, post_form
-from vault.models import Reviewer, Role
+from vault.models import PartnerMember, PartnerOrg, Referral, Reviewer, Role, Source
 from vault.runtime import Runtime
 from vault.services import cases, inbox
 
@@ -51,8 +51,11 @@ def test_each_role_lands_where_its_work_starts(app: Flask, runtime: Runtime) -> 
     client = logged_in(app, partner)
     assert client.get("/login").headers["Location"] == "/referrals/"
     assert client.get("/").headers["Location"] == "/referrals/"
-    page = client.get("/referrals/").text
-    nav = _nav(page)
+    response = client.get("/referrals/")
+    # Not yet in an organisation: the page says what to do, not an error.
+    assert response.status_code == 200
+    assert "not yet a member of a partner organisation" in response.text
+    nav = _nav(response.text)
     # Only what a partner can use: no Sources, Dashboard, Cases or Partners links.
     assert 'href="/referrals/" aria-current="page"' in nav
     for path in ("/", "/dashboard/", "/cases/", "/partners/", "/care/"):
@@ -159,3 +162,30 @@ def test_inbox_star_unread_badge_and_sortable_headers(
     names = re.findall(r'<a href="/sources/[0-9a-f-]{36}">([^<]+)</a>', by_name)
     assert names == sorted(names) and len(names) == 2
     assert 'aria-sort="ascending"><a class="sort ascending"' in by_name
+
+
+def test_partner_landing_lists_urgent_referrals_first(app: Flask, runtime: Runtime) -> None:
+    partner = make_account(runtime, "partner1", Role.PARTNER)
+    analyst = make_account(runtime, "analyst1")
+    first, second = make_source(runtime), make_source(runtime)
+    with runtime.session_factory() as db:
+        me = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
+        plain = cases.create_case(db, me, [first.uuid])
+        urgent = cases.create_case(db, me, [second.uuid], urgent_medical=True)
+        org = PartnerOrg(name="Clinic A", services="medical")
+        db.add(org)
+        db.flush()
+        member = db.scalars(select(Reviewer).where(Reviewer.uuid == partner.uuid)).one()
+        db.add(PartnerMember(reviewer_id=member.id, org_id=org.id))
+        # The plain case was referred last: newest first would put it on top.
+        for case, source in ((urgent, second), (plain, first)):
+            source_id = db.scalars(select(Source.id).where(Source.uuid == source.uuid)).one()
+            db.add(Referral(case_id=case.id, org_id=org.id, source_id=source_id))
+            db.flush()
+        db.commit()
+    client = logged_in(app, partner)
+    page = client.get(client.get("/").headers["Location"]).text
+    references = re.findall(r'<a href="/referrals/[0-9a-f-]{36}">([^<]+)</a>', page)
+    assert references == [urgent.reference, plain.reference]
+    assert page.count('<span class="badge urgent">Urgent medical</span>') == 1
+    assert '<span class="referral-status">Proposed</span>' in page
