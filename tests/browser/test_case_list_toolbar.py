@@ -117,6 +117,10 @@ def test_toolbar_filters_and_header_sorts(
     assert box is not None and box["x"] + box["width"] <= 1280
     cell = page.locator("td.referrals").bounding_box()
     assert cell is not None and cell["height"] > 40  # on several lines
+    # ...while references and headers keep their words whole (one line each).
+    for short in (page.locator("td.reference a").first, page.locator("th a.sort").first):
+        line = short.bounding_box()
+        assert line is not None and line["height"] < 30
 
     # -- sort by clicking the Due header: soonest first, then the reverse ---------------
     page.get_by_label("Assignee").select_option("")

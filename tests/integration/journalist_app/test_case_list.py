@@ -27,7 +27,9 @@ from vault.runtime import Runtime
 from vault.services import case_list, cases
 
 _ROW = re.compile(r'<tr class="case[^"]*">(.*?)</tr>', re.S)
-_REFERENCE = re.compile(r'<td class="reference"><a href="/cases/[0-9a-f-]{36}">([^<]+)</a>')
+_REFERENCE = re.compile(
+    r'<td class="reference"><a class="nowrap" href="/cases/[0-9a-f-]{36}">([^<]+)</a>'
+)
 
 
 @dataclass
