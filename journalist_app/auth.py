@@ -10,7 +10,7 @@ from journalist_app import language
 from journalist_app.context import current_reviewer, db, hasher, runtime, server_session
 from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
-from vault.models import Reviewer
+from vault.models import Reviewer, Role
 from vault.services import care, care_queue, notes, referrals, reviewers, team_replies
 from webcore.client import client_key
 
@@ -28,7 +28,7 @@ def login() -> ResponseReturnValue:
         language.remember(request.form["language"])
         return redirect(url_for("auth.login"))
     if g.get("reviewer") is not None:
-        return redirect(url_for("inbox.index"))
+        return redirect(landing_url(g.reviewer))
     form = LoginForm()
     error: str | None = None
     status = 200
@@ -64,14 +64,24 @@ def login() -> ResponseReturnValue:
             if isinstance(chosen, str):
                 session[language.SESSION_KEY] = chosen  # the language chosen before stays
             _unlock_notes_key(reviewer, form.passphrase.data or "")
-            # A care member with a request waiting untaken lands on the care queue: one
-            # click less between login and an urgent answer.
-            if care_queue.has_untaken(db(), reviewer):
-                return redirect(url_for("care.index"))
-            return redirect(url_for("inbox.index"))
+            return redirect(landing_url(reviewer))
     elif request.method == "POST":
         error, status = _("Login failed. Check your username, passphrase and code."), 401
     return render_template("auth/login.html", form=form, error=error), status, headers
+
+
+def landing_url(reviewer: Reviewer) -> str:
+    """Where a reviewer lands after login: the page their day's work starts from.
+
+    A care member with a request waiting untaken lands on the care queue (one click less
+    between login and an urgent answer); a partner on their organisation's referrals
+    (the only pages they use); analysts and admins on the dashboard.
+    """
+    if care_queue.has_untaken(db(), reviewer):
+        return url_for("care.index")
+    if reviewer.role is Role.PARTNER:
+        return url_for("partners.my_referrals")
+    return url_for("dashboard.index")
 
 
 def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:

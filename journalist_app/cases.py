@@ -29,9 +29,11 @@ from journalist_app.case_forms import (
     StatusForm,
 )
 from journalist_app.context import current_reviewer, db
+from journalist_app.listing import Sorter
+from vault.db import utcnow
 from vault.errors import NotFoundError
 from vault.models import Case, CasePriority, CaseStatus, Reviewer
-from vault.services import cases, inbox, referral_activity, referrals
+from vault.services import case_list, cases, inbox, referral_activity, referrals
 from vault.services.case_changes import InvalidLabelError, parse_labels
 from vault.services.case_workflow import (
     InvalidTransitionError,
@@ -101,16 +103,26 @@ def _labels() -> dict[str, object]:
 
 @bp.route("/")
 def index() -> ResponseReturnValue:
+    """One page of cases, filtered and sorted from the query string (see case_list)."""
     reviewer = current_reviewer()
-    status = request.args.get("status", "")
-    flt = cases.CaseFilter(
-        status=CaseStatus(status) if status in {s.value for s in CaseStatus} else None,
-        label=request.args.get("label") or None,
-        urgent_only=request.args.get("urgent") == "1",
-        assigned_to=reviewer if request.args.get("mine") == "1" else None,
+    flt = case_list.parse_filter(request.args)
+    listing = case_list.list_page(db(), reviewer, flt)
+    return render_template(
+        "cases/index.html",
+        listing=listing,
+        flt=flt,
+        statuses=list(CaseStatus),
+        labels=case_list.known_labels(db(), reviewer),
+        assignable=cases.assignable_reviewers(db(), reviewer),
+        sorter=Sorter(
+            "cases.index",
+            request.args,
+            flt.sort,
+            flt.effective_direction,
+            case_list.DEFAULT_DIRECTIONS,
+        ),
+        now=utcnow(),
     )
-    found = cases.list_cases(db(), reviewer, flt)
-    return render_template("cases/index.html", cases=found, flt=flt, statuses=list(CaseStatus))
 
 
 def _new_page(form: NewCaseForm, status: int = 200) -> ResponseReturnValue:

@@ -13,7 +13,7 @@ from journalist_app.auth import NOTES_KEY
 from journalist_app.context import current_reviewer, db, runtime, server_session
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError
-from vault.models import CaseStatus
+from vault.models import CaseStatus, Role
 from vault.services import inbox, inbox_query, team_replies
 from webcore.params import query_int
 
@@ -26,7 +26,11 @@ def _to_source(source_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/")
 def index() -> ResponseReturnValue:
-    """One page of sources, filtered and sorted from the query string (see inbox_query)."""
+    """One page of sources, filtered and sorted from the query string (see inbox_query).
+
+    Partners read no sources: their start page is their organisation's referrals."""
+    if current_reviewer().role is Role.PARTNER:
+        return redirect(url_for("partners.my_referrals"))
     args = request.args
     status = args.get("status", "")
     flt = inbox_query.InboxFilter(

@@ -21,10 +21,14 @@ from journalist_app.case_forms import (
 from journalist_app.context import current_reviewer, db, runtime, server_session
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError, NotFoundError
-from vault.models import PartnerService, ReferralStatus
+from vault.models import PartnerService, ReferralStatus, Role
 from vault.services import cases, partners, referral_activity, referrals
 
 bp = Blueprint("partners", __name__)
+
+# A partner's list: what still needs them before what is done (stable sort: newest
+# first within each group, as listed).
+_DONE = {ReferralStatus.COMPLETED: 1, ReferralStatus.DECLINED: 1}
 
 
 @bp.app_context_processor
@@ -119,8 +123,15 @@ def refer(case_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/referrals/")
 def my_referrals() -> ResponseReturnValue:
-    found = referrals.list_referrals(db(), current_reviewer())
-    return render_template("partners/referrals.html", referrals=found)
+    """A partner's start page: their organisation's referrals, urgent ones first."""
+    reviewer = current_reviewer()
+    if reviewer.role is Role.PARTNER and partners.org_of(db(), reviewer) is None:
+        # Where a new partner lands before an admin adds them to their organisation:
+        # say so, rather than an error page (nothing is listed, nothing revealed).
+        return render_template("partners/referrals.html", referrals=[], without_org=True)
+    found = referrals.list_referrals(db(), reviewer)
+    found.sort(key=lambda r: (not r.case.urgent_medical, _DONE.get(r.status, 0)))
+    return render_template("partners/referrals.html", referrals=found, without_org=False)
 
 
 @bp.route("/referrals/<referral_uuid>")

@@ -97,7 +97,8 @@ def test_analyst_partner_source(
 
     # -- the analyst makes a case, writes a note, refers it ---------------------------
     analyst = _login(browser, served, make_account(runtime, "analyst1"))
-    analyst.locator("table a").first.click()
+    analyst.locator("nav a[href='/']").click()  # analysts land on the dashboard
+    analyst.locator("tbody a").first.click()
     analyst.get_by_label("Urgent medical need").check()
     analyst.get_by_role("button", name="Create a case from this source").click()
     reference = analyst.locator("h1").inner_text().split()[0]

@@ -80,7 +80,8 @@ def test_referral_first_try(browser: Browser, served: Served, runtime: Runtime) 
     # -- the analyst refers the urgent case, with a message, before the partner logs in -
     analyst_account = make_account(runtime, "analyst1")
     analyst = _login(browser, served, analyst_account)
-    analyst.locator("table a").first.click()
+    analyst.locator("nav a[href='/']").click()  # analysts land on the dashboard
+    analyst.locator("tbody a").first.click()
     analyst.get_by_label("Urgent medical need").check()
     analyst.get_by_role("button", name="Create a case from this source").click()
     reference = analyst.locator("h1").inner_text().split()[0]

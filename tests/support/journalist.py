@@ -69,8 +69,9 @@ def create_through_admin(admin: FlaskClient, username: str, role: Role) -> Accou
 
 
 def csrf_token(client: FlaskClient, page: str = "/login") -> str:
-    """The CSRF token from a page's form, as a browser would submit it."""
-    response = client.get(page)
+    """The CSRF token from a page's form, as a browser would submit it (after following
+    any redirect: a partner's "/" is their referrals page)."""
+    response = client.get(page, follow_redirects=True)
     match = _CSRF.search(response.get_data(as_text=True))
     assert match, f"no CSRF token on {page} ({response.status_code})"
     return match.group(1)

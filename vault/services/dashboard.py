@@ -1,18 +1,21 @@
-"""The analyst's dashboard: unread submissions, urgent and overdue cases, cases by
-status, and what partners did on the analyst's referrals (statuses and counts only).
-A handful of aggregate queries, whatever the volume; audited as one view."""
+"""The analyst's dashboard: the care queue's waiting requests (for those who may open
+it), unread submissions, urgent and overdue cases, cases by status, and what partners
+did on the analyst's referrals (statuses and counts only). A handful of aggregate
+queries, whatever the volume; audited as one view."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from vault.db import utcnow
 from vault.models import (
+    CareRequest,
+    CareStatus,
     Case,
     CaseAssignee,
     CaseStatus,
@@ -21,14 +24,22 @@ from vault.models import (
     Source,
     Submission,
 )
-from vault.services import audit, cases, referral_activity
+from vault.services import audit, care, cases, referral_activity
 from vault.services.referral_activity import ReferralActivity
 
-__all__ = ["Dashboard", "build"]
+__all__ = ["CareCounts", "Dashboard", "build"]
 
 _OPEN = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 LIST_LIMIT = 20
 SOON = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class CareCounts:
+    """Care requests of live sources waiting for someone to take them (no content)."""
+
+    waiting: int
+    urgent: int
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,12 @@ class Dashboard:
     # The actor's referrals where a partner moved the status, wrote or answered the
     # source since the actor last viewed them.
     partner_activity: list[ReferralActivity] = field(default_factory=list)
+    # Totals of the lists above (the lists stop at LIST_LIMIT).
+    urgent_count: int = 0
+    overdue_count: int = 0
+    due_soon_count: int = 0
+    # None: the actor may not open the care queue (the dashboard does not mention it).
+    care: CareCounts | None = None
 
     @property
     def max_count(self) -> int:
@@ -78,6 +95,18 @@ def build(db: Session, actor: Reviewer, now: dt.datetime | None = None) -> Dashb
         .join(CaseAssignee, CaseAssignee.case_id == Case.id)
         .where(open_case, CaseAssignee.reviewer_id == actor.id)
     )
+
+    def _n(where: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((open_case & where, 1), else_=0)), 0)
+
+    due = Case.due_at.is_not(None)
+    totals = db.execute(
+        select(
+            _n(Case.urgent_medical.is_(True)),
+            _n(due & (Case.due_at < now)),
+            _n(due & (Case.due_at >= now) & (Case.due_at < now + SOON)),
+        )
+    ).one()
     board = Dashboard(
         unread_submissions=int(unread or 0),
         new_cases=by_status[CaseStatus.NEW],
@@ -87,7 +116,26 @@ def build(db: Session, actor: Reviewer, now: dt.datetime | None = None) -> Dashb
         by_status=by_status,
         assigned_to_me=int(mine or 0),
         partner_activity=referral_activity.for_dashboard(db, actor),
+        urgent_count=int(totals[0]),
+        overdue_count=int(totals[1]),
+        due_soon_count=int(totals[2]),
+        care=_care_counts(db, actor),
     )
     audit.record(db, actor, "dashboard_viewed")
     db.commit()
     return board
+
+
+def _care_counts(db: Session, actor: Reviewer) -> CareCounts | None:
+    """Untaken requests, urgent ones apart, for those the care queue admits (one query)."""
+    if not care.is_care_member(db, actor):
+        return None
+    waiting, urgent = db.execute(
+        select(
+            func.count(CareRequest.id),
+            func.coalesce(func.sum(case((CareRequest.urgent.is_(True), 1), else_=0)), 0),
+        )
+        .join(Source, Source.id == CareRequest.source_id)
+        .where(CareRequest.status == CareStatus.OPEN, Source.deleted_at.is_(None))
+    ).one()
+    return CareCounts(waiting=int(waiting or 0), urgent=int(urgent or 0))

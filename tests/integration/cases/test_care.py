@@ -326,17 +326,17 @@ class TestActions:
         other = make_account(runtime, "other1")
         on_duty(runtime, duty)
         on_duty(runtime, duty2)
-        assert login(app.test_client(), duty).headers["Location"] == "/"  # nothing waits
+        assert login(app.test_client(), duty).headers["Location"] == "/dashboard/"  # nothing waits
         ask(new_source(runtime), URGENT)
         client = app.test_client()
         assert login(client, duty, code=duty.code(1)).headers["Location"] == "/care/"
         # Not on duty while someone is: the queue is not theirs, nor is the landing.
-        assert login(app.test_client(), other).headers["Location"] == "/"
+        assert login(app.test_client(), other).headers["Location"] == "/dashboard/"
         (request,) = _requests(runtime)
         page = f"/care/{request.uuid}"
         assert post_form(client, f"{page}/take", page=page).status_code == 302
         # Taken: nothing waits untaken any more.
-        assert login(app.test_client(), duty2).headers["Location"] == "/"
+        assert login(app.test_client(), duty2).headers["Location"] == "/dashboard/"
 
     def _org(self, runtime: Runtime) -> str:
         with runtime.session_factory() as db:

@@ -102,7 +102,7 @@ def test_partner_cannot_see_or_guess_cases(
     from tests.support.journalist import login
 
     assert login(client, partner).status_code == 302  # type: ignore[arg-type]
-    home = client.get("/").get_data(as_text=True)
+    home = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert "/cases/" not in home
     assert client.get("/cases/").status_code == 403
     assert client.get(f"/cases/{case.uuid}").status_code == 403

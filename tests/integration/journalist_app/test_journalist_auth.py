@@ -51,12 +51,12 @@ def _actions(runtime: Runtime) -> list[str]:
 def test_login_with_passphrase_and_totp(
     app: Flask, client: FlaskClient, runtime: Runtime, analyst: Account
 ) -> None:
-    """Right credentials: redirect to the inbox, a new session id, an audited login."""
+    """Right credentials: redirect to the dashboard, a new session id, an audited login."""
     csrf_token(client)
     before = _cookie(client, app)
     assert before is not None
     response = login(client, analyst)
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard/"
     after = _cookie(client, app)
     assert after is not None and after != before  # regenerated at login
     assert len(session_keys(runtime)) == 1  # the first Redis entry: the pre-login one
@@ -257,10 +257,12 @@ def test_neutral_error_page(client: FlaskClient, analyst: Account) -> None:
 def test_partner_logs_in_and_sees_nothing(
     client: FlaskClient, runtime: Runtime, partner: Account
 ) -> None:
-    """Partners log in like everyone else; their inbox is empty."""
+    """Partners log in like everyone else and land on their referrals; no source shows."""
     source = make_source(runtime)
-    assert login(client, partner).status_code == 302
-    page = client.get("/")
+    response = login(client, partner)
+    assert response.status_code == 302 and response.headers["Location"] == "/referrals/"
+    assert client.get("/").headers["Location"] == "/referrals/"  # no inbox for partners
+    page = client.get("/", follow_redirects=True)
     text = page.get_data(as_text=True)
-    assert page.status_code == 200 and "No sources to show." in text
+    assert page.status_code == 200 and "not yet a member of a partner organisation" in text
     assert source.designation not in text and source.uuid not in text

@@ -110,7 +110,7 @@ def test_full_redis_still_lets_everyone_in(pressed_runtime: Runtime, small_redis
     assert returning.login(early_codename).headers["Location"] == "/lookup"
     assert returning.client.get("/lookup").status_code == 200
     reviewer = reviewer_app.test_client()
-    assert login(reviewer, account).headers["Location"] == "/"
+    assert login(reviewer, account).headers["Location"] == "/dashboard/"
     assert reviewer.get("/").status_code == 200
     print(
         f"\nRedis at {used / 2**20:.1f} of {MAXMEMORY / 2**20:.0f} MiB after {written} filler "

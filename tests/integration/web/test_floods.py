@@ -225,7 +225,7 @@ def test_reviewer_login_flood(served: Served, runtime: Runtime) -> None:
 
     reviewer = Circuit(served.journalist, 12)
     login, seconds = _timed(lambda: _reviewer_login(reviewer, analyst))
-    assert login.status == 302 and login.headers["Location"] == "/"
+    assert login.status == 302 and login.headers["Location"] == "/dashboard/"
     _record(runtime, "reviewer login", flood, seconds)
     assert reviewer.get("/").status == 200
 
