@@ -1,0 +1,137 @@
+"""Every reviewer page, in English and French, in a real Chromium with JavaScript
+disabled: screenshots at 1280 px and 1920 px, axe-core (WCAG 2.1 A and AA) finds no
+violation, nothing is requested from another origin, and the page weighs under 40 KB
+with everything it loads (tests/browser/page_audit.py says how).
+
+The instance has something on every page (tests/support/reviewer_pages.py): the admin,
+who is an analyst too and always on the care team, walks the analyst's and the admin's
+pages; the clinic's partner walks theirs. 40 KB: the heaviest page measured at
+66e6767 (the source page, with its submission, reply and case) weighed about 11 KB; the
+budget leaves room for the workbench's richer lists without letting a page grow
+unnoticed into hundreds of kilobytes.
+
+Screenshots go to $BACKUP_SCREENSHOTS if set, else to `screenshots/reviewer` in
+pytest's base temporary directory (kept after the run; the path is printed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import Served
+from tests.browser.page_audit import PageAudit, heaviest, screenshot_folder
+from tests.support import reviewer_pages
+from tests.support.journalist import Account
+from vault.runtime import Runtime
+
+MAX_PAGE_BYTES = 40 * 1024
+WEIGHTS: dict[str, int] = {}  # "lang name" -> bytes, printed at the end
+WIDTHS = (1280, 1920)
+LANGUAGES = {"en": "English", "fr": "Français"}
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = screenshot_folder(tmp_path_factory.getbasetemp(), "reviewer")
+    yield folder
+    print(f"\nscreenshots of the reviewer pages: {folder}")
+    print("heaviest pages (bytes with all they load):", heaviest(WEIGHTS))
+
+
+def _log_in(audit: PageAudit, account: Account) -> None:
+    audit.page.goto(audit.base_url + "/login")
+    audit.page.fill("input[name=username]", account.username)
+    audit.page.fill("input[name=passphrase]", account.passphrase)
+    audit.page.fill("input[name=code]", account.code())
+    audit.page.locator("main form button[type=submit]").click()
+    expect(audit.page.locator("input[name=code]")).to_have_count(0)
+
+
+def _choose_language(audit: PageAudit, lang: str) -> None:
+    """The language form in the header, as the reviewer uses it (a POST, then back)."""
+    audit.settle()
+    audit.page.locator(f"form.lang button[value={lang}]").click()
+    audit.check_shown(f"language-{lang}", lang=lang)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("lang", list(LANGUAGES))
+def test_every_reviewer_page(
+    browser: Browser, served: Served, runtime: Runtime, screenshots: Path, lang: str
+) -> None:
+    def audit_for(who: str) -> PageAudit:
+        return PageAudit(
+            browser,
+            served.journalist_url,
+            lang,
+            screenshots / who,
+            widths=WIDTHS,
+            max_bytes=MAX_PAGE_BYTES,
+            weights=WEIGHTS,
+        )
+
+    (screenshots / "analyst").mkdir(exist_ok=True)
+    (screenshots / "partner").mkdir(exist_ok=True)
+    made = reviewer_pages.accounts(runtime)
+    analyst, partner = audit_for("analyst"), audit_for("partner")
+    try:
+        analyst.check("/login", "login")
+        analyst.check("/nowhere", "login-redirect")  # the login page, for any address
+        _log_in(analyst, made.admin)
+        _log_in(partner, made.partner)
+        seeded = reviewer_pages.content(runtime, made, lang=lang)
+        case, referral = seeded.case_uuid, seeded.referral_uuid
+
+        for path, name in [
+            ("/", "inbox"),
+            ("/?urgent=1&sort=oldest", "inbox-filtered"),
+            ("/dashboard/", "dashboard"),
+            (f"/sources/{seeded.source_uuid}", "source"),
+            ("/cases/", "cases"),
+            (f"/cases/{case}", "case"),
+            (f"/cases/{case}/notes", "case-notes"),
+            ("/care/", "care-queue"),
+            (f"/care/{seeded.care_uuid}", "care-request"),
+            (f"/cases/{case}/referrals", "refer"),
+            ("/referrals/", "referrals"),
+            (f"/referrals/{referral}", "referral"),
+            ("/partners/", "partners"),
+            ("/admin/", "admin"),
+            ("/admin/reviewers/new", "admin-new-account"),
+            (f"/admin/reviewers/{made.partner.uuid}", "admin-reviewer"),
+            ("/admin/audit/", "audit-log"),
+            ("/admin/retention/", "retention-preview"),
+        ]:
+            analyst.check(path, name)
+        analyst.check("/nowhere", "not-found", status=404)
+        analyst.check(f"/cases/{'0' * 8}-0000-4000-8000-{'0' * 12}", "case-not-found", 404)
+
+        # The credentials page, shown once as the answer to the new-account form.
+        analyst.page.goto(served.journalist_url + "/admin/reviewers/new")
+        analyst.page.fill("input[name=username]", "analyst2")
+        analyst.settle()
+        analyst.page.locator("main form button[type=submit]").click()
+        expect(analyst.page.locator(".secret.passphrase")).to_have_count(1)
+        analyst.check_shown("admin-credentials")
+
+        # The language form: the other language, then back.
+        other = next(code for code in LANGUAGES if code != lang)
+        analyst.page.goto(served.journalist_url + "/cases/")
+        _choose_language(analyst, other)
+        _choose_language(analyst, lang)
+
+        for path, name in [
+            ("/", "inbox"),
+            ("/referrals/", "referrals"),
+            (f"/referrals/{referral}", "referral"),
+        ]:
+            partner.check(path, name)
+        partner.check("/cases/", "forbidden", status=403)
+    finally:
+        analyst.close()
+        partner.close()
