@@ -56,10 +56,12 @@ class CountedPage:
         self.counts.clicks += 1
         self.counts.steps.append(f"click {what}")
 
-    def fill(self, selector: str, value: str, what: str) -> None:
+    def fill(self, selector: str, value: str, what: str, *, secret: bool = False) -> None:
+        """Type `value`; a secret (passphrase, code) counts as a field, not its random
+        length."""
         self.page.fill(selector, value)
         self.counts.fields += 1
-        self.counts.typed += len(value)
+        self.counts.typed += 0 if secret else len(value)
         self.counts.steps.append(f"type {what}")
 
     def choose(self, selector: str, value: str, what: str) -> None:

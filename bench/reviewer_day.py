@@ -1,5 +1,6 @@
 """An analyst's day, counted: clicks, page loads, form fields and characters typed in
-the reviewer interface, and the commands (with their characters) typed on the
+the reviewer interface (a passphrase or a TOTP code counts as a field, not as its
+random length), and the commands (with their characters) typed on the
 workstation, for the same scripted day on two versions of the product side by side.
 
 Each run is a fresh `backupctl run` instance (as bench/tor_speed_uploads.py starts it:
@@ -108,7 +109,7 @@ class Counts:
             "clicks": self.clicks.clicks,
             "page loads": self.clicks.loads,
             "form fields": self.clicks.fields,
-            "characters typed": self.clicks.typed,
+            "characters typed": self.clicks.typed,  # passphrases and codes aside
             "commands": self.commands.count,
             "command characters": self.commands.typed,
         }
@@ -361,8 +362,8 @@ class BaselineDay(Day):
         tab.page.goto(self.product.journalist_url + "/login")
         tab.counts.steps.append(f"open the login page ({username})")
         tab.fill("input[name=username]", account.username, "username")
-        tab.fill("input[name=passphrase]", account.passphrase, "passphrase")
-        tab.fill("input[name=code]", pyotp.TOTP(account.otp_secret).now(), "code")
+        tab.fill("input[name=passphrase]", account.passphrase, "passphrase", secret=True)
+        tab.fill("input[name=code]", pyotp.TOTP(account.otp_secret).now(), "code", secret=True)
         tab.click("main form button[type=submit]", "Log in")
         expect(tab.page.locator("input[name=code]")).to_have_count(0)
         return tab

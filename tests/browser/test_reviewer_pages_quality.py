@@ -5,10 +5,10 @@ with everything it loads (tests/browser/page_audit.py says how).
 
 The instance has something on every page (tests/support/reviewer_pages.py): the admin,
 who is an analyst too and always on the care team, walks the analyst's and the admin's
-pages; the clinic's partner walks theirs. 40 KB: the heaviest page measured at
-66e6767 (the source page, with its submission, reply and case) weighed about 11 KB; the
-budget leaves room for the workbench's richer lists without letting a page grow
-unnoticed into hundreds of kilobytes.
+pages; the clinic's partner walks theirs. 40 KB: the heaviest pages measured at 66e6767
+were the audit log (about 16 KB with this instance's events) and the case page (about
+13 KB); the budget leaves room for the workbench's richer lists and dashboard without
+letting a page grow unnoticed.
 
 Screenshots go to $BACKUP_SCREENSHOTS if set, else to `screenshots/reviewer` in
 pytest's base temporary directory (kept after the run; the path is printed).
