@@ -4,11 +4,11 @@ violation, nothing is requested from another origin, and the page weighs under 4
 with everything it loads (tests/browser/page_audit.py says how).
 
 The instance has something on every page (tests/support/reviewer_pages.py): the admin,
-who is an analyst too and always on the care team, walks the analyst's and the admin's
-pages; the clinic's partner walks theirs. 40 KB: the heaviest pages measured at 66e6767
-were the audit log (about 16 KB with this instance's events) and the case page (about
-13 KB); the budget leaves room for the workbench's richer lists and dashboard without
-letting a page grow unnoticed.
+who works cases too and is always on the care team, walks the analyst's and the admin's
+pages; an analyst and the clinic's partner walk theirs. 40 KB: the heaviest pages
+measured at 66e6767 were the audit log (about 16 KB with this instance's events) and the
+case page (about 13 KB); the budget leaves room for the workbench's richer lists and
+dashboard without letting a page grow unnoticed.
 
 Screenshots go to $BACKUP_SCREENSHOTS if set, else to `screenshots/reviewer` in
 pytest's base temporary directory (kept after the run; the path is printed).
@@ -75,23 +75,27 @@ def test_every_reviewer_page(
             weights=WEIGHTS,
         )
 
-    (screenshots / "analyst").mkdir(exist_ok=True)
-    (screenshots / "partner").mkdir(exist_ok=True)
+    for who in ("admin", "analyst", "partner"):
+        (screenshots / who).mkdir(exist_ok=True)
     made = reviewer_pages.accounts(runtime)
-    analyst, partner = audit_for("analyst"), audit_for("partner")
+    admin, analyst, partner = audit_for("admin"), audit_for("analyst"), audit_for("partner")
     try:
-        analyst.check("/login", "login")
-        analyst.check("/nowhere", "login-redirect")  # the login page, for any address
-        _log_in(analyst, made.admin)
+        admin.check("/login", "login")
+        admin.check("/nowhere", "login-redirect")  # the login page, for any address
+        _log_in(admin, made.admin)
+        _log_in(analyst, made.analyst)
         _log_in(partner, made.partner)
         seeded = reviewer_pages.content(runtime, made, lang=lang)
         case, referral = seeded.case_uuid, seeded.referral_uuid
+        source = f"/sources/{seeded.source_uuid}"
 
         for path, name in [
             ("/", "inbox"),
             ("/?urgent=1&sort=oldest", "inbox-filtered"),
             ("/dashboard/", "dashboard"),
-            (f"/sources/{seeded.source_uuid}", "source"),
+            (source, "source"),
+            (f"{source}/delete", "confirm-delete-source"),
+            (f"{source}/submissions/{seeded.message_uuid}/delete", "confirm-delete-submission"),
             ("/cases/", "cases"),
             (f"/cases/{case}", "case"),
             (f"/cases/{case}/notes", "case-notes"),
@@ -107,23 +111,33 @@ def test_every_reviewer_page(
             ("/admin/audit/", "audit-log"),
             ("/admin/retention/", "retention-preview"),
         ]:
-            analyst.check(path, name)
-        analyst.check("/nowhere", "not-found", status=404)
-        analyst.check(f"/cases/{'0' * 8}-0000-4000-8000-{'0' * 12}", "case-not-found", 404)
+            admin.check(path, name)
+        admin.check("/nowhere", "not-found", status=404)
+        admin.check(f"/cases/{'0' * 8}-0000-4000-8000-{'0' * 12}", "case-not-found", 404)
 
         # The credentials page, shown once as the answer to the new-account form.
-        analyst.page.goto(served.journalist_url + "/admin/reviewers/new")
-        analyst.page.fill("input[name=username]", "analyst2")
-        analyst.settle()
-        analyst.page.locator("main form button[type=submit]").click()
-        expect(analyst.page.locator(".secret.passphrase")).to_have_count(1)
-        analyst.check_shown("admin-credentials")
+        admin.page.goto(served.journalist_url + "/admin/reviewers/new")
+        admin.page.fill("input[name=username]", "analyst2")
+        admin.settle()
+        admin.page.locator("main form button[type=submit]").click()
+        expect(admin.page.locator(".secret.passphrase")).to_have_count(1)
+        admin.check_shown("admin-credentials")
 
         # The language form: the other language, then back.
         other = next(code for code in LANGUAGES if code != lang)
-        analyst.page.goto(served.journalist_url + "/cases/")
-        _choose_language(analyst, other)
-        _choose_language(analyst, lang)
+        admin.page.goto(served.journalist_url + "/cases/")
+        _choose_language(admin, other)
+        _choose_language(admin, lang)
+
+        # An analyst (no admin links; on the care team while nobody is on duty).
+        for path, name in [
+            ("/", "inbox"),
+            ("/care/", "care-queue"),
+            (f"/cases/{case}", "case"),
+            (f"/referrals/{referral}", "referral"),
+        ]:
+            analyst.check(path, name)
+        analyst.check("/admin/", "forbidden", status=403)
 
         for path, name in [
             ("/", "inbox"),
@@ -133,5 +147,5 @@ def test_every_reviewer_page(
             partner.check(path, name)
         partner.check("/cases/", "forbidden", status=403)
     finally:
-        analyst.close()
-        partner.close()
+        for audit in (admin, analyst, partner):
+            audit.close()

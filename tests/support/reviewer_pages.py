@@ -32,6 +32,7 @@ from vault.services import sources as source_services
 @dataclass
 class Accounts:
     admin: Account
+    analyst: Account
     partner: Account
     org_uuid: str
 
@@ -39,14 +40,17 @@ class Accounts:
 @dataclass
 class Seeded:
     source_uuid: str
+    message_uuid: str
     case_uuid: str
     care_uuid: str
     referral_uuid: str
 
 
 def accounts(runtime: Runtime) -> Accounts:
-    """The admin and the clinic's partner (who log in next, so that they hold keys)."""
+    """The admin, an analyst and the clinic's partner (who log in next, so that they
+    hold keys)."""
     admin = make_account(runtime, "admin1", Role.ADMIN)
+    analyst = make_account(runtime, "analyst1", Role.ANALYST)
     partner = make_account(runtime, "clinic-nurse", Role.PARTNER)
     with runtime.session_factory() as db:
         actor = _reviewer(db, admin.uuid)
@@ -54,11 +58,11 @@ def accounts(runtime: Runtime) -> Accounts:
             db, actor, "Clinic Kigali", [PartnerService.MEDICAL, PartnerService.PSYCHOSOCIAL]
         )
         partners.add_member(db, actor, clinic.uuid, partner.uuid)
-        return Accounts(admin, partner, clinic.uuid)
+        return Accounts(admin, analyst, partner, clinic.uuid)
 
 
 def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
-    """Everything else, once both accounts have logged in (notes, referral messages and
+    """Everything else, once the accounts have logged in (notes, referral messages and
     care requests are sealed to their keys)."""
     quiet = make_source(runtime, "an old message")
     age_source(runtime, quiet.uuid, days=400)  # for the retention preview
@@ -112,7 +116,7 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
     with runtime.session_factory() as db:
         care_uuid = db.scalars(select(CareRequest.uuid).order_by(CareRequest.id.desc())).first()
         assert care_uuid is not None
-    return Seeded(submitted.uuid, case_uuid, care_uuid, referral_uuid)
+    return Seeded(submitted.uuid, submitted.message_uuid, case_uuid, care_uuid, referral_uuid)
 
 
 def _reviewer(db: Session, uuid: str) -> Reviewer:
