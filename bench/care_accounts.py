@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import pyotp
-from tor_speed_uploads import CSRF_TOKEN, HOST, ROOT, BackUp, fetch
+from tor_speed_uploads import CSRF_TOKEN, HOST, BackUp, fetch
 
 
 @dataclass
@@ -72,7 +72,7 @@ def create_account(server: BackUp, username: str, role: str) -> Account:
     read from what it prints once."""
     out = subprocess.run(
         [sys.executable, "-m", "backupctl", "admin", "create", username, "--role", role],
-        cwd=ROOT,
+        cwd=server.root,
         env=server.env,
         capture_output=True,
         text=True,

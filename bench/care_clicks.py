@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyotp
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Download, Page, expect, sync_playwright
 
 if TYPE_CHECKING:
     from care_accounts import Account
@@ -34,12 +34,16 @@ class Clicks:
     clicks: int = 0
     fields: int = 0
     loads: int = 0
+    typed: int = 0  # characters typed into the fields
     steps: list[str] = field(default_factory=list)
 
 
 class CountedPage:
-    def __init__(self, page: Page) -> None:
-        self.page, self.counts = page, Clicks()
+    """A tab whose clicks, fields and page loads go to `counts` (its own by default;
+    several tabs may share one)."""
+
+    def __init__(self, page: Page, counts: Clicks | None = None) -> None:
+        self.page, self.counts = page, counts or Clicks()
         page.on("load", self._loaded)
 
     def _loaded(self, _page: Page) -> None:
@@ -52,10 +56,33 @@ class CountedPage:
         self.counts.clicks += 1
         self.counts.steps.append(f"click {what}")
 
-    def fill(self, selector: str, value: str, what: str) -> None:
+    def fill(self, selector: str, value: str, what: str, *, secret: bool = False) -> None:
+        """Type `value`; a secret (passphrase, code) counts as a field, not its random
+        length."""
         self.page.fill(selector, value)
         self.counts.fields += 1
+        self.counts.typed += 0 if secret else len(value)
         self.counts.steps.append(f"type {what}")
+
+    def choose(self, selector: str, value: str, what: str) -> None:
+        """Pick an option of a select (one click: the keyboard or the mouse picks it)."""
+        self.page.locator(selector).select_option(value)
+        self.counts.clicks += 1
+        self.counts.steps.append(f"choose {what}")
+
+    def tick(self, selector: str, what: str) -> None:
+        """Tick a checkbox or a radio button: a click that loads nothing."""
+        self.page.locator(selector).check()
+        self.counts.clicks += 1
+        self.counts.steps.append(f"tick {what}")
+
+    def download(self, selector: str, what: str) -> Download:
+        """A click whose answer is a file, not a page."""
+        with self.page.expect_download() as info:
+            self.page.locator(selector).click()
+        self.counts.clicks += 1
+        self.counts.steps.append(f"click {what} (download)")
+        return info.value
 
 
 def count_clicks(server: BackUp, account: Account, last_login_step: int, contact: str) -> Clicks:

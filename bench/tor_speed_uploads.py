@@ -272,7 +272,11 @@ def fetch(
 class BackUp(Server):
     name = "BackUp"
 
-    def __init__(self, work: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, work: Path, extra_env: dict[str, str] | None = None, root: Path = ROOT
+    ) -> None:
+        """`backupctl run` of the tree at `root` (another checkout: the same venv)."""
+        self.root = root
         self.instance = work / "instance"
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUP_", "TEST_"))}
@@ -290,7 +294,7 @@ class BackUp(Server):
         self.log = open(work / "backup.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backupctl", "run"],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

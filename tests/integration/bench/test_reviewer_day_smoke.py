@@ -1,0 +1,78 @@
+"""One run of bench/reviewer_day.py's code path (no figures): the new side's whole day
+on a fresh `backupctl run` of this tree (six sources sent through the source app, the
+care request referred and accepted by the partner, cases triaged, replies, the export
+made into a judicial file by the real `backupctl custody` commands, the audit log
+read), and the baseline's git worktree made and removed. The baseline's day itself
+needs a second instance (minutes): the benchmark's own runs play it (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.support.product import REPO
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "reviewer_day", REPO / "bench" / "reviewer_day.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.browser
+def test_one_day_is_counted_and_printed(tmp_path: Path) -> None:
+    bench = _bench()
+    lines: list[str] = []
+    report = bench.measure(1, "HEAD", lines.append, sides=("workbench",))
+
+    (counts,) = report.runs["workbench"]
+    row = counts.row()
+    assert all(value > 0 for value in row.values()), row
+    # Every click that is not a choice, a tick or a download loads a page; so do the
+    # three login pages opened by address.
+    quiet = sum(
+        step.startswith(("choose ", "tick ")) or step.endswith("(download)")
+        for step in counts.clicks.steps
+    )
+    assert row["page loads"] == row["clicks"] - quiet + 3
+    assert counts.clicks.steps[0] == "open the login page (analyst1)"
+    assert counts.clicks.steps[-1] == "click Filter"
+    # The workstation's commands, as typed: the full fingerprint and item ids.
+    assert [line.split()[2] for line in counts.commands.lines] == [
+        "init",
+        "trust",
+        "import",
+        "decrypt",
+        "judicial",
+    ]
+    assert row["command characters"] == sum(len(line) for line in counts.commands.lines)
+    assert len(lines) == 1 and lines[0].startswith("run 1 workbench: {'clicks': ")
+    table = report.table()
+    assert table[0].split() == ["workbench"]
+    assert table[1].split() == ["clicks", str(row["clicks"])]
+
+    # The baseline's tree: a detached worktree of the commit, with its own backupctl,
+    # gone afterwards.
+    with bench.baseline_tree("HEAD", tmp_path) as tree:
+        assert (tree / "backupctl" / "__main__.py").is_file()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True, check=True
+        )
+        assert (
+            head.stdout.strip()
+            == subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+    assert not tree.exists()
