@@ -1,0 +1,102 @@
+"""Likely duplicates: two records that may be one incident told twice.
+
+A pair is a candidate only if nothing rules it out: the same country, regions that do
+not differ, dates that may overlap (each as wide as its precision: a day inside a month
+may be the same), and at least one act in common. The score (0 to 1) then adds:
+
+    place        0.30  same region; 0.15 when one side does not know the region
+    date         0.15  for any overlap, + 0.15 x (days in common / days either covers):
+                       the same day scores 0.30, a day inside a year barely more than 0.15
+    acts         0.30  x the share of acts in common (Jaccard)
+    perpetrators 0.10  x the share of known perpetrator categories in common
+    same source  0.10  a source telling the same thing twice (capped at 1.0)
+
+Each part that scores gives a reason, so the analyst sees why a pair is suggested.
+Records already linked are never suggested again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+from workstation.observatory.model import IncidentRecord
+from workstation.observatory.vocabulary import UNKNOWN
+
+__all__ = ["DEFAULT_MIN_SCORE", "DuplicateSuggestion", "score_pair", "suggest_duplicates"]
+
+DEFAULT_MIN_SCORE = 0.5
+
+
+@dataclass(frozen=True)
+class DuplicateSuggestion:
+    first: IncidentRecord
+    second: IncidentRecord
+    score: float
+    reasons: tuple[str, ...]
+
+
+def _jaccard(a: Iterable[str], b: Iterable[str]) -> tuple[float, list[str]]:
+    left, right = set(a), set(b)
+    if not left or not right:
+        return 0.0, []
+    common = sorted(left & right)
+    return len(common) / len(left | right), common
+
+
+def score_pair(a: IncidentRecord, b: IncidentRecord) -> tuple[float, list[str]] | None:
+    """The score and its reasons, or None when the pair cannot be one incident."""
+    if a.place.country != b.place.country:
+        return None
+    if a.place.region and b.place.region and a.place.region != b.place.region:
+        return None
+    overlap = a.date.overlap_days(b.date)
+    if not overlap:
+        return None
+    acts, common_acts = _jaccard(a.act_categories, b.act_categories)
+    if not common_acts:
+        return None
+    reasons = []
+    score = 0.0
+    if a.place.region and a.place.region == b.place.region:
+        score += 0.30
+        reasons.append(f"same region {a.place.region}")
+    else:
+        score += 0.15
+        reasons.append(f"same country {a.place.country}, region unknown on one side")
+    union = (max(a.date.end, b.date.end) - min(a.date.start, b.date.start)).days + 1
+    score += 0.15 + 0.15 * overlap / union
+    reasons.append(f"dates overlap ({a.date.text} and {b.date.text}: {overlap} day(s) in common)")
+    score += 0.30 * acts
+    reasons.append(f"acts in common: {', '.join(common_acts)}")
+    known_a = [p for p in a.perpetrator_categories if p != UNKNOWN]
+    known_b = [p for p in b.perpetrator_categories if p != UNKNOWN]
+    perpetrators, common = _jaccard(known_a, known_b)
+    if common:
+        score += 0.10 * perpetrators
+        reasons.append(f"perpetrators in common: {', '.join(common)}")
+    if set(a.source_keys) & set(b.source_keys):
+        score += 0.10
+        reasons.append("the same source reported both")
+    return min(1.0, round(score, 3)), reasons
+
+
+def suggest_duplicates(
+    records: Sequence[IncidentRecord], min_score: float = DEFAULT_MIN_SCORE
+) -> list[DuplicateSuggestion]:
+    """Pairs of records in different groups scoring at least `min_score`, best first."""
+    by_country: dict[str, list[IncidentRecord]] = {}
+    for record in records:
+        by_country.setdefault(record.place.country, []).append(record)
+    found = []
+    for members in by_country.values():
+        members.sort(key=lambda r: r.date.start)
+        for a, b in combinations(members, 2):
+            if a.group == b.group:
+                continue
+            scored = score_pair(a, b)
+            if scored is not None and scored[0] >= min_score:
+                first, second = sorted((a, b), key=lambda r: (r.coded_at, r.id))
+                found.append(DuplicateSuggestion(first, second, scored[0], tuple(scored[1])))
+    return sorted(found, key=lambda s: (-s.score, s.first.coded_at, s.second.coded_at))
