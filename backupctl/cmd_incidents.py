@@ -294,7 +294,7 @@ def edit(
         added = tuple(source_link(opened, i) for i in dict.fromkeys(add_items) if i not in known)
         new = IncidentRecord.build(
             **{
-                **{name: getattr(old, name) for name in old.__dataclass_fields__},
+                **old.values(),
                 "date": _date(old.date, date),
                 "place": _place(old.place, country, region, no_region),
                 "acts": _acts(old.acts, acts, victims, perpetrators),

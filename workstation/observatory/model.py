@@ -20,7 +20,7 @@ import enum
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import pycountry
@@ -253,6 +253,10 @@ class IncidentRecord:
         """Who told us: each source's uuid (or designation when unknown), once."""
         return tuple(dict.fromkeys(link.source or link.designation for link in self.sources))
 
+    def values(self) -> dict[str, Any]:
+        """Every field, to build an edited copy: `build(**{**r.values(), "note": None})`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
     def changed_fields(self, other: IncidentRecord) -> list[str]:
         return [name for name in (*self.EDITABLE, "group") if _get(self, name) != _get(other, name)]
 
@@ -336,19 +340,22 @@ def check_place(place: Place, problems: list[str]) -> None:
     if place.region is None:
         return
     regions = first_level(place.country)
-    if place.region not in regions:
+    if not regions:
+        problems.append(
+            f"place: {place.country} is coded without a region (its first-level "
+            "subdivisions are too fine, or it has none)"
+        )
+    elif place.region not in regions:
         sub = pycountry.subdivisions.get(code=str(place.region))
         if sub is not None and sub.country_code == place.country:
             problems.append(
                 f"place: {place.region} is not a first-level region of {place.country} "
                 "(too fine: code its first-level region)"
             )
-        elif regions:
+        else:
             problems.append(
                 f"place: {place.region!r} is not an ISO 3166-2 region of {place.country}"
             )
-        else:
-            problems.append(f"place: {place.country} is coded without a region")
 
 
 def _check_choices(

@@ -122,7 +122,7 @@ class IncidentBook:
         if not changed:
             return False
         new = replace(new, revision=old.revision + 1, updated_at=utc_stamp())
-        self.records[new.id] = IncidentRecord.build(**_values(new))
+        self.records[new.id] = IncidentRecord.build(**new.values())
         details: dict[str, Any] = {"fields": changed, **extra}
         if "sources" in changed:
             details["items"] = [s.item for s in new.sources]
@@ -199,10 +199,6 @@ class IncidentBook:
             if match and int(match["generation"]) != generation:
                 old.unlink()
         return count
-
-
-def _values(record: IncidentRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
 def _open_store(keyring: GpgKeyring, path: Path, passphrases: Sequence[str]) -> bytes:
