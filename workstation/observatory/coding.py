@@ -58,7 +58,8 @@ def source_link(workspace: Workspace, item_uuid: str) -> SourceLink:
     return SourceLink(
         item=item.uuid,
         document=item.ciphertext.name,
-        designation=item.designation,
+        # As in file names (`sober_moth`), the form consent readings are keyed by.
+        designation=item.ciphertext.name.split("-")[1],
         source=meta.get("source_uuid"),
         kind=kind,
     )
