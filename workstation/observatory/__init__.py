@@ -1,0 +1,1 @@
+"""The observatory: coded incidents and the de-identified statistics released from them."""
