@@ -1,9 +1,11 @@
-"""The observatory's workstation side: incident records coded from decrypted reports,
+"""The observatory: coded incidents and the de-identified statistics released from them.
+
+Its workstation side: incident records coded from decrypted reports,
 sealed in the workspace, their history in the custody log, duplicates linked so that an
 incident counts once.
 
 Releases (what leaves the air gap: counts, suppression, signing, exports) are built from
-these records by `workstation.observatory.release*`; `to_release` is the bridge.
+rows of `release_input.ReleaseRow`; `to_release.release_rows` makes them from records.
 """
 
 from workstation.observatory.duplicates import DuplicateSuggestion, score_pair, suggest_duplicates
