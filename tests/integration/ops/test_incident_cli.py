@@ -25,7 +25,8 @@ from vault import codenames, reports
 from vault.models import Role, Submission
 from vault.runtime import Runtime
 from vault.services import export, reviewers, sources
-from workstation.custody_log import LOG_NAME, read_log
+from workstation.custody_log import LOG_NAME, Workspace, read_log
+from workstation.observatory.to_release import workspace_release_rows
 
 WS_PASSPHRASE = "workstation key passphrase for incidents"
 NOTE_MARKER = "ANALYST-NOTE-MARKER-7731 the clinic at Kalehe"
@@ -207,6 +208,17 @@ def test_incidents_coded_sealed_linked_and_logged(
     for secret in ("CD-SK", "rape", "female", NOTE_MARKER, "2024-03", *designations):
         assert secret not in text
     assert ACCOUNT_MARKER not in (ws / LOG_NAME).read_text()
+
+    # What a release would count: the linked incident once, from A; nothing of C.
+    rows = workspace_release_rows(Workspace.open(ws, WS_PASSPHRASE), home, [SUBMISSION_PASSPHRASE])
+    assert [(r.incident_id, r.acts, r.victim_sex, r.age_band, r.victim_count) for r in rows] == [
+        (record_a, ("rape", "forced_nudity"), "female", "18-29", 3)
+    ]
+    assert (rows[0].region, rows[0].month, rows[0].perpetrator) == (
+        "CD-SK",
+        "2024-03",
+        "armed_group",
+    )
 
     # A store replaced by someone holding only the public key: refused.
     fingerprint = submission_key[0].fingerprint
