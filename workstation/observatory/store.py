@@ -154,10 +154,18 @@ class IncidentBook:
         if not rest:
             return False
         new_root = rest[0].id
-        self.update(replace(record, group=record.id), "incident-unlinked", group=record.id)
-        if record.group == record.id:
-            for member in rest:  # the group was named after this record: rename it
-                self.update(replace(member, group=new_root), "incident-unlinked", group=new_root)
+        if record.group != record.id:
+            self.update(replace(record, group=record.id), "incident-unlinked", group=record.id)
+        else:
+            # The group was named after this record, which keeps the name: the others
+            # move to a group of their own (each entry says whose unlinking moved it).
+            for member in rest:
+                self.update(
+                    replace(member, group=new_root),
+                    "incident-unlinked",
+                    group=new_root,
+                    unlinked=record.id,
+                )
         return True
 
     def commit(self) -> int:
@@ -229,9 +237,12 @@ def open_book(
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = _logged_state(workspace)
         records: dict[str, IncidentRecord] = {}
-        generation = 0
+        generation = 0 if state is None else int(state["generation"])
+        for path in directory.glob("store.*.gpg"):
+            match = _STORE.match(path.name)
+            if match and int(match["generation"]) > generation:
+                path.unlink()  # sealed, but never logged: a write that was interrupted
         if state is not None:
-            generation = int(state["generation"])
             path = directory / f"store.{generation}.gpg"
             if not path.exists():
                 raise IncidentStoreError(
