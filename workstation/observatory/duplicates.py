@@ -17,9 +17,8 @@ Records already linked are never suggested again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 from workstation.observatory.model import IncidentRecord
 from workstation.observatory.vocabulary import UNKNOWN
@@ -82,21 +81,50 @@ def score_pair(a: IncidentRecord, b: IncidentRecord) -> tuple[float, list[str]] 
     return min(1.0, round(score, 3)), reasons
 
 
+def _overlapping(
+    records: Iterable[IncidentRecord],
+) -> Iterator[tuple[IncidentRecord, IncidentRecord]]:
+    """Pairs whose dates may overlap: a sweep in order of first possible day, keeping only
+    the records still "open" (not ended before the current one starts)."""
+    active: list[IncidentRecord] = []
+    for record in sorted(records, key=lambda r: (r.date.start, r.id)):
+        active = [a for a in active if a.date.end >= record.date.start]
+        for earlier in active:
+            yield earlier, record
+        active.append(record)
+
+
+def _candidates(
+    records: Sequence[IncidentRecord],
+) -> Iterator[tuple[IncidentRecord, IncidentRecord]]:
+    """Each pair that may be one incident once: same country, compatible regions (equal,
+    or one unknown), overlapping dates. Thousands of records per country stay fast."""
+    by_place: dict[str, dict[str | None, list[IncidentRecord]]] = {}
+    for record in records:
+        by_place.setdefault(record.place.country, {}).setdefault(record.place.region, []).append(
+            record
+        )
+    for regions in by_place.values():
+        unknown = regions.get(None, [])
+        for region, members in regions.items():
+            if region is None:
+                yield from _overlapping(members)
+                continue
+            for a, b in _overlapping([*members, *unknown]):
+                if a.place.region is not None or b.place.region is not None:
+                    yield a, b
+
+
 def suggest_duplicates(
     records: Sequence[IncidentRecord], min_score: float = DEFAULT_MIN_SCORE
 ) -> list[DuplicateSuggestion]:
     """Pairs of records in different groups scoring at least `min_score`, best first."""
-    by_country: dict[str, list[IncidentRecord]] = {}
-    for record in records:
-        by_country.setdefault(record.place.country, []).append(record)
     found = []
-    for members in by_country.values():
-        members.sort(key=lambda r: r.date.start)
-        for a, b in combinations(members, 2):
-            if a.group == b.group:
-                continue
-            scored = score_pair(a, b)
-            if scored is not None and scored[0] >= min_score:
-                first, second = sorted((a, b), key=lambda r: (r.coded_at, r.id))
-                found.append(DuplicateSuggestion(first, second, scored[0], tuple(scored[1])))
-    return sorted(found, key=lambda s: (-s.score, s.first.coded_at, s.second.coded_at))
+    for a, b in _candidates(records):
+        if a.group == b.group:
+            continue
+        scored = score_pair(a, b)
+        if scored is not None and scored[0] >= min_score:
+            first, second = sorted((a, b), key=lambda r: (r.coded_at, r.id))
+            found.append(DuplicateSuggestion(first, second, scored[0], tuple(scored[1])))
+    return sorted(found, key=lambda s: (-s.score, s.first.coded_at, s.first.id, s.second.id))

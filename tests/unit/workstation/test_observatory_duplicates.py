@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 
 from tests.unit.workstation.test_observatory_model import SOURCE_B, TODAY, link_to, record
@@ -88,3 +91,28 @@ class TestSuggest:
         a = record()
         b = record(group=a.id)
         assert suggest_duplicates([a, b]) == []
+
+
+def test_the_sweep_finds_every_pair_all_pairs_would() -> None:
+    """Blocking by place and sweeping by date loses no candidate: compared with scoring
+    every pair, on records of mixed countries, regions, precisions and acts."""
+    rng = random.Random(19)
+    places = [Place("CD", "CD-SK"), Place("CD", "CD-NK"), Place("CD"), Place("BI", "BI-BM")]
+    dates = ["2024-03-05", "2024-03-06", "2024-03", "2024-04", "2024", "2023-12/2024-02-10"]
+    acts = [Act("rape", WOMEN), Act("forced_nudity", WOMEN), Act("sexual_slavery", WOMEN)]
+    records = [
+        record(
+            place=rng.choice(places),
+            date=_date(rng.choice(dates)),
+            acts=tuple(rng.sample(acts, rng.randint(1, 2))),
+            coded_at=f"{n:04d}",
+        )
+        for n in range(160)
+    ]
+    expected = {
+        frozenset((a.id, b.id))
+        for a, b in itertools.combinations(records, 2)
+        if score_pair(a, b) is not None
+    }
+    found = {frozenset((s.first.id, s.second.id)) for s in suggest_duplicates(records, 0.0)}
+    assert found == expected and len(expected) > 1000
