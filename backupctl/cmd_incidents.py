@@ -18,7 +18,12 @@ from backupctl._common import read_passphrase_file
 from backupctl.cmd_custody import _ACTOR, _KEY_PASSPHRASE, _WORKSPACE, _open, _passphrase
 from workstation.custody_log import Workspace
 from workstation.observatory.coding import item_prefill, source_link
-from workstation.observatory.duplicates import DEFAULT_MIN_SCORE, suggest_duplicates
+from workstation.observatory.duplicates import (
+    DEFAULT_MIN_SCORE,
+    DuplicateSuggestion,
+    duplicates_of,
+    suggest_duplicates,
+)
 from workstation.observatory.incidents import (
     ConsentStatus,
     Incident,
@@ -43,6 +48,7 @@ from workstation.observatory.vocabulary import (
     UNKNOWN,
 )
 
+_SHOWN = 5  # likely duplicates shown after `add`
 _HOME = click.option(
     "--home",
     required=True,
@@ -256,6 +262,11 @@ def add(
     with open_book(opened, home, _phrases(passphrase_files)) as book:
         kept = book.add(record)
         book.commit()
+        likely = duplicates_of(kept, book.records.values())
+    if likely:
+        click.echo(f"likely duplicates ({len(likely)}; the best {min(len(likely), _SHOWN)}):")
+        _print_suggestions(likely[:_SHOWN])
+        click.echo("  link one with `incident link WS RECORD OTHER` if it is the same incident")
     click.echo(f"sealed incident record {kept.id}")
 
 
@@ -383,30 +394,46 @@ def show(
             click.echo(f"  with {other.id} ({consent[other.id].flag})")
 
 
+def _print_suggestions(found: Sequence[DuplicateSuggestion]) -> None:
+    for suggestion in found:
+        click.echo(f"{suggestion.score:.2f}  {suggestion.first.id} {suggestion.second.id}")
+        for reason in suggestion.reasons:
+            click.echo(f"      {reason}")
+
+
 @incident.command("duplicates")
 @_WORKSPACE
+@click.argument("record_id", required=False)
 @click.option("--min-score", default=DEFAULT_MIN_SCORE, show_default=True, type=float)
+@click.option("--limit", default=50, show_default=True, help="Show the best LIMIT pairs.")
 @_HOME
 @_PASSPHRASES
 @_KEY_PASSPHRASE
 @_ACTOR
 def duplicates(
     workspace: Path,
+    record_id: str | None,
     min_score: float,
+    limit: int,
     home: Path,
     passphrase_files: tuple[Path, ...],
     key_passphrase_file: Path | None,
     actor: str | None,
 ) -> None:
-    """Pairs of records that may be one incident, best first, with the reasons."""
+    """Pairs of records that may be one incident, best first, with the reasons (those
+    of RECORD_ID only, if given)."""
     opened = _open(workspace, key_passphrase_file, actor)
     with open_book(opened, home, _phrases(passphrase_files)) as book:
-        found = suggest_duplicates(list(book.records.values()), min_score)
-    for suggestion in found:
-        click.echo(f"{suggestion.score:.2f}  {suggestion.first.id} {suggestion.second.id}")
-        for reason in suggestion.reasons:
-            click.echo(f"      {reason}")
-    click.echo(f"{len(found)} likely duplicate pair(s); link one with `incident link WS A B`")
+        if record_id is None:
+            found = suggest_duplicates(list(book.records.values()), min_score, limit + 1)
+        else:
+            found = duplicates_of(book.find(record_id), book.records.values(), min_score)
+    _print_suggestions(found[:limit])
+    more = " (the best shown; more below --min-score or --limit)" if len(found) > limit else ""
+    click.echo(
+        f"{min(len(found), limit)} likely duplicate pair(s){more}; "
+        "link one with `incident link WS A B`"
+    )
 
 
 @incident.command("link")

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from workstation.observatory.model import IncidentRecord
 from workstation.observatory.vocabulary import UNKNOWN
 
-__all__ = ["DEFAULT_MIN_SCORE", "DuplicateSuggestion", "score_pair", "suggest_duplicates"]
+__all__ = [
+    "DEFAULT_MIN_SCORE",
+    "DuplicateSuggestion",
+    "duplicates_of",
+    "score_pair",
+    "suggest_duplicates",
+]
 
 DEFAULT_MIN_SCORE = 0.5
 
@@ -44,8 +50,15 @@ def _jaccard(a: Iterable[str], b: Iterable[str]) -> tuple[float, list[str]]:
     return len(common) / len(left | right), common
 
 
-def score_pair(a: IncidentRecord, b: IncidentRecord) -> tuple[float, list[str]] | None:
-    """The score and its reasons, or None when the pair cannot be one incident."""
+def _ignore(_: str) -> None:
+    pass
+
+
+def score_pair(
+    a: IncidentRecord, b: IncidentRecord, *, explain: bool = True
+) -> tuple[float, list[str]] | None:
+    """The score and its reasons (none unless `explain`: they cost more than the score),
+    or None when the pair cannot be one incident."""
     if a.place.country != b.place.country:
         return None
     if a.place.region and b.place.region and a.place.region != b.place.region:
@@ -56,28 +69,30 @@ def score_pair(a: IncidentRecord, b: IncidentRecord) -> tuple[float, list[str]] 
     acts, common_acts = _jaccard(a.act_categories, b.act_categories)
     if not common_acts:
         return None
-    reasons = []
+    reasons: list[str] = []
+    say = reasons.append if explain else _ignore
     score = 0.0
     if a.place.region and a.place.region == b.place.region:
         score += 0.30
-        reasons.append(f"same region {a.place.region}")
+        say(f"same region {a.place.region}")
     else:
         score += 0.15
-        reasons.append(f"same country {a.place.country}, region unknown on one side")
+        say(f"same country {a.place.country}, region unknown on one side")
     union = (max(a.date.end, b.date.end) - min(a.date.start, b.date.start)).days + 1
     score += 0.15 + 0.15 * overlap / union
-    reasons.append(f"dates overlap ({a.date.text} and {b.date.text}: {overlap} day(s) in common)")
+    if explain:
+        say(f"dates overlap ({a.date.text} and {b.date.text}: {overlap} day(s) in common)")
     score += 0.30 * acts
-    reasons.append(f"acts in common: {', '.join(common_acts)}")
+    say(f"acts in common: {', '.join(common_acts)}")
     known_a = [p for p in a.perpetrator_categories if p != UNKNOWN]
     known_b = [p for p in b.perpetrator_categories if p != UNKNOWN]
     perpetrators, common = _jaccard(known_a, known_b)
     if common:
         score += 0.10 * perpetrators
-        reasons.append(f"perpetrators in common: {', '.join(common)}")
+        say(f"perpetrators in common: {', '.join(common)}")
     if set(a.source_keys) & set(b.source_keys):
         score += 0.10
-        reasons.append("the same source reported both")
+        say("the same source reported both")
     return min(1.0, round(score, 3)), reasons
 
 
@@ -115,16 +130,45 @@ def _candidates(
                     yield a, b
 
 
+def _suggestion(a: IncidentRecord, b: IncidentRecord) -> DuplicateSuggestion:
+    first, second = sorted((a, b), key=lambda r: (r.coded_at, r.id))
+    scored = score_pair(first, second)
+    if scored is None:  # the caller scored this pair already
+        raise ValueError("not a candidate")
+    return DuplicateSuggestion(first, second, scored[0], tuple(scored[1]))
+
+
 def suggest_duplicates(
-    records: Sequence[IncidentRecord], min_score: float = DEFAULT_MIN_SCORE
+    records: Sequence[IncidentRecord],
+    min_score: float = DEFAULT_MIN_SCORE,
+    limit: int | None = None,
 ) -> list[DuplicateSuggestion]:
-    """Pairs of records in different groups scoring at least `min_score`, best first."""
-    found = []
+    """Pairs of records in different groups scoring at least `min_score`, best first (the
+    best `limit` only, if given; their reasons are worked out for those alone)."""
+    scored = []
     for a, b in _candidates(records):
         if a.group == b.group:
             continue
-        scored = score_pair(a, b)
-        if scored is not None and scored[0] >= min_score:
+        result = score_pair(a, b, explain=False)
+        if result is not None and result[0] >= min_score:
             first, second = sorted((a, b), key=lambda r: (r.coded_at, r.id))
-            found.append(DuplicateSuggestion(first, second, scored[0], tuple(scored[1])))
-    return sorted(found, key=lambda s: (-s.score, s.first.coded_at, s.first.id, s.second.id))
+            scored.append((-result[0], first.coded_at, first.id, second.id, first, second))
+    scored.sort(key=lambda item: item[:4])
+    return [_suggestion(item[4], item[5]) for item in scored[:limit]]
+
+
+def duplicates_of(
+    record: IncidentRecord,
+    records: Iterable[IncidentRecord],
+    min_score: float = DEFAULT_MIN_SCORE,
+) -> list[DuplicateSuggestion]:
+    """The records outside `record`'s group that may be the same incident, best first:
+    what the analyst checks right after coding a record (one pass over the others)."""
+    found = []
+    for other in records:
+        if other.group == record.group:
+            continue
+        scored = score_pair(record, other)
+        if scored is not None and scored[0] >= min_score:
+            found.append(DuplicateSuggestion(record, other, scored[0], tuple(scored[1])))
+    return sorted(found, key=lambda s: (-s.score, s.second.coded_at, s.second.id))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -240,15 +241,15 @@ class IncidentRecord:
             raise IncidentInvalidError(problems)
         return record
 
-    @property
+    @functools.cached_property  # frozen: computed once (duplicate scoring)
     def act_categories(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(act.category for act in self.acts))
 
-    @property
+    @functools.cached_property  # frozen: computed once (duplicate scoring)
     def perpetrator_categories(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(p for act in self.acts for p in act.perpetrators))
 
-    @property
+    @functools.cached_property  # frozen: computed once (duplicate scoring)
     def source_keys(self) -> tuple[str, ...]:
         """Who told us: each source's uuid (or designation when unknown), once."""
         return tuple(dict.fromkeys(link.source or link.designation for link in self.sources))
@@ -333,13 +334,24 @@ def _get(record: IncidentRecord, name: str) -> object:
     return getattr(record, name)
 
 
+@functools.cache
+def _is_country(code: str) -> bool:
+    return pycountry.countries.get(alpha_2=code) is not None
+
+
+@functools.cache
+def _first_level(country: str) -> frozenset[str]:
+    # Cached: a store of 100,000 records asks for the same few countries again and again.
+    return frozenset(first_level(country))
+
+
 def check_place(place: Place, problems: list[str]) -> None:
-    if pycountry.countries.get(alpha_2=str(place.country)) is None:
+    if not isinstance(place.country, str) or not _is_country(place.country):
         problems.append(f"place: {place.country!r} is not an ISO 3166-1 alpha-2 country code")
         return
     if place.region is None:
         return
-    regions = first_level(place.country)
+    regions = _first_level(place.country)
     if not regions:
         problems.append(
             f"place: {place.country} is coded without a region (its first-level "

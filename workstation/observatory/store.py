@@ -46,6 +46,7 @@ __all__ = [
 INCIDENTS_DIR = "incidents"
 FORMAT = "backup-incidents/1"
 _STORE = re.compile(r"^store\.(?P<generation>[0-9]{1,9})\.gpg$")
+_CHUNK = 1024 * 1024
 _MAX_STORE = 1024 * 1024 * 1024  # 1 GiB of JSON: millions of records
 _ACTIONS = ("incident-coded", "incident-edited", "incident-linked", "incident-unlinked")
 
@@ -179,16 +180,20 @@ class IncidentBook:
             "generation": generation,
             "records": [r.to_dict() for r in sorted(self.records.values(), key=lambda r: r.id)],
         }
-        sealed = self.keyring.seal_bytes(
-            json.dumps(payload, sort_keys=True).encode("utf-8"), [seal_recipient(self.keyring)]
-        )
+        data = json.dumps(payload, sort_keys=True).encode("utf-8")
         path = self.directory / f"store.{generation}.gpg"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(sealed)
-            handle.flush()
-            os.fsync(handle.fileno())
-        state = {"generation": generation, "sha256": hashlib.sha256(sealed).hexdigest()}
+        # Straight into gpg's stdin in large writes, the ciphertext hashed and fsynced on
+        # its way to a file created exclusively (keys.gpg.GpgStream); never a clear copy.
+        stream = self.keyring.seal_stream([seal_recipient(self.keyring)], path)
+        try:
+            for start in range(0, len(data), _CHUNK):
+                stream.write(data[start : start + _CHUNK])
+        except BaseException:
+            stream.abort()
+            raise
+        stream.close()
+        os.chmod(path, 0o600)
+        state = {"generation": generation, "sha256": stream.sha256}
         for action, record, details in self._pending:
             self.workspace.log.append(
                 action,

@@ -141,6 +141,9 @@ def test_incidents_coded_sealed_linked_and_logged(
         "add", "--from", item_b, "--victims", "female:unknown:1", "--note", NOTE_MARKER, "--yes"
     )
     assert "  date: 2024-03-05 (day)" in added.output
+    # Right after sealing, the records that may be the same incident.
+    assert "likely duplicates (1; the best 1):" in added.output
+    assert f" {record_a}\n      same region CD-SK\n" in added.output
     record_b = added.output.strip().splitlines()[-1].split()[-1]
     # A plain message: coded by hand; a bad code is refused, with every problem named.
     hand = [
