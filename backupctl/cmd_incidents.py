@@ -242,14 +242,28 @@ def add(
         (p for p in (item_prefill(opened, link.item) for link in links) if p.acts or p.place),
         None,
     )
-    base_acts = prefill.acts if prefill else ()
+    # What neither the report nor the options give is named all at once.
+    missing: list[str] = []
+    try:
+        when = _date(prefill.date if prefill else None, date)
+    except IncidentInvalidError as exc:
+        missing += exc.problems
+    try:
+        where = _place(prefill.place if prefill else None, country, region, no_region)
+    except IncidentInvalidError as exc:
+        missing += exc.problems
+    coded_acts = _acts(prefill.acts if prefill else (), acts, victims, perpetrators)
+    if not coded_acts:
+        missing.append("acts: the report gives none: --act CATEGORY (and --victims)")
+    if missing:
+        raise IncidentInvalidError(missing)
     record_id = str(uuid.uuid4())
     record = IncidentRecord.build(
         id=record_id,
         group=record_id,
-        date=_date(prefill.date if prefill else None, date),
-        place=_place(prefill.place if prefill else None, country, region, no_region),
-        acts=_acts(base_acts, acts, victims, perpetrators),
+        date=when,
+        place=where,
+        acts=coded_acts,
         source_type=source_type or (prefill.source_type if prefill else None) or UNKNOWN,
         sources=links,
         note=note,

@@ -151,6 +151,9 @@ def test_incidents_coded_sealed_linked_and_logged(
         "--date", "2024-03", "--region", "CD-SK", "--source-type", "witness", "--yes",
     ]  # fmt: skip
     log_size = len(read_log(ws / LOG_NAME))
+    bare = incident("add", "--from", item_c, "--yes", ok=False).output
+    for missing in ("date: the report gives none", "place: the report gives none", "acts: the"):
+        assert f"  - {missing}" in bare
     refused = incident(*hand[:-1], "--act", "beating", "--region", "CD-XX", "--yes", ok=False)
     assert "incident record refused:" in refused.output
     assert "act: 'beating' is not one of rape" in refused.output
