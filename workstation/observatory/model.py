@@ -102,8 +102,10 @@ class IncidentDate:
 
         Raises ValueError with a sentence saying what is wrong.
         """
-        today = today or dt.date.today()
-        text = text.strip()
+        return _parse_date(text.strip(), today or dt.date.today())
+
+    @classmethod
+    def _parse(cls, text: str, today: dt.date) -> IncidentDate:
         parts = re.split(r"/|\.\.", text)
         try:
             if len(parts) == 1:
@@ -150,6 +152,13 @@ class IncidentDate:
 
     def overlaps(self, other: IncidentDate) -> bool:
         return self.overlap_days(other) > 0
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_date(text: str, today: dt.date) -> IncidentDate:
+    # Cached: a store holds the same few thousand dates many times over (dates are
+    # immutable, so sharing one is safe).
+    return IncidentDate._parse(text, today)
 
 
 @dataclass(frozen=True)
