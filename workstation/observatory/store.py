@@ -199,7 +199,7 @@ class IncidentBook:
                 action,
                 {
                     "record": record.id,
-                    "revision": self.records[record.id].revision,
+                    "revision": record.revision,
                     **details,
                     "store": state,
                 },
