@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
+from backupctl.cmd_incidents import incident
 from vault import reports
 from workstation.attachments import in_run
 from workstation.consent import ConsentReading, fold_readings, reading_of, record_text
@@ -21,6 +22,9 @@ from workstation.report import render_report_file
 @click.group()
 def workstation() -> None:
     """Air-gapped workstation tools (run these on the offline machine only)."""
+
+
+workstation.add_command(incident)  # coding incidents for the observatory (cmd_incidents)
 
 
 @workstation.command()
