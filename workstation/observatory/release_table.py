@@ -240,12 +240,17 @@ def audit(table: Table, hidden: set[Key]) -> set[Key]:
     return _determined_mod(equations, _PRIME) & hidden
 
 
-def suppress(table: Table, k: int) -> tuple[set[Key], set[Key]]:
-    """(primary, all hidden entries) for `table` with threshold `k` (see the module)."""
+def suppress(
+    table: Table, k: int, *, seed: Iterable[Key] = ()
+) -> tuple[set[Key], set[Key]]:
+    """(primary, all hidden entries) for `table` with threshold `k` (see the module).
+
+    `seed`: entries to hide whatever their value (those an earlier release of the same
+    table hid: hidden once, hidden in every revision); a zero among them stays shown."""
     if k < 1:
         raise ValueError("k must be at least 1")
     first = primary(table, k)
-    hidden = set(first)
+    hidden = first | {key for key in seed if table.value(key) > 0}
     while True:
         _complete(table, hidden, k)
         recovered = audit(table, hidden)
