@@ -36,11 +36,11 @@ from workstation.observatory.release_table import TOTAL, Key, Table
 __all__ = [
     "DIMENSIONS",
     "SCHEMA",
+    "UNKNOWN",
     "Dimension",
     "Release",
     "ReleaseError",
     "ReleaseSpec",
-    "UNKNOWN",
     "build_release",
     "canonical",
     "category_of",

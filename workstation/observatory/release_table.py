@@ -240,9 +240,7 @@ def audit(table: Table, hidden: set[Key]) -> set[Key]:
     return _determined_mod(equations, _PRIME) & hidden
 
 
-def suppress(
-    table: Table, k: int, *, seed: Iterable[Key] = ()
-) -> tuple[set[Key], set[Key]]:
+def suppress(table: Table, k: int, *, seed: Iterable[Key] = ()) -> tuple[set[Key], set[Key]]:
     """(primary, all hidden entries) for `table` with threshold `k` (see the module).
 
     `seed`: entries to hide whatever their value (those an earlier release of the same
