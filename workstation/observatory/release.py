@@ -413,7 +413,7 @@ def check_document(document: Any) -> None:
     expected = set(table.entries())
     if set(values) != expected or len(values) != len(document["entries"]):
         raise ReleaseError("release: entries do not match the dimensions")
-    for key, value in values.items():
+    for value in values.values():
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -55,12 +55,12 @@ from workstation.observatory.release import (
 from workstation.observatory.release_input import ReleaseRow
 from workstation.observatory.release_table import Key
 
-__all__ = ["DEFAULT_BUDGET", "Ledger", "LedgerRefusal", "make_release"]
+__all__ = ["DEFAULT_BUDGET", "Ledger", "LedgerRefusalError", "make_release"]
 
 DEFAULT_BUDGET = 3.0  # total epsilon an incident may spend over all noisy releases
 
 
-class LedgerRefusal(ReleaseError):
+class LedgerRefusalError(ReleaseError):
     """This release, made after the ledger's, could single out records."""
 
 
@@ -124,7 +124,7 @@ class Ledger:
         return [_Entry(**item) for item in data["releases"]]
 
     def check_and_seed(self, spec: ReleaseSpec, rows: Sequence[ReleaseRow]) -> set[Key]:
-        """Refuse (LedgerRefusal) a release of `rows` (in scope, consented) per `spec`
+        """Refuse (LedgerRefusalError) a release of `rows` (in scope, consented) per `spec`
         that the earlier ones forbid; else the entries it must keep hidden."""
         incidents = {row.incident_id for row in rows}
         entries = self.entries()
@@ -136,7 +136,7 @@ class Ledger:
                 )
                 spent = max(spent, used)
             if spent + spec.epsilon > self.budget + 1e-9:
-                raise LedgerRefusal(
+                raise LedgerRefusalError(
                     f"privacy budget: these incidents have spent epsilon {spent:g} of "
                     f"{self.budget:g}; this release would add {spec.epsilon:g}"
                 )
@@ -150,7 +150,7 @@ class Ledger:
                 or entry.scope != spec.scope()
                 or entry.k != spec.k
             ):
-                raise LedgerRefusal(
+                raise LedgerRefusalError(
                     f"shares incidents with release {entry.release_id}, which counts "
                     "another table: release disjoint periods or countries, or use noise"
                 )
@@ -161,7 +161,7 @@ class Ledger:
             for name, change in (("added", added), ("removed", removed)):
                 small = _small_cells(change, spec)
                 if small:
-                    raise LedgerRefusal(
+                    raise LedgerRefusalError(
                         f"the rows {name} since release {entry.release_id} fill {small} "
                         f"cell(s) with fewer than {spec.k} incidents: they would be singled "
                         "out by difference; wait for more, or use noise"
@@ -207,7 +207,7 @@ def _small_cells(rows: Iterable[ReleaseRow], spec: ReleaseSpec) -> int:
 
 
 def make_release(rows: Iterable[ReleaseRow], spec: ReleaseSpec, ledger: Ledger) -> Release:
-    """Build a release of `rows` per `spec` if the ledger allows it (LedgerRefusal
+    """Build a release of `rows` per `spec` if the ledger allows it (LedgerRefusalError
     otherwise). The caller records it in the ledger once it is signed and written."""
     kept = [row for row in rows if in_scope(row, spec)]
     seed = ledger.check_and_seed(spec, kept)
