@@ -52,7 +52,7 @@ from workstation.observatory.release import (
     category_of,
     in_scope,
 )
-from workstation.observatory.release_input import ReleaseRow
+from workstation.observatory.release_input import ReleaseRow, row_from_json, row_to_json
 from workstation.observatory.release_table import Key
 
 __all__ = ["DEFAULT_BUDGET", "Ledger", "LedgerRefusalError", "make_release"]
@@ -64,35 +64,8 @@ class LedgerRefusalError(ReleaseError):
     """This release, made after the ledger's, could single out records."""
 
 
-def _row_json(row: ReleaseRow) -> dict[str, Any]:
-    data = asdict(row)
-    data["date"] = row.date.isoformat()
-    data["date_end"] = row.date_end.isoformat() if row.date_end else None
-    data["acts"] = list(row.acts)
-    return data
-
-
-def _row_from_json(data: dict[str, Any]) -> ReleaseRow:
-    import datetime as dt
-
-    return ReleaseRow(
-        incident_id=data["incident_id"],
-        date=dt.date.fromisoformat(data["date"]),
-        precision=data["precision"],
-        country=data["country"],
-        region=data["region"],
-        acts=tuple(data["acts"]),
-        victim_sex=data["victim_sex"],
-        age_band=data["age_band"],
-        victim_count=data["victim_count"],
-        perpetrator=data["perpetrator"],
-        consent_statistics=data["consent_statistics"],
-        date_end=dt.date.fromisoformat(data["date_end"]) if data["date_end"] else None,
-    )
-
-
 def _row_id(row: ReleaseRow) -> str:
-    return hashlib.sha256(json.dumps(_row_json(row), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(row_to_json(row), sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -154,7 +127,7 @@ class Ledger:
                     f"shares incidents with release {entry.release_id}, which counts "
                     "another table: release disjoint periods or countries, or use noise"
                 )
-            before = {_row_id(r): r for r in (_row_from_json(x) for x in entry.rows)}
+            before = {_row_id(r): r for r in (row_from_json(x) for x in entry.rows)}
             now = {_row_id(r): r for r in rows}
             added = [now[i] for i in now.keys() - before.keys()]
             removed = [before[i] for i in before.keys() - now.keys()]
@@ -186,7 +159,7 @@ class Ledger:
                         k=spec.k,
                         epsilon=spec.epsilon,
                         hidden=sorted(list(key) for key in release.hidden),
-                        rows=[_row_json(r) for r in release.rows],
+                        rows=[row_to_json(r) for r in release.rows],
                     )
                 )
             )
