@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
+from backupctl.cmd_release import release
 from vault import reports
 from workstation.consent import ConsentReading, fold_readings, reading_of, record_text
 from workstation.decrypt import decrypt_downloads
@@ -20,6 +21,9 @@ from workstation.report import render_report_file
 @click.group()
 def workstation() -> None:
     """Air-gapped workstation tools (run these on the offline machine only)."""
+
+
+workstation.add_command(release)  # statistics releases (docs/observatory.md)
 
 
 @workstation.command()
