@@ -17,6 +17,7 @@ the same release), and the document must add up (`release.check_document`).
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -89,9 +90,11 @@ def verify_release(data: bytes, signature: bytes, public_key: str | bytes) -> di
             if gpg.list_keys(secret=True):
                 raise SignatureError("give the public key only")
             trusted = _fingerprints(gpg)
-            sig_path = Path(tmp) / "release.json.asc"
-            sig_path.write_bytes(signature)
-            verified = gpg.verify_data(str(sig_path), data)
+            # Both as files: gpg reads them itself (a pipe breaks when gpg stops early).
+            data_path = Path(tmp) / "release.json"
+            data_path.write_bytes(data)
+            with io.BytesIO(signature) as stream:
+                verified = gpg.verify_file(stream, data_filename=str(data_path))
             signer = str(verified.pubkey_fingerprint or verified.fingerprint or "").upper()
             if not verified.valid or signer not in trusted:
                 raise SignatureError(
