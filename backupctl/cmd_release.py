@@ -17,7 +17,6 @@ import click
 from backupctl._common import check_gnupg_home, read_passphrase_file
 from keys.gpg import GpgKeyring
 from workstation.observatory.charts import charts
-from workstation.observatory.export import to_csv, to_json
 from workstation.observatory.release import DIMENSIONS, ReleaseError, ReleaseSpec
 from workstation.observatory.release_input import RowError, row_from_json
 from workstation.observatory.release_ledger import DEFAULT_BUDGET, Ledger, make_release
@@ -117,6 +116,10 @@ def make(
     budget: float,
 ) -> None:
     """Make, sign and write a release, on the AIR-GAPPED workstation."""
+    # libhxl is a workstation dependency (pyproject's `workstation` extra): imported
+    # here so that `backupctl` on the server, which lacks it, still starts.
+    from workstation.observatory.export import to_csv, to_json
+
     check_gnupg_home(home)
     try:
         spec = ReleaseSpec(

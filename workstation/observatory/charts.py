@@ -12,7 +12,7 @@ empty, dashed bar labelled "suppressed", never as zero.
 from __future__ import annotations
 
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape  # nosec B406 - escapes output, parses nothing
 
 from workstation.observatory.release_table import TOTAL
 

@@ -243,7 +243,8 @@ def _dp_noise(
     import opendp.prelude as dp  # the import is slow: only when noise is asked for
 
     dp.enable_features("contrib")
-    assert spec.epsilon is not None  # noqa: S101 - callers check
+    if spec.epsilon is None:  # pragma: no cover - callers check
+        raise ReleaseError("no epsilon")
     cap = spec.contribution_cap
     eps_records = spec.epsilon * _EPSILON_RECORDS_SHARE
     eps_table = spec.epsilon - eps_records

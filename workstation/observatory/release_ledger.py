@@ -148,7 +148,9 @@ class Ledger:
         with os.fdopen(fd, "r+", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             text = handle.read()
-            data = json.loads(text) if text.strip() else {"schema": "backup.release-ledger"}
+            data: dict[str, Any] = (
+                json.loads(text) if text.strip() else {"schema": "backup.release-ledger"}
+            )
             data.setdefault("releases", [])
             data["releases"].append(
                 asdict(
