@@ -12,7 +12,9 @@ empty, dashed bar labelled "suppressed", never as zero.
 from __future__ import annotations
 
 from typing import Any
-from xml.sax.saxutils import escape  # nosec B406 - escapes output, parses nothing
+
+# saxutils only escapes what we write; nothing is parsed.
+from xml.sax.saxutils import escape  # nosec B406
 
 from workstation.observatory.release_table import TOTAL
 
