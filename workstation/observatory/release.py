@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from vault.regions import REGIONS
 from workstation.observatory import release_table
 from workstation.observatory.release_input import (
     ACTS,
@@ -180,8 +181,8 @@ def _months(spec: ReleaseSpec) -> list[str]:
 
 def categories(spec: ReleaseSpec, rows: Sequence[ReleaseRow]) -> list[list[str]]:
     """Each dimension's categories: the whole vocabulary for closed ones (a zero is
-    published as a zero), the values present for countries and regions; "unknown"
-    last, when present."""
+    published as a zero), the scope's countries and all their first-level regions
+    (plus any other present); "unknown" last, when present."""
     out = []
     for dim in spec.dimensions:
         present = {category_of(row, dim, spec) for row in rows}
@@ -202,7 +203,10 @@ def categories(spec: ReleaseSpec, rows: Sequence[ReleaseRow]) -> list[list[str]]
         elif dim == "country":
             base = sorted(set(spec.countries) | (present - {UNKNOWN}))
         else:
-            base = sorted(present - {UNKNOWN})
+            # Every first-level region of the countries named (a region appears whether
+            # or not anyone reported there), and any other present.
+            listed = {code for c in spec.countries for code in REGIONS.get(c, {})}
+            base = sorted(listed | (present - {UNKNOWN}))
         if UNKNOWN in present and UNKNOWN not in base:
             base.append(UNKNOWN)
         out.append(base)
