@@ -32,7 +32,9 @@ over the integers modulo the prime 2^61 - 1 (exact, no rounding; the equations h
 coefficients 0 and +-1, and the only way modular arithmetic could call a recovered entry
 hidden is this prime dividing one of the system's minors: for a 61-bit prime, a chance
 far below any other risk here).
-Each recovered entry makes the smallest published entry > 0 of one of its lines hidden,
+Each recovered entry makes the smallest published entry > 0 of each of its lines hidden
+(an entry recovered again widens further: the lines of the hidden entries around it, one
+step more each time),
 and the rules and the audit run again, until no hidden entry can be recovered. Since
 every hidden entry is > 0 and not determined, another solution of the published system
 exists in which it differs: published margins minus visible cells leave it ambiguous.
@@ -249,26 +251,55 @@ def suppress(table: Table, k: int, *, seed: Iterable[Key] = ()) -> tuple[set[Key
         raise ValueError("k must be at least 1")
     first = primary(table, k)
     hidden = first | {key for key in seed if table.value(key) > 0}
+    stubborn: dict[Key, int] = {}
     while True:
         _complete(table, hidden, k)
         recovered = audit(table, hidden)
         if not recovered:
             return first, hidden
-        # Widen the pattern at a recovered entry: the smallest published entry > 0 in
-        # one of its lines; if its lines are all hidden already, in a line of any
+        # Widen the pattern at each recovered entry: the smallest published entry > 0
+        # in each of its lines; if its lines are all hidden already, in a line of any
         # hidden entry. Terminates: with every entry > 0 hidden, the system is
         # homogeneous, and an entry > 0 cannot be pinned to 0.
+        # An entry recovered again and again: widen further from it each time, through
+        # the lines of the hidden entries around it (radius = times recovered).
         added = set()
         for entry in sorted(recovered):
-            candidates = _visible_neighbours(table, hidden, [entry])
-            if candidates:
-                added.add(min(candidates, key=lambda e: _sort_key(table, e)))
+            stubborn[entry] = stubborn.get(entry, 0) + 1
+            for dim, total in _lines_around(table, hidden, entry, stubborn[entry]):
+                members, _ = line_keys(table, dim, total)
+                candidates = [
+                    e for e in (*members, total) if e not in hidden and table.value(e) > 0
+                ]
+                if candidates:
+                    added.add(min(candidates, key=lambda e: _sort_key(table, e)))
         if not added:
             candidates = _visible_neighbours(table, hidden, sorted(hidden))
             if not candidates:  # pragma: no cover - see above
                 raise AssertionError("no entry left to hide")
             added.add(min(candidates, key=lambda e: _sort_key(table, e)))
         hidden |= added
+
+
+def _lines_around(
+    table: Table, hidden: set[Key], entry: Key, radius: int
+) -> set[tuple[int, Key]]:
+    """The lines of `entry`, and (radius > 1) those of the hidden entries in them, and
+    so on, `radius` steps out."""
+    lines = set(_lines_of(table, entry))
+    frontier = set(lines)
+    for _ in range(radius - 1):
+        reached = set()
+        for dim, total in frontier:
+            members, _ = line_keys(table, dim, total)
+            for e in (*members, total):
+                if e in hidden:
+                    reached |= set(_lines_of(table, e))
+        frontier = reached - lines
+        lines |= frontier
+        if not frontier:
+            break
+    return lines
 
 
 def _visible_neighbours(table: Table, hidden: set[Key], around: Iterable[Key]) -> list[Key]:
