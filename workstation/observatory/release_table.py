@@ -281,9 +281,7 @@ def suppress(table: Table, k: int, *, seed: Iterable[Key] = ()) -> tuple[set[Key
         hidden |= added
 
 
-def _lines_around(
-    table: Table, hidden: set[Key], entry: Key, radius: int
-) -> set[tuple[int, Key]]:
+def _lines_around(table: Table, hidden: set[Key], entry: Key, radius: int) -> set[tuple[int, Key]]:
     """The lines of `entry`, and (radius > 1) those of the hidden entries in them, and
     so on, `radius` steps out."""
     lines = set(_lines_of(table, entry))
