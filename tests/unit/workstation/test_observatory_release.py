@@ -235,6 +235,19 @@ def test_a_revision_adding_k_incidents_per_cell_keeps_what_was_hidden(tmp_path: 
     for key, value in after.items():
         if value is not None and before[key] is not None and value != before[key]:
             assert value - before[key] == 6
+    # The strongest differencing attacker knows the added rows exactly: each figure the
+    # revision shows, minus the new rows, is a figure of the first release. Together
+    # with the first release, it still recovers nothing the first one hid.
+    delta = {k: second.table.value(k) - first.table.value(k) for k in after}
+    merged = dict(before)
+    for key, value in after.items():
+        if value is not None:
+            assert merged[key] in (None, value - delta[key])
+            merged[key] = value - delta[key]
+    cats = [d["categories"] for d in first.document["dimensions"]]
+    assert merged == before  # nothing the first release hid is shown by the second
+    assert recoverable(cats, merged, first.table.victims) == set()
+    assert recoverable(cats, after, second.table.victims) == set()
 
 
 def test_another_table_over_the_same_incidents_is_refused(tmp_path: Path) -> None:
