@@ -12,6 +12,7 @@ import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
 from backupctl.cmd_incidents import incident
+from backupctl.cmd_release import release
 from vault import reports
 from workstation.attachments import in_run
 from workstation.consent import ConsentReading, fold_readings, reading_of, record_text
@@ -25,6 +26,7 @@ def workstation() -> None:
 
 
 workstation.add_command(incident)  # coding incidents for the observatory (cmd_incidents)
+workstation.add_command(release)  # statistics releases (docs/observatory.md)
 
 
 @workstation.command()

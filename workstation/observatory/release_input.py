@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Literal, get_args
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, get_args
 
 from vault.reports import AGE_BANDS, PERPETRATORS, SEXES, VIOLENCE
 
@@ -35,6 +35,8 @@ __all__ = [
     "ReleaseRow",
     "RowError",
     "Sex",
+    "row_from_json",
+    "row_to_json",
 ]
 
 Act = Literal[
@@ -56,10 +58,13 @@ Precision = Literal["day", "month", "year", "range"]
 
 ACTS: tuple[str, ...] = get_args(Act)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-assert ACTS == VIOLENCE  # noqa: S101 - import-time guard, the unit tests check it too
-assert get_args(Sex) == SEXES  # noqa: S101
-assert get_args(AgeBand) == AGE_BANDS  # noqa: S101
-assert get_args(Perpetrator) == PERPETRATORS  # noqa: S101
+if (ACTS, get_args(Sex), get_args(AgeBand), get_args(Perpetrator)) != (
+    VIOLENCE,
+    SEXES,
+    AGE_BANDS,
+    PERPETRATORS,
+):  # pragma: no cover - the vocabularies of vault.reports changed: update the Literals
+    raise ImportError("release_input's vocabularies differ from vault.reports")
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _REGION = re.compile(r"([A-Z]{2})-[A-Z0-9]{1,3}")
@@ -137,3 +142,41 @@ class ReleaseRow:
         if self.date_end is not None and self.date_end.year != self.date.year:
             return None
         return f"{self.date.year:04d}"
+
+
+def row_to_json(row: ReleaseRow) -> dict[str, Any]:
+    """The row as JSON values (dates as ISO 8601, acts as a list)."""
+    data = asdict(row)
+    data["date"] = row.date.isoformat()
+    data["date_end"] = row.date_end.isoformat() if row.date_end else None
+    data["acts"] = list(row.acts)
+    return data
+
+
+_FIELDS = frozenset(ReleaseRow.__dataclass_fields__)
+
+
+def row_from_json(data: Any) -> ReleaseRow:
+    """A row from `row_to_json`'s shape; RowError for anything else (an unknown or
+    missing field, a wrong type, a value outside the vocabulary)."""
+    if not isinstance(data, dict) or set(data) - _FIELDS:
+        raise RowError("shape")
+    try:
+        return ReleaseRow(
+            incident_id=str(data["incident_id"]),
+            date=dt.date.fromisoformat(data["date"]),
+            precision=data["precision"],
+            country=data["country"],
+            region=data.get("region"),
+            acts=tuple(data["acts"]),
+            victim_sex=data.get("victim_sex"),
+            age_band=data.get("age_band"),
+            victim_count=data["victim_count"],
+            perpetrator=data["perpetrator"],
+            consent_statistics=data["consent_statistics"],
+            date_end=dt.date.fromisoformat(data["date_end"]) if data.get("date_end") else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, RowError):
+            raise
+        raise RowError("shape") from exc
