@@ -110,7 +110,9 @@ def test_incidents_coded_sealed_linked_and_logged(
     fpr = runtime.receipt_key.fingerprint
     run("custody", "trust", str(ws), str(pem), "--fingerprint", fpr, *common)
     imported = run("custody", "import", str(ws), str(bundle), *common)
-    items = re.findall(r"^imported \w+ (\S+) ", imported.output, re.M)
+    # `import` prints short ids; the workspace names each item by its full id.
+    shown = re.findall(r"^imported \w+ (\S+) ", imported.output, re.M)
+    items = [next((ws / "evidence").glob(f"{short}*")).name for short in shown]
     decrypt = ["--home", str(home), "--passphrase-file", str(sub_pass)]
     run("custody", "decrypt", str(ws), *items, *decrypt, *common)
     # The first message of each source is its report (or plain message).
