@@ -27,13 +27,14 @@ assignee, due date, status), adds S3 to S1's case, replies to S1, S2 and S6; exp
 for the workstation; the partner logs in and accepts the referral; analyst1 sees it on
 the dashboard; on the workstation: a workspace, the receipt key trusted, the bundle
 imported, decrypted and made into a judicial file (each `backupctl custody` command
-counted with the characters typed: paths as an analyst would type them, the 64-digit
-fingerprint and the 36-character item ids in full); admin1 logs in and reads the
-audit log, filtered.
+counted with the characters typed: paths as an analyst would type them; on the
+baseline the 64-digit fingerprint and the 36-character item ids in full, on the
+workbench their 16- and 8-character prefixes); admin1 logs in and reads the audit log,
+filtered. Both sides must end the day in the same state (`Day.end_state`).
 
 `Day` is the script; `BaselineDay` says how each step is done in the interface of
-66e6767, `WorkbenchDay` in the new one (today: the same steps; each step a method, so
-the workbench's are swapped in one by one).
+66e6767, `WorkbenchDay` in the new one (each step a method; the workbench overrides
+those it changes).
 
     .venv/bin/python bench/reviewer_day.py [--repeat 3] [--baseline-commit 66e6767]
 """
