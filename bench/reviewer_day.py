@@ -27,13 +27,14 @@ assignee, due date, status), adds S3 to S1's case, replies to S1, S2 and S6; exp
 for the workstation; the partner logs in and accepts the referral; analyst1 sees it on
 the dashboard; on the workstation: a workspace, the receipt key trusted, the bundle
 imported, decrypted and made into a judicial file (each `backupctl custody` command
-counted with the characters typed: paths as an analyst would type them, the 64-digit
-fingerprint and the 36-character item ids in full); admin1 logs in and reads the
-audit log, filtered.
+counted with the characters typed: paths as an analyst would type them; on the
+baseline the 64-digit fingerprint and the 36-character item ids in full, on the
+workbench their 16- and 8-character prefixes); admin1 logs in and reads the audit log,
+filtered. Both sides must end the day in the same state (`Day.end_state`).
 
 `Day` is the script; `BaselineDay` says how each step is done in the interface of
-66e6767, `WorkbenchDay` in the new one (today: the same steps; each step a method, so
-the workbench's are swapped in one by one).
+66e6767, `WorkbenchDay` in the new one (each step a method; the workbench overrides
+those it changes).
 
     .venv/bin/python bench/reviewer_day.py [--repeat 3] [--baseline-commit 66e6767]
 """
@@ -103,6 +104,8 @@ class Commands:
 class Counts:
     clicks: Clicks
     commands: Commands
+    # What the day left behind (`Day.end_state`): the same on both sides.
+    state: dict[str, object] = field(default_factory=dict)
 
     def row(self) -> dict[str, int]:
         return {
@@ -314,6 +317,71 @@ class Day:
         self.see_partner_news(analyst)
         self.judicial_file()
         self.read_audit_log(self.log_in("admin1"))
+        self.counts.state = self.end_state()
+
+    def end_state(self) -> dict[str, object]:
+        """The cases (their sources by role, priority, urgency, labels, assignees, due
+        date in days from opening, status), the
+        referrals' statuses, the replies by source and the judicial files made: what
+        both interfaces must leave the same."""
+        role_of = {name: role for role, name in self.product.sources.by_role.items()}
+        with contextlib.closing(sqlite3.connect(self.product.instance / "backup.sqlite")) as db:
+            cases = []
+            for case_id, priority, urgent, due, created, status in db.execute(
+                "SELECT id, priority, urgent_medical, due_at, created_at, status FROM cases"
+            ):
+                sources = sorted(
+                    role_of[row[0]]
+                    for row in db.execute(
+                        "SELECT s.designation FROM case_sources cs JOIN sources s"
+                        " ON s.id = cs.source_id WHERE cs.case_id = ?",
+                        (case_id,),
+                    )
+                )
+                labels = sorted(
+                    row[0]
+                    for row in db.execute(
+                        "SELECT label FROM case_labels WHERE case_id = ?", (case_id,)
+                    )
+                )
+                assignees = sorted(
+                    row[0]
+                    for row in db.execute(
+                        "SELECT r.username FROM case_assignees ca JOIN reviewers r"
+                        " ON r.id = ca.reviewer_id WHERE ca.case_id = ?",
+                        (case_id,),
+                    )
+                )
+                days = (
+                    (dt.date.fromisoformat(due[:10]) - dt.date.fromisoformat(created[:10])).days
+                    if due
+                    else None
+                )
+                cases.append(
+                    (
+                        sources,
+                        priority.lower(),
+                        bool(urgent),
+                        labels,
+                        assignees,
+                        days,
+                        status.lower(),
+                    )
+                )
+            referrals = sorted(row[0].lower() for row in db.execute("SELECT status FROM referrals"))
+            replies = sorted(
+                role_of[row[0]]
+                for row in db.execute(
+                    "SELECT s.designation FROM replies r JOIN sources s ON s.id = r.source_id"
+                )
+            )
+        judicial = sorted((self.workstation.workspace / "judicial").glob("*.zip"))
+        return {
+            "cases": sorted(cases),
+            "referrals": referrals,
+            "replies": replies,
+            "judicial files": len(judicial),
+        }
 
     # The steps: BaselineDay says how each is done in the interface of 66e6767.
     def log_in(self, username: str) -> CountedPage:
@@ -502,12 +570,122 @@ class BaselineDay(Day):
 
 
 class WorkbenchDay(BaselineDay):
-    """The workbench's interface. Today the same steps as the baseline: each step the
-    workbench changes (one form to open a case with priority, labels and assignee;
-    status that follows the referral; partners landing on their referrals; short item
-    prefixes on the workstation...) is overridden here once it exists."""
+    """The workbench's interface: analysts land on the dashboard and partners on their
+    referrals; a case opens in one form with its urgency, priority, labels, assignees
+    and due date (the creator assigned by default, an urgent case at High); the case
+    page's one edit form; referring moves the case to Referred; the audit log filtered
+    by category; on the workstation, 8-character item ids and the fingerprint's first
+    16 characters."""
 
     name = "workbench"
+
+    def _untick(self, tab: CountedPage, selector: str, what: str) -> None:
+        """Untick a checkbox: a click that loads nothing."""
+        tab.page.locator(selector).uncheck()
+        tab.counts.clicks += 1
+        tab.counts.steps.append(f"untick {what}")
+
+    @staticmethod
+    def _due(plan: Triage) -> str:
+        return (dt.datetime.now(dt.UTC) + dt.timedelta(days=plan.due_days)).strftime("%Y-%m-%d")
+
+    def care_request(self, tab: CountedPage, role: str) -> str:
+        if not tab.page.url.endswith("/care/"):
+            tab.click("nav a[href='/care/']", "Care queue")
+        tab.click(
+            f"article.care-request.urgent:has-text('{self.designation(role)}') h2 a", "request"
+        )
+        tab.click("button:has-text('Take it')", "Take it")
+        tab.fill("textarea[name=message]", "A nurse can see you today at the clinic.", "answer")
+        tab.click("button:has-text('Send encrypted answer')", "Send encrypted answer")
+        tab.choose("select[name=org]", "Clinic Kigali", "partner")
+        tab.click("form[action$='/refer'] button", "Refer")
+        expect(tab.page.locator(".flash.success")).to_be_visible()
+        reference = re.search(r"BU-\d{4}-\d{4}", tab.page.locator("main").inner_text())
+        assert reference, "the referral page names its case"
+        # The case is urgent, at High, assigned to whoever referred it and Referred
+        # already: only its label and due date are left, in the one edit form.
+        tab.click("p.case-link a", "the case (from its referral)")
+        plan = Triage(role, "high", True, ["medical"], "analyst1", 1, [])
+        form = "form.edit-case"
+        tab.fill(f"{form} input[name=labels]", " ".join(plan.labels), "labels")
+        tab.fill(f"{form} input[name=due]", self._due(plan), "due date")
+        tab.click(f"{form} button[type=submit]", "Save changes")
+        expect(tab.page.locator(".flash.success")).to_be_visible()
+        return reference.group(0)
+
+    def triage(self, tab: CountedPage, plan: Triage) -> None:
+        """The source page's Create a case form, open and ready: one submit."""
+        self._open_source(tab, plan.role)
+        form = "form.new-case"
+        if plan.urgent:
+            tab.tick(f"{form} input[name=urgent_medical]", "Urgent medical need")
+        if plan.priority != ("high" if plan.urgent else "normal"):  # not "Automatic"
+            tab.choose(f"{form} select[name=priority]", plan.priority, "priority")
+        tab.fill(f"{form} input[name=labels]", " ".join(plan.labels), "labels")
+        boxes = f"{form} fieldset.assignees label.check"
+        for box in tab.page.locator(boxes).all():
+            who = box.inner_text().strip()
+            checked = box.locator("input").is_checked()
+            if checked != (who == plan.assignee):
+                selector = f"{boxes}:text-is('{who}') input"
+                if checked:
+                    self._untick(tab, selector, f"assignee {who}")
+                else:
+                    tab.tick(selector, f"assignee {who}")
+        tab.fill(f"{form} input[name=due]", self._due(plan), "due date")
+        tab.click(f"{form} button[type=submit]", "Create a case from this source")
+        expect(tab.page.locator("form.edit-case")).to_have_count(1)
+        self.case_urls[plan.role] = tab.page.url
+        for status in plan.status_path:
+            self._move(tab, status)
+
+    def accept_referral(self, tab: CountedPage, reference: str) -> None:
+        # The partner landed on their referrals.
+        expect(tab.page.locator("h1")).to_have_text(re.compile("Referrals"))
+        tab.click(f"table a:text-is('{reference}')", "the referral")
+        tab.click("button:has-text('Mark as Accepted')", "Mark as Accepted")
+        expect(tab.page.locator(".referral-status")).to_have_text("Accepted")
+
+    def see_partner_news(self, tab: CountedPage) -> None:
+        tab.click("nav a[href='/dashboard/']", "Dashboard")
+        expect(tab.page.locator(".partner-activity .referral-status")).to_have_text("Accepted")
+
+    def judicial_file(self) -> None:
+        ws, bundle = self.workstation, self.bundle
+        assert bundle is not None, "export first"
+        pem, fingerprint = ws.receipt_key()
+        shutil.copy(pem, ws.transfer / pem.name)
+        ws.run("init", str(ws.workspace))
+        short_fingerprint = fingerprint.replace(" ", "")[:16]
+        ws.run(
+            "trust",
+            str(ws.workspace),
+            str(ws.transfer / pem.name),
+            "--fingerprint",
+            short_fingerprint,
+        )
+        imported = ws.run("import", str(ws.workspace), str(bundle))
+        items = re.findall(r"imported (?:message|document) ([0-9a-f]{8}) ", imported)
+        assert items, imported
+        ws.run(
+            "decrypt",
+            str(ws.workspace),
+            *items,
+            "--home",
+            str(ws.home),
+            "--passphrase-file",
+            str(ws.passphrase_file),
+        )
+        made = ws.run("judicial", str(ws.workspace), *items, "--title", "Case of S4")
+        with zipfile.ZipFile(made.strip().splitlines()[-1]) as judicial:
+            assert "JUDICIAL-MANIFEST.json" in judicial.namelist()
+
+    def read_audit_log(self, tab: CountedPage) -> None:
+        tab.click("nav a[href='/admin/audit/']", "Audit log")
+        tab.choose("select[name=category]", "referrals", "category")
+        tab.click("main form button[type=submit]", "Filter")
+        expect(tab.page.locator("tr.event")).not_to_have_count(0)
 
 
 # -- running it --------------------------------------------------------------------------
@@ -617,6 +795,9 @@ def measure(
     for name, counted in runs.items():
         if any(c.row() != counted[0].row() for c in counted):
             say(f"WARNING: the {name} counts differ between runs")
+    states = [c.state for counted in runs.values() for c in counted]
+    if any(state != states[0] for state in states):
+        raise AssertionError(f"the day ends differently: {states}")
     return Report(runs)
 
 

@@ -156,6 +156,8 @@ def referral(referral_uuid: str) -> ResponseReturnValue:
         contact_allowed=referrals.contact_allowed(db(), found),
         form=MessageForm(),
         reply_form=ReplyForm(),
+        # Analysts go on to the case (a partner sees only what the referral shares).
+        case_link=reviewer.role is not Role.PARTNER,
     )
 
 

@@ -16,6 +16,7 @@ pytest's base temporary directory (kept after the run; the path is printed).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +114,41 @@ def test_every_reviewer_page(
         ]:
             admin.check(path, name)
         admin.check("/nowhere", "not-found", status=404)
+
+        # The workbench's pages in the states that matter. The source page: the reply
+        # read from its team copy, with the download of its ciphertext.
+        admin.check(source, "source-reply")
+        reply = admin.page.locator("article.reply")
+        expect(reply).to_contain_text("We read your message")
+        expect(reply.locator("a[href*='/replies/']")).to_have_count(1)
+        # The dashboard's care counts (the admin is on the care team).
+        admin.check("/dashboard/", "dashboard-care")
+        expect(admin.page.locator(".counts .care-waiting .care-total")).to_have_text("1")
+        # Opening a case on a page of its own, then for a source already in a case.
+        admin.check(f"/cases/new?source={seeded.fresh_source_uuid}", "case-new")
+        expect(admin.page.locator("form.new-case button[type=submit]")).to_have_count(1)
+        expect(admin.page.locator(".second-case")).to_have_count(0)
+        admin.check(f"/cases/new?source={seeded.source_uuid}", "case-new-second")
+        expect(admin.page.locator(".second-case")).to_contain_text(seeded.case_reference)
+        expect(admin.page.locator("input[name=confirm_second]")).to_have_count(1)
+        # The case list filtered and sorted; the audit log with every filter applied.
+        admin.check("/cases/?status=open&urgent=1&sort=due&dir=asc", "cases-filtered")
+        expect(admin.page.locator("table.cases tbody tr")).to_have_count(1)
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        admin.check(
+            f"/admin/audit/?category=cases&actor={made.admin.uuid}"
+            f"&object={seeded.case_reference}&since={today}&until={today}",
+            "audit-log-filtered",
+        )
+        expect(admin.page.locator("tr.event").first).to_contain_text(seeded.case_reference)
+        # The case page's one edit form, and the page its Save answers with.
+        admin.check(f"/cases/{case}", "case-edit")
+        edit = admin.page.locator("form.edit-case")
+        edit.locator("input[name=labels]").fill("medical north-kivu abduction")
+        admin.settle()
+        edit.locator("button[type=submit]").click()
+        expect(admin.page.locator(".flash.success")).to_have_count(1)
+        admin.check_shown("case-saved")
         admin.check(f"/cases/{'0' * 8}-0000-4000-8000-{'0' * 12}", "case-not-found", 404)
 
         # The credentials page, shown once as the answer to the new-account form.
@@ -132,6 +168,7 @@ def test_every_reviewer_page(
         # An analyst (no admin links; on the care team while nobody is on duty).
         for path, name in [
             ("/", "inbox"),
+            ("/dashboard/", "dashboard"),
             ("/care/", "care-queue"),
             (f"/cases/{case}", "case"),
             (f"/referrals/{referral}", "referral"),
@@ -139,8 +176,11 @@ def test_every_reviewer_page(
             analyst.check(path, name)
         analyst.check("/admin/", "forbidden", status=403)
 
+        # The partner lands on their referrals (the source list's address too).
+        partner.check("/", "landing")
+        assert partner.page.url.endswith("/referrals/"), partner.page.url
+        expect(partner.page.locator("table a")).to_have_count(1)
         for path, name in [
-            ("/", "inbox"),
             ("/referrals/", "referrals"),
             (f"/referrals/{referral}", "referral"),
         ]:

@@ -44,6 +44,8 @@ class Seeded:
     case_uuid: str
     care_uuid: str
     referral_uuid: str
+    case_reference: str = ""
+    fresh_source_uuid: str = ""  # a source in no case
 
 
 def accounts(runtime: Runtime) -> Accounts:
@@ -67,7 +69,7 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
     quiet = make_source(runtime, "an old message")
     age_source(runtime, quiet.uuid, days=400)  # for the retention preview
     submitted = make_source(runtime)
-    make_source(runtime, "another source")
+    fresh = make_source(runtime, "another source")
     with runtime.session_factory() as db:
         actor = _reviewer(db, made.admin.uuid)
         source = source_services.get_active_source(db, submitted.uuid)
@@ -83,7 +85,7 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
         case = cases.create_case(
             db, actor, [submitted.uuid], priority=CasePriority.HIGH, urgent_medical=True
         )
-        case_uuid = case.uuid
+        case_uuid, case_reference = case.uuid, case.reference
         for label in ("medical", "north-kivu"):
             cases.add_label(db, actor, case_uuid, label)
         cases.assign(db, actor, case_uuid, made.admin.uuid)
@@ -116,7 +118,15 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
     with runtime.session_factory() as db:
         care_uuid = db.scalars(select(CareRequest.uuid).order_by(CareRequest.id.desc())).first()
         assert care_uuid is not None
-    return Seeded(submitted.uuid, submitted.message_uuid, case_uuid, care_uuid, referral_uuid)
+    return Seeded(
+        submitted.uuid,
+        submitted.message_uuid,
+        case_uuid,
+        care_uuid,
+        referral_uuid,
+        case_reference,
+        fresh.uuid,
+    )
 
 
 def _reviewer(db: Session, uuid: str) -> Reviewer:

@@ -39,16 +39,22 @@ def test_one_day_is_counted_and_printed(tmp_path: Path) -> None:
     (counts,) = report.runs["workbench"]
     row = counts.row()
     assert all(value > 0 for value in row.values()), row
-    # Every click that is not a choice, a tick or a download loads a page; so do the
-    # three login pages opened by address.
+    # Every click that is not a choice, a tick, an untick or a download loads a page; so
+    # do the three login pages opened by address.
     quiet = sum(
-        step.startswith(("choose ", "tick ")) or step.endswith("(download)")
+        step.startswith(("choose ", "tick ", "untick ")) or step.endswith("(download)")
         for step in counts.clicks.steps
     )
     assert row["page loads"] == row["clicks"] - quiet + 3
     assert counts.clicks.steps[0] == "open the login page (analyst1)"
     assert counts.clicks.steps[-1] == "click Filter"
-    # The workstation's commands, as typed: the full fingerprint and item ids.
+    # The workbench's way: a case opened in one submit, its status following the
+    # referral (no move to Referred), the audit log filtered by category.
+    assert counts.clicks.steps.count("click Create a case from this source") == 3
+    assert "click Move to referred" not in counts.clicks.steps
+    assert "choose category" in counts.clicks.steps
+    # The workstation's commands, as typed: the fingerprint's first 16 characters and
+    # the items' 8-character ids.
     assert [line.split()[2] for line in counts.commands.lines] == [
         "init",
         "trust",
@@ -56,6 +62,28 @@ def test_one_day_is_counted_and_printed(tmp_path: Path) -> None:
         "decrypt",
         "judicial",
     ]
+    trust, decrypt = counts.commands.lines[1].split(), counts.commands.lines[3].split()
+    assert len(trust[trust.index("--fingerprint") + 1]) == 16
+    items = decrypt[4 : decrypt.index("--home")]
+    assert items and all(len(item) == 8 for item in items), items
+    # What the day left: the four cases as triaged, the referral accepted, the replies
+    # sent, one judicial file (the benchmark checks both sides leave the same).
+    state = counts.state
+    cases = {tuple(case[0]): case[1:] for case in state["cases"]}
+    assert set(cases) == {("S1", "S3"), ("S2",), ("S4",), ("S5",)}
+    assert cases[("S1", "S3")] == (
+        "high",
+        True,
+        ["abduction", "north-kivu"],
+        ["analyst2"],
+        3,
+        "triage",
+    )
+    assert cases[("S4",)] == ("high", False, ["judicial"], ["analyst1"], 14, "judicial")
+    assert cases[("S5",)] == ("high", True, ["medical"], ["analyst1"], 1, "referred")
+    assert state["referrals"] == ["accepted"]
+    assert {"S1", "S2", "S6"} <= set(state["replies"])
+    assert state["judicial files"] == 1
     assert row["command characters"] == sum(len(line) for line in counts.commands.lines)
     assert len(lines) == 1 and lines[0].startswith("run 1 workbench: {'clicks': ")
     table = report.table()

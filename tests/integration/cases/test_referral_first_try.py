@@ -295,6 +295,24 @@ class TestOnlyThePartnerAccepts:
             assert db.scalars(select(Referral)).one().status is ReferralStatus.DECLINED
         assert _count(runtime, "referral_status_changed") == 3
 
+    def test_analysts_page_links_the_case_partners_does_not(
+        self, world: _World, runtime: Runtime, referral_uuid: str
+    ) -> None:
+        """The analyst goes on from the referral to its case in one click; the partner,
+        who sees only what the referral shares, gets no link to a case page."""
+        with runtime.session_factory() as db:
+            case = db.scalars(select(Referral)).one().case
+            link = f'<a href="/cases/{case.uuid}">Open {case.reference}</a>'
+        page = f"/referrals/{referral_uuid}"
+        html = world.analyst.get(page).get_data(as_text=True)
+        assert link in html
+        assert world.analyst.get(f"/cases/{case.uuid}").status_code == 200
+        nurse = create_through_admin(world.admin, "clinic-nurse", Role.PARTNER)
+        world.add_member(nurse)
+        shared = _client(world.app, nurse).get(page).get_data(as_text=True)
+        assert case.reference in shared
+        assert f"/cases/{case.uuid}" not in shared
+
     def test_api_has_no_referral_status_path(self, app: Flask) -> None:
         """The reviewer API exposes no referral at all: nothing to move a status there."""
         rules = [rule.rule for rule in app.url_map.iter_rules()]
