@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -117,14 +126,21 @@ def _margin(document: dict[str, Any], dim: int) -> list[tuple[str, int | None]]:
     ]
 
 
-def _cross(document: dict[str, Any]) -> dict[str, Any] | None:
-    """The first two dimensions against each other (others summed over), with totals."""
+def _cross(document: dict[str, Any], chosen: dict[str, str]) -> dict[str, Any] | None:
+    """The first two dimensions against each other, with their totals, at the category
+    `chosen` (a GET parameter) of each further dimension, or its total."""
     dims = document["dimensions"]
     if len(dims) < 2:
         return None
     total = document["method"]["total_marker"]
     values = {tuple(e["key"]): e["value"] for e in document["entries"]}
-    rest = [total] * (len(dims) - 2)
+    rest = []
+    further = []
+    for dim in dims[2:]:
+        pick = chosen.get(dim["name"], total)
+        pick = pick if pick in dim["categories"] else total
+        rest.append(pick)
+        further.append({"name": dim["name"], "categories": dim["categories"], "chosen": pick})
     rows_cats = [*dims[0]["categories"], total]
     cols_cats = [*dims[1]["categories"], total]
     return {
@@ -133,6 +149,7 @@ def _cross(document: dict[str, Any]) -> dict[str, Any] | None:
         "cols": cols_cats,
         "rows": [(r, [values[(r, c, *rest)] for c in cols_cats]) for r in rows_cats],
         "total": total,
+        "further": further,
     }
 
 
@@ -153,7 +170,7 @@ def show(release_uuid: str) -> ResponseReturnValue:
         release=release,
         document=document,
         margins=margins,
-        cross=_cross(document),
+        cross=_cross(document, request.args.to_dict()),
         charts=svgs,
         publish_form=PublishForm() if reviewer.is_admin else None,
     )
