@@ -78,20 +78,24 @@ def test_a_rise_from_zero_is_flagged_without_a_percentage() -> None:
 
 
 @pytest.mark.parametrize(
-    "values",
+    ("values", "expected"),
     [
-        [10, 10, 10, None],  # latest suppressed: not read as 0 nor as k-1
-        [None, 10, 10, 40],  # a baseline month suppressed: the mean is not guessed
-        [10, 10, 40],  # a baseline month not covered by any release
+        # Latest suppressed: not read as 0 nor as k-1. Sud-Kivu (steady) is assessed.
+        ([10, 10, 10, None], (1, 1)),
+        # A baseline month suppressed: the mean is not guessed.
+        ([None, 10, 10, 40], (1, 1)),
+        # January covered by no release: neither region has a full baseline.
+        ([10, 10, 40], (0, 2)),
     ],
 )
-def test_suppressed_or_missing_counts_leave_a_region_unassessed(values: list[int | None]) -> None:
+def test_suppressed_or_missing_counts_leave_a_region_unassessed(
+    values: list[int | None], expected: tuple[int, int]
+) -> None:
     months = MONTHS if len(values) == 4 else MONTHS[1:]
     doc = document({"CD-NK": values, "CD-SK": [10] * len(values)}, months=months)
     result = early_warnings([doc], rise_percent=50, periods=3)
     assert result.warnings == []
-    # Sud-Kivu is assessed (steady, not flagged); Nord-Kivu is not.
-    assert (result.assessed, result.not_assessed) == (1, 1)
+    assert (result.assessed, result.not_assessed) == expected
 
 
 def test_a_later_release_revises_the_same_months_and_yearly_releases_are_ignored() -> None:
