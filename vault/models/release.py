@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import Float, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, utcnow
@@ -33,7 +33,7 @@ class ObservatoryRelease(Base):
     suppressed_primary: Mapped[int]
     suppressed_complementary: Mapped[int]
     entries: Mapped[int]
-    dp_epsilon: Mapped[float | None]
+    dp_epsilon: Mapped[float | None] = mapped_column(Float)
     dp_contribution_cap: Mapped[int | None]
     signer_fingerprint: Mapped[str] = mapped_column(String(64))
     # Exactly the bytes signed and the detached signature: verifiable again.
