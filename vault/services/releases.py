@@ -127,7 +127,7 @@ def import_release(
 
 def _refused(db: Session, actor: Reviewer | None, reason: str) -> None:
     record(
-        db, actor, "observatory_release_refused", "observatory_release", None, {"reason": reason}
+        db, actor, "observatory_release_refused", "observatory_release", None, {"refusal": reason}
     )
 
 

@@ -132,7 +132,7 @@ def test_a_tampered_release_or_another_signer_is_refused(
     assert status == 400 and "Refused" in page
     assert _releases(runtime) == []
     refused = _events(runtime, "observatory_release_refused")
-    assert [json.loads(e.detail or "{}") for e in refused] == [{"reason": "verification"}] * 2
+    assert [json.loads(e.detail or "{}") for e in refused] == [{"refusal": "verification"}] * 2
     # The genuine one imports; a second import of it is refused.
     assert _import(admin_client, data, signature)[0] == 302
     status, page = _import(admin_client, data, signature)
@@ -203,6 +203,15 @@ def test_partners_see_only_what_the_admin_publishes(
         f"/observatory/{release_id}/publish", data={"csrf_token": token, "published": "0"}
     )
     assert len(_events(runtime, "observatory_release_withdrawn")) == 1
+    # The audit log reads these in words, the release named by its creation time.
+    log = admin_client.get("/admin/audit/").get_data(as_text=True)
+    for words in (
+        "Statistics release imported",
+        "Statistics release published to partners",
+        "Statistics release withdrawn from partners",
+        f"Statistics release: {document['created']}",
+    ):
+        assert words in log, words
     assert partner.get(f"/observatory/{release_id}").status_code == 404
 
 
