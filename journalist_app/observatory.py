@@ -43,6 +43,16 @@ from workstation.observatory.release_sign import verify_release
 bp = Blueprint("observatory", __name__, url_prefix="/observatory")
 
 FILE_REQUIRED = _l("Choose a file.")
+# A release's dimensions in words (lower case: they follow "Victims by").
+DIMENSION_LABELS = {
+    "period": _l("period"),
+    "country": _l("country"),
+    "region": _l("region"),
+    "act": _l("principal act"),
+    "victim_sex": _l("sex of the victims"),
+    "age_band": _l("age band"),
+    "perpetrator": _l("perpetrator"),
+}
 
 
 class ImportForm(FlaskForm):
@@ -171,6 +181,7 @@ def show(release_uuid: str) -> ResponseReturnValue:
         document=document,
         margins=margins,
         cross=_cross(document, request.args.to_dict()),
+        dimension_labels=DIMENSION_LABELS,
         charts=svgs,
         publish_form=PublishForm() if reviewer.is_admin else None,
     )

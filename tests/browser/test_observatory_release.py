@@ -65,7 +65,7 @@ def test_admin_imports_and_views_a_release_without_javascript(
         assert box is not None and box["width"] > 300 and box["height"] > 100
     expect(page.get_by_text("Smallest count shown (k)")).to_be_visible()
     # A slice by act, chosen with a plain GET form.
-    page.get_by_label("act", exact=True).select_option("rape")
+    page.get_by_label("principal act", exact=True).select_option("rape")
     page.get_by_role("button", name="Show this slice").click()
     cross = page.locator("table.release-cross")
     expect(cross.locator("caption")).to_contain_text("act: rape")
