@@ -15,6 +15,7 @@ from backupctl.cmd_care import care_group
 from backupctl.cmd_custody import custody
 from backupctl.cmd_db import db
 from backupctl.cmd_keys import keys
+from backupctl.cmd_observatory import observatory
 from backupctl.cmd_onion import onion
 from backupctl.cmd_retention import retention_group
 from backupctl.cmd_run import run
@@ -58,5 +59,6 @@ main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain
 main.add_command(retention_group)  # the standing retention policy (systemd timer)
 main.add_command(care_group)  # escalation of urgent care requests (systemd timer)
+main.add_command(observatory)  # statistics releases from the workstation, on the server
 
 __all__ = ["main"]

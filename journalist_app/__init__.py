@@ -26,6 +26,7 @@ from journalist_app import (
     dashboard,
     inbox,
     language,
+    observatory,
     partners,
     retention,
 )
@@ -137,6 +138,7 @@ def create_app(
     app.register_blueprint(care.bp)  # care queue: ASSIST requests for the on-duty team
     app.register_blueprint(partners.bp)  # partner directory and referrals
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(observatory.bp)  # statistics releases from the workstation
     app.register_blueprint(retention.bp)  # admin: preview, then delete inactive sources
     app.register_blueprint(audit_admin.bp)  # browse/export the hash-chained audit log
     app.register_blueprint(export_bundles.bp)  # custody bundles for the workstation

@@ -136,6 +136,11 @@ _ACTIONS: dict[str, LazyString] = {
     "retention_applied": _l("Retention applied"),
     "retention_policy_applied": _l("Retention policy applied"),
     "retention_deletion_requested": _l("Deletion requested by retention"),
+    # Observatory
+    "observatory_release_imported": _l("Statistics release imported"),
+    "observatory_release_refused": _l("Statistics release refused"),
+    "observatory_release_published": _l("Statistics release published to partners"),
+    "observatory_release_withdrawn": _l("Statistics release withdrawn from partners"),
 }
 # Actions named with a variable part: consent_refused_<purpose>.
 _ACTION_PREFIXES: dict[str, LazyString] = {
@@ -155,6 +160,7 @@ _KIND_LABELS: dict[str, LazyString] = {
     "reviewer": _l("Account"),
     "partner_org": _l("Partner organisation"),
     "export": _l("Export bundle"),
+    "observatory_release": _l("Statistics release"),
 }
 
 _KEY_LABELS: dict[str, LazyString] = {
@@ -180,11 +186,20 @@ _KEY_LABELS: dict[str, LazyString] = {
     "object": _l("Object"),
     "since": _l("From"),
     "until": _l("To"),
+    "release": _l("Statistics release"),
+    "signer": _l("Signing key"),
+    "published": _l("Published to partners"),
+    "refusal": _l("Why refused"),
 }
 _VALUE_LABELS: dict[str, Mapping[str, LazyString]] = {
     "status": {s.value: label for s, label in STATUS_LABELS.items()},
     "priority": {p.value: label for p, label in PRIORITY_LABELS.items()},
     "reason": REASON_LABELS,
+    "refusal": {
+        "verification": _l("signature or release not valid"),
+        "duplicate": _l("already imported"),
+        "too_large": _l("too large"),
+    },
     "referral": {s.value: label for s, label in REFERRAL_LABELS.items()},
     "category": CATEGORY_LABELS,
 }

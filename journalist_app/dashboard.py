@@ -6,13 +6,22 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from journalist_app.context import current_reviewer, db
+from journalist_app.context import current_reviewer, db, runtime
 from vault.services import dashboard as dashboard_service
+from vault.services import releases
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 
 @bp.route("/")
 def index() -> ResponseReturnValue:
-    board = dashboard_service.build(db(), current_reviewer())
-    return render_template("dashboard/index.html", board=board)
+    reviewer = current_reviewer()
+    board = dashboard_service.build(db(), reviewer)
+    config = runtime().config
+    early = releases.warnings_for(
+        db(),
+        reviewer,
+        rise_percent=config.early_warning_rise_percent,
+        periods=config.early_warning_periods,
+    )
+    return render_template("dashboard/index.html", board=board, early=early)

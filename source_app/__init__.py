@@ -11,7 +11,7 @@ from flask import Flask
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
-from source_app import alert, assist, consent, errors, language, lookup, main, public_key
+from source_app import alert, assist, consent, errors, figures, language, lookup, main, public_key
 from source_app import receipts as custody_receipts
 from source_app.context import CONFIG_KEY, RUNTIME_KEY, close_db
 from source_app.uploads import (
@@ -98,6 +98,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(language.bp)
     app.register_blueprint(public_key.bp)
     app.register_blueprint(custody_receipts.bp)
+    app.register_blueprint(figures.bp)  # published statistics, off by default
     errors.register(app)
     app.teardown_request(discard_unfinished_uploads)
     app.teardown_appcontext(close_db)

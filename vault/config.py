@@ -124,6 +124,13 @@ class Config:
     tor_binary: str | None = None  # None: `tor` on PATH, else /usr/sbin/tor
     # Care notifications (vault.notifications): no channel unless the admin sets one.
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    # Observatory (docs/observatory.md): the source app's public page of published
+    # figures (/figures) is off unless the admin turns it on; the early warning flags a
+    # region whose latest count is this many percent above the mean of the previous
+    # `early_warning_periods` periods.
+    public_figures: bool = False
+    early_warning_rise_percent: int = 50
+    early_warning_periods: int = 3
 
     @property
     def store_dir(self) -> Path:
@@ -159,6 +166,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value == 0:
+        raise ConfigError(f"{name} must be positive")
     return value
 
 
@@ -308,4 +322,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         dev_torrc=_path(env, "BACKUP_DEV_TORRC"),
         tor_binary=env.get("BACKUP_TOR_BINARY") or None,
         notify=load_notify_config(env, production),
+        public_figures=_bool(env, "BACKUP_PUBLIC_FIGURES", False),
+        early_warning_rise_percent=_positive(env, "BACKUP_EARLY_WARNING_RISE_PERCENT", 50),
+        early_warning_periods=_positive(env, "BACKUP_EARLY_WARNING_PERIODS", 3),
     )

@@ -25,6 +25,7 @@ from vault.models.partner import (
 )
 from vault.models.receipt import CustodyReceipt
 from vault.models.referral_seen import ReferralSeen
+from vault.models.release import ObservatoryRelease
 from vault.models.reply import Reply, ReplyCopy, ReplySealer, SeenReply
 from vault.models.reviewer import Reviewer, Role
 from vault.models.source import Source
@@ -49,6 +50,7 @@ __all__ = [
     "ConsentOrigin",
     "ConsentRecord",
     "CustodyReceipt",
+    "ObservatoryRelease",
     "PartnerMember",
     "PartnerOrg",
     "PartnerService",

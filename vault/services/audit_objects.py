@@ -25,6 +25,7 @@ from vault.models import (
     Case,
     CaseNote,
     ConsentRecord,
+    ObservatoryRelease,
     PartnerOrg,
     Referral,
     ReferralMessage,
@@ -101,6 +102,9 @@ def resolve(db: Session, uuids: Collection[str]) -> dict[str, ObjectRef]:
         select(PartnerOrg.uuid, kind("partner_org"), PartnerOrg.name, none).where(
             PartnerOrg.uuid.in_(wanted)
         ),
+        select(
+            ObservatoryRelease.uuid, kind("observatory_release"), ObservatoryRelease.created, none
+        ).where(ObservatoryRelease.uuid.in_(wanted)),
     ]
     rows = db.execute(union_all(*parts)).all()
     return {str(u): ObjectRef(str(k), str(label), extra) for u, k, label, extra in rows}

@@ -231,6 +231,7 @@ def _pages(world: _World, app: Flask, monkeypatch: pytest.MonkeyPatch) -> dict[s
                 referral,
                 "/admin/",  # refused: the error page
                 "/no-such-page",
+                "/observatory/",
             ],
         ),
         (
@@ -247,9 +248,10 @@ def _pages(world: _World, app: Flask, monkeypatch: pytest.MonkeyPatch) -> dict[s
                 "/dashboard/",
                 "/care/",
                 f"/care/{world.care_uuid}",
+                "/observatory/",  # with the import form
             ],
         ),
-        ("partner", world.partner, ["/", "/referrals/", referral]),
+        ("partner", world.partner, ["/", "/referrals/", referral, "/observatory/"]),
     ):
         for path in paths:
             responses[f"{role} {path}"] = client.get(path)
