@@ -19,6 +19,9 @@
    (a `git worktree add --detach`, the same venv), whose pages link `/static/style.css`.
    Sides alternate; medians of `--loads` loads of `/` and `/generate` are printed.
 
+The throughput phase measures the baseline tree too (its `/` and `/generate`), so the
+change in rendering cost shows on the same machine in the same run.
+
     .venv/bin/python bench/pages.py [--rounds 4] [--seconds 8] [--clients 4]
         [--loads 6] [--rtt-ms 500] [--rate-kbps 50] [--baseline-commit cb8cce4]
         [--only throughput|latency]
@@ -297,6 +300,12 @@ def baseline_tree(commit: str, parent: Path) -> Iterator[Path]:
         )
 
 
+def side(work: Path, name: str, root: Path = ROOT) -> BackUp:
+    folder = work / name
+    folder.mkdir(exist_ok=True)
+    return BackUp(folder, root=root)
+
+
 @contextlib.contextmanager
 def running(make: Callable[[], Server]) -> Iterator[Server]:
     server = make()
@@ -312,66 +321,60 @@ def alternate(rounds: int, sides: list[str]) -> Iterable[list[str]]:
         yield sides if index % 2 == 0 else list(reversed(sides))
 
 
-def throughput(work: Path, rounds: int, seconds: float, clients: int) -> None:
+def throughput(
+    sides: dict[str, Server], hello: Server, rounds: int, seconds: float, clients: int
+) -> None:
     print(f"\n== throughput: {clients} clients, {seconds:.0f} s per measure, {rounds} rounds")
-    with running(lambda: BackUp(work / "new")) as product, running(lambda: Hello(work)) as hello:
-        runs = {
-            "source /": (product.port, "/"),
-            "source /generate": (product.port, "/generate"),
-            "bare Flask /": (hello.port, "/"),
-        }
-        results: dict[str, list[float]] = {name: [] for name in runs}
-        for order in alternate(rounds, list(runs)):
-            for name in order:
-                port, path = runs[name]
-                results[name].append(requests_per_second(port, path, seconds, clients))
-            hello_rps = results["bare Flask /"][-1]
-            print(
-                "round: "
-                + ", ".join(f"{name} {results[name][-1]:,.0f} req/s" for name in runs)
-                + f"; ratios / {results['source /'][-1] / hello_rps:.2f}"
-                + f", /generate {results['source /generate'][-1] / hello_rps:.2f}"
-            )
-        medians = {name: statistics.median(values) for name, values in results.items()}
-        print("medians: " + ", ".join(f"{name} {rps:,.0f} req/s" for name, rps in medians.items()))
+    runs = {"bare Flask /": (hello.port, "/")}
+    for name, server in sides.items():
+        runs[f"{name} /"] = (server.port, "/")
+        runs[f"{name} /generate"] = (server.port, "/generate")
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for order in alternate(rounds, list(runs)):
+        for name in order:
+            port, path = runs[name]
+            results[name].append(requests_per_second(port, path, seconds, clients))
+        hello_rps = results["bare Flask /"][-1]
         print(
-            f"ratio to bare Flask (medians): / {medians['source /'] / medians['bare Flask /']:.2f}"
-            f", /generate {medians['source /generate'] / medians['bare Flask /']:.2f}"
+            "round: "
+            + "; ".join(
+                f"{name} {values[-1]:,.0f} req/s ({values[-1] / hello_rps:.2f})"
+                for name, values in results.items()
+            )
         )
+    hello_median = statistics.median(results["bare Flask /"])
+    print("medians (ratio to bare Flask's median):")
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(f"  {name:40} {median:7,.0f} req/s  {median / hello_median:.2f}")
 
 
-def latency(work: Path, loads: int, rtt_ms: float, rate_kbps: float, commit: str) -> None:
+def latency(sides: dict[str, Server], loads: int, rtt_ms: float, rate_kbps: float) -> None:
     print(
         f"\n== page loads through a delaying proxy: RTT {rtt_ms:.0f} ms, "
         f"{rate_kbps:.0f} KB/s per direction, {loads} loads per page and side"
     )
     paths = ["/", "/generate"]
-    with baseline_tree(commit, work) as tree:
-        with (
-            running(lambda: BackUp(work / "new")) as new,
-            running(lambda: BackUp(work / "old", root=tree)) as old,
-        ):
-            sides = {f"inline stylesheet (this tree)": new, f"linked stylesheet ({commit})": old}
-            proxies = {
-                name: DelayProxy(server.port, rtt_ms / 2000, rate_kbps * 1000)
-                for name, server in sides.items()
-            }
-            times: dict[tuple[str, str], list[float]] = {}
-            shape: dict[tuple[str, str], tuple[int, int]] = {}
-            for order in alternate(loads, list(sides)):
-                for name in order:
-                    for path in paths:
-                        seconds, requests, size = page_load(proxies[name].port, path)
-                        times.setdefault((name, path), []).append(seconds)
-                        shape[(name, path)] = (requests, size)
-            for proxy in proxies.values():
-                proxy.close()
+    proxies = {
+        name: DelayProxy(server.port, rtt_ms / 2000, rate_kbps * 1000)
+        for name, server in sides.items()
+    }
+    times: dict[tuple[str, str], list[float]] = {}
+    shape: dict[tuple[str, str], tuple[int, int]] = {}
+    for order in alternate(loads, list(sides)):
+        for name in order:
+            for path in paths:
+                seconds, requests, size = page_load(proxies[name].port, path)
+                times.setdefault((name, path), []).append(seconds)
+                shape[(name, path)] = (requests, size)
+    for proxy in proxies.values():
+        proxy.close()
     for path in paths:
         for name in sides:
             requests, size = shape[(name, path)]
             values = times[(name, path)]
             print(
-                f"{path:10} {name:32} median {statistics.median(values) * 1000:6.0f} ms"
+                f"{path:10} {name:28} median {statistics.median(values) * 1000:6.0f} ms"
                 f" (min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f});"
                 f" {requests} request(s), {size:,} bytes"
             )
@@ -402,10 +405,18 @@ def main() -> None:
         return
     print("machine at start:", machine())
     work = Path(tempfile.mkdtemp(prefix="bk-pages-"))  # short: gpg-agent's socket paths
-    if args.only != "latency":
-        throughput(work, args.rounds, args.seconds, args.clients)
-    if args.only != "throughput":
-        latency(work, args.loads, args.rtt_ms, args.rate_kbps, args.baseline_commit)
+    commit = args.baseline_commit
+    with (
+        baseline_tree(commit, work) as tree,
+        running(lambda: side(work, "new")) as new,
+        running(lambda: side(work, "old", tree)) as old,
+        running(lambda: Hello(work)) as hello,
+    ):
+        sides = {"this tree": new, f"baseline {commit}": old}
+        if args.only != "latency":
+            throughput(sides, hello, args.rounds, args.seconds, args.clients)
+        if args.only != "throughput":
+            latency(sides, args.loads, args.rtt_ms, args.rate_kbps)
     print("\nmachine at end:", machine())
 
 
