@@ -35,9 +35,9 @@ def test_landing_and_lookup_are_one_request_each(browser: Browser, served: Serve
     try:
         page = context.new_page()
         requests: list[Request] = []
-        page.on("request", requests.append)
+        page.on("request", lambda request: requests.append(request))
         console: list[ConsoleMessage] = []
-        page.on("console", console.append)
+        page.on("console", lambda message: console.append(message))
 
         base = served.source_url
         assert _load(page, requests, base + "/") == [base + "/"]
