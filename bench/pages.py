@@ -36,7 +36,7 @@ import os
 import re
 import socket
 import statistics
-import subprocess
+import subprocess  # nosec B404
 import sys
 import tempfile
 import threading
@@ -87,7 +87,7 @@ class Hello(Server):
     def __init__(self, work: Path) -> None:
         self.port = free_port()
         self.log = open(work / "hello.log", "wb")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # nosec B603
             [sys.executable, __file__, "--serve-hello", f"{HOST}:{self.port}"],
             cwd=BENCH,
             stdout=self.log,
@@ -283,7 +283,7 @@ def page_load(port: int, path: str) -> tuple[float, int, int]:
 def baseline_tree(commit: str, parent: Path) -> Iterator[Path]:
     """A detached git worktree of `commit`, removed afterwards."""
     tree = parent / "baseline-tree"
-    subprocess.run(
+    subprocess.run(  # nosec B603 B607
         ["git", "worktree", "add", "--detach", str(tree), commit],
         cwd=ROOT,
         check=True,
@@ -292,7 +292,7 @@ def baseline_tree(commit: str, parent: Path) -> Iterator[Path]:
     try:
         yield tree
     finally:
-        subprocess.run(
+        subprocess.run(  # nosec B603 B607
             ["git", "worktree", "remove", "--force", str(tree)],
             cwd=ROOT,
             check=False,
