@@ -22,7 +22,7 @@ from source_app.uploads import (
 from vault.config import Config, load_config
 from vault.errors import ConfigError
 from vault.runtime import Runtime, build_runtime
-from webcore import security, upload_slots
+from webcore import rendering, security, upload_slots
 from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["create_app"]
@@ -87,6 +87,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     security.install(app, production=config.production, onion_host=config.source_onion_host)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=language.select_locale)
+    rendering.install(app)
     with app.app_context():
         app.config[_LOCALES_KEY] = [str(locale) for locale in babel.list_translations()]
 

@@ -9,6 +9,7 @@ exit and logging out forget it, with everything else.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -50,15 +51,34 @@ def select_locale() -> str:
     return request.accept_languages.best_match(available) or DEFAULT_LOCALE
 
 
+# The path of each language's link, per script root: the same for every visitor.
+_CHOOSE_PATHS: dict[tuple[str, str], str] = {}
+# As url_for encodes a query (werkzeug), so the links read as before.
+_QUERY_SAFE = "!$'()*,/:;?@"
+
+
+def _choose_path(code: str) -> str:
+    key = (request.script_root, code)
+    path = _CHOOSE_PATHS.get(key)
+    if path is None:
+        path = _CHOOSE_PATHS[key] = url_for("language.choose", code=code)
+    return path
+
+
 def template_globals() -> dict[str, Any]:
     locale = get_locale()
     code = str(locale) if locale is not None else DEFAULT_LOCALE
+    here = request.path
+    back = "?" + urlencode({"next": here}, safe=_QUERY_SAFE)
+    available = _available()
     return {
         "lang": code.replace("_", "-"),
         "dir": "rtl" if code in _RTL else "ltr",
-        "languages": [(c, LANGUAGES[c]) for c in _available()],
+        "languages": [(c, LANGUAGES[c]) for c in available],
+        # (code, autonym, link to choose it and come back here)
+        "language_links": [(c, LANGUAGES[c], _choose_path(c) + back) for c in available],
         "current_language": code,
-        "here": request.path,
+        "here": here,
     }
 
 

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask, Response, abort, request
+from markupsafe import Markup
 
 # Headers tor2web proxies add; such a request reached us from the clear web.
 TOR2WEB_HEADERS = ("X-tor2web", "X-Tor2web")
 
+# The policy of everything that carries no page of ours (gunicorn's own plain-text
+# error answers). An app's pages carry `page_csp` of their inline stylesheet instead.
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "default-src 'none'; style-src 'none'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+def page_csp(style_source: str) -> str:
+    """The policy of an app's pages: `CSP` allowing exactly one stylesheet, named by its
+    hash ('sha256-...'). No 'unsafe-inline', no 'self': nothing else styles a page."""
+    return CSP.replace("style-src 'none'", f"style-src {style_source}")
+
+
+def stylesheet_source(css: str) -> str:
+    """The CSP source expression that allows exactly this `<style>` element's text."""
+    digest = hashlib.sha256(css.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def inline_stylesheet(path: Path) -> tuple[Markup, str]:
+    """An app's stylesheet, read once at start-up, for a `<style>` element in the head of
+    every page (one request per page over Tor: nothing is cached, no second round trip),
+    with the CSP source that allows it. Returns (text, source)."""
+    css = path.read_text(encoding="utf-8")
+    if "</" in css:
+        # Would end the <style> element early; our stylesheets never hold it.
+        raise ValueError(f"{path} cannot be inlined")
+    text = Markup(css)  # noqa: S704  # nosec B704
+    return text, stylesheet_source(css)
 
 
 # Every response of both apps carries these, and so do gunicorn's own error responses
@@ -39,6 +69,21 @@ def security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS:
         response.headers[name] = value
     return response
+
+
+def _security_headers_with(csp: str) -> Callable[[Response], Response]:
+    headers = tuple(
+        (name, csp if name == "Content-Security-Policy" else value)
+        for name, value in SECURITY_HEADERS
+    )
+
+    def apply(response: Response) -> Response:
+        response_headers = response.headers
+        for name, value in headers:
+            response_headers[name] = value
+        return response
+
+    return apply
 
 
 def refuse_tor2web() -> None:
@@ -87,10 +132,28 @@ def refuse_nul() -> None:
         abort(400)
 
 
+def pages_csp(static_folder: Path) -> str:
+    """The CSP of the pages of the app whose static folder this is."""
+    return page_csp(inline_stylesheet(static_folder / "style.css")[1])
+
+
+STYLE_KEY = "inline_style"  # the template global holding the app's stylesheet
+CSP_KEY = "CONTENT_SECURITY_POLICY"  # app.config: the policy its pages carry
+
+
 def install(app: Flask, *, production: bool = False, onion_host: str | None = None) -> None:
-    """Headers on every response; tor2web refused; in production, only our onion Host."""
+    """Headers on every response; tor2web refused; in production, only our onion Host.
+
+    The app's `static/style.css` is read here, once, and offered to templates as
+    `inline_style`; its hash goes into the app's CSP.
+    """
     if production:
         app.before_request(_refuse_other_hosts(onion_host))
     app.before_request(refuse_tor2web)
     app.before_request(refuse_nul)
-    app.after_request(security_headers)
+    if app.static_folder is None:
+        raise ValueError("the app has no static folder")
+    css, source = inline_stylesheet(Path(app.static_folder) / "style.css")
+    app.jinja_env.globals[STYLE_KEY] = css
+    app.config[CSP_KEY] = page_csp(source)
+    app.after_request(_security_headers_with(app.config[CSP_KEY]))

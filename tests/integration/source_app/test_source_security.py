@@ -5,6 +5,8 @@ token, Redis = ciphertext), and logout that really ends them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import re
 from collections.abc import Callable
@@ -122,6 +124,22 @@ class TestPages:
             assert "url(" not in text, path.name  # CSS pulls nothing in
         assert [p.name for p in STATIC.iterdir()] == ["style.css"]
         assert (STATIC / "style.css").stat().st_size < 4096
+
+    def test_stylesheet_inline_under_its_hash(self, every_page: dict[str, TestResponse]) -> None:
+        """Each page carries the stylesheet itself (one request over Tor, nothing cached)
+        and its CSP allows exactly that text: no 'unsafe-inline', no other stylesheet."""
+        css = (STATIC / "style.css").read_text()
+        digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+        for name, response in every_page.items():
+            csp = response.headers["Content-Security-Policy"]
+            assert f"style-src 'sha256-{digest}';" in csp, name
+            assert "unsafe" not in csp and "'self'" not in csp.split("style-src")[1].split(";")[0]
+            assert "no-store" in response.headers["Cache-Control"], name
+            if response.mimetype == "text/html" and "<head>" in response.text:
+                assert 'rel="stylesheet"' not in response.text, name
+                if name != "exit":
+                    styles = re.findall(r"<style>(.*?)</style>", response.text, re.S)
+                    assert styles == [css], name
 
     def test_pages_are_tiny(self, every_page: dict[str, TestResponse]) -> None:
         for name, response in every_page.items():
