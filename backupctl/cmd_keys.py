@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
@@ -28,8 +27,8 @@ from keys.lifecycle import (
 )
 from vault.config import SECRETS_FILE
 from vault.runtime import read_submission_fingerprint
+from workstation.prefixes import PrefixError, normalise_fingerprint, resolve_fingerprint
 
-_FINGERPRINT = re.compile(r"^(?:[0-9A-F]{40}|[0-9A-F]{64})$")
 # gpg's validity letters of a key that must not be used: revoked, expired, invalid, disabled.
 _UNUSABLE = frozenset("reid")
 
@@ -91,13 +90,26 @@ def generate(home: Path, rsa: bool, passphrase_file: Path | None) -> None:
 @_home_option
 @click.argument("fingerprint")
 def export(home: Path, fingerprint: str) -> None:
-    """Print the public half of the key FINGERPRINT (ASCII armor) on stdout."""
-    fingerprint = fingerprint.replace(" ", "").upper()
-    if not _FINGERPRINT.match(fingerprint):
-        raise click.ClickException("give the full fingerprint (40 or 64 hex digits)")
+    """Print the public half of the key FINGERPRINT (ASCII armor) on stdout.
+
+    FINGERPRINT is the whole fingerprint or a unique prefix of at least 16 hex
+    characters (spaces and case ignored, so the grouped display can be copied); an
+    ambiguous or unknown prefix is refused, listing the keys it matches.
+    """
     if not home.is_dir():
         raise click.ClickException(f"{home}: no such GnuPG home")
-    armored = GpgKeyring(home, server=False).export_public(fingerprint)
+    keyring = GpgKeyring(home, server=False)
+    held = {
+        str(key["fingerprint"]): ", ".join(str(uid) for uid in key.get("uids", []))
+        for key in keyring.gpg.list_keys()
+    }
+    try:
+        chosen = resolve_fingerprint(fingerprint, held)
+    except PrefixError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if chosen != normalise_fingerprint(fingerprint):
+        click.echo(f"Key: {fingerprint_groups(chosen)}", err=True)
+    armored = keyring.export_public(chosen)
     if "PRIVATE KEY BLOCK" in armored:  # never, but this output is meant to travel
         raise click.ClickException("refusing to print secret key material")
     click.echo(armored, nl=not armored.endswith("\n"))

@@ -13,12 +13,18 @@ them reliably. Two different uses, two rules:
   8 hex characters (32 bits) can be matched by brute force in hours; the check accepts
   a prefix of at least `MIN_FINGERPRINT_CHECK` (16 hex characters, 64 bits) and says
   which full fingerprint it matched.
+- **Choosing a key** in a GnuPG home by its fingerprint (`backupctl keys export`): a
+  unique prefix, like an item, but of at least `MIN_FINGERPRINT_CHECK` characters like
+  a check: what is typed is read from the fingerprint the ceremony reads aloud, and a
+  key whose fingerprint starts with chosen 8 characters could have been slipped into
+  the home to be exported in the submission key's place.
 
 Spaces (the grouped display `ABCD 1234 …`), dashes and case are ignored.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from workstation.errors import WorkstationError
@@ -33,11 +39,13 @@ __all__ = [
     "checkable",
     "names_fingerprint",
     "normalise_fingerprint",
+    "resolve_fingerprint",
     "resolve_prefix",
 ]
 
 MIN_PREFIX = 8
 MIN_FINGERPRINT_CHECK = 16
+_HEX = re.compile(r"[0-9A-F]+")
 
 
 class PrefixError(WorkstationError):
@@ -129,3 +137,41 @@ def names_fingerprint(typed: str, actual: str) -> bool:
         return check_fingerprint(typed, actual, "key")
     except PrefixError:
         return False
+
+
+def resolve_fingerprint(
+    typed: str, candidates: Mapping[str, str] | Iterable[str], *, what: str = "key"
+) -> str:
+    """The one fingerprint of `candidates` that `typed` names: the whole fingerprint or
+    a unique prefix of at least MIN_FINGERPRINT_CHECK hex characters (spaces, dashes,
+    colons and case ignored). Returned in upper case, as gpg lists it.
+
+    `candidates` may map each fingerprint to a description (a user id) shown when the
+    prefix is ambiguous.
+
+    Raises:
+        PrefixError: not hex, or shorter than MIN_FINGERPRINT_CHECK (and not whole).
+        UnknownPrefixError: no candidate starts with it.
+        AmbiguousPrefixError: several do; the message lists them.
+    """
+    prefix = normalise_fingerprint(typed)
+    if not _HEX.fullmatch(prefix):
+        raise PrefixError(f"{typed}: not a fingerprint (hex digits 0-9 and A-F only)")
+    if isinstance(candidates, Mapping):
+        described = {fp.upper(): text for fp, text in candidates.items()}
+    else:
+        described = {fp.upper(): "" for fp in candidates}
+    if prefix in described:
+        return prefix
+    if len(prefix) < MIN_FINGERPRINT_CHECK:
+        raise PrefixError(
+            f"{typed}: too short to choose a {what}: type at least {MIN_FINGERPRINT_CHECK} "
+            "characters of its fingerprint (a shorter prefix can be matched by a forged key)"
+        )
+    found = sorted(fp for fp in described if fp.startswith(prefix))
+    if not found:
+        raise UnknownPrefixError(f"{typed}: no {what} here has a fingerprint starting with this")
+    if len(found) > 1:
+        shown = [f"{fp}  {described[fp]}".rstrip() for fp in found]
+        raise AmbiguousPrefixError(f"{what} fingerprint", typed, shown)
+    return found[0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -59,7 +59,6 @@ from vault.services.case_workflow import check_transition
 __all__ = [
     "KEEP",
     "LABEL_PATTERN",
-    "CaseFilter",
     "InvalidCaseInputError",
     "SecondCaseError",
     "add_label",
@@ -72,7 +71,6 @@ __all__ = [
     "get_case_by_reference",
     "link_source",
     "link_submission",
-    "list_cases",
     "open_case",
     "open_cases_of_sources",
     "record_referral_effect",
@@ -99,14 +97,6 @@ class SecondCaseError(InvalidCaseInputError):
     def __init__(self, open_cases: list[Case]) -> None:
         super().__init__("this source is already in an open case")
         self.open_cases = open_cases
-
-
-@dataclass(frozen=True)
-class CaseFilter:
-    status: CaseStatus | None = None
-    label: str | None = None
-    urgent_only: bool = False
-    assigned_to: Reviewer | None = None
 
 
 def require_worker(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
@@ -285,36 +275,6 @@ def open_case(db: Session, actor: Reviewer, case_uuid: str) -> Case:
     audit.record(db, actor, "case_viewed", "case", case.uuid)
     db.commit()
     return case
-
-
-def list_cases(db: Session, actor: Reviewer, flt: CaseFilter | None = None) -> list[Case]:
-    require_worker(db, actor)
-    flt = flt or CaseFilter()
-    query = select(Case)
-    if flt.status is not None:
-        query = query.where(Case.status == flt.status)
-    if flt.urgent_only:
-        query = query.where(Case.urgent_medical.is_(True))
-    if flt.label:
-        query = query.where(
-            select(CaseLabel.case_id)
-            .where(CaseLabel.case_id == Case.id, CaseLabel.label == flt.label)
-            .exists()
-        )
-    if flt.assigned_to is not None:
-        query = query.where(
-            select(CaseAssignee.case_id)
-            .where(CaseAssignee.case_id == Case.id, CaseAssignee.reviewer_id == flt.assigned_to.id)
-            .exists()
-        )
-    cases = list(
-        db.scalars(
-            query.order_by(Case.urgent_medical.desc(), Case.updated_at.desc(), Case.id.desc())
-        )
-    )
-    audit.record(db, actor, "cases_listed")
-    db.commit()
-    return cases
 
 
 def cases_for_source(db: Session, actor: Reviewer, source_uuid: str) -> list[Case]:

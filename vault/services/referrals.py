@@ -394,18 +394,16 @@ def reseal_pending_messages(
     )
     if not cases.can_work_cases(actor):
         stale = stale.where(Referral.status != R.DECLINED)
-    found = db.execute(stale.order_by(ReferralMessage.id).execution_options(yield_per=100))
-    batch = resealing.collect_batch(
+    return resealing.reseal_stale(
+        db,
         keyring,
-        ((message, current[org_id]) for message, org_id in found),
+        actor,
+        stale.order_by(ReferralMessage.id),
+        lambda row: current[row[1]],  # the readers of the message's organisation
         mine,
         session_key_passphrase,
         limit,
     )
-    found.close()
-    done = resealing.reseal(db, keyring, actor, batch) if batch else 0
-    db.commit()
-    return done
 
 
 def reply_to_source(

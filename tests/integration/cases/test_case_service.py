@@ -14,7 +14,8 @@ from tests.support.journalist import FAST_HASHER, SubmittedSource, make_source
 from vault.errors import NotFoundError
 from vault.models import AuditEvent, CasePriority, CaseStatus, Reviewer, Role
 from vault.runtime import Runtime
-from vault.services import cases, reviewers
+from vault.services import case_list, cases, reviewers
+from vault.services.case_list import CaseListFilter
 from vault.services.case_workflow import InvalidTransitionError
 from vault.services.reviewers import AccessDeniedError
 
@@ -175,9 +176,10 @@ class TestWorkflow:
         assert (case.priority, case.urgent_medical, case.due_at) == (CasePriority.HIGH, True, due)
         assert [lb.label for lb in case.labels] == ["medical"]
         assert [r.uuid for r in case.assignees] == [colleague.uuid]
-        flt = cases.CaseFilter(label="medical", urgent_only=True, assigned_to=colleague)
-        assert [c.uuid for c in cases.list_cases(db, analyst, flt)] == [case.uuid]
-        assert cases.list_cases(db, analyst, cases.CaseFilter(assigned_to=analyst)) == []
+        flt = CaseListFilter(label="medical", urgent_only=True, assignee=colleague.uuid)
+        listed = case_list.list_page(db, analyst, flt).rows
+        assert [row.case.uuid for row in listed] == [case.uuid]
+        assert case_list.list_page(db, analyst, CaseListFilter(assignee="me")).rows == []
         cases.unassign(db, analyst, case.uuid, colleague.uuid)
         cases.remove_label(db, analyst, case.uuid, "medical")
         db.refresh(case)
@@ -192,7 +194,7 @@ class TestPartnerRefused:
         case = cases.create_case(db, analyst, [source.uuid])
         attempts = [
             lambda: cases.create_case(db, partner, [source.uuid]),
-            lambda: cases.list_cases(db, partner),
+            lambda: case_list.list_page(db, partner, CaseListFilter()),
             lambda: cases.open_case(db, partner, case.uuid),
             lambda: cases.set_status(db, partner, case.uuid, CaseStatus.TRIAGE),
             lambda: cases.link_source(db, partner, case.uuid, source.uuid),

@@ -116,7 +116,7 @@ def test_dashboard_shows_partner_activity_without_content(world: _World, runtime
     assert f'data-referral="{referral_uuid}"' in block
     assert world.case.reference in block
     assert "Clinic A" in block
-    assert '<span class="referral-status">Accepted</span>' in block
+    assert '<span class="badge referral referral-accepted">Accepted</span>' in block
     assert "status changed" in block
     assert "1 new partner message" in block
     assert "the partner wrote to the source (1)" in block
@@ -144,7 +144,7 @@ def test_dashboard_shows_partner_activity_without_content(world: _World, runtime
     assert "Nothing new from partners." in world.analyst.get("/dashboard/").get_data(as_text=True)
     post_form(world.partner, f"{page}/status", {"status": "in_progress"}, page=page)
     block = _activity(world.analyst.get("/dashboard/").get_data(as_text=True))
-    assert '<span class="referral-status">In progress</span>' in block
+    assert '<span class="badge referral referral-in_progress">In progress</span>' in block
     assert "status changed" in block
     assert "new partner message" not in block
 

@@ -29,6 +29,7 @@ from vault.models import (
     AuditEvent,
     Case,
     CaseNote,
+    PartnerOrg,
     Referral,
     ReferralMessage,
     ReferralStatus,
@@ -375,6 +376,87 @@ class TestReferralMessages:
         ] * 2
         assert [e.actor_uuid for e in events] == [w.partner_a.uuid, w.analyst_account.uuid]
         _assert_no_plaintext(runtime, MESSAGE, caplog)
+
+    def test_each_organisation_s_messages_reach_its_own_new_readers(
+        self, app: Flask, runtime: Runtime
+    ) -> None:
+        """Two organisations' referrals, each with a new member: the service re-seals
+        each message to its own organisation's readers (never the other's), an
+        organisation's messages alone with `org_uuid`, and nothing twice."""
+        w = _Referral(app, runtime)
+        with runtime.session_factory() as db:
+            lawyers_uuid = db.scalars(
+                select(PartnerOrg.uuid).where(PartnerOrg.name == "Lawyers B")
+            ).one()
+            case = db.scalars(select(Case)).one()
+            case_uuid, source_uuid = case.uuid, case.sources[0].uuid
+        refer = f"/cases/{case_uuid}/referrals"
+        post_form(w.analyst, refer, {"org": lawyers_uuid, "source": source_uuid}, page=refer)
+        with runtime.session_factory() as db:
+            to_lawyers = db.scalars(
+                select(Referral.uuid).where(Referral.uuid != w.referral_uuid)
+            ).one()
+        page = f"/referrals/{to_lawyers}"
+        post_form(w.analyst, f"{page}/messages", {"text": MESSAGE}, page=page)
+        partner_d = make_account(runtime, "partner-d", Role.PARTNER)
+        w.join_clinic(w.partner_c)
+        with runtime.session_factory() as db:
+            partners.add_member(db, w.admin_row(db), lawyers_uuid, partner_d.uuid)
+        _client(app, w.partner_c)  # their account keys exist from their first login
+        _client(app, partner_d)
+        fp = {x.username: _key(runtime, x).fingerprint for x in (w.partner_c, partner_d)}
+
+        def message_of(referral_uuid: str) -> ReferralMessage:
+            with runtime.session_factory() as db:
+                return db.scalars(
+                    select(ReferralMessage)
+                    .join(Referral, Referral.id == ReferralMessage.referral_id)
+                    .where(Referral.uuid == referral_uuid)
+                ).one()
+
+        before = {r: message_of(r) for r in (w.referral_uuid, to_lawyers)}
+        key = _key(runtime, w.analyst_account)
+        passphrase = notes.key_passphrase(key.salt, w.analyst_account.passphrase)
+
+        def reseal(org_uuid: str | None = None) -> int:
+            with runtime.session_factory() as db:
+                actor = db.scalars(
+                    select(Reviewer).where(Reviewer.uuid == w.analyst_account.uuid)
+                ).one()
+                return referrals.reseal_pending_messages(
+                    db,
+                    runtime.keyring,
+                    actor,
+                    passphrase,
+                    runtime.submission_fingerprint,
+                    org_uuid=org_uuid,
+                )
+
+        # One pass: each message sealed to its own organisation's new member only.
+        assert reseal() == 2
+        clinic_message, lawyers_message = message_of(w.referral_uuid), message_of(to_lawyers)
+        assert _opens(runtime, w.partner_c, clinic_message.ciphertext)
+        assert not _opens(runtime, partner_d, clinic_message.ciphertext)
+        assert not _opens(runtime, w.partner_b, clinic_message.ciphertext)
+        assert _opens(runtime, partner_d, lawyers_message.ciphertext)
+        assert not _opens(runtime, w.partner_c, lawyers_message.ciphertext)
+        assert fp["partner-d"] not in (clinic_message.recipients or "")
+        assert fp["partner-c"] not in (lawyers_message.recipients or "")
+        assert reseal() == 0
+
+        # Both new members leave; with org_uuid, only that organisation's message follows.
+        _deactivate(runtime, w.partner_c)
+        _deactivate(runtime, partner_d)
+        assert reseal(org_uuid=lawyers_uuid) == 1
+        assert message_of(w.referral_uuid).ciphertext == clinic_message.ciphertext
+        assert fp["partner-d"] not in (message_of(to_lawyers).recipients or "")
+        assert reseal() == 1
+        assert fp["partner-c"] not in (message_of(w.referral_uuid).recipients or "")
+        assert reseal() == 0
+        events = _events(runtime, "referral_message_resealed")
+        assert sorted(e.object_uuid or "" for e in events) == sorted(
+            [before[w.referral_uuid].uuid, before[to_lawyers].uuid] * 2
+        )
 
     def test_partner_does_not_reseal_a_declined_referral(
         self, app: Flask, runtime: Runtime

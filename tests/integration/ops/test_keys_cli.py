@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from backupctl.cli import main
 from keys.gpg import GpgKeyring, kill_agent
@@ -129,10 +129,77 @@ class TestKeysCeremony:
         assert result.exit_code == 1
         assert "inside a server instance" in result.output
 
-    def test_export_wants_a_full_fingerprint(self, ws_home: Path) -> None:
+    def test_export_needs_an_existing_home(self, ws_home: Path) -> None:
         result = CliRunner().invoke(main, ["keys", "export", "--home", str(ws_home), "DEADBEEF"])
         assert result.exit_code == 1
-        assert "full fingerprint" in result.output
+        assert "no such GnuPG home" in result.output
+
+
+class TestExportByPrefix:
+    """`keys export` takes a unique prefix of 16+ hex characters of the fingerprint, as
+    the grouped display shows it; anything shorter, unknown or not hex is refused."""
+
+    @pytest.fixture
+    def two_keys(self, ws_home: Path, passphrase_file: Path) -> tuple[str, str]:
+        """The submission key and a second key in the same home (so unique means
+        something)."""
+        runner = CliRunner()
+        first = _generate(runner, ws_home, passphrase_file)
+        keyring = GpgKeyring(ws_home, server=False)
+        other = keyring.gpg.gen_key(
+            keyring.gpg.gen_key_input(
+                key_type="EDDSA",
+                key_curve="ed25519",
+                subkey_type="ECDH",
+                subkey_curve="cv25519",
+                name_real="Other key",
+                name_email="other@example.org",
+                passphrase=PASSPHRASE,
+            )
+        )
+        assert other.fingerprint and other.fingerprint != first
+        return first, str(other.fingerprint)
+
+    def _export(self, home: Path, typed: str) -> Result:
+        return CliRunner().invoke(main, ["keys", "export", "--home", str(home), typed])
+
+    def test_a_16_character_prefix_exports_that_key(
+        self, ws_home: Path, two_keys: tuple[str, str]
+    ) -> None:
+        first, other = two_keys
+        keyring = GpgKeyring(ws_home, server=False)
+        whole = self._export(ws_home, first)
+        assert whole.exit_code == 0, whole.output
+        assert whole.stdout == keyring.export_public(first)
+        assert whole.stderr == ""  # the whole fingerprint needs no confirmation
+        for typed in (first[:16], first[:16].lower(), fingerprint_groups(first)[:19]):
+            short = self._export(ws_home, typed)
+            assert short.exit_code == 0, short.output
+            assert short.stdout == whole.stdout, typed
+            assert short.stderr.strip() == f"Key: {fingerprint_groups(first)}"
+            assert "PRIVATE" not in short.stdout
+        # The exported key is the one named, not the other one in the home.
+        scanned = keyring.gpg.scan_keys_mem(self._export(ws_home, other[:20]).stdout)
+        assert [k["fingerprint"] for k in scanned] == [other]
+
+    def test_too_short_unknown_or_not_hex_is_refused(
+        self, ws_home: Path, two_keys: tuple[str, str]
+    ) -> None:
+        first, other = two_keys
+        short = self._export(ws_home, first[:15])
+        assert short.exit_code == 1
+        assert "too short to choose a key: type at least 16 characters" in short.output
+        assert "BEGIN PGP" not in short.output
+        # A prefix no key here has: both keys' first characters changed.
+        unknown_prefix = "".join("0" if c != "0" else "1" for c in first[:16])
+        assert not other.startswith(unknown_prefix)
+        unknown = self._export(ws_home, unknown_prefix)
+        assert unknown.exit_code == 1
+        assert "no key here has a fingerprint starting with this" in unknown.output
+        assert "BEGIN PGP" not in unknown.output
+        not_hex = self._export(ws_home, "XYZ" + first[3:])
+        assert not_hex.exit_code == 1
+        assert "not a fingerprint" in not_hex.output
 
 
 class TestSecretKeyRefused:

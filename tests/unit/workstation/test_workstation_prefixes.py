@@ -13,6 +13,7 @@ from workstation.prefixes import (
     check_fingerprint,
     names_fingerprint,
     normalise_fingerprint,
+    resolve_fingerprint,
     resolve_prefix,
 )
 
@@ -75,3 +76,48 @@ class TestFingerprints:
         with pytest.raises(PrefixError, match=f"at least {MIN_FINGERPRINT_CHECK} characters"):
             check_fingerprint("AB12CD34", FPR, "receipt key")
         assert not names_fingerprint("AB12CD34", FPR)  # names no key, rather than any
+
+
+# Two keys sharing their first 16 characters (no real pair does: 64 bits), and a third.
+TWINS = {
+    "0123456789ABCDEF" + "1" * 24: "Submission key <ws@example.org>",
+    "0123456789ABCDEF" + "2" * 24: "Forged <x@example.org>",
+    "FEDCBA9876543210" + "3" * 24: "Receipt <r@example.org>",
+}
+
+
+class TestResolveFingerprint:
+    """Choosing a key in a GnuPG home: a unique prefix of 16+ hex characters."""
+
+    def test_unique_prefix_grouped_or_lowercase(self) -> None:
+        third = "FEDCBA9876543210" + "3" * 24
+        assert resolve_fingerprint("FEDCBA9876543210", TWINS) == third
+        assert resolve_fingerprint("fedc ba98 7654 3210", TWINS) == third
+        assert resolve_fingerprint("0123456789abcdef1", list(TWINS)).endswith("1111")
+
+    def test_whole_fingerprint(self) -> None:
+        whole = "0123456789ABCDEF" + "2" * 24
+        assert resolve_fingerprint(whole.lower(), TWINS) == whole
+
+    def test_ambiguous_lists_both_with_their_user_ids(self) -> None:
+        with pytest.raises(AmbiguousPrefixError) as caught:
+            resolve_fingerprint("0123 4567 89AB CDEF", TWINS)
+        message = str(caught.value)
+        assert "ambiguous key fingerprint: 2 start with it; type more characters" in message
+        assert "0123456789ABCDEF" + "1" * 24 + "  Submission key <ws@example.org>" in message
+        assert "0123456789ABCDEF" + "2" * 24 + "  Forged <x@example.org>" in message
+        assert "FEDCBA98" not in message
+        assert len(caught.value.candidates) == 2
+
+    def test_too_short_even_if_unique(self) -> None:
+        """8 characters would name one key here, but a forged key could match them."""
+        with pytest.raises(PrefixError, match="type at least 16 characters"):
+            resolve_fingerprint("FEDCBA98", TWINS)
+
+    def test_unknown_and_not_hex(self) -> None:
+        with pytest.raises(UnknownPrefixError, match="no key here has a fingerprint"):
+            resolve_fingerprint("ABCDEF0123456789", TWINS)
+        with pytest.raises(PrefixError, match="not a fingerprint"):
+            resolve_fingerprint("0123456789ABCDEG", TWINS)
+        with pytest.raises(PrefixError, match="not a fingerprint"):
+            resolve_fingerprint("", TWINS)
