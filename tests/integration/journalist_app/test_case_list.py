@@ -54,12 +54,34 @@ def _world(runtime: Runtime, analyst: Account) -> World:
     now = dt.datetime.now(dt.UTC)
     with runtime.session_factory() as db:
         me, colleague = _reviewer(db, analyst), _reviewer(db, colleague_account)
-        plain = cases.create_case(db, me, [first.uuid])
+        # Assignees set below, explicitly; the sources' further cases are deliberate.
+        unassigned: list[str] = []
+        plain = cases.create_case(db, me, [first.uuid], assignee_uuids=unassigned)
         urgent = cases.create_case(
-            db, me, [first.uuid, second.uuid], priority=CasePriority.HIGH, urgent_medical=True
+            db,
+            me,
+            [first.uuid, second.uuid],
+            priority=CasePriority.HIGH,
+            urgent_medical=True,
+            assignee_uuids=unassigned,
+            second_case_confirmed=True,
         )
-        high = cases.create_case(db, me, [second.uuid], priority=CasePriority.HIGH)
-        late = cases.create_case(db, me, [second.uuid], priority=CasePriority.LOW)
+        high = cases.create_case(
+            db,
+            me,
+            [second.uuid],
+            priority=CasePriority.HIGH,
+            assignee_uuids=unassigned,
+            second_case_confirmed=True,
+        )
+        late = cases.create_case(
+            db,
+            me,
+            [second.uuid],
+            priority=CasePriority.LOW,
+            assignee_uuids=unassigned,
+            second_case_confirmed=True,
+        )
         cases.assign(db, me, urgent.uuid, me.uuid)
         cases.add_label(db, me, urgent.uuid, "kivu")
         cases.add_label(db, me, late.uuid, "kivu")

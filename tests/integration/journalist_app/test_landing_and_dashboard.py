@@ -77,7 +77,8 @@ def test_dashboard_counts_link_to_the_filtered_lists(
     now = dt.datetime.now(dt.UTC)
     with runtime.session_factory() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
-        urgent = cases.create_case(db, me, [first.uuid], urgent_medical=True)
+        # Opened unassigned (the creator is assigned by default): only `late` is mine.
+        urgent = cases.create_case(db, me, [first.uuid], urgent_medical=True, assignee_uuids=[])
         closed_urgent = cases.create_case(db, me, [second.uuid], urgent_medical=True)
         cases.set_status(db, me, closed_urgent.uuid, cases.CaseStatus.DISCARDED, "duplicate")
         late = cases.create_case(db, me, [second.uuid])
