@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -131,7 +132,7 @@ def busy_processes() -> str:
     ).stdout
     busy = []
     for line in listing.splitlines():
-        pid, cpu, name = (line.split(None, 2) + ["", ""])[:3]
+        pid, cpu, name = [*line.split(None, 2), "", ""][:3]
         if pid.isdigit() and int(pid) != os.getpid() and float(cpu or 0) >= 5.0:
             busy.append(f"{name.strip()} ({cpu}%)")
     return ", ".join(busy[:10]) or "none"
@@ -372,9 +373,9 @@ def run(
         name = " x ".join(spec.dimensions)
         made = bench.compare(
             f"count + suppress: {name}",
-            lambda spec=spec: build_release(rows, spec),
+            functools.partial(build_release, rows, spec),
             "counting alone",
-            lambda spec=spec: _plain_count(rows, spec),
+            functools.partial(_plain_count, rows, spec),
         )
         s = made.document["suppression"]
         out(
