@@ -6,7 +6,8 @@ workspace's decrypted consent documents, in memory; the ledger sealed in the wor
 or, for tests and rows imported from another coding tool, a rows file (`--rows`: JSON
 lines, one `ReleaseRow` each, micro-data in clear), suppresses small cells, checks the
 release ledger against differencing, signs with the workstation's OpenPGP key and writes
-the release, its signature, HXL exports and SVG charts. `verify` runs anywhere, with the public key only.
+the release, its signature, HXL exports and SVG charts. `verify` runs anywhere, with the
+public key only.
 """
 
 from __future__ import annotations
