@@ -387,12 +387,15 @@ def run(
     assert first is not None  # nosec B101 - at least one dimension set
     spec, made = first
     noisy = ReleaseSpec(**{**spec.__dict__, "epsilon": 1.0})
-    bench.compare(
+    dp = bench.compare(
         f"DP (OpenDP, epsilon 1): {' x '.join(spec.dimensions)}",
         lambda: build_release(rows, noisy),
         "the same without noise",
         lambda: build_release(rows, spec),
     )
+    s = dp.document["suppression"]
+    out(f"  {s['entries']:,} entries, {s['primary']:,} primary + {s['complementary']:,} "
+        "complementary hidden (on noisy counts)")  # fmt: skip
     document = made.document
     csv_text = bench.compare(
         "export HXL CSV (libhxl-validated)",
