@@ -161,6 +161,9 @@ def test_release_made_from_a_workspace_leaves_no_row_in_clear(
     assert scanned > 20
     assert not [p for p in scratch.rglob("*") if p.is_file()]
 
+    # The custody log, with its release entries, still verifies.
+    assert "VERIFIED" in run("custody", "log", str(ws)).output
+
     # A ledger rolled back (or replaced) is refused: it would let a difference through.
     ledger.write_bytes(ledger.read_bytes() + b"\0")
     refused = make(tmp_path / "third", "--epsilon", "0.5", ok=False)
