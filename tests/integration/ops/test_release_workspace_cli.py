@@ -65,8 +65,8 @@ def test_release_made_from_a_workspace_leaves_no_row_in_clear(
         analyst, _ = reviewers.create_reviewer(db, "analyst9", Role.ANALYST, hasher=FAST_HASHER)
         uuids = list(dict.fromkeys(s.source.uuid for s in db.scalars(select(Submission))))
         bundle = tmp_path / "export.zip"
-        with bundle.open("wb") as out:
-            export.build_export(db, runtime.store, analyst, uuids, out)
+        with bundle.open("wb") as handle:
+            export.build_export(db, runtime.store, analyst, uuids, handle)
 
     ws, home = tmp_path / "ws", submission_key[1]
     key_pass, sub_pass = tmp_path / "ws-pass", tmp_path / "sub-pass"
