@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -289,6 +289,12 @@ def add(
 @click.argument("record_id")
 @_field_options
 @click.option("--add-from", "add_items", multiple=True, help="Another item it rests on.")
+@click.option(
+    "--remove-from",
+    "remove_items",
+    multiple=True,
+    help="An item it no longer rests on (its id, or 8 characters or more of it).",
+)
 @_HOME
 @_PASSPHRASES
 @_KEY_PASSPHRASE
@@ -306,6 +312,7 @@ def edit(
     source_type: str | None,
     note: str | None,
     add_items: tuple[str, ...],
+    remove_items: tuple[str, ...],
     home: Path,
     passphrase_files: tuple[Path, ...],
     key_passphrase_file: Path | None,
@@ -317,6 +324,7 @@ def edit(
         old = book.find(record_id)
         known = {link.item for link in old.sources}
         added = tuple(source_link(opened, i) for i in dict.fromkeys(add_items) if i not in known)
+        removed = _removed_items(old, remove_items)
         new = IncidentRecord.build(
             **{
                 **old.values(),
@@ -324,15 +332,35 @@ def edit(
                 "place": _place(old.place, country, region, no_region),
                 "acts": _acts(old.acts, acts, victims, perpetrators),
                 "source_type": source_type or old.source_type,
-                "sources": old.sources + added,
+                "sources": tuple(s for s in old.sources + added if s.item not in removed),
                 "note": old.note if note is None else (note or None),
             }
         )
-        if not book.update(new):
+        # The custody-log entry names the items taken away (ids only), beside the items
+        # the record now rests on.
+        extra: dict[str, Any] = {"removed": sorted(removed)} if removed else {}
+        if not book.update(new, "incident-edited", **extra):
             click.echo("nothing changed")
             return
         book.commit()
         click.echo("\n".join(_describe(book.records[old.id])))
+
+
+def _removed_items(record: IncidentRecord, refs: Sequence[str]) -> set[str]:
+    """The items of `record` named by `refs` (ids or prefixes of 8 characters or more);
+    a ref that names none of them, or several, is refused."""
+    removed = set()
+    for ref in dict.fromkeys(r.strip().lower() for r in refs):
+        found = {
+            s.item
+            for s in record.sources
+            if s.item == ref or (len(ref) >= 8 and s.item.startswith(ref))
+        }
+        if len(found) != 1:
+            what = "not an item this record rests on" if not found else "names several items"
+            raise click.BadParameter(f"{ref}: {what}", param_hint="--remove-from")
+        removed |= found
+    return removed
 
 
 @incident.command("list")

@@ -1,26 +1,41 @@
 """`backupctl workstation release`: de-identified statistics releases (docs/observatory.md).
 
-`make` runs on the AIR-GAPPED workstation: it counts the coded rows (JSON lines, one
-`ReleaseRow` each), suppresses small cells, checks the release ledger against
-differencing, signs with the workstation's OpenPGP key and writes the release, its
-signature, HXL exports and SVG charts. `verify` runs anywhere, with the public key only.
+`make` runs on the AIR-GAPPED workstation: it counts the incidents coded in a workspace
+(`--workspace`: records opened from the sealed store and consent read from the
+workspace's decrypted consent documents, in memory; the ledger sealed in the workspace),
+or, for tests and rows imported from another coding tool, a rows file (`--rows`: JSON
+lines, one `ReleaseRow` each, micro-data in clear), suppresses small cells, checks the
+release ledger against differencing, signs with the workstation's OpenPGP key and writes
+the release, its signature, HXL exports and SVG charts. `verify` runs anywhere, with the
+public key only.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
+from backupctl.cmd_custody import _open
 from keys.gpg import GpgKeyring
+from workstation.errors import WorkstationError
 from workstation.observatory.charts import charts
-from workstation.observatory.release import DIMENSIONS, ReleaseError, ReleaseSpec
-from workstation.observatory.release_input import RowError, row_from_json
-from workstation.observatory.release_ledger import DEFAULT_BUDGET, Ledger, make_release
+from workstation.observatory.incidents import statistics_consent
+from workstation.observatory.release import DIMENSIONS, Release, ReleaseError, ReleaseSpec
+from workstation.observatory.release_input import ReleaseRow, RowError, row_from_json
+from workstation.observatory.release_ledger import (
+    DEFAULT_BUDGET,
+    Ledger,
+    SealedLedger,
+    make_release,
+)
 from workstation.observatory.release_sign import release_files, sign_release, verify_release
+from workstation.observatory.store import open_book, seal_recipient
+from workstation.observatory.to_release import release_rows
 
 __all__ = ["release"]
 
@@ -45,11 +60,21 @@ def _read_rows(path: Path) -> list[Any]:
 
 @release.command()
 @click.option(
+    "--workspace",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Count the incidents coded in this workspace (sealed store, consent read now).",
+)
+@click.option(
+    "--key-passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --workspace: the workstation key's passphrase, from this file's first line.",
+)
+@click.option("--actor", help="With --workspace: who is acting (default: the login name).")
+@click.option(
     "--rows",
     "rows_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Coded rows, one JSON object a line (incident-victim-group rows).",
+    help="For tests and imports only: rows in a file, one JSON object a line, in clear.",
 )
 @click.option(
     "--home",
@@ -57,7 +82,11 @@ def _read_rows(path: Path) -> list[Any]:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="GnuPG home holding the workstation's secret key.",
 )
-@click.option("--key", "fingerprint", required=True, help="Fingerprint of the signing key.")
+@click.option(
+    "--key",
+    "fingerprint",
+    help="Fingerprint of the signing key (default with --workspace: the newest secret key).",
+)
 @click.option(
     "--passphrase-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -66,9 +95,9 @@ def _read_rows(path: Path) -> list[Any]:
 @click.option(
     "--ledger",
     "ledger_path",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The workstation's release ledger (created if missing; never leaves the machine).",
+    help="With --rows: the release ledger file (created if missing; never leaves the "
+    "machine). With --workspace the ledger is sealed inside the workspace.",
 )
 @click.option(
     "--out",
@@ -99,9 +128,12 @@ def _read_rows(path: Path) -> list[Any]:
     help="Total epsilon an incident may spend over all noisy releases.",
 )
 def make(
-    rows_path: Path,
+    workspace: Path | None,
+    key_passphrase_file: Path | None,
+    actor: str | None,
+    rows_path: Path | None,
     home: Path,
-    fingerprint: str,
+    fingerprint: str | None,
     passphrase_file: Path | None,
     ledger_path: Path,
     out_dir: Path,
@@ -116,11 +148,20 @@ def make(
     budget: float,
 ) -> None:
     """Make, sign and write a release, on the AIR-GAPPED workstation."""
-    # libhxl is a workstation dependency (pyproject's `workstation` extra): imported
-    # here so that `backupctl` on the server, which lacks it, still starts.
-    from workstation.observatory.export import to_csv, to_json
-
     check_gnupg_home(home)
+    if (workspace is None) == (rows_path is None):
+        raise click.UsageError("give --workspace (coded incidents) or --rows, not both")
+    if workspace is not None and ledger_path is not None:
+        raise click.UsageError("--ledger is for --rows: a workspace keeps its ledger sealed")
+    if rows_path is not None and (ledger_path is None or fingerprint is None):
+        raise click.UsageError("--rows needs --ledger and --key")
+    keyring = GpgKeyring(home, server=False)
+    if fingerprint is None:
+        fingerprint = seal_recipient(keyring)
+    if passphrase_file is not None:
+        passphrase = read_passphrase_file(passphrase_file)
+    else:
+        passphrase = click.prompt("Passphrase of the workstation key", hide_input=True)
     try:
         spec = ReleaseSpec(
             dimensions=tuple(d.strip() for d in dims.split(",") if d.strip()),
@@ -132,27 +173,52 @@ def make(
             epsilon=epsilon,
             contribution_cap=cap,
         )
-        rows = _read_rows(rows_path)
-        ledger = Ledger(ledger_path, budget=budget)
-        made = make_release(rows, spec, ledger)
-        if passphrase_file is not None:
-            passphrase = read_passphrase_file(passphrase_file)
-        else:
-            passphrase = click.prompt("Passphrase of the workstation key", hide_input=True)
-        data, signature = sign_release(made.document, home, fingerprint, passphrase)
-        path = release_files(made.document, out_dir, data, signature)
-        stem = path.name.removesuffix(".json")
-        (out_dir / f"{stem}.csv").write_text(to_csv(made.document), encoding="utf-8")
-        (out_dir / f"{stem}.hxl.json").write_text(to_json(made.document), encoding="utf-8")
-        for name, svg in charts(made.document).items():
-            (out_dir / f"{stem}-{name}.svg").write_text(svg, encoding="utf-8")
-        key_path = out_dir / "signing-key.asc"
-        key_path.write_text(GpgKeyring(home, server=False).export_public(fingerprint))
-        ledger.record(made, spec)
-    except ReleaseError as exc:
+        with ExitStack() as stack:
+            ledger: Ledger
+            if workspace is not None:
+                opened = _open(workspace, key_passphrase_file, actor)
+                # Under the store's lock; rows and ledger in memory only.
+                book = stack.enter_context(open_book(opened, home, [passphrase]))
+                records = list(book.records.values())
+                rows = release_rows(records, statistics_consent(opened, records))
+                ledger = SealedLedger(opened, keyring, fingerprint, [passphrase], budget)
+            elif rows_path is not None and ledger_path is not None:
+                rows = _read_rows(rows_path)
+                ledger = Ledger(ledger_path, budget=budget)
+            else:  # pragma: no cover - refused above
+                raise click.UsageError("--rows needs --ledger")
+            path, made = _make_and_write(rows, spec, ledger, home, fingerprint, passphrase, out_dir)
+    except (ReleaseError, WorkstationError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"release {made.id} -> {path}")
     click.echo(_summary(made.document))
+
+
+def _make_and_write(
+    rows: list[ReleaseRow],
+    spec: ReleaseSpec,
+    ledger: Ledger,
+    home: Path,
+    fingerprint: str,
+    passphrase: str,
+    out_dir: Path,
+) -> tuple[Path, Release]:
+    # libhxl is a workstation dependency (pyproject's `workstation` extra): imported
+    # here so that `backupctl` on the server, which lacks it, still starts.
+    from workstation.observatory.export import to_csv, to_json
+
+    made = make_release(rows, spec, ledger)
+    data, signature = sign_release(made.document, home, fingerprint, passphrase)
+    path = release_files(made.document, out_dir, data, signature)
+    stem = path.name.removesuffix(".json")
+    (out_dir / f"{stem}.csv").write_text(to_csv(made.document), encoding="utf-8")
+    (out_dir / f"{stem}.hxl.json").write_text(to_json(made.document), encoding="utf-8")
+    for name, svg in charts(made.document).items():
+        (out_dir / f"{stem}-{name}.svg").write_text(svg, encoding="utf-8")
+    key_path = out_dir / "signing-key.asc"
+    key_path.write_text(GpgKeyring(home, server=False).export_public(fingerprint))
+    ledger.record(made, spec)
+    return path, made
 
 
 @release.command()

@@ -28,9 +28,14 @@ With noise (differential privacy): releases may overlap freely, and their epsilo
 up (basic composition): a release is refused when, for some incident in it, the
 epsilons of the noisy releases holding that incident would pass the budget.
 
-The ledger is a JSON file on the workstation (0600). It holds the rows each release
-counted (opaque incident ids and coded values, nothing more than the coded records)
-and never leaves the workstation; the release itself holds none of it.
+The ledger holds the rows each release counted (opaque incident ids and coded values,
+nothing more than the coded records) and never leaves the workstation; the release
+itself holds none of it. `Ledger` is a plain JSON file (0600), for rows given as a file
+(tests, rows imported from another coding tool). `SealedLedger`, for releases made
+straight from a workspace, keeps it inside the workspace sealed with gpg to the
+submission key, like the incident store, and names each version's hash in the custody
+log (`release-made`): a ledger replaced or rolled back (which would let a differencing
+release through) is refused.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from keys.errors import DecryptionError
 from workstation.observatory.release import (
     Release,
     ReleaseError,
@@ -55,7 +61,11 @@ from workstation.observatory.release import (
 from workstation.observatory.release_input import ReleaseRow, row_from_json, row_to_json
 from workstation.observatory.release_table import Key
 
-__all__ = ["DEFAULT_BUDGET", "Ledger", "LedgerRefusalError", "make_release"]
+if TYPE_CHECKING:
+    from keys.gpg import GpgKeyring
+    from workstation.custody_log import Workspace
+
+__all__ = ["DEFAULT_BUDGET", "Ledger", "LedgerRefusalError", "SealedLedger", "make_release"]
 
 DEFAULT_BUDGET = 3.0  # total epsilon an incident may spend over all noisy releases
 
@@ -90,11 +100,29 @@ class Ledger:
         self.path = path
         self.budget = budget
 
-    def entries(self) -> list[_Entry]:
+    def _load(self) -> dict[str, Any] | None:
         if not self.path.exists():
-            return []
-        data = json.loads(self.path.read_text(encoding="utf-8"))
-        return [_Entry(**item) for item in data["releases"]]
+            return None
+        data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        return data
+
+    def entries(self) -> list[_Entry]:
+        data = self._load()
+        return [] if data is None else [_Entry(**item) for item in data["releases"]]
+
+    @staticmethod
+    def _entry(release: Release, spec: ReleaseSpec) -> dict[str, Any]:
+        return asdict(
+            _Entry(
+                release_id=release.id,
+                dimensions=list(spec.dimensions),
+                scope=spec.scope(),
+                k=spec.k,
+                epsilon=spec.epsilon,
+                hidden=sorted(list(key) for key in release.hidden),
+                rows=[row_to_json(r) for r in release.rows],
+            )
+        )
 
     def check_and_seed(self, spec: ReleaseSpec, rows: Sequence[ReleaseRow]) -> set[Key]:
         """Refuse (LedgerRefusalError) a release of `rows` (in scope, consented) per `spec`
@@ -152,22 +180,94 @@ class Ledger:
                 json.loads(text) if text.strip() else {"schema": "backup.release-ledger"}
             )
             data.setdefault("releases", [])
-            data["releases"].append(
-                asdict(
-                    _Entry(
-                        release_id=release.id,
-                        dimensions=list(spec.dimensions),
-                        scope=spec.scope(),
-                        k=spec.k,
-                        epsilon=spec.epsilon,
-                        hidden=sorted(list(key) for key in release.hidden),
-                        rows=[row_to_json(r) for r in release.rows],
-                    )
-                )
-            )
+            data["releases"].append(self._entry(release, spec))
             handle.seek(0)
             handle.truncate()
             handle.write(json.dumps(data, sort_keys=True))
+
+
+LEDGER_NAME = "release-ledger.gpg"
+
+
+class SealedLedger(Ledger):
+    """The ledger of a workspace: `<workspace>/incidents/release-ledger.gpg`, gpg-sealed
+    to `recipient`, its hash in the custody log. Use it under the incident store's lock
+    (`store.open_book`), which serialises every command of the workspace."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        keyring: GpgKeyring,
+        recipient: str,
+        passphrases: Sequence[str],
+        budget: float = DEFAULT_BUDGET,
+    ) -> None:
+        super().__init__(workspace.root / "incidents" / LEDGER_NAME, budget)
+        self.workspace = workspace
+        self.keyring = keyring
+        self.recipient = recipient
+        self.passphrases = list(passphrases)
+
+    def _logged_sha256(self) -> str | None:
+        from workstation.custody_log import LOG_NAME, read_log
+
+        found = None
+        for record in read_log(self.workspace.root / LOG_NAME):
+            if record.body.get("action") == "release-made":
+                found = str(record.body["details"]["ledger_sha256"])
+        return found
+
+    def _load(self) -> dict[str, Any] | None:
+        logged = self._logged_sha256()
+        if logged is None:
+            if self.path.exists():
+                raise ReleaseError(
+                    f"{LEDGER_NAME}: the custody log names no release ledger, yet one is "
+                    "here: refusing to use it"
+                )
+            return None
+        if not self.path.exists():
+            raise ReleaseError(
+                f"{LEDGER_NAME}: missing (the custody log names one): restore it from the "
+                "workstation's backup"
+            )
+        sealed = self.path.read_bytes()
+        if hashlib.sha256(sealed).hexdigest() != logged:
+            raise ReleaseError(
+                f"{LEDGER_NAME}: not the ledger the custody log names (replaced or rolled "
+                "back): refusing to use it"
+            )
+        for passphrase in self.passphrases:
+            try:
+                data: dict[str, Any] = json.loads(self.keyring.open_bytes(sealed, passphrase))
+            except (DecryptionError, ValueError):
+                continue  # the next passphrase (after a rotation)
+            return data
+        raise ReleaseError(f"{LEDGER_NAME}: no submission key passphrase given opens it")
+
+    def record(self, release: Release, spec: ReleaseSpec) -> None:
+        """Seal the ledger with this release appended (never a clear copy on disk), then
+        log its hash."""
+        data = self._load() or {"schema": "backup.release-ledger", "releases": []}
+        data["releases"].append(self._entry(release, spec))
+        sealed = self.keyring.seal_bytes(
+            json.dumps(data, sort_keys=True).encode("utf-8"), [self.recipient]
+        )
+        partial = self.path.with_name(self.path.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(sealed)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, self.path)
+        self.workspace.log.append(
+            "release-made",
+            {
+                "release": release.id,
+                "records": len({r.incident_id for r in release.rows}),
+                "ledger_sha256": hashlib.sha256(sealed).hexdigest(),
+            },
+        )
 
 
 def _small_cells(rows: Iterable[ReleaseRow], spec: ReleaseSpec) -> int:

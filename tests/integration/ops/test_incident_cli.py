@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -109,10 +108,9 @@ def test_incidents_coded_sealed_linked_and_logged(
     pem.write_text(runtime.receipt_key.verify_key.pem())
     fpr = runtime.receipt_key.fingerprint
     run("custody", "trust", str(ws), str(pem), "--fingerprint", fpr, *common)
-    imported = run("custody", "import", str(ws), str(bundle), *common)
-    # `import` prints short ids; the workspace names each item by its full id.
-    shown = re.findall(r"^imported \w+ (\S+) ", imported.output, re.M)
-    items = [next((ws / "evidence").glob(f"{short}*")).name for short in shown]
+    run("custody", "import", str(ws), str(bundle), *common)
+    # `import` prints 8-character ids; the full ones are the evidence directories.
+    items = sorted(p.parent.name for p in (ws / "evidence").glob("*/item.json"))
     decrypt = ["--home", str(home), "--passphrase-file", str(sub_pass)]
     run("custody", "decrypt", str(ws), *items, *decrypt, *common)
     # The first message of each source is its report (or plain message).
@@ -217,6 +215,29 @@ def test_incidents_coded_sealed_linked_and_logged(
         assert secret not in text
     assert ACCOUNT_MARKER not in (ws / LOG_NAME).read_text()
 
+    # A report added to a record, then removed from it (`--remove-from`, an id prefix):
+    # each logged with the items (ids only); an item it does not rest on, or removing
+    # its last report, is refused with nothing logged.
+    incident("edit", record_a, "--add-from", item_c)
+    assert "NOT USABLE" in incident("show", record_a).output  # C's source said no
+    log_size = len(read_log(ws / LOG_NAME))
+    assert "not an item this record rests on" in (
+        incident("edit", record_a, "--remove-from", item_b, ok=False).output
+    )
+    assert "at least one imported report" in (
+        incident("edit", record_c, "--remove-from", item_c, ok=False).output
+    )
+    assert len(read_log(ws / LOG_NAME)) == log_size
+    incident("edit", record_a, "--remove-from", item_c[:8])
+    assert "usable" in incident("show", record_a).output
+    assert "NOT USABLE" not in incident("show", record_a).output
+    added_then_removed = [r.body for r in read_log(ws / LOG_NAME)][-2:]
+    assert [e["details"]["fields"] for e in added_then_removed] == [["sources"], ["sources"]]
+    assert added_then_removed[0]["details"]["items"] == [item_a, item_c]
+    assert "removed" not in added_then_removed[0]["details"]
+    assert added_then_removed[1]["details"]["items"] == [item_a]
+    assert added_then_removed[1]["details"]["removed"] == [item_c]
+
     # What a release would count: the linked incident once, from A; nothing of C.
     rows = workspace_release_rows(Workspace.open(ws, WS_PASSPHRASE), home, [SUBMISSION_PASSPHRASE])
     assert [(r.incident_id, r.acts, r.victim_sex, r.age_band, r.victim_count) for r in rows] == [
@@ -231,6 +252,7 @@ def test_incidents_coded_sealed_linked_and_logged(
     # A store replaced by someone holding only the public key: refused.
     fingerprint = submission_key[0].fingerprint
     forged = keyring.seal_bytes(json.dumps({**opened, "records": []}).encode(), [fingerprint])
-    store[0].write_bytes(forged)
+    (current,) = (ws / "incidents").glob("store.*.gpg")
+    current.write_bytes(forged)
     refused = incident("list", ok=False)
     assert "not the store the custody log names (replaced or altered)" in refused.output
