@@ -649,7 +649,7 @@ class WorkbenchDay(BaselineDay):
 
     def see_partner_news(self, tab: CountedPage) -> None:
         tab.click("nav a[href='/dashboard/']", "Dashboard")
-        expect(tab.page.locator(".partner-activity .referral-status")).to_have_text("Accepted")
+        expect(tab.page.locator(".partner-activity .badge.referral")).to_have_text("Accepted")
 
     def judicial_file(self) -> None:
         ws, bundle = self.workstation, self.bundle

@@ -58,8 +58,16 @@ def test_toolbar_filters_and_header_sorts(
     with runtime.session_factory() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         soon = cases.create_case(db, me, [first.uuid], urgent_medical=True)
-        later = cases.create_case(db, me, [second.uuid], urgent_medical=True)
-        other = cases.create_case(db, me, [second.uuid], priority=CasePriority.HIGH)
+        # Only `soon` is assigned to me (a new case's creator is assigned by default).
+        later = cases.create_case(db, me, [second.uuid], urgent_medical=True, assignee_uuids=[])
+        other = cases.create_case(
+            db,
+            me,
+            [second.uuid],
+            priority=CasePriority.HIGH,
+            assignee_uuids=[],
+            second_case_confirmed=True,
+        )
         for case, days in ((soon, 2), (later, 9), (other, 1)):
             cases.set_due(db, me, case.uuid, now + dt.timedelta(days=days))
         for case in (soon, later, other):
