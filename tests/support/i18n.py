@@ -39,12 +39,21 @@ class VisibleText(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
+        self._hidden = 0  # inside <style> (pages carry their stylesheet inline)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script"):
+            self._hidden += 1
+            return
         values = dict(attrs)
         self.parts += [values[name] or "" for name in _ATTRIBUTES if name in values]
         if tag == "input" and values.get("type") in ("submit", "button", "reset"):
             self.parts.append(values.get("value") or "")
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script") and self._hidden:
+            self._hidden -= 1
+
     def handle_data(self, data: str) -> None:
-        self.parts.append(data)
+        if not self._hidden:
+            self.parts.append(data)
