@@ -88,6 +88,8 @@ class TestFactory:
             ("/receipts", "GET"),
             ("/receipt-key", "GET"),
             ("/public-key", "GET"),
+            # published observatory figures (404 unless BACKUP_PUBLIC_FIGURES is on)
+            ("/figures", "GET"),
         }
 
     def test_refuses_to_start_without_secrets(self, config: Config, runtime: Runtime) -> None:
