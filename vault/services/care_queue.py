@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -104,11 +104,27 @@ def queue_key(urgent: bool, created_at: dt.datetime, request_id: int) -> tuple[i
     return (0 if urgent else 1, created_at.timestamp(), request_id)
 
 
-def queue_order(requests: Sequence[CareRequest]) -> list[CareRequest]:
+class _Queued(Protocol):
+    """What ordering needs of a request (a CareRequest, or a row of these columns)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def source_id(self) -> int: ...
+    @property
+    def urgent(self) -> bool: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+
+_Q = TypeVar("_Q", bound=_Queued)
+
+
+def queue_order(requests: Sequence[_Q]) -> list[_Q]:
     """The queue's order: sources take turns, so that a flood from one codename cannot
     bury anyone else's request. Every source's first waiting request (by `queue_key`)
     comes before anyone's second; within a turn, urgent first, then oldest first."""
-    by_source: dict[int, list[CareRequest]] = {}
+    by_source: dict[int, list[_Q]] = {}
     for request in requests:
         by_source.setdefault(request.source_id, []).append(request)
     turn: dict[int, int] = {}
@@ -162,15 +178,18 @@ def list_queue(
     care.require_care_member(db, actor)
     if key:
         care.reseal_pending_care(db, keyring, actor, key, submission_fingerprint)
-    found = db.scalars(
-        select(CareRequest)
+    # Ordered from the few columns it needs; only the page's rows (and ciphertexts) load.
+    waiting = db.execute(
+        select(CareRequest.id, CareRequest.source_id, CareRequest.urgent, CareRequest.created_at)
         .join(Source, Source.id == CareRequest.source_id)
         .where(CareRequest.status != CareStatus.CLOSED, Source.deleted_at.is_(None))
     ).all()
-    ordered = queue_order(found)
+    ordered = queue_order(waiting)
     pages = max(1, -(-len(ordered) // QUEUE_PAGE))
     page = min(max(page, 1), pages)
-    shown = ordered[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]
+    ids = [row.id for row in ordered[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]]
+    loaded = {r.id: r for r in db.scalars(select(CareRequest).where(CareRequest.id.in_(ids)))}
+    shown = [loaded[i] for i in ids]
     views = _open(db, keyring, actor, shown, key, submission_fingerprint)
     audit.record(db, actor, "care_queue_viewed")
     db.commit()
