@@ -23,13 +23,38 @@ from vault.migrate import upgrade
 from vault.runtime import Runtime, build_runtime
 
 SUBMISSION_PASSPHRASE = "correct horse battery staple submission"
+TESTS = Path(__file__).parent
+# Directories whose session fixtures are costly (a private Tor network, booted Debian
+# targets): each runs whole on one worker, and first, so the long groups do not end last.
+WHOLE_DIRECTORIES = ("tor", "ansible")
 FAST_SCRYPT = ScryptParams(n=2**4, r=8, p=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist (--dist loadgroup): a file's tests stay on one worker (its
+    module fixtures are built once), and each of WHOLE_DIRECTORIES is one group."""
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts
+        group = parts[0] if parts[0] in WHOLE_DIRECTORIES else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.path.relative_to(TESTS).parts[0] not in WHOLE_DIRECTORIES)
+
+
+def _worker_db(url: str) -> str:
+    """A shared TEST_REDIS_URL gets one database number per xdist worker (gw0 → 1, …),
+    so one worker's flushdb never empties another's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    base, _, last = url.rstrip("/").rpartition("/")
+    server = base if last.isdigit() else url.rstrip("/")
+    return f"{server}/{int(worker[2:]) + 1}"
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("TEST_REDIS_URL"):
-        yield os.environ["TEST_REDIS_URL"]
+        yield _worker_db(os.environ["TEST_REDIS_URL"])
         return
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
