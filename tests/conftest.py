@@ -30,9 +30,11 @@ WHOLE_DIRECTORIES = ("tor", "ansible")
 FAST_SCRYPT = ScryptParams(n=2**4, r=8, p=1)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for pytest-xdist (--dist loadgroup): a file's tests stay on one worker (its
     module fixtures are built once), and each of WHOLE_DIRECTORIES is one group."""
+    if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: no such marker
+        return
     for item in items:
         parts = item.path.relative_to(TESTS).parts
         group = parts[0] if parts[0] in WHOLE_DIRECTORIES else "/".join(parts)
