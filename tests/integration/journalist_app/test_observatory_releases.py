@@ -105,13 +105,49 @@ def test_admin_imports_a_signed_release_and_sees_its_tables_and_charts(
     # one act (a GET form, no script) holds some.
     assert 'name="act"' in page
     page = admin_client.get(f"/observatory/{document['id']}?act=rape").get_data(as_text=True)
-    assert "act: rape" in page
+    assert "principal act: Rape" in page  # categories in words
     cells = re.findall(r"<td>(.*?)</td>", page)
     hidden = [c for c in cells if "suppressed" in c]
     assert hidden and all(re.fullmatch(r"\d+", c) or "suppressed" in c for c in cells)
     assert "principal act" in page and "k)" in page  # the method is stated
     listing = admin_client.get("/observatory/").get_data(as_text=True)
     assert document["id"] in listing
+
+
+def test_a_release_reads_in_words_in_the_viewers_language(
+    admin_client: FlaskClient, submission_key: Key
+) -> None:
+    """Tables, slice form and charts name every category in words (French here), the
+    code beside for places only; the signed document keeps its codes."""
+    document, data, signature = signed_release(submission_key, random_rows(300, seed=21), SPEC)
+    assert _import(admin_client, data, signature)[0] == 302
+    french = {"Accept-Language": "fr"}
+    page = admin_client.get(f"/observatory/{document['id']}?act=rape", headers=french).text
+    assert '<html lang="fr"' in page
+    margin = page[page.index('data-dimension="act"') :].split("</table>", 1)[0]
+    assert '<th scope="row">Viol</th>' in margin
+    assert '<th scope="row">Esclavage sexuel</th>' in margin
+    region = page[page.index('data-dimension="region"') :].split("</table>", 1)[0]
+    assert '<th scope="row">Sud-Kivu (CD-SK)</th>' in region
+    period = page[page.index('data-dimension="period"') :].split("</table>", 1)[0]
+    assert '<th scope="row">mars 2025</th>' in period
+    assert '<option value="rape" selected>Viol</option>' in page
+    assert "acte principal : Viol" in page or "acte principal: Viol" in page
+    assert "Congo-Kinshasa (CD), janvier 2025 – juin 2025" in page
+    # The charts follow the page's language.
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg"') == 3
+    assert '<title id="t-region">Victimes par région</title>' in page
+    assert 'lang="fr"' in page.split('<figure class="release-chart"', 1)[1]
+    # No code is shown as a category: headers and options carry words.
+    shown = re.findall(r'<th scope="row">([^<]*)</th>', page)
+    shown += re.findall(r"<option [^>]*>([^<]*)</option>", page)
+    shown += re.findall(r'text-anchor="end">([^<]*)</text>', page)
+    assert shown and not [s for s in shown if re.fullmatch(r"[a-z_]+|CD-[A-Z]+|\d{4}-\d{2}", s)]
+    english = admin_client.get(f"/observatory/{document['id']}").text
+    assert '<th scope="row">Sexual slavery</th>' in english
+    assert '<title id="t-region">Victims by region</title>' in english
+    listing = admin_client.get("/observatory/", headers=french).text
+    assert "Congo-Kinshasa (CD)" in listing and "janvier 2025 – juin 2025" in listing
 
 
 def test_a_tampered_release_or_another_signer_is_refused(
@@ -228,7 +264,8 @@ def test_the_dashboard_flags_a_rising_region_with_its_method(
     assert "Suppressed counts are never used as numbers" in block
     flagged = re.findall(r'<li data-region="([A-Z-]+)">', block)
     assert flagged == ["CD-NK"]  # 15 in April against 5, 5, 5; Sud-Kivu stays at 6
-    assert "15 victims in 2025-04, 200% above the mean of 5.0" in block
+    assert "<strong>Nord-Kivu (CD-NK)</strong>" in block  # the region's name, its code beside
+    assert "15 victims in April 2025, 200% above the mean of 5.0" in block
     assert f"/observatory/{document['id']}" in block
     assert "26 regions assessed, 0 not assessed" in block
 
@@ -289,3 +326,11 @@ def test_public_figures_page_off_by_default_and_on_when_set(
     assert len(response.data) < 30_000
     french = on.get("/figures", headers={"Accept-Language": "fr"}).text
     assert "Chiffres publiés" in french
+    # Categories in words, in the reader's language; no code on the public page.
+    assert "Congo-Kinshasa · janvier 2025 – avril 2025" in french
+    assert '<th scope="row">Viol</th>' in french
+    assert '<th scope="row">Sud-Kivu</th>' in french
+    assert '<th scope="row">mars 2025</th>' in french
+    assert not re.search(r'<th scope="row">(CD-|rape|sexual_|2025-)', french)
+    swahili = on.get("/figures", headers={"Accept-Language": "sw"}).text
+    assert '<th scope="row">Ubakaji</th>' in swahili and "Machi 2025" in swahili
