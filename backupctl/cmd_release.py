@@ -191,7 +191,7 @@ def make(
                 book = stack.enter_context(open_book(opened, home, [passphrase]))
                 records = list(book.records.values())
                 rows = release_rows(records, statistics_consent(opened, records))
-                ledger = SealedLedger(opened, keyring, fingerprint, [passphrase], budget)
+                ledger = SealedLedger(opened, keyring, [passphrase], budget)
             elif rows_path is not None and ledger_path is not None:
                 rows = _read_rows(rows_path)
                 ledger = Ledger(ledger_path, budget=budget)
