@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import flask_babel
 import pytest
 from click.testing import CliRunner
 from flask import Flask
@@ -21,10 +22,13 @@ from sqlalchemy import select
 import source_app
 from backupctl.cli import main
 from keys.lifecycle import GeneratedKey, generate_submission_key
+from tests.integration.journalist_app.test_journalist_i18n import _untranslated
+from tests.support.i18n import Bracketing
 from tests.support.journalist import Account, csrf_token, login
 from tests.support.releases import rising_rows, signed_release, tampered
 from tests.unit.workstation.test_observatory_release import SPEC, random_rows
 from vault.models import AuditEvent, ObservatoryRelease
+from vault.regions import first_level
 from vault.runtime import Runtime
 from workstation.observatory.release_sign import sign_release, verify_release
 
@@ -334,3 +338,44 @@ def test_public_figures_page_off_by_default_and_on_when_set(
     assert not re.search(r'<th scope="row">(CD-|rape|sexual_|2025-)', french)
     swahili = on.get("/figures", headers={"Accept-Language": "sw"}).text
     assert '<th scope="row">Ubakaji</th>' in swahili and "Machi 2025" in swahili
+
+
+def test_every_word_of_a_release_page_is_translatable(
+    admin_client: FlaskClient, submission_key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pseudo-locale that brackets every translated string (the app's catalogue
+    and the observatory's alike), nothing on a release page, charts included, is left
+    outside brackets but data: numbers, dates, identifiers, place names (ISO 3166-2's
+    own, CLDR's), month names (CLDR) and the signed document's own method statement."""
+    document, data, signature = signed_release(submission_key, random_rows(300, seed=21), SPEC)
+    assert _import(admin_client, data, signature)[0] == 302
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Bracketing())
+    page = admin_client.get(f"/observatory/{document['id']}?act=rape").text
+    assert "⟦Victims by region⟧" in page and "⟦Rape⟧" in page  # the observatory's words
+    method = document["method"]
+    months = [f"{m} 2025" for m in ("January", "February", "March", "April", "May", "June")]
+    shown_data = [
+        *first_level("CD").values(),
+        *(f"({code})" for code in first_level("CD")),  # a region's code, for analysts
+        *months,
+        "Congo - Kinshasa",
+        "(CD)",
+        submission_key[0].fingerprint.upper(),
+        document["id"],
+        document["created"],
+        document["created"][:10],
+        method["measure"],
+        method["consent"],
+        method["act_rule"],
+        method["primary_suppression"],
+        method["complementary_suppression"],
+        "BackUp",
+        "English",  # the language form's autonyms
+        "Français",
+        "UTC",
+        "Release imported: its signature is good.",  # flashed before the pseudo-locale
+    ]
+    leftover = _untranslated(page, shown_data)
+    # What separates them: "row \\ column", "first – last", "label: value; …".
+    leftover = re.sub(r"[\\:;–]", "", leftover)
+    assert leftover == "", f"untranslated text on the release page: {leftover!r}"
