@@ -17,8 +17,8 @@ the current set after a rotation or a revocation, as a new generation, logged
 (`store-resealed`), and `IncidentBook.seal_outdated` says when that is due.
 
 Each change writes a new generation, then appends one custody-log entry per record it
-touched: `{record, revision, fields, store: {generation, sha256}}` (plus the item ids a
-record was coded from, and the group for a link). Field *names* only, never values: the
+touched: `{record, revision, fields, store: {generation, sha256, sealed_to}}` (plus the
+item ids a record was coded from, and the group for a link). Field *names* only, never values: the
 log goes into every judicial file, and even a coded place or act of one case must not
 reach the court of another. The hash is of the ciphertext, not of the record: a record
 is a few choices from small vocabularies, so a hash of its plaintext could be guessed
