@@ -38,6 +38,7 @@ from workstation.observatory.model import (
     Place,
     VictimGroup,
 )
+from workstation.observatory.release_ledger import SealedLedger
 from workstation.observatory.store import IncidentBook, open_book
 from workstation.observatory.vocabulary import (
     ACTS,
@@ -396,6 +397,18 @@ def list_(
         f"{len(book.records)} record(s), {len(found)} incident(s), "
         f"{usable} usable for statistics (* = the record counted)"
     )
+    _seal_notice(book)
+
+
+def _seal_notice(book: IncidentBook) -> None:
+    was, now = book.seal_outdated()
+    if now:
+        click.echo(
+            f"NOTE: the store is sealed to {', '.join(was) if was else 'keys not recorded'}; "
+            f"the submission keys in force are {', '.join(now)}: run "
+            "`backupctl workstation incident reseal`",
+            err=True,
+        )
 
 
 def _incident_line(item: Incident) -> str:
@@ -532,6 +545,34 @@ def unlink(
         done = book.unlink(record)
         book.commit()
     click.echo(f"unlinked {record.id}" if done else "not linked to any other record")
+
+
+@incident.command("reseal")
+@_WORKSPACE
+@_HOME
+@_PASSPHRASES
+@_KEY_PASSPHRASE
+@_ACTOR
+def reseal(
+    workspace: Path,
+    home: Path,
+    passphrase_files: tuple[Path, ...],
+    key_passphrase_file: Path | None,
+    actor: str | None,
+) -> None:
+    """After a submission key rotation or revocation: seal the incident store and the
+    release ledger, unchanged, to every submission key in force in --home (each secret
+    key neither revoked nor expired), logged in the custody log."""
+    opened = _open(workspace, key_passphrase_file, actor)
+    phrases = _phrases(passphrase_files)
+    with open_book(opened, home, phrases) as book:
+        was = book.sealed_to
+        keys = book.reseal()
+        ledger = SealedLedger(opened, book.keyring, phrases).reseal()
+    click.echo(f"store generation {book.generation}: {len(book.records)} record(s)")
+    click.echo(f"  was sealed to: {', '.join(was) if was else 'not recorded'}")
+    click.echo(f"  now sealed to: {', '.join(keys)}")
+    click.echo("release ledger: " + ("resealed likewise" if ledger else "none yet"))
 
 
 __all__ = ["incident"]

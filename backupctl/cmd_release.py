@@ -6,8 +6,9 @@ workspace's decrypted consent documents, in memory; the ledger sealed in the wor
 or, for tests and rows imported from another coding tool, a rows file (`--rows`: JSON
 lines, one `ReleaseRow` each, micro-data in clear), suppresses small cells, checks the
 release ledger against differencing, signs with the workstation's OpenPGP key and writes
-the release, its signature, HXL exports and SVG charts. `verify` runs anywhere, with the
-public key only.
+the release, its signature, HXL exports and SVG charts (the charts in words, in the
+`--language` of the release: English by default; the release and the HXL exports keep
+their codes whatever the language). `verify` runs anywhere, with the public key only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import click
 from backupctl._common import check_gnupg_home, read_passphrase_file
 from backupctl.cmd_custody import _open
 from keys.gpg import GpgKeyring
+from vault.observatory_words import LANGUAGES, Words
 from workstation.errors import WorkstationError
 from workstation.observatory.charts import charts
 from workstation.observatory.incidents import statistics_consent
@@ -127,6 +129,13 @@ def _read_rows(path: Path) -> list[Any]:
     show_default=True,
     help="Total epsilon an incident may spend over all noisy releases.",
 )
+@click.option(
+    "--language",
+    type=click.Choice(LANGUAGES),
+    default="en",
+    show_default=True,
+    help="Language of the charts' text and category names (the data keep their codes).",
+)
 def make(
     workspace: Path | None,
     key_passphrase_file: Path | None,
@@ -146,6 +155,7 @@ def make(
     epsilon: float | None,
     cap: int,
     budget: float,
+    language: str,
 ) -> None:
     """Make, sign and write a release, on the AIR-GAPPED workstation."""
     check_gnupg_home(home)
@@ -181,13 +191,15 @@ def make(
                 book = stack.enter_context(open_book(opened, home, [passphrase]))
                 records = list(book.records.values())
                 rows = release_rows(records, statistics_consent(opened, records))
-                ledger = SealedLedger(opened, keyring, fingerprint, [passphrase], budget)
+                ledger = SealedLedger(opened, keyring, [passphrase], budget)
             elif rows_path is not None and ledger_path is not None:
                 rows = _read_rows(rows_path)
                 ledger = Ledger(ledger_path, budget=budget)
             else:  # pragma: no cover - refused above
                 raise click.UsageError("--rows needs --ledger")
-            path, made = _make_and_write(rows, spec, ledger, home, fingerprint, passphrase, out_dir)
+            path, made = _make_and_write(
+                rows, spec, ledger, home, fingerprint, passphrase, out_dir, Words.of(language)
+            )
     except (ReleaseError, WorkstationError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"release {made.id} -> {path}")
@@ -202,6 +214,7 @@ def _make_and_write(
     fingerprint: str,
     passphrase: str,
     out_dir: Path,
+    words: Words,
 ) -> tuple[Path, Release]:
     # libhxl is a workstation dependency (pyproject's `workstation` extra): imported
     # here so that `backupctl` on the server, which lacks it, still starts.
@@ -213,7 +226,7 @@ def _make_and_write(
     stem = path.name.removesuffix(".json")
     (out_dir / f"{stem}.csv").write_text(to_csv(made.document), encoding="utf-8")
     (out_dir / f"{stem}.hxl.json").write_text(to_json(made.document), encoding="utf-8")
-    for name, svg in charts(made.document).items():
+    for name, svg in charts(made.document, words).items():
         (out_dir / f"{stem}-{name}.svg").write_text(svg, encoding="utf-8")
     key_path = out_dir / "signing-key.asc"
     key_path.write_text(GpgKeyring(home, server=False).export_public(fingerprint))

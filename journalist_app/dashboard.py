@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from journalist_app.context import current_reviewer, db, runtime
 from vault.services import dashboard as dashboard_service
 from vault.services import releases
+from webcore.observatory_words import viewer_words
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -24,4 +25,11 @@ def index() -> ResponseReturnValue:
         rise_percent=config.early_warning_rise_percent,
         periods=config.early_warning_periods,
     )
-    return render_template("dashboard/index.html", board=board, early=early)
+    words = viewer_words()
+    return render_template(
+        "dashboard/index.html",
+        board=board,
+        early=early,
+        region=words.with_code,
+        period=words.period,
+    )

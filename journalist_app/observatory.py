@@ -7,6 +7,9 @@ Everyone who may see a release sees it as tables and the workstation's SVG chart
 script: the SVG is inline). Analysts and admins see every release, partners only those
 an admin published to them.
 
+Categories are shown in words in the viewer's language, with the code beside for places
+(vault.observatory_words); the charts are drawn in that language too.
+
 Verification and charts are the workstation's own code (`workstation.observatory`):
 this app is an outer layer and may import it; vault may not, so the service receives the
 verifier as a function (vault.services.releases.Verifier).
@@ -37,6 +40,7 @@ from wtforms import HiddenField
 from journalist_app.context import current_reviewer, db, runtime
 from vault.services import releases
 from vault.services.audit import record as record_audit
+from webcore.observatory_words import viewer_words
 from workstation.observatory.charts import charts
 from workstation.observatory.release_sign import verify_release
 
@@ -79,7 +83,19 @@ def index() -> ResponseReturnValue:
     reviewer = current_reviewer()
     found = releases.visible_releases(db(), reviewer)
     form = ImportForm() if reviewer.is_admin else None
-    return render_template("observatory/index.html", releases=found, form=form)
+    return _index(found, form)
+
+
+def _index(found: list[Any], form: ImportForm | None) -> str:
+    words = viewer_words()
+    return render_template(
+        "observatory/index.html",
+        releases=found,
+        form=form,
+        countries=words.countries,
+        period=words.period,
+        dimension_labels=DIMENSION_LABELS,
+    )
 
 
 @bp.route("/import", methods=["POST"])
@@ -88,7 +104,7 @@ def import_release() -> ResponseReturnValue:
     form = ImportForm()
     if not form.validate_on_submit():
         found = releases.visible_releases(db(), current_reviewer())
-        return render_template("observatory/index.html", releases=found, form=form), 400
+        return _index(found, form), 400
     rt = runtime()
     fingerprint = rt.submission_fingerprint
     data = form.document.data.read(releases.MAX_RELEASE_BYTES + 1)
@@ -107,7 +123,7 @@ def import_release() -> ResponseReturnValue:
         db().commit()  # the refusal is audited
         flash(_refusal(exc), "error")
         found = releases.visible_releases(db(), current_reviewer())
-        return render_template("observatory/index.html", releases=found, form=form), 400
+        return _index(found, form), 400
     db().commit()
     flash(_("Release imported: its signature is good."), "success")
     return redirect(url_for("observatory.show", release_uuid=release.uuid))
@@ -169,11 +185,12 @@ def show(release_uuid: str) -> ResponseReturnValue:
     release = releases.get_release(db(), reviewer, release_uuid)
     document = releases.document_of(release)
     margins = [(d["name"], _margin(document, i)) for i, d in enumerate(document["dimensions"])]
+    words = viewer_words()
     # The workstation's charts: plain SVG, no script, every text escaped by charts.py,
     # drawn from a document whose signature by the submission key was checked.
     svgs = {
         name: Markup(svg)  # noqa: S704  # nosec B704
-        for name, svg in charts(document).items()
+        for name, svg in charts(document, words).items()
     }
     return render_template(
         "observatory/show.html",
@@ -182,6 +199,9 @@ def show(release_uuid: str) -> ResponseReturnValue:
         margins=margins,
         cross=_cross(document, request.args.to_dict()),
         dimension_labels=DIMENSION_LABELS,
+        category=words.with_code,
+        countries=words.countries,
+        period=words.period,
         charts=svgs,
         publish_form=PublishForm() if reviewer.is_admin else None,
     )

@@ -2,7 +2,8 @@
 
 Off unless the admin sets BACKUP_PUBLIC_FIGURES (docs/admin.md): then it lists the
 releases an admin published (vault.services.releases), each with its scope, method and
-one table per dimension. Suppressed counts are shown as such, never as numbers. No
+one table per dimension, every category in words in the reader's language
+(vault.observatory_words: no code shown). Suppressed counts are shown as such, never as numbers. No
 script, nothing loaded from elsewhere, no form: a page any reader of the onion service
 can open. When off, the address does not exist (404).
 """
@@ -17,6 +18,7 @@ from flask_babel import gettext as _
 
 from source_app.context import get_config, get_db
 from vault.services import releases
+from webcore.observatory_words import viewer_words
 
 __all__ = ["bp"]
 
@@ -57,4 +59,12 @@ def index() -> ResponseReturnValue:
         "age_band": _("By age of the victims"),
         "perpetrator": _("By perpetrator"),
     }
-    return render_template("figures.html", releases=shown, dimension_labels=labels)
+    words = viewer_words()
+    return render_template(
+        "figures.html",
+        releases=shown,
+        dimension_labels=labels,
+        category=words.category,
+        countries=words.countries,
+        period=words.period,
+    )

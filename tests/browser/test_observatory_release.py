@@ -65,10 +65,25 @@ def test_admin_imports_and_views_a_release_without_javascript(
         assert box is not None and box["width"] > 300 and box["height"] > 100
     expect(page.get_by_text("Smallest count shown (k)")).to_be_visible()
     # A slice by act, chosen with a plain GET form.
-    page.get_by_label("principal act", exact=True).select_option("rape")
+    page.get_by_label("principal act", exact=True).select_option(label="Rape")
     page.get_by_role("button", name="Show this slice").click()
     cross = page.locator("table.release-cross")
-    expect(cross.locator("caption")).to_contain_text("act: rape")
+    expect(cross.locator("caption")).to_contain_text("principal act: Rape")
     assert cross.locator(".suppressed").count() > 0
+    expect(cross.get_by_role("rowheader", name="March 2025")).to_be_visible()
+    expect(cross.get_by_role("columnheader", name="Sud-Kivu (CD-SK)")).to_be_visible()
+
+    # In French (the language form in the layout): tables, slice form and charts follow.
+    page.get_by_role("button", name="Français").click()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    for title in ("Victimes au fil du temps", "Victimes par région", "Victimes par acte principal"):
+        expect(page.get_by_role("img", name=title)).to_be_visible()
+    chart = page.locator('figure[data-chart="act"]')
+    expect(chart).to_contain_text("Esclavage sexuel")
+    expect(chart).not_to_contain_text("sexual_slavery")
+    page.get_by_label("acte principal", exact=True).select_option(label="Esclavage sexuel")
+    page.locator("form.slice button").click()
+    expect(cross.locator("caption")).to_contain_text("Esclavage sexuel")
+    expect(cross.get_by_role("rowheader", name="mars 2025")).to_be_visible()
     assert foreign == []
     context.close()

@@ -60,6 +60,7 @@ from workstation.observatory.release import (
 )
 from workstation.observatory.release_input import ReleaseRow, row_from_json, row_to_json
 from workstation.observatory.release_table import Key
+from workstation.observatory.store import seal_recipients
 
 if TYPE_CHECKING:
     from keys.gpg import GpgKeyring
@@ -191,21 +192,20 @@ LEDGER_NAME = "release-ledger.gpg"
 
 class SealedLedger(Ledger):
     """The ledger of a workspace: `<workspace>/incidents/release-ledger.gpg`, gpg-sealed
-    to `recipient`, its hash in the custody log. Use it under the incident store's lock
+    to every submission key in force, like the store (`store.seal_recipients`), its hash
+    in the custody log. Use it under the incident store's lock
     (`store.open_book`), which serialises every command of the workspace."""
 
     def __init__(
         self,
         workspace: Workspace,
         keyring: GpgKeyring,
-        recipient: str,
         passphrases: Sequence[str],
         budget: float = DEFAULT_BUDGET,
     ) -> None:
         super().__init__(workspace.root / "incidents" / LEDGER_NAME, budget)
         self.workspace = workspace
         self.keyring = keyring
-        self.recipient = recipient
         self.passphrases = list(passphrases)
 
     def _logged_sha256(self) -> str | None:
@@ -213,7 +213,7 @@ class SealedLedger(Ledger):
 
         found = None
         for record in read_log(self.workspace.root / LOG_NAME):
-            if record.body.get("action") == "release-made":
+            if record.body.get("action") in ("release-made", "ledger-resealed"):
                 found = str(record.body["details"]["ledger_sha256"])
         return found
 
@@ -250,8 +250,34 @@ class SealedLedger(Ledger):
         log its hash."""
         data = self._load() or {"schema": "backup.release-ledger", "releases": []}
         data["releases"].append(self._entry(release, spec))
+        sealed, recipients = self._seal(data)
+        self.workspace.log.append(
+            "release-made",
+            {
+                "release": release.id,
+                "records": len({r.incident_id for r in release.rows}),
+                "ledger_sha256": hashlib.sha256(sealed).hexdigest(),
+                "sealed_to": recipients,
+            },
+        )
+
+    def reseal(self) -> list[str] | None:
+        """Seal the ledger, unchanged, to every key in force (after a rotation), logged
+        (`ledger-resealed`); None when this workspace has no ledger yet."""
+        data = self._load()
+        if data is None:
+            return None
+        sealed, recipients = self._seal(data)
+        self.workspace.log.append(
+            "ledger-resealed",
+            {"ledger_sha256": hashlib.sha256(sealed).hexdigest(), "sealed_to": recipients},
+        )
+        return recipients
+
+    def _seal(self, data: dict[str, Any]) -> tuple[bytes, list[str]]:
+        recipients = seal_recipients(self.keyring)
         sealed = self.keyring.seal_bytes(
-            json.dumps(data, sort_keys=True).encode("utf-8"), [self.recipient]
+            json.dumps(data, sort_keys=True).encode("utf-8"), recipients
         )
         partial = self.path.with_name(self.path.name + ".partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -260,14 +286,7 @@ class SealedLedger(Ledger):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, self.path)
-        self.workspace.log.append(
-            "release-made",
-            {
-                "release": release.id,
-                "records": len({r.incident_id for r in release.rows}),
-                "ledger_sha256": hashlib.sha256(sealed).hexdigest(),
-            },
-        )
+        return sealed, sorted(recipients)
 
 
 def _small_cells(rows: Iterable[ReleaseRow], spec: ReleaseSpec) -> int:

@@ -2,12 +2,23 @@
 custody log.
 
     incidents/store.<generation>.gpg   every record, JSON, OpenPGP-encrypted (real gpg)
-                                       to the submission key the workstation holds
+                                       to the submission keys the workstation holds
     incidents/.lock                    one command at a time
 
+Sealed to **every submission key in force** in the workstation's GnuPG home
+(`seal_recipients`: each secret key that can still encrypt, i.e. neither revoked nor
+expired). The workstation keeps every submission secret key it ever had (items sealed
+to an older key must still open: docs/workstation.md, "Key rotation"), so after a
+routine rotation the store opens with the new key's passphrase or the old one's; a key
+revoked because it may have leaked drops out of the set. A generation records the
+fingerprints it was sealed to (`sealed_to`, in the custody log); `IncidentBook.reseal`
+(`backupctl workstation incident reseal`) seals the store, and the release ledger, to
+the current set after a rotation or a revocation, as a new generation, logged
+(`store-resealed`), and `IncidentBook.seal_outdated` says when that is due.
+
 Each change writes a new generation, then appends one custody-log entry per record it
-touched: `{record, revision, fields, store: {generation, sha256}}` (plus the item ids a
-record was coded from, and the group for a link). Field *names* only, never values: the
+touched: `{record, revision, fields, store: {generation, sha256, sealed_to}}` (plus the
+item ids a record was coded from, and the group for a link). Field *names* only, never values: the
 log goes into every judicial file, and even a coded place or act of one case must not
 reach the court of another. The hash is of the ciphertext, not of the record: a record
 is a few choices from small vocabularies, so a hash of its plaintext could be guessed
@@ -41,6 +52,7 @@ __all__ = [
     "IncidentStoreError",
     "open_book",
     "seal_recipient",
+    "seal_recipients",
 ]
 
 INCIDENTS_DIR = "incidents"
@@ -48,21 +60,46 @@ FORMAT = "backup-incidents/1"
 _STORE = re.compile(r"^store\.(?P<generation>[0-9]{1,9})\.gpg$")
 _CHUNK = 1024 * 1024
 _MAX_STORE = 1024 * 1024 * 1024  # 1 GiB of JSON: millions of records
-_ACTIONS = ("incident-coded", "incident-edited", "incident-linked", "incident-unlinked")
+_ACTIONS = (
+    "incident-coded",
+    "incident-edited",
+    "incident-linked",
+    "incident-unlinked",
+    "store-resealed",
+)
+# A secret key's validity letters (gpg --with-colons) that rule it out: revoked,
+# expired, invalid, disabled.
+_NOT_IN_FORCE = frozenset("reid")
 
 
 class IncidentStoreError(WorkstationError):
     """The sealed incident store is missing, altered, or a record cannot be found."""
 
 
-def seal_recipient(keyring: GpgKeyring) -> str:
-    """The newest secret key in the workstation's GnuPG home: after a rotation, records
-    are sealed to the new submission key (older ones keep opening with the old)."""
+def seal_recipients(keyring: GpgKeyring) -> list[str]:
+    """Every submission key in force in the workstation's GnuPG home, newest first: each
+    secret key that can still encrypt (not revoked, not expired). The store and the
+    release ledger are sealed to all of them (see the module's docstring)."""
     keys = keyring.gpg.list_keys(secret=True)
     if not keys:
         raise IncidentStoreError("no secret key in this GnuPG home: give the workstation's")
-    newest = max(keys, key=lambda k: (int(k.get("date") or 0), str(k["fingerprint"])))
-    return str(newest["fingerprint"])
+    usable = [
+        k
+        for k in keys
+        if "E" in str(k.get("cap") or "") and str(k.get("trust") or "") not in _NOT_IN_FORCE
+    ]
+    if not usable:
+        raise IncidentStoreError(
+            "no secret key in this GnuPG home can encrypt (all revoked or expired): "
+            "generate the new submission key first"
+        )
+    usable.sort(key=lambda k: (int(k.get("date") or 0), str(k["fingerprint"])), reverse=True)
+    return [str(k["fingerprint"]).upper() for k in usable]
+
+
+def seal_recipient(keyring: GpgKeyring) -> str:
+    """The newest submission key in force: the one a release is signed with by default."""
+    return seal_recipients(keyring)[0]
 
 
 def _logged_state(workspace: Workspace) -> dict[str, Any] | None:
@@ -81,6 +118,8 @@ class IncidentBook:
     keyring: GpgKeyring
     generation: int
     records: dict[str, IncidentRecord]
+    # The keys the current generation is sealed to, as logged (None: not recorded).
+    sealed_to: list[str] | None = None
     _pending: list[tuple[str, IncidentRecord, dict[str, Any]]] = field(default_factory=list)
 
     @property
@@ -169,31 +208,29 @@ class IncidentBook:
                 )
         return True
 
+    def seal_outdated(self) -> tuple[list[str] | None, list[str]]:
+        """(the keys the current generation is sealed to, None if not recorded; the
+        keys in force now) when they differ, so that `reseal` is due; else ([], [])."""
+        current = seal_recipients(self.keyring)
+        if self.generation == 0 or self.sealed_to == sorted(current):
+            return [], []
+        return self.sealed_to, current
+
+    def reseal(self) -> list[str]:
+        """Seal the records, unchanged, to every key in force as a new generation, logged
+        (`store-resealed`, with the keys); returns the keys. After a rotation."""
+        recipients = seal_recipients(self.keyring)
+        state = self._seal(recipients)
+        self.workspace.log.append("store-resealed", {"records": len(self.records), "store": state})
+        self._logged(state)
+        return recipients
+
     def commit(self) -> int:
         """Seal every record as the next generation, log each change; returns how many
         changes were logged (0: nothing written)."""
         if not self._pending:
             return 0
-        generation = self.generation + 1
-        payload = {
-            "format": FORMAT,
-            "generation": generation,
-            "records": [r.to_dict() for r in sorted(self.records.values(), key=lambda r: r.id)],
-        }
-        data = json.dumps(payload, sort_keys=True).encode("utf-8")
-        path = self.directory / f"store.{generation}.gpg"
-        # Straight into gpg's stdin in large writes, the ciphertext hashed and fsynced on
-        # its way to a file created exclusively (keys.gpg.GpgStream); never a clear copy.
-        stream = self.keyring.seal_stream([seal_recipient(self.keyring)], path)
-        try:
-            for start in range(0, len(data), _CHUNK):
-                stream.write(data[start : start + _CHUNK])
-        except BaseException:
-            stream.abort()
-            raise
-        stream.close()
-        os.chmod(path, 0o600)
-        state = {"generation": generation, "sha256": stream.sha256}
+        state = self._seal(seal_recipients(self.keyring))
         for action, record, details in self._pending:
             self.workspace.log.append(
                 action,
@@ -206,12 +243,42 @@ class IncidentBook:
             )
         count = len(self._pending)
         self._pending.clear()
-        self.generation = generation
+        self._logged(state)
+        return count
+
+    def _seal(self, recipients: list[str]) -> dict[str, Any]:
+        """Write the next generation sealed to `recipients`; returns its state for the
+        log. Until the log names it, the generation does not count (`open_book` forgets
+        it) and the previous one stays."""
+        generation = self.generation + 1
+        payload = {
+            "format": FORMAT,
+            "generation": generation,
+            "records": [r.to_dict() for r in sorted(self.records.values(), key=lambda r: r.id)],
+        }
+        data = json.dumps(payload, sort_keys=True).encode("utf-8")
+        path = self.directory / f"store.{generation}.gpg"
+        # Straight into gpg's stdin in large writes, the ciphertext hashed and fsynced on
+        # its way to a file created exclusively (keys.gpg.GpgStream); never a clear copy.
+        stream = self.keyring.seal_stream(recipients, path)
+        try:
+            for start in range(0, len(data), _CHUNK):
+                stream.write(data[start : start + _CHUNK])
+        except BaseException:
+            stream.abort()
+            raise
+        stream.close()
+        os.chmod(path, 0o600)
+        return {"generation": generation, "sha256": stream.sha256, "sealed_to": sorted(recipients)}
+
+    def _logged(self, state: dict[str, Any]) -> None:
+        """The generation the log now names is the store: the older ones go."""
+        self.generation = int(state["generation"])
+        self.sealed_to = list(state["sealed_to"])
         for old in self.directory.glob("store.*.gpg"):
             match = _STORE.match(old.name)
-            if match and int(match["generation"]) != generation:
+            if match and int(match["generation"]) != self.generation:
                 old.unlink()
-        return count
 
 
 def _open_store(keyring: GpgKeyring, path: Path, passphrases: Sequence[str]) -> bytes:
@@ -291,4 +358,5 @@ def open_book(
                     records[record.id] = record
             except (ValueError, KeyError, TypeError, IncidentInvalidError) as exc:
                 raise IncidentStoreError(f"{INCIDENTS_DIR}/{path.name}: unreadable") from exc
-        yield IncidentBook(workspace, keyring, generation, records)
+        sealed_to = None if state is None else state.get("sealed_to")
+        yield IncidentBook(workspace, keyring, generation, records, sealed_to)

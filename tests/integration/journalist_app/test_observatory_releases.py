@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import flask_babel
 import pytest
 from click.testing import CliRunner
 from flask import Flask
@@ -21,10 +22,13 @@ from sqlalchemy import select
 import source_app
 from backupctl.cli import main
 from keys.lifecycle import GeneratedKey, generate_submission_key
+from tests.integration.journalist_app.test_journalist_i18n import _untranslated
+from tests.support.i18n import Bracketing
 from tests.support.journalist import Account, csrf_token, login
 from tests.support.releases import rising_rows, signed_release, tampered
 from tests.unit.workstation.test_observatory_release import SPEC, random_rows
 from vault.models import AuditEvent, ObservatoryRelease
+from vault.regions import first_level
 from vault.runtime import Runtime
 from workstation.observatory.release_sign import sign_release, verify_release
 
@@ -105,13 +109,49 @@ def test_admin_imports_a_signed_release_and_sees_its_tables_and_charts(
     # one act (a GET form, no script) holds some.
     assert 'name="act"' in page
     page = admin_client.get(f"/observatory/{document['id']}?act=rape").get_data(as_text=True)
-    assert "act: rape" in page
+    assert "principal act: Rape" in page  # categories in words
     cells = re.findall(r"<td>(.*?)</td>", page)
     hidden = [c for c in cells if "suppressed" in c]
     assert hidden and all(re.fullmatch(r"\d+", c) or "suppressed" in c for c in cells)
     assert "principal act" in page and "k)" in page  # the method is stated
     listing = admin_client.get("/observatory/").get_data(as_text=True)
     assert document["id"] in listing
+
+
+def test_a_release_reads_in_words_in_the_viewers_language(
+    admin_client: FlaskClient, submission_key: Key
+) -> None:
+    """Tables, slice form and charts name every category in words (French here), the
+    code beside for places only; the signed document keeps its codes."""
+    document, data, signature = signed_release(submission_key, random_rows(300, seed=21), SPEC)
+    assert _import(admin_client, data, signature)[0] == 302
+    french = {"Accept-Language": "fr"}
+    page = admin_client.get(f"/observatory/{document['id']}?act=rape", headers=french).text
+    assert '<html lang="fr"' in page
+    margin = page[page.index('data-dimension="act"') :].split("</table>", 1)[0]
+    assert '<th scope="row">Viol</th>' in margin
+    assert '<th scope="row">Esclavage sexuel</th>' in margin
+    region = page[page.index('data-dimension="region"') :].split("</table>", 1)[0]
+    assert '<th scope="row">Sud-Kivu (CD-SK)</th>' in region
+    period = page[page.index('data-dimension="period"') :].split("</table>", 1)[0]
+    assert '<th scope="row">mars 2025</th>' in period
+    assert '<option value="rape" selected>Viol</option>' in page
+    assert "acte principal : Viol" in page or "acte principal: Viol" in page
+    assert "Congo-Kinshasa (CD), janvier 2025 – juin 2025" in page
+    # The charts follow the page's language.
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg"') == 3
+    assert '<title id="t-region">Victimes par région</title>' in page
+    assert 'lang="fr"' in page.split('<figure class="release-chart"', 1)[1]
+    # No code is shown as a category: headers and options carry words.
+    shown = re.findall(r'<th scope="row">([^<]*)</th>', page)
+    shown += re.findall(r"<option [^>]*>([^<]*)</option>", page)
+    shown += re.findall(r'text-anchor="end">([^<]*)</text>', page)
+    assert shown and not [s for s in shown if re.fullmatch(r"[a-z_]+|CD-[A-Z]+|\d{4}-\d{2}", s)]
+    english = admin_client.get(f"/observatory/{document['id']}").text
+    assert '<th scope="row">Sexual slavery</th>' in english
+    assert '<title id="t-region">Victims by region</title>' in english
+    listing = admin_client.get("/observatory/", headers=french).text
+    assert "Congo-Kinshasa (CD)" in listing and "janvier 2025 – juin 2025" in listing
 
 
 def test_a_tampered_release_or_another_signer_is_refused(
@@ -228,7 +268,8 @@ def test_the_dashboard_flags_a_rising_region_with_its_method(
     assert "Suppressed counts are never used as numbers" in block
     flagged = re.findall(r'<li data-region="([A-Z-]+)">', block)
     assert flagged == ["CD-NK"]  # 15 in April against 5, 5, 5; Sud-Kivu stays at 6
-    assert "15 victims in 2025-04, 200% above the mean of 5.0" in block
+    assert "<strong>Nord-Kivu (CD-NK)</strong>" in block  # the region's name, its code beside
+    assert "15 victims in April 2025, 200% above the mean of 5.0" in block
     assert f"/observatory/{document['id']}" in block
     assert "26 regions assessed, 0 not assessed" in block
 
@@ -289,3 +330,52 @@ def test_public_figures_page_off_by_default_and_on_when_set(
     assert len(response.data) < 30_000
     french = on.get("/figures", headers={"Accept-Language": "fr"}).text
     assert "Chiffres publiés" in french
+    # Categories in words, in the reader's language; no code on the public page.
+    assert "Congo-Kinshasa · janvier 2025 – avril 2025" in french
+    assert '<th scope="row">Viol</th>' in french
+    assert '<th scope="row">Sud-Kivu</th>' in french
+    assert '<th scope="row">mars 2025</th>' in french
+    assert not re.search(r'<th scope="row">(CD-|rape|sexual_|2025-)', french)
+    swahili = on.get("/figures", headers={"Accept-Language": "sw"}).text
+    assert '<th scope="row">Ubakaji</th>' in swahili and "Machi 2025" in swahili
+
+
+def test_every_word_of_a_release_page_is_translatable(
+    admin_client: FlaskClient, submission_key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pseudo-locale that brackets every translated string (the app's catalogue
+    and the observatory's alike), nothing on a release page, charts included, is left
+    outside brackets but data: numbers, dates, identifiers, place names (ISO 3166-2's
+    own, CLDR's), month names (CLDR) and the signed document's own method statement."""
+    document, data, signature = signed_release(submission_key, random_rows(300, seed=21), SPEC)
+    assert _import(admin_client, data, signature)[0] == 302
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Bracketing())
+    page = admin_client.get(f"/observatory/{document['id']}?act=rape").text
+    assert "⟦Victims by region⟧" in page and "⟦Rape⟧" in page  # the observatory's words
+    method = document["method"]
+    months = [f"{m} 2025" for m in ("January", "February", "March", "April", "May", "June")]
+    shown_data = [
+        *first_level("CD").values(),
+        *(f"({code})" for code in first_level("CD")),  # a region's code, for analysts
+        *months,
+        "Congo - Kinshasa",
+        "(CD)",
+        submission_key[0].fingerprint.upper(),
+        document["id"],
+        document["created"],
+        document["created"][:10],
+        method["measure"],
+        method["consent"],
+        method["act_rule"],
+        method["primary_suppression"],
+        method["complementary_suppression"],
+        "BackUp",
+        "English",  # the language form's autonyms
+        "Français",
+        "UTC",
+        "Release imported: its signature is good.",  # flashed before the pseudo-locale
+    ]
+    leftover = _untranslated(page, shown_data)
+    # What separates them: "row \\ column", "first – last", "label: value; …".
+    leftover = re.sub(r"[\\:;–]", "", leftover)
+    assert leftover == "", f"untranslated text on the release page: {leftover!r}"

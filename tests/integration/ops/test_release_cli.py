@@ -133,3 +133,33 @@ def test_make_then_verify_then_refuse_tampering_and_differencing(
     assert "opendp" in result.output and "epsilon 1.0" in result.output
     ledger = json.loads((tmp_path / "ledger.json").read_text())
     assert [entry["epsilon"] for entry in ledger["releases"]] == [None, 1.0]
+
+
+def test_make_in_the_release_language(
+    submission_key: tuple[GeneratedKey, Path], tmp_path: Path
+) -> None:
+    """`--language fr`: the charts in French words; the release and the HXL exports keep
+    their codes (machine data); a language without a catalogue is refused up front."""
+    source = _write_rows(tmp_path / "rows.jsonl", random_rows(400, seed=32))
+    refused = _make(submission_key, tmp_path, source, tmp_path / "de", "--language", "de")
+    assert refused.exit_code == 2 and "--language" in refused.output
+    assert not (tmp_path / "de").exists() and not (tmp_path / "ledger.json").exists()
+    out = tmp_path / "release"
+    result = _make(submission_key, tmp_path, source, out, "--language", "fr")
+    assert result.exit_code == 0, result.output
+    (document,) = out.glob("release-*[0-9a-f].json")
+    stem = document.name.removesuffix(".json")
+    act = (out / f"{stem}-act.svg").read_text()
+    assert 'lang="fr"' in act and "Victimes par acte principal" in act
+    assert ">Viol</text>" in act and ">rape<" not in act
+    region = (out / f"{stem}-region.svg").read_text()
+    assert ">Sud-Kivu</text>" in region and "CD-SK" not in region
+    assert ">mars 2025</text>" in (out / f"{stem}-time.svg").read_text()
+    csv_text = (out / f"{stem}.csv").read_text()
+    assert "\n2025-03,CD-SK,rape," in csv_text and "Viol" not in csv_text
+    hxl = json.loads((out / f"{stem}.hxl.json").read_text())
+    assert {o["#event+type+code"] for o in hxl} >= {"rape", "sexual_slavery", ""}
+    assert "rape" in document.read_text() and "Viol" not in document.read_text()
+    pinned = tmp_path / "pinned.asc"
+    pinned.write_text(submission_key[0].public_armored)
+    assert _verify(document, pinned).exit_code == 0

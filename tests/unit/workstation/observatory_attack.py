@@ -63,13 +63,7 @@ def _nullspace(matrix: list[list[Fraction]], n: int) -> list[list[Fraction]]:
     return basis
 
 
-def recoverable(
-    categories: list[list[str]],
-    published: dict[Key, int | None],
-    truth: dict[Key, int],
-) -> set[Key]:
-    """Hidden entries with no alternative table (see the module)."""
-    hidden = sorted(k for k, v in published.items() if v is None)
+def _system(categories: list[list[str]], hidden: list[Key]) -> list[list[Fraction]]:
     index = {k: i for i, k in enumerate(hidden)}
     matrix = []
     for members, total in lines(categories):
@@ -81,7 +75,26 @@ def recoverable(
             row[index[total]] -= 1
         if any(row):
             matrix.append(row)
-    basis = _nullspace(matrix, len(hidden)) if hidden else []
+    return matrix
+
+
+def determined(categories: list[list[str]], hidden: set[Key]) -> set[Key]:
+    """Hidden entries that are the same in every solution of the line equations
+    (whatever the sign: zero in every vector of the null space)."""
+    ordered = sorted(hidden)
+    basis = _nullspace(_system(categories, ordered), len(ordered)) if ordered else []
+    return {key for j, key in enumerate(ordered) if all(v[j] == 0 for v in basis)}
+
+
+def recoverable(
+    categories: list[list[str]],
+    published: dict[Key, int | None],
+    truth: dict[Key, int],
+) -> set[Key]:
+    """Hidden entries with no alternative table (see the module)."""
+    hidden = sorted(k for k, v in published.items() if v is None)
+    index = {k: i for i, k in enumerate(hidden)}
+    basis = _nullspace(_system(categories, hidden), len(hidden)) if hidden else []
     found = set()
     for key in hidden:
         j = index[key]

@@ -15,6 +15,7 @@ import pytest
 
 from tests.unit.workstation.observatory_attack import recoverable
 from vault import reports
+from vault.observatory_words import Words
 from workstation.observatory import release_input
 from workstation.observatory.charts import charts
 from workstation.observatory.export import HxlError, hxl_rows, to_csv, to_json, validate_hxl
@@ -389,8 +390,34 @@ def test_charts_are_accessible_svg_without_script() -> None:
         assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
         assert not re.search(r"<script|on\w+=|href=|javascript:", svg, re.I)
         assert len(svg.encode()) < 10_000, name
+    # Categories in words (the official region name), never as codes.
+    assert ">Rape</text>" in made["act"] and ">rape<" not in made["act"]
+    assert ">March 2025</text>" in made["time"]
     # The lone region's total is suppressed, drawn as such and never as 0.
     region = made["region"]
-    assert ">CD-BU</text>" in region
-    after = region.split(">CD-BU</text>", 1)[1]
+    assert ">Bas-Uélé</text>" in region and "CD-BU" not in region
+    after = region.split(">Bas-Uélé</text>", 1)[1]
     assert after.split("</g>", 1)[0].count("suppressed") == 1
+
+
+def test_charts_in_the_release_language() -> None:
+    doc = build_release([*random_rows(300, seed=12), row("lone", region="CD-BU")], SPEC).document
+    french = charts(doc, Words.of("fr"))
+    assert set(french) == {"time", "region", "act"}
+    act = french["act"]
+    assert 'lang="fr"' in act and "direction" not in act
+    assert '<title id="t-act">Victimes par acte principal</title>' in act
+    assert ">Viol</text>" in act and ">Esclavage sexuel</text>" in act
+    assert "Chaque barre porte sa catégorie et sa valeur." in act
+    assert ">mars 2025</text>" in french["time"]
+    assert "Congo-Kinshasa, de janvier 2025 à juin 2025" in french["time"]
+    region = french["region"].split(">Bas-Uélé</text>", 1)[1]
+    assert region.split("</g>", 1)[0].count("masqué") == 1
+    for svg in french.values():
+        assert not re.search(r"Victims|suppressed|categories", svg)
+    arabic = charts(doc, Words.of("ar"))["act"]
+    assert 'lang="ar" direction="rtl"' in arabic and ">اغتصاب</text>" in arabic
+    # The longest label fits: the label column widens with it.
+    assert max(len(s.encode()) for s in (*french.values(), arabic)) < 12_000
+    with pytest.raises(ValueError, match="no observatory catalogue"):
+        Words.of("de")

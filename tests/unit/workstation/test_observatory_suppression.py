@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.workstation.observatory_attack import recoverable
+from tests.unit.workstation.observatory_attack import determined, recoverable
 from workstation.observatory.release_table import (
     TOTAL,
     Table,
@@ -53,6 +53,21 @@ def test_margins_minus_visible_cells_leave_every_hidden_entry_ambiguous(
     # The independent attacker finds another table for every hidden entry.
     assert recoverable(categories, published, table.victims) == set()
     assert audit(table, hidden) == set()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables(), st.data())
+def test_the_audit_finds_exactly_what_the_rationals_determine(
+    drawn: tuple[list[list[str]], dict[tuple[str, ...], int]], data: st.DataObject
+) -> None:
+    """Any hidden pattern (not only suppression's): the audit's answer (a random
+    solution modulo a prime, in minimum-degree order) is exactly the set of hidden
+    entries that every rational solution pins, by a dense reduced row echelon form."""
+    categories, values = drawn
+    table = Table.from_values([f"d{i}" for i in range(len(categories))], categories, values)
+    entries = list(table.entries())
+    hidden = set(data.draw(st.lists(st.sampled_from(entries), max_size=len(entries))))
+    assert audit(table, hidden) == determined(categories, hidden)
 
 
 # A 3x3x3 table where the two line rules alone leave a cell recoverable (found by
