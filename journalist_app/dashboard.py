@@ -7,6 +7,7 @@ from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
 from journalist_app.context import current_reviewer, db, runtime
+from vault.db import utcnow
 from vault.services import dashboard as dashboard_service
 from vault.services import releases
 
@@ -24,4 +25,4 @@ def index() -> ResponseReturnValue:
         rise_percent=config.early_warning_rise_percent,
         periods=config.early_warning_periods,
     )
-    return render_template("dashboard/index.html", board=board, early=early)
+    return render_template("dashboard/index.html", board=board, early=early, now=utcnow())
