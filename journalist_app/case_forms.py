@@ -123,7 +123,7 @@ class AddSourceForm(FlaskForm):
     """The case page's "Add a source": a designation, typed or picked from the list."""
 
     designation = StringField(
-        _l("Source designation"), validators=[required(), at_most(DESIGNATION_LENGTH)]
+        _l("Add a source by its designation"), validators=[required(), at_most(DESIGNATION_LENGTH)]
     )
 
 

@@ -108,7 +108,7 @@ def test_the_days_shortcuts(browser: Browser, served: Served, runtime: Runtime) 
     expect(analyst.locator(".flash.success")).to_contain_text("encrypted and stored")
 
     add = analyst.locator("form.add-source")
-    field = add.get_by_label("Source designation")
+    field = add.get_by_label("Add a source by its designation")
     expect(field).to_have_attribute("list", "source-designations")
     options = analyst.locator("datalist#source-designations option")
     assert second.designation in [o.get_attribute("value") for o in options.all()]
