@@ -570,12 +570,15 @@ class BaselineDay(Day):
 
 
 class WorkbenchDay(BaselineDay):
-    """The workbench's interface: analysts land on the dashboard and partners on their
-    referrals; a case opens in one form with its urgency, priority, labels, assignees
-    and due date (the creator assigned by default, an urgent case at High); the case
-    page's one edit form; referring moves the case to Referred; the audit log filtered
-    by category; on the workstation, 8-character item ids and the fingerprint's first
-    16 characters."""
+    """The workbench's interface: analysts land on the dashboard (or the care queue
+    while a request waits untaken) and partners on their referrals; answering a care
+    request takes it, and a partner chosen in the answer form refers it; a case opens
+    in one form with its urgency, priority, labels, assignees, due date and status
+    (Triage by default; the moves from New recorded one by one), the creator assigned
+    by default and an urgent case at High; the case page's one edit form, a reply form
+    per source and "Add a source" by designation; referring moves the case to
+    Referred; the partner accepts in the list; the audit log's category links; on the
+    workstation, 8-character item ids and the fingerprint's first 16 characters."""
 
     name = "workbench"
 
@@ -590,17 +593,21 @@ class WorkbenchDay(BaselineDay):
         return (dt.datetime.now(dt.UTC) + dt.timedelta(days=plan.due_days)).strftime("%Y-%m-%d")
 
     def care_request(self, tab: CountedPage, role: str) -> str:
-        if not tab.page.url.endswith("/care/"):
-            tab.click("nav a[href='/care/']", "Care queue")
-        tab.click(
-            f"article.care-request.urgent:has-text('{self.designation(role)}') h2 a", "request"
-        )
-        tab.click("button:has-text('Take it')", "Take it")
-        tab.fill("textarea[name=message]", "A nurse can see you today at the clinic.", "answer")
-        tab.click("button:has-text('Send encrypted answer')", "Send encrypted answer")
-        tab.choose("select[name=org]", "Clinic Kigali", "partner")
-        tab.click("form[action$='/refer'] button", "Refer")
-        expect(tab.page.locator(".flash.success")).to_be_visible()
+        """From landing (the care queue, or the dashboard's waiting requests), one click
+        to the request; the answer takes it and, with the clinic chosen, refers it."""
+        name = self.designation(role)
+        if tab.page.url.endswith("/care/"):
+            tab.click(f"article.care-request.urgent:has-text('{name}') h2 a", "request")
+        else:
+            if not tab.page.url.endswith("/dashboard/"):
+                tab.click("nav a[href='/dashboard/']", "Dashboard")
+            tab.click(f".care-requests li.urgent a:has-text('{name}')", "request")
+        form = "form.care-answer"
+        text = "A nurse can see you today at the clinic."
+        tab.fill(f"{form} textarea[name=message]", text, "answer")
+        tab.choose(f"{form} select[name=org]", "Clinic Kigali", "partner")
+        tab.click(f"{form} button[type=submit]", "Send encrypted answer (and refer)")
+        expect(tab.page.locator(".flash.success")).to_have_count(2)
         reference = re.search(r"BU-\d{4}-\d{4}", tab.page.locator("main").inner_text())
         assert reference, "the referral page names its case"
         # The case is urgent, at High, assigned to whoever referred it and Referred
@@ -634,18 +641,35 @@ class WorkbenchDay(BaselineDay):
                 else:
                     tab.tick(selector, f"assignee {who}")
         tab.fill(f"{form} input[name=due]", self._due(plan), "due date")
+        # The status it opens at (Triage by default): the case walks the moves to it.
+        if plan.status_path[-1] != "triage":
+            tab.choose(f"{form} select[name=status]", plan.status_path[-1], "status")
         tab.click(f"{form} button[type=submit]", "Create a case from this source")
         expect(tab.page.locator("form.edit-case")).to_have_count(1)
         self.case_urls[plan.role] = tab.page.url
-        for status in plan.status_path:
-            self._move(tab, status)
+
+    def reply(self, tab: CountedPage, role: str, text: str) -> None:
+        """On the case page (where triage left the analyst): the source's reply form."""
+        form = f"form.case-reply:has(label:text-is('Reply to {self.designation(role)}'))"
+        tab.fill(f"{form} textarea[name=message]", text, "reply")
+        tab.click(f"{form} button[type=submit]", "Send reply (on the case page)")
+        expect(tab.page.locator(".flash.success")).to_be_visible()
+
+    def add_to_case(self, tab: CountedPage, role: str, case_of: str) -> None:
+        """On the case page of `case_of` (where its reply left the analyst): the source's
+        designation, picked from the field's list, and one click."""
+        assert tab.page.url == self.case_urls[case_of], "on the case page"
+        form = "form.add-source"
+        tab.fill(f"{form} input[name=designation]", self.designation(role), "designation")
+        tab.click(f"{form} button[type=submit]", "Add to this case")
+        expect(tab.page.locator(".flash.success")).to_be_visible()
 
     def accept_referral(self, tab: CountedPage, reference: str) -> None:
-        # The partner landed on their referrals.
+        # The partner landed on their referrals: "Accept" in the referral's row.
         expect(tab.page.locator("h1")).to_have_text(re.compile("Referrals"))
-        tab.click(f"table a:text-is('{reference}')", "the referral")
-        tab.click("button:has-text('Mark as Accepted')", "Mark as Accepted")
-        expect(tab.page.locator(".referral-status")).to_have_text("Accepted")
+        row = f"tr.referral:has(a:text-is('{reference}'))"
+        tab.click(f"{row} button:has-text('Accept')", "Accept (in the list)")
+        expect(tab.page.locator(f"{row} .referral-status")).to_have_text("Accepted")
 
     def see_partner_news(self, tab: CountedPage) -> None:
         tab.click("nav a[href='/dashboard/']", "Dashboard")
@@ -683,8 +707,7 @@ class WorkbenchDay(BaselineDay):
 
     def read_audit_log(self, tab: CountedPage) -> None:
         tab.click("nav a[href='/admin/audit/']", "Audit log")
-        tab.choose("select[name=category]", "referrals", "category")
-        tab.click("main form button[type=submit]", "Filter")
+        tab.click(".category-links a[href$='category=referrals']", "Referrals (category link)")
         expect(tab.page.locator("tr.event")).not_to_have_count(0)
 
 

@@ -3,7 +3,8 @@ enforces the admin role and records both the access and every refusal.
 
 The filters are one GET form (a toolbar): category, actor, object (a case reference,
 a designation, a username or a short id) and a date range; they combine, and each page
-link keeps them.
+link keeps them. A row of plain links above the table filters by category in one
+click ("All" and one per category), keeping the other filters.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def index() -> str:
         wanted=wanted,
         query=_query(wanted),
         without_action={k: v for k, v in _query(wanted).items() if k != "action"},
+        # The category links keep the other filters (a new category: from page 1).
+        without_category={k: v for k, v in _query(wanted).items() if k != "category"},
         date_errors=errors,
         actors=audit_log.actors(db()),
         categories=[(c, audit_labels.CATEGORY_LABELS[c]) for c in audit_categories.CATEGORIES],

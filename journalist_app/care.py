@@ -2,8 +2,10 @@
 
 Each request opens in memory with the key passphrase held in this account's sealed
 server-side session (as case notes). From a request's page, one step each: take it,
-answer the source (the usual reply channel), refer the source to a partner (the
-referral flow, with the consents the source gave in the request), close it.
+answer the source (the usual reply channel; answering takes an untaken request, and a
+partner chosen in the answer form refers the source in the same step), refer the
+source to a partner (the referral flow, with the consents the source gave in the
+request), close it.
 """
 
 from __future__ import annotations
@@ -89,8 +91,14 @@ def index() -> ResponseReturnValue:
     )
 
 
-@bp.route("/<request_uuid>")
-def show(request_uuid: str) -> ResponseReturnValue:
+def _org_choices() -> list[tuple[str, str]]:
+    return [(o.uuid, o.name) for o in partners.list_orgs(db(), current_reviewer())]
+
+
+def _page(
+    request_uuid: str, answer_form: CareAnswerForm | None = None, status: int = 200
+) -> ResponseReturnValue:
+    """The request's page; `answer_form` keeps what was typed when an answer came back."""
     rt = runtime()
     reviewer = current_reviewer()
     try:
@@ -100,17 +108,27 @@ def show(request_uuid: str) -> ResponseReturnValue:
     except care_queue.CareLockedError:
         flash(_("Your key is not unlocked in this session. Log out and in again."), "error")
         return redirect(url_for("care.index"))
+    orgs = _org_choices()
     refer_form = CareReferForm()
-    refer_form.org.choices = [(o.uuid, o.name) for o in partners.list_orgs(db(), reviewer)]
-    return render_template(
+    refer_form.org.choices = orgs
+    answer_form = answer_form or CareAnswerForm(formdata=None)
+    answer_form.org.choices = [("", _("Do not refer")), *orgs]
+    page = render_template(
         "care/show.html",
         view=view,
         now=utcnow(),
         labels=_labels(),
         action_form=CareActionForm(),
-        answer_form=CareAnswerForm(),
+        answer_form=answer_form,
         refer_form=refer_form,
+        held_by=care_queue.held_by_other(view.request, reviewer),
     )
+    return page, status
+
+
+@bp.route("/<request_uuid>")
+def show(request_uuid: str) -> ResponseReturnValue:
+    return _page(request_uuid)
 
 
 def _checked(form: CareActionForm | CareAnswerForm | CareReferForm) -> None:
@@ -140,25 +158,57 @@ def close(request_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/<request_uuid>/answer", methods=["POST"])
 def answer(request_uuid: str) -> ResponseReturnValue:
+    """Send the answer; with a partner chosen, refer the source first (the refer form's
+    service and checks): a refused referral sends nothing, and the page comes back with
+    the answer as typed."""
     form = CareAnswerForm()
     if not form.validate_on_submit():
         flash(_("The answer was empty or too long; nothing was sent."), "error")
-        return _to_request(request_uuid)
+        return _page(request_uuid, form, 400)
     rt = runtime()
+    reviewer = current_reviewer()
+    text, org = form.message.data or "", form.org.data or ""
     try:
-        care_queue.answer(
-            db(),
-            rt.store,
-            rt.keyring,
-            current_reviewer(),
-            request_uuid,
-            form.message.data or "",
-            rt.submission_fingerprint,
+        if org:
+            _reply, made = care_queue.answer_and_refer(
+                db(),
+                rt.store,
+                rt.keyring,
+                reviewer,
+                request_uuid,
+                text,
+                org,
+                _session_key(),
+                rt.submission_fingerprint,
+            )
+        else:
+            care_queue.answer(
+                db(), rt.store, rt.keyring, reviewer, request_uuid, text, rt.submission_fingerprint
+            )
+    except care_queue.TakenByOtherError as held:
+        message = _(
+            "%(name)s has taken this request: nothing was sent. Take it over first if you "
+            "are answering it.",
+            name=held.holder,
         )
+        flash(message, "error")
+        return _page(request_uuid, form, 409)
     except EmptySubmissionError:
         flash(_("The answer was empty or too long; nothing was sent."), "error")
-    else:
-        flash(_("Your answer was encrypted and stored for the source."), "success")
+        return _page(request_uuid, form, 400)
+    except referrals.ConsentRequiredError:
+        flash(_("The source did not consent to a referral: nothing was sent."), "error")
+        return _page(request_uuid, form, 409)
+    except (care_queue.NotSealedToYouError, care_queue.CareLockedError):
+        flash(_("This request is not encrypted to your key: it cannot be referred."), "error")
+        return _page(request_uuid, form, 409)
+    except (referrals.InvalidReferralError, NotFoundError):
+        flash(_("That referral was not accepted; nothing was sent."), "error")
+        return _page(request_uuid, form, 400)
+    flash(_("Your answer was encrypted and stored for the source."), "success")
+    if org:
+        flash(_("The source was referred."), "success")
+        return redirect(url_for("partners.referral", referral_uuid=made.uuid))
     return _to_request(request_uuid)
 
 

@@ -17,6 +17,13 @@ class CareActionForm(FlaskForm):
 
 class CareAnswerForm(FlaskForm):
     message = TextAreaField(_l("Answer"), validators=[required(), at_most(MAX_REPLY_CHARS)])
+    # Optional: a partner chosen here also refers the source, as the refer form does.
+    org = SelectField(
+        _l("Refer to a partner"),
+        default="",
+        validate_choice=False,
+        description=_l("Optional: the answer also refers the source, with their consent"),
+    )
 
 
 class CareReferForm(FlaskForm):

@@ -20,6 +20,8 @@ from journalist_app.forms import at_most, required
 from vault.models import CasePriority, CaseStatus, PartnerService, ReferralStatus
 from vault.models.case import LABEL_MAX
 from vault.models.partner import CONTACT_MAX, LANGUAGES_MAX, NAME_MAX, REGIONS_MAX
+from vault.models.source import DESIGNATION_LENGTH
+from vault.services.case_workflow import CREATION_STATUSES
 from vault.services.notes import MAX_NOTE_CHARS
 
 STATUS_LABELS = {
@@ -76,12 +78,20 @@ class NewCaseForm(FlaskForm):
     # the boxes (an older page or client): the creator is assigned only in that case.
     assignees_offered = HiddenField()
     due = DateField(_l("Due date (UTC)"), validators=[Optional()])
+    # Triage by default: whoever read the source to open the case has triaged it. The
+    # case walks the workflow's moves from New to the status chosen, each one recorded.
+    status = SelectField(
+        _l("Status"),
+        default=CaseStatus.TRIAGE.value,  # a form sending none (an older page): New
+        description=_l("The case goes through each status before it, each move recorded"),
+    )
     confirm_second = BooleanField(_l("Yes, open a second case for this source"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         automatic = ("", str(_l("Automatic: high if urgent, otherwise normal")))
         self.priority.choices = [automatic, *_priorities()]
+        self.status.choices = [(s.value, str(STATUS_LABELS[s])) for s in CREATION_STATUSES]
 
 
 class EditCaseForm(FlaskForm):
@@ -107,6 +117,14 @@ class LinkForm(FlaskForm):
 
     case = StringField(_l("Case reference"), validators=[required(), at_most(16)])
     target = StringField(validators=[required(), at_most(36)])
+
+
+class AddSourceForm(FlaskForm):
+    """The case page's "Add a source": a designation, typed or picked from the list."""
+
+    designation = StringField(
+        _l("Add a source by its designation"), validators=[required(), at_most(DESIGNATION_LENGTH)]
+    )
 
 
 class StatusForm(FlaskForm):

@@ -19,6 +19,7 @@ from journalist_app.case_forms import (
     PRIORITY_LABELS,
     REASON_LABELS,
     STATUS_LABELS,
+    AddSourceForm,
     AssignForm,
     DueForm,
     EditCaseForm,
@@ -28,10 +29,11 @@ from journalist_app.case_forms import (
     PriorityForm,
     StatusForm,
 )
-from journalist_app.context import current_reviewer, db
+from journalist_app.context import current_reviewer, db, runtime
+from journalist_app.forms import ReplyForm
 from journalist_app.listing import Sorter
 from vault.db import utcnow
-from vault.errors import NotFoundError
+from vault.errors import EmptySubmissionError, NotFoundError
 from vault.models import Case, CasePriority, CaseStatus, Reviewer
 from vault.services import case_list, cases, inbox, referral_activity, referrals
 from vault.services.case_changes import InvalidLabelError, parse_labels
@@ -164,6 +166,8 @@ def create() -> ResponseReturnValue:
         return _new_page(form, 400) if back else redirect(url_for("cases.index"))
     # No boxes on the form (an older page): the creator; boxes all unticked: nobody.
     assignees = (form.assignee.data or []) if form.assignees_offered.data else None
+    # No status on the form (an older page or client): the case starts New, as before.
+    status = CaseStatus(form.status.data) if "status" in request.form else CaseStatus.NEW
     try:
         case = cases.create_case(
             db(),
@@ -176,6 +180,7 @@ def create() -> ResponseReturnValue:
             assignee_uuids=assignees,
             due=form.due.data,
             second_case_confirmed=bool(form.confirm_second.data),
+            status=status,
         )
     except cases.SecondCaseError:
         form.confirm_second.errors = [_("Tick this to open a second case.")]
@@ -187,7 +192,7 @@ def create() -> ResponseReturnValue:
             "error",
         )
         return _new_page(form, 409)
-    except cases.InvalidCaseInputError:
+    except _INVALID:
         _invalid()
         return _new_page(form, 400) if back else redirect(url_for("cases.index"))
     flash(_("Case %(reference)s created.", reference=case.reference), "success")
@@ -206,7 +211,12 @@ def _edit_form(case: Case) -> EditCaseForm:
     )
 
 
-def _show(case: Case, form: EditCaseForm, status: int = 200) -> ResponseReturnValue:
+def _show(
+    case: Case,
+    form: EditCaseForm,
+    status: int = 200,
+    add_form: AddSourceForm | None = None,
+) -> ResponseReturnValue:
     reviewer = current_reviewer()
     suggested = suggested_move(case.status, referrals.statuses_of_case(db(), reviewer, case.uuid))
     moves = [(target, reasons_for(case.status, target)) for target in allowed_targets(case.status)]
@@ -225,6 +235,9 @@ def _show(case: Case, form: EditCaseForm, status: int = 200) -> ResponseReturnVa
         suggested=suggested,
         assignable=assignable,
         edit_form=form,
+        reply_form=ReplyForm(formdata=None),
+        add_form=add_form or AddSourceForm(formdata=None),
+        designations=cases.designations_to_add(db(), reviewer, case),
         partner_news=sum(
             a.is_new for a in referral_activity.for_case(db(), reviewer, case.id).values()
         ),
@@ -271,6 +284,73 @@ def edit(case_uuid: str) -> ResponseReturnValue:
         flash(_("Changes saved."), "success")
     else:
         flash(_("Nothing was changed."), "info")
+    return _to_case(case.uuid)
+
+
+@bp.route("/<case_uuid>/sources/<source_uuid>/reply", methods=["POST"])
+def reply(case_uuid: str, source_uuid: str) -> ResponseReturnValue:
+    """A reply to one of the case's sources from the case page: the source page's reply
+    (inbox.reply_to_source: sealed to the source, the submission key and the team's
+    copies), then back to the case."""
+    reviewer = current_reviewer()
+    case = cases.get_case(db(), reviewer, case_uuid)
+    if source_uuid not in {s.uuid for s in case.sources}:
+        raise NotFoundError("source not in this case")
+    form = ReplyForm()
+    rt = runtime()
+    try:
+        if not form.validate_on_submit():
+            raise EmptySubmissionError("invalid form")
+        inbox.reply_to_source(
+            db(),
+            rt.store,
+            rt.keyring,
+            reviewer,
+            source_uuid,
+            form.message.data or "",
+            rt.submission_fingerprint,
+        )
+    except EmptySubmissionError:
+        flash(_("The reply was empty or too long; nothing was sent."), "error")
+    else:
+        flash(_("Your reply was encrypted and stored for the source."), "success")
+    return _to_case(case.uuid)
+
+
+@bp.route("/<case_uuid>/sources", methods=["POST"])
+def add_source(case_uuid: str) -> ResponseReturnValue:
+    """The case page's "Add a source": a source by its designation, linked as from the
+    source page (cases.link_source); told when it is in another open case too."""
+    reviewer = current_reviewer()
+    case = cases.get_case(db(), reviewer, case_uuid)
+    form = AddSourceForm()
+    if not form.validate_on_submit():
+        _invalid()
+        return _show(case, _edit_form(case), 400, add_form=form)
+    try:
+        source = cases.source_by_designation(db(), reviewer, form.designation.data or "")
+    except NotFoundError:
+        form.designation.errors = [_("No source is called that.")]
+        return _show(case, _edit_form(case), 404, add_form=form)
+    if source.uuid in {s.uuid for s in case.sources}:
+        flash(_("This source is in %(reference)s already.", reference=case.reference), "info")
+        return _to_case(case.uuid)
+    others = [c for c in cases.open_cases_of_sources(db(), [source.uuid]) if c.id != case.id]
+    cases.link_source(db(), reviewer, case.uuid, source.uuid)
+    flash(
+        _("%(source)s was added to the case.", source=source.designation),
+        "success",
+    )
+    if others:
+        flash(
+            _(
+                "%(source)s is also in the open case %(references)s: check that both "
+                "cases are needed.",
+                source=source.designation,
+                references=", ".join(c.reference for c in others),
+            ),
+            "warning",
+        )
     return _to_case(case.uuid)
 
 

@@ -7,6 +7,7 @@ from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
 from journalist_app.context import current_reviewer, db, runtime
+from vault.db import utcnow
 from vault.services import dashboard as dashboard_service
 from vault.services import releases
 from webcore.observatory_words import viewer_words
@@ -32,4 +33,5 @@ def index() -> ResponseReturnValue:
         early=early,
         region=words.with_code,
         period=words.period,
+        now=utcnow(),
     )

@@ -175,6 +175,21 @@ def referral_status(referral_uuid: str) -> ResponseReturnValue:
     return _to_referral(referral_uuid)
 
 
+@bp.route("/referrals/<referral_uuid>/accept", methods=["POST"])
+def accept(referral_uuid: str) -> ResponseReturnValue:
+    """The list's "Accept" button (partners; CSRFProtect checks its token): the same
+    service as "Mark as Accepted" on the referral's page, then back to the list."""
+    reviewer = current_reviewer()
+    try:
+        made = referrals.set_status(db(), reviewer, referral_uuid, ReferralStatus.ACCEPTED)
+    except referrals.InvalidReferralError:
+        flash(_("That change was not accepted; nothing was changed."), "error")
+    else:
+        reference = made.case.reference
+        flash(_("You accepted the referral %(reference)s.", reference=reference), "success")
+    return redirect(url_for("partners.my_referrals"))
+
+
 @bp.route("/referrals/<referral_uuid>/messages", methods=["POST"])
 def message(referral_uuid: str) -> ResponseReturnValue:
     form = MessageForm()

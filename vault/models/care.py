@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from vault.db import Base, utcnow
 
 if TYPE_CHECKING:
+    from vault.models.reviewer import Reviewer
     from vault.models.source import Source
 
 
@@ -59,3 +60,4 @@ class CareRequest(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     source: Mapped[Source] = relationship()
+    taken_by: Mapped[Reviewer | None] = relationship(foreign_keys=[taken_by_id])

@@ -3,8 +3,11 @@
 Each request is opened in memory with the key passphrase of the reviewer's session and
 never stored in clear. Actions (take, answer, refer, close) reuse the existing flows:
 the reply channel (vault.services.inbox.reply_to_source) and referrals
-(vault.services.referrals.create_referral, with its consent check). Every view and
-action is audited by uuid only.
+(vault.services.referrals.create_referral, with its consent check). Answering an
+untaken request takes it; answering one a colleague holds is refused
+(TakenByOtherError): take it over first. An answer may also refer the source in the
+same step (`answer_and_refer`: the referral first, with its checks, then the answer).
+Every view and action is audited by uuid only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from keys.gpg import GpgKeyring
 from vault.db import utcnow
-from vault.errors import NotFoundError, VaultError
+from vault.errors import EmptySubmissionError, NotFoundError, VaultError
 from vault.models import (
     CareRequest,
     CareStatus,
@@ -31,7 +34,7 @@ from vault.models import (
     Reviewer,
     Source,
 )
-from vault.services import audit, care, cases, consents, inbox, referrals, resealing
+from vault.services import audit, care, cases, consents, inbox, referrals, replies, resealing
 from vault.services.care import InvalidCareInputError
 from vault.store import Store
 
@@ -42,7 +45,9 @@ __all__ = [
     "CareView",
     "InvalidCareInputError",
     "NotSealedToYouError",
+    "TakenByOtherError",
     "answer",
+    "answer_and_refer",
     "close",
     "get_request",
     "has_untaken",
@@ -66,6 +71,14 @@ class CareLockedError(VaultError):
 
 class NotSealedToYouError(VaultError):
     """The care request is not sealed to this account's key (not now)."""
+
+
+class TakenByOtherError(InvalidCareInputError):
+    """A colleague holds the request: it is theirs to answer, unless taken over."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__("taken by another reviewer")
+        self.holder = holder
 
 
 @dataclass(frozen=True)
@@ -244,6 +257,21 @@ def _mark_taken(db: Session, actor: Reviewer, request: CareRequest) -> None:
     audit.record(db, actor, "care_request_taken", "care_request", request.uuid)
 
 
+def _require_not_held_by_other(request: CareRequest, actor: Reviewer) -> None:
+    holder = request.taken_by
+    if request.status is CareStatus.TAKEN and holder is not None and holder.id != actor.id:
+        raise TakenByOtherError(holder.username)
+
+
+def held_by_other(request: CareRequest, actor: Reviewer) -> str | None:
+    """The username of the colleague holding the request, if not `actor` (for the page)."""
+    try:
+        _require_not_held_by_other(request, actor)
+    except TakenByOtherError as held:
+        return held.holder
+    return None
+
+
 def take(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
     """Assign the request to `actor` (also when a colleague had taken it)."""
     request = get_request(db, actor, request_uuid)
@@ -274,8 +302,10 @@ def answer(
     submission_fingerprint: str,
 ) -> Reply:
     """Reply to the source through the usual channel; an untaken request becomes the
-    answerer's. EmptySubmissionError if the text is empty or too long."""
+    answerer's (audited as a take). EmptySubmissionError if the text is empty or too
+    long; TakenByOtherError, nothing sent, when a colleague holds the request."""
     request = get_request(db, actor, request_uuid)
+    _require_not_held_by_other(request, actor)
     source_uuid = request.source.uuid
     if request.status is CareStatus.OPEN:
         _mark_taken(db, actor, request)
@@ -329,3 +359,28 @@ def refer(
     audit.record(db, actor, "care_request_referred", "care_request", request.uuid)
     db.commit()
     return referral
+
+
+def answer_and_refer(
+    db: Session,
+    store: Store,
+    keyring: GpgKeyring,
+    actor: Reviewer,
+    request_uuid: str,
+    text: str,
+    org_uuid: str,
+    key: str | None,
+    submission_fingerprint: str,
+) -> tuple[Reply, Referral]:
+    """The answer form with a partner chosen: refer (`refer`, with every check of the
+    refer form: the source's consent to a referral, the key that opens the request),
+    then answer (`answer`). A refused referral sends nothing; TakenByOtherError,
+    nothing done, when a colleague holds the request. The answer's text is checked
+    first (EmptySubmissionError), so that a referral never goes without it."""
+    request = get_request(db, actor, request_uuid)
+    _require_not_held_by_other(request, actor)
+    if not text.strip() or len(text.strip()) > replies.MAX_REPLY_CHARS:
+        raise EmptySubmissionError("empty or too long")
+    referral = refer(db, keyring, actor, request_uuid, org_uuid, key, submission_fingerprint)
+    reply = answer(db, store, keyring, actor, request_uuid, text, submission_fingerprint)
+    return reply, referral

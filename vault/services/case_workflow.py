@@ -17,6 +17,11 @@ does not take three separate moves:
   analyst's decision (a judicial file may follow, and closed cases fall under
   retention), so a case whose referrals are all completed is offered "close, referral
   completed" first (`suggested_move`), never closed on the partner's word.
+
+A case may be opened at a later status than new (`CREATION_STATUSES`: whoever read the
+source to open the case has triaged it already): the case walks the reason-free moves
+from new to that status (`path_from_new`), each one recorded as any move is, so the
+history and the audit log show every step and the workflow is never skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from vault.models import CaseStatus, ReferralStatus
 
 __all__ = [
     "CLOSE_REASONS",
+    "CREATION_STATUSES",
     "DISCARD_REASONS",
     "FOLLOW_REASONS",
     "REOPEN_REASONS",
@@ -33,6 +39,7 @@ __all__ = [
     "allowed_targets",
     "check_transition",
     "follow_referral",
+    "path_from_new",
     "reasons_for",
     "suggested_move",
 ]
@@ -69,6 +76,10 @@ _MOVES: dict[CaseStatus, tuple[CaseStatus, ...]] = {
 }
 
 
+# The statuses a case may be opened at (referred comes only from a referral made).
+CREATION_STATUSES = (S.NEW, S.TRIAGE, S.VERIFIED, S.JUDICIAL)
+
+
 class InvalidTransitionError(VaultError):
     """This status change is not part of the workflow, or its reason is missing/unknown."""
 
@@ -100,6 +111,23 @@ def check_transition(current: CaseStatus, target: CaseStatus, reason: str | None
     if reason not in needed:
         raise InvalidTransitionError("a listed reason is required")
     return reason
+
+
+def path_from_new(target: CaseStatus) -> list[CaseStatus]:
+    """The statuses a new case goes through to reach `target` by reason-free moves, in
+    order (empty for new itself); InvalidTransitionError unless `target` is one of
+    CREATION_STATUSES. The shortest such path, found in the workflow's own moves."""
+    if target not in CREATION_STATUSES:
+        raise InvalidTransitionError("a case cannot be opened at this status")
+    paths: dict[CaseStatus, list[CaseStatus]] = {S.NEW: []}
+    frontier = [S.NEW]
+    while frontier and target not in paths:
+        current = frontier.pop(0)
+        for step in _MOVES[current]:
+            if step not in paths and not reasons_for(current, step):
+                paths[step] = [*paths[current], step]
+                frontier.append(step)
+    return paths[target]
 
 
 R = ReferralStatus

@@ -21,6 +21,7 @@ from dataclasses import replace
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from vault.db import utcnow
 from vault.errors import NotFoundError
@@ -54,7 +55,7 @@ from vault.services.case_triage import (
     triage_of,
     valid_labels,
 )
-from vault.services.case_workflow import check_transition
+from vault.services.case_workflow import check_transition, path_from_new
 
 __all__ = [
     "KEEP",
@@ -67,6 +68,7 @@ __all__ = [
     "can_work_cases",
     "cases_for_source",
     "create_case",
+    "designations_to_add",
     "get_case",
     "get_case_by_reference",
     "link_source",
@@ -80,6 +82,7 @@ __all__ = [
     "set_priority",
     "set_status",
     "set_urgent_medical",
+    "source_by_designation",
     "sources_exist",
     "triage_of",
     "unassign",
@@ -194,8 +197,9 @@ def create_case(
     assignee_uuids: Iterable[str] | None = None,
     due: dt.date | None = None,
     second_case_confirmed: bool = False,
+    status: CaseStatus = CaseStatus.NEW,
 ) -> Case:
-    """A new case (status new) linking the given sources and submissions, with its
+    """A new case linking the given sources and submissions, with its
     triage attributes set in the same transaction as its creation.
 
     A submission's source is linked too: a case always knows who to reply to. Without a
@@ -203,10 +207,16 @@ def create_case(
     `assignee_uuids`, the creator is assigned (an empty list: nobody). A source already
     in an open case raises SecondCaseError unless `second_case_confirmed`.
 
+    The case starts new and, for a later `status` (one of CREATION_STATUSES: triage,
+    verified, judicial), walks the workflow's reason-free moves to it, each one in its
+    history and audited as any move (`case_status_changed`).
+
     Audited as `case_created` with the priority, urgent flag and due date it starts
-    with, then one event per label and assignee, all committed together.
+    with, then one event per label and assignee, then one per status move, all
+    committed together.
     """
     require_worker(db, actor)
+    steps = path_from_new(status)  # InvalidTransitionError before anything is written
     sources = _sources(db, source_uuids)
     submissions = _submissions(db, submission_uuids)
     if not sources and not submissions:
@@ -257,6 +267,8 @@ def create_case(
     start = Triage(priority, urgent_medical, due, frozenset(), frozenset())
     done = replace(start, labels=frozenset(labels), assignees=frozenset(r.uuid for r in assignees))
     record_changes(db, actor, case, changes(start, done))
+    for target in steps:
+        _move(db, actor, case, target, None)
     db.commit()
     return case
 
@@ -338,6 +350,36 @@ def unlink_source(db: Session, actor: Reviewer, case_uuid: str, source_uuid: str
     return _change(db, actor, case, "case_source_unlinked")
 
 
+def _live_sources() -> ColumnElement[bool]:
+    return Source.pending.is_(False) & Source.deleted_at.is_(None)
+
+
+def source_by_designation(db: Session, actor: Reviewer, designation: str) -> Source:
+    """The live source with this designation, as typed (case and spaces aside);
+    NotFoundError otherwise."""
+    require_worker(db, actor)
+    wanted = " ".join(designation.split()).lower()
+    source = db.scalar(select(Source).where(Source.designation == wanted, _live_sources()))
+    if source is None:
+        raise NotFoundError("no such source")
+    return source
+
+
+def designations_to_add(db: Session, actor: Reviewer, case: Case, limit: int = 200) -> list[str]:
+    """Designations of live sources not in `case`, most recently active first (at most
+    `limit`): the suggestions of the case page's "Add a source" field."""
+    require_worker(db, actor)
+    linked = select(CaseSource.source_id).where(CaseSource.case_id == case.id)
+    return list(
+        db.scalars(
+            select(Source.designation)
+            .where(_live_sources(), Source.id.not_in(linked))
+            .order_by(Source.last_updated.desc(), Source.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def link_submission(db: Session, actor: Reviewer, case_uuid: str, submission_uuid: str) -> Case:
     case = get_case(db, actor, case_uuid)
     (submission,) = _submissions(db, [submission_uuid])
@@ -360,10 +402,8 @@ def unlink_submission(db: Session, actor: Reviewer, case_uuid: str, submission_u
     return _change(db, actor, case, "case_submission_unlinked")
 
 
-def set_status(
-    db: Session, actor: Reviewer, case_uuid: str, target: CaseStatus, reason: str | None = None
-) -> Case:
-    case = get_case(db, actor, case_uuid)
+def _move(db: Session, actor: Reviewer, case: Case, target: CaseStatus, reason: str | None) -> None:
+    """One workflow move, in the case's history and audited (not committed)."""
     recorded = check_transition(case.status, target, reason)
     detail = {"field": "status", "from": case.status.value, "to": target.value}
     case.history.append(
@@ -372,7 +412,19 @@ def set_status(
         )
     )
     case.status, case.status_reason = target, recorded
-    return _change(db, actor, case, "case_status_changed", {**detail, "reason": recorded})
+    _touch(case)
+    audit.record(
+        db, actor, "case_status_changed", "case", case.uuid, detail={**detail, "reason": recorded}
+    )
+
+
+def set_status(
+    db: Session, actor: Reviewer, case_uuid: str, target: CaseStatus, reason: str | None = None
+) -> Case:
+    case = get_case(db, actor, case_uuid)
+    _move(db, actor, case, target, reason)
+    db.commit()
+    return case
 
 
 def update_case(

@@ -1,7 +1,9 @@
 """The analyst's dashboard: the care queue's waiting requests (for those who may open
-it), unread submissions, urgent and overdue cases, cases by status, and what partners
-did on the analyst's referrals (statuses and counts only). A handful of aggregate
-queries, whatever the volume; audited as one view."""
+it: how many, and each request still waiting for someone, or taken by the viewer and
+not answered yet, in the queue's order, linking to it), unread submissions, urgent
+and overdue cases, cases by status, and what partners did on the analyst's referrals
+(statuses and counts only). A handful of aggregate queries, whatever the volume;
+audited as one view."""
 
 from __future__ import annotations
 
@@ -19,19 +21,23 @@ from vault.models import (
     Case,
     CaseAssignee,
     CaseStatus,
+    Reply,
     Reviewer,
     SeenSubmission,
     Source,
     Submission,
 )
-from vault.services import audit, care, cases, referral_activity
+from vault.services import audit, care, care_queue, cases, referral_activity
 from vault.services.referral_activity import ReferralActivity
 
-__all__ = ["CareCounts", "Dashboard", "build"]
+__all__ = ["CLOCK", "CareCounts", "CareWaiting", "Dashboard", "build"]
 
 _OPEN = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 LIST_LIMIT = 20
 SOON = dt.timedelta(days=7)
+# Emergency care after sexual violence (PEP, emergency contraception) must start within
+# 72 hours: an urgent request's clock runs from its arrival (the latest it can start).
+CLOCK = dt.timedelta(hours=72)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,24 @@ class CareCounts:
 
     waiting: int
     urgent: int
+
+
+@dataclass(frozen=True)
+class CareWaiting:
+    """A care request waiting on the dashboard: who sent it and when, never what."""
+
+    uuid: str
+    designation: str
+    urgent: bool
+    created_at: dt.datetime
+    taken_by_me: bool  # taken by the viewer, not answered yet (else untaken)
+
+    def age(self, now: dt.datetime) -> dt.timedelta:
+        return now - self.created_at
+
+    def clock_left(self, now: dt.datetime) -> dt.timedelta:
+        """What is left of the 72 hours counted from arrival (negative once past)."""
+        return self.created_at + CLOCK - now
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,9 @@ class Dashboard:
     due_soon_count: int = 0
     # None: the actor may not open the care queue (the dashboard does not mention it).
     care: CareCounts | None = None
+    # The requests waiting for someone (untaken, or taken by the actor and unanswered),
+    # in the queue's order, at most LIST_LIMIT.
+    care_waiting: list[CareWaiting] = field(default_factory=list)
 
     @property
     def max_count(self) -> int:
@@ -120,6 +147,7 @@ def build(db: Session, actor: Reviewer, now: dt.datetime | None = None) -> Dashb
         overdue_count=int(totals[1]),
         due_soon_count=int(totals[2]),
         care=_care_counts(db, actor),
+        care_waiting=_care_waiting(db, actor),
     )
     audit.record(db, actor, "dashboard_viewed")
     db.commit()
@@ -139,3 +167,41 @@ def _care_counts(db: Session, actor: Reviewer) -> CareCounts | None:
         .where(CareRequest.status == CareStatus.OPEN, Source.deleted_at.is_(None))
     ).one()
     return CareCounts(waiting=int(waiting or 0), urgent=int(urgent or 0))
+
+
+def _care_waiting(db: Session, actor: Reviewer) -> list[CareWaiting]:
+    """The requests of live sources waiting for someone: untaken, or taken by `actor`
+    with no reply to the source since the request arrived. In the care queue's order
+    (care_queue.queue_order: urgent first, then oldest first, sources taking turns so
+    that a flood from one codename buries nobody); at most LIST_LIMIT. Nothing opened."""
+    if not care.is_care_member(db, actor):
+        return []
+    answered = exists().where(
+        Reply.source_id == CareRequest.source_id, Reply.created_at >= CareRequest.created_at
+    )
+    mine = (
+        (CareRequest.status == CareStatus.TAKEN) & (CareRequest.taken_by_id == actor.id) & ~answered
+    )
+    rows = db.execute(
+        select(
+            CareRequest.id,
+            CareRequest.uuid,
+            CareRequest.source_id,
+            CareRequest.urgent,
+            CareRequest.created_at,
+            CareRequest.status,
+            Source.designation,
+        )
+        .join(Source, Source.id == CareRequest.source_id)
+        .where(Source.deleted_at.is_(None), (CareRequest.status == CareStatus.OPEN) | mine)
+    ).all()
+    return [
+        CareWaiting(
+            uuid=row.uuid,
+            designation=row.designation,
+            urgent=row.urgent,
+            created_at=row.created_at,
+            taken_by_me=row.status is CareStatus.TAKEN,
+        )
+        for row in care_queue.queue_order(rows)[:LIST_LIMIT]
+    ]

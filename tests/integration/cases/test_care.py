@@ -22,7 +22,7 @@ from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import csrf_token
 from tests.support.care import MARKER, URGENT, ask, logged_in, new_source, on_duty
-from tests.support.journalist import Account, login, make_account, post_form
+from tests.support.journalist import Account, login, make_account, make_source, post_form
 from tests.support.leaks import assert_no_leak
 from vault import jobs
 from vault.models import (
@@ -36,6 +36,7 @@ from vault.models import (
     Reply,
     Reviewer,
     Role,
+    Source,
     Submission,
 )
 from vault.models.note import canonical_recipients
@@ -493,3 +494,181 @@ class TestCareDuty:
         partner_client = logged_in(app, partner)
         assert partner_client.get("/care/").status_code == 403
         assert _events(runtime, "care_access_denied")
+
+
+class TestAnswerTakesAndRefers:
+    """The answer form: it takes an untaken request (audited as a take), is refused on a
+    colleague's request, and with a partner chosen also refers, with the refer form's
+    checks (the source's consent), or sends nothing."""
+
+    def _setup(self, app: Flask, runtime: Runtime, fields: dict[str, object]) -> tuple:  # type: ignore[type-arg]
+        duty, duty2 = make_account(runtime, "duty1"), make_account(runtime, "duty2")
+        client, client2 = logged_in(app, duty), logged_in(app, duty2)
+        on_duty(runtime, duty)
+        on_duty(runtime, duty2)
+        browser = new_source(runtime)
+        ask(browser, fields)
+        (request,) = _requests(runtime)
+        return (duty, client), (duty2, client2), browser, request
+
+    def _replies(self, runtime: Runtime) -> int:
+        with runtime.session_factory() as db:
+            return int(db.scalar(select(func.count()).select_from(Reply)) or 0)
+
+    def _referrals(self, runtime: Runtime) -> int:
+        with runtime.session_factory() as db:
+            return int(db.scalar(select(func.count()).select_from(Referral)) or 0)
+
+    def test_answering_takes_the_request(self, app: Flask, runtime: Runtime) -> None:
+        (duty, client), _other, browser, request = self._setup(app, runtime, URGENT)
+        page = f"/care/{request.uuid}"
+        html = client.get(page).text
+        assert "Answering takes the request: no need to take it first." in html
+        response = post_form(client, f"{page}/answer", {"message": "We call you today."}, page=page)
+        assert response.status_code == 302 and response.headers["Location"] == page
+        (taken,) = _requests(runtime)
+        assert taken.status is CareStatus.TAKEN
+        assert taken.taken_by_id == _reviewer(runtime, duty).id
+        assert [e.object_uuid for e in _events(runtime, "care_request_taken")] == [request.uuid]
+        assert [e.actor_uuid for e in _events(runtime, "care_request_taken")] == [duty.uuid]
+        assert "We call you today." in browser.client.get("/lookup").text
+        html = client.get(page).text
+        assert "You have taken this request." in html and "Take it</button>" not in html
+
+    def test_a_colleagues_request_is_refused_until_taken_over(
+        self, app: Flask, runtime: Runtime
+    ) -> None:
+        (_duty, client), (duty2, client2), _browser, request = self._setup(app, runtime, URGENT)
+        page = f"/care/{request.uuid}"
+        post_form(client, f"{page}/take", page=page)
+        html = client2.get(page).text
+        assert "duty1 has taken this request" in html and "Take it over" in html
+        typed = "Second answer, typed before seeing it was taken."
+        response = post_form(client2, f"{page}/answer", {"message": typed}, page=page)
+        assert response.status_code == 409
+        assert "duty1 has taken this request: nothing was sent." in response.text
+        assert typed in response.text  # what was typed comes back in the form
+        assert self._replies(runtime) == 0
+        assert _requests(runtime)[0].taken_by_id != _reviewer(runtime, duty2).id
+        assert _events(runtime, "care_request_answered") == []
+        # Taken over, the colleague's answer goes.
+        post_form(client2, f"{page}/take", page=page)
+        response = post_form(client2, f"{page}/answer", {"message": typed}, page=page)
+        assert response.status_code == 302 and self._replies(runtime) == 1
+
+    def test_answer_and_refer_in_one_submit(self, app: Flask, runtime: Runtime) -> None:
+        (duty, client), _other, browser, request = self._setup(app, runtime, CONSENTING)
+        org_uuid = TestActions()._org(runtime)
+        page = f"/care/{request.uuid}"
+        html = client.get(page).text
+        assert 'name="org"' in html and "Do not refer" in html and "Clinic North" in html
+        answer = "A nurse of Clinic North can see you today."
+        response = post_form(
+            client, f"{page}/answer", {"message": answer, "org": org_uuid}, page=page
+        )
+        assert response.status_code == 302 and "/referrals/" in response.headers["Location"]
+        landed = client.get(response.headers["Location"]).text
+        assert "Your answer was encrypted and stored for the source." in landed
+        assert "The source was referred." in landed
+        with runtime.session_factory() as db:
+            referral = db.scalars(select(Referral)).one()
+            assert referral.consent_attested_by_id == _reviewer(runtime, duty).id
+            assert referral.case.urgent_medical and referral.case.status.value == "referred"
+        assert self._replies(runtime) == 1
+        assert answer in browser.client.get("/lookup").text
+        for action in ("care_request_taken", "care_request_referred", "care_request_answered"):
+            assert [e.object_uuid for e in _events(runtime, action)] == [request.uuid]
+
+    def test_no_consent_to_a_referral_sends_nothing(self, app: Flask, runtime: Runtime) -> None:
+        fields = {**URGENT, "consent_refer_partner": "no"}
+        (_duty, client), _other, _browser, request = self._setup(app, runtime, fields)
+        org_uuid = TestActions()._org(runtime)
+        page = f"/care/{request.uuid}"
+        answer = "We refer you to the clinic."
+        response = post_form(
+            client, f"{page}/answer", {"message": answer, "org": org_uuid}, page=page
+        )
+        assert response.status_code == 409
+        assert "did not consent to a referral: nothing was sent." in response.text
+        assert answer in response.text
+        assert self._replies(runtime) == 0 and self._referrals(runtime) == 0
+        assert _events(runtime, "care_request_answered") == []
+
+    def test_an_empty_answer_refers_nobody(self, app: Flask, runtime: Runtime) -> None:
+        (_duty, client), _other, _browser, request = self._setup(app, runtime, CONSENTING)
+        org_uuid = TestActions()._org(runtime)
+        page = f"/care/{request.uuid}"
+        response = post_form(
+            client, f"{page}/answer", {"message": "  ", "org": org_uuid}, page=page
+        )
+        assert response.status_code == 400
+        assert self._replies(runtime) == 0 and self._referrals(runtime) == 0
+
+
+def _sealed(runtime: Runtime, fields: dict[str, object], at: dt.datetime) -> str:
+    """A care request of a new source (made through the vault services, so that many
+    sources cost no source-app throttle), arrived at `at`; its uuid."""
+    source = make_source(runtime)
+    document = {"kind": "assist", "assist": {**fields, "contact": {"details": MARKER}}}
+    with runtime.session_factory() as db:
+        row = db.scalars(select(Source).where(Source.uuid == source.uuid)).one()
+        request = care.seal_care_request(
+            db, runtime.keyring, row, document, "fr", runtime.submission_fingerprint
+        )
+        assert request is not None
+        request.created_at = at
+        db.commit()
+        return request.uuid
+
+
+class TestDashboardCareList:
+    """The dashboard lists the care requests waiting for someone (untaken, or taken by
+    me and unanswered), in the queue's order, each linking to the request, with the
+    72-hour clock of urgent ones; never what a request says."""
+
+    def test_waiting_requests_on_the_dashboard(self, app: Flask, runtime: Runtime) -> None:
+        duty, duty2 = make_account(runtime, "duty1"), make_account(runtime, "duty2")
+        client, client2 = logged_in(app, duty), logged_in(app, duty2)
+        on_duty(runtime, duty)
+        on_duty(runtime, duty2)
+        calm = {"needs": ["legal"], "urgency": "later", "recent": "no"}
+        now = dt.datetime.now(dt.UTC)
+        made = [
+            _sealed(runtime, fields, now - dt.timedelta(hours=hours))
+            for fields, hours in ((calm, 50), (URGENT, 2), (URGENT, 80), (URGENT, 1), (URGENT, 3))
+        ]
+        old_calm, urgent2, urgent80, mine_answered, theirs = made
+        for request, who in ((mine_answered, client), (theirs, client2)):
+            post_form(who, f"/care/{request}/take", page=f"/care/{request}")
+        post_form(
+            client,
+            f"/care/{mine_answered}/answer",
+            {"message": "answered"},
+            page=f"/care/{mine_answered}",
+        )
+        # One of mine, taken and not answered yet.
+        mine_open = _sealed(runtime, URGENT, now)
+        post_form(client, f"/care/{mine_open}/take", page=f"/care/{mine_open}")
+
+        html = client.get("/dashboard/").text
+        listed = re.findall(r'data-request="([0-9a-f-]{36})"', html)
+        assert listed == [urgent80, urgent2, mine_open, old_calm]
+        assert f'href="/care/{urgent80}"' in html
+        assert "72 hours have passed since it arrived" in html
+        assert html.count("left at most") == 2  # the urgent ones under 72 hours old
+        assert html.count("taken by you, not answered yet") == 1
+        assert MARKER not in html  # nothing opened
+        # The colleague sees their own taken request, not mine.
+        listed2 = re.findall(r'data-request="([0-9a-f-]{36})"', client2.get("/dashboard/").text)
+        assert theirs in listed2 and mine_open not in listed2
+
+    def test_not_on_the_dashboard_of_those_outside_the_queue(
+        self, app: Flask, runtime: Runtime
+    ) -> None:
+        duty, other = make_account(runtime, "duty1"), make_account(runtime, "other1")
+        logged_in(app, duty)
+        other_client = logged_in(app, other)
+        on_duty(runtime, duty)
+        ask(new_source(runtime), URGENT)
+        html = other_client.get("/dashboard/").text
+        assert "Care requests waiting" not in html and "data-request=" not in html
