@@ -208,16 +208,26 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 "    backup_ssh_onion: true\n"
             )
 
+        def apply(playbook: str = "site.yml", *extra_vars: str) -> Apply:
+            """ansible_playbook, with the apps' journal in the message when it fails (a
+            unit that would not start says why only there)."""
+            try:
+                return ansible_playbook(inventory, playbook, *extra_vars)
+            except AssertionError as failed:
+                units = [arg for name in APPS for arg in ("-u", name)]
+                journal = booted.run("journalctl", "--no-pager", "-n", "60", *units, check=False)
+                raise AssertionError(f"{failed}\n--- journal of the apps ---\n{journal}") from None
+
         (work / "ansible-local").mkdir()
         write_inventory(release1)
-        first = ansible_playbook(inventory)
+        first = apply()
         host = (root / "var/lib/tor/backup/source/hostname").read_text().strip()
         submitted = _submit(booted, host, MARKER)
 
         current_before = booted.run("readlink", "/opt/backup/current").strip()
         before = _units(booted)
         write_inventory(release2)
-        upgraded = ansible_playbook(inventory)
+        upgraded = apply()
         upgrade = Upgrade(
             upgraded,
             before,
@@ -225,19 +235,19 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             current_before,
             booted.run("readlink", "/opt/backup/current").strip(),
         )
-        again = ansible_playbook(inventory)
+        again = apply()
 
         # Backup, then the database lost, restored from the backup, and site.yml again.
         backups = work / "backups"
-        ansible_playbook(inventory, "backup.yml", f"backup_backup_dir={backups}")
+        apply("backup.yml", f"backup_backup_dir={backups}")
         (backup_file,) = backups.glob("*.tar.gpg")
         left = "backup-db" in booted.run("ls", "-A", "/run")
         archive = decrypt_backup(home, PASSPHRASE, backup_file, work / "backup.tar")
         with tarfile.open(archive) as tar:
             members = tar.getnames()
         booted.run("runuser", "-u", "postgres", "--", "dropdb", "--force", "backup")
-        restored = ansible_playbook(inventory, "restore.yml", f"backup_restore_archive={archive}")
-        reapplied = ansible_playbook(inventory)
+        restored = apply("restore.yml", f"backup_restore_archive={archive}")
+        reapplied = apply()
         restore = Restore(backup_file, members, left, restored, reapplied)
         yield Live(booted, first, submitted, upgrade, again, restore, key.fingerprint)
     finally:
