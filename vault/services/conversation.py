@@ -28,7 +28,7 @@ from vault.models import (
     Submission,
     SubmissionKind,
 )
-from vault.services import audit, deletion, inbox
+from vault.services import audit, deletion, inbox, unread
 from vault.services.reviewers import AccessDeniedError, can_read_sources
 from vault.store import Store
 
@@ -289,6 +289,7 @@ def mark_items_seen(
         if submission.id not in already:
             db.add(SeenSubmission(submission_id=submission.id, reviewer_id=reviewer.id))
         audit.record(db, reviewer, "submission_seen", "submission", submission.uuid)
+    unread.mark_seen(db, reviewer, [s.id for s in targets])
     for reply in {r.id: r for r in seen_replies}.values():
         if reply.reviewer_id != reviewer.id and all(
             row.reviewer_id != reviewer.id for row in reply.seen

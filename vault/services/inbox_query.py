@@ -1,16 +1,19 @@
 """The inbox at scale: one page of sources, filtered and sorted, with per-source counts.
 
-Cost does not grow with the number of sources shown elsewhere: filters are EXISTS
-subqueries on indexed columns, the page is an ORDER BY/LIMIT on an indexed column, and
-the counts (submissions, replies, unread) are three GROUP BY queries over the page's
-ids only. No query runs per row (no N+1).
+Cost does not grow with the number of sources, whatever share of them a filter keeps:
+the page is an ORDER BY/LIMIT on an indexed column, walked a bounded distance when
+matches are dense, else found from the filters' own indexes (`_page_rows`); the unread
+filter reads the unread rows kept by vault.services.unread; the counts (submissions,
+replies, unread) are three GROUP BY queries over the page's ids only. No query runs per
+row (no N+1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Exists
@@ -26,6 +29,7 @@ from vault.models import (
     SeenSubmission,
     Source,
     Submission,
+    UnreadSubmission,
 )
 from vault.services import audit
 from vault.services.inbox import SourceSummary
@@ -34,6 +38,8 @@ from vault.services.reviewers import can_read_sources
 __all__ = ["PAGE_SIZE", "SORTS", "InboxFilter", "InboxPage", "list_page"]
 
 PAGE_SIZE = 50
+# A filtered page first walks this many times the rows it needs (see `_page_rows`).
+WALK_FACTOR = 4
 SORTS = ("recent", "oldest", "name")
 _CLOSED = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 
@@ -57,6 +63,27 @@ class InboxPage:
     has_next: bool
 
 
+@dataclass(frozen=True)
+class _Filter:
+    """One filter in two forms: `walk`, a condition on the source row at hand (cheap when
+    matches are dense: the walk in page order stops after a page), and `ids`, the ids of
+    the matching sources found from the filter's own index (cheap when they are few)."""
+
+    walk: ColumnElement[bool]
+    ids: Select[Any] | None = None
+
+    def as_set(self) -> ColumnElement[bool]:
+        return self.walk if self.ids is None else Source.id.in_(self.ids)
+
+
+def _case_sources(*joins_and_where: Any) -> Select[Any]:
+    return (
+        select(CaseSource.source_id)
+        .join(Case, Case.id == CaseSource.case_id)
+        .where(*joins_and_where)
+    )
+
+
 def _in_case(*where: ColumnElement[bool]) -> Exists:
     """EXISTS a case linked to the source that satisfies `where`."""
     return (
@@ -67,34 +94,103 @@ def _in_case(*where: ColumnElement[bool]) -> Exists:
     )
 
 
-def _conditions(reviewer: Reviewer, flt: InboxFilter) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [Source.pending.is_(False), Source.deleted_at.is_(None)]
+def _filters(reviewer: Reviewer, flt: InboxFilter) -> list[_Filter]:
+    found: list[_Filter] = []
     if flt.starred:
-        where.append(Source.starred.is_(True))
+        # Indexed (ix_sources_starred): a plain condition either way.
+        found.append(_Filter(Source.starred.is_(True)))
     if flt.unread:
-        where.append(
-            exists().where(
-                Submission.source_id == Source.id,
-                Submission.deleted_at.is_(None),
-                ~exists().where(
-                    SeenSubmission.submission_id == Submission.id,
-                    SeenSubmission.reviewer_id == reviewer.id,
-                ),
+        # vault.services.unread keeps a row per (reader, live submission not seen).
+        live = (
+            UnreadSubmission.reviewer_id == reviewer.id,
+            Submission.id == UnreadSubmission.submission_id,
+            Submission.deleted_at.is_(None),
+        )
+        found.append(
+            _Filter(
+                exists().where(UnreadSubmission.source_id == Source.id, *live),
+                select(UnreadSubmission.source_id).where(*live),
             )
         )
     if flt.mine:
-        assigned = exists().where(
-            CaseAssignee.case_id == Case.id, CaseAssignee.reviewer_id == reviewer.id
+        assigned = (CaseAssignee.case_id == Case.id, CaseAssignee.reviewer_id == reviewer.id)
+        found.append(
+            _Filter(
+                _in_case(exists().where(*assigned)),
+                select(CaseSource.source_id)
+                .join(CaseAssignee, CaseAssignee.case_id == CaseSource.case_id)
+                .where(CaseAssignee.reviewer_id == reviewer.id),
+            )
         )
-        where.append(_in_case(assigned))
     if flt.urgent:
-        where.append(_in_case(Case.urgent_medical.is_(True), Case.status.not_in(_CLOSED)))
+        urgent = (Case.urgent_medical.is_(True), Case.status.not_in(_CLOSED))
+        found.append(_Filter(_in_case(*urgent), _case_sources(*urgent)))
     if flt.status is not None:
-        where.append(_in_case(Case.status == flt.status))
+        found.append(
+            _Filter(_in_case(Case.status == flt.status), _case_sources(Case.status == flt.status))
+        )
     if flt.label:
-        labelled = exists().where(CaseLabel.case_id == Case.id, CaseLabel.label == flt.label)
-        where.append(_in_case(labelled))
-    return where
+        on_case = exists().where(CaseLabel.case_id == Case.id, CaseLabel.label == flt.label)
+        labelled = and_(CaseLabel.case_id == CaseSource.case_id, CaseLabel.label == flt.label)
+        found.append(
+            _Filter(_in_case(on_case), select(CaseSource.source_id).join(CaseLabel, labelled))
+        )
+    return found
+
+
+def _page_rows(
+    db: Session, reviewer: Reviewer, flt: InboxFilter, page: int, page_size: int
+) -> list[Source]:
+    """The page's sources plus one (which tells there is a next page), in order.
+
+    No COUNT(*) of the filtered set: it would visit every source. Without filters, the
+    walk in the order's index stops after the page. With filters, two ways, each cheap
+    where the other is not:
+
+    1. the walk, bounded: the first `WALK_FACTOR` × (rows needed) sources in order,
+       filtered on the row. When matches are dense it fills the page and is exact (the
+       first N matches of the window are the first N overall).
+    2. otherwise, the few matching sources from the filters' own indexes (unread rows,
+       cases by status, label, assignee or flag, starred), ordered: their cost grows
+       with the matches, not with the sources.
+    """
+    order = {
+        "recent": (Source.last_updated.desc(), Source.id.desc()),
+        "oldest": (Source.last_updated.asc(), Source.id.asc()),
+        "name": (Source.designation.asc(),),
+    }[flt.sort if flt.sort in SORTS else "recent"]
+    base = (Source.pending.is_(False), Source.deleted_at.is_(None))
+    offset, wanted = (page - 1) * page_size, page_size + 1
+    filters = _filters(reviewer, flt)
+    if not filters:
+        query = select(Source).where(*base).order_by(*order).offset(offset).limit(wanted)
+        return list(db.scalars(query))
+    bound = WALK_FACTOR * (offset + wanted)
+    window = select(Source.id.label("id")).where(*base).order_by(*order).limit(bound).subquery()
+    walked = list(
+        db.scalars(
+            select(Source)
+            .join(window, window.c.id == Source.id)
+            .where(*(f.walk for f in filters))
+            .order_by(*order)
+            .offset(offset)
+            .limit(wanted)
+        )
+    )
+    if len(walked) == wanted:
+        return walked
+    # The window may have held every source: then the walk was the whole answer.
+    if (db.scalar(select(func.count()).select_from(window)) or 0) < bound:
+        return walked
+    return list(
+        db.scalars(
+            select(Source)
+            .where(*base, *(f.as_set() for f in filters))
+            .order_by(*order)
+            .offset(offset)
+            .limit(wanted)
+        )
+    )
 
 
 def _counts(db: Session, query: Select[int, int]) -> dict[int, int]:
@@ -108,22 +204,7 @@ def list_page(
     if not can_read_sources(reviewer):
         return InboxPage([], 1, False)
     page = max(1, flt.page)
-    order = {
-        "recent": (Source.last_updated.desc(), Source.id.desc()),
-        "oldest": (Source.last_updated.asc(), Source.id.asc()),
-        "name": (Source.designation.asc(),),
-    }[flt.sort if flt.sort in SORTS else "recent"]
-    # No COUNT(*) of the filtered set: it would visit every source. One row more than
-    # the page tells whether there is a next page; the walk stops there.
-    rows = list(
-        db.scalars(
-            select(Source)
-            .where(*_conditions(reviewer, flt))
-            .order_by(*order)
-            .offset((page - 1) * page_size)
-            .limit(page_size + 1)
-        )
-    )
+    rows = _page_rows(db, reviewer, flt, page, page_size)
     has_next = len(rows) > page_size
     rows = rows[:page_size]
     page_ids = [s.id for s in rows]

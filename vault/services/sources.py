@@ -23,7 +23,7 @@ from vault.errors import (
     VaultError,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
-from vault.services import custody, quota, source_consent
+from vault.services import custody, quota, source_consent, unread
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import ClientBudget
@@ -312,6 +312,7 @@ def _seal_and_record(
     source.last_updated = utcnow()
     db.add_all(created)
     db.flush()  # gives the rows their uuids, which the receipts name
+    unread.add_submissions(db, created)
     for submission, manifest in zip(created, manifests, strict=True):
         custody.append(
             db,
