@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import url_for
 
-from keys.gpg import GpgKeyring
 from vault.models import Reply, Reviewer, Source, Submission, SubmissionKind
 
 __all__ = ["api_time", "reply_json", "source_json", "submission_json", "user_json"]
@@ -28,16 +27,10 @@ def api_time(value: dt.datetime | None) -> str | None:
     return value.strftime(API_DATETIME_FORMAT)
 
 
-def _public_key(keyring: GpgKeyring, fingerprint: str) -> str | None:
-    try:
-        return keyring.export_public(fingerprint)
-    except Exception:  # a source whose key is being deleted: no key to reply to
-        return None
-
-
 def source_json(
-    source: Source, counts: dict[SubmissionKind, int], keyring: GpgKeyring
+    source: Source, counts: dict[SubmissionKind, int], public_key: str | None
 ) -> dict[str, Any]:
+    """`public_key`: the source's armored reply key (vault.services.source_keys)."""
     uuid = source.uuid
     return {
         "uuid": uuid,
@@ -50,7 +43,7 @@ def source_json(
         "interaction_count": source.interaction_count,
         "key": {
             "type": "PGP",
-            "public": _public_key(keyring, source.reply_key_fingerprint),
+            "public": public_key,
             "fingerprint": source.reply_key_fingerprint,
         },
         "number_of_documents": counts.get(SubmissionKind.FILE, 0),

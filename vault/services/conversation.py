@@ -92,17 +92,24 @@ def visible_sources(db: Session, reviewer: Reviewer) -> list[Source]:
     )
 
 
-def kind_counts(db: Session, source_ids: Sequence[int]) -> dict[int, dict[SubmissionKind, int]]:
-    """Live submissions per source and kind (documents and messages), in one query."""
+def kind_counts(
+    db: Session, source_ids: Sequence[int] | None
+) -> dict[int, dict[SubmissionKind, int]]:
+    """Live submissions per source and kind (documents and messages), in one query;
+    `None`: of every visible source (one pass, rather than thousands of bound ids)."""
     counts: dict[int, dict[SubmissionKind, int]] = defaultdict(dict)
-    if not source_ids:
-        return counts
-    rows = db.execute(
-        select(Submission.source_id, Submission.kind, func.count(Submission.id))
-        .where(Submission.source_id.in_(source_ids), Submission.deleted_at.is_(None))
-        .group_by(Submission.source_id, Submission.kind)
+    query = select(Submission.source_id, Submission.kind, func.count(Submission.id)).where(
+        Submission.deleted_at.is_(None)
     )
-    for source_id, kind, count in rows:
+    if source_ids is None:
+        query = query.join(Source, Source.id == Submission.source_id).where(
+            Source.pending.is_(False), Source.deleted_at.is_(None)
+        )
+    elif not source_ids:
+        return counts
+    else:
+        query = query.where(Submission.source_id.in_(source_ids))
+    for source_id, kind, count in db.execute(query.group_by(Submission.source_id, Submission.kind)):
         counts[source_id][kind] = int(count)
     return counts
 

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Exists
 
 from vault.models import (
     Case,
@@ -38,8 +37,9 @@ from vault.services.reviewers import can_read_sources
 __all__ = ["PAGE_SIZE", "SORTS", "InboxFilter", "InboxPage", "list_page"]
 
 PAGE_SIZE = 50
-# A filtered page first walks this many times the rows it needs (see `_page_rows`).
-WALK_FACTOR = 4
+# A filtered page first walks this many times the rows it needs (see `_page_rows`):
+# past it, a filter keeps fewer than 1 source in 20 and its own index finds them faster.
+WALK_FACTOR = 20
 SORTS = ("recent", "oldest", "name")
 _CLOSED = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 
@@ -76,22 +76,15 @@ class _Filter:
         return self.walk if self.ids is None else Source.id.in_(self.ids)
 
 
-def _case_sources(*joins_and_where: Any) -> Select[Any]:
-    return (
-        select(CaseSource.source_id)
-        .join(Case, Case.id == CaseSource.case_id)
-        .where(*joins_and_where)
-    )
+def _in_cases(cases: Select[Any], on_case: ColumnElement[bool]) -> _Filter:
+    """Sources linked to a case that satisfies `on_case` (correlated to
+    `case_sources.case_id`); `cases` selects the ids of those cases from their index.
 
-
-def _in_case(*where: ColumnElement[bool]) -> Exists:
-    """EXISTS a case linked to the source that satisfies `where`."""
-    return (
-        select(CaseSource.source_id)
-        .join(Case, Case.id == CaseSource.case_id)
-        .where(CaseSource.source_id == Source.id, *where)
-        .exists()
-    )
+    Walked, each source looks up its own case links (index on source_id), then each
+    linked case: nested EXISTS, so no planner starts from every matching case instead.
+    """
+    walk = exists().where(CaseSource.source_id == Source.id, on_case)
+    return _Filter(walk, select(CaseSource.source_id).where(CaseSource.case_id.in_(cases)))
 
 
 def _filters(reviewer: Reviewer, flt: InboxFilter) -> list[_Filter]:
@@ -100,40 +93,44 @@ def _filters(reviewer: Reviewer, flt: InboxFilter) -> list[_Filter]:
         # Indexed (ix_sources_starred): a plain condition either way.
         found.append(_Filter(Source.starred.is_(True)))
     if flt.unread:
-        # vault.services.unread keeps a row per (reader, live submission not seen).
-        live = (
-            UnreadSubmission.reviewer_id == reviewer.id,
-            Submission.id == UnreadSubmission.submission_id,
-            Submission.deleted_at.is_(None),
-        )
+        # vault.services.unread keeps a row per (reader, live submission not seen):
+        # read from the (reviewer_id, source_id) index alone.
+        mine = UnreadSubmission.reviewer_id == reviewer.id
         found.append(
             _Filter(
-                exists().where(UnreadSubmission.source_id == Source.id, *live),
-                select(UnreadSubmission.source_id).where(*live),
+                exists().where(UnreadSubmission.source_id == Source.id, mine),
+                select(UnreadSubmission.source_id).where(mine),
             )
         )
     if flt.mine:
-        assigned = (CaseAssignee.case_id == Case.id, CaseAssignee.reviewer_id == reviewer.id)
         found.append(
-            _Filter(
-                _in_case(exists().where(*assigned)),
-                select(CaseSource.source_id)
-                .join(CaseAssignee, CaseAssignee.case_id == CaseSource.case_id)
-                .where(CaseAssignee.reviewer_id == reviewer.id),
+            _in_cases(
+                select(CaseAssignee.case_id).where(CaseAssignee.reviewer_id == reviewer.id),
+                exists().where(
+                    CaseAssignee.case_id == CaseSource.case_id,
+                    CaseAssignee.reviewer_id == reviewer.id,
+                ),
             )
         )
+    case_where: list[ColumnElement[bool]] = []
     if flt.urgent:
-        urgent = (Case.urgent_medical.is_(True), Case.status.not_in(_CLOSED))
-        found.append(_Filter(_in_case(*urgent), _case_sources(*urgent)))
+        case_where.append(and_(Case.urgent_medical.is_(True), Case.status.not_in(_CLOSED)))
     if flt.status is not None:
+        case_where.append(Case.status == flt.status)
+    for where in case_where:
         found.append(
-            _Filter(_in_case(Case.status == flt.status), _case_sources(Case.status == flt.status))
+            _in_cases(
+                select(Case.id).where(where),
+                exists().where(Case.id == CaseSource.case_id, where),
+            )
         )
     if flt.label:
-        on_case = exists().where(CaseLabel.case_id == Case.id, CaseLabel.label == flt.label)
-        labelled = and_(CaseLabel.case_id == CaseSource.case_id, CaseLabel.label == flt.label)
+        labelled = CaseLabel.label == flt.label
         found.append(
-            _Filter(_in_case(on_case), select(CaseSource.source_id).join(CaseLabel, labelled))
+            _in_cases(
+                select(CaseLabel.case_id).where(labelled),
+                exists().where(CaseLabel.case_id == CaseSource.case_id, labelled),
+            )
         )
     return found
 
@@ -150,9 +147,10 @@ def _page_rows(
     1. the walk, bounded: the first `WALK_FACTOR` × (rows needed) sources in order,
        filtered on the row. When matches are dense it fills the page and is exact (the
        first N matches of the window are the first N overall).
-    2. otherwise, the few matching sources from the filters' own indexes (unread rows,
-       cases by status, label, assignee or flag, starred), ordered: their cost grows
-       with the matches, not with the sources.
+    2. otherwise, the few matching sources from a filter's own index (unread rows,
+       cases by status, label, assignee or flag), ordered, the other filters checked on
+       each: the cost grows with the matches, not with the sources. With several
+       filters, the one with the fewest rows leads (`_smallest`).
     """
     order = {
         "recent": (Source.last_updated.desc(), Source.id.desc()),
@@ -182,15 +180,30 @@ def _page_rows(
     # The window may have held every source: then the walk was the whole answer.
     if (db.scalar(select(func.count()).select_from(window)) or 0) < bound:
         return walked
+    driver = _smallest(db, [f for f in filters if f.ids is not None], bound)
+    where = [f.walk for f in filters if f is not driver]
+    if driver is not None and driver.ids is not None:
+        where.append(Source.id.in_(driver.ids))
     return list(
         db.scalars(
-            select(Source)
-            .where(*base, *(f.as_set() for f in filters))
-            .order_by(*order)
-            .offset(offset)
-            .limit(wanted)
+            select(Source).where(*base, *where).order_by(*order).offset(offset).limit(wanted)
         )
     )
+
+
+def _smallest(db: Session, filters: list[_Filter], bound: int) -> _Filter | None:
+    """The filter whose own index holds the fewest rows (counted up to 10 × `bound`):
+    the others are checked on its rows only."""
+    if len(filters) < 2:
+        return filters[0] if filters else None
+    cap = 10 * bound
+
+    def size(f: _Filter) -> int:
+        assert f.ids is not None  # noqa: S101 - filtered by the caller
+        capped = f.ids.limit(cap).subquery()
+        return int(db.scalar(select(func.count()).select_from(capped)) or 0)
+
+    return min(filters, key=size)
 
 
 def _counts(db: Session, query: Select[int, int]) -> dict[int, int]:

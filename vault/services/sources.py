@@ -110,11 +110,18 @@ def _record_source(db: Session, keyring: GpgKeyring, credentials: SourceCredenti
         raise NotFoundError("no new source in these credentials")
     designation = _free_designation(db)
     fingerprint = keyring.generate_reply_key(REPLY_KEY_NAME, credentials.reply_passphrase)
+    try:
+        # Kept with the row: the API lists sources with their keys without gpg.
+        public_key = keyring.export_public(fingerprint)
+    except BaseException:
+        keyring.delete_key(fingerprint)
+        raise
     source = Source(
         uuid=credentials.source_uuid,
         lookup_id=credentials.lookup_id,
         designation=designation,
         reply_key_fingerprint=fingerprint,
+        reply_public_key=public_key,
     )
     db.add(source)
     try:

@@ -15,8 +15,12 @@ It is kept here, from the places that change it:
   created, changes role or is reactivated, and at each login: whatever a concurrent
   transaction missed (a submission recorded while the account was being created) is
   made right at the next login;
-- a submission or source deleted: its rows go with it (foreign keys, ON DELETE CASCADE);
-  until the deletion job removes it, the inbox's join on `deleted_at` hides it.
+- a submission or source whose deletion is requested: its rows go at once (`forget`),
+  with the mark that hides it (vault.services.deletion); the rows left when the job
+  removes it go with it (foreign keys, ON DELETE CASCADE).
+
+So the rows name only live submissions of live sources, and the inbox reads them alone
+(index-only), without looking at `submissions`.
 
 Inserts ignore rows already there, so two writers adding the same row never fail a
 source's submission.
@@ -27,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, delete, exists, literal, select
+from sqlalchemy import Insert, delete, exists, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -40,7 +44,7 @@ from vault.models import (
     UnreadSubmission,
 )
 
-__all__ = ["READER_ROLES", "add_submissions", "mark_seen", "resync"]
+__all__ = ["READER_ROLES", "add_submissions", "forget", "mark_seen", "resync"]
 
 # The roles that read every source (vault.services.reviewers.can_read_sources).
 READER_ROLES = (Role.ANALYST, Role.ADMIN)
@@ -85,11 +89,19 @@ def mark_seen(db: Session, reviewer: Reviewer, submission_ids: Sequence[int]) ->
         )
 
 
+def forget(db: Session, *, submission_id: int | None = None, source_id: int | None = None) -> None:
+    """A submission's or a source's deletion is requested: every reader's rows go."""
+    if submission_id is not None:
+        db.execute(delete(UnreadSubmission).where(UnreadSubmission.submission_id == submission_id))
+    if source_id is not None:
+        db.execute(delete(UnreadSubmission).where(UnreadSubmission.source_id == source_id))
+
+
 def resync(db: Session, reviewer: Reviewer) -> None:
     """Rebuild the reviewer's rows from `seen_submissions` (flushed, not committed).
 
-    A reviewer who reads no sources keeps none. Otherwise rows seen meanwhile are
-    removed and missing ones added: one pass over the live submissions, at login.
+    A reviewer who reads no sources keeps none. Otherwise rows seen or deleted meanwhile
+    are removed and missing ones added: one pass over the live submissions, at login.
     """
     mine = UnreadSubmission.reviewer_id == reviewer.id
     if not (reviewer.is_active and reviewer.role in READER_ROLES):
@@ -99,15 +111,17 @@ def resync(db: Session, reviewer: Reviewer) -> None:
         SeenSubmission.submission_id == Submission.id,
         SeenSubmission.reviewer_id == reviewer.id,
     )
-    db.execute(
-        delete(UnreadSubmission).where(
-            mine,
-            exists().where(
-                SeenSubmission.submission_id == UnreadSubmission.submission_id,
-                SeenSubmission.reviewer_id == reviewer.id,
-            ),
-        )
+    seen_or_gone = or_(
+        exists().where(
+            SeenSubmission.submission_id == UnreadSubmission.submission_id,
+            SeenSubmission.reviewer_id == reviewer.id,
+        ),
+        exists().where(
+            Submission.id == UnreadSubmission.submission_id, Submission.deleted_at.is_not(None)
+        ),
+        exists().where(Source.id == UnreadSubmission.source_id, Source.deleted_at.is_not(None)),
     )
+    db.execute(delete(UnreadSubmission).where(mine, seen_or_gone))
     missing = (
         select(Submission.id, literal(reviewer.id), Submission.source_id)
         .join(Source, Source.id == Submission.source_id)
