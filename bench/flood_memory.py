@@ -17,12 +17,14 @@ after, and after `--settle` seconds idle. The largest worker's memory is split f
 mappings inside 64 MiB-aligned reservations), and the rest (Python's own 1 MiB arenas,
 libraries, stacks...).
 
-Sides, in alternating order over `--repeat` rounds (A B, B A, ...): "default" (as
-shipped) and each variant given by `--variant NAME=ENV=VALUE[,ENV=VALUE]` (default:
-`arena2=MALLOC_ARENA_MAX=2`).
+Sides, in alternating order over `--repeat` rounds (A B C, C B A, ...): "before", the
+tree at `--baseline-commit` (extracted with `git archive` into a temporary directory,
+run with the same venv); "before, arenas 2", the same with MALLOC_ARENA_MAX=2 (the
+usual remedy for arena growth); "this tree", with its fixed mmap threshold
+(webcore.native_memory).
 
     .venv/bin/python bench/flood_memory.py [--attempts 400] [--concurrency 24]
-        [--repeat 2] [--variant arena2=MALLOC_ARENA_MAX=2]
+        [--repeat 2] [--settle 30] [--baseline-commit e2d445e]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import contextlib
 import http.client
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -189,11 +192,21 @@ def account(instance: Instance) -> str:
     return "analyst1"
 
 
+def extract(commit: str, into: Path) -> Path:
+    """The tree at `commit`, as files (no worktree registered, nothing else touched)."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
 def run_side(
-    extra_env: dict[str, str], attempts: int, concurrency: int, settle: float
+    root: Path, extra_env: dict[str, str], attempts: int, concurrency: int, settle: float
 ) -> dict[str, Reading]:
     with tempfile.TemporaryDirectory() as tmp:
-        instance = Instance(Path(tmp), extra_env)
+        instance = Instance(Path(tmp), extra_env, root)
         try:
             username = account(instance)
             # Warm-up: each worker has served its pages and loaded its code.
@@ -250,27 +263,33 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--settle", type=float, default=30)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--variant", action="append", default=None)
+    parser.add_argument("--baseline-commit", default="e2d445e")
     args = parser.parse_args()
-    sides: dict[str, dict[str, str]] = {"default": {}}
-    for spec in args.variant or ["arena2=MALLOC_ARENA_MAX=2"]:
-        name, _eq, assignments = spec.partition("=")
-        sides[name] = dict(a.split("=", 1) for a in assignments.split(","))
     print(
         f"{args.attempts} reviewer logins + {args.attempts} codename logins, "
         f"{args.concurrency} at once; before: {machine()}"
     )
-    results: dict[str, list[dict[str, Reading]]] = {name: [] for name in sides}
-    names = list(sides)
-    for rnd in range(args.repeat):
-        for name in names if rnd % 2 == 0 else list(reversed(names)):
-            results[name].append(
-                run_side(sides[name], args.attempts, args.concurrency, args.settle)
-            )
-            print(f"round {rnd + 1}: {name} done")
+    with tempfile.TemporaryDirectory() as trees:
+        baseline = extract(args.baseline_commit, Path(trees) / "baseline")
+        sides: dict[str, tuple[Path, dict[str, str]]] = {
+            f"before ({args.baseline_commit})": (baseline, {}),
+            f"before ({args.baseline_commit}), MALLOC_ARENA_MAX=2": (
+                baseline,
+                {"MALLOC_ARENA_MAX": "2"},
+            ),
+            "this tree": (ROOT, {}),
+        }
+        results: dict[str, list[dict[str, Reading]]] = {name: [] for name in sides}
+        names = list(sides)
+        for rnd in range(args.repeat):
+            for name in names if rnd % 2 == 0 else list(reversed(names)):
+                root, env = sides[name]
+                results[name].append(
+                    run_side(root, env, args.attempts, args.concurrency, args.settle)
+                )
+                print(f"round {rnd + 1}: {name} done")
     for name, runs in results.items():
-        env = ", ".join(f"{k}={v}" for k, v in sides[name].items()) or "as shipped"
-        print(f"\n{name} ({env}); medians of {len(runs)} runs, MiB")
+        print(f"\n{name}; medians of {len(runs)} runs, RSS in MiB")
         print(
             f"{'':>17} | reviewer app | source app | largest worker: "
             "main heap / thread arenas / other"

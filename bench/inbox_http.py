@@ -95,7 +95,10 @@ def machine() -> str:
 class Instance:
     """One `backupctl run` of this tree on a fresh instance directory."""
 
-    def __init__(self, work: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, work: Path, extra_env: dict[str, str] | None = None, root: Path = ROOT
+    ) -> None:
+        """`root`: the tree to run (another checkout of BackUp, the same venv)."""
         self.instance = work / "instance"
         self.port = free_port()
         self.source_port = free_port()
@@ -112,7 +115,7 @@ class Instance:
         self.log = open(work / "backup.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backupctl", "run"],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
