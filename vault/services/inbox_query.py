@@ -67,13 +67,10 @@ class InboxPage:
 class _Filter:
     """One filter in two forms: `walk`, a condition on the source row at hand (cheap when
     matches are dense: the walk in page order stops after a page), and `ids`, the ids of
-    the matching sources found from the filter's own index (cheap when they are few)."""
+    the matching sources read from the filter's own index (cheap when they are few)."""
 
     walk: ColumnElement[bool]
-    ids: Select[Any] | None = None
-
-    def as_set(self) -> ColumnElement[bool]:
-        return self.walk if self.ids is None else Source.id.in_(self.ids)
+    ids: Select[Any]
 
 
 def _in_cases(cases: Select[Any], on_case: ColumnElement[bool]) -> _Filter:
@@ -90,8 +87,9 @@ def _in_cases(cases: Select[Any], on_case: ColumnElement[bool]) -> _Filter:
 def _filters(reviewer: Reviewer, flt: InboxFilter) -> list[_Filter]:
     found: list[_Filter] = []
     if flt.starred:
-        # Indexed (ix_sources_starred): a plain condition either way.
-        found.append(_Filter(Source.starred.is_(True)))
+        # Indexed (ix_sources_starred).
+        starred = Source.starred.is_(True)
+        found.append(_Filter(starred, select(Source.id).where(starred)))
     if flt.unread:
         # vault.services.unread keeps a row per (reader, live submission not seen):
         # read from the (reviewer_id, source_id) index alone.
@@ -144,13 +142,14 @@ def _page_rows(
     walk in the order's index stops after the page. With filters, two ways, each cheap
     where the other is not:
 
-    1. the walk, bounded: the first `WALK_FACTOR` × (rows needed) sources in order,
+    1. the few matching sources read from a filter's own index (unread rows; cases by
+       status, label, assignee or flag; starred), ordered, the other filters checked on
+       each: the cost grows with the matches, not with the sources. Taken when a filter
+       matches fewer than half the walk's length (counted up to that, `_smallest`), or
+       when the walk did not fill the page;
+    2. the walk, bounded: the first `WALK_FACTOR` × (rows needed) sources in order,
        filtered on the row. When matches are dense it fills the page and is exact (the
        first N matches of the window are the first N overall).
-    2. otherwise, the few matching sources from a filter's own index (unread rows,
-       cases by status, label, assignee or flag), ordered, the other filters checked on
-       each: the cost grows with the matches, not with the sources. With several
-       filters, the one with the fewest rows leads (`_smallest`).
     """
     order = {
         "recent": (Source.last_updated.desc(), Source.id.desc()),
@@ -164,47 +163,49 @@ def _page_rows(
         query = select(Source).where(*base).order_by(*order).offset(offset).limit(wanted)
         return list(db.scalars(query))
     bound = WALK_FACTOR * (offset + wanted)
-    window = select(Source.id.label("id")).where(*base).order_by(*order).limit(bound).subquery()
-    walked = list(
+    # The filter with the fewest matching sources, counted up to half the walk: when it
+    # has fewer, reading them is cheaper than the walk.
+    driver, size = _smallest(db, filters, bound // 2)
+    if size >= bound // 2:
+        window = select(Source.id.label("id")).where(*base).order_by(*order).limit(bound).subquery()
+        walked = list(
+            db.scalars(
+                select(Source)
+                .join(window, window.c.id == Source.id)
+                .where(*(f.walk for f in filters))
+                .order_by(*order)
+                .offset(offset)
+                .limit(wanted)
+            )
+        )
+        if len(walked) == wanted:
+            return walked
+        # The window may have held every source: then the walk was the whole answer.
+        if (db.scalar(select(func.count()).select_from(window)) or 0) < bound:
+            return walked
+    where = [f.walk for f in filters if f is not driver]
+    return list(
         db.scalars(
             select(Source)
-            .join(window, window.c.id == Source.id)
-            .where(*(f.walk for f in filters))
+            .where(*base, Source.id.in_(driver.ids), *where)
             .order_by(*order)
             .offset(offset)
             .limit(wanted)
         )
     )
-    if len(walked) == wanted:
-        return walked
-    # The window may have held every source: then the walk was the whole answer.
-    if (db.scalar(select(func.count()).select_from(window)) or 0) < bound:
-        return walked
-    driver = _smallest(db, [f for f in filters if f.ids is not None], bound)
-    where = [f.walk for f in filters if f is not driver]
-    if driver is not None and driver.ids is not None:
-        where.append(Source.id.in_(driver.ids))
-    return list(
-        db.scalars(
-            select(Source).where(*base, *where).order_by(*order).offset(offset).limit(wanted)
-        )
-    )
 
 
-def _smallest(db: Session, filters: list[_Filter], bound: int) -> _Filter | None:
-    """The filter whose own index holds the fewest rows (counted up to 10 × `bound`):
-    the others are checked on its rows only."""
-    if len(filters) < 2:
-        return filters[0] if filters else None
-    cap = 10 * bound
+def _smallest(db: Session, filters: list[_Filter], cap: int) -> tuple[_Filter, int]:
+    """The filter matching the fewest sources, and how many (each counted up to `cap`,
+    from its own index: the cost is bounded by `cap`)."""
 
     def size(f: _Filter) -> int:
-        if f.ids is None:
-            return cap
-        capped = f.ids.limit(cap).subquery()
+        capped = f.ids.distinct().limit(cap).subquery()
         return int(db.scalar(select(func.count()).select_from(capped)) or 0)
 
-    return min(filters, key=size)
+    sizes = [(size(f), k) for k, f in enumerate(filters)]
+    smallest, k = min(sizes)
+    return filters[k], smallest
 
 
 def _counts(db: Session, query: Select[int, int]) -> dict[int, int]:
