@@ -23,6 +23,7 @@ from journalist_app.api.serialize import (
     api_time,
     reply_json,
     source_json,
+    source_urls,
     submission_json,
     user_json,
 )
@@ -178,7 +179,9 @@ def all_sources() -> ResponseReturnValue:
     found = conversation.visible_sources(session, current_reviewer())
     counts = conversation.kind_counts(session, None) if found else {}
     keys = source_keys.public_keys(session, runtime().keyring, found)
-    return _ok({"sources": [source_json(s, counts.get(s.id, {}), keys[s.id]) for s in found]})
+    urls = source_urls()
+    listed = [source_json(s, counts.get(s.id, {}), keys[s.id], urls) for s in found]
+    return _ok({"sources": listed})
 
 
 @bp.route("/sources/<source_uuid>", methods=["GET", "DELETE"])

@@ -76,6 +76,11 @@ def upgrade() -> None:
     with op.batch_alter_table("sources") as batch:
         batch.add_column(sa.Column("reply_public_key", sa.Text(), nullable=True))
     op.execute(_BACKFILL)
+    if op.get_bind().dialect.name == "postgresql":
+        # Statistics for the new table at once: without them the planner guessed it
+        # empty, and a login's rebuild (vault.services.unread.resync) took 20-30 s at
+        # 10,000 sources instead of ~150 ms, until autovacuum came by.
+        op.execute("ANALYZE unread_submissions")
 
 
 def downgrade() -> None:
