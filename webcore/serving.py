@@ -94,6 +94,10 @@ class ServingPolicy:
     # moving is never cut.
     send_grace_seconds: float = 30.0
     send_min_rate_bytes_per_second: int = 4000
+    # Freed blocks from this size up go back to the kernel at once (webcore.native_memory:
+    # without it, login floods leave scrypt's 16 MiB blocks in glibc's thread arenas).
+    # 0 keeps glibc's dynamic threshold.
+    malloc_mmap_threshold_bytes: int = 4 * 1024 * 1024
     # gunicorn's own head limits, stated rather than inherited.
     limit_request_line: int = 4094
     limit_request_fields: int = 100

@@ -64,6 +64,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
 
 from webcore.circuit_cap import CircuitCounter, read_greeting
+from webcore.native_memory import set_mmap_threshold
 from webcore.security import SECURITY_HEADERS
 from webcore.serving import POLICY, ServingPolicy
 
@@ -353,6 +354,8 @@ class GuardedThreadWorker(ThreadWorker):
         )
 
     def init_process(self) -> None:
+        # Before the app is loaded: its large blocks are mapped and unmapped from the start.
+        set_mmap_threshold(self.policy.malloc_mmap_threshold_bytes)
         # wsgi.create() builds `wsgi.Response`; this process serves only our apps.
         _NeutralResponse.policy = self.policy
         wsgi.Response = _NeutralResponse

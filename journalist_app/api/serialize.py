@@ -8,10 +8,9 @@ from typing import Any
 
 from flask import url_for
 
-from keys.gpg import GpgKeyring
 from vault.models import Reply, Reviewer, Source, Submission, SubmissionKind
 
-__all__ = ["api_time", "reply_json", "source_json", "submission_json", "user_json"]
+__all__ = ["api_time", "reply_json", "source_json", "source_urls", "submission_json", "user_json"]
 
 # SecureDrop's API timestamp format (UTC, microseconds, "Z").
 API_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -28,20 +27,38 @@ def api_time(value: dt.datetime | None) -> str | None:
     return value.strftime(API_DATETIME_FORMAT)
 
 
-def _public_key(keyring: GpgKeyring, fingerprint: str) -> str | None:
-    try:
-        return keyring.export_public(fingerprint)
-    except Exception:  # a source whose key is being deleted: no key to reply to
-        return None
+# A uuid's stand-in: the source URLs are built once per request around it, then filled
+# in per source (a uuid needs no escaping in a path), instead of five `url_for` per source.
+_UUID_MARK = "00000000-0000-4000-8000-00000000f00d"
+_SOURCE_URLS = {
+    "url": "api.single_source",
+    "submissions_url": "api.source_submissions",
+    "add_star_url": "api.add_star",
+    "remove_star_url": "api.remove_star",
+    "replies_url": "api.source_replies",
+}
+
+
+def source_urls() -> dict[str, str]:
+    """The source object's URLs with `_UUID_MARK` for the uuid (call within a request)."""
+    return {
+        field: url_for(endpoint, source_uuid=_UUID_MARK) for field, endpoint in _SOURCE_URLS.items()
+    }
 
 
 def source_json(
-    source: Source, counts: dict[SubmissionKind, int], keyring: GpgKeyring
+    source: Source,
+    counts: dict[SubmissionKind, int],
+    public_key: str | None,
+    urls: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`public_key`: the source's armored reply key (vault.services.source_keys);
+    `urls`: from `source_urls()`, when listing many sources."""
     uuid = source.uuid
+    urls = urls or source_urls()
     return {
         "uuid": uuid,
-        "url": url_for("api.single_source", source_uuid=uuid),
+        "url": urls["url"].replace(_UUID_MARK, uuid),
         "journalist_designation": source.designation,
         # SecureDrop no longer flags sources for reply; the field stays for clients.
         "is_flagged": False,
@@ -50,15 +67,15 @@ def source_json(
         "interaction_count": source.interaction_count,
         "key": {
             "type": "PGP",
-            "public": _public_key(keyring, source.reply_key_fingerprint),
+            "public": public_key,
             "fingerprint": source.reply_key_fingerprint,
         },
         "number_of_documents": counts.get(SubmissionKind.FILE, 0),
         "number_of_messages": counts.get(SubmissionKind.MESSAGE, 0),
-        "submissions_url": url_for("api.source_submissions", source_uuid=uuid),
-        "add_star_url": url_for("api.add_star", source_uuid=uuid),
-        "remove_star_url": url_for("api.remove_star", source_uuid=uuid),
-        "replies_url": url_for("api.source_replies", source_uuid=uuid),
+        **{
+            field: urls[field].replace(_UUID_MARK, uuid)
+            for field in ("submissions_url", "add_star_url", "remove_star_url", "replies_url")
+        },
     }
 
 

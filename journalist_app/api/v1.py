@@ -23,13 +23,14 @@ from journalist_app.api.serialize import (
     api_time,
     reply_json,
     source_json,
+    source_urls,
     submission_json,
     user_json,
 )
 from journalist_app.context import current_reviewer, db, hasher, runtime
 from vault.errors import AuthenticationError, LoginThrottledError
 from vault.models import Reply, Submission
-from vault.services import client_replies, conversation, inbox, reviewers
+from vault.services import client_replies, conversation, inbox, reviewers, source_keys
 from vault.services.api_tokens import TokenService
 from webcore.client import client_key
 
@@ -176,9 +177,11 @@ def logout() -> ResponseReturnValue:
 def all_sources() -> ResponseReturnValue:
     session = db()
     found = conversation.visible_sources(session, current_reviewer())
-    counts = conversation.kind_counts(session, [s.id for s in found])
-    keyring = runtime().keyring
-    return _ok({"sources": [source_json(s, counts.get(s.id, {}), keyring) for s in found]})
+    counts = conversation.kind_counts(session, None) if found else {}
+    keys = source_keys.public_keys(session, runtime().keyring, found)
+    urls = source_urls()
+    listed = [source_json(s, counts.get(s.id, {}), keys[s.id], urls) for s in found]
+    return _ok({"sources": listed})
 
 
 @bp.route("/sources/<source_uuid>", methods=["GET", "DELETE"])
@@ -189,7 +192,8 @@ def single_source(source_uuid: str) -> ResponseReturnValue:
         return _ok({"message": "Source and submissions deleted"})
     page = inbox.open_source(session, reviewer, source_uuid)  # audited as a view
     counts = conversation.kind_counts(session, [page.source.id])
-    return _ok(source_json(page.source, counts.get(page.source.id, {}), runtime().keyring))
+    keys = source_keys.public_keys(session, runtime().keyring, [page.source])
+    return _ok(source_json(page.source, counts.get(page.source.id, {}), keys[page.source.id]))
 
 
 @bp.post("/sources/<source_uuid>/add_star")

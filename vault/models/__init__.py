@@ -29,7 +29,7 @@ from vault.models.release import ObservatoryRelease
 from vault.models.reply import Reply, ReplyCopy, ReplySealer, SeenReply
 from vault.models.reviewer import Reviewer, Role
 from vault.models.source import Source
-from vault.models.submission import SeenSubmission, Submission, SubmissionKind
+from vault.models.submission import SeenSubmission, Submission, SubmissionKind, UnreadSubmission
 
 __all__ = [
     "AccountKey",
@@ -68,4 +68,5 @@ __all__ = [
     "Source",
     "Submission",
     "SubmissionKind",
+    "UnreadSubmission",
 ]

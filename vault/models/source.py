@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
@@ -27,9 +27,15 @@ class Source(Base):
     lookup_id: Mapped[str] = mapped_column(String(LOOKUP_ID_LENGTH), unique=True)
     designation: Mapped[str] = mapped_column(String(DESIGNATION_LENGTH), unique=True)
     reply_key_fingerprint: Mapped[str] = mapped_column(String(64))
+    # The reply key's public half as gpg exports it (ASCII armor), kept when the key is
+    # made so the API lists sources without a gpg call per source. NULL for sources
+    # made before migration 0013 until first listed (vault.services.source_keys).
+    reply_public_key: Mapped[str | None] = mapped_column(Text, default=None)
     interaction_count: Mapped[int] = mapped_column(default=0)
     pending: Mapped[bool] = mapped_column(default=True)
-    starred: Mapped[bool] = mapped_column(default=False)
+    # Indexed (migration 0013): the inbox's starred filter finds the few starred sources
+    # without walking the others.
+    starred: Mapped[bool] = mapped_column(default=False, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Indexed (migration 0003): the inbox sorts and pages on it.
     last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

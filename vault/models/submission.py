@@ -5,7 +5,7 @@ import enum
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
@@ -50,3 +50,27 @@ class SeenSubmission(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"))
+
+
+class UnreadSubmission(Base):
+    """A live submission a reader (analyst or admin) has not seen yet: the inbox's unread
+    filter reads these rows instead of looking for a missing `SeenSubmission` among every
+    submission (vault.services.unread keeps them).
+
+    A row is added for each reader when a submission is recorded, removed when the reader
+    sees it, and a reader's rows are rebuilt from `seen_submissions` (the record that
+    counts) when the account is created, changes role or is reactivated, and at each
+    login. Soft-deleted submissions may keep theirs until the deletion job removes the
+    submission: the inbox joins on `submissions.deleted_at`.
+    """
+
+    __tablename__ = "unread_submissions"
+    __table_args__ = (Index("ix_unread_submissions_reviewer_source", "reviewer_id", "source_id"),)
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    reviewer_id: Mapped[int] = mapped_column(
+        ForeignKey("reviewers.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)

@@ -28,7 +28,7 @@ from vault.models import (
     Submission,
     SubmissionKind,
 )
-from vault.services import audit, deletion, inbox
+from vault.services import audit, deletion, inbox, unread
 from vault.services.reviewers import AccessDeniedError, can_read_sources
 from vault.store import Store
 
@@ -92,17 +92,24 @@ def visible_sources(db: Session, reviewer: Reviewer) -> list[Source]:
     )
 
 
-def kind_counts(db: Session, source_ids: Sequence[int]) -> dict[int, dict[SubmissionKind, int]]:
-    """Live submissions per source and kind (documents and messages), in one query."""
+def kind_counts(
+    db: Session, source_ids: Sequence[int] | None
+) -> dict[int, dict[SubmissionKind, int]]:
+    """Live submissions per source and kind (documents and messages), in one query;
+    `None`: of every visible source (one pass, rather than thousands of bound ids)."""
     counts: dict[int, dict[SubmissionKind, int]] = defaultdict(dict)
-    if not source_ids:
-        return counts
-    rows = db.execute(
-        select(Submission.source_id, Submission.kind, func.count(Submission.id))
-        .where(Submission.source_id.in_(source_ids), Submission.deleted_at.is_(None))
-        .group_by(Submission.source_id, Submission.kind)
+    query = select(Submission.source_id, Submission.kind, func.count(Submission.id)).where(
+        Submission.deleted_at.is_(None)
     )
-    for source_id, kind, count in rows:
+    if source_ids is None:
+        query = query.join(Source, Source.id == Submission.source_id).where(
+            Source.pending.is_(False), Source.deleted_at.is_(None)
+        )
+    elif not source_ids:
+        return counts
+    else:
+        query = query.where(Submission.source_id.in_(source_ids))
+    for source_id, kind, count in db.execute(query.group_by(Submission.source_id, Submission.kind)):
         counts[source_id][kind] = int(count)
     return counts
 
@@ -289,6 +296,7 @@ def mark_items_seen(
         if submission.id not in already:
             db.add(SeenSubmission(submission_id=submission.id, reviewer_id=reviewer.id))
         audit.record(db, reviewer, "submission_seen", "submission", submission.uuid)
+    unread.mark_seen(db, reviewer, [s.id for s in targets])
     for reply in {r.id: r for r in seen_replies}.values():
         if reply.reviewer_id != reviewer.id and all(
             row.reviewer_id != reviewer.id for row in reply.seen

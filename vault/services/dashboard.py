@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,9 +23,8 @@ from vault.models import (
     CaseStatus,
     Reply,
     Reviewer,
-    SeenSubmission,
     Source,
-    Submission,
+    UnreadSubmission,
 )
 from vault.services import audit, care, care_queue, cases, referral_activity
 from vault.services.referral_activity import ReferralActivity
@@ -97,19 +96,9 @@ def build(db: Session, actor: Reviewer, now: dt.datetime | None = None) -> Dashb
     cases.require_worker(db, actor)  # the same role rule as cases; refusals audited
     now = now or utcnow()
     open_case = Case.status.not_in(_OPEN)
-    unread = db.scalar(
-        select(func.count(Submission.id))
-        .join(Source, Source.id == Submission.source_id)
-        .where(
-            Submission.deleted_at.is_(None),
-            Source.deleted_at.is_(None),
-            Source.pending.is_(False),
-            ~exists().where(
-                SeenSubmission.submission_id == Submission.id,
-                SeenSubmission.reviewer_id == actor.id,
-            ),
-        )
-    )
+    # The unread rows kept for each reader (vault.services.unread): an index range,
+    # where looking for a missing seen row under every submission grew with them.
+    unread = db.scalar(select(func.count()).where(UnreadSubmission.reviewer_id == actor.id))
     counts = dict(db.execute(select(Case.status, func.count(Case.id)).group_by(Case.status)).all())
     by_status = {status: int(counts.get(status, 0)) for status in CaseStatus}
 

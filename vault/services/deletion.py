@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from vault.db import utcnow
 from vault.models import Reply, Source, Submission
+from vault.services import unread
 
 QUEUE_NAME = "backup"
 # A failed deletion is retried with growing delays (the worker runs RQ's scheduler).
@@ -26,6 +27,10 @@ def _request(
     """Hide at once (committed), then queue the job that shreds; one job id per object,
     so asking twice queues the work once."""
     item.deleted_at = utcnow()
+    if isinstance(item, Submission):
+        unread.forget(db, submission_id=item.id)
+    elif isinstance(item, Source):
+        unread.forget(db, source_id=item.id)
     db.commit()
     queue(redis).enqueue(
         f"vault.jobs.delete_{kind}", item.uuid, retry=retry, job_id=f"delete-{kind}-{item.uuid}"

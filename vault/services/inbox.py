@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from keys.gpg import GpgKeyring
 from vault.errors import NotFoundError
 from vault.models import Reply, Reviewer, SeenSubmission, Source, Submission
-from vault.services import audit, deletion, replies
+from vault.services import audit, deletion, replies, unread
 from vault.services.reviewers import AccessDeniedError, can_read_sources
 from vault.store import Store
 
@@ -185,6 +185,7 @@ def _mark_seen(db: Session, reviewer: Reviewer, submissions: list[Submission]) -
     for submission in submissions:
         if submission.id not in already:
             db.add(SeenSubmission(submission_id=submission.id, reviewer_id=reviewer.id))
+    unread.mark_seen(db, reviewer, [s.id for s in submissions])
 
 
 def download_submission(

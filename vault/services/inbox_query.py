@@ -1,19 +1,21 @@
 """The inbox at scale: one page of sources, filtered and sorted, with per-source counts.
 
-Cost does not grow with the number of sources shown elsewhere: filters are EXISTS
-subqueries on indexed columns, the page is an ORDER BY/LIMIT on an indexed column, and
-the counts (submissions, replies, unread) are three GROUP BY queries over the page's
-ids only. No query runs per row (no N+1).
+Cost does not grow with the number of sources, whatever share of them a filter keeps:
+the page is an ORDER BY/LIMIT on an indexed column, walked a bounded distance when
+matches are dense, else found from the filters' own indexes (`_page_rows`); the unread
+filter reads the unread rows kept by vault.services.unread; the counts (submissions,
+replies, unread) are three GROUP BY queries over the page's ids only. No query runs per
+row (no N+1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Exists
 
 from vault.models import (
     Case,
@@ -26,6 +28,7 @@ from vault.models import (
     SeenSubmission,
     Source,
     Submission,
+    UnreadSubmission,
 )
 from vault.services import audit
 from vault.services.inbox import SourceSummary
@@ -34,6 +37,9 @@ from vault.services.reviewers import can_read_sources
 __all__ = ["PAGE_SIZE", "SORTS", "InboxFilter", "InboxPage", "list_page"]
 
 PAGE_SIZE = 50
+# A filtered page first walks this many times the rows it needs (see `_page_rows`):
+# past it, a filter keeps fewer than 1 source in 20 and its own index finds them faster.
+WALK_FACTOR = 20
 SORTS = ("recent", "oldest", "name")
 _CLOSED = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 
@@ -57,44 +63,149 @@ class InboxPage:
     has_next: bool
 
 
-def _in_case(*where: ColumnElement[bool]) -> Exists:
-    """EXISTS a case linked to the source that satisfies `where`."""
-    return (
-        select(CaseSource.source_id)
-        .join(Case, Case.id == CaseSource.case_id)
-        .where(CaseSource.source_id == Source.id, *where)
-        .exists()
-    )
+@dataclass(frozen=True)
+class _Filter:
+    """One filter in two forms: `walk`, a condition on the source row at hand (cheap when
+    matches are dense: the walk in page order stops after a page), and `ids`, the ids of
+    the matching sources read from the filter's own index (cheap when they are few)."""
+
+    walk: ColumnElement[bool]
+    ids: Select[Any]
 
 
-def _conditions(reviewer: Reviewer, flt: InboxFilter) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [Source.pending.is_(False), Source.deleted_at.is_(None)]
+def _in_cases(cases: Select[Any], on_case: ColumnElement[bool]) -> _Filter:
+    """Sources linked to a case that satisfies `on_case` (correlated to
+    `case_sources.case_id`); `cases` selects the ids of those cases from their index.
+
+    Walked, each source looks up its own case links (index on source_id), then each
+    linked case: nested EXISTS, so no planner starts from every matching case instead.
+    """
+    walk = exists().where(CaseSource.source_id == Source.id, on_case)
+    return _Filter(walk, select(CaseSource.source_id).where(CaseSource.case_id.in_(cases)))
+
+
+def _filters(reviewer: Reviewer, flt: InboxFilter) -> list[_Filter]:
+    found: list[_Filter] = []
     if flt.starred:
-        where.append(Source.starred.is_(True))
+        # Indexed (ix_sources_starred).
+        starred = Source.starred.is_(True)
+        found.append(_Filter(starred, select(Source.id).where(starred)))
     if flt.unread:
-        where.append(
-            exists().where(
-                Submission.source_id == Source.id,
-                Submission.deleted_at.is_(None),
-                ~exists().where(
-                    SeenSubmission.submission_id == Submission.id,
-                    SeenSubmission.reviewer_id == reviewer.id,
-                ),
+        # vault.services.unread keeps a row per (reader, live submission not seen):
+        # read from the (reviewer_id, source_id) index alone.
+        mine = UnreadSubmission.reviewer_id == reviewer.id
+        found.append(
+            _Filter(
+                exists().where(UnreadSubmission.source_id == Source.id, mine),
+                select(UnreadSubmission.source_id).where(mine),
             )
         )
     if flt.mine:
-        assigned = exists().where(
-            CaseAssignee.case_id == Case.id, CaseAssignee.reviewer_id == reviewer.id
+        found.append(
+            _in_cases(
+                select(CaseAssignee.case_id).where(CaseAssignee.reviewer_id == reviewer.id),
+                exists().where(
+                    CaseAssignee.case_id == CaseSource.case_id,
+                    CaseAssignee.reviewer_id == reviewer.id,
+                ),
+            )
         )
-        where.append(_in_case(assigned))
+    case_where: list[ColumnElement[bool]] = []
     if flt.urgent:
-        where.append(_in_case(Case.urgent_medical.is_(True), Case.status.not_in(_CLOSED)))
+        case_where.append(and_(Case.urgent_medical.is_(True), Case.status.not_in(_CLOSED)))
     if flt.status is not None:
-        where.append(_in_case(Case.status == flt.status))
+        case_where.append(Case.status == flt.status)
+    for where in case_where:
+        found.append(
+            _in_cases(
+                select(Case.id).where(where),
+                exists().where(Case.id == CaseSource.case_id, where),
+            )
+        )
     if flt.label:
-        labelled = exists().where(CaseLabel.case_id == Case.id, CaseLabel.label == flt.label)
-        where.append(_in_case(labelled))
-    return where
+        labelled = CaseLabel.label == flt.label
+        found.append(
+            _in_cases(
+                select(CaseLabel.case_id).where(labelled),
+                exists().where(CaseLabel.case_id == CaseSource.case_id, labelled),
+            )
+        )
+    return found
+
+
+def _page_rows(
+    db: Session, reviewer: Reviewer, flt: InboxFilter, page: int, page_size: int
+) -> list[Source]:
+    """The page's sources plus one (which tells there is a next page), in order.
+
+    No COUNT(*) of the filtered set: it would visit every source. Without filters, the
+    walk in the order's index stops after the page. With filters, two ways, each cheap
+    where the other is not:
+
+    1. the few matching sources read from a filter's own index (unread rows; cases by
+       status, label, assignee or flag; starred), ordered, the other filters checked on
+       each: the cost grows with the matches, not with the sources. Taken when a filter
+       matches fewer than half the walk's length (counted up to that, `_smallest`), or
+       when the walk did not fill the page;
+    2. the walk, bounded: the first `WALK_FACTOR` × (rows needed) sources in order,
+       filtered on the row. When matches are dense it fills the page and is exact (the
+       first N matches of the window are the first N overall).
+    """
+    order = {
+        "recent": (Source.last_updated.desc(), Source.id.desc()),
+        "oldest": (Source.last_updated.asc(), Source.id.asc()),
+        "name": (Source.designation.asc(),),
+    }[flt.sort if flt.sort in SORTS else "recent"]
+    base = (Source.pending.is_(False), Source.deleted_at.is_(None))
+    offset, wanted = (page - 1) * page_size, page_size + 1
+    filters = _filters(reviewer, flt)
+    if not filters:
+        query = select(Source).where(*base).order_by(*order).offset(offset).limit(wanted)
+        return list(db.scalars(query))
+    bound = WALK_FACTOR * (offset + wanted)
+    # The filter with the fewest matching sources, counted up to half the walk: when it
+    # has fewer, reading them is cheaper than the walk.
+    driver, size = _smallest(db, filters, bound // 2)
+    if size >= bound // 2:
+        window = select(Source.id.label("id")).where(*base).order_by(*order).limit(bound).subquery()
+        walked = list(
+            db.scalars(
+                select(Source)
+                .join(window, window.c.id == Source.id)
+                .where(*(f.walk for f in filters))
+                .order_by(*order)
+                .offset(offset)
+                .limit(wanted)
+            )
+        )
+        if len(walked) == wanted:
+            return walked
+        # The window may have held every source: then the walk was the whole answer.
+        if (db.scalar(select(func.count()).select_from(window)) or 0) < bound:
+            return walked
+    where = [f.walk for f in filters if f is not driver]
+    return list(
+        db.scalars(
+            select(Source)
+            .where(*base, Source.id.in_(driver.ids), *where)
+            .order_by(*order)
+            .offset(offset)
+            .limit(wanted)
+        )
+    )
+
+
+def _smallest(db: Session, filters: list[_Filter], cap: int) -> tuple[_Filter, int]:
+    """The filter matching the fewest sources, and how many (each counted up to `cap`,
+    from its own index: the cost is bounded by `cap`)."""
+
+    def size(f: _Filter) -> int:
+        capped = f.ids.distinct().limit(cap).subquery()
+        return int(db.scalar(select(func.count()).select_from(capped)) or 0)
+
+    sizes = [(size(f), k) for k, f in enumerate(filters)]
+    smallest, k = min(sizes)
+    return filters[k], smallest
 
 
 def _counts(db: Session, query: Select[int, int]) -> dict[int, int]:
@@ -108,22 +219,7 @@ def list_page(
     if not can_read_sources(reviewer):
         return InboxPage([], 1, False)
     page = max(1, flt.page)
-    order = {
-        "recent": (Source.last_updated.desc(), Source.id.desc()),
-        "oldest": (Source.last_updated.asc(), Source.id.asc()),
-        "name": (Source.designation.asc(),),
-    }[flt.sort if flt.sort in SORTS else "recent"]
-    # No COUNT(*) of the filtered set: it would visit every source. One row more than
-    # the page tells whether there is a next page; the walk stops there.
-    rows = list(
-        db.scalars(
-            select(Source)
-            .where(*_conditions(reviewer, flt))
-            .order_by(*order)
-            .offset((page - 1) * page_size)
-            .limit(page_size + 1)
-        )
-    )
+    rows = _page_rows(db, reviewer, flt, page, page_size)
     has_next = len(rows) > page_size
     rows = rows[:page_size]
     page_ids = [s.id for s in rows]

@@ -32,7 +32,7 @@ from vault.db import utcnow
 from vault.errors import AuthenticationError, NotFoundError, TotpReplayError, VaultError
 from vault.models import Reviewer, Role
 from vault.models.reviewer import USERNAME_MAX
-from vault.services import audit
+from vault.services import audit, unread
 from vault.throttle import ClientBudget
 
 __all__ = [
@@ -293,6 +293,7 @@ def authenticate(
     if hasher.check_needs_rehash(reviewer.passphrase_hash):
         reviewer.passphrase_hash = hasher.hash(passphrase)
     reviewer.last_login_at = utcnow()
+    unread.resync(db, reviewer)
     audit.record(db, reviewer, "login", "reviewer", reviewer.uuid)
     db.commit()
     return reviewer
@@ -389,6 +390,7 @@ def create_reviewer(
     db.add(reviewer)
     try:
         db.flush()  # assigns the uuid the audit event refers to
+        unread.resync(db, reviewer)
         audit.record(db, actor, "reviewer_created", "reviewer", reviewer.uuid)
         db.commit()
     except IntegrityError as exc:  # a concurrent creation won the unique constraint
@@ -450,6 +452,7 @@ def set_active(db: Session, actor: Reviewer | None, reviewer: Reviewer, active: 
     reviewer.is_active = active
     if not active:
         reviewer.credential_generation += 1
+    unread.resync(db, reviewer)
     action = "reviewer_activated" if active else "reviewer_deactivated"
     audit.record(db, actor, action, "reviewer", reviewer.uuid)
     db.commit()
@@ -467,5 +470,6 @@ def change_role(db: Session, actor: Reviewer | None, reviewer: Reviewer, role: R
     ):
         raise LastAdminError("last active admin")
     reviewer.role = role
+    unread.resync(db, reviewer)
     audit.record(db, actor, "role_changed", "reviewer", reviewer.uuid)
     db.commit()

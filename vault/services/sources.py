@@ -23,7 +23,7 @@ from vault.errors import (
     VaultError,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
-from vault.services import custody, quota, source_consent
+from vault.services import custody, quota, source_consent, unread
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import ClientBudget
@@ -110,11 +110,18 @@ def _record_source(db: Session, keyring: GpgKeyring, credentials: SourceCredenti
         raise NotFoundError("no new source in these credentials")
     designation = _free_designation(db)
     fingerprint = keyring.generate_reply_key(REPLY_KEY_NAME, credentials.reply_passphrase)
+    try:
+        # Kept with the row: the API lists sources with their keys without gpg.
+        public_key = keyring.export_public(fingerprint)
+    except BaseException:
+        keyring.delete_key(fingerprint)
+        raise
     source = Source(
         uuid=credentials.source_uuid,
         lookup_id=credentials.lookup_id,
         designation=designation,
         reply_key_fingerprint=fingerprint,
+        reply_public_key=public_key,
     )
     db.add(source)
     try:
@@ -312,6 +319,7 @@ def _seal_and_record(
     source.last_updated = utcnow()
     db.add_all(created)
     db.flush()  # gives the rows their uuids, which the receipts name
+    unread.add_submissions(db, created)
     for submission, manifest in zip(created, manifests, strict=True):
         custody.append(
             db,

@@ -272,9 +272,12 @@ def test_no_reply_text_or_passphrase_reaches_the_server_side(
         engine=runtime.engine,
         redis=runtime.redis,
     )
-    # The app's own log was written while it served, and searched: it logged the gpg run
-    # that exported the source's key for the client.
-    assert "--export" in server.app_log()
+    # The app's own log was written while it served, and searched: it logged the gpg runs
+    # that checked the reply's recipients. The source's key came from the database: no
+    # gpg export ran for it (vault.services.source_keys).
+    log = server.app_log()
+    assert "gnupg DEBUG" in log and "--list-keys" in log
+    assert "--export" not in log
 
 
 def test_sdk_version_is_the_pinned_one() -> None:
