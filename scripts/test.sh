@@ -15,5 +15,5 @@ echo "==> bandit"; "$VENV/bin/bandit" -q -c pyproject.toml -r vault keys webcore
 echo "==> pytest"
 # pytest exits 5 when no test ran: that fails this script too. Two workers (pytest-xdist):
 # most tests wait on a server, gpg or a slow client, so the second core halves the run.
-# Each test file stays on one worker; tests/tor and tests/ansible each run whole on one.
+# Each test file stays on one worker; tests/tor and tests/ansible run on one, in turn.
 exec "$VENV/bin/pytest" -n "${BACKUP_TEST_WORKERS:-2}" --dist loadgroup --durations=30 "$@"

@@ -25,19 +25,21 @@ from vault.runtime import Runtime, build_runtime
 SUBMISSION_PASSPHRASE = "correct horse battery staple submission"
 TESTS = Path(__file__).parent
 # Directories whose session fixtures are costly (a private Tor network, booted Debian
-# targets): each runs whole on one worker, and first, so the long groups do not end last.
+# targets): they run together on one worker, one after the other (a booted target's
+# services and a Tor network never start side by side), and first, so this long group
+# does not end last.
 WHOLE_DIRECTORIES = ("tor", "ansible")
 FAST_SCRYPT = ScryptParams(n=2**4, r=8, p=1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for pytest-xdist (--dist loadgroup): a file's tests stay on one worker (its
-    module fixtures are built once), and each of WHOLE_DIRECTORIES is one group."""
+    module fixtures are built once), and WHOLE_DIRECTORIES are one group together."""
     if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: no such marker
         return
     for item in items:
         parts = item.path.relative_to(TESTS).parts
-        group = parts[0] if parts[0] in WHOLE_DIRECTORIES else "/".join(parts)
+        group = "system" if parts[0] in WHOLE_DIRECTORIES else "/".join(parts)
         item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda item: item.path.relative_to(TESTS).parts[0] not in WHOLE_DIRECTORIES)
 
