@@ -16,4 +16,5 @@ echo "==> pytest"
 # pytest exits 5 when no test ran: that fails this script too. Two workers (pytest-xdist):
 # most tests wait on a server, gpg or a slow client, so the second core halves the run.
 # Each test file stays on one worker; tests/tor and tests/ansible run on one, in turn.
-exec "$VENV/bin/pytest" -n "${BACKUP_TEST_WORKERS:-2}" --dist loadgroup --durations=30 "$@"
+exec "$VENV/bin/pytest" -n "${BACKUP_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder \
+    --durations=30 "$@"

@@ -32,16 +32,33 @@ WHOLE_DIRECTORIES = ("tor", "ansible")
 FAST_SCRYPT = ScryptParams(n=2**4, r=8, p=1)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist (--dist loadgroup): a file's tests stay on one worker (its
-    module fixtures are built once), and WHOLE_DIRECTORIES are one group together."""
-    if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: no such marker
-        return
-    for item in items:
-        parts = item.path.relative_to(TESTS).parts
-        group = "system" if parts[0] in WHOLE_DIRECTORIES else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """WHOLE_DIRECTORIES first: the scheduler below hands out work in this order."""
     items.sort(key=lambda item: item.path.relative_to(TESTS).parts[0] not in WHOLE_DIRECTORIES)
+
+
+def _xdist_scope(nodeid: str) -> str:
+    """The unit of work a worker takes whole: the test file, or "system" for every test
+    under WHOLE_DIRECTORIES (one worker runs them in turn)."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 1 and parts[0] == TESTS.name and parts[1] in WHOLE_DIRECTORIES:
+        return "system"
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)  # only when pytest-xdist is loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's load-by-scope scheduler with our scopes. (Its xdist_group marks
+    cannot be used: pytest 9 no longer lets a plugin rename a test, which is how the
+    marks reach the scheduler.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileAndSystemScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _xdist_scope(nodeid)
+
+    return FileAndSystemScheduling(config, log)
 
 
 def _worker_db(url: str) -> str:
