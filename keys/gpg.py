@@ -36,6 +36,7 @@ _AGENT_CONF = (
     "s2k-count 65536\n"
 )
 _CHUNK = 1024 * 1024
+_IOV_MAX = 512  # below Linux's 1024 buffers per writev(2)
 # What `open_bytes` returns at most unless told otherwise: it opens small items in
 # memory (replies, notes), and a 1 KB message can inflate to gigabytes (bzip2 inside).
 DEFAULT_MAX_OUTPUT = 1024 * 1024
@@ -174,6 +175,27 @@ class GpgStream:
         except (BrokenPipeError, ValueError) as exc:
             raise SealError("gpg stopped accepting data") from exc
         return len(data)
+
+    def write_parts(self, parts: Sequence[bytes | memoryview]) -> int:
+        """Write buffers in order with writev(2): framing and data without a join."""
+        stdin = self._proc.stdin
+        if stdin is None:
+            raise SealError("gpg has no input pipe")
+        total = sum(len(part) for part in parts)
+        pending = list(parts)
+        try:
+            fd = stdin.fileno()
+            while pending:
+                written = os.writev(fd, pending[:_IOV_MAX])
+                # A blocking pipe takes everything unless a signal cut the write short.
+                while pending and written >= len(pending[0]):
+                    written -= len(pending[0])
+                    pending.pop(0)
+                if written:
+                    pending[0] = memoryview(pending[0])[written:]
+        except (BrokenPipeError, ValueError) as exc:
+            raise SealError("gpg stopped accepting data") from exc
+        return total
 
     def close(self) -> None:
         if self._closed:
