@@ -17,6 +17,8 @@ disk reserve, and a streaming upload is stopped (StorageFullError) once it would
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import datetime as dt
 import hashlib
 import io
@@ -339,6 +341,11 @@ class GzipWriter:
     framed as stored deflate blocks (5 bytes before each 64 KiB slice) and written with
     the slices, uncopied. The CRC-32 of the trailer (the format requires it) is given
     to `close` by the caller, which computes it off the request thread.
+
+    Level 1 deflates 1 MiB pieces in parallel, as pigz does: each piece is compressed
+    by a shared pool of threads (zlib releases the GIL) with the last 32 KiB of the
+    previous piece as its dictionary, and ends on a sync flush (a byte boundary), so
+    the pieces, written in order, are one deflate stream that any gunzip reads.
     """
 
     def __init__(self, out: PendingFile, name: str, level: int) -> None:
@@ -347,23 +354,70 @@ class GzipWriter:
         fname = base.encode("utf-8", "replace")[:255]
         header = b"\x1f\x8b\x08\x08" + b"\0\0\0\0" + b"\x00\xff" + fname + b"\0"
         out.write(header)
-        self._deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS) if level else None
+        self._level = level
         self._size = 0
+        self._piece = bytearray()
+        self._dictionary = b""
+        self._running: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
 
     def write(self, data: bytes) -> int:
         self._size += len(data)
-        if self._deflate is None:
+        if not self._level:
             self._out.write_parts(_stored_blocks(data))
             return len(data)
-        compressed = self._deflate.compress(data)
-        if compressed:
-            self._out.write(compressed)
+        self._piece += data
+        if len(self._piece) >= _DEFLATE_PIECE:
+            self._submit(final=False)
         return len(data)
 
+    def _submit(self, *, final: bool) -> None:
+        piece = bytes(self._piece)
+        self._piece.clear()
+        self._running.append(
+            _deflate_pool().submit(_deflate_piece, piece, self._dictionary, self._level, final)
+        )
+        self._dictionary = piece[-_DEFLATE_WINDOW:]
+        # In order, without waiting for what is not done yet (beyond the bound).
+        while self._running and (len(self._running) > _DEFLATE_AHEAD or self._running[0].done()):
+            self._out.write(self._running.popleft().result())
+
     def close(self, crc32: int) -> None:
-        # Stored: an empty final block ends the deflate stream.
-        end = self._deflate.flush() if self._deflate is not None else _LAST_STORED_BLOCK
+        if self._level:
+            self._submit(final=True)
+            while self._running:
+                self._out.write(self._running.popleft().result())
+            end = b""
+        else:
+            end = _LAST_STORED_BLOCK  # an empty final block ends the deflate stream
         self._out.write(end + struct.pack("<II", crc32, self._size & 0xFFFFFFFF))
+
+
+_DEFLATE_PIECE = 1024 * 1024
+_DEFLATE_WINDOW = 32 * 1024
+_DEFLATE_AHEAD = 4  # pieces in the pool per upload, at most (memory: ~2 MiB each)
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _deflate_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """One pool per process (made on first use: after gunicorn forks its workers), as
+    many threads as CPUs: concurrent uploads share the cores instead of multiplying
+    threads."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 2, thread_name_prefix="deflate"
+            )
+        return _pool
+
+
+def _deflate_piece(piece: bytes, dictionary: bytes, level: int, final: bool) -> bytes:
+    if dictionary:
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=dictionary)
+    else:
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return deflate.compress(piece) + deflate.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
 
 
 _STORED_MAX = 0xFFFF
