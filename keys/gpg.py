@@ -3,8 +3,8 @@ for streaming uploads.
 
 Why a direct pipe for streams: python-gnupg's `encrypt_file` pulls from a readable
 object through a thread copying 1 KiB at a time; an upload is pushed to us by the
-multipart parser, so we feed gpg's stdin ourselves, in large writes, and read its
-ciphertext back in a thread that hashes it on the way to disk.
+multipart parser, so we feed gpg's stdin ourselves, in large writes (writev), while gpg
+writes the ciphertext straight into the store's file and a thread hashes it as it grows.
 
 gpg's own compression is always off (`--compress-algo none`): it cuts throughput
 several-fold on incompressible data; the store gzips by content instead.
