@@ -1,20 +1,34 @@
 """Upload throughput through the real path, side by side with the gpg CLI.
 
-Starts the product as `backupctl run` does (`backupctl serve`, private Redis),
-creates a source over HTTP, then streams a file as a multipart POST to /submit and, in
-the same run, encrypts the same file with `gpg --compress-algo none` to the same key.
-Prints both throughputs, their ratio, the source app's peak RSS, and how long a small
-page takes while two uploads run at once.
+Starts the product as `backupctl run` does (`backupctl serve`, private Redis), from this
+checkout's code, creates a source over HTTP, then streams a file as a multipart POST to
+/submit and, in the same run, encrypts the same file with the gpg CLI to the same key.
 
-    .venv/bin/python bench/upload_throughput.py [--size-mib 1024]
+Like for like: random data against `gpg --compress-algo none` (the product stores it
+uncompressed); prose-like text (~2.9x at deflate level 1) against `gpg --compress-algo
+zip --compress-level 1` (deflate level 1, as the product's gzip). Both sides fsync their
+output file and its directory. Runs alternate (A B, then B A). The last sealed file of
+each kind is decrypted with the development key's secret half and gunzipped, and its
+SHA-256 compared with the file sent.
+
+Memory: the sum of VmRSS over the source app's processes (the gunicorn master and
+workers of `backupctl serve source` found by PID tree under this run's `backupctl run`,
+and the gpg processes they run), sampled every 50 ms during every upload; also the sum
+over the whole tree of `backupctl run` (both apps, Redis, the worker).
+
+    .venv/bin/python bench/upload_throughput.py [--size-mib 1024] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import os
+import random
 import re
+import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -23,6 +37,8 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import requests
@@ -30,10 +46,14 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1024 * 1024
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_WORDS = (
-    "they came at night and took the water and the goats from the village "
-    "near the river the soldiers wore green uniforms"
-).split()
+# Prose-like text: sentences of words drawn with a Zipf law (exponent 1.3) from a
+# 20,000-word invented vocabulary with English letter frequencies; deflate level 1
+# compresses it about 2.9x (real prose: ~3x). 32 MiB of it, repeated (far beyond
+# deflate's 32 KiB window, so the repetition gains neither side anything).
+_LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
+_LETTER_WEIGHTS = (12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4,
+                   2.4, 2.2, 2.0, 2.0, 1.9, 1.5, 1.0, 0.8, 0.15, 0.15, 0.1, 0.07)  # fmt: skip
+_TEXT_BLOCK = 32 * 1024 * 1024
 
 
 def free_port() -> int:
@@ -48,19 +68,187 @@ def make_random(path: Path, size: int) -> None:
             handle.write(os.urandom(CHUNK))
 
 
+def prose(size: int, seed: int = 18) -> bytes:
+    rng = random.Random(seed)  # noqa: S311  # test data, not secrets
+    vocab: list[str] = []
+    seen: set[str] = set()
+    lengths = (1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12)
+    while len(vocab) < 20_000:
+        word = "".join(rng.choices(_LETTERS, _LETTER_WEIGHTS, k=rng.choice(lengths)))
+        if word not in seen:
+            seen.add(word)
+            vocab.append(word)
+    weights = [1 / (rank + 1) ** 1.3 for rank in range(len(vocab))]
+    out: list[str] = []
+    total = 0
+    while total < size:
+        words = rng.choices(vocab, weights, k=rng.randint(6, 28))
+        words[0] = words[0].capitalize()
+        for i in range(1, len(words) - 1):
+            if rng.random() < 0.07:
+                words[i] += ","
+        sentence = (
+            " ".join(words) + rng.choice(".....?!") + ("\n\n" if rng.random() < 0.15 else " ")
+        )
+        out.append(sentence)
+        total += len(sentence)
+    return "".join(out).encode()[:size]
+
+
 def make_text(path: Path, size: int) -> None:
-    line_no = 0
+    block = prose(min(size, _TEXT_BLOCK))
     written = 0
     with open(path, "wb") as handle:
         while written < size:
-            block = []
-            for _ in range(2000):
-                line_no += 1
-                words = " ".join(_WORDS[(line_no * 7 + i) % len(_WORDS)] for i in range(12))
-                block.append(f"{line_no:09d} {words}\n")
-            data = "".join(block).encode()[: size - written]
+            data = block[: size - written]
             handle.write(data)
             written += len(data)
+
+
+def deflate_ratio(path: Path) -> float:
+    with open(path, "rb") as handle:
+        head = handle.read(_TEXT_BLOCK)
+    return len(head) / len(zlib.compress(head, 1))
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def descendants(root: int, tree: dict[int, list[int]] | None = None) -> list[int]:
+    tree = _children() if tree is None else tree
+    found, todo = [], [root]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in KiB. RSS counts the pages a forked worker shares with
+    its master once per process; PSS divides each shared page among its sharers, so a
+    sum of PSS is the memory the processes really take together."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def memory_sum(pids: Iterable[int]) -> tuple[int, int]:
+    pairs = [memory_kib(pid) for pid in pids]
+    return sum(r for r, _ in pairs), sum(p for _, p in pairs)
+
+
+class RssSampler:
+    """Peaks of the summed RSS and PSS of two process sets, sampled every 100 ms."""
+
+    def __init__(self, app: Callable[[], Iterable[int]], tree: Callable[[], Iterable[int]]):
+        self._app, self._tree = app, tree
+        self.app_peak = self.tree_peak = self.app_pss_peak = self.tree_pss_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        rss, pss = memory_sum(self._app())
+        self.app_peak, self.app_pss_peak = max(self.app_peak, rss), max(self.app_pss_peak, pss)
+        rss, pss = memory_sum(self._tree())
+        self.tree_peak, self.tree_pss_peak = max(self.tree_peak, rss), max(self.tree_pss_peak, pss)
+
+    def merge(self, other: RssSampler) -> None:
+        self.app_peak = max(self.app_peak, other.app_peak)
+        self.tree_peak = max(self.tree_peak, other.tree_peak)
+        self.app_pss_peak = max(self.app_pss_peak, other.app_pss_peak)
+        self.tree_pss_peak = max(self.tree_pss_peak, other.tree_pss_peak)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.sample()
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """utime + stime of each process and of the children it has reaped (gpg)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])
+    return total / _TICKS
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def decrypt_sha256(instance: Path, sealed: Path) -> str:
+    """SHA-256 of what a sealed document holds: OpenPGP (the development key's secret
+    half, in the stand-in workstation keyring), then gzip, streamed."""
+    proc = subprocess.Popen(
+        ["gpg", "--homedir", str(instance / "dev-workstation-gnupg"), "--batch", "--quiet",
+         "--pinentry-mode", "loopback",
+         "--passphrase-file", str(instance / "dev-workstation-passphrase"),
+         "--decrypt", str(sealed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    digest = hashlib.sha256()
+    while chunk := proc.stdout.read(CHUNK):
+        digest.update(gunzip.decompress(chunk))
+    digest.update(gunzip.flush())
+    if proc.wait() != 0 or not gunzip.eof:
+        raise RuntimeError(f"gpg could not decrypt {sealed.name}")
+    return digest.hexdigest()
 
 
 class Product:
@@ -76,9 +264,13 @@ class Product:
             BACKUP_SOURCE_PORT=str(self.port),
             BACKUP_JOURNALIST_PORT=str(free_port()),
             BACKUP_MAX_UPLOAD_BYTES=str(max_upload),
+            # One client creates a source per upload here: past the per-client budget.
+            BACKUP_NEW_SOURCES_BURST="100",
+            # This checkout's code, whatever the virtualenv's editable install points at.
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         )
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/backupctl"), "run"],
+            [sys.executable, "-m", "backupctl", "run"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -102,27 +294,26 @@ class Product:
         return set((self.instance / "store").glob("*/*-doc.gz.gpg"))
 
     def source_app_pids(self) -> list[int]:
-        out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-        return [
-            int(line.split()[0]) for line in out.splitlines() if "backupctl serve source" in line
+        """`backupctl serve source` under this run's `backupctl run` (its gunicorn master
+        and workers), and everything they run (gpg): by PID tree, never by name alone."""
+        tree = _children()
+        serving = [
+            pid
+            for pid in descendants(self.proc.pid, tree)
+            if "backupctl serve source" in cmdline(pid)
         ]
+        found = set(serving)
+        for pid in serving:
+            found.update(descendants(pid, tree))
+        return sorted(found)
+
+    def all_pids(self) -> list[int]:
+        return [self.proc.pid, *descendants(self.proc.pid)]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(60)
-
-
-def peak_rss_mib(pids: list[int]) -> float:
-    peak = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except FileNotFoundError:
-            continue
-    return peak / 1024
 
 
 def new_source(url: str) -> requests.Session:
@@ -171,17 +362,29 @@ def upload(url: str, session: requests.Session, path: Path) -> float:
     return elapsed
 
 
-def gpg_baseline(instance: Path, fingerprint: str, path: Path, out: Path) -> float:
-    """The same file, the same key, gpg without compression, fsynced like the store."""
+GPG_COMPRESSION = {
+    "random": ["--compress-algo", "none"],
+    "text": ["--compress-algo", "zip", "--compress-level", "1"],
+}
+
+
+def gpg_baseline(instance: Path, fingerprint: str, path: Path, out: Path, kind: str) -> float:
+    """The same file, the same key, the same compression as the product, fsynced (file
+    and directory) like the store."""
     start = time.perf_counter()
     subprocess.run(
         ["gpg", "--homedir", str(instance / "gnupg"), "--batch", "--yes", "--quiet",
-         "--trust-model", "always", "--compress-algo", "none", "--encrypt",
+         "--trust-model", "always", *GPG_COMPRESSION[kind], "--encrypt",
          "--recipient", fingerprint, "--output", str(out), str(path)],
         check=True,
     )  # fmt: skip
     with open(out, "rb") as handle:
         os.fsync(handle.fileno())
+    fd = os.open(out.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     elapsed = time.perf_counter() - start
     out.unlink()
     return elapsed
@@ -217,51 +420,120 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; medians")
     args = parser.parse_args()
     size = args.size_mib * CHUNK
+    print(
+        f"file size: {args.size_mib} MiB, {args.repeat} alternating runs per side; machine: "
+        f"{os.cpu_count()} CPUs; load average at start {loadavg()}",
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="backup-bench-", dir=os.environ.get("BENCH_DIR")))
     product = Product(work / "instance", max_upload=size + 16 * CHUNK)
+    results = []
+    checks = []
+    sampler = RssSampler(product.source_app_pids, product.all_pids)
+    idle = RssSampler(product.source_app_pids, product.all_pids)
     try:
+        new_source(product.url)  # every worker has served a page (one, at least)
+        idle.sample()
         fingerprint = product.fingerprint()
-        results = []
         for kind, maker in (("random", make_random), ("text", make_text)):
             data = work / ("random.bin" if kind == "random" else "text.txt")
             maker(data, size)
-            ours_runs, theirs_runs = [], []
-            for _ in range(args.repeat):
-                # Alternate, and flush dirty pages first: neither pays the other's writeback.
-                os.sync()
-                before = product.sealed_documents()
-                ours_runs.append(upload(product.url, new_source(product.url), data))
-                [sealed] = product.sealed_documents() - before
-                if sealed.stat().st_size < (size if kind == "random" else size // 50):
-                    raise RuntimeError(f"sealed file too small: {sealed.stat().st_size}")
-                sealed.unlink()
-                os.sync()
-                theirs_runs.append(
-                    gpg_baseline(product.instance, fingerprint, data, work / "baseline.gpg")
+            if kind == "text":
+                print(f"text: deflate level 1 compresses it {deflate_ratio(data):.2f}x")
+            sent_sha256 = file_sha256(data)
+            ours_runs: list[float] = []
+            theirs_runs: list[float] = []
+            ours_cpu: list[float] = []
+            theirs_cpu: list[float] = []
+            for run in range(args.repeat):
+                order = ("ours", "gpg") if run % 2 == 0 else ("gpg", "ours")
+                for side in order:
+                    # Flush dirty pages first: neither pays the other's writeback.
+                    os.sync()
+                    if side == "gpg":
+                        cpu = children_cpu_seconds()
+                        theirs_runs.append(
+                            gpg_baseline(
+                                product.instance, fingerprint, data, work / "baseline.gpg", kind
+                            )
+                        )
+                        theirs_cpu.append(children_cpu_seconds() - cpu)
+                        continue
+                    before = product.sealed_documents()
+                    session = new_source(product.url)
+                    app = product.source_app_pids()
+                    cpu = cpu_seconds(app)
+                    with RssSampler(product.source_app_pids, product.all_pids) as one:
+                        ours_runs.append(upload(product.url, session, data))
+                    ours_cpu.append(cpu_seconds(app) - cpu)
+                    sampler.merge(one)
+                    [sealed] = product.sealed_documents() - before
+                    if run == args.repeat - 1:
+                        if decrypt_sha256(product.instance, sealed) != sent_sha256:
+                            raise RuntimeError(f"{sealed.name} does not decrypt to the file sent")
+                        checks.append(
+                            f"{kind}: {sealed.name} decrypted and gunzipped: SHA-256 matches"
+                        )
+                    sealed.unlink()
+                print(
+                    f"  {kind} run {run + 1} ({' then '.join(order)}): BackUp "
+                    f"{ours_runs[-1]:.2f} s ({ours_cpu[-1]:.2f} CPU-s), "
+                    f"gpg {theirs_runs[-1]:.2f} s "
+                    f"({theirs_cpu[-1]:.2f} CPU-s); load {loadavg()}",
+                    flush=True,
                 )
             mib = size / CHUNK
             results.append(
-                (kind, mib / statistics.median(ours_runs), mib / statistics.median(theirs_runs))
+                (
+                    kind,
+                    mib / statistics.median(ours_runs),
+                    mib / statistics.median(theirs_runs),
+                    statistics.median(ours_cpu) * 1024 / mib,
+                    statistics.median(theirs_cpu) * 1024 / mib,
+                )
             )
             data.unlink()
-        rss = peak_rss_mib(product.source_app_pids())
         small = work / "concurrent.bin"
         make_random(small, min(size, 256 * CHUNK))
         sessions = [new_source(product.url), new_source(product.url)]
-        idle, busy = page_latency_during(product.url, [(s, small) for s in sessions])
+        with RssSampler(product.source_app_pids, product.all_pids) as both:
+            idle_ms, busy_ms = page_latency_during(product.url, [(s, small) for s in sessions])
+        product_pids = [
+            (pid, cmdline(pid).split(" ", 3)[-1][:40]) for pid in product.source_app_pids()
+        ]
     finally:
         product.stop()
-    print(
-        f"file size: {args.size_mib} MiB, median of {args.repeat} alternating runs; "
-        f"machine: {os.cpu_count()} cores"
-    )
-    for kind, ours, theirs in results:
+        shutil.rmtree(work, ignore_errors=True)
+    for kind, ours, theirs, ours_cpu_gib, theirs_cpu_gib in results:
+        baseline = " ".join(GPG_COMPRESSION[kind])
         print(
-            f"{kind:>6}: BackUp upload {ours:7.1f} MiB/s | gpg CLI {theirs:7.1f} MiB/s "
+            f"{kind:>6}: BackUp upload {ours:7.1f} MiB/s | gpg {baseline} {theirs:7.1f} MiB/s "
             f"| ratio {ours / theirs:.2f}"
         )
-    print(f"source app peak RSS (max over its gunicorn processes): {rss:.0f} MiB")
-    print(f"GET / latency: idle max {idle * 1000:.0f} ms, during two uploads {busy * 1000:.0f} ms")
+        print(
+            f"        CPU-seconds per GiB (medians): BackUp's source app with its gpg "
+            f"{ours_cpu_gib:.2f}, gpg CLI {theirs_cpu_gib:.2f} (the sending client in neither)"
+        )
+    for line in checks:
+        print(line)
+    pids = product_pids
+    print(f"source app processes (by PID tree): {pids}")
+    print("memory, summed over processes (RSS / PSS, MiB): source app = `backupctl serve")
+    print("source` (gunicorn master, workers) and the gpg they run; tree = all of `backupctl run`")
+    for label, m in (
+        ("idle, before the uploads", idle),
+        (f"peak during the {args.repeat} single {args.size_mib} MiB uploads", sampler),
+        (f"peak during two concurrent {min(args.size_mib, 256)} MiB uploads", both),
+    ):
+        print(
+            f"  {label}: source app {m.app_peak / 1024:.0f} / {m.app_pss_peak / 1024:.0f}; "
+            f"tree {m.tree_peak / 1024:.0f} / {m.tree_pss_peak / 1024:.0f}"
+        )
+    print(
+        f"GET / latency: idle max {idle_ms * 1000:.0f} ms, "
+        f"during two uploads {busy_ms * 1000:.0f} ms"
+    )
+    print(f"load average at end {loadavg()}")
     return 0
 
 

@@ -3,8 +3,8 @@ for streaming uploads.
 
 Why a direct pipe for streams: python-gnupg's `encrypt_file` pulls from a readable
 object through a thread copying 1 KiB at a time; an upload is pushed to us by the
-multipart parser, so we feed gpg's stdin ourselves, in large writes, and read its
-ciphertext back in a thread that hashes it on the way to disk.
+multipart parser, so we feed gpg's stdin ourselves, in large writes (writev), while gpg
+writes the ciphertext straight into the store's file and a thread hashes it as it grows.
 
 gpg's own compression is always off (`--compress-algo none`): it cuts throughput
 several-fold on incompressible data; the store gzips by content instead.
@@ -36,6 +36,11 @@ _AGENT_CONF = (
     "s2k-count 65536\n"
 )
 _CHUNK = 1024 * 1024
+_IOV_MAX = 512  # below Linux's 1024 buffers per writev(2)
+# How long the ciphertext follower waits when gpg has written nothing new: from 2 ms
+# (an upload at disk speed) up to 50 ms (one arriving over Tor at tens of KB/s).
+_FOLLOW_MIN_PAUSE = 0.002
+_FOLLOW_MAX_PAUSE = 0.05
 # What `open_bytes` returns at most unless told otherwise: it opens small items in
 # memory (replies, notes), and a 1 KB message can inflate to gigabytes (bzip2 inside).
 DEFAULT_MAX_OUTPUT = 1024 * 1024
@@ -122,44 +127,59 @@ def _shred(path: Path) -> None:
 
 
 class GpgStream:
-    """Ciphertext of what is written goes to `output`; SHA-256 and size of it are kept."""
+    """Ciphertext of what is written goes to `output`; SHA-256 and size of it are kept.
+
+    gpg writes the ciphertext straight into `output` (its stdout is that file, created
+    here exclusively): no pipe and no copy through Python on the way out. A thread
+    follows the file as it grows and hashes what gpg has written, so the SHA-256 the
+    custody chain needs is ready when gpg exits, without a second pass over the file.
+    """
 
     def __init__(self, argv: list[str], output: Path) -> None:
         self._output = output
-        self._sink: IO[bytes] = open(output, "xb")
-        self._proc = subprocess.Popen(  # nosec B603
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            bufsize=0,
-        )
+        self._sink: IO[bytes] = open(output, "xb", buffering=0)
+        try:
+            self._proc = subprocess.Popen(  # nosec B603
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=self._sink,
+                stderr=subprocess.PIPE,
+                bufsize=0,
+            )
+        except BaseException:
+            self._sink.close()
+            output.unlink(missing_ok=True)
+            raise
         _widen_pipes(self._proc)
         self._digest = hashlib.sha256()
         self.size = 0
         self._pump_error: BaseException | None = None
-        self._pump = threading.Thread(target=self._copy_out, daemon=True)
+        self._exited = threading.Event()
+        self._pump = threading.Thread(target=self._follow, daemon=True)
         self._pump.start()
         self._closed = False
 
-    def _copy_out(self) -> None:
-        stdout = self._proc.stdout
-        if stdout is None:  # Popen was given PIPE: cannot happen
-            raise SealError("gpg has no output pipe")
+    def _follow(self) -> None:
+        """Hash the output as gpg writes it, until gpg has exited and all is read."""
+        pause = _FOLLOW_MIN_PAUSE
         try:
-            while True:
-                chunk = stdout.read(_CHUNK)
-                if not chunk:
-                    break
-                self._digest.update(chunk)
-                self._sink.write(chunk)
-                self.size += len(chunk)
-            self._sink.flush()
-            os.fsync(self._sink.fileno())
+            with open(self._output, "rb", buffering=0) as follower:
+                while True:
+                    exited = self._exited.is_set()  # before the read: then EOF is the end
+                    chunk = follower.read(_CHUNK)
+                    if chunk:
+                        self._digest.update(chunk)
+                        self.size += len(chunk)
+                        pause = _FOLLOW_MIN_PAUSE
+                    elif exited:
+                        break
+                    else:
+                        # Nothing new: a slow upload (Tor) is not polled hundreds of
+                        # times a second.
+                        self._exited.wait(pause)
+                        pause = min(pause * 2, _FOLLOW_MAX_PAUSE)
         except BaseException as exc:  # surfaced by close()
             self._pump_error = exc
-        finally:
-            self._sink.close()
 
     @property
     def sha256(self) -> str:
@@ -175,6 +195,27 @@ class GpgStream:
             raise SealError("gpg stopped accepting data") from exc
         return len(data)
 
+    def write_parts(self, parts: Sequence[bytes | memoryview]) -> int:
+        """Write buffers in order with writev(2): framing and data without a join."""
+        stdin = self._proc.stdin
+        if stdin is None:
+            raise SealError("gpg has no input pipe")
+        total = sum(len(part) for part in parts)
+        pending = list(parts)
+        try:
+            fd = stdin.fileno()
+            while pending:
+                written = os.writev(fd, pending[:_IOV_MAX])
+                # A blocking pipe takes everything unless a signal cut the write short.
+                while pending and written >= len(pending[0]):
+                    written -= len(pending[0])
+                    pending.pop(0)
+                if written:
+                    pending[0] = memoryview(pending[0])[written:]
+        except (BrokenPipeError, ValueError) as exc:
+            raise SealError("gpg stopped accepting data") from exc
+        return total
+
     def close(self) -> None:
         if self._closed:
             return
@@ -184,9 +225,16 @@ class GpgStream:
                 self._proc.stdin.close()
         except BrokenPipeError:
             pass
-        self._pump.join()
         stderr = self._proc.stderr.read() if self._proc.stderr else b""
         code = self._proc.wait()
+        try:
+            os.fsync(self._sink.fileno())
+        except OSError as exc:
+            self._pump_error = exc
+        finally:
+            self._sink.close()
+        self._exited.set()
+        self._pump.join()
         if code != 0 or self._pump_error is not None:
             _shred(self._output)
             raise SealError(f"gpg failed ({code}): {stderr.decode(errors='replace')[:200]}")
@@ -200,8 +248,10 @@ class GpgStream:
                 self._proc.stdin.close()
         except BrokenPipeError:
             pass
-        self._pump.join()
         self._proc.wait()
+        self._sink.close()
+        self._exited.set()
+        self._pump.join()
         _shred(self._output)
 
 

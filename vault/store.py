@@ -17,14 +17,18 @@ disk reserve, and a streaming upload is stopped (StorageFullError) once it would
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import datetime as dt
 import hashlib
 import io
 import mimetypes
 import os
+import queue
 import re
 import secrets
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +44,10 @@ _SAFE_NAME = re.compile(r"^[0-9]+-[a-z0-9_]+-(msg\.gpg|doc\.gz\.gpg|reply\.gpg|c
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SNIFF_BYTES = 64 * 1024
 _WRITE_CHUNK = 1024 * 1024
+# Chunks waiting for the plaintext hasher (the parser hands over up to 1 MiB each), and
+# below which a chunk is hashed inline (a thread is not worth it for a short message).
+_DIGEST_QUEUE = 8
+_DIGEST_INLINE = 256 * 1024
 
 # Formats that are already compressed: gzip would burn CPU for nothing.
 COMPRESSED_EXTENSIONS = frozenset(
@@ -144,6 +152,21 @@ class PendingFile(io.RawIOBase):
             self._unchecked = 0
         return self._stream.write(bytes(data))
 
+    def write_parts(self, parts: Sequence[bytes | memoryview]) -> int:
+        """Write several buffers as one stretch, without joining them first (the stored
+        gzip blocks: 5 bytes of framing around each 64 KiB slice of the upload)."""
+        total = sum(len(part) for part in parts)
+        if self._budget is not None:
+            self._budget.charge(total)
+        self._unchecked += total
+        if self._guard is not None and self._unchecked >= CHECK_EVERY:
+            self._guard.check(CHECK_EVERY)
+            self._unchecked = 0
+        write_parts = getattr(self._stream, "write_parts", None)
+        if write_parts is not None:
+            return int(write_parts(parts))
+        return self._stream.write(b"".join(parts))
+
     def finish(self) -> SealedFile:
         if self.sealed is None:
             try:
@@ -181,11 +204,70 @@ class PendingFile(io.RawIOBase):
             self.path.unlink(missing_ok=True)
 
 
+class PlainDigest:
+    """SHA-256 and CRC-32 of the plaintext, computed in a thread of their own.
+
+    Both are needed: the SHA-256 for the sealed manifest (vault.services.custody), the
+    CRC-32 for the gzip trailer. hashlib and zlib release the GIL on large buffers, so
+    while the request thread parses the body and feeds gpg, this one hashes the same
+    (immutable) chunks on the other core. At most `_DIGEST_QUEUE` chunks wait: a
+    hasher falling behind slows the upload down instead of holding it in memory.
+    """
+
+    def __init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._crc = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_DIGEST_QUEUE)
+        self._thread: threading.Thread | None = None
+        self._done = False
+
+    def _run(self) -> None:
+        sha_update = self._sha256.update
+        crc32 = zlib.crc32
+        crc = self._crc
+        while (data := self._queue.get()) is not None:
+            sha_update(data)
+            crc = crc32(data, crc)
+        self._crc = crc
+
+    def update(self, data: bytes) -> None:
+        if self._done:
+            raise StoreError("digest already finished")
+        if len(data) < _DIGEST_INLINE:
+            if self._thread is None:  # small data: not worth a thread
+                self._sha256.update(data)
+                self._crc = zlib.crc32(data, self._crc)
+                return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        self._queue.put(data)
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+
+    @property
+    def sha256(self) -> str:
+        self.finish()
+        return self._sha256.hexdigest()
+
+    @property
+    def crc32(self) -> int:
+        self.finish()
+        return self._crc
+
+
 class DocumentSink:
     """A writable file object for the multipart parser: gzip, then seal, streaming.
 
     Holds at most the first 64 KiB in memory (to choose the gzip level); everything
-    after goes straight through.
+    after goes straight through. The plaintext's SHA-256 and CRC-32 are computed by a
+    `PlainDigest` thread, beside the request thread that feeds gpg.
     """
 
     def __init__(self, pending: PendingFile, filename: str | None) -> None:
@@ -197,7 +279,7 @@ class DocumentSink:
         self.plaintext_size = 0
         # For the sealed manifest (vault.services.custody): hashed here, in memory, on
         # the way into gzip+OpenPGP; only ever stored sealed to the submission key.
-        self._plain_digest = hashlib.sha256()
+        self._digest = PlainDigest()
         self.media_type = "application/octet-stream"
 
     def _start(self) -> GzipWriter:
@@ -205,25 +287,28 @@ class DocumentSink:
         level = gzip_level_for(self.filename, bytes(self._head))
         self._gzip = GzipWriter(self.pending, self.filename, level)
         if self._head:
-            self._gzip.write(bytes(self._head))
+            head = bytes(self._head)
             self._head.clear()
+            self._digest.update(head)
+            self._gzip.write(head)
         return self._gzip
 
     @property
     def plaintext_sha256(self) -> str:
-        return self._plain_digest.hexdigest()
+        return self._digest.sha256
 
     def write(self, data: bytes) -> int:
-        self.plaintext_size += len(data)
-        self._plain_digest.update(data)
+        size = len(data)
+        self.plaintext_size += size
         if self._gzip is None:
             self._head += data
-            if len(self._head) < _SNIFF_BYTES:
-                return len(data)
-            self._start()
-            return len(data)
+            if len(self._head) >= _SNIFF_BYTES:
+                self._start()
+            return size
+        data = bytes(data)  # the hasher thread keeps it: it must not change
+        self._digest.update(data)
         self._gzip.write(data)
-        return len(data)
+        return size
 
     def seek(self, offset: int, whence: int = 0) -> int:
         # The multipart parser rewinds the container when a part ends; ours is one-way.
@@ -233,13 +318,16 @@ class DocumentSink:
         """End the gzip stream and the encryption; later calls return the same result."""
         if self._sealed is None:
             target = self._gzip or self._start()
-            target.close()
+            target.close(self._digest.crc32)
             self._sealed = self.pending.finish()
         return self._sealed
 
     def abort(self) -> None:
         self._head.clear()
-        self.pending.abort()
+        try:
+            self.pending.abort()
+        finally:
+            self._digest.finish()
 
 
 class GzipWriter:
@@ -248,6 +336,16 @@ class GzipWriter:
     `gzip.GzipFile` can only store latin-1 names and silently drops the others; the
     people who use BackUp name files in Kinyarwanda, Arabic, Russian... The workstation
     reads the name as UTF-8. mtime is 0: nothing about when the source made the file.
+
+    Level 0 (media, random-looking data) does not go through zlib at all: the data is
+    framed as stored deflate blocks (5 bytes before each 64 KiB slice) and written with
+    the slices, uncopied. The CRC-32 of the trailer (the format requires it) is given
+    to `close` by the caller, which computes it off the request thread.
+
+    Level 1 deflates 1 MiB pieces in parallel, as pigz does: each piece is compressed
+    by a shared pool of threads (zlib releases the GIL) with the last 32 KiB of the
+    previous piece as its dictionary, and ends on a sync flush (a byte boundary), so
+    the pieces, written in order, are one deflate stream that any gunzip reads.
     """
 
     def __init__(self, out: PendingFile, name: str, level: int) -> None:
@@ -256,21 +354,86 @@ class GzipWriter:
         fname = base.encode("utf-8", "replace")[:255]
         header = b"\x1f\x8b\x08\x08" + b"\0\0\0\0" + b"\x00\xff" + fname + b"\0"
         out.write(header)
-        self._deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-        self._crc = 0
+        self._level = level
         self._size = 0
+        self._piece = bytearray()
+        self._dictionary = b""
+        self._running: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
 
     def write(self, data: bytes) -> int:
-        self._crc = zlib.crc32(data, self._crc)
         self._size += len(data)
-        compressed = self._deflate.compress(data)
-        if compressed:
-            self._out.write(compressed)
+        if not self._level:
+            self._out.write_parts(_stored_blocks(data))
+            return len(data)
+        self._piece += data
+        if len(self._piece) >= _DEFLATE_PIECE:
+            self._submit(final=False)
         return len(data)
 
-    def close(self) -> None:
-        self._out.write(self._deflate.flush())
-        self._out.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+    def _submit(self, *, final: bool) -> None:
+        piece = bytes(self._piece)
+        self._piece.clear()
+        self._running.append(
+            _deflate_pool().submit(_deflate_piece, piece, self._dictionary, self._level, final)
+        )
+        self._dictionary = piece[-_DEFLATE_WINDOW:]
+        # In order, without waiting for what is not done yet (beyond the bound).
+        while self._running and (len(self._running) > _DEFLATE_AHEAD or self._running[0].done()):
+            self._out.write(self._running.popleft().result())
+
+    def close(self, crc32: int) -> None:
+        if self._level:
+            self._submit(final=True)
+            while self._running:
+                self._out.write(self._running.popleft().result())
+            end = b""
+        else:
+            end = _LAST_STORED_BLOCK  # an empty final block ends the deflate stream
+        self._out.write(end + struct.pack("<II", crc32, self._size & 0xFFFFFFFF))
+
+
+_DEFLATE_PIECE = 1024 * 1024
+_DEFLATE_WINDOW = 32 * 1024
+_DEFLATE_AHEAD = 4  # pieces in the pool per upload, at most (memory: ~2 MiB each)
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _deflate_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """One pool per process (made on first use: after gunicorn forks its workers), as
+    many threads as CPUs: concurrent uploads share the cores instead of multiplying
+    threads."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 2, thread_name_prefix="deflate"
+            )
+        return _pool
+
+
+def _deflate_piece(piece: bytes, dictionary: bytes, level: int, final: bool) -> bytes:
+    if dictionary:
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=dictionary)
+    else:
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return deflate.compress(piece) + deflate.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+
+
+_STORED_MAX = 0xFFFF
+_LAST_STORED_BLOCK = b"\x01\x00\x00\xff\xff"
+
+
+def _stored_blocks(data: bytes) -> list[bytes | memoryview]:
+    """`data` as non-final stored deflate blocks (RFC 1951 3.2.4): header, slice, ..."""
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = []
+    for start in range(0, len(data), _STORED_MAX):
+        piece = view[start : start + _STORED_MAX]
+        n = len(piece)
+        parts.append(struct.pack("<BHH", 0, n, n ^ 0xFFFF))
+        parts.append(piece)
+    return parts
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import io
 import os
 import time
@@ -73,6 +74,49 @@ class TestSealing:
         assert "r\u00e9port.txt".encode() + b"\x00" in plain[:64]
         assert b"etc" not in plain[:64]
         assert _files(store.root) == [sealed.path]
+
+    @pytest.mark.parametrize(
+        ("name", "chunk"),
+        [
+            ("clip.bin", 1024 * 1024),
+            ("clip.bin", 100_000),
+            ("notes.txt", 1024 * 1024),
+            ("notes.txt", 100_000),
+            ("exact.txt", 1024 * 1024),
+        ],
+    )
+    def test_large_chunks_round_trip_with_both_digests(
+        self, store: Store, keyring: GpgKeyring, recipient: str, name: str, chunk: int
+    ) -> None:
+        """Chunks as the parser hands them over (hashed in the digest thread): random
+        data as stored deflate blocks of at most 64 KiB, text deflated; gzip checks the
+        CRC-32 of the trailer, and the manifest's SHA-256 is the plaintext's."""
+        text = name.endswith(".txt")
+        if text:
+            words = [os.urandom(3).hex() for _ in range(500)]
+            data = " ".join(words[b % 500] for b in os.urandom(600_000)).encode()
+            if name == "exact.txt":  # whole deflate pieces: the last one is empty
+                data = (data * 2)[: 4 * 1024 * 1024]
+        else:
+            data = os.urandom(3 * 1024 * 1024 + 12_345)
+        sink = DocumentSink(store.begin_unassigned([recipient]), name)
+        for start in range(0, len(data), chunk):
+            sink.write(data[start : start + chunk])
+        sink.finish()
+        assert sink.plaintext_size == len(data)
+        assert sink.plaintext_sha256 == hashlib.sha256(data).hexdigest()
+        sealed = store.adopt(sink.pending, SOURCE, "1-sober_moth-doc.gz.gpg")
+        plain = keyring.open_bytes(sealed.path.read_bytes(), "pass", max_output=8 << 20)
+        assert sealed.sha256 == hashlib.sha256(sealed.path.read_bytes()).hexdigest()
+        assert gzip.decompress(plain) == data  # checks the CRC-32 and the length
+        if text:
+            assert len(plain) < len(data) // 2
+        else:
+            # stored: 5 bytes of framing per 64 KiB block, no zlib output
+            writes = -(-len(data) // chunk) + 1  # the 64 KiB sniffed head, then chunks
+            blocks = -(-len(data) // 65535) + writes
+            assert len(plain) <= 10 + len(name) + 1 + len(data) + 5 * (blocks + 1) + 8
+            assert data[70_000:100_000] in plain
 
     def test_non_latin_names_survive(
         self, store: Store, keyring: GpgKeyring, recipient: str
