@@ -14,7 +14,17 @@ echo "==> bandit"; "$VENV/bin/bandit" -q -c pyproject.toml -r vault keys webcore
     journalist_app workstation backupctl onion
 echo "==> pytest"
 # pytest exits 5 when no test ran: that fails this script too. Two workers (pytest-xdist):
-# most tests wait on a server, gpg or a slow client, so the second core halves the run.
+# most tests wait on a server, gpg or a slow client, so the second core shortens the run.
 # Each test file stays on one worker; tests/tor and tests/ansible run on one, in turn.
-exec "$VENV/bin/pytest" -n "${BACKUP_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder \
-    --durations=30 "$@"
+# A short base directory: gpg-agent's sockets live in GnuPG homes under it, and a unix
+# socket path holds at most 107 bytes (xdist adds a popen-gwN level to every path).
+basetemp="$(mktemp -d /tmp/bk-XXXXXX)"
+status=0
+"$VENV/bin/pytest" -n "${BACKUP_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder \
+    --basetemp "$basetemp" --durations=30 "$@" || status=$?
+if [ "$status" -eq 0 ]; then
+    rm -rf "$basetemp"
+else
+    echo "pytest's files are kept in $basetemp"
+fi
+exit "$status"
