@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 import pyotp
-from tor_speed_uploads import CSRF_TOKEN, HOST, BackUp, fetch
+
+from bench.tor_speed_uploads import CSRF_TOKEN, HOST, BackUp, fetch
 
 
 @dataclass

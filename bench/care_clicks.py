@@ -16,8 +16,8 @@ import pyotp
 from playwright.sync_api import Download, Page, expect, sync_playwright
 
 if TYPE_CHECKING:
-    from care_accounts import Account
-    from tor_speed_uploads import BackUp
+    from bench.care_accounts import Account
+    from bench.tor_speed_uploads import BackUp
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -24,7 +24,7 @@ BACKUP_NOTIFY_INTERVAL_SECONDS=1, the lowest outside production, and each side s
 more than 1 s after the previous side's notifications arrived, so the `sent` keys have
 expired and no delivery is pending: every care request is the first in its interval.
 
-    .venv/bin/python bench/care_latency.py [--rounds 5] [--poll-interval 0.2]
+    .venv/bin/python -m bench.care_latency [--rounds 5] [--poll-interval 0.2]
 """
 
 from __future__ import annotations
@@ -45,16 +45,11 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _path in (ROOT, BENCH):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import requests
 
-import requests  # noqa: E402
-from care_accounts import Account, Reviewer, create_account, csrf, put_on_duty  # noqa: E402
-from care_clicks import Clicks, count_clicks  # noqa: E402
-from tor_speed_uploads import (  # noqa: E402
+from bench.care_accounts import Account, Reviewer, create_account, csrf, put_on_duty
+from bench.care_clicks import Clicks, count_clicks
+from bench.tor_speed_uploads import (
     HOST,
     BackUp,
     CircuitConnection,
@@ -62,8 +57,10 @@ from tor_speed_uploads import (  # noqa: E402
     loadavg,
     percentile,
 )
+from tests.support.receivers import SmtpInbox, WebhookInbox, smtp_server, webhook_server
 
-from tests.support.receivers import SmtpInbox, WebhookInbox, smtp_server, webhook_server  # noqa: E402
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
 
 NOTIFY_TIMEOUT = 180.0  # seconds: a round fails rather than wait longer
 INTERVAL_SECONDS = 1  # BACKUP_NOTIFY_INTERVAL_SECONDS: the lowest outside production

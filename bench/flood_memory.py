@@ -23,7 +23,7 @@ run with the same venv); "before, arenas 2", the same with MALLOC_ARENA_MAX=2 (t
 usual remedy for arena growth); "this tree", with its fixed mmap threshold
 (webcore.native_memory).
 
-    .venv/bin/python bench/flood_memory.py [--attempts 400] [--concurrency 24]
+    .venv/bin/python -m bench.flood_memory [--attempts 400] [--concurrency 24]
         [--repeat 2] [--settle 30] [--baseline-commit e2d445e]
 """
 
@@ -35,7 +35,6 @@ import http.client
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -43,17 +42,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import insert
+
+from bench.inbox_http import PASSPHRASE, Instance, machine
+from vault import codenames
+from vault.db import make_engine
+from vault.models import Reviewer, Role
+from vault.services import reviewers
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from inbox_http import PASSPHRASE, Instance, machine  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-
-from vault import codenames  # noqa: E402
-from vault.db import make_engine  # noqa: E402
-from vault.models import Reviewer, Role  # noqa: E402
-from vault.services import reviewers  # noqa: E402
 
 HOST = "127.0.0.1"
 CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')

@@ -15,7 +15,7 @@ read and counted). In each round the sizes are visited in alternating order (sma
 large, then large to small), one page at a time, so load elsewhere hits every size alike.
 The machine's cores and load average are printed before and after.
 
-    .venv/bin/python bench/inbox_http.py [--repeat 15] [--sizes 100,1500,10000]
+    .venv/bin/python -m bench.inbox_http [--repeat 15] [--sizes 100,1500,10000]
 
 Targets (issue 18): 10,000 sources within 2x the time at 100 for every page; the API
 list under 1 s at 10,000 sources.
@@ -40,16 +40,13 @@ import pyotp
 import requests
 from sqlalchemy import insert, update
 
+from bench import inbox_scale
+from keys.gpg import GpgKeyring
+from vault.db import make_engine
+from vault.models import Reviewer, Role, Source
+from vault.services import reviewers
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import inbox_scale  # noqa: E402
-
-from keys.gpg import GpgKeyring  # noqa: E402
-from vault.db import make_engine  # noqa: E402
-from vault.models import Reviewer, Role, Source  # noqa: E402
-from vault.services import reviewers  # noqa: E402
 
 HOST = "127.0.0.1"
 PASSPHRASE = "bench inbox passphrase for every reader"  # noqa: S105  # nosec B105

@@ -18,7 +18,7 @@ What is seeded (the same shares at every size; `seed` below):
   1 case in 25 is urgent (medical); the label "legal" on 1 case in 4, "medical" on
   1 in 100; 1 case in 10 is assigned to the first reader ("assigned to me").
 
-    .venv/bin/python bench/inbox_scale.py [--repeat 15] [--sizes 100,1500,10000]
+    .venv/bin/python -m bench.inbox_scale [--repeat 15] [--sizes 100,1500,10000]
         [--postgresql | --database-url-template URL_WITH_{n}]
 
 `--postgresql` starts a private PostgreSQL server (Debian's binaries, as the test suite
@@ -33,7 +33,6 @@ import contextlib
 import datetime as dt
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -43,12 +42,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from vault.db import make_engine, make_session_factory  # noqa: E402
-from vault.migrate import upgrade  # noqa: E402
-from vault.models import (  # noqa: E402
+from vault.db import make_engine, make_session_factory
+from vault.migrate import upgrade
+from vault.models import (
     Case,
     CaseAssignee,
     CaseLabel,
@@ -61,8 +57,10 @@ from vault.models import (  # noqa: E402
     Source,
     Submission,
 )
-from vault.services import unread  # noqa: E402
-from vault.services.inbox_query import InboxFilter, list_page  # noqa: E402
+from vault.services import unread
+from vault.services.inbox_query import InboxFilter, list_page
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PER_SOURCE = 10
 SIZES = (100, 1_500, 10_000)

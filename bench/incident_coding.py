@@ -15,7 +15,7 @@ told twice, a share of sources who said no to statistics), then times, with real
 - with `--all-pairs`, suggesting duplicates over all of them;
 - turning them into release rows (`to_release.release_rows`, consent given).
 
-    .venv/bin/python bench/incident_coding.py [--records 100000] [--seed 19] [--all-pairs]
+    .venv/bin/python -m bench.incident_coding [--records 100000] [--seed 19] [--all-pairs]
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import random
 import subprocess  # nosec B404
-import sys
 import tempfile
 import time
 import uuid
@@ -33,18 +32,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from keys.gpg import kill_agent  # noqa: E402
-from keys.lifecycle import generate_submission_key  # noqa: E402
-from vault.consent_record import fold  # noqa: E402
-from vault.regions import COUNTRIES, FIELD_COUNTRIES, REGIONS  # noqa: E402
-from workstation.consent import ConsentReading  # noqa: E402
-from workstation.custody_log import Workspace  # noqa: E402
-from workstation.observatory.duplicates import duplicates_of, suggest_duplicates  # noqa: E402
-from workstation.observatory.incidents import consent_of  # noqa: E402
-from workstation.observatory.model import (  # noqa: E402
+from keys.gpg import kill_agent
+from keys.lifecycle import generate_submission_key
+from vault.consent_record import fold
+from vault.regions import COUNTRIES, FIELD_COUNTRIES, REGIONS
+from workstation.consent import ConsentReading
+from workstation.custody_log import Workspace
+from workstation.observatory.duplicates import duplicates_of, suggest_duplicates
+from workstation.observatory.incidents import consent_of
+from workstation.observatory.model import (
     Act,
     IncidentDate,
     IncidentRecord,
@@ -52,8 +48,10 @@ from workstation.observatory.model import (  # noqa: E402
     SourceLink,
     VictimGroup,
 )
-from workstation.observatory.store import open_book  # noqa: E402
-from workstation.observatory.to_release import release_rows  # noqa: E402
+from workstation.observatory.store import open_book
+from workstation.observatory.to_release import release_rows
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PASSPHRASE = "bench submission key passphrase"  # noqa: S105  # nosec B105 - a throwaway key
 T = TypeVar("T")

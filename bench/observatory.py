@@ -25,7 +25,7 @@ Each comparison runs `--rounds` times (default 2), alternating the order (A B, t
 B A, ...); the figures are medians. The machine, its load before and after, and the
 other processes busy when the run started are printed, since the machine may be shared.
 
-    .venv/bin/python bench/observatory.py [--records 100000] [--seed 23] [--rounds 2] \\
+    .venv/bin/python -m bench.observatory [--records 100000] [--seed 23] [--rounds 2] \\
         [--dims period,region,act --dims period,region,act,victim_sex ...]
 """
 
@@ -42,7 +42,6 @@ import platform
 import random
 import statistics
 import subprocess  # nosec B404
-import sys
 import tempfile
 import time
 import uuid
@@ -50,20 +49,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from keys.gpg import kill_agent  # noqa: E402
-from keys.lifecycle import generate_submission_key  # noqa: E402
-from vault.consent_record import fold  # noqa: E402
-from vault.regions import FIELD_COUNTRIES, REGIONS  # noqa: E402
-from workstation.consent import ConsentReading  # noqa: E402
-from workstation.custody_log import Workspace  # noqa: E402
-from workstation.observatory.charts import charts  # noqa: E402
-from workstation.observatory.export import hxl_rows, to_csv, to_json  # noqa: E402
-from workstation.observatory.incidents import consent_of  # noqa: E402
-from workstation.observatory.model import (  # noqa: E402
+from keys.gpg import kill_agent
+from keys.lifecycle import generate_submission_key
+from vault.consent_record import fold
+from vault.regions import FIELD_COUNTRIES, REGIONS
+from workstation.consent import ConsentReading
+from workstation.custody_log import Workspace
+from workstation.observatory.charts import charts
+from workstation.observatory.export import hxl_rows, to_csv, to_json
+from workstation.observatory.incidents import consent_of
+from workstation.observatory.model import (
     Act,
     IncidentDate,
     IncidentRecord,
@@ -71,17 +66,19 @@ from workstation.observatory.model import (  # noqa: E402
     SourceLink,
     VictimGroup,
 )
-from workstation.observatory.release import (  # noqa: E402
+from workstation.observatory.release import (
     ReleaseSpec,
     build_release,
     categories,
     category_of,
     in_scope,
 )
-from workstation.observatory.release_input import ReleaseRow  # noqa: E402
-from workstation.observatory.release_table import Table  # noqa: E402
-from workstation.observatory.store import open_book  # noqa: E402
-from workstation.observatory.to_release import release_rows  # noqa: E402
+from workstation.observatory.release_input import ReleaseRow
+from workstation.observatory.release_table import Table
+from workstation.observatory.store import open_book
+from workstation.observatory.to_release import release_rows
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PASSPHRASE = "bench submission key passphrase"  # noqa: S105  # nosec B105 - a throwaway key
 COUNTRY = "CD"

@@ -22,7 +22,7 @@
 The throughput phase measures the baseline tree too (its `/` and `/generate`), so the
 change in rendering cost shows on the same machine in the same run.
 
-    .venv/bin/python bench/pages.py [--rounds 4] [--seconds 8] [--clients 4]
+    .venv/bin/python -m bench.pages [--rounds 4] [--seconds 8] [--clients 4]
         [--loads 6] [--rtt-ms 500] [--rate-kbps 50] [--baseline-commit cb8cce4]
         [--only throughput|latency]
 """
@@ -45,13 +45,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.tor_speed_uploads import HOST, BackUp, Server, descendants, free_port
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-for path in (str(ROOT), str(BENCH)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from tor_speed_uploads import HOST, BackUp, Server, descendants, free_port  # noqa: E402
 
 DEFAULT_BASELINE = "cb8cce4"  # the pages linked /static/style.css, sent no-store
 STYLESHEET = re.compile(rb'<link rel="stylesheet" href="([^"]+)"')
@@ -78,7 +75,7 @@ def serve_hello(bind: str) -> None:
     from backupctl.cmd_serve import GunicornServer
     from webcore.serving import gunicorn_settings
 
-    GunicornServer("pages:create_hello_app", gunicorn_settings(bind)).run()
+    GunicornServer("bench.pages:create_hello_app", gunicorn_settings(bind)).run()
 
 
 class Hello(Server):
@@ -88,8 +85,8 @@ class Hello(Server):
         self.port = free_port()
         self.log = open(work / "hello.log", "wb")
         self.proc = subprocess.Popen(  # nosec B603
-            [sys.executable, __file__, "--serve-hello", f"{HOST}:{self.port}"],
-            cwd=BENCH,
+            [sys.executable, "-m", "bench.pages", "--serve-hello", f"{HOST}:{self.port}"],
+            cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -36,7 +36,7 @@ filtered. Both sides must end the day in the same state (`Day.end_state`).
 66e6767, `WorkbenchDay` in the new one (each step a method; the workbench overrides
 those it changes).
 
-    .venv/bin/python bench/reviewer_day.py [--repeat 3] [--baseline-commit 66e6767]
+    .venv/bin/python -m bench.reviewer_day [--repeat 3] [--baseline-commit 66e6767]
 """
 
 from __future__ import annotations
@@ -60,17 +60,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyotp
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from bench.care_accounts import Account, Reviewer, create_account, csrf
+from bench.care_clicks import CHROMIUM, CHROMIUM_ARGS, Clicks, CountedPage
+from bench.tor_speed_uploads import BackUp, CircuitConnection, fetch, loadavg
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-for _path in (ROOT, BENCH):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-import pyotp  # noqa: E402
-from care_accounts import Account, Reviewer, create_account, csrf  # noqa: E402
-from care_clicks import CHROMIUM, CHROMIUM_ARGS, Clicks, CountedPage  # noqa: E402
-from playwright.sync_api import Browser, expect, sync_playwright  # noqa: E402
-from tor_speed_uploads import BackUp, CircuitConnection, fetch, loadavg  # noqa: E402
 
 DEFAULT_BASELINE = "66e6767"
 WORKSTATION_PASSPHRASE = "workstation key passphrase for the bench"  # noqa: S105  # nosec B105

@@ -16,7 +16,7 @@ at that pace. Same clients, same data, same PROXY lines.
 A prober (its own circuit) measures `GET /` idle, then all through the uploads. Sides
 alternate (A B, then B A, ...) and medians are printed.
 
-    .venv/bin/python bench/tor_speed_uploads.py [--size-mib 8] [--count 3]
+    .venv/bin/python -m bench.tor_speed_uploads [--size-mib 8] [--count 3]
         [--rate-kbps 40] [--cells-per-burst 4] [--jitter 0.3] [--alternations 2]
 
 `--size-mib 500` is the largest upload the product accepts (config max_upload_bytes;
@@ -52,13 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
+from webcore.serving import POLICY
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import requests  # noqa: E402
-
-from webcore.serving import POLICY  # noqa: E402
 
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
@@ -116,8 +114,7 @@ def serve_baseline(bind: str) -> None:
     from backupctl.cmd_serve import GunicornServer
     from webcore.serving import gunicorn_settings
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    GunicornServer("tor_speed_uploads:create_baseline_app", gunicorn_settings(bind)).run()
+    GunicornServer("bench.tor_speed_uploads:create_baseline_app", gunicorn_settings(bind)).run()
 
 
 # --- processes ----------------------------------------------------------------------
@@ -375,7 +372,13 @@ class Baseline(Server):
         env = dict(os.environ, BENCH_BASELINE_DIR=str(self.out_dir))
         self.log = open(work / "baseline.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-baseline", f"{HOST}:{self.port}"],
+            [
+                sys.executable,
+                "-m",
+                "bench.tor_speed_uploads",
+                "--serve-baseline",
+                f"{HOST}:{self.port}",
+            ],
             cwd=ROOT,
             env=env,
             stdout=self.log,

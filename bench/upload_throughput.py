@@ -16,7 +16,7 @@ workers of `backupctl serve source` found by PID tree under this run's `backupct
 and the gpg processes they run), sampled every 50 ms during every upload; also the sum
 over the whole tree of `backupctl run` (both apps, Redis, the worker).
 
-    .venv/bin/python bench/upload_throughput.py [--size-mib 1024] [--repeat 3]
+    .venv/bin/python -m bench.upload_throughput [--size-mib 1024] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -266,11 +266,12 @@ class Product:
             BACKUP_MAX_UPLOAD_BYTES=str(max_upload),
             # One client creates a source per upload here: past the per-client budget.
             BACKUP_NEW_SOURCES_BURST="100",
-            # This checkout's code, whatever the virtualenv's editable install points at.
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backupctl", "run"],
+            # This checkout's code (`-m` puts the working directory first on the path),
+            # whatever the virtualenv's editable install points at.
+            cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -5,6 +5,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 
+# The Debian packages scripts/run.sh installs: the one list (docs/admin.md, "Run it",
+# quotes it; tests/unit/scripts/test_run_packages.py keeps the two the same).
+RUN_PACKAGES=(python3 python3-venv gnupg redis-server ca-certificates tor)
+
 bootstrap_system() {
     local missing=()
     for pkg in "$@"; do

@@ -8,4 +8,4 @@ set -euo pipefail
 bootstrap_system python3 python3-venv gnupg redis-server postgresql tor ca-certificates procps
 bootstrap_venv
 cd "$ROOT"
-exec "$VENV/bin/python" bench/reliability.py "$@"
+exec "$VENV/bin/python" -m bench.reliability "$@"

@@ -5,7 +5,7 @@
 # not started: policy-rc.d in bootstrap.sh).
 set -euo pipefail
 . "$(dirname "$0")/bootstrap.sh"
-bootstrap_system python3 python3-venv gnupg redis-server ca-certificates tor
+bootstrap_system "${RUN_PACKAGES[@]}"
 bootstrap_venv
 cd "$ROOT"
 exec "$VENV/bin/backupctl" run "$@"

@@ -7,8 +7,11 @@ which check the role and audit every access.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,13 +37,15 @@ from vault.services import client_replies, conversation, inbox, reviewers, sourc
 from vault.services.api_tokens import TokenService
 from webcore.client import client_key
 
-__all__ = ["OPENAPI_PATH", "TOKENS_KEY", "bp", "tokens"]
+__all__ = ["OPENAPI", "TOKENS_KEY", "bp", "openapi_description", "tokens"]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 errors.register(bp)
 
 TOKENS_KEY = "backup.api_tokens"
-OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "api" / "openapi.yaml"
+# The OpenAPI description: package data of journalist_app.api (docs/api.md links to it),
+# so an installed wheel serves it with no checkout beside it.
+OPENAPI: Traversable = resources.files("journalist_app.api") / "openapi.yaml"
 # One request's worth of seen marks: each costs a query, so a client batches beyond it.
 MAX_SEEN_ITEMS = 1000
 # Reachable without a token.
@@ -112,14 +117,15 @@ def get_endpoints() -> ResponseReturnValue:
     )
 
 
+@functools.cache
+def openapi_description() -> dict[str, Any]:
+    """The OpenAPI 3 description (journalist_app/api/openapi.yaml), parsed once."""
+    return cast(dict[str, Any], yaml.safe_load(OPENAPI.read_text(encoding="utf-8")))
+
+
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
-    """The OpenAPI 3 description kept in the repository (docs/api/openapi.yaml)."""
-    try:
-        description = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ApiError(404) from exc
-    return _ok(description)
+    return _ok(openapi_description())
 
 
 @bp.post("/token")

@@ -137,7 +137,7 @@ def running_product(
     env = run_env(source_port, journalist_port)
     # Every client of these tests connects from 127.0.0.1 without a PROXY line: one
     # client, one budget. The faults are under test here, not the budgets (floods:
-    # tests/integration/web/test_floods.py), so that one client may create and log in
+    # tests/integration/webcore/test_floods.py), so that one client may create and log in
     # as often as the full-size runs need.
     env.update(
         BACKUP_NEW_SOURCES_BURST="10000",

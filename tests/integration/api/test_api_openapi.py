@@ -1,6 +1,7 @@
-"""The OpenAPI description (docs/api/openapi.yaml) against the live implementation:
-the same routes, responses that conform to it, and schemathesis-generated input
-(valid and invalid) that never causes a 5xx and always gets a clear JSON error."""
+"""The OpenAPI description (journalist_app/api/openapi.yaml, package data) against the
+live implementation: the same routes, responses that conform to it, and
+schemathesis-generated input (valid and invalid) that never causes a 5xx and always gets
+a clear JSON error."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import select
 
 import journalist_app
-from journalist_app.api.v1 import OPENAPI_PATH
+from journalist_app.api.v1 import OPENAPI
 from tests.integration.api.conftest import Server
 from tests.support.fuzz import examples
 from tests.support.journalist import FAST_HASHER, Account, make_source
@@ -28,7 +29,7 @@ from vault.models import Reviewer
 from vault.runtime import Runtime
 from vault.services.api_tokens import TokenService
 
-SPEC: dict[str, Any] = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+SPEC: dict[str, Any] = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
 _RULE_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 # Examples per operation: enough to find crashes, within the budget of a suite that runs
 # on two databases; the reliability report runs more (with test_hostile_input, over

@@ -10,26 +10,18 @@ the runs that produce figures (docs/benchmarks.md).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import shutil
-import sys
 from types import ModuleType
 
 import pytest
 
-from tests.support.product import REPO, make_instance_root
+from tests.support.product import make_instance_root
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "care_latency", REPO / "bench" / "care_latency.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("bench.care_latency")
 
 
 @pytest.mark.browser

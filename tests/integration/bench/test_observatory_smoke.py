@@ -29,7 +29,7 @@ COMPARED = {
 
 def test_the_benchmark_prints_every_figure() -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "observatory.py"), "--records", "500",
+        [sys.executable, "-m", "bench.observatory", "--records", "500",
          "--dims", "period,region,act", "--dims", "period,region,act,victim_sex"],
         capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
     )  # fmt: skip

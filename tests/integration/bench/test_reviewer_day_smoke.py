@@ -8,9 +8,8 @@ needs a second instance (minutes): the benchmark's own runs play it (docs/benchm
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,14 +19,7 @@ from tests.support.product import REPO
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "reviewer_day", REPO / "bench" / "reviewer_day.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("bench.reviewer_day")
 
 
 @pytest.mark.browser

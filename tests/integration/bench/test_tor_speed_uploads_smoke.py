@@ -9,27 +9,19 @@ benchmark does not rot between the runs that produce figures (docs/benchmarks.md
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import os
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.support.product import REPO, make_instance_root
+from tests.support.product import make_instance_root
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "tor_speed_uploads", REPO / "bench" / "tor_speed_uploads.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("bench.tor_speed_uploads")
 
 
 @pytest.mark.parametrize("side", ["BackUp", "Baseline"])

@@ -4,9 +4,8 @@ plain definition of each filter, at every page, alone and combined."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import itertools
-import sys
 from types import ModuleType
 
 import pytest
@@ -14,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.support.journalist import FAST_HASHER, make_source
-from tests.support.product import REPO
 from vault.models import (
     Case,
     CaseAssignee,
@@ -35,12 +33,7 @@ from vault.services.inbox_query import InboxFilter, list_page
 
 def _bench() -> ModuleType:
     """bench/inbox_scale.py: its seed is the one these tests check against."""
-    spec = importlib.util.spec_from_file_location("inbox_scale", REPO / "bench" / "inbox_scale.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("bench.inbox_scale")
 
 
 def _unread_rows(db: Session, reviewer: Reviewer) -> set[int]:

@@ -41,8 +41,12 @@ def test_catalogue_is_complete(locale: str) -> None:
     with open(TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po", "rb") as handle:
         catalog = read_po(handle, locale=locale)
     entries = {m.id: m for m in catalog if m.id}
-    missing = _template_ids() - {i for i, m in entries.items() if m.string}
+    template = _template_ids()
+    missing = template - {i for i, m in entries.items() if m.string}
     assert missing == set(), f"{locale}: {len(missing)} strings untranslated: {sorted(missing)}"
+    # Stale: still in the catalogue, no longer asked for (`pybabel update` makes it obsolete).
+    stale = set(entries) - template
+    assert stale == set(), f"{locale}: entries the template no longer has: {sorted(stale)}"
     for msgid, message in entries.items():
         assert not message.fuzzy, f"{locale}: fuzzy (ignored when compiled): {msgid!r}"
         assert sorted(PLACEHOLDER.findall(str(message.string))) == sorted(

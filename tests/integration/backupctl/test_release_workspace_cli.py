@@ -20,7 +20,7 @@ from sqlalchemy import select
 from backupctl.cli import main
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
-from tests.integration.ops.test_incident_cli import _alert, _consent, _send
+from tests.integration.backupctl.test_incident_cli import _alert, _consent, _send
 from tests.support.journalist import FAST_HASHER
 from vault.models import Role, Submission
 from vault.runtime import Runtime
