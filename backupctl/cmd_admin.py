@@ -9,6 +9,7 @@ import segno
 
 from backupctl._common import CliState
 from keys.gpg import GpgKeyring
+from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
 from vault.db import make_engine, make_session_factory
 from vault.errors import VaultError
 from vault.models.reviewer import USERNAME_MAX, Role
@@ -40,7 +41,9 @@ def create(state: CliState, username: str, role: str) -> None:
     key_made = True
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        factory = make_session_factory(engine)
+        bind_column_key(factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
+        with factory() as db:
             try:
                 reviewer, passphrase = reviewers.create_reviewer(db, username, Role(role))
             except reviewers.UsernameTakenError as exc:
@@ -56,8 +59,8 @@ def create(state: CliState, username: str, role: str) -> None:
             except (VaultError, OSError):
                 db.rollback()
                 key_made = False
-            name, otp_secret = reviewer.username, reviewer.otp_secret
-            uri = reviewers.provisioning_uri(reviewer)
+            name, otp_secret = reviewer.username, reviewers.totp_secret(db, reviewer)
+            uri = reviewers.provisioning_uri(db, reviewer)
     finally:
         engine.dispose()
     qr = io.StringIO()

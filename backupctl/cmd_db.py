@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from backupctl._common import CliState
+from vault.column_key import COLUMN_KEY_FILE
 from vault.migrate import upgrade as alembic_upgrade
 
 
@@ -18,5 +19,5 @@ def db() -> None:
 def upgrade(state: CliState) -> None:
     """Apply every pending migration (creates the schema on a new database)."""
     config = state.config()
-    alembic_upgrade(config.database_url)
+    alembic_upgrade(config.database_url, column_key_file=config.instance_dir / COLUMN_KEY_FILE)
     click.echo("Database schema is up to date.")

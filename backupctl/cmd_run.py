@@ -31,6 +31,7 @@ from backupctl._redis import PrivateRedis
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import fingerprint_groups
 from vault import jobs
+from vault.column_key import COLUMN_KEY_FILE
 from vault.config import Config, load_config
 from vault.migrate import upgrade
 from vault.runtime import build_runtime
@@ -91,7 +92,7 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
         click.echo(f"Private Redis on {redis.socket_path} (no TCP port).")
     stop.check()
 
-    upgrade(config.database_url)
+    upgrade(config.database_url, column_key_file=config.instance_dir / COLUMN_KEY_FILE)
     click.echo("Database schema is up to date.")
     stop.check()
 

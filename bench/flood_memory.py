@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import http.client
 import re
 import statistics
@@ -42,12 +43,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import column, insert, inspect, table
 
 from bench.inbox_http import PASSPHRASE, Instance, machine
 from vault import codenames
-from vault.db import make_engine
-from vault.models import Reviewer, Role
+from vault.db import UTCDateTime, make_engine
+from vault.models import Role
 from vault.services import reviewers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,16 +174,27 @@ def read(instance: Instance) -> Reading:
 def account(instance: Instance) -> str:
     engine = make_engine(instance.database_url)
     with engine.begin() as conn:
+        # The flood's passphrases are wrong: its TOTP secret is never read. Its column is
+        # the clear one before migration 0014 (the baseline may be older), sealed after.
+        names = {c["name"] for c in inspect(conn).get_columns("reviewers")}
+        totp = "otp_secret_sealed" if "otp_secret_sealed" in names else "otp_secret"
+        reviewers_table = table(
+            "reviewers",
+            *(column(name) for name in ("uuid", "username", "passphrase_hash", totp)),
+            *(column(name) for name in ("last_totp_step", "role", "is_active")),
+            column("created_at", UTCDateTime()),
+        )
         conn.execute(
-            insert(Reviewer),
+            insert(reviewers_table),
             {
                 "uuid": "flood-target",
                 "username": "analyst1",
                 "passphrase_hash": reviewers.make_hasher().hash(PASSPHRASE),
-                "otp_secret": "JBSWY3DPEHPK3PXP",
+                totp: "never-read",
                 "last_totp_step": 0,
-                "role": Role.ANALYST,
+                "role": Role.ANALYST.name,
                 "is_active": True,
+                "created_at": dt.datetime.now(dt.UTC),
             },
         )
     engine.dispose()

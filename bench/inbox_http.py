@@ -38,10 +38,11 @@ from pathlib import Path
 
 import pyotp
 import requests
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from bench import inbox_scale
 from keys.gpg import GpgKeyring
+from vault.column_key import COLUMN_KEY_FILE, TOTP_SECRET, ColumnKey
 from vault.db import make_engine
 from vault.models import Reviewer, Role, Source
 from vault.services import reviewers
@@ -168,18 +169,24 @@ def seed(instance: Instance, n: int, armored: str) -> dict[str, str]:
                 "uuid": "bench-api-account",
                 "username": API_USER,
                 "passphrase_hash": "x",
-                "otp_secret": "x",
+                "otp_secret_sealed": "x",
                 "last_totp_step": 0,
                 "role": Role.ANALYST,
                 "is_active": True,
             },
         )
+        # Sealed as the app seals them (vault.column_key), with the instance's key file.
+        key = ColumnKey.load_or_generate(instance.instance / COLUMN_KEY_FILE)
         for name in [inbox_scale.reader_name(s) for s in inbox_scale.UNREAD_SHARES] + [API_USER]:
             secrets[name] = pyotp.random_base32()
+            uuid = conn.scalars(select(Reviewer.uuid).where(Reviewer.username == name)).one()
             conn.execute(
                 update(Reviewer)
                 .where(Reviewer.username == name)
-                .values(passphrase_hash=hasher.hash(PASSPHRASE), otp_secret=secrets[name])
+                .values(
+                    passphrase_hash=hasher.hash(PASSPHRASE),
+                    otp_secret_sealed=key.seal(secrets[name], TOTP_SECRET, uuid),
+                )
             )
     engine.dispose()
     return secrets

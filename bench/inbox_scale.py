@@ -111,7 +111,7 @@ def seed_rows(conn: Connection, n: int, per_source: int = PER_SOURCE) -> dict[st
                 "uuid": f"bench-{reader_name(share)}",
                 "username": reader_name(share),
                 "passphrase_hash": "x",
-                "otp_secret": "x",
+                "otp_secret_sealed": "x",  # never opened: inbox_http seals real ones
                 "last_totp_step": 0,
                 "role": Role.ANALYST,
                 "is_active": True,

@@ -53,8 +53,8 @@ def _credentials_page(
     totp = None
     if show_totp:
         totp = {
-            "qr": _qr_data_uri(reviewers.provisioning_uri(reviewer)),
-            "secret": _grouped(reviewer.otp_secret),
+            "qr": _qr_data_uri(reviewers.provisioning_uri(db(), reviewer)),
+            "secret": _grouped(reviewers.totp_secret(db(), reviewer)),
         }
     return render_template(
         "admin/credentials.html", reviewer=reviewer, passphrase=passphrase, totp=totp

@@ -44,8 +44,12 @@ def _to_referral(referral_uuid: str) -> ResponseReturnValue:
 def directory() -> ResponseReturnValue:
     reviewer = current_reviewer()
     orgs = partners.list_orgs(db(), reviewer)
+    # Opened (the column key) only to be shown: the database holds them sealed.
+    details = {org.uuid: partners.org_details(db(), org) for org in orgs}
     members = partners.partner_accounts(db(), reviewer) if reviewer.is_admin else []
-    return render_template("partners/directory.html", orgs=orgs, form=OrgForm(), members=members)
+    return render_template(
+        "partners/directory.html", orgs=orgs, details=details, form=OrgForm(), members=members
+    )
 
 
 @bp.route("/partners/members", methods=["POST"])

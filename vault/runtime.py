@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from keys.gpg import GpgKeyring
 from keys.lifecycle import SUBMISSION_KEY_FILE
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey
+from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
 from vault.config import Config
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
@@ -102,6 +103,9 @@ def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
     # to every session so nothing can be stored without a signed custody receipt.
     receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
     custody.bind_signer(session_factory, receipt_key)
+    # TOTP secrets and partner details are sealed with a key file read only by a process
+    # that opens one (vault.column_key).
+    bind_column_key(session_factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
     return Runtime(
         config=config,
         engine=engine,

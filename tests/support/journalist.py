@@ -40,7 +40,8 @@ class Account:
 def make_account(runtime: Runtime, username: str, role: Role = Role.ANALYST) -> Account:
     with runtime.session_factory() as db:
         reviewer, passphrase = reviewers.create_reviewer(db, username, role, hasher=FAST_HASHER)
-        return Account(reviewer.uuid, reviewer.username, passphrase, reviewer.otp_secret)
+        secret = reviewers.totp_secret(db, reviewer)
+        return Account(reviewer.uuid, reviewer.username, passphrase, secret)
 
 
 def credentials_shown(page: str) -> tuple[str | None, str | None]:

@@ -1,8 +1,11 @@
 """The partner network: organisations, their member accounts, referrals of cases, and
 the sealed messages exchanged over a referral.
 
-Directory entries are professional contact details, not case content. Everything said
-about a case (referral messages) is OpenPGP ciphertext only.
+Directory entries are professional contact details, not case content. An organisation's
+name and services are in clear (the directory is sorted and filtered on them, referrals
+and partner accounts join on the organisation); its regions, languages and contact
+details are sealed with the instance's column key (vault.column_key), opened only to be
+shown. Everything said about a case (referral messages) is OpenPGP ciphertext only.
 """
 
 from __future__ import annotations
@@ -48,9 +51,9 @@ class PartnerOrg(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
     # Comma-separated PartnerService values, in enum order.
     services: Mapped[str] = mapped_column(String(SERVICES_MAX))
-    regions: Mapped[str] = mapped_column(String(REGIONS_MAX), default="")
-    languages: Mapped[str] = mapped_column(String(LANGUAGES_MAX), default="")
-    contact: Mapped[str] = mapped_column(String(CONTACT_MAX), default="")
+    # Regions, languages and contact as JSON, sealed with the column key and bound to the
+    # organisation's uuid (vault.services.partners.org_details); NULL: none given.
+    details_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from vault.db import Base, utcnow
 
 USERNAME_MAX = 64
+# "v1:" and base64 of a 12-byte nonce, a 32-character base32 secret and a 16-byte tag
+# (83 characters); room to spare for a longer secret.
+OTP_SEALED_MAX = 128
 
 
 class Role(enum.Enum):
@@ -27,7 +30,9 @@ class Reviewer(Base):
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
     username: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True)
     passphrase_hash: Mapped[str] = mapped_column(String(255))
-    otp_secret: Mapped[str] = mapped_column(String(64))
+    # The TOTP secret, sealed with the instance's column key (AES-GCM, vault.column_key),
+    # never in clear: read and written through vault.services.reviewers (`totp_secret`).
+    otp_secret_sealed: Mapped[str] = mapped_column(String(OTP_SEALED_MAX))
     # Highest TOTP time-step accepted so far: a code at or below it is a replay.
     last_totp_step: Mapped[int] = mapped_column(default=0)
     role: Mapped[Role] = mapped_column(

@@ -3,12 +3,16 @@ member accounts. Analysts and admins read it; only admins change it (audited).""
 
 from __future__ import annotations
 
+import json
+import uuid as uuidlib
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vault.column_key import PARTNER_DETAILS, column_key_of
 from vault.errors import NotFoundError, VaultError
 from vault.models import PartnerMember, PartnerOrg, PartnerService, Reviewer, Role
 from vault.models.partner import CONTACT_MAX, LANGUAGES_MAX, NAME_MAX, REGIONS_MAX
@@ -17,10 +21,12 @@ from vault.services.audit_log import RefusalRecordedError, require_admin_audited
 
 __all__ = [
     "InvalidPartnerError",
+    "OrgDetails",
     "add_member",
     "create_org",
     "get_org",
     "list_orgs",
+    "org_details",
     "org_of",
     "partner_accounts",
 ]
@@ -28,6 +34,32 @@ __all__ = [
 
 class InvalidPartnerError(VaultError):
     """Invalid directory input (empty name, unknown service, too long, duplicate)."""
+
+
+@dataclass(frozen=True)
+class OrgDetails:
+    """What the directory shows of an organisation beyond its name and services."""
+
+    regions: str = ""
+    languages: str = ""
+    contact: str = ""
+
+
+def org_details(db: Session, org: PartnerOrg) -> OrgDetails:
+    """The organisation's regions, languages and contact, opened with the column key
+    bound to `db` (the database holds them sealed only)."""
+    if org.details_sealed is None:
+        return OrgDetails()
+    opened = column_key_of(db).open(org.details_sealed, PARTNER_DETAILS, org.uuid)
+    return OrgDetails(**json.loads(opened))
+
+
+def _seal_details(db: Session, org: PartnerOrg, details: OrgDetails) -> None:
+    if details == OrgDetails():
+        org.details_sealed = None
+        return
+    plain = json.dumps(asdict(details), sort_keys=True, ensure_ascii=False)
+    org.details_sealed = column_key_of(db).seal(plain, PARTNER_DETAILS, org.uuid)
 
 
 def _clean(value: str, limit: int) -> str:
@@ -51,13 +83,17 @@ def create_org(
     name = _clean(name, NAME_MAX)
     if not name or not chosen:
         raise InvalidPartnerError("a name and at least one service are required")
-    org = PartnerOrg(
-        name=name,
-        services=",".join(s.value for s in PartnerService if s in chosen),
+    details = OrgDetails(
         regions=_clean(regions, REGIONS_MAX),
         languages=_clean(languages, LANGUAGES_MAX),
         contact=_clean(contact, CONTACT_MAX),
     )
+    org = PartnerOrg(
+        uuid=str(uuidlib.uuid4()),  # the sealed details are bound to it
+        name=name,
+        services=",".join(s.value for s in PartnerService if s in chosen),
+    )
+    _seal_details(db, org, details)
     try:
         with db.begin_nested():
             db.add(org)

@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 import time
+import uuid as uuidlib
 from functools import cache
 from typing import NoReturn
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from vault.codenames import codename_words
+from vault.column_key import TOTP_SECRET, column_key_of
 from vault.config import Config
 from vault.db import utcnow
 from vault.errors import AuthenticationError, NotFoundError, TotpReplayError, VaultError
@@ -64,6 +66,8 @@ __all__ = [
     "reset_passphrase",
     "reset_totp",
     "set_active",
+    "set_totp_secret",
+    "totp_secret",
     "totp_step",
     "verify_totp",
 ]
@@ -153,9 +157,23 @@ def generate_otp_secret() -> str:
     return pyotp.random_base32()
 
 
-def provisioning_uri(reviewer: Reviewer) -> str:
+def totp_secret(db: Session, reviewer: Reviewer) -> str:
+    """The reviewer's TOTP secret (base32), opened with the key bound to `db`.
+
+    The database holds it sealed only (vault.column_key): a dump of the database alone
+    yields no secret. Raises SealedColumnError if it does not open (another key or row).
+    """
+    return column_key_of(db).open(reviewer.otp_secret_sealed, TOTP_SECRET, reviewer.uuid)
+
+
+def set_totp_secret(db: Session, reviewer: Reviewer, secret: str) -> None:
+    """Store `secret` sealed with the key bound to `db` (bound to the reviewer's uuid)."""
+    reviewer.otp_secret_sealed = column_key_of(db).seal(secret, TOTP_SECRET, reviewer.uuid)
+
+
+def provisioning_uri(db: Session, reviewer: Reviewer) -> str:
     """The otpauth:// URI an authenticator app enrols from (shown as a QR code)."""
-    return pyotp.TOTP(reviewer.otp_secret).provisioning_uri(
+    return pyotp.TOTP(totp_secret(db, reviewer)).provisioning_uri(
         name=reviewer.username, issuer_name=TOTP_ISSUER
     )
 
@@ -175,9 +193,12 @@ def credential_stamp(reviewer: Reviewer) -> str:
     Sessions and API tokens keep it and are refused when it no longer matches, so
     resetting someone's credentials, or deactivating the account, also logs out whoever
     might have been using the old ones, for good: reactivation does not bring it back.
+    The TOTP part is the sealed secret (a new secret is sealed under a new nonce), so
+    checking a session needs no key.
     """
     material = (
-        f"{reviewer.passphrase_hash}\0{reviewer.otp_secret}\0{reviewer.credential_generation}"
+        f"{reviewer.passphrase_hash}\0{reviewer.otp_secret_sealed}\0"
+        f"{reviewer.credential_generation}"
     ).encode()
     return hashlib.sha256(material).hexdigest()[:32]
 
@@ -211,7 +232,7 @@ def verify_totp(db: Session, reviewer: Reviewer, code: str, *, at: float | None 
     not after the last accepted one. The step is written with a conditional UPDATE, so
     two concurrent requests with the same code cannot both succeed. Does not commit.
     """
-    step = totp_step(reviewer.otp_secret, code, at)
+    step = totp_step(totp_secret(db, reviewer), code, at)
     if step is None:
         raise AuthenticationError("wrong code")
     if step <= reviewer.last_totp_step:
@@ -370,7 +391,8 @@ def create_reviewer(
     """A new reviewer with a generated passphrase and TOTP secret.
 
     Returns the reviewer and the passphrase, which is shown once and never stored; the
-    TOTP secret is `reviewer.otp_secret` (enrol with `provisioning_uri(reviewer)`).
+    TOTP secret is `totp_secret(db, reviewer)` (enrol with `provisioning_uri(db, reviewer)`),
+    stored sealed only.
     `actor=None` is the server operator (`backupctl`, e.g. for the first admin).
     Raises InvalidUsernameError, UsernameTakenError, AccessDeniedError.
     """
@@ -380,13 +402,14 @@ def create_reviewer(
         raise UsernameTakenError("username taken")
     passphrase = generate_passphrase()
     reviewer = Reviewer(
+        uuid=str(uuidlib.uuid4()),  # the sealed TOTP secret is bound to it
         username=username,
         passphrase_hash=hasher.hash(passphrase),
-        otp_secret=generate_otp_secret(),
         last_totp_step=0,
         role=role,
         is_active=True,
     )
+    set_totp_secret(db, reviewer, generate_otp_secret())
     db.add(reviewer)
     try:
         db.flush()  # assigns the uuid the audit event refers to
@@ -418,12 +441,13 @@ def reset_passphrase(
 def reset_totp(db: Session, actor: Reviewer | None, reviewer: Reviewer) -> str:
     """A new TOTP secret (returned for enrolment); the reviewer's sessions end."""
     require_admin(actor)
-    reviewer.otp_secret = generate_otp_secret()
+    secret = generate_otp_secret()
+    set_totp_secret(db, reviewer, secret)
     # The new secret's codes must work at once, whatever steps the old one used.
     reviewer.last_totp_step = 0
     audit.record(db, actor, "totp_reset", "reviewer", reviewer.uuid)
     db.commit()
-    return reviewer.otp_secret
+    return secret
 
 
 def _active_admins(db: Session) -> int:

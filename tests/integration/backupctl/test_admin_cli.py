@@ -14,6 +14,7 @@ from sqlalchemy import select
 from backupctl.cli import main
 from keys.gpg import GpgKeyring
 from tests.support.leaks import assert_no_leak
+from vault.column_key import COLUMN_KEY_FILE, TOTP_SECRET, ColumnKey
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
 from vault.models import AccountKey, Reviewer, Role
@@ -52,11 +53,16 @@ def test_create_admin_prints_credentials_once(instance: Path) -> None:
     assert PasswordHasher().verify(reviewer.passphrase_hash, passphrase)
     assert passphrase not in reviewer.passphrase_hash
 
-    grouped = " ".join(re.findall(".{1,4}", reviewer.otp_secret))
+    key = ColumnKey.load(instance / COLUMN_KEY_FILE)
+    secret = key.open(reviewer.otp_secret_sealed, TOTP_SECRET, reviewer.uuid)
+    grouped = " ".join(re.findall(".{1,4}", secret))
     assert grouped in result.output
     [uri] = re.findall(r"otpauth://\S+", result.output)
     totp = pyotp.parse_uri(uri)
-    assert totp.secret == reviewer.otp_secret
+    assert totp.secret == secret
+    # The database holds it sealed only: in no row, not in its file nor the WAL, nowhere
+    # in the instance directory.
+    assert_no_leak(secret, files=[instance])
     assert totp.issuer == "BackUp"
     assert "█" in result.output or "▀" in result.output  # the terminal QR code
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from tests.support.journalist import Account, login, make_account, post_form
 from vault.models import AuditEvent, PartnerMember, PartnerOrg, Role
 from vault.runtime import Runtime
+from vault.services import partners
 
 
 def _client(app: Flask, account: Account) -> FlaskClient:
@@ -27,7 +28,8 @@ def test_directory(app: Flask, runtime: Runtime) -> None:
     post_form(admin, "/partners/new", data, page="/partners/")
     with runtime.session_factory() as db:
         org = db.scalars(select(PartnerOrg)).one()
-    assert (org.services, org.regions) == ("medical", "Kivu")
+        details = partners.org_details(db, org)
+    assert (org.services, details.regions, details.languages) == ("medical", "Kivu", "sw")
     post_form(
         admin, "/partners/members", {"org": org.uuid, "account": nurse.uuid}, page="/partners/"
     )

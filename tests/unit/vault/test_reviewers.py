@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vault.codenames import codename_words
+from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
 from vault.config import Budget
 from vault.db import make_engine, make_session_factory
 from vault.errors import AuthenticationError, LoginThrottledError, NotFoundError, TotpReplayError
@@ -51,7 +52,9 @@ def factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     url = f"sqlite:///{tmp_path / 'reviewers.sqlite'}"
     upgrade(url)
     engine = make_engine(url)
-    yield make_session_factory(engine)
+    factory = make_session_factory(engine)
+    bind_column_key(factory, ColumnKeyFile(tmp_path / COLUMN_KEY_FILE))
+    yield factory
     engine.dispose()
 
 
@@ -73,8 +76,8 @@ def _new(db: Session, username: str = "amina", role: Role = Role.ANALYST) -> tup
     return reviewers.create_reviewer(db, username, role, hasher=FAST)
 
 
-def _code(reviewer: Reviewer, at: float) -> str:
-    return pyotp.TOTP(reviewer.otp_secret).at(at)
+def _code(db: Session, reviewer: Reviewer, at: float) -> str:
+    return pyotp.TOTP(reviewers.totp_secret(db, reviewer)).at(at)
 
 
 def _actions(db: Session) -> list[tuple[str, str | None]]:
@@ -100,9 +103,9 @@ class TestArgon2:
         assert reviewer.passphrase_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
         assert reviewers.DEFAULT_HASHER.verify(reviewer.passphrase_hash, passphrase)
         assert reviewer.role is Role.ADMIN and reviewer.is_active
-        uri = reviewers.provisioning_uri(reviewer)
+        uri = reviewers.provisioning_uri(db, reviewer)
         assert uri.startswith("otpauth://totp/BackUp:first-admin?")
-        assert f"secret={reviewer.otp_secret}" in uri and "issuer=BackUp" in uri
+        assert f"secret={reviewers.totp_secret(db, reviewer)}" in uri and "issuer=BackUp" in uri
 
     def test_injected_cost_is_used(self, db: Session) -> None:
         """Cheaper parameters (tests only) show in the stored hash."""
@@ -123,7 +126,13 @@ class TestArgon2:
         reviewer, passphrase = _new(db)
         stronger = reviewers.make_hasher(time_cost=2, memory_cost=16, parallelism=1)
         reviewers.authenticate(
-            db, budget, CLIENT, "amina", passphrase, _code(reviewer, time.time()), hasher=stronger
+            db,
+            budget,
+            CLIENT,
+            "amina",
+            passphrase,
+            _code(db, reviewer, time.time()),
+            hasher=stronger,
         )
         assert reviewer.passphrase_hash.startswith("$argon2id$v=19$m=16,t=2,p=1$")
 
@@ -164,28 +173,32 @@ class TestVerifyTotp:
         """A code works once; the same code again is a replay."""
         reviewer, _ = _new(db)
         now = time.time()
-        step = reviewers.verify_totp(db, reviewer, _code(reviewer, now), at=now)
+        step = reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
         db.commit()
-        assert reviewer.last_totp_step == step == pyotp.TOTP(reviewer.otp_secret).timecode(now)
+        assert (
+            reviewer.last_totp_step
+            == step
+            == pyotp.TOTP(reviewers.totp_secret(db, reviewer)).timecode(now)
+        )
         with pytest.raises(TotpReplayError):
-            reviewers.verify_totp(db, reviewer, _code(reviewer, now), at=now)
+            reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
 
     def test_older_step_refused_after_newer(self, db: Session) -> None:
         """Once the next step's code was used, the current step's code is refused too."""
         reviewer, _ = _new(db)
         now = time.time()
-        reviewers.verify_totp(db, reviewer, _code(reviewer, now + STEP), at=now)
+        reviewers.verify_totp(db, reviewer, _code(db, reviewer, now + STEP), at=now)
         with pytest.raises(TotpReplayError):
-            reviewers.verify_totp(db, reviewer, _code(reviewer, now), at=now)
+            reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
         with pytest.raises(TotpReplayError):
-            reviewers.verify_totp(db, reviewer, _code(reviewer, now - STEP), at=now)
+            reviewers.verify_totp(db, reviewer, _code(db, reviewer, now - STEP), at=now)
 
     def test_later_step_accepted(self, db: Session) -> None:
         """The following step's code is accepted after the current one."""
         reviewer, _ = _new(db)
         now = time.time()
-        first = reviewers.verify_totp(db, reviewer, _code(reviewer, now), at=now)
-        second = reviewers.verify_totp(db, reviewer, _code(reviewer, now + STEP), at=now + STEP)
+        first = reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
+        second = reviewers.verify_totp(db, reviewer, _code(db, reviewer, now + STEP), at=now + STEP)
         assert second == first + 1 == reviewer.last_totp_step
 
     def test_wrong_code_is_not_a_replay(self, db: Session) -> None:
@@ -194,7 +207,7 @@ class TestVerifyTotp:
         now = time.time()
         with pytest.raises(AuthenticationError) as info:
             reviewers.verify_totp(
-                db, reviewer, "000000" if _code(reviewer, now) != "000000" else "111111", at=now
+                db, reviewer, "000000" if _code(db, reviewer, now) != "000000" else "111111", at=now
             )
         assert not isinstance(info.value, TotpReplayError)
         assert reviewer.last_totp_step == 0
@@ -204,7 +217,7 @@ class TestVerifyTotp:
         with factory() as setup:
             reviewer, _ = _new(setup)
             uuid = reviewer.uuid
-            secret = reviewer.otp_secret
+            secret = reviewers.totp_secret(setup, reviewer)
         now = time.time()
         code = pyotp.TOTP(secret).at(now)
         with factory() as first, factory() as second:
@@ -221,12 +234,13 @@ class TestVerifyTotp:
         """After a 2FA reset, the old secret's codes fail and the new one's work at once."""
         reviewer, _ = _new(db)
         now = time.time()
-        old_code = _code(reviewer, now)
+        old_code = _code(db, reviewer, now)
         reviewers.verify_totp(db, reviewer, old_code, at=now)
-        old_secret = reviewer.otp_secret
-        assert reviewers.reset_totp(db, None, reviewer) == reviewer.otp_secret != old_secret
+        old_secret = reviewers.totp_secret(db, reviewer)
+        new_secret = reviewers.reset_totp(db, None, reviewer)
+        assert new_secret == reviewers.totp_secret(db, reviewer) != old_secret
         assert reviewer.last_totp_step == 0
-        new_code = _code(reviewer, now)
+        new_code = _code(db, reviewer, now)
         if new_code != old_code:  # 1 in a million: both secrets give the same code
             with pytest.raises(AuthenticationError):
                 reviewers.verify_totp(db, reviewer, old_code, at=now)
@@ -239,17 +253,17 @@ class TestAuthenticate:
         reviewer, passphrase = _new(db)
         now = time.time()
         found = reviewers.authenticate(
-            db, budget, CLIENT, " Amina ", passphrase, _code(reviewer, now), hasher=FAST, at=now
+            db, budget, CLIENT, " Amina ", passphrase, _code(db, reviewer, now), hasher=FAST, at=now
         )
         assert found.id == reviewer.id and found.last_login_at is not None
-        assert found.last_totp_step == pyotp.TOTP(reviewer.otp_secret).timecode(now)
+        assert found.last_totp_step == pyotp.TOTP(reviewers.totp_secret(db, reviewer)).timecode(now)
         assert ("login", reviewer.uuid) in _actions(db)
 
     def test_replayed_code_refused_at_login(self, db: Session, budget: ClientBudget) -> None:
         """Logging in twice with one code: the second is a replay."""
         reviewer, passphrase = _new(db)
         now = time.time()
-        code = _code(reviewer, now)
+        code = _code(db, reviewer, now)
         reviewers.authenticate(db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now)
         with pytest.raises(TotpReplayError):
             reviewers.authenticate(
@@ -262,7 +276,7 @@ class TestAuthenticate:
         """A wrong passphrase fails before the code is looked at; the code stays usable."""
         reviewer, passphrase = _new(db)
         now = time.time()
-        code = _code(reviewer, now)
+        code = _code(db, reviewer, now)
         with pytest.raises(AuthenticationError) as info:
             reviewers.authenticate(
                 db, budget, CLIENT, "amina", "wrong " + passphrase, code, hasher=FAST
@@ -286,7 +300,7 @@ class TestAuthenticate:
                     CLIENT,
                     username,
                     "not it",
-                    _code(reviewer, time.time()),
+                    _code(db, reviewer, time.time()),
                     hasher=counting,
                 )
             errors.append(type(info.value))
@@ -300,7 +314,13 @@ class TestAuthenticate:
         reviewers.set_active(db, None, reviewer, False)
         with pytest.raises(AuthenticationError) as info:
             reviewers.authenticate(
-                db, budget, CLIENT, "amina", passphrase, _code(reviewer, time.time()), hasher=FAST
+                db,
+                budget,
+                CLIENT,
+                "amina",
+                passphrase,
+                _code(db, reviewer, time.time()),
+                hasher=FAST,
             )
         assert not isinstance(info.value, TotpReplayError)
         assert reviewer.last_totp_step == 0
@@ -317,11 +337,18 @@ class TestAuthenticate:
         now = time.time()
         with pytest.raises(LoginThrottledError) as info:
             reviewers.authenticate(
-                db, budget, CLIENT, "AMINA", passphrase, _code(reviewer, now), hasher=FAST
+                db, budget, CLIENT, "AMINA", passphrase, _code(db, reviewer, now), hasher=FAST
             )
         assert 0 < info.value.retry_after <= 60
         found = reviewers.authenticate(
-            db, budget, "client-b", "amina", passphrase, _code(reviewer, now), hasher=FAST, at=now
+            db,
+            budget,
+            "client-b",
+            "amina",
+            passphrase,
+            _code(db, reviewer, now),
+            hasher=FAST,
+            at=now,
         )
         assert found.id == reviewer.id
 
