@@ -365,6 +365,10 @@ class GpgKeyring:
                 ids.add(str(sub[0]).upper())
         return ids
 
+    def recipients_of(self, armored: str) -> set[str]:
+        """The long key ids (upper case) an armored OpenPGP message is encrypted to."""
+        return {str(key_id).upper() for key_id in self._gpg.get_recipients(armored)}
+
     def import_keys(self, armored: str | bytes) -> list[str]:
         result = self._gpg.import_keys(armored)
         fingerprints = [fp for fp in result.fingerprints if fp]
