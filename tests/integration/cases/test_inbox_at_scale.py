@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, make_source
 from tests.support.product import REPO
 from vault.models import (
@@ -28,7 +29,6 @@ from vault.models import (
     Submission,
     UnreadSubmission,
 )
-from vault.runtime import Runtime
 from vault.services import deletion, inbox, inbox_query, reviewers, sources, unread
 from vault.services.inbox_query import InboxFilter, list_page
 

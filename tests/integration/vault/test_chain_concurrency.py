@@ -14,13 +14,13 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from keys.receipts import TrustedKeys
 from tests.support.journalist import FAST_HASHER
 from vault import audit_chain
 from vault.config import Budget
 from vault.errors import AuthenticationError
 from vault.models import AuditEvent, CustodyReceipt
-from vault.runtime import Runtime
 from vault.services import audit, custody, reviewers
 from vault.throttle import ClientBudget
 

@@ -11,6 +11,7 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from keys.receipts import ChainError, SigningKey, TrustedKeys
 from tests.conftest import SUBMISSION_PASSPHRASE
@@ -18,7 +19,6 @@ from tests.support.journalist import FAST_HASHER
 from tests.support.leaks import assert_no_leak
 from vault import codenames
 from vault.models import CustodyReceipt, Role, Submission
-from vault.runtime import Runtime
 from vault.services import custody, export, replies, reviewers, sources
 from vault.store import DocumentSink
 
@@ -202,17 +202,15 @@ def test_rows_stored_without_append_still_get_a_receipt(runtime: Runtime) -> Non
 
 def test_deletion_removes_files_and_rows_never_receipts(runtime: Runtime) -> None:
     """Deleting a source never breaks the chain: its receipts (ciphertext facts) stay."""
-    from rq import SimpleWorker
 
-    from vault import jobs
+    from composition import jobs
     from vault.services import deletion
 
     uuids = _submit(runtime, "to be deleted", [("a.txt", b"x")])
     with runtime.session_factory() as db:
         source = db.scalar(select(Submission).where(Submission.uuid == uuids[0])).source
         deletion.request_source_deletion(db, runtime.redis, source)
-    jobs.bind(runtime)
-    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
     with runtime.session_factory() as db:
         assert db.scalar(select(Submission.id)) is None
         assert len(custody.receipts_for(db, uuids)) == 3
