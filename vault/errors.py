@@ -26,6 +26,11 @@ class OutputTooLargeError(DecryptionError):
     more than the item can be): decryption stopped there and nothing is returned."""
 
 
+class KeyringError(VaultError):
+    """The keyring could not carry out a key operation the domain asked of it
+    (generating, deleting or exporting a key: vault.ports.ReplyKeys, PublicKeyExport)."""
+
+
 class ChainError(VaultError):
     """A signed record or a chain of them does not verify; the message names which."""
 

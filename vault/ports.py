@@ -3,8 +3,9 @@
 vault never imports `keys`: it types against these, and the composition root hands it
 the real adapters (`keys.gpg.GpgKeyring`, `keys.receipts.SigningKey` and
 `keys.receipts.TrustedKeys`). The errors a port raises are the domain's own, from
-`vault.errors` (SealError, DecryptionError, OutputTooLargeError, ChainError), so the
-domain can name what it catches without knowing who raised it.
+`vault.errors` (SealError, DecryptionError, OutputTooLargeError, KeyringError,
+ChainError), so the domain can name what it catches without knowing who raised it: an
+adapter raises these, never its own package's errors, from a port's methods.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class Sealer(Protocol):
 
 
 class ReplyKeys(Protocol):
-    """The keys the keyring holds: per-source reply keys, reviewers' account keys."""
+    """The keys the keyring holds: per-source reply keys, reviewers' account keys.
+
+    A key operation that fails raises KeyringError."""
 
     def generate_reply_key(self, name: str, passphrase: str) -> str:
         """A new keypair, its secret half locked with `passphrase`; its fingerprint."""
@@ -65,7 +68,7 @@ class ReplyKeys(Protocol):
 
 
 class PublicKeyExport(Protocol):
-    """Export of a public key, armored."""
+    """Export of a public key, armored; KeyringError if the keyring has no such key."""
 
     def export_public(self, fingerprint: str) -> str: ...
 
