@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backupctl._common import check_gnupg_home, is_development_key
+from composition.runtime import read_submission_fingerprint
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import (
     DEV_KEY_NAME,
@@ -23,7 +24,6 @@ from keys.lifecycle import (
 )
 from vault.config import Config
 from vault.errors import ConfigError
-from vault.runtime import read_submission_fingerprint
 
 DEV_WORKSTATION_HOME = "dev-workstation-gnupg"
 DEV_PASSPHRASE_FILE = "dev-workstation-passphrase"  # noqa: S105  # nosec B105

@@ -23,17 +23,27 @@ from backupctl.cmd_serve import serve
 from backupctl.cmd_store import sweep
 from backupctl.cmd_worker import worker
 from backupctl.cmd_workstation import workstation
+from keys.errors import KeysError
+from onion.errors import OnionError
 from vault.errors import VaultError
+from workstation.errors import WorkstationError
 
 
 class _Group(click.Group):
-    """Domain errors become one clear line and exit status 1, not a traceback."""
+    """The errors of each package (the domain, keys, Tor, the workstation) become one
+    clear line and exit status 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except VaultError as exc:
             raise click.ClickException(str(exc)) from exc
+        except KeysError as exc:
+            raise click.ClickException(f"key error: {exc}") from exc
+        except OnionError as exc:
+            raise click.ClickException(f"Tor error: {exc}") from exc
+        except WorkstationError as exc:
+            raise click.ClickException(f"workstation error: {exc}") from exc
         except OperationalError as exc:
             raise click.ClickException(
                 f"database error ({exc.orig}): has `backupctl db upgrade` been run?"

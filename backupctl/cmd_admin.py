@@ -8,6 +8,7 @@ import click
 import segno
 
 from backupctl._common import CliState
+from keys.errors import KeysError
 from keys.gpg import GpgKeyring
 from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
 from vault.db import make_engine, make_session_factory
@@ -56,7 +57,7 @@ def create(state: CliState, username: str, role: str) -> None:
             try:
                 keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
                 accounts.make_account_key(db, keyring, reviewer, passphrase, actor=None)
-            except (VaultError, OSError):
+            except (VaultError, KeysError, OSError):
                 db.rollback()
                 key_made = False
             name, otp_secret = reviewer.username, reviewers.totp_secret(db, reviewer)

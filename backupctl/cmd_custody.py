@@ -19,7 +19,7 @@ import click
 
 from backupctl._common import CliState, read_passphrase_file
 from keys.lifecycle import fingerprint_groups
-from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey
+from keys.receipts import RECEIPT_KEY_FILE, SigningKey, TrustedKeys, VerifyKey
 from vault.db import make_engine, make_session_factory
 from vault.services import custody as custody_service
 from workstation.attachments import refresh_reports
@@ -82,7 +82,7 @@ def verify_server_log(state: CliState) -> None:
     engine = make_engine(config.database_url)
     try:
         with make_session_factory(engine)() as db:
-            count = custody_service.verify_log(db, keys)
+            count = custody_service.verify_log(db, TrustedKeys(keys))
     finally:
         engine.dispose()
     click.echo(f"VERIFIED: {count} receipts, chained and signed; current key {key.fingerprint}")

@@ -18,6 +18,7 @@ from backupctl._common import (
     is_development_key,
     read_passphrase_file,
 )
+from composition.runtime import read_submission_fingerprint
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import (
     SUBMISSION_KEY_FILE,
@@ -26,7 +27,6 @@ from keys.lifecycle import (
     load_submission_key,
 )
 from vault.config import SECRETS_FILE
-from vault.runtime import read_submission_fingerprint
 from workstation.prefixes import PrefixError, normalise_fingerprint, resolve_fingerprint
 
 # gpg's validity letters of a key that must not be used: revoked, expired, invalid, disabled.

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from backupctl._common import CliState
+from composition.runtime import read_submission_fingerprint
 from keys.gpg import GpgKeyring
 from vault.db import make_engine, make_session_factory
-from vault.runtime import read_submission_fingerprint
 from vault.services import releases
 from workstation.observatory.release_sign import verify_release
 

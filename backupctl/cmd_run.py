@@ -28,13 +28,13 @@ from backupctl._devkey import dev_passphrase_file, dev_workstation_home, ensure_
 from backupctl._devonion import start_dev_onion_services
 from backupctl._process import StopFlag, StopRequested, Supervisor, port_is_free
 from backupctl._redis import PrivateRedis
+from composition.runtime import build_runtime
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import fingerprint_groups
 from vault import jobs
 from vault.column_key import COLUMN_KEY_FILE
 from vault.config import Config, load_config
 from vault.migrate import upgrade
-from vault.runtime import build_runtime
 
 LISTEN_HOST = "127.0.0.1"  # development: never another interface
 START_TIMEOUT_SECONDS = 60.0
@@ -109,9 +109,8 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
     stop.check()
 
     runtime = build_runtime(config)
-    jobs.bind(runtime)
     try:
-        swept = jobs.sweep_store()
+        swept = jobs.sweep_store(runtime)
     finally:
         runtime.engine.dispose()
         runtime.redis.close()

@@ -6,8 +6,8 @@ import click
 from redis import Redis
 
 from backupctl._common import CliState, private_redis_socket
+from composition.runtime import build_runtime
 from vault import jobs
-from vault.runtime import build_runtime
 
 # A partial file is touched by every chunk of a live upload; anything this much older
 # than its last write was abandoned. Lower would risk cutting a slow upload over Tor.
@@ -29,9 +29,8 @@ def sweep(state: CliState, older_than: int) -> None:
     # Sweeping reads the database and the store only; the client is never connected.
     redis = Redis.from_url(config.redis_url or f"unix://{private_redis_socket(config)}")
     runtime = build_runtime(config, redis=redis)
-    jobs.bind(runtime)
     try:
-        removed = jobs.sweep_store(older_than_seconds=older_than)
+        removed = jobs.sweep_store(runtime, older_than_seconds=older_than)
     finally:
         runtime.engine.dispose()
     click.echo(f"Shredded {removed} stale file(s).")

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import click
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from backupctl._common import CliState, redis_url_for
-from vault import jobs, notifications
-from vault.runtime import build_runtime
+from composition import jobs
+from composition.runtime import build_runtime
+from vault import notifications
 from vault.services import deletion
 
 
@@ -26,14 +27,12 @@ def worker(state: CliState, burst: bool) -> None:
     notifications.check_worker_secrets(config)
     redis = Redis.from_url(redis_url_for(config))
     runtime = build_runtime(config, redis=redis)
-    jobs.bind(runtime)
-    # SimpleWorker runs jobs in this process: a forked work horse would share the
-    # database pool's connections with its parent, which PostgreSQL cannot survive.
+    # The worker runs jobs in this process (jobs.worker), each given `runtime`.
     # Job descriptions and ids carry source and submission ids: RQ logs them at INFO,
     # so the worker logs from WARNING up (a failing job is still reported).
     # Queue order is priority: a notification never waits behind a run of deletions.
     queues = [notifications.queue(redis), deletion.queue(redis)]
-    rq_worker = SimpleWorker(queues, connection=redis, log_job_description=False)
+    rq_worker = jobs.worker(runtime, queues, log_job_description=False)
     revived = sum(requeue_abandoned(queue) for queue in queues)
     if revived:
         click.echo(f"backupctl worker: {revived} job(s) cut off by a crash run again", err=True)

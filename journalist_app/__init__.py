@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from composition.runtime import Runtime, build_runtime
 from journalist_app import (
     admin,
     api,
@@ -42,7 +43,6 @@ from journalist_app.context import (
 from journalist_app.refusals import record_refusal
 from vault.config import Config, load_config
 from vault.errors import NotFoundError, StorageFullError
-from vault.runtime import Runtime, build_runtime
 from vault.services import conversation, reviewers
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import AccessDeniedError

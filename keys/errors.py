@@ -1,17 +1,31 @@
-from vault.errors import SealError, VaultError
+"""Errors of the keys package, rooted at `KeysError`.
+
+The methods that implement one of the domain's ports (vault.ports) raise the errors
+the port documents, which are the domain's own (vault.errors): SealError,
+DecryptionError and OutputTooLargeError (sealing and opening), KeyringError (a reply
+or account key the domain asked to generate, delete or export), ChainError (a chain
+of signed records that does not verify). They are re-exported here so callers of keys
+can name them. Everything else keys refuses (importing or loading a key, the
+submission key's lifecycle, exporting a secret key) is a KeysError.
+"""
+
+from vault.errors import ChainError, DecryptionError, KeyringError, OutputTooLargeError, SealError
 
 
-class KeyOperationError(VaultError):
-    """A key operation failed (generation, import, export, deletion)."""
+class KeysError(Exception):
+    """Base of the errors of the keys package (not of the domain's: see above)."""
 
 
-class DecryptionError(VaultError):
-    """Ciphertext could not be decrypted (wrong key or passphrase, or corrupt data)."""
+class KeyOperationError(KeysError):
+    """A key operation failed (generation, import, export, deletion, loading)."""
 
 
-class OutputTooLargeError(DecryptionError):
-    """The plaintext would exceed the limit set for it (a compression bomb, or simply
-    more than the item can be): decryption stopped there and nothing is returned."""
-
-
-__all__ = ["DecryptionError", "KeyOperationError", "OutputTooLargeError", "SealError"]
+__all__ = [
+    "ChainError",
+    "DecryptionError",
+    "KeyOperationError",
+    "KeyringError",
+    "KeysError",
+    "OutputTooLargeError",
+    "SealError",
+]

@@ -25,7 +25,13 @@ from typing import IO
 
 import gnupg
 
-from keys.errors import DecryptionError, KeyOperationError, OutputTooLargeError, SealError
+from keys.errors import (
+    DecryptionError,
+    KeyOperationError,
+    KeyringError,
+    OutputTooLargeError,
+    SealError,
+)
 
 # The agent must never cache a passphrase: each source's reply key may be used only
 # during a request that carries its codename-derived passphrase.
@@ -328,7 +334,10 @@ class GpgKeyring:
         Key generation happens in gpg-agent; on a loaded machine the agent may be slow to
         come up or be restarting, so a failed attempt is retried after (re)launching it.
         """
-        spec = batch_key_spec(name, passphrase)
+        try:
+            spec = batch_key_spec(name, passphrase)
+        except KeyOperationError as exc:  # the port's error (vault.ports.ReplyKeys)
+            raise KeyringError(str(exc)) from exc
         status = ""
         for attempt in range(_KEYGEN_ATTEMPTS):
             result = self._gpg.gen_key(spec)
@@ -337,7 +346,7 @@ class GpgKeyring:
             status = str(result.status)
             launch_agent(self.home)
             time.sleep(0.2 * (attempt + 1))
-        raise KeyOperationError(f"key generation failed: {status}")
+        raise KeyringError(f"key generation failed: {status}")
 
     def delete_key(self, fingerprint: str) -> None:
         """Remove both halves of a key; missing keys are not an error (idempotent)."""
@@ -347,7 +356,7 @@ class GpgKeyring:
         if self._gpg.list_keys(keys=[fingerprint]):
             result = self._gpg.delete_keys(fingerprint)
             if str(result) != "ok":
-                raise KeyOperationError(f"could not delete key: {result}")
+                raise KeyringError(f"could not delete key: {result}")
 
     def has_public_key(self, fingerprint: str) -> bool:
         return bool(self._gpg.list_keys(keys=[fingerprint]))
@@ -365,6 +374,10 @@ class GpgKeyring:
                 ids.add(str(sub[0]).upper())
         return ids
 
+    def recipients_of(self, armored: str) -> set[str]:
+        """The long key ids (upper case) an armored OpenPGP message is encrypted to."""
+        return {str(key_id).upper() for key_id in self._gpg.get_recipients(armored)}
+
     def import_keys(self, armored: str | bytes) -> list[str]:
         result = self._gpg.import_keys(armored)
         fingerprints = [fp for fp in result.fingerprints if fp]
@@ -375,7 +388,7 @@ class GpgKeyring:
     def export_public(self, fingerprint: str) -> str:
         armored = self._gpg.export_keys(fingerprint)
         if not armored:
-            raise KeyOperationError("no such public key")
+            raise KeyringError("no such public key")
         return str(armored)
 
     def export_secret(self, fingerprint: str, passphrase: str) -> str:

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from keys.errors import KeyOperationError
-from vault.errors import VaultError
+from vault.errors import ChainError
+from vault.ports import GENESIS, KEY_ROTATION
 
 __all__ = [
     "GENESIS",
@@ -40,6 +41,7 @@ __all__ = [
     "ChainError",
     "SignedRecord",
     "SigningKey",
+    "TrustedKeys",
     "VerifyKey",
     "body_hash",
     "canonical",
@@ -47,14 +49,8 @@ __all__ = [
 ]
 
 RECEIPT_KEY_FILE = "receipt_key.pem"
-GENESIS = "0" * 64
-# A record of this kind, signed by the outgoing key, hands the chain over to `new_key`
-# (its PEM in `new_key_pem`): from then on only the new key may sign.
-KEY_ROTATION = "receipt-key-rotation"
-
-
-class ChainError(VaultError):
-    """A signed record or a chain of them does not verify; the message names which."""
+# GENESIS (`prev` of a first record) and KEY_ROTATION (the kind of a record handing the
+# chain over to `new_key`, its PEM in `new_key_pem`) are the domain's, in vault.ports.
 
 
 def canonical(body: Mapping[str, Any]) -> bytes:
@@ -120,6 +116,10 @@ class SigningKey:
 
     def sign(self, data: bytes) -> bytes:
         return self._private.sign(data)
+
+    def sign_record(self, body: Mapping[str, Any]) -> SignedRecord:
+        """`body` signed by this key (vault.ports.ReceiptSigner)."""
+        return SignedRecord.sign(self, body)
 
     @classmethod
     def generate(cls, path: Path, passphrase: bytes | None = None) -> SigningKey:
@@ -262,3 +262,21 @@ def verify_chain(
             if record.body.get("prev") != previous.hash:
                 raise ChainError(f"{where}: does not link to the record before it")
         previous = record
+
+
+class TrustedKeys:
+    """Receipt public keys trusted to have signed a chain (vault.ports.ChainVerifier)."""
+
+    def __init__(self, keys: Iterable[VerifyKey]) -> None:
+        self.keys = list(keys)
+
+    def verify(
+        self,
+        records: Sequence[tuple[Mapping[str, Any], str]],
+        label: str,
+        *,
+        start_prev: str | None = None,
+    ) -> list[str]:
+        signed = [SignedRecord(body, signature) for body, signature in records]
+        verify_chain(signed, self.keys, label, start_prev=start_prev)
+        return [record.hash for record in signed]

@@ -1,13 +1,11 @@
-"""Errors of the onion package; part of the one hierarchy rooted at `VaultError`."""
+"""Errors of the onion package, rooted at `OnionError` (not the domain's VaultError)."""
 
 from __future__ import annotations
-
-from vault.errors import ConfigError, VaultError
 
 __all__ = ["ClientAuthError", "OnionError", "TorConfigError", "TorNotFoundError", "TorStartError"]
 
 
-class OnionError(VaultError):
+class OnionError(Exception):
     """Base of every error raised while talking to, configuring or checking Tor."""
 
 
@@ -15,7 +13,7 @@ class TorNotFoundError(OnionError):
     """The tor executable is not installed (the apps then stay on 127.0.0.1)."""
 
 
-class TorConfigError(OnionError, ConfigError):
+class TorConfigError(OnionError):
     """A torrc would be invalid or unsafe; tor was not (re)configured with it."""
 
 

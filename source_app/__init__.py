@@ -11,6 +11,7 @@ from flask import Flask
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
+from composition.runtime import Runtime, build_runtime
 from source_app import alert, assist, consent, errors, figures, language, lookup, main, public_key
 from source_app import receipts as custody_receipts
 from source_app.context import CONFIG_KEY, RUNTIME_KEY, close_db
@@ -21,7 +22,6 @@ from source_app.uploads import (
 )
 from vault.config import Config, load_config
 from vault.errors import ConfigError
-from vault.runtime import Runtime, build_runtime
 from webcore import rendering, security, upload_slots
 from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
 

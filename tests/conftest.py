@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from redis import Redis
 
+from composition.runtime import Runtime, build_runtime
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import GeneratedKey, generate_submission_key, load_submission_key
 from tests.support.servers import postgres_server, redis_server
 from vault.config import Config, ScryptParams, load_config
 from vault.migrate import upgrade
-from vault.runtime import Runtime, build_runtime
 
 SUBMISSION_PASSPHRASE = "correct horse battery staple submission"
 TESTS = Path(__file__).parent

@@ -17,6 +17,24 @@ class SealError(StoreError):
     """Encryption of incoming data failed; nothing was stored."""
 
 
+class DecryptionError(VaultError):
+    """Ciphertext could not be decrypted (wrong key or passphrase, or corrupt data)."""
+
+
+class OutputTooLargeError(DecryptionError):
+    """The plaintext would exceed the limit set for it (a compression bomb, or simply
+    more than the item can be): decryption stopped there and nothing is returned."""
+
+
+class KeyringError(VaultError):
+    """The keyring could not carry out a key operation the domain asked of it
+    (generating, deleting or exporting a key: vault.ports.ReplyKeys, PublicKeyExport)."""
+
+
+class ChainError(VaultError):
+    """A signed record or a chain of them does not verify; the message names which."""
+
+
 class EmptySubmissionError(VaultError):
     """A submission with neither a message nor a file."""
 

@@ -1,45 +1,54 @@
-"""RQ entry points. They receive ids, never objects, and open their own session.
+"""The background jobs. They receive ids, never objects, and open their own session.
 
-The worker binds a Runtime once at start (`bind`); without one, a job builds it from
-the environment, as `backupctl worker` does.
+Each takes first the parts it works with (`JobParts`, the process's Runtime) and then
+what was queued. RQ queues them by these functions' dotted names (`vault.jobs.NAME`,
+with the ids only): the worker's job class (`composition.jobs`) passes the Runtime the
+composition root built for the worker, so no module here holds one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
-from typing import TypeVar
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
 
+from redis import Redis
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vault import notifications
-from vault.config import load_config
+from vault.config import Config
 from vault.models import Reply, Source, Submission
-from vault.runtime import Runtime, build_runtime
+from vault.ports import ReplyKeys
 from vault.services.source_consent import state_name
-
-_runtime: Runtime | None = None
-
-
-def bind(runtime: Runtime) -> None:
-    """Give this worker process its Runtime (the worker is its own process)."""
-    global _runtime
-    _runtime = runtime
+from vault.store import Store
 
 
-def _rt() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = build_runtime(load_config())
-    return _runtime
+class JobParts(Protocol):
+    """What the jobs use of a process's Runtime (`composition.runtime.Runtime`)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def keyring(self) -> ReplyKeys: ...
+
+    @property
+    def redis(self) -> Redis: ...
+
+    def session(self) -> AbstractContextManager[Session]: ...
 
 
 _Stored = TypeVar("_Stored", Submission, Reply)
 
 
-def _delete_stored(model: type[_Stored], item_uuid: str) -> bool:
+def _delete_stored(rt: JobParts, model: type[_Stored], item_uuid: str) -> bool:
     """Shred one sealed file, then remove its row; False if it was already gone."""
-    rt = _rt()
     with rt.session() as db:
         item = db.scalar(select(model).where(model.uuid == item_uuid))
         if item is None:
@@ -51,17 +60,16 @@ def _delete_stored(model: type[_Stored], item_uuid: str) -> bool:
     return True
 
 
-def delete_submission(submission_uuid: str) -> bool:
-    return _delete_stored(Submission, submission_uuid)
+def delete_submission(rt: JobParts, submission_uuid: str) -> bool:
+    return _delete_stored(rt, Submission, submission_uuid)
 
 
-def delete_reply(reply_uuid: str) -> bool:
-    return _delete_stored(Reply, reply_uuid)
+def delete_reply(rt: JobParts, reply_uuid: str) -> bool:
+    return _delete_stored(rt, Reply, reply_uuid)
 
 
-def delete_source(source_uuid: str) -> bool:
+def delete_source(rt: JobParts, source_uuid: str) -> bool:
     """Shred every file of a source, its reply key, then its rows."""
-    rt = _rt()
     with rt.session() as db:
         source = db.scalar(select(Source).where(Source.uuid == source_uuid))
         if source is None:
@@ -77,9 +85,8 @@ def delete_source(source_uuid: str) -> bool:
     return True
 
 
-def sweep_store(older_than_seconds: int = 3600) -> int:
+def sweep_store(rt: JobParts, older_than_seconds: int = 3600) -> int:
     """Shred what crashed requests left in the store (partials, files with no row)."""
-    rt = _rt()
     with rt.session() as db:
         submissions = db.execute(select(Source.uuid, Submission.filename).join(Submission.source))
         known = []
@@ -94,7 +101,14 @@ def sweep_store(older_than_seconds: int = 3600) -> int:
     return len(rt.store.sweep(known, dt.timedelta(seconds=older_than_seconds)))
 
 
-def notify_care(channel: str, event: str, token: str) -> str:
+def notify_care(rt: JobParts, channel: str, event: str, token: str) -> str:
     """One care notification through one channel (vault.notifications.deliver)."""
-    rt = _rt()
     return notifications.deliver(rt.redis, rt.config, channel, event, token)
+
+
+# What the worker runs, by the name RQ queues it under (deletion's and notifications'
+# `enqueue` calls name these; jobs already queued keep working across upgrades).
+JOBS: dict[str, Callable[..., object]] = {
+    f"{__name__}.{job.__name__}": job
+    for job in (delete_submission, delete_reply, delete_source, sweep_store, notify_care)
+}

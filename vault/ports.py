@@ -1,10 +1,26 @@
-"""Protocols the domain depends on; `keys/` implements them without importing the apps."""
+"""Protocols the domain depends on; `keys/` implements them without importing the apps.
+
+vault never imports `keys`: it types against these, and the composition root hands it
+the real adapters (`keys.gpg.GpgKeyring`, `keys.receipts.SigningKey` and
+`keys.receipts.TrustedKeys`). The errors a port raises are the domain's own, from
+`vault.errors` (SealError, DecryptionError, OutputTooLargeError, KeyringError,
+ChainError), so the domain can name what it catches without knowing who raised it: an
+adapter raises these, never its own package's errors, from a port's methods.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
+
+# The custody chain's format, shared by the domain (it writes the server's chain) and
+# the signer (keys.receipts, which also verifies the workstation's chain).
+# `prev` of a chain's first record:
+GENESIS = "0" * 64
+# A record of this kind, signed by the outgoing key, hands the chain over to `new_key`
+# (its PEM in `new_key_pem`): from then on only the new key may sign.
+KEY_ROTATION = "receipt-key-rotation"
 
 
 class SealStream(Protocol):
@@ -20,17 +36,104 @@ class SealStream(Protocol):
 
 
 class Sealer(Protocol):
-    """Encrypts to public keys, holds per-source reply keys, decrypts replies for sources."""
+    """Encrypts to public keys, decrypts small items (replies, notes) in memory."""
 
     def seal_stream(self, recipients: Sequence[str], output: Path) -> SealStream: ...
 
-    def seal_bytes(self, data: bytes, recipients: Sequence[str]) -> bytes: ...
+    def seal_bytes(self, data: bytes, recipients: Sequence[str]) -> bytes:
+        """The ciphertext of `data` to every recipient; raises SealError."""
 
     def open_bytes(self, ciphertext: bytes, passphrase: str, *, max_output: int = ...) -> bytes:
-        """At most `max_output` bytes of plaintext; OutputTooLargeError beyond."""
+        """At most `max_output` bytes of plaintext; OutputTooLargeError beyond,
+        DecryptionError for anything else that went wrong."""
 
-    def generate_reply_key(self, name: str, passphrase: str) -> str: ...
 
-    def delete_key(self, fingerprint: str) -> None: ...
+class ReplyKeys(Protocol):
+    """The keys the keyring holds: per-source reply keys, reviewers' account keys.
+
+    A key operation that fails raises KeyringError."""
+
+    def generate_reply_key(self, name: str, passphrase: str) -> str:
+        """A new keypair, its secret half locked with `passphrase`; its fingerprint."""
+
+    def delete_key(self, fingerprint: str) -> None:
+        """Remove both halves of a key; a missing key is not an error."""
 
     def has_public_key(self, fingerprint: str) -> bool: ...
+
+    def has_secret_key(self, fingerprint: str) -> bool: ...
+
+    def key_ids(self, fingerprint: str) -> set[str]:
+        """The long key ids (upper case) of a key and its subkeys."""
+
+
+class PublicKeyExport(Protocol):
+    """Export of a public key, armored; KeyringError if the keyring has no such key."""
+
+    def export_public(self, fingerprint: str) -> str: ...
+
+
+class CiphertextRecipients(Protocol):
+    """Who a ciphertext is encrypted to, read from its session key packets."""
+
+    def recipients_of(self, armored: str) -> set[str]:
+        """The long key ids (upper case) an armored OpenPGP message names."""
+
+
+class Keyring(Sealer, ReplyKeys, PublicKeyExport, CiphertextRecipients, Protocol):
+    """Everything the domain asks of the server keyring (`keys.gpg.GpgKeyring`)."""
+
+
+class ChainRecord(Protocol):
+    """One signed record of a chain: its body and signature (base64)."""
+
+    @property
+    def body(self) -> Mapping[str, Any]: ...
+
+    @property
+    def signature(self) -> str: ...
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 (hex) of the body's canonical bytes: what the next record links to."""
+
+
+class ReceiptPublicKey(Protocol):
+    """The public half of a receipt key."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def pem(self) -> str: ...
+
+
+@runtime_checkable
+class ReceiptSigner(Protocol):
+    """The instance's receipt key: signs custody receipts."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def verify_key(self) -> ReceiptPublicKey: ...
+
+    def sign(self, data: bytes) -> bytes:
+        """A detached signature over exactly `data` (an export's manifest)."""
+
+    def sign_record(self, body: Mapping[str, Any]) -> ChainRecord:
+        """`body` signed over its canonical bytes: the next record of a chain."""
+
+
+class ChainVerifier(Protocol):
+    """Trusted receipt public keys that check a chain of signed records."""
+
+    def verify(
+        self,
+        records: Sequence[tuple[Mapping[str, Any], str]],
+        label: str,
+        *,
+        start_prev: str | None = None,
+    ) -> list[str]:
+        """Check every (body, signature) and every link; the hash of each body, in order.
+
+        Raises ChainError naming the record and what is wrong."""

@@ -11,7 +11,7 @@ from typing import cast
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from vault.runtime import Runtime
+from composition.runtime import Runtime
 
 RUNTIME_KEY = "backup"
 

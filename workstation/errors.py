@@ -1,9 +1,8 @@
-"""Errors of the air-gapped side, under the domain's one hierarchy."""
+"""Errors of the air-gapped side, rooted at `WorkstationError` (not the domain's
+VaultError: the workstation is no part of the server's domain)."""
 
-from vault.errors import VaultError
 
-
-class WorkstationError(VaultError):
+class WorkstationError(Exception):
     """Base of every error raised by the workstation tools."""
 
 

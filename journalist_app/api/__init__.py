@@ -13,9 +13,9 @@ from flask import Flask, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 
+from composition.runtime import Runtime
 from journalist_app.api import errors, v1
 from journalist_app.context import RUNTIME_KEY
-from vault.runtime import Runtime
 from vault.services.api_tokens import TokenService
 
 __all__ = ["API_PREFIX", "error_response", "init_app", "is_api_request"]

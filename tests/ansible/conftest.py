@@ -30,6 +30,7 @@ SOURCE_ITEMS = (
     "requirements.lock",
     "README.md",
     "vault",
+    "composition",
     "keys",
     "webcore",
     "onion",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from composition.runtime import Runtime
 from tests.support.served import app_logs, serve_apps
-from vault.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -17,12 +17,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.browser.conftest import Served
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support import leaks
 from vault.models import Source, Submission
-from vault.runtime import Runtime
 from workstation.decrypt import decrypt_downloads
 from workstation.report import render_report_file
 

@@ -12,11 +12,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support import leaks
 from tests.support.journalist import make_account
 from vault.models import CareRequest, CareStatus, Reviewer, Role
-from vault.runtime import Runtime
 from vault.services import care
 
 CONTACT = "MARKER-care-contact-3b8e ask for Aline at the market"

@@ -12,10 +12,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support.journalist import Account, make_account, make_source
 from vault.models import Case, CasePriority
-from vault.runtime import Runtime
 
 
 def _login(browser: Browser, served: Served, account: Account) -> Page:

@@ -14,10 +14,10 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support.journalist import make_account, make_source
 from vault.models import CasePriority, PartnerOrg, Referral, ReferralStatus, Reviewer, Source
-from vault.runtime import Runtime
 from vault.services import cases
 
 LONG_NAME = "Clinic" + "x" * 120  # one word, no place to break

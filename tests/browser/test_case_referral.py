@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.browser.conftest import Served
 from tests.conftest import SUBMISSION_PASSPHRASE
@@ -22,7 +23,6 @@ from tests.support.journalist import Account, make_account
 from vault import reports
 from vault.consent_record import purposes
 from vault.models import PartnerService, Reviewer, Role, Submission
-from vault.runtime import Runtime
 from vault.services import partners
 from workstation.consent import ConsentReading, reading_of
 from workstation.decrypt import decrypt_downloads

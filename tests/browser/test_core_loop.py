@@ -11,13 +11,13 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.browser.conftest import Served
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support import leaks
 from tests.support.journalist import make_account
 from vault.models import Role
-from vault.runtime import Runtime
 from workstation.decrypt import decrypt_downloads
 
 MESSAGE_MARKER = "MARKER-msg-4f9c2a71"

@@ -10,13 +10,13 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Request, expect
 
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.browser.conftest import Served
 from tests.support.journalist import make_account
 from tests.support.releases import signed_release
 from tests.unit.workstation.test_observatory_release import SPEC, random_rows
 from vault.models import Role
-from vault.runtime import Runtime
 
 
 @pytest.mark.browser

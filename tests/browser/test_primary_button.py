@@ -10,9 +10,9 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support.journalist import Account, make_account, make_source
-from vault.runtime import Runtime
 
 
 def _login(browser: Browser, served: Served, account: Account) -> Page:

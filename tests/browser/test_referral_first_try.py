@@ -15,12 +15,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support import leaks
 from tests.support.consent import record_consent
 from tests.support.journalist import Account, make_account
 from vault.models import AccountKey, Case, Reviewer, Role
-from vault.runtime import Runtime
 
 URGENT_MARKER = "MARKER-urgent-3f0a9c51 raped two days ago, needs PEP today"
 TO_SOURCE_MARKER = "MARKER-to-source-b81d4e07 come to the clinic this afternoon"

@@ -12,13 +12,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.browser.conftest import Served
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support import leaks
 from tests.support.journalist import Account, make_account, make_source
 from vault.models import Reply, Reviewer
-from vault.runtime import Runtime
 from vault.services import accounts, cases
 
 REPLY_MARKER = "MARKER-handover-reply-3b7e"

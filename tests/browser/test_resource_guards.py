@@ -15,12 +15,12 @@ from playwright.sync_api import Browser, expect
 from redis import Redis
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.browser.conftest import Served
 from tests.support.filesystems import MIB, fill_to, runtime_on_small_store
 from vault.config import Config
 from vault.models import Submission
-from vault.runtime import Runtime
 
 
 @pytest.fixture

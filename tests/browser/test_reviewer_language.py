@@ -7,9 +7,9 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, expect
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support.journalist import make_account
-from vault.runtime import Runtime
 
 
 @pytest.mark.browser

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.browser.page_audit import PageAudit, heaviest, screenshot_folder
 from tests.support import reviewer_pages
 from tests.support.journalist import Account
-from vault.runtime import Runtime
 
 MAX_PAGE_BYTES = 40 * 1024
 WEIGHTS: dict[str, int] = {}  # "lang name" -> bytes, printed at the end

@@ -12,12 +12,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.browser.conftest import Served
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support import leaks
 from vault.models import Source, Submission
-from vault.runtime import Runtime
 
 
 def _submit(page: Page, action: str) -> None:

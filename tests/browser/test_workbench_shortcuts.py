@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support.care import ask, new_source
 from tests.support.journalist import Account, make_account, make_source
@@ -26,7 +27,6 @@ from vault.models import (
     Reviewer,
     Role,
 )
-from vault.runtime import Runtime
 from vault.services import care, partners
 
 CONSENTING = {

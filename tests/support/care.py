@@ -7,11 +7,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from source_app import create_app as create_source_app
 from tests.integration.source_app.helpers import SourceBrowser, csrf_token
 from tests.support.journalist import Account, login
 from vault.models import Reviewer
-from vault.runtime import Runtime
 from vault.services import care
 
 MARKER = "CARE-MARKER-7f3a call Amina at the market"

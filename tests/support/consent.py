@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from vault.consent_record import Answer, check_code, purposes
 from vault.models import ConsentRecord, Reviewer, Source, Submission, SubmissionKind
-from vault.runtime import Runtime
 from vault.services import consents
 
 

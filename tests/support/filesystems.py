@@ -18,11 +18,11 @@ from pathlib import Path
 
 from redis import Redis
 
+from composition.runtime import Runtime, build_runtime
 from keys.gpg import kill_agent
 from keys.lifecycle import load_submission_key
 from vault.config import Config, DiskReserve
 from vault.migrate import upgrade
-from vault.runtime import Runtime, build_runtime
 
 MIB = 1024 * 1024
 

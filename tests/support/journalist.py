@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
+from composition.runtime import Runtime
 from vault import codenames
 from vault.models import Role, Source, Submission
-from vault.runtime import Runtime
 from vault.services import reviewers, sources
 from vault.store import DocumentSink
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from tests.support import care as care_support
 from tests.support.consent import record_consent
 from tests.support.journalist import Account, age_source, make_account, make_source
@@ -24,7 +25,6 @@ from vault.models import (
     Reviewer,
     Role,
 )
-from vault.runtime import Runtime
 from vault.services import cases, notes, partners, referrals, replies
 from vault.services import sources as source_services
 

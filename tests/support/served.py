@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
+from composition.runtime import Runtime
 from tests.support.servers import free_port
 from tests.support.serving import factory_spec, serve_factory, serving
 from tests.support.wsgi import LOG_DIR_ENV
 from vault.config import Config, load_config
-from vault.runtime import Runtime
 
 _MIB = 1024 * 1024
 # Set by the served environment itself, not by the test's configuration.

@@ -17,6 +17,7 @@ from typing import TypeVar
 import pytest
 import requests
 
+from composition.runtime import Runtime
 from onion import clientauth
 from onion.errors import OnionError
 from onion.torrc import (
@@ -29,7 +30,6 @@ from onion.torrc import (
 from tests.support.servers import free_port
 from tests.support.serving import serve_app
 from tests.tor.network import Node, TorNetwork, retry, tor_network
-from vault.runtime import Runtime
 
 FETCH_DEADLINE = 120.0
 T = TypeVar("T")

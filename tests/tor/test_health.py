@@ -8,10 +8,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from onion.tor import torrc_text
 from tests.tor.conftest import OnionServices
 from tests.tor.network import Node, TorNetwork
-from vault.runtime import Runtime
 
 
 def _health(

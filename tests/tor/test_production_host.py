@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import requests
 
+from composition.runtime import Runtime
 from tests.tor.conftest import OnionServices, onion_get, tor_session
 from tests.tor.network import Node
-from vault.runtime import Runtime
 
 
 class TestProductionHost:

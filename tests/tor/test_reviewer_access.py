@@ -10,11 +10,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from onion.socks import SocksError, fetch_status
 from onion.torrc import JOURNALIST_SERVICE
 from tests.tor.conftest import OnionServices, wait_for_answer
 from tests.tor.network import Node, TorNetwork
-from vault.runtime import Runtime
 
 REFUSED_CODES = (0xF4, 0xF5)  # client authorization missing / wrong
 

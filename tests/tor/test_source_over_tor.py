@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import CODENAME_RE, csrf_token, gunzip, stored_files
@@ -15,7 +16,6 @@ from tests.support.leaks import assert_no_leak
 from tests.tor.conftest import OnionServices, onion_get, tor_session
 from tests.tor.network import Node
 from vault.models import Source, Submission, SubmissionKind
-from vault.runtime import Runtime
 from vault.services.source_consent import state_name
 
 OPENPGP_PACKET = re.compile(rb"^[\x84\x85\xc1]")  # PKESK, old or new packet format

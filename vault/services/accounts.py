@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.models import Reviewer
+from vault.ports import Keyring
 from vault.services import notes, referrals, team_replies
 
 __all__ = ["make_account_key", "reseal_for_new_readers"]
@@ -29,7 +29,7 @@ make_account_key = notes.create_account_key
 
 def reseal_for_new_readers(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     reader: Reviewer,
     session_key_passphrase: str,
     submission_fingerprint: str,

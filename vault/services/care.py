@@ -35,12 +35,12 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault import reports
 from vault.db import utcnow
 from vault.errors import VaultError
 from vault.models import AccountKey, CareRequest, CareStatus, Reviewer, Role, Source
 from vault.models.note import canonical_recipients
+from vault.ports import Keyring
 from vault.services import audit, resealing
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import require_admin
@@ -123,7 +123,7 @@ def care_document(document: Mapping[str, Any], language: str) -> dict[str, Any]:
 
 def seal_care_request(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     source: Source,
     document: Mapping[str, Any],
     language: str,
@@ -187,7 +187,7 @@ def set_on_duty(db: Session, actor: Reviewer | None, reviewer: Reviewer, on_duty
 
 def reseal_pending_care(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     session_key_passphrase: str,
     submission_fingerprint: str,
@@ -220,7 +220,7 @@ def reseal_pending_care(
 
 def reseal_opened_care(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     opened: Sequence[tuple[CareRequest, str | None]],
     submission_fingerprint: str,

@@ -21,7 +21,6 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.db import utcnow
 from vault.errors import EmptySubmissionError, NotFoundError, VaultError
 from vault.models import (
@@ -34,6 +33,7 @@ from vault.models import (
     Reviewer,
     Source,
 )
+from vault.ports import Keyring
 from vault.services import audit, care, cases, consents, inbox, referrals, replies, resealing
 from vault.services.care import InvalidCareInputError
 from vault.store import Store
@@ -165,7 +165,7 @@ def _view(request: CareRequest, text: str | None) -> CareView:
 
 def _open(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     requests: Iterable[CareRequest],
     key: str | None,
@@ -180,7 +180,7 @@ def _open(
 
 def list_queue(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     key: str | None,
     submission_fingerprint: str,
@@ -237,7 +237,7 @@ def get_request(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
 
 def open_request(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     request_uuid: str,
     key: str | None,
@@ -295,7 +295,7 @@ def close(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
 def answer(
     db: Session,
     store: Store,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     request_uuid: str,
     text: str,
@@ -330,7 +330,7 @@ def _case_for(db: Session, actor: Reviewer, request: CareRequest) -> Case:
 
 def refer(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     request_uuid: str,
     org_uuid: str,
@@ -364,7 +364,7 @@ def refer(
 def answer_and_refer(
     db: Session,
     store: Store,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     request_uuid: str,
     text: str,

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.db import utcnow
 from vault.errors import StoreError, VaultError
 from vault.models import Reply, ReplySealer, Reviewer
+from vault.ports import Keyring
 from vault.services import audit, custody, inbox
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES
 from vault.store import PARTIAL_PREFIX, SealedFile, Store
@@ -51,12 +51,12 @@ class ReplyTooLargeError(VaultError):
     """
 
 
-def _check_recipients(keyring: GpgKeyring, armored: str, required: Sequence[str]) -> None:
+def _check_recipients(keyring: Keyring, armored: str, required: Sequence[str]) -> None:
     """Refuse anything but an OpenPGP message to each required key: a reply the source
     could not read, or that the workstation could not audit, is never stored."""
     if not armored.lstrip().startswith(ARMOR_HEADER):
         raise NotEncryptedError("not an armored OpenPGP message")
-    named = {key_id.upper() for key_id in keyring.gpg.get_recipients(armored)}
+    named = keyring.recipients_of(armored)
     for fingerprint in required:
         if not named & keyring.key_ids(fingerprint):
             raise NotEncryptedError("not encrypted to every required key")
@@ -91,7 +91,7 @@ def _write_ciphertext(store: Store, source_uuid: str, final_name: str, data: byt
 def store_encrypted_reply(
     db: Session,
     store: Store,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     reviewer: Reviewer,
     source_uuid: str,
     armored: str,

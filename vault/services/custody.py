@@ -33,23 +33,16 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from keys.receipts import (
-    GENESIS,
-    KEY_ROTATION,
-    ChainError,
-    SignedRecord,
-    SigningKey,
-    VerifyKey,
-    verify_chain,
-)
 from vault.chain_lock import lock_chains
 from vault.db import utcnow
-from vault.errors import ConfigError
+from vault.errors import ChainError, ConfigError
 from vault.models import CustodyReceipt, Reply, Submission
+from vault.ports import GENESIS, KEY_ROTATION, ChainVerifier, ReceiptSigner
 
 __all__ = [
     "RECEIPT_VERSION",
     "Manifest",
+    "ReceiptRecord",
     "append",
     "bind_signer",
     "chain_segment",
@@ -84,7 +77,19 @@ class Manifest:
         return cls(filename, media_type, len(data), hashlib.sha256(data).hexdigest())
 
 
-def bind_signer(factory: sessionmaker[Session], key: SigningKey) -> None:
+@dataclass(frozen=True)
+class ReceiptRecord:
+    """A stored receipt as a signed record: its body and signature (base64)."""
+
+    body: Mapping[str, Any]
+    signature: str
+
+    def to_json(self) -> str:
+        """One line of a receipts file, as `keys.receipts.SignedRecord.from_json` reads it."""
+        return json.dumps({"body": self.body, "sig": self.signature}, sort_keys=True)
+
+
+def bind_signer(factory: sessionmaker[Session], key: ReceiptSigner) -> None:
     """Every session `factory` makes from now on signs receipts with `key`, and receipts
     whatever Submission or Reply it commits."""
     factory.configure(info={_SIGNER_INFO: key})
@@ -126,9 +131,9 @@ def _forget_on_rollback(db: Session, _previous: Any) -> None:
     _forget(db)
 
 
-def signer_of(db: Session) -> SigningKey:
+def signer_of(db: Session) -> ReceiptSigner:
     key = db.info.get(_SIGNER_INFO)
-    if not isinstance(key, SigningKey):
+    if not isinstance(key, ReceiptSigner):
         raise ConfigError("no receipt key bound to this session: refusing to store unreceipted")
     return key
 
@@ -165,7 +170,7 @@ def append(
     if sealed_manifest is not None:
         body["manifest_sha256"] = hashlib.sha256(sealed_manifest).hexdigest()
     body.update(extra or {})
-    record = SignedRecord.sign(key, body)
+    record = key.sign_record(body)
     row = CustodyReceipt(
         seq=body["seq"],
         kind=kind,
@@ -194,8 +199,8 @@ def append_reply(db: Session, reply: Reply, sealed_to: Sequence[str]) -> Custody
     )
 
 
-def to_record(row: CustodyReceipt) -> SignedRecord:
-    return SignedRecord(json.loads(row.body), row.signature)
+def to_record(row: CustodyReceipt) -> ReceiptRecord:
+    return ReceiptRecord(json.loads(row.body), row.signature)
 
 
 def receipt_code(receipt_hash: str) -> str:
@@ -228,17 +233,22 @@ def chain_segment(db: Session, first_seq: int, last_seq: int) -> list[CustodyRec
     )
 
 
-def verify_log(db: Session, keys: Iterable[VerifyKey]) -> int:
+def verify_log(db: Session, keys: ChainVerifier) -> int:
     """Verify the whole server chain from its first receipt; returns how many verified.
 
+    `keys`: the trusted receipt public keys (`keys.receipts.TrustedKeys`).
     Raises ChainError naming the first receipt that is missing, out of order, edited or
     signed by a key not in `keys`.
     """
     rows = list(db.scalars(select(CustodyReceipt).order_by(CustodyReceipt.seq)))
     records = [to_record(row) for row in rows]
-    verify_chain(records, keys, "server custody log", start_prev=GENESIS)
-    for row, record in zip(rows, records, strict=True):
-        if row.seq != record.body["seq"] or row.hash != record.hash:
+    hashes = keys.verify(
+        [(record.body, record.signature) for record in records],
+        "server custody log",
+        start_prev=GENESIS,
+    )
+    for row, record, record_hash in zip(rows, records, hashes, strict=True):
+        if row.seq != record.body["seq"] or row.hash != record_hash:
             raise ChainError(f"server custody log seq {row.seq}: columns disagree with body")
         if row.sealed_manifest is not None and record.body.get("manifest_sha256") != (
             hashlib.sha256(row.sealed_manifest).hexdigest()
@@ -247,7 +257,7 @@ def verify_log(db: Session, keys: Iterable[VerifyKey]) -> int:
     return len(records)
 
 
-def rotate_receipt_key(db: Session, new_key: SigningKey) -> CustodyReceipt:
+def rotate_receipt_key(db: Session, new_key: ReceiptSigner) -> CustodyReceipt:
     """Hand the chain over to `new_key`: a receipt signed by the current key naming it.
 
     The caller commits, then installs the new key and restarts every process: a process

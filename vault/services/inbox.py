@@ -15,9 +15,9 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from keys.gpg import GpgKeyring
 from vault.errors import NotFoundError
 from vault.models import Reply, Reviewer, SeenSubmission, Source, Submission
+from vault.ports import Keyring
 from vault.services import audit, deletion, replies, unread
 from vault.services.reviewers import AccessDeniedError, can_read_sources
 from vault.store import Store
@@ -236,7 +236,7 @@ def set_starred(db: Session, reviewer: Reviewer, source_uuid: str, starred: bool
 def reply_to_source(
     db: Session,
     store: Store,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     reviewer: Reviewer,
     source_uuid: str,
     text: str,

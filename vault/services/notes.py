@@ -42,10 +42,10 @@ import secrets
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.errors import VaultError
 from vault.models import AccountKey, CaseNote, Reviewer, Role
 from vault.models.note import canonical_recipients
+from vault.ports import Keyring
 from vault.services import audit, cases
 from vault.services.resealing import (
     account_fingerprint,
@@ -88,7 +88,7 @@ def key_passphrase(salt: str, login_passphrase: str) -> str:
     return hmac.new(bytes.fromhex(salt), login_passphrase.encode(), hashlib.sha256).hexdigest()
 
 
-def _opens(keyring: GpgKeyring, fingerprint: str, passphrase: str) -> bool:
+def _opens(keyring: Keyring, fingerprint: str, passphrase: str) -> bool:
     try:
         probe = keyring.seal_bytes(_PROBE, [fingerprint])
         return keyring.open_bytes(probe, passphrase) == _PROBE
@@ -98,7 +98,7 @@ def _opens(keyring: GpgKeyring, fingerprint: str, passphrase: str) -> bool:
 
 def create_account_key(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     reviewer: Reviewer,
     login_passphrase: str,
     *,
@@ -129,7 +129,7 @@ def create_account_key(
 
 
 def unlock_account_key(
-    db: Session, keyring: GpgKeyring, reviewer: Reviewer, login_passphrase: str
+    db: Session, keyring: Keyring, reviewer: Reviewer, login_passphrase: str
 ) -> str:
     """The key passphrase for the session; makes the account's key if it has none that
     opens (an account created before keys were made at creation).
@@ -163,7 +163,7 @@ def reader_recipients(db: Session, submission_fingerprint: str) -> list[str]:
 
 def add_note(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     case_uuid: str,
     text: str,
@@ -192,7 +192,7 @@ def add_note(
 
 def read_notes(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     case_uuid: str,
     session_key_passphrase: str | None,
@@ -221,7 +221,7 @@ def read_notes(
 
 def reseal_pending_notes(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     session_key_passphrase: str,
     submission_fingerprint: str,

@@ -26,7 +26,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.consent_record import Answer
 from vault.db import utcnow
 from vault.errors import VaultError
@@ -44,6 +43,7 @@ from vault.models import (
     Source,
 )
 from vault.models.note import canonical_recipients
+from vault.ports import Keyring
 from vault.services import (
     audit,
     cases,
@@ -285,7 +285,7 @@ def _org_recipients(db: Session, org_id: int, submission_fingerprint: str) -> li
 
 def add_message(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     referral_uuid: str,
     text: str,
@@ -313,7 +313,7 @@ def add_message(
 
 def read_messages(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     referral_uuid: str,
     session_key_passphrase: str | None,
@@ -344,7 +344,7 @@ def read_messages(
 
 def reseal_pending_messages(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     session_key_passphrase: str,
     submission_fingerprint: str,
@@ -409,7 +409,7 @@ def reseal_pending_messages(
 def reply_to_source(
     db: Session,
     store: Store,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     referral_uuid: str,
     text: str,

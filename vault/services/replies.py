@@ -15,12 +15,12 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.db import utcnow
 from vault.errors import EmptySubmissionError, VaultError
 from vault.models import Reply, ReplyCopy, ReplySealer, Reviewer, Source
 from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES, MAX_REPLY_CHARS
+from vault.ports import Keyring
 from vault.services import custody, notes
 from vault.store import Store
 
@@ -38,7 +38,7 @@ MAX_ENCRYPTED_REPLY_BYTES = 2 * MAX_REPLY_BYTES
 
 
 def _team_copy(
-    db: Session, keyring: GpgKeyring, plaintext: bytes, submission_fpr: str
+    db: Session, keyring: Keyring, plaintext: bytes, submission_fpr: str
 ) -> ReplyCopy | None:
     """The team's copy, or None when no reader holds a key or it cannot be sealed: the
     source's reply never waits on it (the workstation reads every reply)."""
@@ -58,7 +58,7 @@ def _team_copy(
 def send_reply(
     db: Session,
     store: Store,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     source: Source,
     reviewer: Reviewer | None,
     text: str,

@@ -18,12 +18,11 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement, CursorResult, Row, Select, literal, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from keys.errors import DecryptionError
-from keys.gpg import GpgKeyring
-from vault.errors import VaultError
+from vault.errors import DecryptionError, VaultError
 from vault.models import AccountKey, CareRequest, CaseNote, ReferralMessage, ReplyCopy, Reviewer
 from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES
+from vault.ports import Keyring
 from vault.services import audit
 
 __all__ = [
@@ -132,7 +131,7 @@ def may_open(item: Sealed, fingerprint: str, key_ids: set[str]) -> bool:
 
 def reseal(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     items: Sequence[tuple[Sealed, bytes, Sequence[str]]],
 ) -> int:
@@ -166,7 +165,7 @@ def reseal(
 
 def reseal_quietly(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     items: Sequence[tuple[Sealed, bytes, Sequence[str]]],
 ) -> None:
@@ -181,7 +180,7 @@ def reseal_quietly(
 
 
 def open_each(
-    keyring: GpgKeyring, items: Sequence[S], passphrase: str | None
+    keyring: Keyring, items: Sequence[S], passphrase: str | None
 ) -> list[tuple[S, str | None]]:
     """Each item with its text, or None where this key does not open it (or no key)."""
     opened: list[tuple[S, str | None]] = []
@@ -201,7 +200,7 @@ def open_each(
 
 def reseal_opened(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     opened: Sequence[tuple[Sealed, str | None]],
     current: Sequence[str],
@@ -220,7 +219,7 @@ def reseal_opened(
 
 
 def collect_batch(
-    keyring: GpgKeyring,
+    keyring: Keyring,
     candidates: Iterable[tuple[Sealed, Sequence[str]]],
     fingerprint: str,
     passphrase: str,
@@ -249,7 +248,7 @@ def collect_batch(
 
 def reseal_stale(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     stale: Select[*tuple[Any, ...]],
     readers: Callable[[Row[*tuple[Any, ...]]], Sequence[str]],

@@ -25,10 +25,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys.errors import DecryptionError
-from keys.gpg import GpgKeyring
 from vault.consent import consent_state_dumps, consent_state_loads
+from vault.errors import DecryptionError
 from vault.models import Source, Submission
+from vault.ports import Keyring
 from vault.reports import ConsentState, ReportError
 from vault.store import SealedFile, Store
 
@@ -69,7 +69,7 @@ def _states(store: Store, source: Source) -> list[tuple[int, Path]]:
 
 
 def read_state(
-    db: Session, store: Store, keyring: GpgKeyring, source: Source, passphrase: str
+    db: Session, store: Store, keyring: Keyring, source: Source, passphrase: str
 ) -> ConsentState | None:
     """The consent answers known for `source` (a use missing: not known), or None when
     none can be shown (no state yet, or one that does not open: the page then offers

@@ -5,7 +5,7 @@ when the key is made (vault.services.sources), so listing 10,000 sources costs n
 call. A source made before the column existed (migration 0013) gets it from the keyring
 the first time it is listed, once: it is stored then.
 
-The text is gpg's own export (`GpgKeyring.export_public`), so the API returns the same
+The text is gpg's own export (`keys.gpg.GpgKeyring.export_public`), so the API returns the same
 bytes as when it exported the key at each request. It is public material: the source's
 key to encrypt replies to, which the API hands to every reviewer client.
 """
@@ -16,15 +16,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.models import Source
+from vault.ports import Keyring
 
 __all__ = ["public_keys"]
 
 
-def public_keys(
-    db: Session, keyring: GpgKeyring, sources: Sequence[Source]
-) -> dict[int, str | None]:
+def public_keys(db: Session, keyring: Keyring, sources: Sequence[Source]) -> dict[int, str | None]:
     """Each source's armored reply public key (None: its key is gone from the keyring,
     e.g. a source being deleted). Keys found only in the keyring are stored (committed)."""
     found: dict[int, str | None] = {}

@@ -11,8 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from keys.errors import OutputTooLargeError
-from keys.gpg import GpgKeyring
 from vault import codenames
 from vault.config import Config
 from vault.db import utcnow
@@ -20,9 +18,11 @@ from vault.errors import (
     AuthenticationError,
     EmptySubmissionError,
     NotFoundError,
+    OutputTooLargeError,
     VaultError,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
+from vault.ports import Keyring
 from vault.services import custody, quota, source_consent, unread
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
@@ -74,7 +74,7 @@ def begin_source(db: Session, config: Config, codename: str) -> SourceCredential
 
 
 def create_source(
-    db: Session, keyring: GpgKeyring, config: Config, codename: str
+    db: Session, keyring: Keyring, config: Config, codename: str
 ) -> tuple[Source, SourceCredentials]:
     """Record a source with its reply key at once, without a submission.
 
@@ -101,7 +101,7 @@ def _free_designation(db: Session) -> str:
     raise VaultError("no free designation found")
 
 
-def _record_source(db: Session, keyring: GpgKeyring, credentials: SourceCredentials) -> Source:
+def _record_source(db: Session, keyring: Keyring, credentials: SourceCredentials) -> Source:
     """Insert the row and generate the reply key, flushed but not committed.
 
     Raises CodenameCollisionError when the row cannot be inserted (its key is deleted).
@@ -217,7 +217,7 @@ def submit(
 
 def submit_first(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     store: Store,
     credentials: SourceCredentials,
     submission_fpr: str,
@@ -369,7 +369,7 @@ def replies_for_source(db: Session, source: Source) -> list[Reply]:
 
 
 def read_reply(
-    store: Store, keyring: GpgKeyring, source: Source, reply: Reply, passphrase: str
+    store: Store, keyring: Keyring, source: Source, reply: Reply, passphrase: str
 ) -> str:
     """Decrypt a reply in memory for the source who owns it.
 

@@ -31,10 +31,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys.gpg import GpgKeyring
 from vault.errors import NotFoundError
 from vault.models import Reply, ReplyCopy, ReplySealer, Reviewer, Source
 from vault.models.note import canonical_recipients
+from vault.ports import Keyring
 from vault.services import audit, inbox, notes, resealing
 from vault.store import Store
 
@@ -75,7 +75,7 @@ def _without_copy(reply: Reply) -> ReplyState:
 
 def read_replies(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     source_uuid: str,
     session_key_passphrase: str | None,
@@ -154,7 +154,7 @@ def download_reply(
 
 def reseal_pending_copies(
     db: Session,
-    keyring: GpgKeyring,
+    keyring: Keyring,
     actor: Reviewer,
     session_key_passphrase: str,
     submission_fingerprint: str,

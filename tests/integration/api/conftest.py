@@ -10,13 +10,12 @@ from pathlib import Path
 
 import gnupg
 import pytest
-from rq import SimpleWorker
 
+from composition import jobs
+from composition.runtime import Runtime
 from tests.support.journalist import Account, make_account
 from tests.support.served import app_logs, serve_apps
-from vault import jobs
 from vault.models import Role
-from vault.runtime import Runtime
 from vault.services import deletion
 
 
@@ -64,8 +63,7 @@ def admin(runtime: Runtime) -> Account:
 
 def run_jobs(runtime: Runtime) -> None:
     """Run the queued deletion jobs now, as the RQ worker would."""
-    jobs.bind(runtime)
-    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
 
 
 @pytest.fixture

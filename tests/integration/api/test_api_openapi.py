@@ -20,13 +20,13 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import select
 
 import journalist_app
+from composition.runtime import Runtime
 from journalist_app.api.v1 import OPENAPI
 from tests.integration.api.conftest import Server
 from tests.support.fuzz import examples
 from tests.support.journalist import FAST_HASHER, Account, make_source
 from tests.support.reliability import record, size
 from vault.models import Reviewer
-from vault.runtime import Runtime
 from vault.services.api_tokens import TokenService
 
 SPEC: dict[str, Any] = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))

@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 
 import source_app
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
-from vault.runtime import Runtime
 
 
 @pytest.fixture

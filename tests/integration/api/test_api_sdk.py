@@ -14,6 +14,7 @@ import sdclientapi
 from sdclientapi import API, AuthError, ReplyError, WrongUUIDError
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.integration.api.conftest import Server, run_jobs
 from tests.support.journalist import (
     Account,
@@ -24,7 +25,6 @@ from tests.support.journalist import (
 )
 from tests.support.leaks import assert_no_leak
 from vault.models import AuditEvent, CustodyReceipt, Reply, Role, Source, Submission
-from vault.runtime import Runtime
 from vault.services import sources
 
 

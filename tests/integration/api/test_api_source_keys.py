@@ -15,10 +15,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from composition.runtime import Runtime
 from journalist_app import create_app
 from tests.support.journalist import FAST_HASHER, Account, make_account, make_source
 from vault.models import Role, Source
-from vault.runtime import Runtime
 
 
 class _CountingPopen:

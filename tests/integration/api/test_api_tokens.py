@@ -13,10 +13,10 @@ import requests
 from sqlalchemy import func, select
 
 import journalist_app
+from composition.runtime import Runtime
 from tests.integration.api.conftest import Server
 from tests.support.journalist import FAST_HASHER, Account, make_source, source_row
 from vault.models import AuditEvent, Reviewer
-from vault.runtime import Runtime
 from vault.services import reviewers
 from vault.services.api_tokens import TOKEN_LIFETIME_SECONDS, TokenService
 

@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 import source_app
+from composition.runtime import Runtime
 from tests.integration.api.conftest import Server
 from tests.integration.source_app.helpers import SourceBrowser
 from tests.support.journalist import Account
 from vault.models import Source
-from vault.runtime import Runtime
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 
 BOMB_BYTES = 100 * 1024 * 1024  # what the bomb expands to: 500 times the reply limit

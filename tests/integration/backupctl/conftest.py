@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vault.runtime import Runtime
+from composition.runtime import Runtime
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from tests.support.journalist import make_source
 from vault import reports
 from vault.models import AuditEvent, CareRequest, Source
-from vault.runtime import Runtime
 from vault.services import care
 
 URGENT = {"urgency": ["today"], "recent": ["yes"]}

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from backupctl.cli import main
+from composition.runtime import Runtime, build_runtime
 from keys.gpg import kill_agent
 from keys.lifecycle import GeneratedKey, generate_submission_key, load_submission_key
 from tests.conftest import SUBMISSION_PASSPHRASE
@@ -21,7 +22,6 @@ from tests.support.journalist import FAST_HASHER
 from vault import codenames, reports
 from vault.consent_record import Answer, check_code, purposes
 from vault.models import Role, Submission
-from vault.runtime import Runtime, build_runtime
 from vault.services import export, reviewers, sources
 from workstation.bundle import BundleRefusedError, import_bundle
 from workstation.custody_log import Workspace

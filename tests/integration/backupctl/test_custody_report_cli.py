@@ -17,12 +17,12 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import FAST_HASHER
 from vault import codenames, reports
 from vault.models import Role
-from vault.runtime import Runtime
 from vault.services import export, reviewers, sources
 from vault.store import DocumentSink
 

@@ -16,13 +16,13 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import FAST_HASHER
 from vault import codenames, reports
 from vault.models import Role, Submission
-from vault.runtime import Runtime
 from vault.services import export, reviewers, sources
 from workstation.custody_log import LOG_NAME, Workspace, read_log
 from workstation.observatory.to_release import workspace_release_rows

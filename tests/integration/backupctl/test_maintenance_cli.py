@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from vault import codenames
 from vault.models import Source
-from vault.runtime import Runtime
 from vault.services import deletion, sources
 
 

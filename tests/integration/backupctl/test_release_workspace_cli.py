@@ -18,12 +18,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.backupctl.test_incident_cli import _alert, _consent, _send
 from tests.support.journalist import FAST_HASHER
 from vault.models import Role, Submission
-from vault.runtime import Runtime
 from vault.services import export, reviewers
 from workstation.custody_log import LOG_NAME, read_log
 from workstation.observatory.release_ledger import LEDGER_NAME

@@ -7,14 +7,13 @@ case), applied by the system: audited with no actor, carried out by the RQ delet
 from __future__ import annotations
 
 from click.testing import CliRunner
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from backupctl.cli import main
+from composition import jobs
+from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, age_source, make_source, source_row
-from vault import jobs
 from vault.models import AuditEvent, Role
-from vault.runtime import Runtime
 from vault.services import cases, deletion, retention, reviewers
 
 
@@ -36,8 +35,7 @@ def test_dry_run_then_run_deletes_only_what_the_rule_allows(
     done = runner.invoke(main, ["retention", "run", "--days", "90"], env=cli_env)
     assert done.exit_code == 0, done.output
     assert "Deletion requested for 1 source(s)" in done.output
-    jobs.bind(runtime)
-    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
     assert source_row(runtime, old.uuid) is None
     assert source_row(runtime, in_case.uuid) is not None
     assert source_row(runtime, recent.uuid) is not None

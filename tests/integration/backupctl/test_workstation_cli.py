@@ -10,11 +10,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from vault import codenames
-from vault.runtime import Runtime
 from vault.services import replies, sources
 from vault.store import DocumentSink
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from vault import codenames, reports
-from vault.runtime import Runtime
 from vault.services import sources
 from vault.store import DocumentSink
 

@@ -9,10 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from tests.support.journalist import make_source
 from vault import audit_chain
 from vault.models import AuditEvent
-from vault.runtime import Runtime
 
 
 def _verify_cli(runtime: Runtime) -> tuple[int, str]:

@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
+from composition.runtime import Runtime
 from tests.support.journalist import Account, login, make_source, post_form
 from vault.models import AuditEvent, Case, Reviewer
-from vault.runtime import Runtime
 from vault.services import audit, audit_categories, audit_log
 
 _ROW = re.compile(r'<tr class="event">(.*?)</tr>', re.S)

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import csrf_token
@@ -40,7 +41,6 @@ from vault.models import (
     Submission,
 )
 from vault.models.note import canonical_recipients
-from vault.runtime import Runtime
 from vault.services import care, care_queue, partners
 
 CONSENTING = {**URGENT, "consent_refer_partner": "yes", "consent_handle_case": "yes"}
@@ -444,8 +444,7 @@ class TestDeletionAndLeaks:
         assert response.status_code == 302
         # Hidden at once from the queue, removed by the deletion job.
         assert "No open requests." in client.get("/care/").text
-        jobs.bind(runtime)
-        assert jobs.delete_source(source_uuid)
+        assert jobs.delete_source(runtime, source_uuid)
         assert _requests(runtime) == []
 
     def test_the_request_never_appears_in_clear(

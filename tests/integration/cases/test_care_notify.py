@@ -12,18 +12,18 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from rq import SimpleWorker
 from sqlalchemy import select, update
 
 from backupctl.cli import main
+from composition import jobs
+from composition.runtime import Runtime
 from tests.support.care import MARKER, URGENT, ask, logged_in, new_source, on_duty
 from tests.support.journalist import make_account
 from tests.support.receivers import WebhookInbox, webhook_server
-from vault import jobs, notifications
+from vault import notifications
 from vault.config import Config
 from vault.models import CareRequest
 from vault.notify_config import NotifyConfig, WebhookChannel
-from vault.runtime import Runtime
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -40,8 +40,7 @@ def config(config: Config, webhook: WebhookInbox) -> Config:
 
 
 def _deliver(runtime: Runtime) -> None:
-    jobs.bind(runtime)
-    SimpleWorker([notifications.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    jobs.worker(runtime, [notifications.queue(runtime.redis)]).work(burst=True)
 
 
 def _events(webhook: WebhookInbox) -> list[str]:

@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.support.consent import record_consent
 from tests.support.journalist import (
     Account,
@@ -33,7 +34,6 @@ from vault.models import (
     Reviewer,
     Role,
 )
-from vault.runtime import Runtime
 from vault.services import partners
 
 

@@ -11,12 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import Account, login, make_account, make_source, post_form
 from tests.support.leaks import assert_no_leak
 from vault.models import AccountKey, AuditEvent, Case, CaseNote, Role
-from vault.runtime import Runtime
 from vault.services import reviewers
 
 MARKER = "NOTE-MARKER-7f3a the survivor needs PEP within 72h"

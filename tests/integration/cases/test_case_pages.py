@@ -8,9 +8,9 @@ import re
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.support.journalist import make_source, post_form
 from vault.models import AuditEvent, Case, CaseStatus
-from vault.runtime import Runtime
 
 
 def _only_case(runtime: Runtime) -> Case:

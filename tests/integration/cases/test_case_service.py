@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, SubmittedSource, make_source
 from vault.errors import NotFoundError
 from vault.models import AuditEvent, CasePriority, CaseStatus, Reviewer, Role
-from vault.runtime import Runtime
 from vault.services import case_list, cases, reviewers
 from vault.services.case_list import CaseListFilter
 from vault.services.case_workflow import InvalidTransitionError

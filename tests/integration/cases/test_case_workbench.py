@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.support.consent import record_consent
 from tests.support.journalist import Account, login, make_account, make_source, post_form
 from vault.models import (
@@ -28,7 +29,6 @@ from vault.models import (
     Role,
     Source,
 )
-from vault.runtime import Runtime
 from vault.services import case_workflow, cases, partners
 from vault.services.audit_categories import CATEGORIES, category_of
 

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import SourceBrowser
@@ -39,7 +40,6 @@ from vault.models import (
     Source,
     Submission,
 )
-from vault.runtime import Runtime
 from vault.services import cases, consents, partners, sources
 from workstation.consent import ConsentReading, reading_of
 from workstation.decrypt import decrypt_downloads

@@ -8,9 +8,9 @@ import datetime as dt
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.support.journalist import make_source
 from vault.models import Reviewer
-from vault.runtime import Runtime
 from vault.services import cases
 
 

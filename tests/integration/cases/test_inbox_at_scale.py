@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, make_source
 from vault.models import (
     Case,
@@ -26,7 +27,6 @@ from vault.models import (
     Submission,
     UnreadSubmission,
 )
-from vault.runtime import Runtime
 from vault.services import deletion, inbox, inbox_query, reviewers, sources, unread
 from vault.services.inbox_query import InboxFilter, list_page
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, make_source
 from vault.models import Role, Source
-from vault.runtime import Runtime
 from vault.services import cases, inbox, reviewers
 from vault.services.inbox_query import InboxFilter, list_page
 

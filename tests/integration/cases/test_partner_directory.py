@@ -7,9 +7,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.support.journalist import Account, login, make_account, post_form
 from vault.models import AuditEvent, PartnerMember, PartnerOrg, Role
-from vault.runtime import Runtime
 from vault.services import partners
 
 

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.support.consent import record_consent
 from tests.support.journalist import (
     Account,
@@ -35,7 +36,6 @@ from vault.models import (
     Reviewer,
     Role,
 )
-from vault.runtime import Runtime
 from vault.services import notes, partners, referrals
 from vault.services.audit_log import RefusalRecordedError
 

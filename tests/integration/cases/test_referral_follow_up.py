@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from source_app import create_app as create_source_app
 from tests.integration.source_app.helpers import SourceBrowser
 from tests.support.consent import record_consent
@@ -35,7 +36,6 @@ from vault.models import (
     Source,
     Submission,
 )
-from vault.runtime import Runtime
 from vault.services import cases, partners
 
 PARTNER_NOTE = "PARTNER-MARKER-2b8f we can see her on Tuesday at 9"

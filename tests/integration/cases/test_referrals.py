@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.support.consent import record_consent
 from tests.support.journalist import (
     Account,
@@ -20,7 +21,6 @@ from tests.support.journalist import (
 )
 from tests.support.leaks import assert_no_leak
 from vault.models import AuditEvent, Case, Referral, ReferralStatus, Reply, Reviewer, Role
-from vault.runtime import Runtime
 from vault.services import partners, referrals
 
 MESSAGE = "REFERRAL-MARKER-91c2 bring her to the clinic on Tuesday"

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
@@ -37,7 +38,6 @@ from vault.models import (
     Role,
 )
 from vault.models.note import canonical_recipients
-from vault.runtime import Runtime
 from vault.services import notes, partners, referrals, resealing, reviewers
 
 NOTE = "RESEAL-NOTE-4c1e the survivor was moved to a safe house"

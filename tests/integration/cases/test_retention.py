@@ -4,13 +4,12 @@ and not in an open case; admin only, audited."""
 from __future__ import annotations
 
 from flask.testing import FlaskClient
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from composition import jobs
+from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, age_source, make_source, post_form, source_row
-from vault import jobs
 from vault.models import AuditEvent, Reviewer, Role
-from vault.runtime import Runtime
 from vault.services import cases, deletion, reviewers
 
 
@@ -29,8 +28,7 @@ def test_preview_then_delete(admin_client: FlaskClient, runtime: Runtime) -> Non
         admin_client, "/admin/retention/apply", {"days": "365", "source": old.uuid}, page=page
     )
     assert response.status_code == 302
-    jobs.bind(runtime)
-    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
     assert source_row(runtime, old.uuid) is None
     assert source_row(runtime, in_case.uuid) is not None
     assert source_row(runtime, recent.uuid) is not None

@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from composition.runtime import Runtime
 from journalist_app import create_app
 from tests.support.journalist import FAST_HASHER, Account, login, make_account
 from vault.models import Role
-from vault.runtime import Runtime
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
 from tests.support.journalist import Account, make_account, make_source
 from vault.models import (
     CasePriority,
@@ -23,7 +24,6 @@ from vault.models import (
     Reviewer,
     Source,
 )
-from vault.runtime import Runtime
 from vault.services import case_list, cases
 
 _ROW = re.compile(r'<tr class="case[^"]*">(.*?)</tr>', re.S)

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from keys.lifecycle import GeneratedKey
 from keys.receipts import SigningKey
@@ -27,7 +28,6 @@ from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import csrf_token
 from vault import codenames, reports
 from vault.models import AuditEvent
-from vault.runtime import Runtime
 from vault.services import replies, sources
 from vault.store import DocumentSink
 from workstation.bundle import BundleRefusedError, import_bundle

@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.support.journalist import Account, login, post_form, session_keys
 from vault.codenames import codename_words
 from vault.models import AuditEvent, Reviewer, Role
-from vault.runtime import Runtime
 from vault.services import reviewers
 
 _PASSPHRASE = re.compile(r'<p class="secret passphrase">([^<]+)</p>')

@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from journalist_app import create_app
 from tests.support.journalist import (
     Account,
@@ -17,7 +18,6 @@ from tests.support.journalist import (
     session_keys,
 )
 from vault.models import AuditEvent, Reviewer
-from vault.runtime import Runtime
 from vault.services import reviewers
 
 ATTACKER = "fc00:dead:beef:4dad::66"

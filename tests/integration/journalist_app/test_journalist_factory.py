@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from composition.runtime import Runtime
 from journalist_app import PUBLIC_ENDPOINTS, create_app
 from tests.support.journalist import make_source, post_form
 from tests.support.leaks import assert_no_leak
 from vault.config import Config
-from vault.runtime import Runtime
 from webcore.sessions import RedisSessionInterface
 
 

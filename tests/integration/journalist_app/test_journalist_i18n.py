@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 import journalist_app
+from composition.runtime import Runtime
 from tests.support.consent import record_consent
 from tests.support.i18n import Bracketing, VisibleText
 from tests.support.journalist import (
@@ -39,7 +40,6 @@ from tests.support.journalist import (
 )
 from vault import reports
 from vault.models import AuditEvent, Case, Referral, Reply, Reviewer, Role, Source
-from vault.runtime import Runtime
 from vault.services import care, consents, inbox_query, partners, sources
 
 ROOT = Path(journalist_app.__file__).parent

@@ -7,9 +7,10 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from composition import jobs
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import (
@@ -20,9 +21,8 @@ from tests.support.journalist import (
     submission_row,
 )
 from tests.support.leaks import assert_no_leak
-from vault import codenames, jobs
+from vault import codenames
 from vault.models import AuditEvent, Reply, SeenSubmission, Source, Submission
-from vault.runtime import Runtime
 from vault.services import deletion, sources
 
 
@@ -54,8 +54,7 @@ def _download(source: SubmittedSource, submission_uuid: str) -> str:
 
 
 def _work(runtime: Runtime) -> None:
-    jobs.bind(runtime)
-    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
 
 
 def _audited(runtime: Runtime, action: str, object_uuid: str) -> bool:

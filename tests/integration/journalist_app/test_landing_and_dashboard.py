@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.support.care import URGENT, ask, logged_in, new_source, on_duty
 from tests.support.journalist import Account, make_account, make_source, post_form
 from vault.models import PartnerMember, PartnerOrg, Referral, Reviewer, Role, Source
-from vault.runtime import Runtime
 from vault.services import cases, inbox
 
 

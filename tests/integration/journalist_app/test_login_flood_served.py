@@ -12,10 +12,10 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.support.served import gunicorn
 from vault import audit_chain
 from vault.models import AuditEvent
-from vault.runtime import Runtime
 
 CLIENTS = 8
 ATTEMPTS_PER_CLIENT = 25  # 200 in all, bounded; all from 127.0.0.1: one budget

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 import source_app
 from backupctl.cli import main
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey, generate_submission_key
 from tests.integration.journalist_app.test_journalist_i18n import _untranslated
 from tests.support.i18n import Bracketing
@@ -29,7 +30,6 @@ from tests.support.releases import rising_rows, signed_release, tampered
 from tests.unit.workstation.test_observatory_release import SPEC, random_rows
 from vault.models import AuditEvent, ObservatoryRelease
 from vault.regions import first_level
-from vault.runtime import Runtime
 from workstation.observatory.release_sign import sign_release, verify_release
 
 Key = tuple[GeneratedKey, Path]

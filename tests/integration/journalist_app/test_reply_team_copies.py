@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.cases.test_referrals import _World as _ReferralWorld
@@ -38,7 +39,6 @@ from vault.models import (
     Role,
 )
 from vault.models.note import canonical_recipients
-from vault.runtime import Runtime
 from vault.services import client_replies, inbox, notes, reviewers, sources, team_replies
 from vault.services.replies import MAX_REPLY_CHARS
 

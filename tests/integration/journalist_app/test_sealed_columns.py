@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.support.journalist import (
     Account,
     create_through_admin,
@@ -26,7 +27,6 @@ from vault.column_key import (
 )
 from vault.errors import ConfigError
 from vault.models import PartnerOrg, Reviewer, Role
-from vault.runtime import Runtime
 from vault.services import reviewers
 
 _FAST = reviewers.make_hasher(time_cost=1, memory_cost=8, parallelism=1)

@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from composition.runtime import Runtime
 from source_app import create_app
 from tests.integration.source_app.helpers import SourceBrowser
 from vault.config import Config
-from vault.runtime import Runtime
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from composition.runtime import Runtime
 from vault.config import Budget
 from vault.models import Submission
-from vault.runtime import Runtime
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 CODENAME_RE = re.compile(r'<p class="codename">([a-z\- ]+)</p>')

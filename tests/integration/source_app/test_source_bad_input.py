@@ -16,13 +16,13 @@ import pytest
 from flask import Flask
 from werkzeug.test import EnvironBuilder
 
+from composition.runtime import Runtime
 from tests.integration.source_app.helpers import (
     SourceBrowser,
     csrf_token,
     stored_files,
     submission_count,
 )
-from vault.runtime import Runtime
 from vault.services.sources import MAX_MESSAGE_CHARS
 
 QUICK_EXIT = 'href="/exit"'

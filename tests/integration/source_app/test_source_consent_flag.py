@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from tests.integration.source_app.helpers import SourceBrowser
 from vault.models import ConsentDocument, Submission
-from vault.runtime import Runtime
 
 
 def _post(browser: SourceBrowser, path: str, data: dict[str, Any]) -> Any:

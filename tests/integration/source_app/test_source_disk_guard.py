@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 
 import journalist_app
 import source_app
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.integration.source_app.helpers import SourceBrowser
 from tests.support.filesystems import MIB, fill_to, runtime_on_small_store
 from tests.support.journalist import FAST_HASHER, login, make_account, post_form
 from vault.config import Config
 from vault.models import Reply, Submission
-from vault.runtime import Runtime
 
 STORE_MIB = 40
 RESERVE_MIB = 8

@@ -12,11 +12,11 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 import source_app
+from composition.runtime import Runtime
 from source_app import create_app
 from source_app.uploads import SealingRequest
 from vault.config import Config
 from vault.errors import ConfigError
-from vault.runtime import Runtime
 
 
 class TestFactory:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import (
@@ -19,7 +20,6 @@ from tests.integration.source_app.helpers import (
     submission_count,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
-from vault.runtime import Runtime
 from vault.services import replies
 
 

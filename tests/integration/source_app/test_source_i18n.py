@@ -23,11 +23,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 import source_app
+from composition.runtime import Runtime
 from source_app.language import LANGUAGES
 from tests.integration.source_app.helpers import SourceBrowser, every_page_responses
 from tests.support.i18n import Bracketing, VisibleText
 from vault.models import Source
-from vault.runtime import Runtime
 from vault.services import replies
 
 ROOT = Path(source_app.__file__).parent

@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from composition.runtime import Runtime
 from tests.integration.source_app.helpers import (
     SourceBrowser,
     csrf_token,
@@ -25,7 +26,6 @@ from tests.integration.source_app.helpers import (
 from vault import codenames
 from vault.config import Budget, ScryptParams
 from vault.models import Source
-from vault.runtime import Runtime
 
 QUICK_EXIT = 'href="/exit"'
 ATTACKER = "fc00:dead:beef:4dad::6"

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import SourceBrowser, stored_files, submission_count
 from vault.models import Submission
-from vault.runtime import Runtime
 
 FILES_NOTE = "choose them again"
 

@@ -12,10 +12,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.integration.source_app.helpers import SourceBrowser, stored_files
 from vault.db import utcnow
 from vault.models import Submission
-from vault.runtime import Runtime
 
 KIB = 1024
 QUOTA = 512 * KIB

@@ -8,10 +8,10 @@ import re
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.lifecycle import fingerprint_groups
 from tests.integration.source_app.helpers import SourceBrowser
 from vault.models import CustodyReceipt
-from vault.runtime import Runtime
 from vault.services import custody
 
 _CODE = re.compile(r"[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}")

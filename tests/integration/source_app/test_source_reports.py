@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import (
@@ -26,7 +27,6 @@ from tests.integration.source_app.helpers import (
 from tests.support.leaks import assert_no_leak
 from vault import reports
 from vault.models import Source, Submission, SubmissionKind
-from vault.runtime import Runtime
 
 ALERT_ANSWERS: dict[str, Any] = {
     "reporter": "witness",

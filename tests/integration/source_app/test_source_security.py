@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import source_app
+from composition.runtime import Runtime
 from tests.integration.source_app.helpers import (
     COOKIE,
     SourceBrowser,
@@ -27,7 +28,6 @@ from tests.integration.source_app.helpers import (
     submission_count,
 )
 from tests.support.leaks import assert_no_leak
-from vault.runtime import Runtime
 
 TEMPLATES = Path(source_app.__file__).parent / "templates"
 STATIC = Path(source_app.__file__).parent / "static"

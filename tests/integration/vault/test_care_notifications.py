@@ -21,6 +21,8 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from backupctl.cli import main
+from composition import jobs as worker_jobs
+from composition.runtime import Runtime
 from tests.support.leaks import assert_no_leak
 from tests.support.receivers import (
     SmtpInbox,
@@ -29,11 +31,10 @@ from tests.support.receivers import (
     smtp_server,
     webhook_server,
 )
-from vault import codenames, jobs, notifications
+from vault import codenames, notifications
 from vault.config import Config
 from vault.notify_channels import BODIES, EVENT_ESCALATED, EVENT_WAITING, NotifyDeliveryError
 from vault.notify_config import EMAIL, WEBHOOK, EmailChannel, NotifyConfig, WebhookChannel
-from vault.runtime import Runtime
 from vault.services import sources
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -101,8 +102,7 @@ def config(config: Config, smtp: SmtpInbox, webhook: WebhookInbox, secret_file: 
 
 
 def _worker(rt: Runtime) -> SimpleWorker:
-    jobs.bind(rt)
-    return SimpleWorker([notifications.queue(rt.redis)], connection=rt.redis)
+    return worker_jobs.worker(rt, [notifications.queue(rt.redis)])
 
 
 def _care_like_source(rt: Runtime) -> list[str]:

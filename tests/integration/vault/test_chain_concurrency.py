@@ -14,12 +14,13 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from composition.runtime import Runtime
+from keys.receipts import TrustedKeys
 from tests.support.journalist import FAST_HASHER
 from vault import audit_chain
 from vault.config import Budget
 from vault.errors import AuthenticationError
 from vault.models import AuditEvent, CustodyReceipt
-from vault.runtime import Runtime
 from vault.services import audit, custody, reviewers
 from vault.throttle import ClientBudget
 
@@ -101,7 +102,7 @@ def test_appends_to_both_chains_in_either_order_never_fail(runtime: Runtime) -> 
     assert errors == []
     with runtime.session_factory() as db:
         receipts = db.scalar(select(func.count()).select_from(CustodyReceipt))
-        verified = custody.verify_log(db, [runtime.receipt_key.verify_key])
+        verified = custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key]))
         report = audit_chain.verify(db)
     assert receipts == verified == THREADS * ROUNDS
     assert report.ok and report.events == THREADS * ROUNDS, report

@@ -11,14 +11,14 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
-from keys.receipts import ChainError, SigningKey
+from keys.receipts import ChainError, SigningKey, TrustedKeys
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import FAST_HASHER
 from tests.support.leaks import assert_no_leak
 from vault import codenames
 from vault.models import CustodyReceipt, Role, Submission
-from vault.runtime import Runtime
 from vault.services import custody, export, replies, reviewers, sources
 from vault.store import DocumentSink
 
@@ -59,7 +59,7 @@ def test_every_object_gets_a_chained_receipt_and_a_sealed_manifest(
         rows = custody.receipts_for(db, uuids)
         assert [r.kind for r in rows] == ["message", "file", "reply"]
         assert [r.seq for r in rows] == [0, 1, 2]
-        assert custody.verify_log(db, [runtime.receipt_key.verify_key]) == 3
+        assert custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key])) == 3
         bodies = [json.loads(r.body) for r in rows]
         stored = runtime.store.root.rglob(bodies[1]["filename"])
         ciphertext = next(stored).read_bytes()
@@ -91,21 +91,21 @@ def test_edits_gaps_and_foreign_keys_in_the_stored_log_are_detected(runtime: Run
         row.body = original.replace('"size":', '"size":1')
         db.flush()
         with pytest.raises(ChainError, match=r"seq 1\): bad signature"):
-            custody.verify_log(db, key)
+            custody.verify_log(db, TrustedKeys(key))
         row.body = original
         db.delete(row)
         db.flush()
         with pytest.raises(ChainError, match="expected seq 1: a record is missing"):
-            custody.verify_log(db, key)
+            custody.verify_log(db, TrustedKeys(key))
         db.rollback()
         with pytest.raises(ChainError, match="unknown key"):
             other = SigningKey.generate(runtime.config.instance_dir / "other.pem")
-            custody.verify_log(db, [other.verify_key])
+            custody.verify_log(db, TrustedKeys([other.verify_key]))
         db.execute(
             update(CustodyReceipt).where(CustodyReceipt.seq == 0).values(sealed_manifest=b"x")
         )
         with pytest.raises(ChainError, match="seq 0: sealed manifest altered"):
-            custody.verify_log(db, key)
+            custody.verify_log(db, TrustedKeys(key))
 
 
 def test_a_session_without_a_receipt_key_stores_nothing(runtime: Runtime) -> None:
@@ -153,7 +153,7 @@ def test_concurrent_submissions_do_not_fork_the_chain(runtime: Runtime) -> None:
     with runtime.session_factory() as db:
         seqs = list(db.scalars(select(CustodyReceipt.seq).order_by(CustodyReceipt.seq)))
         assert seqs == list(range(18))
-        assert custody.verify_log(db, [runtime.receipt_key.verify_key]) == 18
+        assert custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key])) == 18
 
 
 def test_receipt_key_is_private_and_stable(runtime: Runtime) -> None:
@@ -196,24 +196,22 @@ def test_rows_stored_without_append_still_get_a_receipt(runtime: Runtime) -> Non
         [row] = custody.receipts_for(db, [reply_uuid])
         body = json.loads(row.body)
         assert (body["kind"], body["sealed_to"], body["seq"]) == ("reply", [], 0)
-        assert custody.verify_log(db, [runtime.receipt_key.verify_key]) == 1
+        assert custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key])) == 1
         assert db.scalar(select(Source.id)) is not None
 
 
 def test_deletion_removes_files_and_rows_never_receipts(runtime: Runtime) -> None:
     """Deleting a source never breaks the chain: its receipts (ciphertext facts) stay."""
-    from rq import SimpleWorker
 
-    from vault import jobs
+    from composition import jobs
     from vault.services import deletion
 
     uuids = _submit(runtime, "to be deleted", [("a.txt", b"x")])
     with runtime.session_factory() as db:
         source = db.scalar(select(Submission).where(Submission.uuid == uuids[0])).source
         deletion.request_source_deletion(db, runtime.redis, source)
-    jobs.bind(runtime)
-    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
     with runtime.session_factory() as db:
         assert db.scalar(select(Submission.id)) is None
         assert len(custody.receipts_for(db, uuids)) == 3
-        assert custody.verify_log(db, [runtime.receipt_key.verify_key]) == 3
+        assert custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key])) == 3

@@ -10,15 +10,15 @@ from rq import Retry, SimpleWorker
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
+from composition import jobs as worker_jobs
+from composition.runtime import Runtime
 from vault import codenames, jobs
 from vault.models import Submission
-from vault.runtime import Runtime
 from vault.services import deletion, sources
 
 
 def _worker(rt: Runtime) -> SimpleWorker:
-    jobs.bind(rt)
-    return SimpleWorker([deletion.queue(rt.redis)], connection=rt.redis)
+    return worker_jobs.worker(rt, [deletion.queue(rt.redis)])
 
 
 def _submission(rt: Runtime) -> tuple[str, Path]:
@@ -42,7 +42,7 @@ def test_submission_deletion_hides_at_once_then_shreds(runtime: Runtime) -> None
     assert not path.exists()
     with runtime.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(Submission)) == 0
-    assert jobs.delete_submission(sub_uuid) is False  # nothing deleted twice
+    assert jobs.delete_submission(runtime, sub_uuid) is False  # nothing deleted twice
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 import journalist_app
 import source_app
 from backupctl._redis import MAXMEMORY_POLICY
+from composition.runtime import Runtime, build_runtime
 from keys.gpg import kill_agent
 from keys.lifecycle import GeneratedKey, load_submission_key
 from tests.integration.source_app.helpers import SourceBrowser
@@ -27,7 +28,6 @@ from tests.support.servers import redis_server
 from vault.config import Budget, Config
 from vault.migrate import upgrade
 from vault.models import Submission
-from vault.runtime import Runtime, build_runtime
 from vault.services import deletion
 from vault.throttle import ClientBudget
 

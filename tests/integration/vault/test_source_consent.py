@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from composition.runtime import Runtime
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
@@ -13,7 +14,6 @@ from vault import codenames, jobs
 from vault.consent import consent_state_dumps
 from vault.errors import QuotaExceededError
 from vault.models import Source
-from vault.runtime import Runtime
 from vault.services import source_consent, sources
 from vault.services.sources import SourceCredentials
 
@@ -83,8 +83,7 @@ class TestSealed:
             [source.reply_key_fingerprint],
         )
         assert _read(runtime, source, credentials.reply_passphrase) == STATE
-        jobs.bind(runtime)
-        assert jobs.sweep_store(older_than_seconds=0) == 1  # the orphan, not the copy
+        assert jobs.sweep_store(runtime, older_than_seconds=0) == 1  # the orphan, not the copy
         assert len(_copies(runtime, source)) == 1
 
     def test_a_refused_submission_leaves_no_copy(self, runtime: Runtime) -> None:
@@ -102,12 +101,11 @@ class TestSealed:
     def test_shredded_with_its_submission(self, runtime: Runtime) -> None:
         source, credentials = _source(runtime)
         filename = _send(runtime, source, STATE)
-        jobs.bind(runtime)
         with runtime.session_factory() as db:
             merged = sources.get_active_source(db, source.uuid)
             [row] = merged.submissions
             uuid = row.uuid
-        assert jobs.delete_submission(uuid)
+        assert jobs.delete_submission(runtime, uuid)
         assert _copies(runtime, source) == []
         assert _read(runtime, source, credentials.reply_passphrase) is None
         assert filename.endswith("-msg.gpg")

@@ -7,9 +7,10 @@ import io
 import os
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from composition import jobs as worker_jobs
+from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
 from tests.conftest import SUBMISSION_PASSPHRASE
 from vault import codenames, jobs
@@ -22,7 +23,6 @@ from vault.errors import (
     StoreError,
 )
 from vault.models import Reply, Source, Submission
-from vault.runtime import Runtime
 from vault.services import deletion, replies, sources
 from vault.store import DocumentSink
 from vault.throttle import ClientBudget
@@ -107,8 +107,7 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
         assert text == "we hear you"
         deletion.request_source_deletion(db, runtime.redis, again)
 
-    jobs.bind(runtime)
-    SimpleWorker([deletion.queue(runtime.redis)], connection=runtime.redis).work(burst=True)
+    worker_jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
     with runtime.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(Source)) == 0
         assert db.scalar(select(func.count()).select_from(Submission)) == 0
@@ -116,7 +115,7 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
     assert not runtime.store.source_dir(source.uuid).exists()
     assert not runtime.keyring.has_public_key(source.reply_key_fingerprint)
     # Running the job again finds nothing to do: nothing is deleted twice.
-    assert jobs.delete_source(source.uuid) is False
+    assert jobs.delete_source(runtime, source.uuid) is False
 
 
 def test_unknown_codename_and_client_budget(runtime: Runtime) -> None:

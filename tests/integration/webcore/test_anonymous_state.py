@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 import journalist_app
 import source_app
+from composition.runtime import Runtime
 from tests.integration.source_app.helpers import COOKIE, SourceBrowser
 from tests.support.journalist import FAST_HASHER
 from vault.models import AuditEvent, Source
-from vault.runtime import Runtime
 from webcore.sessions import RedisSessionInterface
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

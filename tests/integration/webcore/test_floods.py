@@ -25,6 +25,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select
 
+from composition.runtime import Runtime
 from tests.support.circuits import Answer, Circuit, p95
 from tests.support.journalist import Account, make_account
 from tests.support.reliability import record, size
@@ -33,7 +34,6 @@ from tests.support.serving import serve_app
 from vault import codenames
 from vault.config import Budget
 from vault.models import Role, Source
-from vault.runtime import Runtime
 
 T = TypeVar("T")
 pytestmark = pytest.mark.reliability

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 import journalist_app
 import source_app
+from composition.runtime import Runtime
 from tests.integration.source_app.helpers import SourceBrowser
 from tests.support.fuzz import (
     SENT,
@@ -54,7 +55,6 @@ from tests.support.journalist import (
 from tests.support.reliability import record, size
 from tests.support.served import gunicorn
 from vault.models import Role
-from vault.runtime import Runtime
 
 pytestmark = pytest.mark.reliability
 REPO = Path(__file__).resolve().parents[3]

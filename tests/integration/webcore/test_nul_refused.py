@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 import journalist_app
 import source_app
+from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER
 from vault.models import AuditEvent, Source
-from vault.runtime import Runtime
 
 
 @pytest.mark.parametrize("path", ["/sources/%00", "/login?next=%00"])

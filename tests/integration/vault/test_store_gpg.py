@@ -1,0 +1,79 @@
+"""The sealed store with real gpg (keys.gpg.GpgKeyring): what the unit tests of the
+store (tests/unit/vault/test_store.py, on the in-memory twin) cannot show: gpg's
+ciphertext opens to the gzip the store wrote, an aborted upload's partial ciphertext
+is overwritten before it is unlinked, a reply key's user id says nothing."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keys.gpg import GpgKeyring, kill_agent
+from vault.store import DocumentSink, Store
+
+SOURCE = "0b7b0f34-93a5-4d42-9f52-2a3b2d8a1c11"
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
+    ring = GpgKeyring(tmp_path / "gnupg")
+    yield ring
+    kill_agent(ring.home)
+
+
+@pytest.fixture
+def recipient(keyring: GpgKeyring) -> str:
+    return keyring.generate_reply_key("test", "pass")
+
+
+@pytest.fixture
+def store(tmp_path: Path, keyring: GpgKeyring) -> Store:
+    return Store(tmp_path / "store", keyring)
+
+
+def test_document_round_trip_through_gpg(store: Store, keyring: GpgKeyring, recipient: str) -> None:
+    data = b"report " * 50_000 + os.urandom(70_000)
+    sink = DocumentSink(store.begin_unassigned([recipient]), "r\u00e9port.txt")
+    for start in range(0, len(data), 100_000):
+        sink.write(data[start : start + 100_000])
+    sink.finish()
+    sealed = store.adopt(sink.pending, SOURCE, "1-sober_moth-doc.gz.gpg")
+    stored = sealed.path.read_bytes()
+    assert data[:1000] not in stored
+    assert sealed.size == len(stored)
+    assert sealed.sha256 == hashlib.sha256(stored).hexdigest()
+    plain = keyring.open_bytes(stored, "pass", max_output=8 << 20)
+    with gzip.GzipFile(fileobj=io.BytesIO(plain)) as gz:
+        assert gz.read() == data
+
+
+def test_abort_overwrites_the_partial_ciphertext(
+    store: Store, recipient: str, tmp_path: Path
+) -> None:
+    """What an aborted upload wrote is overwritten before it is unlinked: a second
+    link to the same file (what a copy of the disk would still hold) shows it."""
+    pending = store.begin(SOURCE, [recipient])
+    pending.write(os.urandom(3 * 1024 * 1024))
+    witness = tmp_path / "witness"
+    deadline = time.monotonic() + 10
+    while pending.path.stat().st_size < 1024 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.05)  # gpg's output is copied in by a thread
+    os.link(pending.path, witness)
+    before = witness.read_bytes()
+    assert before
+    pending.abort()
+    assert not pending.path.exists()
+    after = witness.read_bytes()
+    assert len(after) >= len(before) and after[: len(before)] != before
+
+
+def test_reply_key_user_id_reveals_nothing(keyring: GpgKeyring, recipient: str) -> None:
+    [key] = keyring.gpg.list_keys(keys=[recipient])
+    assert key["uids"] == ["test"]
