@@ -145,7 +145,7 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
 
 
 def _serve_argv(app: str, port: int) -> list[str]:
-    """The serving command production runs (webcore/serving.py), on this machine's port."""
+    """The serving command production runs (web_shared/serving.py), on this machine's port."""
     return [sys.executable, "-m", "backupctl", "serve", app, "--bind", f"{LISTEN_HOST}:{port}"]
 
 

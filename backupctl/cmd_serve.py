@@ -1,7 +1,7 @@
 """`backupctl serve source|journalist`: one app under gunicorn, exactly as production runs it.
 
 systemd (ansible/), `backupctl run` and the tests all start the apps through this
-command; the worker model, threads, timeouts and limits come from `webcore.serving`.
+command; the worker model, threads, timeouts and limits come from `web_shared.serving`.
 gunicorn runs in this process (no shell line to assemble): this process is its master.
 """
 
@@ -16,13 +16,13 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from backupctl._common import CliState
-from webcore.serving import APPS, gunicorn_settings, parse_bind
+from web_shared.serving import APPS, gunicorn_settings, parse_bind
 
 __all__ = ["GunicornServer", "serve"]
 
 
 class GunicornServer(BaseApplication):
-    """gunicorn with settings from `webcore.serving`, not from argv or a config file."""
+    """gunicorn with settings from `web_shared.serving`, not from argv or a config file."""
 
     def __init__(self, factory: str, settings: dict[str, Any]) -> None:
         self._factory = factory

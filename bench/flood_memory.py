@@ -1,7 +1,7 @@
 """What login floods leave in the apps' memory, and what holds it.
 
 Each run is a fresh `backupctl run` instance (as bench/inbox_http.py starts it: the apps
-under `backupctl serve`, gunicorn with webcore/serving.py's policy: 2 workers x 32
+under `backupctl serve`, gunicorn with web_shared/serving.py's policy: 2 workers x 32
 threads per app). Two floods, each attempt on its own Tor circuit (a PROXY line, as tor
 sends, so that no per-client budget refuses it and every attempt does its full work),
 `--concurrency` at once:
@@ -21,7 +21,7 @@ Sides, in alternating order over `--repeat` rounds (A B C, C B A, ...): "before"
 tree at `--baseline-commit` (extracted with `git archive` into a temporary directory,
 run with the same venv); "before, arenas 2", the same with MALLOC_ARENA_MAX=2 (the
 usual remedy for arena growth); "this tree", with its fixed mmap threshold
-(webcore.native_memory).
+(web_shared.native_memory).
 
     .venv/bin/python -m bench.flood_memory [--attempts 400] [--concurrency 24]
         [--repeat 2] [--settle 30] [--baseline-commit e2d445e]

@@ -3,7 +3,7 @@ sources, as a logged-in reviewer gets them from the product as production serves
 
 One `backupctl run` instance per size, all running at once (as bench/tor_speed_uploads.py
 starts the product: BACKUP_DEV_TOR=0, free ports on 127.0.0.1, each app under `backupctl
-serve`, i.e. gunicorn with webcore/serving.py's policy, SQLite, a private Redis). Each
+serve`, i.e. gunicorn with web_shared/serving.py's policy, SQLite, a private Redis). Each
 database is seeded with bench/inbox_scale.py's rows (every filter seeded, one reader per
 share of unread sources; see its text) plus each source's stored reply public key (a
 real armored key: what the API returns). The readers then log in over HTTP (login

@@ -2,7 +2,7 @@
 
 1. Throughput. The product as `backupctl run` starts it (bench/tor_speed_uploads.py's
    `BackUp`: a fresh instance, private Redis, SQLite, each app under `backupctl serve`,
-   i.e. gunicorn with webcore/serving.py's policy and guarded gthread worker) against a
+   i.e. gunicorn with web_shared/serving.py's policy and guarded gthread worker) against a
    bare Flask hello-world under the same `backupctl serve` gunicorn and settings. A
    load generator (`--clients` processes, each one kept-alive connection, one request at
    a time, no cookie: every request is a new visitor) runs for `--seconds` on source `/`,
@@ -73,7 +73,7 @@ def serve_hello(bind: str) -> None:
     """A bare Flask app under `backupctl serve`'s gunicorn and settings (this process is
     the master)."""
     from backupctl.cmd_serve import GunicornServer
-    from webcore.serving import gunicorn_settings
+    from web_shared.serving import gunicorn_settings
 
     GunicornServer("bench.pages:create_hello_app", gunicorn_settings(bind)).run()
 

@@ -2,7 +2,7 @@
 receiver under the same serving policy.
 
 BackUp side: `backupctl run` in a fresh instance (private Redis, SQLite, a development
-key; each app under `backupctl serve`, i.e. gunicorn with webcore/serving.py's policy and
+key; each app under `backupctl serve`, i.e. gunicorn with web_shared/serving.py's policy and
 guarded gthread worker). N sources are created over HTTP, then N uploads to /submit run
 at once, each on its own connection opened with a PROXY v1 line naming its own circuit
 (as tor sends with HiddenServiceExportCircuitID), paced on the client side like a Tor
@@ -54,7 +54,7 @@ from typing import Any
 
 import requests
 
-from webcore.serving import POLICY
+from web_shared.serving import POLICY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,7 +112,7 @@ def serve_baseline(bind: str) -> None:
     """Run the baseline under `backupctl serve`'s gunicorn and settings (this process
     is the master)."""
     from backupctl.cmd_serve import GunicornServer
-    from webcore.serving import gunicorn_settings
+    from web_shared.serving import gunicorn_settings
 
     GunicornServer("bench.tor_speed_uploads:create_baseline_app", gunicorn_settings(bind)).run()
 

@@ -46,8 +46,8 @@ from vault.errors import NotFoundError, StorageFullError
 from vault.services import conversation, reviewers
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.reviewers import AccessDeniedError
-from webcore import security, upload_slots
-from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
+from web_shared import security, upload_slots
+from web_shared.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["PUBLIC_ENDPOINTS", "create_app"]
 
@@ -115,7 +115,7 @@ def create_app(
     app.before_request(refuse_unreadable_session)
 
     # Host check and tor2web refusal run before the login gate.
-    upload_slots.install(app)  # before anything reads a body (see webcore/upload_slots.py)
+    upload_slots.install(app)  # before anything reads a body (see web_shared/upload_slots.py)
     security.install(app, production=config.production, onion_host=config.journalist_onion_host)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=language.select_locale)

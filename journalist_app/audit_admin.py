@@ -19,7 +19,7 @@ from markupsafe import Markup
 from journalist_app import audit_labels
 from journalist_app.context import current_reviewer, db
 from vault.services import audit_categories, audit_log
-from webcore.params import query_int
+from web_shared.params import query_int
 
 bp = Blueprint("audit_admin", __name__, url_prefix="/admin/audit")
 

@@ -12,7 +12,7 @@ from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer, Role
 from vault.services import care, care_queue, notes, referrals, reviewers, team_replies
-from webcore.client import client_key
+from web_shared.client import client_key
 
 bp = Blueprint("auth", __name__)
 

@@ -9,8 +9,8 @@ from argon2 import PasswordHasher
 from flask import abort, current_app, g, session
 
 from vault.models import Reviewer
-from webcore.context import RUNTIME_KEY, close_db, get_db, get_runtime
-from webcore.sessions import ServerSession
+from web_shared.context import RUNTIME_KEY, close_db, get_db, get_runtime
+from web_shared.sessions import ServerSession
 
 __all__ = [
     "HASHER_KEY",

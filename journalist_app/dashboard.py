@@ -10,7 +10,7 @@ from journalist_app.context import current_reviewer, db, runtime
 from vault.db import utcnow
 from vault.services import dashboard as dashboard_service
 from vault.services import releases
-from webcore.observatory_words import viewer_words
+from web_shared.observatory_words import viewer_words
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 

@@ -15,7 +15,7 @@ from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError
 from vault.models import CaseStatus, Role
 from vault.services import inbox, inbox_query, team_replies
-from webcore.params import query_int
+from web_shared.params import query_int
 
 bp = Blueprint("inbox", __name__)
 

@@ -40,7 +40,7 @@ from wtforms import HiddenField
 from journalist_app.context import current_reviewer, db, runtime
 from vault.services import releases
 from vault.services.audit import record as record_audit
-from webcore.observatory_words import viewer_words
+from web_shared.observatory_words import viewer_words
 from workstation.observatory.charts import charts
 from workstation.observatory.release_sign import verify_release
 

@@ -10,7 +10,7 @@ from flask_babel import ngettext
 
 from journalist_app.context import current_reviewer, db, runtime
 from vault.services import retention
-from webcore.params import query_int
+from web_shared.params import query_int
 
 bp = Blueprint("retention", __name__, url_prefix="/admin/retention")
 DEFAULT_DAYS = 365

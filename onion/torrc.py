@@ -129,7 +129,7 @@ def _service_block(
     if export_circuit_id:
         # Each connection starts with a PROXY line naming its circuit
         # (fc00:dead:beef:4dad::…): the apps' REMOTE_ADDR, so that throttles count per
-        # circuit, not per "127.0.0.1" (webcore/serving.py accepts the line from
+        # circuit, not per "127.0.0.1" (web_shared/serving.py accepts the line from
         # 127.0.0.1 only).
         lines.append("HiddenServiceExportCircuitID haproxy")
     return lines

@@ -10,7 +10,7 @@ bootstrap_venv
 cd "$ROOT"
 echo "==> ruff";   "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .
 echo "==> mypy";   "$VENV/bin/mypy" .
-echo "==> bandit"; "$VENV/bin/bandit" -q -c pyproject.toml -r vault composition keys webcore source_app \
+echo "==> bandit"; "$VENV/bin/bandit" -q -c pyproject.toml -r vault composition keys web_shared source_app \
     journalist_app workstation backupctl onion
 echo "==> pytest"
 # pytest exits 5 when no test ran: that fails this script too. Two workers (pytest-xdist):

@@ -22,8 +22,8 @@ from source_app.uploads import (
 )
 from vault.config import Config, load_config
 from vault.errors import ConfigError
-from webcore import rendering, security, upload_slots
-from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
+from web_shared import rendering, security, upload_slots
+from web_shared.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["create_app"]
 

@@ -3,7 +3,7 @@
 A logged-in session holds the source's uuid and the passphrase of their reply key
 (`SourceCredentials`), never the codename. The only time a codename sits in a session is
 between "I am new" (shown once) and the POST that begins the source: that session is
-anonymous, so it is a sealed cookie that nothing on the server records (webcore.sessions).
+anonymous, so it is a sealed cookie that nothing on the server records (web_shared.sessions).
 A new source is not recorded until it first sends something: until then its session also
 holds the lookup id (a derivation, as stored in the database), and there is no row and no
 reply key.
@@ -24,7 +24,7 @@ from vault.models import Source, Submission
 from vault.services import sources
 from vault.services.sources import SourceCredentials, find_active_source
 from vault.store import DocumentSink
-from webcore.sessions import ServerSession
+from web_shared.sessions import ServerSession
 
 P = ParamSpec("P")
 

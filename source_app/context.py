@@ -11,7 +11,7 @@ from typing import cast
 from flask import current_app
 
 from vault.config import Config
-from webcore.context import RUNTIME_KEY, close_db, get_db, get_runtime
+from web_shared.context import RUNTIME_KEY, close_db, get_db, get_runtime
 
 __all__ = ["CONFIG_KEY", "RUNTIME_KEY", "close_db", "get_config", "get_db", "get_runtime"]
 

@@ -27,7 +27,7 @@ from source_app.context import get_config
 from source_app.uploads import MalformedFormError, QuotaExceeded, StorageFull, quota_left
 from vault.errors import QuotaExceededError, StorageFullError
 from vault.services.sources import MAX_MESSAGE_CHARS
-from webcore.upload_slots import UploadsBusy
+from web_shared.upload_slots import UploadsBusy
 
 DEFAULT_RETRY_AFTER = 60
 

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 
 from source_app.context import get_config, get_db
 from vault.services import releases
-from webcore.observatory_words import viewer_words
+from web_shared.observatory_words import viewer_words
 
 __all__ = ["bp"]
 

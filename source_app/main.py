@@ -14,7 +14,7 @@ from vault import codenames
 from vault.errors import AuthenticationError, InvalidCodenameError, LoginThrottledError
 from vault.services import sources
 from vault.throttle import ClientBudget
-from webcore.client import client_key
+from web_shared.client import client_key
 
 bp = Blueprint("main", __name__)
 
@@ -36,7 +36,7 @@ def generate() -> ResponseReturnValue:
     if is_logged_in():
         return redirect(url_for("lookup.lookup"))
     codename = codenames.generate_codename(get_config().codename_words)
-    # Held only in the sealed anonymous cookie (webcore.sessions: unreadable, unforgeable,
+    # Held only in the sealed anonymous cookie (web_shared.sessions: unreadable, unforgeable,
     # never on the server) until the POST below creates the source.
     session[NEW_CODENAME] = codename
     return render_template("generate.html", codename=codename)

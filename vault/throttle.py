@@ -1,6 +1,6 @@
 """Per-client attempt budgets in Redis: a flood costs the flooding client, nobody else.
 
-Each client (see `webcore.client.client_key`: over Tor, one circuit) has its own budget
+Each client (see `web_shared.client.client_key`: over Tor, one circuit) has its own budget
 per scope: `burst` attempts at once, then one every `interval_seconds` (the generic cell
 rate algorithm, GCRA). There is no service-wide counter: one client's attempts, refused
 or not, never spend another client's budget, so no flood can lock a real user out.

@@ -35,7 +35,7 @@ from vault.errors import AuthenticationError, LoginThrottledError
 from vault.models import Reply, Submission
 from vault.services import client_replies, conversation, inbox, reviewers, source_keys
 from vault.services.api_tokens import TokenService
-from webcore.client import client_key
+from web_shared.client import client_key
 
 __all__ = ["OPENAPI", "TOKENS_KEY", "bp", "openapi_description", "tokens"]
 

@@ -32,7 +32,7 @@ SOURCE_ITEMS = (
     "vault",
     "composition",
     "keys",
-    "webcore",
+    "web_shared",
     "onion",
     "source_app",
     "journalist_app",

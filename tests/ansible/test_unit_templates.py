@@ -58,7 +58,7 @@ def test_unit_runs_the_serving_command_as_development_does(app: str, port: int) 
 
 
 def test_no_serving_setting_in_the_playbook() -> None:
-    """Workers, threads and timeouts live in webcore/serving.py only."""
+    """Workers, threads and timeouts live in web_shared/serving.py only."""
     assert not [name for name in _defaults() if "gunicorn" in name]
     for template in TEMPLATES.glob("*.j2"):
         for option in ("--workers", "--threads", "--timeout", "--worker-class"):

@@ -54,7 +54,7 @@ from vault.db import make_engine, make_session_factory
 from vault.models import Reply, Source, Submission
 from vault.services import deletion
 from vault.services.source_consent import state_name
-from webcore.security import CSP, pages_csp
+from web_shared.security import CSP, pages_csp
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 REQUEST_TIMEOUT = 30.0
@@ -137,7 +137,7 @@ def running_product(
     env = run_env(source_port, journalist_port)
     # Every client of these tests connects from 127.0.0.1 without a PROXY line: one
     # client, one budget. The faults are under test here, not the budgets (floods:
-    # tests/integration/webcore/test_floods.py), so that one client may create and log in
+    # tests/integration/web_shared/test_floods.py), so that one client may create and log in
     # as often as the full-size runs need.
     env.update(
         BACKUP_NEW_SOURCES_BURST="10000",

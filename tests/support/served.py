@@ -1,5 +1,5 @@
 """Both apps served the way production serves them (`backupctl serve`'s gunicorn and
-settings, webcore/serving.py) on a test's Runtime: the same instance directory,
+settings, web_shared/serving.py) on a test's Runtime: the same instance directory,
 database and Redis, in a subprocess.
 
 Only the argon2id cost is lowered, and the apps' logs can be captured

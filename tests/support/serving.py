@@ -1,7 +1,7 @@
 """The serving command as a subprocess, for tests that start an app server themselves.
 
 `backupctl serve APP` is what production runs; `serve_factory` runs the same gunicorn
-(settings and worker from webcore/serving.py) around another WSGI factory: a test app
+(settings and worker from web_shared/serving.py) around another WSGI factory: a test app
 that shows REMOTE_ADDR, or the apps with a cheap argon2id and their logs captured
 (`tests.support.served`).
 """
@@ -28,7 +28,7 @@ _POLL_SECONDS = 0.1
 _FACTORY_CODE = (
     "import sys\n"
     "from backupctl.cmd_serve import GunicornServer\n"
-    "from webcore.serving import gunicorn_settings\n"
+    "from web_shared.serving import gunicorn_settings\n"
     "GunicornServer(sys.argv[1], gunicorn_settings(sys.argv[2])).run()\n"
 )
 

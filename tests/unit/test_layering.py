@@ -20,7 +20,7 @@ FORBIDDEN_IN_VAULT = frozenset(
         "flask",
         "source_app",
         "journalist_app",
-        "webcore",
+        "web_shared",
     }
 )
 DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})

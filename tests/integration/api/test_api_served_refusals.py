@@ -14,8 +14,8 @@ import pytest
 
 from tests.integration.api.conftest import Server
 from tests.support.slow_client import Answer, raw_request
-from webcore.security import SECURITY_HEADERS
-from webcore.serving import POLICY
+from web_shared.security import SECURITY_HEADERS
+from web_shared.serving import POLICY
 
 _UUID = "3f2b7c1e-8a4d-4c6b-9e2f-1a2b3c4d5e6f"
 _DOWNLOAD = f"/api/v1/sources/{_UUID}/submissions/{_UUID}/download"

@@ -14,7 +14,7 @@ from journalist_app import PUBLIC_ENDPOINTS, create_app
 from tests.support.journalist import make_source, post_form
 from tests.support.leaks import assert_no_leak
 from vault.config import Config
-from webcore.sessions import RedisSessionInterface
+from web_shared.sessions import RedisSessionInterface
 
 
 def test_factory_without_arguments_reads_the_environment(

@@ -2,7 +2,7 @@
 writes, through the serving command on 127.0.0.1.
 
 Circuits are named by raw PROXY v1 lines, exactly as production tor writes them
-(`HiddenServiceExportCircuitID haproxy`). Production's numbers (webcore/serving.py).
+(`HiddenServiceExportCircuitID haproxy`). Production's numbers (web_shared/serving.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import requests
 from tests.integration.serving.conftest import HOST, PAGE_BOUND_SECONDS, Product
 from tests.support.echo_app import LARGE_BYTES, LARGE_CHUNK
 from tests.support.slow_client import Answer, raw_request, read_answer
-from webcore.security import SECURITY_HEADERS
-from webcore.serving import POLICY
+from web_shared.security import SECURITY_HEADERS
+from web_shared.serving import POLICY
 
 FLOOD = 20  # the streams one circuit may open at once (HiddenServiceMaxStreams)
 # Refusals are written by the worker's main thread as soon as the request begins; the

@@ -25,7 +25,7 @@ from tests.support.filesystems import MIB, ballast, free_bytes, small_filesystem
 from tests.support.product import Run, make_instance_root, run_env
 from tests.support.servers import free_port
 from tests.support.slow_client import Answer, paced_upload
-from webcore.security import SECURITY_HEADERS, pages_csp
+from web_shared.security import SECURITY_HEADERS, pages_csp
 
 HOST = "127.0.0.1"
 STORE_MIB, RESERVE_MIB = 40, 8

@@ -1,7 +1,7 @@
 """The production serving path (`backupctl serve`, started by `backupctl run`) under
 Tor-speed and hostile slow clients, on 127.0.0.1.
 
-Production's numbers (webcore/serving.py), not test ones: the deadlines waited for here
+Production's numbers (web_shared/serving.py), not test ones: the deadlines waited for here
 are the real ones. Pages are checked with a generous functional bound, never timed.
 """
 
@@ -23,8 +23,8 @@ from tests.integration.serving.conftest import HOST, PAGE_BOUND_SECONDS, Product
 from tests.support.leaks import assert_no_leak
 from tests.support.reliability import p95, record
 from tests.support.slow_client import Answer, paced_upload, raw_request, trickle
-from webcore.security import SECURITY_HEADERS
-from webcore.serving import POLICY
+from web_shared.security import SECURITY_HEADERS
+from web_shared.serving import POLICY
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 MARKER = b"SLOW-UPLOAD-PLAINTEXT-MARKER "

@@ -46,7 +46,7 @@ def inline_stylesheet(path: Path) -> tuple[Markup, str]:
 
 
 # Every response of both apps carries these, and so do gunicorn's own error responses
-# (webcore/serving_worker.py).
+# (web_shared/serving_worker.py).
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Content-Security-Policy", CSP),
     ("Cache-Control", "no-store, max-age=0"),

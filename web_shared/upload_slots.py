@@ -4,7 +4,7 @@ An upload through Tor holds a thread for minutes. Without a cap, a few slow uplo
 an attacker posting slowly from several circuits) would take every thread of a worker
 and pages would wait. Beyond the cap an upload is refused at once with a 503 and
 `Retry-After`, before a byte of its body is read; each app renders `UploadsBusy` as its
-own translated page. The numbers come from `webcore.serving` (the serving policy).
+own translated page. The numbers come from `web_shared.serving` (the serving policy).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import ServiceUnavailable
 
-from webcore.serving import POLICY, ServingPolicy
+from web_shared.serving import POLICY, ServingPolicy
 
 __all__ = ["UploadsBusy", "install", "is_upload"]
 

@@ -9,16 +9,16 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.http import errors as http_errors
 
-from webcore.security import SECURITY_HEADERS
-from webcore.serving import POLICY, ServingPolicy, gunicorn_settings, parse_bind
-from webcore.serving_worker import (
+from web_shared.security import SECURITY_HEADERS
+from web_shared.serving import POLICY, ServingPolicy, gunicorn_settings, parse_bind
+from web_shared.serving_worker import (
     SlowReaderError,
     _Deadline,
     _write_deadline,
     error_response,
     error_status,
 )
-from webcore.upload_slots import is_upload
+from web_shared.upload_slots import is_upload
 
 
 class TestSettings:
@@ -28,7 +28,7 @@ class TestSettings:
         cfg = Config()
         for name, value in gunicorn_settings("127.0.0.1:8080").items():
             cfg.set(name, value)
-        assert cfg.worker_class_str == "webcore.serving_worker.GuardedThreadWorker"
+        assert cfg.worker_class_str == "web_shared.serving_worker.GuardedThreadWorker"
         assert cfg.threads == POLICY.threads and cfg.workers == POLICY.workers
         assert cfg.proxy_protocol == "v1" and cfg.proxy_allow_ips == ["127.0.0.1"]
         assert cfg.forwarded_allow_ips == []

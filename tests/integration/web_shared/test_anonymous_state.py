@@ -16,7 +16,7 @@ from composition.runtime import Runtime
 from tests.integration.source_app.helpers import COOKIE, SourceBrowser
 from tests.support.journalist import FAST_HASHER
 from vault.models import AuditEvent, Source
-from webcore.sessions import RedisSessionInterface
+from web_shared.sessions import RedisSessionInterface
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 

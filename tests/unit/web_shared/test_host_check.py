@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webcore.security import host_allowed
+from web_shared.security import host_allowed
 
 ONION = "a" * 56 + ".onion"
 

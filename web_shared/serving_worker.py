@@ -14,7 +14,7 @@ Written against gunicorn 27's `workers/gthread.py` and `http/` (pinned in pyproj
   the request) are read in the poller, without a thread. A request goes to a thread only
   once it has begun, and only while its circuit has fewer than `circuit_requests`
   requests in progress in this worker; beyond that the main thread answers a neutral 503
-  with `Retry-After` at once (`webcore.circuit_cap`). gthread would instead hand every
+  with `Retry-After` at once (`web_shared.circuit_cap`). gthread would instead hand every
   new connection to a thread, which waits up to 5 s for its first bytes.
 - **Deadlines on writes.** gthread writes responses with blocking `sendall()` and no
   timeout: a client that stops reading a download holds a thread for ever. Each write
@@ -63,10 +63,10 @@ from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
 
-from webcore.circuit_cap import CircuitCounter, read_greeting
-from webcore.native_memory import set_mmap_threshold
-from webcore.security import SECURITY_HEADERS
-from webcore.serving import POLICY, ServingPolicy
+from web_shared.circuit_cap import CircuitCounter, read_greeting
+from web_shared.native_memory import set_mmap_threshold
+from web_shared.security import SECURITY_HEADERS
+from web_shared.serving import POLICY, ServingPolicy
 
 __all__ = ["GuardedThreadWorker", "SlowClientError", "SlowReaderError"]
 

@@ -1,7 +1,7 @@
 """A cap on the requests one Tor circuit has in progress in one worker process.
 
 Production tor starts every connection with a PROXY v1 line naming the client's circuit
-(`HiddenServiceExportCircuitID haproxy`). The worker (`webcore.serving_worker`) reads
+(`HiddenServiceExportCircuitID haproxy`). The worker (`web_shared.serving_worker`) reads
 that line on its main thread, without a thread, and counts what each circuit has in
 progress (being read, run or answered); past the cap a request is refused at once. A
 connection without a PROXY line (development, a health check on the server, the tests'

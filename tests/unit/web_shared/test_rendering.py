@@ -1,4 +1,4 @@
-"""webcore.rendering renders exactly what Flask-Babel and Flask render, per request's
+"""web_shared.rendering renders exactly what Flask-Babel and Flask render, per request's
 language, with nothing carried from one request to the next."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from flask import Flask, render_template_string, request
 from flask_babel import Babel
 
 import source_app
-from webcore import rendering
+from web_shared import rendering
 
 TEMPLATE = (
     "{{ _('Quick exit') }}|{{ _('Language') }}|{{ _('%(x)s!', x=value) }}"

@@ -1,6 +1,6 @@
 """Floods cost the attacker, not the users: end to end, through the serving command.
 
-Both apps run under `backupctl serve` (webcore/serving.py: what production runs), which
+Both apps run under `backupctl serve` (web_shared/serving.py: what production runs), which
 accepts PROXY protocol from 127.0.0.1 as production's tor sends it: each test client is
 a distinct Tor circuit (tests/support/circuits.py). For each kind of flood, one circuit
 sends a few hundred bad attempts, then the real user, on another circuit, gets in at

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webcore.client import client_key
+from web_shared.client import client_key
 
 
 def _key(app: Flask, address: str) -> str:

@@ -3,7 +3,7 @@
 Every number that decides how gunicorn treats a client lives here, in Python rather than
 in a unit file, a shell line or a gunicorn config file, so that `backupctl serve` (what
 systemd, `backupctl run` and the tests all start), the worker that enforces the
-deadlines (`webcore.serving_worker`) and the apps' upload cap (`webcore.upload_slots`)
+deadlines (`web_shared.serving_worker`) and the apps' upload cap (`web_shared.upload_slots`)
 read the same values, and mypy checks them.
 
 Why gthread: a source's upload through Tor arrives at tens of KB/s for many minutes.
@@ -94,7 +94,7 @@ class ServingPolicy:
     # moving is never cut.
     send_grace_seconds: float = 30.0
     send_min_rate_bytes_per_second: int = 4000
-    # Freed blocks from this size up go back to the kernel at once (webcore.native_memory:
+    # Freed blocks from this size up go back to the kernel at once (web_shared.native_memory:
     # without it, login floods leave scrypt's 16 MiB blocks in glibc's thread arenas).
     # 0 keeps glibc's dynamic threshold.
     malloc_mmap_threshold_bytes: int = 4 * 1024 * 1024
@@ -140,7 +140,7 @@ def gunicorn_settings(bind: str, policy: ServingPolicy = POLICY) -> dict[str, An
     host, port = parse_bind(bind)
     settings: dict[str, Any] = {
         "bind": [f"{host}:{port}"],
-        "worker_class": "webcore.serving_worker.GuardedThreadWorker",
+        "worker_class": "web_shared.serving_worker.GuardedThreadWorker",
         "workers": policy.workers,
         "threads": policy.threads,
         "worker_connections": policy.worker_connections,

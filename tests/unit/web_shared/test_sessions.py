@@ -8,7 +8,7 @@ from flask import Flask, session
 from redis import Redis
 
 from tests.support.leaks import assert_no_leak
-from webcore.sessions import RedisSessionInterface, refuse_unreadable_session
+from web_shared.sessions import RedisSessionInterface, refuse_unreadable_session
 
 MARKER = "session-marker-7c1f"
 

@@ -1,4 +1,4 @@
-"""webcore.native_memory against the real glibc: with the threshold fixed, 16 MiB blocks
+"""web_shared.native_memory against the real glibc: with the threshold fixed, 16 MiB blocks
 freed by many threads go back to the kernel; with glibc's dynamic threshold (what the
 workers had before) they stay in the thread arenas. Each side runs in a fresh process."""
 
@@ -9,13 +9,13 @@ import sys
 import textwrap
 
 from tests.support.product import REPO
-from webcore.native_memory import set_mmap_threshold
-from webcore.serving import POLICY
+from web_shared.native_memory import set_mmap_threshold
+from web_shared.serving import POLICY
 
 _CHILD = textwrap.dedent(
     """
     import ctypes, sys, threading
-    from webcore.native_memory import set_mmap_threshold
+    from web_shared.native_memory import set_mmap_threshold
 
     def rss_kib():
         for line in open("/proc/self/status"):

@@ -14,7 +14,7 @@ Setting the threshold explicitly (`mallopt(M_MMAP_THRESHOLD)`) turns the dynamic
 adjustment off: blocks from `POLICY.malloc_mmap_threshold_bytes` up (4 MiB: scrypt's
 16 MiB, argon2id's 64 MiB) are always mapped and unmapped, smaller ones (the 1 MiB
 chunks of the upload path included) stay in the arenas as before. It is set in each
-gunicorn worker as it starts (webcore.serving_worker), i.e. wherever the apps are served.
+gunicorn worker as it starts (web_shared.serving_worker), i.e. wherever the apps are served.
 """
 
 from __future__ import annotations

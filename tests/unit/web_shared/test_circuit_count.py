@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webcore.circuit_cap import PROXY_LINE_MAX, CircuitCounter, Greeting, read_greeting
-from webcore.serving import POLICY, ServingPolicy
+from web_shared.circuit_cap import PROXY_LINE_MAX, CircuitCounter, Greeting, read_greeting
+from web_shared.serving import POLICY, ServingPolicy
 
 LINE = b"PROXY TCP6 fc00:dead:beef:4dad::1:2a ::1 42 80\r\n"
 CIRCUIT = "fc00:dead:beef:4dad::1:2a"
