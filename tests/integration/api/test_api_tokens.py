@@ -42,7 +42,7 @@ def _get(server: Server, path: str, token: str) -> requests.Response:
 
 
 def _service(runtime: Runtime) -> TokenService:
-    return TokenService(runtime.config.secrets.journalist_secret_key, runtime.redis)
+    return TokenService(runtime.config.secrets.for_journalist().api_token_key, runtime.redis)
 
 
 def _reviewer(runtime: Runtime, account: Account) -> Reviewer:
