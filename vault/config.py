@@ -279,10 +279,14 @@ def instance_dir_from_env(env: Mapping[str, str]) -> Path:
 
 
 def secrets_dir_from_env(env: Mapping[str, str], instance_dir: Path) -> Path:
-    """Where the per-process secrets files are: BACKUP_SECRETS_DIR (production: the
-    systemd credentials directory of the unit, holding its own file only), else
-    <instance>/secrets."""
-    return env_path(env, "BACKUP_SECRETS_DIR") or instance_dir / SECRETS_DIR
+    """Where the per-process secrets files are: BACKUP_SECRETS_DIR; else, under systemd,
+    the unit's credentials directory (production: each app's unit is handed its own file
+    only, ansible/roles/services); else <instance>/secrets."""
+    return (
+        env_path(env, "BACKUP_SECRETS_DIR")
+        or env_path(env, "CREDENTIALS_DIRECTORY")
+        or instance_dir / SECRETS_DIR
+    )
 
 
 def secrets_file(directory: Path, interface: Interface) -> Path:
@@ -346,22 +350,33 @@ def init_secrets(directory: Path, instance_dir: Path) -> list[Path]:
     """Create each interface's secrets file that is missing (0600, in a 0700 directory),
     taking the values of a former <instance>/secrets.json, which is then removed.
 
-    Returns the files this call created. Existing files are never changed.
+    Returns the files this call created. Existing files are never changed, and a former
+    file that disagrees with them (an older backup restored over a newer server) is an
+    error, not something to drop: its peppers may be the only ones that open the
+    restored database's sources.
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     legacy_path = instance_dir / LEGACY_SECRETS_FILE
-    legacy: dict[str, str] = {}
+    kept: dict[Interface, dict[str, str]] = {}
     if legacy_path.exists():
         legacy = _read_values(legacy_path)
+        try:
+            kept = {interface: _from_legacy(interface, legacy) for interface in INTERFACES}
+        except KeyError as exc:
+            raise ConfigError(f"incomplete secrets file {legacy_path}") from exc
     created = []
     for interface in INTERFACES:
         path = secrets_file(directory, interface)
+        values = dict(kept.get(interface, {}))
         if path.exists():
+            current = _read_values(path)
+            if any(current.get(name) != value for name, value in values.items()):
+                raise ConfigError(
+                    f"{legacy_path} and {path} hold different secrets (an older backup "
+                    "restored?): keep the pair that belongs to this database and move the "
+                    "other away (docs/deploy.md)"
+                )
             continue
-        try:
-            values = _from_legacy(interface, legacy) if legacy else {}
-        except KeyError as exc:
-            raise ConfigError(f"incomplete secrets file {legacy_path}") from exc
         for spec in fields(_SECRET_CLASSES[interface]):
             values.setdefault(spec.name, secrets.token_hex(32))
         if _write_new(path, values):

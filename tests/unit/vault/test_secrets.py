@@ -213,3 +213,39 @@ class TestInit:
         with pytest.raises(ConfigError, match="incomplete"):
             init_secrets(tmp_path / "secrets", tmp_path)
         assert (tmp_path / "secrets.json").exists()
+
+
+def test_a_systemd_unit_reads_its_credentials_directory(tmp_path: Path) -> None:
+    """Production: systemd sets CREDENTIALS_DIRECTORY for a unit given LoadCredential=."""
+    made = tmp_path / "etc-secrets"
+    init_secrets(made, tmp_path / "i")
+    credentials = tmp_path / "run-credentials"
+    credentials.mkdir()
+    (credentials / "journalist.json").write_bytes((made / "journalist.json").read_bytes())
+    env = _env(tmp_path / "i", BACKUP_PRODUCTION="1", CREDENTIALS_DIRECTORY=str(credentials))
+    loaded = load_config(env, interface="journalist").secrets.for_journalist()
+    assert loaded.api_token_key == bytes.fromhex(
+        json.loads((made / "journalist.json").read_text())["api_token_key"]
+    )
+    with pytest.raises(ConfigError, match="backupctl secrets init"):
+        load_config(env, interface="source")
+
+
+def test_a_former_file_that_disagrees_is_kept_and_refused(tmp_path: Path) -> None:
+    """An old backup (one secrets.json) restored over a server whose secrets are already
+    split: its peppers may be the only ones that open the restored sources."""
+    instance = tmp_path / "i"
+    init_secrets(instance / "secrets", instance)
+    _legacy(instance)
+    with pytest.raises(ConfigError, match="hold different secrets"):
+        init_secrets(instance / "secrets", instance)
+    assert (instance / "secrets.json").exists()
+
+
+def test_a_former_file_already_split_is_removed(tmp_path: Path) -> None:
+    instance = tmp_path / "i"
+    _legacy(instance)
+    init_secrets(instance / "secrets", instance)
+    _legacy(instance)  # the same file again (e.g. a second restore of the same backup)
+    assert init_secrets(instance / "secrets", instance) == []
+    assert not (instance / "secrets.json").exists()
