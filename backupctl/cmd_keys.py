@@ -35,8 +35,8 @@ _UNUSABLE = frozenset("reid")
 
 
 def _is_instance(path: Path) -> bool:
-    """Does `path` look like a server instance directory (its secrets, its keys)?"""
-    markers = (LEGACY_SECRETS_FILE, SECRETS_DIR, SUBMISSION_KEY_FILE, RECEIPT_KEY_FILE)
+    """Does `path` look like a server instance directory (its store, secrets or keys)?"""
+    markers = ("store", LEGACY_SECRETS_FILE, SECRETS_DIR, SUBMISSION_KEY_FILE, RECEIPT_KEY_FILE)
     return any((path / name).exists() for name in markers)
 
 
