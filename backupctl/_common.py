@@ -11,6 +11,7 @@ import click
 
 from keys.gpg import GpgKeyring
 from keys.lifecycle import DEV_KEY_NAME
+from onion.config import OnionConfig, load_onion_config
 from vault.config import Config, load_config
 from vault.errors import ConfigError
 
@@ -35,7 +36,12 @@ class CliState:
         return env
 
     def config(self, instance: Path | None = None) -> Config:
+        """The configuration of a command: it holds none of the interfaces' secrets."""
         return load_config(self.env(instance))
+
+    def onion(self, instance: Path | None = None) -> OnionConfig:
+        """The Tor settings (onion.config)."""
+        return load_onion_config(self.env(instance))
 
 
 def private_redis_socket(config: Config) -> Path:

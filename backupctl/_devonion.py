@@ -11,6 +11,7 @@ from contextlib import ExitStack
 
 import click
 
+from onion.config import OnionConfig
 from onion.dev import DevOnionServices, dev_ports
 from onion.errors import OnionError, TorNotFoundError
 from vault.config import Config
@@ -19,17 +20,17 @@ LOCAL_ONLY = "Both interfaces listen on 127.0.0.1 only"
 TOR_START_TIMEOUT_SECONDS = 60.0
 
 
-def start_dev_onion_services(config: Config, stack: ExitStack) -> None:
-    if not config.dev_tor:
+def start_dev_onion_services(config: Config, onion: OnionConfig, stack: ExitStack) -> None:
+    if not onion.dev_tor:
         click.echo(f"{LOCAL_ONLY} (BACKUP_DEV_TOR is off: no onion services).")
         return
     extra = ""
-    if config.dev_torrc is not None:
+    if onion.dev_torrc is not None:
         # Bridges, or a private test network: lines appended to the torrc we write.
-        extra = config.dev_torrc.read_text()
+        extra = onion.dev_torrc.read_text()
     try:
         services = DevOnionServices(
-            config.onion_dir, config.instance_dir / "tor", extra, config.tor_binary
+            onion.onion_dir, config.instance_dir / "tor", extra, onion.tor_binary
         )
         published = services.start(
             dev_ports(config.source_port, config.journalist_port), TOR_START_TIMEOUT_SECONDS

@@ -19,6 +19,7 @@ from backupctl.cmd_observatory import observatory
 from backupctl.cmd_onion import onion
 from backupctl.cmd_retention import retention_group
 from backupctl.cmd_run import run
+from backupctl.cmd_secrets import secrets
 from backupctl.cmd_serve import serve
 from backupctl.cmd_store import sweep
 from backupctl.cmd_worker import worker
@@ -70,5 +71,6 @@ main.add_command(audit)  # the reviewer audit log's hash chain
 main.add_command(retention_group)  # the standing retention policy (systemd timer)
 main.add_command(care_group)  # escalation of urgent care requests (systemd timer)
 main.add_command(observatory)  # statistics releases from the workstation, on the server
+main.add_command(secrets)  # each interface's secrets file (production: before first start)
 
 __all__ = ["main"]

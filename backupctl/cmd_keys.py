@@ -26,11 +26,19 @@ from keys.lifecycle import (
     generate_submission_key,
     load_submission_key,
 )
-from vault.config import SECRETS_FILE
+from keys.receipts import RECEIPT_KEY_FILE
+from vault.config import LEGACY_SECRETS_FILE, SECRETS_DIR
 from workstation.prefixes import PrefixError, normalise_fingerprint, resolve_fingerprint
 
 # gpg's validity letters of a key that must not be used: revoked, expired, invalid, disabled.
 _UNUSABLE = frozenset("reid")
+
+
+def _is_instance(path: Path) -> bool:
+    """Does `path` look like a server instance directory (its store, secrets or keys)?"""
+    markers = ("store", LEGACY_SECRETS_FILE, SECRETS_DIR, SUBMISSION_KEY_FILE, RECEIPT_KEY_FILE)
+    return any((path / name).exists() for name in markers)
+
 
 _home_option = click.option(
     "--home",
@@ -59,7 +67,7 @@ def generate(home: Path, rsa: bool, passphrase_file: Path | None) -> None:
     The secret half never leaves HOME. Export the public half with `backupctl keys
     export` and load it on the server with `backupctl keys load`.
     """
-    if (home.expanduser().resolve().parent / SECRETS_FILE).exists():
+    if _is_instance(home.expanduser().resolve().parent):
         raise click.ClickException(
             f"{home} is inside a server instance: the secret key must never be there"
         )

@@ -9,6 +9,7 @@ import click
 
 from backupctl._common import CliState
 from onion import clientauth
+from onion.config import OnionConfig
 from onion.control import connect
 from onion.control import reload as reload_tor
 from onion.health import ServiceHealth, check_answers, check_published
@@ -22,7 +23,6 @@ from onion.torrc import (
     render_server_torrc,
     verify_config,
 )
-from vault.config import Config
 
 TOR_BROWSER_STEPS = """\
 On the reviewer's workstation, in Tor Browser:
@@ -90,11 +90,11 @@ def torrc(
     click.echo(text, nl=False)
 
 
-def _service_dir(config: Config, name: str, given: Path | None) -> Path:
+def _service_dir(config: OnionConfig, name: str, given: Path | None) -> Path:
     return given if given is not None else config.onion_dir / name
 
 
-def _reload(config: Config, control: Path | None) -> None:
+def _reload(config: OnionConfig, control: Path | None) -> None:
     """Make tor reread authorized_clients/ and publish new descriptors."""
     socket_path = control or config.tor_control_socket
     if not config.production and control is None:
@@ -139,7 +139,7 @@ def _client_key_commands(
     @click.pass_obj
     def add(state: CliState, name: str, service_dir: Path | None, control: Path | None) -> None:
         """Create a key pair for NAME; print its private half once."""
-        config = state.config()
+        config = state.onion()
         directory = _service_dir(config, service, service_dir)
         address = clientauth.onion_address(directory)
         key = clientauth.add_client(directory, name)
@@ -159,7 +159,7 @@ def _client_key_commands(
     @click.pass_obj
     def revoke(state: CliState, name: str, service_dir: Path | None, control: Path | None) -> None:
         """Remove NAME's key: it no longer opens the service."""
-        config = state.config()
+        config = state.onion()
         clientauth.revoke_client(_service_dir(config, service, service_dir), name)
         click.echo(f"{who} key {name!r} removed.")
         _reload(config, control)
@@ -169,7 +169,7 @@ def _client_key_commands(
     @click.pass_obj
     def list_keys(state: CliState, service_dir: Path | None) -> None:
         """The names whose keys open the service."""
-        clients = clientauth.list_clients(_service_dir(state.config(), service, service_dir))
+        clients = clientauth.list_clients(_service_dir(state.onion(), service, service_dir))
         if not clients:
             click.echo(f"No {who.lower()} keys: nobody can open this service.")
         for client in clients:
@@ -209,7 +209,7 @@ def health(
     timeout: float,
 ) -> None:
     """Is each service's descriptor published, and does it answer through Tor?"""
-    config = state.config()
+    config = state.onion()
     with contextlib.ExitStack() as stack:
         if socks:
             proxy = _parse_socks(socks)

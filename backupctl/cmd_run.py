@@ -31,9 +31,10 @@ from backupctl._redis import PrivateRedis
 from composition.runtime import build_runtime
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import fingerprint_groups
+from onion.config import OnionConfig, load_onion_config
 from vault import jobs
 from vault.column_key import COLUMN_KEY_FILE
-from vault.config import Config, load_config
+from vault.config import Config, init_secrets, load_config, secrets_dir_from_env
 from vault.migrate import upgrade
 
 LISTEN_HOST = "127.0.0.1"  # development: never another interface
@@ -94,6 +95,10 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
 
     upgrade(config.database_url, column_key_file=config.instance_dir / COLUMN_KEY_FILE)
     click.echo("Database schema is up to date.")
+    # Each interface's secrets in a file of its own, made (or split from a former
+    # secrets.json) before the apps' workers start.
+    for path in init_secrets(secrets_dir_from_env(env, config.instance_dir), config.instance_dir):
+        click.echo(f"Created {path}.")
     stop.check()
 
     check_gnupg_home(config.gnupg_home)
@@ -140,7 +145,7 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
         click.secho(f"backupctl: start-up failed ({reason})", fg="red", err=True)
         return 1
 
-    _announce(config, key.development, stack)
+    _announce(config, load_onion_config(env), key.development, stack)
     return supervisor.watch()
 
 
@@ -166,7 +171,7 @@ def _instance_lock(run_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _announce(config: Config, development_key: bool, stack: ExitStack) -> None:
+def _announce(config: Config, onion: OnionConfig, development_key: bool, stack: ExitStack) -> None:
     instance = shlex.quote(str(config.instance_dir))
     click.echo("")
     click.secho("BackUp is running (development).", bold=True)
@@ -184,5 +189,5 @@ def _announce(config: Config, development_key: bool, stack: ExitStack) -> None:
             "FILES... --out DIR"
         )
     click.echo("")
-    start_dev_onion_services(config, stack)
+    start_dev_onion_services(config, onion, stack)
     click.echo("Ctrl-C stops everything.")

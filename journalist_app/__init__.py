@@ -87,12 +87,13 @@ def create_app(
 ) -> Flask:
     """Build the reviewer app. `hasher` overrides the argon2id cost (tests only)."""
     if config is None:
-        config = runtime.config if runtime is not None else load_config()
+        config = runtime.config if runtime is not None else load_config(interface="journalist")
     if runtime is None:
         runtime = build_runtime(config)
+    secrets = config.secrets.for_journalist()  # ConfigError when this process holds none
 
     app = Flask(__name__)
-    app.secret_key = config.secrets.journalist_secret_key
+    app.secret_key = secrets.cookie_key
     app.config.update(
         SESSION_COOKIE_NAME="__Host-journalist" if config.secure_cookies else "journalist",
         SESSION_COOKIE_SECURE=config.secure_cookies,
@@ -110,7 +111,7 @@ def create_app(
         runtime.redis,
         prefix=SESSION_PREFIX,
         idle_seconds=config.session_idle_seconds,
-        pepper=config.secrets.session_pepper,
+        pepper=secrets.session_pepper,
     )
     app.before_request(refuse_unreadable_session)
 

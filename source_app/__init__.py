@@ -44,15 +44,16 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     resources (database, Redis, keyring, store). Either may be derived from the other.
     """
     if config is None:
-        config = runtime.config if runtime is not None else load_config()
+        config = runtime.config if runtime is not None else load_config(interface="source")
     if runtime is None:
         runtime = build_runtime(config)
-    if not config.secrets.source_secret_key or not config.secrets.session_pepper:
+    secrets = config.secrets.for_source()  # ConfigError when this process holds none
+    if not secrets.cookie_key or not secrets.session_pepper:
         raise ConfigError("the source interface's secrets are missing")
 
     app = Flask(__name__)
     app.request_class = SealingRequest
-    app.secret_key = config.secrets.source_secret_key
+    app.secret_key = secrets.cookie_key
     app.config.update(
         {
             CONFIG_KEY: config,
@@ -74,7 +75,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         runtime.redis,
         prefix="source-session",
         idle_seconds=config.session_idle_seconds,
-        pepper=config.secrets.session_pepper,
+        pepper=secrets.session_pepper,
     )
     app.before_request(refuse_unreadable_session)
 

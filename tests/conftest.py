@@ -19,7 +19,7 @@ from composition.runtime import Runtime, build_runtime
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import GeneratedKey, generate_submission_key, load_submission_key
 from tests.support.servers import postgres_server, redis_server
-from vault.config import Config, ScryptParams, load_config
+from vault.config import INTERFACES, SECRETS_DIR, Config, ScryptParams, Secrets, load_config
 from vault.migrate import upgrade
 
 SUBMISSION_PASSPHRASE = "correct horse battery staple submission"
@@ -137,14 +137,18 @@ def instance_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config(instance_dir: Path, database_url: str, redis_url: str) -> Config:
-    base = load_config(
-        {
-            "BACKUP_INSTANCE_DIR": str(instance_dir),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-        }
-    )
-    return replace(base, scrypt=FAST_SCRYPT)
+    """One configuration for both apps of a test: it holds both interfaces' secrets (a
+    production process holds one interface's only: tests/unit/vault/test_secrets.py)."""
+    env = {
+        "BACKUP_INSTANCE_DIR": str(instance_dir),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+    }
+    base = load_config(env)
+    held = {name: load_config(env, interface=name).secrets for name in INTERFACES}
+    both = Secrets(source=held["source"].source, journalist=held["journalist"].journalist)
+    assert (instance_dir / SECRETS_DIR).is_dir()  # where served apps find them too
+    return replace(base, scrypt=FAST_SCRYPT, secrets=both)
 
 
 @pytest.fixture

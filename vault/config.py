@@ -1,7 +1,11 @@
 """Typed, frozen configuration built from the environment and one instance directory.
 
-`load_config(env)` is pure apart from creating the instance directory and its secrets
-file once: secrets are generated there on first use and never live in the repository.
+`load_config(env, interface=...)` is pure apart from creating the instance directory and,
+in development, the secrets files on first use. Each process holds only the secrets its
+job needs (docs/threat-model.md, "Secrets per process"): the source interface its own,
+the reviewer interface its own, the worker and the CLI none. The secrets never live in
+the repository; production never generates them silently (`backupctl secrets init`).
+The Tor settings live in `onion.config`.
 """
 
 from __future__ import annotations
@@ -11,22 +15,23 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Literal
 
 from vault.errors import ConfigError
 from vault.notify_config import NotifyConfig, load_notify_config
 
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024
 _MIB = 1024 * 1024
-SECRETS_FILE = "secrets.json"
-_SECRET_NAMES = (
-    "source_secret_key",
-    "journalist_secret_key",
-    "lookup_pepper",
-    "reply_key_pepper",
-    "session_pepper",
-)
+# Before secrets were split per process, one file held them all; it is migrated (and
+# removed) by `init_secrets`, on first start in development, by `backupctl secrets init`
+# in production.
+LEGACY_SECRETS_FILE = "secrets.json"
+SECRETS_DIR = "secrets"  # <instance>/secrets/<interface>.json unless BACKUP_SECRETS_DIR
+SECRETS_INIT_COMMAND = "backupctl secrets init"
+Interface = Literal["source", "journalist"]
+INTERFACES: tuple[Interface, ...] = ("source", "journalist")
 
 
 @dataclass(frozen=True)
@@ -43,17 +48,59 @@ class ScryptParams:
 
 
 @dataclass(frozen=True)
-class Secrets:
-    """Per-instance random values, generated once into the instance directory."""
+class SourceSecrets:
+    """The source interface's: its Flask key (CSRF tokens), the pepper of its sessions,
+    and the peppers of the two codename derivations (lookup id, reply-key passphrase)."""
 
-    source_secret_key: bytes
-    journalist_secret_key: bytes
+    cookie_key: bytes
+    session_pepper: bytes
     lookup_pepper: bytes
     reply_key_pepper: bytes
-    session_pepper: bytes
 
     def __repr__(self) -> str:  # never print secrets in a traceback
-        return "Secrets(<redacted>)"
+        return "SourceSecrets(<redacted>)"
+
+
+@dataclass(frozen=True)
+class JournalistSecrets:
+    """The reviewer interface's: its Flask key (CSRF tokens), the pepper of its sessions,
+    and the key that signs reviewer API tokens (vault.services.api_tokens)."""
+
+    cookie_key: bytes
+    session_pepper: bytes
+    api_token_key: bytes
+
+    def __repr__(self) -> str:
+        return "JournalistSecrets(<redacted>)"
+
+
+_SECRET_CLASSES: dict[Interface, type[SourceSecrets] | type[JournalistSecrets]] = {
+    "source": SourceSecrets,
+    "journalist": JournalistSecrets,
+}
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """What this process holds: one interface's secrets, both (tests), or none (the
+    worker and the CLI need none of them)."""
+
+    source: SourceSecrets | None = None
+    journalist: JournalistSecrets | None = None
+
+    def for_source(self) -> SourceSecrets:
+        if self.source is None:
+            raise ConfigError("this process holds no secrets of the source interface")
+        return self.source
+
+    def for_journalist(self) -> JournalistSecrets:
+        if self.journalist is None:
+            raise ConfigError("this process holds no secrets of the reviewer interface")
+        return self.journalist
+
+    def __repr__(self) -> str:
+        held = [name for name in INTERFACES if getattr(self, name) is not None]
+        return f"Secrets(holds={held})"
 
 
 @dataclass(frozen=True)
@@ -87,7 +134,8 @@ class Config:
     instance_dir: Path
     database_url: str
     redis_url: str | None
-    secrets: Secrets = field(repr=False)
+    # This process's secrets only (see `Secrets`); none unless loaded for an interface.
+    secrets: Secrets = field(default=Secrets(), repr=False)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     max_form_field_bytes: int = 200 * 1024
     # What one source may have stored (ciphertext of their live submissions).
@@ -109,19 +157,10 @@ class Config:
     gpg_binary: str = "gpg"
     source_port: int = 8080
     journalist_port: int = 8081
-    # Onion services (onion/). In production each app answers only for its own .onion
-    # Host (plus localhost for health checks); unset there means localhost only.
+    # The onion Host names the apps answer to in production (plus localhost for health
+    # checks); unset there means localhost only. The other Tor settings: onion.config.
     source_onion_host: str | None = None
     journalist_onion_host: str | None = None
-    # Where each service's HiddenServiceDir lives (reviewer keys: journalist/authorized_
-    # clients/). Default: <instance>/onion in development, /var/lib/tor/backup in production.
-    tor_services_dir: Path | None = None
-    tor_control_socket: Path = Path("/run/tor/control")
-    # Development: `backupctl run` starts its own tor unless this is off; extra torrc
-    # lines (bridges, a test network) come from `dev_torrc`.
-    dev_tor: bool = True
-    dev_torrc: Path | None = None
-    tor_binary: str | None = None  # None: `tor` on PATH, else /usr/sbin/tor
     # Care notifications (vault.notifications): no channel unless the admin sets one.
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Observatory (docs/observatory.md): the source app's public page of published
@@ -148,13 +187,6 @@ class Config:
     def run_dir(self) -> Path:
         return self.instance_dir / "run"
 
-    @property
-    def onion_dir(self) -> Path:
-        """The HiddenServiceDirs' parent: `<dir>/source`, `<dir>/journalist`."""
-        if self.tor_services_dir is not None:
-            return self.tor_services_dir
-        return Path("/var/lib/tor/backup") if self.production else self.instance_dir / "onion"
-
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
@@ -176,7 +208,7 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -205,7 +237,7 @@ def _create_budget(env: Mapping[str, str]) -> Budget:
     return _budget(env, "BACKUP_NEW_SOURCES", default)
 
 
-def _onion_host(env: Mapping[str, str], name: str) -> str | None:
+def onion_host(env: Mapping[str, str], name: str) -> str | None:
     raw = (env.get(name) or "").strip().lower()
     if not raw:
         return None
@@ -227,7 +259,7 @@ def _disk_reserve(env: Mapping[str, str]) -> DiskReserve:
     )
 
 
-def _path(env: Mapping[str, str], name: str) -> Path | None:
+def env_path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name)
     return Path(raw).expanduser().resolve() if raw else None
 
@@ -241,27 +273,148 @@ def ensure_instance_dir(path: Path) -> Path:
     return path
 
 
-def load_secrets(instance_dir: Path) -> Secrets:
-    """Read the instance secrets, generating any that are missing (file mode 0600)."""
-    path = instance_dir / SECRETS_FILE
-    values: dict[str, str] = {}
-    if path.exists():
-        try:
-            values = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"unreadable secrets file {path}") from exc
-    missing = [name for name in _SECRET_NAMES if name not in values]
-    if missing:
-        for name in missing:
-            values[name] = secrets.token_hex(32)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def instance_dir_from_env(env: Mapping[str, str]) -> Path:
+    """BACKUP_INSTANCE_DIR, else ./instance (absolute)."""
+    return Path(env.get("BACKUP_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
+
+
+def secrets_dir_from_env(env: Mapping[str, str], instance_dir: Path) -> Path:
+    """Where the per-process secrets files are: BACKUP_SECRETS_DIR; else, under systemd,
+    the unit's credentials directory (production: each app's unit is handed its own file
+    only, ansible/roles/services); else <instance>/secrets."""
+    return (
+        env_path(env, "BACKUP_SECRETS_DIR")
+        or env_path(env, "CREDENTIALS_DIRECTORY")
+        or instance_dir / SECRETS_DIR
+    )
+
+
+def secrets_file(directory: Path, interface: Interface) -> Path:
+    return directory / f"{interface}.json"
+
+
+def _write_new(path: Path, values: Mapping[str, str]) -> bool:
+    """Write `path` (0600) unless it exists; True if this call created it.
+
+    Written aside and linked into place: several workers starting at once never read a
+    half-written file, and the first to link wins (the others read its values).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(values, handle)
+            json.dump(dict(values), handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    return Secrets(**{name: bytes.fromhex(values[name]) for name in _SECRET_NAMES})
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_values(path: Path) -> dict[str, str]:
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"unreadable secrets file {path}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"unreadable secrets file {path}")
+    return values
+
+
+def _from_legacy(interface: Interface, legacy: Mapping[str, str]) -> dict[str, str]:
+    """The values an interface keeps from the former single secrets file.
+
+    The source interface keeps all of its own: a new lookup or reply-key pepper would
+    lock every source out. The reviewer interface keeps its key (CSRF tokens, and API
+    tokens still valid) but gets a session pepper of its own: it shared the source's,
+    so reviewers log in again once.
+    """
+    if interface == "source":
+        return {
+            "cookie_key": legacy["source_secret_key"],
+            "session_pepper": legacy["session_pepper"],
+            "lookup_pepper": legacy["lookup_pepper"],
+            "reply_key_pepper": legacy["reply_key_pepper"],
+        }
+    return {
+        "cookie_key": legacy["journalist_secret_key"],
+        "api_token_key": legacy["journalist_secret_key"],
+    }
+
+
+def init_secrets(directory: Path, instance_dir: Path) -> list[Path]:
+    """Create each interface's secrets file that is missing (0600, in a 0700 directory),
+    taking the values of a former <instance>/secrets.json, which is then removed.
+
+    Returns the files this call created. Existing files are never changed, and a former
+    file that disagrees with them (an older backup restored over a newer server) is an
+    error, not something to drop: its peppers may be the only ones that open the
+    restored database's sources.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    legacy_path = instance_dir / LEGACY_SECRETS_FILE
+    kept: dict[Interface, dict[str, str]] = {}
+    if legacy_path.exists():
+        legacy = _read_values(legacy_path)
+        try:
+            kept = {interface: _from_legacy(interface, legacy) for interface in INTERFACES}
+        except KeyError as exc:
+            raise ConfigError(f"incomplete secrets file {legacy_path}") from exc
+    created = []
+    for interface in INTERFACES:
+        path = secrets_file(directory, interface)
+        values = dict(kept.get(interface, {}))
+        if path.exists():
+            current = _read_values(path)
+            if any(current.get(name) != value for name, value in values.items()):
+                raise ConfigError(
+                    f"{legacy_path} and {path} hold different secrets (an older backup "
+                    "restored?): keep the pair that belongs to this database and move the "
+                    "other away (docs/deploy.md)"
+                )
+            continue
+        for spec in fields(_SECRET_CLASSES[interface]):
+            values.setdefault(spec.name, secrets.token_hex(32))
+        if _write_new(path, values):
+            created.append(path)
+    legacy_path.unlink(missing_ok=True)
+    return created
+
+
+def load_secrets(
+    directory: Path, interface: Interface | None, *, production: bool, instance_dir: Path
+) -> Secrets:
+    """The secrets of one interface (None: no secrets, as for the worker and the CLI).
+
+    A missing file is created in development (from a former secrets.json if there is
+    one); in production it is an error naming the command that creates it.
+    """
+    if interface is None:
+        return Secrets()
+    path = secrets_file(directory, interface)
+    if not path.exists():
+        if production:
+            raise ConfigError(
+                f"no secrets file {path} for the {interface} interface: create it with "
+                f"`{SECRETS_INIT_COMMAND}` (docs/deploy.md); production never makes "
+                "secrets on its own"
+            )
+        init_secrets(directory, instance_dir)
+    values = _read_values(path)
+    cls = _SECRET_CLASSES[interface]
+    try:
+        loaded = cls(**{spec.name: bytes.fromhex(values[spec.name]) for spec in fields(cls)})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"incomplete or malformed secrets file {path}") from exc
+    if any(len(value) < 32 for value in vars(loaded).values()):
+        raise ConfigError(f"secrets file {path}: a secret is shorter than 256 bits")
+    if isinstance(loaded, SourceSecrets):
+        return Secrets(source=loaded)
+    return Secrets(journalist=loaded)
 
 
 def _care_escalate_minutes(env: Mapping[str, str]) -> int:
@@ -271,13 +424,19 @@ def _care_escalate_minutes(env: Mapping[str, str]) -> int:
     return minutes
 
 
-def load_config(env: Mapping[str, str] | None = None) -> Config:
-    """Build the configuration from environment variables (`os.environ` by default)."""
+def load_config(
+    env: Mapping[str, str] | None = None, *, interface: Interface | None = None
+) -> Config:
+    """Build the configuration from environment variables (`os.environ` by default).
+
+    `interface`: the app this process serves; its secrets are loaded, and only its.
+    Without one (worker, CLI) the configuration holds no secrets.
+    """
     env = os.environ if env is None else env
-    instance = Path(env.get("BACKUP_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
+    instance = instance_dir_from_env(env)
     ensure_instance_dir(instance)
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'backup.sqlite'}"
-    production = _bool(env, "BACKUP_PRODUCTION", False)
+    production = env_bool(env, "BACKUP_PRODUCTION", False)
     words = _int(env, "BACKUP_CODENAME_WORDS", 7)
     if words < 7:
         raise ConfigError("BACKUP_CODENAME_WORDS below 7 gives less than 90 bits")
@@ -298,7 +457,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         instance_dir=instance,
         database_url=database_url,
         redis_url=env.get("REDIS_URL") or None,
-        secrets=load_secrets(instance),
+        secrets=load_secrets(
+            secrets_dir_from_env(env, instance),
+            interface,
+            production=production,
+            instance_dir=instance,
+        ),
         max_upload_bytes=max_upload,
         source_quota_bytes=quota,
         disk_reserve=_disk_reserve(env),
@@ -310,19 +474,14 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         source_create_budget=_create_budget(env),
         care_escalate_minutes=_care_escalate_minutes(env),
         production=production,
-        secure_cookies=_bool(env, "BACKUP_SECURE_COOKIES", False),
+        secure_cookies=env_bool(env, "BACKUP_SECURE_COOKIES", False),
         gpg_binary=env.get("BACKUP_GPG_BINARY") or "gpg",
         source_port=_int(env, "BACKUP_SOURCE_PORT", 8080),
         journalist_port=_int(env, "BACKUP_JOURNALIST_PORT", 8081),
-        source_onion_host=_onion_host(env, "BACKUP_SOURCE_ONION_HOST"),
-        journalist_onion_host=_onion_host(env, "BACKUP_JOURNALIST_ONION_HOST"),
-        tor_services_dir=_path(env, "BACKUP_TOR_SERVICES_DIR"),
-        tor_control_socket=_path(env, "BACKUP_TOR_CONTROL_SOCKET") or Path("/run/tor/control"),
-        dev_tor=_bool(env, "BACKUP_DEV_TOR", True),
-        dev_torrc=_path(env, "BACKUP_DEV_TORRC"),
-        tor_binary=env.get("BACKUP_TOR_BINARY") or None,
+        source_onion_host=onion_host(env, "BACKUP_SOURCE_ONION_HOST"),
+        journalist_onion_host=onion_host(env, "BACKUP_JOURNALIST_ONION_HOST"),
         notify=load_notify_config(env, production),
-        public_figures=_bool(env, "BACKUP_PUBLIC_FIGURES", False),
+        public_figures=env_bool(env, "BACKUP_PUBLIC_FIGURES", False),
         early_warning_rise_percent=_positive(env, "BACKUP_EARLY_WARNING_RISE_PERCENT", 50),
         early_warning_periods=_positive(env, "BACKUP_EARLY_WARNING_PERIODS", 3),
     )

@@ -39,7 +39,7 @@ def error_response(code: int) -> ResponseReturnValue:
 def init_app(app: Flask, csrf: CSRFProtect) -> None:
     runtime: Runtime = app.extensions[RUNTIME_KEY]
     app.extensions[v1.TOKENS_KEY] = TokenService(
-        runtime.config.secrets.journalist_secret_key, runtime.redis
+        runtime.config.secrets.for_journalist().api_token_key, runtime.redis
     )
     # The token travels in a header the browser never adds by itself: no CSRF possible.
     csrf.exempt(v1.bp)

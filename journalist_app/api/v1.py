@@ -58,7 +58,7 @@ def tokens() -> TokenService:
     service = current_app.extensions.get(TOKENS_KEY)
     if service is None:
         rt = runtime()
-        service = TokenService(rt.config.secrets.journalist_secret_key, rt.redis)
+        service = TokenService(rt.config.secrets.for_journalist().api_token_key, rt.redis)
         current_app.extensions[TOKENS_KEY] = service
     return cast(TokenService, service)
 

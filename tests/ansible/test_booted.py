@@ -291,6 +291,27 @@ class TestRunningServer:
         )
         assert probe.returncode == 0, "a container port answered from outside"
 
+    def test_each_unit_sees_only_its_own_secrets(self, live: Live) -> None:
+        """docs/threat-model.md, "Secrets per process": in each unit's own mount namespace,
+        as the service user, the only secrets file is the unit's own (the source app never
+        sees the reviewer app's, which holds the API-token key); the worker sees none; and
+        the files at rest are root's alone."""
+        expected = {
+            "backup-source": ["/run/credentials/backup-source.service/source.json"],
+            "backup-journalist": ["/run/credentials/backup-journalist.service/journalist.json"],
+            "backup-worker": [],
+        }
+        for unit, files in expected.items():
+            pid = live.booted.unit(unit)["MainPID"]
+            found = live.booted.run(
+                "nsenter", "--target", pid, "--mount", "--",
+                "runuser", "-u", "backup", "--",
+                "find", "/run/credentials", "/etc/backup", "/var/lib/backup/secrets",
+                "-name", "*.json",
+                check=False,
+            )  # fmt: skip
+            assert sorted(found.split()) == files, unit
+
     def test_apps_answer_only_to_their_onion_host(self, live: Live) -> None:
         source_host = live.onion_host("source")
         journalist_host = live.onion_host("journalist")

@@ -118,7 +118,15 @@ class TestUsersAndFiles:
         assert path.stat().st_uid == int(_passwd(deployed, "backup")[2])
 
     def test_secrets_and_environment_are_not_world_readable(self, deployed: Deployed) -> None:
-        assert _mode(deployed.path("/var/lib/backup/secrets.json")) == 0o600
+        # Each app's secrets, root-only at rest: systemd hands each unit its own file.
+        secrets_dir = deployed.path("/etc/backup/secrets")
+        assert _mode(secrets_dir) == 0o700 and secrets_dir.stat().st_uid == 0
+        assert sorted(p.name for p in secrets_dir.iterdir()) == ["journalist.json", "source.json"]
+        for path in secrets_dir.iterdir():
+            assert _mode(path) == 0o600 and path.stat().st_uid == 0
+        # The CLI (run as `backup` during the deployment) made none in the instance.
+        assert not deployed.path("/var/lib/backup/secrets.json").exists()
+        assert not deployed.path("/var/lib/backup/secrets").exists()
         env = deployed.path("/etc/backup/backup.env")
         assert _mode(env) == 0o640
         assert env.stat().st_uid == 0 and env.stat().st_gid == _gid(deployed, "backup")

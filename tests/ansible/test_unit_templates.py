@@ -95,3 +95,23 @@ def test_care_escalation_runs_every_minute_with_the_apps_environment() -> None:
     assert "ExecStart=/opt/backup/current/venv/bin/backupctl care escalate" in service
     assert "EnvironmentFile=/etc/backup/backup.env" in service
     assert _defaults()["backup_care_escalate_minutes"] == 30
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("backup-source.service", ["source.json:/etc/backup/secrets/source.json"]),
+        ("backup-journalist.service", ["journalist.json:/etc/backup/secrets/journalist.json"]),
+        ("backup-worker.service", []),
+        ("backup-sweep.service", []),
+        ("backup-care-escalate.service", []),
+        ("backup-retention.service", []),
+    ],
+)
+def test_each_unit_gets_only_its_own_secrets(unit: str, expected: list[str]) -> None:
+    """docs/threat-model.md, "Secrets per process": the source app's unit is handed the
+    source's secrets file only (no API-token key); the worker and the timers none."""
+    lines = _render(unit).splitlines()
+    given = [line.removeprefix("LoadCredential=") for line in lines if "Credential" in line]
+    assert given == expected
+    assert "BACKUP_SECRETS_DIR" not in "\n".join(lines)  # the unit's credentials directory

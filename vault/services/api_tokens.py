@@ -2,8 +2,10 @@
 
 A token is `<payload>.<mac>`: the payload (base64url JSON) names the reviewer, a random
 token id, the expiry, and a keyed digest of the reviewer's credential stamp; the MAC is
-HMAC-SHA256 under a key derived from the journalist secret with a context of its own,
-so no other signature made with that secret (sessions, CSRF) can pass for a token.
+HMAC-SHA256 under a key derived from the reviewer interface's API-token key with a
+context of its own, so no other signature made with that secret (in an instance migrated
+from one secrets file it is also the CSRF key) can pass for a token. Only the reviewer
+interface's process holds that key: the source interface cannot mint a token.
 
 Nothing is stored to issue a token. Revocation (logout) writes the token id to Redis
 until the token would have expired anyway. A passphrase or 2FA reset, and a

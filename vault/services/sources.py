@@ -52,11 +52,13 @@ class SourceCredentials:
 
 
 def _lookup_id(config: Config, codename: str) -> str:
-    return codenames.lookup_id(codename, config.secrets.lookup_pepper, config.scrypt)
+    pepper = config.secrets.for_source().lookup_pepper
+    return codenames.lookup_id(codename, pepper, config.scrypt)
 
 
 def _passphrase(config: Config, codename: str) -> str:
-    return codenames.reply_key_passphrase(codename, config.secrets.reply_key_pepper, config.scrypt)
+    pepper = config.secrets.for_source().reply_key_pepper
+    return codenames.reply_key_passphrase(codename, pepper, config.scrypt)
 
 
 def begin_source(db: Session, config: Config, codename: str) -> SourceCredentials:

@@ -82,7 +82,7 @@ def _token(runtime: Runtime, account: Account) -> str:
     with runtime.session_factory() as db:
         reviewer = db.scalar(select(Reviewer).where(Reviewer.uuid == account.uuid))
         assert reviewer is not None
-        service = TokenService(runtime.config.secrets.journalist_secret_key, runtime.redis)
+        service = TokenService(runtime.config.secrets.for_journalist().api_token_key, runtime.redis)
         return service.issue(reviewer).token
 
 

@@ -5,7 +5,10 @@ audited."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +16,16 @@ import requests
 from sqlalchemy import func, select
 
 import journalist_app
+import source_app
 from composition.runtime import Runtime
 from tests.integration.api.conftest import Server
 from tests.support.journalist import FAST_HASHER, Account, make_source, source_row
+from vault.config import SECRETS_DIR, load_config
+from vault.errors import ConfigError
 from vault.models import AuditEvent, Reviewer
 from vault.services import reviewers
 from vault.services.api_tokens import TOKEN_LIFETIME_SECONDS, TokenService
+from web_shared.sessions import RedisSessionInterface
 
 FORBIDDEN = {"error": "Forbidden", "message": "Token authentication failed."}
 
@@ -42,7 +49,7 @@ def _get(server: Server, path: str, token: str) -> requests.Response:
 
 
 def _service(runtime: Runtime) -> TokenService:
-    return TokenService(runtime.config.secrets.journalist_secret_key, runtime.redis)
+    return TokenService(runtime.config.secrets.for_journalist().api_token_key, runtime.redis)
 
 
 def _reviewer(runtime: Runtime, account: Account) -> Reviewer:
@@ -416,3 +423,43 @@ def test_uuids_that_are_not_uuids_name_nothing(
     response = requests.get(server.api(f"sources/{made.uuid.upper()}"), headers=headers, timeout=20)
     assert response.status_code == 404
     assert response.json() == {"error": "Not Found", "message": "Not found."}
+
+
+def test_the_source_interface_cannot_mint_a_token(
+    runtime: Runtime, server: Server, analyst: Account, tmp_path: Path
+) -> None:
+    """DESIGN.md: each process holds only the secrets its job needs. The source app is
+    built as production builds it (its own secrets file only, handed to its unit as a
+    systemd credential): it holds no API-token key, and a token signed with any key it
+    does hold is refused by the reviewer API."""
+    instance = runtime.config.instance_dir
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    shutil.copy(instance / SECRETS_DIR / "source.json", credentials / "source.json")
+    env = {
+        "BACKUP_INSTANCE_DIR": str(instance),
+        "DATABASE_URL": runtime.config.database_url,
+        "REDIS_URL": runtime.config.redis_url or "",
+        "BACKUP_PRODUCTION": "1",
+        "BACKUP_SECRETS_DIR": str(credentials),
+    }
+    config = load_config(env, interface="source")
+    app = source_app.create_app(config, dataclasses.replace(runtime, config=config))
+    assert config.secrets.journalist is None
+    with pytest.raises(ConfigError, match="no secrets of the reviewer interface"):
+        config.secrets.for_journalist()
+    with pytest.raises(ConfigError, match="backupctl secrets init"):
+        load_config(env, interface="journalist")  # its file is not in the source's reach
+
+    session_interface = app.session_interface
+    assert isinstance(session_interface, RedisSessionInterface)
+    held = {*vars(config.secrets.for_source()).values(), session_interface.pepper}
+    assert isinstance(app.secret_key, bytes)
+    held.add(app.secret_key)
+    assert runtime.config.secrets.for_journalist().api_token_key not in held
+    reviewer = _reviewer(runtime, analyst)
+    for key in held:
+        forged = TokenService(key, runtime.redis).issue(reviewer).token
+        assert _get(server, "user", forged).json() == FORBIDDEN
+    genuine = _service(runtime).issue(reviewer).token
+    assert _get(server, "user", genuine).json()["uuid"] == analyst.uuid

@@ -3,15 +3,19 @@ both interfaces, and on SIGTERM (or Ctrl-C) leaves nothing running behind it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
+import requests
 from click.testing import CliRunner
 from redis import Redis
 from rq import Worker
@@ -19,6 +23,7 @@ from rq import Worker
 from backupctl.cli import main
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import SUBMISSION_KEY_FILE
+from tests.integration.source_app.helpers import csrf_token
 from tests.support.product import (
     REPO,
     Run,
@@ -29,8 +34,10 @@ from tests.support.product import (
     run_env,
 )
 from tests.support.servers import free_port
-from vault import notifications
-from vault.services import deletion
+from vault import codenames, notifications
+from vault.config import Secrets, SourceSecrets, load_config
+from vault.db import make_engine, make_session_factory
+from vault.services import deletion, sources
 
 
 @pytest.fixture
@@ -80,6 +87,13 @@ def test_run_from_nothing_then_stop(instance: Path, tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{journalist_port}/" in out
         assert f"backupctl --instance {instance} admin create USERNAME --role admin" in out
         assert "127.0.0.1 only" in out
+        # Each app's secrets in a file of its own, owner-only, made before they started.
+        directory = instance / "secrets"
+        assert sorted(path.name for path in directory.iterdir()) == [
+            "journalist.json",
+            "source.json",
+        ]
+        assert {path.stat().st_mode & 0o777 for path in directory.iterdir()} == {0o600}
 
         children = descendants(run.proc.pid)
         assert len(children) >= 6  # redis, 2 gunicorn masters + workers, the RQ worker
@@ -137,3 +151,59 @@ def test_run_refuses_a_production_instance(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "for development" in result.output
     assert not (tmp_path / "instance" / SUBMISSION_KEY_FILE).exists()
+
+
+def test_an_instance_from_before_the_split_keeps_its_sources(
+    instance: Path, tmp_path: Path
+) -> None:
+    """Development: an instance with one secrets.json (before each app had its own) is
+    split on the first `backupctl run`; a source made under the old file still logs in
+    with its codename through the served app, and the old file is gone."""
+    source_port, journalist_port = free_port(), free_port()
+    env = run_env(source_port, journalist_port)
+    cli_env = {**env, "BACKUP_INSTANCE_DIR": str(instance)}
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=cli_env).exit_code == 0
+    legacy = {
+        name: token_hex(32)
+        for name in (
+            "source_secret_key",
+            "journalist_secret_key",
+            "lookup_pepper",
+            "reply_key_pepper",
+            "session_pepper",
+        )
+    }
+    (instance / "secrets.json").write_text(json.dumps(legacy))
+    base = load_config(cli_env)  # the CLI's configuration: no secrets, none created
+    assert base.secrets.source is None and (instance / "secrets.json").exists()
+    old = SourceSecrets(
+        cookie_key=bytes.fromhex(legacy["source_secret_key"]),
+        session_pepper=bytes.fromhex(legacy["session_pepper"]),
+        lookup_pepper=bytes.fromhex(legacy["lookup_pepper"]),
+        reply_key_pepper=bytes.fromhex(legacy["reply_key_pepper"]),
+    )
+    codename = codenames.generate_codename()
+    engine = make_engine(base.database_url)
+    with make_session_factory(engine)() as db:
+        sources.create_source(
+            db, GpgKeyring(base.gnupg_home), replace(base, secrets=Secrets(source=old)), codename
+        )
+    engine.dispose()
+
+    run = Run(instance, env, tmp_path / "run.log")
+    try:
+        run.wait_until_serving(source_port, journalist_port)
+        assert f"Created {instance / 'secrets' / 'source.json'}." in run.output
+        assert not (instance / "secrets.json").exists()
+        with requests.Session() as browser:
+            url = f"http://127.0.0.1:{source_port}/login"
+            token = csrf_token(browser.get(url, timeout=30).text)
+            login = browser.post(
+                url, data={"csrf_token": token, "codename": codename}, timeout=60,
+                allow_redirects=False,
+            )  # fmt: skip
+            assert login.status_code == 302, login.text
+            assert login.headers["Location"] == "/lookup"
+        assert run.stop(signal.SIGTERM) == 0
+    finally:
+        run.kill()

@@ -29,7 +29,7 @@ def test_factory_without_arguments_reads_the_environment(
     runtime = app.extensions["backup"]
     assert isinstance(runtime, Runtime)
     assert runtime.config.instance_dir == instance.resolve()
-    assert app.secret_key == runtime.config.secrets.journalist_secret_key
+    assert app.secret_key == runtime.config.secrets.for_journalist().cookie_key
     assert isinstance(app.session_interface, RedisSessionInterface)
     assert app.session_interface.prefix == "journalist-session"
     assert {"auth", "inbox", "admin"} <= set(app.blueprints)

@@ -47,7 +47,7 @@ class TestFactory:
 
     def test_settings(self, app: Flask, config: Config) -> None:
         assert app.request_class is SealingRequest
-        assert app.secret_key == config.secrets.source_secret_key
+        assert app.secret_key == config.secrets.for_source().cookie_key
         assert app.config["SESSION_COOKIE_NAME"] == "src"
         assert app.config["MAX_CONTENT_LENGTH"] == config.max_upload_bytes
         assert app.config["MAX_FORM_MEMORY_SIZE"] == config.max_form_field_bytes
@@ -93,7 +93,9 @@ class TestFactory:
         }
 
     def test_refuses_to_start_without_secrets(self, config: Config, runtime: Runtime) -> None:
-        empty = dataclasses.replace(config.secrets, source_secret_key=b"")
+        empty = dataclasses.replace(
+            config.secrets, source=dataclasses.replace(config.secrets.for_source(), cookie_key=b"")
+        )
         with pytest.raises(ConfigError):
             create_app(dataclasses.replace(config, secrets=empty), runtime)
 

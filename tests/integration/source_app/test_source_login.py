@@ -147,7 +147,7 @@ class TestLoginBudget:
         assert answers[:3] == [403] * 3
         assert set(answers[3:]) == {429}
         # The 197 refused attempts ran no scrypt at all: only the 3 allowed ones did.
-        assert derivations == [runtime.config.secrets.lookup_pepper] * 3
+        assert derivations == [runtime.config.secrets.for_source().lookup_pepper] * 3
 
         login = source.login(codename)  # at once, from the source's own circuit
         assert login.status_code == 302

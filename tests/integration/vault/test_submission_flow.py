@@ -153,7 +153,7 @@ class TestDerivations:
             sources.authenticate_source(
                 db, _budget(runtime), CLIENT, runtime.config, codenames.generate_codename()
             )
-        assert derivations == [runtime.config.secrets.lookup_pepper]
+        assert derivations == [runtime.config.secrets.for_source().lookup_pepper]
 
     def test_success_adds_the_reply_key_passphrase(
         self, runtime: Runtime, derivations: list[bytes]
@@ -163,7 +163,7 @@ class TestDerivations:
             sources.create_source(db, runtime.keyring, runtime.config, codename)
             derivations.clear()
             sources.authenticate_source(db, _budget(runtime), CLIENT, runtime.config, codename)
-        peppers = runtime.config.secrets
+        peppers = runtime.config.secrets.for_source()
         assert derivations == [peppers.lookup_pepper, peppers.reply_key_pepper]
 
     def test_refused_and_malformed_attempts_derive_nothing(
