@@ -30,7 +30,7 @@ from journalist_app.api.serialize import (
 from journalist_app.context import current_reviewer, db, hasher, runtime
 from vault.errors import AuthenticationError, LoginThrottledError
 from vault.models import Reply, Submission
-from vault.services import client_replies, conversation, inbox, reviewers, source_keys
+from vault.services import conversation, inbox, replies, reviewers, source_keys
 from vault.services.api_tokens import TokenService
 from webcore.client import client_key
 
@@ -298,7 +298,7 @@ def source_replies(source_uuid: str) -> ResponseReturnValue:
     if request.method == "GET":
         found = conversation.list_replies(session, reviewer, source_uuid)
         return _ok({"replies": [reply_json(r) for r in found]})
-    inbox.get_source(session, reviewer, source_uuid)  # 403/404 before the body's 400s
+    source = inbox.get_source(session, reviewer, source_uuid)  # 403/404 before the 400s
     data = _body()
     if "reply" not in data:
         raise ApiError(400, "reply not found in request body")
@@ -312,12 +312,12 @@ def source_replies(source_uuid: str) -> ResponseReturnValue:
         raise ApiError(400, "'uuid' was not a valid UUID")
     rt = runtime()
     try:
-        reply = client_replies.store_encrypted_reply(
+        reply = replies.store_encrypted_reply(
             session,
             rt.store,
             rt.keyring,
             reviewer,
-            source_uuid,
+            source,
             text,
             rt.submission_fingerprint,
             reply_uuid,

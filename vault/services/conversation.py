@@ -1,7 +1,7 @@
 """What the reviewer API needs beyond `vault.services.inbox`: submissions and replies as
 lists with who has seen them, reply download and deletion, conversation deletion,
 marking items seen by uuid, flag, and accounts. Replies encrypted by the client are in
-`vault.services.client_replies`.
+`vault.services.replies`.
 
 Same rules as the inbox: every function checks the reviewer's role first (through
 `inbox.get_source`, or `can_read_sources` for lists) and audits by identifiers only.
