@@ -92,7 +92,7 @@ def require_admin_audited(db: Session, actor: Reviewer, area: str) -> None:
         require_admin(actor)
     except AccessDeniedError:
         audit.record(db, actor, "admin_access_denied", area)
-        db.commit()
+        db.commit()  # the refusal outlives the request, which rolls back as it fails
         raise RefusalRecordedError("admin only") from None
 
 
@@ -185,7 +185,6 @@ def browse(
     }
     detail = {key: value for key, value in looked_for.items() if value}
     audit.record(db, actor, "audit_viewed", detail=detail or None)
-    db.commit()
     return AuditPage(events, page, pages, total, objects, unknown)
 
 
@@ -199,7 +198,7 @@ def export_csv(db: Session, actor: Reviewer) -> Iterator[str]:
     """The whole chain as CSV, oldest first, with hashes so it can be re-verified."""
     require_admin_audited(db, actor, "audit")
     audit.record(db, actor, "audit_exported")
-    db.commit()
+    db.commit()  # a streamed body runs after the request has committed
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)

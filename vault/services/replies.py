@@ -1,5 +1,6 @@
-"""Sending replies: a reply is stored sealed to the source's key and the submission key,
-with its custody receipt, or not at all.
+"""Replies as reviewers send and handle them: sent (stored sealed to the source's key and
+the submission key, with its custody receipt, or not at all), listed, downloaded as
+ciphertext, deleted. How the team reads them is vault.services.team_replies.
 
 Two ways in. `send_reply`: the server seals text a reviewer (or a partner, over a
 referral) wrote. `store_encrypted_reply`: the reviewer's client encrypted it itself
@@ -22,18 +23,20 @@ from __future__ import annotations
 import logging
 import uuid as uuidlib
 from collections.abc import Sequence
+from pathlib import Path
 
+from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.db import utcnow
-from vault.errors import EmptySubmissionError, VaultError
+from vault.errors import EmptySubmissionError, NotFoundError, VaultError
 from vault.models import Reply, ReplyCopy, ReplySealer, Reviewer, Source
 from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES, MAX_REPLY_CHARS
 from vault.ports import Keyring
-from vault.services import audit, custody, notes
+from vault.services import audit, custody, deletion, inbox, notes
 from vault.store import SealedFile, Store
 
 __all__ = [
@@ -44,6 +47,11 @@ __all__ = [
     "NotEncryptedError",
     "ReplyTooLargeError",
     "ReplyUuidTakenError",
+    "delete_reply",
+    "download_reply",
+    "get_reply",
+    "list_replies",
+    "reply_to_source",
     "send_reply",
     "store_encrypted_reply",
 ]
@@ -215,3 +223,77 @@ def _keep(
         db.rollback()
         store.shred(sealed.path)
         raise
+
+
+def reply_to_source(
+    db: Session,
+    store: Store,
+    keyring: Keyring,
+    reviewer: Reviewer,
+    source_uuid: str,
+    text: str,
+    submission_fpr: str,
+) -> Reply:
+    """Seal a reply to the source's key and the submission key (EmptySubmissionError if
+    empty or too long). The audit event commits with the reply, or not at all."""
+    source = inbox.get_source(db, reviewer, source_uuid)
+    audit.record(db, reviewer, "reply_sent", "source", source.uuid)
+    try:
+        return send_reply(db, store, keyring, source, reviewer, text, submission_fpr)
+    except BaseException:
+        db.rollback()  # send_reply refuses before touching the session: drop the event
+        raise
+
+
+def list_replies(db: Session, reviewer: Reviewer, source_uuid: str | None = None) -> list[Reply]:
+    """The live replies of one source, or of every visible source; audited."""
+    query = (
+        select(Reply)
+        .join(Source, Source.id == Reply.source_id)
+        .where(Reply.deleted_at.is_(None), Source.deleted_at.is_(None), Source.pending.is_(False))
+        .order_by(Reply.id)
+    )
+    if source_uuid is not None:
+        source = inbox.get_source(db, reviewer, source_uuid)
+        query = query.where(Reply.source_id == source.id)
+        audit.record(db, reviewer, "replies_listed", "source", source.uuid)
+    else:
+        inbox.require_reader(reviewer)
+        audit.record(db, reviewer, "replies_listed")
+    return list(db.scalars(query))
+
+
+def get_reply(db: Session, reviewer: Reviewer, source_uuid: str, reply_uuid: str) -> Reply:
+    source = inbox.get_source(db, reviewer, source_uuid)
+    reply = db.scalar(
+        select(Reply).where(
+            Reply.uuid == reply_uuid, Reply.source_id == source.id, Reply.deleted_at.is_(None)
+        )
+    )
+    if reply is None:
+        raise NotFoundError("no such reply")
+    return reply
+
+
+def download_reply(
+    db: Session, store: Store, reviewer: Reviewer, source_uuid: str, reply_uuid: str
+) -> tuple[Reply, Path]:
+    """The stored ciphertext of the source's copy (what the workstation opens with the
+    submission key); audited as `reply_downloaded`."""
+    reply = get_reply(db, reviewer, source_uuid, reply_uuid)
+    path = store.path_of(reply.source.uuid, reply.filename)
+    if not path.is_file():
+        raise NotFoundError("stored file missing")
+    audit.record(
+        db, reviewer, "reply_downloaded", "reply", reply.uuid, detail={"source": reply.source.uuid}
+    )
+    return reply, path
+
+
+def delete_reply(
+    db: Session, redis: Redis, reviewer: Reviewer, source_uuid: str, reply_uuid: str
+) -> None:
+    """Hide the reply at once; a background job shreds the file and the row."""
+    reply = get_reply(db, reviewer, source_uuid, reply_uuid)
+    audit.record(db, reviewer, "reply_deletion_requested", "reply", reply.uuid)
+    deletion.request_reply_deletion(db, redis, reply)

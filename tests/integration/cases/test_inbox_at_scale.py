@@ -29,7 +29,7 @@ from vault.models import (
     UnreadSubmission,
 )
 from vault.runtime import Runtime
-from vault.services import deletion, inbox, inbox_query, reviewers, sources, unread
+from vault.services import deletion, inbox_query, reviewers, sources, submissions, unread
 from vault.services.inbox_query import InboxFilter, list_page
 
 
@@ -77,7 +77,7 @@ def test_unread_rows_follow_seen_submissions_deletions_and_roles(runtime: Runtim
         assert _unread_rows(db, analyst) == _truly_unread(db, analyst) != set()
         assert _unread_rows(db, partner) == set()  # partners read no sources
 
-        inbox.mark_seen(db, analyst, first.uuid)
+        submissions.mark_seen(db, analyst, first.uuid)
         db.commit()
         assert _unread_rows(db, analyst) == _truly_unread(db, analyst)
         unread_names = {

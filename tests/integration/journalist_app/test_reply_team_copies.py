@@ -39,7 +39,7 @@ from vault.models import (
 )
 from vault.models.note import canonical_recipients
 from vault.runtime import Runtime
-from vault.services import inbox, notes, replies, reviewers, sources, team_replies
+from vault.services import notes, replies, reviewers, sources, team_replies
 from vault.services.replies import MAX_REPLY_CHARS
 
 MARKER = "REPLY-MARKER-51c9 we will call you on Tuesday at the clinic"
@@ -376,7 +376,7 @@ def test_the_longest_reply_opens_from_its_team_copy(app: Flask, runtime: Runtime
     longest = "é" * MAX_REPLY_CHARS  # 100,000 bytes in UTF-8: over a note's 80,000
     with runtime.session_factory() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
-        inbox.reply_to_source(
+        replies.reply_to_source(
             db,
             runtime.store,
             runtime.keyring,
