@@ -238,19 +238,10 @@ def mark_items_seen(
         if reply is None:
             raise ItemNotFoundError("reply", item_uuid)
         seen_replies.append(reply)
-    already = set(
-        db.scalars(
-            select(SeenSubmission.submission_id).where(
-                SeenSubmission.reviewer_id == reviewer.id,
-                SeenSubmission.submission_id.in_([s.id for s in targets]),
-            )
-        )
-    )
-    for submission in {s.id: s for s in targets}.values():
-        if submission.id not in already:
-            db.add(SeenSubmission(submission_id=submission.id, reviewer_id=reviewer.id))
+    unique = list({s.id: s for s in targets}.values())
+    _mark_seen(db, reviewer, unique)
+    for submission in unique:
         audit.record(db, reviewer, "submission_seen", "submission", submission.uuid)
-    unread.mark_seen(db, reviewer, [s.id for s in targets])
     for reply in {r.id: r for r in seen_replies}.values():
         if reply.reviewer_id != reviewer.id and all(
             row.reviewer_id != reviewer.id for row in reply.seen
