@@ -195,10 +195,10 @@ def actors(db: Session) -> list[tuple[str, str]]:
 
 
 def export_csv(db: Session, actor: Reviewer) -> Iterator[str]:
-    """The whole chain as CSV, oldest first, with hashes so it can be re-verified."""
+    """The whole chain as CSV, oldest first, with hashes so it can be re-verified; the
+    export's own event is its last line. Read it whole before the caller commits."""
     require_admin_audited(db, actor, "audit")
     audit.record(db, actor, "audit_exported")
-    db.commit()  # a streamed body runs after the request has committed
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
