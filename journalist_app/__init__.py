@@ -36,17 +36,18 @@ from journalist_app import export as export_bundles
 from journalist_app.context import (
     HASHER_KEY,
     RUNTIME_KEY,
-    close_db,
     db,
     server_session,
 )
 from journalist_app.refusals import record_refusal
 from vault.config import Config, load_config
 from vault.errors import NotFoundError, StorageFullError
-from vault.services import conversation, reviewers
+from vault.services import reviewers
 from vault.services.audit_log import RefusalRecordedError
+from vault.services.inbox import is_uuid
 from vault.services.reviewers import AccessDeniedError
 from web_shared import security, upload_slots
+from web_shared.context import install_transactions
 from web_shared.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["PUBLIC_ENDPOINTS", "create_app"]
@@ -125,7 +126,7 @@ def create_app(
         app.config[language.LOCALES_KEY] = [str(loc) for loc in babel.list_translations()]
     app.before_request(_login_gate)
     app.before_request(_refuse_malformed_uuids)
-    app.teardown_appcontext(close_db)
+    install_transactions(app)  # the request commits, or rolls back on failure
     app.context_processor(language.template_globals)
     _register_error_handlers(app)
 
@@ -173,7 +174,7 @@ def _refuse_malformed_uuids() -> None:
     would refuse a NUL in it, and an audited refusal could not record it (the audit
     log's object column holds a uuid)."""
     for name, value in (request.view_args or {}).items():
-        if name.endswith("_uuid") and not conversation.is_uuid(str(value)):
+        if name.endswith("_uuid") and not is_uuid(str(value)):
             abort(404)
 
 

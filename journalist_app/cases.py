@@ -35,7 +35,7 @@ from journalist_app.listing import Sorter
 from vault.db import utcnow
 from vault.errors import EmptySubmissionError, NotFoundError
 from vault.models import Case, CasePriority, CaseStatus, Reviewer
-from vault.services import case_list, cases, inbox, referral_activity, referrals
+from vault.services import case_list, cases, inbox, referral_activity, referrals, replies
 from vault.services.case_changes import InvalidLabelError, parse_labels
 from vault.services.case_workflow import (
     InvalidTransitionError,
@@ -290,7 +290,7 @@ def edit(case_uuid: str) -> ResponseReturnValue:
 @bp.route("/<case_uuid>/sources/<source_uuid>/reply", methods=["POST"])
 def reply(case_uuid: str, source_uuid: str) -> ResponseReturnValue:
     """A reply to one of the case's sources from the case page: the source page's reply
-    (inbox.reply_to_source: sealed to the source, the submission key and the team's
+    (replies.reply_to_source: sealed to the source, the submission key and the team's
     copies), then back to the case."""
     reviewer = current_reviewer()
     case = cases.get_case(db(), reviewer, case_uuid)
@@ -301,7 +301,7 @@ def reply(case_uuid: str, source_uuid: str) -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise EmptySubmissionError("invalid form")
-        inbox.reply_to_source(
+        replies.reply_to_source(
             db(),
             rt.store,
             rt.keyring,

@@ -14,7 +14,7 @@ from journalist_app.context import current_reviewer, db, runtime, server_session
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError
 from vault.models import CaseStatus, Role
-from vault.services import inbox, inbox_query, team_replies
+from vault.services import inbox, inbox_query, replies, submissions, team_replies
 from web_shared.params import query_int
 
 bp = Blueprint("inbox", __name__)
@@ -97,7 +97,7 @@ def _ciphertext(path: Path, name: str) -> ResponseReturnValue:
 
 @bp.route("/sources/<source_uuid>/submissions/<submission_uuid>/download")
 def download(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
-    submission, path = inbox.download_submission(
+    submission, path = submissions.download_submission(
         db(), runtime().store, current_reviewer(), source_uuid, submission_uuid
     )
     return _ciphertext(path, submission.filename)
@@ -107,7 +107,7 @@ def download(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
 def download_reply(source_uuid: str, reply_uuid: str) -> ResponseReturnValue:
     """The source's copy of a reply, as ciphertext: the workstation opens it with the
     submission key (a reply without a team copy is read there)."""
-    reply, path = team_replies.download_reply(
+    reply, path = replies.download_reply(
         db(), runtime().store, current_reviewer(), source_uuid, reply_uuid
     )
     return _ciphertext(path, reply.filename)
@@ -121,7 +121,7 @@ def reply(source_uuid: str) -> ResponseReturnValue:
         return _to_source(source_uuid)
     rt = runtime()
     try:
-        inbox.reply_to_source(
+        replies.reply_to_source(
             db(),
             rt.store,
             rt.keyring,
@@ -151,13 +151,13 @@ def unstar(source_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/sources/<source_uuid>/seen", methods=["POST"])
 def seen_all(source_uuid: str) -> ResponseReturnValue:
-    inbox.mark_seen(db(), current_reviewer(), source_uuid)
+    submissions.mark_seen(db(), current_reviewer(), source_uuid)
     return _to_source(source_uuid)
 
 
 @bp.route("/sources/<source_uuid>/submissions/<submission_uuid>/seen", methods=["POST"])
 def seen(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
-    inbox.mark_seen(db(), current_reviewer(), source_uuid, submission_uuid)
+    submissions.mark_seen(db(), current_reviewer(), source_uuid, submission_uuid)
     return _to_source(source_uuid)
 
 
@@ -166,13 +166,13 @@ def delete_submission(source_uuid: str, submission_uuid: str) -> ResponseReturnV
     """GET asks for confirmation; only the POST (with its CSRF token) deletes."""
     reviewer = current_reviewer()
     if request.method == "GET":
-        submission = inbox.get_submission(db(), reviewer, source_uuid, submission_uuid)
+        submission = submissions.get_submission(db(), reviewer, source_uuid, submission_uuid)
         return render_template(
             "inbox/confirm_delete_submission.html",
             source=submission.source,
             submission=submission,
         )
-    inbox.delete_submission(db(), runtime().redis, reviewer, source_uuid, submission_uuid)
+    submissions.delete_submission(db(), runtime().redis, reviewer, source_uuid, submission_uuid)
     flash(_("The submission is being deleted."), "success")
     return _to_source(source_uuid)
 

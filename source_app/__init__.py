@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from composition.runtime import Runtime, build_runtime
 from source_app import alert, assist, consent, errors, figures, language, lookup, main, public_key
 from source_app import receipts as custody_receipts
-from source_app.context import CONFIG_KEY, RUNTIME_KEY, close_db
+from source_app.context import CONFIG_KEY, RUNTIME_KEY
 from source_app.uploads import (
     SealingRequest,
     discard_unfinished_uploads,
@@ -23,6 +23,7 @@ from source_app.uploads import (
 from vault.config import Config, load_config
 from vault.errors import ConfigError
 from web_shared import rendering, security, upload_slots
+from web_shared.context import install_transactions
 from web_shared.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["create_app"]
@@ -103,6 +104,6 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.register_blueprint(figures.bp)  # published statistics, off by default
     errors.register(app)
     app.teardown_request(discard_unfinished_uploads)
-    app.teardown_appcontext(close_db)
+    install_transactions(app)  # the request commits, or rolls back on failure
     app.context_processor(language.template_globals)
     return app

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.chain_lock import lock_chains
+from vault import chain
 from vault.models import AuditEvent
+from vault.ports import GENESIS
 
 __all__ = ["GENESIS", "ChainReport", "event_hash", "link", "verify"]
-
-GENESIS = "0" * 64
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -45,20 +44,18 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def link(db: Session, event: AuditEvent) -> None:
-    """Give `event` its place in the chain (seq, prev_hash, hash) before it is added.
+def link(db: Session, event: AuditEvent) -> AuditEvent:
+    """Give `event` its place at the head of the chain (seq, prev_hash, hash) and add it
+    to `db`, under the chains' lock (`vault.chain`), held until the caller's transaction
+    ends: a second writer waits for the first to commit and then links to its event."""
 
-    The chains' lock (`vault.chain_lock`) is taken before the head is read and held
-    until the caller's transaction ends, so a second writer waits for the first to
-    commit and then links to its event.
-    """
-    lock_chains(db)
-    last = db.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    event.seq = (last[0] + 1) if last else 1
-    event.prev_hash = last[1] if last else GENESIS
-    event.hash = event_hash(event)
+    def place(head: chain.Head) -> AuditEvent:
+        event.seq = head.seq
+        event.prev_hash = head.prev
+        event.hash = event_hash(event)
+        return event
+
+    return chain.append(db, AuditEvent, place, first_seq=1)
 
 
 @dataclass(frozen=True)

@@ -184,11 +184,7 @@ class PendingFile(io.RawIOBase):
         if not _SAFE_NAME.match(final_name):
             raise StoreError("unsafe stored file name")
         sealed = self.finish()
-        final = self.directory / final_name
-        if final.exists():
-            raise StoreError("stored file name already in use")
-        os.rename(sealed.path, final)
-        _fsync_dir(self.directory)
+        final = _settle(sealed.path, final_name)
         self.committed = True
         self.sealed = SealedFile(final, sealed.size, sealed.sha256)
         return self.sealed
@@ -436,6 +432,18 @@ def _stored_blocks(data: bytes) -> list[bytes | memoryview]:
     return parts
 
 
+def _settle(partial: Path, final_name: str) -> Path:
+    """Give a written partial file its final name in its directory, durably."""
+    if not _SAFE_NAME.match(final_name):
+        raise StoreError("unsafe stored file name")
+    final = partial.parent / final_name
+    if final.exists():
+        raise StoreError("stored file name already in use")
+    os.rename(partial, final)
+    _fsync_dir(partial.parent)
+    return final
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -511,6 +519,25 @@ class Store:
         except BaseException:
             pending.abort()
             raise
+
+    def put_sealed(self, source_uuid: str, final_name: str, data: bytes) -> SealedFile:
+        """Store bytes already sealed elsewhere (a reply the reviewer's client encrypted),
+        as durably as what the store seals itself: a partial file (swept if we crash),
+        fsync, then the final name."""
+        self.path_of(source_uuid, final_name)  # validates the name and containment
+        self.ensure_room(len(data))  # StorageFullError above the disk reserve
+        directory = self.source_dir(source_uuid, create=True)
+        partial = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            final = _settle(partial, final_name)
+        finally:
+            partial.unlink(missing_ok=True)
+        return SealedFile(final, len(data), hashlib.sha256(data).hexdigest())
 
     def shred(self, path: Path) -> bool:
         """Overwrite a file with random bytes, fsync, then unlink. False if already gone."""

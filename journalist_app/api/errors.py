@@ -15,13 +15,14 @@ from journalist_app.refusals import record_refusal
 from vault.errors import NotFoundError, StorageFullError, StoreError
 from vault.services.api_tokens import InvalidTokenError
 from vault.services.audit_log import RefusalRecordedError
-from vault.services.client_replies import (
+from vault.services.inbox import is_uuid
+from vault.services.replies import (
     NotEncryptedError,
     ReplyTooLargeError,
     ReplyUuidTakenError,
 )
-from vault.services.conversation import ItemNotFoundError, is_uuid
 from vault.services.reviewers import AccessDeniedError
+from vault.services.submissions import ItemNotFoundError
 
 __all__ = ["ApiError", "json_error", "register"]
 

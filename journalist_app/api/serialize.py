@@ -52,7 +52,7 @@ def source_json(
     public_key: str | None,
     urls: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`public_key`: the source's armored reply key (vault.services.source_keys);
+    """`public_key`: the source's armored reply key (vault.services.inbox.public_keys);
     `urls`: from `source_urls()`, when listing many sources."""
     uuid = source.uuid
     urls = urls or source_urls()

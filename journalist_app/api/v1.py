@@ -33,7 +33,7 @@ from journalist_app.api.serialize import (
 from journalist_app.context import current_reviewer, db, hasher, runtime
 from vault.errors import AuthenticationError, LoginThrottledError
 from vault.models import Reply, Submission
-from vault.services import client_replies, conversation, inbox, reviewers, source_keys
+from vault.services import accounts, inbox, replies, reviewers, submissions
 from vault.services.api_tokens import TokenService
 from web_shared.client import client_key
 
@@ -75,7 +75,7 @@ def _token_gate() -> None:
     # A path uuid that is not one names nothing: 404 before any query (PostgreSQL would
     # refuse a NUL in it with an error).
     for name, value in (request.view_args or {}).items():
-        if name.endswith("_uuid") and not conversation.is_uuid(str(value)):
+        if name.endswith("_uuid") and not inbox.is_uuid(str(value)):
             raise ApiError(404)
     if request.method == "POST":
         if not request.get_data(cache=True):
@@ -182,9 +182,9 @@ def logout() -> ResponseReturnValue:
 @bp.get("/sources")
 def all_sources() -> ResponseReturnValue:
     session = db()
-    found = conversation.visible_sources(session, current_reviewer())
-    counts = conversation.kind_counts(session, None) if found else {}
-    keys = source_keys.public_keys(session, runtime().keyring, found)
+    found = inbox.visible_sources(session, current_reviewer())
+    counts = submissions.kind_counts(session, None) if found else {}
+    keys = inbox.public_keys(session, runtime().keyring, found)
     urls = source_urls()
     listed = [source_json(s, counts.get(s.id, {}), keys[s.id], urls) for s in found]
     return _ok({"sources": listed})
@@ -197,8 +197,8 @@ def single_source(source_uuid: str) -> ResponseReturnValue:
         inbox.delete_source(session, runtime().redis, reviewer, source_uuid)
         return _ok({"message": "Source and submissions deleted"})
     page = inbox.open_source(session, reviewer, source_uuid)  # audited as a view
-    counts = conversation.kind_counts(session, [page.source.id])
-    keys = source_keys.public_keys(session, runtime().keyring, [page.source])
+    counts = submissions.kind_counts(session, [page.source.id])
+    keys = inbox.public_keys(session, runtime().keyring, [page.source])
     return _ok(source_json(page.source, counts.get(page.source.id, {}), keys[page.source.id]))
 
 
@@ -216,13 +216,13 @@ def remove_star(source_uuid: str) -> ResponseReturnValue:
 
 @bp.post("/sources/<source_uuid>/flag")
 def flag(source_uuid: str) -> ResponseReturnValue:
-    conversation.flag_source(db(), current_reviewer(), source_uuid)
+    inbox.flag_source(db(), current_reviewer(), source_uuid)
     return _ok({"message": "Sources no longer need to be flagged for reply"})
 
 
 @bp.delete("/sources/<source_uuid>/conversation")
 def source_conversation(source_uuid: str) -> ResponseReturnValue:
-    conversation.delete_conversation(db(), runtime().redis, current_reviewer(), source_uuid)
+    inbox.delete_conversation(db(), runtime().redis, current_reviewer(), source_uuid)
     return _ok({"message": "Source data deleted"})
 
 
@@ -230,29 +230,31 @@ def source_conversation(source_uuid: str) -> ResponseReturnValue:
 
 
 def _submissions_json(found: list[Submission]) -> ResponseReturnValue:
-    seen = conversation.seen_by(db(), [s.id for s in found])
+    seen = submissions.seen_by(db(), [s.id for s in found])
     return _ok({"submissions": [submission_json(s, seen[s.id]) for s in found]})
 
 
 @bp.get("/submissions")
 def all_submissions() -> ResponseReturnValue:
-    return _submissions_json(conversation.list_submissions(db(), current_reviewer()))
+    return _submissions_json(submissions.list_submissions(db(), current_reviewer()))
 
 
 @bp.get("/sources/<source_uuid>/submissions")
 def source_submissions(source_uuid: str) -> ResponseReturnValue:
-    return _submissions_json(conversation.list_submissions(db(), current_reviewer(), source_uuid))
+    return _submissions_json(submissions.list_submissions(db(), current_reviewer(), source_uuid))
 
 
 @bp.route("/sources/<source_uuid>/submissions/<submission_uuid>", methods=["GET", "DELETE"])
 def single_submission(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
     session, reviewer = db(), current_reviewer()
     if request.method == "DELETE":
-        inbox.delete_submission(session, runtime().redis, reviewer, source_uuid, submission_uuid)
+        submissions.delete_submission(
+            session, runtime().redis, reviewer, source_uuid, submission_uuid
+        )
         return _ok({"message": "Submission deleted"})
-    submission = inbox.get_submission(session, reviewer, source_uuid, submission_uuid)
+    submission = submissions.get_submission(session, reviewer, source_uuid, submission_uuid)
     return _ok(
-        submission_json(submission, conversation.seen_by(session, [submission.id])[submission.id])
+        submission_json(submission, submissions.seen_by(session, [submission.id])[submission.id])
     )
 
 
@@ -283,7 +285,7 @@ def _serve_ciphertext(path: Path, item: Submission | Reply) -> Response:
 
 @bp.get("/sources/<source_uuid>/submissions/<submission_uuid>/download")
 def download_submission(source_uuid: str, submission_uuid: str) -> ResponseReturnValue:
-    submission, path = inbox.download_submission(
+    submission, path = submissions.download_submission(
         db(), runtime().store, current_reviewer(), source_uuid, submission_uuid
     )
     return _serve_ciphertext(path, submission)
@@ -294,7 +296,7 @@ def download_submission(source_uuid: str, submission_uuid: str) -> ResponseRetur
 
 @bp.get("/replies")
 def all_replies() -> ResponseReturnValue:
-    found = conversation.list_replies(db(), current_reviewer())
+    found = replies.list_replies(db(), current_reviewer())
     return _ok({"replies": [reply_json(r) for r in found]})
 
 
@@ -302,9 +304,9 @@ def all_replies() -> ResponseReturnValue:
 def source_replies(source_uuid: str) -> ResponseReturnValue:
     session, reviewer = db(), current_reviewer()
     if request.method == "GET":
-        found = conversation.list_replies(session, reviewer, source_uuid)
+        found = replies.list_replies(session, reviewer, source_uuid)
         return _ok({"replies": [reply_json(r) for r in found]})
-    inbox.get_source(session, reviewer, source_uuid)  # 403/404 before the body's 400s
+    source = inbox.get_source(session, reviewer, source_uuid)  # 403/404 before the 400s
     data = _body()
     if "reply" not in data:
         raise ApiError(400, "reply not found in request body")
@@ -318,12 +320,12 @@ def source_replies(source_uuid: str) -> ResponseReturnValue:
         raise ApiError(400, "'uuid' was not a valid UUID")
     rt = runtime()
     try:
-        reply = client_replies.store_encrypted_reply(
+        reply = replies.store_encrypted_reply(
             session,
             rt.store,
             rt.keyring,
             reviewer,
-            source_uuid,
+            source,
             text,
             rt.submission_fingerprint,
             reply_uuid,
@@ -340,14 +342,14 @@ def source_replies(source_uuid: str) -> ResponseReturnValue:
 def single_reply(source_uuid: str, reply_uuid: str) -> ResponseReturnValue:
     session, reviewer = db(), current_reviewer()
     if request.method == "DELETE":
-        conversation.delete_reply(session, runtime().redis, reviewer, source_uuid, reply_uuid)
+        replies.delete_reply(session, runtime().redis, reviewer, source_uuid, reply_uuid)
         return _ok({"message": "Reply deleted"})
-    return _ok(reply_json(conversation.get_reply(session, reviewer, source_uuid, reply_uuid)))
+    return _ok(reply_json(replies.get_reply(session, reviewer, source_uuid, reply_uuid)))
 
 
 @bp.get("/sources/<source_uuid>/replies/<reply_uuid>/download")
 def download_reply(source_uuid: str, reply_uuid: str) -> ResponseReturnValue:
-    reply, path = conversation.download_reply(
+    reply, path = replies.download_reply(
         db(), runtime().store, current_reviewer(), source_uuid, reply_uuid
     )
     return _serve_ciphertext(path, reply)
@@ -372,16 +374,16 @@ def seen() -> ResponseReturnValue:
         raise ApiError(400, "Please specify the resources to mark seen.")
     if len(files) + len(messages) + len(replies) > MAX_SEEN_ITEMS:
         raise ApiError(400, f"At most {MAX_SEEN_ITEMS} items at a time.")
-    conversation.mark_items_seen(db(), current_reviewer(), files, messages, replies)
+    submissions.mark_items_seen(db(), current_reviewer(), files, messages, replies)
     return _ok({"message": "resources marked seen"})
 
 
 @bp.get("/user")
 def get_current_user() -> ResponseReturnValue:
-    return _ok(user_json(conversation.current_user(db(), current_reviewer())))
+    return _ok(user_json(accounts.current_user(db(), current_reviewer())))
 
 
 @bp.get("/users")
 def get_all_users() -> ResponseReturnValue:
-    found = conversation.list_users(db(), current_reviewer())
+    found = accounts.list_users(db(), current_reviewer())
     return _ok({"users": [user_json(r, all_info=False) for r in found]})

@@ -70,7 +70,7 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
     age_source(runtime, quiet.uuid, days=400)  # for the retention preview
     submitted = make_source(runtime)
     fresh = make_source(runtime, "another source")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = _reviewer(db, made.admin.uuid)
         source = source_services.get_active_source(db, submitted.uuid)
         replies.send_reply(

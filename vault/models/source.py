@@ -29,7 +29,7 @@ class Source(Base):
     reply_key_fingerprint: Mapped[str] = mapped_column(String(64))
     # The reply key's public half as gpg exports it (ASCII armor), kept when the key is
     # made so the API lists sources without a gpg call per source. NULL for sources
-    # made before migration 0013 until first listed (vault.services.source_keys).
+    # made before migration 0013 until first listed (vault.services.inbox.public_keys).
     reply_public_key: Mapped[str | None] = mapped_column(Text, default=None)
     interaction_count: Mapped[int] = mapped_column(default=0)
     pending: Mapped[bool] = mapped_column(default=True)

@@ -51,6 +51,4 @@ def record(
         object_uuid=object_uuid,
         detail=encoded,
     )
-    audit_chain.link(db, event)
-    db.add(event)
-    return event
+    return audit_chain.link(db, event)

@@ -92,7 +92,7 @@ def require_admin_audited(db: Session, actor: Reviewer, area: str) -> None:
         require_admin(actor)
     except AccessDeniedError:
         audit.record(db, actor, "admin_access_denied", area)
-        db.commit()
+        db.commit()  # the refusal outlives the request, which rolls back as it fails
         raise RefusalRecordedError("admin only") from None
 
 
@@ -185,7 +185,6 @@ def browse(
     }
     detail = {key: value for key, value in looked_for.items() if value}
     audit.record(db, actor, "audit_viewed", detail=detail or None)
-    db.commit()
     return AuditPage(events, page, pages, total, objects, unknown)
 
 
@@ -196,10 +195,10 @@ def actors(db: Session) -> list[tuple[str, str]]:
 
 
 def export_csv(db: Session, actor: Reviewer) -> Iterator[str]:
-    """The whole chain as CSV, oldest first, with hashes so it can be re-verified."""
+    """The whole chain as CSV, oldest first, with hashes so it can be re-verified; the
+    export's own event is its last line. Read it whole before the caller commits."""
     require_admin_audited(db, actor, "audit")
     audit.record(db, actor, "audit_exported")
-    db.commit()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)

@@ -2,7 +2,7 @@
 
 Each request is opened in memory with the key passphrase of the reviewer's session and
 never stored in clear. Actions (take, answer, refer, close) reuse the existing flows:
-the reply channel (vault.services.inbox.reply_to_source) and referrals
+the reply channel (vault.services.replies.reply_to_source) and referrals
 (vault.services.referrals.create_referral, with its consent check). Answering an
 untaken request takes it; answering one a colleague holds is refused
 (TakenByOtherError): take it over first. An answer may also refer the source in the
@@ -34,7 +34,7 @@ from vault.models import (
     Source,
 )
 from vault.ports import Keyring
-from vault.services import audit, care, cases, consents, inbox, referrals, replies, resealing
+from vault.services import audit, care, cases, consents, referrals, replies, resealing
 from vault.services.care import InvalidCareInputError
 from vault.store import Store
 
@@ -311,7 +311,7 @@ def answer(
         _mark_taken(db, actor, request)
     audit.record(db, actor, "care_request_answered", "care_request", request.uuid)
     # reply_to_source commits these events with the reply, or rolls them back with it.
-    return inbox.reply_to_source(
+    return replies.reply_to_source(
         db, store, keyring, actor, source_uuid, text, submission_fingerprint
     )
 

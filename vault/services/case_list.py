@@ -303,7 +303,6 @@ def list_page(
         ):
             by_case[referral.case_id].append(referral)
     audit.record(db, actor, "cases_listed")
-    db.commit()
     return CaseListPage([CaseRow(c, by_case[c.id]) for c in found], page, has_next)
 
 

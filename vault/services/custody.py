@@ -10,7 +10,7 @@ the server.
 Receipts are appended in the same transaction as the row they describe: a submission is
 never stored without its receipt, and a receipt never describes something that was
 rolled back. Appends are serialised so concurrent submissions cannot fork the chain, by
-the lock the audit log takes too (`vault.chain_lock`). The unique `seq` is the backstop:
+the primitive the audit log appends with too (`vault.chain`). The unique `seq` is the backstop:
 a fork would fail to commit rather than be stored.
 
 The runtime binds the receipt key to every session it makes (`bind_signer`), so no code
@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from vault.chain_lock import lock_chains
+from vault import chain
 from vault.db import utcnow
 from vault.errors import ChainError, ConfigError
 from vault.models import CustodyReceipt, Reply, Submission
@@ -152,35 +152,36 @@ def append(
 ) -> CustodyReceipt:
     """Sign and add the next receipt of the chain to `db` (the caller commits)."""
     key = signer_of(db)
-    lock_chains(db)
-    head = db.scalars(select(CustodyReceipt).order_by(CustodyReceipt.seq.desc()).limit(1)).first()
-    body: dict[str, object] = {
-        "v": RECEIPT_VERSION,
-        "seq": 0 if head is None else head.seq + 1,
-        "prev": GENESIS if head is None else head.hash,
-        "kind": kind,
-        "uuid": object_uuid,
-        "filename": filename,
-        "received_at": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "size": size,
-        "sha256": sha256,
-        "sealed_to": sorted(sealed_to),
-        "key": key.fingerprint,
-    }
-    if sealed_manifest is not None:
-        body["manifest_sha256"] = hashlib.sha256(sealed_manifest).hexdigest()
-    body.update(extra or {})
-    record = key.sign_record(body)
-    row = CustodyReceipt(
-        seq=body["seq"],
-        kind=kind,
-        object_uuid=object_uuid,
-        body=json.dumps(record.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-        signature=record.signature,
-        hash=record.hash,
-        sealed_manifest=sealed_manifest,
-    )
-    db.add(row)
+
+    def sign(head: chain.Head) -> CustodyReceipt:
+        body: dict[str, object] = {
+            "v": RECEIPT_VERSION,
+            "seq": head.seq,
+            "prev": head.prev,
+            "kind": kind,
+            "uuid": object_uuid,
+            "filename": filename,
+            "received_at": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "size": size,
+            "sha256": sha256,
+            "sealed_to": sorted(sealed_to),
+            "key": key.fingerprint,
+        }
+        if sealed_manifest is not None:
+            body["manifest_sha256"] = hashlib.sha256(sealed_manifest).hexdigest()
+        body.update(extra or {})
+        record = key.sign_record(body)
+        return CustodyReceipt(
+            seq=head.seq,
+            kind=kind,
+            object_uuid=object_uuid,
+            body=json.dumps(record.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+            signature=record.signature,
+            hash=record.hash,
+            sealed_manifest=sealed_manifest,
+        )
+
+    row = chain.append(db, CustodyReceipt, sign, first_seq=0)
     db.flush()
     db.info.setdefault(_RECEIPTED, set()).add(object_uuid)
     return row

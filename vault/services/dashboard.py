@@ -139,7 +139,6 @@ def build(db: Session, actor: Reviewer, now: dt.datetime | None = None) -> Dashb
         care_waiting=_care_waiting(db, actor),
     )
     audit.record(db, actor, "dashboard_viewed")
-    db.commit()
     return board
 
 

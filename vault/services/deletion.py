@@ -31,7 +31,7 @@ def _request(
         unread.forget(db, submission_id=item.id)
     elif isinstance(item, Source):
         unread.forget(db, source_id=item.id)
-    db.commit()
+    db.commit()  # before the job is queued: the job must find the row hidden
     queue(redis).enqueue(
         f"vault.jobs.delete_{kind}", item.uuid, retry=retry, job_id=f"delete-{kind}-{item.uuid}"
     )

@@ -1,14 +1,23 @@
-"""What reviewers do with sources: list, open, download, mark seen, star, reply, delete.
+"""Sources as reviewers see them: listed, opened, starred, flagged, deleted (the source,
+or its conversation).
 
 Every function checks the reviewer's role first (partners see no source until case
-referral exists) and audits the access by identifiers only.
+referral exists) and audits the access by identifiers only. None commits: the request
+does (a deletion request excepted, see vault.services.deletion). What a source sent is
+in vault.services.submissions, what it was sent in vault.services.replies.
+
+A source's reply public key (`public_keys`, what the API hands every reviewer client to
+encrypt replies to) is kept in `sources.reply_public_key` when the key is made, so
+listing 10,000 sources costs no gpg call; a source made before that column (migration
+0013) gets it from the keyring the first time it is listed, and it is stored then.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from redis import Redis
 from sqlalchemy import exists, func, select
@@ -18,24 +27,32 @@ from sqlalchemy.sql.elements import ColumnElement
 from vault.errors import NotFoundError
 from vault.models import Reply, Reviewer, SeenSubmission, Source, Submission
 from vault.ports import Keyring
-from vault.services import audit, deletion, replies, unread
+from vault.services import audit, deletion
 from vault.services.reviewers import AccessDeniedError, can_read_sources
-from vault.store import Store
 
 __all__ = [
     "SourcePage",
     "SourceSummary",
+    "delete_conversation",
     "delete_source",
-    "delete_submission",
-    "download_submission",
+    "flag_source",
     "get_source",
-    "get_submission",
+    "is_uuid",
     "list_sources",
-    "mark_seen",
     "open_source",
-    "reply_to_source",
+    "public_keys",
+    "require_reader",
     "set_starred",
+    "visible_sources",
 ]
+
+# Every uuid BackUp issues: str(uuid4()). Anything else names nothing, and is refused
+# before it reaches the database (PostgreSQL rejects a NUL in a string with an error).
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_uuid(value: str) -> bool:
+    return bool(_UUID.fullmatch(value))  # "$" alone would let a trailing newline pass
 
 
 @dataclass(frozen=True)
@@ -57,7 +74,7 @@ class SourcePage:
     seen: frozenset[int]  # ids of the submissions this reviewer has seen
 
 
-def _require_reader(reviewer: Reviewer) -> None:
+def require_reader(reviewer: Reviewer) -> None:
     if not can_read_sources(reviewer):
         raise AccessDeniedError("no access to sources")
 
@@ -98,7 +115,6 @@ def list_sources(db: Session, reviewer: Reviewer) -> list[SourceSummary]:
         .order_by(Source.last_updated.desc(), Source.id.desc())
     ).all()
     audit.record(db, reviewer, "sources_listed")
-    db.commit()
     return [
         SourceSummary(
             uuid=source.uuid,
@@ -115,7 +131,7 @@ def list_sources(db: Session, reviewer: Reviewer) -> list[SourceSummary]:
 
 def get_source(db: Session, reviewer: Reviewer, source_uuid: str) -> Source:
     """A visible source, or NotFoundError; AccessDeniedError for roles without access."""
-    _require_reader(reviewer)
+    require_reader(reviewer)
     source = db.scalar(
         select(Source).where(
             Source.uuid == source_uuid, Source.pending.is_(False), Source.deleted_at.is_(None)
@@ -151,77 +167,7 @@ def open_source(db: Session, reviewer: Reviewer, source_uuid: str) -> SourcePage
         )
     )
     audit.record(db, reviewer, "source_viewed", "source", source.uuid)
-    db.commit()
     return SourcePage(source, subs, reps, seen)
-
-
-def get_submission(
-    db: Session, reviewer: Reviewer, source_uuid: str, submission_uuid: str
-) -> Submission:
-    source = get_source(db, reviewer, source_uuid)
-    submission = db.scalar(
-        select(Submission).where(
-            Submission.uuid == submission_uuid,
-            Submission.source_id == source.id,
-            Submission.deleted_at.is_(None),
-        )
-    )
-    if submission is None:
-        raise NotFoundError("no such submission")
-    return submission
-
-
-def _mark_seen(db: Session, reviewer: Reviewer, submissions: list[Submission]) -> None:
-    if not submissions:
-        return
-    already = set(
-        db.scalars(
-            select(SeenSubmission.submission_id).where(
-                SeenSubmission.reviewer_id == reviewer.id,
-                SeenSubmission.submission_id.in_([s.id for s in submissions]),
-            )
-        )
-    )
-    for submission in submissions:
-        if submission.id not in already:
-            db.add(SeenSubmission(submission_id=submission.id, reviewer_id=reviewer.id))
-    unread.mark_seen(db, reviewer, [s.id for s in submissions])
-
-
-def download_submission(
-    db: Session, store: Store, reviewer: Reviewer, source_uuid: str, submission_uuid: str
-) -> tuple[Submission, Path]:
-    """The stored ciphertext's path; marks the submission seen and downloaded, audited."""
-    submission = get_submission(db, reviewer, source_uuid, submission_uuid)
-    path = store.path_of(source_uuid, submission.filename)
-    if not path.is_file():
-        raise NotFoundError("stored file missing")
-    _mark_seen(db, reviewer, [submission])
-    submission.downloaded = True
-    audit.record(db, reviewer, "submission_downloaded", "submission", submission.uuid)
-    db.commit()
-    return submission, path
-
-
-def mark_seen(
-    db: Session, reviewer: Reviewer, source_uuid: str, submission_uuid: str | None = None
-) -> None:
-    """Mark one submission, or every submission of the source, seen by this reviewer."""
-    if submission_uuid is not None:
-        targets = [get_submission(db, reviewer, source_uuid, submission_uuid)]
-    else:
-        source = get_source(db, reviewer, source_uuid)
-        targets = list(
-            db.scalars(
-                select(Submission).where(
-                    Submission.source_id == source.id, Submission.deleted_at.is_(None)
-                )
-            )
-        )
-    _mark_seen(db, reviewer, targets)
-    for submission in targets:
-        audit.record(db, reviewer, "submission_seen", "submission", submission.uuid)
-    db.commit()
 
 
 def set_starred(db: Session, reviewer: Reviewer, source_uuid: str, starred: bool) -> None:
@@ -230,36 +176,6 @@ def set_starred(db: Session, reviewer: Reviewer, source_uuid: str, starred: bool
     audit.record(
         db, reviewer, "source_starred" if starred else "source_unstarred", "source", source.uuid
     )
-    db.commit()
-
-
-def reply_to_source(
-    db: Session,
-    store: Store,
-    keyring: Keyring,
-    reviewer: Reviewer,
-    source_uuid: str,
-    text: str,
-    submission_fpr: str,
-) -> Reply:
-    """Seal a reply to the source's key and the submission key (EmptySubmissionError if
-    empty or too long). The audit event commits with the reply, or not at all."""
-    source = get_source(db, reviewer, source_uuid)
-    audit.record(db, reviewer, "reply_sent", "source", source.uuid)
-    try:
-        return replies.send_reply(db, store, keyring, source, reviewer, text, submission_fpr)
-    except BaseException:
-        db.rollback()  # send_reply refuses before touching the session: drop the event
-        raise
-
-
-def delete_submission(
-    db: Session, redis: Redis, reviewer: Reviewer, source_uuid: str, submission_uuid: str
-) -> None:
-    """Hide the submission at once; a background job shreds the file and the row."""
-    submission = get_submission(db, reviewer, source_uuid, submission_uuid)
-    audit.record(db, reviewer, "submission_deletion_requested", "submission", submission.uuid)
-    deletion.request_submission_deletion(db, redis, submission)  # commits the event too
 
 
 def delete_source(db: Session, redis: Redis, reviewer: Reviewer, source_uuid: str) -> None:
@@ -267,3 +183,60 @@ def delete_source(db: Session, redis: Redis, reviewer: Reviewer, source_uuid: st
     source = get_source(db, reviewer, source_uuid)
     audit.record(db, reviewer, "source_deletion_requested", "source", source.uuid)
     deletion.request_source_deletion(db, redis, source)
+
+
+def visible_sources(db: Session, reviewer: Reviewer) -> list[Source]:
+    """Every visible source (none for a partner), most recently active first; audited."""
+    audit.record(db, reviewer, "sources_listed")
+    if not can_read_sources(reviewer):
+        return []
+    return list(
+        db.scalars(
+            select(Source)
+            .where(Source.pending.is_(False), Source.deleted_at.is_(None))
+            .order_by(Source.last_updated.desc(), Source.id.desc())
+        )
+    )
+
+
+def flag_source(db: Session, reviewer: Reviewer, source_uuid: str) -> None:
+    """SecureDrop's "flag for reply" is obsolete (sources get their key at once): checked
+    and audited, nothing stored."""
+    source = get_source(db, reviewer, source_uuid)
+    audit.record(db, reviewer, "source_flagged", "source", source.uuid)
+
+
+def delete_conversation(db: Session, redis: Redis, reviewer: Reviewer, source_uuid: str) -> None:
+    """Delete every submission and reply of a source, keeping the source (and its key)."""
+    source = get_source(db, reviewer, source_uuid)
+    audit.record(db, reviewer, "conversation_deletion_requested", "source", source.uuid)
+    for submission in list(
+        db.scalars(
+            select(Submission).where(
+                Submission.source_id == source.id, Submission.deleted_at.is_(None)
+            )
+        )
+    ):
+        deletion.request_submission_deletion(db, redis, submission)
+    for reply in list(
+        db.scalars(select(Reply).where(Reply.source_id == source.id, Reply.deleted_at.is_(None)))
+    ):
+        deletion.request_reply_deletion(db, redis, reply)
+
+
+def public_keys(db: Session, keyring: Keyring, sources: Sequence[Source]) -> dict[int, str | None]:
+    """Each source's armored reply public key (None: its key is gone from the keyring,
+    e.g. a source being deleted). Keys found only in the keyring are stored (the caller
+    commits)."""
+    found: dict[int, str | None] = {}
+    for source in sources:
+        armored = source.reply_public_key
+        if armored is None:
+            try:
+                armored = keyring.export_public(source.reply_key_fingerprint)
+            except Exception:  # a source whose key is being deleted: no key to reply to
+                armored = None
+            else:
+                source.reply_public_key = armored
+        found[source.id] = armored
+    return found

@@ -243,7 +243,6 @@ def list_page(
         .group_by(Reply.source_id),
     )
     audit.record(db, reviewer, "sources_listed")
-    db.commit()
     return InboxPage(
         [
             SourceSummary(

@@ -169,7 +169,8 @@ def add_note(
     text: str,
     submission_fingerprint: str,
 ) -> CaseNote:
-    """Seal `text` to the case's readers and the submission key; audited, no content."""
+    """Seal `text` to the case's readers and the submission key; audited, no content
+    (the caller commits)."""
     case = cases.get_case(db, actor, case_uuid)
     text = text.strip()
     if not text or len(text) > MAX_NOTE_CHARS:
@@ -186,7 +187,6 @@ def add_note(
     db.add(note)
     db.flush()
     audit.record(db, actor, "case_note_added", "note", note.uuid)
-    db.commit()
     return note
 
 
@@ -199,7 +199,8 @@ def read_notes(
     *,
     submission_fingerprint: str | None = None,
 ) -> list[NoteText]:
-    """The case's notes, opened with the session's key; audited as one view.
+    """The case's notes, opened with the session's key; audited as one view (the caller
+    commits).
 
     With `submission_fingerprint`, the notes opened whose recipients are not the current
     readers are re-sealed to them in the same transaction (see the module docstring).
@@ -215,7 +216,6 @@ def read_notes(
         current = reader_recipients(db, submission_fingerprint)
         reseal_opened(db, keyring, actor, opened, current)
     audit.record(db, actor, "case_notes_viewed", "case", case.uuid)
-    db.commit()
     return opened
 
 

@@ -1,6 +1,5 @@
 """The team's side of replies: each reply read on the source page from its team copy,
-team copies re-sealed to new readers, a reply's ciphertext downloaded for the
-workstation.
+team copies re-sealed to new readers.
 
 A reply the server sealed has a team copy (vault.services.replies): the same text sealed
 to the readers of case notes (active analysts and admins holding an account key) and
@@ -12,7 +11,7 @@ that source's copies (`read_replies`). Nobody gains access that sending the repl
 would not give.
 
 Replies without a team copy are read on the workstation (the submission key opens the
-source's copy, which `download_reply` hands over as ciphertext): those sealed before
+source's copy, which `replies.download_reply` hands over as ciphertext): those sealed before
 team copies existed, those the reviewer's own client encrypted (the API: the server
 never saw their text), and those sent when no reader held a key (or the copy could not
 be sealed: the reply to the source never waits on it).
@@ -26,22 +25,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.errors import NotFoundError
 from vault.models import Reply, ReplyCopy, ReplySealer, Reviewer, Source
 from vault.models.note import canonical_recipients
 from vault.ports import Keyring
 from vault.services import audit, inbox, notes, resealing
-from vault.store import Store
 
 __all__ = [
     "ReplyState",
     "ReplyView",
-    "download_reply",
     "read_replies",
     "reseal_pending_copies",
 ]
@@ -83,7 +78,7 @@ def read_replies(
     submission_fingerprint: str | None = None,
 ) -> list[ReplyView]:
     """The source's replies, oldest first, each with its text where this session's key
-    opens its team copy; committed.
+    opens its team copy (the caller commits).
 
     With `submission_fingerprint`, the copies opened whose recipients are not the current
     readers are re-sealed to them (if `actor` is one of those readers). Audited as
@@ -125,31 +120,7 @@ def read_replies(
     shown = sum(1 for view in views if view.state is ReplyState.OPENED)
     if shown:
         audit.record(db, actor, "replies_read", "source", source.uuid, detail={"opened": shown})
-    db.commit()
     return views
-
-
-def download_reply(
-    db: Session, store: Store, reviewer: Reviewer, source_uuid: str, reply_uuid: str
-) -> tuple[Reply, Path]:
-    """The stored ciphertext of the source's copy (what the workstation opens with the
-    submission key); audited as `reply_downloaded`."""
-    source = inbox.get_source(db, reviewer, source_uuid)
-    reply = db.scalar(
-        select(Reply).where(
-            Reply.uuid == reply_uuid, Reply.source_id == source.id, Reply.deleted_at.is_(None)
-        )
-    )
-    if reply is None:
-        raise NotFoundError("no such reply")
-    path = store.path_of(source.uuid, reply.filename)
-    if not path.is_file():
-        raise NotFoundError("stored file missing")
-    audit.record(
-        db, reviewer, "reply_downloaded", "reply", reply.uuid, detail={"source": source.uuid}
-    )
-    db.commit()
-    return reply, path
 
 
 def reseal_pending_copies(

@@ -274,7 +274,7 @@ def test_no_reply_text_or_passphrase_reaches_the_server_side(
     )
     # The app's own log was written while it served, and searched: it logged the gpg runs
     # that checked the reply's recipients. The source's key came from the database: no
-    # gpg export ran for it (vault.services.source_keys).
+    # gpg export ran for it (vault.services.inbox.public_keys).
     log = server.app_log()
     assert "gnupg DEBUG" in log and "--list-keys" in log
     assert "--export" not in log

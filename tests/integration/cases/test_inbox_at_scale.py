@@ -27,7 +27,7 @@ from vault.models import (
     Submission,
     UnreadSubmission,
 )
-from vault.services import deletion, inbox, inbox_query, reviewers, sources, unread
+from vault.services import deletion, inbox_query, reviewers, sources, submissions, unread
 from vault.services.inbox_query import InboxFilter, list_page
 
 
@@ -70,7 +70,7 @@ def test_unread_rows_follow_seen_submissions_deletions_and_roles(runtime: Runtim
         assert _unread_rows(db, analyst) == _truly_unread(db, analyst) != set()
         assert _unread_rows(db, partner) == set()  # partners read no sources
 
-        inbox.mark_seen(db, analyst, first.uuid)
+        submissions.mark_seen(db, analyst, first.uuid)
         db.commit()
         assert _unread_rows(db, analyst) == _truly_unread(db, analyst)
         unread_names = {

@@ -16,7 +16,7 @@ from composition.runtime import Runtime
 from tests.support.care import URGENT, ask, logged_in, new_source, on_duty
 from tests.support.journalist import Account, make_account, make_source, post_form
 from vault.models import PartnerMember, PartnerOrg, Referral, Reviewer, Role, Source
-from vault.services import cases, inbox
+from vault.services import cases, inbox, submissions
 
 
 def _nav(page: str) -> str:
@@ -75,7 +75,7 @@ def test_dashboard_counts_link_to_the_filtered_lists(
 ) -> None:
     first, second = make_source(runtime), make_source(runtime)
     now = dt.datetime.now(dt.UTC)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
         # Opened unassigned (the creator is assigned by default): only `late` is mine.
         urgent = cases.create_case(db, me, [first.uuid], urgent_medical=True, assignee_uuids=[])
@@ -84,7 +84,7 @@ def test_dashboard_counts_link_to_the_filtered_lists(
         late = cases.create_case(db, me, [second.uuid])
         cases.set_due(db, me, late.uuid, now - dt.timedelta(days=1))
         cases.assign(db, me, late.uuid, me.uuid)
-        inbox.mark_seen(db, me, first.uuid)
+        submissions.mark_seen(db, me, first.uuid)
     page = analyst_client.get("/dashboard/").text
     expected = {
         "unread-total": (2, "/?unread=1", second.designation),
@@ -134,10 +134,10 @@ def test_inbox_star_unread_badge_and_sortable_headers(
     analyst_client: FlaskClient, runtime: Runtime, analyst: Account
 ) -> None:
     starred, plain = make_source(runtime), make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
         inbox.set_starred(db, me, starred.uuid, True)
-        inbox.mark_seen(db, me, starred.uuid)
+        submissions.mark_seen(db, me, starred.uuid)
     page = analyst_client.get("/").text
     rows = {
         name: row

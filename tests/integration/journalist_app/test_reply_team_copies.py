@@ -39,7 +39,7 @@ from vault.models import (
     Role,
 )
 from vault.models.note import canonical_recipients
-from vault.services import client_replies, inbox, notes, reviewers, sources, team_replies
+from vault.services import notes, replies, reviewers, sources, team_replies
 from vault.services.replies import MAX_REPLY_CHARS
 
 MARKER = "REPLY-MARKER-51c9 we will call you on Tuesday at the clinic"
@@ -264,12 +264,12 @@ def test_replies_without_a_team_copy_say_where_to_read_them(app: Flask, runtime:
                 always_trust=True,
             )
         )
-        client_reply = client_replies.store_encrypted_reply(
+        client_reply = replies.store_encrypted_reply(
             db,
             runtime.store,
             runtime.keyring,
             reviewer,
-            source.uuid,
+            row,
             armored,
             runtime.submission_fingerprint,
         )
@@ -376,7 +376,7 @@ def test_the_longest_reply_opens_from_its_team_copy(app: Flask, runtime: Runtime
     longest = "é" * MAX_REPLY_CHARS  # 100,000 bytes in UTF-8: over a note's 80,000
     with runtime.session_factory() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
-        inbox.reply_to_source(
+        replies.reply_to_source(
             db,
             runtime.store,
             runtime.keyring,
