@@ -85,9 +85,10 @@ def require_mat2() -> str:
 def neutral_name(number: int, original: str, kind: str | None = None) -> str:
     """`<N>-<kind>.<ext>`: nothing of the original name but a plain extension."""
     suffix = Path(original).suffix.lower()
-    ext = suffix if _SAFE_EXTENSION.fullmatch(suffix) else ""
+    # Only an extension that names a known type: anything else may be part of a name.
+    guessed = mimetypes.guess_type(f"x{suffix}")[0] if _SAFE_EXTENSION.fullmatch(suffix) else None
+    ext = suffix if guessed else ""
     if kind is None:
-        guessed, _ = mimetypes.guess_type(f"x{ext}") if ext else (None, None)
         major = (guessed or "").split("/", 1)[0]
         kind = major if major in ("image", "audio", "video") else "document"
     return f"{number}-{kind}{ext}"

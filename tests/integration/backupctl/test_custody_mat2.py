@@ -20,13 +20,13 @@ from click.testing import CliRunner, Result
 from backupctl.cli import main
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
-from tests.integration.backupctl.test_workstation_safe_defaults import (
+from tests.support.journalist import FAST_HASHER
+from tests.support.workstation_files import (
     PERSON,
     backupctl,
     path_without_mat2,
     pdf_with_author,
 )
-from tests.support.journalist import FAST_HASHER
 from vault import codenames
 from vault.models import Role
 from vault.runtime import Runtime
