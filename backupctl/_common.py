@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess  # nosec B404
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +118,16 @@ def read_passphrase_file(path: Path) -> str:
     if not passphrase:
         raise click.ClickException(f"{path}: empty passphrase file")
     return passphrase
+
+
+def echo_removed(name: str, removed: Sequence[str]) -> None:
+    """The warning after cleaning: the metadata the original carries (and its copy not)."""
+    if not removed:
+        click.echo(f"  {name}: mat2 found no metadata in it")
+        return
+    click.echo(
+        f"  WARNING: {name} carries metadata that can identify a source or a place; "
+        "removed from the cleaned copy:"
+    )
+    for entry in removed:
+        click.echo(f"    removed  {entry}")

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import click
 
-from backupctl._common import CliState, read_passphrase_file
+from backupctl._common import CliState, echo_removed, read_passphrase_file
 from keys.lifecycle import fingerprint_groups
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey, TrustedKeys, VerifyKey
 from vault.db import make_engine, make_session_factory
 from vault.services import custody as custody_service
 from workstation.attachments import refresh_reports
 from workstation.bundle import import_bundle, imported_items, load_item, resolve_item
+from workstation.clean import require_mat2
 from workstation.consent import latest_by_source, record_text, workspace_readings
 from workstation.custody_log import LOG_NAME, PUBLIC_KEY_NAME, Workspace, verify_log
 from workstation.errors import WorkstationError
@@ -213,7 +214,9 @@ def decrypt(
     key_passphrase_file: Path | None,
     actor: str | None,
 ) -> None:
-    """WORKSTATION: decrypt ITEMS; check them against their sealed manifests."""
+    """WORKSTATION: decrypt ITEMS; check them against their sealed manifests; make
+    cleaned working copies (mat2, neutral names) for sharing."""
+    require_mat2()  # before any passphrase is asked or anything written
     opened = _open(workspace, key_passphrase_file, actor)
     phrases = [read_passphrase_file(p) for p in passphrase_files] or [
         _passphrase(None, "Passphrase of the submission secret key")
@@ -223,7 +226,11 @@ def decrypt(
         done = decrypt_item(opened, item, home, phrases)
         checked = "matches its sealed manifest" if done.manifest else "no sealed manifest"
         click.echo(f"{item.uuid[:8]}: {done.original} ({checked})")
-        click.echo(f"  working copy: {done.working_copy or 'none (mat2 cannot clean it)'}")
+        if done.working_copy is None:
+            click.echo("  working copy: none: mat2 cannot clean this format; share nothing of it")
+        else:
+            click.echo(f"  working copy (cleaned, share only this): {done.working_copy}")
+        echo_removed(done.original.name, done.removed)
     # Report pages: received when, which files came with it (rewritten as files decrypt).
     for page in refresh_reports(opened, {item.source_uuid for item in chosen}):
         click.echo(f"report page: {page}")

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import click
 
-from backupctl._common import check_gnupg_home, read_passphrase_file
+from backupctl._common import check_gnupg_home, echo_removed, read_passphrase_file
 from backupctl.cmd_incidents import incident
 from backupctl.cmd_release import release
 from vault import reports
 from workstation.attachments import in_run
+from workstation.clean import clean_downloads, require_mat2
 from workstation.consent import ConsentReading, fold_readings, reading_of, record_text
 from workstation.decrypt import decrypt_downloads
 from workstation.report import render_report_file
@@ -61,13 +62,24 @@ def decrypt(
     source's designation and its number. A report also gets N-designation-report.html,
     listing the files sent with it. Nothing is overwritten: a taken name gets a _2,
     _3... suffix. If one file fails, nothing from this run is kept.
+
+    Every document also gets a CLEANED copy in --out/cleaned/, named N-<kind>.<ext>
+    (image, audio, video, document): metadata removed by mat2, which must be installed.
+    The metadata found is listed. Share only cleaned copies, never an original.
     """
+    mat2 = require_mat2()  # before anything is asked or decrypted
     check_gnupg_home(home)
     if passphrase_file is not None:
         passphrase = read_passphrase_file(passphrase_file)
     else:
         passphrase = click.prompt("Passphrase of the submission secret key", hide_input=True)
     outputs = decrypt_downloads(home, passphrase, list(files), out_dir)
+    try:
+        cleaned = clean_downloads(mat2, list(zip(files, outputs, strict=True)), out_dir)
+    except BaseException:
+        for output in outputs:  # all or nothing, as the decryption itself
+            output.unlink(missing_ok=True)
+        raise
     readings = []
     attachments = in_run(list(zip(files, outputs, strict=True)))
     for source, output in zip(files, outputs, strict=True):
@@ -78,6 +90,15 @@ def decrypt(
             if page is not None:
                 click.echo(f"{source.name} -> {page} (report, readable page)")
                 readings += _consent_reading(source, output)
+    for original, result in cleaned:
+        if result.copy is None:
+            click.echo(
+                f"WARNING: {original.name}: mat2 cannot clean this format: no cleaned copy; "
+                "do not share it"
+            )
+        else:
+            click.echo(f"{original.name} -> {result.copy} (cleaned copy: share only this)")
+        echo_removed(original.name, result.removed)
     # Consent records: each document with the ones before it given here (in order of N).
     for reading in sorted(fold_readings(readings), key=lambda r: (r.designation, r.number)):
         click.echo(record_text(reading))

@@ -66,6 +66,34 @@ def prepare_home(home: Path) -> Path:
     return home
 
 
+# The workstation's key is locked by a human passphrase (gpg's default S2K, kept), and
+# its agent must not cache it either: with the default 10 minutes, anyone at the
+# keyboard after a decryption could decrypt again with any passphrase at all.
+_NO_CACHE = ("default-cache-ttl 0", "max-cache-ttl 0", "allow-loopback-pinentry")
+
+
+def prepare_workstation_home(home: Path) -> Path:
+    """Create a GnuPG home (0700) whose agent caches no passphrase, keeping the rest of
+    an existing gpg-agent.conf; a running agent re-reads it (and forgets what it cached).
+    """
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    conf = home / "gpg-agent.conf"
+    lines = conf.read_text().splitlines() if conf.exists() else []
+    settings = {line.split(maxsplit=1)[0] for line in _NO_CACHE}
+    kept = [line for line in lines if (line.split() or [""])[0] not in settings]
+    wanted = [*kept, *_NO_CACHE]
+    if lines != wanted:
+        conf.write_text("".join(f"{line}\n" for line in wanted))
+        # SIGHUP to a running agent: it reads the file again and flushes its cache.
+        subprocess.run(  # nosec B603 B607
+            ["gpgconf", "--homedir", str(home), "--reload", "gpg-agent"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+    return home
+
+
 def launch_agent(home: Path) -> None:
     """Start the home's gpg-agent now (and wait for it), rather than on first use."""
     subprocess.run(  # nosec B603 B607
@@ -267,13 +295,13 @@ class GpgKeyring:
     def __init__(self, home: Path, binary: str = "gpg", *, server: bool = True) -> None:
         """`server=True`: the agent caches nothing and uses a minimal S2K count, for
         keys locked by 256-bit derived passphrases. The workstation passes False: its
-        key is locked by a human passphrase and keeps gpg's defaults."""
+        key is locked by a human passphrase and keeps gpg's S2K defaults, but its agent
+        caches nothing either (`prepare_workstation_home`)."""
         if server:
             self.home = prepare_home(home)
             launch_agent(self.home)
         else:
-            home.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.home = home
+            self.home = prepare_workstation_home(home)
         self.binary = binary
         self._gpg = gnupg.GPG(gnupghome=str(self.home), gpgbinary=binary)
         self._gpg.encoding = "utf-8"

@@ -13,7 +13,7 @@ from pathlib import Path
 import gnupg
 
 from keys.errors import KeyOperationError
-from keys.gpg import GpgKeyring, batch_key_spec
+from keys.gpg import GpgKeyring, batch_key_spec, prepare_workstation_home
 
 DEV_KEY_NAME = "BackUp DEVELOPMENT submission key - NOT FOR REAL SUBMISSIONS"
 PRODUCTION_KEY_NAME = "BackUp submission key"
@@ -30,7 +30,7 @@ def generate_submission_key(
     home: Path, passphrase: str, *, name: str = PRODUCTION_KEY_NAME, rsa: bool = False
 ) -> GeneratedKey:
     """A passphrase-protected submission keypair in `home` (cv25519, or RSA-4096)."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    prepare_workstation_home(home)  # before its agent starts: it never caches the phrase
     os.chmod(home, 0o700)
     gpg = gnupg.GPG(gnupghome=str(home))
     spec = batch_key_spec(name, passphrase, rsa=rsa)

@@ -4,8 +4,13 @@ and make metadata-stripped working copies.
 The original (`originals/<item>/`) is written once, read-only, and never touched again:
 it is the evidence. Its SHA-256 and size must equal those in the sealed manifest the
 server stored with the submission (hashed in memory as it arrived), or it is removed
-and the decryption refused. Sharing uses a copy in `working/<item>/` cleaned by mat2;
-formats mat2 cannot clean get no working copy (the log says so), never an uncleaned one.
+and the decryption refused. Sharing uses a copy in `working/<item>/` cleaned by mat2,
+under a neutral name (`workstation.clean`); formats mat2 cannot clean get no working
+copy (the log says so), never an uncleaned one.
+
+All or nothing: without mat2 nothing is decrypted; if the cleaning fails (mat2 crashes,
+the disk fills), the original is removed again and nothing is logged, so the item can
+be decrypted once the cause is fixed.
 
 Key rotation: the workstation keeps every submission secret key it ever had in its
 GnuPG home; each passphrase given is tried in turn, so items sealed to an older key
@@ -27,13 +32,13 @@ from typing import Any
 from keys.errors import DecryptionError
 from keys.gpg import GpgKeyring
 from workstation.bundle import EvidenceItem
+from workstation.clean import Cleaned, clean_copy, neutral_name, require_mat2
 from workstation.custody_log import Workspace
 from workstation.decrypt import decrypt_downloads
 from workstation.errors import DecryptFailedError, WorkstationError
 
 __all__ = ["DecryptedItem", "ManifestMismatchError", "decrypt_item", "file_sha256"]
 
-MAT2 = "/usr/bin/mat2"
 SESSION_KEYS = "session-keys.json"
 
 
@@ -49,6 +54,7 @@ class DecryptedItem:
     size: int
     manifest: dict[str, Any] | None
     working_copy: Path | None
+    removed: list[str]  # the metadata mat2 found in the original ("name: value")
 
 
 def file_sha256(path: Path) -> tuple[str, int]:
@@ -125,10 +131,17 @@ def _decrypt(home: Path, passphrases: Sequence[str], item: EvidenceItem, out: Pa
 def decrypt_item(
     workspace: Workspace, item: EvidenceItem, gnupg_home: Path, passphrases: Sequence[str]
 ) -> DecryptedItem:
-    """Decrypt one imported item; check it against its sealed manifest; log it all."""
+    """Decrypt one imported item; check it against its sealed manifest; clean a working
+    copy; log it all. Mat2MissingError before anything is written if mat2 is missing."""
+    mat2 = require_mat2()
     out = workspace.dir("originals") / item.uuid
     if out.exists():
         raise WorkstationError(f"{item.uuid}: already decrypted into {out}")
+    working = workspace.dir("working") / item.uuid
+    # Outside working/ (which is shared): a crash mid-way leaves nothing unstripped there.
+    scratch = workspace.dir("originals") / f".cleaning-{item.uuid}"
+    shutil.rmtree(scratch, ignore_errors=True)  # left by a crash: remade below
+    shutil.rmtree(working, ignore_errors=True)  # only ever cleaned copies, of no original
     out.mkdir(mode=0o700, parents=True)
     try:
         original = _decrypt(gnupg_home, passphrases, item, out)
@@ -148,50 +161,46 @@ def decrypt_item(
         (item.directory / SESSION_KEYS).unlink(missing_ok=True)
         (item.directory / SESSION_KEYS).write_text(json.dumps(keys))
         os.chmod(item.directory / SESSION_KEYS, 0o400)
+        scratch.mkdir(mode=0o700)
+        cleaned = clean_copy(mat2, original, working, _working_name(item, original), scratch)
+        # No file name in the log: the whole log goes into every judicial file, and a
+        # name from one case (often a person's name) must not reach the court of another.
+        workspace.log.append(
+            "decrypted",
+            {
+                "item": item.uuid,
+                "ciphertext_sha256": item.receipt.body.get("sha256"),
+                "sha256": sha256,
+                "size": size,
+                "manifest_checked": manifest is not None,
+                "media_type": (manifest or {}).get("media_type"),
+            },
+        )
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(working, ignore_errors=True)
         raise
-    # No file name in the log: the whole log goes into every judicial file, and a name
-    # from one case (often a person's name) must not reach the court of another.
-    workspace.log.append(
-        "decrypted",
-        {
-            "item": item.uuid,
-            "ciphertext_sha256": item.receipt.body.get("sha256"),
-            "sha256": sha256,
-            "size": size,
-            "manifest_checked": manifest is not None,
-            "media_type": (manifest or {}).get("media_type"),
-        },
-    )
-    working = _working_copy(workspace, item, original)
-    return DecryptedItem(item, original, sha256, size, manifest, working)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _log_working_copy(workspace, item, cleaned)
+    return DecryptedItem(item, original, sha256, size, manifest, cleaned.copy, cleaned.removed)
 
 
-def _working_copy(workspace: Workspace, item: EvidenceItem, original: Path) -> Path | None:
-    target_dir = workspace.dir("working") / item.uuid
-    target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    copy = target_dir / original.name
-    shutil.copyfile(original, copy)
-    os.chmod(copy, 0o600)
-    # mat2 runs its parsers in a bubblewrap sandbox: the file is hostile input.
-    result = subprocess.run(  # nosec B603
-        [MAT2, "--inplace", str(copy)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        copy.unlink(missing_ok=True)
+def _working_name(item: EvidenceItem, original: Path) -> str:
+    """`<N>-<kind>.<ext>`: the original's name may name a person (`…_Jeanne.pdf`)."""
+    kind = {"message": "message", "reply": "reply"}.get(item.kind)
+    return neutral_name(item.number, original.name, kind)
+
+
+def _log_working_copy(workspace: Workspace, item: EvidenceItem, cleaned: Cleaned) -> None:
+    if cleaned.copy is None:
         workspace.log.append(
             "working-copy-refused",
             {"item": item.uuid, "reason": "mat2 cannot clean this format: share nothing"},
         )
-        return None
-    sha256, _ = file_sha256(copy)
+        return
+    sha256, _ = file_sha256(cleaned.copy)
     workspace.log.append(
         "working-copy",
-        {
-            "item": item.uuid,
-            "sha256": sha256,
-            "tool": "mat2 --inplace",
-        },
+        {"item": item.uuid, "sha256": sha256, "tool": "mat2 --inplace"},
     )
-    return copy
