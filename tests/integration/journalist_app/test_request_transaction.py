@@ -7,10 +7,10 @@ from flask import Blueprint, Flask, abort
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from composition.runtime import Runtime
 from journalist_app.context import current_reviewer, db
 from tests.support.journalist import Account, login, make_source, post_form
 from vault.models import AuditEvent, Source
-from composition.runtime import Runtime
 from vault.services import inbox
 
 
