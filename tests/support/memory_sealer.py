@@ -40,7 +40,9 @@ __all__ = ["ARMOR_BEGIN", "DEFAULT_MAX_OUTPUT", "MemorySealer", "MemoryStream", 
 
 MAGIC = b"MEMSEAL1"
 DEFAULT_MAX_OUTPUT = 1024 * 1024  # as keys.gpg's: small items are opened in memory
-ARMOR_BEGIN = "-----BEGIN PGP MESSAGE-----"  # what replies.store_encrypted_reply checks replies start with
+ARMOR_BEGIN = (
+    "-----BEGIN PGP MESSAGE-----"  # what replies.store_encrypted_reply checks replies start with
+)
 ARMOR_END = "-----END PGP MESSAGE-----"
 _NONCE = 12
 _TAG = 16

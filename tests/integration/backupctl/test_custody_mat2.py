@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from vault.runtime import Runtime
 
 from backupctl.cli import main
 from keys.lifecycle import GeneratedKey
@@ -29,7 +30,6 @@ from tests.support.workstation_files import (
 )
 from vault import codenames
 from vault.models import Role
-from vault.runtime import Runtime
 from vault.services import export, reviewers, sources
 from vault.store import DocumentSink
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from vault.runtime import Runtime
 
 from backupctl.cli import main
 from keys.lifecycle import GeneratedKey
@@ -31,7 +32,6 @@ from tests.support.workstation_files import (
     pdf_with_author,
 )
 from vault import codenames
-from vault.runtime import Runtime
 from vault.services import sources
 from vault.store import DocumentSink
 
