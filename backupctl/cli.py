@@ -9,21 +9,22 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from backupctl._common import CliState
-from backupctl.cmd_admin import admin
-from backupctl.cmd_audit import audit
-from backupctl.cmd_care import care_group
-from backupctl.cmd_custody import custody
-from backupctl.cmd_db import db
-from backupctl.cmd_keys import keys
-from backupctl.cmd_observatory import observatory
-from backupctl.cmd_onion import onion
-from backupctl.cmd_retention import retention_group
-from backupctl.cmd_run import run
-from backupctl.cmd_secrets import secrets
-from backupctl.cmd_serve import serve
-from backupctl.cmd_store import sweep
-from backupctl.cmd_worker import worker
-from backupctl.cmd_workstation import workstation
+from backupctl.airgap.cmd_custody import custody
+from backupctl.airgap.cmd_workstation import workstation
+from backupctl.dev.cmd_run import run
+from backupctl.server.cmd_admin import admin
+from backupctl.server.cmd_audit import audit
+from backupctl.server.cmd_care import care_group
+from backupctl.server.cmd_db import db
+from backupctl.server.cmd_keys import keys
+from backupctl.server.cmd_observatory import observatory
+from backupctl.server.cmd_onion import onion
+from backupctl.server.cmd_receipts import receipt_key, rotate_receipt_key, verify_server_log
+from backupctl.server.cmd_retention import retention_group
+from backupctl.server.cmd_secrets import secrets
+from backupctl.server.cmd_serve import serve
+from backupctl.server.cmd_store import sweep
+from backupctl.server.cmd_worker import worker
 from keys.errors import KeysError
 from onion.errors import OnionError
 from vault.errors import VaultError
@@ -66,6 +67,8 @@ def main(ctx: click.Context, instance: Path | None) -> None:
 
 for _command in (run, serve, worker, admin, db, sweep, keys, workstation, onion):
     main.add_command(_command)
+for _receipt_command in (receipt_key, verify_server_log, rotate_receipt_key):
+    custody.add_command(_receipt_command)  # the server's half of the custody group
 main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain
 main.add_command(retention_group)  # the standing retention policy (systemd timer)

@@ -72,7 +72,7 @@ def create_hello_app() -> Any:
 def serve_hello(bind: str) -> None:
     """A bare Flask app under `backupctl serve`'s gunicorn and settings (this process is
     the master)."""
-    from backupctl.cmd_serve import GunicornServer
+    from backupctl.server.cmd_serve import GunicornServer
     from web_shared.serving import gunicorn_settings
 
     GunicornServer("bench.pages:create_hello_app", gunicorn_settings(bind)).run()

@@ -111,7 +111,7 @@ def create_baseline_app() -> Callable[..., Any]:
 def serve_baseline(bind: str) -> None:
     """Run the baseline under `backupctl serve`'s gunicorn and settings (this process
     is the master)."""
-    from backupctl.cmd_serve import GunicornServer
+    from backupctl.server.cmd_serve import GunicornServer
     from web_shared.serving import gunicorn_settings
 
     GunicornServer("bench.tor_speed_uploads:create_baseline_app", gunicorn_settings(bind)).run()

@@ -9,7 +9,7 @@ import jinja2
 import pytest
 import yaml
 
-from backupctl.cmd_run import _serve_argv
+from backupctl.dev.cmd_run import _serve_argv
 from tests.ansible.conftest import ANSIBLE_DIR
 
 TEMPLATES = ANSIBLE_DIR / "roles" / "services" / "templates"

@@ -44,8 +44,8 @@ from sqlalchemy import select
 
 import journalist_app
 import source_app
-from backupctl._devkey import DEV_PASSPHRASE_FILE, DEV_WORKSTATION_HOME
 from backupctl.cli import main as backupctl_main
+from backupctl.dev.key import DEV_PASSPHRASE_FILE, DEV_WORKSTATION_HOME
 from keys.gpg import GpgKeyring, kill_agent
 from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, descendants, make_instance_root, run_env

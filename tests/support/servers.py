@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from backupctl._redis import memory_args
+from backupctl.dev.private_redis import memory_args
 
 
 def free_port() -> int:

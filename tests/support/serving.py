@@ -27,7 +27,7 @@ STOP_TIMEOUT = 60.0
 _POLL_SECONDS = 0.1
 _FACTORY_CODE = (
     "import sys\n"
-    "from backupctl.cmd_serve import GunicornServer\n"
+    "from backupctl.server.cmd_serve import GunicornServer\n"
     "from web_shared.serving import gunicorn_settings\n"
     "GunicornServer(sys.argv[1], gunicorn_settings(sys.argv[2])).run()\n"
 )

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 import journalist_app
 import source_app
-from backupctl._redis import MAXMEMORY_POLICY
+from backupctl.dev.private_redis import MAXMEMORY_POLICY
 from composition.runtime import Runtime, build_runtime
 from keys.gpg import kill_agent
 from keys.lifecycle import GeneratedKey, load_submission_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from backupctl.cmd_incidents import _acts, _place
+from backupctl.airgap.cmd_incidents import _acts, _place
 from workstation.observatory.model import Act, IncidentInvalidError, Place, VictimGroup
 
 WOMEN = (VictimGroup("female", "18-29", 2),)

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from backupctl._process import StopFlag, Supervisor
+from backupctl.dev.supervisor import StopFlag, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from backupctl._common import check_gnupg_home, echo_removed, read_passphrase_file
-from backupctl.cmd_incidents import incident
-from backupctl.cmd_release import release
+from backupctl.airgap.cmd_incidents import incident
+from backupctl.airgap.cmd_release import release
 from vault import reports
 from workstation.attachments import in_run
 from workstation.clean import clean_downloads, require_mat2

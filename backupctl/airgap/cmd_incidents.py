@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from backupctl._common import read_passphrase_file
-from backupctl.cmd_custody import _ACTOR, _KEY_PASSPHRASE, _WORKSPACE, _open, _passphrase
+from backupctl.airgap.cmd_custody import _ACTOR, _KEY_PASSPHRASE, _WORKSPACE, _open, _passphrase
 from workstation.custody_log import Workspace
 from workstation.observatory.coding import item_prefill, source_link
 from workstation.observatory.duplicates import (

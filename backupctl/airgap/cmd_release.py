@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
-from backupctl.cmd_custody import _open
+from backupctl.airgap.cmd_custody import _open
 from keys.gpg import GpgKeyring
 from vault.observatory_words import LANGUAGES, Words
 from workstation.errors import WorkstationError

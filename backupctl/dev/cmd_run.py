@@ -24,10 +24,10 @@ from backupctl._common import (
     development_key_banner,
     private_redis_socket,
 )
-from backupctl._devkey import dev_passphrase_file, dev_workstation_home, ensure_submission_key
-from backupctl._devonion import start_dev_onion_services
-from backupctl._process import StopFlag, StopRequested, Supervisor, port_is_free
-from backupctl._redis import PrivateRedis
+from backupctl.dev.key import dev_passphrase_file, dev_workstation_home, ensure_submission_key
+from backupctl.dev.onion_services import start_dev_onion_services
+from backupctl.dev.private_redis import PrivateRedis
+from backupctl.dev.supervisor import StopFlag, StopRequested, Supervisor, port_is_free
 from composition.runtime import build_runtime
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import fingerprint_groups

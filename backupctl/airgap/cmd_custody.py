@@ -1,8 +1,8 @@
 """`backupctl custody`: the chain of custody.
 
-On the server: `receipt-key` (show and export the receipt public key) and `verify-log`.
 On the air-gapped workstation: `init`, `trust`, `import`, `items`, `decrypt`, `consent`,
-`judicial`, `log`.
+`judicial`, `log`. The server's commands of the group (`receipt-key`, `verify-log`,
+`rotate-receipt-key`) live in `backupctl/server/cmd_receipts.py`.
 Anywhere, with public keys only: `verify` a judicial file.
 
 Item ids may be typed as any unique prefix of at least 8 characters (the short ids
@@ -12,16 +12,13 @@ first 16 characters or more (`workstation/prefixes.py` says why the two differ).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from backupctl._common import CliState, echo_removed, read_passphrase_file
+from backupctl._common import echo_removed, read_passphrase_file
 from keys.lifecycle import fingerprint_groups
-from keys.receipts import RECEIPT_KEY_FILE, SigningKey, TrustedKeys, VerifyKey
-from vault.db import make_engine, make_session_factory
-from vault.services import custody as custody_service
+from keys.receipts import VerifyKey
 from workstation.attachments import refresh_reports
 from workstation.bundle import import_bundle, imported_items, load_item, resolve_item
 from workstation.clean import require_mat2
@@ -32,7 +29,6 @@ from workstation.evidence import decrypt_item
 from workstation.judicial import build_judicial, verify_judicial
 from workstation.prefixes import check_fingerprint, checkable
 
-RETIRED_DIR = "retired_receipt_keys"
 _WORKSPACE = click.argument("workspace", type=click.Path(file_okay=False, path_type=Path))
 _KEY_PASSPHRASE = click.option(
     "--key-passphrase-file",
@@ -56,72 +52,6 @@ def _open(workspace: Path, key_passphrase_file: Path | None, actor: str | None) 
 @click.group()
 def custody() -> None:
     """Custody receipts, export bundles, the workstation custody log, judicial files."""
-
-
-@custody.command("receipt-key")
-@click.option("--export", "export_to", type=click.Path(dir_okay=False, path_type=Path))
-@click.pass_obj
-def receipt_key(state: CliState, export_to: Path | None) -> None:
-    """SERVER: show the receipt key's fingerprint (and export its public key)."""
-    key = SigningKey.load_or_generate(state.config().instance_dir / RECEIPT_KEY_FILE)
-    click.echo(fingerprint_groups(key.fingerprint))
-    if export_to is not None:
-        export_to.write_text(key.verify_key.pem())
-        click.echo(f"public key written to {export_to}")
-
-
-@custody.command("verify-log")
-@click.pass_obj
-def verify_server_log(state: CliState) -> None:
-    """SERVER: verify the whole receipt chain in the database."""
-    config = state.config()
-    key = SigningKey.load(config.instance_dir / RECEIPT_KEY_FILE)
-    retired = config.instance_dir / RETIRED_DIR
-    keys = [key.verify_key] + [
-        VerifyKey.from_pem(p.read_bytes()) for p in sorted(retired.glob("*.pem"))
-    ]
-    engine = make_engine(config.database_url)
-    try:
-        with make_session_factory(engine)() as db:
-            count = custody_service.verify_log(db, TrustedKeys(keys))
-    finally:
-        engine.dispose()
-    click.echo(f"VERIFIED: {count} receipts, chained and signed; current key {key.fingerprint}")
-
-
-@custody.command("rotate-receipt-key")
-@click.pass_obj
-def rotate_receipt_key(state: CliState) -> None:
-    """SERVER: replace the receipt key (stop the apps and workers first).
-
-    The current key signs a receipt handing the chain over to the new key; its public
-    half is kept (for verifying older receipts), its private half is deleted.
-    """
-    config = state.config()
-    current_path = config.instance_dir / RECEIPT_KEY_FILE
-    old = SigningKey.load(current_path)
-    next_path = config.instance_dir / f"{RECEIPT_KEY_FILE}.next"
-    if next_path.exists():
-        raise click.ClickException(f"{next_path} exists: an earlier rotation was interrupted")
-    new = SigningKey.generate(next_path)
-    engine = make_engine(config.database_url)
-    try:
-        factory = make_session_factory(engine)
-        custody_service.bind_signer(factory, old)
-        with factory() as db:
-            custody_service.rotate_receipt_key(db, new)
-            db.commit()
-    except BaseException:
-        next_path.unlink(missing_ok=True)
-        raise
-    finally:
-        engine.dispose()
-    retired = config.instance_dir / RETIRED_DIR
-    retired.mkdir(mode=0o700, exist_ok=True)
-    (retired / f"{old.fingerprint}.pem").write_text(old.verify_key.pem())
-    os.replace(next_path, current_path)
-    click.echo(f"new receipt key: {fingerprint_groups(new.fingerprint)}")
-    click.echo("restart the apps and workers; publish the new fingerprint")
 
 
 @custody.command()

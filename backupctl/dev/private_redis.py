@@ -18,7 +18,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from backupctl._process import die_with_parent
+from backupctl.dev.supervisor import die_with_parent
 from vault.errors import ConfigError
 
 _MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, NUL included

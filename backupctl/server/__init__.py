@@ -1,0 +1,2 @@
+"""The commands run on the server: serving, accounts, the database, keys, onion
+services, custody receipts, retention, care escalation."""
