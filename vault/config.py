@@ -232,6 +232,11 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw).expanduser().resolve() if raw else None
 
 
+def instance_path(env: Mapping[str, str]) -> Path:
+    """The instance directory `env` names (BACKUP_INSTANCE_DIR, else ./instance), absolute."""
+    return Path(env.get("BACKUP_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
+
+
 def ensure_instance_dir(path: Path) -> Path:
     """Create the instance directory (0700) and its sub-directories."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -274,7 +279,7 @@ def _care_escalate_minutes(env: Mapping[str, str]) -> int:
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from environment variables (`os.environ` by default)."""
     env = os.environ if env is None else env
-    instance = Path(env.get("BACKUP_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
+    instance = instance_path(env)
     ensure_instance_dir(instance)
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'backup.sqlite'}"
     production = _bool(env, "BACKUP_PRODUCTION", False)

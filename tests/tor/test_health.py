@@ -62,6 +62,7 @@ class TestHealth:
     ) -> None:
         # No app serves the forwarded ports in this test: tor reaches the server, the
         # server's tor finds nothing listening.
+        (tmp_path / "instance").mkdir()  # the server's instance, with no app running
         code, output = _health(tmp_path / "instance", onion_services, probe)
         assert code == 1, output
         assert output.startswith(f"FAIL source: {onion_services.source_host}")
