@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess  # nosec B404
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ import click
 from keys.gpg import GpgKeyring
 from keys.lifecycle import DEV_KEY_NAME
 from onion.config import OnionConfig, load_onion_config
-from vault.config import Config, load_config
+from vault.config import Config, instance_path, load_config
 from vault.errors import ConfigError
 
 REDIS_SOCKET_NAME = "redis.sock"
@@ -36,13 +38,57 @@ class CliState:
             env["BACKUP_INSTANCE_DIR"] = str(chosen.expanduser().resolve())
         return env
 
-    def config(self, instance: Path | None = None) -> Config:
-        """The configuration of a command: it holds none of the interfaces' secrets."""
-        return load_config(self.env(instance))
+    def config(self, instance: Path | None = None, *, create: bool = False) -> Config:
+        """The configuration of the chosen instance; it holds none of the interfaces' secrets.
+
+        Only the commands that set an instance up (`run`, `db upgrade`, `keys load`) pass
+        `create`: any other one, pointed at a directory that does not exist (a command
+        typed from the wrong directory, a variable not exported), would otherwise create
+        a new empty instance there, secrets included, and then fail on its empty
+        database with a misleading message.
+        """
+        env = self.env(instance)
+        if not create:
+            require_instance(env)
+        return load_config(env)
 
     def onion(self, instance: Path | None = None) -> OnionConfig:
         """The Tor settings (onion.config)."""
         return load_onion_config(self.env(instance))
+
+
+def require_instance(env: dict[str, str]) -> None:
+    """Refuse, creating nothing, when the instance directory `env` names does not exist."""
+    path = instance_path(env)
+    if path.is_dir():
+        return
+    origin = (
+        "BACKUP_INSTANCE_DIR / --instance"
+        if env.get("BACKUP_INSTANCE_DIR")
+        else "no BACKUP_INSTANCE_DIR and no --instance, so ./instance"
+    )
+    raise click.ClickException(
+        f"no instance directory at {path} ({origin}). Point to the instance with "
+        "`backupctl --instance DIR COMMAND...` or `export BACKUP_INSTANCE_DIR=DIR` "
+        "(production: /var/lib/backup, set by /usr/local/sbin/backupctl); a new one is "
+        "made by `backupctl run` (development) or `backupctl db upgrade`."
+    )
+
+
+def backupctl_command() -> str:
+    """This very backupctl, as a shell command that works when pasted: its absolute path.
+
+    The commands that `backupctl run` prints must work as printed, but the venv's bin/ is
+    on nobody's PATH (scripts/run.sh calls `.venv/bin/backupctl` by path). The absolute
+    path of the script beside this interpreter is right for any user, any directory and
+    any number of checkouts, and changes nothing on the system; a wrapper in
+    /usr/local/bin would do the first only for root, and point at whichever checkout ran
+    last. Not resolved: the venv's python is a symlink to the system's.
+    """
+    script = Path(sys.executable).parent / "backupctl"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m backupctl"
 
 
 def private_redis_socket(config: Config) -> Path:
@@ -94,6 +140,7 @@ def is_development_key(keyring: GpgKeyring, fingerprint: str) -> bool:
 def development_key_banner(instance_dir: Path | None = None) -> None:
     """Loud, on stderr, every time: a development key must never meet a real source."""
     bar = "!" * 78
+    cmd = backupctl_command()
     lines = [
         bar,
         "!!  DEVELOPMENT SUBMISSION KEY - NOT FOR REAL SUBMISSIONS",
@@ -105,7 +152,9 @@ def development_key_banner(instance_dir: Path | None = None) -> None:
     lines += [
         "!!  Never let a source reach this instance. For real use, generate the key on",
         "!!  the air-gapped workstation (`backupctl keys generate`) and load its public",
-        "!!  half here (`backupctl keys load PUBLIC.asc --replace`).",
+        "!!  half here:",
+        f"!!    {cmd} --instance {shlex.quote(str(instance_dir or 'DIR'))} \\",
+        "!!      keys load PUBLIC.asc --replace",
         bar,
     ]
     click.secho("\n".join(lines), fg="red", bold=True, err=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault.config import env_bool, env_path, instance_dir_from_env
+from vault.config import env_bool, env_path, instance_path
 
 PRODUCTION_SERVICES_DIR = Path("/var/lib/tor/backup")
 DEFAULT_CONTROL_SOCKET = Path("/run/tor/control")
@@ -44,7 +44,7 @@ def load_onion_config(env: Mapping[str, str] | None = None) -> OnionConfig:
     """The Tor settings from environment variables (`os.environ` by default)."""
     env = os.environ if env is None else env
     return OnionConfig(
-        instance_dir=instance_dir_from_env(env),
+        instance_dir=instance_path(env),
         production=env_bool(env, "BACKUP_PRODUCTION", False),
         tor_services_dir=env_path(env, "BACKUP_TOR_SERVICES_DIR"),
         tor_control_socket=env_path(env, "BACKUP_TOR_CONTROL_SOCKET") or DEFAULT_CONTROL_SOCKET,

@@ -12,6 +12,7 @@ development and in production; the reviewer service gets its authorized_clients/
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,11 @@ from onion.errors import TorStartError
 from onion.tor import TorProcess
 from onion.torrc import DEFAULT_MAX_STREAMS, JOURNALIST_SERVICE, SOURCE_SERVICE
 
-__all__ = ["DevOnionServices", "PublishedService", "dev_ports"]
+__all__ = ["Bootstrap", "DevOnionServices", "PublishedService", "dev_ports", "parse_bootstrap"]
 
 KEY_FILE = "ed25519_v3.key"
 _MAX_SOCKET_PATH = 107
+_FIELD = re.compile(r'([A-Z]+)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,35 @@ class PublishedService:
     address: str
     port: int
     client_auth: bool
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """How far tor got in joining the Tor network (`GETINFO status/bootstrap-phase`)."""
+
+    progress: int
+    summary: str
+    # tor's own account of a problem ("Connection refused", "No route to host"...), when
+    # it recommends telling the user: tor sets RECOMMENDATION=warn once a failure is not
+    # a passing one (at once for a bridge, after repeated failures otherwise).
+    warning: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.progress >= 100
+
+
+def parse_bootstrap(phase: str) -> Bootstrap:
+    """`NOTICE BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY="..." [WARNING="..." ...]`."""
+    fields = {
+        key: value[1:-1].replace('\\"', '"') if value.startswith('"') else value
+        for key, value in _FIELD.findall(phase)
+    }
+    progress = int(fields["PROGRESS"]) if fields.get("PROGRESS", "").isdigit() else 0
+    warning = None
+    if phase.startswith("WARN") and fields.get("RECOMMENDATION") == "warn":
+        warning = fields.get("WARNING") or fields.get("REASON") or "unknown problem"
+    return Bootstrap(progress, fields.get("SUMMARY", ""), warning)
 
 
 def _read_key(path: Path) -> str | None:
@@ -118,6 +149,11 @@ class DevOnionServices:
         address = f"{reply.service_id}.onion"
         (directory / "hostname").write_text(address + "\n")
         return PublishedService(name, address, port, client_auth)
+
+    def bootstrap(self) -> Bootstrap:
+        """tor's progress in joining the network: the services are only reachable, and
+        only published, once it is done."""
+        return parse_bootstrap(self.tor.controller().get_info("status/bootstrap-phase"))
 
     def stop(self) -> None:
         self.tor.stop()

@@ -29,13 +29,17 @@ _POLL_SECONDS = 0.25
 def private_client(
     extra_torrc: str = "", timeout: float = 120.0, tor_binary: str | None = None
 ) -> Iterator[tuple[str, int]]:
-    """A bootstrapped Tor client; yields its SOCKS (host, port)."""
+    """A bootstrapped Tor client; yields its SOCKS (host, port).
+
+    `timeout` bounds the start and the bootstrap together."""
+    deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory(prefix="backup-probe-") as tmp:
         tor = TorProcess(Path(tmp) / "tor", tor_binary)
-        tor.start({"SocksPort": "127.0.0.1:auto ExtendedErrors"}, extra=extra_torrc)
+        tor.start(
+            {"SocksPort": "127.0.0.1:auto ExtendedErrors"}, extra=extra_torrc, timeout=timeout
+        )
         try:
             controller = tor.controller()
-            deadline = time.monotonic() + timeout
             while "PROGRESS=100" not in controller.get_info("status/bootstrap-phase"):
                 if time.monotonic() > deadline:
                     raise TorStartError(

@@ -10,6 +10,7 @@ The host name goes to tor as a name (socks5h): never resolved locally.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 
 from onion.errors import OnionError
@@ -54,43 +55,54 @@ class OnionFetch:
     status_line: str
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def _recv(sock: socket.socket, size: int, deadline: float | None) -> bytes:
+    """One recv, bounded by what is left until `deadline`: a socket timeout alone
+    restarts with every byte, and tor may keep a SOCKS request open for minutes."""
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        sock.settimeout(left)
+    return sock.recv(size)
+
+
+def _recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -> bytes:
     data = b""
     while len(data) < size:
-        chunk = sock.recv(size - len(data))
+        chunk = _recv(sock, size - len(data), deadline)
         if not chunk:
             raise OnionError("the SOCKS proxy closed the connection")
         data += chunk
     return data
 
 
-def _connect(sock: socket.socket, host: str, port: int) -> None:
+def _connect(sock: socket.socket, host: str, port: int, deadline: float | None = None) -> None:
     sock.sendall(b"\x05\x01\x00")  # version 5, one method: no authentication
-    if _recv_exact(sock, 2) != b"\x05\x00":
+    if _recv_exact(sock, 2, deadline) != b"\x05\x00":
         raise OnionError("the SOCKS proxy wants authentication we do not offer")
     name = host.encode("ascii")
     if not 0 < len(name) < 256:
         raise OnionError("host name too long for SOCKS5")
     # CONNECT, address type 3 (domain name): tor resolves it, we never do.
     sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
-    version, reply, _reserved, atyp = _recv_exact(sock, 4)
+    version, reply, _reserved, atyp = _recv_exact(sock, 4, deadline)
     if version != 5:
         raise OnionError("not a SOCKS5 proxy")
     if reply != 0:
         raise SocksError(reply)
     if atyp == 1:
-        _recv_exact(sock, 4 + 2)
+        _recv_exact(sock, 4 + 2, deadline)
     elif atyp == 4:
-        _recv_exact(sock, 16 + 2)
+        _recv_exact(sock, 16 + 2, deadline)
     else:
-        _recv_exact(sock, _recv_exact(sock, 1)[0] + 2)
+        _recv_exact(sock, _recv_exact(sock, 1, deadline)[0] + 2, deadline)
 
 
-def _first_line(sock: socket.socket) -> str:
+def _first_line(sock: socket.socket, deadline: float | None = None) -> str:
     """The first line the service sends (bounded), without its line ending."""
     line = b""
     while not line.endswith(b"\n") and len(line) < _MAX_STATUS_LINE:
-        chunk = sock.recv(1)
+        chunk = _recv(sock, 1, deadline)
         if not chunk:
             break
         line += chunk
@@ -102,13 +114,15 @@ def fetch_status(
 ) -> OnionFetch:
     """GET http://host/path through the SOCKS proxy; the HTTP status of the answer.
 
-    Raises SocksError (with tor's reply code) when tor cannot reach the service.
+    `timeout` bounds the whole exchange (TimeoutError once it has passed). Raises
+    SocksError (with tor's reply code) when tor cannot reach the service.
     """
+    deadline = time.monotonic() + timeout
     with socket.create_connection((socks_host, socks_port), timeout=timeout) as sock:
-        _connect(sock, host, 80)
+        _connect(sock, host, 80, deadline)
         request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         sock.sendall(request.encode("ascii"))
-        text = _first_line(sock)
+        text = _first_line(sock, deadline)
     parts = text.split()
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise OnionError("the onion service did not answer with HTTP")

@@ -162,9 +162,12 @@ def render_server_torrc(settings: ServerTorrc) -> str:
     ]
     if settings.control_socket is not None:
         # For `backupctl onion health` and reviewer key reloads: a unix socket, cookie
-        # authentication, never a TCP control port.
+        # authentication, never a TCP control port. RelaxDirModeCheck as in Debian's own
+        # defaults: its unit makes /run/tor 2755 at every start, and without the flag
+        # tor refuses to open the socket there ("Permissions on directory /run/tor are
+        # too permissive") and runs on without one. The socket itself stays 0660.
         lines += [
-            f"ControlSocket {_path(settings.control_socket, 'control_socket')}",
+            f"ControlSocket {_path(settings.control_socket, 'control_socket')} RelaxDirModeCheck",
             "ControlSocketsGroupWritable 1",
             "CookieAuthentication 1",
         ]

@@ -264,6 +264,11 @@ def env_path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw).expanduser().resolve() if raw else None
 
 
+def instance_path(env: Mapping[str, str]) -> Path:
+    """The instance directory `env` names (BACKUP_INSTANCE_DIR, else ./instance), absolute."""
+    return Path(env.get("BACKUP_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
+
+
 def ensure_instance_dir(path: Path) -> Path:
     """Create the instance directory (0700) and its sub-directories."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -271,11 +276,6 @@ def ensure_instance_dir(path: Path) -> Path:
     for sub in ("store", "gnupg", "log", "run"):
         (path / sub).mkdir(mode=0o700, exist_ok=True)
     return path
-
-
-def instance_dir_from_env(env: Mapping[str, str]) -> Path:
-    """BACKUP_INSTANCE_DIR, else ./instance (absolute)."""
-    return Path(env.get("BACKUP_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
 
 
 def secrets_dir_from_env(env: Mapping[str, str], instance_dir: Path) -> Path:
@@ -433,7 +433,7 @@ def load_config(
     Without one (worker, CLI) the configuration holds no secrets.
     """
     env = os.environ if env is None else env
-    instance = instance_dir_from_env(env)
+    instance = instance_path(env)
     ensure_instance_dir(instance)
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'backup.sqlite'}"
     production = env_bool(env, "BACKUP_PRODUCTION", False)

@@ -20,6 +20,7 @@ import click
 
 from backupctl._common import (
     CliState,
+    backupctl_command,
     check_gnupg_home,
     development_key_banner,
     private_redis_socket,
@@ -173,19 +174,20 @@ def _instance_lock(run_dir: Path) -> Iterator[None]:
 
 def _announce(config: Config, onion: OnionConfig, development_key: bool, stack: ExitStack) -> None:
     instance = shlex.quote(str(config.instance_dir))
+    cmd = backupctl_command()
     click.echo("")
     click.secho("BackUp is running (development).", bold=True)
     click.echo(f"  Source interface:   http://{LISTEN_HOST}:{config.source_port}/")
     click.echo(f"  Reviewer interface: http://{LISTEN_HOST}:{config.journalist_port}/")
     click.echo("")
     click.echo("Create the first admin (prints their passphrase and two-factor secret once):")
-    click.echo(f"  backupctl --instance {instance} admin create USERNAME --role admin")
+    click.echo(f"  {cmd} --instance {instance} admin create USERNAME --role admin")
     if development_key:
         home = shlex.quote(str(dev_workstation_home(config)))
         passphrase = shlex.quote(str(dev_passphrase_file(config)))
         click.echo("Read downloaded submissions with the development key:")
         click.echo(
-            f"  backupctl workstation decrypt --home {home} --passphrase-file {passphrase} "
+            f"  {cmd} workstation decrypt --home {home} --passphrase-file {passphrase} "
             "FILES... --out DIR"
         )
     click.echo("")

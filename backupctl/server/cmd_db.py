@@ -18,6 +18,6 @@ def db() -> None:
 @click.pass_obj
 def upgrade(state: CliState) -> None:
     """Apply every pending migration (creates the schema on a new database)."""
-    config = state.config()
+    config = state.config(create=True)  # the first step on a new instance
     alembic_upgrade(config.database_url, column_key_file=config.instance_dir / COLUMN_KEY_FILE)
     click.echo("Database schema is up to date.")

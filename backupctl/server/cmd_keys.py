@@ -137,7 +137,7 @@ def load(state: CliState, public_key: Path, replace: bool) -> None:
         armored = public_key.read_bytes().decode("ascii")
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{public_key}: not an ASCII-armored public key") from exc
-    config = state.config()
+    config = state.config(create=True)  # a first step on a new instance, like db upgrade
     keyring = GpgKeyring(config.gnupg_home)
     _check_candidate(keyring, armored)
     if (config.instance_dir / SUBMISSION_KEY_FILE).exists() and not replace:
@@ -150,7 +150,7 @@ def load(state: CliState, public_key: Path, replace: bool) -> None:
     click.echo(f"Submission key loaded: {fingerprint_groups(fingerprint)}")
     click.echo("Check this fingerprint, read aloud, against the workstation's.")
     if is_development_key(keyring, fingerprint):
-        development_key_banner()
+        development_key_banner(config.instance_dir)
 
 
 def _check_candidate(keyring: GpgKeyring, armored: str) -> None:
@@ -182,4 +182,4 @@ def show(state: CliState) -> None:
     if not keyring.has_public_key(fingerprint):
         raise click.ClickException("the submission public key is not in the server keyring")
     if is_development_key(keyring, fingerprint):
-        development_key_banner()
+        development_key_banner(config.instance_dir)

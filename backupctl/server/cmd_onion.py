@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path, PurePosixPath
 
 import click
@@ -198,7 +199,13 @@ _client_key_commands(ssh, SSH_SERVICE, "SSH", SSH_STEPS, "{address} port 22")
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Extra torrc lines for the private client (bridges, a test network).",
 )
-@click.option("--timeout", default=60.0, show_default=True, type=float)
+@click.option(
+    "--timeout",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    help="Seconds for the whole check (the private client's start included).",
+)
 @click.pass_obj
 def health(
     state: CliState,
@@ -208,35 +215,52 @@ def health(
     probe_torrc: Path | None,
     timeout: float,
 ) -> None:
-    """Is each service's descriptor published, and does it answer through Tor?"""
+    """Is each service's descriptor published, and does it answer through Tor?
+
+    --timeout is one deadline for everything: a check that has not answered when its
+    share of the time is spent counts as failed, so the command returns in time even
+    when the network never answers.
+    """
     config = state.onion()
+    deadline = time.monotonic() + timeout
     with contextlib.ExitStack() as stack:
         if socks:
             proxy = _parse_socks(socks)
         else:
             click.echo("Starting a private Tor client to check through the network...")
             extra = probe_torrc.read_text() if probe_torrc else ""
+            # Half the time at most: the checks must keep time of their own.
             proxy = stack.enter_context(
-                private_client(extra, timeout=max(timeout, 120.0), tor_binary=config.tor_binary)
+                private_client(extra, timeout=timeout / 2, tor_binary=config.tor_binary)
             )
         results = _check_services(
-            services_dir or config.onion_dir, control or config.tor_control_socket, proxy, timeout
+            services_dir or config.onion_dir, control or config.tor_control_socket, proxy, deadline
         )
     _report(results)
 
 
+def _share(deadline: float, checks_left: int) -> float:
+    """This check's share of the time left: a check that never answers leaves the
+    others theirs."""
+    return max(deadline - time.monotonic(), 0.0) / checks_left
+
+
 def _check_services(
-    parent: Path, control: Path, proxy: tuple[str, int], timeout: float
+    parent: Path, control: Path, proxy: tuple[str, int], deadline: float
 ) -> list[ServiceHealth]:
     results: list[ServiceHealth] = []
+    names = (SOURCE_SERVICE, JOURNALIST_SERVICE)
+    checks_left = 2 * len(names)  # published, then answers, for each
     with connect(control) as controller:
-        for name in (SOURCE_SERVICE, JOURNALIST_SERVICE):
+        for name in names:
             address = clientauth.onion_address(parent / name)
-            published, detail = check_published(controller, address, timeout)
+            published, detail = check_published(controller, address, _share(deadline, checks_left))
+            checks_left -= 1
             locked = name == JOURNALIST_SERVICE
             answers, answer_detail = check_answers(
-                proxy, address, timeout=timeout, client_auth=locked
+                proxy, address, timeout=_share(deadline, checks_left), client_auth=locked
             )
+            checks_left -= 1
             if locked and not clientauth.is_locked(parent / name):
                 answers, answer_detail = False, "NO client authorization: the service is PUBLIC"
             results.append(ServiceHealth(name, address, published, detail, answers, answer_detail))

@@ -16,7 +16,7 @@ from vault.config import (
     INTERFACES,
     LEGACY_SECRETS_FILE,
     init_secrets,
-    instance_dir_from_env,
+    instance_path,
     secrets_dir_from_env,
     secrets_file,
 )
@@ -38,7 +38,7 @@ def init(state: CliState) -> None:
     env = state.env()
     # No load_config: this runs as root in production (ansible/), before the services,
     # and must not create or chmod anything in the instance directory.
-    instance = instance_dir_from_env(env)
+    instance = instance_path(env)
     directory = secrets_dir_from_env(env, instance)
     legacy = (instance / LEGACY_SECRETS_FILE).exists()
     created = init_secrets(directory, instance)

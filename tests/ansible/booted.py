@@ -16,6 +16,8 @@ import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +27,17 @@ NSPAWN = "/usr/bin/systemd-nspawn"
 BOOT_TIMEOUT = 120.0
 
 
-def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, check=check, capture_output=True, text=True)
+def _run(
+    *argv: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A host command; when it fails, the message carries its stderr (ip and nft say
+    there exactly what was wrong)."""
+    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
+        )
+    return proc
 
 
 @dataclass
@@ -54,33 +65,48 @@ class Network:
         guest_if = f"bkc{tag}"
         net.forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
         net.table = f"backup_boot_{tag}"
-        _run("ip", "netns", "add", net.name)
-        _run("ip", "link", "add", net.host_if, "type", "veth", "peer", "name", guest_if)
-        _run("ip", "link", "set", guest_if, "netns", net.name)
-        _run("ip", "addr", "add", f"{net.host_address}/30", "dev", net.host_if)
-        _run("ip", "link", "set", net.host_if, "up")
-        _run("ip", "-n", net.name, "addr", "add", f"{net.guest_address}/30", "dev", guest_if)
-        _run("ip", "-n", net.name, "link", "set", guest_if, "up")
-        _run("ip", "-n", net.name, "link", "set", "lo", "up")
-        _run("ip", "-n", net.name, "route", "add", "default", "via", net.host_address)
+        try:
+            net._make(guest_if)
+        except BaseException:
+            net.remove()  # a half-made namespace, veth or NAT table goes too
+            raise
+        return net
+
+    def _make(self, guest_if: str) -> None:
+        _run("ip", "netns", "add", self.name)
+        _run("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", guest_if)
+        _run("ip", "link", "set", guest_if, "netns", self.name)
+        _run("ip", "addr", "add", f"{self.host_address}/30", "dev", self.host_if)
+        _run("ip", "link", "set", self.host_if, "up")
+        _run("ip", "-n", self.name, "addr", "add", f"{self.guest_address}/30", "dev", guest_if)
+        _run("ip", "-n", self.name, "link", "set", guest_if, "up")
+        _run("ip", "-n", self.name, "link", "set", "lo", "up")
+        _run("ip", "-n", self.name, "route", "add", "default", "via", self.host_address)
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
         rules = (
-            f"table ip {net.table} {{\n"
+            f"table ip {self.table} {{\n"
             "  chain post {\n"
             "    type nat hook postrouting priority srcnat; policy accept;\n"
-            f"    ip saddr {net.guest_address} masquerade\n"
+            f"    ip saddr {self.guest_address} masquerade\n"
             "  }\n"
             "}\n"
         )
-        subprocess.run(["nft", "-f", "-"], input=rules, check=True, text=True)
-        return net
+        _run("nft", "-f", "-", stdin=rules)
 
     def remove(self) -> None:
+        """Undo whatever exists of it (any step of create may have failed)."""
         _run("nft", "delete", "table", "ip", self.table, check=False)
         _run("ip", "link", "delete", self.host_if, check=False)
         _run("ip", "netns", "delete", self.name, check=False)
         if self.forward_before:
             Path("/proc/sys/net/ipv4/ip_forward").write_text(self.forward_before + "\n")
+
+    def exists(self) -> bool:
+        """Whether anything of it is left on the host (namespace, veth, NAT table)."""
+        left = self.name in _run("ip", "netns", "list").stdout.split()
+        left |= _run("ip", "link", "show", self.host_if, check=False).returncode == 0
+        tables = _run("nft", "list", "tables", "ip", check=False).stdout.split()
+        return left or self.table in tables
 
 
 @dataclass
@@ -151,16 +177,61 @@ class Booted:
 
     def listening(self) -> set[str]:
         """Every TCP listener of the container, as "address:port" (from /proc/net)."""
+        return self._inet("tcp", "0A")  # LISTEN
+
+    def udp_bound(self) -> set[str]:
+        """Every UDP socket of the container bound to a port, as "address:port"."""
+        return self._inet("udp", "07")  # unconnected (what a UDP server holds)
+
+    def _inet(self, protocol: str, state: str) -> set[str]:
         found: set[str] = set()
-        for name in ("tcp", "tcp6"):
+        for name in (protocol, f"{protocol}6"):
             lines = Path(f"/proc/{self.pid}/net/{name}").read_text().splitlines()[1:]
             for line in lines:
                 fields = line.split()
-                if fields[3] != "0A":  # LISTEN
+                if fields[3] != state:
                     continue
                 address, port = fields[1].split(":")
                 found.add(f"{_address(address)}:{int(port, 16)}")
         return found
+
+    def unix_listening(self) -> set[str]:
+        """Every listening unix socket of the container's network namespace, by path
+        ("@name" for an abstract one)."""
+        found: set[str] = set()
+        for line in Path(f"/proc/{self.pid}/net/unix").read_text().splitlines()[1:]:
+            fields = line.split()
+            # Flags __SO_ACCEPTCON (0x10000): listen() was called on it.
+            if len(fields) >= 8 and int(fields[3], 16) & 0x10000:
+                found.add(fields[7])
+        return found
+
+    @contextmanager
+    def listener(self, address: str, port: int) -> Iterator[None]:
+        """A TCP listener bound to `address`:`port` in the container's network for the
+        block's duration: what a service bound there would look like from outside."""
+        script = (
+            "import socket, sys, time\n"
+            "s = socket.socket()\n"
+            "s.bind((sys.argv[1], int(sys.argv[2])))\n"
+            "s.listen()\n"
+            "print('listening', flush=True)\n"
+            "time.sleep(600)\n"
+        )
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.network.name, "python3", "-c", script, address, str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            ready = proc.stdout.readline().strip()
+            assert ready == "listening", f"no listener: {proc.communicate(timeout=10)[1]}"
+            yield
+        finally:
+            proc.kill()
+            proc.wait()
 
     def stop(self) -> None:
         if self._stopped:

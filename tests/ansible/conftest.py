@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import pytest
+import yaml
 
 from keys.gpg import kill_agent
 from keys.lifecycle import generate_submission_key
@@ -77,7 +78,48 @@ class Deployed:
         return current
 
 
-def ansible_playbook(inventory: Path, playbook: str = "site.yml", *extra_vars: str) -> Apply:
+# The tasks only a running system can do, each guarded by `backup_start_services`: a
+# chroot apply skips them (saying why), a booted one runs them. A task added with that
+# guard must be added here, so a test looks at it in both runs.
+RUNTIME_TASKS = (
+    "hardening : Swap switched off now",
+    "postgresql : PostgreSQL running",
+    "postgresql : Database role and database owned by the service user",
+    "app : Stop the apps before the schema changes under them",
+    "services : Units running",
+    "tor : Tor running",
+    "tor : Wait for tor to create the onion services",
+)
+_TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(.+?)\] \*+$", re.M)
+
+
+def guarded_tasks() -> set[str]:
+    """Every role task whose `when` names backup_start_services, as "role : name"."""
+    found = set()
+    for tasks_file in sorted(ANSIBLE_DIR.glob("roles/*/tasks/*.yml")):
+        role = tasks_file.parents[1].name
+        for task in yaml.safe_load(tasks_file.read_text()) or []:
+            when = task.get("when", [])
+            conditions = [when] if isinstance(when, str) else list(when)
+            if any("backup_start_services" in str(condition) for condition in conditions):
+                found.add(f"{role} : {task['name']}")
+    return found
+
+
+def task_outputs(output: str) -> dict[str, list[str]]:
+    """Each task's block of an ansible-playbook output, by "role : name" (a task that
+    runs more than once, a handler, has one block per run)."""
+    headers = list(_TASK_HEADER.finditer(output))
+    blocks: dict[str, list[str]] = {}
+    for header, after in zip(headers, [*headers[1:], None], strict=True):
+        end = after.start() if after else output.find("PLAY RECAP")
+        blocks.setdefault(header.group(1), []).append(output[header.end() : end])
+    return blocks
+
+
+def ansible_playbook(
+    inventory: Path, playbook: str = "site.yml", *extra_vars: str, verbose: bool = False
+) -> Apply:
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(ANSIBLE_DIR / "ansible.cfg"),
@@ -92,6 +134,8 @@ def ansible_playbook(inventory: Path, playbook: str = "site.yml", *extra_vars: s
             str(VENV_BIN / "ansible-playbook"),
             "-i",
             str(inventory),
+            # -v: a skipped task says why (its false condition), and a command's output.
+            *(["-v"] if verbose else []),
             *(arg for pair in extra_vars for arg in ("-e", pair)),
             playbook,
         ],
@@ -227,10 +271,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         "    backup_ssh_onion: true\n"
     )
     (work / "ansible-local").mkdir()
-    first = ansible_playbook(inventory)
+    first = ansible_playbook(inventory, verbose=True)
     second = ansible_playbook(inventory)
     timings = work / "timings.txt"
     timings.write_text(f"first {first.seconds:.0f}s, second {second.seconds:.0f}s\n")
+    (work / "first-apply.log").write_text(first.output)  # -v: what ran, what was skipped
 
     # Backup, then a restore over a lost database, then site.yml again.
     backups = work / "backups"

@@ -32,6 +32,7 @@ from tests.ansible import target
 from tests.ansible.conftest import (
     FIRST_ADMIN,
     RETENTION_DAYS,
+    RUNTIME_TASKS,
     SSH_FROM,
     STOP_SERVICE_AGENT,
     VENV_BIN,
@@ -40,6 +41,7 @@ from tests.ansible.conftest import (
     decrypt_backup,
     remove_tree,
     snapshot_source,
+    task_outputs,
 )
 from tests.support.leaks import assert_no_leak
 from vault.migrate import MIGRATIONS_DIR
@@ -77,6 +79,33 @@ LEAK_PLACES = (
     "etc/backup",
 )
 PROBE_REVISION = "9001"
+# systemd's own sockets (PID 1, journald, userdb...): not services of ours.
+SYSTEMD_SOCKETS = ("/run/systemd/",)
+# The unix sockets that listen, beside systemd's: Redis, PostgreSQL, tor's control port.
+EXPECTED_UNIX_LISTENERS = {
+    "/run/redis/redis-server.sock",
+    "/var/run/postgresql/.s.PGSQL.5432",
+    "/run/tor/control",
+}
+GPG_AGENT_SOCKETS = {
+    f"/var/lib/backup/gnupg/S.gpg-agent{suffix}" for suffix in ("", ".extra", ".browser", ".ssh")
+}
+
+
+def _connects(address: str, port: int) -> bool:
+    """A TCP connection from the host (outside the container's network) succeeds."""
+    probe = subprocess.run(
+        [
+            "python3",
+            "-c",
+            "import socket,sys; s=socket.socket(); s.settimeout(3);"
+            "sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))))",
+            address,
+            str(port),
+        ],
+        check=False,
+    )
+    return probe.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -208,11 +237,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 "    backup_ssh_onion: true\n"
             )
 
-        def apply(playbook: str = "site.yml", *extra_vars: str) -> Apply:
+        def apply(playbook: str = "site.yml", *extra_vars: str, verbose: bool = False) -> Apply:
             """ansible_playbook, with the apps' journal in the message when it fails (a
             unit that would not start says why only there)."""
             try:
-                return ansible_playbook(inventory, playbook, *extra_vars)
+                return ansible_playbook(inventory, playbook, *extra_vars, verbose=verbose)
             except AssertionError as failed:
                 units = [arg for name in APPS for arg in ("-u", name)]
                 journal = booted.run("journalctl", "--no-pager", "-n", "60", *units, check=False)
@@ -220,7 +249,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
         (work / "ansible-local").mkdir()
         write_inventory(release1)
-        first = apply()
+        first = apply(verbose=True)
         host = (root / "var/lib/tor/backup/source/hostname").read_text().strip()
         submitted = _submit(booted, host, MARKER)
 
@@ -263,33 +292,54 @@ class TestRunningServer:
         failed = live.booted.run("systemctl", "list-units", "--failed", "--plain", "--no-legend")
         assert failed.strip() == ""
 
-    def test_nothing_listens_beyond_loopback(self, live: Live) -> None:
-        listening = live.booted.listening()
-        assert f"127.0.0.1:{SOURCE_PORT}" in listening
-        assert f"127.0.0.1:{JOURNALIST_PORT}" in listening
-        for entry in listening:
-            address = entry.rsplit(":", 1)[0]
-            assert address in {"127.0.0.1", "0:0:0:0:0:0:0:1"}, entry
-        # PostgreSQL and Redis: unix sockets only.
-        assert not any(entry.endswith((":5432", ":6379")) for entry in listening)
+    def test_exactly_these_listen(self, live: Live) -> None:
+        """What docs/deploy.md says listens, and nothing else: the two apps on loopback;
+        Redis, PostgreSQL and tor's control port on unix sockets; no UDP at all."""
+        tcp = live.booted.listening()
+        assert tcp == {f"127.0.0.1:{SOURCE_PORT}", f"127.0.0.1:{JOURNALIST_PORT}"}, tcp
+        assert live.booted.udp_bound() == set()
+        unix = live.booted.unix_listening()
+        ours = {path for path in unix if not path.startswith(SYSTEMD_SOCKETS)}
+        # The service user's gpg-agent (started on demand by the apps and backupctl, to
+        # open account keys): sockets in the instance's GnuPG home, 0700, its user only.
+        agent = ours & GPG_AGENT_SOCKETS
+        assert agent in (set(), GPG_AGENT_SOCKETS), sorted(agent)
+        assert ours - agent == EXPECTED_UNIX_LISTENERS, (
+            "\n".join(sorted(unix))
+            + "\n"
+            + live.booted.run("ls", "-la", "/run/tor", check=False)
+            + live.booted.run(
+                "journalctl", "--no-pager", "-n", "40", "-u", "tor@default", check=False
+            )
+        )
 
     def test_firewall_is_loaded_default_deny(self, live: Live) -> None:
         ruleset = live.booted.run("nft", "list", "ruleset")
         assert re.search(r"hook input priority filter; policy drop;", ruleset)
         assert f"ip saddr {SSH_FROM} tcp dport 22" in ruleset
-        # From the host side of the veth, a listening port of the container is unreachable.
-        probe = subprocess.run(
-            [
-                "python3",
-                "-c",
-                "import socket,sys; s=socket.socket(); s.settimeout(3);"
-                "sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0)",
-                live.booted.network.guest_address,
-                str(SOURCE_PORT),
-            ],
-            check=False,
-        )
-        assert probe.returncode == 0, "a container port answered from outside"
+        # A listener on the container's own address, on the source app's port: what a
+        # service bound to every address would be. From the host side of the veth it
+        # answers only when the input policy is not drop (the control), else it is not
+        # reachable.
+        guest = live.booted.network.guest_address
+        with live.booted.listener(guest, SOURCE_PORT):
+            live.booted.run("nft", "chain inet filter input { policy accept ; }")
+            try:
+                assert _connects(guest, SOURCE_PORT), "the control probe did not connect"
+            finally:
+                live.booted.run("nft", "chain inet filter input { policy drop ; }")
+            assert not _connects(guest, SOURCE_PORT), "a container port answered from outside"
+        ruleset = live.booted.run("nft", "list", "ruleset")
+        assert re.search(r"hook input priority filter; policy drop;", ruleset)
+
+    def test_the_runtime_tasks_ran(self, live: Live) -> None:
+        """What the chroot test sees skipped (backup_start_services) ran here."""
+        tasks = task_outputs(live.first.output)
+        for name in RUNTIME_TASKS:
+            assert name in tasks, f"{name} is not in the run"
+            [block] = tasks[name]
+            assert re.search(r"^(ok|changed): \[booted\]", block, re.M), (name, block)
+            assert "skipping: [booted]" not in block, (name, block)
 
     def test_each_unit_sees_only_its_own_secrets(self, live: Live) -> None:
         """docs/threat-model.md, "Secrets per process": in each unit's own mount namespace,

@@ -20,7 +20,15 @@ from alembic.script import ScriptDirectory
 
 from keys.gpg import kill_agent
 from onion.torrc import ServerTorrc, render_server_torrc
-from tests.ansible.conftest import FIRST_ADMIN, RETENTION_DAYS, SSH_FROM, Deployed
+from tests.ansible.conftest import (
+    FIRST_ADMIN,
+    RETENTION_DAYS,
+    RUNTIME_TASKS,
+    SSH_FROM,
+    Deployed,
+    guarded_tasks,
+    task_outputs,
+)
 from vault.migrate import MIGRATIONS_DIR
 
 # A cold run builds the Debian tree (~1 min) and the wheelhouse; a warm one copies them.
@@ -92,8 +100,39 @@ class TestApply:
         assert deployed.second.changed == 0, changed
 
     def test_one_documented_switch_skips_running_services(self, deployed: Deployed) -> None:
-        # Not silently: every skipped runtime task is guarded by backup_start_services.
-        assert "skipping: [debian12]" in deployed.first.output
+        """Not silently: the runtime tasks, and only they, are skipped for the switch,
+        each saying so; every other skip in the run states its own reason."""
+        assert guarded_tasks() == set(RUNTIME_TASKS)
+        tasks = task_outputs(deployed.first.output)
+        for name in RUNTIME_TASKS:
+            assert name in tasks, f"{name} is not in the run"
+            [block] = tasks[name]
+            assert "skipping: [debian12]" in block and "ok: [" not in block, (name, block)
+            assert "changed: [" not in block, (name, block)
+            # The postgresql role as a whole is for backup_database: postgresql only.
+            condition = (
+                "backup_database == 'postgresql'"
+                if name.startswith("postgresql : ")
+                else "backup_start_services | bool"
+            )
+            assert f'"false_condition": "{condition}"' in block, (name, block)
+        for name, blocks in tasks.items():
+            for block in blocks:
+                skips = [line for line in block.splitlines() if line.startswith("skipping: [")]
+                for line in skips:
+                    # -v prints each result: the condition that was false, or why there
+                    # was nothing to do (an empty loop, handlers not flushed). A loop's
+                    # summary line stands on its items' conditions.
+                    stated = any(
+                        f'"{key}"' in line
+                        for key in ("false_condition", "skipped_reason", "skip_reason")
+                    )
+                    # A no_log task's result is hidden whole, its reason with it.
+                    stated |= "'no_log: true' was specified for this result" in line
+                    summary = '"All items skipped"' in line and any(
+                        "false_condition" in item for item in skips
+                    )
+                    assert stated or summary, (name, line)
 
 
 class TestUsersAndFiles:

@@ -83,6 +83,7 @@ def test_ssh_refused_without_key_reached_with_it_and_revoked(
     service_dir = str(onion_services.service_dir(SSH_SERVICE))
     control = str(onion_services.node.tor.control_socket)
     instance = tmp_path / "instance"
+    instance.mkdir()  # the server's instance: commands refuse to make one up
 
     assert _wait_for(probe, host, REFUSED_CODES) == 0xF4
 

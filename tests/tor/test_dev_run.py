@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from backupctl.cli import main
@@ -63,6 +65,11 @@ class TestDevelopmentRun:
             run.wait_until_serving(source_port, journalist_port)
             source, reviewer = _addresses(run.output)
             assert "127.0.0.1 only; tor" in run.output
+            deadline = time.monotonic() + 60
+            while "tor is connected to the Tor network" not in run.output:
+                assert time.monotonic() < deadline, run.output
+                time.sleep(0.25)
+            assert "cannot reach the Tor network" not in run.output
             key = instance / "onion" / "source" / "ed25519_v3.key"
             assert key.stat().st_mode & 0o777 == 0o600
             assert (instance / "onion" / "journalist" / "hostname").read_text().strip() == reviewer
@@ -105,6 +112,46 @@ class TestDevelopmentRun:
         finally:
             rerun.kill()
         assert not [pid for pid in children if alive(pid)], rerun.output
+
+    def test_a_tor_that_cannot_reach_the_network_says_so_and_the_apps_keep_running(
+        self, instance: Path, tmp_path: Path
+    ) -> None:
+        # The only way in is a bridge that nobody serves: tor can never bootstrap, as on
+        # a machine without Internet or where Tor is blocked.
+        dead_bridge = free_port()
+        dev_torrc = tmp_path / "dev.torrc"
+        dev_torrc.write_text(f"UseBridges 1\nBridge 127.0.0.1:{dead_bridge}\n")
+        source_port, journalist_port = free_port(), free_port()
+        env = run_env(source_port, journalist_port)
+        env.update(BACKUP_DEV_TOR="1", BACKUP_DEV_TORRC=str(dev_torrc))
+        run = Run(instance, env, tmp_path / "run.log")
+        try:
+            run.wait_until_serving(source_port, journalist_port)
+            deadline = time.monotonic() + 60
+            while "cannot reach the Tor network" not in run.output:
+                assert time.monotonic() < deadline, run.output
+                assert run.proc.poll() is None, run.output
+                time.sleep(0.25)
+            out = run.output
+            log = instance / "tor" / "tor.log"
+            assert "tor cannot reach the Tor network (Connection refused; stuck at" in out
+            assert f"tor's log: {log}" in out
+            assert "Problem bootstrapping" in log.read_text()  # the log it points to
+            assert "connected to the Tor network" not in out
+            assert "being published" not in out
+            # The addresses are printed, with the condition under which they work.
+            _addresses(out)
+            assert "once it has reached the Tor network" in out
+            # The apps keep serving on 127.0.0.1.
+            assert requests.get(f"http://127.0.0.1:{source_port}/", timeout=10).status_code == 200
+            assert run.proc.poll() is None
+            children = descendants(run.proc.pid)
+            assert len(_tor_pids(children)) == 1  # tor keeps trying
+            assert run.stop(signal.SIGTERM) == 0
+        finally:
+            run.kill()
+        assert not [pid for pid in children if alive(pid)], run.output
+        assert out.count("cannot reach the Tor network") == 1  # said once, not every second
 
     def test_without_tor_the_apps_stay_local_with_a_clear_message(
         self, instance: Path, tmp_path: Path

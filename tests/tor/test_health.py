@@ -3,19 +3,35 @@ request through a Tor client, for both services; a service whose app is down fai
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from backupctl.cli import main
 from composition.runtime import Runtime
 from onion.tor import torrc_text
+from onion.torrc import JOURNALIST_SERVICE, SOURCE_SERVICE
+from tests.support.servers import free_port
 from tests.tor.conftest import OnionServices
 from tests.tor.network import Node, TorNetwork
 
+# What the deadline may overrun by: process start-up, stopping a private tor.
+SLACK_SECONDS = 6.0
+
 
 def _health(
-    instance: Path, services: OnionServices, probe: Node | None, probe_torrc: Path | None = None
+    instance: Path,
+    services: OnionServices,
+    probe: Node | None,
+    probe_torrc: Path | None = None,
+    *,
+    services_dir: Path | None = None,
+    timeout: int = 60,
 ) -> tuple[int, str]:
     """`backupctl onion health` through `probe`'s SOCKS port, or through its own client."""
     via = (
@@ -27,9 +43,9 @@ def _health(
         main,
         [
             "--instance", str(instance), "onion", "health",
-            "--services-dir", str(services.settings.services_dir),
+            "--services-dir", str(services_dir or services.settings.services_dir),
             "--control", str(services.node.tor.control_socket),
-            "--timeout", "30",
+            "--timeout", str(timeout),
             *via,
         ],
     )  # fmt: skip
@@ -62,6 +78,7 @@ class TestHealth:
     ) -> None:
         # No app serves the forwarded ports in this test: tor reaches the server, the
         # server's tor finds nothing listening.
+        (tmp_path / "instance").mkdir()  # the server's instance, with no app running
         code, output = _health(tmp_path / "instance", onion_services, probe)
         assert code == 1, output
         assert output.startswith(f"FAIL source: {onion_services.source_host}")
@@ -89,6 +106,62 @@ class TestHealth:
         assert "answers:   yes - HTTP 200" in output
         assert "refused without a client key (0xF4)" in output
         assert _probe_tors() == []  # its client tor is gone
+
+
+def _unpublished_services(parent: Path) -> Path:
+    """Service directories holding valid v3 addresses that no tor ever published."""
+    for name in (SOURCE_SERVICE, JOURNALIST_SERVICE):
+        public = (
+            Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        )
+        checksum = hashlib.sha3_256(b".onion checksum" + public + b"\x03").digest()[:2]
+        address = base64.b32encode(public + checksum + b"\x03").decode().lower()
+        (parent / name).mkdir(parents=True)
+        (parent / name / "hostname").write_text(f"{address}.onion\n")
+    return parent
+
+
+class TestHealthDeadline:
+    """--timeout is the whole command's deadline, whatever the network does."""
+
+    def test_an_unreachable_onion_fails_within_the_timeout(
+        self, tmp_path: Path, onion_services: OnionServices, probe: Node
+    ) -> None:
+        # Every check waits for an answer that never comes (the directories keep saying
+        # NOT_FOUND): 4 checks of --timeout each took 4 times as long.
+        (tmp_path / "instance").mkdir()
+        unpublished = _unpublished_services(tmp_path / "services")
+        started = time.monotonic()
+        code, output = _health(
+            tmp_path / "instance", onion_services, probe, services_dir=unpublished, timeout=12
+        )
+        took = time.monotonic() - started
+        assert code == 1, output
+        assert output.count("published: NO") == 2, output
+        assert took < 12 + SLACK_SECONDS, f"{took:.1f}s\n{output}"
+
+    def test_a_private_client_that_cannot_bootstrap_gives_up_within_the_timeout(
+        self, tmp_path: Path, onion_services: OnionServices
+    ) -> None:
+        dead_bridge = tmp_path / "probe.torrc"
+        dead_bridge.write_text(f"UseBridges 1\nBridge 127.0.0.1:{free_port()}\n")
+        (tmp_path / "instance").mkdir()
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            main,
+            [
+                "--instance", str(tmp_path / "instance"), "onion", "health",
+                "--services-dir", str(onion_services.settings.services_dir),
+                "--control", str(onion_services.node.tor.control_socket),
+                "--probe-torrc", str(dead_bridge),
+                "--timeout", "10",
+            ],
+        )  # fmt: skip
+        took = time.monotonic() - started
+        assert result.exit_code == 1, result.output
+        assert "did not bootstrap" in result.output
+        assert took < 10 + SLACK_SECONDS, f"{took:.1f}s\n{result.output}"
+        assert _probe_tors() == []
 
 
 def _probe_tors() -> list[int]:

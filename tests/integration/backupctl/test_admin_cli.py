@@ -91,11 +91,39 @@ def test_duplicate_and_invalid_usernames(instance: Path) -> None:
 
 
 def test_without_schema_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "fresh").mkdir()  # an instance directory, never migrated
     result = CliRunner().invoke(
         main, ["--instance", str(tmp_path / "fresh"), "admin", "create", "amani"]
     )
     assert result.exit_code == 1
     assert "backupctl db upgrade" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["admin", "create", "amani", "--role", "admin"], ["keys", "show"], ["sweep"], ["worker"]],
+)
+def test_without_an_instance_directory_refuses_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """The README's command typed from another directory, the variable not exported:
+    a clear refusal naming what to set, and no stray ./instance with fresh secrets."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BACKUP_INSTANCE_DIR", raising=False)
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 1, result.output
+    assert f"no instance directory at {tmp_path / 'instance'}" in result.output
+    assert "--instance" in result.output and "BACKUP_INSTANCE_DIR" in result.output
+    assert "has `backupctl db upgrade` been run?" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+    # The same with the variable pointing to a directory that is not there.
+    missing = tmp_path / "typo"
+    monkeypatch.setenv("BACKUP_INSTANCE_DIR", str(missing))
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 1, result.output
+    assert f"no instance directory at {missing}" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_create_makes_the_account_key(instance: Path) -> None:

@@ -85,7 +85,11 @@ def test_run_from_nothing_then_stop(instance: Path, tmp_path: Path) -> None:
         assert "DEVELOPMENT SUBMISSION KEY" in out
         assert f"http://127.0.0.1:{source_port}/" in out
         assert f"http://127.0.0.1:{journalist_port}/" in out
-        assert f"backupctl --instance {instance} admin create USERNAME --role admin" in out
+        # The printed command works as printed: pasted into a shell whose PATH has no
+        # venv, from another directory.
+        venv_backupctl = Path(sys.executable).parent / "backupctl"
+        printed = f"{venv_backupctl} --instance {instance} admin create USERNAME --role admin"
+        assert printed in out
         assert "127.0.0.1 only" in out
         # Each app's secrets in a file of its own, owner-only, made before they started.
         directory = instance / "secrets"
@@ -94,6 +98,17 @@ def test_run_from_nothing_then_stop(instance: Path, tmp_path: Path) -> None:
             "source.json",
         ]
         assert {path.stat().st_mode & 0o777 for path in directory.iterdir()} == {0o600}
+        pasted = subprocess.run(
+            ["/bin/sh", "-c", printed.replace("USERNAME", "firstadmin")],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert pasted.returncode == 0, pasted.stderr
+        assert "Reviewer 'firstadmin' created (role: admin)" in pasted.stdout
+        assert not (tmp_path / "instance").exists()
 
         children = descendants(run.proc.pid)
         assert len(children) >= 6  # redis, 2 gunicorn masters + workers, the RQ worker
