@@ -84,6 +84,7 @@ class Deployed:
 RUNTIME_TASKS = (
     "hardening : Swap switched off now",
     "postgresql : PostgreSQL running",
+    "postgresql : PostgreSQL accepts connections",
     "postgresql : Database role and database owned by the service user",
     "app : Stop the apps before the schema changes under them",
     "services : Units running",
