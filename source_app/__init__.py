@@ -50,7 +50,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     if not config.secrets.source_secret_key or not config.secrets.session_pepper:
         raise ConfigError("the source interface's secrets are missing")
 
-    app = Flask(__name__)
+    app = rendering.SyncApp(__name__)
     app.request_class = SealingRequest
     app.secret_key = config.secrets.source_secret_key
     app.config.update(
