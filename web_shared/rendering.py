@@ -99,7 +99,7 @@ class SyncApp(Flask):
 
     Flask asks, for every hook of every request (a dozen before/after/teardown hooks and
     context processors here), whether the function is a coroutine function; the answer
-    never changes. Our apps have no async functions: each is returned as it is, as
+    never changes. The source app has no async functions: each is returned as it is, as
     Flask does; one would still be wrapped as Flask wraps it.
     """
 
