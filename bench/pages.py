@@ -8,6 +8,8 @@
    a time, no cookie: every request is a new visitor) runs for `--seconds` on source `/`,
    on source `/generate` and on the hello-world, in alternating order over `--rounds`
    rounds. Prints requests/s and the ratio source/hello of each round, and the medians.
+   First it checks that each side serves the real pages (three visits to /generate show
+   three codenames, each with a CSRF token; / is the English landing page).
    The load generator runs on the same cores as the servers, for both sides alike.
 
 2. Page loads at Tor-like latency. No `tc netem` here (the kernel lacks sch_netem), so a
@@ -318,10 +320,44 @@ def alternate(rounds: int, sides: list[str]) -> Iterable[list[str]]:
         yield sides if index % 2 == 0 else list(reversed(sides))
 
 
+CODENAME = re.compile(rb'<p class="codename">([a-z\- ]+)</p>')
+
+
+def fetch_page(port: int, path: str) -> bytes:
+    """One page on a new connection, as a new visitor (no cookie)."""
+    sock = socket.create_connection((HOST, port))
+    try:
+        sock.sendall(request_bytes(port, path))
+        status, _head, body = read_response(sock, bytearray())
+    finally:
+        sock.close()
+    if status != 200:
+        raise RuntimeError(f"{path}: {status}")
+    return body
+
+
+def check_pages(name: str, server: Server) -> None:
+    """What is measured is the real page: each visit to /generate shows a new codename
+    and a CSRF token, and / is the landing page, in the language asked for."""
+    codenames = set()
+    for _ in range(3):
+        page = fetch_page(server.port, "/generate")
+        match = CODENAME.search(page)
+        if match is None or b'name="csrf_token" value="' not in page:
+            raise RuntimeError(f"{name}: /generate shows no codename or no CSRF token")
+        codenames.add(match.group(1))
+    if len(codenames) != 3:
+        raise RuntimeError(f"{name}: /generate showed the same codename twice")
+    if b'<html lang="en"' not in fetch_page(server.port, "/"):
+        raise RuntimeError(f"{name}: / is not the English landing page")
+
+
 def throughput(
     sides: dict[str, Server], hello: Server, rounds: int, seconds: float, clients: int
 ) -> None:
     print(f"\n== throughput: {clients} clients, {seconds:.0f} s per measure, {rounds} rounds")
+    for name, server in sides.items():
+        check_pages(name, server)
     runs = {"bare Flask /": (hello.port, "/")}
     for name, server in sides.items():
         runs[f"{name} /"] = (server.port, "/")

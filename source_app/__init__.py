@@ -52,7 +52,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     if not secrets.cookie_key or not secrets.session_pepper:
         raise ConfigError("the source interface's secrets are missing")
 
-    app = Flask(__name__)
+    app = rendering.SyncApp(__name__)
     app.request_class = SealingRequest
     app.secret_key = secrets.cookie_key
     app.config.update(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from babel import Locale
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -43,12 +44,38 @@ def _available() -> list[str]:
     return [code for code in LANGUAGES if code in offered]
 
 
-def select_locale() -> str:
+# Parsed once per process: Flask-Babel would parse the code again on every request.
+_LOCALES: dict[str, Locale] = {}
+# Accept-Language → the language it picks, per offer (Tor Browser sends one header for
+# all its users). Bounded: a header chosen by a client cannot grow it past this.
+_BEST_MATCHES: dict[tuple[str, tuple[str, ...]], str] = {}
+_MAX_BEST_MATCHES = 256
+
+
+def _locale(code: str) -> Locale:
+    locale = _LOCALES.get(code)
+    if locale is None:
+        locale = _LOCALES[code] = Locale.parse(code)
+    return locale
+
+
+def _best_match(available: list[str]) -> str:
+    key = (request.headers.get("Accept-Language", ""), tuple(available))
+    code = _BEST_MATCHES.get(key)
+    if code is None:
+        code = request.accept_languages.best_match(available) or DEFAULT_LOCALE
+        if len(_BEST_MATCHES) >= _MAX_BEST_MATCHES:
+            _BEST_MATCHES.clear()
+        _BEST_MATCHES[key] = code
+    return code
+
+
+def select_locale() -> Locale:
     chosen = session.get(SESSION_KEY)
     available = _available()
     if isinstance(chosen, str) and chosen in available:
-        return chosen
-    return request.accept_languages.best_match(available) or DEFAULT_LOCALE
+        return _locale(chosen)
+    return _locale(_best_match(available))
 
 
 # The path of each language's link, per script root: the same for every visitor.

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import TooManyRequests
 
 from source_app.auth import NEW_CODENAME, is_logged_in, log_in, log_out
@@ -15,6 +16,7 @@ from vault.errors import AuthenticationError, InvalidCodenameError, LoginThrottl
 from vault.services import sources
 from vault.throttle import ClientBudget
 from web_shared.client import client_key
+from web_shared.rendering import render_page
 
 bp = Blueprint("main", __name__)
 
@@ -27,7 +29,7 @@ CREATE_SCOPE = "source-create"
 def index() -> ResponseReturnValue:
     if is_logged_in():
         return redirect(url_for("lookup.lookup"))
-    return render_template("index.html")
+    return render_page("index.html")
 
 
 @bp.get("/generate")
@@ -39,7 +41,7 @@ def generate() -> ResponseReturnValue:
     # Held only in the sealed anonymous cookie (web_shared.sessions: unreadable, unforgeable,
     # never on the server) until the POST below creates the source.
     session[NEW_CODENAME] = codename
-    return render_template("generate.html", codename=codename)
+    return render_page("generate.html", codename=codename, csrf_token=generate_csrf)
 
 
 @bp.post("/create")

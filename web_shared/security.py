@@ -77,10 +77,20 @@ def _security_headers_with(csp: str) -> Callable[[Response], Response]:
         for name, value in SECURITY_HEADERS
     )
 
+    lowered = frozenset(name.lower() for name, _value in headers)
+
     def apply(response: Response) -> Response:
         response_headers = response.headers
-        for name, value in headers:
-            response_headers[name] = value
+        # Werkzeug keeps a response's headers as a list of (name, value). Setting each
+        # of ours would scan it once per header; a response that carries none of them
+        # yet (nearly all) gets them appended at once. Ours are constants, checked
+        # when the module was written, so need no validation per response.
+        present = response_headers._list
+        if any(name.lower() in lowered for name, _value in present):
+            for name, value in headers:
+                response_headers[name] = value  # replaces what a view set
+        else:
+            present.extend(headers)
         return response
 
     return apply
@@ -125,7 +135,9 @@ def refuse_nul() -> None:
     """A NUL character in the path, query or form is never legitimate, and PostgreSQL
     refuses it in text: answer 400 instead of failing deep inside a query. So is a
     multipart part without a name (Werkzeug files it under the key None)."""
-    values: list[str | None] = [request.path, *request.args.keys(), *request.args.values()]
+    values: list[str | None] = [request.path]
+    if request.query_string:  # without one there are no arguments to parse
+        values += [*request.args.keys(), *request.args.values()]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         values += [*request.form.keys(), *request.form.values(), *request.files.keys()]
     if any(value is None or "\x00" in value for value in values):
