@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from vault.runtime import Runtime
 
 from backupctl.cli import main
+from composition.runtime import Runtime
 from keys.lifecycle import GeneratedKey
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.journalist import FAST_HASHER
