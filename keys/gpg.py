@@ -145,7 +145,7 @@ def batch_key_spec(name: str, passphrase: str | None, *, rsa: bool = False) -> s
     return f"{algo}Name-Real: {name}\nExpire-Date: 0\n{protection}%commit\n"
 
 
-def _shred(path: Path) -> None:
+def shred_file(path: Path) -> None:
     """Overwrite a partial output with random bytes, then remove it. In place: this takes
     no new blocks, so it also works when the disk is full (an aborted upload)."""
     try:
@@ -270,7 +270,7 @@ class GpgStream:
         self._exited.set()
         self._pump.join()
         if code != 0 or self._pump_error is not None:
-            _shred(self._output)
+            shred_file(self._output)
             raise SealError(f"gpg failed ({code}): {stderr.decode(errors='replace')[:200]}")
 
     def abort(self) -> None:
@@ -286,7 +286,7 @@ class GpgStream:
         self._sink.close()
         self._exited.set()
         self._pump.join()
-        _shred(self._output)
+        shred_file(self._output)
 
 
 class GpgKeyring:

@@ -165,6 +165,19 @@ def runtime(
 
 
 @pytest.fixture
+def cli_env(runtime: Runtime) -> dict[str, str]:
+    """The environment `backupctl` would see on this instance."""
+    config = runtime.config
+    assert config.redis_url is not None
+    return {
+        "BACKUP_INSTANCE_DIR": str(config.instance_dir),
+        "DATABASE_URL": config.database_url,
+        "REDIS_URL": config.redis_url,
+        "BACKUP_SCRYPT_N": "16",
+    }
+
+
+@pytest.fixture
 def workstation_keyring(submission_key: tuple[GeneratedKey, Path]) -> GpgKeyring:
     """The air-gapped side's keyring, holding the submission secret key."""
     return GpgKeyring(submission_key[1], server=False)

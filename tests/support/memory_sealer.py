@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from keys.gpg import shred_file
 from vault.errors import DecryptionError, KeyringError, OutputTooLargeError, SealError
 from vault.ports import Keyring, SealStream
 
@@ -111,20 +112,6 @@ def _parse(ciphertext: bytes) -> tuple[dict[str, bytes], bytes, bytes, bytes]:
     return wrapped, nonce, body, tag
 
 
-def _shred(path: Path) -> None:
-    """Overwrite in place with random bytes, then remove (as keys.gpg does)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "r+b", buffering=0) as handle:
-            for start in range(0, size, _CHUNK):
-                handle.write(secrets.token_bytes(min(_CHUNK, size - start)))
-            os.fsync(handle.fileno())
-    except FileNotFoundError:
-        return
-    finally:
-        path.unlink(missing_ok=True)
-
-
 class MemoryStream:
     """A SealStream: AES-GCM ciphertext of what is written goes to `output` as it comes."""
 
@@ -167,7 +154,7 @@ class MemoryStream:
     def abort(self) -> None:
         self._closed = True
         self._sink.close()
-        _shred(self._output)
+        shred_file(self._output)
 
 
 class MemorySealer:
