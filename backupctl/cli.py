@@ -16,6 +16,7 @@ from backupctl.server.cmd_admin import admin
 from backupctl.server.cmd_audit import audit
 from backupctl.server.cmd_care import care_group
 from backupctl.server.cmd_db import db
+from backupctl.server.cmd_hold import hold_group
 from backupctl.server.cmd_keys import keys
 from backupctl.server.cmd_observatory import observatory
 from backupctl.server.cmd_onion import onion
@@ -72,6 +73,7 @@ for _receipt_command in (receipt_key, verify_server_log, rotate_receipt_key):
 main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain
 main.add_command(retention_group)  # the standing retention policy (systemd timer)
+main.add_command(hold_group)  # legal holds: cases exempt from automatic deletion
 main.add_command(care_group)  # escalation of urgent care requests (systemd timer)
 main.add_command(observatory)  # statistics releases from the workstation, on the server
 main.add_command(secrets)  # each interface's secrets file (production: before first start)
