@@ -9,6 +9,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from backupctl._common import CliState
+from backupctl.airgap.cmd_authority import authority, seal
 from backupctl.airgap.cmd_custody import custody
 from backupctl.airgap.cmd_workstation import workstation
 from backupctl.dev.cmd_run import run
@@ -70,6 +71,8 @@ for _command in (run, serve, worker, admin, db, sweep, keys, workstation, onion)
     main.add_command(_command)
 for _receipt_command in (receipt_key, verify_server_log, rotate_receipt_key):
     custody.add_command(_receipt_command)  # the server's half of the custody group
+for _authority_command in (authority, seal):
+    custody.add_command(_authority_command)  # judicial files sealed to an authority
 main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain
 main.add_command(retention_group)  # the standing retention policy (systemd timer)
