@@ -148,6 +148,9 @@ def test_judicial_file_sealed_to_a_registered_authority(
         "--receipt-key", receipt_fpr,
     )  # fmt: skip
     assert verdict.exit_code == 0 and verdict.output.startswith("VERDICT: VERIFIED"), verdict.output
+    # Down to the plaintext: each original re-derived from the ciphertext the server
+    # received, with the session key in the file and no secret key.
+    assert verdict.output.count("the original is the plaintext of the ciphertext received") == 2
 
     # What was sent, when, by whom and to whom: in the signed custody log.
     sent = [e for e in _log(ws) if e["action"] == "judicial-sent"]

@@ -113,6 +113,10 @@ def test_hold_in_the_reviewer_interface_stops_retention_until_lifted(
     again = post_form(admin_client, f"{page}/hold", {"reason": REASON}, page=page)
     assert "already under legal hold" in admin_client.get(again.location).get_data(as_text=True)
 
+    # The admin's preview lists neither held source; the standing policy deletes neither.
+    preview = admin_client.get("/admin/retention/?days=90").get_data(as_text=True)
+    assert free.designation in preview
+    assert in_case.designation not in preview and by_item.designation not in preview
     _run_policy(runtime)
     assert source_row(runtime, in_case.uuid) is not None
     assert source_row(runtime, by_item.uuid) is not None
