@@ -36,6 +36,12 @@ def legal_hold_of(case: Case) -> HoldView | None:
 
 
 @bp.app_template_global()
+def cases_on_hold(case_ids: list[int]) -> set[int]:
+    """For the case list: which of these cases are under legal hold."""
+    return legal_hold.held_among(db(), case_ids)
+
+
+@bp.app_template_global()
 def legal_hold_form() -> HoldForm:
     return HoldForm(formdata=None)
 

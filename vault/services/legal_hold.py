@@ -17,6 +17,7 @@ attempt (`require_admin_audited`), which must outlive the failed request.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, exists, or_, select
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidReasonError",
     "LegalHoldError",
     "NotHeldError",
+    "held_among",
     "held_cases",
     "held_source",
     "hold_of",
@@ -139,6 +141,13 @@ def held_cases(db: Session) -> list[HoldView]:
         .order_by(LegalHold.set_at)
     ).all()
     return [_view(db, case, hold) for case, hold in rows]
+
+
+def held_among(db: Session, case_ids: Collection[int]) -> set[int]:
+    """Which of these cases are under legal hold (one query, for a list page)."""
+    if not case_ids:
+        return set()
+    return set(db.scalars(select(LegalHold.case_id).where(LegalHold.case_id.in_(case_ids))))
 
 
 def held_source() -> ColumnElement[bool]:

@@ -107,6 +107,8 @@ def test_hold_in_the_reviewer_interface_stops_retention_until_lifted(
             admin_client, f"/cases/{case_uuid}/hold", {"reason": REASON}, page=f"/cases/{case_uuid}"
         )
         assert done.status_code == 302
+    listed = admin_client.get("/cases/?status=closed").get_data(as_text=True)
+    assert listed.count('class="legal-hold"') == 2
     shown = admin_client.get(page).get_data(as_text=True)
     assert "Under legal hold" in shown and "admin1" in shown
     assert "Ndayishimiye" in shown  # opened for the page, sealed at rest
