@@ -9,6 +9,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from backupctl._common import CliState
+from backupctl.airgap.cmd_authority import authority, seal
 from backupctl.airgap.cmd_custody import custody
 from backupctl.airgap.cmd_workstation import workstation
 from backupctl.dev.cmd_run import run
@@ -16,6 +17,7 @@ from backupctl.server.cmd_admin import admin
 from backupctl.server.cmd_audit import audit
 from backupctl.server.cmd_care import care_group
 from backupctl.server.cmd_db import db
+from backupctl.server.cmd_hold import hold_group
 from backupctl.server.cmd_keys import keys
 from backupctl.server.cmd_observatory import observatory
 from backupctl.server.cmd_onion import onion
@@ -69,9 +71,12 @@ for _command in (run, serve, worker, admin, db, sweep, keys, workstation, onion)
     main.add_command(_command)
 for _receipt_command in (receipt_key, verify_server_log, rotate_receipt_key):
     custody.add_command(_receipt_command)  # the server's half of the custody group
+for _authority_command in (authority, seal):
+    custody.add_command(_authority_command)  # judicial files sealed to an authority
 main.add_command(custody)  # chain of custody (server and workstation)
 main.add_command(audit)  # the reviewer audit log's hash chain
 main.add_command(retention_group)  # the standing retention policy (systemd timer)
+main.add_command(hold_group)  # legal holds: cases exempt from automatic deletion
 main.add_command(care_group)  # escalation of urgent care requests (systemd timer)
 main.add_command(observatory)  # statistics releases from the workstation, on the server
 main.add_command(secrets)  # each interface's secrets file (production: before first start)

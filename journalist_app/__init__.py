@@ -23,6 +23,7 @@ from journalist_app import (
     auth,
     care,
     case_consent,
+    case_hold,
     case_notes,
     dashboard,
     inbox,
@@ -136,6 +137,7 @@ def create_app(
     app.register_blueprint(admin.bp)
     app.register_blueprint(case_pages.bp)  # triage into cases
     app.register_blueprint(case_consent.bp)  # sources' consent, recorded and enforced
+    app.register_blueprint(case_hold.bp)  # legal hold: exempt from automatic deletion
     app.register_blueprint(case_notes.bp)  # notes sealed to the analysts' keys
     app.register_blueprint(care.bp)  # care queue: ASSIST requests for the on-duty team
     app.register_blueprint(partners.bp)  # partner directory and referrals

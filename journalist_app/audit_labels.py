@@ -57,6 +57,8 @@ _ACTIONS: dict[str, LazyString] = {
     "case_source_unlinked": _l("Source unlinked from the case"),
     "case_submission_linked": _l("Submission linked to the case"),
     "case_submission_unlinked": _l("Submission unlinked from the case"),
+    "case_legal_hold_set": _l("Legal hold set"),
+    "case_legal_hold_lifted": _l("Legal hold lifted"),
     "case_note_added": _l("Case note added"),
     "case_notes_viewed": _l("Case notes read"),
     "case_note_resealed": _l("Case note sealed for new readers"),
@@ -190,6 +192,7 @@ _KEY_LABELS: dict[str, LazyString] = {
     "signer": _l("Signing key"),
     "published": _l("Published to partners"),
     "refusal": _l("Why refused"),
+    "held_since": _l("Held since"),
 }
 _VALUE_LABELS: dict[str, Mapping[str, LazyString]] = {
     "status": {s.value: label for s, label in STATUS_LABELS.items()},

@@ -2,8 +2,9 @@
 with nobody logged in, or that are shown to every reader (AES-256-GCM).
 
 What it seals: reviewers' TOTP secrets (read at every login, so they cannot be sealed to
-an OpenPGP key that only a logged-in session opens, nor hashed) and the partner
-directory's regions, languages and contact details (vault.services.partners). The key
+an OpenPGP key that only a logged-in session opens, nor hashed), the partner
+directory's regions, languages and contact details (vault.services.partners) and the
+reason given for a legal hold (vault.services.legal_hold). The key
 lives in the instance directory (`column.key`, 0600), never in the database: a database
 dump or a database backup alone yields none of these values. Whoever holds the whole
 server (the instance directory as well) opens them; see docs/threat-model.md, "What a
@@ -34,6 +35,7 @@ from vault.errors import ConfigError, VaultError
 
 __all__ = [
     "COLUMN_KEY_FILE",
+    "LEGAL_HOLD_REASON",
     "PARTNER_DETAILS",
     "TOTP_SECRET",
     "ColumnKey",
@@ -53,6 +55,7 @@ _INFO = "vault.column_key_file"
 # Purposes (names, not secrets): each sealed value is bound to one, and to its row's uuid.
 TOTP_SECRET = "totp-secret"  # noqa: S105  # nosec B105
 PARTNER_DETAILS = "partner-details"
+LEGAL_HOLD_REASON = "legal-hold-reason"
 
 
 class SealedColumnError(VaultError):

@@ -11,6 +11,8 @@ A workspace is one directory on the air-gapped machine:
     originals/            decrypted originals, untouched (read-only): the evidence
     working/              metadata-stripped copies (mat2) for sharing
     judicial/             judicial files built here
+    authorities/gnupg/    public keys of the authorities judicial files are sealed to
+                          (workstation.authorities; the register is in the log)
 
 Each log entry is signed as it is written, so an edit made later, even by someone who
 can write the log file, breaks a signature unless they also hold the key's passphrase.

@@ -1,8 +1,10 @@
 """`backupctl custody`: the chain of custody.
 
 On the air-gapped workstation: `init`, `trust`, `import`, `items`, `decrypt`, `consent`,
-`judicial`, `log`. The server's commands of the group (`receipt-key`, `verify-log`,
-`rotate-receipt-key`) live in `backupctl/server/cmd_receipts.py`.
+`judicial`, `log`; `authority` and `seal` (judicial files sealed to an authority) live
+in `backupctl/airgap/cmd_authority.py`. The server's commands of the group
+(`receipt-key`, `verify-log`, `rotate-receipt-key`) live in
+`backupctl/server/cmd_receipts.py`.
 Anywhere, with public keys only: `verify` a judicial file.
 
 Item ids may be typed as any unique prefix of at least 8 characters (the short ids

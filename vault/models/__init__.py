@@ -14,6 +14,7 @@ from vault.models.case import (
 )
 from vault.models.consent import ConsentAnswer, ConsentOrigin, ConsentRecord
 from vault.models.consent_document import ConsentDocument
+from vault.models.legal_hold import LegalHold
 from vault.models.note import AccountKey, CaseNote
 from vault.models.partner import (
     PartnerMember,
@@ -50,6 +51,7 @@ __all__ = [
     "ConsentOrigin",
     "ConsentRecord",
     "CustodyReceipt",
+    "LegalHold",
     "ObservatoryRelease",
     "PartnerMember",
     "PartnerOrg",

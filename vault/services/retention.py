@@ -8,6 +8,9 @@ out (files shredded, key and rows removed; see `vault.services.deletion`).
 A standing policy set by the admin at deployment (`backup_retention_days`, run daily by
 a systemd timer through `backupctl retention run`) is `apply_policy`: the same rule,
 applied by the system (actor none in the audit log), one event per source and a total.
+
+A source in a case under legal hold (or with a submission in one) is never eligible,
+whatever the case's status (`vault.services.legal_hold`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from vault.errors import VaultError
 from vault.models import Case, CaseSource, CaseStatus, Reviewer, Source
 from vault.services import audit, deletion
 from vault.services.audit_log import require_admin_audited
+from vault.services.legal_hold import held_source
 
 __all__ = [
     "MIN_DAYS",
@@ -64,6 +68,7 @@ def _eligible(days: int, now: dt.datetime) -> Select[Source]:
         Source.deleted_at.is_(None),
         Source.last_updated < now - dt.timedelta(days=days),
         ~in_open_case,
+        ~held_source(),
     )
 
 
