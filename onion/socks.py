@@ -141,8 +141,19 @@ def connect_through(
     socks_host: str, socks_port: int, host: str, port: int, timeout: float = 60.0
 ) -> socket.socket:
     """A TCP connection to host:port through the SOCKS proxy, ready for the caller's
-    protocol (the time-stamping client's HTTP). Raises SocksError like fetch_status."""
-    sock = socket.create_connection((socks_host, socks_port), timeout=timeout)
+    protocol (the time-stamping client's HTTP). Raises SocksError like fetch_status.
+
+    `socks_host` "unix:/path" (and port 0) names tor's unix SOCKS socket instead."""
+    if socks_host.startswith("unix:"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(socks_host.removeprefix("unix:"))
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection((socks_host, socks_port), timeout=timeout)
     try:
         _connect(sock, host, port, time.monotonic() + timeout)
         sock.settimeout(timeout)

@@ -5,8 +5,9 @@
     <instance>/tsa/<name>.pem
                        the certificate(s) each TSA's tokens must chain to (its issuing
                        CA, or its own certificate): what is trusted, set by the admin
-    BACKUP_TSA_SOCKS   host:port of a Tor SOCKS port the requests go through; required
-                       in production (the server makes no clearnet connection)
+    BACKUP_TSA_SOCKS   the Tor SOCKS port the requests go through, host:port or
+                       unix:/path; required in production (the server makes no
+                       clearnet connection of its own)
     BACKUP_TSA_TIMEOUT seconds one request may take (default 60)
 
 None configured: nothing is anchored, and nothing else changes (vault.services.anchors).
@@ -49,9 +50,11 @@ class TsaConfig:
 
 
 def _socks(value: str) -> tuple[str, int]:
+    if value.startswith("unix:/"):
+        return value, 0  # tor's unix SOCKS socket (onion.socks.connect_through)
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError("BACKUP_TSA_SOCKS must be host:port (a Tor SOCKS port)")
+        raise ConfigError("BACKUP_TSA_SOCKS must be host:port or unix:/path (a Tor SOCKS port)")
     return host, int(port)
 
 
