@@ -34,7 +34,12 @@ from workstation.consent import require_consent
 from workstation.custody_log import LOG_NAME, Workspace, read_log, utc_stamp
 from workstation.errors import WorkstationError
 from workstation.evidence import SESSION_KEYS
-from workstation.judicial_anchors import anchor_members, check_item_anchors, tsa_certificates
+from workstation.judicial_anchors import (
+    anchor_members,
+    check_item_anchors,
+    first_anchor_summary,
+    tsa_certificates,
+)
 from workstation.judicial_pdf import render_summary
 from workstation.judicial_plaintext import check_plaintext
 from workstation.prefixes import names_fingerprint
@@ -125,7 +130,9 @@ def build_judicial(
         )
     anchor_blobs, anchors_of = anchor_members(list(segments.values()))
     for entry in items:
-        entry["anchors"] = anchors_of.get(segments[str(entry["uuid"])].name)
+        segment = segments[str(entry["uuid"])]
+        entry["anchors"] = anchors_of.get(segment.name)
+        entry["first_anchor"] = first_anchor_summary(segment, int(entry["receipt"]["body"]["seq"]))
     trusted = {key.fingerprint: key for key in workspace.trusted_receipt_keys()}
     workspace.log.append(
         "judicial-file",

@@ -28,12 +28,13 @@ from workstation.anchors import (
     first_anchor,
     interval_words,
     parse_anchors,
+    parse_certificates,
     read_sidecar,
 )
 from workstation.bundle import anchors_path
 from workstation.prefixes import names_fingerprint
 
-__all__ = ["anchor_members", "check_item_anchors", "tsa_certificates"]
+__all__ = ["anchor_members", "check_item_anchors", "first_anchor_summary", "tsa_certificates"]
 
 _CERT = re.compile(r"^keys/tsa-(?P<name>[a-z0-9][a-z0-9_-]{0,63})-[0-9a-f]{16}\.pem$")
 
@@ -61,6 +62,23 @@ def anchor_members(segments: Sequence[Path]) -> tuple[dict[str, bytes], dict[str
             blobs[f"keys/tsa-{name}-{fingerprint[:16]}.pem"] = pem
         by_segment[segment.name] = member
     return blobs, by_segment
+
+
+def first_anchor_summary(segment: Path, receipt_seq: int) -> dict[str, Any] | None:
+    """The first anchor covering a receipt, checked again here, for the summary PDF
+    (the verifier never reads this: it checks the tokens themselves)."""
+    kept = anchors_path(segment)
+    if not kept.exists():
+        return None
+    anchors, pems = read_sidecar(kept.read_text(), kept.name)
+    records = [
+        SignedRecord.from_json(line, segment.name) for line in segment.read_text().splitlines()
+    ]
+    good, _ = check_anchors(anchors, records, parse_certificates(pems), kept.name)
+    first = first_anchor(good, receipt_seq)
+    if first is None or first.gen_time is None:
+        return None
+    return {"tsa": first.tsa, "seq": first.seq, "at": f"{first.gen_time:%Y-%m-%dT%H:%M:%SZ}"}
 
 
 def _line(anchor: Anchor) -> str:

@@ -1,21 +1,33 @@
 """`backupctl custody anchor` on the server: time-stamp the custody and audit chains'
-heads with the configured TSAs (vault.services.anchors). Run by a systemd timer, or by
-an admin on demand (before an export that must carry a fresh anchor, say)."""
+heads with the configured TSAs (vault.services.anchors). Run by a systemd timer in
+production (`backup-anchor.timer`), by an admin on demand (before an export that must
+carry a fresh anchor, say), and in development by `backupctl run` as a supervised loop
+(`--every`) when TSAs are configured."""
 
 from __future__ import annotations
+
+import time
 
 import click
 
 from backupctl._common import CliState
 from composition.timestamps import authorities
+from keys.timestamps import HttpTsa
+from vault.config import Config
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
 from vault.services import anchors
 
 
 @click.command("anchor")
+@click.option(
+    "--every",
+    type=click.IntRange(min=60),
+    default=None,
+    help="Keep running, anchoring every this many seconds (development).",
+)
 @click.pass_obj
-def anchor(state: CliState) -> None:
+def anchor(state: CliState, every: int | None) -> None:
     """SERVER: time-stamp the custody and audit chains' heads (RFC 3161 TSAs)."""
     config = state.config()
     try:
@@ -25,6 +37,18 @@ def anchor(state: CliState) -> None:
     if not tsas:
         click.echo("no time-stamping authority configured (BACKUP_TSA_URLS): nothing anchored")
         return
+    while True:
+        failed = _anchor_once(config, tsas)
+        if every is None:
+            # Exit 1 when a TSA failed, so the timer's unit shows it; what anchored is kept.
+            if failed:
+                raise SystemExit(1)
+            return
+        time.sleep(every)
+
+
+def _anchor_once(config: Config, tsas: list[HttpTsa]) -> bool:
+    """One round; True if a TSA failed."""
     engine = make_engine(config.database_url)
     try:
         with make_session_factory(engine)() as db:
@@ -42,9 +66,7 @@ def anchor(state: CliState) -> None:
             click.echo(f"{where}: {outcome.tsa} FAILED: {outcome.problem}", err=True)
     if not outcomes:
         click.echo("both chains are empty: nothing to anchor yet")
-    # Exit 1 when a TSA failed, so the timer's unit shows it; what did anchor is kept.
-    if any(not o.anchored for o in outcomes):
-        raise SystemExit(1)
+    return any(not o.anchored for o in outcomes)
 
 
 __all__ = ["anchor"]

@@ -145,6 +145,14 @@ def test_anchored_custody_reaches_the_judicial_file(
     assert built.exit_code == 0, built.output
     judicial = Path(built.output.strip())
 
+    with zipfile.ZipFile(judicial) as opened:
+        listed = json.loads(opened.read("JUDICIAL-MANIFEST.json"))
+        assert any(name.startswith("keys/tsa-local-") for name in opened.namelist())
+    # The summary for a clerk names the first anchor of each item.
+    assert [(i["first_anchor"]["tsa"], i["first_anchor"]["seq"]) for i in listed["items"]] == [
+        ("local", 1),
+        ("local", 1),
+    ]
     tsa_fpr = certificate_fingerprint(load_certificates(tsa.files.ca_cert.read_bytes())[0])
     verdict = CliRunner().invoke(main, ["custody", "verify", str(judicial), "--tsa-cert", tsa_fpr])
     assert verdict.exit_code == 0 and verdict.output.startswith("VERDICT: VERIFIED"), verdict.output
