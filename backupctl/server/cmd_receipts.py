@@ -60,18 +60,25 @@ def verify_server_log(state: CliState) -> None:
 
 
 def verified_anchors(db: Session, config: Config, chain: str) -> str:
-    """Check `chain`'s stored time-stamps against the configured TSA certificates; a
-    line saying what the last one proves. ChainError if one fails."""
+    """Check `chain`'s stored time-stamps against the configured TSA certificates
+    (offline); a line saying what the latest proves. ChainError if one fails."""
     try:
-        rows = anchors.verify_anchors(db, chain, token_checker(config))
+        checker = token_checker(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    rows = anchors.verify_anchors(db, chain, checker, checker.trusted)
+    unchecked = anchors.count_anchors(db, chain) - len(rows)
+    note = (
+        f"; {unchecked} by a TSA no longer configured not checked (no certificate)"
+        if unchecked
+        else ""
+    )
     if not rows:
-        return f"{chain} chain: no time-stamp anchor yet"
+        return f"{chain} chain: no time-stamp anchor checked{note}"
     last = rows[-1]
     return (
         f"{chain} chain: {len(rows)} time-stamp anchor(s) verified; the latest, by {last.tsa}, "
-        f"proves links up to {last.seq} existed at {last.gen_time:%Y-%m-%dT%H:%M:%SZ}"
+        f"proves links up to {last.seq} existed at {last.gen_time:%Y-%m-%dT%H:%M:%SZ}{note}"
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "Outcome",
     "anchor_heads",
     "anchors_between",
+    "count_anchors",
     "first_anchored_seq",
     "to_record",
     "verify_anchors",
@@ -129,6 +130,13 @@ def anchors_between(db: Session, chain: str, first: int, last: int) -> list[Chai
     )
 
 
+def count_anchors(db: Session, chain: str) -> int:
+    return int(
+        db.scalar(select(func.count()).select_from(ChainAnchor).where(ChainAnchor.chain == chain))
+        or 0
+    )
+
+
 def to_record(row: ChainAnchor) -> dict[str, Any]:
     """An anchor as one line of an export's `anchors.jsonl` (the token in base64)."""
     return {
@@ -142,14 +150,22 @@ def to_record(row: ChainAnchor) -> dict[str, Any]:
 
 
 def verify_anchors(
-    db: Session, chain: str, check_token: Callable[[str, bytes, bytes], object]
+    db: Session,
+    chain: str,
+    check_token: Callable[[str, bytes, bytes], object],
+    tsas: Collection[str],
 ) -> list[ChainAnchor]:
-    """Check every stored anchor of `chain`: the link it names still has the hash it
-    covered, and `check_token(tsa, token, message)` accepts the token (it raises
-    TimestampError otherwise). Raises ChainError naming the first that fails."""
+    """Check every stored anchor of `chain` by one of `tsas` (those whose certificate
+    is configured): the link it names still has the hash it covered, and
+    `check_token(tsa, token, message)` accepts the token (it raises TimestampError
+    otherwise). Raises ChainError naming the first that fails; returns those checked."""
     model = _CHAINS[chain]
     rows = list(
-        db.scalars(select(ChainAnchor).where(ChainAnchor.chain == chain).order_by(ChainAnchor.seq))
+        db.scalars(
+            select(ChainAnchor)
+            .where(ChainAnchor.chain == chain, ChainAnchor.tsa.in_(list(tsas)))
+            .order_by(ChainAnchor.seq)
+        )
     )
     for row in rows:
         linked = db.scalar(select(model.hash).where(model.seq == row.seq))

@@ -127,6 +127,24 @@ def test_anchored_custody_reaches_the_judicial_file(
     assert "custody chain: 2 time-stamp anchor(s) verified" in checked.output
     audit = _cli(env, "audit", "verify")
     assert audit.exit_code == 0 and "audit chain: 1 time-stamp anchor(s) verified" in audit.output
+    # Without the TSA configured, its anchors are said not to be checked, not failed.
+    unconfigured = _cli(cli_env, "custody", "verify-log")
+    assert unconfigured.exit_code == 0, unconfigured.output
+    assert "2 by a TSA no longer configured not checked" in unconfigured.output
+    # A stored token altered in the database: verify-log names it.
+    with runtime.session_factory() as db:
+        row = db.scalars(select(ChainAnchor).where(ChainAnchor.seq == 2)).one()
+        good_token = row.token
+        row.token = good_token[:-20] + bytes([good_token[-20] ^ 1]) + good_token[-19:]
+        db.commit()
+    broken = _cli(env, "custody", "verify-log")
+    assert broken.exit_code != 0
+    assert "custody chain anchor at 2 by local: the token's signature does not verify" in (
+        broken.output
+    )
+    with runtime.session_factory() as db:
+        db.scalars(select(ChainAnchor).where(ChainAnchor.seq == 2)).one().token = good_token
+        db.commit()
 
     ws, common = _workspace(runtime, tmp_path)
     imported = CliRunner().invoke(main, ["custody", "import", str(ws), str(bundle), *common])
