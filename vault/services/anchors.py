@@ -110,11 +110,16 @@ def anchor_heads(db: Session, tsas: Sequence[TimestampAuthority]) -> list[Outcom
     return outcomes
 
 
-def first_anchored_seq(db: Session, chain: str, at_or_after: int) -> int | None:
-    """The position of the first anchor covering link `at_or_after` of `chain`, if any."""
+def first_anchored_seq(
+    db: Session, chain: str, at_or_after: int, tsas: Collection[str]
+) -> int | None:
+    """The position of the first anchor by one of `tsas` covering link `at_or_after` of
+    `chain`, if any."""
     found = db.scalar(
         select(func.min(ChainAnchor.seq)).where(
-            ChainAnchor.chain == chain, ChainAnchor.seq >= at_or_after
+            ChainAnchor.chain == chain,
+            ChainAnchor.seq >= at_or_after,
+            ChainAnchor.tsa.in_(list(tsas)),
         )
     )
     return None if found is None else int(found)

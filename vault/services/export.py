@@ -110,7 +110,7 @@ def build_export(
     first = min(receipts[i.uuid].seq for _, i in chosen)
     last = max(receipts[i.uuid].seq for _, i in chosen)
     certificates = dict(tsa_certificates or {})
-    anchored = anchors.first_anchored_seq(db, anchors.CUSTODY, last) if certificates else None
+    anchored = anchors.first_anchored_seq(db, anchors.CUSTODY, last, certificates)
     end = last if anchored is None else anchored
     segment = custody.chain_segment(db, first, end)
     stamps = [

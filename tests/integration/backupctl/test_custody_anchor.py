@@ -248,3 +248,38 @@ def test_a_tampered_anchor_refuses_the_export_bundle(
     plain = tmp_path / "exports" / "plain.zip"
     _export(runtime, plain, with_certs=False)
     assert len(import_bundle(workspace, plain)) == 1
+
+
+def test_the_segment_runs_on_to_the_first_anchor_after_the_last_item(
+    runtime: Runtime, cli_env: dict[str, str], tsa: LocalTsa, tmp_path: Path
+) -> None:
+    env = _configure(runtime, tsa, cli_env)
+    _submit(runtime, "the exported one")
+    _submit(runtime, "another source's, later")
+    assert _cli(env, "custody", "anchor").exit_code == 0
+    with runtime.session_factory() as db:
+        first = db.scalars(select(Submission).order_by(Submission.id)).first()
+        assert first is not None
+        analyst = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)[0]
+        bundle = tmp_path / "one.zip"
+        with bundle.open("wb") as handle:
+            summary = export.build_export(
+                db,
+                runtime.store,
+                analyst,
+                [first.source.uuid],
+                handle,
+                tsa_certificates={"local": tsa.files.ca_cert.read_bytes()},
+            )
+    assert summary.items == 1 and (summary.first_seq, summary.last_seq) == (0, 0)
+    with zipfile.ZipFile(bundle) as opened:
+        receipts = opened.read("receipts.jsonl").decode().splitlines()
+        stamps = opened.read("anchors.jsonl").decode().splitlines()
+        manifest = json.loads(opened.read("MANIFEST.json"))
+    assert [json.loads(line)["body"]["seq"] for line in receipts] == [0, 1]
+    assert [json.loads(line)["seq"] for line in stamps] == [1]
+    assert manifest["chain"] == {"first_seq": 0, "last_seq": 1}
+    ws, _ = _workspace(runtime, tmp_path)
+    workspace = Workspace.open(ws, WS_PASSPHRASE, "analyst-b")
+    assert len(import_bundle(workspace, bundle)) == 1
+    assert len(list((ws / "evidence" / "segments").glob("*.anchors.json"))) == 1
