@@ -154,6 +154,9 @@ def read_bundle_anchors(
     and per anchor that does not verify."""
     names = {n for n in bundle.namelist() if is_anchor_member(n)}
     listed = manifest.get("anchors") or {}
+    if not isinstance(listed, dict):
+        problems.append("MANIFEST.json: its list of anchor files is malformed")
+        listed = {}
     data: dict[str, bytes] = {}
     for name in sorted(names | set(listed)):
         if name not in names:
