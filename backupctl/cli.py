@@ -14,6 +14,7 @@ from backupctl.airgap.cmd_custody import custody
 from backupctl.airgap.cmd_workstation import workstation
 from backupctl.dev.cmd_run import run
 from backupctl.server.cmd_admin import admin
+from backupctl.server.cmd_anchor import anchor
 from backupctl.server.cmd_audit import audit
 from backupctl.server.cmd_care import care_group
 from backupctl.server.cmd_db import db
@@ -69,7 +70,7 @@ def main(ctx: click.Context, instance: Path | None) -> None:
 
 for _command in (run, serve, worker, admin, db, sweep, keys, workstation, onion):
     main.add_command(_command)
-for _receipt_command in (receipt_key, verify_server_log, rotate_receipt_key):
+for _receipt_command in (receipt_key, verify_server_log, rotate_receipt_key, anchor):
     custody.add_command(_receipt_command)  # the server's half of the custody group
 for _authority_command in (authority, seal):
     custody.add_command(_authority_command)  # judicial files sealed to an authority

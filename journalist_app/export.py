@@ -40,7 +40,13 @@ def create() -> ResponseReturnValue:
     handle = tempfile.TemporaryFile()  # send_file closes it
     try:
         summary = export.build_export(
-            db(), runtime().store, current_reviewer(), chosen, handle, item_uuids=items or None
+            db(),
+            runtime().store,
+            current_reviewer(),
+            chosen,
+            handle,
+            item_uuids=items or None,
+            tsa_certificates=runtime().config.tsa.certificate_pems(),
         )
     except BaseException:
         handle.close()

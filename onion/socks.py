@@ -1,4 +1,5 @@
-"""A minimal SOCKS5 client (RFC 1928) for the health check: one HTTP request through Tor.
+"""A minimal SOCKS5 client (RFC 1928) for the health check (one HTTP request through Tor)
+and for the time-stamping client (`connect_through`).
 
 Written out rather than taken from a library so the server needs nothing beyond the
 standard library, and so the reply code is ours to read: with `ExtendedErrors` on the
@@ -15,7 +16,14 @@ from dataclasses import dataclass
 
 from onion.errors import OnionError
 
-__all__ = ["ONION_ERRORS", "OnionFetch", "SocksError", "fetch_status", "read_banner"]
+__all__ = [
+    "ONION_ERRORS",
+    "OnionFetch",
+    "SocksError",
+    "connect_through",
+    "fetch_status",
+    "read_banner",
+]
 
 ONION_ERRORS = {
     0xF0: "onion service descriptor cannot be found",
@@ -127,6 +135,32 @@ def fetch_status(
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise OnionError("the onion service did not answer with HTTP")
     return OnionFetch(status=int(parts[1]), status_line=text)
+
+
+def connect_through(
+    socks_host: str, socks_port: int, host: str, port: int, timeout: float = 60.0
+) -> socket.socket:
+    """A TCP connection to host:port through the SOCKS proxy, ready for the caller's
+    protocol (the time-stamping client's HTTP). Raises SocksError like fetch_status.
+
+    `socks_host` "unix:/path" (and port 0) names tor's unix SOCKS socket instead."""
+    if socks_host.startswith("unix:"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(socks_host.removeprefix("unix:"))
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection((socks_host, socks_port), timeout=timeout)
+    try:
+        _connect(sock, host, port, time.monotonic() + timeout)
+        sock.settimeout(timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def read_banner(

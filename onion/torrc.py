@@ -71,6 +71,9 @@ class ServerTorrc:
     # Debian starts tor as root and it drops to this user; None when already unprivileged.
     user: str | None = "debian-tor"
     ssh_target: str | None = None
+    # A unix SOCKS socket for the server's one outgoing request, the time-stamps of the
+    # chains (`backupctl custody anchor`): None keeps the server no Tor client at all.
+    client_socket: PurePosixPath | None = None
 
     def service_dir(self, name: str) -> PurePosixPath:
         if name not in (SOURCE_SERVICE, JOURNALIST_SERVICE, SSH_SERVICE):
@@ -135,6 +138,13 @@ def _service_block(
     return lines
 
 
+def _socks_port(client_socket: PurePosixPath | None) -> str:
+    if client_socket is None:
+        return "SocksPort 0"
+    # RelaxDirModeCheck: Debian makes /run/tor 2755 (see the control socket below).
+    return f"SocksPort unix:{_path(client_socket, 'client_socket')} GroupWritable RelaxDirModeCheck"
+
+
 def render_server_torrc(settings: ServerTorrc) -> str:
     """The server's torrc: onion services only, no client traffic, never non-anonymous."""
     if not 1 <= settings.max_streams <= 65535:
@@ -147,8 +157,9 @@ def render_server_torrc(settings: ServerTorrc) -> str:
         "# edit the generator (onion/torrc.py), not this file.",
         f"DataDirectory {_path(settings.data_dir, 'data_dir')}",
         *([f"User {_user(settings.user)}"] if settings.user else []),
-        # The server is no Tor client for anyone: no SOCKS, no relaying, no exit.
-        "SocksPort 0",
+        # The server is no Tor client for anyone (but its own time-stamp requests, over a
+        # unix socket of tor's group, when asked for): no TCP SOCKS, no relaying, no exit.
+        _socks_port(settings.client_socket),
         "ORPort 0",
         "DirPort 0",
         "ExitRelay 0",

@@ -7,7 +7,9 @@ stable `actor_uuid` is covered instead.
 
 This is tamper-*evident*, not tamper-proof: someone with write access to the database
 could rewrite the whole chain. Exporting the head hash regularly (`backupctl audit
-verify` prints it) to somewhere else is what pins history; see docs/cases.md.
+verify` prints it) to somewhere else is what pins history; see docs/cases.md. With
+time-stamping authorities configured, `backupctl custody anchor` does that too: an RFC
+3161 token over the head (vault.services.anchors), checked by `audit verify`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Literal
 
 from vault.errors import ConfigError
 from vault.notify_config import NotifyConfig, load_notify_config
+from vault.tsa_config import TsaConfig, load_tsa_config
 
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024
 _MIB = 1024 * 1024
@@ -170,6 +171,8 @@ class Config:
     public_figures: bool = False
     early_warning_rise_percent: int = 50
     early_warning_periods: int = 3
+    # Time-stamping authorities anchoring the chains (vault.tsa_config): none by default.
+    tsa: TsaConfig = field(default_factory=TsaConfig)
 
     @property
     def store_dir(self) -> Path:
@@ -484,4 +487,5 @@ def load_config(
         public_figures=env_bool(env, "BACKUP_PUBLIC_FIGURES", False),
         early_warning_rise_percent=_positive(env, "BACKUP_EARLY_WARNING_RISE_PERCENT", 50),
         early_warning_periods=_positive(env, "BACKUP_EARLY_WARNING_PERIODS", 3),
+        tsa=load_tsa_config(env, instance),
     )

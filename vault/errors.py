@@ -35,6 +35,11 @@ class ChainError(VaultError):
     """A signed record or a chain of them does not verify; the message names which."""
 
 
+class TimestampError(VaultError):
+    """A time-stamping authority did not answer, or a time-stamp token does not verify
+    (signature, certificate chain, or the data it covers); the message says which."""
+
+
 class EmptySubmissionError(VaultError):
     """A submission with neither a message nor a file."""
 

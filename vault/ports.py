@@ -10,7 +10,9 @@ adapter raises these, never its own package's errors, from a port's methods.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,6 +23,15 @@ GENESIS = "0" * 64
 # A record of this kind, signed by the outgoing key, hands the chain over to `new_key`
 # (its PEM in `new_key_pem`): from then on only the new key may sign.
 KEY_ROTATION = "receipt-key-rotation"
+# What a time-stamp anchors (vault.services.anchors): a chain's head, as these bytes.
+ANCHOR_FORMAT = "backup-anchor/1"
+
+
+def anchor_message(chain: str, seq: int, chain_hash: str) -> bytes:
+    """The bytes a time-stamping authority signs the SHA-256 of, for the link `seq` of
+    `chain` ("custody" or "audit") whose hash is `chain_hash`: position and hash, so a
+    token names one place in one chain."""
+    return f"{ANCHOR_FORMAT}\n{chain}\n{seq}\n{chain_hash}\n".encode("ascii")
 
 
 class SealStream(Protocol):
@@ -137,3 +148,25 @@ class ChainVerifier(Protocol):
         """Check every (body, signature) and every link; the hash of each body, in order.
 
         Raises ChainError naming the record and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """An RFC 3161 time-stamp response (DER) and the time the authority put in it (UTC)."""
+
+    token: bytes
+    gen_time: dt.datetime
+
+
+class TimestampAuthority(Protocol):
+    """One time-stamping authority the admin configured (`keys.timestamps.HttpTsa`)."""
+
+    @property
+    def name(self) -> str:
+        """The name the admin gave it (BACKUP_TSA_URLS), kept with each of its tokens."""
+
+    def stamp(self, message: bytes) -> Stamp:
+        """Have `message` time-stamped; the response is verified (nonce, data covered,
+        signature chaining to the configured certificate) before it is returned.
+
+        Raises TimestampError naming what failed (unreachable, refused, not verifying)."""

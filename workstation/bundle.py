@@ -22,6 +22,7 @@ from typing import Any
 
 from keys.errors import KeyOperationError
 from keys.receipts import ChainError, SignedRecord, VerifyKey, verify_chain
+from workstation.anchors import Anchor, is_anchor_member, read_bundle_anchors, sidecar
 from workstation.custody_log import Workspace
 from workstation.errors import WorkstationError
 from workstation.prefixes import resolve_prefix
@@ -29,6 +30,7 @@ from workstation.prefixes import resolve_prefix
 __all__ = [
     "BundleRefusedError",
     "EvidenceItem",
+    "anchors_path",
     "import_bundle",
     "imported_items",
     "load_item",
@@ -65,6 +67,8 @@ class _Checked:
     manifest: dict[str, Any]
     receipts: list[SignedRecord]
     by_seq: dict[int, SignedRecord] = field(default_factory=dict)
+    anchors: list[Anchor] = field(default_factory=list)
+    tsa_pems: dict[str, bytes] = field(default_factory=dict)
 
 
 def _sha256_member(bundle: zipfile.ZipFile, name: str) -> tuple[str, int]:
@@ -97,7 +101,7 @@ def _verify(path: Path, trusted: Sequence[VerifyKey]) -> _Checked:
         for name in sorted({n for n in listing if listing.count(n) > 1}):
             problems.append(f"{name}: appears more than once (which copy is evidence?)")
         for name in sorted(names - {_MANIFEST, _SIGNATURE, _KEY, _RECEIPTS}):
-            if not _FILE.match(name):
+            if not _FILE.match(name) and not is_anchor_member(name):
                 problems.append(f"{name}: unexpected file in the bundle")
         for info in bundle.infolist():
             if info.file_size > _MAX_MEMBER:
@@ -139,6 +143,11 @@ def _verify(path: Path, trusted: Sequence[VerifyKey]) -> _Checked:
         except (ChainError, UnicodeDecodeError) as exc:
             problems.append(str(exc))
         checked.by_seq = {int(r.body.get("seq", -1)): r for r in checked.receipts}
+        # Time-stamps of the segment: one that does not verify refuses the bundle, like
+        # any other evidence that does not (the tokens are checked, not trusted).
+        checked.anchors, checked.tsa_pems = read_bundle_anchors(
+            bundle, manifest, checked.receipts, problems
+        )
         listed = set()
         for item in items:
             try:
@@ -149,6 +158,8 @@ def _verify(path: Path, trusted: Sequence[VerifyKey]) -> _Checked:
                 problems.append(f"{item.get('path')}: damaged inside the ZIP ({exc})")
                 listed |= {str(item.get("path")), f"{item.get('path')}.manifest.gpg"}
         for name in sorted(names - listed - {_MANIFEST, _SIGNATURE, _KEY, _RECEIPTS}):
+            if is_anchor_member(name):
+                continue  # checked above
             problems.append(f"{name}: in the bundle but not in {_MANIFEST}")
     if problems:
         raise BundleRefusedError(path, problems)
@@ -255,6 +266,10 @@ def import_bundle(workspace: Workspace, path: Path) -> list[EvidenceItem]:
     if not segment.exists():
         segment.write_text("".join(r.to_json() + "\n" for r in checked.receipts))
         os.chmod(segment, 0o400)
+    stamps = anchors_path(segment)
+    if checked.anchors and not stamps.exists():
+        stamps.write_text(sidecar(checked.anchors, checked.tsa_pems))
+        os.chmod(stamps, 0o400)
     imported = []
     with zipfile.ZipFile(path) as bundle:
         for item in manifest["items"]:
@@ -283,6 +298,11 @@ def import_bundle(workspace: Workspace, path: Path) -> list[EvidenceItem]:
                 },
             )
     return imported
+
+
+def anchors_path(segment: Path) -> Path:
+    """Where a segment's time-stamps and TSA certificates are kept, if it has any."""
+    return segment.with_name(f"{segment.stem}.anchors.json")
 
 
 def load_item(workspace: Workspace, item_uuid: str) -> EvidenceItem:

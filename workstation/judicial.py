@@ -6,6 +6,8 @@
     custody-log.jsonl           the workstation's signed, chained custody log
     keys/                       the workstation and receipt public keys
     receipts/<export>.jsonl     the server's chain segments the receipts belong to
+    receipts/<export>.anchors.jsonl   RFC 3161 time-stamps of those segments, if any
+    keys/tsa-<name>-<fp>.pem    the certificates the time-stamps chain to
     ciphertext/<item>/...       what the server received, and its sealed manifest
     originals/<item>/...        the decrypted originals, untouched
 
@@ -32,6 +34,12 @@ from workstation.consent import require_consent
 from workstation.custody_log import LOG_NAME, Workspace, read_log, utc_stamp
 from workstation.errors import WorkstationError
 from workstation.evidence import SESSION_KEYS
+from workstation.judicial_anchors import (
+    anchor_members,
+    check_item_anchors,
+    first_anchor_summary,
+    tsa_certificates,
+)
 from workstation.judicial_pdf import render_summary
 from workstation.judicial_plaintext import check_plaintext
 from workstation.prefixes import names_fingerprint
@@ -81,6 +89,7 @@ def build_judicial(
     judicial_uuid = str(uuidlib.uuid4())
     items, members = [], {}
     receipt_keys: set[str] = set()
+    segments: dict[str, Path] = {}
     for item_uuid in dict.fromkeys(item_uuids):
         item = load_item(workspace, item_uuid)
         if item_uuid not in decrypted:
@@ -93,6 +102,7 @@ def build_judicial(
             members[f"ciphertext/{base}{item.sealed_manifest.name}"] = item.sealed_manifest
         members[f"originals/{base}{original.name}"] = original
         members[f"receipts/{item.segment.name}"] = item.segment
+        segments[item_uuid] = item.segment
         receipt_keys |= {str(r.body["key"]) for r in read_log(item.segment, item.segment.name)}
         items.append(
             {
@@ -118,6 +128,11 @@ def build_judicial(
                 },
             }
         )
+    anchor_blobs, anchors_of = anchor_members(list(segments.values()))
+    for entry in items:
+        segment = segments[str(entry["uuid"])]
+        entry["anchors"] = anchors_of.get(segment.name)
+        entry["first_anchor"] = first_anchor_summary(segment, int(entry["receipt"]["body"]["seq"]))
     trusted = {key.fingerprint: key for key in workspace.trusted_receipt_keys()}
     workspace.log.append(
         "judicial-file",
@@ -142,6 +157,7 @@ def build_judicial(
             blobs[f"keys/receipt-key-{fingerprint[:16]}.pem"] = trusted[fingerprint].pem().encode()
         for name, source in members.items():
             blobs[name] = source.read_bytes()
+        blobs.update(anchor_blobs)
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "judicial_uuid": judicial_uuid,
@@ -190,6 +206,7 @@ def verify_judicial(
     *,
     expect_workstation: str | None = None,
     expect_receipt_keys: Sequence[str] = (),
+    expect_tsa_certificates: Sequence[str] = (),
 ) -> Verdict:
     """Check a judicial file with public keys only; every problem is named."""
     verdict = Verdict()
@@ -221,11 +238,14 @@ def verify_judicial(
             manifest = json.loads(raw)
             _check_files(bundle, manifest, names, verdict)
             receipt_keys = _receipt_keys(bundle, names, expect_receipt_keys, verdict)
+            tsa = tsa_certificates(bundle, names, expect_tsa_certificates, verdict)
             log = _check_log(bundle, ws_key, verdict)
             for item in manifest.get("items", []):
                 try:
                     _check_item(bundle, item, receipt_keys, log, verdict)
-                except (KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+                    if item.get("segment") in names:
+                        check_item_anchors(bundle, item, _segment(bundle, item), tsa, verdict)
+                except (KeyError, TypeError, ValueError, ChainError, zipfile.BadZipFile) as exc:
                     verdict.fail(f"item {item.get('uuid')}: malformed, damaged or missing ({exc})")
         except zipfile.BadZipFile as exc:  # bytes changed inside the ZIP
             verdict.fail(f"{path.name}: damaged ({exc})")
@@ -283,6 +303,11 @@ def _check_log(bundle: zipfile.ZipFile, key: VerifyKey, verdict: Verdict) -> lis
         verdict.fail(str(exc))
         return []
     return records
+
+
+def _segment(bundle: zipfile.ZipFile, item: dict[str, Any]) -> list[SignedRecord]:
+    lines = bundle.read(item["segment"]).decode("utf-8").splitlines()
+    return [SignedRecord.from_json(line, item["segment"]) for line in lines]
 
 
 def _check_item(

@@ -71,6 +71,12 @@ def render_summary(
         line(f"Original: {original['size']} bytes, SHA-256 {original['sha256']}")
         checked = "matches" if original.get("manifest_checked") else "has no"
         line(f"The original {checked} the manifest sealed by the server on receipt.")
+        anchor = item.get("first_anchor")
+        if anchor:
+            line(
+                f"Time-stamped (RFC 3161) by {anchor['tsa']} at {anchor['at']} (UTC), chain "
+                f"position {anchor['seq']}: the receipt existed no later than that."
+            )
         pdf.ln(2)
     line("Custody events on the workstation", 13, "B")
     for entry in log:
@@ -84,7 +90,8 @@ def render_summary(
         "from the organisation independently of this file. It checks, with public keys "
         "only: the signature of JUDICIAL-MANIFEST.json; the hash of every file; each "
         "server receipt's signature and its place in the receipt chain; that each "
-        "encrypted file is the one received; the workstation custody log; and that each "
-        "original is the one decrypted and checked on the workstation."
+        "encrypted file is the one received; the workstation custody log; that each "
+        "original is the one decrypted and checked on the workstation; and each time-stamp "
+        "against its authority's certificate (compare its fingerprint too)."
     )
     pdf.output(str(out))

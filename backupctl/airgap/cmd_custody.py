@@ -244,13 +244,30 @@ def show_log(workspace: Path, fingerprint: str | None) -> None:
 @click.option(
     "--receipt-key", "receipt_keys", multiple=True, help="Expected receipt key(s), likewise."
 )
-def verify(judicial_file: Path, workstation_key: str | None, receipt_keys: tuple[str, ...]) -> None:
-    """ANYWHERE: verify a judicial file with public keys only; print a verdict."""
+@click.option(
+    "--tsa-cert",
+    "tsa_certs",
+    multiple=True,
+    help="Expected TSA certificate SHA-256 fingerprint(s), likewise.",
+)
+def verify(
+    judicial_file: Path,
+    workstation_key: str | None,
+    receipt_keys: tuple[str, ...],
+    tsa_certs: tuple[str, ...],
+) -> None:
+    """ANYWHERE: verify a judicial file with public keys only; print a verdict (and when
+    an outside time-stamping authority saw each item's receipt)."""
     checkable(workstation_key or "0" * 64, "workstation key")
     for expected in receipt_keys:
         checkable(expected, "receipt key")
+    for expected in tsa_certs:
+        checkable(expected, "TSA certificate")
     verdict = verify_judicial(
-        judicial_file, expect_workstation=workstation_key, expect_receipt_keys=receipt_keys
+        judicial_file,
+        expect_workstation=workstation_key,
+        expect_receipt_keys=receipt_keys,
+        expect_tsa_certificates=tsa_certs,
     )
     click.echo(verdict.report())
     if not (workstation_key and receipt_keys):

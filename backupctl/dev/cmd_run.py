@@ -137,6 +137,14 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
         env,
         restart=True,
     )
+    if config.tsa.authorities:
+        # Production runs this from a systemd timer (backup-anchor.timer).
+        supervisor.spawn(
+            "trusted time",
+            [sys.executable, "-m", "backupctl", "custody", "anchor", "--every", "3600"],
+            env,
+            restart=True,
+        )
     ports = (config.source_port, config.journalist_port)
     if not supervisor.wait_for_ports(ports, START_TIMEOUT_SECONDS):
         if stop.requested:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from backupctl._common import CliState
+from backupctl.server.cmd_receipts import verified_anchors
 from vault import audit_chain
 from vault.db import make_engine, make_session_factory
+from vault.services import anchors
 
 
 @click.group()
@@ -23,6 +25,7 @@ def verify(state: CliState) -> None:
     try:
         with make_session_factory(engine)() as db:
             report = audit_chain.verify(db)
+            anchored = verified_anchors(db, config, anchors.AUDIT) if report.ok else ""
     finally:
         engine.dispose()
     if not report.ok:
@@ -31,3 +34,4 @@ def verify(state: CliState) -> None:
             f" ({report.events} events verified before it)"
         )
     click.echo(f"audit chain OK: {report.events} events, head {report.head}")
+    click.echo(anchored)

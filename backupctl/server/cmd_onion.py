@@ -60,6 +60,10 @@ def onion() -> None:
 @click.option("--user", default="debian-tor", show_default=True, help="'' to omit User.")
 @click.option("--max-streams", default=DEFAULT_MAX_STREAMS, show_default=True, type=int)
 @click.option("--ssh-target", help="Also serve SSH (port 22) to authorized admins: 127.0.0.1:22.")
+@click.option(
+    "--client-socket",
+    help="A unix SOCKS socket for the time-stamp requests only (e.g. /run/tor/socks).",
+)
 @click.option("--verify/--no-verify", default=True, help="Check it with tor --verify-config.")
 def torrc(
     data_dir: str,
@@ -70,6 +74,7 @@ def torrc(
     user: str,
     max_streams: int,
     ssh_target: str | None,
+    client_socket: str | None,
     verify: bool,
 ) -> None:
     """Print the server's torrc (both apps as v3 onion services)."""
@@ -83,6 +88,7 @@ def torrc(
             max_streams=max_streams,
             user=user or None,
             ssh_target=ssh_target or None,
+            client_socket=PurePosixPath(client_socket) if client_socket else None,
         )
     )
     if verify:

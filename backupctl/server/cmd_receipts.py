@@ -11,11 +11,16 @@ import os
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from backupctl._common import CliState
+from composition.timestamps import token_checker
 from keys.lifecycle import fingerprint_groups
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey, TrustedKeys, VerifyKey
+from vault.config import Config
 from vault.db import make_engine, make_session_factory
+from vault.errors import ConfigError
+from vault.services import anchors
 from vault.services import custody as custody_service
 
 RETIRED_DIR = "retired_receipt_keys"
@@ -47,9 +52,34 @@ def verify_server_log(state: CliState) -> None:
     try:
         with make_session_factory(engine)() as db:
             count = custody_service.verify_log(db, TrustedKeys(keys))
+            anchored = verified_anchors(db, config, anchors.CUSTODY)
     finally:
         engine.dispose()
     click.echo(f"VERIFIED: {count} receipts, chained and signed; current key {key.fingerprint}")
+    click.echo(anchored)
+
+
+def verified_anchors(db: Session, config: Config, chain: str) -> str:
+    """Check `chain`'s stored time-stamps against the configured TSA certificates
+    (offline); a line saying what the latest proves. ChainError if one fails."""
+    try:
+        checker = token_checker(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = anchors.verify_anchors(db, chain, checker, checker.trusted)
+    unchecked = anchors.count_anchors(db, chain) - len(rows)
+    note = (
+        f"; {unchecked} by a TSA no longer configured not checked (no certificate)"
+        if unchecked
+        else ""
+    )
+    if not rows:
+        return f"{chain} chain: no time-stamp anchor checked{note}"
+    last = rows[-1]
+    return (
+        f"{chain} chain: {len(rows)} time-stamp anchor(s) verified; the latest, by {last.tsa}, "
+        f"proves links up to {last.seq} existed at {last.gen_time:%Y-%m-%dT%H:%M:%SZ}{note}"
+    )
 
 
 @click.command("rotate-receipt-key")

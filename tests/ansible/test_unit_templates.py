@@ -115,3 +115,63 @@ def test_each_unit_gets_only_its_own_secrets(unit: str, expected: list[str]) -> 
     given = [line.removeprefix("LoadCredential=") for line in lines if "Credential" in line]
     assert given == expected
     assert "BACKUP_SECRETS_DIR" not in "\n".join(lines)  # the unit's credentials directory
+
+
+def test_trusted_time_runs_backupctl_custody_anchor_through_tors_socket() -> None:
+    timer = _render("backup-anchor.timer")
+    assert "OnCalendar=hourly" in timer and "WantedBy=timers.target" in timer
+    service = _render("backup-anchor.service").splitlines()
+    assert "ExecStart=/opt/backup/current/venv/bin/backupctl custody anchor" in service
+    # Out only through tor's unix SOCKS socket: loopback IP only, tor's group for the socket.
+    assert "IPAddressDeny=any" in service and "IPAddressAllow=localhost" in service
+    assert "SupplementaryGroups=debian-tor" in service
+
+
+def test_the_listed_tsas_reach_the_environment_and_tor_gets_their_socket() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from vault.tsa_config import load_tsa_config
+
+    spec = importlib.util.spec_from_file_location(
+        "backup_filters", ANSIBLE_DIR / "filter_plugins" / "backup.py"
+    )
+    assert spec is not None and spec.loader is not None
+    filters = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(filters)
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ANSIBLE_DIR / "roles" / "app" / "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701  (an environment file, not HTML)
+        trim_blocks=True,
+    )
+    values = {
+        **_defaults(),
+        "ansible_managed": "managed",
+        "backup_database": "sqlite",
+        "backup_config_dir": "/etc/backup",
+        "redis_backup_url": "unix:///run/redis/redis-server.sock?db=0",
+        "backup_tsa_authorities": [
+            {"name": "qualified", "url": "http://tsa.example/tsr?x=1&y=2", "certificate": "q.pem"},
+            {"name": "second", "url": "https://b.example/", "certificate": "b.pem"},
+        ],
+    }
+    text = env.get_template("backup.env.j2").render(**values)
+    lines = dict(line.split("=", 1) for line in text.splitlines() if line.startswith("BACKUP_TSA_"))
+    assert lines["BACKUP_TSA_SOCKS"] == "unix:/run/tor/socks"
+    urls = lines["BACKUP_TSA_URLS"]
+    assert urls.startswith('"') and urls.endswith('"')  # sourced by sh too
+    parsed = load_tsa_config(
+        {"BACKUP_TSA_URLS": urls.strip('"'), "BACKUP_TSA_SOCKS": lines["BACKUP_TSA_SOCKS"]},
+        Path("/var/lib/backup"),
+    )
+    assert [(e.name, e.url) for e in parsed.authorities] == [
+        ("qualified", "http://tsa.example/tsr?x=1&y=2"),
+        ("second", "https://b.example/"),
+    ]
+    assert parsed.socks == ("unix:/run/tor/socks", 0)
+    # The tor role hands the filter the socket's path as a string, as here.
+    torrc = filters.backup_server_torrc({"client_socket": "/run/tor/socks"}).splitlines()
+    assert "SocksPort unix:/run/tor/socks GroupWritable RelaxDirModeCheck" in torrc
+    assert "SocksPort 0" in filters.backup_server_torrc({"client_socket": None}).splitlines()

@@ -26,7 +26,7 @@ _HOLDS = sa.table(
 
 
 def test_0016_adds_legal_holds_and_downgrades(database_url: str) -> None:
-    upgrade(database_url, "0014")
+    upgrade(database_url, "0015")
     engine = make_engine(database_url)
     with engine.begin() as conn:
         conn.execute(
@@ -53,7 +53,7 @@ def test_0016_adds_legal_holds_and_downgrades(database_url: str) -> None:
         )
         assert conn.execute(sa.select(sa.func.count()).select_from(_HOLDS)).scalar() == 1
 
-    downgrade(database_url, "0014")
+    downgrade(database_url, "0015")
     inspector = inspect(engine)
     assert "case_legal_holds" not in inspector.get_table_names()
     with engine.connect() as conn:

@@ -1,5 +1,6 @@
 """The domain's tables, one model per module."""
 
+from vault.models.anchor import ChainAnchor
 from vault.models.audit import AuditEvent
 from vault.models.care import CareRequest, CareStatus
 from vault.models.case import (
@@ -46,6 +47,7 @@ __all__ = [
     "CaseStatus",
     "CaseStatusChange",
     "CaseSubmission",
+    "ChainAnchor",
     "ConsentAnswer",
     "ConsentDocument",
     "ConsentOrigin",

@@ -8,22 +8,28 @@ A bundle is a ZIP (stored, not compressed: it holds ciphertext) with:
     receipt-key.pem      the receipt public key (the workstation pins its fingerprint)
     receipts.jsonl       the contiguous chain segment from the first to the last
                          receipt of the exported items, one signed record a line
+    anchors.jsonl        RFC 3161 time-stamps of the chain within the segment, one a
+                         line (vault.services.anchors), when there are any
+    tsa/<name>.pem       the certificate each time-stamping authority's tokens chain to
     files/<source uuid>/<stored name>                 the ciphertext, as stored
     files/<source uuid>/<stored name>.manifest.gpg    its sealed manifest, if any
 
 The segment includes receipts of items not exported (other sources' ciphertext facts
 only: kind, size, hash) because without them a verifier could not see that no receipt
-is missing between two exported ones. Every export is audited: one `export_created`
+is missing between two exported ones. When the chain has been time-stamped after the
+last exported receipt, the segment runs on to the first such anchor, so the time-stamp
+covers every exported receipt. Every export is audited: one `export_created`
 event naming the export, and one `item_exported` event per item.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid as uuidlib
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -33,7 +39,7 @@ from sqlalchemy.orm import Session
 from vault.db import utcnow
 from vault.errors import NotFoundError
 from vault.models import Reply, Reviewer, Submission
-from vault.services import audit, custody, inbox
+from vault.services import anchors, audit, custody, inbox
 from vault.store import Store
 
 __all__ = ["BUNDLE_FORMAT", "ExportSummary", "build_export"]
@@ -43,6 +49,7 @@ MANIFEST_NAME = "MANIFEST.json"
 SIGNATURE_NAME = "MANIFEST.json.sig"
 KEY_NAME = "receipt-key.pem"
 RECEIPTS_NAME = "receipts.jsonl"
+ANCHORS_NAME = "anchors.jsonl"
 
 
 @dataclass(frozen=True)
@@ -81,10 +88,13 @@ def build_export(
     out: IO[bytes],
     *,
     item_uuids: Sequence[str] | None = None,
+    tsa_certificates: Mapping[str, bytes] | None = None,
 ) -> ExportSummary:
     """Write a bundle of the chosen sources' submissions and replies to `out`; audited.
 
     `item_uuids`, if given, narrows the export to those submissions and replies.
+    `tsa_certificates`: the configured TSAs' certificates (PEM) by name; the segment's
+    time-stamps by those TSAs go with the bundle.
 
     Raises NotFoundError (unknown source, or nothing with a receipt to export) and
     AccessDeniedError (a role that may not read sources).
@@ -99,7 +109,15 @@ def build_export(
         raise NotFoundError("nothing to export")
     first = min(receipts[i.uuid].seq for _, i in chosen)
     last = max(receipts[i.uuid].seq for _, i in chosen)
-    segment = custody.chain_segment(db, first, last)
+    certificates = dict(tsa_certificates or {})
+    anchored = anchors.first_anchored_seq(db, anchors.CUSTODY, last, certificates)
+    end = last if anchored is None else anchored
+    segment = custody.chain_segment(db, first, end)
+    stamps = [
+        row
+        for row in anchors.anchors_between(db, anchors.CUSTODY, first, end)
+        if row.tsa in certificates
+    ]
     key = custody.signer_of(db)
     export_uuid = str(uuidlib.uuid4())
     entries = []
@@ -125,15 +143,26 @@ def build_export(
             RECEIPTS_NAME, "".join(custody.to_record(row).to_json() + "\n" for row in segment)
         )
         bundle.writestr(KEY_NAME, key.verify_key.pem())
-        manifest = {
+        anchor_files: dict[str, str] = {}
+        if stamps:
+            lines = "".join(json.dumps(anchors.to_record(r), sort_keys=True) + "\n" for r in stamps)
+            written = {ANCHORS_NAME: lines.encode("utf-8")}
+            for name in sorted({r.tsa for r in stamps}):
+                written[f"tsa/{name}.pem"] = certificates[name]
+            for name, data in written.items():
+                bundle.writestr(name, data)
+                anchor_files[name] = hashlib.sha256(data).hexdigest()
+        manifest: dict[str, object] = {
             "format": BUNDLE_FORMAT,
             "export_uuid": export_uuid,
             "exported_at": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "exported_by": reviewer.uuid,
             "receipt_key": key.fingerprint,
-            "chain": {"first_seq": first, "last_seq": last},
+            "chain": {"first_seq": first, "last_seq": end},
             "items": entries,
         }
+        if anchor_files:
+            manifest["anchors"] = anchor_files  # name -> SHA-256, under the signature
         manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
         bundle.writestr(MANIFEST_NAME, manifest_bytes)
         bundle.writestr(SIGNATURE_NAME, base64.b64encode(key.sign(manifest_bytes)))

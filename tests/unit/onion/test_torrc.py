@@ -107,3 +107,14 @@ class TestRenderServerTorrc:
             render_server_torrc(ServerTorrc(data_dir=PurePosixPath("var/lib/tor")))
         with pytest.raises(TorConfigError):
             render_server_torrc(ServerTorrc(max_streams=0))
+
+
+def test_a_client_socket_for_the_time_stamps_is_a_unix_socket_only() -> None:
+    lines = _lines(ServerTorrc(client_socket=PurePosixPath("/run/tor/socks")))
+    assert "SocksPort unix:/run/tor/socks GroupWritable RelaxDirModeCheck" in lines
+    assert "SocksPort 0" not in lines
+    assert [line for line in lines if line.startswith("SocksPort")] == [
+        "SocksPort unix:/run/tor/socks GroupWritable RelaxDirModeCheck"
+    ]
+    with pytest.raises(TorConfigError):
+        render_server_torrc(ServerTorrc(client_socket=PurePosixPath("/run/tor/s\nSocksPort 9050")))
