@@ -14,6 +14,7 @@ from vault.models.case import (
 )
 from vault.models.consent import ConsentAnswer, ConsentOrigin, ConsentRecord
 from vault.models.consent_document import ConsentDocument
+from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
 from vault.models.note import AccountKey, CaseNote
 from vault.models.partner import (
     PartnerMember,
@@ -50,6 +51,8 @@ __all__ = [
     "ConsentOrigin",
     "ConsentRecord",
     "CustodyReceipt",
+    "GuidanceAnswer",
+    "GuidanceQuestion",
     "ObservatoryRelease",
     "PartnerMember",
     "PartnerOrg",
