@@ -15,17 +15,20 @@ partner members who hold an account key, and always the submission key (so the
 workstation can read the case file whole). The fingerprints are recorded with each item.
 When the readers change (an adviser named, a member added or deactivated), a reader who
 opens the thread re-seals what it can open to the current readers
-(resealing.reseal_opened); until then a new adviser sees "not encrypted to your key".
+(resealing.reseal_opened), and so does a reader's login, for a bounded batch
+(`reseal_pending`); until then a new adviser sees "not encrypted to your key".
 
 Audited, never with content: `referral_guidance_asked` / `_answered` (the item's
-uuid), `_viewed` and `_listed`, `_resealed`. No function here commits: the request,
-command or job that calls it does.
+uuid), `_viewed` and `_listed`, `_resealed`. No function here commits (the request,
+command or job that calls it does), except the login's re-sealing, which commits its
+batch like every other kind of sealed item (resealing.reseal_stale).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,6 +42,7 @@ from vault.models import (
     PartnerOrg,
     PartnerService,
     Referral,
+    ReferralStatus,
     Reviewer,
     Role,
 )
@@ -61,6 +65,7 @@ __all__ = [
     "pending",
     "read_thread",
     "recipients",
+    "reseal_pending",
     "set_legal_adviser",
 ]
 
@@ -145,6 +150,10 @@ def _readable_referral(db: Session, actor: Reviewer, referral_uuid: str) -> Refe
 
 def recipients(db: Session, referral: Referral, submission_fingerprint: str) -> list[str]:
     """The legal advisers, the referral organisation's members, the submission key."""
+    return _org_readers(db, referral.org_id, submission_fingerprint)
+
+
+def _org_readers(db: Session, org_id: int, submission_fingerprint: str) -> list[str]:
     holders = select(AccountKey.fingerprint).join(Reviewer, Reviewer.id == AccountKey.reviewer_id)
     advisers = holders.where(
         Reviewer.is_active.is_(True),
@@ -152,7 +161,7 @@ def recipients(db: Session, referral: Referral, submission_fingerprint: str) -> 
         Reviewer.legal_adviser.is_(True),
     )
     members = holders.join(PartnerMember, PartnerMember.reviewer_id == Reviewer.id).where(
-        Reviewer.is_active.is_(True), PartnerMember.org_id == referral.org_id
+        Reviewer.is_active.is_(True), PartnerMember.org_id == org_id
     )
     found = set(db.scalars(advisers)) | set(db.scalars(members))
     return sorted(found | {submission_fingerprint})
@@ -281,3 +290,67 @@ def pending(db: Session, actor: Reviewer) -> tuple[list[GuidanceQuestion], list[
     )
     audit.record(db, actor, "referral_guidance_listed")
     return waiting, answered
+
+
+def reseal_pending(
+    db: Session,
+    keyring: Keyring,
+    actor: Reviewer,
+    session_key_passphrase: str,
+    submission_fingerprint: str,
+    *,
+    limit: int,
+) -> int:
+    """At login: re-seal up to `limit` questions and answers (oldest first) that `actor`
+    can open, of the referrals whose guidance it reads now and whose readers it is one
+    of, whose recipients are not those readers; committed with their audit events
+    (resealing.reseal_stale). Returns how many were re-sealed."""
+    mine = resealing.account_fingerprint(db, actor)
+    if limit <= 0 or mine is None:
+        return 0
+    orgs = (
+        select(Referral.org_id)
+        .join(GuidanceQuestion, GuidanceQuestion.referral_id == Referral.id)
+        .distinct()
+    )
+    if not is_legal_adviser(actor):
+        org_id = partners.org_of(db, actor)
+        if org_id is None or not _legal_org(db, org_id):
+            return 0
+        orgs = orgs.where(Referral.org_id == org_id, Referral.status != ReferralStatus.DECLINED)
+    current = {org: _org_readers(db, org, submission_fingerprint) for org in db.scalars(orgs)}
+    current = {
+        org: readers for org, readers in current.items() if resealing.is_reader(mine, readers)
+    }
+    if not current:
+        return 0
+    wanted = sql_case(
+        {org: canonical_recipients(readers) for org, readers in current.items()},
+        value=Referral.org_id,
+    )
+    questions = select(GuidanceQuestion, Referral.org_id).join(
+        Referral, Referral.id == GuidanceQuestion.referral_id
+    )
+    answers = (
+        select(GuidanceAnswer, Referral.org_id)
+        .join(GuidanceQuestion, GuidanceQuestion.id == GuidanceAnswer.question_id)
+        .join(Referral, Referral.id == GuidanceQuestion.referral_id)
+    )
+    done = 0
+    for model, query in ((GuidanceQuestion, questions), (GuidanceAnswer, answers)):
+        stale = query.where(
+            Referral.org_id.in_(current),
+            model.recipients.is_distinct_from(wanted),
+            model.recipients.is_(None) | resealing.sealed_to(model.recipients, mine),
+        )
+        done += resealing.reseal_stale(
+            db,
+            keyring,
+            actor,
+            stale.order_by(model.id),
+            lambda row: current[row[1]],  # the readers of the item's organisation
+            mine,
+            session_key_passphrase,
+            limit - done,
+        )
+    return done

@@ -209,3 +209,28 @@ def test_partners_are_never_advisers(world: _World, runtime: Runtime) -> None:
     post_form(world.admin, f"{page}/legal-adviser", {"adviser": "0"}, page=page)
     assert world.adviser.get("/guidance/questions").status_code == 403
     assert _count(runtime, "reviewer_legal_adviser_withdrawn") == 1
+
+
+def test_an_adviser_named_later_reads_after_a_readers_login(
+    world: _World, app: Flask, runtime: Runtime
+) -> None:
+    """Sealed to the advisers of the moment: a new adviser reads the question once a
+    reader who can open it logs in (or opens the thread), re-sealed and audited."""
+    assert world.ask(world.b, world.legal_referral) == 302
+    newcomer = make_account(runtime, "adviser2")
+    client = _client(app, newcomer)  # holds a key from now on
+    page = f"/admin/reviewers/{newcomer.uuid}"
+    post_form(world.admin, f"{page}/legal-adviser", {"adviser": "1"}, page=page)
+    thread = f"/referrals/{world.legal_referral}/guidance"
+    before = client.get(thread).get_data(as_text=True)
+    assert QUESTION not in before and "not encrypted to your key" in before
+
+    # The partner who asked logs in again (the next TOTP step: the last one is spent),
+    # and its login's batch re-seals.
+    again = app.test_client()
+    assert login(again, world.lawyer, code=world.lawyer.code(1)).status_code == 302
+    assert _count(runtime, "referral_guidance_resealed") == 1
+    with runtime.session_factory() as db:
+        sealed_to = db.scalars(select(GuidanceQuestion)).one().recipients or ""
+    assert _fingerprint(runtime, newcomer) in sealed_to.split(",")
+    assert QUESTION in client.get(thread).get_data(as_text=True)
