@@ -60,7 +60,9 @@ def available_languages() -> list[str]:
 
 def _slug(text: str, taken: set[str]) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    base = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "section"
+    # Without the heading's number: an id that starts with a digit is no CSS selector.
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    base = re.sub(r"^[0-9-]+", "", words) or "section"
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1

@@ -44,8 +44,8 @@ def test_every_role_reads_the_guide(app: Flask, runtime: Runtime, role: Role) ->
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert EN_TITLE in html
-    assert 'href="#5-chain-of-custody-step-by-step-with-backup"' in html
-    assert 'id="5-chain-of-custody-step-by-step-with-backup"' in html
+    assert 'href="#chain-of-custody-step-by-step-with-backup"' in html
+    assert 'id="chain-of-custody-step-by-step-with-backup"' in html
     assert 'href="/guide/"' in html  # in the menu
     # Nothing from elsewhere: no external address, the style inline, the strict CSP.
     assert not re.search(r"""(src|href|action)=["']?(https?:)?//""", html)
