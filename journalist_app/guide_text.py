@@ -114,6 +114,7 @@ h1 {{ font-size: 20pt; }}
 h2 {{ font-size: 14pt; margin-top: 1.6em; break-after: avoid; }}
 h3 {{ font-size: 11.5pt; break-after: avoid; }}
 table {{ border-collapse: collapse; width: 100%; }}
+tr, li {{ break-inside: avoid; }}
 th, td {{ border: 1px solid #777; padding: 3pt 5pt; vertical-align: top; text-align: left; }}
 code {{ font-size: 9.5pt; }}
 </style>
