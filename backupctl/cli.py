@@ -18,6 +18,7 @@ from backupctl.server.cmd_anchor import anchor
 from backupctl.server.cmd_audit import audit
 from backupctl.server.cmd_care import care_group
 from backupctl.server.cmd_db import db
+from backupctl.server.cmd_guide import guide
 from backupctl.server.cmd_hold import hold_group
 from backupctl.server.cmd_keys import keys
 from backupctl.server.cmd_observatory import observatory
@@ -81,5 +82,6 @@ main.add_command(hold_group)  # legal holds: cases exempt from automatic deletio
 main.add_command(care_group)  # escalation of urgent care requests (systemd timer)
 main.add_command(observatory)  # statistics releases from the workstation, on the server
 main.add_command(secrets)  # each interface's secrets file (production: before first start)
+main.add_command(guide)  # the investigators' guide as PDF
 
 __all__ = ["main"]

@@ -26,6 +26,7 @@ from journalist_app import (
     case_hold,
     case_notes,
     dashboard,
+    guidance,
     inbox,
     language,
     observatory,
@@ -34,6 +35,7 @@ from journalist_app import (
 )
 from journalist_app import cases as case_pages
 from journalist_app import export as export_bundles
+from journalist_app import guide as guide_pages
 from journalist_app.context import (
     HASHER_KEY,
     RUNTIME_KEY,
@@ -146,6 +148,8 @@ def create_app(
     app.register_blueprint(retention.bp)  # admin: preview, then delete inactive sources
     app.register_blueprint(audit_admin.bp)  # browse/export the hash-chained audit log
     app.register_blueprint(export_bundles.bp)  # custody bundles for the workstation
+    app.register_blueprint(guide_pages.bp)  # the investigators' guide, and its PDF
+    app.register_blueprint(guidance.bp)  # partners' legal questions, advisers' answers
     api.init_app(app, csrf)  # /api/v1/: its own token gate, JSON errors, CSRF-exempt
     return app
 

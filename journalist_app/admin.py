@@ -1,6 +1,6 @@
 """Account management, for admins only: list, add, change role, deactivate/reactivate,
-put on or take off care duty, reset 2FA, reset passphrase. New credentials are shown
-once, in the POST's answer.
+put on or take off care duty, name legal advisers, reset 2FA, reset passphrase. New
+credentials are shown once, in the POST's answer.
 
 Creating an account or resetting its passphrase also makes the account's key (see
 vault.services.accounts); the admin's session then re-seals a batch of what it can
@@ -17,9 +17,10 @@ from journalist_app.account_keys import key_failed, reseal_for_new_readers
 from journalist_app.care_forms import CareDutyForm
 from journalist_app.context import current_reviewer, db, hasher, runtime
 from journalist_app.forms import NewReviewerForm, RoleForm
+from journalist_app.guidance_forms import LegalAdviserForm
 from vault.errors import VaultError
 from vault.models import Reviewer, Role
-from vault.services import care, reviewers
+from vault.services import care, guidance, reviewers
 from vault.services.accounts import make_account_key
 from vault.services.audit import record as record_audit
 from vault.services.reviewers import InvalidUsernameError, LastAdminError, UsernameTakenError
@@ -117,6 +118,23 @@ def care_duty(reviewer_uuid: str) -> ResponseReturnValue:
         flash(_("Partners are never on care duty."), "error")
     else:
         flash(_("Now on care duty.") if on_duty else _("No longer on care duty."), "success")
+    return _to_reviewer(reviewer_uuid)
+
+
+@bp.route("/reviewers/<reviewer_uuid>/legal-adviser", methods=["POST"])
+def legal_adviser(reviewer_uuid: str) -> ResponseReturnValue:
+    actor = current_reviewer()
+    account = reviewers.get_reviewer(db(), actor, reviewer_uuid)
+    form = LegalAdviserForm()
+    if not form.validate_on_submit():
+        abort(400)
+    adviser = form.adviser.data == "1"
+    try:
+        guidance.set_legal_adviser(db(), actor, account, adviser)
+    except guidance.InvalidGuidanceError:
+        flash(_("Partners are never WWoW legal advisers."), "error")
+    else:
+        flash(_("Now a legal adviser.") if adviser else _("No longer a legal adviser."), "success")
     return _to_reviewer(reviewer_uuid)
 
 

@@ -11,7 +11,15 @@ from journalist_app.context import current_reviewer, db, hasher, runtime, server
 from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer, Role
-from vault.services import care, care_queue, notes, referrals, reviewers, team_replies
+from vault.services import (
+    care,
+    care_queue,
+    guidance,
+    notes,
+    referrals,
+    reviewers,
+    team_replies,
+)
 from web_shared.client import client_key
 
 bp = Blueprint("auth", __name__)
@@ -102,8 +110,8 @@ def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
 
 
 def _reseal(reviewer: Reviewer, key: str) -> None:
-    """Re-seal a bounded batch of older notes, replies' team copies, referral messages and
-    care requests this account can open to today's readers (vault.services.notes,
+    """Re-seal a bounded batch of older notes, replies' team copies, referral messages,
+    legal guidance and care requests this account can open to today's readers (vault.services.notes,
     vault.services.team_replies, vault.services.care); a failure never costs the login."""
     rt = runtime()
     try:
@@ -127,7 +135,15 @@ def _reseal(reviewer: Reviewer, key: str) -> None:
             rt.submission_fingerprint,
             limit=notes.RESEAL_BATCH - done,
         )
-        referrals.reseal_pending_messages(
+        done += referrals.reseal_pending_messages(
+            db(),
+            rt.keyring,
+            reviewer,
+            key,
+            rt.submission_fingerprint,
+            limit=notes.RESEAL_BATCH - done,
+        )
+        guidance.reseal_pending(
             db(),
             rt.keyring,
             reviewer,

@@ -22,12 +22,15 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
+from sqlalchemy import select
 
 from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.browser.page_audit import PageAudit, heaviest, screenshot_folder
 from tests.support import reviewer_pages
 from tests.support.journalist import Account
+from vault.models import Reviewer
+from vault.services import guidance
 
 MAX_PAGE_BYTES = 40 * 1024
 WEIGHTS: dict[str, int] = {}  # "lang name" -> bytes, printed at the end
@@ -88,6 +91,11 @@ def test_every_reviewer_page(
         _log_in(partner, made.partner)
         seeded = reviewer_pages.content(runtime, made, lang=lang)
         case, referral = seeded.case_uuid, seeded.referral_uuid
+        # The admin answers legal questions too (named from the console: actor None).
+        with runtime.session_factory() as db:
+            account = db.scalars(select(Reviewer).where(Reviewer.uuid == made.admin.uuid)).one()
+            guidance.set_legal_adviser(db, None, account, True)
+            db.commit()
         source = f"/sources/{seeded.source_uuid}"
 
         for path, name in [
@@ -111,6 +119,9 @@ def test_every_reviewer_page(
             (f"/admin/reviewers/{made.partner.uuid}", "admin-reviewer"),
             ("/admin/audit/", "audit-log"),
             ("/admin/retention/", "retention-preview"),
+            ("/guide/", "guide"),
+            ("/guidance/questions", "legal-questions"),
+            (f"/referrals/{referral}/guidance", "legal-guidance"),
         ]:
             admin.check(path, name)
         admin.check("/nowhere", "not-found", status=404)
@@ -183,6 +194,7 @@ def test_every_reviewer_page(
         for path, name in [
             ("/referrals/", "referrals"),
             (f"/referrals/{referral}", "referral"),
+            ("/guide/", "guide"),
         ]:
             partner.check(path, name)
         partner.check("/cases/", "forbidden", status=403)

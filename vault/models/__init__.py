@@ -15,6 +15,7 @@ from vault.models.case import (
 )
 from vault.models.consent import ConsentAnswer, ConsentOrigin, ConsentRecord
 from vault.models.consent_document import ConsentDocument
+from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
 from vault.models.legal_hold import LegalHold
 from vault.models.note import AccountKey, CaseNote
 from vault.models.partner import (
@@ -53,6 +54,8 @@ __all__ = [
     "ConsentOrigin",
     "ConsentRecord",
     "CustodyReceipt",
+    "GuidanceAnswer",
+    "GuidanceQuestion",
     "LegalHold",
     "ObservatoryRelease",
     "PartnerMember",

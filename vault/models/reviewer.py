@@ -45,6 +45,9 @@ class Reviewer(Base):
     # On the care team's duty (analysts and admins only; vault.services.care): care
     # requests are sealed to the on-duty accounts' keys.
     on_care_duty: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # One of WWoW's legal advisers (analysts and admins only; vault.services.guidance):
+    # partner investigators' legal questions are sealed to them and they answer.
+    legal_adviser: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 

@@ -1,8 +1,8 @@
 """Re-sealing: an encrypted item sealed again to the readers the rules give it today.
 
 Shared by case notes (vault.services.notes), referral messages
-(vault.services.referrals), care requests (vault.services.care) and the team copies of
-replies (vault.services.team_replies). The server holds
+(vault.services.referrals), care requests (vault.services.care), the team copies of
+replies (vault.services.team_replies) and legal guidance (vault.services.guidance). The server holds
 no key passphrase outside a logged-in session, so only a session with an unlocked
 account key re-seals, and only items sealed to that key: it decrypts them in memory
 and seals them to the current recipients (the caller decides who they are, always
@@ -19,7 +19,16 @@ from sqlalchemy import ColumnElement, CursorResult, Row, Select, literal, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from vault.errors import DecryptionError, VaultError
-from vault.models import AccountKey, CareRequest, CaseNote, ReferralMessage, ReplyCopy, Reviewer
+from vault.models import (
+    AccountKey,
+    CareRequest,
+    CaseNote,
+    GuidanceAnswer,
+    GuidanceQuestion,
+    ReferralMessage,
+    ReplyCopy,
+    Reviewer,
+)
 from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES
 from vault.ports import Keyring
@@ -40,8 +49,10 @@ __all__ = [
     "sealed_to",
 ]
 
-Sealed = CaseNote | ReferralMessage | CareRequest | ReplyCopy
-S = TypeVar("S", CaseNote, ReferralMessage, CareRequest, ReplyCopy)
+Sealed = CaseNote | ReferralMessage | CareRequest | ReplyCopy | GuidanceQuestion | GuidanceAnswer
+S = TypeVar(
+    "S", CaseNote, ReferralMessage, CareRequest, ReplyCopy, GuidanceQuestion, GuidanceAnswer
+)
 # What to seal again: the item, its plaintext, the recipients it is sealed to now.
 Batch = list[tuple[Sealed, bytes, Sequence[str]]]
 # The most a note or referral message decrypts to: each is at most 20,000 characters
@@ -59,6 +70,8 @@ _AUDITED: dict[type[Any], tuple[str, str]] = {
     CareRequest: ("care_request", "care_request_resealed"),
     # Named by the reply's uuid: the copy has no identity of its own.
     ReplyCopy: ("reply", "reply_copy_resealed"),
+    GuidanceQuestion: ("guidance_question", "referral_guidance_resealed"),
+    GuidanceAnswer: ("guidance_answer", "referral_guidance_resealed"),
 }
 
 
