@@ -12,6 +12,7 @@ from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer, Role
 from vault.services import care, care_queue, notes, referrals, reviewers, team_replies
+from vault.transaction import savepoint
 from web_shared.client import client_key
 
 bp = Blueprint("auth", __name__)
@@ -90,12 +91,12 @@ def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
     A failure costs note access for this session, never the login itself.
     """
     try:
-        key = notes.unlock_account_key(
-            db(), runtime().keyring, reviewer, passphrase[: reviewers.MAX_PASSPHRASE_CHARS]
-        )
+        with savepoint(db()):  # a failure undoes the key's making only, never the login
+            key = notes.unlock_account_key(
+                db(), runtime().keyring, reviewer, passphrase[: reviewers.MAX_PASSPHRASE_CHARS]
+            )
         server_session()[NOTES_KEY] = key
     except VaultError as exc:
-        db().rollback()
         current_app.logger.error("account key unlock failed: %s", type(exc).__name__)
         return
     _reseal(reviewer, key)
@@ -107,38 +108,38 @@ def _reseal(reviewer: Reviewer, key: str) -> None:
     vault.services.team_replies, vault.services.care); a failure never costs the login."""
     rt = runtime()
     try:
-        # Care requests first: they are the ones someone may be waiting on.
-        done = care.reseal_pending_care(
-            db(), rt.keyring, reviewer, key, rt.submission_fingerprint, limit=notes.RESEAL_BATCH
-        )
-        done += notes.reseal_pending_notes(
-            db(),
-            rt.keyring,
-            reviewer,
-            key,
-            rt.submission_fingerprint,
-            limit=notes.RESEAL_BATCH - done,
-        )
-        done += team_replies.reseal_pending_copies(
-            db(),
-            rt.keyring,
-            reviewer,
-            key,
-            rt.submission_fingerprint,
-            limit=notes.RESEAL_BATCH - done,
-        )
-        referrals.reseal_pending_messages(
-            db(),
-            rt.keyring,
-            reviewer,
-            key,
-            rt.submission_fingerprint,
-            limit=notes.RESEAL_BATCH - done,
-        )
+        with savepoint(db()):  # a failure undoes the re-sealing only, never the login
+            # Care requests first: they are the ones someone may be waiting on.
+            done = care.reseal_pending_care(
+                db(), rt.keyring, reviewer, key, rt.submission_fingerprint, limit=notes.RESEAL_BATCH
+            )
+            done += notes.reseal_pending_notes(
+                db(),
+                rt.keyring,
+                reviewer,
+                key,
+                rt.submission_fingerprint,
+                limit=notes.RESEAL_BATCH - done,
+            )
+            done += team_replies.reseal_pending_copies(
+                db(),
+                rt.keyring,
+                reviewer,
+                key,
+                rt.submission_fingerprint,
+                limit=notes.RESEAL_BATCH - done,
+            )
+            referrals.reseal_pending_messages(
+                db(),
+                rt.keyring,
+                reviewer,
+                key,
+                rt.submission_fingerprint,
+                limit=notes.RESEAL_BATCH - done,
+            )
     except Exception as exc:
         # Best effort: a database or gpg failure here must not turn a verified login
         # into an error page; the next login or read tries again. Logged by type only.
-        db().rollback()
         current_app.logger.error("re-sealing failed: %s", type(exc).__name__)
 
 

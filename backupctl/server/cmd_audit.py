@@ -7,6 +7,7 @@ import click
 from backupctl._common import CliState
 from vault import audit_chain
 from vault.db import make_engine, make_session_factory
+from vault.transaction import unit_of_work
 
 
 @click.group()
@@ -21,7 +22,7 @@ def verify(state: CliState) -> None:
     config = state.config()
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        with make_session_factory(engine)() as db, unit_of_work(db):
             report = audit_chain.verify(db)
     finally:
         engine.dispose()

@@ -17,6 +17,7 @@ from keys.lifecycle import fingerprint_groups
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey, TrustedKeys, VerifyKey
 from vault.db import make_engine, make_session_factory
 from vault.services import custody as custody_service
+from vault.transaction import unit_of_work
 
 RETIRED_DIR = "retired_receipt_keys"
 
@@ -45,7 +46,7 @@ def verify_server_log(state: CliState) -> None:
     ]
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        with make_session_factory(engine)() as db, unit_of_work(db):
             count = custody_service.verify_log(db, TrustedKeys(keys))
     finally:
         engine.dispose()
@@ -71,9 +72,8 @@ def rotate_receipt_key(state: CliState) -> None:
     try:
         factory = make_session_factory(engine)
         custody_service.bind_signer(factory, old)
-        with factory() as db:
+        with factory() as db, unit_of_work(db):
             custody_service.rotate_receipt_key(db, new)
-            db.commit()
     except BaseException:
         next_path.unlink(missing_ok=True)
         raise

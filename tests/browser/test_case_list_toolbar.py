@@ -55,7 +55,7 @@ def test_toolbar_filters_and_header_sorts(
     account = make_account(runtime, "analyst1")
     first, second = make_source(runtime), make_source(runtime)
     now = dt.datetime.now(dt.UTC)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         soon = cases.create_case(db, me, [first.uuid], urgent_medical=True)
         # Only `soon` is assigned to me (a new case's creator is assigned by default).

@@ -149,7 +149,6 @@ def seal_care_request(
     db.add(request)
     db.flush()
     audit.record(db, None, "care_request_created", "care_request", request.uuid)
-    db.commit()
     return request
 
 
@@ -165,10 +164,9 @@ def is_care_member(db: Session, reviewer: Reviewer) -> bool:
 
 
 def require_care_member(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
-    """Refuse anyone else (the refusal is audited and committed)."""
+    """Refuse anyone else (the refusal is audited, even though the transaction fails)."""
     if not is_care_member(db, actor):
-        audit.record(db, actor, "care_access_denied", "care_request", object_uuid)
-        db.commit()
+        audit.record_refusal(db, actor, "care_access_denied", "care_request", object_uuid)
         raise RefusalRecordedError("not on the care team")
 
 
@@ -182,7 +180,6 @@ def set_on_duty(db: Session, actor: Reviewer | None, reviewer: Reviewer, on_duty
     reviewer.on_care_duty = on_duty
     action = "care_duty_started" if on_duty else "care_duty_ended"
     audit.record(db, actor, action, "reviewer", reviewer.uuid)
-    db.commit()
 
 
 def reseal_pending_care(
@@ -254,5 +251,4 @@ def escalate_overdue(db: Session, *, minutes: int, now: dt.datetime | None = Non
     for request in due:
         request.escalated_at = now
         audit.record(db, None, "care_request_escalated", "care_request", request.uuid)
-    db.commit()
     return [request.uuid for request in due]

@@ -56,6 +56,7 @@ from vault.services.case_triage import (
     valid_labels,
 )
 from vault.services.case_workflow import check_transition, path_from_new
+from vault.transaction import savepoint
 
 __all__ = [
     "KEEP",
@@ -103,10 +104,9 @@ class SecondCaseError(InvalidCaseInputError):
 
 
 def require_worker(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
-    """Refuse (and record the refusal, committed even though the request fails)."""
+    """Refuse (and record the refusal, kept even though the transaction fails)."""
     if not can_work_cases(actor):
-        audit.record(db, actor, "case_access_denied", "case", object_uuid)
-        db.commit()
+        audit.record_refusal(db, actor, "case_access_denied", "case", object_uuid)
         raise RefusalRecordedError("no access to cases")
 
 
@@ -243,7 +243,7 @@ def create_case(
         )
         # A savepoint: if a concurrent creation took this reference, retry with the next.
         try:
-            with db.begin_nested():
+            with savepoint(db):
                 db.add(case)
                 db.flush()
         except IntegrityError:
@@ -269,7 +269,6 @@ def create_case(
     record_changes(db, actor, case, changes(start, done))
     for target in steps:
         _move(db, actor, case, target, None)
-    db.commit()
     return case
 
 
@@ -285,7 +284,6 @@ def get_case(db: Session, actor: Reviewer, case_uuid: str) -> Case:
 def open_case(db: Session, actor: Reviewer, case_uuid: str) -> Case:
     case = get_case(db, actor, case_uuid)
     audit.record(db, actor, "case_viewed", "case", case.uuid)
-    db.commit()
     return case
 
 
@@ -309,7 +307,6 @@ def _change(
 ) -> Case:
     _touch(case)
     audit.record(db, actor, action, "case", case.uuid, detail=detail)
-    db.commit()
     return case
 
 
@@ -423,7 +420,6 @@ def set_status(
 ) -> Case:
     case = get_case(db, actor, case_uuid)
     _move(db, actor, case, target, reason)
-    db.commit()
     return case
 
 
@@ -455,10 +451,7 @@ def update_case(
         after = replace(after, labels=frozenset(valid_labels(labels)))
     if not isinstance(assignee_uuids, Keep):
         after = replace(after, assignees=frozenset(assignee_uuids))
-    found = apply_triage(db, actor, case, after)
-    if found:
-        db.commit()
-    return found
+    return apply_triage(db, actor, case, after)
 
 
 def set_priority(db: Session, actor: Reviewer, case_uuid: str, priority: CasePriority) -> Case:

@@ -57,6 +57,7 @@ from vault.services import (
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.case_workflow import ACTIVE_REFERRALS
 from vault.store import Store
+from vault.transaction import savepoint
 
 __all__ = [
     "ConsentRequiredError",
@@ -112,8 +113,7 @@ def allowed_moves(
 
 
 def _deny(db: Session, actor: Reviewer, referral_uuid: str | None) -> RefusalRecordedError:
-    audit.record(db, actor, "referral_access_denied", "referral", referral_uuid)
-    db.commit()
+    audit.record_refusal(db, actor, "referral_access_denied", "referral", referral_uuid)
     return RefusalRecordedError("no access to this referral")
 
 
@@ -147,7 +147,7 @@ def create_referral(
         contact_consented=contact_consented,
     )
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(referral)
             db.flush()
     except IntegrityError as exc:
@@ -159,7 +159,6 @@ def create_referral(
     # The case follows: referring moves it to referred (case_workflow.follow_referral).
     cases.record_referral_effect(db, actor, case, R.PROPOSED, referral.uuid, True)
     referral_activity.mark_seen(db, actor, referral)
-    db.commit()
     return referral
 
 
@@ -226,7 +225,6 @@ def list_referrals(db: Session, actor: Reviewer, case_uuid: str | None = None) -
         query = query.where(Referral.org_id == org_id, Referral.status != R.DECLINED)
     found = list(db.scalars(query))
     audit.record(db, actor, "referrals_listed")
-    db.commit()
     return found
 
 
@@ -239,8 +237,7 @@ def set_status(
     in the same transaction (`case_workflow.follow_referral`)."""
     referral = get_referral(db, actor, referral_uuid)
     if cases.can_work_cases(actor) and target not in _ANALYST_MOVES:
-        audit.record(db, actor, "referral_status_denied", "referral", referral.uuid)
-        db.commit()
+        audit.record_refusal(db, actor, "referral_status_denied", "referral", referral.uuid)
         raise RefusalRecordedError("only the partner moves a referral forward")
     if target not in _MOVES[referral.status]:
         raise InvalidReferralError("status move not allowed")
@@ -254,7 +251,6 @@ def set_status(
         db, actor, referral.case, target, referral.uuid, _others_active(db, referral)
     )
     referral_activity.mark_seen(db, actor, referral)
-    db.commit()
     return referral
 
 
@@ -307,7 +303,6 @@ def add_message(
     db.add(message)
     db.flush()
     audit.record(db, actor, "referral_message_added", "referral_message", message.uuid)
-    db.commit()
     return message
 
 
@@ -338,7 +333,6 @@ def read_messages(
         resealing.reseal_opened(db, keyring, actor, opened, current)
     audit.record(db, actor, "referral_viewed", "referral", referral.uuid)
     referral_activity.mark_seen(db, actor, referral)
-    db.commit()
     return opened
 
 

@@ -24,6 +24,7 @@ from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES
 from vault.ports import Keyring
 from vault.services import audit
+from vault.transaction import savepoint
 
 __all__ = [
     "Batch",
@@ -173,7 +174,7 @@ def reseal_quietly(
     if not items:
         return
     try:
-        with db.begin_nested():
+        with savepoint(db):
             reseal(db, keyring, actor, items)
     except VaultError:
         pass  # nothing was written; the next reader or login tries again
@@ -271,5 +272,4 @@ def reseal_stale(
     finally:
         found.close()
     done = reseal(db, keyring, actor, batch) if batch else 0
-    db.commit()
     return done

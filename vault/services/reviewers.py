@@ -36,6 +36,7 @@ from vault.models import Reviewer, Role
 from vault.models.reviewer import USERNAME_MAX
 from vault.services import audit, unread
 from vault.throttle import ClientBudget
+from vault.transaction import savepoint
 
 __all__ = [
     "DEFAULT_HASHER",
@@ -308,25 +309,22 @@ def authenticate(
     try:
         verify_totp(db, reviewer, code, at=at)
     except AuthenticationError:
-        audit.record(db, None, "login_failed", "reviewer", reviewer.uuid)
-        db.commit()
+        audit.record_refusal(db, None, "login_failed", "reviewer", reviewer.uuid)
         raise
     if hasher.check_needs_rehash(reviewer.passphrase_hash):
         reviewer.passphrase_hash = hasher.hash(passphrase)
     reviewer.last_login_at = utcnow()
     unread.resync(db, reviewer)
     audit.record(db, reviewer, "login", "reviewer", reviewer.uuid)
-    db.commit()
     return reviewer
 
 
 def _fail(db: Session, reviewer: Reviewer | None) -> NoReturn:
     # The attempted username is never recorded: people type passphrases into it.
     if reviewer is None:
-        audit.record(db, None, "login_failed")
+        audit.record_refusal(db, None, "login_failed")
     else:
-        audit.record(db, None, "login_failed", "reviewer", reviewer.uuid)
-    db.commit()
+        audit.record_refusal(db, None, "login_failed", "reviewer", reviewer.uuid)
     raise AuthenticationError("login failed")
 
 
@@ -342,7 +340,6 @@ def load_session_reviewer(db: Session, reviewer_uuid: str, stamp: str) -> Review
 
 def record_logout(db: Session, reviewer: Reviewer) -> None:
     audit.record(db, reviewer, "logout", "reviewer", reviewer.uuid)
-    db.commit()
 
 
 # -- roles ---------------------------------------------------------------------------------
@@ -366,7 +363,6 @@ def require_admin(actor: Reviewer | None) -> None:
 def list_reviewers(db: Session, actor: Reviewer | None) -> list[Reviewer]:
     require_admin(actor)
     audit.record(db, actor, "reviewers_listed")
-    db.commit()
     return list(db.scalars(select(Reviewer).order_by(Reviewer.username)))
 
 
@@ -376,7 +372,6 @@ def get_reviewer(db: Session, actor: Reviewer | None, reviewer_uuid: str) -> Rev
     if reviewer is None:
         raise NotFoundError("no such reviewer")
     audit.record(db, actor, "reviewer_viewed", "reviewer", reviewer.uuid)
-    db.commit()
     return reviewer
 
 
@@ -410,15 +405,14 @@ def create_reviewer(
         is_active=True,
     )
     set_totp_secret(db, reviewer, generate_otp_secret())
-    db.add(reviewer)
     try:
-        db.flush()  # assigns the uuid the audit event refers to
-        unread.resync(db, reviewer)
-        audit.record(db, actor, "reviewer_created", "reviewer", reviewer.uuid)
-        db.commit()
+        with savepoint(db):
+            db.add(reviewer)
+            db.flush()  # assigns the uuid the audit event refers to
     except IntegrityError as exc:  # a concurrent creation won the unique constraint
-        db.rollback()
         raise UsernameTakenError("username taken") from exc
+    unread.resync(db, reviewer)
+    audit.record(db, actor, "reviewer_created", "reviewer", reviewer.uuid)
     return reviewer, passphrase
 
 
@@ -434,7 +428,6 @@ def reset_passphrase(
     passphrase = generate_passphrase()
     reviewer.passphrase_hash = hasher.hash(passphrase)
     audit.record(db, actor, "passphrase_reset", "reviewer", reviewer.uuid)
-    db.commit()
     return passphrase
 
 
@@ -446,7 +439,6 @@ def reset_totp(db: Session, actor: Reviewer | None, reviewer: Reviewer) -> str:
     # The new secret's codes must work at once, whatever steps the old one used.
     reviewer.last_totp_step = 0
     audit.record(db, actor, "totp_reset", "reviewer", reviewer.uuid)
-    db.commit()
     return secret
 
 
@@ -479,7 +471,6 @@ def set_active(db: Session, actor: Reviewer | None, reviewer: Reviewer, active: 
     unread.resync(db, reviewer)
     action = "reviewer_activated" if active else "reviewer_deactivated"
     audit.record(db, actor, action, "reviewer", reviewer.uuid)
-    db.commit()
 
 
 def change_role(db: Session, actor: Reviewer | None, reviewer: Reviewer, role: Role) -> None:
@@ -496,4 +487,3 @@ def change_role(db: Session, actor: Reviewer | None, reviewer: Reviewer, role: R
     reviewer.role = role
     unread.resync(db, reviewer)
     audit.record(db, actor, "role_changed", "reviewer", reviewer.uuid)
-    db.commit()

@@ -22,7 +22,7 @@ from vault.services.reviewers import AccessDeniedError
 
 @pytest.fixture
 def db(runtime: Runtime) -> Iterator[Session]:
-    with runtime.session_factory() as session:
+    with runtime.session() as session:
         yield session
 
 

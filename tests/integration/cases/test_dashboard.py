@@ -16,7 +16,7 @@ from vault.services import cases
 
 def test_dashboard(analyst_client: FlaskClient, runtime: Runtime) -> None:
     source = make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst = db.scalars(select(Reviewer)).one()
         urgent = cases.create_case(db, analyst, [source.uuid], urgent_medical=True)
         late = cases.create_case(db, analyst, [source.uuid], second_case_confirmed=True)

@@ -29,7 +29,7 @@ def _queries(runtime: Runtime, db: Session, flt: InboxFilter, size: int) -> tupl
 
 def test_filters_sort_pages_and_query_count(runtime: Runtime) -> None:
     made = [make_source(runtime) for _ in range(5)]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)
         db.info["reviewer"] = analyst
         inbox.set_starred(db, analyst, made[0].uuid, True)
@@ -65,7 +65,7 @@ def test_filters_sort_pages_and_query_count(runtime: Runtime) -> None:
 
 def test_recent_first_and_inbox_page(runtime: Runtime) -> None:
     a, b = make_source(runtime), make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         db.execute(update(Source).where(Source.uuid == a.uuid).values(starred=False))
         analyst, _ = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)
         db.commit()

@@ -52,7 +52,7 @@ def _world(runtime: Runtime, analyst: Account) -> World:
     colleague_account = make_account(runtime, "colleague1")
     first, second = make_source(runtime), make_source(runtime)
     now = dt.datetime.now(dt.UTC)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me, colleague = _reviewer(db, analyst), _reviewer(db, colleague_account)
         # Assignees set below, explicitly; the sources' further cases are deliberate.
         unassigned: list[str] = []
@@ -238,7 +238,7 @@ def test_toolbar_filters_combine(
 
 def test_pages_and_no_query_per_row(runtime: Runtime, analyst: Account) -> None:
     made = [make_source(runtime) for _ in range(3)]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = _reviewer(db, analyst)
         for source in made:
             case = cases.create_case(db, me, [source.uuid])

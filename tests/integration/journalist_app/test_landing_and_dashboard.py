@@ -169,7 +169,7 @@ def test_partner_landing_lists_urgent_referrals_first(app: Flask, runtime: Runti
     partner = make_account(runtime, "partner1", Role.PARTNER)
     analyst = make_account(runtime, "analyst1")
     first, second = make_source(runtime), make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
         plain = cases.create_case(db, me, [first.uuid])
         urgent = cases.create_case(db, me, [second.uuid], urgent_medical=True)

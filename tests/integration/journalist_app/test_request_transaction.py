@@ -16,7 +16,7 @@ from vault.services import inbox
 
 def _starred(runtime: Runtime, source_uuid: str) -> tuple[bool, int]:
     """Whether the source is starred, and how many `source_starred` events there are."""
-    with runtime.session_factory() as session:
+    with runtime.session() as session:
         source = session.scalars(select(Source).where(Source.uuid == source_uuid)).one()
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "source_starred")

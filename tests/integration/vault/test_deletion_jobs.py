@@ -22,7 +22,7 @@ def _worker(rt: Runtime) -> SimpleWorker:
 
 
 def _submission(rt: Runtime) -> tuple[str, Path]:
-    with rt.session_factory() as db:
+    with rt.session() as db:
         source, _ = sources.create_source(db, rt.keyring, rt.config, codenames.generate_codename())
         [sub] = sources.submit(db, rt.store, source, rt.submission_fingerprint, "hello", [])
         return sub.uuid, rt.store.path_of(source.uuid, sub.filename)
@@ -30,17 +30,17 @@ def _submission(rt: Runtime) -> tuple[str, Path]:
 
 def test_submission_deletion_hides_at_once_then_shreds(runtime: Runtime) -> None:
     sub_uuid, path = _submission(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         sub = db.scalar(select(Submission).where(Submission.uuid == sub_uuid))
         assert sub is not None
         deletion.request_submission_deletion(db, runtime.redis, sub)
     # marked at once, file still there until the job runs
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(Submission.deleted_at).where(Submission.uuid == sub_uuid))
     assert path.exists()
     _worker(runtime).work(burst=True)
     assert not path.exists()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Submission)) == 0
     assert jobs.delete_submission(runtime, sub_uuid) is False  # nothing deleted twice
 
@@ -48,7 +48,7 @@ def test_submission_deletion_hides_at_once_then_shreds(runtime: Runtime) -> None
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_failed_job_is_retried(runtime: Runtime, database_url: str) -> None:
     sub_uuid, path = _submission(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         sub = db.scalar(select(Submission).where(Submission.uuid == sub_uuid))
         assert sub is not None
         deletion.request_submission_deletion(db, runtime.redis, sub, retry=Retry(max=2))
@@ -78,5 +78,5 @@ def test_failed_job_is_retried(runtime: Runtime, database_url: str) -> None:
     worker.work(burst=True)
     assert Job.fetch(job.id, connection=runtime.redis).get_status() == JobStatus.FINISHED
     assert not path.exists()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Submission)) == 0

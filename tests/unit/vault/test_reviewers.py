@@ -30,6 +30,7 @@ from vault.services.reviewers import (
     UsernameTakenError,
 )
 from vault.throttle import ClientBudget
+from vault.transaction import finish, unit_of_work
 
 FAST = reviewers.make_hasher(time_cost=1, memory_cost=8, parallelism=1)
 STEP = 30
@@ -214,7 +215,7 @@ class TestVerifyTotp:
 
     def test_concurrent_use_of_one_code(self, factory: sessionmaker[Session]) -> None:
         """Two sessions holding the same stale reviewer: only one can use a code."""
-        with factory() as setup:
+        with factory() as setup, unit_of_work(setup):
             reviewer, _ = _new(setup)
             uuid = reviewer.uuid
             secret = reviewers.totp_secret(setup, reviewer)
@@ -288,8 +289,10 @@ class TestAuthenticate:
     def test_unknown_username_still_verifies_a_hash(
         self, db: Session, budget: ClientBudget
     ) -> None:
-        """No such user: an argon2 verification runs anyway, and the error is the same."""
+        """No such user: an argon2 verification runs anyway, and the error is the same;
+        each failure is audited though the caller's transaction rolls back."""
         reviewer, _ = _new(db)
+        db.commit()
         counting = CountingHasher()
         errors: list[type[BaseException]] = []
         for username in ("nobody", "amina"):
@@ -303,6 +306,7 @@ class TestAuthenticate:
                     _code(db, reviewer, time.time()),
                     hasher=counting,
                 )
+            finish(db, success=False)  # the caller (a 401 answer) rolls back
             errors.append(type(info.value))
         assert counting.verifications == 2
         assert errors == [AuthenticationError, AuthenticationError]
