@@ -11,7 +11,15 @@ from journalist_app.context import current_reviewer, db, hasher, runtime, server
 from journalist_app.forms import LoginForm
 from vault.errors import AuthenticationError, LoginThrottledError, TotpReplayError, VaultError
 from vault.models import Reviewer, Role
-from vault.services import care, care_queue, notes, referrals, reviewers, team_replies
+from vault.services import (
+    care,
+    care_queue,
+    notes,
+    referral_messages,
+    reviewer_login,
+    reviewers,
+    team_replies,
+)
 from vault.transaction import savepoint
 from web_shared.client import client_key
 
@@ -37,9 +45,9 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         rt = runtime()
         try:
-            reviewer = reviewers.authenticate(
+            reviewer = reviewer_login.authenticate(
                 db(),
-                reviewers.login_budget(rt.redis, rt.config),
+                reviewer_login.login_budget(rt.redis, rt.config),
                 client_key(),
                 form.username.data or "",
                 form.passphrase.data or "",
@@ -129,7 +137,7 @@ def _reseal(reviewer: Reviewer, key: str) -> None:
                 rt.submission_fingerprint,
                 limit=notes.RESEAL_BATCH - done,
             )
-            referrals.reseal_pending_messages(
+            referral_messages.reseal_pending_messages(
                 db(),
                 rt.keyring,
                 reviewer,
@@ -145,6 +153,6 @@ def _reseal(reviewer: Reviewer, key: str) -> None:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
-    reviewers.record_logout(db(), current_reviewer())
+    reviewer_login.record_logout(db(), current_reviewer())
     server_session().destroy()  # the Redis entry and the cookie go
     return redirect(url_for("auth.login"))

@@ -25,7 +25,7 @@ from vault.models import (
     Reviewer,
     Role,
 )
-from vault.services import cases, notes, partners, referrals, replies
+from vault.services import case_edits, cases, notes, partners, referral_messages, referrals, replies
 from vault.services import sources as source_services
 
 
@@ -87,9 +87,9 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
         )
         case_uuid, case_reference = case.uuid, case.reference
         for label in ("medical", "north-kivu"):
-            cases.add_label(db, actor, case_uuid, label)
-        cases.assign(db, actor, case_uuid, made.admin.uuid)
-        cases.set_due(db, actor, case_uuid, dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
+            case_edits.add_label(db, actor, case_uuid, label)
+        case_edits.assign(db, actor, case_uuid, made.admin.uuid)
+        case_edits.set_due(db, actor, case_uuid, dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
         notes.add_note(
             db,
             runtime.keyring,
@@ -103,7 +103,7 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
         actor = _reviewer(db, made.admin.uuid)
         referral = referrals.create_referral(db, actor, case_uuid, made.org_uuid, submitted.uuid)
         referral_uuid = referral.uuid
-        referrals.add_message(
+        referral_messages.add_message(
             db,
             runtime.keyring,
             actor,

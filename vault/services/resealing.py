@@ -1,7 +1,7 @@
 """Re-sealing: an encrypted item sealed again to the readers the rules give it today.
 
 Shared by case notes (vault.services.notes), referral messages
-(vault.services.referrals), care requests (vault.services.care) and the team copies of
+(vault.services.referral_messages), care requests (vault.services.care) and the team copies of
 replies (vault.services.team_replies). The server holds
 no key passphrase outside a logged-in session, so only a session with an unlocked
 account key re-seals, and only items sealed to that key: it decrypts them in memory
@@ -46,7 +46,7 @@ S = TypeVar("S", CaseNote, ReferralMessage, CareRequest, ReplyCopy)
 # What to seal again: the item, its plaintext, the recipients it is sealed to now.
 Batch = list[tuple[Sealed, bytes, Sequence[str]]]
 # The most a note or referral message decrypts to: each is at most 20,000 characters
-# (notes.MAX_NOTE_CHARS, referrals.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8; a
+# (notes.MAX_NOTE_CHARS, referral_messages.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8; a
 # care request (an ASSIST document: choices and two short texts) is far smaller.
 # Anything larger is not opened (OutputTooLargeError is a DecryptionError). A reply's
 # team copy holds a reply, up to MAX_REPLY_BYTES.

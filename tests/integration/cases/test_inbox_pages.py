@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, make_source
 from vault.models import Role, Source
-from vault.services import cases, inbox, reviewers, submissions
+from vault.services import case_edits, cases, inbox, reviewers, submissions
 from vault.services.inbox_query import InboxFilter, list_page
 
 
@@ -35,8 +35,8 @@ def test_filters_sort_pages_and_query_count(runtime: Runtime) -> None:
         inbox.set_starred(db, analyst, made[0].uuid, True)
         submissions.mark_seen(db, analyst, made[1].uuid)
         case = cases.create_case(db, analyst, [made[2].uuid], urgent_medical=True)
-        cases.assign(db, analyst, case.uuid, analyst.uuid)
-        cases.add_label(db, analyst, case.uuid, "legal")
+        case_edits.assign(db, analyst, case.uuid, analyst.uuid)
+        case_edits.add_label(db, analyst, case.uuid, "legal")
 
         def names(**kw: object) -> set[str]:
             return {s.designation for s in list_page(db, analyst, InboxFilter(**kw)).sources}  # type: ignore[arg-type]

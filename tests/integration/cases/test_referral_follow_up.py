@@ -36,7 +36,7 @@ from vault.models import (
     Source,
     Submission,
 )
-from vault.services import cases, partners
+from vault.services import case_edits, partners
 
 PARTNER_NOTE = "PARTNER-MARKER-2b8f we can see her on Tuesday at 9"
 TO_SOURCE = "SOURCE-REPLY-MARKER-51aa come to the clinic on Tuesday morning"
@@ -136,7 +136,7 @@ def test_dashboard_shows_partner_activity_without_content(world: _World, runtime
     with runtime.session() as db:
         actor = db.scalars(select(Reviewer).where(Reviewer.username == "analyst1")).one()
         other_uuid = db.scalars(select(Reviewer.uuid).where(Reviewer.username == "analyst2")).one()
-        cases.assign(db, actor, world.case.uuid, other_uuid)
+        case_edits.assign(db, actor, world.case.uuid, other_uuid)
     assert referral_uuid in _activity(world.other.get("/dashboard/").get_data(as_text=True))
 
     # Opening the referral is seeing it: nothing new any more, until the partner acts.

@@ -38,7 +38,7 @@ from vault.models import (
     Role,
 )
 from vault.models.note import canonical_recipients
-from vault.services import notes, partners, referrals, resealing, reviewers
+from vault.services import notes, partners, referral_messages, resealing, reviewers
 
 NOTE = "RESEAL-NOTE-4c1e the survivor was moved to a safe house"
 MESSAGE = "RESEAL-MSG-9b2d please call before the visit"
@@ -423,7 +423,7 @@ class TestReferralMessages:
                 actor = db.scalars(
                     select(Reviewer).where(Reviewer.uuid == w.analyst_account.uuid)
                 ).one()
-                return referrals.reseal_pending_messages(
+                return referral_messages.reseal_pending_messages(
                     db,
                     runtime.keyring,
                     actor,
@@ -486,7 +486,7 @@ class TestReferralMessages:
             actor = db.scalars(
                 select(Reviewer).where(Reviewer.uuid == w.analyst_account.uuid)
             ).one()
-            opened = referrals.read_messages(
+            opened = referral_messages.read_messages(
                 db,
                 runtime.keyring,
                 actor,

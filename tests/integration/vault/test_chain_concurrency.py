@@ -21,7 +21,7 @@ from vault import audit_chain
 from vault.config import Budget
 from vault.errors import AuthenticationError
 from vault.models import AuditEvent, CustodyReceipt
-from vault.services import audit, custody, reviewers
+from vault.services import audit, custody, reviewer_login
 from vault.throttle import ClientBudget
 
 THREADS = 8
@@ -67,7 +67,7 @@ def test_concurrent_failed_logins_all_audit_and_the_chain_verifies(runtime: Runt
     def wrong_login(n: int) -> None:
         with runtime.session() as db:
             try:
-                reviewers.authenticate(
+                reviewer_login.authenticate(
                     db, budget, f"client{n}", f"nobody{n}", "wrong", "000000", hasher=FAST_HASHER
                 )
             except AuthenticationError:
