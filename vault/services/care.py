@@ -129,7 +129,7 @@ def seal_care_request(
     language: str,
     submission_fingerprint: str,
 ) -> CareRequest | None:
-    """Seal the care copy of an ASSIST `document` to the care readers; committed and
+    """Seal the care copy of an ASSIST `document` to the care readers; recorded and
     audited by uuid. None (nothing stored) when nobody could read it online."""
     assist = document.get("assist")
     if document.get("kind") != "assist" or not isinstance(assist, Mapping):
@@ -192,7 +192,7 @@ def reseal_pending_care(
     limit: int = 100,
 ) -> int:
     """Re-seal up to `limit` open or taken care requests (oldest first) that `actor` can
-    open and whose recipients are not the current care readers; committed with their
+    open and whose recipients are not the current care readers; recorded with their
     audit events. Only a current care reader re-seals. Returns how many were re-sealed."""
     mine = resealing.account_fingerprint(db, actor)
     current = care_recipients(db, submission_fingerprint)
@@ -231,7 +231,7 @@ def reseal_opened_care(
 
 def escalate_overdue(db: Session, *, minutes: int, now: dt.datetime | None = None) -> list[str]:
     """Escalate, once each, the urgent requests open and untaken for `minutes`; audited
-    (by the system, no actor) and committed. Returns their uuids."""
+    (by the system, no actor); the caller commits. Returns their uuids."""
     now = now or utcnow()
     due = db.scalars(
         select(CareRequest)

@@ -232,7 +232,7 @@ def reseal_pending_notes(
     limit: int = RESEAL_BATCH,
 ) -> int:
     """Re-seal up to `limit` notes (oldest first; at most `limit` decryptions) that `actor`
-    can open and whose recipients are not the current readers; committed with their
+    can open and whose recipients are not the current readers; recorded with their
     audit events.
 
     Only a current reader of notes re-seals them. Returns how many were re-sealed.

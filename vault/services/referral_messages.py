@@ -146,7 +146,7 @@ def reseal_pending_messages(
 ) -> int:
     """Re-seal up to `limit` messages (oldest first) that `actor` can open, of referrals
     it may see now and whose readers it is one of, whose recipients are not those
-    readers; committed with their audit events. Returns how many were re-sealed.
+    readers; recorded with their audit events. Returns how many were re-sealed.
 
     With `org_uuid`, only the messages of that organisation's referrals."""
     mine = resealing.account_fingerprint(db, actor)

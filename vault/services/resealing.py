@@ -260,7 +260,7 @@ def reseal_stale(
     """What a login re-seals: the rows of `stale` (each an item first, then whatever
     `readers` needs to name the item's current recipients), oldest first as `stale`
     orders them, opened up to `limit` times with this account's key and sealed again;
-    committed with their audit events. Returns how many were re-sealed.
+    recorded with their audit events. Returns how many were re-sealed.
 
     The rows are streamed, and the stream is closed before any row is rewritten.
     """

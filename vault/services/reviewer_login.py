@@ -161,7 +161,8 @@ def authenticate(
 
     Raises AuthenticationError (the same for an unknown username, a deactivated account,
     a wrong passphrase or a wrong code), or TotpReplayError (a reused code, reported only
-    once the passphrase was right). Commits the accepted step and an audit event.
+    once the passphrase was right). Records the accepted step and an audit event; a
+    failure is audited even though the caller rolls back (`audit.record_refusal`).
     """
     key = username.strip().lower()
     passphrase = passphrase[:MAX_PASSPHRASE_CHARS]
