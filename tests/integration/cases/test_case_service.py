@@ -18,6 +18,7 @@ from vault.services import case_edits, case_links, case_list, cases, reviewers
 from vault.services.case_list import CaseListFilter
 from vault.services.case_workflow import InvalidTransitionError
 from vault.services.reviewers import AccessDeniedError
+from vault.transaction import finish
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def db(runtime: Runtime) -> Iterator[Session]:
 
 def _reviewer(db: Session, name: str, role: Role = Role.ANALYST) -> Reviewer:
     reviewer, _ = reviewers.create_reviewer(db, name, role, hasher=FAST_HASHER)
+    db.commit()  # as the admin's request does: the account exists before the test's work
     return reviewer
 
 
@@ -190,8 +192,10 @@ class TestPartnerRefused:
     def test_every_case_operation_is_refused_and_audited(
         self, db: Session, analyst: Reviewer, partner: Reviewer, source: SubmittedSource
     ) -> None:
-        """A partner cannot create, list, open or change a case, even knowing its uuid."""
+        """A partner cannot create, list, open or change a case, even knowing its uuid;
+        each refusal is audited though its request rolls back."""
         case = cases.create_case(db, analyst, [source.uuid])
+        db.commit()
         attempts = [
             lambda: cases.create_case(db, partner, [source.uuid]),
             lambda: case_list.list_page(db, partner, CaseListFilter()),
@@ -203,6 +207,7 @@ class TestPartnerRefused:
         for attempt in attempts:
             with pytest.raises(AccessDeniedError):
                 attempt()
+            finish(db, success=False)  # the request answers 403: rolled back
         denied = db.scalars(
             select(AuditEvent).where(
                 AuditEvent.actor_id == partner.id, AuditEvent.action == "case_access_denied"

@@ -234,6 +234,7 @@ class TestNotes:
             actor = db.scalars(select(Reviewer).where(Reviewer.uuid == first.uuid)).one()
             args = (db, runtime.keyring, actor, passphrase, runtime.submission_fingerprint)
             assert notes.reseal_pending_notes(*args, limit=2) == 2
+            db.commit()  # as the login's request does
             ids = [e.object_uuid for e in _events(runtime, "case_note_resealed")]
             oldest = list(db.scalars(select(CaseNote.uuid).order_by(CaseNote.id)))
             assert ids == oldest[:2]

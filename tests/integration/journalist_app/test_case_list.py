@@ -244,6 +244,7 @@ def test_pages_and_no_query_per_row(runtime: Runtime, analyst: Account) -> None:
             case = cases.create_case(db, me, [source.uuid])
             case_edits.assign(db, me, case.uuid, me.uuid)
             case_edits.add_label(db, me, case.uuid, "kivu")
+        db.commit()  # the cases' own request ended before the list's
 
         def count(size: int) -> tuple[int, int]:
             seen: list[str] = []
