@@ -11,6 +11,9 @@ follows the transaction through three hooks kept on the session:
 - `keep_refusal`: an audit event that outlives a failing transaction (a refused access,
   a failed login). It joins the work if the transaction commits; if it rolls back, the
   event is written and committed on its own afterwards (`finish`).
+
+A step that may fail without failing its caller (best-effort work after a login, the
+care copy of a submission) runs in a `savepoint`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 __all__ = [
+    "AfterCommitError",
     "after_commit",
     "finish",
     "keep_refusal",
@@ -36,6 +40,10 @@ _HOOKS = "backup.transaction_hooks"
 _REFUSALS = "backup.refusals"
 
 log = logging.getLogger(__name__)
+
+
+class AfterCommitError(Exception):
+    """An `after_commit` action failed; the transaction itself is committed."""
 
 
 @dataclass
@@ -64,7 +72,7 @@ def on_rollback(db: Session, undo: Callable[[], object]) -> None:
 def after_commit(db: Session, then: Callable[[], object]) -> None:
     """Run `then` once the whole transaction has committed (never if it, or the savepoint
     it was registered in, rolls back). It runs after the commit, the session idle; if it
-    raises, the commit call raises (the rows stay committed)."""
+    raises, the commit call raises AfterCommitError (the rows stay committed)."""
     _hooks(db).then.append(then)
 
 
@@ -86,6 +94,8 @@ def finish(db: Session, *, success: bool) -> None:
                 write(db)
             db.commit()
             return
+        except AfterCommitError:
+            raise  # committed, refusals included
         except BaseException:
             db.rollback()
             _commit_alone(db, refusals)
@@ -167,4 +177,4 @@ def _ended(db: Session, transaction: SessionTransaction) -> None:
         except Exception as exc:  # the others still run; the first failure is raised
             failed = failed or exc
     if failed is not None:
-        raise failed
+        raise AfterCommitError(type(failed).__name__) from failed

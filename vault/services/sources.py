@@ -6,6 +6,7 @@ import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -345,15 +346,10 @@ def _after(
     """What follows the caller's transaction: the files written here are shredded if it
     rolls back (nothing acknowledged refers to them); older consent states are pruned
     once it commits."""
-    paths = [sealed.path for sealed in written]
-
-    def shred_written() -> None:
-        for path in paths:
-            store.shred(path)
-
-    on_rollback(db, shred_written)
+    for sealed in written:
+        on_rollback(db, partial(store.shred, sealed.path))
     if consent_state is not None:
-        after_commit(db, lambda: source_consent.prune(store, source))
+        after_commit(db, partial(source_consent.prune, store, source))
 
 
 def _record(source: Source, kind: SubmissionKind, sealed: SealedFile) -> Submission:

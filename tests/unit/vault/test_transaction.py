@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from vault.db import make_engine
 from vault.transaction import (
+    AfterCommitError,
     after_commit,
     finish,
     keep_refusal,
@@ -108,9 +109,23 @@ def test_an_after_commit_failure_is_raised_once_committed(engine: Engine) -> Non
         _add(db, "stored")
         after_commit(db, fail)
         after_commit(db, lambda: ran.append("still ran"))
-        with pytest.raises(OSError):
+        with pytest.raises(AfterCommitError) as raised:
             db.commit()
+        assert isinstance(raised.value.__cause__, OSError)
         assert ran == ["still ran"]
         _add(db, "the session is usable")
         db.commit()
     assert _names(engine) == ["stored", "the session is usable"]
+
+
+def test_a_refusal_is_written_once_when_an_after_commit_action_fails(engine: Engine) -> None:
+    def fail() -> None:
+        raise OSError("the queue is down")
+
+    with Session(engine) as db:
+        _add(db, "work")
+        keep_refusal(db, lambda session: _add(session, "refusal"))
+        after_commit(db, fail)
+        with pytest.raises(AfterCommitError):
+            finish(db, success=True)
+    assert _names(engine) == ["work", "refusal"]
