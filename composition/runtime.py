@@ -22,6 +22,7 @@ from vault.errors import ConfigError
 from vault.guards import SpaceGuard, sqlite_directory
 from vault.services import custody
 from vault.store import Store
+from vault.transaction import unit_of_work
 
 # A Redis that hangs (stopped, swapping, a full network buffer) must not hang every
 # request thread with it: each command gives up after this long and the request gets
@@ -44,16 +45,10 @@ class Runtime:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
-        session = self.session_factory()
-        try:
+        """A session in one transaction (`vault.transaction.unit_of_work`): committed
+        on success, rolled back on error; used by the jobs and the commands."""
+        with self.session_factory() as session, unit_of_work(session):
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     @property
     def submission_fingerprint(self) -> str:

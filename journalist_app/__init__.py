@@ -45,7 +45,7 @@ from journalist_app.context import (
 from journalist_app.refusals import record_refusal
 from vault.config import Config, load_config
 from vault.errors import NotFoundError, StorageFullError
-from vault.services import reviewers
+from vault.services import reviewer_login, reviewers
 from vault.services.audit_log import RefusalRecordedError
 from vault.services.inbox import is_uuid
 from vault.services.reviewers import AccessDeniedError
@@ -166,7 +166,7 @@ def _login_gate() -> ResponseReturnValue | None:
     session = server_session()
     reviewer_uuid, stamp = session.get("reviewer"), session.get("stamp")
     if isinstance(reviewer_uuid, str) and isinstance(stamp, str):
-        reviewer = reviewers.load_session_reviewer(db(), reviewer_uuid, stamp)
+        reviewer = reviewer_login.load_session_reviewer(db(), reviewer_uuid, stamp)
         if reviewer is None:
             session.destroy()
         g.reviewer = reviewer

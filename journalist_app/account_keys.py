@@ -10,11 +10,12 @@ from journalist_app.auth import NOTES_KEY
 from journalist_app.context import current_reviewer, db, runtime, server_session
 from vault.errors import VaultError
 from vault.services import accounts
+from vault.transaction import savepoint
 
 
 def key_failed(exc: VaultError) -> None:
-    """The account exists without a key: it gets one at its first login. Logged by type."""
-    db().rollback()
+    """The account exists without a key: it gets one at its first login. Logged by type.
+    (The key is made in a savepoint, so its failure undid the key's making only.)"""
     current_app.logger.error("account key creation failed: %s", type(exc).__name__)
     flash(_("The account's key could not be made now: it will be made at its first login."))
 
@@ -27,9 +28,14 @@ def reseal_for_new_readers(org_uuid: str | None = None) -> None:
         return  # this session holds no unlocked key: the next logins and reads do it
     rt = runtime()
     try:
-        accounts.reseal_for_new_readers(
-            db(), rt.keyring, current_reviewer(), key, rt.submission_fingerprint, org_uuid=org_uuid
-        )
+        with savepoint(db()):  # a failure undoes the re-sealing only
+            accounts.reseal_for_new_readers(
+                db(),
+                rt.keyring,
+                current_reviewer(),
+                key,
+                rt.submission_fingerprint,
+                org_uuid=org_uuid,
+            )
     except Exception as exc:  # a failure here must not hide the credentials just made
-        db().rollback()
         current_app.logger.error("re-sealing failed: %s", type(exc).__name__)

@@ -22,8 +22,9 @@ from vault.errors import VaultError
 from vault.models import Reviewer, Role
 from vault.services import care, guidance, reviewers
 from vault.services.accounts import make_account_key
-from vault.services.audit import record as record_audit
+from vault.services.audit import record_refusal
 from vault.services.reviewers import InvalidUsernameError, LastAdminError, UsernameTakenError
+from vault.transaction import savepoint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -34,8 +35,7 @@ def _admins_only() -> None:
     reviewer = current_reviewer()
     if not reviewer.is_admin:
         # Recorded before refusing: an analyst probing admin pages must leave a trace.
-        record_audit(db(), reviewer, "admin_access_denied", "admin")
-        db().commit()
+        record_refusal(db(), reviewer, "admin_access_denied", "admin")
         abort(403)
 
 
@@ -196,7 +196,8 @@ def reset_passphrase(reviewer_uuid: str) -> ResponseReturnValue:
 def _make_key(account: Reviewer, passphrase: str, actor: Reviewer) -> None:
     """The account's (new) key, then what was written before sealed to it."""
     try:
-        make_account_key(db(), runtime().keyring, account, passphrase, actor=actor)
+        with savepoint(db()):  # a failure costs the key only, never the account
+            make_account_key(db(), runtime().keyring, account, passphrase, actor=actor)
     except VaultError as exc:
         key_failed(exc)
         return

@@ -16,10 +16,12 @@ from vault.services import (
     care_queue,
     guidance,
     notes,
-    referrals,
+    referral_messages,
+    reviewer_login,
     reviewers,
     team_replies,
 )
+from vault.transaction import savepoint
 from web_shared.client import client_key
 
 bp = Blueprint("auth", __name__)
@@ -44,9 +46,9 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         rt = runtime()
         try:
-            reviewer = reviewers.authenticate(
+            reviewer = reviewer_login.authenticate(
                 db(),
-                reviewers.login_budget(rt.redis, rt.config),
+                reviewer_login.login_budget(rt.redis, rt.config),
                 client_key(),
                 form.username.data or "",
                 form.passphrase.data or "",
@@ -98,12 +100,12 @@ def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
     A failure costs note access for this session, never the login itself.
     """
     try:
-        key = notes.unlock_account_key(
-            db(), runtime().keyring, reviewer, passphrase[: reviewers.MAX_PASSPHRASE_CHARS]
-        )
+        with savepoint(db()):  # a failure undoes the key's making only, never the login
+            key = notes.unlock_account_key(
+                db(), runtime().keyring, reviewer, passphrase[: reviewers.MAX_PASSPHRASE_CHARS]
+            )
         server_session()[NOTES_KEY] = key
     except VaultError as exc:
-        db().rollback()
         current_app.logger.error("account key unlock failed: %s", type(exc).__name__)
         return
     _reseal(reviewer, key)
@@ -115,51 +117,51 @@ def _reseal(reviewer: Reviewer, key: str) -> None:
     vault.services.team_replies, vault.services.care); a failure never costs the login."""
     rt = runtime()
     try:
-        # Care requests first: they are the ones someone may be waiting on.
-        done = care.reseal_pending_care(
-            db(), rt.keyring, reviewer, key, rt.submission_fingerprint, limit=notes.RESEAL_BATCH
-        )
-        done += notes.reseal_pending_notes(
-            db(),
-            rt.keyring,
-            reviewer,
-            key,
-            rt.submission_fingerprint,
-            limit=notes.RESEAL_BATCH - done,
-        )
-        done += team_replies.reseal_pending_copies(
-            db(),
-            rt.keyring,
-            reviewer,
-            key,
-            rt.submission_fingerprint,
-            limit=notes.RESEAL_BATCH - done,
-        )
-        done += referrals.reseal_pending_messages(
-            db(),
-            rt.keyring,
-            reviewer,
-            key,
-            rt.submission_fingerprint,
-            limit=notes.RESEAL_BATCH - done,
-        )
-        guidance.reseal_pending(
-            db(),
-            rt.keyring,
-            reviewer,
-            key,
-            rt.submission_fingerprint,
-            limit=notes.RESEAL_BATCH - done,
-        )
+        with savepoint(db()):  # a failure undoes the re-sealing only, never the login
+            # Care requests first: they are the ones someone may be waiting on.
+            done = care.reseal_pending_care(
+                db(), rt.keyring, reviewer, key, rt.submission_fingerprint, limit=notes.RESEAL_BATCH
+            )
+            done += notes.reseal_pending_notes(
+                db(),
+                rt.keyring,
+                reviewer,
+                key,
+                rt.submission_fingerprint,
+                limit=notes.RESEAL_BATCH - done,
+            )
+            done += team_replies.reseal_pending_copies(
+                db(),
+                rt.keyring,
+                reviewer,
+                key,
+                rt.submission_fingerprint,
+                limit=notes.RESEAL_BATCH - done,
+            )
+            done += referral_messages.reseal_pending_messages(
+                db(),
+                rt.keyring,
+                reviewer,
+                key,
+                rt.submission_fingerprint,
+                limit=notes.RESEAL_BATCH - done,
+            )
+            guidance.reseal_pending(
+                db(),
+                rt.keyring,
+                reviewer,
+                key,
+                rt.submission_fingerprint,
+                limit=notes.RESEAL_BATCH - done,
+            )
     except Exception as exc:
         # Best effort: a database or gpg failure here must not turn a verified login
         # into an error page; the next login or read tries again. Logged by type only.
-        db().rollback()
         current_app.logger.error("re-sealing failed: %s", type(exc).__name__)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
-    reviewers.record_logout(db(), current_reviewer())
+    reviewer_login.record_logout(db(), current_reviewer())
     server_session().destroy()  # the Redis entry and the cookie go
     return redirect(url_for("auth.login"))

@@ -35,7 +35,16 @@ from journalist_app.listing import Sorter
 from vault.db import utcnow
 from vault.errors import EmptySubmissionError, NotFoundError
 from vault.models import Case, CasePriority, CaseStatus, Reviewer
-from vault.services import case_list, cases, inbox, referral_activity, referrals, replies
+from vault.services import (
+    case_edits,
+    case_links,
+    case_list,
+    cases,
+    inbox,
+    referral_activity,
+    referrals,
+    replies,
+)
 from vault.services.case_changes import InvalidLabelError, parse_labels
 from vault.services.case_workflow import (
     InvalidTransitionError,
@@ -91,7 +100,7 @@ def new_case_form(source_uuid: str) -> NewCaseForm:
 
 @bp.app_template_global()
 def assignable_reviewers() -> list[Reviewer]:
-    return cases.assignable_reviewers(db(), current_reviewer())
+    return case_edits.assignable_reviewers(db(), current_reviewer())
 
 
 @bp.app_context_processor
@@ -115,7 +124,7 @@ def index() -> ResponseReturnValue:
         flt=flt,
         statuses=list(CaseStatus),
         labels=case_list.known_labels(db(), reviewer),
-        assignable=cases.assignable_reviewers(db(), reviewer),
+        assignable=case_edits.assignable_reviewers(db(), reviewer),
         sorter=Sorter(
             "cases.index",
             request.args,
@@ -223,7 +232,7 @@ def _show(
     if suggested is not None:
         # The move the referrals point to comes first, with its reason chosen.
         moves.sort(key=lambda move: move[0] is not suggested[0])
-    assignable = cases.assignable_reviewers(db(), reviewer)
+    assignable = case_edits.assignable_reviewers(db(), reviewer)
     # An assignee who can no longer be assigned stays listed (ticked): saving the form
     # must not unassign anyone the analyst did not untick.
     known = {r.uuid for r in assignable}
@@ -237,7 +246,7 @@ def _show(
         edit_form=form,
         reply_form=ReplyForm(formdata=None),
         add_form=add_form or AddSourceForm(formdata=None),
-        designations=cases.designations_to_add(db(), reviewer, case),
+        designations=case_links.designations_to_add(db(), reviewer, case),
         partner_news=sum(
             a.is_new for a in referral_activity.for_case(db(), reviewer, case.id).values()
         ),
@@ -267,7 +276,7 @@ def edit(case_uuid: str) -> ResponseReturnValue:
         form.labels.errors = _bad_labels()
         return _show(case, form, 400)
     try:
-        changed = cases.update_case(
+        changed = case_edits.update_case(
             db(),
             reviewer,
             case.uuid,
@@ -320,7 +329,7 @@ def reply(case_uuid: str, source_uuid: str) -> ResponseReturnValue:
 @bp.route("/<case_uuid>/sources", methods=["POST"])
 def add_source(case_uuid: str) -> ResponseReturnValue:
     """The case page's "Add a source": a source by its designation, linked as from the
-    source page (cases.link_source); told when it is in another open case too."""
+    source page (case_links.link_source); told when it is in another open case too."""
     reviewer = current_reviewer()
     case = cases.get_case(db(), reviewer, case_uuid)
     form = AddSourceForm()
@@ -328,7 +337,7 @@ def add_source(case_uuid: str) -> ResponseReturnValue:
         _invalid()
         return _show(case, _edit_form(case), 400, add_form=form)
     try:
-        source = cases.source_by_designation(db(), reviewer, form.designation.data or "")
+        source = case_links.source_by_designation(db(), reviewer, form.designation.data or "")
     except NotFoundError:
         form.designation.errors = [_("No source is called that.")]
         return _show(case, _edit_form(case), 404, add_form=form)
@@ -336,7 +345,7 @@ def add_source(case_uuid: str) -> ResponseReturnValue:
         flash(_("This source is in %(reference)s already.", reference=case.reference), "info")
         return _to_case(case.uuid)
     others = [c for c in cases.open_cases_of_sources(db(), [source.uuid]) if c.id != case.id]
-    cases.link_source(db(), reviewer, case.uuid, source.uuid)
+    case_links.link_source(db(), reviewer, case.uuid, source.uuid)
     flash(
         _("%(source)s was added to the case.", source=source.designation),
         "success",
@@ -368,7 +377,7 @@ def link() -> ResponseReturnValue:
     if kind != "submission" and target in {s.uuid for s in case.sources}:
         flash(_("This source is in %(reference)s already.", reference=case.reference), "info")
         return _to_case(case.uuid)
-    linker = cases.link_submission if kind == "submission" else cases.link_source
+    linker = case_links.link_submission if kind == "submission" else case_links.link_source
     linker(db(), reviewer, case.uuid, target)
     flash(_("Linked to the case."), "success")
     return _to_case(case.uuid)
@@ -378,7 +387,7 @@ def link() -> ResponseReturnValue:
 def unlink_source(case_uuid: str, source_uuid: str) -> ResponseReturnValue:
     # Bare POST buttons: CSRFProtect checks their token before the view runs.
     try:
-        cases.unlink_source(db(), current_reviewer(), case_uuid, source_uuid)
+        case_links.unlink_source(db(), current_reviewer(), case_uuid, source_uuid)
     except cases.InvalidCaseInputError:
         _invalid()
     return _to_case(case_uuid)
@@ -386,7 +395,7 @@ def unlink_source(case_uuid: str, source_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/<case_uuid>/submissions/<submission_uuid>/unlink", methods=["POST"])
 def unlink_submission(case_uuid: str, submission_uuid: str) -> ResponseReturnValue:
-    cases.unlink_submission(db(), current_reviewer(), case_uuid, submission_uuid)
+    case_links.unlink_submission(db(), current_reviewer(), case_uuid, submission_uuid)
     return _to_case(case_uuid)
 
 
@@ -414,7 +423,7 @@ def status(case_uuid: str) -> ResponseReturnValue:
 def priority(case_uuid: str) -> ResponseReturnValue:
     form = PriorityForm()
     if form.validate_on_submit():
-        cases.update_case(
+        case_edits.update_case(
             db(),
             current_reviewer(),
             case_uuid,
@@ -434,7 +443,7 @@ def due(case_uuid: str) -> ResponseReturnValue:
         return _to_case(case_uuid)
     day = form.due.data
     when = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC) if day else None
-    cases.set_due(db(), current_reviewer(), case_uuid, when)
+    case_edits.set_due(db(), current_reviewer(), case_uuid, when)
     return _to_case(case_uuid)
 
 
@@ -445,7 +454,7 @@ def assign(case_uuid: str) -> ResponseReturnValue:
         _invalid()
         return _to_case(case_uuid)
     try:
-        cases.assign(db(), current_reviewer(), case_uuid, form.reviewer.data or "")
+        case_edits.assign(db(), current_reviewer(), case_uuid, form.reviewer.data or "")
     except cases.InvalidCaseInputError:
         _invalid()
     return _to_case(case_uuid)
@@ -453,7 +462,7 @@ def assign(case_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/<case_uuid>/unassign/<reviewer_uuid>", methods=["POST"])
 def unassign(case_uuid: str, reviewer_uuid: str) -> ResponseReturnValue:
-    cases.unassign(db(), current_reviewer(), case_uuid, reviewer_uuid)
+    case_edits.unassign(db(), current_reviewer(), case_uuid, reviewer_uuid)
     return _to_case(case_uuid)
 
 
@@ -464,7 +473,7 @@ def add_label(case_uuid: str) -> ResponseReturnValue:
         _invalid()
         return _to_case(case_uuid)
     try:
-        cases.add_label(db(), current_reviewer(), case_uuid, form.label.data or "")
+        case_edits.add_label(db(), current_reviewer(), case_uuid, form.label.data or "")
     except cases.InvalidCaseInputError:
         _invalid()
     return _to_case(case_uuid)
@@ -472,5 +481,5 @@ def add_label(case_uuid: str) -> ResponseReturnValue:
 
 @bp.route("/<case_uuid>/labels/<label>/remove", methods=["POST"])
 def remove_label(case_uuid: str, label: str) -> ResponseReturnValue:
-    cases.remove_label(db(), current_reviewer(), case_uuid, label)
+    case_edits.remove_label(db(), current_reviewer(), case_uuid, label)
     return _to_case(case_uuid)

@@ -39,7 +39,7 @@ from wtforms import HiddenField
 
 from journalist_app.context import current_reviewer, db, runtime
 from vault.services import releases
-from vault.services.audit import record as record_audit
+from vault.services.audit import record_refusal
 from web_shared.observatory_words import viewer_words
 from workstation.observatory.charts import charts
 from workstation.observatory.release_sign import verify_release
@@ -73,8 +73,7 @@ class PublishForm(FlaskForm):
 def _admin_only() -> None:
     reviewer = current_reviewer()
     if not reviewer.is_admin:
-        record_audit(db(), reviewer, "admin_access_denied", "observatory")
-        db().commit()
+        record_refusal(db(), reviewer, "admin_access_denied", "observatory")
         abort(403)
 
 

@@ -22,7 +22,7 @@ from journalist_app.context import current_reviewer, db, runtime, server_session
 from journalist_app.forms import ReplyForm
 from vault.errors import EmptySubmissionError, NotFoundError
 from vault.models import PartnerService, ReferralStatus, Role
-from vault.services import cases, partners, referral_activity, referrals
+from vault.services import cases, partners, referral_activity, referral_messages, referrals
 
 bp = Blueprint("partners", __name__)
 
@@ -143,7 +143,7 @@ def referral(referral_uuid: str) -> ResponseReturnValue:
     reviewer = current_reviewer()
     key = server_session().get(NOTES_KEY)
     rt = runtime()
-    messages = referrals.read_messages(
+    messages = referral_messages.read_messages(
         db(),
         rt.keyring,
         reviewer,
@@ -201,7 +201,7 @@ def message(referral_uuid: str) -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise referrals.InvalidReferralError("invalid form")
-        referrals.add_message(
+        referral_messages.add_message(
             db(),
             rt.keyring,
             current_reviewer(),
@@ -221,7 +221,7 @@ def reply(referral_uuid: str) -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise EmptySubmissionError("invalid form")
-        referrals.reply_to_source(
+        referral_messages.reply_to_source(
             db(),
             rt.store,
             rt.keyring,

@@ -31,6 +31,7 @@ from source_app.context import get_config, get_db, get_runtime
 from vault import notifications, reports
 from vault.errors import VaultError
 from vault.services import care
+from vault.transaction import after_commit, savepoint
 
 bp = Blueprint("assist", __name__, url_prefix="/help")
 
@@ -55,21 +56,27 @@ def _seal_care_copy(document: dict[str, Any]) -> bool:
     runtime = get_runtime()
     locale = get_locale()
     try:
-        made = care.seal_care_request(
-            get_db(),
-            runtime.keyring,
-            source,
-            document,
-            str(locale) if locale is not None else "en",
-            runtime.submission_fingerprint,
-        )
+        # A savepoint: a failure undoes the care copy only, never the evidence.
+        with savepoint(get_db()):
+            made = care.seal_care_request(
+                get_db(),
+                runtime.keyring,
+                source,
+                document,
+                str(locale) if locale is not None else "en",
+                runtime.submission_fingerprint,
+            )
     except VaultError as exc:
-        get_db().rollback()
         current_app.logger.error("care copy failed: %s", type(exc).__name__)
         return False
     if made is not None and made.urgent:
-        # "Something waits", nothing more (vault.notifications); never fails the request.
-        notifications.enqueue_care_waiting(runtime.redis, get_config(), escalation=False)
+        # "Something waits", nothing more (vault.notifications), once the request is
+        # stored; never fails the request.
+        config = get_config()
+        after_commit(
+            get_db(),
+            lambda: notifications.enqueue_care_waiting(runtime.redis, config, escalation=False),
+        )
     return made is not None
 
 

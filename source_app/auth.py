@@ -24,6 +24,7 @@ from vault.models import Source, Submission
 from vault.services import sources
 from vault.services.sources import SourceCredentials, find_active_source
 from vault.store import DocumentSink
+from vault.transaction import after_commit
 from web_shared.sessions import ServerSession
 
 P = ParamSpec("P")
@@ -138,7 +139,10 @@ def submit_as_current_source(
         quota_bytes=quota_bytes,
         consent_state=consent_state,
     )
-    server_session().pop(_NEW_LOOKUP, None)  # recorded: the row is found by uuid from now
+    # Recorded once the request commits: the row is found by uuid from then on. Not
+    # before: should the commit fail, the session keeps what records the source again.
+    current = server_session()
+    after_commit(get_db(), lambda: current.pop(_NEW_LOOKUP, None))
     g.source = source
     return created
 

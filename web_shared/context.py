@@ -6,10 +6,10 @@ apps (tests build one per test) never share state.
 The request owns its transaction (`install_transactions`): services add to the session
 and never commit; the request commits when it answers below 400 and rolls back
 otherwise (a refusal, bad input, an error page, an exception), so a request that fails
-changes nothing. What must outlive a refusal (the refusal's own audit event) commits in
-a transaction of its own. A commit that fails is an error page: nothing is answered as
-done that was not stored. A streamed body runs after the commit: whatever it writes,
-it commits itself.
+changes nothing (vault.transaction.finish). What must outlive a refusal (the refusal's
+own audit event, `vault.transaction.keep_refusal`) commits in a transaction of its own.
+A commit that fails is an error page: nothing is answered as done that was not stored.
+A streamed body runs after the commit: whatever it writes, it commits itself.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from flask import Flask, Response, current_app, g
 from sqlalchemy.orm import Session
 
 from composition.runtime import Runtime
+from vault.transaction import finish
 
 RUNTIME_KEY = "backup"
 
@@ -46,14 +47,8 @@ def end_transaction(response: Response) -> Response:
     session = g.get("db")
     if session is None:
         return response
-    if response.status_code >= 400:
-        session.rollback()
-        return response
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise  # the error page: what was not stored is not answered as done
+    # A failed commit raises: the error page, what was not stored is not answered as done.
+    finish(session, success=response.status_code < 400)
     return response
 
 

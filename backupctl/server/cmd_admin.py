@@ -15,6 +15,7 @@ from vault.db import make_engine, make_session_factory
 from vault.errors import VaultError
 from vault.models.reviewer import USERNAME_MAX, Role
 from vault.services import accounts, reviewers
+from vault.transaction import unit_of_work
 
 
 @click.group()
@@ -45,20 +46,22 @@ def create(state: CliState, username: str, role: str) -> None:
         factory = make_session_factory(engine)
         bind_column_key(factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
         with factory() as db:
+            # Two transactions: the account is kept even if its key cannot be made now.
+            with unit_of_work(db):
+                try:
+                    reviewer, passphrase = reviewers.create_reviewer(db, username, Role(role))
+                except reviewers.UsernameTakenError as exc:
+                    raise click.ClickException(f"username {username!r} is already taken") from exc
+                except reviewers.InvalidUsernameError as exc:
+                    raise click.ClickException(
+                        f"invalid username {username!r}: {reviewers.USERNAME_MIN}-{USERNAME_MAX} "
+                        "characters among a-z 0-9 . _ -, starting with a letter or digit"
+                    ) from exc
             try:
-                reviewer, passphrase = reviewers.create_reviewer(db, username, Role(role))
-            except reviewers.UsernameTakenError as exc:
-                raise click.ClickException(f"username {username!r} is already taken") from exc
-            except reviewers.InvalidUsernameError as exc:
-                raise click.ClickException(
-                    f"invalid username {username!r}: {reviewers.USERNAME_MIN}-{USERNAME_MAX} "
-                    "characters among a-z 0-9 . _ -, starting with a letter or digit"
-                ) from exc
-            try:
-                keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
-                accounts.make_account_key(db, keyring, reviewer, passphrase, actor=None)
+                with unit_of_work(db):  # rolled back, the key just made is deleted again
+                    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+                    accounts.make_account_key(db, keyring, reviewer, passphrase, actor=None)
             except (VaultError, KeysError, OSError):
-                db.rollback()
                 key_made = False
             name, otp_secret = reviewer.username, reviewers.totp_secret(db, reviewer)
             uri = reviewers.provisioning_uri(db, reviewer)

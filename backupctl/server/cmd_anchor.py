@@ -17,6 +17,7 @@ from vault.config import Config
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
 from vault.services import anchors
+from vault.transaction import unit_of_work
 
 
 @click.command("anchor")
@@ -51,9 +52,8 @@ def _anchor_once(config: Config, tsas: list[HttpTsa]) -> bool:
     """One round; True if a TSA failed."""
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        with make_session_factory(engine)() as db, unit_of_work(db):
             outcomes = anchors.anchor_heads(db, tsas)
-            db.commit()
     finally:
         engine.dispose()
     for outcome in outcomes:

@@ -9,6 +9,7 @@ from backupctl.server.cmd_receipts import verified_anchors
 from vault import audit_chain
 from vault.db import make_engine, make_session_factory
 from vault.services import anchors
+from vault.transaction import unit_of_work
 
 
 @click.group()
@@ -23,7 +24,7 @@ def verify(state: CliState) -> None:
     config = state.config()
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        with make_session_factory(engine)() as db, unit_of_work(db):
             report = audit_chain.verify(db)
             anchored = verified_anchors(db, config, anchors.AUDIT) if report.ok else ""
     finally:

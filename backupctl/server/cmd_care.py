@@ -19,6 +19,7 @@ from vault.config import Config
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
 from vault.services import care
+from vault.transaction import unit_of_work
 
 
 def _notify_escalation(config: Config) -> None:
@@ -56,7 +57,7 @@ def escalate(state: CliState, every: int | None) -> None:
     factory = make_session_factory(engine)
     try:
         while True:
-            with factory() as db:
+            with factory() as db, unit_of_work(db):
                 escalated = care.escalate_overdue(db, minutes=config.care_escalate_minutes)
             if escalated:
                 _notify_escalation(config)

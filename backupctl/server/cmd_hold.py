@@ -19,6 +19,7 @@ from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
 from vault.db import make_engine, make_session_factory
 from vault.models import Case
 from vault.services import legal_hold
+from vault.transaction import unit_of_work
 
 
 @click.group("hold")
@@ -33,7 +34,7 @@ def _session(state: CliState) -> Iterator[Session]:
     try:
         factory = make_session_factory(engine)
         bind_column_key(factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
-        with factory() as db:
+        with factory() as db, unit_of_work(db):
             yield db
     finally:
         engine.dispose()
@@ -61,7 +62,6 @@ def set_hold(state: CliState, case: str) -> None:
             legal_hold.place(db, None, case_uuid, reason)
         except legal_hold.LegalHoldError as exc:
             raise click.ClickException(str(exc)) from exc
-        db.commit()
     click.echo(f"{case}: under legal hold; nothing of it is deleted automatically.")
 
 
@@ -75,7 +75,6 @@ def lift_hold(state: CliState, case: str) -> None:
             legal_hold.lift(db, None, _case_uuid(db, case))
         except legal_hold.LegalHoldError as exc:
             raise click.ClickException(str(exc)) from exc
-        db.commit()
     click.echo(f"{case}: legal hold lifted.")
 
 

@@ -16,6 +16,7 @@ from composition.runtime import read_submission_fingerprint
 from keys.gpg import GpgKeyring
 from vault.db import make_engine, make_session_factory
 from vault.services import releases
+from vault.transaction import unit_of_work
 from workstation.observatory.release_sign import verify_release
 
 
@@ -42,7 +43,7 @@ def import_command(state: CliState, document: Path, signature: Path | None) -> N
     public_key = GpgKeyring(config.gnupg_home, config.gpg_binary).export_public(fingerprint)
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        with make_session_factory(engine)() as db, unit_of_work(db):
             try:
                 release = releases.import_release(
                     db,
@@ -54,9 +55,8 @@ def import_command(state: CliState, document: Path, signature: Path | None) -> N
                     verify=verify_release,
                 )
             except releases.ReleaseRefusedError as exc:
-                db.commit()  # the refusal is audited
+                db.commit()  # the refusal is audited, though the command fails
                 raise click.ClickException(f"REFUSED: {exc}") from exc
-            db.commit()
             click.echo(f"release {release.uuid} imported (signed by {fingerprint})")
     finally:
         engine.dispose()

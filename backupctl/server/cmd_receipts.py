@@ -22,6 +22,7 @@ from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
 from vault.services import anchors
 from vault.services import custody as custody_service
+from vault.transaction import unit_of_work
 
 RETIRED_DIR = "retired_receipt_keys"
 
@@ -50,7 +51,7 @@ def verify_server_log(state: CliState) -> None:
     ]
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        with make_session_factory(engine)() as db, unit_of_work(db):
             count = custody_service.verify_log(db, TrustedKeys(keys))
             anchored = verified_anchors(db, config, anchors.CUSTODY)
     finally:
@@ -101,9 +102,8 @@ def rotate_receipt_key(state: CliState) -> None:
     try:
         factory = make_session_factory(engine)
         custody_service.bind_signer(factory, old)
-        with factory() as db:
+        with factory() as db, unit_of_work(db):
             custody_service.rotate_receipt_key(db, new)
-            db.commit()
     except BaseException:
         next_path.unlink(missing_ok=True)
         raise

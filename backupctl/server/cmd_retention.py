@@ -14,6 +14,7 @@ from redis import Redis
 from backupctl._common import CliState, redis_url_for
 from vault.db import make_engine, make_session_factory
 from vault.services import retention
+from vault.transaction import unit_of_work
 
 
 @click.group("retention")
@@ -38,7 +39,7 @@ def run(state: CliState, days: int, dry_run: bool) -> None:
     config = state.config()
     engine = make_engine(config.database_url)
     try:
-        with make_session_factory(engine)() as db:
+        with make_session_factory(engine)() as db, unit_of_work(db):
             if dry_run:
                 found = retention.eligible(db, days)
                 click.echo(f"{len(found)} source(s) inactive for {days} days would be deleted.")

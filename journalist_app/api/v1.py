@@ -33,7 +33,7 @@ from journalist_app.api.serialize import (
 from journalist_app.context import current_reviewer, db, hasher, runtime
 from vault.errors import AuthenticationError, LoginThrottledError
 from vault.models import Reply, Submission
-from vault.services import accounts, inbox, replies, reviewers, submissions
+from vault.services import accounts, inbox, replies, reviewer_login, submissions
 from vault.services.api_tokens import TokenService
 from web_shared.client import client_key
 
@@ -144,9 +144,9 @@ def get_token() -> ResponseReturnValue:
         raise ApiError(403, "Token authentication failed.")
     rt = runtime()
     try:
-        reviewer = reviewers.authenticate(
+        reviewer = reviewer_login.authenticate(
             db(),
-            reviewers.login_budget(rt.redis, rt.config),
+            reviewer_login.login_budget(rt.redis, rt.config),
             client_key(),
             fields["username"],
             fields["passphrase"],
@@ -172,7 +172,7 @@ def get_token() -> ResponseReturnValue:
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     tokens().revoke(g.api_token)
-    reviewers.record_logout(db(), current_reviewer())
+    reviewer_login.record_logout(db(), current_reviewer())
     return _ok({"message": "Your token has been revoked."})
 
 

@@ -142,7 +142,7 @@ def test_alert_and_assist_walk(
     context.close()
 
     # -- the workstation opens what the server sealed --------------------------------
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source)).one()
         rows = db.scalars(select(Submission).order_by(Submission.id)).all()
         sealed = [runtime.store.path_of(source.uuid, row.filename) for row in rows]

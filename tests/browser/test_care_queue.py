@@ -39,7 +39,7 @@ def test_urgent_request_reaches_the_on_duty_reviewer(
 ) -> None:
     # -- an analyst on care duty is logged in (their account key exists from then) ------
     account = make_account(runtime, "duty1", Role.ANALYST)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer_row = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         care.set_on_duty(db, None, reviewer_row, True)
     reviewer = _new_page(browser)
@@ -78,7 +78,7 @@ def test_urgent_request_reaches_the_on_duty_reviewer(
     reviewer.fill("textarea[name=message]", ANSWER)
     reviewer.get_by_role("button", name="Send encrypted answer").click()
     expect(reviewer.locator(".flash.success")).to_contain_text("encrypted and stored")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalars(select(CareRequest)).one()
         assert row.urgent and row.status is CareStatus.TAKEN
     reviewer.context.close()

@@ -55,7 +55,7 @@ def test_open_a_case_in_one_submit_then_the_second_case_warning(
     expect(analyst.locator("h1 .urgent")).to_be_visible()
     expect(analyst.locator("span.label")).to_have_text(["kivu", "medical"])
     expect(analyst.locator("span.assignee")).to_have_text([me.username, colleague.username])
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         [case] = db.scalars(select(Case)).all()
         assert case.priority is CasePriority.HIGH and case.urgent_medical
         assert case.due_at is not None and case.due_at.date().isoformat() == "2030-01-02"
@@ -93,6 +93,6 @@ def test_open_a_case_in_one_submit_then_the_second_case_warning(
     analyst.goto(f"{served.journalist_url}/sources/{source.uuid}")
     analyst.locator(".second-case").get_by_role("button").click()
     expect(analyst.locator("h1")).to_contain_text(re.compile(r"BU-\d{4}-\d{4}"))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert len(db.scalars(select(Case)).all()) == 2
     analyst.context.close()

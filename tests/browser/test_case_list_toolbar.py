@@ -18,7 +18,7 @@ from composition.runtime import Runtime
 from tests.browser.conftest import Served
 from tests.support.journalist import make_account, make_source
 from vault.models import CasePriority, PartnerOrg, Referral, ReferralStatus, Reviewer, Source
-from vault.services import cases
+from vault.services import case_edits, cases
 
 LONG_NAME = "Clinic" + "x" * 120  # one word, no place to break
 AXE_OPTIONS = {
@@ -55,7 +55,7 @@ def test_toolbar_filters_and_header_sorts(
     account = make_account(runtime, "analyst1")
     first, second = make_source(runtime), make_source(runtime)
     now = dt.datetime.now(dt.UTC)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         soon = cases.create_case(db, me, [first.uuid], urgent_medical=True)
         # Only `soon` is assigned to me (a new case's creator is assigned by default).
@@ -69,10 +69,10 @@ def test_toolbar_filters_and_header_sorts(
             second_case_confirmed=True,
         )
         for case, days in ((soon, 2), (later, 9), (other, 1)):
-            cases.set_due(db, me, case.uuid, now + dt.timedelta(days=days))
+            case_edits.set_due(db, me, case.uuid, now + dt.timedelta(days=days))
         for case in (soon, later, other):
-            cases.add_label(db, me, case.uuid, "kivu")
-        cases.assign(db, me, soon.uuid, me.uuid)
+            case_edits.add_label(db, me, case.uuid, "kivu")
+        case_edits.assign(db, me, soon.uuid, me.uuid)
         org = PartnerOrg(name=LONG_NAME, services="medical")
         db.add(org)
         db.flush()

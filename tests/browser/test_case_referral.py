@@ -40,7 +40,7 @@ def _workstation_reads(
     runtime: Runtime, home: Path, out: Path
 ) -> tuple[Submission, ConsentReading]:
     """The newest message, carried to the workstation and decrypted there."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         newest = db.scalars(select(Submission).order_by(Submission.id.desc())).first()
         assert newest is not None
         download = out / newest.filename
@@ -88,7 +88,7 @@ def test_analyst_partner_source(
     # -- the directory: one clinic with one partner account --------------------------
     admin = make_account(runtime, "admin1", Role.ADMIN)
     partner_account = make_account(runtime, "clinic-nurse", Role.PARTNER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
         clinic = partners.create_org(db, actor, "Clinic Kigali", [PartnerService.MEDICAL])
         partners.add_member(db, actor, clinic.uuid, partner_account.uuid)

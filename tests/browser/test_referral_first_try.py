@@ -72,7 +72,7 @@ def test_referral_first_try(browser: Browser, served: Served, runtime: Runtime) 
     admin.get_by_role("button", name="Make member").click()
     expect(admin.locator("li.member")).to_contain_text("Clinic Kigali")
     admin.context.close()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         nurse = db.scalars(select(Reviewer).where(Reviewer.username == "clinic-nurse")).one()
         assert db.get(AccountKey, nurse.id) is not None  # the key, before any login
         nurse_uuid = nurse.uuid
@@ -85,7 +85,7 @@ def test_referral_first_try(browser: Browser, served: Served, runtime: Runtime) 
     analyst.get_by_label("Urgent medical need").check()
     analyst.get_by_role("button", name="Create a case from this source").click()
     reference = analyst.locator("h1").inner_text().split()[0]
-    with runtime.session_factory() as db:  # the source's consent, as from the workstation
+    with runtime.session() as db:  # the source's consent, as from the workstation
         case = db.scalars(select(Case)).one()
         case_uuid, source_uuid = case.uuid, case.sources[0].uuid
     record_consent(

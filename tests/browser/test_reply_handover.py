@@ -31,7 +31,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 def _account_with_key(runtime: Runtime, username: str) -> Account:
     """An account holding its key from creation, as the admin pages make it."""
     account = make_account(runtime, username)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         accounts.make_account_key(db, runtime.keyring, reviewer, account.passphrase, actor=None)
     return account
@@ -70,7 +70,7 @@ def test_a_colleague_reads_the_reply_and_long_text_wraps(
     first = _account_with_key(runtime, "analyst1")
     second = _account_with_key(runtime, "analyst2")
     source = make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         author = db.scalars(select(Reviewer).where(Reviewer.uuid == first.uuid)).one()
         case_uuid = cases.create_case(db, author, [source.uuid]).uuid
     source_page = f"{served.journalist_url}/sources/{source.uuid}"
@@ -101,7 +101,7 @@ def test_a_colleague_reads_the_reply_and_long_text_wraps(
     _fits(b)
 
     # ... and its ciphertext for the workstation, which opens it with the submission key.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         stored = db.scalars(select(Reply)).one()
     with b.expect_download() as info:
         reply.get_by_role("link", name=stored.filename).click()

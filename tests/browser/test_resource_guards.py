@@ -66,7 +66,7 @@ def test_sealed_anonymous_cookie_then_a_clear_refusal_when_the_disk_is_full(
     page.set_input_files("#fh", [str(photo)])
     page.get_by_role("button", name="Send").click()
     expect(page.locator("body")).to_contain_text(re.compile("thank", re.I))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Submission)) == 1
     assert not list(runtime.store.root.rglob(".partial-*"))
     context.close()

@@ -35,7 +35,7 @@ def _new_source(page: Page, served: Served, lang: str = "en") -> str:
 
 
 def _count(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Submission)) or 0)
 
 
@@ -78,7 +78,7 @@ def test_consent_is_shown_as_it_stands_after_logging_in_again(
     expect(page.locator(".flash.ok").last).to_be_visible()
     context.close()
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source)).one()
         rows = db.scalars(select(Submission).order_by(Submission.id)).all()
         change = runtime.store.path_of(source.uuid, rows[-1].filename).read_bytes()

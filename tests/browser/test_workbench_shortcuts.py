@@ -55,7 +55,7 @@ def test_the_days_shortcuts(browser: Browser, served: Served, runtime: Runtime) 
     admin = make_account(runtime, "admin1", Role.ADMIN)
     nurse = make_account(runtime, "nurse1", Role.PARTNER)
     me = make_account(runtime, "analyst1")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
         clinic = partners.create_org(db, actor, "Clinic Kigali", [partners.PartnerService.MEDICAL])
         partners.add_member(db, actor, clinic.uuid, nurse.uuid)
@@ -67,7 +67,7 @@ def test_the_days_shortcuts(browser: Browser, served: Served, runtime: Runtime) 
     # -- a care request: from the dashboard, answered and referred in one submit --------
     source = new_source(runtime)
     ask(source, CONSENTING)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         request = db.scalars(select(CareRequest)).one()
         designation = request.source.designation
     analyst.goto(served.journalist_url + "/dashboard/")
@@ -82,7 +82,7 @@ def test_the_days_shortcuts(browser: Browser, served: Served, runtime: Runtime) 
     answer.get_by_role("button", name="Send encrypted answer").click()
     expect(analyst.locator(".flash.success")).to_have_count(2)
     expect(analyst.locator(".referral-status")).to_have_text("Proposed")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         taken = db.scalars(select(CareRequest)).one()
         assert taken.status is CareStatus.TAKEN and taken.taken_by_id == mine.id
         assert len(db.scalars(select(Reply)).all()) == 1
@@ -116,7 +116,7 @@ def test_the_days_shortcuts(browser: Browser, served: Served, runtime: Runtime) 
     add.get_by_role("button", name="Add to this case").click()
     expect(analyst.locator(".flash.success")).to_contain_text(f"{second.designation} was added")
     expect(analyst.locator("li.case-source")).to_have_count(2)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         case = db.scalars(select(Case).where(Case.reference != reference)).one()
         assert case.status is CaseStatus.JUDICIAL
         assert {s.uuid for s in case.sources} == {first.uuid, second.uuid}
@@ -129,7 +129,7 @@ def test_the_days_shortcuts(browser: Browser, served: Served, runtime: Runtime) 
     expect(partner.locator(".flash.success")).to_contain_text(reference)
     expect(row.locator(".referral-status")).to_have_text("Accepted")
     expect(row.get_by_role("button")).to_have_count(0)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(Referral)).one().status is ReferralStatus.ACCEPTED
 
     # -- the audit log: one category link ----------------------------------------------

@@ -25,7 +25,7 @@ def logged_in(app: Flask, account: Account, step: int = 0) -> FlaskClient:
 
 
 def on_duty(runtime: Runtime, account: Account, value: bool = True) -> None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         care.set_on_duty(db, None, reviewer, value)
 

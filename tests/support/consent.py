@@ -17,7 +17,7 @@ def record_consent(
 ) -> ConsentRecord:
     """Record yes for the purposes `yes` (every other one: no)."""
     answers = {p: Answer.YES if p in yes else Answer.NO for p in purposes()}
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = db.scalars(select(Reviewer).where(Reviewer.uuid == reviewer_uuid)).one()
         message = db.scalars(
             select(Submission)

@@ -38,7 +38,7 @@ class Account:
 
 
 def make_account(runtime: Runtime, username: str, role: Role = Role.ANALYST) -> Account:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer, passphrase = reviewers.create_reviewer(db, username, role, hasher=FAST_HASHER)
         secret = reviewers.totp_secret(db, reviewer)
         return Account(reviewer.uuid, reviewer.username, passphrase, secret)
@@ -124,7 +124,7 @@ def make_source(
     runtime: Runtime, message: str = "a message only the workstation reads"
 ) -> SubmittedSource:
     """A source that submitted a message and a document, through the vault services."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, creds = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -146,13 +146,13 @@ def make_source(
 
 
 def submission_row(runtime: Runtime, submission_uuid: str) -> Submission | None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(Submission).where(Submission.uuid == submission_uuid))
 
 
 def age_source(runtime: Runtime, source_uuid: str, days: int) -> None:
     """Make a source look inactive for `days` (its last activity moved back)."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         db.execute(
             update(Source)
             .where(Source.uuid == source_uuid)
@@ -162,5 +162,5 @@ def age_source(runtime: Runtime, source_uuid: str, days: int) -> None:
 
 
 def source_row(runtime: Runtime, source_uuid: str) -> Source | None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(Source).where(Source.uuid == source_uuid))

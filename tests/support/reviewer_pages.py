@@ -25,7 +25,7 @@ from vault.models import (
     Reviewer,
     Role,
 )
-from vault.services import cases, notes, partners, referrals, replies
+from vault.services import case_edits, cases, notes, partners, referral_messages, referrals, replies
 from vault.services import sources as source_services
 
 
@@ -54,7 +54,7 @@ def accounts(runtime: Runtime) -> Accounts:
     admin = make_account(runtime, "admin1", Role.ADMIN)
     analyst = make_account(runtime, "analyst1", Role.ANALYST)
     partner = make_account(runtime, "clinic-nurse", Role.PARTNER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = _reviewer(db, admin.uuid)
         clinic = partners.create_org(
             db, actor, "Clinic Kigali", [PartnerService.MEDICAL, PartnerService.PSYCHOSOCIAL]
@@ -87,9 +87,9 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
         )
         case_uuid, case_reference = case.uuid, case.reference
         for label in ("medical", "north-kivu"):
-            cases.add_label(db, actor, case_uuid, label)
-        cases.assign(db, actor, case_uuid, made.admin.uuid)
-        cases.set_due(db, actor, case_uuid, dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
+            case_edits.add_label(db, actor, case_uuid, label)
+        case_edits.assign(db, actor, case_uuid, made.admin.uuid)
+        case_edits.set_due(db, actor, case_uuid, dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
         notes.add_note(
             db,
             runtime.keyring,
@@ -99,11 +99,11 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
             runtime.submission_fingerprint,
         )
     record_consent(runtime, made.admin.uuid, case_uuid, submitted.uuid, *purposes())
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = _reviewer(db, made.admin.uuid)
         referral = referrals.create_referral(db, actor, case_uuid, made.org_uuid, submitted.uuid)
         referral_uuid = referral.uuid
-        referrals.add_message(
+        referral_messages.add_message(
             db,
             runtime.keyring,
             actor,
@@ -115,7 +115,7 @@ def content(runtime: Runtime, made: Accounts, *, lang: str = "fr") -> Seeded:
         referrals.set_status(db, nurse, referral_uuid, ReferralStatus.ACCEPTED)
     urgent: dict[str, object] = {name: value for name, value in care_support.URGENT.items()}
     care_support.ask(care_support.new_source(runtime), urgent, lang=lang)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         care_uuid = db.scalars(select(CareRequest.uuid).order_by(CareRequest.id.desc())).first()
         assert care_uuid is not None
     return Seeded(

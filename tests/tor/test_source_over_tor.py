@@ -67,7 +67,7 @@ class TestSourceOverTor:
         assert sent.status_code == 302, sent.text[:500]
         assert sent.headers["Location"] == "/lookup"
 
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             source = db.scalars(select(Source)).one()
             rows = db.scalars(select(Submission).order_by(Submission.id)).all()
             kinds = [row.kind for row in rows]

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from vault.models import Reviewer
 from vault.ports import Keyring
-from vault.services import audit, notes, referrals, team_replies
+from vault.services import audit, notes, referral_messages, team_replies
 from vault.services.reviewers import can_read_sources
 
 __all__ = ["current_user", "list_users", "make_account_key", "reseal_for_new_readers"]
@@ -49,7 +49,7 @@ def reseal_for_new_readers(
     many were re-sealed."""
     done = 0
     if org_uuid is not None:
-        done += referrals.reseal_pending_messages(
+        done += referral_messages.reseal_pending_messages(
             db, keyring, reader, session_key_passphrase, submission_fingerprint, org_uuid=org_uuid
         )
     done += notes.reseal_pending_notes(
@@ -68,7 +68,7 @@ def reseal_for_new_readers(
         submission_fingerprint,
         limit=notes.RESEAL_BATCH - done,
     )
-    done += referrals.reseal_pending_messages(
+    done += referral_messages.reseal_pending_messages(
         db,
         keyring,
         reader,

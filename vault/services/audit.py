@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from vault import audit_chain
 from vault.db import utcnow
 from vault.models import AuditEvent, Reviewer
+from vault.transaction import keep_refusal
 
 __all__ = ["DETAIL_MAX", "Detail", "record"]
 
@@ -52,3 +53,16 @@ def record(
         detail=encoded,
     )
     return audit_chain.link(db, event)
+
+
+def record_refusal(
+    db: Session,
+    actor: Reviewer | None,
+    action: str,
+    object_type: str | None = None,
+    object_uuid: str | None = None,
+) -> None:
+    """Record a refusal (a denied access, a failed login) so that it outlives the
+    transaction that fails with it (`vault.transaction.keep_refusal`): it is written when
+    the caller ends the transaction, with the work or alone after the rollback."""
+    keep_refusal(db, lambda session: record(session, actor, action, object_type, object_uuid))

@@ -91,8 +91,7 @@ def require_admin_audited(db: Session, actor: Reviewer, area: str) -> None:
     try:
         require_admin(actor)
     except AccessDeniedError:
-        audit.record(db, actor, "admin_access_denied", area)
-        db.commit()  # the refusal outlives the request, which rolls back as it fails
+        audit.record_refusal(db, actor, "admin_access_denied", area)
         raise RefusalRecordedError("admin only") from None
 
 

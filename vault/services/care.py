@@ -129,7 +129,7 @@ def seal_care_request(
     language: str,
     submission_fingerprint: str,
 ) -> CareRequest | None:
-    """Seal the care copy of an ASSIST `document` to the care readers; committed and
+    """Seal the care copy of an ASSIST `document` to the care readers; recorded and
     audited by uuid. None (nothing stored) when nobody could read it online."""
     assist = document.get("assist")
     if document.get("kind") != "assist" or not isinstance(assist, Mapping):
@@ -149,7 +149,6 @@ def seal_care_request(
     db.add(request)
     db.flush()
     audit.record(db, None, "care_request_created", "care_request", request.uuid)
-    db.commit()
     return request
 
 
@@ -165,10 +164,9 @@ def is_care_member(db: Session, reviewer: Reviewer) -> bool:
 
 
 def require_care_member(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
-    """Refuse anyone else (the refusal is audited and committed)."""
+    """Refuse anyone else (the refusal is audited, even though the transaction fails)."""
     if not is_care_member(db, actor):
-        audit.record(db, actor, "care_access_denied", "care_request", object_uuid)
-        db.commit()
+        audit.record_refusal(db, actor, "care_access_denied", "care_request", object_uuid)
         raise RefusalRecordedError("not on the care team")
 
 
@@ -182,7 +180,6 @@ def set_on_duty(db: Session, actor: Reviewer | None, reviewer: Reviewer, on_duty
     reviewer.on_care_duty = on_duty
     action = "care_duty_started" if on_duty else "care_duty_ended"
     audit.record(db, actor, action, "reviewer", reviewer.uuid)
-    db.commit()
 
 
 def reseal_pending_care(
@@ -195,7 +192,7 @@ def reseal_pending_care(
     limit: int = 100,
 ) -> int:
     """Re-seal up to `limit` open or taken care requests (oldest first) that `actor` can
-    open and whose recipients are not the current care readers; committed with their
+    open and whose recipients are not the current care readers; recorded with their
     audit events. Only a current care reader re-seals. Returns how many were re-sealed."""
     mine = resealing.account_fingerprint(db, actor)
     current = care_recipients(db, submission_fingerprint)
@@ -234,7 +231,7 @@ def reseal_opened_care(
 
 def escalate_overdue(db: Session, *, minutes: int, now: dt.datetime | None = None) -> list[str]:
     """Escalate, once each, the urgent requests open and untaken for `minutes`; audited
-    (by the system, no actor) and committed. Returns their uuids."""
+    (by the system, no actor); the caller commits. Returns their uuids."""
     now = now or utcnow()
     due = db.scalars(
         select(CareRequest)
@@ -254,5 +251,4 @@ def escalate_overdue(db: Session, *, minutes: int, now: dt.datetime | None = Non
     for request in due:
         request.escalated_at = now
         audit.record(db, None, "care_request_escalated", "care_request", request.uuid)
-    db.commit()
     return [request.uuid for request in due]

@@ -205,7 +205,6 @@ def list_queue(
     shown = [loaded[i] for i in ids]
     views = _open(db, keyring, actor, shown, key, submission_fingerprint)
     audit.record(db, actor, "care_queue_viewed")
-    db.commit()
     return CarePage(views, page, pages, len(ordered))
 
 
@@ -246,7 +245,6 @@ def open_request(
     request = get_request(db, actor, request_uuid)
     (view,) = _open(db, keyring, actor, [request], key, submission_fingerprint)
     audit.record(db, actor, "care_request_viewed", "care_request", request.uuid)
-    db.commit()
     return view
 
 
@@ -278,7 +276,6 @@ def take(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
     if request.status is CareStatus.CLOSED:
         raise InvalidCareInputError("closed")
     _mark_taken(db, actor, request)
-    db.commit()
     return request
 
 
@@ -288,7 +285,6 @@ def close(db: Session, actor: Reviewer, request_uuid: str) -> CareRequest:
         request.status = CareStatus.CLOSED
         request.closed_at = utcnow()
         audit.record(db, actor, "care_request_closed", "care_request", request.uuid)
-        db.commit()
     return request
 
 
@@ -357,7 +353,6 @@ def refer(
     if request.status is CareStatus.OPEN:
         _mark_taken(db, actor, request)
     audit.record(db, actor, "care_request_referred", "care_request", request.uuid)
-    db.commit()
     return referral
 
 

@@ -1,6 +1,6 @@
-"""Case work: create cases from sources and submissions, link and unlink them, move
-them through the status workflow, set priority, the urgent-medical flag, assignees,
-labels and due dates.
+"""Cases: create them from sources and submissions, open and find them, move them
+through the status workflow. What a case holds is `case_links`; its triage (priority,
+the urgent-medical flag, assignees, labels, due day) is edited in `case_edits`.
 
 Least privilege lives here, not in the views: only active analysts and admins work on
 cases. Partners reach cases only through referrals (`vault.services.referrals`); every
@@ -18,10 +18,9 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import replace
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from vault.db import utcnow
 from vault.errors import NotFoundError
@@ -35,18 +34,15 @@ from vault.models import (
     CaseStatusChange,
     CaseSubmission,
     Reviewer,
-    Role,
     Source,
     Submission,
 )
 from vault.services import audit
 from vault.services.audit_log import RefusalRecordedError
-from vault.services.case_changes import LABEL_PATTERN, Change, Triage, changes, default_priority
+from vault.services.case_changes import LABEL_PATTERN, Triage, changes, default_priority
 from vault.services.case_triage import (
     KEEP,
     InvalidCaseInputError,
-    Keep,
-    apply_triage,
     assignable,
     can_work_cases,
     due_at,
@@ -56,39 +52,28 @@ from vault.services.case_triage import (
     valid_labels,
 )
 from vault.services.case_workflow import check_transition, path_from_new
+from vault.transaction import savepoint
 
 __all__ = [
     "KEEP",
     "LABEL_PATTERN",
     "InvalidCaseInputError",
     "SecondCaseError",
-    "add_label",
-    "assign",
-    "assignable_reviewers",
+    "audit_change",
     "can_work_cases",
     "cases_for_source",
     "create_case",
-    "designations_to_add",
+    "find_sources",
+    "find_submissions",
     "get_case",
     "get_case_by_reference",
-    "link_source",
-    "link_submission",
     "open_case",
     "open_cases_of_sources",
     "record_referral_effect",
-    "remove_label",
     "require_worker",
-    "set_due",
-    "set_priority",
     "set_status",
-    "set_urgent_medical",
-    "source_by_designation",
     "sources_exist",
     "triage_of",
-    "unassign",
-    "unlink_source",
-    "unlink_submission",
-    "update_case",
 ]
 
 _REFERENCE_ATTEMPTS = 5
@@ -103,10 +88,9 @@ class SecondCaseError(InvalidCaseInputError):
 
 
 def require_worker(db: Session, actor: Reviewer, object_uuid: str | None = None) -> None:
-    """Refuse (and record the refusal, committed even though the request fails)."""
+    """Refuse (and record the refusal, kept even though the transaction fails)."""
     if not can_work_cases(actor):
-        audit.record(db, actor, "case_access_denied", "case", object_uuid)
-        db.commit()
+        audit.record_refusal(db, actor, "case_access_denied", "case", object_uuid)
         raise RefusalRecordedError("no access to cases")
 
 
@@ -127,7 +111,8 @@ def _next_reference(db: Session, year: int) -> str:
     return f"{prefix}{number:04d}"
 
 
-def _sources(db: Session, uuids: Iterable[str]) -> list[Source]:
+def find_sources(db: Session, uuids: Iterable[str]) -> list[Source]:
+    """The live sources with these uuids (NotFoundError if one is missing)."""
     wanted = set(uuids)
     if not wanted:
         return []
@@ -143,7 +128,8 @@ def _sources(db: Session, uuids: Iterable[str]) -> list[Source]:
     return found
 
 
-def _submissions(db: Session, uuids: Iterable[str]) -> list[Submission]:
+def find_submissions(db: Session, uuids: Iterable[str]) -> list[Submission]:
+    """The live submissions with these uuids (NotFoundError if one is missing)."""
     wanted = set(uuids)
     if not wanted:
         return []
@@ -160,7 +146,7 @@ def _submissions(db: Session, uuids: Iterable[str]) -> list[Submission]:
 def sources_exist(db: Session, source_uuids: Iterable[str]) -> bool:
     """Whether every one of these sources exists (and is neither pending nor deleted)."""
     try:
-        return bool(_sources(db, source_uuids))
+        return bool(find_sources(db, source_uuids))
     except NotFoundError:
         return False
 
@@ -217,8 +203,8 @@ def create_case(
     """
     require_worker(db, actor)
     steps = path_from_new(status)  # InvalidTransitionError before anything is written
-    sources = _sources(db, source_uuids)
-    submissions = _submissions(db, submission_uuids)
+    sources = find_sources(db, source_uuids)
+    submissions = find_submissions(db, submission_uuids)
     if not sources and not submissions:
         raise InvalidCaseInputError("a case needs at least one source or submission")
     labels = valid_labels(labels)
@@ -243,7 +229,7 @@ def create_case(
         )
         # A savepoint: if a concurrent creation took this reference, retry with the next.
         try:
-            with db.begin_nested():
+            with savepoint(db):
                 db.add(case)
                 db.flush()
         except IntegrityError:
@@ -269,7 +255,6 @@ def create_case(
     record_changes(db, actor, case, changes(start, done))
     for target in steps:
         _move(db, actor, case, target, None)
-    db.commit()
     return case
 
 
@@ -285,7 +270,6 @@ def get_case(db: Session, actor: Reviewer, case_uuid: str) -> Case:
 def open_case(db: Session, actor: Reviewer, case_uuid: str) -> Case:
     case = get_case(db, actor, case_uuid)
     audit.record(db, actor, "case_viewed", "case", case.uuid)
-    db.commit()
     return case
 
 
@@ -304,102 +288,13 @@ def cases_for_source(db: Session, actor: Reviewer, source_uuid: str) -> list[Cas
     )
 
 
-def _change(
+def audit_change(
     db: Session, actor: Reviewer, case: Case, action: str, detail: audit.Detail | None = None
 ) -> Case:
+    """Mark `case` as changed now and audit the change (by identifiers only)."""
     _touch(case)
     audit.record(db, actor, action, "case", case.uuid, detail=detail)
-    db.commit()
     return case
-
-
-def link_source(db: Session, actor: Reviewer, case_uuid: str, source_uuid: str) -> Case:
-    """Link a source (nothing recorded when it is linked already)."""
-    case = get_case(db, actor, case_uuid)
-    (source,) = _sources(db, [source_uuid])
-    if db.get(CaseSource, (case.id, source.id)) is not None:
-        return case
-    db.add(CaseSource(case_id=case.id, source_id=source.id))
-    db.flush()
-    db.expire(case, ["sources"])
-    return _change(db, actor, case, "case_source_linked", {"source": source.uuid})
-
-
-def unlink_source(db: Session, actor: Reviewer, case_uuid: str, source_uuid: str) -> Case:
-    """Unlink a source and its submissions; the last source cannot go (a case with no
-    one to reply to is an orphan: discard it instead)."""
-    case = get_case(db, actor, case_uuid)
-    (source,) = _sources(db, [source_uuid])
-    if db.get(CaseSource, (case.id, source.id)) is None:
-        raise NotFoundError("source not linked")
-    count = db.scalar(select(func.count()).where(CaseSource.case_id == case.id)) or 0
-    if count <= 1:
-        raise InvalidCaseInputError("a case keeps at least one source")
-    db.execute(
-        delete(CaseSource).where(CaseSource.case_id == case.id, CaseSource.source_id == source.id)
-    )
-    db.execute(
-        delete(CaseSubmission).where(
-            CaseSubmission.case_id == case.id,
-            CaseSubmission.submission_id.in_(
-                select(Submission.id).where(Submission.source_id == source.id)
-            ),
-        )
-    )
-    db.expire(case)
-    return _change(db, actor, case, "case_source_unlinked")
-
-
-def _live_sources() -> ColumnElement[bool]:
-    return Source.pending.is_(False) & Source.deleted_at.is_(None)
-
-
-def source_by_designation(db: Session, actor: Reviewer, designation: str) -> Source:
-    """The live source with this designation, as typed (case and spaces aside);
-    NotFoundError otherwise."""
-    require_worker(db, actor)
-    wanted = " ".join(designation.split()).lower()
-    source = db.scalar(select(Source).where(Source.designation == wanted, _live_sources()))
-    if source is None:
-        raise NotFoundError("no such source")
-    return source
-
-
-def designations_to_add(db: Session, actor: Reviewer, case: Case, limit: int = 200) -> list[str]:
-    """Designations of live sources not in `case`, most recently active first (at most
-    `limit`): the suggestions of the case page's "Add a source" field."""
-    require_worker(db, actor)
-    linked = select(CaseSource.source_id).where(CaseSource.case_id == case.id)
-    return list(
-        db.scalars(
-            select(Source.designation)
-            .where(_live_sources(), Source.id.not_in(linked))
-            .order_by(Source.last_updated.desc(), Source.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def link_submission(db: Session, actor: Reviewer, case_uuid: str, submission_uuid: str) -> Case:
-    case = get_case(db, actor, case_uuid)
-    (submission,) = _submissions(db, [submission_uuid])
-    if db.get(CaseSubmission, (case.id, submission.id)) is None:
-        db.add(CaseSubmission(case_id=case.id, submission_id=submission.id))
-    if db.get(CaseSource, (case.id, submission.source_id)) is None:
-        db.add(CaseSource(case_id=case.id, source_id=submission.source_id))
-    return _change(db, actor, case, "case_submission_linked")
-
-
-def unlink_submission(db: Session, actor: Reviewer, case_uuid: str, submission_uuid: str) -> Case:
-    case = get_case(db, actor, case_uuid)
-    (submission,) = _submissions(db, [submission_uuid])
-    link = db.get(CaseSubmission, (case.id, submission.id))
-    if link is None:
-        raise NotFoundError("submission not linked")
-    db.delete(link)
-    db.flush()
-    db.expire(case)
-    return _change(db, actor, case, "case_submission_unlinked")
 
 
 def _move(db: Session, actor: Reviewer, case: Case, target: CaseStatus, reason: str | None) -> None:
@@ -423,99 +318,7 @@ def set_status(
 ) -> Case:
     case = get_case(db, actor, case_uuid)
     _move(db, actor, case, target, reason)
-    db.commit()
     return case
-
-
-def update_case(
-    db: Session,
-    actor: Reviewer,
-    case_uuid: str,
-    *,
-    priority: CasePriority | Keep = KEEP,
-    urgent_medical: bool | Keep = KEEP,
-    due: dt.date | Keep | None = KEEP,
-    labels: Iterable[str] | Keep = KEEP,
-    assignee_uuids: Iterable[str] | Keep = KEEP,
-) -> list[Change]:
-    """Set the given triage attributes (KEEP: leave as is) and record one audit event
-    per real change, with what it was and what it became; nothing when nothing changed.
-
-    Newly added assignees must be active analysts or admins (InvalidCaseInputError);
-    an assignee kept from before stays even if no longer assignable."""
-    case = get_case(db, actor, case_uuid)
-    after = triage_of(case)
-    if not isinstance(priority, Keep):
-        after = replace(after, priority=priority)
-    if not isinstance(urgent_medical, Keep):
-        after = replace(after, urgent=urgent_medical)
-    if not isinstance(due, Keep):
-        after = replace(after, due=due)
-    if not isinstance(labels, Keep):
-        after = replace(after, labels=frozenset(valid_labels(labels)))
-    if not isinstance(assignee_uuids, Keep):
-        after = replace(after, assignees=frozenset(assignee_uuids))
-    found = apply_triage(db, actor, case, after)
-    if found:
-        db.commit()
-    return found
-
-
-def set_priority(db: Session, actor: Reviewer, case_uuid: str, priority: CasePriority) -> Case:
-    update_case(db, actor, case_uuid, priority=priority)
-    return get_case(db, actor, case_uuid)
-
-
-def set_urgent_medical(db: Session, actor: Reviewer, case_uuid: str, urgent: bool) -> Case:
-    update_case(db, actor, case_uuid, urgent_medical=urgent)
-    return get_case(db, actor, case_uuid)
-
-
-def set_due(db: Session, actor: Reviewer, case_uuid: str, due: dt.datetime | None) -> Case:
-    """Set the due day (a timezone-aware datetime; its UTC day is kept)."""
-    if due is not None and due.tzinfo is None:
-        raise InvalidCaseInputError("due dates are timezone-aware")
-    day = due.astimezone(dt.UTC).date() if due is not None else None
-    update_case(db, actor, case_uuid, due=day)
-    return get_case(db, actor, case_uuid)
-
-
-def assign(db: Session, actor: Reviewer, case_uuid: str, reviewer_uuid: str) -> Case:
-    case = get_case(db, actor, case_uuid)
-    wanted = triage_of(case).assignees | {reviewer_uuid}
-    update_case(db, actor, case_uuid, assignee_uuids=wanted)
-    return case
-
-
-def unassign(db: Session, actor: Reviewer, case_uuid: str, reviewer_uuid: str) -> Case:
-    case = get_case(db, actor, case_uuid)
-    wanted = triage_of(case).assignees - {reviewer_uuid}
-    update_case(db, actor, case_uuid, assignee_uuids=wanted)
-    return case
-
-
-def add_label(db: Session, actor: Reviewer, case_uuid: str, label: str) -> Case:
-    (label,) = valid_labels([label])
-    case = get_case(db, actor, case_uuid)
-    update_case(db, actor, case_uuid, labels=triage_of(case).labels | {label})
-    return case
-
-
-def remove_label(db: Session, actor: Reviewer, case_uuid: str, label: str) -> Case:
-    case = get_case(db, actor, case_uuid)
-    update_case(db, actor, case_uuid, labels=triage_of(case).labels - {label})
-    return case
-
-
-def assignable_reviewers(db: Session, actor: Reviewer) -> list[Reviewer]:
-    require_worker(db, actor)
-    return list(
-        db.scalars(
-            select(Reviewer)
-            .where(Reviewer.is_active.is_(True), Reviewer.role.in_([Role.ANALYST, Role.ADMIN]))
-            .order_by(Reviewer.username)
-        )
-    )
 
 
 def get_case_by_reference(db: Session, actor: Reviewer, reference: str) -> Case:

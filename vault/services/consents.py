@@ -97,7 +97,7 @@ def note_document(db: Session, submission: Submission) -> ConsentDocument:
             received_at=submission.created_at,
         )
         db.add(found)
-        db.commit()
+        db.flush()
     return found
 
 
@@ -194,8 +194,7 @@ def cases_awaiting_record(db: Session, case_ids: Iterable[int]) -> set[int]:
 
 
 def _refuse(db: Session, actor: Reviewer, error: ConsentError, source_uuid: str) -> ConsentError:
-    audit.record(db, actor, "consent_record_refused", "source", source_uuid)
-    db.commit()
+    audit.record_refusal(db, actor, "consent_record_refused", "source", source_uuid)
     return error
 
 
@@ -300,7 +299,6 @@ def _add_record(
     db.add(record)
     db.flush()
     audit.record(db, actor, "consent_recorded", "consent_record", record.uuid)
-    db.commit()
     return record
 
 
@@ -308,10 +306,9 @@ def require_consent(
     db: Session, actor: Reviewer | None, source: Source, purpose: str
 ) -> ConsentRecord:
     """The record whose answer for `purpose` is yes; else ConsentRequiredError, audited
-    (`consent_refused`, the source's uuid) and committed even though the caller fails."""
+    (`consent_refused`, the source's uuid) and kept even though the transaction fails."""
     record = latest_record(db, source)
     if record is None or record.answer(purpose) is not Answer.YES:
-        audit.record(db, actor, f"consent_refused_{purpose}", "source", source.uuid)
-        db.commit()
+        audit.record_refusal(db, actor, f"consent_refused_{purpose}", "source", source.uuid)
         raise ConsentRequiredError(purpose)
     return record

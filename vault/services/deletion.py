@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vault.db import utcnow
 from vault.models import Reply, Source, Submission
 from vault.services import unread
+from vault.transaction import after_commit
 
 QUEUE_NAME = "backup"
 # A failed deletion is retried with growing delays (the worker runs RQ's scheduler).
@@ -24,16 +25,21 @@ def queue(redis: Redis) -> Queue:
 def _request(
     db: Session, redis: Redis, item: Source | Submission | Reply, kind: str, retry: Retry
 ) -> None:
-    """Hide at once (committed), then queue the job that shreds; one job id per object,
-    so asking twice queues the work once."""
+    """Hide at once, then, once that is committed, queue the job that shreds; one job id
+    per object, so asking twice queues the work once."""
     item.deleted_at = utcnow()
     if isinstance(item, Submission):
         unread.forget(db, submission_id=item.id)
     elif isinstance(item, Source):
         unread.forget(db, source_id=item.id)
-    db.commit()  # before the job is queued: the job must find the row hidden
-    queue(redis).enqueue(
-        f"vault.jobs.delete_{kind}", item.uuid, retry=retry, job_id=f"delete-{kind}-{item.uuid}"
+    name, item_uuid = f"vault.jobs.delete_{kind}", item.uuid
+    # Queued after the commit: the job must find the row hidden, and nothing is shredded
+    # for a request that rolls back.
+    after_commit(
+        db,
+        lambda: queue(redis).enqueue(
+            name, item_uuid, retry=retry, job_id=f"delete-{kind}-{item_uuid}"
+        ),
     )
 
 

@@ -167,5 +167,4 @@ def build_export(
         bundle.writestr(MANIFEST_NAME, manifest_bytes)
         bundle.writestr(SIGNATURE_NAME, base64.b64encode(key.sign(manifest_bytes)))
     audit.record(db, reviewer, "export_created", "export", export_uuid)
-    db.commit()
     return ExportSummary(export_uuid, len(entries), first, last)

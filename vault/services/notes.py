@@ -55,6 +55,7 @@ from vault.services.resealing import (
     reseal_stale,
     sealed_to,
 )
+from vault.transaction import after_commit, on_rollback
 
 __all__ = [
     "MAX_NOTE_CHARS",
@@ -108,23 +109,25 @@ def create_account_key(
     `login_passphrase` (which is returned derived, never stored); replaces any old key.
 
     Called when the login passphrase is generated (account creation, passphrase reset)
-    and at a login that finds no usable key. Committed with its audit event, whose
-    actor is `actor` (the admin; None for the operator's console).
+    and at a login that finds no usable key. Recorded with its audit event, whose
+    actor is `actor` (the admin; None for the operator's console). The new key is
+    deleted again if the transaction rolls back; the old one once it commits.
     """
     old = db.get(AccountKey, reviewer.id)
     if old is not None:
         # The old key cannot be opened any more: what was sealed to it stays readable by
         # the others it was sealed to and by the workstation.
-        keyring.delete_key(old.fingerprint)
+        old_fingerprint = old.fingerprint
+        after_commit(db, lambda: keyring.delete_key(old_fingerprint))
         db.delete(old)
         db.flush()
     salt = secrets.token_hex(32)
     derived = key_passphrase(salt, login_passphrase)
     # The key's user id names the account by uuid only, never by username.
     fingerprint = keyring.generate_reply_key(f"BackUp account {reviewer.uuid}", derived)
+    on_rollback(db, lambda: keyring.delete_key(fingerprint))
     db.add(AccountKey(reviewer_id=reviewer.id, fingerprint=fingerprint, salt=salt))
     audit.record(db, actor, "account_key_created", "reviewer", reviewer.uuid)
-    db.commit()
     return derived
 
 
@@ -229,7 +232,7 @@ def reseal_pending_notes(
     limit: int = RESEAL_BATCH,
 ) -> int:
     """Re-seal up to `limit` notes (oldest first; at most `limit` decryptions) that `actor`
-    can open and whose recipients are not the current readers; committed with their
+    can open and whose recipients are not the current readers; recorded with their
     audit events.
 
     Only a current reader of notes re-seals them. Returns how many were re-sealed.

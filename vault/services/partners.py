@@ -18,6 +18,7 @@ from vault.models import PartnerMember, PartnerOrg, PartnerService, Reviewer, Ro
 from vault.models.partner import CONTACT_MAX, LANGUAGES_MAX, NAME_MAX, REGIONS_MAX
 from vault.services import audit, cases
 from vault.services.audit_log import RefusalRecordedError, require_admin_audited
+from vault.transaction import savepoint
 
 __all__ = [
     "InvalidPartnerError",
@@ -95,13 +96,12 @@ def create_org(
     )
     _seal_details(db, org, details)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(org)
             db.flush()
     except IntegrityError as exc:
         raise InvalidPartnerError("an organisation with this name exists") from exc
     audit.record(db, actor, "partner_org_created", "partner_org", org.uuid)
-    db.commit()
     return org
 
 
@@ -110,15 +110,13 @@ def list_orgs(
 ) -> list[PartnerOrg]:
     """Active organisations (for analysts choosing where to refer); audited."""
     if not cases.can_work_cases(actor):
-        audit.record(db, actor, "partner_directory_denied")
-        db.commit()
+        audit.record_refusal(db, actor, "partner_directory_denied")
         raise RefusalRecordedError("no access to the directory")
     query = select(PartnerOrg).where(PartnerOrg.is_active.is_(True))
     if service is not None:
         query = query.where(PartnerOrg.services.contains(service.value))
     found = list(db.scalars(query.order_by(PartnerOrg.name)))
     audit.record(db, actor, "partner_directory_viewed")
-    db.commit()
     return found
 
 
@@ -142,7 +140,6 @@ def add_member(db: Session, actor: Reviewer, org_uuid: str, reviewer_uuid: str) 
     else:
         existing.org_id = org.id
     audit.record(db, actor, "partner_member_added", "reviewer", member.uuid)
-    db.commit()
 
 
 def partner_accounts(db: Session, actor: Reviewer) -> list[tuple[Reviewer, str | None]]:

@@ -26,6 +26,7 @@ from vault.models import (
     Reviewer,
     Role,
 )
+from vault.transaction import savepoint
 
 __all__ = ["LIST_LIMIT", "ReferralActivity", "for_case", "for_dashboard", "mark_seen"]
 
@@ -51,7 +52,7 @@ def mark_seen(db: Session, actor: Reviewer, referral: Referral) -> None:
         seen.seen_at = utcnow()
         return
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(ReferralSeen(referral_id=referral.id, reviewer_id=actor.id, seen_at=utcnow()))
     except IntegrityError:
         # The same reviewer's other request recorded it a moment ago: that view counts.

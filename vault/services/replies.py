@@ -38,6 +38,7 @@ from vault.models.reply import MAX_REPLY_BYTES, MAX_REPLY_CHARS
 from vault.ports import Keyring
 from vault.services import audit, custody, deletion, inbox, notes
 from vault.store import SealedFile, Store
+from vault.transaction import on_rollback
 
 __all__ = [
     "ARMOR_HEADER",
@@ -207,9 +208,10 @@ def _keep(
     audited_as: Reviewer | None = None,
 ) -> None:
     """Add `reply` (its file already in the store) with its custody receipt (and, with
-    `audited_as`, its `reply_sent` event), and commit; on any error roll back and shred
-    the file, so nothing refers to a missing file and no file outlives a reply that was
-    not stored."""
+    `audited_as`, its `reply_sent` event); on any error here roll back. The file is
+    shredded unless the transaction commits, so nothing refers to a missing file and no
+    file outlives a reply that was not stored."""
+    on_rollback(db, lambda: store.shred(sealed.path))
     reply.source.last_updated = utcnow()
     db.add(reply)
     try:
@@ -217,11 +219,8 @@ def _keep(
         custody.append_reply(db, reply, sealed_to)
         if audited_as is not None:
             audit.record(db, audited_as, "reply_sent", "reply", reply.uuid)
-        # Commits here: the file is shredded unless the row naming it is committed.
-        db.commit()
     except BaseException:
-        db.rollback()
-        store.shred(sealed.path)
+        db.rollback()  # shreds the file (on_rollback)
         raise
 
 

@@ -1,7 +1,7 @@
 """Re-sealing: an encrypted item sealed again to the readers the rules give it today.
 
 Shared by case notes (vault.services.notes), referral messages
-(vault.services.referrals), care requests (vault.services.care), the team copies of
+(vault.services.referral_messages), care requests (vault.services.care), the team copies of
 replies (vault.services.team_replies) and legal guidance (vault.services.guidance). The server holds
 no key passphrase outside a logged-in session, so only a session with an unlocked
 account key re-seals, and only items sealed to that key: it decrypts them in memory
@@ -33,6 +33,7 @@ from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES
 from vault.ports import Keyring
 from vault.services import audit
+from vault.transaction import savepoint
 
 __all__ = [
     "Batch",
@@ -56,7 +57,7 @@ S = TypeVar(
 # What to seal again: the item, its plaintext, the recipients it is sealed to now.
 Batch = list[tuple[Sealed, bytes, Sequence[str]]]
 # The most a note or referral message decrypts to: each is at most 20,000 characters
-# (notes.MAX_NOTE_CHARS, referrals.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8; a
+# (notes.MAX_NOTE_CHARS, referral_messages.MAX_MESSAGE_CHARS), up to 4 bytes each in UTF-8; a
 # care request (an ASSIST document: choices and two short texts) is far smaller.
 # Anything larger is not opened (OutputTooLargeError is a DecryptionError). A reply's
 # team copy holds a reply, up to MAX_REPLY_BYTES.
@@ -186,7 +187,7 @@ def reseal_quietly(
     if not items:
         return
     try:
-        with db.begin_nested():
+        with savepoint(db):
             reseal(db, keyring, actor, items)
     except VaultError:
         pass  # nothing was written; the next reader or login tries again
@@ -272,7 +273,7 @@ def reseal_stale(
     """What a login re-seals: the rows of `stale` (each an item first, then whatever
     `readers` needs to name the item's current recipients), oldest first as `stale`
     orders them, opened up to `limit` times with this account's key and sealed again;
-    committed with their audit events. Returns how many were re-sealed.
+    recorded with their audit events. Returns how many were re-sealed.
 
     The rows are streamed, and the stream is closed before any row is rewritten.
     """
@@ -284,5 +285,4 @@ def reseal_stale(
     finally:
         found.close()
     done = reseal(db, keyring, actor, batch) if batch else 0
-    db.commit()
     return done

@@ -78,7 +78,6 @@ def preview(
     require_admin_audited(db, actor, "retention")
     rows = db.scalars(_eligible(days, now or utcnow()).order_by(Source.last_updated)).all()
     audit.record(db, actor, "retention_previewed")
-    db.commit()
     return [Candidate(s.uuid, s.designation, s.last_updated) for s in rows]
 
 
@@ -105,9 +104,8 @@ def _request_deletions(
     """Deletion requested for each source (audited one by one), then the run audited."""
     for source in sources:
         audit.record(db, actor, "retention_deletion_requested", "source", source.uuid)
-        deletion.request_source_deletion(db, redis, source)  # commits, then queues the job
+        deletion.request_source_deletion(db, redis, source)  # queued once committed
     audit.record(db, actor, done)
-    db.commit()
     return len(sources)
 
 

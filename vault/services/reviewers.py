@@ -1,5 +1,6 @@
-"""Reviewer accounts: argon2id passphrases, TOTP with replay protection, login budgeted per
-client, and the admin operations on accounts. Every change and every login is audited.
+"""Reviewer accounts: generated credentials (argon2id passphrases, sealed TOTP secrets),
+roles, and the admin operations on accounts. Every change is audited. Logging in with
+them is `vault.services.reviewer_login`.
 
 Passphrases are generated here (7 diceware words, ~90 bits), never chosen by people, and
 are shown once. The argon2id cost is injectable (`hasher=`) so tests can run fast; the
@@ -9,33 +10,24 @@ default is RFC 9106's low-memory profile (64 MiB, t=3, p=4).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
-import time
 import uuid as uuidlib
-from functools import cache
-from typing import NoReturn
 
 import pyotp
 from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
-from redis import Redis
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from vault.codenames import codename_words
 from vault.column_key import TOTP_SECRET, column_key_of
-from vault.config import Config
-from vault.db import utcnow
-from vault.errors import AuthenticationError, NotFoundError, TotpReplayError, VaultError
+from vault.errors import NotFoundError, VaultError
 from vault.models import Reviewer, Role
 from vault.models.reviewer import USERNAME_MAX
 from vault.services import audit, unread
-from vault.throttle import ClientBudget
+from vault.transaction import savepoint
 
 __all__ = [
     "DEFAULT_HASHER",
@@ -47,7 +39,6 @@ __all__ = [
     "InvalidUsernameError",
     "LastAdminError",
     "UsernameTakenError",
-    "authenticate",
     "can_read_sources",
     "change_role",
     "create_reviewer",
@@ -56,31 +47,23 @@ __all__ = [
     "generate_passphrase",
     "get_reviewer",
     "list_reviewers",
-    "load_session_reviewer",
-    "login_budget",
     "make_hasher",
     "normalize_username",
     "provisioning_uri",
-    "record_logout",
     "require_admin",
     "reset_passphrase",
     "reset_totp",
     "set_active",
     "set_totp_secret",
     "totp_secret",
-    "totp_step",
-    "verify_totp",
 ]
 
 PASSPHRASE_WORDS = 7
 TOTP_ISSUER = "BackUp"
 # Codes from the previous and the next 30-second step are accepted (clock drift).
-TOTP_WINDOW = 1
-BUDGET_SCOPE = "reviewer-login"
 MAX_PASSPHRASE_CHARS = 1024
 USERNAME_MIN = 3
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_CODE = re.compile(r"^[0-9]{6}$")
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class InvalidUsernameError(VaultError):
@@ -123,26 +106,6 @@ def make_hasher(
 DEFAULT_HASHER = make_hasher()
 
 
-@cache
-def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
-    """A hash of a random value with the given costs, for unknown usernames."""
-    hasher = make_hasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
-    return hasher.hash(secrets.token_hex(32))
-
-
-def _verify_passphrase(hasher: PasswordHasher, stored: str, passphrase: str) -> bool:
-    try:
-        return hasher.verify(stored, passphrase)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def _dummy_verify(hasher: PasswordHasher, passphrase: str) -> None:
-    """Spend the same time as a real verification, so timing reveals no username."""
-    stored = _dummy_hash(hasher.time_cost, hasher.memory_cost, hasher.parallelism)
-    _verify_passphrase(hasher, stored, passphrase)
-
-
 # -- credentials ---------------------------------------------------------------------------
 
 
@@ -181,7 +144,7 @@ def provisioning_uri(db: Session, reviewer: Reviewer) -> str:
 def normalize_username(raw: str) -> str:
     """Lower-cased, stripped username, or InvalidUsernameError."""
     username = raw.strip().lower()
-    if not USERNAME_MIN <= len(username) <= USERNAME_MAX or not _USERNAME.match(username):
+    if not USERNAME_MIN <= len(username) <= USERNAME_MAX or not USERNAME_PATTERN.match(username):
         raise InvalidUsernameError("invalid username")
     return username
 
@@ -206,143 +169,7 @@ def credential_stamp(reviewer: Reviewer) -> str:
 # -- TOTP ----------------------------------------------------------------------------------
 
 
-def totp_step(secret: str, code: str, at: float | None = None) -> int | None:
-    """The time-step within ±1 step of `at` whose code is `code`, or None.
-
-    Every candidate is compared in constant time, and all of them are always compared,
-    so timing says nothing about which step (if any) matched. Should two steps give the
-    same code, the later one is returned (the stricter choice for replay protection).
-    """
-    code = "".join(code.split())
-    if not _CODE.match(code):
-        return None
-    totp = pyotp.TOTP(secret)
-    now = totp.timecode(time.time() if at is None else at)
-    matched: int | None = None
-    for step in range(now - TOTP_WINDOW, now + TOTP_WINDOW + 1):
-        if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()):
-            matched = step
-    return matched
-
-
-def verify_totp(db: Session, reviewer: Reviewer, code: str, *, at: float | None = None) -> int:
-    """Accept `code` once: store its time-step so it (and any earlier one) is refused later.
-
-    Raises AuthenticationError for a wrong code, TotpReplayError for a code whose step is
-    not after the last accepted one. The step is written with a conditional UPDATE, so
-    two concurrent requests with the same code cannot both succeed. Does not commit.
-    """
-    step = totp_step(totp_secret(db, reviewer), code, at)
-    if step is None:
-        raise AuthenticationError("wrong code")
-    if step <= reviewer.last_totp_step:
-        raise TotpReplayError("code already used")
-    result = db.execute(
-        update(Reviewer)
-        .where(Reviewer.id == reviewer.id, Reviewer.last_totp_step < step)
-        .values(last_totp_step=step)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        raise TotpReplayError("code already used")
-    # The row already holds `step`: record it as the loaded value, not as a pending change,
-    # so a later change in this session (a 2FA reset to 0) is not mistaken for a no-op.
-    set_committed_value(reviewer, "last_totp_step", step)
-    return step
-
-
 # -- login ---------------------------------------------------------------------------------
-
-
-def login_budget(redis: Redis, config: Config) -> ClientBudget:
-    """The per-client budget shared by web logins and API token requests."""
-    return ClientBudget(redis, BUDGET_SCOPE, config.reviewer_login_budget)
-
-
-def _well_formed(username: str, passphrase: str, code: str) -> bool:
-    """What any real attempt looks like: checked before the budget and any hashing."""
-    return (
-        USERNAME_MIN <= len(username) <= USERNAME_MAX
-        and _USERNAME.match(username) is not None
-        and 0 < len(passphrase)
-        and _CODE.match("".join(code.split())) is not None
-    )
-
-
-def authenticate(
-    db: Session,
-    budget: ClientBudget,
-    client: str,
-    username: str,
-    passphrase: str,
-    code: str,
-    *,
-    hasher: PasswordHasher = DEFAULT_HASHER,
-    at: float | None = None,
-) -> Reviewer:
-    """Log a reviewer in with passphrase and TOTP code.
-
-    The cheap checks come first. A malformed attempt (no possible username, an empty
-    passphrase, a code that is not 6 digits) is refused with AuthenticationError at no
-    cost; then `client`'s budget is charged (LoginThrottledError after one Redis round
-    trip, before any hashing or database work). No account is ever locked: only the
-    client that floods waits, and a named reviewer logs in from any other client.
-
-    Raises AuthenticationError (the same for an unknown username, a deactivated account,
-    a wrong passphrase or a wrong code), or TotpReplayError (a reused code, reported only
-    once the passphrase was right). Commits the accepted step and an audit event.
-    """
-    key = username.strip().lower()
-    passphrase = passphrase[:MAX_PASSPHRASE_CHARS]
-    if not _well_formed(key, passphrase, code):
-        raise AuthenticationError("login failed")
-    budget.spend(client)
-    reviewer = db.scalar(select(Reviewer).where(Reviewer.username == key))
-    if reviewer is None:
-        _dummy_verify(hasher, passphrase)
-        _fail(db, None)
-    if not _verify_passphrase(hasher, reviewer.passphrase_hash, passphrase):
-        _fail(db, reviewer)
-    if not reviewer.is_active:
-        _fail(db, reviewer)
-    try:
-        verify_totp(db, reviewer, code, at=at)
-    except AuthenticationError:
-        audit.record(db, None, "login_failed", "reviewer", reviewer.uuid)
-        db.commit()
-        raise
-    if hasher.check_needs_rehash(reviewer.passphrase_hash):
-        reviewer.passphrase_hash = hasher.hash(passphrase)
-    reviewer.last_login_at = utcnow()
-    unread.resync(db, reviewer)
-    audit.record(db, reviewer, "login", "reviewer", reviewer.uuid)
-    db.commit()
-    return reviewer
-
-
-def _fail(db: Session, reviewer: Reviewer | None) -> NoReturn:
-    # The attempted username is never recorded: people type passphrases into it.
-    if reviewer is None:
-        audit.record(db, None, "login_failed")
-    else:
-        audit.record(db, None, "login_failed", "reviewer", reviewer.uuid)
-    db.commit()
-    raise AuthenticationError("login failed")
-
-
-def load_session_reviewer(db: Session, reviewer_uuid: str, stamp: str) -> Reviewer | None:
-    """The reviewer a session belongs to, or None if deactivated or credentials reset."""
-    reviewer = db.scalar(
-        select(Reviewer).where(Reviewer.uuid == reviewer_uuid, Reviewer.is_active.is_(True))
-    )
-    if reviewer is None or not hmac.compare_digest(credential_stamp(reviewer), stamp):
-        return None
-    return reviewer
-
-
-def record_logout(db: Session, reviewer: Reviewer) -> None:
-    audit.record(db, reviewer, "logout", "reviewer", reviewer.uuid)
-    db.commit()
 
 
 # -- roles ---------------------------------------------------------------------------------
@@ -366,7 +193,6 @@ def require_admin(actor: Reviewer | None) -> None:
 def list_reviewers(db: Session, actor: Reviewer | None) -> list[Reviewer]:
     require_admin(actor)
     audit.record(db, actor, "reviewers_listed")
-    db.commit()
     return list(db.scalars(select(Reviewer).order_by(Reviewer.username)))
 
 
@@ -376,7 +202,6 @@ def get_reviewer(db: Session, actor: Reviewer | None, reviewer_uuid: str) -> Rev
     if reviewer is None:
         raise NotFoundError("no such reviewer")
     audit.record(db, actor, "reviewer_viewed", "reviewer", reviewer.uuid)
-    db.commit()
     return reviewer
 
 
@@ -410,15 +235,14 @@ def create_reviewer(
         is_active=True,
     )
     set_totp_secret(db, reviewer, generate_otp_secret())
-    db.add(reviewer)
     try:
-        db.flush()  # assigns the uuid the audit event refers to
-        unread.resync(db, reviewer)
-        audit.record(db, actor, "reviewer_created", "reviewer", reviewer.uuid)
-        db.commit()
+        with savepoint(db):
+            db.add(reviewer)
+            db.flush()  # assigns the uuid the audit event refers to
     except IntegrityError as exc:  # a concurrent creation won the unique constraint
-        db.rollback()
         raise UsernameTakenError("username taken") from exc
+    unread.resync(db, reviewer)
+    audit.record(db, actor, "reviewer_created", "reviewer", reviewer.uuid)
     return reviewer, passphrase
 
 
@@ -434,7 +258,6 @@ def reset_passphrase(
     passphrase = generate_passphrase()
     reviewer.passphrase_hash = hasher.hash(passphrase)
     audit.record(db, actor, "passphrase_reset", "reviewer", reviewer.uuid)
-    db.commit()
     return passphrase
 
 
@@ -446,7 +269,6 @@ def reset_totp(db: Session, actor: Reviewer | None, reviewer: Reviewer) -> str:
     # The new secret's codes must work at once, whatever steps the old one used.
     reviewer.last_totp_step = 0
     audit.record(db, actor, "totp_reset", "reviewer", reviewer.uuid)
-    db.commit()
     return secret
 
 
@@ -479,7 +301,6 @@ def set_active(db: Session, actor: Reviewer | None, reviewer: Reviewer, active: 
     unread.resync(db, reviewer)
     action = "reviewer_activated" if active else "reviewer_deactivated"
     audit.record(db, actor, action, "reviewer", reviewer.uuid)
-    db.commit()
 
 
 def change_role(db: Session, actor: Reviewer | None, reviewer: Reviewer, role: Role) -> None:
@@ -496,4 +317,3 @@ def change_role(db: Session, actor: Reviewer | None, reviewer: Reviewer, role: R
     reviewer.role = role
     unread.resync(db, reviewer)
     audit.record(db, actor, "role_changed", "reviewer", reviewer.uuid)
-    db.commit()

@@ -6,6 +6,7 @@ import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,7 @@ from vault.services import custody, quota, source_consent, unread
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import ClientBudget
+from vault.transaction import after_commit, on_rollback
 
 REPLY_KEY_NAME = "BackUp source reply key"  # reveals nothing about the source
 MAX_MESSAGE_CHARS = 100_000
@@ -86,12 +88,6 @@ def create_source(
     """
     credentials = begin_source(db, config, codename)
     source = _record_source(db, keyring, credentials)
-    try:
-        db.commit()
-    except BaseException:
-        db.rollback()
-        keyring.delete_key(source.reply_key_fingerprint)
-        raise
     return source, SourceCredentials(source.uuid, credentials.reply_passphrase)
 
 
@@ -104,7 +100,8 @@ def _free_designation(db: Session) -> str:
 
 
 def _record_source(db: Session, keyring: Keyring, credentials: SourceCredentials) -> Source:
-    """Insert the row and generate the reply key, flushed but not committed.
+    """Insert the row and generate the reply key, flushed but not committed: the key is
+    deleted again unless the transaction commits.
 
     Raises CodenameCollisionError when the row cannot be inserted (its key is deleted).
     """
@@ -112,11 +109,12 @@ def _record_source(db: Session, keyring: Keyring, credentials: SourceCredentials
         raise NotFoundError("no new source in these credentials")
     designation = _free_designation(db)
     fingerprint = keyring.generate_reply_key(REPLY_KEY_NAME, credentials.reply_passphrase)
+    on_rollback(db, lambda: keyring.delete_key(fingerprint))
     try:
         # Kept with the row: the API lists sources with their keys without gpg.
         public_key = keyring.export_public(fingerprint)
     except BaseException:
-        keyring.delete_key(fingerprint)
+        db.rollback()  # deletes the key (on_rollback)
         raise
     source = Source(
         uuid=credentials.source_uuid,
@@ -129,8 +127,7 @@ def _record_source(db: Session, keyring: Keyring, credentials: SourceCredentials
     try:
         db.flush()
     except BaseException as exc:
-        db.rollback()
-        keyring.delete_key(fingerprint)
+        db.rollback()  # deletes the key (on_rollback)
         if isinstance(exc, IntegrityError):
             raise CodenameCollisionError("codename or designation already in use") from exc
         raise
@@ -195,9 +192,11 @@ def submit(
 ) -> list[Submission]:
     """Seal a message and/or documents for a source, durably, then record them.
 
-    Returns only once ciphertext is fsynced and the rows committed. On any failure
-    (StorageFullError, QuotaExceededError past `quota_bytes` included), every file
-    written here is shredded and nothing is recorded. `consent_state`: the consent
+    Returns once the ciphertext is fsynced and the rows added; the caller commits (a
+    request before it answers), and the files are shredded unless it does. On any
+    failure here (StorageFullError, QuotaExceededError past `quota_bytes` included),
+    the transaction is rolled back, every file written here is shredded and nothing is
+    recorded. `consent_state`: the consent
     answers known after this submission, sealed beside it to the source's reply key
     (vault.services.source_consent), in the same all-or-nothing step.
     """
@@ -208,12 +207,10 @@ def submit(
             db, store, source, submission_fpr, message, documents, written, quota_bytes,
             consent_state,
         )  # fmt: skip
-        db.commit()
     except BaseException:
         _undo(db, store, written, documents)
         raise
-    if consent_state is not None:
-        source_consent.prune(store, source)
+    _after(db, store, source, written, consent_state)
     return created
 
 
@@ -238,30 +235,23 @@ def submit_first(
     """
     message = _checked_message(message, documents)
     written: list[SealedFile] = []
-    generated: str | None = None  # a key made here, deleted again if nothing is recorded
     try:
         source = _recorded_already(db, credentials)
         if source is None:
             try:
                 source = _record_source(db, keyring, credentials)
-                generated = source.reply_key_fingerprint
             except CodenameCollisionError:
                 source = _recorded_already(db, credentials)
                 if source is None:  # a designation taken at the same instant: once more
                     source = _record_source(db, keyring, credentials)
-                    generated = source.reply_key_fingerprint
         created = _seal_and_record(
             db, store, source, submission_fpr, message, documents, written, quota_bytes,
             consent_state,
         )  # fmt: skip
-        db.commit()
     except BaseException:
-        _undo(db, store, written, documents)
-        if generated is not None:
-            keyring.delete_key(generated)
+        _undo(db, store, written, documents)  # deletes a key made here too (on_rollback)
         raise
-    if consent_state is not None:
-        source_consent.prune(store, source)
+    _after(db, store, source, written, consent_state)
     return source, created
 
 
@@ -346,6 +336,22 @@ def _undo(
         document.abort()
 
 
+def _after(
+    db: Session,
+    store: Store,
+    source: Source,
+    written: list[SealedFile],
+    consent_state: ConsentMapping | None,
+) -> None:
+    """What follows the caller's transaction: the files written here are shredded if it
+    rolls back (nothing acknowledged refers to them); older consent states are pruned
+    once it commits."""
+    for sealed in written:
+        on_rollback(db, partial(store.shred, sealed.path))
+    if consent_state is not None:
+        after_commit(db, partial(source_consent.prune, store, source))
+
+
 def _record(source: Source, kind: SubmissionKind, sealed: SealedFile) -> Submission:
     return Submission(
         source=source,
@@ -394,4 +400,3 @@ def hide_reply_for_source(db: Session, source: Source, reply_uuid: str) -> None:
     if reply is None:
         raise NotFoundError("no such reply")
     reply.deleted_by_source = True
-    db.commit()

@@ -125,7 +125,7 @@ def delete_submission(
     """Hide the submission at once; a background job shreds the file and the row."""
     submission = get_submission(db, reviewer, source_uuid, submission_uuid)
     audit.record(db, reviewer, "submission_deletion_requested", "submission", submission.uuid)
-    deletion.request_submission_deletion(db, redis, submission)  # commits the event too
+    deletion.request_submission_deletion(db, redis, submission)  # queued once committed
 
 
 def kind_counts(

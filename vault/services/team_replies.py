@@ -134,7 +134,7 @@ def reseal_pending_copies(
 ) -> int:
     """Re-seal up to `limit` team copies (oldest first; at most `limit` decryptions) that
     `actor` can open and whose recipients are not the current readers, of replies and
-    sources not being deleted; committed with their audit events. Only a current reader
+    sources not being deleted; recorded with their audit events. Only a current reader
     re-seals. Returns how many were re-sealed."""
     mine = resealing.account_fingerprint(db, actor)
     current = notes.reader_recipients(db, submission_fingerprint)

@@ -79,7 +79,7 @@ def _is_json_error(response: requests.Response) -> bool:
 
 
 def _token(runtime: Runtime, account: Account) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalar(select(Reviewer).where(Reviewer.uuid == account.uuid))
         assert reviewer is not None
         service = TokenService(runtime.config.secrets.for_journalist().api_token_key, runtime.redis)

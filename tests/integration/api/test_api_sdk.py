@@ -79,7 +79,7 @@ def test_sdk_reads_every_source_and_downloads_every_submission(
         assert sub.is_read is True and sub.seen_by == [analyst.uuid]
         assert api.get_submission(sub).uuid == sub.uuid
     # Every API call left an audit event naming this reviewer (downloads among them).
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         downloads = db.scalar(
             select(func.count())
             .select_from(AuditEvent)
@@ -141,7 +141,7 @@ def test_sdk_replies_stars_seen_deletes_and_logs_out(
     assert Path(path).read_text() == armored
     assert etag == "sha256:" + hashlib.sha256(armored.encode()).hexdigest()
     # The source reads it with their codename-derived passphrase.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         src_row = db.scalar(select(Source).where(Source.uuid == made.uuid))
         reply_row = db.scalar(select(Reply).where(Reply.uuid == reply.uuid))
         assert src_row is not None and reply_row is not None
@@ -219,7 +219,7 @@ def test_sdk_replies_stars_seen_deletes_and_logs_out(
 
     assert api.delete_conversation(made.uuid) is True
     run_jobs(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         left = db.scalar(
             select(func.count())
             .select_from(Submission)

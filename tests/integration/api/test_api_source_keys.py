@@ -68,7 +68,7 @@ def test_listing_runs_no_gpg_per_source(
     made = [make_source(runtime) for _ in range(4)]
     headers = _token(client, make_account(runtime, "analyst1", Role.ANALYST))
     exported = {}
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         for source in db.scalars(select(Source)):
             assert source.reply_public_key is not None  # kept when the key was made
             exported[source.uuid] = runtime.keyring.export_public(source.reply_key_fingerprint)
@@ -94,7 +94,7 @@ def test_a_source_from_before_gets_its_key_from_the_keyring_once(
 ) -> None:
     old, new = make_source(runtime), make_source(runtime)
     headers = _token(client, make_account(runtime, "analyst1", Role.ANALYST))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         fingerprint = db.scalars(
             select(Source.reply_key_fingerprint).where(Source.uuid == old.uuid)
         ).one()
@@ -107,7 +107,7 @@ def test_a_source_from_before_gets_its_key_from_the_keyring_once(
     exports = [c for c in gpg_calls.calls if "--export" in c]
     assert len(exports) == 1 and fingerprint in exports[0]  # that source only
     assert {s["uuid"]: s["key"]["public"] for s in first}[old.uuid] == expected
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         stored = db.scalars(select(Source.reply_public_key).where(Source.uuid == old.uuid)).one()
     assert stored == expected
 

@@ -53,7 +53,7 @@ def _service(runtime: Runtime) -> TokenService:
 
 
 def _reviewer(runtime: Runtime, account: Account) -> Reviewer:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         found = db.scalar(select(Reviewer).where(Reviewer.uuid == account.uuid))
         assert found is not None
         db.expunge(found)
@@ -155,7 +155,7 @@ def test_no_token_and_bad_tokens_are_refused(
         response = _get(server, "sources", bad)
         assert response.status_code == 403, bad
         assert response.json()["error"] == "Forbidden"
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         refused = db.scalar(
             select(func.count())
             .select_from(AuditEvent)
@@ -206,7 +206,7 @@ def test_credential_reset_and_deactivation_end_tokens(
     runtime: Runtime, server: Server, analyst: Account, admin: Account
 ) -> None:
     token = _token(server, analyst)["token"]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         target = db.scalar(select(Reviewer).where(Reviewer.uuid == analyst.uuid))
         assert target is not None
         reviewers.reset_passphrase(db, None, target, hasher=FAST_HASHER)
@@ -215,7 +215,7 @@ def test_credential_reset_and_deactivation_end_tokens(
     other = _reviewer(runtime, admin)
     admin_token = _service(runtime).issue(other).token
     assert _get(server, "user", admin_token).status_code == 200
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         target = db.scalar(select(Reviewer).where(Reviewer.uuid == admin.uuid))
         assert target is not None
         reviewers.reset_totp(db, None, target)
@@ -226,7 +226,7 @@ def test_deactivated_account_token_is_refused(
     runtime: Runtime, server: Server, analyst: Account
 ) -> None:
     token = _token(server, analyst)["token"]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         target = db.scalar(select(Reviewer).where(Reviewer.uuid == analyst.uuid))
         assert target is not None
         reviewers.set_active(db, None, target, False)
@@ -239,7 +239,7 @@ def test_reactivation_does_not_revive_tokens(
     """Deactivation ends a token for good, even one not used while deactivated."""
     token = _token(server, analyst)["token"]
     assert _get(server, "user", token).status_code == 200
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         target = db.scalar(select(Reviewer).where(Reviewer.uuid == analyst.uuid))
         assert target is not None
         reviewers.set_active(db, None, target, False)
@@ -291,7 +291,7 @@ def test_partner_token_sees_nothing(
     row = source_row(runtime, src)
     assert row is not None and row.deleted_at is None and row.starred is False
     # Every refusal is in the audit log, under the partner's account, without content.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         refusals = db.scalars(
             select(AuditEvent).where(
                 AuditEvent.actor_uuid == partner.uuid,
@@ -307,7 +307,7 @@ def test_every_call_is_audited_by_identifiers_only(
 ) -> None:
     made = make_source(runtime, "a message that must never reach the audit log")
     token = _token(server, analyst)["token"]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         before = len(list(db.scalars(select(AuditEvent))))
     paths = [
         "sources",
@@ -323,11 +323,11 @@ def test_every_call_is_audited_by_identifiers_only(
     seen = before
     for path in paths:
         assert _get(server, path, token).status_code == 200, path
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             now = len(list(db.scalars(select(AuditEvent))))
         assert now > seen, f"GET {path} left no audit event"
         seen = now
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         events = list(db.scalars(select(AuditEvent).order_by(AuditEvent.id)))[before:]
     reviewer_id = _reviewer(runtime, analyst).id
     assert all(e.actor_id == reviewer_id for e in events)
@@ -388,11 +388,11 @@ def test_any_altered_token_is_refused(runtime: Runtime, analyst: Account) -> Non
         candidate = token[:position] if cut else token[:position] + char + token[position + 1 :]
         if candidate == token:
             return
-        with runtime.session_factory() as db, pytest.raises(InvalidTokenError):
+        with runtime.session() as db, pytest.raises(InvalidTokenError):
             service.verify(db, candidate)
 
     altered()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert service.verify(db, token).uuid == analyst.uuid
 
 

@@ -48,7 +48,7 @@ def _source(runtime: Runtime) -> tuple[SourceBrowser, str, str]:
     browser = SourceBrowser(client)
     browser.create()
     assert browser.submit("hello").status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source)).one()
         return browser, source.uuid, source.reply_key_fingerprint
 

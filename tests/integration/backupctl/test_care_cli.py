@@ -20,7 +20,7 @@ URGENT = {"urgency": ["today"], "recent": ["yes"]}
 def _care_request(runtime: Runtime, fingerprint: str, *, minutes_ago: int) -> str:
     """A care request sealed to `fingerprint` (any key in the keyring will do here)."""
     submitted = make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source).where(Source.uuid == submitted.uuid)).one()
         request = CareRequest(
             source_id=source.id,
@@ -47,7 +47,7 @@ def test_escalates_once_what_waited_too_long(runtime: Runtime, cli_env: dict[str
     assert "Escalated 1 urgent care request(s)." in first.output
     again = runner.invoke(main, ["care", "escalate"], env=env)
     assert "Escalated 0 urgent care request(s)." in again.output
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         events = db.scalars(
             select(AuditEvent).where(AuditEvent.action == "care_request_escalated")
         ).all()

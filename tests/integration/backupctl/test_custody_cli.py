@@ -40,7 +40,7 @@ COURT_ONLY = reports.dumps(reports.consent_from_form({"consent_court": ["yes"]})
 
 def _submit(runtime: Runtime, message: str, *, court_consent: bool = False) -> None:
     """A source sends a message (then, if asked, consents to use in court)."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -61,7 +61,7 @@ def test_custody_cli_across_a_key_rotation(
     assert rotated.submission_fingerprint == new_key.fingerprint
     _submit(rotated, "sealed to the new key", court_consent=True)
 
-    with rotated.session_factory() as db:
+    with rotated.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst9", Role.ANALYST, hasher=FAST_HASHER)
         source_uuids = [s.source.uuid for s in db.scalars(select(Submission))]
         bundle = tmp_path / "export.zip"
@@ -172,7 +172,7 @@ def test_receipt_key_rotation_keeps_the_chain_verifiable(runtime: Runtime, tmp_p
     assert checked.exit_code == 0 and "VERIFIED: 3 receipts" in checked.output, checked.output
 
     # The workstation pinned the old key; a bundle spanning the rotation needs the new one.
-    with restarted.session_factory() as db:
+    with restarted.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst8", Role.ANALYST, hasher=FAST_HASHER)
         source_uuids = [s.source.uuid for s in db.scalars(select(Submission))]
         bundle = tmp_path / "export.zip"

@@ -44,7 +44,7 @@ def _run(*args: str) -> Result:
 
 
 def _bundle(runtime: Runtime, tmp_path: Path) -> Path:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )

@@ -37,7 +37,7 @@ def _run(*args: str) -> Result:
 def _submit_assist(runtime: Runtime) -> tuple[str, str]:
     """An ASSIST request (violence in the last 72 hours) sent with a photo."""
     document = reports.assist_from_form({"needs": ["medical"], "recent": ["yes"]})
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -58,7 +58,7 @@ def test_report_page_names_attachments_and_time_received(
     runtime: Runtime, submission_key: tuple[GeneratedKey, Path], tmp_path: Path
 ) -> None:
     source_uuid, slug = _submit_assist(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst7", Role.ANALYST, hasher=FAST_HASHER)
         bundle = tmp_path / "export.zip"
         with bundle.open("wb") as out:
@@ -155,7 +155,7 @@ def _full_id(ws: Path, short_id: str) -> str:
 def test_items_are_listed_in_order_received(runtime: Runtime, tmp_path: Path) -> None:
     """`custody items` needs nothing decrypted: ids, names, kinds, times."""
     source_uuid, slug = _submit_assist(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst6", Role.ANALYST, hasher=FAST_HASHER)
         bundle = tmp_path / "export.zip"
         with bundle.open("wb") as out:

@@ -65,7 +65,7 @@ MESSAGE_C = "They came at night, in March 2024, near Bukavu. One woman."
 
 
 def _send(runtime: Runtime, *texts: str) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -81,7 +81,7 @@ def test_incidents_coded_sealed_linked_and_logged(
     source_a = _send(runtime, REPORT_A, _consent("yes"))
     source_b = _send(runtime, REPORT_B, _consent("yes"))
     source_c = _send(runtime, MESSAGE_C, _consent("no"))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst5", Role.ANALYST, hasher=FAST_HASHER)
         uuids = list(dict.fromkeys(s.source.uuid for s in db.scalars(select(Submission))))
         bundle = tmp_path / "export.zip"

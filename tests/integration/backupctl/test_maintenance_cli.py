@@ -57,7 +57,7 @@ def test_sweep_shreds_stale_partials_only(runtime: Runtime, cli_env: dict[str, s
 
 @pytest.mark.usefixtures("keep_signal_handlers")
 def test_worker_carries_out_a_deletion(runtime: Runtime, cli_env: dict[str, str]) -> None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -68,6 +68,6 @@ def test_worker_carries_out_a_deletion(runtime: Runtime, cli_env: dict[str, str]
     result = CliRunner().invoke(main, ["worker", "--burst"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert not source_dir.exists()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Source)) == 0
     assert source.uuid not in result.output

@@ -61,7 +61,7 @@ def test_release_made_from_a_workspace_leaves_no_row_in_clear(
     consenting = [_send(runtime, _report(day, 1 + day % 2), _consent("yes")) for day in range(1, 7)]
     refusing = _send(runtime, _report(20, 3), _consent("no"))
     late = _send(runtime, _report(25, 1), _consent("yes"))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst9", Role.ANALYST, hasher=FAST_HASHER)
         uuids = list(dict.fromkeys(s.source.uuid for s in db.scalars(select(Submission))))
         bundle = tmp_path / "export.zip"

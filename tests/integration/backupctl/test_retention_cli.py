@@ -23,7 +23,7 @@ def test_dry_run_then_run_deletes_only_what_the_rule_allows(
     old, in_case, recent = make_source(runtime), make_source(runtime), make_source(runtime)
     age_source(runtime, old.uuid, 120)
     age_source(runtime, in_case.uuid, 120)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst7", Role.ANALYST, hasher=FAST_HASHER)
         cases.create_case(db, analyst, [in_case.uuid])
     runner = CliRunner()
@@ -40,7 +40,7 @@ def test_dry_run_then_run_deletes_only_what_the_rule_allows(
     assert source_row(runtime, in_case.uuid) is not None
     assert source_row(runtime, recent.uuid) is not None
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         events = db.scalars(
             select(AuditEvent).where(AuditEvent.action.like("retention_%")).order_by(AuditEvent.id)
         ).all()

@@ -39,7 +39,7 @@ def test_submission_decrypted_on_the_workstation(
         "rapport médical.txt": "Rapport: témoin, 3 pages.\n".encode() * 2000,
         "голос.ogg": b"OggS" + os.urandom(20_000),
     }
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )

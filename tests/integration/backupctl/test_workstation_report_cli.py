@@ -22,7 +22,7 @@ def test_report_is_decrypted_and_rendered(
 ) -> None:
     form = {"violence": ["forced_pregnancy"], "region": ["GN-N"], "account": ["<b>bold</b>"]}
     document = reports.alert_from_form(form, today=dt.date(2026, 1, 1))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )

@@ -49,7 +49,7 @@ def _sink(runtime: Runtime, filename: str, data: bytes) -> DocumentSink:
 @pytest.fixture
 def downloads(runtime: Runtime, tmp_path: Path) -> list[Path]:
     """A report with a photo and a medical certificate, as a reviewer downloads them."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )

@@ -31,7 +31,7 @@ def test_chain_verifies_and_detects_tampering(
     analyst_client.get("/")
     code, output = _verify_cli(runtime)
     assert code == 0 and "audit chain OK" in output, output
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         report = audit_chain.verify(db)
         assert report.ok and report.events >= 3
         victim = db.scalars(select(AuditEvent).order_by(AuditEvent.seq).offset(1)).first()
@@ -42,7 +42,7 @@ def test_chain_verifies_and_detects_tampering(
         seq = victim.seq
     code, output = _verify_cli(runtime)
     assert code == 1 and f"BROKEN at event {seq}" in output, output
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         db.execute(update(AuditEvent).where(AuditEvent.seq == seq).values(action="login"))
         db.commit()
         # Deleting an event leaves a gap that is reported too.
@@ -60,7 +60,7 @@ def test_admin_browses_and_exports(admin_client: FlaskClient, runtime: Runtime) 
     lines = exported.get_data(as_text=True).splitlines()
     assert lines[0].startswith("seq,at,actor_uuid,action")
     assert len(lines) >= 3
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actions = set(db.scalars(select(AuditEvent.action)))
     assert {"audit_viewed", "audit_exported"} <= actions
 
@@ -70,7 +70,7 @@ def test_analyst_refused_admin_and_audit_pages(
 ) -> None:
     for path in ("/admin/audit/", "/admin/audit/export.csv", "/admin/"):
         assert analyst_client.get(path).status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         refused = db.scalars(
             select(AuditEvent).where(AuditEvent.action == "admin_access_denied")
         ).all()
@@ -81,7 +81,7 @@ def test_altered_detail_breaks_the_chain(runtime: Runtime) -> None:
     """What changed is part of the chain: rewriting "to high" into "to low" is caught."""
     from vault.services import audit
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         event = audit.record(
             db, None, "case_priority_set", "case", "c-1", {"from": "normal", "to": "high"}
         )

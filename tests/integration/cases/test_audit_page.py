@@ -41,7 +41,7 @@ def _open_case(app: Flask, runtime: Runtime, analyst: Account) -> tuple[Case, st
     page = f"/sources/{source.uuid}"
     client.get(page)
     post_form(client, "/cases/new", {"source": source.uuid}, page=page)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         case = db.scalars(select(Case)).one()
         actor = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
         # What the case services record for a change: field, old and new value.
@@ -87,7 +87,7 @@ def test_filters_combine(
     assert {"login", "account_key_created"} <= {_action(row) for row in accounts}
     assert {audit_categories.category_of(_action(row)) for row in accounts} == {"accounts"}
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         admin_uuid = db.scalars(select(Reviewer.uuid).where(Reviewer.username == "admin1")).one()
     mine = _rows(admin_client.get(f"/admin/audit/?actor={admin_uuid}").get_data(as_text=True))
     assert mine and all("admin1" in row for row in mine)
@@ -116,7 +116,7 @@ def test_filters_combine(
     assert "Write dates as YYYY-MM-DD." in bad and _rows(bad)
 
     # Page links keep the filters.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         for _ in range(audit_log.PAGE_SIZE):
             audit.record(db, None, "case_viewed", "case", case.uuid)
         db.commit()
@@ -126,7 +126,7 @@ def test_filters_combine(
 
 def test_deleted_objects_and_unknown_actions(admin_client: FlaskClient, runtime: Runtime) -> None:
     gone = str(uuid.uuid4())
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         audit.record(db, None, "case_viewed", "case", gone)
         audit.record(db, None, "telescope_polished", "telescope", str(uuid.uuid4()))
         db.commit()
@@ -149,7 +149,7 @@ def test_one_query_names_a_page(app: Flask, runtime: Runtime, analyst: Account) 
     """Naming the objects costs the same for 2 cases as for 12: no query per row."""
 
     def statements_to_browse(cases: int) -> int:
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.username == "admin1")).first()
             if actor is None:
                 from tests.support.journalist import make_account
@@ -186,7 +186,7 @@ def test_export_has_details_and_is_audited(
     changed = next(r for r in rows if r["action"] == "case_priority_changed")
     assert changed["detail"] == '{"field":"priority","from":"normal","to":"high"}'
     admin_client.get("/admin/audit/?category=cases")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actions = list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
         viewed = db.scalars(select(AuditEvent).where(AuditEvent.action == "audit_viewed")).all()
     assert "audit_exported" in actions
@@ -202,7 +202,7 @@ def test_category_filter_in_sql_agrees_with_category_of(runtime: Runtime) -> Non
         "login", "loginXfailed", "login_failed", "care_duty_started", "audit_viewed",
         "access_denied", "telescope_polished",
     ]  # fmt: skip
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         for name in names:
             audit.record(db, None, name)
         db.commit()

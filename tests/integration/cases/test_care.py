@@ -47,30 +47,30 @@ CONSENTING = {**URGENT, "consent_refer_partner": "yes", "consent_handle_case": "
 
 
 def _reviewer(runtime: Runtime, account: Account) -> Reviewer:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
 
 
 def _fingerprint(runtime: Runtime, account: Account) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         key = db.get(AccountKey, _reviewer(runtime, account).id)
         assert key is not None
         return key.fingerprint
 
 
 def _requests(runtime: Runtime) -> list[CareRequest]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         query = select(CareRequest).options(selectinload(CareRequest.source))
         return list(db.scalars(query.order_by(CareRequest.id)))
 
 
 def _submissions(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Submission)) or 0)
 
 
 def _events(runtime: Runtime, action: str) -> list[AuditEvent]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
@@ -239,7 +239,7 @@ class TestQueue:
         now = dt.datetime.now(dt.UTC)
         for label, fields, minutes in answers:
             ask(new_source(runtime), {**fields, "contact_details": label})
-            with runtime.session_factory() as db:
+            with runtime.session() as db:
                 newest = db.scalars(select(CareRequest).order_by(CareRequest.id.desc())).first()
                 assert newest is not None
                 newest.created_at = now - dt.timedelta(minutes=minutes)
@@ -259,7 +259,7 @@ class TestQueue:
         flooder = new_source(runtime)
         ask(flooder, {**URGENT, "contact_details": "FLOOD-FIRST"})
         (first,) = _requests(runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             source = db.get(type(first.source), first.source_id)
             assert source is not None
             for _ in range(29):  # the same sealed document, sealed again per request
@@ -306,7 +306,7 @@ class TestActions:
         answer = "We can meet you today at the clinic in the north."
         response = post_form(client, f"{page}/answer", {"message": answer}, page=page)
         assert response.status_code == 302
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             reply = db.scalars(select(Reply)).one()
             assert reply.source.uuid == taken.source.uuid
         # The source reads the answer with their codename, as every reply.
@@ -340,7 +340,7 @@ class TestActions:
         assert login(app.test_client(), duty2).headers["Location"] == "/dashboard/"
 
     def _org(self, runtime: Runtime) -> str:
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             org = partners.create_org(db, None, "Clinic North", [PartnerService.MEDICAL])  # type: ignore[arg-type]
             return org.uuid
 
@@ -351,7 +351,7 @@ class TestActions:
         assert "The source consented to a referral in this request." in client.get(page).text
         response = post_form(client, f"{page}/refer", {"org": org_uuid}, page=page)
         assert response.status_code == 302 and "/referrals/" in response.headers["Location"]
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             referral = db.scalars(select(Referral)).one()
             case = db.scalars(select(Case)).one()
             assert referral.case_id == case.id and case.urgent_medical
@@ -370,7 +370,7 @@ class TestActions:
         page = f"/care/{request.uuid}"
         response = post_form(client, f"{page}/refer", {"org": org_uuid}, page=page)
         assert response.status_code == 302
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).one().contact_consented
 
     def test_no_referral_without_consent(self, app: Flask, runtime: Runtime) -> None:
@@ -382,7 +382,7 @@ class TestActions:
         response = post_form(client, f"{page}/refer", {"org": org_uuid}, page=page)
         assert response.status_code == 302
         assert "did not consent to a referral" in client.get(page).text
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalar(select(func.count()).select_from(Referral)) == 0
 
     def test_forms_need_csrf(self, app: Flask, runtime: Runtime) -> None:
@@ -400,7 +400,7 @@ class TestEscalation:
         for fields in (URGENT, URGENT, {"urgency": "later", "recent": "no"}):
             ask(new_source(runtime), fields)
         late, taken, calm = _requests(runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             db.execute(
                 update(CareRequest).values(
                     created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=31)
@@ -410,7 +410,7 @@ class TestEscalation:
         post_form(client, f"/care/{taken.uuid}/take", page=f"/care/{taken.uuid}")
         minutes = runtime.config.care_escalate_minutes
         assert minutes == 30
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert care.escalate_overdue(db, minutes=minutes) == [late.uuid]
             assert care.escalate_overdue(db, minutes=minutes) == []  # once only
         escalated = {r.uuid: r.escalated_at for r in _requests(runtime)}
@@ -424,7 +424,7 @@ class TestEscalation:
         duty = make_account(runtime, "duty1")
         logged_in(app, duty)
         ask(new_source(runtime), URGENT)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert care.escalate_overdue(db, minutes=30) == []
 
 
@@ -511,11 +511,11 @@ class TestAnswerTakesAndRefers:
         return (duty, client), (duty2, client2), browser, request
 
     def _replies(self, runtime: Runtime) -> int:
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             return int(db.scalar(select(func.count()).select_from(Reply)) or 0)
 
     def _referrals(self, runtime: Runtime) -> int:
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             return int(db.scalar(select(func.count()).select_from(Referral)) or 0)
 
     def test_answering_takes_the_request(self, app: Flask, runtime: Runtime) -> None:
@@ -569,7 +569,7 @@ class TestAnswerTakesAndRefers:
         landed = client.get(response.headers["Location"]).text
         assert "Your answer was encrypted and stored for the source." in landed
         assert "The source was referred." in landed
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             referral = db.scalars(select(Referral)).one()
             assert referral.consent_attested_by_id == _reviewer(runtime, duty).id
             assert referral.case.urgent_medical and referral.case.status.value == "referred"
@@ -609,7 +609,7 @@ def _sealed(runtime: Runtime, fields: dict[str, object], at: dt.datetime) -> str
     sources cost no source-app throttle), arrived at `at`; its uuid."""
     source = make_source(runtime)
     document = {"kind": "assist", "assist": {**fields, "contact": {"details": MARKER}}}
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalars(select(Source).where(Source.uuid == source.uuid)).one()
         request = care.seal_care_request(
             db, runtime.keyring, row, document, "fr", runtime.submission_fingerprint

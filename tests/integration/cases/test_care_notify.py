@@ -58,7 +58,7 @@ def test_urgent_request_and_escalation_notify_without_content(
     _deliver(runtime)
     assert _events(webhook) == ["care_waiting"]
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         db.execute(
             update(CareRequest).values(
                 created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=40)
@@ -76,7 +76,7 @@ def test_urgent_request_and_escalation_notify_without_content(
     assert result.exit_code == 0, result.output
     _deliver(runtime)
     assert _events(webhook) == ["care_waiting", "care_escalated"]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         (request,) = db.scalars(select(CareRequest)).all()
         designation = request.source.designation
         identifiers = [request.uuid, request.source.uuid, designation]

@@ -44,7 +44,7 @@ def _client(app: Flask, account: Account) -> FlaskClient:
 
 
 def _cases(runtime: Runtime) -> list[Case]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         found = list(db.scalars(select(Case).order_by(Case.id)))
         for case in found:  # load what the assertions read
             _ = case.labels, case.assignees, case.history
@@ -53,7 +53,7 @@ def _cases(runtime: Runtime) -> list[Case]:
 
 def _events(runtime: Runtime, case: Case, after: int = 0) -> list[tuple[str, dict | None]]:
     """The case's audit events after event id `after`: action and detail."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         rows = db.scalars(
             select(AuditEvent)
             .where(AuditEvent.object_uuid == case.uuid, AuditEvent.id > after)
@@ -63,7 +63,7 @@ def _events(runtime: Runtime, case: Case, after: int = 0) -> list[tuple[str, dic
 
 
 def _last_event_id(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) or 0
 
 
@@ -317,7 +317,7 @@ class TestStatusFollowsReferral:
     def referred(self, app: Flask, runtime: Runtime, team: _Team) -> tuple[Case, str, FlaskClient]:
         admin = make_account(runtime, "admin1", Role.ADMIN)
         nurse = make_account(runtime, "nurse", Role.PARTNER)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
             org = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
             partners.add_member(db, actor, org.uuid, nurse.uuid)
@@ -330,7 +330,7 @@ class TestStatusFollowsReferral:
         assert "Referring moves the case to Referred." in team.client.get(refer).text
         data = {"org": org.uuid, "source": team.source.uuid}
         post_form(team.client, refer, data, page=refer)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             referral_uuid = db.scalars(select(Referral)).one().uuid
         return case, referral_uuid, partner
 
@@ -396,7 +396,7 @@ class TestStatusFollowsReferral:
         page = f"/referrals/{referral_uuid}"
         for status in ("accepted", "in_progress", "completed"):
             post_form(partner, f"{page}/status", {"status": status}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).one().status is ReferralStatus.COMPLETED
         [case] = _cases(runtime)
         assert case.status is CaseStatus.REFERRED
@@ -414,7 +414,7 @@ def test_declined_with_another_referral_active_keeps_referred(
     analyst withdrawing the second sends it back to verified."""
     admin = make_account(runtime, "admin1", Role.ADMIN)
     nurse = make_account(runtime, "nurse", Role.PARTNER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
         clinic = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
         lawyers = partners.create_org(db, actor, "Lawyers B", [partners.PartnerService.LEGAL])
@@ -426,7 +426,7 @@ def test_declined_with_another_referral_active_keeps_referred(
     refer = f"/cases/{case.uuid}/referrals"
     for org in (clinic, lawyers):
         post_form(team.client, refer, {"org": org.uuid, "source": team.source.uuid}, page=refer)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         by_org = {r.org_id: r.uuid for r in db.scalars(select(Referral))}
         first, second = by_org[clinic.id], by_org[lawyers.id]
     [case] = _cases(runtime)

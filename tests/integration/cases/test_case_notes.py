@@ -42,7 +42,7 @@ def test_note_end_to_end_and_no_plaintext_anywhere(
     source = make_source(runtime)
     page = f"/sources/{source.uuid}"
     post_form(a, "/cases/new", {"source": source.uuid, "priority": "normal"}, page=page)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         case = db.scalars(select(Case)).one()
         assert len(db.scalars(select(AccountKey)).all()) == 2
     notes_page = f"/cases/{case.uuid}/notes"
@@ -66,7 +66,7 @@ def test_note_end_to_end_and_no_plaintext_anywhere(
     assert p.post(notes_page, data={"text": "x"}).status_code in (400, 403)
 
     # The workstation opens every note with the submission key.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         note = db.scalars(select(CaseNote)).one()
         denied = db.scalars(
             select(AuditEvent).where(AuditEvent.action == "case_access_denied")
@@ -92,7 +92,7 @@ def test_passphrase_reset_replaces_the_key(app: Flask, runtime: Runtime) -> None
     """After a reset the old key cannot be opened: a new one is made at the next login."""
     account = make_account(runtime, "analyst1")
     _client(app, account)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         old = db.scalars(select(AccountKey)).one().fingerprint
         reviewer = reviewers.get_reviewer(db, None, account.uuid)
         from tests.support.journalist import FAST_HASHER
@@ -100,7 +100,7 @@ def test_passphrase_reset_replaces_the_key(app: Flask, runtime: Runtime) -> None
         account.passphrase = reviewers.reset_passphrase(db, None, reviewer, hasher=FAST_HASHER)
     client = app.test_client()
     assert login(client, account, code=account.code(1)).status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         new = db.scalars(select(AccountKey)).one().fingerprint
     assert new != old
     assert not runtime.keyring.has_secret_key(old)

@@ -14,14 +14,14 @@ from vault.models import AuditEvent, Case, CaseStatus
 
 
 def _only_case(runtime: Runtime) -> Case:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         found = db.scalars(select(Case)).all()
         assert len(found) == 1
         return found[0]
 
 
 def _actions(runtime: Runtime, action: str) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return len(db.scalars(select(AuditEvent).where(AuditEvent.action == action)).all())
 
 
@@ -79,7 +79,7 @@ def test_forms_need_csrf(analyst_client: FlaskClient, runtime: Runtime) -> None:
     source = make_source(runtime)
     response = analyst_client.post("/cases/new", data={"source": source.uuid})
     assert response.status_code == 400
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(Case)).all() == []
 
 

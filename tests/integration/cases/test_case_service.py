@@ -14,20 +14,22 @@ from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, SubmittedSource, make_source
 from vault.errors import NotFoundError
 from vault.models import AuditEvent, CasePriority, CaseStatus, Reviewer, Role
-from vault.services import case_list, cases, reviewers
+from vault.services import case_edits, case_links, case_list, cases, reviewers
 from vault.services.case_list import CaseListFilter
 from vault.services.case_workflow import InvalidTransitionError
 from vault.services.reviewers import AccessDeniedError
+from vault.transaction import finish
 
 
 @pytest.fixture
 def db(runtime: Runtime) -> Iterator[Session]:
-    with runtime.session_factory() as session:
+    with runtime.session() as session:
         yield session
 
 
 def _reviewer(db: Session, name: str, role: Role = Role.ANALYST) -> Reviewer:
     reviewer, _ = reviewers.create_reviewer(db, name, role, hasher=FAST_HASHER)
+    db.commit()  # as the admin's request does: the account exists before the test's work
     return reviewer
 
 
@@ -104,15 +106,15 @@ class TestLinks:
         """Several sources can share a case; the last one cannot be unlinked."""
         other = make_source(runtime)
         case = cases.create_case(db, analyst, [source.uuid])
-        cases.link_source(db, analyst, case.uuid, other.uuid)
+        case_links.link_source(db, analyst, case.uuid, other.uuid)
         db.refresh(case)
         assert {s.uuid for s in case.sources} == {source.uuid, other.uuid}
         assert [c.uuid for c in cases.cases_for_source(db, analyst, other.uuid)] == [case.uuid]
-        cases.unlink_source(db, analyst, case.uuid, source.uuid)
+        case_links.unlink_source(db, analyst, case.uuid, source.uuid)
         db.refresh(case)
         assert [s.uuid for s in case.sources] == [other.uuid]
         with pytest.raises(cases.InvalidCaseInputError):
-            cases.unlink_source(db, analyst, case.uuid, other.uuid)
+            case_links.unlink_source(db, analyst, case.uuid, other.uuid)
 
     def test_one_source_in_several_cases(
         self, db: Session, analyst: Reviewer, source: SubmittedSource
@@ -122,8 +124,8 @@ class TestLinks:
         b = cases.create_case(
             db, analyst, submission_uuids=[source.document_uuid], second_case_confirmed=True
         )
-        cases.link_submission(db, analyst, a.uuid, source.document_uuid)
-        cases.unlink_submission(db, analyst, a.uuid, source.message_uuid)
+        case_links.link_submission(db, analyst, a.uuid, source.document_uuid)
+        case_links.unlink_submission(db, analyst, a.uuid, source.message_uuid)
         db.refresh(a)
         assert [s.uuid for s in a.submissions] == [source.document_uuid]
         linked = cases.cases_for_source(db, analyst, source.uuid)
@@ -163,15 +165,15 @@ class TestWorkflow:
         colleague = _reviewer(db, "analyst2")
         case = cases.create_case(db, analyst, [source.uuid], assignee_uuids=[])
         due = dt.datetime(2030, 1, 2, 12, tzinfo=dt.UTC)
-        cases.set_priority(db, analyst, case.uuid, CasePriority.HIGH)
-        cases.set_urgent_medical(db, analyst, case.uuid, True)
-        cases.set_due(db, analyst, case.uuid, due)
-        cases.add_label(db, analyst, case.uuid, " Medical ")
-        cases.assign(db, analyst, case.uuid, colleague.uuid)
+        case_edits.set_priority(db, analyst, case.uuid, CasePriority.HIGH)
+        case_edits.set_urgent_medical(db, analyst, case.uuid, True)
+        case_edits.set_due(db, analyst, case.uuid, due)
+        case_edits.add_label(db, analyst, case.uuid, " Medical ")
+        case_edits.assign(db, analyst, case.uuid, colleague.uuid)
         with pytest.raises(cases.InvalidCaseInputError):
-            cases.assign(db, analyst, case.uuid, partner.uuid)
+            case_edits.assign(db, analyst, case.uuid, partner.uuid)
         with pytest.raises(cases.InvalidCaseInputError):
-            cases.add_label(db, analyst, case.uuid, "not a label!")
+            case_edits.add_label(db, analyst, case.uuid, "not a label!")
         db.refresh(case)
         assert (case.priority, case.urgent_medical, case.due_at) == (CasePriority.HIGH, True, due)
         assert [lb.label for lb in case.labels] == ["medical"]
@@ -180,8 +182,8 @@ class TestWorkflow:
         listed = case_list.list_page(db, analyst, flt).rows
         assert [row.case.uuid for row in listed] == [case.uuid]
         assert case_list.list_page(db, analyst, CaseListFilter(assignee="me")).rows == []
-        cases.unassign(db, analyst, case.uuid, colleague.uuid)
-        cases.remove_label(db, analyst, case.uuid, "medical")
+        case_edits.unassign(db, analyst, case.uuid, colleague.uuid)
+        case_edits.remove_label(db, analyst, case.uuid, "medical")
         db.refresh(case)
         assert case.assignees == [] and case.labels == []
 
@@ -190,19 +192,22 @@ class TestPartnerRefused:
     def test_every_case_operation_is_refused_and_audited(
         self, db: Session, analyst: Reviewer, partner: Reviewer, source: SubmittedSource
     ) -> None:
-        """A partner cannot create, list, open or change a case, even knowing its uuid."""
+        """A partner cannot create, list, open or change a case, even knowing its uuid;
+        each refusal is audited though its request rolls back."""
         case = cases.create_case(db, analyst, [source.uuid])
+        db.commit()
         attempts = [
             lambda: cases.create_case(db, partner, [source.uuid]),
             lambda: case_list.list_page(db, partner, CaseListFilter()),
             lambda: cases.open_case(db, partner, case.uuid),
             lambda: cases.set_status(db, partner, case.uuid, CaseStatus.TRIAGE),
-            lambda: cases.link_source(db, partner, case.uuid, source.uuid),
+            lambda: case_links.link_source(db, partner, case.uuid, source.uuid),
             lambda: cases.get_case_by_reference(db, partner, case.reference),
         ]
         for attempt in attempts:
             with pytest.raises(AccessDeniedError):
                 attempt()
+            finish(db, success=False)  # the request answers 403: rolled back
         denied = db.scalars(
             select(AuditEvent).where(
                 AuditEvent.actor_id == partner.id, AuditEvent.action == "case_access_denied"

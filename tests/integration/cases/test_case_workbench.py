@@ -40,18 +40,18 @@ def _client(app: Flask, account: Account) -> FlaskClient:
 
 
 def _events(runtime: Runtime, action: str) -> list[AuditEvent]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
         return list(db.scalars(query))
 
 
 def _cases(runtime: Runtime) -> list[Case]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return list(db.scalars(select(Case).order_by(Case.id)))
 
 
 def _history(runtime: Runtime, case_id: int) -> list[tuple[str, str]]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         rows = db.scalars(
             select(CaseStatusChange)
             .where(CaseStatusChange.case_id == case_id)
@@ -129,7 +129,7 @@ class TestStatusAtCreation:
 
     def test_the_service_refuses_before_writing(self, runtime: Runtime, analyst: Account) -> None:
         source = make_source(runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
             with pytest.raises(case_workflow.InvalidTransitionError):
                 cases.create_case(db, actor, [source.uuid], status=CaseStatus.CLOSED)
@@ -150,7 +150,7 @@ class TestCasePage:
         first, second = make_source(runtime), make_source(runtime)
         case_page = _new_case(analyst_client, first.uuid)
         (case,) = _cases(runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             db.add(CaseSource(case_id=case.id, source_id=_source_id(runtime, second.uuid)))
             db.commit()
         html = analyst_client.get(case_page).text
@@ -163,7 +163,7 @@ class TestCasePage:
         assert response.status_code == 302 and response.headers["Location"] == case_page
         landed = analyst_client.get(case_page).text
         assert "Your reply was encrypted and stored for the source." in landed
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             (reply,) = db.scalars(select(Reply)).all()
             assert reply.source.uuid == second.uuid
             assert reply.team_copy is not None  # the team's copy, as from the source page
@@ -175,7 +175,7 @@ class TestCasePage:
         other = make_source(runtime)
         stray = f"{case_page}/sources/{other.uuid}/reply"
         assert post_form(analyst_client, stray, {"message": "x"}, page=case_page).status_code == 404
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert len(db.scalars(select(Reply)).all()) == 1
 
     def test_add_a_source_by_designation(
@@ -223,12 +223,12 @@ class TestCasePage:
 
 
 def _source_id(runtime: Runtime, source_uuid: str) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalars(select(Source.id).where(Source.uuid == source_uuid)).one()
 
 
 def _linked(runtime: Runtime, case_id: int) -> list:  # type: ignore[type-arg]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         case = db.get(Case, case_id)
         assert case is not None
         return list(case.sources)
@@ -238,7 +238,7 @@ class TestAcceptInTheList:
     def test_partner_accepts_from_the_list(self, app: Flask, runtime: Runtime) -> None:
         admin = make_account(runtime, "admin1", Role.ADMIN)
         nurse = make_account(runtime, "nurse1", Role.PARTNER)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
             clinic = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
             partners.add_member(db, actor, clinic.uuid, nurse.uuid)
@@ -252,7 +252,7 @@ class TestAcceptInTheList:
         refer = f"{case_page}/referrals"
         data = {"org": clinic.uuid, "source": source.uuid}
         assert post_form(analyst_client, refer, data, page=refer).status_code == 302
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             referral = db.scalars(select(Referral)).one()
         accept = f"/referrals/{referral.uuid}/accept"
 
@@ -271,7 +271,7 @@ class TestAcceptInTheList:
         landed = partner_client.get("/referrals/").text
         assert f"You accepted the referral {case.reference}." in landed
         assert accept not in landed  # accepted: no button any more
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).one().status is ReferralStatus.ACCEPTED
         (changed,) = _events(runtime, "referral_status_changed")
         assert changed.actor_uuid == nurse.uuid

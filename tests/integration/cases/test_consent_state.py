@@ -48,7 +48,7 @@ FLAG = "new consent document: record it"
 
 
 def _count(runtime: Runtime, action: str) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(func.count()).where(AuditEvent.action == action)) or 0
 
 
@@ -60,13 +60,13 @@ class _World:
         self.source = make_source(runtime)
         page = f"/sources/{self.source.uuid}"
         post_form(client, "/cases/new", {"source": self.source.uuid}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.case_uuid = db.scalars(select(Case.uuid)).one()
         self.page = f"/cases/{self.case_uuid}"
 
     def send_consent(self, form: dict[str, list[str]], *, age_hours: int = 0) -> str:
         """The source sends a change of consent: sealed, then flagged (as source_app)."""
-        with self.runtime.session_factory() as db:
+        with self.runtime.session() as db:
             source = db.scalars(select(Source).where(Source.uuid == self.source.uuid)).one()
             document = reports.dumps(reports.consent_from_form(form))
             [message] = sources.submit(
@@ -84,7 +84,7 @@ class _World:
 
     def workstation_reads(self, submission_uuid: str) -> ConsentReading:
         """Download the sealed file and decrypt it on the 'workstation', as an analyst does."""
-        with self.runtime.session_factory() as db:
+        with self.runtime.session() as db:
             row = db.scalars(select(Submission).where(Submission.uuid == submission_uuid)).one()
             name = row.filename
         download = self.out / "transfer" / name
@@ -147,7 +147,7 @@ def test_record_from_the_workstation_clears_the_flag(world: _World, runtime: Run
     page = world.record(second, world.workstation_reads(second))
     assert "New consent document" not in page and "Earlier consents" in page
     assert re.search(r'class="answer-court">yes<', page)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         records = db.scalars(select(ConsentRecord).order_by(ConsentRecord.id)).all()
         assert [r.submission_uuid for r in records] == [first, second]
         assert records[1].given_at >= records[0].given_at
@@ -167,7 +167,7 @@ def test_no_referral_without_recorded_referral_consent(
     world: _World, runtime: Runtime, app: Flask
 ) -> None:
     admin = make_account(runtime, "admin1", Role.ADMIN)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
         clinic = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
     refer_page = f"{world.page}/referrals"
@@ -188,7 +188,7 @@ def test_no_referral_without_recorded_referral_consent(
     world.record(yes, world.workstation_reads(yes))
     response = post_form(world.client, refer_page, data, page=refer_page)
     assert response.status_code == 302 and "/referrals/" in response.headers["Location"]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert len(db.scalars(select(Referral)).all()) == 1
     assert _count(runtime, "referral_consent_checked") == 1
 
@@ -202,7 +202,7 @@ def test_partner_cannot_record_consent(world: _World, runtime: Runtime, app: Fla
     data |= {f"answer_{p}": reading.answers[p].value for p in purposes()}
     response = post_form(partner_client, f"{world.page}/consent", data, page="/referrals/")
     assert response.status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(ConsentRecord)).all() == []
     assert _count(runtime, "case_access_denied") >= 1
 
@@ -211,7 +211,7 @@ def test_deleting_the_source_deletes_its_consent(world: _World, runtime: Runtime
     message = world.send_consent({"consent_court": ["yes"]})
     world.record(message, world.workstation_reads(message))
     world.send_consent({"consent_court": ["no"]})  # flagged, not recorded
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source).where(Source.uuid == world.source.uuid)).one()
         db.delete(source)  # what the deletion job does last
         db.commit()
@@ -231,7 +231,7 @@ class TestCareReferral:
         browser = care_helpers.new_source(runtime)
         fields: dict[str, object] = {**care_helpers.URGENT, "consent_refer_partner": "yes"}
         care_helpers.ask(browser, fields)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             clinic = partners.create_org(db, None, "Clinic North", [PartnerService.MEDICAL])  # type: ignore[arg-type]
             self.org_uuid = clinic.uuid
             self.request_uuid = db.scalars(select(CareRequest.uuid)).one()
@@ -245,7 +245,7 @@ class TestCareReferral:
     def test_the_requests_consent_is_recorded(self, app: Flask, runtime: Runtime) -> None:
         client, _browser = self._care_request(app, runtime)
         self._refer(client)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             record = db.scalars(select(ConsentRecord)).one()
             assert record.origin is ConsentOrigin.CARE_REQUEST
             assert record.submission_uuid == self.request_uuid
@@ -265,13 +265,13 @@ class TestCareReferral:
         data = {"csrf_token": token.group(1), "consent_refer_partner": "no"}
         assert browser.client.post("/help/consent", data=data).status_code == 302
         analyst = make_account(runtime, "analyst9")
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             source = db.scalars(select(Source)).one()
             case = cases.create_case(db, _row(db, analyst.uuid), [source.uuid])
             case_uuid, source_uuid = case.uuid, source.uuid
         record_consent(runtime, analyst.uuid, case_uuid, source_uuid)  # every purpose: no
         assert "did not consent to a referral" in self._refer(client)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).all() == []
             assert db.scalars(select(ConsentRecord)).one().origin is ConsentOrigin.WORKSTATION
         assert _count(runtime, "consent_refused_refer_partner") == 1

@@ -11,16 +11,16 @@ from sqlalchemy import select
 from composition.runtime import Runtime
 from tests.support.journalist import make_source
 from vault.models import Reviewer
-from vault.services import cases
+from vault.services import case_edits, cases
 
 
 def test_dashboard(analyst_client: FlaskClient, runtime: Runtime) -> None:
     source = make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst = db.scalars(select(Reviewer)).one()
         urgent = cases.create_case(db, analyst, [source.uuid], urgent_medical=True)
         late = cases.create_case(db, analyst, [source.uuid], second_case_confirmed=True)
-        cases.set_due(db, analyst, late.uuid, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+        case_edits.set_due(db, analyst, late.uuid, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     html = analyst_client.get("/dashboard/").get_data(as_text=True)
     assert '<strong class="unread-total">2</strong>' in html
     urgent_block = html.split('class="urgent-cases"')[1].split("</div>")[0]

@@ -63,7 +63,7 @@ def _truly_unread(db: Session, reviewer: Reviewer) -> set[int]:
 
 def test_unread_rows_follow_seen_submissions_deletions_and_roles(runtime: Runtime) -> None:
     first, second = make_source(runtime), make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)
         partner, _ = reviewers.create_reviewer(db, "partner1", Role.PARTNER, hasher=FAST_HASHER)
         # Created after the submissions: the account starts with everything unread.
@@ -110,7 +110,7 @@ def test_unread_rows_follow_seen_submissions_deletions_and_roles(runtime: Runtim
 def test_resync_repairs_rows_a_concurrent_writer_missed(runtime: Runtime) -> None:
     """A row lost (or left stale) by a race is made right by the next rebuild (a login)."""
     made = make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)
         document = db.scalar(select(Submission).where(Submission.uuid == made.document_uuid))
         message = db.scalar(select(Submission).where(Submission.uuid == made.message_uuid))
@@ -195,7 +195,7 @@ def test_pages_match_the_plain_definition(
     with runtime.engine.begin() as conn:
         bench.seed_rows(conn, 300, per_source=2)
     page_size = 7
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         for reader in db.scalars(select(Reviewer)):
             unread.resync(db, reader)
         db.commit()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from composition.runtime import Runtime
 from tests.support.journalist import FAST_HASHER, make_source
 from vault.models import Role, Source
-from vault.services import cases, inbox, reviewers, submissions
+from vault.services import case_edits, cases, inbox, reviewers, submissions
 from vault.services.inbox_query import InboxFilter, list_page
 
 
@@ -29,14 +29,14 @@ def _queries(runtime: Runtime, db: Session, flt: InboxFilter, size: int) -> tupl
 
 def test_filters_sort_pages_and_query_count(runtime: Runtime) -> None:
     made = [make_source(runtime) for _ in range(5)]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)
         db.info["reviewer"] = analyst
         inbox.set_starred(db, analyst, made[0].uuid, True)
         submissions.mark_seen(db, analyst, made[1].uuid)
         case = cases.create_case(db, analyst, [made[2].uuid], urgent_medical=True)
-        cases.assign(db, analyst, case.uuid, analyst.uuid)
-        cases.add_label(db, analyst, case.uuid, "legal")
+        case_edits.assign(db, analyst, case.uuid, analyst.uuid)
+        case_edits.add_label(db, analyst, case.uuid, "legal")
 
         def names(**kw: object) -> set[str]:
             return {s.designation for s in list_page(db, analyst, InboxFilter(**kw)).sources}  # type: ignore[arg-type]
@@ -65,7 +65,7 @@ def test_filters_sort_pages_and_query_count(runtime: Runtime) -> None:
 
 def test_recent_first_and_inbox_page(runtime: Runtime) -> None:
     a, b = make_source(runtime), make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         db.execute(update(Source).where(Source.uuid == a.uuid).values(starred=False))
         analyst, _ = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)
         db.commit()

@@ -26,20 +26,20 @@ def test_directory(app: Flask, runtime: Runtime) -> None:
     partner = _client(app, nurse)
     data = {"name": "Clinic", "services": "medical", "regions": "Kivu", "languages": "sw"}
     post_form(admin, "/partners/new", data, page="/partners/")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         org = db.scalars(select(PartnerOrg)).one()
         details = partners.org_details(db, org)
     assert (org.services, details.regions, details.languages) == ("medical", "Kivu", "sw")
     post_form(
         admin, "/partners/members", {"org": org.uuid, "account": nurse.uuid}, page="/partners/"
     )
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(PartnerMember)).one().org_id == org.id
     assert "Clinic" in analyst.get("/partners/").get_data(as_text=True)
     # An analyst cannot add an organisation; a partner cannot even read the directory.
     post_form(analyst, "/partners/new", {**data, "name": "Other"}, page="/partners/")
     assert partner.get("/partners/").status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(PartnerOrg)) == 1
         denied = {
             a

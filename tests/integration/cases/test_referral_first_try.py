@@ -44,19 +44,19 @@ UNREADABLE = "not encrypted to your key"
 
 
 def _count(runtime: Runtime, action: str) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(func.count()).where(AuditEvent.action == action)) or 0
 
 
 def _reviewer(runtime: Runtime, username: str) -> Reviewer:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         found = db.scalars(select(Reviewer).where(Reviewer.username == username)).one()
         db.expunge(found)
         return found
 
 
 def _key(runtime: Runtime, username: str) -> AccountKey | None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.username == username)).one()
         key = db.get(AccountKey, reviewer.id)
         if key is not None:
@@ -79,14 +79,14 @@ class _World:
         self.admin = _client(app, make_account(runtime, "admin1", Role.ADMIN))
         self.analyst_account = make_account(runtime, "analyst1")
         self.analyst = _client(app, self.analyst_account)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.username == "admin1")).one()
             clinic = partners.create_org(db, actor, "Clinic A", [PartnerService.MEDICAL])
             self.clinic_uuid = clinic.uuid
         self.source: SubmittedSource = make_source(runtime)
         page = f"/sources/{self.source.uuid}"
         post_form(self.analyst, "/cases/new", {"source": self.source.uuid}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.case = db.scalars(select(Case)).one()
 
     def add_member(self, account: Account) -> None:
@@ -109,7 +109,7 @@ class _World:
         page = f"/cases/{self.case.uuid}/referrals"
         data = {"org": self.clinic_uuid, "source": self.source.uuid}
         post_form(self.analyst, page, data, page=page)
-        with self.runtime.session_factory() as db:
+        with self.runtime.session() as db:
             return db.scalars(select(Referral.uuid)).one()
 
     def message(self, client: FlaskClient, referral_uuid: str, text: str) -> None:
@@ -143,7 +143,7 @@ class TestKeyAtCreation:
         assert UNREADABLE not in page
         after = _key(runtime, "clinic-nurse")
         assert after is not None and after.fingerprint == key.fingerprint  # unlocked, not remade
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             created = db.scalars(
                 select(AuditEvent).where(AuditEvent.action == "account_key_created")
             ).all()
@@ -195,7 +195,7 @@ class TestResealedAtOnce:
         world.add_member(nurse)  # after the message was sealed
         fingerprint = _key(runtime, "clinic-nurse")
         assert fingerprint is not None
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             message = db.scalars(select(ReferralMessage)).one()
             assert fingerprint.fingerprint in (message.recipients or "")
         page = _client(world.app, nurse).get(f"/referrals/{referral_uuid}")
@@ -221,7 +221,7 @@ class TestResealedAtOnce:
         new = _key(runtime, "clinic-nurse")
         assert new is not None and new.fingerprint != old.fingerprint
         assert not runtime.keyring.has_secret_key(old.fingerprint)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             message = db.scalars(select(ReferralMessage)).one()
             assert new.fingerprint in (message.recipients or "")
             assert old.fingerprint not in (message.recipients or "")
@@ -254,12 +254,12 @@ class TestOnlyThePartnerAccepts:
         self, runtime: Runtime, referral_uuid: str, username: str, target: ReferralStatus
     ) -> None:
         before = _count(runtime, "referral_status_denied")
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.username == username)).one()
             with pytest.raises(RefusalRecordedError):
                 referrals.set_status(db, actor, referral_uuid, target)
         assert _count(runtime, "referral_status_denied") == before + 1
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).one().status is ReferralStatus.PROPOSED
 
     def test_web_path_refused_and_no_button(
@@ -272,7 +272,7 @@ class TestOnlyThePartnerAccepts:
         response = post_form(world.analyst, f"{page}/status", {"status": "accepted"}, page=page)
         assert response.status_code == 403
         assert _count(runtime, "referral_status_denied") == 1
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).one().status is ReferralStatus.PROPOSED
 
     def test_partner_accepts_analyst_withdraws(
@@ -285,13 +285,13 @@ class TestOnlyThePartnerAccepts:
         assert "Mark as Accepted" in partner.get(page).get_data(as_text=True)
         post_form(partner, f"{page}/status", {"status": "accepted"}, page=page)
         post_form(partner, f"{page}/status", {"status": "in_progress"}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).one().status is ReferralStatus.IN_PROGRESS
         # Completing stays the partner's; withdrawing is the analyst's right.
         refused = post_form(world.analyst, f"{page}/status", {"status": "completed"}, page=page)
         assert refused.status_code == 403
         post_form(world.analyst, f"{page}/status", {"status": "declined"}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Referral)).one().status is ReferralStatus.DECLINED
         assert _count(runtime, "referral_status_changed") == 3
 
@@ -300,7 +300,7 @@ class TestOnlyThePartnerAccepts:
     ) -> None:
         """The analyst goes on from the referral to its case in one click; the partner,
         who sees only what the referral shares, gets no link to a case page."""
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             case = db.scalars(select(Referral)).one().case
             link = f'<a href="/cases/{case.uuid}">Open {case.reference}</a>'
         page = f"/referrals/{referral_uuid}"

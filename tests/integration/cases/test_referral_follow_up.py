@@ -36,7 +36,7 @@ from vault.models import (
     Source,
     Submission,
 )
-from vault.services import cases, partners
+from vault.services import case_edits, partners
 
 PARTNER_NOTE = "PARTNER-MARKER-2b8f we can see her on Tuesday at 9"
 TO_SOURCE = "SOURCE-REPLY-MARKER-51aa come to the clinic on Tuesday morning"
@@ -66,7 +66,7 @@ class _World:
         self.analyst = _client(app, self.analyst_account)
         self.other = _client(app, make_account(runtime, "analyst2"))
         nurse = create_through_admin(self.admin, "clinic-nurse", Role.PARTNER)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.username == "admin1")).one()
             clinic = partners.create_org(db, actor, "Clinic A", [PartnerService.MEDICAL])
             self.clinic_uuid = clinic.uuid
@@ -80,7 +80,7 @@ class _World:
         self.partner = _client(app, nurse)
         page = f"/sources/{self.source_uuid}"
         post_form(self.analyst, "/cases/new", {"source": self.source_uuid}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.case = db.scalars(select(Case)).one()
 
     def record(self, *yes: str) -> None:
@@ -93,7 +93,7 @@ class _World:
         page = f"/cases/{self.case.uuid}/referrals"
         data = {"org": self.clinic_uuid, "source": self.source_uuid}
         post_form(self.analyst, page, data, page=page)
-        with self.runtime.session_factory() as db:
+        with self.runtime.session() as db:
             return db.scalars(select(Referral.uuid)).one()
 
 
@@ -133,10 +133,10 @@ def test_dashboard_shows_partner_activity_without_content(world: _World, runtime
     other = world.other.get("/dashboard/").get_data(as_text=True)
     assert "Nothing new from partners." in other
     # ...until the case is assigned to them.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actor = db.scalars(select(Reviewer).where(Reviewer.username == "analyst1")).one()
         other_uuid = db.scalars(select(Reviewer.uuid).where(Reviewer.username == "analyst2")).one()
-        cases.assign(db, actor, world.case.uuid, other_uuid)
+        case_edits.assign(db, actor, world.case.uuid, other_uuid)
     assert referral_uuid in _activity(world.other.get("/dashboard/").get_data(as_text=True))
 
     # Opening the referral is seeing it: nothing new any more, until the partner acts.
@@ -155,7 +155,7 @@ def test_partner_writes_to_source_who_answers(world: _World, runtime: Runtime) -
     post_form(world.partner, f"{page}/status", {"status": "accepted"}, page=page)
     sent = post_form(world.partner, f"{page}/reply", {"message": TO_SOURCE}, page=page)
     assert sent.status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reply = db.scalars(select(Reply)).one()
         referral = db.scalars(select(Referral)).one()
         assert reply.referral_id == referral.id
@@ -172,7 +172,7 @@ def test_partner_writes_to_source_who_answers(world: _World, runtime: Runtime) -
     assert "From Clinic A, a partner organisation of WWoW." in lookup
     # The answer goes the normal way: sealed to the submission key, for the team.
     assert source.submit(ANSWER).status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert (db.scalar(select(func.count(Submission.id))) or 0) == before + 1
 
     assert_no_leak(
@@ -193,7 +193,7 @@ def test_only_partner_writes_and_only_with_contact_consent(world: _World, runtim
     # An analyst answers through the inbox, never as the partner.
     refused = post_form(world.analyst, f"{page}/reply", {"message": TO_SOURCE}, page=page)
     assert refused.status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(Reply)).all() == []
         assert db.scalars(select(Referral)).one().status is ReferralStatus.ACCEPTED
 
@@ -210,5 +210,5 @@ def test_a_withdrawn_contact_consent_ends_the_partners_replies(
     assert "Reply to the source" not in world.partner.get(page).get_data(as_text=True)
     refused = post_form(world.partner, f"{page}/reply", {"message": TO_SOURCE}, page=page)
     assert refused.status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(Reply)).all() == []

@@ -33,7 +33,7 @@ def _client(app: Flask, account: Account) -> FlaskClient:
 
 
 def _count(runtime: Runtime, action: str) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(func.count()).where(AuditEvent.action == action)) or 0
 
 
@@ -43,7 +43,7 @@ class _World:
         admin = make_account(runtime, "admin1", Role.ADMIN)
         self.partner_a = make_account(runtime, "partner-a", Role.PARTNER)
         self.partner_b = make_account(runtime, "partner-b", Role.PARTNER)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
             clinic = partners.create_org(
                 db, actor, "Clinic A", [partners.PartnerService.MEDICAL], "Kigali", "rw, fr"
@@ -61,7 +61,7 @@ class _World:
         self.source: SubmittedSource = make_source(runtime)
         page = f"/sources/{self.source.uuid}"
         post_form(self.analyst, "/cases/new", {"source": self.source.uuid}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.case = db.scalars(select(Case)).one()
 
     def refer(self, consent: bool, contact: bool = True) -> str:
@@ -80,14 +80,14 @@ def world(app: Flask, runtime: Runtime) -> _World:
 
 def test_no_referral_without_recorded_consent(world: _World, runtime: Runtime) -> None:
     world.refer(consent=False)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(Referral)).all() == []
 
 
 def test_analyst_partner_source_path(world: _World, runtime: Runtime) -> None:
     location = world.refer(consent=True)
     assert "/referrals/" in location
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         referral = db.scalars(select(Referral)).one()
     assert _count(runtime, "referral_consent_checked") == 1
     page = f"/referrals/{referral.uuid}"
@@ -106,7 +106,7 @@ def test_analyst_partner_source_path(world: _World, runtime: Runtime) -> None:
     assert "received" in world.analyst.get(page).get_data(as_text=True)
     reply = post_form(world.a, f"{page}/reply", {"message": "we can see you"}, page=page)
     assert reply.status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(Referral)).one().status is ReferralStatus.ACCEPTED
         assert len(db.scalars(select(Reply)).all()) == 1
     assert_no_leak(
@@ -120,7 +120,7 @@ def test_analyst_partner_source_path(world: _World, runtime: Runtime) -> None:
 def test_partner_cannot_see_or_guess(world: _World, runtime: Runtime) -> None:
     """Another organisation's partner, or any partner on cases, sources, submissions."""
     world.refer(consent=True)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         referral = db.scalars(select(Referral)).one()
     src = world.source
     before = _count(runtime, "referral_access_denied") + _count(runtime, "case_access_denied")
@@ -145,12 +145,12 @@ def test_partner_cannot_see_or_guess(world: _World, runtime: Runtime) -> None:
 
 def test_reply_needs_contact_consent(world: _World, runtime: Runtime) -> None:
     world.refer(consent=True, contact=False)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         referral = db.scalars(select(Referral)).one()
         partner = db.scalars(select(Reviewer).where(Reviewer.username == "partner-a")).one()
         referrals.set_status(db, partner, referral.uuid, ReferralStatus.ACCEPTED)
     page = f"/referrals/{referral.uuid}"
     assert "Reply to the source" not in world.a.get(page).get_data(as_text=True)
     assert post_form(world.a, f"{page}/reply", {"message": "hi"}, page=page).status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(Reply)).all() == []

@@ -38,7 +38,7 @@ from vault.models import (
     Role,
 )
 from vault.models.note import canonical_recipients
-from vault.services import notes, partners, referrals, resealing, reviewers
+from vault.services import notes, partners, referral_messages, resealing, reviewers
 
 NOTE = "RESEAL-NOTE-4c1e the survivor was moved to a safe house"
 MESSAGE = "RESEAL-MSG-9b2d please call before the visit"
@@ -53,7 +53,7 @@ def _client(app: Flask, account: Account, step: int = 0) -> FlaskClient:
 
 
 def _key(runtime: Runtime, account: Account) -> AccountKey:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         key = db.get(AccountKey, reviewer.id)
         assert key is not None
@@ -70,7 +70,7 @@ def _sealed_to(runtime: Runtime, ciphertext: bytes, fingerprint: str) -> bool:
 
 
 def _deactivate(runtime: Runtime, account: Account) -> None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         reviewers.set_active(db, None, reviewer, False)
 
@@ -85,7 +85,7 @@ def _opens(runtime: Runtime, account: Account, ciphertext: bytes) -> bool:
 
 
 def _events(runtime: Runtime, action: str) -> list[AuditEvent]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
@@ -106,7 +106,7 @@ class TestNotes:
         source = make_source(runtime)
         page = f"/sources/{source.uuid}"
         post_form(client, "/cases/new", {"source": source.uuid, "priority": "normal"}, page=page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             case = db.scalars(select(Case)).one()
         notes_page = f"/cases/{case.uuid}/notes"
         assert post_form(client, notes_page, {"text": NOTE}, page=notes_page).status_code == 302
@@ -127,7 +127,7 @@ class TestNotes:
         notes_page = self._case_with_note(app, runtime, a)
         sub = runtime.submission_fingerprint
         fp_first, fp_gone = _key(runtime, first).fingerprint, _key(runtime, gone).fingerprint
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             note = db.scalars(select(CaseNote)).one()
         assert note.recipients == canonical_recipients([fp_first, fp_gone, sub])
 
@@ -138,7 +138,7 @@ class TestNotes:
         html = c.get(notes_page).get_data(as_text=True)
         assert NOTE not in html
         assert "not encrypted to your key" in html and HINT_NOTE in html
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(CaseNote)).one().ciphertext == note.ciphertext
         assert _events(runtime, "case_note_resealed") == []
 
@@ -146,7 +146,7 @@ class TestNotes:
         _deactivate(runtime, gone)
         _client(app, first, step=1)
         fp_late = _key(runtime, late).fingerprint
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             resealed = db.scalars(select(CaseNote)).one()
         assert resealed.recipients == canonical_recipients([fp_first, fp_late, sub])
         assert resealed.size == len(resealed.ciphertext)
@@ -187,7 +187,7 @@ class TestNotes:
         assert NOTE not in c.get(notes_page).get_data(as_text=True)
         assert NOTE in a.get(notes_page).get_data(as_text=True)  # the same session as before
         assert NOTE in c.get(notes_page).get_data(as_text=True)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             note = db.scalars(select(CaseNote)).one()
         assert note.recipients is not None
         assert _key(runtime, late).fingerprint in note.recipients.split(",")
@@ -202,15 +202,15 @@ class TestNotes:
         first = make_account(runtime, "analyst1")
         a = _client(app, first)
         notes_page = self._case_with_note(app, runtime, a)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             db.execute(update(CaseNote).values(recipients=None))
             db.commit()
         late = make_account(runtime, "analyst3")
         c = _client(app, late)  # cannot open it: stays NULL
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(CaseNote)).one().recipients is None
         _client(app, first, step=1)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             note = db.scalars(select(CaseNote)).one()
         expected = [_key(runtime, x).fingerprint for x in (first, late)]
         assert note.recipients == canonical_recipients([*expected, runtime.submission_fingerprint])
@@ -230,10 +230,11 @@ class TestNotes:
         _client(app, late)
         key = _key(runtime, first)
         passphrase = notes.key_passphrase(key.salt, first.passphrase)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.uuid == first.uuid)).one()
             args = (db, runtime.keyring, actor, passphrase, runtime.submission_fingerprint)
             assert notes.reseal_pending_notes(*args, limit=2) == 2
+            db.commit()  # as the login's request does
             ids = [e.object_uuid for e in _events(runtime, "case_note_resealed")]
             oldest = list(db.scalars(select(CaseNote.uuid).order_by(CaseNote.id)))
             assert ids == oldest[:2]
@@ -264,7 +265,7 @@ class TestNotes:
         a = _client(app, first)
         self._case_with_note(app, runtime, a)
         _client(app, make_account(runtime, "partner1", Role.PARTNER))
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             note = db.scalars(select(CaseNote)).one()
         assert note.recipients == canonical_recipients(
             [_key(runtime, first).fingerprint, runtime.submission_fingerprint]
@@ -281,7 +282,7 @@ class _Referral:
         self.partner_a = make_account(runtime, "partner-a", Role.PARTNER)
         self.partner_b = make_account(runtime, "partner-b", Role.PARTNER)
         self.partner_c = make_account(runtime, "partner-c", Role.PARTNER)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = self.admin_row(db)
             clinic = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
             lawyers = partners.create_org(db, actor, "Lawyers B", [partners.PartnerService.LEGAL])
@@ -296,13 +297,13 @@ class _Referral:
         post_form(
             self.analyst, "/cases/new", {"source": source.uuid}, page=f"/sources/{source.uuid}"
         )
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             case = db.scalars(select(Case)).one()
         record_consent(runtime, self.analyst_account.uuid, case.uuid, source.uuid, "refer_partner")
         refer = f"/cases/{case.uuid}/referrals"
         data = {"org": self.clinic_uuid, "source": source.uuid}
         post_form(self.analyst, refer, data, page=refer)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.referral_uuid = db.scalars(select(Referral.uuid)).one()
         self.page = f"/referrals/{self.referral_uuid}"
         post_form(self.analyst, f"{self.page}/messages", {"text": MESSAGE}, page=self.page)
@@ -311,11 +312,11 @@ class _Referral:
         return db.scalars(select(Reviewer).where(Reviewer.uuid == self.admin.uuid)).one()
 
     def join_clinic(self, account: Account) -> None:
-        with self.runtime.session_factory() as db:
+        with self.runtime.session() as db:
             partners.add_member(db, self.admin_row(db), self.clinic_uuid, account.uuid)
 
     def message(self) -> ReferralMessage:
-        with self.runtime.session_factory() as db:
+        with self.runtime.session() as db:
             return db.scalars(select(ReferralMessage)).one()
 
 
@@ -384,7 +385,7 @@ class TestReferralMessages:
         each message to its own organisation's readers (never the other's), an
         organisation's messages alone with `org_uuid`, and nothing twice."""
         w = _Referral(app, runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             lawyers_uuid = db.scalars(
                 select(PartnerOrg.uuid).where(PartnerOrg.name == "Lawyers B")
             ).one()
@@ -392,7 +393,7 @@ class TestReferralMessages:
             case_uuid, source_uuid = case.uuid, case.sources[0].uuid
         refer = f"/cases/{case_uuid}/referrals"
         post_form(w.analyst, refer, {"org": lawyers_uuid, "source": source_uuid}, page=refer)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             to_lawyers = db.scalars(
                 select(Referral.uuid).where(Referral.uuid != w.referral_uuid)
             ).one()
@@ -400,14 +401,14 @@ class TestReferralMessages:
         post_form(w.analyst, f"{page}/messages", {"text": MESSAGE}, page=page)
         partner_d = make_account(runtime, "partner-d", Role.PARTNER)
         w.join_clinic(w.partner_c)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             partners.add_member(db, w.admin_row(db), lawyers_uuid, partner_d.uuid)
         _client(app, w.partner_c)  # their account keys exist from their first login
         _client(app, partner_d)
         fp = {x.username: _key(runtime, x).fingerprint for x in (w.partner_c, partner_d)}
 
         def message_of(referral_uuid: str) -> ReferralMessage:
-            with runtime.session_factory() as db:
+            with runtime.session() as db:
                 return db.scalars(
                     select(ReferralMessage)
                     .join(Referral, Referral.id == ReferralMessage.referral_id)
@@ -419,11 +420,11 @@ class TestReferralMessages:
         passphrase = notes.key_passphrase(key.salt, w.analyst_account.passphrase)
 
         def reseal(org_uuid: str | None = None) -> int:
-            with runtime.session_factory() as db:
+            with runtime.session() as db:
                 actor = db.scalars(
                     select(Reviewer).where(Reviewer.uuid == w.analyst_account.uuid)
                 ).one()
-                return referrals.reseal_pending_messages(
+                return referral_messages.reseal_pending_messages(
                     db,
                     runtime.keyring,
                     actor,
@@ -463,7 +464,7 @@ class TestReferralMessages:
     ) -> None:
         """A partner re-seals only what it may see now: never a declined referral."""
         w = _Referral(app, runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             referral = db.scalars(select(Referral)).one()
             referral.status = ReferralStatus.DECLINED
             db.commit()
@@ -482,11 +483,11 @@ class TestReferralMessages:
         w.join_clinic(w.partner_c)
         _client(app, w.partner_c)
         key = _key(runtime, w.analyst_account)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(
                 select(Reviewer).where(Reviewer.uuid == w.analyst_account.uuid)
             ).one()
-            opened = referrals.read_messages(
+            opened = referral_messages.read_messages(
                 db,
                 runtime.keyring,
                 actor,

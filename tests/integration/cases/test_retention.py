@@ -17,7 +17,7 @@ def test_preview_then_delete(admin_client: FlaskClient, runtime: Runtime) -> Non
     old, in_case, recent = make_source(runtime), make_source(runtime), make_source(runtime)
     age_source(runtime, old.uuid, 400)
     age_source(runtime, in_case.uuid, 400)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst9", Role.ANALYST, hasher=FAST_HASHER)
         cases.create_case(db, analyst, [in_case.uuid])
     page = "/admin/retention/?days=365"
@@ -32,7 +32,7 @@ def test_preview_then_delete(admin_client: FlaskClient, runtime: Runtime) -> Non
     assert source_row(runtime, old.uuid) is None
     assert source_row(runtime, in_case.uuid) is not None
     assert source_row(runtime, recent.uuid) is not None
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         n = db.scalar(
             select(func.count()).where(AuditEvent.action == "retention_deletion_requested")
         )
@@ -41,7 +41,7 @@ def test_preview_then_delete(admin_client: FlaskClient, runtime: Runtime) -> Non
 
 def test_floor_and_analysts_refused(analyst_client: FlaskClient, runtime: Runtime) -> None:
     assert analyst_client.get("/admin/retention/").status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         refused = db.scalar(select(func.count()).where(AuditEvent.action == "admin_access_denied"))
         assert refused == 1
         reviewer = db.scalars(select(Reviewer)).one()

@@ -24,7 +24,7 @@ from vault.models import (
     Reviewer,
     Source,
 )
-from vault.services import case_list, cases
+from vault.services import case_edits, case_list, cases
 
 _ROW = re.compile(r'<tr class="case[^"]*">(.*?)</tr>', re.S)
 _REFERENCE = re.compile(
@@ -52,7 +52,7 @@ def _world(runtime: Runtime, analyst: Account) -> World:
     colleague_account = make_account(runtime, "colleague1")
     first, second = make_source(runtime), make_source(runtime)
     now = dt.datetime.now(dt.UTC)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me, colleague = _reviewer(db, analyst), _reviewer(db, colleague_account)
         # Assignees set below, explicitly; the sources' further cases are deliberate.
         unassigned: list[str] = []
@@ -82,13 +82,13 @@ def _world(runtime: Runtime, analyst: Account) -> World:
             assignee_uuids=unassigned,
             second_case_confirmed=True,
         )
-        cases.assign(db, me, urgent.uuid, me.uuid)
-        cases.add_label(db, me, urgent.uuid, "kivu")
-        cases.add_label(db, me, late.uuid, "kivu")
-        cases.add_label(db, me, late.uuid, "legal")
-        cases.assign(db, me, high.uuid, colleague.uuid)
-        cases.set_due(db, me, high.uuid, now + dt.timedelta(days=3))
-        cases.set_due(db, me, late.uuid, now - dt.timedelta(days=2))
+        case_edits.assign(db, me, urgent.uuid, me.uuid)
+        case_edits.add_label(db, me, urgent.uuid, "kivu")
+        case_edits.add_label(db, me, late.uuid, "kivu")
+        case_edits.add_label(db, me, late.uuid, "legal")
+        case_edits.assign(db, me, high.uuid, colleague.uuid)
+        case_edits.set_due(db, me, high.uuid, now + dt.timedelta(days=3))
+        case_edits.set_due(db, me, late.uuid, now - dt.timedelta(days=2))
         cases.set_status(db, me, late.uuid, CaseStatus.DISCARDED, "duplicate")
         org = PartnerOrg(name="Clinic A", services="medical")
         db.add(org)
@@ -238,12 +238,13 @@ def test_toolbar_filters_combine(
 
 def test_pages_and_no_query_per_row(runtime: Runtime, analyst: Account) -> None:
     made = [make_source(runtime) for _ in range(3)]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = _reviewer(db, analyst)
         for source in made:
             case = cases.create_case(db, me, [source.uuid])
-            cases.assign(db, me, case.uuid, me.uuid)
-            cases.add_label(db, me, case.uuid, "kivu")
+            case_edits.assign(db, me, case.uuid, me.uuid)
+            case_edits.add_label(db, me, case.uuid, "kivu")
+        db.commit()  # the cases' own request ended before the list's
 
         def count(size: int) -> tuple[int, int]:
             seen: list[str] = []

@@ -49,7 +49,7 @@ def _jpeg_with_exif() -> bytes:
 
 
 def _submit(runtime: Runtime, photo: bytes) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -84,7 +84,7 @@ def _export(client: FlaskClient, source_uuid: str, path: Path) -> Path:
 def _send_consent(runtime: Runtime, source_uuid: str, court: str) -> str:
     """The source's change of consent, sealed as the source app seals it."""
     document = reports.dumps(reports.consent_from_form({"consent_court": [court]}))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = sources.get_active_source(db, source_uuid)
         [message] = sources.submit(
             db, runtime.store, source, runtime.submission_fingerprint, document, []
@@ -151,7 +151,7 @@ def test_submit_export_import_decrypt_judicial_verify(
     tmp_path: Path,
 ) -> None:
     bundle, workspace = exported
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         actions = list(db.scalars(select(AuditEvent.action)))
     assert actions.count("item_exported") == 4  # 3, then the consent document alone
     assert "export_created" in actions
@@ -361,7 +361,7 @@ def test_export_requires_csrf_and_a_reader_role(
     token = csrf_token(analyst_client, f"/sources/{source_uuid}")
     bad_uuid = analyst_client.post("/export", data={"csrf_token": token, "source": "../x"})
     assert bad_uuid.status_code == 400
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert "export_created" not in list(db.scalars(select(AuditEvent.action)))
 
 

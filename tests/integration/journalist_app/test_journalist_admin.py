@@ -24,12 +24,12 @@ _QR = re.compile(r'<img class="qr" src="(data:image/svg\+xml[^"]+)"')
 
 
 def _reviewer(runtime: Runtime, username: str) -> Reviewer | None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(Reviewer).where(Reviewer.username == username))
 
 
 def _secret(runtime: Runtime, reviewer: Reviewer) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return reviewers.totp_secret(db, reviewer)
 
 
@@ -74,7 +74,7 @@ def test_admin_creates_reviewer_with_qr(
     # The credentials log in.
     newcomer = Account(row.uuid, "nadia", passphrase, secret)
     assert login(app.test_client(), newcomer).status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(
             select(func.count())
             .select_from(AuditEvent)
@@ -91,7 +91,7 @@ def test_duplicate_or_bad_username_refused(admin_client: FlaskClient, runtime: R
     assert _credentials(page) == (None, None)
     page = _add(admin_client, "no spaces")
     assert _credentials(page) == (None, None)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Reviewer)) == 1
 
 

@@ -44,7 +44,7 @@ def _cookie(client: FlaskClient, app: Flask) -> str | None:
 
 
 def _actions(runtime: Runtime) -> list[str]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
 
 
@@ -64,7 +64,7 @@ def test_login_with_passphrase_and_totp(
     page = client.get("/")
     assert page.status_code == 200 and "Sources" in page.get_data(as_text=True)
     assert "login" in _actions(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalar(select(Reviewer).where(Reviewer.uuid == analyst.uuid))
         assert row is not None and row.last_login_at is not None and row.last_totp_step > 0
 
@@ -192,7 +192,7 @@ def test_deactivated_reviewer_session_dropped_and_login_refused(
     assert client.get("/").status_code == 200
     keys = session_keys(runtime)
     assert len(keys) == 1
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalar(select(Reviewer).where(Reviewer.uuid == analyst.uuid))
         assert row is not None
         reviewers.set_active(db, None, row, False)
@@ -209,7 +209,7 @@ def test_credential_reset_ends_sessions(app: Flask, runtime: Runtime, analyst: A
     client = app.test_client()
     assert login(client, analyst).status_code == 302
     keys = session_keys(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalar(select(Reviewer).where(Reviewer.uuid == analyst.uuid))
         assert row is not None
         reviewers.reset_passphrase(db, None, row)

@@ -90,7 +90,7 @@ class _World:
     def __init__(self, app: Flask, runtime: Runtime) -> None:
         self.admin_account = make_account(runtime, "admin1", Role.ADMIN)
         self.partner_account = make_account(runtime, "partner1", Role.PARTNER)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             admin = db.scalars(
                 select(Reviewer).where(Reviewer.uuid == self.admin_account.uuid)
             ).one()
@@ -109,7 +109,7 @@ class _World:
         src = f"/sources/{self.source.uuid}"
         post_form(self.analyst, f"{src}/reply", {"message": REPLY}, page=src)
         post_form(self.analyst, "/cases/new", {"source": self.source.uuid}, page=src)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.case = db.scalars(select(Case)).one()
         case = f"/cases/{self.case.uuid}"
         for path, form in (
@@ -129,7 +129,7 @@ class _World:
             "refer_partner",
             "contact_partner",
         )
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             source = db.scalars(select(Source).where(Source.uuid == self.source.uuid)).one()
             [newer] = sources.submit(
                 db, runtime.store, source, runtime.submission_fingerprint, "{}", []
@@ -139,12 +139,12 @@ class _World:
         refer = f"{case}/referrals"
         data = {"org": self.org_uuid, "source": self.source.uuid}
         post_form(self.analyst, refer, data, page=refer)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.referral_uuid = db.scalars(select(Referral)).one().uuid
         referral = f"/referrals/{self.referral_uuid}"
         post_form(self.analyst, f"{referral}/messages", {"text": MESSAGE}, page=referral)
         post_form(self.partner, f"{referral}/status", {"status": "accepted"}, page=referral)
-        with runtime.session_factory() as db:  # a care request, sealed to the team's keys
+        with runtime.session() as db:  # a care request, sealed to the team's keys
             source_row = db.scalars(select(Source).where(Source.uuid == self.source.uuid)).one()
             document = reports.assist_from_form(
                 {"needs": ["medical"], "urgency": ["today"], "contact": ["other"]}
@@ -155,7 +155,7 @@ class _World:
             )
             assert made is not None
             self.care_uuid = made.uuid
-        with runtime.session_factory() as db:  # old enough for the retention preview
+        with runtime.session() as db:  # old enough for the retention preview
             db.execute(
                 update(Source)
                 .where(Source.uuid == self.other.uuid)
@@ -165,7 +165,7 @@ class _World:
 
     def data(self, runtime: Runtime) -> list[str]:
         """What pages show that is not ours to translate."""
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             events = db.scalars(select(AuditEvent)).all()
             names = [r.username for r in db.scalars(select(Reviewer)).all()]
             replies = [r.filename for r in db.scalars(select(Reply)).all()]

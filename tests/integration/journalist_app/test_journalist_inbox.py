@@ -58,7 +58,7 @@ def _work(runtime: Runtime) -> None:
 
 
 def _audited(runtime: Runtime, action: str, object_uuid: str) -> bool:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return (
             db.scalar(
                 select(func.count())
@@ -75,7 +75,7 @@ def test_inbox_lists_visible_sources_with_counts(
     """A submitting source is listed with counts; pending and deleted ones are not."""
     listed = make_source(runtime)
     hidden = make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         pending, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -147,7 +147,7 @@ def test_reply_is_sealed_for_the_source(
         analyst_client, f"{_page(source)}/reply", {"message": marker}, page=_page(source)
     )
     assert response.status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         [reply] = db.scalars(select(Reply)).all()
         slug = source.designation.replace(" ", "_")
         assert reply.filename == f"3-{slug}-reply.gpg"
@@ -177,7 +177,7 @@ def test_empty_reply_changes_nothing(analyst_client: FlaskClient, runtime: Runti
     assert response.status_code == 302
     page = analyst_client.get(_page(source)).get_data(as_text=True)
     assert "nothing was sent" in page
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Reply)) == 0
     assert not list(runtime.store.source_dir(source.uuid).glob("*reply*"))
 
@@ -187,7 +187,7 @@ def test_reply_without_csrf_is_refused(analyst_client: FlaskClient, runtime: Run
     source = make_source(runtime)
     response = analyst_client.post(f"{_page(source)}/reply", data={"message": "hello"})
     assert response.status_code == 400
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Reply)) == 0
 
 
@@ -218,7 +218,7 @@ def test_mark_seen_one_then_all(
     row = _row(analyst_client.get("/").get_data(as_text=True), source.designation)
     assert _count(row, "unread-count") == 0
     post_form(analyst_client, f"{_page(source)}/seen", page=_page(source))  # idempotent
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(SeenSubmission)) == 2
 
 
@@ -250,7 +250,7 @@ def test_delete_source_through_the_worker(analyst_client: FlaskClient, runtime: 
     source = make_source(runtime)
     keep = make_source(runtime)
     post_form(analyst_client, f"{_page(source)}/reply", {"message": "hi"}, page=_page(source))
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalar(select(Source).where(Source.uuid == source.uuid))
         assert row is not None
         fingerprint = row.reply_key_fingerprint
@@ -264,7 +264,7 @@ def test_delete_source_through_the_worker(analyst_client: FlaskClient, runtime: 
     assert source_row(runtime, source.uuid) is None
     assert not runtime.store.source_dir(source.uuid).exists()
     assert not runtime.keyring.has_public_key(fingerprint)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Reply)) == 0
         remaining = db.scalars(select(Submission.uuid)).all()
     assert set(remaining) == {keep.message_uuid, keep.document_uuid}
@@ -300,7 +300,7 @@ def test_partner_is_refused_every_source_page(
     assert row is not None and row.deleted_at is None and not row.starred
     sub = submission_row(runtime, source.message_uuid)
     assert sub is not None and not sub.downloaded and sub.deleted_at is None
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Reply)) == 0
         assert db.scalar(select(func.count()).select_from(SeenSubmission)) == 0
     inbox = partner_client.get("/").get_data(as_text=True)

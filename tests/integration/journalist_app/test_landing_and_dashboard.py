@@ -16,7 +16,7 @@ from composition.runtime import Runtime
 from tests.support.care import URGENT, ask, logged_in, new_source, on_duty
 from tests.support.journalist import Account, make_account, make_source, post_form
 from vault.models import PartnerMember, PartnerOrg, Referral, Reviewer, Role, Source
-from vault.services import cases, inbox, submissions
+from vault.services import case_edits, cases, inbox, submissions
 
 
 def _nav(page: str) -> str:
@@ -82,8 +82,8 @@ def test_dashboard_counts_link_to_the_filtered_lists(
         closed_urgent = cases.create_case(db, me, [second.uuid], urgent_medical=True)
         cases.set_status(db, me, closed_urgent.uuid, cases.CaseStatus.DISCARDED, "duplicate")
         late = cases.create_case(db, me, [second.uuid])
-        cases.set_due(db, me, late.uuid, now - dt.timedelta(days=1))
-        cases.assign(db, me, late.uuid, me.uuid)
+        case_edits.set_due(db, me, late.uuid, now - dt.timedelta(days=1))
+        case_edits.assign(db, me, late.uuid, me.uuid)
         submissions.mark_seen(db, me, first.uuid)
     page = analyst_client.get("/dashboard/").text
     expected = {
@@ -169,7 +169,7 @@ def test_partner_landing_lists_urgent_referrals_first(app: Flask, runtime: Runti
     partner = make_account(runtime, "partner1", Role.PARTNER)
     analyst = make_account(runtime, "analyst1")
     first, second = make_source(runtime), make_source(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         me = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst.uuid)).one()
         plain = cases.create_case(db, me, [first.uuid])
         urgent = cases.create_case(db, me, [second.uuid], urgent_medical=True)

@@ -61,7 +61,7 @@ def test_wrong_login_flood_answers_no_5xx_and_audits_every_refusal(
     assert set(statuses) <= {401, 429}
     refused = statuses.count(401)
     assert refused > CLIENTS  # many reached the database at once, not only a few
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         audited = db.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "login_failed")
         )

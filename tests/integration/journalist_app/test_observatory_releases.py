@@ -67,12 +67,12 @@ def _import(client: FlaskClient, data: bytes, signature: bytes) -> tuple[int, st
 
 
 def _events(runtime: Runtime, action: str) -> list[AuditEvent]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def _releases(runtime: Runtime) -> list[ObservatoryRelease]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return list(db.scalars(select(ObservatoryRelease)))
 
 

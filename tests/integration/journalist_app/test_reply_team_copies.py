@@ -70,7 +70,7 @@ def _html(client: FlaskClient, source: SubmittedSource) -> str:
 
 
 def _fingerprint(runtime: Runtime, account: Account) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         key = db.get(AccountKey, reviewer.id)
         assert key is not None
@@ -78,7 +78,7 @@ def _fingerprint(runtime: Runtime, account: Account) -> str:
 
 
 def _copy(runtime: Runtime, reply_uuid: str) -> ReplyCopy:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalars(select(ReplyCopy).join(Reply).where(Reply.uuid == reply_uuid)).one()
 
 
@@ -88,7 +88,7 @@ def _named(keyring: GpgKeyring, ciphertext: bytes) -> set[str]:
 
 
 def _events(runtime: Runtime, action: str) -> list[AuditEvent]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
@@ -112,7 +112,7 @@ def test_a_colleague_reads_the_reply_the_source_copy_is_unchanged_and_nothing_le
     a, b = _client(app, first), _client(app, second)
     source = make_source(runtime)
     _reply(a, source, MARKER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reply = db.scalars(select(Reply)).one()
         assert reply.sealed_by is ReplySealer.SERVER
         source_row = reply.source
@@ -186,7 +186,7 @@ def test_reply_download_is_confined_to_its_source_and_to_readers(
     analyst = _client(app, make_account(runtime, "analyst1"))
     one, other = make_source(runtime), make_source(runtime)
     _reply(analyst, one, "see you soon")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reply_uuid = db.scalars(select(Reply.uuid)).one()
     assert analyst.get(f"{_page(other)}/replies/{reply_uuid}/download").status_code == 404
     assert analyst.get(f"{_page(one)}/replies/no-such-uuid/download").status_code == 404
@@ -206,7 +206,7 @@ def test_copies_follow_new_readers_when_opened_and_at_login(app: Flask, runtime:
 
     late = make_account(runtime, "analyst2")
     c = _client(app, late)  # its key is made at this login: nothing is sealed to it yet
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reply_uuid = db.scalars(select(Reply.uuid)).one()
     html = _html(c, source)
     assert MARKER not in html and NOT_YOURS in html
@@ -222,7 +222,7 @@ def test_copies_follow_new_readers_when_opened_and_at_login(app: Flask, runtime:
 
     # At login: a reply sent now, an account made after it, a reader who logs in again.
     _reply(a, source, LATER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         later_uuid = db.scalars(select(Reply.uuid).order_by(Reply.id.desc())).first()
     assert later_uuid is not None
     third = make_account(runtime, "analyst3")
@@ -233,7 +233,7 @@ def test_copies_follow_new_readers_when_opened_and_at_login(app: Flask, runtime:
     assert LATER in _html(d, source) and MARKER in _html(d, source)
 
     # A deactivated account is left out at the next re-sealing.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == late.uuid)).one()
         reviewers.set_active(db, None, reviewer, False)
     _html(a, source)
@@ -248,7 +248,7 @@ def test_replies_without_a_team_copy_say_where_to_read_them(app: Flask, runtime:
     client = _client(app, account)
     source = make_source(runtime)
     _reply(client, source, MARKER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         old = db.scalars(select(Reply)).one()
         # As a reply sent before migration 0011: no sealer recorded, no team copy.
         old.sealed_by = None
@@ -292,7 +292,7 @@ def test_a_session_without_a_key_reads_no_reply(app: Flask, runtime: Runtime) ->
     client = _client(app, account)
     source = make_source(runtime)
     _reply(client, source, MARKER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         locked = team_replies.read_replies(db, runtime.keyring, reviewer, source.uuid, None)
         assert [v.state for v in locked] == [team_replies.ReplyState.LOCKED]
@@ -313,7 +313,7 @@ def test_an_account_an_admin_creates_reads_earlier_replies_at_its_first_login(
     source = make_source(runtime)
     _reply(analyst, source, MARKER)
     newcomer = create_through_admin(admin, "analyst2", Role.ANALYST)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reply_uuid = db.scalars(select(Reply.uuid)).one()
     assert _fingerprint(runtime, newcomer) in (_copy(runtime, reply_uuid).recipients or "")
     assert MARKER in _text_of(_html(_client(app, newcomer), source), reply_uuid)
@@ -326,13 +326,13 @@ def test_a_partners_reply_is_read_by_the_analysts_with_its_organisation(
     read it on the source's page, named by the partner and its organisation."""
     world = _ReferralWorld(app, runtime)
     world.refer(consent=True)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         referral_uuid = db.scalars(select(Referral.uuid)).one()
     page = f"/referrals/{referral_uuid}"
     post_form(world.a, f"{page}/status", {"status": "accepted"}, page=page)
     promised = "PARTNER-PROMISE-0c6d come to the clinic on Monday"
     assert post_form(world.a, f"{page}/reply", {"message": promised}, page=page).status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reply = db.scalars(select(Reply)).one()
         assert reply.referral_id is not None and reply.team_copy is not None
         reply_uuid = reply.uuid
@@ -352,7 +352,7 @@ def test_a_team_copy_that_cannot_be_sealed_never_holds_the_reply_back(
     author = _client(app, make_account(runtime, "analyst1"))
     source = make_source(runtime)
     _reply(author, source, MARKER)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reply = db.scalars(select(Reply)).one()
         assert reply.sealed_by is ReplySealer.SERVER and reply.team_copy is None
         assert (
@@ -374,7 +374,7 @@ def test_the_longest_reply_opens_from_its_team_copy(app: Flask, runtime: Runtime
     _client(app, account)
     source = make_source(runtime)
     longest = "é" * MAX_REPLY_CHARS  # 100,000 bytes in UTF-8: over a note's 80,000
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
         replies.reply_to_source(
             db,

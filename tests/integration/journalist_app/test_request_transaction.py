@@ -11,12 +11,12 @@ from composition.runtime import Runtime
 from journalist_app.context import current_reviewer, db
 from tests.support.journalist import Account, login, make_source, post_form
 from vault.models import AuditEvent, Source
-from vault.services import inbox
+from vault.services import audit, inbox
 
 
 def _starred(runtime: Runtime, source_uuid: str) -> tuple[bool, int]:
     """Whether the source is starred, and how many `source_starred` events there are."""
-    with runtime.session_factory() as session:
+    with runtime.session() as session:
         source = session.scalars(select(Source).where(Source.uuid == source_uuid)).one()
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "source_starred")
@@ -66,3 +66,29 @@ def test_a_request_that_fails_changes_nothing(
     assert _starred(runtime, source.uuid) == (False, 0)
     assert client.get(f"/probe/ok:{source.uuid}").status_code == 200
     assert _starred(runtime, source.uuid) == (True, 1)
+
+
+def _star_then_refuse(source_uuid: str) -> ResponseReturnValue:
+    """Star the source, then refuse the request with a recorded refusal."""
+    inbox.set_starred(db(), current_reviewer(), source_uuid, True)
+    audit.record_refusal(db(), current_reviewer(), "probe_refused", "source", source_uuid)
+    abort(403)
+
+
+def test_a_refusal_outlives_the_rollback_of_its_request(
+    app: Flask, runtime: Runtime, analyst: Account
+) -> None:
+    """The request's work is rolled back; its refusal is audited all the same, once."""
+    probe = Blueprint("refusal_probe", __name__)
+    probe.add_url_rule("/probe-refusal/<source_uuid>", view_func=_star_then_refuse)
+    app.register_blueprint(probe)
+    client = app.test_client()
+    login(client, analyst)
+    source = make_source(runtime)
+    assert client.get(f"/probe-refusal/{source.uuid}").status_code == 403
+    assert _starred(runtime, source.uuid) == (False, 0)
+    with runtime.session() as session:
+        refused = session.scalars(
+            select(AuditEvent.object_uuid).where(AuditEvent.action == "probe_refused")
+        ).all()
+    assert refused == [source.uuid]

@@ -33,7 +33,7 @@ _FAST = reviewers.make_hasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def _reviewer(runtime: Runtime, uuid: str) -> Reviewer:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalars(select(Reviewer).where(Reviewer.uuid == uuid)).one()
 
 
@@ -92,7 +92,7 @@ def test_partner_details_are_sealed_and_shown(
     }
     data = {"name": "Clinique Tumaini", "services": "medical", **details}
     post_form(admin_client, "/partners/new", data, page="/partners/")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         org = db.scalars(select(PartnerOrg)).one()
     assert org.name == "Clinique Tumaini"  # the name stays in clear (sorted, joined on)
     assert org.details_sealed is not None
@@ -107,7 +107,7 @@ def test_partner_details_are_sealed_and_shown(
 def test_sealed_value_opens_only_on_its_own_row(runtime: Runtime) -> None:
     """Another account's sealed secret copied onto a row does not open there (the uuid
     and the purpose are the associated data), and another instance's key opens nothing."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         first, _ = reviewers.create_reviewer(db, "first", Role.ANALYST, hasher=_FAST)
         second, _ = reviewers.create_reviewer(db, "second", Role.ANALYST, hasher=_FAST)
         sealed = first.otp_secret_sealed
@@ -125,7 +125,7 @@ def test_key_file_is_private_and_refused_when_readable(runtime: Runtime) -> None
     """The key file is made 0600 at first use; a key file others can read is refused."""
     path = runtime.config.instance_dir / COLUMN_KEY_FILE
     assert not path.exists()  # the runtime alone reads nothing: made when first needed
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reviewers.create_reviewer(db, "third", Role.ANALYST, hasher=_FAST)
     assert path.stat().st_mode & 0o777 == 0o600
     path.chmod(0o644)

@@ -42,7 +42,7 @@ def stored_files(runtime: Runtime) -> list[Path]:
 
 
 def submission_count(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Submission)) or 0)
 
 

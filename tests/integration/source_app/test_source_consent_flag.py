@@ -20,7 +20,7 @@ def test_assist_and_consent_changes_are_flagged(logged_in: SourceBrowser, runtim
     assert _post(logged_in, "/report", {"reporter": "witness"}).status_code == 302
     assert _post(logged_in, "/help/form", {"consent_court": "yes"}).status_code == 302
     assert _post(logged_in, "/help/consent", {"consent_court": "no"}).status_code == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         messages = db.scalars(select(Submission).order_by(Submission.id)).all()
         flagged = db.scalars(select(ConsentDocument)).all()
         assert len(messages) == 3

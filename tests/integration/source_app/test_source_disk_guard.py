@@ -62,7 +62,7 @@ def _store_files(runtime: Runtime) -> list[Path]:
 
 
 def _rows(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Submission)) or 0)
 
 
@@ -203,7 +203,7 @@ class TestReviewerReplies:
         self, guarded: Runtime, source: SourceBrowser
     ) -> None:
         assert source.submit("hello").status_code == 302
-        with guarded.session_factory() as db:
+        with guarded.session() as db:
             row = db.scalars(select(Submission)).one()
             source_uuid, source_fpr = row.source.uuid, row.source.reply_key_fingerprint
         account = make_account(guarded, "analyst1")
@@ -238,7 +238,7 @@ class TestReviewerReplies:
         assert api.status_code == 507
         assert api.get_json()["error"] == "Insufficient Storage"
         assert "disk space" in api.get_json()["message"]
-        with guarded.session_factory() as db:
+        with guarded.session() as db:
             assert db.scalar(select(func.count()).select_from(Reply)) == 0
         assert not [p for p in _store_files(guarded) if p.name.endswith("-reply.gpg")]
 

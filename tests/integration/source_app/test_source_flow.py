@@ -24,7 +24,7 @@ from vault.services import replies
 
 
 def _send_reply(runtime: Runtime, text: str) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source)).one()
         reply = replies.send_reply(
             db, runtime.store, runtime.keyring, source, None, text, runtime.submission_fingerprint
@@ -61,7 +61,7 @@ class TestJourney:
         assert response.headers["Location"] == "/lookup"
         assert "Thank you." in browser.client.get("/lookup").text
 
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             source = db.scalars(select(Source)).one()
             rows = db.scalars(select(Submission).order_by(Submission.id)).all()
             assert [row.kind for row in rows] == [
@@ -105,7 +105,7 @@ class TestJourney:
         page = browser.client.get("/lookup")
         assert "The reply was deleted." in page.text
         assert reply_text not in page.text
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             reply = db.scalars(select(Reply)).one()
             assert reply.deleted_by_source is True  # reviewers keep their copy
 
@@ -139,7 +139,7 @@ class TestJourney:
             )
             assert response.status_code == 404
             assert "Page not found" in response.text
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Reply)).one().deleted_by_source is False
         assert "for the first source only" in browser.client.get("/lookup").text
 
@@ -152,7 +152,7 @@ class TestSubmissionShapes:
     ) -> None:
         response = logged_in.submit("", [(b"", ""), (b"%PDF-1.4 statement", "statement.pdf")])
         assert response.status_code == 302
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             rows = db.scalars(select(Submission)).all()
         assert [row.kind for row in rows] == [SubmissionKind.FILE]
         assert [p.name.split("-")[-1] for p in stored_files(runtime)] == [
@@ -196,7 +196,7 @@ class TestCodenameCreation:
         response = browser.client.post("/create", data={"csrf_token": token})
         assert response.status_code == 302
         assert response.headers["Location"] == "/generate"
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert db.scalars(select(Source)).all() == []
 
     def test_create_twice_makes_one_source(self, browser: SourceBrowser, runtime: Runtime) -> None:
@@ -210,7 +210,7 @@ class TestCodenameCreation:
         assert again.status_code == 400
         assert "This page has expired" in again.text
         assert browser.submit("hello").status_code == 302
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             assert len(db.scalars(select(Source)).all()) == 1
 
     def test_logged_in_visitors_go_to_their_page(self, logged_in: SourceBrowser) -> None:
@@ -222,7 +222,7 @@ class TestCodenameCreation:
 
 def test_deleted_source_is_logged_out(recorded: SourceBrowser, runtime: Runtime) -> None:
     """Once the team deletes a source, their open session shows nothing more."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source)).one()
         source.deleted_at = source.created_at
         db.commit()
@@ -236,7 +236,7 @@ def test_unreadable_reply_does_not_break_the_page(
 ) -> None:
     """A reply that cannot be decrypted is flagged; the rest of the page still works."""
     _send_reply(runtime, "first")
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source)).one()
         reply = db.scalars(select(Reply)).one()
         path = runtime.store.path_of(source.uuid, reply.filename)

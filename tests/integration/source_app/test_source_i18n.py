@@ -70,7 +70,7 @@ def test_every_visible_string_is_translatable(
     pages["lookup of a new source"] = reader.client.get("/lookup").text
     assert reader.submit("first message").status_code == 302  # records the source
     reply = "REPLY-FROM-THE-TEAM"
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source).order_by(Source.id.desc())).first()
         assert source is not None
         replies.send_reply(

@@ -43,7 +43,7 @@ def _browser(app: Flask, address: str) -> SourceBrowser:
 
 
 def _sources(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Source)) or 0)
 
 
@@ -90,7 +90,7 @@ class TestAnswers:
         self, make_app: Callable[..., Flask], runtime: Runtime
     ) -> None:
         deleted_codename = _recorded_source(SourceBrowser(make_app().test_client()))
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             source = db.scalars(select(Source)).one()
             source.deleted_at = source.created_at
             db.commit()

@@ -79,7 +79,7 @@ class TestRegions:
         assert submission_count(runtime) == 0
         sent = _post(logged_in, "/help/form", {"region": "UG-N", "consent_contact_partner": "yes"})
         assert sent.status_code == 302
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             row = db.scalars(select(Submission)).one()
             path = runtime.store.path_of(row.source.uuid, row.filename)
         document = json.loads(

@@ -34,7 +34,7 @@ def source(quota_app: Flask) -> SourceBrowser:
 
 
 def _rows(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Submission)) or 0)
 
 
@@ -107,7 +107,7 @@ def test_a_full_quota_says_so_and_deleting_frees_it(
     other.create()
     assert other.submit("another source is not affected").status_code == 302
 
-    with runtime.session_factory() as db:  # the team deletes the large file
+    with runtime.session() as db:  # the team deletes the large file
         large = db.scalars(select(Submission).where(Submission.size > 200 * KIB)).one()
         large.deleted_at = utcnow()
         db.commit()

@@ -23,7 +23,7 @@ def test_receipt_codes_after_sending_and_later(logged_in: SourceBrowser, runtime
     page = logged_in.client.get("/lookup").get_data(as_text=True)
     shown = _CODE.findall(page)
     assert len(shown) == 2
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         rows = db.scalars(select(CustodyReceipt).order_by(CustodyReceipt.seq)).all()
         assert shown == [custody.receipt_code(row.hash) for row in rows]
     later = logged_in.client.get("/receipts")

@@ -99,7 +99,7 @@ def _post(browser: SourceBrowser, path: str, data: dict[str, Any], **kw: Any) ->
 
 
 def _opened(runtime: Runtime, keyring: GpgKeyring) -> list[tuple[SubmissionKind, bytes]]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalars(select(Source)).one()
         rows = db.scalars(select(Submission).order_by(Submission.id)).all()
         return [

@@ -95,7 +95,7 @@ def _worker(rt: Runtime) -> SimpleWorker:
 def _care_like_source(rt: Runtime) -> list[str]:
     """A source that asked for help, with known need and place: every value a message
     must never carry (designation, uuid, need, place, the reviewer onion address)."""
-    with rt.session_factory() as db:
+    with rt.session() as db:
         source, _ = sources.create_source(db, rt.keyring, rt.config, codenames.generate_codename())
         text = f"ASSIST need={NEED_MARKER} place={PLACE_MARKER} urgent"
         [submission] = sources.submit(db, rt.store, source, rt.submission_fingerprint, text, [])

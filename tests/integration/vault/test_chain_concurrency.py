@@ -21,7 +21,7 @@ from vault import audit_chain
 from vault.config import Budget
 from vault.errors import AuthenticationError
 from vault.models import AuditEvent, CustodyReceipt
-from vault.services import audit, custody, reviewers
+from vault.services import audit, custody, reviewer_login
 from vault.throttle import ClientBudget
 
 THREADS = 8
@@ -65,9 +65,9 @@ def test_concurrent_failed_logins_all_audit_and_the_chain_verifies(runtime: Runt
     budget = ClientBudget(runtime.redis, "chain-test", Budget(burst=10_000, interval_seconds=1))
 
     def wrong_login(n: int) -> None:
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             try:
-                reviewers.authenticate(
+                reviewer_login.authenticate(
                     db, budget, f"client{n}", f"nobody{n}", "wrong", "000000", hasher=FAST_HASHER
                 )
             except AuthenticationError:
@@ -76,7 +76,7 @@ def test_concurrent_failed_logins_all_audit_and_the_chain_verifies(runtime: Runt
 
     errors = _run_threads(wrong_login)
     assert errors == []
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         failed = db.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "login_failed")
         )
@@ -87,7 +87,7 @@ def test_concurrent_failed_logins_all_audit_and_the_chain_verifies(runtime: Runt
 
 def test_appends_to_both_chains_in_either_order_never_fail(runtime: Runtime) -> None:
     def both(n: int) -> None:
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             # Half the transactions append the receipt first, half the audit event first:
             # the chains share one lock, so opposite orders cannot deadlock on PostgreSQL.
             if n % 2:
@@ -100,7 +100,7 @@ def test_appends_to_both_chains_in_either_order_never_fail(runtime: Runtime) -> 
 
     errors = _run_threads(both)
     assert errors == []
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         receipts = db.scalar(select(func.count()).select_from(CustodyReceipt))
         verified = custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key]))
         report = audit_chain.verify(db)
@@ -111,12 +111,12 @@ def test_appends_to_both_chains_in_either_order_never_fail(runtime: Runtime) -> 
 def test_a_rolled_back_append_leaves_no_gap(runtime: Runtime) -> None:
     """The lock ends with the transaction either way: a rollback frees it, and the next
     writer links to the last committed event."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         audit.record(db, None, "login_failed")
         db.commit()
         audit.record(db, None, "login_failed")
         db.rollback()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         audit.record(db, None, "login_failed")
         db.commit()
         report = audit_chain.verify(db)

@@ -24,7 +24,7 @@ from vault.store import DocumentSink
 
 
 def _submit(runtime: Runtime, message: str, files: list[tuple[str, bytes]]) -> list[str]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -55,7 +55,7 @@ def test_every_object_gets_a_chained_receipt_and_a_sealed_manifest(
 ) -> None:
     document = b"%PDF-1.4 statement of a witness"
     uuids = _submit(runtime, "what happened", [("statement.pdf", document)])
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         rows = custody.receipts_for(db, uuids)
         assert [r.kind for r in rows] == ["message", "file", "reply"]
         assert [r.seq for r in rows] == [0, 1, 2]
@@ -84,7 +84,7 @@ def test_edits_gaps_and_foreign_keys_in_the_stored_log_are_detected(runtime: Run
     _submit(runtime, "one", [])
     _submit(runtime, "two", [])
     key = [runtime.receipt_key.verify_key]
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalar(select(CustodyReceipt).where(CustodyReceipt.seq == 1))
         assert row is not None
         original = row.body
@@ -122,7 +122,7 @@ def test_a_session_without_a_receipt_key_stores_nothing(runtime: Runtime) -> Non
 
 
 def test_concurrent_submissions_do_not_fork_the_chain(runtime: Runtime) -> None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source_uuids = [
             sources.create_source(
                 db, runtime.keyring, runtime.config, codenames.generate_codename()
@@ -134,7 +134,7 @@ def test_concurrent_submissions_do_not_fork_the_chain(runtime: Runtime) -> None:
 
     def worker(source_uuid: str) -> None:
         try:
-            with runtime.session_factory() as db:
+            with runtime.session() as db:
                 source = sources.get_active_source(db, source_uuid)
                 barrier.wait()
                 for i in range(3):
@@ -150,7 +150,7 @@ def test_concurrent_submissions_do_not_fork_the_chain(runtime: Runtime) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         seqs = list(db.scalars(select(CustodyReceipt.seq).order_by(CustodyReceipt.seq)))
         assert seqs == list(range(18))
         assert custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key])) == 18
@@ -169,7 +169,7 @@ def test_no_plaintext_on_the_server(runtime: Runtime) -> None:
     _submit(runtime, f"message {marker}", [(f"{marker}.txt", f"file {marker} body".encode())])
     # An export bundle (ciphertext, sealed manifests, receipts) carries no plaintext either.
     bundle = runtime.config.instance_dir / "export-check.zip"
-    with runtime.session_factory() as db, bundle.open("wb") as out:
+    with runtime.session() as db, bundle.open("wb") as out:
         analyst, _ = reviewers.create_reviewer(db, "analyst7", Role.ANALYST, hasher=FAST_HASHER)
         source_uuids = [s.source.uuid for s in db.scalars(select(Submission))]
         export.build_export(db, runtime.store, analyst, source_uuids, out)
@@ -183,7 +183,7 @@ def test_rows_stored_without_append_still_get_a_receipt(runtime: Runtime) -> Non
     """The safety net: code that inserts a Reply itself (an API) cannot skip the chain."""
     from vault.models import Reply, Source
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )
@@ -207,11 +207,11 @@ def test_deletion_removes_files_and_rows_never_receipts(runtime: Runtime) -> Non
     from vault.services import deletion
 
     uuids = _submit(runtime, "to be deleted", [("a.txt", b"x")])
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = db.scalar(select(Submission).where(Submission.uuid == uuids[0])).source
         deletion.request_source_deletion(db, runtime.redis, source)
     jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(Submission.id)) is None
         assert len(custody.receipts_for(db, uuids)) == 3
         assert custody.verify_log(db, TrustedKeys([runtime.receipt_key.verify_key])) == 3

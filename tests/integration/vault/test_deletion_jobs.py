@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from rq import Retry, SimpleWorker
 from rq.job import Job, JobStatus
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from composition import jobs as worker_jobs
 from composition.runtime import Runtime
 from vault import codenames, jobs
-from vault.models import Submission
+from vault.models import Source, Submission
 from vault.services import deletion, sources
 
 
@@ -22,7 +24,7 @@ def _worker(rt: Runtime) -> SimpleWorker:
 
 
 def _submission(rt: Runtime) -> tuple[str, Path]:
-    with rt.session_factory() as db:
+    with rt.session() as db:
         source, _ = sources.create_source(db, rt.keyring, rt.config, codenames.generate_codename())
         [sub] = sources.submit(db, rt.store, source, rt.submission_fingerprint, "hello", [])
         return sub.uuid, rt.store.path_of(source.uuid, sub.filename)
@@ -30,17 +32,17 @@ def _submission(rt: Runtime) -> tuple[str, Path]:
 
 def test_submission_deletion_hides_at_once_then_shreds(runtime: Runtime) -> None:
     sub_uuid, path = _submission(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         sub = db.scalar(select(Submission).where(Submission.uuid == sub_uuid))
         assert sub is not None
         deletion.request_submission_deletion(db, runtime.redis, sub)
     # marked at once, file still there until the job runs
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(Submission.deleted_at).where(Submission.uuid == sub_uuid))
     assert path.exists()
     _worker(runtime).work(burst=True)
     assert not path.exists()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Submission)) == 0
     assert jobs.delete_submission(runtime, sub_uuid) is False  # nothing deleted twice
 
@@ -48,7 +50,7 @@ def test_submission_deletion_hides_at_once_then_shreds(runtime: Runtime) -> None
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_failed_job_is_retried(runtime: Runtime, database_url: str) -> None:
     sub_uuid, path = _submission(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         sub = db.scalar(select(Submission).where(Submission.uuid == sub_uuid))
         assert sub is not None
         deletion.request_submission_deletion(db, runtime.redis, sub, retry=Retry(max=2))
@@ -78,5 +80,40 @@ def test_failed_job_is_retried(runtime: Runtime, database_url: str) -> None:
     worker.work(burst=True)
     assert Job.fetch(job.id, connection=runtime.redis).get_status() == JobStatus.FINISHED
     assert not path.exists()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
+        assert db.scalar(select(func.count()).select_from(Submission)) == 0
+
+
+def test_job_commit_fails_then_retried(runtime: Runtime) -> None:
+    """A job owns its transaction (`Runtime.session`): when its commit fails, the rows it
+    deleted are all back (not some), the job is retried, and the retry finishes."""
+    sub_uuid, path = _submission(runtime)
+    with runtime.session() as db:
+        sub = db.scalar(select(Submission).where(Submission.uuid == sub_uuid))
+        assert sub is not None
+        source_uuid = sub.source.uuid
+        deletion.request_source_deletion(db, runtime.redis, sub.source, retry=Retry(max=2))
+    refused: list[int] = []
+
+    def refuse(_session: Session) -> None:
+        if not refused:
+            refused.append(1)
+            raise OperationalError("COMMIT", {}, Exception("database is gone"))
+
+    event.listen(runtime.session_factory, "before_commit", refuse)
+    try:
+        _worker(runtime).work(burst=True, max_jobs=1)
+    finally:
+        event.remove(runtime.session_factory, "before_commit", refuse)
+    assert refused == [1]
+    job = Job.fetch(f"delete-source-{source_uuid}", connection=runtime.redis)
+    assert job.get_status() == JobStatus.QUEUED  # re-queued by the retry policy
+    with runtime.session() as db:
+        assert db.scalar(select(func.count()).select_from(Source)) == 1
+        assert db.scalar(select(func.count()).select_from(Submission)) == 1
+    _worker(runtime).work(burst=True)
+    assert Job.fetch(job.id, connection=runtime.redis).get_status() == JobStatus.FINISHED
+    assert not path.exists()
+    with runtime.session() as db:
+        assert db.scalar(select(func.count()).select_from(Source)) == 0
         assert db.scalar(select(func.count()).select_from(Submission)) == 0

@@ -90,7 +90,7 @@ def test_full_redis_still_lets_everyone_in(pressed_runtime: Runtime, small_redis
     early_codename = early.create()
     assert early.submit("before the flood").status_code == 302
     early.logout()
-    with rt.session_factory() as db:
+    with rt.session() as db:
         first = db.scalars(select(Submission)).one()
         deletion.request_submission_deletion(db, small_redis, first)
         first_uuid = first.uuid
@@ -117,7 +117,7 @@ def test_full_redis_still_lets_everyone_in(pressed_runtime: Runtime, small_redis
         f"and {written} flood keys, {small_redis.info('stats')['evicted_keys']} evicted: "
         f"two sources and a reviewer in within {time.monotonic() - started:.1f} s"
     )
-    with rt.session_factory() as db:
+    with rt.session() as db:
         submissions = db.scalars(select(Submission).where(Submission.deleted_at.is_(None))).all()
         assert len(submissions) == 1  # the first one is being deleted
         latest_uuid, source_uuid = submissions[0].uuid, submissions[0].source.uuid

@@ -21,7 +21,7 @@ STATE = {"handle_case": True, "court": None}
 
 
 def _source(rt: Runtime) -> tuple[Source, SourceCredentials]:
-    with rt.session_factory() as db:
+    with rt.session() as db:
         source, credentials = sources.create_source(
             db, rt.keyring, rt.config, codenames.generate_codename()
         )
@@ -30,7 +30,7 @@ def _source(rt: Runtime) -> tuple[Source, SourceCredentials]:
 
 
 def _send(rt: Runtime, source: Source, state: dict[str, bool | None] | None) -> str:
-    with rt.session_factory() as db:
+    with rt.session() as db:
         source = sources.get_active_source(db, source.uuid)
         [row] = sources.submit(
             db, rt.store, source, rt.submission_fingerprint, "a report", [], consent_state=state
@@ -39,7 +39,7 @@ def _send(rt: Runtime, source: Source, state: dict[str, bool | None] | None) -> 
 
 
 def _read(rt: Runtime, source: Source, passphrase: str) -> dict[str, bool | None] | None:
-    with rt.session_factory() as db:
+    with rt.session() as db:
         return source_consent.read_state(
             db, rt.store, rt.keyring, sources.get_active_source(db, source.uuid), passphrase
         )
@@ -89,7 +89,7 @@ class TestSealed:
     def test_a_refused_submission_leaves_no_copy(self, runtime: Runtime) -> None:
         source, credentials = _source(runtime)
         _send(runtime, source, STATE)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             merged = sources.get_active_source(db, source.uuid)
             with pytest.raises(QuotaExceededError):
                 sources.submit(
@@ -101,7 +101,7 @@ class TestSealed:
     def test_shredded_with_its_submission(self, runtime: Runtime) -> None:
         source, credentials = _source(runtime)
         filename = _send(runtime, source, STATE)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             merged = sources.get_active_source(db, source.uuid)
             [row] = merged.submissions
             uuid = row.uuid

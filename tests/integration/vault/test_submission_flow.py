@@ -35,7 +35,7 @@ def _budget(rt: Runtime) -> ClientBudget:
 
 
 def _source_count(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Source)) or 0)
 
 
@@ -46,12 +46,12 @@ def _secret_keys(runtime: Runtime) -> int:
 def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: GpgKeyring) -> None:
     codename = codenames.generate_codename()
     keys_before = _secret_keys(runtime)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         creds = sources.begin_source(db, runtime.config, codename)
     # A codename alone records nothing: no row, no key pair.
     assert _source_count(runtime) == 0
     assert _secret_keys(runtime) == keys_before
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         doc_bytes = os.urandom(300_000)
         pending = runtime.store.begin_unassigned([runtime.submission_fingerprint])
         sink = DocumentSink(pending, "evidence.bin")
@@ -81,7 +81,7 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
     with gzip.GzipFile(fileobj=io.BytesIO(doc_plain)) as gz:
         assert gz.read() == doc_bytes
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source = sources.get_active_source(db, creds.source_uuid)
         reply = replies.send_reply(
             db,
@@ -94,7 +94,7 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
         )
         assert reply.filename == f"3-{source.slug}-reply.gpg"
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         again, creds2 = sources.authenticate_source(
             db, _budget(runtime), CLIENT, runtime.config, codename
         )
@@ -108,7 +108,7 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
         deletion.request_source_deletion(db, runtime.redis, again)
 
     worker_jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Source)) == 0
         assert db.scalar(select(func.count()).select_from(Submission)) == 0
         assert db.scalar(select(func.count()).select_from(Reply)) == 0
@@ -120,7 +120,7 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
 
 def test_unknown_codename_and_client_budget(runtime: Runtime) -> None:
     codename = codenames.generate_codename()
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         for _ in range(runtime.config.source_login_budget.burst):
             with pytest.raises(AuthenticationError):
                 sources.authenticate_source(db, _budget(runtime), CLIENT, runtime.config, codename)
@@ -149,7 +149,7 @@ class TestDerivations:
     def test_failed_login_derives_the_lookup_id_only(
         self, runtime: Runtime, derivations: list[bytes]
     ) -> None:
-        with runtime.session_factory() as db, pytest.raises(AuthenticationError):
+        with runtime.session() as db, pytest.raises(AuthenticationError):
             sources.authenticate_source(
                 db, _budget(runtime), CLIENT, runtime.config, codenames.generate_codename()
             )
@@ -159,7 +159,7 @@ class TestDerivations:
         self, runtime: Runtime, derivations: list[bytes]
     ) -> None:
         codename = codenames.generate_codename()
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             sources.create_source(db, runtime.keyring, runtime.config, codename)
             derivations.clear()
             sources.authenticate_source(db, _budget(runtime), CLIENT, runtime.config, codename)
@@ -170,7 +170,7 @@ class TestDerivations:
         self, runtime: Runtime, derivations: list[bytes]
     ) -> None:
         budget = _budget(runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             for _ in range(runtime.config.source_login_budget.burst):
                 with pytest.raises(AuthenticationError):
                     sources.authenticate_source(
@@ -193,7 +193,7 @@ class TestFirstSubmission:
 
     def test_a_failed_first_submission_leaves_no_row_and_no_key(self, runtime: Runtime) -> None:
         keys_before = _secret_keys(runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             creds = sources.begin_source(db, runtime.config, codenames.generate_codename())
             with pytest.raises(EmptySubmissionError):
                 sources.submit_first(
@@ -216,13 +216,13 @@ class TestFirstSubmission:
 
     def test_a_second_first_submission_joins_the_recorded_source(self, runtime: Runtime) -> None:
         """The same session sending from two tabs: one source, one key, both messages."""
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             creds = sources.begin_source(db, runtime.config, codenames.generate_codename())
         fpr = runtime.submission_fingerprint
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             first, _ = sources.submit_first(db, runtime.keyring, runtime.store, creds, fpr, "a", [])
         keys = _secret_keys(runtime)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             second, _ = sources.submit_first(
                 db, runtime.keyring, runtime.store, creds, fpr, "b", []
             )
@@ -232,7 +232,7 @@ class TestFirstSubmission:
 
 
 def test_empty_submission_stores_nothing(runtime: Runtime) -> None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         source, _ = sources.create_source(
             db, runtime.keyring, runtime.config, codenames.generate_codename()
         )

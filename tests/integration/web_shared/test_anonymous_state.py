@@ -34,7 +34,7 @@ def test_anonymous_source_pages_write_nothing(runtime: Runtime) -> None:
         for path in ("/", "/generate", "/login", "/language/fr?next=/generate", "/report"):
             assert client.get(path).status_code in (200, 302)
     assert runtime.redis.dbsize() == before
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert _rows(db) == (0, 0)
     # The language chosen and the CSRF token live on in the browser's sealed cookie.
     page = client.get("/login")
@@ -49,7 +49,7 @@ def test_anonymous_reviewer_login_page_writes_nothing(runtime: Runtime) -> None:
         assert client.get("/login").status_code == 200
         assert client.get("/").status_code == 302  # sent to the login page
     assert runtime.redis.dbsize() == before
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert _rows(db) == (0, 0)
 
 
@@ -72,7 +72,7 @@ def test_a_visitor_cannot_choose_their_codename(runtime: Runtime) -> None:
         browser.client.set_cookie(COOKIE, cookie)
         response = browser.client.post("/create", data={"csrf_token": token})
         assert response.status_code == 400  # the session (and its CSRF token) is gone
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert _rows(db)[0] == 0
     # The genuine cookie still creates the codename that was shown, and only that one.
     browser.client.set_cookie(COOKIE, genuine)

@@ -148,7 +148,7 @@ def _timed(check: Callable[[], T]) -> tuple[T, float]:
 
 
 def _sources(runtime: Runtime) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return int(db.scalar(select(func.count()).select_from(Source)) or 0)
 
 

@@ -32,7 +32,7 @@ def test_journalist_refuses_nul(runtime: Runtime, path: str) -> None:
         },
     )
     assert response.status_code == 400
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
 
@@ -44,5 +44,5 @@ def test_source_refuses_nul(runtime: Runtime) -> None:
     response = client.post("/login", data={"csrf_token": token.group(1), "codename": "a\x00b"})
     assert response.status_code == 400
     assert client.get("/lookup%00").status_code in (400, 404)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Source)) == 0

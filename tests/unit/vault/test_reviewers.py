@@ -22,7 +22,7 @@ from vault.db import make_engine, make_session_factory
 from vault.errors import AuthenticationError, LoginThrottledError, NotFoundError, TotpReplayError
 from vault.migrate import upgrade
 from vault.models import AuditEvent, Reviewer, Role
-from vault.services import reviewers
+from vault.services import reviewer_login, reviewers
 from vault.services.reviewers import (
     AccessDeniedError,
     InvalidUsernameError,
@@ -30,6 +30,7 @@ from vault.services.reviewers import (
     UsernameTakenError,
 )
 from vault.throttle import ClientBudget
+from vault.transaction import finish, unit_of_work
 
 FAST = reviewers.make_hasher(time_cost=1, memory_cost=8, parallelism=1)
 STEP = 30
@@ -125,7 +126,7 @@ class TestArgon2:
         """A hash made with other parameters is upgraded at the next successful login."""
         reviewer, passphrase = _new(db)
         stronger = reviewers.make_hasher(time_cost=2, memory_cost=16, parallelism=1)
-        reviewers.authenticate(
+        reviewer_login.authenticate(
             db,
             budget,
             CLIENT,
@@ -146,26 +147,26 @@ class TestTotpStep:
         step = totp.timecode(now)
         for delta in (-1, 0, 1):
             code = totp.at(now + delta * STEP)
-            assert reviewers.totp_step(secret, code, now) == step + delta
+            assert reviewer_login.totp_step(secret, code, now) == step + delta
 
     def test_outside_window_and_malformed(self) -> None:
         """Two steps away, wrong digits, or not six digits: no match."""
         secret = pyotp.random_base32()
         totp = pyotp.TOTP(secret)
         now = 1_800_000_015.0
-        assert reviewers.totp_step(secret, totp.at(now - 2 * STEP), now) is None
-        assert reviewers.totp_step(secret, totp.at(now + 2 * STEP), now) is None
+        assert reviewer_login.totp_step(secret, totp.at(now - 2 * STEP), now) is None
+        assert reviewer_login.totp_step(secret, totp.at(now + 2 * STEP), now) is None
         good = totp.at(now)
         wrong = f"{(int(good) + 1) % 1_000_000:06d}"
         for code in (wrong, "", "12345", "1234567", "abcdef", good + "0"):
-            assert reviewers.totp_step(secret, code, now) is None
+            assert reviewer_login.totp_step(secret, code, now) is None
 
     def test_spaces_are_forgiven(self) -> None:
         """'123 456' as authenticator apps display it is accepted."""
         secret = pyotp.random_base32()
         now = 1_800_000_015.0
         code = pyotp.TOTP(secret).at(now)
-        assert reviewers.totp_step(secret, f" {code[:3]} {code[3:]} ", now) is not None
+        assert reviewer_login.totp_step(secret, f" {code[:3]} {code[3:]} ", now) is not None
 
 
 class TestVerifyTotp:
@@ -173,7 +174,7 @@ class TestVerifyTotp:
         """A code works once; the same code again is a replay."""
         reviewer, _ = _new(db)
         now = time.time()
-        step = reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
+        step = reviewer_login.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
         db.commit()
         assert (
             reviewer.last_totp_step
@@ -181,24 +182,26 @@ class TestVerifyTotp:
             == pyotp.TOTP(reviewers.totp_secret(db, reviewer)).timecode(now)
         )
         with pytest.raises(TotpReplayError):
-            reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
+            reviewer_login.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
 
     def test_older_step_refused_after_newer(self, db: Session) -> None:
         """Once the next step's code was used, the current step's code is refused too."""
         reviewer, _ = _new(db)
         now = time.time()
-        reviewers.verify_totp(db, reviewer, _code(db, reviewer, now + STEP), at=now)
+        reviewer_login.verify_totp(db, reviewer, _code(db, reviewer, now + STEP), at=now)
         with pytest.raises(TotpReplayError):
-            reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
+            reviewer_login.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
         with pytest.raises(TotpReplayError):
-            reviewers.verify_totp(db, reviewer, _code(db, reviewer, now - STEP), at=now)
+            reviewer_login.verify_totp(db, reviewer, _code(db, reviewer, now - STEP), at=now)
 
     def test_later_step_accepted(self, db: Session) -> None:
         """The following step's code is accepted after the current one."""
         reviewer, _ = _new(db)
         now = time.time()
-        first = reviewers.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
-        second = reviewers.verify_totp(db, reviewer, _code(db, reviewer, now + STEP), at=now + STEP)
+        first = reviewer_login.verify_totp(db, reviewer, _code(db, reviewer, now), at=now)
+        second = reviewer_login.verify_totp(
+            db, reviewer, _code(db, reviewer, now + STEP), at=now + STEP
+        )
         assert second == first + 1 == reviewer.last_totp_step
 
     def test_wrong_code_is_not_a_replay(self, db: Session) -> None:
@@ -206,7 +209,7 @@ class TestVerifyTotp:
         reviewer, _ = _new(db)
         now = time.time()
         with pytest.raises(AuthenticationError) as info:
-            reviewers.verify_totp(
+            reviewer_login.verify_totp(
                 db, reviewer, "000000" if _code(db, reviewer, now) != "000000" else "111111", at=now
             )
         assert not isinstance(info.value, TotpReplayError)
@@ -214,7 +217,7 @@ class TestVerifyTotp:
 
     def test_concurrent_use_of_one_code(self, factory: sessionmaker[Session]) -> None:
         """Two sessions holding the same stale reviewer: only one can use a code."""
-        with factory() as setup:
+        with factory() as setup, unit_of_work(setup):
             reviewer, _ = _new(setup)
             uuid = reviewer.uuid
             secret = reviewers.totp_secret(setup, reviewer)
@@ -224,18 +227,18 @@ class TestVerifyTotp:
             a = first.scalar(select(Reviewer).where(Reviewer.uuid == uuid))
             b = second.scalar(select(Reviewer).where(Reviewer.uuid == uuid))
             assert a is not None and b is not None
-            reviewers.verify_totp(first, a, code, at=now)
+            reviewer_login.verify_totp(first, a, code, at=now)
             first.commit()
             assert b.last_totp_step == 0  # stale in memory: the UPDATE's condition decides
             with pytest.raises(TotpReplayError):
-                reviewers.verify_totp(second, b, code, at=now)
+                reviewer_login.verify_totp(second, b, code, at=now)
 
     def test_reset_totp_gives_new_secret_and_clears_step(self, db: Session) -> None:
         """After a 2FA reset, the old secret's codes fail and the new one's work at once."""
         reviewer, _ = _new(db)
         now = time.time()
         old_code = _code(db, reviewer, now)
-        reviewers.verify_totp(db, reviewer, old_code, at=now)
+        reviewer_login.verify_totp(db, reviewer, old_code, at=now)
         old_secret = reviewers.totp_secret(db, reviewer)
         new_secret = reviewers.reset_totp(db, None, reviewer)
         assert new_secret == reviewers.totp_secret(db, reviewer) != old_secret
@@ -243,8 +246,8 @@ class TestVerifyTotp:
         new_code = _code(db, reviewer, now)
         if new_code != old_code:  # 1 in a million: both secrets give the same code
             with pytest.raises(AuthenticationError):
-                reviewers.verify_totp(db, reviewer, old_code, at=now)
-        reviewers.verify_totp(db, reviewer, new_code, at=now)
+                reviewer_login.verify_totp(db, reviewer, old_code, at=now)
+        reviewer_login.verify_totp(db, reviewer, new_code, at=now)
 
 
 class TestAuthenticate:
@@ -252,7 +255,7 @@ class TestAuthenticate:
         """Right passphrase and code: the reviewer, its step stored, a login event."""
         reviewer, passphrase = _new(db)
         now = time.time()
-        found = reviewers.authenticate(
+        found = reviewer_login.authenticate(
             db, budget, CLIENT, " Amina ", passphrase, _code(db, reviewer, now), hasher=FAST, at=now
         )
         assert found.id == reviewer.id and found.last_login_at is not None
@@ -264,9 +267,11 @@ class TestAuthenticate:
         reviewer, passphrase = _new(db)
         now = time.time()
         code = _code(db, reviewer, now)
-        reviewers.authenticate(db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now)
+        reviewer_login.authenticate(
+            db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now
+        )
         with pytest.raises(TotpReplayError):
-            reviewers.authenticate(
+            reviewer_login.authenticate(
                 db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now
             )
 
@@ -278,23 +283,27 @@ class TestAuthenticate:
         now = time.time()
         code = _code(db, reviewer, now)
         with pytest.raises(AuthenticationError) as info:
-            reviewers.authenticate(
+            reviewer_login.authenticate(
                 db, budget, CLIENT, "amina", "wrong " + passphrase, code, hasher=FAST
             )
         assert not isinstance(info.value, TotpReplayError)
         assert reviewer.last_totp_step == 0
-        reviewers.authenticate(db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now)
+        reviewer_login.authenticate(
+            db, budget, CLIENT, "amina", passphrase, code, hasher=FAST, at=now
+        )
 
     def test_unknown_username_still_verifies_a_hash(
         self, db: Session, budget: ClientBudget
     ) -> None:
-        """No such user: an argon2 verification runs anyway, and the error is the same."""
+        """No such user: an argon2 verification runs anyway, and the error is the same;
+        each failure is audited though the caller's transaction rolls back."""
         reviewer, _ = _new(db)
+        db.commit()
         counting = CountingHasher()
         errors: list[type[BaseException]] = []
         for username in ("nobody", "amina"):
             with pytest.raises(AuthenticationError) as info:
-                reviewers.authenticate(
+                reviewer_login.authenticate(
                     db,
                     budget,
                     CLIENT,
@@ -303,6 +312,7 @@ class TestAuthenticate:
                     _code(db, reviewer, time.time()),
                     hasher=counting,
                 )
+            finish(db, success=False)  # the caller (a 401 answer) rolls back
             errors.append(type(info.value))
         assert counting.verifications == 2
         assert errors == [AuthenticationError, AuthenticationError]
@@ -313,7 +323,7 @@ class TestAuthenticate:
         reviewer, passphrase = _new(db)
         reviewers.set_active(db, None, reviewer, False)
         with pytest.raises(AuthenticationError) as info:
-            reviewers.authenticate(
+            reviewer_login.authenticate(
                 db,
                 budget,
                 CLIENT,
@@ -333,14 +343,16 @@ class TestAuthenticate:
         reviewer, passphrase = _new(db)
         for _ in range(3):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(db, budget, CLIENT, "amina", "wrong", "000000", hasher=FAST)
+                reviewer_login.authenticate(
+                    db, budget, CLIENT, "amina", "wrong", "000000", hasher=FAST
+                )
         now = time.time()
         with pytest.raises(LoginThrottledError) as info:
-            reviewers.authenticate(
+            reviewer_login.authenticate(
                 db, budget, CLIENT, "AMINA", passphrase, _code(db, reviewer, now), hasher=FAST
             )
         assert 0 < info.value.retry_after <= 60
-        found = reviewers.authenticate(
+        found = reviewer_login.authenticate(
             db,
             budget,
             "client-b",
@@ -358,20 +370,24 @@ class TestAuthenticate:
         """Spreading guesses over usernames does not give a client more attempts."""
         for name in ("ghost", "phantom", "spirit"):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(db, budget, CLIENT, name, "x", "000000", hasher=FAST)
+                reviewer_login.authenticate(db, budget, CLIENT, name, "x", "000000", hasher=FAST)
         with pytest.raises(LoginThrottledError):
-            reviewers.authenticate(db, budget, CLIENT, "someone", "x", "000000", hasher=FAST)
+            reviewer_login.authenticate(db, budget, CLIENT, "someone", "x", "000000", hasher=FAST)
 
     def test_throttled_attempts_do_not_hash(self, db: Session, budget: ClientBudget) -> None:
         """Once throttled, no argon2 work and no audit write is done (no amplification)."""
         counting = CountingHasher()
         for _ in range(3):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(db, budget, CLIENT, "ghost", "x", "000000", hasher=counting)
+                reviewer_login.authenticate(
+                    db, budget, CLIENT, "ghost", "x", "000000", hasher=counting
+                )
         events = len(_actions(db))
         for _ in range(20):
             with pytest.raises(LoginThrottledError):
-                reviewers.authenticate(db, budget, CLIENT, "ghost", "x", "000000", hasher=counting)
+                reviewer_login.authenticate(
+                    db, budget, CLIENT, "ghost", "x", "000000", hasher=counting
+                )
         assert counting.verifications == 3
         assert len(_actions(db)) == events
 
@@ -390,7 +406,7 @@ class TestAuthenticate:
         events = len(_actions(db))
         for _ in range(5):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(
+                reviewer_login.authenticate(
                     db, budget, CLIENT, username, passphrase, code, hasher=counting
                 )
         assert counting.verifications == 0
@@ -398,27 +414,27 @@ class TestAuthenticate:
         # The budget is untouched: three real attempts are still allowed.
         for _ in range(3):
             with pytest.raises(AuthenticationError):
-                reviewers.authenticate(db, budget, CLIENT, "amina", "x", "000000", hasher=FAST)
+                reviewer_login.authenticate(db, budget, CLIENT, "amina", "x", "000000", hasher=FAST)
 
     def test_session_loading_follows_credentials(self, db: Session) -> None:
         """A session's stamp stops matching after a reset; deactivation drops it too."""
         reviewer, _ = _new(db)
         stamp = reviewers.credential_stamp(reviewer)
-        assert reviewers.load_session_reviewer(db, reviewer.uuid, stamp) is reviewer
+        assert reviewer_login.load_session_reviewer(db, reviewer.uuid, stamp) is reviewer
         reviewers.reset_passphrase(db, None, reviewer, hasher=FAST)
-        assert reviewers.load_session_reviewer(db, reviewer.uuid, stamp) is None
+        assert reviewer_login.load_session_reviewer(db, reviewer.uuid, stamp) is None
         stamp = reviewers.credential_stamp(reviewer)
         reviewers.reset_totp(db, None, reviewer)
-        assert reviewers.load_session_reviewer(db, reviewer.uuid, stamp) is None
+        assert reviewer_login.load_session_reviewer(db, reviewer.uuid, stamp) is None
         stamp = reviewers.credential_stamp(reviewer)
         reviewers.set_active(db, None, reviewer, False)
-        assert reviewers.load_session_reviewer(db, reviewer.uuid, stamp) is None
+        assert reviewer_login.load_session_reviewer(db, reviewer.uuid, stamp) is None
         # Reactivation does not bring the old stamp back.
         reviewers.set_active(db, None, reviewer, True)
-        assert reviewers.load_session_reviewer(db, reviewer.uuid, stamp) is None
+        assert reviewer_login.load_session_reviewer(db, reviewer.uuid, stamp) is None
         fresh = reviewers.credential_stamp(reviewer)
         assert fresh != stamp
-        assert reviewers.load_session_reviewer(db, reviewer.uuid, fresh) is reviewer
+        assert reviewer_login.load_session_reviewer(db, reviewer.uuid, fresh) is reviewer
 
 
 class TestAccountManagement:
