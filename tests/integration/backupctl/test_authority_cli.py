@@ -34,7 +34,7 @@ def _run(*args: str) -> Result:
 
 
 def _send(runtime: Runtime, source_uuid: str | None, *texts: str) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         if source_uuid is None:
             source, _ = sources.create_source(
                 db, runtime.keyring, runtime.config, codenames.generate_codename()
@@ -47,7 +47,7 @@ def _send(runtime: Runtime, source_uuid: str | None, *texts: str) -> str:
 
 
 def _export(runtime: Runtime, source_uuid: str, path: Path) -> Path:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst = db.query(reviewers.Reviewer).filter_by(username="analyst3").one_or_none()
         if analyst is None:
             analyst, _ = reviewers.create_reviewer(db, "analyst3", Role.ANALYST, hasher=FAST_HASHER)

@@ -52,7 +52,7 @@ def _cli(env: dict[str, str], *args: str) -> Result:
 
 def _export(runtime: Runtime, out: Path, with_certs: bool = True) -> None:
     certificates = {"local": (runtime.config.instance_dir / "tsa" / "local.pem").read_bytes()}
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst = reviewers.create_reviewer(
             db, f"analyst{len(list(out.parent.iterdir()))}", Role.ANALYST, hasher=FAST_HASHER
         )[0]
@@ -119,7 +119,7 @@ def test_anchored_custody_reaches_the_judicial_file(
     later = _cli(env, "custody", "anchor")
     assert "custody chain at 2: anchored by local" in later.output, later.output
     assert "audit chain at" in later.output and later.exit_code == 0
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         stored = {(a.chain, a.seq) for a in db.scalars(select(ChainAnchor))}
     assert {("custody", 1), ("custody", 2)} <= stored and any(c == "audit" for c, _ in stored)
     checked = _cli(env, "custody", "verify-log")
@@ -132,7 +132,7 @@ def test_anchored_custody_reaches_the_judicial_file(
     assert unconfigured.exit_code == 0, unconfigured.output
     assert "2 by a TSA no longer configured not checked" in unconfigured.output
     # A stored token altered in the database: verify-log names it.
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         row = db.scalars(select(ChainAnchor).where(ChainAnchor.seq == 2)).one()
         good_token = row.token
         row.token = good_token[:-20] + bytes([good_token[-20] ^ 1]) + good_token[-19:]
@@ -142,7 +142,7 @@ def test_anchored_custody_reaches_the_judicial_file(
     assert "custody chain anchor at 2 by local: the token's signature does not verify" in (
         broken.output
     )
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         db.scalars(select(ChainAnchor).where(ChainAnchor.seq == 2)).one().token = good_token
         db.commit()
 
@@ -257,7 +257,7 @@ def test_the_segment_runs_on_to_the_first_anchor_after_the_last_item(
     _submit(runtime, "the exported one")
     _submit(runtime, "another source's, later")
     assert _cli(env, "custody", "anchor").exit_code == 0
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         first = db.scalars(select(Submission).order_by(Submission.id)).first()
         assert first is not None
         analyst = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)[0]

@@ -37,12 +37,12 @@ def _client(app: Flask, account: Account) -> FlaskClient:
 
 
 def _count(runtime: Runtime, action: str) -> int:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         return db.scalar(select(func.count()).where(AuditEvent.action == action)) or 0
 
 
 def _fingerprint(runtime: Runtime, account: Account) -> str:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         key = db.scalars(
             select(AccountKey.fingerprint)
             .join(Reviewer, Reviewer.id == AccountKey.reviewer_id)
@@ -63,7 +63,7 @@ class _World:
         self.medic = make_account(runtime, "medic-a", Role.PARTNER)
         self.adviser_account = make_account(runtime, "adviser1")
         self.analyst_account = make_account(runtime, "analyst1")
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             actor = db.scalars(select(Reviewer).where(Reviewer.uuid == admin.uuid)).one()
             clinic = partners.create_org(db, actor, "Clinic A", [partners.PartnerService.MEDICAL])
             lawyers = partners.create_org(db, actor, "Lawyers B", [partners.PartnerService.LEGAL])
@@ -85,7 +85,7 @@ class _World:
         self.source = make_source(runtime)
         source_page = f"/sources/{self.source.uuid}"
         post_form(self.analyst, "/cases/new", {"source": self.source.uuid}, page=source_page)
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             self.case = db.scalars(select(Case)).one()
         record_consent(
             runtime, self.analyst_account.uuid, self.case.uuid, self.source.uuid, "refer_partner"
@@ -94,7 +94,7 @@ class _World:
         for org in orgs:
             data = {"org": org, "source": self.source.uuid}
             assert post_form(self.analyst, refer, data, page=refer).status_code == 302
-        with runtime.session_factory() as db:
+        with runtime.session() as db:
             found = {r.org.name: r.uuid for r in db.scalars(select(Referral))}
         self.legal_referral, self.clinic_referral = found["Lawyers B"], found["Clinic A"]
 
@@ -115,7 +115,7 @@ def test_question_and_answer_sealed_and_audited(world: _World, runtime: Runtime)
     assert world.ask(world.b, world.legal_referral) == 302
     assert QUESTION in world.b.get(f"{referral_page}/guidance").get_data(as_text=True)
 
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         question = db.scalars(select(GuidanceQuestion)).one()
         assert question.answered_at is None
         sealed_to = set((question.recipients or "").split(","))
@@ -141,7 +141,7 @@ def test_question_and_answer_sealed_and_audited(world: _World, runtime: Runtime)
     assert answered.status_code == 302
     assert answered.headers["Location"].endswith(thread)
     assert ANSWER in world.b.get(thread).get_data(as_text=True)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(GuidanceQuestion)).one().answered_at is not None
         assert len(db.scalars(select(GuidanceAnswer)).all()) == 1
     pending = world.adviser.get("/guidance/questions").get_data(as_text=True)
@@ -178,7 +178,7 @@ def test_no_question_on_a_case_not_referred_to_you(world: _World, runtime: Runti
     assert world.b.get("/guidance/questions").status_code == 403
     after = _count(runtime, "referral_access_denied") + _count(runtime, "referral_guidance_denied")
     assert after - before == 9  # four questions, three readings, two lists
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(GuidanceQuestion)).all() == []
     # No link where there is nothing to open.
     clinic_page = world.a.get(f"/referrals/{world.clinic_referral}").get_data(as_text=True)
@@ -187,21 +187,21 @@ def test_no_question_on_a_case_not_referred_to_you(world: _World, runtime: Runti
 
 def test_only_advisers_answer(world: _World, runtime: Runtime) -> None:
     assert world.ask(world.b, world.legal_referral) == 302
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         question = db.scalars(select(GuidanceQuestion)).one()
     thread = f"/referrals/{world.legal_referral}/guidance"
     path = f"/guidance/questions/{question.uuid}/answer"
     # The partner who asked, and an analyst who is no adviser, cannot answer.
     assert post_form(world.b, path, {"text": ANSWER}, page=thread).status_code == 403
     assert post_form(world.analyst, path, {"text": ANSWER}, page="/").status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(GuidanceAnswer)).all() == []
 
 
 def test_partners_are_never_advisers(world: _World, runtime: Runtime) -> None:
     page = f"/admin/reviewers/{world.lawyer.uuid}"
     post_form(world.admin, f"{page}/legal-adviser", {"adviser": "1"}, page=page)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         lawyer = db.scalars(select(Reviewer).where(Reviewer.uuid == world.lawyer.uuid)).one()
         assert not lawyer.legal_adviser
     # And an adviser withdrawn no longer sees the questions.
@@ -230,7 +230,7 @@ def test_an_adviser_named_later_reads_after_a_readers_login(
     again = app.test_client()
     assert login(again, world.lawyer, code=world.lawyer.code(1)).status_code == 302
     assert _count(runtime, "referral_guidance_resealed") == 1
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         sealed_to = db.scalars(select(GuidanceQuestion)).one().recipients or ""
     assert _fingerprint(runtime, newcomer) in sealed_to.split(",")
     assert QUESTION in client.get(thread).get_data(as_text=True)

@@ -42,7 +42,7 @@ def _client(app: Flask, account: Account) -> FlaskClient:
 
 def _closed_case(runtime: Runtime, sources: Sequence[str] = (), items: Sequence[str] = ()) -> str:
     """A case, closed (so retention would otherwise take its inactive sources)."""
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         analyst = db.scalar(select(Reviewer).where(Reviewer.role == Role.ANALYST))
         if analyst is None:
             analyst, _ = reviewers.create_reviewer(db, "analyst5", Role.ANALYST, hasher=FAST_HASHER)
@@ -53,7 +53,7 @@ def _closed_case(runtime: Runtime, sources: Sequence[str] = (), items: Sequence[
 
 
 def _actions(runtime: Runtime) -> list[tuple[str, str | None, str | None]]:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         rows = db.scalars(
             select(AuditEvent)
             .where(AuditEvent.action.like("case_legal_hold_%"))
@@ -63,7 +63,7 @@ def _actions(runtime: Runtime) -> list[tuple[str, str | None, str | None]]:
 
 
 def _run_policy(runtime: Runtime) -> None:
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         retention.apply_policy(db, runtime.redis, 90)
     jobs.worker(runtime, [deletion.queue(runtime.redis)]).work(burst=True)
 
@@ -88,7 +88,7 @@ def test_hold_in_the_reviewer_interface_stops_retention_until_lifted(
     assert 'class="legal-hold-form"' not in analyst_client.get(page).get_data(as_text=True)
     refused = post_form(analyst_client, f"{page}/hold", {"reason": REASON}, page=page)
     assert refused.status_code == 403
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(LegalHold)).all() == []
         denied = db.scalars(
             select(AuditEvent.object_type).where(AuditEvent.action == "admin_access_denied")
@@ -98,7 +98,7 @@ def test_hold_in_the_reviewer_interface_stops_retention_until_lifted(
     # Without CSRF nothing happens; without a reason neither.
     assert admin_client.post(f"{page}/hold", data={"reason": REASON}).status_code in (302, 400)
     post_form(admin_client, f"{page}/hold", {"reason": "  "}, page=page)
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         assert db.scalars(select(LegalHold)).all() == []
 
     assert 'class="legal-hold-form"' in admin_client.get(page).get_data(as_text=True)
@@ -154,7 +154,7 @@ def test_operator_holds_lists_and_lifts_from_the_console(
     source = make_source(runtime)
     age_source(runtime, source.uuid, 120)
     case_uuid = _closed_case(runtime, [source.uuid])
-    with runtime.session_factory() as db:
+    with runtime.session() as db:
         reference = db.scalars(select(Case.reference).where(Case.uuid == case_uuid)).one()
     runner = CliRunner()
     placed = runner.invoke(main, ["hold", "set", reference], input=REASON + "\n", env=cli_env)
