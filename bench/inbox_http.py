@@ -3,7 +3,9 @@ sources, as a logged-in reviewer gets them from the product as production serves
 
 One `backupctl run` instance per size, all running at once (as bench/tor_speed_uploads.py
 starts the product: BACKUP_DEV_TOR=0, free ports on 127.0.0.1, each app under `backupctl
-serve`, i.e. gunicorn with web_shared/serving.py's policy, SQLite, a private Redis). Each
+serve`, i.e. gunicorn with web_shared/serving.py's policy, a private Redis; SQLite, or with
+`--postgresql` one database per size on a private PostgreSQL server, as
+bench/inbox_scale.py starts it, analyzed after seeding as autovacuum would). Each
 database is seeded with bench/inbox_scale.py's rows (every filter seeded, one reader per
 share of unread sources; see its text) plus each source's stored reply public key (a
 real armored key: what the API returns). The readers then log in over HTTP (login
@@ -15,7 +17,7 @@ read and counted). In each round the sizes are visited in alternating order (sma
 large, then large to small), one page at a time, so load elsewhere hits every size alike.
 The machine's cores and load average are printed before and after.
 
-    .venv/bin/python -m bench.inbox_http [--repeat 15] [--sizes 100,1500,10000]
+    .venv/bin/python -m bench.inbox_http [--repeat 15] [--sizes 100,1500,10000] [--postgresql]
 
 Targets (issue 18): 10,000 sources within 2x the time at 100 for every page; the API
 list under 1 s at 10,000 sources.
@@ -98,6 +100,7 @@ class Instance:
     ) -> None:
         """`root`: the tree to run (another checkout of BackUp, the same venv)."""
         self.instance = work / "instance"
+        self._database_url = (extra_env or {}).get("DATABASE_URL")
         self.port = free_port()
         self.source_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUP_", "TEST_"))}
@@ -135,7 +138,7 @@ class Instance:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.instance / 'backup.sqlite'}"
+        return self._database_url or f"sqlite:///{self.instance / 'backup.sqlite'}"
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -188,6 +191,10 @@ def seed(instance: Instance, n: int, armored: str) -> dict[str, str]:
                     otp_secret_sealed=key.seal(secrets[name], TOTP_SECRET, uuid),
                 )
             )
+    if engine.dialect.name == "postgresql":
+        # What autovacuum reaches within a minute of a bulk load (inbox_scale.seed).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
     return secrets
 
@@ -240,12 +247,16 @@ def timed_get(session: requests.Session, url: str, **kwargs: object) -> tuple[fl
 
 
 @contextlib.contextmanager
-def instances(sizes: tuple[int, ...], work: Path) -> Iterator[dict[int, Instance]]:
+def instances(
+    sizes: tuple[int, ...], work: Path, template: str | None = None
+) -> Iterator[dict[int, Instance]]:
+    """One instance per size; `template` (a database URL with `{n}`) for PostgreSQL."""
     started: dict[int, Instance] = {}
     try:
         for n in sizes:
             (work / str(n)).mkdir()
-            started[n] = Instance(work / str(n))
+            env = {"DATABASE_URL": template.format(n=n)} if template else None
+            started[n] = Instance(work / str(n), env)
         yield started
     finally:
         for instance in started.values():
@@ -269,65 +280,75 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--sizes", default=",".join(str(n) for n in inbox_scale.SIZES))
+    parser.add_argument("--postgresql", action="store_true", help="start a private server")
     args = parser.parse_args()
     sizes = tuple(int(n) for n in args.sizes.split(","))
-    print(f"SQLite, {inbox_scale.PER_SOURCE} submissions per source; before: {machine()}")
-    with tempfile.TemporaryDirectory() as tmp, instances(sizes, Path(tmp)) as running:
-        armored = reply_key_armor(Path(tmp))
-        sessions: dict[int, dict[str, requests.Session]] = {}
-        tokens: dict[int, dict[str, str]] = {}
-        for n, instance in running.items():
-            start = time.perf_counter()
-            secrets = seed(instance, n, armored)
-            seeded = time.perf_counter() - start
-            start = time.perf_counter()
-            sessions[n] = {
-                name: web_login(instance, name, secrets[name])
-                for name in {reader for reader, _query in PAGES.values()}
-            }
-            tokens[n] = api_token(instance, secrets[API_USER])
-            logins = (time.perf_counter() - start) / (len(sessions[n]) + 1)
-            print(
-                f"{n:>6,} sources: seeded in {seeded:.1f} s; a login (argon2id, unread rows "
-                f"rebuilt) {logins * 1000:.0f} ms on average"
-            )
-        api = requests.Session()
-
-        def request_for(label: str, n: int) -> tuple[requests.Session, str, dict[str, object]]:
-            if label == API_LABEL:
-                return api, f"{running[n].url}/api/v1/sources", {"headers": tokens[n]}
-            reader, query = PAGES[label]
-            return sessions[n][reader], f"{running[n].url}/?{query}", {}
-
-        results: dict[str, dict[int, float]] = {}
-        for label in [*PAGES, API_LABEL]:
-            samples: dict[int, list[float]] = {n: [] for n in sizes}
-            for rnd in range(WARMUP + args.repeat):
-                for n in sizes if rnd % 2 == 0 else tuple(reversed(sizes)):
-                    session, url, kwargs = request_for(label, n)
-                    elapsed, body = timed_get(session, url, **kwargs)
-                    if label == API_LABEL and body.count(b'"journalist_designation"') != n:
-                        raise RuntimeError(f"the API listed the wrong number of sources at {n}")
-                    if not label == API_LABEL and b"csrf_token" not in body:
-                        raise RuntimeError(f"{url} did not answer the inbox page")
-                    if rnd >= WARMUP:
-                        samples[n].append(elapsed)
-            results[label] = {n: statistics.median(v) * 1000 for n, v in samples.items()}
-        small, large = min(sizes), max(sizes)
-        header = " | ".join(f"{n:>6,} sources" for n in sizes)
-        print(f"{'over HTTP':>20} | {header} | ratio {large:,}/{small}")
-        worst = 0.0
-        for label, by_size in results.items():
-            ratio = by_size[large] / by_size[small]
-            if not label == API_LABEL:
-                worst = max(worst, ratio)
-            cells = " | ".join(f"{by_size[n]:11.1f} ms" for n in sizes)
-            print(f"{label:>20} | {cells} | {ratio:.2f}")
-        print(
-            f"inbox pages: worst ratio {worst:.2f} (target <= 2); API list at {large:,} "
-            f"sources: {results[API_LABEL][large]:.0f} ms (target < 1000)"
-        )
+    database = "PostgreSQL" if args.postgresql else "SQLite"
+    print(f"{database}, {inbox_scale.PER_SOURCE} submissions per source; before: {machine()}")
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        template = inbox_scale.postgresql_template(stack, sizes) if args.postgresql else None
+        running = stack.enter_context(instances(sizes, Path(tmp), template))
+        _run(args.repeat, sizes, Path(tmp), running)
     print(f"after: {machine()}")
+
+
+def _run(repeat: int, sizes: tuple[int, ...], tmp: Path, running: dict[int, Instance]) -> None:
+    """Seed, log in, time every page and the API list; print the table."""
+    armored = reply_key_armor(tmp)
+    sessions: dict[int, dict[str, requests.Session]] = {}
+    tokens: dict[int, dict[str, str]] = {}
+    for n, instance in running.items():
+        start = time.perf_counter()
+        secrets = seed(instance, n, armored)
+        seeded = time.perf_counter() - start
+        start = time.perf_counter()
+        sessions[n] = {
+            name: web_login(instance, name, secrets[name])
+            for name in {reader for reader, _query in PAGES.values()}
+        }
+        tokens[n] = api_token(instance, secrets[API_USER])
+        logins = (time.perf_counter() - start) / (len(sessions[n]) + 1)
+        print(
+            f"{n:>6,} sources: seeded in {seeded:.1f} s; a login (argon2id, unread rows "
+            f"rebuilt) {logins * 1000:.0f} ms on average"
+        )
+    api = requests.Session()
+
+    def request_for(label: str, n: int) -> tuple[requests.Session, str, dict[str, object]]:
+        if label == API_LABEL:
+            return api, f"{running[n].url}/api/v1/sources", {"headers": tokens[n]}
+        reader, query = PAGES[label]
+        return sessions[n][reader], f"{running[n].url}/?{query}", {}
+
+    results: dict[str, dict[int, float]] = {}
+    for label in [*PAGES, API_LABEL]:
+        samples: dict[int, list[float]] = {n: [] for n in sizes}
+        for rnd in range(WARMUP + repeat):
+            for n in sizes if rnd % 2 == 0 else tuple(reversed(sizes)):
+                session, url, kwargs = request_for(label, n)
+                elapsed, body = timed_get(session, url, **kwargs)
+                if label == API_LABEL and body.count(b'"journalist_designation"') != n:
+                    raise RuntimeError(f"the API listed the wrong number of sources at {n}")
+                if not label == API_LABEL and b"csrf_token" not in body:
+                    raise RuntimeError(f"{url} did not answer the inbox page")
+                if rnd >= WARMUP:
+                    samples[n].append(elapsed)
+        results[label] = {n: statistics.median(v) * 1000 for n, v in samples.items()}
+    small, large = min(sizes), max(sizes)
+    header = " | ".join(f"{n:>6,} sources" for n in sizes)
+    print(f"{'over HTTP':>20} | {header} | ratio {large:,}/{small}")
+    worst = 0.0
+    for label, by_size in results.items():
+        ratio = by_size[large] / by_size[small]
+        if not label == API_LABEL:
+            worst = max(worst, ratio)
+        cells = " | ".join(f"{by_size[n]:11.1f} ms" for n in sizes)
+        print(f"{label:>20} | {cells} | {ratio:.2f}")
+    print(
+        f"inbox pages: worst ratio {worst:.2f} (target <= 2); API list at {large:,} "
+        f"sources: {results[API_LABEL][large]:.0f} ms (target < 1000)"
+    )
 
 
 if __name__ == "__main__":

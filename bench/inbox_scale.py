@@ -277,7 +277,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
 
 
-def _postgresql_template(stack: contextlib.ExitStack, sizes: tuple[int, ...]) -> str:
+def postgresql_template(stack: contextlib.ExitStack, sizes: tuple[int, ...]) -> str:
     """A private PostgreSQL server (the test suite's), with one empty database per size."""
     from tests.support.servers import postgres_server
 
@@ -305,7 +305,7 @@ def main() -> None:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         template = args.database_url_template
         if args.postgresql:
-            template = _postgresql_template(stack, sizes)
+            template = postgresql_template(stack, sizes)
         urls = {
             n: template.format(n=n) if template else f"sqlite:///{Path(tmp) / f'inbox_{n}.sqlite'}"
             for n in sizes

@@ -44,9 +44,10 @@ _SAFE_NAME = re.compile(r"^[0-9]+-[a-z0-9_]+-(msg\.gpg|doc\.gz\.gpg|reply\.gpg|c
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SNIFF_BYTES = 64 * 1024
 _WRITE_CHUNK = 1024 * 1024
-# Chunks waiting for the plaintext hasher (the parser hands over up to 1 MiB each), and
-# below which a chunk is hashed inline (a thread is not worth it for a short message).
-_DIGEST_QUEUE = 8
+# Chunks waiting for the plaintext hasher (the parser hands over ~100 KiB each), and
+# the size below which a document is hashed inline (a thread is not worth it for a
+# short message).
+_DIGEST_QUEUE = 32
 _DIGEST_INLINE = 256 * 1024
 
 # Formats that are already compressed: gzip would burn CPU for nothing.
@@ -215,6 +216,7 @@ class PlainDigest:
         self._crc = 0
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_DIGEST_QUEUE)
         self._thread: threading.Thread | None = None
+        self._inline = 0  # bytes hashed on the caller's thread, before the thread starts
         self._done = False
 
     def _run(self) -> None:
@@ -229,12 +231,14 @@ class PlainDigest:
     def update(self, data: bytes) -> None:
         if self._done:
             raise StoreError("digest already finished")
-        if len(data) < _DIGEST_INLINE:
-            if self._thread is None:  # small data: not worth a thread
+        if self._thread is None:
+            # The parser hands over pieces of ~100 KiB: what counts is the whole, so a
+            # long upload is hashed beside the request thread, a short message inline.
+            self._inline += len(data)
+            if self._inline < _DIGEST_INLINE:
                 self._sha256.update(data)
                 self._crc = zlib.crc32(data, self._crc)
                 return
-        if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
         self._queue.put(data)

@@ -64,6 +64,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
 
 from web_shared.circuit_cap import CircuitCounter, read_greeting
+from web_shared.direct_body import direct_body
 from web_shared.native_memory import set_mmap_threshold
 from web_shared.security import SECURITY_HEADERS
 from web_shared.serving import POLICY, ServingPolicy
@@ -140,6 +141,26 @@ class _GuardedUnreader(SocketUnreader):
     def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
         super().__init__(sock)
         self.deadline = deadline
+
+    def recv_into(self, buffer: memoryview) -> int:
+        """One `recv_into()` under the same deadline as `chunk`: the body straight into
+        the caller's buffer (web_shared.direct_body)."""
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise SlowClientError()
+        prior = self.sock.gettimeout()
+        ours = prior is None or remaining < prior
+        self.sock.settimeout(remaining if ours else prior)
+        try:
+            received = self.sock.recv_into(buffer)
+        except TimeoutError:
+            if ours:
+                raise SlowClientError() from None
+            raise
+        finally:
+            self.sock.settimeout(prior)
+        self.deadline.count(received)
+        return received
 
     def chunk(self, size_hint: int | None = None) -> bytes:
         remaining = self.deadline.remaining()
@@ -458,6 +479,7 @@ class GuardedThreadWorker(ThreadWorker):
 
     def handle_request(self, req: Any, conn: TConn) -> bool:
         getattr(conn, _GUARD).start_body()
+        req.body = direct_body(req.body)
         if req.proxy_protocol_info:
             setattr(conn, _PROXY_INFO, req.proxy_protocol_info)
         else:

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
@@ -21,6 +21,7 @@ class Source(Base):
     """An anonymous source. The codename is never stored: only its slow derivation."""
 
     __tablename__ = "sources"
+    __table_args__ = (Index("ix_sources_last_updated_id", "last_updated", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
@@ -37,8 +38,9 @@ class Source(Base):
     # without walking the others.
     starred: Mapped[bool] = mapped_column(default=False, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # Indexed (migration 0003): the inbox sorts and pages on it.
-    last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # Indexed with the id (migration 0018): the inbox sorts and pages on both, in
+    # the index's order, without sorting what it walks.
+    last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Set when deletion is requested; the background job removes files, then the row.
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 

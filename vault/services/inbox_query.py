@@ -40,6 +40,9 @@ PAGE_SIZE = 50
 # A filtered page first walks this many times the rows it needs (see `_page_rows`):
 # past it, a filter keeps fewer than 1 source in 20 and its own index finds them faster.
 WALK_FACTOR = 20
+# Up to this many matching ids are read and passed on as a list (see `_page_rows`);
+# beyond (pages far down a long list), the filter's subquery is passed instead.
+ID_LIST_MAX = 2_000
 SORTS = ("recent", "oldest", "name")
 _CLOSED = (CaseStatus.CLOSED, CaseStatus.DISCARDED)
 
@@ -163,9 +166,9 @@ def _page_rows(
         query = select(Source).where(*base).order_by(*order).offset(offset).limit(wanted)
         return list(db.scalars(query))
     bound = WALK_FACTOR * (offset + wanted)
-    # The filter with the fewest matching sources, counted up to half the walk: when it
+    # The filter with the fewest matching sources, read up to half the walk: when it
     # has fewer, reading them is cheaper than the walk.
-    driver, size = _smallest(db, filters, bound // 2)
+    driver, size, ids = _smallest(db, filters, bound // 2)
     if size >= bound // 2:
         window = select(Source.id.label("id")).where(*base).order_by(*order).limit(bound).subquery()
         walked = list(
@@ -183,11 +186,21 @@ def _page_rows(
         # The window may have held every source: then the walk was the whole answer.
         if (db.scalar(select(func.count()).select_from(window)) or 0) < bound:
             return walked
+    matching: Any = driver.ids
+    if size < bound // 2 and ids is not None:
+        if not ids:
+            return []
+        # The ids themselves, not the subquery that found them: the planner then knows
+        # how few they are. Given the subquery, PostgreSQL estimated the matches from
+        # the rows behind them (ten unread rows per source, a case's every link) and
+        # chose to walk the sources in order probing the filter for each, or to scan
+        # them all: a cost that grew with the sources.
+        matching = ids
     where = [f.walk for f in filters if f is not driver]
     return list(
         db.scalars(
             select(Source)
-            .where(*base, Source.id.in_(driver.ids), *where)
+            .where(*base, Source.id.in_(matching), *where)
             .order_by(*order)
             .offset(offset)
             .limit(wanted)
@@ -195,17 +208,24 @@ def _page_rows(
     )
 
 
-def _smallest(db: Session, filters: list[_Filter], cap: int) -> tuple[_Filter, int]:
-    """The filter matching the fewest sources, and how many (each counted up to `cap`,
-    from its own index: the cost is bounded by `cap`)."""
+def _smallest(
+    db: Session, filters: list[_Filter], cap: int
+) -> tuple[_Filter, int, list[int] | None]:
+    """The filter matching the fewest sources, how many (each filter read up to `cap`
+    from its own index: the cost is bounded by `cap`), and their ids when `cap` is small
+    enough to hand them to the next query as a list (the first pages)."""
+    if cap <= ID_LIST_MAX:
+        found = [list(db.scalars(f.ids.distinct().limit(cap))) for f in filters]
+        k = min(range(len(filters)), key=lambda i: len(found[i]))
+        return filters[k], len(found[k]), found[k]
 
     def size(f: _Filter) -> int:
         capped = f.ids.distinct().limit(cap).subquery()
         return int(db.scalar(select(func.count()).select_from(capped)) or 0)
 
-    sizes = [(size(f), k) for k, f in enumerate(filters)]
-    smallest, k = min(sizes)
-    return filters[k], smallest
+    sizes = [size(f) for f in filters]
+    k = min(range(len(filters)), key=lambda i: sizes[i])
+    return filters[k], sizes[k], None
 
 
 def _counts(db: Session, query: Select[int, int]) -> dict[int, int]:

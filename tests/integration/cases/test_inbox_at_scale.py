@@ -182,15 +182,20 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("walk_factor", [1, 20])
+@pytest.mark.parametrize(
+    ("walk_factor", "id_list_max"),
+    [(1, inbox_query.ID_LIST_MAX), (20, inbox_query.ID_LIST_MAX), (1, 0)],
+)
 def test_pages_match_the_plain_definition(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, walk_factor: int
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, walk_factor: int, id_list_max: int
 ) -> None:
     """Both ways (the bounded walk, the filters' indexes) and the switch between them
     give exactly the sources the filter defines, in order, page after page. A walk
     factor of 1 sends nearly every filtered page to the indexes; 20 keeps dense ones
-    on the walk."""
+    on the walk. The indexes' matches go to the page's query as a list of ids (the
+    first pages) or, with `ID_LIST_MAX` at 0, as the filter's subquery (deep pages)."""
     monkeypatch.setattr(inbox_query, "WALK_FACTOR", walk_factor)
+    monkeypatch.setattr(inbox_query, "ID_LIST_MAX", id_list_max)
     bench = _bench()
     with runtime.engine.begin() as conn:
         bench.seed_rows(conn, 300, per_source=2)

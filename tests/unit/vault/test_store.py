@@ -11,13 +11,14 @@ import gzip
 import hashlib
 import io
 import os
+import zlib
 from pathlib import Path
 
 import pytest
 
 from tests.support.memory_sealer import MemorySealer
 from vault.errors import StoreError
-from vault.store import DocumentSink, Store, gzip_level_for
+from vault.store import DocumentSink, PlainDigest, Store, gzip_level_for
 
 SOURCE = "0b7b0f34-93a5-4d42-9f52-2a3b2d8a1c11"
 
@@ -177,3 +178,24 @@ class TestShredAndSweep:
         fresh.write(b"in flight")
         assert store.sweep([], dt.timedelta(hours=1)) == []
         fresh.abort()
+
+
+def test_plaintext_digest_of_many_parser_sized_pieces_runs_beside_the_caller() -> None:
+    """The parser hands over ~100 KiB at a time: a long document is still hashed by the
+    digest's own thread (not inline, on the request thread), and the results are those
+    of one pass over the whole."""
+    pieces = [os.urandom(100 * 1024) for _ in range(12)]
+    digest = PlainDigest()
+    for piece in pieces:
+        digest.update(piece)
+    assert digest._thread is not None
+    whole = b"".join(pieces)
+    assert digest.sha256 == hashlib.sha256(whole).hexdigest()
+    assert digest.crc32 == zlib.crc32(whole)
+
+
+def test_plaintext_digest_of_a_short_message_stays_inline() -> None:
+    digest = PlainDigest()
+    digest.update(b"a short message")
+    assert digest._thread is None
+    assert digest.sha256 == hashlib.sha256(b"a short message").hexdigest()
