@@ -20,7 +20,7 @@ def _sources(engine: sa.Engine) -> int:
 
 
 def test_0018_indexes_the_inbox_order_and_downgrades(database_url: str) -> None:
-    upgrade(database_url, "0014")
+    upgrade(database_url, "0017")
     engine = make_engine(database_url)
     with engine.begin() as conn:
         conn.execute(
@@ -37,7 +37,7 @@ def test_0018_indexes_the_inbox_order_and_downgrades(database_url: str) -> None:
     assert indexes["ix_sources_last_updated_id"] == ["last_updated", "id"]
     assert "ix_sources_last_updated" not in indexes
     assert _sources(engine) == 1
-    downgrade(database_url, "0014")
+    downgrade(database_url, "0017")
     indexes = _indexes(engine)
     assert indexes["ix_sources_last_updated"] == ["last_updated"]
     assert "ix_sources_last_updated_id" not in indexes

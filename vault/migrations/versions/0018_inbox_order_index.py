@@ -14,7 +14,7 @@ Create Date: 2026-12-06
 from alembic import op
 
 revision = "0018"
-down_revision = "0014"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
