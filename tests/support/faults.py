@@ -458,6 +458,7 @@ def assert_deletion_works(product: Product, marker: str, bound: float = 60.0) ->
             assert directory.exists()
             started = time.monotonic()
             deletion.request_source_deletion(db, redis, newest)
+            db.commit()  # the caller commits: the job is queued then
         wait_for(lambda: not directory.exists(), bound, "the deletion carried out")
         with engine.connect() as conn:
             wait_for(

@@ -38,6 +38,7 @@ from vault import codenames, notifications
 from vault.config import Secrets, SourceSecrets, load_config
 from vault.db import make_engine, make_session_factory
 from vault.services import deletion, sources
+from vault.transaction import unit_of_work
 
 
 @pytest.fixture
@@ -199,7 +200,7 @@ def test_an_instance_from_before_the_split_keeps_its_sources(
     )
     codename = codenames.generate_codename()
     engine = make_engine(base.database_url)
-    with make_session_factory(engine)() as db:
+    with make_session_factory(engine)() as db, unit_of_work(db):
         sources.create_source(
             db, GpgKeyring(base.gnupg_home), replace(base, secrets=Secrets(source=old)), codename
         )

@@ -146,6 +146,7 @@ def test_rq_worker_killed_mid_deletion(
                 worker = product.rq_worker()
                 assert worker is not None
                 deletion.request_source_deletion(db, redis, doomed)
+                db.commit()  # the caller commits: the job is queued then
                 # Kill while the job runs: between its first shred and its commit.
                 deadline = time.monotonic() + 20
                 status = None
