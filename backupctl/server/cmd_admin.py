@@ -55,7 +55,7 @@ def create(state: CliState, username: str, role: str) -> None:
                     "characters among a-z 0-9 . _ -, starting with a letter or digit"
                 ) from exc
             try:
-                keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+                keyring = GpgKeyring(config.gnupg_home("journalist"), config.gpg_binary)
                 accounts.make_account_key(db, keyring, reviewer, passphrase, actor=None)
             except (VaultError, KeysError, OSError):
                 db.rollback()

@@ -46,7 +46,7 @@ from vault.errors import VaultError
 from vault.models import AccountKey, CaseNote, Reviewer, Role
 from vault.models.note import canonical_recipients
 from vault.ports import Keyring
-from vault.services import audit, cases
+from vault.services import audit, cases, key_retirement
 from vault.services.resealing import (
     account_fingerprint,
     is_reader,
@@ -116,13 +116,17 @@ def create_account_key(
         # The old key cannot be opened any more: what was sealed to it stays readable by
         # the others it was sealed to and by the workstation.
         keyring.delete_key(old.fingerprint)
+        # The source interface imported its public half to seal care requests to it.
+        key_retirement.retire(db, old.fingerprint, ["source"])
         db.delete(old)
         db.flush()
     salt = secrets.token_hex(32)
     derived = key_passphrase(salt, login_passphrase)
     # The key's user id names the account by uuid only, never by username.
     fingerprint = keyring.generate_reply_key(f"BackUp account {reviewer.uuid}", derived)
-    db.add(AccountKey(reviewer_id=reviewer.id, fingerprint=fingerprint, salt=salt))
+    key = AccountKey(reviewer_id=reviewer.id, fingerprint=fingerprint, salt=salt)
+    key.public_key = keyring.export_public(fingerprint)
+    db.add(key)
     audit.record(db, actor, "account_key_created", "reviewer", reviewer.uuid)
     db.commit()
     return derived
