@@ -87,8 +87,13 @@ EXPECTED_UNIX_LISTENERS = {
     "/var/run/postgresql/.s.PGSQL.5432",
     "/run/tor/control",
 }
+# One agent per process's GnuPG home.
 GPG_AGENT_SOCKETS = {
-    f"/var/lib/backup/gnupg/S.gpg-agent{suffix}" for suffix in ("", ".extra", ".browser", ".ssh")
+    side: {
+        f"/var/lib/backup/gnupg/{side}/S.gpg-agent{suffix}"
+        for suffix in ("", ".extra", ".browser", ".ssh")
+    }
+    for side in ("source", "journalist", "worker")
 }
 
 
@@ -300,10 +305,12 @@ class TestRunningServer:
         assert live.booted.udp_bound() == set()
         unix = live.booted.unix_listening()
         ours = {path for path in unix if not path.startswith(SYSTEMD_SOCKETS)}
-        # The service user's gpg-agent (started on demand by the apps and backupctl, to
-        # open account keys): sockets in the instance's GnuPG home, 0700, its user only.
-        agent = ours & GPG_AGENT_SOCKETS
-        assert agent in (set(), GPG_AGENT_SOCKETS), sorted(agent)
+        # The gpg-agent of each process's GnuPG home (started by the apps, the worker
+        # and backupctl): sockets in that home, 0700, its user only.
+        agent = set()
+        for sockets in GPG_AGENT_SOCKETS.values():
+            assert ours & sockets in (set(), sockets), sorted(ours & sockets)
+            agent |= ours & sockets
         assert ours - agent == EXPECTED_UNIX_LISTENERS, (
             "\n".join(sorted(unix))
             + "\n"
