@@ -34,8 +34,8 @@ from vault.store import Store
 REDIS_SOCKET_TIMEOUT = 5.0
 REDIS_CONNECT_TIMEOUT = 2.0
 # How often, at most, a serving process looks for keys retired from its GnuPG home
-# (vault.services.key_retirement): a deleted source's reply key leaves the source
-# interface's home within this many seconds of its next request. Seconds.
+# (vault.services.key_retirement): at the first request this many seconds or more after
+# it last looked. Seconds.
 PURGE_INTERVAL = 30.0
 
 _log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def build_runtime(
     # TOTP secrets and partner details are sealed with a key file read only by a process
     # that opens one (vault.column_key).
     bind_column_key(session_factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
-    runtime = Runtime(
+    return Runtime(
         config=config,
         engine=engine,
         session_factory=session_factory,
@@ -162,4 +162,3 @@ def build_runtime(
         redis=redis,
         side=side,
     )
-    return runtime
