@@ -3,6 +3,9 @@ the worker and the CLI, and passed around explicitly (no global singletons)."""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,14 +16,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from keys.gpg import GpgKeyring
+from keys.homes import is_legacy_home
 from keys.lifecycle import SUBMISSION_KEY_FILE
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey
 from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
-from vault.config import Config
+from vault.config import Config, KeyringSide
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
 from vault.guards import SpaceGuard, sqlite_directory
-from vault.services import custody
+from vault.services import custody, key_retirement
 from vault.store import Store
 from vault.transaction import unit_of_work
 
@@ -30,6 +34,12 @@ from vault.transaction import unit_of_work
 # Set here rather than left to the client library's default, which has changed before.
 REDIS_SOCKET_TIMEOUT = 5.0
 REDIS_CONNECT_TIMEOUT = 2.0
+# How often, at most, a serving process looks for keys retired from its GnuPG home
+# (vault.services.key_retirement): at the first request this many seconds or more after
+# it last looked. Seconds.
+PURGE_INTERVAL = 30.0
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,7 +51,11 @@ class Runtime:
     store: Store
     redis: Redis
     receipt_key: SigningKey
+    side: KeyringSide = "journalist"
+    purge_interval: float = PURGE_INTERVAL
     _submission_fpr: str | None = field(default=None, repr=False)
+    _purged_at: float = field(default=0.0, repr=False)
+    _purge_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -49,6 +63,23 @@ class Runtime:
         on success, rolled back on error; used by the jobs and the commands."""
         with self.session_factory() as session, unit_of_work(session):
             yield session
+
+    def purge_retired_keys(self) -> int:
+        """Remove from this process's home the keys retired for it; how many."""
+        with self._purge_lock:
+            self._purged_at = time.monotonic()
+            with self.session() as db:
+                return key_retirement.purge(db, self.keyring, self.side)
+
+    def purge_retired_keys_now_and_then(self) -> None:
+        """`purge_retired_keys` at most every `purge_interval` (each request may call it:
+        between two, only a clock is read). A failure is logged, never the request's."""
+        if time.monotonic() - self._purged_at < self.purge_interval:
+            return
+        try:
+            self.purge_retired_keys()
+        except Exception as exc:  # the database or gpg down: the next interval retries
+            _log.error("retired keys not purged: %s", type(exc).__name__)
 
     @property
     def submission_fingerprint(self) -> str:
@@ -82,7 +113,11 @@ def space_guard(config: Config) -> SpaceGuard:
     return SpaceGuard(paths, config.disk_reserve)
 
 
-def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
+def build_runtime(
+    config: Config, redis: Redis | None = None, *, side: KeyringSide = "journalist"
+) -> Runtime:
+    """The parts of one process. `side` names its GnuPG home (`Config.gnupg_home`): the
+    source interface's, the reviewer interface's (also the CLI's) or the worker's."""
     if redis is None:
         if not config.redis_url:
             raise ConfigError("REDIS_URL is not set (backupctl run starts a private Redis)")
@@ -91,9 +126,20 @@ def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
             socket_timeout=REDIS_SOCKET_TIMEOUT,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
         )
+    if is_legacy_home(config.gnupg_root):
+        # A home per side made now beside the former one would lack its keys.
+        raise ConfigError(
+            "the instance has one GnuPG home for all processes: run `backupctl db upgrade`"
+        )
     engine = make_engine(config.database_url)
-    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
     session_factory = make_session_factory(engine)
+
+    def public_keys(fingerprint: str) -> str | None:
+        # A session of its own: read outside the request's transaction, nothing written.
+        with session_factory() as db:
+            return key_retirement.public_key_of(db, fingerprint)
+
+    keyring = GpgKeyring(config.gnupg_home(side), config.gpg_binary, public_keys=public_keys)
     # The receipt key is made on the server on first start (0600, unattended), and bound
     # to every session so nothing can be stored without a signed custody receipt.
     receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
@@ -109,4 +155,5 @@ def build_runtime(config: Config, redis: Redis | None = None) -> Runtime:
         keyring=keyring,
         store=Store(config.store_dir, keyring, space_guard(config)),
         redis=redis,
+        side=side,
     )

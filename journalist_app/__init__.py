@@ -93,7 +93,7 @@ def create_app(
     if config is None:
         config = runtime.config if runtime is not None else load_config(interface="journalist")
     if runtime is None:
-        runtime = build_runtime(config)
+        runtime = build_runtime(config, side="journalist")
     secrets = config.secrets.for_journalist()  # ConfigError when this process holds none
 
     app = Flask(__name__)
@@ -118,6 +118,8 @@ def create_app(
         pepper=secrets.session_pepper,
     )
     app.before_request(refuse_unreadable_session)
+    # Keys deleted elsewhere (public copies of deleted sources' keys) leave this home.
+    app.before_request(runtime.purge_retired_keys_now_and_then)
 
     # Host check and tor2web refusal run before the login gate.
     upload_slots.install(app)  # before anything reads a body (see web_shared/upload_slots.py)

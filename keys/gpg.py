@@ -19,7 +19,7 @@ import secrets
 import subprocess  # nosec B404
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -289,14 +289,29 @@ class GpgStream:
         shred_file(self._output)
 
 
-class GpgKeyring:
-    """One GnuPG home: the submission public key, per-source reply keys."""
+# Where a home finds the armored public half of a key it lacks (None: unknown).
+PublicKeyLookup = Callable[[str], "str | None"]
 
-    def __init__(self, home: Path, binary: str = "gpg", *, server: bool = True) -> None:
+
+class GpgKeyring:
+    """One GnuPG home: the submission public key, and the keys of one process's side
+    (the source interface's reply keys, or the reviewer interface's account keys)."""
+
+    def __init__(
+        self,
+        home: Path,
+        binary: str = "gpg",
+        *,
+        server: bool = True,
+        public_keys: PublicKeyLookup | None = None,
+    ) -> None:
         """`server=True`: the agent caches nothing and uses a minimal S2K count, for
         keys locked by 256-bit derived passphrases. The workstation passes False: its
         key is locked by a human passphrase and keeps gpg's S2K defaults, but its agent
-        caches nothing either (`prepare_workstation_home`)."""
+        caches nothing either (`prepare_workstation_home`).
+
+        `public_keys`: where to find the public half of a key made in another process's
+        home (the database keeps them), imported before sealing to it."""
         if server:
             self.home = prepare_home(home)
             launch_agent(self.home)
@@ -305,11 +320,44 @@ class GpgKeyring:
         self.binary = binary
         self._gpg = gnupg.GPG(gnupghome=str(self.home), gpgbinary=binary)
         self._gpg.encoding = "utf-8"
+        self._public_keys = public_keys
+        self._present: set[str] = set()  # known to be in the home: no gpg call to check
+        self._present_lock = threading.Lock()
+
+    def _ensure_public(self, fingerprints: Iterable[str]) -> None:
+        """Import, from `public_keys`, each of `fingerprints` the home lacks. A key the
+        lookup does not know is left to gpg to refuse (SealError, KeyringError)."""
+        if self._public_keys is None:
+            return
+        with self._present_lock:
+            wanted = [fp.upper() for fp in fingerprints if fp.upper() not in self._present]
+        if not wanted:
+            return
+        held = {str(key["fingerprint"]).upper() for key in self._gpg.list_keys(keys=wanted)}
+        for fingerprint in wanted:
+            if fingerprint not in held:
+                armored = self._public_keys(fingerprint)
+                if armored and self._import_one_public(fingerprint, armored):
+                    held.add(fingerprint)
+        with self._present_lock:
+            self._present |= held
+
+    def _import_one_public(self, fingerprint: str, armored: str) -> bool:
+        # Only the public half of the very key asked for, never a secret one.
+        if "PRIVATE KEY BLOCK" in armored:
+            return False
+        scanned = self._gpg.scan_keys_mem(armored)
+        if [str(key.get("fingerprint", "")).upper() for key in scanned] != [fingerprint]:
+            return False
+        if any(key.get("type") != "pub" for key in scanned):
+            return False
+        return fingerprint in {fp.upper() for fp in self._gpg.import_keys(armored).fingerprints}
 
     # -- streaming --------------------------------------------------------------------
     def seal_stream(self, recipients: Sequence[str], output: Path) -> GpgStream:
         if not recipients:
             raise SealError("no recipient")
+        self._ensure_public(recipients)
         argv = [self.binary, "--homedir", str(self.home), *_BASE_ARGS]
         argv += ["--compress-algo", "none", "--encrypt", "--output", "-"]
         for fingerprint in recipients:
@@ -318,6 +366,7 @@ class GpgKeyring:
 
     # -- small data ---------------------------------------------------------------------
     def seal_bytes(self, data: bytes, recipients: Sequence[str]) -> bytes:
+        self._ensure_public(recipients)
         result = self._gpg.encrypt(
             data,
             list(recipients),
@@ -378,6 +427,8 @@ class GpgKeyring:
 
     def delete_key(self, fingerprint: str) -> None:
         """Remove both halves of a key; missing keys are not an error (idempotent)."""
+        with self._present_lock:
+            self._present.discard(fingerprint.upper())
         (self.home / "openpgp-revocs.d" / f"{fingerprint}.rev").unlink(missing_ok=True)
         if self._gpg.list_keys(secret=True, keys=[fingerprint]):
             self._gpg.delete_keys(fingerprint, secret=True, expect_passphrase=False)
@@ -395,6 +446,7 @@ class GpgKeyring:
     def key_ids(self, fingerprint: str) -> set[str]:
         """The long key ids of a key and its subkeys: what an OpenPGP message encrypted
         to it names in its session key packets (the encryption subkey's id)."""
+        self._ensure_public([fingerprint])
         ids: set[str] = set()
         for key in self._gpg.list_keys(keys=[fingerprint]):
             ids.add(str(key["keyid"]).upper())
@@ -414,6 +466,7 @@ class GpgKeyring:
         return sorted(set(fingerprints))
 
     def export_public(self, fingerprint: str) -> str:
+        self._ensure_public([fingerprint])
         armored = self._gpg.export_keys(fingerprint)
         if not armored:
             raise KeyringError("no such public key")

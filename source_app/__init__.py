@@ -47,7 +47,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     if config is None:
         config = runtime.config if runtime is not None else load_config(interface="source")
     if runtime is None:
-        runtime = build_runtime(config)
+        runtime = build_runtime(config, side="source")
     secrets = config.secrets.for_source()  # ConfigError when this process holds none
     if not secrets.cookie_key or not secrets.session_pepper:
         raise ConfigError("the source interface's secrets are missing")
@@ -79,6 +79,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         pepper=secrets.session_pepper,
     )
     app.before_request(refuse_unreadable_session)
+    # Keys deleted elsewhere (a deleted source's reply key) leave this process's home.
+    app.before_request(runtime.purge_retired_keys_now_and_then)
 
     # Order matters: an upload beyond the worker's cap is refused before anything reads
     # its body, and tor2web is refused before the CSRF check reads (parses) any body.

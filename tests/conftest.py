@@ -161,7 +161,7 @@ def runtime(
     load_submission_key(config.instance_dir, rt.keyring, submission_key[0].public_armored)
     yield rt
     rt.engine.dispose()
-    kill_agent(config.gnupg_home)
+    kill_agent(rt.keyring.home)
 
 
 @pytest.fixture

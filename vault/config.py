@@ -33,6 +33,13 @@ SECRETS_DIR = "secrets"  # <instance>/secrets/<interface>.json unless BACKUP_SEC
 SECRETS_INIT_COMMAND = "backupctl secrets init"
 Interface = Literal["source", "journalist"]
 INTERFACES: tuple[Interface, ...] = ("source", "journalist")
+# Each process keeps its keys in a GnuPG home of its own (<instance>/gnupg/<side>): the
+# source interface holds the sources' reply keys, the reviewer interface the accounts'
+# keys (and the CLI, which makes them), the worker none. docs/threat-model.md.
+KeyringSide = Literal["source", "journalist", "worker"]
+KEYRING_SIDES: tuple[KeyringSide, ...] = ("source", "journalist", "worker")
+# The sides that seal and so hold the submission public key.
+SEALING_SIDES: tuple[KeyringSide, ...] = ("source", "journalist")
 
 
 @dataclass(frozen=True)
@@ -179,8 +186,12 @@ class Config:
         return self.instance_dir / "store"
 
     @property
-    def gnupg_home(self) -> Path:
+    def gnupg_root(self) -> Path:
+        """Holds one GnuPG home per side (a single home here is a former layout)."""
         return self.instance_dir / "gnupg"
+
+    def gnupg_home(self, side: KeyringSide) -> Path:
+        return self.gnupg_root / side
 
     @property
     def log_dir(self) -> Path:

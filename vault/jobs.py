@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from vault import notifications
 from vault.config import Config
 from vault.models import Reply, Source, Submission
-from vault.ports import ReplyKeys
+from vault.services import key_retirement
 from vault.services.source_consent import state_name
 from vault.store import Store
 
@@ -34,9 +34,6 @@ class JobParts(Protocol):
 
     @property
     def store(self) -> Store: ...
-
-    @property
-    def keyring(self) -> ReplyKeys: ...
 
     @property
     def redis(self) -> Redis: ...
@@ -80,7 +77,8 @@ def delete_source(rt: JobParts, source_uuid: str) -> bool:
                 if path.is_file():
                     rt.store.shred(path)
             shutil.rmtree(directory, ignore_errors=True)
-        rt.keyring.delete_key(source.reply_key_fingerprint)
+        # The key is in homes this process may not write: each owner removes its copy.
+        key_retirement.retire(db, source.reply_key_fingerprint)
         db.delete(source)
     return True
 

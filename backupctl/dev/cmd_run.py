@@ -29,13 +29,21 @@ from backupctl.dev.key import dev_passphrase_file, dev_workstation_home, ensure_
 from backupctl.dev.onion_services import start_dev_onion_services
 from backupctl.dev.private_redis import PrivateRedis
 from backupctl.dev.supervisor import StopFlag, StopRequested, Supervisor, port_is_free
+from composition.homes import split_keyring
 from composition.runtime import build_runtime
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import fingerprint_groups
 from onion.config import OnionConfig, load_onion_config
 from vault import jobs
 from vault.column_key import COLUMN_KEY_FILE
-from vault.config import Config, init_secrets, load_config, secrets_dir_from_env
+from vault.config import (
+    KEYRING_SIDES,
+    SEALING_SIDES,
+    Config,
+    init_secrets,
+    load_config,
+    secrets_dir_from_env,
+)
 from vault.migrate import upgrade
 
 LISTEN_HOST = "127.0.0.1"  # development: never another interface
@@ -102,10 +110,17 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
         click.echo(f"Created {path}.")
     stop.check()
 
-    check_gnupg_home(config.gnupg_home)
-    keyring = GpgKeyring(config.gnupg_home)
-    stack.callback(kill_agent, config.gnupg_home)
-    key = ensure_submission_key(config, keyring)
+    # One GnuPG home per process, as in production (a former single home is split).
+    for path in split_keyring(config):
+        click.echo(f"Made {path} from the former single GnuPG home.")
+    keyrings = []
+    for side in KEYRING_SIDES:
+        check_gnupg_home(config.gnupg_home(side))
+        stack.callback(kill_agent, config.gnupg_home(side))
+        keyring = GpgKeyring(config.gnupg_home(side))
+        if side in SEALING_SIDES:
+            keyrings.append(keyring)
+    key = ensure_submission_key(config, keyrings)
     if key.created:
         click.echo(f"Generated a development submission key: {fingerprint_groups(key.fingerprint)}")
     else:
@@ -114,7 +129,7 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
         development_key_banner(config.instance_dir)
     stop.check()
 
-    runtime = build_runtime(config)
+    runtime = build_runtime(config, side="worker")
     try:
         swept = jobs.sweep_store(runtime)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,17 +45,25 @@ def dev_passphrase_file(config: Config) -> Path:
     return config.instance_dir / DEV_PASSPHRASE_FILE
 
 
-def ensure_submission_key(config: Config, keyring: GpgKeyring) -> SubmissionKeyStatus:
-    """The instance's submission key; on a fresh development instance, a new dev key.
+def ensure_submission_key(config: Config, keyrings: Sequence[GpgKeyring]) -> SubmissionKeyStatus:
+    """The instance's submission key in each of `keyrings` (the sides that seal); on a
+    fresh development instance, a new dev key.
 
     Raises ConfigError in production when no key is loaded, and when the loaded
-    fingerprint's key is missing from the server keyring.
+    fingerprint's key is in none of the server's homes (a home that lacks it gets it
+    from one that has it).
     """
     if (config.instance_dir / SUBMISSION_KEY_FILE).exists():
         fingerprint = read_submission_fingerprint(config.instance_dir)
-        if not keyring.has_public_key(fingerprint):
+        holders = [keyring for keyring in keyrings if keyring.has_public_key(fingerprint)]
+        if not holders:
             raise ConfigError("the submission public key is not in the server keyring")
-        return SubmissionKeyStatus(fingerprint, is_development_key(keyring, fingerprint), False)
+        armored = holders[0].export_public(fingerprint)
+        for keyring in keyrings:
+            if keyring not in holders:
+                load_submission_key(config.instance_dir, keyring, armored)
+        development = is_development_key(holders[0], fingerprint)
+        return SubmissionKeyStatus(fingerprint, development, False)
     if config.production:
         raise ConfigError(
             "no submission key loaded, and a development key is never generated in "
@@ -64,8 +73,9 @@ def ensure_submission_key(config: Config, keyring: GpgKeyring) -> SubmissionKeyS
     check_gnupg_home(home)
     key = generate_submission_key(home, _dev_passphrase(config), name=DEV_KEY_NAME)
     kill_agent(home)
-    fingerprint = load_submission_key(config.instance_dir, keyring, key.public_armored)
-    return SubmissionKeyStatus(fingerprint, True, True)
+    for keyring in keyrings:
+        fingerprint = load_submission_key(config.instance_dir, keyring, key.public_armored)
+    return SubmissionKeyStatus(key.fingerprint, True, True)
 
 
 def _dev_passphrase(config: Config) -> str:

@@ -59,7 +59,7 @@ def create(state: CliState, username: str, role: str) -> None:
                     ) from exc
             try:
                 with unit_of_work(db):  # rolled back, the key just made is deleted again
-                    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+                    keyring = GpgKeyring(config.gnupg_home("journalist"), config.gpg_binary)
                     accounts.make_account_key(db, keyring, reviewer, passphrase, actor=None)
             except (VaultError, KeysError, OSError):
                 key_made = False

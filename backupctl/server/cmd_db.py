@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from backupctl._common import CliState
+from composition.homes import split_keyring
 from vault.column_key import COLUMN_KEY_FILE
 from vault.migrate import upgrade as alembic_upgrade
 
@@ -21,3 +22,6 @@ def upgrade(state: CliState) -> None:
     config = state.config(create=True)  # the first step on a new instance
     alembic_upgrade(config.database_url, column_key_file=config.instance_dir / COLUMN_KEY_FILE)
     click.echo("Database schema is up to date.")
+    # An instance upgraded from one GnuPG home for all gets one per process.
+    for path in split_keyring(config):
+        click.echo(f"Made {path} from the former single GnuPG home.")

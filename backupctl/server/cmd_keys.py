@@ -18,6 +18,7 @@ from backupctl._common import (
     is_development_key,
     read_passphrase_file,
 )
+from composition.homes import sealing_keyrings
 from composition.runtime import read_submission_fingerprint
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import (
@@ -67,7 +68,8 @@ def generate(home: Path, rsa: bool, passphrase_file: Path | None) -> None:
     The secret half never leaves HOME. Export the public half with `backupctl keys
     export` and load it on the server with `backupctl keys load`.
     """
-    if _is_instance(home.expanduser().resolve().parent):
+    # Any ancestor: a server home is <instance>/gnupg/<side>.
+    if any(_is_instance(parent) for parent in home.expanduser().resolve().parents):
         raise click.ClickException(
             f"{home} is inside a server instance: the secret key must never be there"
         )
@@ -138,7 +140,8 @@ def load(state: CliState, public_key: Path, replace: bool) -> None:
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{public_key}: not an ASCII-armored public key") from exc
     config = state.config(create=True)  # a first step on a new instance, like db upgrade
-    keyring = GpgKeyring(config.gnupg_home)
+    keyrings = sealing_keyrings(config)
+    keyring = keyrings[0]
     _check_candidate(keyring, armored)
     if (config.instance_dir / SUBMISSION_KEY_FILE).exists() and not replace:
         current = read_submission_fingerprint(config.instance_dir)
@@ -146,7 +149,9 @@ def load(state: CliState, public_key: Path, replace: bool) -> None:
             f"a submission key is already loaded ({fingerprint_groups(current)}): "
             "pass --replace to replace it"
         )
-    fingerprint = load_submission_key(config.instance_dir, keyring, armored)
+    # Into each home that seals: the source interface's and the reviewer interface's.
+    for each in keyrings:
+        fingerprint = load_submission_key(config.instance_dir, each, armored)
     click.echo(f"Submission key loaded: {fingerprint_groups(fingerprint)}")
     click.echo("Check this fingerprint, read aloud, against the workstation's.")
     if is_development_key(keyring, fingerprint):
@@ -177,9 +182,10 @@ def show(state: CliState) -> None:
     """Show the instance's submission key fingerprint, in groups of 4."""
     config = state.config()
     fingerprint = read_submission_fingerprint(config.instance_dir)
-    keyring = GpgKeyring(config.gnupg_home)
+    keyrings = sealing_keyrings(config)
+    keyring = keyrings[0]
     click.echo(fingerprint_groups(fingerprint))
-    if not keyring.has_public_key(fingerprint):
+    if not all(each.has_public_key(fingerprint) for each in keyrings):
         raise click.ClickException("the submission public key is not in the server keyring")
     if is_development_key(keyring, fingerprint):
         development_key_banner(config.instance_dir)

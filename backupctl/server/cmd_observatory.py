@@ -40,7 +40,8 @@ def import_command(state: CliState, document: Path, signature: Path | None) -> N
         raise click.ClickException(f"no signature: {signature.name} is missing")
     config = state.config()
     fingerprint = read_submission_fingerprint(config.instance_dir)
-    public_key = GpgKeyring(config.gnupg_home, config.gpg_binary).export_public(fingerprint)
+    keyring = GpgKeyring(config.gnupg_home("journalist"), config.gpg_binary)
+    public_key = keyring.export_public(fingerprint)
     engine = make_engine(config.database_url)
     try:
         with make_session_factory(engine)() as db, unit_of_work(db):

@@ -28,7 +28,7 @@ def sweep(state: CliState, older_than: int) -> None:
     config = state.config()
     # Sweeping reads the database and the store only; the client is never connected.
     redis = Redis.from_url(config.redis_url or f"unix://{private_redis_socket(config)}")
-    runtime = build_runtime(config, redis=redis)
+    runtime = build_runtime(config, redis=redis, side="worker")
     try:
         removed = jobs.sweep_store(runtime, older_than_seconds=older_than)
     finally:

@@ -26,7 +26,7 @@ def worker(state: CliState, burst: bool) -> None:
     # Only this process reads the notification secrets: fail now if they are missing.
     notifications.check_worker_secrets(config)
     redis = Redis.from_url(redis_url_for(config))
-    runtime = build_runtime(config, redis=redis)
+    runtime = build_runtime(config, redis=redis, side="worker")
     # The worker runs jobs in this process (jobs.worker), each given `runtime`.
     # Job descriptions and ids carry source and submission ids: RQ logs them at INFO,
     # so the worker logs from WARNING up (a failing job is still reported).

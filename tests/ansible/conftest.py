@@ -154,10 +154,12 @@ def ansible_playbook(
     return Apply(output, ok, changed, failed, seconds)
 
 
-# The gpg-agent that backupctl (run by the playbook and the checks) leaves in the target.
+# The gpg-agents that backupctl (run by the playbook and the checks) leaves in the
+# target: one per process's GnuPG home.
 STOP_SERVICE_AGENT = (
-    "runuser", "-u", "backup", "--",
-    "gpgconf", "--homedir", "/var/lib/backup/gnupg", "--kill", "gpg-agent",
+    "runuser", "-u", "backup", "--", "sh", "-c",
+    "for side in source journalist worker; do"
+    " gpgconf --homedir /var/lib/backup/gnupg/$side --kill gpg-agent; done",
 )  # fmt: skip
 
 

@@ -87,8 +87,13 @@ EXPECTED_UNIX_LISTENERS = {
     "/var/run/postgresql/.s.PGSQL.5432",
     "/run/tor/control",
 }
+# One agent per process's GnuPG home.
 GPG_AGENT_SOCKETS = {
-    f"/var/lib/backup/gnupg/S.gpg-agent{suffix}" for suffix in ("", ".extra", ".browser", ".ssh")
+    side: {
+        f"/var/lib/backup/gnupg/{side}/S.gpg-agent{suffix}"
+        for suffix in ("", ".extra", ".browser", ".ssh")
+    }
+    for side in ("source", "journalist", "worker")
 }
 
 
@@ -300,10 +305,12 @@ class TestRunningServer:
         assert live.booted.udp_bound() == set()
         unix = live.booted.unix_listening()
         ours = {path for path in unix if not path.startswith(SYSTEMD_SOCKETS)}
-        # The service user's gpg-agent (started on demand by the apps and backupctl, to
-        # open account keys): sockets in the instance's GnuPG home, 0700, its user only.
-        agent = ours & GPG_AGENT_SOCKETS
-        assert agent in (set(), GPG_AGENT_SOCKETS), sorted(agent)
+        # The gpg-agent of each process's GnuPG home (started by the apps, the worker
+        # and backupctl): sockets in that home, 0700, its user only.
+        agent = set()
+        for sockets in GPG_AGENT_SOCKETS.values():
+            assert ours & sockets in (set(), sockets), sorted(ours & sockets)
+            agent |= ours & sockets
         assert ours - agent == EXPECTED_UNIX_LISTENERS, (
             "\n".join(sorted(unix))
             + "\n"
@@ -361,6 +368,30 @@ class TestRunningServer:
                 check=False,
             )  # fmt: skip
             assert sorted(found.split()) == files, unit
+
+    def test_each_process_keeps_its_keys_in_its_own_home(self, live: Live) -> None:
+        """docs/deploy.md, "Keys per process": the source's reply key (made by the source
+        app at the submission) has its secret half in the source app's home only, the
+        first admin's account key in the reviewer app's only; the worker's home holds
+        none; both sealing homes hold the submission public key."""
+        reply = live.psql("SELECT reply_key_fingerprint FROM sources").strip()
+        account = live.psql("SELECT fingerprint FROM account_keys").strip()
+        listed: dict[tuple[str, str], set[str]] = {}
+        for side in ("source", "journalist", "worker"):
+            for option in ("--list-keys", "--list-secret-keys"):
+                out = live.booted.run(
+                    "runuser", "-u", "backup", "--", "gpg", "--batch", "--with-colons",
+                    "--homedir", f"/var/lib/backup/gnupg/{side}", option,
+                    check=False,
+                )  # fmt: skip
+                rows = [line.split(":") for line in out.splitlines()]
+                listed[side, option] = {row[9] for row in rows if row[0] == "fpr"}
+        secret = {side: listed[side, "--list-secret-keys"] for side in ("source", "journalist")}
+        assert reply in secret["source"] and reply not in secret["journalist"]
+        assert account in secret["journalist"] and account not in secret["source"]
+        assert listed["worker", "--list-secret-keys"] == set()
+        for side in ("source", "journalist"):
+            assert live.submission_fingerprint in listed[side, "--list-keys"], side
 
     def test_apps_answer_only_to_their_onion_host(self, live: Live) -> None:
         source_host = live.onion_host("source")

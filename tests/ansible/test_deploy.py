@@ -150,7 +150,10 @@ class TestUsersAndFiles:
         )
         assert "backup" in redis_members.split(",")
 
-    @pytest.mark.parametrize("sub", ["", "store", "gnupg", "log", "run"])
+    @pytest.mark.parametrize(
+        "sub",
+        ["", "store", "gnupg", "gnupg/source", "gnupg/journalist", "gnupg/worker", "log", "run"],
+    )
     def test_instance_directories_are_owner_only(self, deployed: Deployed, sub: str) -> None:
         path = deployed.path(f"/var/lib/backup/{sub}")
         assert _mode(path) == 0o700
@@ -230,30 +233,51 @@ class TestApplication:
 class TestNoSecretKey:
     """The server holds the submission key's public half only."""
 
-    def test_server_keyring_holds_account_keys_only(
-        self, deployed: Deployed, tmp_path: Path
-    ) -> None:
-        """Its only secret keys are reviewer account keys (the first admin's, made at its
-        creation, locked with a passphrase derived from the admin's), named by uuid."""
-        home = tmp_path / "gnupg"  # a copy: gpg writes to the home it reads
+    @staticmethod
+    def _listed(deployed: Deployed, tmp_path: Path, side: str, *options: str) -> list[list[str]]:
+        home = tmp_path / side  # a copy: gpg writes to the home it reads
         shutil.copytree(  # without the agent's sockets
-            deployed.path("/var/lib/backup/gnupg"), home, ignore=shutil.ignore_patterns("S.*")
+            deployed.path(f"/var/lib/backup/gnupg/{side}"),
+            home,
+            ignore=shutil.ignore_patterns("S.*"),
         )
         try:
             listed = subprocess.run(
-                ["gpg", "--homedir", str(home), "--batch", "--with-colons", "--list-secret-keys"],
+                ["gpg", "--homedir", str(home), "--batch", "--with-colons", *options],
                 capture_output=True,
                 text=True,
                 check=True,
             ).stdout.splitlines()
         finally:
             kill_agent(home)
-        fields = [line.split(":") for line in listed]
+        return [line.split(":") for line in listed]
+
+    def test_server_keyring_holds_account_keys_only(
+        self, deployed: Deployed, tmp_path: Path
+    ) -> None:
+        """The reviewer interface's home: its only secret keys are reviewer account keys
+        (the first admin's, made at its creation, locked with a passphrase derived from
+        the admin's), named by uuid; it holds the submission public key."""
+        fields = self._listed(deployed, tmp_path, "journalist", "--list-secret-keys")
         secret = [f[9] for f in fields if f[0] == "fpr"]
         names = [f[9] for f in fields if f[0] == "uid"]
         assert deployed.submission_fingerprint not in secret
         assert len(names) == 1, names  # the first admin's account key, nothing else
         assert re.fullmatch(r"BackUp account [0-9a-f-]{36}", names[0]), names
+
+    @pytest.mark.parametrize("side", ["source", "journalist"])
+    def test_each_sealing_home_holds_the_submission_public_key(
+        self, deployed: Deployed, tmp_path: Path, side: str
+    ) -> None:
+        fields = self._listed(deployed, tmp_path, side, "--list-keys")
+        assert deployed.submission_fingerprint in [f[9] for f in fields if f[0] == "fpr"]
+
+    @pytest.mark.parametrize("side", ["source", "worker"])
+    def test_no_account_key_outside_the_reviewer_home(
+        self, deployed: Deployed, tmp_path: Path, side: str
+    ) -> None:
+        """No source yet: the source interface's and the worker's homes hold no secret."""
+        assert self._listed(deployed, tmp_path, side, "--list-secret-keys") == []
 
     def test_no_secret_key_anywhere(self, deployed: Deployed) -> None:
         names = {f"{grip}.key" for grip in deployed.secret_keygrips}

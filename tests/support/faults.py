@@ -50,6 +50,7 @@ from keys.gpg import GpgKeyring, kill_agent
 from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, descendants, make_instance_root, run_env
 from tests.support.servers import free_port
+from vault.config import KEYRING_SIDES
 from vault.db import make_engine, make_session_factory
 from vault.models import Reply, Source, Submission
 from vault.services import deletion
@@ -116,7 +117,8 @@ def instance_root() -> Iterator[Path]:
     """A short-pathed instance directory (gpg-agent sockets), removed afterwards."""
     root = make_instance_root()
     yield root / "instance"
-    kill_agent(root / "instance" / "gnupg")
+    for side in KEYRING_SIDES:
+        kill_agent(root / "instance" / "gnupg" / side)
     kill_agent(root / "instance" / DEV_WORKSTATION_HOME)
     shutil.rmtree(root, ignore_errors=True)
 

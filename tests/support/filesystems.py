@@ -91,7 +91,7 @@ def runtime_on_small_store(
             yield runtime
         finally:
             runtime.engine.dispose()
-            kill_agent(config.gnupg_home)
+            kill_agent(runtime.keyring.home)
 
 
 def fill_to(runtime: Runtime, headroom: int) -> Path:

@@ -30,6 +30,7 @@ from vault.models.receipt import CustodyReceipt
 from vault.models.referral_seen import ReferralSeen
 from vault.models.release import ObservatoryRelease
 from vault.models.reply import Reply, ReplyCopy, ReplySealer, SeenReply
+from vault.models.retired_key import RetiredKey
 from vault.models.reviewer import Reviewer, Role
 from vault.models.source import Source
 from vault.models.submission import SeenSubmission, Submission, SubmissionKind, UnreadSubmission
@@ -68,6 +69,7 @@ __all__ = [
     "Reply",
     "ReplyCopy",
     "ReplySealer",
+    "RetiredKey",
     "Reviewer",
     "Role",
     "SeenReply",

@@ -38,6 +38,10 @@ class AccountKey(Base):
     fingerprint: Mapped[str] = mapped_column(String(FINGERPRINT_LENGTH), unique=True)
     # Random, per key: the key passphrase is HMAC(salt, login passphrase).
     salt: Mapped[str] = mapped_column(String(SALT_LENGTH))
+    # The armored public half: the source interface, whose GnuPG home is not the
+    # reviewer interface's, imports it from here to seal care requests to the account.
+    # NULL: made before the homes were split (each home got a copy of it then).
+    public_key: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

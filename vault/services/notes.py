@@ -46,7 +46,7 @@ from vault.errors import VaultError
 from vault.models import AccountKey, CaseNote, Reviewer, Role
 from vault.models.note import canonical_recipients
 from vault.ports import Keyring
-from vault.services import audit, cases
+from vault.services import audit, cases, key_retirement
 from vault.services.resealing import (
     account_fingerprint,
     is_reader,
@@ -119,6 +119,8 @@ def create_account_key(
         # the others it was sealed to and by the workstation.
         old_fingerprint = old.fingerprint
         after_commit(db, lambda: keyring.delete_key(old_fingerprint))
+        # The source interface imported its public half to seal care requests to it.
+        key_retirement.retire(db, old_fingerprint, ["source"])
         db.delete(old)
         db.flush()
     salt = secrets.token_hex(32)
@@ -126,7 +128,9 @@ def create_account_key(
     # The key's user id names the account by uuid only, never by username.
     fingerprint = keyring.generate_reply_key(f"BackUp account {reviewer.uuid}", derived)
     on_rollback(db, lambda: keyring.delete_key(fingerprint))
-    db.add(AccountKey(reviewer_id=reviewer.id, fingerprint=fingerprint, salt=salt))
+    key = AccountKey(reviewer_id=reviewer.id, fingerprint=fingerprint, salt=salt)
+    key.public_key = keyring.export_public(fingerprint)
+    db.add(key)
     audit.record(db, actor, "account_key_created", "reviewer", reviewer.uuid)
     return derived
 

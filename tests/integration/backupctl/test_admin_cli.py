@@ -145,7 +145,7 @@ def test_create_makes_the_account_key(instance: Path) -> None:
             fingerprint, salt = key.fingerprint, key.salt
     finally:
         engine.dispose()
-    keyring = GpgKeyring(config.gnupg_home, config.gpg_binary)
+    keyring = GpgKeyring(config.gnupg_home("journalist"), config.gpg_binary)
     sealed = keyring.seal_bytes(b"probe", [fingerprint])
     assert keyring.open_bytes(sealed, notes.key_passphrase(salt, passphrase)) == b"probe"
     assert_no_leak(

@@ -35,7 +35,7 @@ from tests.support.product import (
 )
 from tests.support.servers import free_port
 from vault import codenames, notifications
-from vault.config import Secrets, SourceSecrets, load_config
+from vault.config import KEYRING_SIDES, Secrets, SourceSecrets, load_config
 from vault.db import make_engine, make_session_factory
 from vault.services import deletion, sources
 from vault.transaction import unit_of_work
@@ -46,7 +46,8 @@ def instance() -> Iterator[Path]:
     root = make_instance_root()
     path = root / "instance"
     yield path
-    kill_agent(path / "gnupg")
+    for side in KEYRING_SIDES:
+        kill_agent(path / "gnupg" / side)
     kill_agent(path / "dev-workstation-gnupg")
     shutil.rmtree(root, ignore_errors=True)
 
@@ -76,7 +77,7 @@ def test_run_from_nothing_then_stop(instance: Path, tmp_path: Path) -> None:
         # A development key: public half on the server, secret half beside it, apart.
         fingerprint = (instance / SUBMISSION_KEY_FILE).read_text().strip()
         assert len(fingerprint) == 40
-        server = GpgKeyring(instance / "gnupg")
+        server = GpgKeyring(instance / "gnupg" / "source")
         assert server.has_public_key(fingerprint)
         assert not server.has_secret_key(fingerprint)
         dev_home = instance / "dev-workstation-gnupg"
@@ -202,7 +203,10 @@ def test_an_instance_from_before_the_split_keeps_its_sources(
     engine = make_engine(base.database_url)
     with make_session_factory(engine)() as db, unit_of_work(db):
         sources.create_source(
-            db, GpgKeyring(base.gnupg_home), replace(base, secrets=Secrets(source=old)), codename
+            db,
+            GpgKeyring(base.gnupg_home("source")),
+            replace(base, secrets=Secrets(source=old)),
+            codename,
         )
     engine.dispose()
 

@@ -23,6 +23,7 @@ from keys.gpg import kill_agent
 from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, descendants, make_instance_root, run_env
 from tests.support.servers import free_port
+from vault.config import KEYRING_SIDES
 
 MARKER = b"CRASH-MARKER-5d1e"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -32,7 +33,8 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def instance() -> Iterator[Path]:
     root = make_instance_root()
     yield root / "instance"
-    kill_agent(root / "instance" / "gnupg")
+    for side in KEYRING_SIDES:
+        kill_agent(root / "instance" / "gnupg" / side)
     kill_agent(root / "instance" / "dev-workstation-gnupg")
     shutil.rmtree(root, ignore_errors=True)
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from backupctl.cli import main
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import SUBMISSION_KEY_FILE, fingerprint_groups
+from vault.config import KEYRING_SIDES
 
 PASSPHRASE = "correct horse battery staple ceremony"
 
@@ -28,7 +29,8 @@ def ws_home(tmp_path: Path) -> Iterator[Path]:
 def instance(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "instance"
     yield path
-    kill_agent(path / "gnupg")
+    for side in KEYRING_SIDES:
+        kill_agent(path / "gnupg" / side)
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ class TestKeysCeremony:
         assert loaded.exit_code == 0, loaded.output
         assert fingerprint_groups(fingerprint) in loaded.output
         assert (instance / SUBMISSION_KEY_FILE).read_text().strip() == fingerprint
-        server = GpgKeyring(instance / "gnupg")
+        server = GpgKeyring(instance / "gnupg" / "source")
         assert server.has_public_key(fingerprint)
         assert not server.has_secret_key(fingerprint)
 
@@ -121,7 +123,7 @@ class TestKeysCeremony:
                 "keys",
                 "generate",
                 "--home",
-                str(instance / "gnupg"),
+                str(instance / "gnupg" / "journalist"),
                 "--passphrase-file",
                 str(passphrase_file),
             ],
@@ -238,7 +240,7 @@ class TestSecretKeyRefused:
         result = runner.invoke(main, ["--instance", str(instance), "keys", "load", str(secret)])
         assert result.exit_code == 1
         assert "refusing a secret key" in result.output or "not an ASCII-armored" in result.output
-        server = GpgKeyring(instance / "gnupg")
+        server = GpgKeyring(instance / "gnupg" / "source")
         assert not server.has_secret_key(fingerprint)
         assert not server.has_public_key(fingerprint)
         assert not (instance / SUBMISSION_KEY_FILE).exists()
@@ -256,7 +258,7 @@ class TestSecretKeyRefused:
         result = runner.invoke(main, ["--instance", str(instance), "keys", "load", str(bundle)])
         assert result.exit_code == 1
         assert "refusing a secret key" in result.output
-        assert not GpgKeyring(instance / "gnupg").has_public_key(fingerprint)
+        assert not GpgKeyring(instance / "gnupg" / "source").has_public_key(fingerprint)
 
 
 @pytest.mark.skipif(

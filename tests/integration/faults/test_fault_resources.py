@@ -28,6 +28,7 @@ from tests.support.faults import (
 )
 from tests.support.reliability import record
 from tests.support.servers import RedisServer
+from vault.config import KEYRING_SIDES
 
 pytestmark = pytest.mark.reliability
 MARKER = "RESOURCE-MARKER-93fa"
@@ -153,7 +154,8 @@ def test_gpg_failing(instance: Path, tmp_path: Path, fault_redis: RedisServer) -
             outcomes.append(back)
 
         # The server keyring's agent killed: gpg starts a new one on next use.
-        kill_agent(instance / "gnupg")
+        for side in KEYRING_SIDES:
+            kill_agent(instance / "gnupg" / side)
         seconds, back = wait_until_back(product, MARKER)
         recoveries.append(seconds)
         outcomes.append(back)

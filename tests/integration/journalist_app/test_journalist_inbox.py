@@ -263,6 +263,7 @@ def test_delete_source_through_the_worker(analyst_client: FlaskClient, runtime: 
     _work(runtime)
     assert source_row(runtime, source.uuid) is None
     assert not runtime.store.source_dir(source.uuid).exists()
+    runtime.purge_retired_keys()  # the home's own process removes the retired key
     assert not runtime.keyring.has_public_key(fingerprint)
     with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Reply)) == 0

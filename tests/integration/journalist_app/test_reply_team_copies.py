@@ -12,7 +12,7 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from composition.runtime import Runtime
 from keys.gpg import GpgKeyring
@@ -343,12 +343,20 @@ def test_a_partners_reply_is_read_by_the_analysts_with_its_organisation(
 def test_a_team_copy_that_cannot_be_sealed_never_holds_the_reply_back(
     app: Flask, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A reader's key missing from the keyring fails the team copy only: the source still
-    gets the reply, the page says there is no team copy, the log names the error type."""
+    """A reader's key missing from the keyring (and from the database, as for a key made
+    before account keys kept their public half) fails the team copy only: the source
+    still gets the reply, the page says there is no team copy, the log names the error
+    type."""
     caplog.set_level(logging.DEBUG)
     gone = make_account(runtime, "analyst2")
     _client(app, gone)  # its key is made at login...
-    runtime.keyring.delete_key(_fingerprint(runtime, gone))  # ...and then lost
+    fingerprint = _fingerprint(runtime, gone)
+    runtime.keyring.delete_key(fingerprint)  # ...and then lost
+    with runtime.session_factory() as db:
+        db.execute(
+            update(AccountKey).where(AccountKey.fingerprint == fingerprint).values(public_key=None)
+        )
+        db.commit()
     author = _client(app, make_account(runtime, "analyst1"))
     source = make_source(runtime)
     _reply(author, source, MARKER)

@@ -16,6 +16,7 @@ from keys.gpg import kill_agent
 from tests.support.product import Run, make_instance_root, run_env
 from tests.support.servers import free_port
 from tests.support.serving import serve_factory
+from vault.config import KEYRING_SIDES
 
 HOST = "127.0.0.1"
 # A page must answer within this while slow clients hold connections: a functional
@@ -52,7 +53,8 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
         yield Product(instance, source_port, journalist_port)
     finally:
         run.stop(signal.SIGTERM)
-        kill_agent(instance / "gnupg")
+        for side in KEYRING_SIDES:
+            kill_agent(instance / "gnupg" / side)
         kill_agent(instance / "dev-workstation-gnupg")
         shutil.rmtree(root, ignore_errors=True)
 

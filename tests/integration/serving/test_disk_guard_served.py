@@ -25,6 +25,7 @@ from tests.support.filesystems import MIB, ballast, free_bytes, small_filesystem
 from tests.support.product import Run, make_instance_root, run_env
 from tests.support.servers import free_port
 from tests.support.slow_client import Answer, paced_upload
+from vault.config import KEYRING_SIDES
 from web_shared.security import SECURITY_HEADERS, pages_csp
 
 HOST = "127.0.0.1"
@@ -62,7 +63,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             yield Served(store, source_port)
         finally:
             run.stop(signal.SIGTERM)
-            kill_agent(instance / "gnupg")
+            for side in KEYRING_SIDES:
+                kill_agent(instance / "gnupg" / side)
             kill_agent(instance / "dev-workstation-gnupg")
     shutil.rmtree(root, ignore_errors=True)
 

@@ -53,7 +53,7 @@ def pressed_runtime(
     load_submission_key(config.instance_dir, rt.keyring, submission_key[0].public_armored)
     yield rt
     rt.engine.dispose()
-    kill_agent(config.gnupg_home)
+    kill_agent(rt.keyring.home)
 
 
 def _fill(redis: Redis) -> int:

@@ -113,6 +113,8 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
         assert db.scalar(select(func.count()).select_from(Submission)) == 0
         assert db.scalar(select(func.count()).select_from(Reply)) == 0
     assert not runtime.store.source_dir(source.uuid).exists()
+    # The worker retired the reply key; the process whose home holds it removes it.
+    assert runtime.purge_retired_keys() == 1
     assert not runtime.keyring.has_public_key(source.reply_key_fingerprint)
     # Running the job again finds nothing to do: nothing is deleted twice.
     assert jobs.delete_source(runtime, source.uuid) is False
