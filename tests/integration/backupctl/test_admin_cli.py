@@ -17,7 +17,7 @@ from tests.support.leaks import assert_no_leak
 from vault.column_key import COLUMN_KEY_FILE, TOTP_SECRET, ColumnKey
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
-from vault.models import AccountKey, Reviewer, Role
+from vault.models import AccountKey, AuditEvent, Reviewer, Role
 from vault.services import notes
 
 
@@ -151,3 +151,35 @@ def test_create_makes_the_account_key(instance: Path) -> None:
     assert_no_leak(
         (passphrase, notes.key_passphrase(salt, passphrase)), files=[instance], engine=None
     )
+
+
+def test_reset_totp_after_the_column_key_is_lost(instance: Path) -> None:
+    """The console's way back in: the column key is gone, so no TOTP secret opens; the
+    admin's is reset from the console, sealed under the new key, and the reset audited."""
+    args = ["--instance", str(instance), "admin"]
+    created = CliRunner().invoke(main, [*args, "create", "amani", "--role", "admin"])
+    assert created.exit_code == 0, created.output
+    before = _reviewer(instance, "amani")
+    assert before is not None
+    (instance / COLUMN_KEY_FILE).unlink()
+
+    missing = CliRunner().invoke(main, [*args, "reset-totp", "nobody"])
+    assert missing.exit_code == 1 and "no reviewer named 'nobody'" in missing.output
+
+    reset = CliRunner().invoke(main, [*args, "reset-totp", " Amani "])
+    assert reset.exit_code == 0, reset.output
+    [uri] = re.findall(r"otpauth://\S+", reset.output)
+    printed = pyotp.parse_uri(uri)
+    after = _reviewer(instance, "amani")
+    assert after is not None and after.otp_secret_sealed != before.otp_secret_sealed
+    key = ColumnKey.load(instance / COLUMN_KEY_FILE)  # made again at first use
+    secret = key.open(after.otp_secret_sealed, TOTP_SECRET, after.uuid)
+    assert printed.secret == secret and " ".join(re.findall(".{1,4}", secret)) in reset.output
+    assert after.last_totp_step == 0
+    engine = make_engine(load_config({"BACKUP_INSTANCE_DIR": str(instance)}).database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            event = db.scalars(select(AuditEvent).where(AuditEvent.action == "totp_reset")).one()
+            assert event.actor_id is None and event.object_uuid == after.uuid
+    finally:
+        engine.dispose()
