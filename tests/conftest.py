@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from redis import Redis
 
+from composition.homes import sealing_keyrings
 from composition.runtime import Runtime, build_runtime
 from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import GeneratedKey, generate_submission_key, load_submission_key
@@ -158,10 +159,15 @@ def runtime(
     """A migrated database, the submission public key loaded, a real Redis."""
     upgrade(config.database_url)
     rt = build_runtime(config, redis=redis)
-    load_submission_key(config.instance_dir, rt.keyring, submission_key[0].public_armored)
+    # Into each home that seals, as `backupctl keys load` does: the source interface's
+    # (served apps, the source app's runtime) and the reviewer interface's (this one).
+    homes = sealing_keyrings(config)
+    for keyring in homes:
+        load_submission_key(config.instance_dir, keyring, submission_key[0].public_armored)
     yield rt
     rt.engine.dispose()
-    kill_agent(rt.keyring.home)
+    for home in {rt.keyring.home, *(keyring.home for keyring in homes)}:
+        kill_agent(home)
 
 
 @pytest.fixture
