@@ -24,6 +24,7 @@ CUSTODY_COMMANDS = (
     "backupctl custody decrypt",
     "backupctl custody judicial",
     "backupctl custody verify",
+    "backupctl custody seal",
 )
 
 
