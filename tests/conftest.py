@@ -15,11 +15,11 @@ import psycopg
 import pytest
 from redis import Redis
 
-from composition.homes import sealing_keyrings
 from composition.runtime import Runtime, build_runtime
 from keys.gpg import GpgKeyring, kill_agent
-from keys.lifecycle import GeneratedKey, generate_submission_key, load_submission_key
+from keys.lifecycle import GeneratedKey, generate_submission_key
 from tests.support.servers import postgres_server, redis_server
+from tests.support.submission_key import load_into_sealing_homes, stop_agents
 from vault.config import INTERFACES, SECRETS_DIR, Config, ScryptParams, Secrets, load_config
 from vault.migrate import upgrade
 
@@ -159,15 +159,11 @@ def runtime(
     """A migrated database, the submission public key loaded, a real Redis."""
     upgrade(config.database_url)
     rt = build_runtime(config, redis=redis)
-    # Into each home that seals, as `backupctl keys load` does: the source interface's
-    # (served apps, the source app's runtime) and the reviewer interface's (this one).
-    homes = sealing_keyrings(config)
-    for keyring in homes:
-        load_submission_key(config.instance_dir, keyring, submission_key[0].public_armored)
+    homes = load_into_sealing_homes(config, submission_key[0].public_armored)
     yield rt
     rt.engine.dispose()
-    for home in {rt.keyring.home, *(keyring.home for keyring in homes)}:
-        kill_agent(home)
+    kill_agent(rt.keyring.home)
+    stop_agents(homes)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from redis import Redis
 
 from composition.runtime import Runtime, build_runtime
 from keys.gpg import kill_agent
-from keys.lifecycle import load_submission_key
+from tests.support.submission_key import load_into_sealing_homes, stop_agents
 from vault.config import Config, DiskReserve
 from vault.migrate import upgrade
 
@@ -86,12 +86,13 @@ def runtime_on_small_store(
         guarded = replace(config, disk_reserve=reserve, max_upload_bytes=64 * MIB)
         upgrade(guarded.database_url)
         runtime = build_runtime(guarded, redis=redis)
-        load_submission_key(config.instance_dir, runtime.keyring, public_key)
+        homes = load_into_sealing_homes(config, public_key)
         try:
             yield runtime
         finally:
             runtime.engine.dispose()
             kill_agent(runtime.keyring.home)
+            stop_agents(homes)
 
 
 def fill_to(runtime: Runtime, headroom: int) -> Path:
