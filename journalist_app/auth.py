@@ -111,49 +111,34 @@ def _unlock_notes_key(reviewer: Reviewer, passphrase: str) -> None:
     _reseal(reviewer, key)
 
 
+# One batch at login, shared in this order: care requests first, since someone may be
+# waiting on one.
+_RESEALERS = (
+    care.reseal_pending_care,
+    notes.reseal_pending_notes,
+    team_replies.reseal_pending_copies,
+    referral_messages.reseal_pending_messages,
+    guidance.reseal_pending,
+)
+
+
 def _reseal(reviewer: Reviewer, key: str) -> None:
-    """Re-seal a bounded batch of older notes, replies' team copies, referral messages,
-    legal guidance and care requests this account can open to today's readers (vault.services.notes,
-    vault.services.team_replies, vault.services.care); a failure never costs the login."""
+    """Re-seal a bounded batch of what this account can open (care requests, notes,
+    replies' team copies, referral messages, legal guidance) to today's readers; a
+    failure never costs the login."""
     rt = runtime()
     try:
         with savepoint(db()):  # a failure undoes the re-sealing only, never the login
-            # Care requests first: they are the ones someone may be waiting on.
-            done = care.reseal_pending_care(
-                db(), rt.keyring, reviewer, key, rt.submission_fingerprint, limit=notes.RESEAL_BATCH
-            )
-            done += notes.reseal_pending_notes(
-                db(),
-                rt.keyring,
-                reviewer,
-                key,
-                rt.submission_fingerprint,
-                limit=notes.RESEAL_BATCH - done,
-            )
-            done += team_replies.reseal_pending_copies(
-                db(),
-                rt.keyring,
-                reviewer,
-                key,
-                rt.submission_fingerprint,
-                limit=notes.RESEAL_BATCH - done,
-            )
-            done += referral_messages.reseal_pending_messages(
-                db(),
-                rt.keyring,
-                reviewer,
-                key,
-                rt.submission_fingerprint,
-                limit=notes.RESEAL_BATCH - done,
-            )
-            guidance.reseal_pending(
-                db(),
-                rt.keyring,
-                reviewer,
-                key,
-                rt.submission_fingerprint,
-                limit=notes.RESEAL_BATCH - done,
-            )
+            done = 0
+            for reseal in _RESEALERS:
+                done += reseal(
+                    db(),
+                    rt.keyring,
+                    reviewer,
+                    key,
+                    rt.submission_fingerprint,
+                    limit=notes.RESEAL_BATCH - done,
+                )
     except Exception as exc:
         # Best effort: a database or gpg failure here must not turn a verified login
         # into an error page; the next login or read tries again. Logged by type only.
