@@ -119,11 +119,9 @@ def import_release() -> ResponseReturnValue:
             verify=verify_release,
         )
     except releases.ReleaseRefusedError as exc:
-        db().commit()  # the refusal is audited
         flash(_refusal(exc), "error")
         found = releases.visible_releases(db(), current_reviewer())
         return _index(found, form), 400
-    db().commit()
     flash(_("Release imported: its signature is good."), "success")
     return redirect(url_for("observatory.show", release_uuid=release.uuid))
 
@@ -236,7 +234,6 @@ def publish(release_uuid: str) -> ResponseReturnValue:
     reviewer = current_reviewer()
     release = releases.get_release(db(), reviewer, release_uuid)
     changed = releases.publish(db(), reviewer, release, form.published.data == "1")
-    db().commit()
     if changed:
         flash(
             _("Published to partners.")

@@ -56,7 +56,7 @@ def import_command(state: CliState, document: Path, signature: Path | None) -> N
                     verify=verify_release,
                 )
             except releases.ReleaseRefusedError as exc:
-                db.commit()  # the refusal is audited, though the command fails
+                # The refusal is audited all the same (kept through the rollback).
                 raise click.ClickException(f"REFUSED: {exc}") from exc
             click.echo(f"release {release.uuid} imported (signed by {fingerprint})")
     finally:

@@ -61,8 +61,11 @@ def record_refusal(
     action: str,
     object_type: str | None = None,
     object_uuid: str | None = None,
+    detail: Detail | None = None,
 ) -> None:
     """Record a refusal (a denied access, a failed login) so that it outlives the
     transaction that fails with it (`vault.transaction.keep_refusal`): it is written when
     the caller ends the transaction, with the work or alone after the rollback."""
-    keep_refusal(db, lambda session: record(session, actor, action, object_type, object_uuid))
+    keep_refusal(
+        db, lambda session: record(session, actor, action, object_type, object_uuid, detail)
+    )

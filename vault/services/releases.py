@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from vault.db import utcnow
 from vault.errors import NotFoundError, VaultError
 from vault.models import ObservatoryRelease, Reviewer, Role
-from vault.services.audit import record
+from vault.services.audit import record, record_refusal
 
 __all__ = [
     "MAX_RELEASE_BYTES",
@@ -126,7 +126,8 @@ def import_release(
 
 
 def _refused(db: Session, actor: Reviewer | None, reason: str) -> None:
-    record(
+    # Kept through the rollback of the request or command the refusal fails.
+    record_refusal(
         db, actor, "observatory_release_refused", "observatory_release", None, {"refusal": reason}
     )
 
