@@ -11,15 +11,19 @@ former home's files are then removed, its secret key files overwritten first.
 from __future__ import annotations
 
 import shutil
+import subprocess  # nosec B404
 from collections.abc import Mapping, Set
 from pathlib import Path
 
-import gnupg
-
+from keys.errors import KeysError
 from keys.gpg import kill_agent, prepare_home, shred_file
 
 # What marks a GnuPG home directly in the root (the former layout).
 _LEGACY_MARKS = ("pubring.kbx", "pubring.gpg", "private-keys-v1.d")
+
+
+class KeyringSplitError(KeysError):
+    """A home could not be made to hold only the secret halves its side owns."""
 
 
 def is_legacy_home(root: Path) -> bool:
@@ -51,18 +55,48 @@ def split_legacy_home(
                 n for n in names if n.startswith(("S.", ".")) or n in sides or n.endswith(".lock")
             ],
         )
-        gpg = gnupg.GPG(gnupghome=str(prepare_home(partial)), gpgbinary=binary)
-        wanted = {fp.upper() for fp in fingerprints}
-        for key in gpg.list_keys(secret=True):
-            fingerprint = str(key["fingerprint"]).upper()
-            if fingerprint not in wanted:
-                gpg.delete_keys(fingerprint, secret=True, expect_passphrase=False)
-                (partial / "openpgp-revocs.d" / f"{fingerprint}.rev").unlink(missing_ok=True)
-        kill_agent(partial)
+        _keep_secrets_of(prepare_home(partial), {fp.upper() for fp in fingerprints}, binary)
         partial.rename(home)  # whole or not at all: a crash before leaves no half home
         made.append(home)
     _remove_legacy(root, sides)
     return made
+
+
+def _keep_secrets_of(home: Path, wanted: Set[str], binary: str) -> None:
+    """Remove from `home` every secret key file but those of the keys in `wanted`.
+
+    Works on the files themselves (`private-keys-v1.d/<keygrip>.key`), not through gpg's
+    agent: an agent that cannot start (a socket path too long, a busy machine) would make
+    a deletion fail quietly and leave a secret half in a home that must not hold it.
+    What is kept is checked again afterwards; anything else is an error.
+    """
+    keep = set[str]()
+    listing = subprocess.run(  # nosec B603
+        [binary, "--homedir", str(home), "--batch", "--with-colons", "--with-keygrip", "-k"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    primary: str | None = None
+    expect_primary_fpr = False
+    for line in listing.splitlines():
+        fields = line.split(":")
+        if fields[0] == "pub":
+            primary, expect_primary_fpr = None, True
+        elif fields[0] == "fpr" and expect_primary_fpr:
+            primary, expect_primary_fpr = fields[9].upper(), False
+        elif fields[0] == "grp" and primary in wanted:
+            keep.add(fields[9].upper())
+    private = home / "private-keys-v1.d"
+    for path in sorted(private.glob("*.key")) if private.is_dir() else []:
+        if path.stem.upper() not in keep:
+            shred_file(path)
+    for path in (home / "openpgp-revocs.d").glob("*.rev"):
+        if path.stem.upper() not in wanted:
+            path.unlink()
+    left = {p.stem.upper() for p in private.glob("*.key")} if private.is_dir() else set()
+    if not left <= keep:
+        raise KeyringSplitError(f"{home}: secret key files left that this side does not own")
 
 
 def _remove_legacy(root: Path, sides: Set[str]) -> None:
