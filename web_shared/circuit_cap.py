@@ -15,6 +15,7 @@ count, never what the app is told.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass
 
@@ -75,33 +76,39 @@ def _source_address(line: bytes) -> str | None:
 
 
 class CircuitCounter:
-    """Requests in progress per circuit, in one worker. Used from the worker's main
-    thread only (where requests are dispatched and finished): no lock."""
+    """Requests in progress per circuit, in one worker. Taken on the worker's main
+    thread (where requests are dispatched), released on the request's own thread as
+    soon as its answer is written: hence the lock."""
 
     def __init__(self, cap: int) -> None:
         if cap < 1:
             raise ValueError("a circuit must be allowed one request")
         self.cap = cap
         self._in_progress: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def take(self, circuit: str) -> bool:
         """Count one more request of `circuit`; False (nothing counted) past the cap."""
-        if self._in_progress[circuit] >= self.cap:
-            return False
-        self._in_progress[circuit] += 1
-        return True
+        with self._lock:
+            if self._in_progress[circuit] >= self.cap:
+                return False
+            self._in_progress[circuit] += 1
+            return True
 
     def release(self, circuit: str) -> None:
         """One request of `circuit` finished."""
-        left = self._in_progress[circuit] - 1
-        if left > 0:
-            self._in_progress[circuit] = left
-        else:
-            del self._in_progress[circuit]  # no entry kept for a circuit gone
+        with self._lock:
+            left = self._in_progress[circuit] - 1
+            if left > 0:
+                self._in_progress[circuit] = left
+            else:
+                del self._in_progress[circuit]  # no entry kept for a circuit gone
 
     def in_progress(self, circuit: str) -> int:
-        return self._in_progress.get(circuit, 0)
+        with self._lock:
+            return self._in_progress.get(circuit, 0)
 
     def __len__(self) -> int:
         """How many circuits have a request in progress."""
-        return len(self._in_progress)
+        with self._lock:
+            return len(self._in_progress)

@@ -45,9 +45,10 @@ import json
 import selectors
 import socket
 import struct
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -206,12 +207,45 @@ def _write_deadline(sock: socket.socket, size: int, policy: ServingPolicy) -> It
         sock.settimeout(prior)
 
 
+def _closed_by_client(conn: TConn) -> bool:
+    """A kept-alive connection that became readable because its client closed it: no
+    request can come, so it must not take one of its circuit's slots (a browser closes
+    its old connection as it opens the next: counted, the dying one would refuse the
+    new one). Peeked without blocking or consuming; a new connection is never closed
+    here (its greeting was read)."""
+    if not conn.initialized:
+        return False
+    try:
+        return conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True  # reset: nothing to serve either
+
+
+# The request on this thread releases its circuit's count through this, just before
+# the last bytes of its answer are written (set and cleared by GuardedThreadWorker.handle).
+_answer_ending = threading.local()
+
+
+def _release_before_last_bytes() -> None:
+    release: Callable[[], None] | None = getattr(_answer_ending, "release", None)
+    if release is not None:
+        _answer_ending.release = None
+        release()
+
+
 class _NeutralResponse(wsgi.Response):
     """gunicorn's response with deadlines on its writes, saying `Server: BackUp` instead
-    of `Server: gunicorn`.
+    of `Server: gunicorn`, releasing its circuit's count before its last bytes.
 
     gunicorn treats Server as its own (util.hop_headers): it drops the app's header and
     writes its name, so the apps' value is written here instead.
+
+    The count is released before the last write, not after: a client may send its next
+    request the moment the answer is complete, and must not find the finished request
+    still counted against its circuit (a spurious 503). A slow reader's last write is
+    still bounded by the write deadline.
     """
 
     policy: ServingPolicy = POLICY
@@ -219,14 +253,20 @@ class _NeutralResponse(wsgi.Response):
     def send_headers(self) -> None:
         if self.headers_sent:
             return
+        if self.response_length == 0 or self._omits_body:
+            _release_before_last_bytes()  # the head is the whole answer
         with _write_deadline(self.sock, self.policy.limit_request_field_size, self.policy):
             super().send_headers()
 
     def _emit_body(self, data: bytes) -> None:
+        # write() counted these bytes in `sent` already.
+        if self.response_length is not None and self.sent >= self.response_length:
+            _release_before_last_bytes()
         with _write_deadline(self.sock, len(data), self.policy):
             super()._emit_body(data)
 
     def close(self) -> None:
+        _release_before_last_bytes()  # the final chunk, or a head not yet sent
         with _write_deadline(self.sock, 0, self.policy):
             super().close()
 
@@ -439,7 +479,7 @@ class GuardedThreadWorker(ThreadWorker):
         """Every request reaches a thread through here (new, kept-alive, read-ahead):
         counted against its circuit, or refused at once past the cap."""
         circuit = getattr(conn, _CIRCUIT, None)
-        if circuit is not None:
+        if circuit is not None and not _closed_by_client(conn):
             if not self._circuits.take(circuit):
                 self._refuse_busy(conn)
                 return
@@ -463,7 +503,20 @@ class GuardedThreadWorker(ThreadWorker):
 
     def handle(self, conn: TConn) -> Any:
         """gthread's handle, with the connection's reader guarded before any read and
-        given back the bytes the main thread read."""
+        given back the bytes the main thread read; the circuit's count released here,
+        on this thread, once the answer is written."""
+        # Released before the answer's last bytes (_NeutralResponse), or here at the
+        # latest; not in finish_request: the main thread runs it only when it next
+        # polls, and by then the client may have sent its next request, which would be
+        # counted while the finished one still was (a spurious 503).
+        _answer_ending.release = partial(self._release_circuit, conn)
+        try:
+            return self._handle_guarded(conn)
+        finally:
+            _answer_ending.release = None
+            self._release_circuit(conn)
+
+    def _handle_guarded(self, conn: TConn) -> Any:
         if not conn.initialized:
             conn.sock.setblocking(True)
             conn.init()
@@ -509,10 +562,10 @@ class GuardedThreadWorker(ThreadWorker):
     # --- closing without blocking the main loop ----------------------------------------
 
     def finish_request(self, conn: TConn, fs: Future[Any]) -> None:
-        # Released first: a read-ahead next request is counted again by enqueue_req.
-        if getattr(conn, _COUNTED, False):
-            setattr(conn, _COUNTED, False)
-            self._circuits.release(getattr(conn, _CIRCUIT))
+        # Normally released by `handle` already; a request whose thread never ran
+        # (cancelled at shutdown) is released here. A read-ahead next request is
+        # counted again by enqueue_req.
+        self._release_circuit(conn)
         if getattr(conn, _ABORT, False):
             self.nr_conns -= 1
             _abort(conn.sock)
@@ -522,6 +575,13 @@ class GuardedThreadWorker(ThreadWorker):
             return
         self.nr_conns -= 1
         self._linger(conn.sock)
+
+    def _release_circuit(self, conn: TConn) -> None:
+        # Never concurrent for one connection: `handle` runs before the future is done,
+        # finish_request after it, enqueue_req (which counts) after finish_request.
+        if getattr(conn, _COUNTED, False):
+            setattr(conn, _COUNTED, False)
+            self._circuits.release(getattr(conn, _CIRCUIT))
 
     def _linger(self, sock: socket.socket) -> None:
         """Half-close now; read what the client still sends until it closes too, in the

@@ -7,6 +7,8 @@ Circuits are named by raw PROXY v1 lines, exactly as production tor writes them
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import select
 import socket
 import time
@@ -126,6 +128,23 @@ def test_a_browsers_parallel_requests_are_never_refused(product: Product) -> Non
             sock.close()
     assert sorted(answers) == list(range(len(socks)))
     assert [answer.status for answer in answers.values()] == [200] * len(socks)
+
+
+def test_a_browsers_requests_back_to_back_are_never_refused(product: Product) -> None:
+    """As many connections as Tor Browser opens to a site (6, the cap), one circuit,
+    each sending its next request on a new connection as soon as the last answer
+    arrives and closing the old one: a finished request's count is released before its
+    last bytes are written, and a connection its client closed takes no slot, so the
+    circuit never appears to have more than 6 in progress."""
+    circuit = 0x5_0055
+    clients, rounds = POLICY.circuit_requests, 60
+
+    def browse() -> list[int]:
+        return [_get(product.source_port, circuit).status for _ in range(rounds)]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        statuses = [s for done in pool.map(lambda _: browse(), range(clients)) for s in done]
+    assert statuses == [200] * (clients * rounds), collections.Counter(statuses)
 
 
 def _download(port: int, pause_seconds: float) -> tuple[int, str]:
