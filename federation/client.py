@@ -19,8 +19,10 @@ __all__ = ["ENDPOINT", "Answer", "deliver"]
 ENDPOINT = "/v1/envelope"
 _MAX_ANSWER = 64 * 1024
 # tor could not reach the service (yet): the envelope never left, it may be sent again.
-# 0xF4/0xF5 (client authorization missing or wrong) and a bad address are not retried.
-_TRANSIENT = {0x01, 0x04, 0x06, 0xF0, 0xF2, 0xF3, 0xF7}
+# 0xF4/0xF5 (client authorization missing or wrong) too: right after a peer adds us,
+# the descriptor that lists our key takes a while to be published. A bad address
+# (0xF6) is not retried.
+_TRANSIENT = {0x01, 0x04, 0x06, 0xF0, 0xF2, 0xF3, 0xF4, 0xF5, 0xF7}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """An error root per package: the domain's VaultError, keys' KeysError, onion's
-OnionError, the workstation's WorkstationError, federation's FederationError. No error a package defines is the
-domain's: a handler of VaultError catches domain errors only (and the errors a port
-documents, which are the domain's own, raised by the adapters)."""
+OnionError, the workstation's WorkstationError, federation's FederationError. No error
+a package defines is the domain's: a handler of VaultError catches domain errors only
+(and the errors a port documents, which are the domain's own, raised by the adapters)."""
 
 from __future__ import annotations
 
