@@ -166,6 +166,12 @@ def medical_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gene
     kill_agent(home)
 
 
+# SQLite only: the three instances' databases are incidental here; the endpoint and the
+# commands run on SQLite and PostgreSQL in tests/integration/federation/. Three tors
+# publishing, reloading and republishing take minutes on a loaded machine: more time
+# than the suite's default per test.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.timeout(900)
 def test_three_instances_exchange_releases_and_refuse_the_rest(
     runtime: Runtime,
     cli_env: dict[str, str],
