@@ -18,6 +18,7 @@ from backupctl.server.cmd_anchor import anchor
 from backupctl.server.cmd_audit import audit
 from backupctl.server.cmd_care import care_group
 from backupctl.server.cmd_db import db
+from backupctl.server.cmd_federation import federation
 from backupctl.server.cmd_guide import guide
 from backupctl.server.cmd_hold import hold_group
 from backupctl.server.cmd_keys import keys
@@ -29,6 +30,7 @@ from backupctl.server.cmd_secrets import secrets
 from backupctl.server.cmd_serve import serve
 from backupctl.server.cmd_store import sweep
 from backupctl.server.cmd_worker import worker
+from federation.errors import FederationError
 from keys.errors import KeysError
 from onion.errors import OnionError
 from vault.errors import VaultError
@@ -48,6 +50,8 @@ class _Group(click.Group):
             raise click.ClickException(f"key error: {exc}") from exc
         except OnionError as exc:
             raise click.ClickException(f"Tor error: {exc}") from exc
+        except FederationError as exc:
+            raise click.ClickException(f"federation error: {exc}") from exc
         except WorkstationError as exc:
             raise click.ClickException(f"workstation error: {exc}") from exc
         except OperationalError as exc:
@@ -83,5 +87,6 @@ main.add_command(care_group)  # escalation of urgent care requests (systemd time
 main.add_command(observatory)  # statistics releases from the workstation, on the server
 main.add_command(secrets)  # each interface's secrets file (production: before first start)
 main.add_command(guide)  # the investigators' guide as PDF
+main.add_command(federation)  # peer instances: identity, peers, signed exchange
 
 __all__ = ["main"]

@@ -151,6 +151,13 @@ _ACTIONS: dict[str, LazyString] = {
     "observatory_release_refused": _l("Statistics release refused"),
     "observatory_release_published": _l("Statistics release published to partners"),
     "observatory_release_withdrawn": _l("Statistics release withdrawn from partners"),
+    # Federation with partner instances
+    "federation_peer_added": _l("Partner instance added"),
+    "federation_peer_removed": _l("Partner instance removed"),
+    "federation_received": _l("Received from a partner instance"),
+    "federation_refused": _l("Refused from a partner instance"),
+    "federation_sent": _l("Sent to a partner instance"),
+    "federation_send_failed": _l("Not accepted by a partner instance"),
 }
 # Actions named with a variable part: consent_refused_<purpose>.
 _ACTION_PREFIXES: dict[str, LazyString] = {

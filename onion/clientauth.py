@@ -33,6 +33,9 @@ __all__ = [
     "ClientKey",
     "add_client",
     "auth_private_line",
+    "authorize_public",
+    "forget_service_key",
+    "hold_service_key",
     "is_locked",
     "list_clients",
     "lock",
@@ -44,6 +47,7 @@ AUTHORIZED_CLIENTS = "authorized_clients"
 LOCK_NAME = "_nobody"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ADDRESS_RE = re.compile(r"^[a-z2-7]{56}\.onion$")
+_KEY_RE = re.compile(r"^[A-Z2-7]{52}$")  # 32 bytes, base32 without padding
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,41 @@ def add_client(service_dir: Path, name: str) -> ClientKey:
     lock(service_dir)
     _write_new(_clients_dir(service_dir) / f"{name}.auth", f"descriptor:x25519:{key.public_b32}\n")
     return key
+
+
+def authorize_public(service_dir: Path, name: str, public_b32: str) -> ClientKey:
+    """Install a public half someone else made (a peer instance keeps its private half:
+    it never crosses between instances). tor must reload, as for `add_client`."""
+    if not _KEY_RE.fullmatch(public_b32):
+        raise ClientAuthError("not an x25519 public key in base32 (52 characters)")
+    lock(service_dir)
+    path = _clients_dir(service_dir) / f"{_check_name(name)}.auth"
+    _write_new(path, f"descriptor:x25519:{public_b32}\n")
+    return ClientKey(name=name, public_b32=public_b32)
+
+
+def hold_service_key(auth_dir: Path, name: str, address: str, private_b32: str) -> None:
+    """Put the key that opens another's client-authorized service `address` into our
+    tor's ClientOnionAuthDir (`<name>.auth_private`, 0600)."""
+    if not _ADDRESS_RE.fullmatch(address):
+        raise ClientAuthError(f"not a v3 onion address: {address!r}")
+    if not _KEY_RE.fullmatch(private_b32):
+        raise ClientAuthError("not an x25519 private key in base32")
+    if not auth_dir.is_dir():
+        auth_dir.mkdir(mode=0o700, parents=True)
+        _owned_like_parent(auth_dir)
+    line = f"{address.removesuffix('.onion')}:descriptor:x25519:{private_b32}\n"
+    _write_new(auth_dir / f"{_check_name(name)}.auth_private", line)
+
+
+def forget_service_key(auth_dir: Path, name: str) -> bool:
+    """Remove `<name>.auth_private` from our ClientOnionAuthDir; whether it was there."""
+    path = auth_dir / f"{_check_name(name)}.auth_private"
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def revoke_client(service_dir: Path, name: str) -> None:

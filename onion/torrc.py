@@ -19,6 +19,7 @@ from onion.errors import TorConfigError, TorNotFoundError
 from onion.tor import find_tor
 
 __all__ = [
+    "FEDERATION_SERVICE",
     "JOURNALIST_SERVICE",
     "SOURCE_SERVICE",
     "SSH_SERVICE",
@@ -30,6 +31,8 @@ __all__ = [
 SOURCE_SERVICE = "source"
 JOURNALIST_SERVICE = "journalist"
 SSH_SERVICE = "ssh"
+# Other instances (federation/): client-authorized, one key per peer instance.
+FEDERATION_SERVICE = "federation"
 # Concurrent streams one rendezvous circuit may open. A page with its stylesheet needs a
 # handful; a client opening hundreds is flooding, and its circuit is closed.
 DEFAULT_MAX_STREAMS = 20
@@ -74,9 +77,15 @@ class ServerTorrc:
     # A unix SOCKS socket for the server's one outgoing request, the time-stamps of the
     # chains (`backupctl custody anchor`): None keeps the server no Tor client at all.
     client_socket: PurePosixPath | None = None
+    # Federation with peer instances (docs/federation.md): `federation_target` serves
+    # our federation endpoint as a client-authorized service; `client_auth_dir` holds
+    # the keys that open the peers' services (ClientOnionAuthDir). Outgoing envelopes go
+    # through `client_socket`, which federation therefore needs.
+    federation_target: str | None = None
+    client_auth_dir: PurePosixPath | None = None
 
     def service_dir(self, name: str) -> PurePosixPath:
-        if name not in (SOURCE_SERVICE, JOURNALIST_SERVICE, SSH_SERVICE):
+        if name not in (SOURCE_SERVICE, JOURNALIST_SERVICE, SSH_SERVICE, FEDERATION_SERVICE):
             raise TorConfigError(f"unknown onion service {name!r}")
         return self.services_dir / name
 
@@ -171,6 +180,9 @@ def render_server_torrc(settings: ServerTorrc) -> str:
         "SafeLogging 1",
         "Log notice syslog",
     ]
+    if settings.client_auth_dir is not None:
+        # The keys that open our peers' federation services (never our own services').
+        lines.append(f"ClientOnionAuthDir {_path(settings.client_auth_dir, 'client_auth_dir')}")
     if settings.control_socket is not None:
         # For `backupctl onion health` and reviewer key reloads: a unix socket, cookie
         # authentication, never a TCP control port. RelaxDirModeCheck as in Debian's own
@@ -202,6 +214,15 @@ def render_server_torrc(settings: ServerTorrc) -> str:
             client_auth=True,
             port=22,
             export_circuit_id=False,  # sshd speaks no PROXY protocol
+        )
+    if settings.federation_target is not None:
+        if settings.client_socket is None:
+            raise TorConfigError("federation needs client_socket: envelopes leave through it")
+        lines += _service_block(
+            settings,
+            FEDERATION_SERVICE,
+            _target(settings.federation_target, "federation_target"),
+            client_auth=True,
         )
     return "\n".join(lines) + "\n"
 

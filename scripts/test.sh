@@ -11,7 +11,7 @@ cd "$ROOT"
 echo "==> ruff";   "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .
 echo "==> mypy";   "$VENV/bin/mypy" .
 echo "==> bandit"; "$VENV/bin/bandit" -q -c pyproject.toml -r vault composition keys web_shared source_app \
-    journalist_app workstation backupctl onion
+    journalist_app workstation backupctl onion federation
 echo "==> pytest"
 # pytest exits 5 when no test ran: that fails this script too. Two workers (pytest-xdist):
 # most tests wait on a server, gpg or a slow client, so the second core shortens the run.

@@ -36,6 +36,8 @@ __all__ = [
 APPS: Mapping[str, str] = {
     "source": "source_app:create_app",
     "journalist": "journalist_app:create_app",
+    # Peer instances only, behind its own client-authorized onion service (federation/).
+    "federation": "federation.app:create_app",
 }
 
 

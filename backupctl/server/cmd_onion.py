@@ -64,6 +64,15 @@ def onion() -> None:
     "--client-socket",
     help="A unix SOCKS socket for the time-stamp requests only (e.g. /run/tor/socks).",
 )
+@click.option(
+    "--federation-target",
+    help="Also serve the federation endpoint to peer instances (client auth): 127.0.0.1:8082."
+    " Needs --client-socket.",
+)
+@click.option(
+    "--client-auth-dir",
+    help="tor's ClientOnionAuthDir: the keys that open peers' federation services.",
+)
 @click.option("--verify/--no-verify", default=True, help="Check it with tor --verify-config.")
 def torrc(
     data_dir: str,
@@ -75,6 +84,8 @@ def torrc(
     max_streams: int,
     ssh_target: str | None,
     client_socket: str | None,
+    federation_target: str | None,
+    client_auth_dir: str | None,
     verify: bool,
 ) -> None:
     """Print the server's torrc (both apps as v3 onion services)."""
@@ -89,6 +100,8 @@ def torrc(
             user=user or None,
             ssh_target=ssh_target or None,
             client_socket=PurePosixPath(client_socket) if client_socket else None,
+            federation_target=federation_target or None,
+            client_auth_dir=PurePosixPath(client_auth_dir) if client_auth_dir else None,
         )
     )
     if verify:

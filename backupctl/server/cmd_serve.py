@@ -16,6 +16,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from backupctl._common import CliState
+from federation.config import load_federation_config
 from web_shared.serving import APPS, gunicorn_settings, parse_bind
 
 __all__ = ["GunicornServer", "serve"]
@@ -52,7 +53,9 @@ class GunicornServer(BaseApplication):
 def serve(state: CliState, app: str, bind: str | None) -> None:
     """Serve one interface with gunicorn, as production does (runs until stopped)."""
     env = state.env()
-    if bind is None:
+    if bind is None and app == "federation":
+        bind = f"127.0.0.1:{load_federation_config(env).port}"
+    elif bind is None:
         config = state.config()
         port = config.source_port if app == "source" else config.journalist_port
         bind = f"127.0.0.1:{port}"

@@ -1,7 +1,7 @@
 """An error root per package: the domain's VaultError, keys' KeysError, onion's
-OnionError, the workstation's WorkstationError. No error a package defines is the
-domain's: a handler of VaultError catches domain errors only (and the errors a port
-documents, which are the domain's own, raised by the adapters)."""
+OnionError, the workstation's WorkstationError, federation's FederationError. No error
+a package defines is the domain's: a handler of VaultError catches domain errors only
+(and the errors a port documents, which are the domain's own, raised by the adapters)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pkgutil
 
 import pytest
 
+from federation.errors import FederationError
 from keys.errors import KeyOperationError, KeysError
 from onion.errors import OnionError, TorConfigError
 from vault.errors import (
@@ -24,7 +25,12 @@ from vault.errors import (
 )
 from workstation.errors import WorkstationError
 
-ROOTS = {"keys": KeysError, "onion": OnionError, "workstation": WorkstationError}
+ROOTS = {
+    "keys": KeysError,
+    "onion": OnionError,
+    "workstation": WorkstationError,
+    "federation": FederationError,
+}
 
 
 def _defined_errors(package: str) -> list[type[BaseException]]:

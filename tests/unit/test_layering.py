@@ -14,6 +14,7 @@ FORBIDDEN_IN_VAULT = frozenset(
     {
         "keys",
         "onion",
+        "federation",
         "workstation",
         "backupctl",
         "composition",

@@ -37,7 +37,10 @@ _RULES: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
         ("login_", "reviewer_", "reviewers_", "account_", "accounts_", "api_token_"),
     ),
     "care": (frozenset(), ("care_",)),
-    "admin": (frozenset({"access_denied"}), ("admin_", "audit_", "retention_", "observatory_")),
+    "admin": (
+        frozenset({"access_denied"}),
+        ("admin_", "audit_", "retention_", "observatory_", "federation_"),
+    ),
 }
 CATEGORIES: tuple[str, ...] = (*_RULES, OTHER)
 _EXACT = {name: category for category, (names, _p) in _RULES.items() for name in names}

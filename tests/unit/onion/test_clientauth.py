@@ -91,3 +91,33 @@ class TestNeverPublic:
         (service / "hostname").write_text("example.onion\n")
         with pytest.raises(ClientAuthError):
             clientauth.onion_address(service)
+
+
+def test_a_peers_public_half_is_installed_and_our_key_for_its_service_held(
+    tmp_path: Path,
+) -> None:
+    service = tmp_path / "federation"
+    public = clientauth.generate("peer").public_b32
+    clientauth.authorize_public(service, "peer", public)
+    assert (service / "authorized_clients/peer.auth").read_text() == (
+        f"descriptor:x25519:{public}\n"
+    )
+    assert clientauth.is_locked(service)
+    with pytest.raises(ClientAuthError):
+        clientauth.authorize_public(service, "peer", public)  # never overwritten
+    with pytest.raises(ClientAuthError, match="x25519"):
+        clientauth.authorize_public(service, "other", "not-a-key")
+
+    auth_dir = tmp_path / "clients"
+    private = clientauth.generate("ours").private_b32
+    address = "b" * 56 + ".onion"
+    clientauth.hold_service_key(auth_dir, "peer", address, private)
+    held = auth_dir / "peer.auth_private"
+    assert held.read_text() == f"{'b' * 56}:descriptor:x25519:{private}\n"
+    assert held.stat().st_mode & 0o777 == 0o600
+    assert auth_dir.stat().st_mode & 0o777 == 0o700
+    with pytest.raises(ClientAuthError, match="onion"):
+        clientauth.hold_service_key(auth_dir, "x", "example.com", private)
+    assert clientauth.forget_service_key(auth_dir, "peer")
+    assert not held.exists()
+    assert not clientauth.forget_service_key(auth_dir, "peer")

@@ -118,3 +118,28 @@ def test_a_client_socket_for_the_time_stamps_is_a_unix_socket_only() -> None:
     ]
     with pytest.raises(TorConfigError):
         render_server_torrc(ServerTorrc(client_socket=PurePosixPath("/run/tor/s\nSocksPort 9050")))
+
+
+def test_the_federation_service_is_client_authorized_and_needs_a_client_socket() -> None:
+    with pytest.raises(TorConfigError, match="client_socket"):
+        render_server_torrc(ServerTorrc(federation_target="127.0.0.1:8082"))
+    text = render_server_torrc(
+        ServerTorrc(
+            federation_target="127.0.0.1:8082",
+            client_socket=PurePosixPath("/run/tor/socks"),
+            client_auth_dir=PurePosixPath("/var/lib/tor/backup/federation_clients"),
+        )
+    )
+    block = text.split("# federation interface", 1)[1]
+    assert block.startswith(": v3 client authorization")
+    assert "HiddenServiceDir /var/lib/tor/backup/federation\n" in block
+    assert "HiddenServicePort 80 127.0.0.1:8082\n" in block
+    assert "ClientOnionAuthDir /var/lib/tor/backup/federation_clients\n" in text
+    with pytest.raises(TorConfigError):
+        render_server_torrc(
+            ServerTorrc(
+                federation_target="0.0.0.0:8082",
+                client_socket=PurePosixPath("/run/tor/socks"),
+            )
+        )
+    assert "federation" not in render_server_torrc(ServerTorrc())

@@ -1,0 +1,275 @@
+"""`backupctl federation`: this instance's federation identity, its peers, and sending
+to them (docs/federation.md)."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import gnupg
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backupctl._common import CliState
+from federation.config import FederationConfig, load_federation_config
+from federation.errors import FederationError
+from federation.identity import create_identity, load_identity
+from federation.kinds import RELEASE, release_body
+from federation.outbox import send
+from keys.errors import KeyOperationError
+from keys.receipts import VerifyKey
+from onion import clientauth
+from onion.control import reload as reload_tor
+from onion.errors import ClientAuthError
+from vault.db import make_engine, make_session_factory
+from vault.models import ObservatoryRelease
+from vault.services import federation_peers
+from vault.transaction import unit_of_work
+
+__all__ = ["federation"]
+
+_FPR = re.compile(r"^[0-9A-F]{64}$")
+_ONION = re.compile(r"^[a-z2-7]{56}\.onion$")
+_MAX_KEY_FILE = 64 * 1024
+
+
+@click.group("federation")
+def federation() -> None:
+    """Federation with partner instances: identity, peers, sending releases."""
+
+
+def _settings(state: CliState) -> FederationConfig:
+    try:
+        return load_federation_config(state.env())
+    except FederationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _db(state: CliState) -> Iterator[Session]:
+    engine = make_engine(state.config().database_url)
+    try:
+        with make_session_factory(engine)() as db, unit_of_work(db):
+            yield db
+    finally:
+        engine.dispose()
+
+
+def _reload(state: CliState, control: Path | None) -> None:
+    onion = state.onion()
+    if control is None and not onion.production:
+        click.echo("Development: restart tor for the change to take effect.")
+        return
+    reload_tor(control or onion.tor_control_socket)
+    click.echo("tor reloaded.")
+
+
+_control_option = click.option(
+    "--control",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="tor's control socket, to reload it (default: $BACKUP_TOR_CONTROL_SOCKET in production).",
+)
+
+
+@federation.command("identity")
+@click.option("--create", is_flag=True, help="Make this instance's federation keys (once).")
+@click.option(
+    "--export-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the public signing key (PEM) here, to hand to peers.",
+)
+@click.pass_obj
+def identity(state: CliState, create: bool, export_key: Path | None) -> None:
+    """Print what peers need: fingerprint, onion address, client-authorization key."""
+    settings = _settings(state)
+    state.config()  # refuse a directory that is no instance
+    ident = create_identity(settings.key_dir) if create else load_identity(settings.key_dir)
+    try:
+        address = clientauth.onion_address(settings.service_dir)
+    except ClientAuthError:
+        address = "(none yet: tor has not started the federation service)"
+    click.echo(f"fingerprint  {ident.fingerprint}")
+    click.echo(f"onion        {address}")
+    click.echo(f"client-auth  {ident.client_auth.public_b32}")
+    if export_key is not None:
+        export_key.write_text(ident.public_pem())
+        click.echo(f"public key written to {export_key}")
+
+
+@federation.group("peer")
+def peer() -> None:
+    """The partner instances this one exchanges with."""
+
+
+def _read_small(path: Path) -> str:
+    if path.stat().st_size > _MAX_KEY_FILE:
+        raise click.ClickException(f"{path}: too large for a public key")
+    return path.read_text(encoding="ascii")
+
+
+def _release_fingerprint(armored: str) -> str:
+    """The one primary key in an armored OpenPGP public key (read in a scratch home)."""
+    with tempfile.TemporaryDirectory(prefix="fed-") as home:
+        keys = gnupg.GPG(gnupghome=home).scan_keys_mem(armored)
+    primaries = {str(key["fingerprint"]).upper() for key in keys}
+    if len(primaries) != 1:
+        raise click.ClickException("--release-key must hold exactly one OpenPGP public key")
+    if any(key.get("type") == "sec" for key in keys):
+        raise click.ClickException("--release-key must be a public key")
+    return primaries.pop()
+
+
+@peer.command("add")
+@click.option("--name", required=True, help="Your name for the peer: a-z, 0-9, - and _.")
+@click.option("--fingerprint", required=True, help="Its whole federation fingerprint.")
+@click.option("--onion", "address", required=True, help="Its federation onion address.")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Its public signing key (PEM), checked against --fingerprint.",
+)
+@click.option("--client-auth", required=True, help="Its client-authorization public key.")
+@click.option(
+    "--release-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The OpenPGP public key its releases are signed with (its submission key).",
+)
+@_control_option
+@click.pass_obj
+def peer_add(
+    state: CliState,
+    name: str,
+    fingerprint: str,
+    address: str,
+    key_file: Path,
+    client_auth: str,
+    release_key: Path | None,
+    control: Path | None,
+) -> None:
+    """Trust a partner instance and open our federation service to it."""
+    settings = _settings(state)
+    fingerprint = fingerprint.replace(" ", "").upper()
+    if not _FPR.fullmatch(fingerprint):
+        raise click.BadParameter("the whole fingerprint: 64 hex digits", param_hint="--fingerprint")
+    if not _ONION.fullmatch(address):
+        raise click.BadParameter("a v3 onion address (56 letters + .onion)", param_hint="--onion")
+    try:
+        key = VerifyKey.from_pem(_read_small(key_file))
+    except (KeyOperationError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{key_file}: not an Ed25519 public key (PEM)") from exc
+    if key.fingerprint != fingerprint:
+        raise click.ClickException(
+            f"REFUSED: {key_file} has fingerprint {key.fingerprint}, not the one given"
+        )
+    armored = _read_small(release_key) if release_key is not None else None
+    release_fpr = _release_fingerprint(armored) if armored is not None else None
+    ours = load_identity(settings.key_dir)
+    with _db(state) as db:
+        added = federation_peers.add_peer(
+            db,
+            name=name,
+            fingerprint=fingerprint,
+            onion=address,
+            verify_key=key.pem(),
+            client_auth_public=client_auth,
+            release_key=armored,
+            release_fingerprint=release_fpr,
+        )
+        clientauth.authorize_public(settings.service_dir, name, client_auth)
+        try:
+            clientauth.hold_service_key(
+                settings.client_auth_dir, name, address, ours.client_auth.private_b32
+            )
+        except ClientAuthError:
+            clientauth.revoke_client(settings.service_dir, name)
+            raise
+        peer_uuid = added.uuid
+    click.echo(f"peer {name!r} added ({peer_uuid}).")
+    _reload(state, control)
+
+
+@peer.command("remove")
+@click.argument("name")
+@_control_option
+@click.pass_obj
+def peer_remove(state: CliState, name: str, control: Path | None) -> None:
+    """Revoke a peer: its envelopes are refused, our service closed to it."""
+    settings = _settings(state)
+    with _db(state) as db:
+        federation_peers.remove_peer(db, name)
+    try:
+        clientauth.revoke_client(settings.service_dir, name)
+    except ClientAuthError:
+        click.echo("(its client key was not installed)")
+    clientauth.forget_service_key(settings.client_auth_dir, name)
+    click.echo(f"peer {name!r} removed: its envelopes are refused from now on.")
+    _reload(state, control)
+
+
+@peer.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Removed peers too.")
+@click.pass_obj
+def peer_list(state: CliState, show_all: bool) -> None:
+    """The peers: name, fingerprint, onion address, whether removed."""
+    with _db(state) as db:
+        peers = federation_peers.list_peers(db, removed=show_all)
+        if not peers:
+            click.echo("No peers.")
+        for p in peers:
+            state_text = "active" if p.active else "removed"
+            click.echo(f"{p.name}\t{p.fingerprint}\t{p.onion}\t{state_text}")
+
+
+@federation.command("send-release")
+@click.argument("release_uuid")
+@click.option("--to", "to", help="The peer's name.")
+@click.option("--all", "to_all", is_flag=True, help="Every active peer.")
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep trying while a peer's service cannot be reached yet.",
+)
+@click.pass_obj
+def send_release(
+    state: CliState, release_uuid: str, to: str | None, to_all: bool, wait: float
+) -> None:
+    """Send an imported observatory release, signed, to one peer or all of them."""
+    if bool(to) == to_all:
+        raise click.UsageError("give --to PEER or --all")
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    failed = False
+    with _db(state) as db:
+        release = db.scalar(
+            select(ObservatoryRelease).where(ObservatoryRelease.uuid == release_uuid)
+        )
+        if release is None:
+            raise click.ClickException(f"no release {release_uuid}")
+        peers = (
+            federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
+        )
+        if not peers:
+            raise click.ClickException("no active peers")
+        outcomes = send(
+            db,
+            ours,
+            peers,
+            kind=RELEASE,
+            body=release_body(release),
+            object_uuid=release.uuid,
+            socks=settings.socks,
+            timeout=settings.timeout,
+            wait=wait,
+        )
+        for outcome in outcomes:
+            click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
+            failed = failed or outcome.outcome != "accepted"
+    if failed:
+        raise click.ClickException("not every peer accepted the release")

@@ -1,0 +1,117 @@
+"""The federation endpoint: one URL, `POST /v1/envelope`, for peer instances only.
+
+Served like the two interfaces (`backupctl serve federation`, gunicorn on 127.0.0.1,
+web_shared.serving) behind its own client-authorized onion service: tor lets in only
+the instances whose client key an admin installed with `peer add`. A plain WSGI
+callable, not a Flask app: there are no pages, forms, sessions or people here, only
+machine JSON, and the fewer parts the fewer ways in.
+
+The process holds no private key: it checks signatures with the peers' public keys
+(in the database) and knows its own fingerprint from our public key file.
+Answers: 200 {"accepted": ID, "object": UUID|null}; 403 {"refused": REASON} (one of
+federation.envelope.REFUSAL_REASONS, nothing else); 404, 405, 411, 413 for requests
+that are not envelopes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from federation.client import ENDPOINT
+from federation.config import load_federation_config
+from federation.envelope import MAX_ENVELOPE_BYTES
+from federation.errors import EnvelopeRefusedError
+from federation.identity import own_fingerprint
+from federation.kinds import HANDLERS
+from federation.receive import Handler, receive
+from vault.config import load_config
+from vault.db import make_engine, make_session_factory
+from vault.services import federation_peers
+from vault.transaction import unit_of_work
+
+__all__ = ["create_app", "make_app"]
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+_STATUS = {
+    200: "200 OK",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    411: "411 Length Required",
+    413: "413 Content Too Large",
+    500: "500 Internal Server Error",
+}
+_log = logging.getLogger(__name__)
+
+
+def _answer(start: StartResponse, status: int, payload: Mapping[str, Any]) -> list[bytes]:
+    body = json.dumps(payload, sort_keys=True).encode()
+    start(
+        _STATUS[status],
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [body]
+
+
+def _read(environ: Mapping[str, Any], length: int) -> bytes:
+    stream = environ["wsgi.input"]
+    chunks, left = [], length
+    while left > 0:
+        chunk = stream.read(min(left, 64 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def make_app(
+    session_factory: Any,
+    recipient: str,
+    handlers: Mapping[str, Handler] = HANDLERS,
+    max_bytes: int = MAX_ENVELOPE_BYTES,
+) -> WsgiApp:
+    def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != ENDPOINT:
+            return _answer(start, 404, {"error": "not_found"})
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _answer(start, 405, {"error": "method"})
+        text = str(environ.get("CONTENT_LENGTH") or "")
+        if not text.isdigit():
+            return _answer(start, 411, {"error": "length_required"})
+        if int(text) > max_bytes:
+            # Refused before a byte of it is read; audited like any refusal.
+            with session_factory() as db, unit_of_work(db):
+                federation_peers.record_refused(db, None, "too_large")
+            return _answer(start, 413, {"refused": "too_large"})
+        raw = _read(environ, int(text))
+        try:
+            with session_factory() as db, unit_of_work(db):
+                accepted = receive(db, raw, recipient=recipient, handlers=handlers)
+        except EnvelopeRefusedError as exc:
+            return _answer(start, 403, {"refused": exc.reason})
+        except Exception as exc:
+            _log.error("federation envelope not handled: %s", type(exc).__name__)
+            return _answer(start, 500, {"error": "internal"})
+        return _answer(
+            start, 200, {"accepted": accepted.envelope_id, "object": accepted.object_uuid}
+        )
+
+    return app
+
+
+def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
+    """The endpoint on this instance's database (`backupctl serve federation`)."""
+    config = load_config(env)
+    federation = load_federation_config(env)
+    engine = make_engine(config.database_url)
+    return make_app(make_session_factory(engine), own_fingerprint(federation.key_dir))

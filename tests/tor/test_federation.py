@@ -1,0 +1,337 @@
+"""Three instances federated over the private Tor network: an NGO, a medical partner
+and an observatory, each with its own database, its own tor (the production torrc with
+the federation service, client-authorized, and a SOCKS socket for its own envelopes)
+and its own federation endpoint served by `backupctl serve federation`.
+
+Peers are added both ways with `backupctl federation peer add`; releases signed by the
+NGO's and the medical partner's workstations reach the observatory with
+`backupctl federation send-release` and are imported there with each peer's release
+key. A forged, a replayed, a stranger's and a revoked peer's envelope are each refused
+with their own reason and audited; a tor without a key never reaches the service at
+all. No plaintext of a report appears on any of the three servers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from composition.runtime import Runtime
+from federation.client import deliver
+from federation.envelope import seal_envelope
+from federation.identity import create_identity, load_identity
+from federation.kinds import RELEASE
+from keys.gpg import kill_agent
+from keys.lifecycle import GeneratedKey, generate_submission_key
+from onion import clientauth
+from onion.socks import SocksError, fetch_status
+from onion.torrc import FEDERATION_SERVICE, ServerTorrc, render_server_torrc
+from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.support.federation import PeerCard, add_peer, federation_cli, identity_card
+from tests.support.leaks import assert_no_leak
+from tests.support.releases import signed_release
+from tests.support.servers import free_port
+from tests.support.serving import serve_app
+from tests.tor.conftest import PUBLISH_TIMEOUT, wait_for_answer
+from tests.tor.network import Node, TorNetwork
+from vault import codenames
+from vault.db import make_engine, make_session_factory
+from vault.migrate import upgrade
+from vault.models import AuditEvent, ObservatoryRelease
+from vault.services import releases, sources
+from workstation.observatory.release_sign import verify_release
+
+MARKER = "FEDLEAK-7f3c9a survivor statement never to leave the NGO"
+SEND_WAIT = "240"
+
+
+@dataclass
+class Instance:
+    name: str
+    env: dict[str, str]
+    engine: Engine
+    node: Node
+    uploads: list[str]
+    card: PeerCard | None = None
+
+    @property
+    def key_dir(self) -> Path:
+        return Path(self.env["BACKUP_INSTANCE_DIR"]) / "federation"
+
+    @property
+    def socks(self) -> tuple[str, int]:
+        return self.env["BACKUP_FEDERATION_SOCKS"], 0
+
+    @property
+    def control(self) -> str:
+        return str(self.node.tor.control_socket)
+
+    def db(self) -> Session:
+        return make_session_factory(self.engine)()
+
+
+def _start_tor(tor_net: TorNetwork, name: str, env: dict[str, str]) -> tuple[Node, list[str]]:
+    """The instance's tor: the production torrc, with the federation service."""
+    data_dir = tor_net.root / f"fed{name}"
+    services = data_dir / "hs"
+    settings = ServerTorrc(
+        data_dir=PurePosixPath(data_dir),
+        services_dir=PurePosixPath(services),
+        source_target=f"127.0.0.1:{free_port()}",
+        journalist_target=f"127.0.0.1:{free_port()}",
+        control_socket=None,
+        user=None,
+        client_socket=PurePosixPath(data_dir / "socks"),
+        federation_target=f"127.0.0.1:{env['BACKUP_FEDERATION_PORT']}",
+        client_auth_dir=PurePosixPath(services / "federation_clients"),
+    )
+    # As ansible does before tor's first start: never public, and the auth dir exists.
+    clientauth.lock(services / FEDERATION_SERVICE)
+    (services / "federation_clients").mkdir(mode=0o700)
+    env["BACKUP_TOR_SERVICES_DIR"] = str(services)
+    env["BACKUP_FEDERATION_SOCKS"] = f"unix:{data_dir / 'socks'}"
+    node = tor_net.start_node(f"fed{name}", {}, extra=render_server_torrc(settings))
+    return node, tor_net.watch_uploads(node)
+
+
+def _instance(tor_net: TorNetwork, name: str, base_env: dict[str, str], tmp_path: Path) -> Instance:
+    env = dict(base_env)
+    env["BACKUP_FEDERATION_PORT"] = str(free_port())
+    if name != "ngo":  # the NGO is the test's runtime; the others get an instance each
+        instance_dir = tmp_path / name
+        env["BACKUP_INSTANCE_DIR"] = str(instance_dir)
+        env["DATABASE_URL"] = f"sqlite:///{tmp_path / f'{name}.sqlite'}"
+        instance_dir.mkdir()
+        upgrade(env["DATABASE_URL"])
+    node, uploads = _start_tor(tor_net, name, env)
+    return Instance(name, env, make_engine(env["DATABASE_URL"]), node, uploads)
+
+
+def _wait_published(instance: Instance, since: int) -> None:
+    """Until the federation descriptor has been uploaded again after `since` uploads."""
+    address = clientauth.onion_address(
+        Path(instance.env["BACKUP_TOR_SERVICES_DIR"]) / FEDERATION_SERVICE
+    ).removesuffix(".onion")
+    deadline = time.monotonic() + PUBLISH_TIMEOUT
+    while instance.uploads.count(address) <= since:
+        assert time.monotonic() < deadline, instance.node.tor.log_tail()
+        time.sleep(0.25)
+
+
+def _upload_count(instance: Instance) -> int:
+    address = clientauth.onion_address(
+        Path(instance.env["BACKUP_TOR_SERVICES_DIR"]) / FEDERATION_SERVICE
+    ).removesuffix(".onion")
+    return instance.uploads.count(address)
+
+
+def _import(instance: Instance, key: tuple[GeneratedKey, Path]) -> str:
+    """A release made and signed on the instance's workstation, imported on its server."""
+    _document, data, signature = signed_release(key)
+    with instance.db() as db, db.begin():
+        release = releases.import_release(
+            db,
+            None,
+            data,
+            signature,
+            public_key=key[0].public_armored,
+            signer_fingerprint=key[0].fingerprint,
+            verify=verify_release,
+        )
+        return release.uuid
+
+
+def _body(key: tuple[GeneratedKey, Path]) -> dict[str, str]:
+    _document, data, signature = signed_release(key)
+    return {
+        "document": base64.b64encode(data).decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
+
+
+@pytest.fixture
+def medical_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GeneratedKey, Path]]:
+    home = tmp_path_factory.mktemp("medws") / "gnupg"
+    key = generate_submission_key(home, SUBMISSION_PASSPHRASE, name="Medical partner key")
+    yield key, home
+    kill_agent(home)
+
+
+# SQLite only: the three instances' databases are incidental here; the endpoint and the
+# commands run on SQLite and PostgreSQL in tests/integration/federation/. Three tors
+# publishing, reloading and republishing take minutes on a loaded machine: more time
+# than the suite's default per test.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.timeout(900)
+def test_three_instances_exchange_releases_and_refuse_the_rest(
+    runtime: Runtime,
+    cli_env: dict[str, str],
+    tor_net: TorNetwork,
+    probe: Node,
+    tmp_path: Path,
+    submission_key: tuple[GeneratedKey, Path],
+    medical_key: tuple[GeneratedKey, Path],
+) -> None:
+    base_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BACKUP_", "TEST_"))},
+        **cli_env,
+    }
+    # A report on the NGO's server: its words must never show up anywhere.
+    with runtime.session() as db:
+        source, _ = sources.create_source(
+            db, runtime.keyring, runtime.config, codenames.generate_codename()
+        )
+        sources.submit(db, runtime.store, source, runtime.submission_fingerprint, MARKER, [])
+
+    with ExitStack() as stack:
+        ngo = _instance(tor_net, "ngo", base_env, tmp_path)
+        medical = _instance(tor_net, "medical", base_env, tmp_path)
+        observatory = _instance(tor_net, "observatory", base_env, tmp_path)
+        everyone = (ngo, medical, observatory)
+        for instance in everyone:
+            stack.callback(instance.engine.dispose)
+            stack.callback(instance.node.tor.stop)
+        release_keys = {
+            "ngo": submission_key[0].public_armored,
+            "medical": medical_key[0].public_armored,
+            "observatory": submission_key[0].public_armored,
+        }
+        for instance in everyone:
+            _wait_published(instance, 0)
+            instance.card = identity_card(
+                instance.env, tmp_path / f"card-{instance.name}", release_keys[instance.name]
+            )
+            assert instance.card.onion.endswith(".onion")
+            assert len(instance.card.fingerprint) == 64
+
+        before = {i.name: _upload_count(i) for i in everyone}
+        control = ("--control",)
+        for here, there in ((ngo, observatory), (medical, observatory)):
+            assert there.card is not None and here.card is not None
+            add_peer(here.env, there.name, there.card, *control, here.control)
+            add_peer(there.env, here.name, here.card, *control, there.control)
+        for instance in everyone:
+            _wait_published(instance, before[instance.name])
+
+        for instance in everyone:
+            stack.enter_context(
+                serve_app(
+                    "federation",
+                    int(instance.env["BACKUP_FEDERATION_PORT"]),
+                    instance.env,
+                    tmp_path / f"{instance.name}-federation.log",
+                )
+            )
+
+        # A tor holding no key: tor itself refuses, before any byte reaches the endpoint.
+        assert observatory.card is not None
+        obs_host = observatory.card.onion
+
+        def probe_status() -> int:
+            assert probe.socks_port is not None
+            try:
+                return fetch_status("127.0.0.1", probe.socks_port, obs_host, "/", 30).status
+            except SocksError as exc:
+                return exc.code
+
+        assert wait_for_answer(probe, probe_status, (0xF4,)) == 0xF4
+
+        # Releases from the NGO and the medical partner reach the observatory.
+        ngo_release = _import(ngo, submission_key)
+        medical_release = _import(medical, medical_key)
+        sent = federation_cli(
+            ngo.env, "send-release", ngo_release, "--to", "observatory", "--wait", SEND_WAIT
+        ).output
+        assert "\taccepted" in sent
+        sent = federation_cli(
+            medical.env, "send-release", medical_release, "--all", "--wait", SEND_WAIT
+        ).output
+        assert sent.startswith("observatory\t") and "\taccepted" in sent
+        with observatory.db() as db:
+            imported = {
+                r.uuid: r.signer_fingerprint for r in db.scalars(select(ObservatoryRelease))
+            }
+        assert imported == {
+            ngo_release: submission_key[0].fingerprint,
+            medical_release: medical_key[0].fingerprint,
+        }
+        with ngo.db() as db:
+            assert db.scalar(select(AuditEvent.id).where(AuditEvent.action == "federation_sent"))
+
+        assert ngo.card is not None and medical.card is not None
+        ngo_key = load_identity(ngo.key_dir).signing
+        recipient = observatory.card.fingerprint
+
+        def post(raw: bytes) -> tuple[bool, str | None]:
+            answer = deliver(ngo.socks, obs_host, raw, timeout=60, wait=float(SEND_WAIT))
+            return answer.accepted, answer.reason
+
+        # Replayed: the very bytes, accepted once, refused the second time.
+        _id, raw = seal_envelope(
+            ngo_key, kind=RELEASE, recipient=recipient, body=_body(submission_key)
+        )
+        assert post(raw) == (True, None)
+        assert post(raw) == (False, "replay")
+        # Forged: changed after it was signed.
+        _id, raw = seal_envelope(
+            ngo_key, kind=RELEASE, recipient=recipient, body=_body(submission_key)
+        )
+        wire = json.loads(raw)
+        wire["envelope"]["body"]["document"] = base64.b64encode(b"{}").decode()
+        assert post(json.dumps(wire).encode()) == (False, "forged")
+        # A stranger's key, even carried by a tor that may reach the service.
+        stranger = create_identity(tmp_path / "stranger").signing
+        _id, raw = seal_envelope(stranger, kind=RELEASE, recipient=recipient, body={})
+        assert post(raw) == (False, "unknown_sender")
+        # The medical partner removed: its own sends fail, and an envelope it signed is
+        # refused as from a revoked peer, whichever tor carries it.
+        since = _upload_count(observatory)
+        federation_cli(
+            observatory.env, "peer", "remove", "medical", "--control", observatory.control
+        )
+        _wait_published(observatory, since)
+        late = federation_cli(
+            medical.env, "send-release", medical_release, "--all", "--wait", "10", ok=False
+        )
+        assert late.exit_code != 0
+        assert "refused:revoked_sender" in late.output or "undelivered" in late.output
+        medical_signing = load_identity(medical.key_dir).signing
+        _id, raw = seal_envelope(
+            medical_signing, kind=RELEASE, recipient=recipient, body=_body(medical_key)
+        )
+        assert post(raw) == (False, "revoked_sender")
+
+        with observatory.db() as db:
+            refusals = {
+                json.loads(detail or "{}")["refusal"]
+                for detail in db.scalars(
+                    select(AuditEvent.detail).where(AuditEvent.action == "federation_refused")
+                )
+            }
+            actions = set(db.scalars(select(AuditEvent.action)))
+        assert {"replay", "forged", "unknown_sender", "revoked_sender"} <= refusals
+        assert {"federation_peer_added", "federation_peer_removed", "federation_received"} <= (
+            actions
+        )
+
+    assert_no_leak(
+        MARKER,
+        files=[
+            runtime.config.instance_dir,
+            Path(medical.env["BACKUP_INSTANCE_DIR"]),
+            Path(observatory.env["BACKUP_INSTANCE_DIR"]),
+            tmp_path,
+            *(tor_net.root / f"fed{i.name}" for i in everyone),
+        ],
+        engine=[runtime.engine, medical.engine, observatory.engine],
+        redis=runtime.redis,
+    )
