@@ -117,7 +117,7 @@ def combine(
         {"key": list(key), "value": None if key in hidden else known.get(key, 0)}
         for key in table.entries()
     ]
-    sources = sorted(
+    sources: list[dict[str, Any]] = sorted(
         (
             {
                 "id": str(document["id"]),
@@ -127,14 +127,14 @@ def combine(
             }
             for document, signer in inputs
         ),
-        key=lambda s: s["organisation"],
+        key=lambda s: str(s["organisation"]),
     )
     combined_method = dict(method)
     combined_method["combination"] = (
         "sum of releases for the federation, each excluding the incidents that an "
         "organisation sorting before it also holds (counted once); " + LOWER_BOUND_NOTE
     )
-    document: dict[str, Any] = {
+    combined: dict[str, Any] = {
         "schema": SCHEMA,
         "version": VERSION,
         "id": str(uuid.uuid4()),
@@ -153,5 +153,5 @@ def combine(
         "entries": entries,
         "combined_from": sources,
     }
-    check_document(document)
-    return document
+    check_document(combined)
+    return combined

@@ -34,6 +34,7 @@ __all__ = [
     "sign_bytes",
     "sign_release",
     "verify_release",
+    "verify_release_signer",
     "verify_signed",
 ]
 
@@ -92,7 +93,14 @@ def _fingerprints(gpg: gnupg.GPG) -> set[str]:
 def verify_release(data: bytes, signature: bytes, public_key: str | bytes) -> dict[str, Any]:
     """The document, if `signature` is a good signature of `data` by `public_key` and
     `data` is a canonical, well-formed release; SignatureError / ReleaseError if not."""
-    verify_signed(data, signature, public_key)
+    return verify_release_signer(data, signature, public_key)[0]
+
+
+def verify_release_signer(
+    data: bytes, signature: bytes, public_key: str | bytes
+) -> tuple[dict[str, Any], str]:
+    """`verify_release`, with the fingerprint of the key (or subkey) that signed."""
+    signer = verify_signed(data, signature, public_key)
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:  # pragma: no cover - signed garbage
@@ -100,7 +108,7 @@ def verify_release(data: bytes, signature: bytes, public_key: str | bytes) -> di
     if canonical(document) != data:
         raise ReleaseError("the release is not in canonical form")
     check_document(document)
-    return document
+    return document, signer
 
 
 def verify_signed(data: bytes, signature: bytes, public_key: str | bytes) -> str:
