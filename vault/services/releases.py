@@ -123,14 +123,10 @@ def import_release(
     )
     db.add(release)
     db.flush()
-    record(
-        db,
-        actor,
-        "observatory_release_imported",
-        "observatory_release",
-        release_id,
-        {"release": release_id, "signer": signer_fingerprint.upper(), "origin": origin},
-    )
+    detail = {"release": release_id, "signer": signer_fingerprint.upper()}
+    if origin is not None:
+        detail["origin"] = origin  # another organisation's release
+    record(db, actor, "observatory_release_imported", "observatory_release", release_id, detail)
     return release
 
 

@@ -26,7 +26,7 @@ from keys.lifecycle import GeneratedKey, generate_submission_key
 from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.integration.backupctl.test_incident_cli import _alert, _consent, _send
 from tests.support.journalist import FAST_HASHER
-from vault.models import ObservatoryRelease, Role, Submission
+from vault.models import AuditEvent, ObservatoryRelease, Role, Submission
 from vault.services import export, reviewers
 from workstation.custody_log import LOG_NAME, read_log
 from workstation.observatory.dedupe import Scope, incident_descriptors
@@ -323,6 +323,20 @@ def _exchange_release_and_combine(
         kept = list(db.scalars(select(ObservatoryRelease)))
     assert [(r.origin, r.signer_fingerprint) for r in kept] == [("org-b", b_generated.fingerprint)]
     assert kept[0].document == b_doc.read_bytes()
+    with runtime.session() as db:
+        imported_events = list(
+            db.scalars(
+                select(AuditEvent).where(AuditEvent.action == "observatory_release_imported")
+            )
+        )
+        refusals = [
+            json.loads(e.detail or "{}")["refusal"]
+            for e in db.scalars(
+                select(AuditEvent).where(AuditEvent.action == "observatory_release_refused")
+            )
+        ]
+    assert [json.loads(e.detail or "{}")["origin"] for e in imported_events] == ["org-b"]
+    assert refusals == ["verification", "origin"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
