@@ -13,6 +13,7 @@ their codes whatever the language). `verify` runs anywhere, with the public key 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,10 +23,13 @@ import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
 from backupctl.airgap.cmd_custody import _open
+from backupctl.airgap.cmd_federation import open_sealed_json
 from keys.gpg import GpgKeyring
 from vault.observatory_words import LANGUAGES, Words
 from workstation.errors import WorkstationError
 from workstation.observatory.charts import charts
+from workstation.observatory.combine import combine as combine_releases
+from workstation.observatory.dedupe import apply_exclusions
 from workstation.observatory.incidents import statistics_consent
 from workstation.observatory.release import DIMENSIONS, Release, ReleaseError, ReleaseSpec
 from workstation.observatory.release_input import ReleaseRow, RowError, row_from_json
@@ -35,7 +39,12 @@ from workstation.observatory.release_ledger import (
     SealedLedger,
     make_release,
 )
-from workstation.observatory.release_sign import release_files, sign_release, verify_release
+from workstation.observatory.release_sign import (
+    release_files,
+    sign_release,
+    verify_release,
+    verify_release_signer,
+)
 from workstation.observatory.store import open_book, seal_recipient
 from workstation.observatory.to_release import release_rows
 
@@ -136,6 +145,18 @@ def _read_rows(path: Path) -> list[Any]:
     show_default=True,
     help="Language of the charts' text and category names (the data keep their codes).",
 )
+@click.option(
+    "--organisation",
+    help="A release for the federation: our federation identity (stated in the release).",
+)
+@click.option(
+    "--federation-exclusions",
+    "exclusion_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --organisation: sealed exclusions (`federation match`), one per peer that "
+    "sorts before us; the incidents it counts are left out.",
+)
 def make(
     workspace: Path | None,
     key_passphrase_file: Path | None,
@@ -156,9 +177,13 @@ def make(
     cap: int,
     budget: float,
     language: str,
+    organisation: str | None,
+    exclusion_paths: tuple[Path, ...],
 ) -> None:
     """Make, sign and write a release, on the AIR-GAPPED workstation."""
     check_gnupg_home(home)
+    if exclusion_paths and organisation is None:
+        raise click.UsageError("--federation-exclusions needs --organisation")
     if (workspace is None) == (rows_path is None):
         raise click.UsageError("give --workspace (coded incidents) or --rows, not both")
     if workspace is not None and ledger_path is not None:
@@ -197,8 +222,28 @@ def make(
                 ledger = Ledger(ledger_path, budget=budget)
             else:  # pragma: no cover - refused above
                 raise click.UsageError("--rows needs --ledger")
+            statement: dict[str, Any] | None = None
+            logged: dict[str, Any] | None = None
+            if organisation is not None:
+                exclusions = [open_sealed_json(keyring, p, passphrase) for p in exclusion_paths]
+                rows, statement, excluded = apply_exclusions(rows, exclusions, organisation, spec)
+                logged = {
+                    **statement,
+                    "excluded": excluded,
+                    "exclusions_sha256": sorted(
+                        hashlib.sha256(p.read_bytes()).hexdigest() for p in exclusion_paths
+                    ),
+                }
             path, made = _make_and_write(
-                rows, spec, ledger, home, fingerprint, passphrase, out_dir, Words.of(language)
+                rows,
+                spec,
+                ledger,
+                home,
+                fingerprint,
+                passphrase,
+                out_dir,
+                Words.of(language),
+                federation=(statement, logged),
             )
     except (ReleaseError, WorkstationError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -215,12 +260,15 @@ def _make_and_write(
     passphrase: str,
     out_dir: Path,
     words: Words,
+    *,
+    federation: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
 ) -> tuple[Path, Release]:
     # libhxl is a workstation dependency (pyproject's `workstation` extra): imported
     # here so that `backupctl` on the server, which lacks it, still starts.
     from workstation.observatory.export import to_csv, to_json
 
-    made = make_release(rows, spec, ledger)
+    statement, logged = federation
+    made = make_release(rows, spec, ledger, federation=statement)
     data, signature = sign_release(made.document, home, fingerprint, passphrase)
     path = release_files(made.document, out_dir, data, signature)
     stem = path.name.removesuffix(".json")
@@ -230,7 +278,7 @@ def _make_and_write(
         (out_dir / f"{stem}-{name}.svg").write_text(svg, encoding="utf-8")
     key_path = out_dir / "signing-key.asc"
     key_path.write_text(GpgKeyring(home, server=False).export_public(fingerprint))
-    ledger.record(made, spec)
+    ledger.record(made, spec, federation=logged)
     return path, made
 
 
@@ -261,6 +309,78 @@ def verify(document: Path, key_path: Path, signature: Path | None) -> None:
         raise click.ClickException(f"REFUSED: {exc}") from exc
     click.echo(f"release {checked['id']}: good signature")
     click.echo(_summary(checked))
+
+
+@release.command()
+@click.argument(
+    "documents",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--origin-key",
+    "origin_keys",
+    multiple=True,
+    required=True,
+    help="ORGANISATION=KEYFILE: the public key pinned for each organisation (repeatable).",
+)
+@click.option(
+    "--home",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="GnuPG home holding the observatory's signing key.",
+)
+@click.option("--key", "fingerprint", required=True, help="Fingerprint of the signing key.")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the key's passphrase from this file's first line instead of asking.",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+def combine(
+    documents: tuple[Path, ...],
+    origin_keys: tuple[str, ...],
+    home: Path,
+    fingerprint: str,
+    passphrase_file: Path | None,
+    out_dir: Path,
+) -> None:
+    """OBSERVATORY (offline): add up organisations' signed releases for the federation
+    into one combined release, signed, with the same suppression."""
+    check_gnupg_home(home)
+    pinned: dict[str, bytes] = {}
+    for item in origin_keys:
+        name, sep, key_file = item.partition("=")
+        if not sep or not Path(key_file).is_file():
+            raise click.UsageError(f"--origin-key {item}: ORGANISATION=KEYFILE")
+        pinned[name] = Path(key_file).read_bytes()
+    if passphrase_file is not None:
+        passphrase = read_passphrase_file(passphrase_file)
+    else:
+        passphrase = click.prompt("Passphrase of the observatory key", hide_input=True)
+    try:
+        inputs = []
+        for document in documents:
+            raw = document.read_bytes()
+            claimed = json.loads(raw.decode("utf-8")).get("federation") or {}
+            origin = str(claimed.get("organisation", ""))
+            if origin not in pinned:
+                raise ReleaseError(f"{document.name}: no key pinned for its organisation")
+            detached = document.with_name(document.name + ".asc")
+            if not detached.exists():
+                raise ReleaseError(f"no signature: {detached.name} is missing")
+            inputs.append(verify_release_signer(raw, detached.read_bytes(), pinned[origin]))
+        combined = combine_releases(inputs)
+        data, signature = sign_release(combined, home, fingerprint, passphrase)
+    except (ReleaseError, ValueError) as exc:
+        raise click.ClickException(f"REFUSED: {exc}") from exc
+    path = release_files(combined, out_dir, data, signature)
+    (out_dir / "signing-key.asc").write_text(
+        GpgKeyring(home, server=False).export_public(fingerprint)
+    )
+    click.echo(f"combined release {combined['id']} -> {path}")
+    click.echo(_summary(combined))
 
 
 def _summary(document: dict[str, Any]) -> str:

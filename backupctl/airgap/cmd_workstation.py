@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from backupctl._common import check_gnupg_home, echo_removed, read_passphrase_file
+from backupctl.airgap.cmd_federation import federation
 from backupctl.airgap.cmd_incidents import incident
 from backupctl.airgap.cmd_release import release
 from vault import reports
@@ -28,6 +29,7 @@ def workstation() -> None:
 
 workstation.add_command(incident)  # coding incidents for the observatory (cmd_incidents)
 workstation.add_command(release)  # statistics releases (docs/observatory.md)
+workstation.add_command(federation)  # counting an incident once across organisations
 
 
 @workstation.command()

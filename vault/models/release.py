@@ -36,6 +36,9 @@ class ObservatoryRelease(Base):
     dp_epsilon: Mapped[float | None] = mapped_column(Float)
     dp_contribution_cap: Mapped[int | None]
     signer_fingerprint: Mapped[str] = mapped_column(String(64))
+    # Another organisation's release (its federation identity), checked against the key
+    # pinned for it; None for this instance's own releases (migration 0022).
+    origin: Mapped[str | None] = mapped_column(String(128), index=True)
     # Exactly the bytes signed and the detached signature: verifiable again.
     document: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary)

@@ -53,8 +53,8 @@ Verifier = Callable[[bytes, bytes, str | bytes], dict[str, Any]]
 
 class ReleaseRefusedError(VaultError):
     """The release was not imported: `reason` is "too_large", "verification" (the
-    signature or the document did not check out: the message says which) or
-    "duplicate"."""
+    signature or the document did not check out: the message says which), "origin"
+    (another organisation's release that does not state it is theirs) or "duplicate"."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -70,8 +70,13 @@ def import_release(
     public_key: str | bytes,
     signer_fingerprint: str,
     verify: Verifier,
+    origin: str | None = None,
 ) -> ObservatoryRelease:
     """Verify `data` + `signature` against the submission public key and keep it.
+
+    `origin`: another organisation's release for the federation (an observatory
+    gathering them to combine): `public_key` is then the key pinned for that
+    organisation, and the release must state that it is that organisation's.
 
     Refused (ReleaseRefusedError, audited without any content) when the signature is bad
     or by another key, the document is not canonical or does not add up, or the
@@ -84,6 +89,9 @@ def import_release(
     except ValueError as exc:
         _refused(db, actor, "verification")
         raise ReleaseRefusedError("verification", str(exc)) from exc
+    if origin is not None and (document.get("federation") or {}).get("organisation") != origin:
+        _refused(db, actor, "origin")
+        raise ReleaseRefusedError("origin", f"this is not a release for the federation by {origin}")
     release_id = str(document["id"])
     if db.scalar(select(ObservatoryRelease.id).where(ObservatoryRelease.uuid == release_id)):
         _refused(db, actor, "duplicate")
@@ -108,20 +116,17 @@ def import_release(
         dp_epsilon=float(dp["epsilon"]) if dp else None,
         dp_contribution_cap=int(dp["contribution_cap"]) if dp else None,
         signer_fingerprint=signer_fingerprint.upper(),
+        origin=origin,
         document=data,
         signature=signature,
         imported_by_id=actor.id if actor is not None else None,
     )
     db.add(release)
     db.flush()
-    record(
-        db,
-        actor,
-        "observatory_release_imported",
-        "observatory_release",
-        release_id,
-        {"release": release_id, "signer": signer_fingerprint.upper()},
-    )
+    detail = {"release": release_id, "signer": signer_fingerprint.upper()}
+    if origin is not None:
+        detail["origin"] = origin  # another organisation's release
+    record(db, actor, "observatory_release_imported", "observatory_release", release_id, detail)
     return release
 
 

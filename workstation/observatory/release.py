@@ -314,11 +314,14 @@ def build_release(
     *,
     keep_hidden: Iterable[Key] = (),
     created: dt.datetime | None = None,
+    federation: Mapping[str, Any] | None = None,
 ) -> Release:
     """Count `rows` per `spec`, suppress, and return the release (unsigned).
 
     `keep_hidden`: entries an earlier release of the same table hid; they stay hidden
-    (the ledger passes them: see `release_ledger`)."""
+    (the ledger passes them: see `release_ledger`). `federation`: the statement of a
+    release for the federation (`dedupe.apply_exclusions`: whose release, which peers'
+    shared incidents it leaves out), kept in the document."""
     kept = [row for row in rows if in_scope(row, spec)]
     cats = categories(spec, kept)
     dp_method: dict[str, Any] | None = None
@@ -386,6 +389,8 @@ def build_release(
         },
         "entries": entries,
     }
+    if federation is not None:
+        document["federation"] = dict(federation)
     return Release(document=document, table=table, hidden=hidden, rows=kept)
 
 

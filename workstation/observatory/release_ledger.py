@@ -44,7 +44,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +88,8 @@ class _Entry:
     epsilon: float | None
     hidden: list[list[str]]
     rows: list[dict[str, Any]]
+    # A release for the federation: its statement (whose, excluded against which peers).
+    federation: dict[str, Any] | None = None
 
     @property
     def incidents(self) -> set[str]:
@@ -122,6 +124,7 @@ class Ledger:
                 epsilon=spec.epsilon,
                 hidden=sorted(list(key) for key in release.hidden),
                 rows=[row_to_json(r) for r in release.rows],
+                federation=release.document.get("federation"),
             )
         )
 
@@ -171,8 +174,16 @@ class Ledger:
             seed |= {tuple(key) for key in entry.hidden}
         return seed
 
-    def record(self, release: Release, spec: ReleaseSpec) -> None:
-        """Append a made release (under an exclusive lock; the file stays 0600)."""
+    def record(
+        self,
+        release: Release,
+        spec: ReleaseSpec,
+        *,
+        federation: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append a made release (under an exclusive lock; the file stays 0600).
+        `federation`: what the custody log records of the exclusions applied (a
+        workspace's ledger only; the entry keeps the release's statement)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         with os.fdopen(fd, "r+", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -245,21 +256,27 @@ class SealedLedger(Ledger):
             return data
         raise ReleaseError(f"{LEDGER_NAME}: no submission key passphrase given opens it")
 
-    def record(self, release: Release, spec: ReleaseSpec) -> None:
+    def record(
+        self,
+        release: Release,
+        spec: ReleaseSpec,
+        *,
+        federation: Mapping[str, Any] | None = None,
+    ) -> None:
         """Seal the ledger with this release appended (never a clear copy on disk), then
-        log its hash."""
+        log its hash (and, for a release for the federation, the exclusions applied)."""
         data = self._load() or {"schema": "backup.release-ledger", "releases": []}
         data["releases"].append(self._entry(release, spec))
         sealed, recipients = self._seal(data)
-        self.workspace.log.append(
-            "release-made",
-            {
-                "release": release.id,
-                "records": len({r.incident_id for r in release.rows}),
-                "ledger_sha256": hashlib.sha256(sealed).hexdigest(),
-                "sealed_to": recipients,
-            },
-        )
+        details: dict[str, Any] = {
+            "release": release.id,
+            "records": len({r.incident_id for r in release.rows}),
+            "ledger_sha256": hashlib.sha256(sealed).hexdigest(),
+            "sealed_to": recipients,
+        }
+        if federation is not None:
+            details["federation"] = dict(federation)
+        self.workspace.log.append("release-made", details)
 
     def reseal(self) -> list[str] | None:
         """Seal the ledger, unchanged, to every key in force (after a rotation), logged
@@ -300,9 +317,20 @@ def _small_cells(rows: Iterable[ReleaseRow], spec: ReleaseSpec) -> int:
     return sum(1 for key in victims if victims[key] < spec.k or len(incidents[key]) < spec.k)
 
 
-def make_release(rows: Iterable[ReleaseRow], spec: ReleaseSpec, ledger: Ledger) -> Release:
+def make_release(
+    rows: Iterable[ReleaseRow],
+    spec: ReleaseSpec,
+    ledger: Ledger,
+    *,
+    federation: Mapping[str, Any] | None = None,
+) -> Release:
     """Build a release of `rows` per `spec` if the ledger allows it (LedgerRefusalError
-    otherwise). The caller records it in the ledger once it is signed and written."""
+    otherwise). The caller records it in the ledger once it is signed and written.
+
+    For a release for the federation, `rows` are those left once the incidents peers
+    count are excluded (`dedupe.apply_exclusions`), so the ledger sees what is counted:
+    a federation release and another of the same incidents differ by the excluded
+    ones, and rule 2 refuses that difference below k."""
     kept = [row for row in rows if in_scope(row, spec)]
     seed = ledger.check_and_seed(spec, kept)
-    return build_release(kept, spec, keep_hidden=seed)
+    return build_release(kept, spec, keep_hidden=seed, federation=federation)

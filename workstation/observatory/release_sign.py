@@ -28,7 +28,15 @@ import gnupg
 from keys.gpg import GpgKeyring, kill_agent
 from workstation.observatory.release import ReleaseError, canonical, check_document
 
-__all__ = ["SignatureError", "release_files", "sign_release", "verify_release"]
+__all__ = [
+    "SignatureError",
+    "release_files",
+    "sign_bytes",
+    "sign_release",
+    "verify_release",
+    "verify_release_signer",
+    "verify_signed",
+]
 
 
 class SignatureError(ReleaseError):
@@ -41,6 +49,12 @@ def sign_release(
     """(canonical bytes, detached armored signature) by `fingerprint` in `home`."""
     check_document(document)
     data = canonical(document)
+    return data, sign_bytes(data, home, fingerprint, passphrase)
+
+
+def sign_bytes(data: bytes, home: Path, fingerprint: str, passphrase: str) -> bytes:
+    """gpg's detached armored signature (SHA-512) of `data` by `fingerprint` in `home`:
+    releases and the federation's signed messages (`dedupe`) alike."""
     keyring = GpgKeyring(home, server=False)
     if not keyring.has_secret_key(fingerprint):
         raise SignatureError("no such secret key in this GnuPG home")
@@ -55,7 +69,7 @@ def sign_release(
     )
     if not result.data or result.status != "signature created":
         raise SignatureError("gpg did not sign (wrong passphrase?)")
-    return data, bytes(result.data)
+    return bytes(result.data)
 
 
 def release_files(document: dict[str, Any], out_dir: Path, data: bytes, signature: bytes) -> Path:
@@ -79,6 +93,28 @@ def _fingerprints(gpg: gnupg.GPG) -> set[str]:
 def verify_release(data: bytes, signature: bytes, public_key: str | bytes) -> dict[str, Any]:
     """The document, if `signature` is a good signature of `data` by `public_key` and
     `data` is a canonical, well-formed release; SignatureError / ReleaseError if not."""
+    return verify_release_signer(data, signature, public_key)[0]
+
+
+def verify_release_signer(
+    data: bytes, signature: bytes, public_key: str | bytes
+) -> tuple[dict[str, Any], str]:
+    """`verify_release`, with the fingerprint of the key (or subkey) that signed."""
+    signer = verify_signed(data, signature, public_key)
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:  # pragma: no cover - signed garbage
+        raise ReleaseError("not JSON") from exc
+    if canonical(document) != data:
+        raise ReleaseError("the release is not in canonical form")
+    check_document(document)
+    return document, signer
+
+
+def verify_signed(data: bytes, signature: bytes, public_key: str | bytes) -> str:
+    """The signer's fingerprint, if `signature` is a good detached signature of `data` by
+    `public_key` (primary key or subkey, not expired or revoked), checked in a throw-away
+    GnuPG home holding that public key only; SignatureError otherwise."""
     with tempfile.TemporaryDirectory(prefix="release-verify-") as tmp:
         home = Path(tmp) / "gnupg"
         home.mkdir(mode=0o700)
@@ -104,11 +140,4 @@ def verify_release(data: bytes, signature: bytes, public_key: str | bytes) -> di
                 raise SignatureError(f"the signing key is not usable: {verified.key_status}")
         finally:
             kill_agent(home)
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:  # pragma: no cover - signed garbage
-        raise ReleaseError("not JSON") from exc
-    if canonical(document) != data:
-        raise ReleaseError("the release is not in canonical form")
-    check_document(document)
-    return document
+    return signer
