@@ -4,11 +4,11 @@ packages, as docs/cluster.md ("Database") lays it out for production.
 The standby is a `pg_basebackup -R` of the primary, streaming through a replication
 slot (the primary keeps the WAL the standby has not received, however long it is away).
 Replication is synchronous: the primary names the standby in
-`synchronous_standby_names` and a commit returns only once the standby has flushed it
-(`synchronous_commit = on`), so a submission acknowledged to a source is on both
-servers. Both listen on 127.0.0.1 (free ports) and unix sockets in a temporary
-directory; the applications reach them with one multi-host URL whose
-`target_session_attrs=read-write` picks whichever is the primary.
+`synchronous_standby_names` (set with ALTER SYSTEM, as an admin would) and a commit
+returns only once the standby has flushed it (`synchronous_commit = on`, the default),
+so a submission acknowledged to a source is on both servers. Both listen on 127.0.0.1
+(free ports) and unix sockets in a temporary directory; the applications reach them
+with one multi-host URL whose `target_session_attrs=read-write` picks the primary.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 
 from tests.support.servers import PostgresCluster
 
@@ -43,24 +44,16 @@ class ReplicatedPostgres:
     """A primary and its synchronous hot standby; `kill_primary` and `promote` fail over."""
 
     def __init__(self, directory: Path) -> None:
-        self.primary = PostgresCluster(
-            directory / "primary",
-            settings={
-                "wal_level": "replica",
-                "max_wal_senders": "5",
-                "max_replication_slots": "5",
-                "synchronous_commit": "on",
-                "synchronous_standby_names": f"FIRST 1 ({STANDBY_NAME})",
-            },
-        )
-        # No synchronous_standby_names on the standby: promoted, it takes writes alone
-        # until a new standby is attached (docs/cluster.md, "Failing over").
+        self.primary = PostgresCluster(directory / "primary")
         self.standby = PostgresCluster(
             directory / "standby",
             initdb=False,
             settings={"cluster_name": STANDBY_NAME, "hot_standby": "on"},
         )
         self.primary.start()
+        # In postgresql.auto.conf (ALTER SYSTEM), as an admin sets it: a later ALTER
+        # SYSTEM can change it (a command-line -c would outrank it).
+        self._alter_system(self.primary, f"FIRST 1 ({STANDBY_NAME})")
         # -R writes standby.signal and primary_conninfo; -C -S creates the slot.
         subprocess.run(
             [
@@ -84,8 +77,35 @@ class ReplicatedPostgres:
             check=True,
             capture_output=True,
         )
+        # The copy names a synchronous standby of its own: none yet. Promoted, it takes
+        # writes alone until a standby is attached (docs/cluster.md, "Failing over").
+        auto = self.standby.data / "postgresql.auto.conf"
+        kept = [
+            line
+            for line in auto.read_text().splitlines(keepends=True)
+            if not line.startswith("synchronous_standby_names")
+        ]
+        auto.write_text("".join(kept))
         self.standby.start()
         _wait(lambda: self.sync_state() == "sync", 30, "the standby streaming synchronously")
+
+    @staticmethod
+    def _alter_system(node: PostgresCluster, standby_names: str) -> None:
+        with psycopg.connect(f"{node.server_url}/postgres", autocommit=True) as conn:
+            conn.execute(
+                psycopg.sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
+                    psycopg.sql.Literal(standby_names)
+                )
+            )
+            conn.execute("SELECT pg_reload_conf()")
+
+    def run_alone(self) -> None:
+        """The primary stops waiting for a standby (the admin's choice when the standby
+        is lost: docs/cluster.md): commits that were waiting return at once."""
+        self._alter_system(self.primary, "")
+
+    def kill_standby(self) -> None:
+        self._kill(self.standby)
 
     def sync_state(self) -> str | None:
         """The standby's state as the primary sees it ("sync", "async"...), or None."""
@@ -113,11 +133,15 @@ class ReplicatedPostgres:
 
     def kill_primary(self) -> None:
         """SIGKILL to the primary and all its processes at once, as a machine lost."""
-        proc = self.primary.proc
+        self._kill(self.primary)
+
+    @staticmethod
+    def _kill(node: PostgresCluster) -> None:
+        proc = node.proc
         assert proc is not None
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
-        self.primary.proc = None
+        node.proc = None
 
     def promote(self) -> None:
         """The standby becomes the primary (`pg_promote()`, waiting until it is done)."""

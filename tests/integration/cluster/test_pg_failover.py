@@ -12,6 +12,7 @@ the custody receipt chain verifies across the failover.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from backupctl.cli import main
 from tests.support.faults import (
     REQUEST_TIMEOUT,
     Background,
+    Outcome,
     Sent,
     Visitor,
     assert_acknowledged_intact,
@@ -119,3 +121,39 @@ def test_failover_to_the_promoted_standby_loses_no_acknowledged_submission(
         again = before.session.get(product.source_url + "/lookup", timeout=REQUEST_TIMEOUT)
         assert again.status_code == 200  # the source's session (in Redis) survived
     print(f"failover: error page while down ({seen}); back {seconds:.1f}s after promotion")
+
+
+def test_standby_lost_no_submission_is_acknowledged_until_the_primary_runs_alone(
+    instance: Path, tmp_path: Path, own_redis: RedisServer, replicated: ReplicatedPostgres
+) -> None:
+    """Synchronous replication's price: with its standby gone, the primary acknowledges
+    no write. A source's submission waits (it is told nothing false) until the admin
+    either brings a standby back or lets the primary run alone; then it completes."""
+    url = replicated.createdb(DATABASE)
+    with running_product(instance, tmp_path, redis_url=own_redis.url, database_url=url) as product:
+        visitor = Visitor(product).start()
+        assert visitor.submit(Sent(f"{MARKER} with both".encode())).acknowledged
+        token = visitor.token()
+        replicated.kill_standby()
+        waiting: list[Outcome] = []
+        sender = threading.Thread(
+            target=lambda: waiting.append(
+                visitor.submit(Sent(f"{MARKER} standby gone".encode()), token)
+            )
+        )
+        sender.start()
+        sender.join(5)
+        assert sender.is_alive() and not waiting  # no answer: the commit waits
+        primary_url = replicated.node_url(replicated.primary, DATABASE)
+        with psycopg.connect(primary_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+            ).fetchone()
+        assert row is not None and row[0] >= 1
+        replicated.run_alone()
+        sender.join(REQUEST_TIMEOUT)
+        assert not sender.is_alive()
+        assert waiting[0].acknowledged, waiting[0]
+        assert assert_acknowledged_intact(product, waiting) == 1
+        after = visitor.submit(Sent(f"{MARKER} alone".encode()))
+        assert after.acknowledged
