@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from redis import Redis
+from redis import Redis, RedisError
 from sqlalchemy import select
 
 from backupctl.cli import main
@@ -25,10 +25,12 @@ from keys.lifecycle import GeneratedKey
 from tests.support.servers import RedisServer
 from tests.support.submission_key import load_into_sealing_homes, stop_agents
 from vault import codenames
-from vault.config import Config
+from vault.config import Budget, Config
+from vault.errors import LoginThrottledError
 from vault.migrate import upgrade
 from vault.models import Source, Submission
 from vault.services import deletion, sources
+from vault.throttle import ClientBudget
 
 
 @pytest.fixture
@@ -122,3 +124,24 @@ def test_deletions_lost_with_redis_are_carried_out_by_the_sweep(
     # Nothing is done twice: a second sweep finds no work.
     again = CliRunner().invoke(main, ["sweep"], env=env)
     assert "Carried out 0 requested deletion(s)." in again.output
+
+
+def test_throttles_fail_closed_while_redis_is_down(lost_redis: RedisServer) -> None:
+    """A login attempt is charged to its client's budget before anything else; with
+    Redis down the charge fails, so the attempt fails: no budget, no login (the error
+    page). A restart with an empty dataset gives each client its burst again, no more."""
+    client = Redis.from_url(lost_redis.url, socket_timeout=2, socket_connect_timeout=2)
+    budget = ClientBudget(client, "source-login", Budget(burst=2, interval_seconds=600))
+    budget.spend("circuit-a")
+    budget.spend("circuit-a")
+    with pytest.raises(LoginThrottledError):
+        budget.spend("circuit-a")
+    lost_redis.stop()
+    with pytest.raises(RedisError):
+        budget.spend("circuit-b")
+    lost_redis.start()
+    budget.spend("circuit-a")  # the counter was lost with the dataset: a new burst
+    budget.spend("circuit-a")
+    with pytest.raises(LoginThrottledError):
+        budget.spend("circuit-a")
+    client.close()
