@@ -9,6 +9,7 @@ composition root built for the worker, so no module here holds one.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -42,6 +43,8 @@ class JobParts(Protocol):
 
 
 _Stored = TypeVar("_Stored", Submission, Reply)
+
+_log = logging.getLogger(__name__)
 
 
 def _delete_stored(rt: JobParts, model: type[_Stored], item_uuid: str) -> bool:
@@ -97,6 +100,36 @@ def sweep_store(rt: JobParts, older_than_seconds: int = 3600) -> int:
             for uuid, name in db.execute(select(Source.uuid, Reply.filename).join(Reply.source))
         ]
     return len(rt.store.sweep(known, dt.timedelta(seconds=older_than_seconds)))
+
+
+def finish_requested_deletions(rt: JobParts) -> int:
+    """Carry out every deletion that was requested (rows hidden) but never done.
+
+    The deletion jobs live in Redis, which keeps nothing on disk (docs/cluster.md): a
+    Redis restarted, or a queue lost, drops them, and the rows would stay hidden but
+    never shredded. The hidden rows are the record of what was asked, so the sweep does
+    here what each lost job would have done. A job still queued that runs later finds
+    its work done and does nothing; one that runs at the same moment makes one of the
+    two fail on the row, and the next job retry or sweep finds it done. Sources first
+    (with all their files), then what is left of single submissions and replies.
+    Returns how many objects were removed; a failure is logged by class and left to the
+    next sweep.
+    """
+    done = 0
+    steps: tuple[tuple[type[Source | Submission | Reply], Callable[[JobParts, str], bool]], ...] = (
+        (Source, delete_source),
+        (Submission, delete_submission),
+        (Reply, delete_reply),
+    )
+    for model, delete in steps:
+        with rt.session() as db:
+            pending = list(db.scalars(select(model.uuid).where(model.deleted_at.is_not(None))))
+        for item_uuid in pending:
+            try:
+                done += delete(rt, item_uuid)
+            except Exception as exc:  # one stuck object never stops the others
+                _log.error("requested deletion not finished: %s", type(exc).__name__)
+    return done
 
 
 def notify_care(rt: JobParts, channel: str, event: str, token: str) -> str:

@@ -131,10 +131,13 @@ def _run(config: Config, env: dict[str, str], stop: StopFlag, stack: ExitStack) 
 
     runtime = build_runtime(config, side="worker")
     try:
+        finished = jobs.finish_requested_deletions(runtime)
         swept = jobs.sweep_store(runtime)
     finally:
         runtime.engine.dispose()
         runtime.redis.close()
+    if finished:
+        click.echo(f"Carried out {finished} requested deletion(s) left undone.")
     if swept:
         click.echo(f"Shredded {swept} stale file(s) left in the store by an earlier crash.")
     stop.check()

@@ -1,4 +1,5 @@
-"""`backupctl sweep`: remove what crashed requests left in the encrypted store."""
+"""`backupctl sweep`: finish the deletions whose job was lost, and remove what crashed
+requests left in the encrypted store."""
 
 from __future__ import annotations
 
@@ -24,13 +25,16 @@ MIN_AGE_SECONDS = 300
 )
 @click.pass_obj
 def sweep(state: CliState, older_than: int) -> None:
-    """Shred partial files and files no database row refers to."""
+    """Finish requested deletions; shred partial files and files no row refers to."""
     config = state.config()
-    # Sweeping reads the database and the store only; the client is never connected.
+    # Sweeping reads the database and the store only; the client is never connected: the
+    # sweep works while Redis is down, and recovers what a Redis restart lost.
     redis = Redis.from_url(config.redis_url or f"unix://{private_redis_socket(config)}")
     runtime = build_runtime(config, redis=redis, side="worker")
     try:
+        finished = jobs.finish_requested_deletions(runtime)
         removed = jobs.sweep_store(runtime, older_than_seconds=older_than)
     finally:
         runtime.engine.dispose()
+    click.echo(f"Carried out {finished} requested deletion(s).")
     click.echo(f"Shredded {removed} stale file(s).")

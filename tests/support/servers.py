@@ -122,8 +122,13 @@ class PostgresCluster:
     """A private PostgreSQL cluster on 127.0.0.1:<free port> that can be stopped and
     started again on the same port and data (the fault tests take it down)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, *, initdb: bool = True, settings: dict[str, str] | None = None
+    ) -> None:
+        """`initdb`: False leaves the data directory for the caller to fill (a standby's
+        base backup, tests/support/replication.py); `settings`: more `-c` options."""
         self.bindir = _pg_bindir()
+        self.settings = dict(settings or {})
         self.run_as: list[str] = []
         self.owned_tmp: Path | None = None
         if os.geteuid() == 0:
@@ -136,6 +141,12 @@ class PostgresCluster:
         self.directory = directory
         self.data = directory / "data"
         directory.mkdir(parents=True, exist_ok=True)
+        if initdb:
+            self._initdb()
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _initdb(self) -> None:
         subprocess.run(
             [
                 *self.run_as,
@@ -153,8 +164,6 @@ class PostgresCluster:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def server_url(self) -> str:
@@ -186,6 +195,11 @@ class PostgresCluster:
                 "fsync=off",
                 "-c",
                 "full_page_writes=off",
+                *(
+                    arg
+                    for name, value in self.settings.items()
+                    for arg in ("-c", f"{name}={value}")
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

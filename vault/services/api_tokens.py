@@ -8,7 +8,13 @@ from one secrets file it is also the CSRF key) can pass for a token. Only the re
 interface's process holds that key: the source interface cannot mint a token.
 
 Nothing is stored to issue a token. Revocation (logout) writes the token id to Redis
-until the token would have expired anyway. A passphrase or 2FA reset, and a
+until the token would have expired anyway, in one key without a TTL, so Redis's memory
+policy (volatile-lru: only keys with a TTL are evicted) never drops it. Redis keeps
+nothing on disk: a Redis restarted with an empty dataset has forgotten every revocation,
+so a token also carries the Redis "epoch" it was issued under (a random value Redis
+holds, also without a TTL, made afresh when missing), and a token of another epoch is
+refused. Losing Redis ends every token, as it ends every session: it never revives a
+revoked one. A passphrase or 2FA reset, and a
 deactivation (it raises the account's credential generation), change the credential
 stamp, so each ends every token at once and for good, exactly as it ends HTML sessions:
 reactivating the account does not revive them.
@@ -46,7 +52,9 @@ TOKEN_LIFETIME_SECONDS = 2 * 60 * 60
 MAX_TOKEN_CHARS = 512
 _KEY_CONTEXT = b"backup/reviewer-api-token/v1"
 _STAMP_CONTEXT = b"stamp\0"
-_REVOKED_PREFIX = "api-token-revoked:"
+# Token id -> expiry (a sorted set), and the epoch: neither has a TTL (see above).
+_REVOKED_KEY = "api-token-revoked"
+_EPOCH_KEY = "api-token-epoch"
 
 
 class InvalidTokenError(VaultError):
@@ -62,6 +70,13 @@ class IssuedToken:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _text(value: object) -> str | None:
+    """A Redis reply as text, whatever the client's decoding."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _unb64(text: str) -> bytes:
@@ -95,6 +110,7 @@ class TokenService:
         token_id = secrets.token_urlsafe(18)
         claims = {"sub": reviewer.uuid, "jti": token_id, "exp": expires}
         claims["stm"] = self._stamp_digest(reviewer)
+        claims["rep"] = self._epoch()
         payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         return IssuedToken(
             token=f"{payload}.{self._mac(payload)}",
@@ -121,7 +137,7 @@ class TokenService:
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= (time.time() if now is None else now):
             raise InvalidTokenError("expired token")
-        for name in ("sub", "jti", "stm"):
+        for name in ("sub", "jti", "stm", "rep"):
             if not isinstance(claims.get(name), str):
                 raise InvalidTokenError("malformed token")
         return claims
@@ -129,7 +145,10 @@ class TokenService:
     def verify(self, db: Session, token: str, *, now: float | None = None) -> Reviewer:
         """The active reviewer a valid token belongs to, else InvalidTokenError."""
         claims = self._claims(token, now)
-        if self._redis.exists(_REVOKED_PREFIX + str(claims["jti"])):
+        epoch = _text(self._redis.get(_EPOCH_KEY))
+        if epoch is None or not hmac.compare_digest(epoch.encode(), str(claims["rep"]).encode()):
+            raise InvalidTokenError("issued before Redis lost its data")
+        if self._redis.zscore(_REVOKED_KEY, str(claims["jti"])) is not None:
             raise InvalidTokenError("revoked token")
         reviewer = db.scalar(
             select(Reviewer).where(
@@ -148,5 +167,17 @@ class TokenService:
             claims = self._claims(token, now)
         except InvalidTokenError:
             return  # already unusable
-        remaining = int(str(claims["exp"])) - int(time.time() if now is None else now)
-        self._redis.set(_REVOKED_PREFIX + str(claims["jti"]), b"1", ex=max(remaining, 1) + 60)
+        current = int(time.time() if now is None else now)
+        with self._redis.pipeline(transaction=True) as pipe:
+            # The set holds only tokens that could still be used: a couple of hours'
+            # logouts. The expired ones go at each revocation.
+            pipe.zremrangebyscore(_REVOKED_KEY, "-inf", current - 60)
+            pipe.zadd(_REVOKED_KEY, {str(claims["jti"]): int(str(claims["exp"]))})
+            pipe.execute()
+
+    def _epoch(self) -> str:
+        """This Redis's token epoch, made now if it has none (a first start, or a
+        restart that lost the dataset): SET NX GET answers the one already there."""
+        fresh = secrets.token_urlsafe(12)
+        held = _text(self._redis.set(_EPOCH_KEY, fresh, nx=True, get=True))
+        return fresh if held is None else held

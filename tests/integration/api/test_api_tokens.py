@@ -196,10 +196,34 @@ def test_logout_revokes_only_that_token(runtime: Runtime, server: Server, analys
     assert out.json() == {"message": "Your token has been revoked."}
     assert _get(server, "user", first).json() == FORBIDDEN
     assert _get(server, "user", second).status_code == 200
-    # Revocation lives in Redis, by token id only, until the token would have expired.
-    [key] = list(runtime.redis.scan_iter(match="api-token-revoked:*"))
-    assert first not in key.decode()
-    assert 0 < int(runtime.redis.ttl(key)) <= TOKEN_LIFETIME_SECONDS + 60
+    # Revocation lives in Redis, by token id only, until the token would have expired;
+    # in a key without a TTL, which Redis's volatile-lru policy never evicts.
+    [(token_id, expires)] = runtime.redis.zrange("api-token-revoked", 0, -1, withscores=True)
+    assert token_id.decode() not in first
+    assert 0 < expires - time.time() <= TOKEN_LIFETIME_SECONDS
+    assert runtime.redis.ttl("api-token-revoked") == -1
+    assert runtime.redis.ttl("api-token-epoch") == -1
+
+
+def test_redis_losing_its_data_revives_no_token(
+    runtime: Runtime, server: Server, analyst: Account
+) -> None:
+    """Redis keeps nothing on disk: restarted, it has forgotten every revocation. No
+    revoked token may work again: every token of before is refused (as every session
+    ends), and the reviewer logs in again."""
+    revoked = _token(server, analyst, offset=-1)["token"]
+    live = _token(server, analyst)["token"]
+    requests.post(
+        server.api("logout"),
+        headers={"Authorization": f"Token {revoked}", "Content-Type": "application/json"},
+        timeout=20,
+    ).raise_for_status()
+    assert _get(server, "user", live).status_code == 200
+    runtime.redis.flushdb()  # what a restart of production's Redis leaves
+    assert _get(server, "user", revoked).json() == FORBIDDEN
+    assert _get(server, "user", live).json() == FORBIDDEN
+    fresh = _token(server, analyst, offset=1)["token"]  # a code not used yet
+    assert _get(server, "user", fresh).status_code == 200
 
 
 def test_credential_reset_and_deactivation_end_tokens(
