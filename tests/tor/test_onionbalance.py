@@ -31,7 +31,7 @@ from keys.receipts import TrustedKeys
 from onion import balance, clientauth
 from onion.torrc import SOURCE_SERVICE, ServerTorrc, render_server_torrc
 from tests.conftest import SUBMISSION_PASSPHRASE
-from tests.integration.source_app.helpers import csrf_token
+from tests.support.reports import NotAcknowledgedError, send_report
 from tests.support.servers import free_port
 from tests.support.serving import app_spec
 from tests.tor.network import (
@@ -141,31 +141,13 @@ class Run:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def one_source(client: Node, master: str, message: str) -> bool:
-    """A new source (own SOCKS credentials: own circuits, so its own pick of an
-    introduction point) creates a codename and submits `message`. True once acknowledged."""
+def one_source(client: Node, master: str, message: str) -> None:
+    """A new source with SOCKS credentials of its own (own circuits, so its own pick of
+    an introduction point, hence of a backend) sends one report."""
     session = requests.Session()
     proxy = f"socks5h://{uuid.uuid4().hex}:x@127.0.0.1:{client.socks_port}"
     session.proxies = {"http": proxy, "https": proxy}
-    base = f"http://{master}"
-    page = session.get(f"{base}/generate", timeout=REQUEST_TIMEOUT)
-    assert page.status_code == 200, page.status_code
-    created = session.post(
-        f"{base}/create",
-        data={"csrf_token": csrf_token(page.text)},
-        allow_redirects=False,
-        timeout=REQUEST_TIMEOUT,
-    )
-    assert created.status_code == 302, created.status_code
-    lookup = session.get(f"{base}/lookup", timeout=REQUEST_TIMEOUT)
-    assert lookup.status_code == 200, lookup.status_code
-    sent = session.post(
-        f"{base}/submit",
-        data={"csrf_token": csrf_token(lookup.text), "msg": message},
-        allow_redirects=False,
-        timeout=REQUEST_TIMEOUT,
-    )
-    return sent.status_code == 302 and sent.headers.get("Location") == "/lookup"
+    send_report(session, f"http://{master}", message, REQUEST_TIMEOUT)
 
 
 def submit_until_stopped(client: Node, master: str, run: Run) -> None:
@@ -173,17 +155,16 @@ def submit_until_stopped(client: Node, master: str, run: Run) -> None:
     while not run.stop.is_set() and time.monotonic() < deadline:
         message = f"balanced report {uuid.uuid4().hex}"
         try:
-            ok = one_source(client, master, message)
+            one_source(client, master, message)
+        except NotAcknowledgedError as exc:  # an answer, but not the acknowledgement
+            run.failures.append(str(exc))
         except Exception as exc:  # a circuit through the killed backend, a timeout...
             run.failures.append(type(exc).__name__)
             time.sleep(1.0)
-            continue
-        if ok:
+        else:
             run.acknowledged.append(message)
             if run.killed.is_set():
                 run.after_kill += 1
-        else:
-            run.failures.append("not acknowledged")
 
 
 def start_source_app(backend: Backend, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

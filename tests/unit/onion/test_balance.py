@@ -54,7 +54,7 @@ class TestMasterKey:
 
     def test_a_directory_others_can_read_is_refused(self, tmp_path: Path) -> None:
         frontend = balance.create_frontend(tmp_path / "ob")
-        os.chmod(frontend.directory, 0o755)
+        os.chmod(frontend.directory, 0o750)  # noqa: S103 - the unsafe mode under test
         with pytest.raises(TorConfigError, match="readable by others"):
             balance.load_frontend(frontend.directory)
 
@@ -147,7 +147,9 @@ class TestBackendSide:
         assert "HiddenServiceOnionbalanceInstance" not in render_server_torrc(ServerTorrc())
 
     def test_a_backend_without_the_reviewer_interface(self) -> None:
-        text = render_server_torrc(ServerTorrc(onionbalance_instance=True, journalist_service=False))
+        text = render_server_torrc(
+            ServerTorrc(onionbalance_instance=True, journalist_service=False)
+        )
         assert "HiddenServiceDir /var/lib/tor/backup/source" in text
         assert "journalist" not in text
 
