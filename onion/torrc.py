@@ -83,6 +83,12 @@ class ServerTorrc:
     # through `client_socket`, which federation therefore needs.
     federation_target: str | None = None
     client_auth_dir: PurePosixPath | None = None
+    # A backend behind an onionbalance frontend (onion/balance.py): the source service
+    # also answers introductions for the frontend's address, named in its ob_config.
+    onionbalance_instance: bool = False
+    # The reviewer interface stays on one server: the other backends of a balanced
+    # source address leave it out (docs/cluster.md).
+    journalist_service: bool = True
 
     def service_dir(self, name: str) -> PurePosixPath:
         if name not in (SOURCE_SERVICE, JOURNALIST_SERVICE, SSH_SERVICE, FEDERATION_SERVICE):
@@ -119,6 +125,7 @@ def _service_block(
     client_auth: bool,
     port: int = 80,
     export_circuit_id: bool = True,
+    onionbalance_instance: bool = False,
 ) -> list[str]:
     lines = [
         "",
@@ -144,6 +151,9 @@ def _service_block(
         # circuit, not per "127.0.0.1" (web_shared/serving.py accepts the line from
         # 127.0.0.1 only).
         lines.append("HiddenServiceExportCircuitID haproxy")
+    if onionbalance_instance:
+        # Introductions made for the frontend's address (its ob_config) are ours too.
+        lines.append("HiddenServiceOnionbalanceInstance 1")
     return lines
 
 
@@ -199,13 +209,15 @@ def render_server_torrc(settings: ServerTorrc) -> str:
         SOURCE_SERVICE,
         _target(settings.source_target, "source_target"),
         client_auth=False,
+        onionbalance_instance=settings.onionbalance_instance,
     )
-    lines += _service_block(
-        settings,
-        JOURNALIST_SERVICE,
-        _target(settings.journalist_target, "journalist_target"),
-        client_auth=True,
-    )
+    if settings.journalist_service:
+        lines += _service_block(
+            settings,
+            JOURNALIST_SERVICE,
+            _target(settings.journalist_target, "journalist_target"),
+            client_auth=True,
+        )
     if settings.ssh_target is not None:
         lines += _service_block(
             settings,

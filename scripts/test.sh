@@ -3,7 +3,7 @@
 # gpg, Redis, SQLite, PostgreSQL and Chromium. Installs what it needs first.
 set -euo pipefail
 . "$(dirname "$0")/bootstrap.sh"
-bootstrap_system python3 python3-venv gnupg redis-server postgresql chromium poppler-utils tor mat2 \
+bootstrap_system python3 python3-venv gnupg redis-server postgresql chromium poppler-utils tor onionbalance mat2 \
     bubblewrap debootstrap systemd-container nftables iproute2 \
     ca-certificates procps
 bootstrap_venv

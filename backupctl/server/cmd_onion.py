@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import click
 
 from backupctl._common import CliState
-from onion import clientauth
+from onion import balance, clientauth
 from onion.config import OnionConfig
 from onion.control import connect
 from onion.control import reload as reload_tor
@@ -73,6 +73,16 @@ def onion() -> None:
     "--client-auth-dir",
     help="tor's ClientOnionAuthDir: the keys that open peers' federation services.",
 )
+@click.option(
+    "--onionbalance-instance",
+    is_flag=True,
+    help="A backend behind `backupctl onion balance`: its ob_config must exist first.",
+)
+@click.option(
+    "--journalist/--no-journalist",
+    default=True,
+    help="Serve the reviewer interface (one server only when balanced).",
+)
 @click.option("--verify/--no-verify", default=True, help="Check it with tor --verify-config.")
 def torrc(
     data_dir: str,
@@ -86,6 +96,8 @@ def torrc(
     client_socket: str | None,
     federation_target: str | None,
     client_auth_dir: str | None,
+    onionbalance_instance: bool,
+    journalist: bool,
     verify: bool,
 ) -> None:
     """Print the server's torrc (both apps as v3 onion services)."""
@@ -102,6 +114,8 @@ def torrc(
             client_socket=PurePosixPath(client_socket) if client_socket else None,
             federation_target=federation_target or None,
             client_auth_dir=PurePosixPath(client_auth_dir) if client_auth_dir else None,
+            onionbalance_instance=onionbalance_instance,
+            journalist_service=journalist,
         )
     )
     if verify:
@@ -307,3 +321,99 @@ def _parse_socks(value: str) -> tuple[str, int]:
     if host not in ("127.0.0.1", "localhost") or not port.isdigit():
         raise click.BadParameter("must be 127.0.0.1:PORT (a local Tor SOCKS port)")
     return host, int(port)
+
+
+BALANCE_STEPS = """\
+Next steps (docs/cluster.md, "Onion front"):
+  1. on each backend: backupctl onion balance instance --master {address}
+     then its torrc from `backupctl onion torrc --onionbalance-instance` (one backend
+     keeps --journalist, the others --no-journalist), and reload its tor;
+  2. here: backupctl onion balance backends --dir {directory} BACKEND.onion ...
+     with each backend's own address (its source HiddenServiceDir/hostname);
+  3. start onionbalance: systemctl enable --now onionbalance.
+Sources use {address} only. The master key in {directory} IS that address: back it up
+offline; whoever copies it can publish that address."""
+
+_frontend_dir_option = click.option(
+    "--dir",
+    "directory",
+    default="/etc/onionbalance",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="onionbalance's directory: master.key and config.yaml.",
+)
+
+
+@onion.group("balance")
+def balance_group() -> None:
+    """One source address over several backends (onionbalance frontend files)."""
+
+
+@balance_group.command("init")
+@_frontend_dir_option
+def balance_init(directory: Path) -> None:
+    """Create the frontend's master key: the one public source address."""
+    frontend = balance.create_frontend(directory)
+    click.echo(f"Master key written to {frontend.key_file} (mode 600).")
+    click.echo(f"Source address: {frontend.address}")
+    click.echo(BALANCE_STEPS.format(address=frontend.address, directory=directory))
+
+
+@balance_group.command("backends")
+@_frontend_dir_option
+@click.argument("addresses", nargs=-1, required=True)
+def balance_backends(directory: Path, addresses: tuple[str, ...]) -> None:
+    """Write config.yaml: the backends whose introduction points the frontend publishes."""
+    frontend = balance.write_frontend_config(directory, addresses)
+    click.echo(f"{frontend.config_file}: {len(frontend.instances)} backend(s) behind")
+    click.echo(f"  {frontend.address}")
+    for address in frontend.instances:
+        click.echo(f"  - {address}")
+    click.echo("Reload onionbalance (systemctl reload onionbalance) to use them.")
+
+
+@balance_group.command("address")
+@_frontend_dir_option
+def balance_address(directory: Path) -> None:
+    """Print the source address the frontend's master key stands for."""
+    click.echo(balance.load_frontend(directory).address)
+
+
+@balance_group.command("instance")
+@click.option("--master", required=True, help="The frontend's (source) onion address.")
+@click.option(
+    "--service-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The source service's HiddenServiceDir (default: from the configuration).",
+)
+@click.pass_obj
+def balance_instance(state: CliState, master: str, service_dir: Path | None) -> None:
+    """On a backend: write ob_config, so its tor answers for the frontend's address."""
+    directory = _service_dir(state.onion(), SOURCE_SERVICE, service_dir)
+    path = balance.write_instance_config(directory, master)
+    click.echo(f"{path} written: MasterOnionAddress {balance.normalize_address(master)}")
+    click.echo(
+        "Now render this server's torrc with `backupctl onion torrc "
+        "--onionbalance-instance` and reload tor; the backend's own address "
+        f"({directory}/hostname) goes to `backupctl onion balance backends`."
+    )
+
+
+@balance_group.command("frontend-torrc")
+@click.option("--data-dir", default="/var/lib/tor", show_default=True)
+@click.option("--control-socket", default="/run/tor/control", show_default=True)
+@click.option("--user", default="debian-tor", show_default=True, help="'' to omit User.")
+@click.option("--verify/--no-verify", default=True, help="Check it with tor --verify-config.")
+def balance_frontend_torrc(data_dir: str, control_socket: str, user: str, verify: bool) -> None:
+    """Print the frontend host's torrc (tor for onionbalance, no service of its own)."""
+    text = balance.render_frontend_torrc(
+        balance.FrontendTorrc(
+            data_dir=PurePosixPath(data_dir),
+            control_socket=PurePosixPath(control_socket),
+            user=user or None,
+        )
+    )
+    if verify:
+        verify_config(text)
+        click.echo("tor --verify-config: configuration is valid", err=True)
+    click.echo(text, nl=False)

@@ -32,21 +32,30 @@ RELAYS = 4
 BOOTSTRAP_TIMEOUT = 120.0
 T = TypeVar("T")
 
-# Chutney's fast schedule: a consensus every 10 s. Vote + dist delays must stay below
+# A fast schedule: a consensus every 10 s by default. Vote + dist delays must stay below
 # half the interval (tor halves it while there is no consensus yet).
-_NETWORK_OPTIONS: dict[str, TorrcValue] = {
-    "TestingTorNetwork": "1",
-    "TestingV3AuthInitialVotingInterval": "10",
-    "TestingV3AuthInitialVoteDelay": "2",
-    "TestingV3AuthInitialDistDelay": "2",
-    "V3AuthVotingInterval": "10",
-    "V3AuthVoteDelay": "2",
-    "V3AuthDistDelay": "2",
-    "AssumeReachable": "1",
-    "ConnLimit": "60",
-    "ShutdownWaitLength": "0",
-    "ProtocolWarnings": "1",
-}
+FAST_VOTING_INTERVAL = 10
+# onionbalance's test-network mode (`--is-testnet`) hard-codes chutney's 20 s interval in
+# its time-period and shared-random arithmetic (hs_v3/consensus.py): a network for it
+# must vote every 20 s, or its descriptors go to the wrong directories.
+ONIONBALANCE_VOTING_INTERVAL = 20
+
+
+def _network_options(interval: int) -> dict[str, TorrcValue]:
+    delay = str(max(interval // 5, 2))
+    return {
+        "TestingTorNetwork": "1",
+        "TestingV3AuthInitialVotingInterval": str(interval),
+        "TestingV3AuthInitialVoteDelay": delay,
+        "TestingV3AuthInitialDistDelay": delay,
+        "V3AuthVotingInterval": str(interval),
+        "V3AuthVoteDelay": delay,
+        "V3AuthDistDelay": delay,
+        "AssumeReachable": "1",
+        "ConnLimit": "60",
+        "ShutdownWaitLength": "0",
+        "ProtocolWarnings": "1",
+    }
 
 
 @dataclass
@@ -63,12 +72,14 @@ class Node:
 @dataclass
 class TorNetwork:
     root: Path
+    voting_interval: int = FAST_VOTING_INTERVAL
     dir_authorities: list[str] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     started_seconds: float = 0.0
 
     def base_options(self) -> dict[str, TorrcValue]:
-        return {**_NETWORK_OPTIONS, "DirAuthority": list(self.dir_authorities)}
+        options = _network_options(self.voting_interval)
+        return {**options, "DirAuthority": list(self.dir_authorities)}
 
     def start_node(self, name: str, options: dict[str, TorrcValue], extra: str = "") -> Node:
         tor = TorProcess(self.root / name)
@@ -188,11 +199,11 @@ def retry(action: Callable[[], T], *, deadline: float, on_failure: Callable[[int
 
 
 @contextlib.contextmanager
-def tor_network() -> Iterator[TorNetwork]:
+def tor_network(voting_interval: int = FAST_VOTING_INTERVAL) -> Iterator[TorNetwork]:
     """Authorities and relays, running, with a first consensus reached by a client."""
     started = time.monotonic()
     # A short root: tor's control sockets live in it (108-byte limit on socket paths).
-    net = TorNetwork(Path(tempfile.mkdtemp(prefix="bk-tor-")))
+    net = TorNetwork(Path(tempfile.mkdtemp(prefix="bk-tor-")), voting_interval)
     try:
         binary = TorProcess(net.root).binary
         authorities = []
