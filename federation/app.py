@@ -6,8 +6,11 @@ the instances whose client key an admin installed with `peer add`. A plain WSGI
 callable, not a Flask app: there are no pages, forms, sessions or people here, only
 machine JSON, and the fewer parts the fewer ways in.
 
-The process holds no private key: it checks signatures with the peers' public keys
-(in the database) and knows its own fingerprint from our public key file.
+It holds no key that opens anything: it checks signatures with the peers' public keys
+(in the database) and knows its own fingerprint from our public key file. To take in a
+transferred case it stores ciphertext as it came (sealed to our submission key by the
+sender's workstation) and signs its custody receipts, so it holds the receipt-signing
+key, as the source interface does.
 Answers: 200 {"accepted": ID, "object": UUID|null}; 403 {"refused": REASON} (one of
 federation.envelope.REFUSAL_REASONS, nothing else); 404, 405, 411, 413 for requests
 that are not envelopes.
@@ -20,16 +23,21 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from composition.runtime import read_submission_fingerprint, space_guard
 from federation.client import ENDPOINT
 from federation.config import load_federation_config
 from federation.envelope import MAX_ENVELOPE_BYTES
 from federation.errors import EnvelopeRefusedError
 from federation.identity import own_fingerprint
 from federation.kinds import HANDLERS
+from federation.kinds import handlers as all_handlers
 from federation.receive import Handler, receive
+from keys.receipts import RECEIPT_KEY_FILE, SigningKey
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
-from vault.services import federation_peers
+from vault.errors import StoreError
+from vault.services import custody, federation_peers
+from vault.store import Store
 from vault.transaction import unit_of_work
 
 __all__ = ["create_app", "make_app"]
@@ -114,4 +122,22 @@ def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
     config = load_config(env)
     federation = load_federation_config(env)
     engine = make_engine(config.database_url)
-    return make_app(make_session_factory(engine), own_fingerprint(federation.key_dir))
+    factory = make_session_factory(engine)
+    receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
+    custody.bind_signer(factory, receipt_key)
+    store = Store(config.store_dir, _NoSealing(), space_guard(config))
+    handlers = all_handlers(store, read_submission_fingerprint(config.instance_dir))
+    return make_app(factory, own_fingerprint(federation.key_dir), handlers=handlers)
+
+
+class _NoSealing:
+    """This process seals nothing: what it stores came sealed (vault.ports.Sealer)."""
+
+    def seal_stream(self, recipients: Any, output: Any) -> Any:
+        raise StoreError("the federation endpoint seals nothing")
+
+    def seal_bytes(self, data: bytes, recipients: Any) -> bytes:
+        raise StoreError("the federation endpoint seals nothing")
+
+    def open_bytes(self, ciphertext: bytes, passphrase: str, *, max_output: int = 0) -> bytes:
+        raise StoreError("the federation endpoint opens nothing")

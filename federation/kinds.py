@@ -4,6 +4,11 @@
 (incident fingerprints for de-duplication, a case transfer) adds its body builder and
 its handler here; nothing else in the transport changes.
 
+`case_transfer`: a referred case, re-sealed to the receiver's submission key on the
+sender's air-gapped workstation and signed there (`federation.transfer`); taken in by
+`vault.services.case_transfers.receive_transfer` as a new source and case of ours. It
+needs the store and our submission key's fingerprint: `handlers(store, fingerprint)`.
+
 `release`: an observatory release exactly as `vault.services.releases` imports it: the
 signed document's bytes and its detached signature, base64. On receipt it is imported
 with the *peer's* release key (its submission public key, given at `peer add`), so a
@@ -21,13 +26,24 @@ from sqlalchemy.orm import Session
 
 from federation.errors import EnvelopeRefusedError
 from federation.receive import Handler
+from federation.transfer import TransferError
 from vault.models import FederationPeer, ObservatoryRelease
-from vault.services import releases
-from workstation.observatory.release_sign import verify_release
+from vault.services import case_transfers, releases
+from vault.store import Store
+from workstation.observatory.release_sign import verify_release, verify_signed
 
-__all__ = ["HANDLERS", "RELEASE", "receive_release", "release_body"]
+__all__ = [
+    "CASE_TRANSFER",
+    "HANDLERS",
+    "RELEASE",
+    "handlers",
+    "receive_release",
+    "release_body",
+    "verify_package",
+]
 
 RELEASE = "release"
+CASE_TRANSFER = "case_transfer"
 
 
 def release_body(release: ObservatoryRelease) -> dict[str, Any]:
@@ -62,4 +78,28 @@ def receive_release(db: Session, peer: FederationPeer, body: Mapping[str, Any]) 
     return release.uuid
 
 
+def verify_package(data: bytes, signature: bytes, public_key: str) -> str:
+    """The signer's fingerprint if `signature` is `public_key`'s over `data` (gpg, in a
+    scratch home); ValueError (SignatureError) if not."""
+    return verify_signed(data, signature, public_key)
+
+
+def case_transfer_handler(store: Store, own_fpr: str) -> Handler:
+    def receive_case(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str:
+        try:
+            case = case_transfers.receive_transfer(
+                db, store, peer, body, own_fpr=own_fpr, verify=verify_package
+            )
+        except (TransferError, case_transfers.TransferRefusedError) as exc:
+            raise EnvelopeRefusedError("body", f"case transfer refused ({exc})") from exc
+        return case.uuid
+
+    return receive_case
+
+
 HANDLERS: Mapping[str, Handler] = {RELEASE: receive_release}
+
+
+def handlers(store: Store, own_fpr: str) -> Mapping[str, Handler]:
+    """Every kind, on an instance whose store and submission key receive cases."""
+    return {**HANDLERS, CASE_TRANSFER: case_transfer_handler(store, own_fpr)}

@@ -158,6 +158,10 @@ _ACTIONS: dict[str, LazyString] = {
     "federation_refused": _l("Refused from a partner instance"),
     "federation_sent": _l("Sent to a partner instance"),
     "federation_send_failed": _l("Not accepted by a partner instance"),
+    "case_transfer_prepared": _l("Case transfer prepared for a partner instance"),
+    "case_transfer_refused": _l("Case transfer refused"),
+    "case_transferred": _l("Case transferred to a partner instance"),
+    "case_transfer_received": _l("Case received from a partner instance"),
 }
 # Actions named with a variable part: consent_refused_<purpose>.
 _ACTION_PREFIXES: dict[str, LazyString] = {

@@ -14,6 +14,7 @@ from backupctl._common import check_gnupg_home, echo_removed, read_passphrase_fi
 from backupctl.airgap.cmd_federation import federation
 from backupctl.airgap.cmd_incidents import incident
 from backupctl.airgap.cmd_release import release
+from backupctl.airgap.cmd_transfer import transfer
 from vault import reports
 from workstation.attachments import in_run
 from workstation.clean import clean_downloads, require_mat2
@@ -30,6 +31,7 @@ def workstation() -> None:
 workstation.add_command(incident)  # coding incidents for the observatory (cmd_incidents)
 workstation.add_command(release)  # statistics releases (docs/observatory.md)
 workstation.add_command(federation)  # counting an incident once across organisations
+workstation.add_command(transfer)  # re-sealing a referred case for a partner organisation
 
 
 @workstation.command()

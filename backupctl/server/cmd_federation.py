@@ -3,6 +3,8 @@ to them (docs/federation.md)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -15,19 +17,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backupctl._common import CliState
+from composition.runtime import read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
 from federation.errors import FederationError
 from federation.identity import create_identity, load_identity
-from federation.kinds import RELEASE, release_body
+from federation.kinds import CASE_TRANSFER, RELEASE, release_body, verify_package
 from federation.outbox import send
+from federation.transfer import TransferError
 from keys.errors import KeyOperationError
-from keys.receipts import VerifyKey
+from keys.gpg import GpgKeyring
+from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey, canonical
 from onion import clientauth
 from onion.control import reload as reload_tor
 from onion.errors import ClientAuthError
 from vault.db import make_engine, make_session_factory
 from vault.models import ObservatoryRelease
-from vault.services import federation_peers
+from vault.services import case_transfers, custody, federation_peers
+from vault.services.consents import ConsentRequiredError
+from vault.store import Store
 from vault.transaction import unit_of_work
 
 __all__ = ["federation"]
@@ -39,7 +46,7 @@ _MAX_KEY_FILE = 64 * 1024
 
 @click.group("federation")
 def federation() -> None:
-    """Federation with partner instances: identity, peers, sending releases."""
+    """Federation with partner instances: identity, peers, releases, case transfers."""
 
 
 def _settings(state: CliState) -> FederationConfig:
@@ -273,3 +280,118 @@ def send_release(
             failed = failed or outcome.outcome != "accepted"
     if failed:
         raise click.ClickException("not every peer accepted the release")
+
+
+@contextmanager
+def _receipted_db(state: CliState) -> Iterator[Session]:
+    """A transaction whose custody receipts are signed with this instance's receipt key."""
+    config = state.config()
+    engine = make_engine(config.database_url)
+    try:
+        factory = make_session_factory(engine)
+        custody.bind_signer(factory, SigningKey.load(config.instance_dir / RECEIPT_KEY_FILE))
+        with factory() as db, unit_of_work(db):
+            yield db
+    finally:
+        engine.dispose()
+
+
+def _own_public_key(state: CliState) -> tuple[str, str]:
+    """(fingerprint, armored public key) of our submission key, as the server holds it."""
+    config = state.config()
+    fingerprint = read_submission_fingerprint(config.instance_dir)
+    keyring = GpgKeyring(config.gnupg_home("journalist"), config.gpg_binary)
+    return fingerprint, keyring.export_public(fingerprint)
+
+
+@federation.command("transfer")
+@click.argument("case_ref", metavar="CASE")
+@click.option("--to", "to", required=True, help="The peer's name.")
+@click.option(
+    "--request",
+    "request_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Step 1: write the request for the air-gapped workstation here.",
+)
+@click.option(
+    "--package",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Step 3: send the package the workstation sealed and signed.",
+)
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep trying while the peer's service cannot be reached yet.",
+)
+@click.pass_obj
+def transfer(
+    state: CliState,
+    case_ref: str,
+    to: str,
+    request_out: Path | None,
+    package: Path | None,
+    wait: float,
+) -> None:
+    """Transfer a referred case (uuid or BU-reference) to a peer, with the consent for
+    referral of every source of the case (docs/federation.md)."""
+    if (request_out is None) == (package is None):
+        raise click.UsageError("give --request FILE (step 1) or --package FILE (step 3)")
+    config = state.config()
+    try:
+        if request_out is not None:
+            fingerprint = read_submission_fingerprint(config.instance_dir)
+            store = Store(config.store_dir, GpgKeyring(config.gnupg_home("journalist")))
+            with _db(state) as db:
+                case = case_transfers.case_by_ref(db, case_ref)
+                peer = federation_peers.get_peer(db, to)
+                request = case_transfers.transfer_request(db, store, case, peer, fingerprint)
+                items = len(request["items"])
+            fd = os.open(request_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(canonical(request))
+            click.echo(f"request for {items} item(s) written to {request_out}")
+            click.echo(f"re-seal it on the workstation for key {request['to']['fingerprint']}")
+            return
+        assert package is not None  # noqa: S101  # nosec B101 - checked above
+        send_package(state, case_ref, to, package, wait)
+    except ConsentRequiredError as exc:
+        raise click.ClickException(
+            "REFUSED: a source of this case has no recorded consent for referral"
+        ) from exc
+    except (case_transfers.TransferRefusedError, TransferError) as exc:
+        raise click.ClickException(f"REFUSED: {exc}") from exc
+
+
+def send_package(state: CliState, case_ref: str, to: str, package: Path, wait: float) -> None:
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    own_fpr, own_key = _own_public_key(state)
+    try:
+        body = json.loads(package.read_bytes())
+    except ValueError as exc:
+        raise click.ClickException(f"{package}: not a transfer package") from exc
+    if not isinstance(body, dict):
+        raise click.ClickException(f"{package}: not a transfer package")
+    with _receipted_db(state) as db:
+        case = case_transfers.case_by_ref(db, case_ref)
+        peer = federation_peers.get_peer(db, to)
+        document = case_transfers.check_outgoing(
+            db, case, peer, body, own_key=own_key, own_fpr=own_fpr, verify=verify_package
+        )
+        (outcome,) = send(
+            db,
+            ours,
+            [peer],
+            kind=CASE_TRANSFER,
+            body=body,
+            object_uuid=case.uuid,
+            socks=settings.socks,
+            timeout=settings.timeout,
+            wait=wait,
+        )
+        if outcome.outcome == "accepted":
+            case_transfers.record_transferred(db, case, peer, document, outcome.envelope_id)
+    click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
+    if outcome.outcome != "accepted":
+        raise click.ClickException("the peer did not accept the case")

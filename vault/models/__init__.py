@@ -15,7 +15,7 @@ from vault.models.case import (
 )
 from vault.models.consent import ConsentAnswer, ConsentOrigin, ConsentRecord
 from vault.models.consent_document import ConsentDocument
-from vault.models.federation import FederationExchange, FederationPeer
+from vault.models.federation import CaseTransfer, FederationExchange, FederationPeer
 from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
 from vault.models.legal_hold import LegalHold
 from vault.models.note import AccountKey, CaseNote
@@ -50,6 +50,7 @@ __all__ = [
     "CaseStatus",
     "CaseStatusChange",
     "CaseSubmission",
+    "CaseTransfer",
     "ChainAnchor",
     "ConsentAnswer",
     "ConsentDocument",

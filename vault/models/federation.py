@@ -58,3 +58,28 @@ class FederationExchange(Base):
     object_uuid: Mapped[str | None] = mapped_column(String(36))
 
     peer: Mapped[FederationPeer] = relationship()
+
+
+class CaseTransfer(Base):
+    """A case that left for a peer (`out`) or arrived from one (`in`), with the
+    survivor's consent for referral: the transfer's random uuid (the same on both
+    sides, named in the signed package and in every custody receipt of its items), the
+    peer, the case here (NULL once deleted), how many items, and the envelope."""
+
+    __tablename__ = "case_transfers"
+    __table_args__ = (UniqueConstraint("direction", "transfer_uuid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transfer_uuid: Mapped[str] = mapped_column(String(36))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    peer_id: Mapped[int] = mapped_column(ForeignKey("federation_peers.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), index=True
+    )
+    # The envelope that carried it out; NULL for one received (its exchange row names
+    # the case it became).
+    envelope_id: Mapped[str | None] = mapped_column(String(32))
+    items: Mapped[int] = mapped_column()
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    peer: Mapped[FederationPeer] = relationship()

@@ -258,6 +258,34 @@ def create_case(
     return case
 
 
+def open_received_case(
+    db: Session, sources: Iterable[Source], submissions: Iterable[Submission], label: str
+) -> Case:
+    """A new case, unassigned and New, for what another organisation's instance
+    transferred to us (vault.services.case_transfers): no account made it, so it is
+    audited `case_created` without an actor, with `label` (e.g. "transferred")."""
+    (label,) = valid_labels([label])
+    for attempt in range(_REFERENCE_ATTEMPTS):
+        case = Case(reference=_next_reference(db, utcnow().year), created_by_id=None)
+        try:
+            with savepoint(db):
+                db.add(case)
+                db.flush()
+        except IntegrityError:
+            if attempt == _REFERENCE_ATTEMPTS - 1:
+                raise
+            continue
+        break
+    db.add_all(CaseSource(case_id=case.id, source_id=s.id) for s in sources)
+    db.add_all(CaseSubmission(case_id=case.id, submission_id=s.id) for s in submissions)
+    case.labels.append(CaseLabel(label=label))
+    db.flush()
+    detail = {"priority": case.priority.value, "urgent_medical": False, "due": None}
+    audit.record(db, None, "case_created", "case", case.uuid, detail=detail)
+    audit.record(db, None, "case_label_added", "case", case.uuid, detail={"label": label})
+    return case
+
+
 def get_case(db: Session, actor: Reviewer, case_uuid: str) -> Case:
     """The case, for a reviewer allowed to work on cases; not audited (callers are)."""
     require_worker(db, actor, case_uuid)
