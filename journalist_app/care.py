@@ -25,8 +25,9 @@ from journalist_app.care_forms import (
     CareReferForm,
 )
 from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.forms import NO_REPLY_KEY_MESSAGE
 from vault.db import utcnow
-from vault.errors import EmptySubmissionError, NotFoundError
+from vault.errors import EmptySubmissionError, NoReplyKeyError, NotFoundError
 from vault.services import care, care_queue, partners, referrals
 
 bp = Blueprint("care", __name__, url_prefix="/care")
@@ -196,6 +197,9 @@ def answer(request_uuid: str) -> ResponseReturnValue:
     except EmptySubmissionError:
         flash(_("The answer was empty or too long; nothing was sent."), "error")
         return _page(request_uuid, form, 400)
+    except NoReplyKeyError:
+        flash(NO_REPLY_KEY_MESSAGE, "error")
+        return _page(request_uuid, form, 409)
     except referrals.ConsentRequiredError:
         flash(_("The source did not consent to a referral: nothing was sent."), "error")
         return _page(request_uuid, form, 409)

@@ -30,10 +30,10 @@ from journalist_app.case_forms import (
     StatusForm,
 )
 from journalist_app.context import current_reviewer, db, runtime
-from journalist_app.forms import ReplyForm
+from journalist_app.forms import NO_REPLY_KEY_MESSAGE, ReplyForm
 from journalist_app.listing import Sorter
 from vault.db import utcnow
-from vault.errors import EmptySubmissionError, NotFoundError
+from vault.errors import EmptySubmissionError, NoReplyKeyError, NotFoundError
 from vault.models import Case, CasePriority, CaseStatus, Reviewer
 from vault.services import (
     case_edits,
@@ -321,6 +321,8 @@ def reply(case_uuid: str, source_uuid: str) -> ResponseReturnValue:
         )
     except EmptySubmissionError:
         flash(_("The reply was empty or too long; nothing was sent."), "error")
+    except NoReplyKeyError:
+        flash(NO_REPLY_KEY_MESSAGE, "error")
     else:
         flash(_("Your reply was encrypted and stored for the source."), "success")
     return _to_case(case.uuid)

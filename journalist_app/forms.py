@@ -42,6 +42,13 @@ class ReplyForm(FlaskForm):
     message = TextAreaField(_l("Reply"), validators=[required(), at_most(MAX_REPLY_CHARS)])
 
 
+# What a reply to a source transferred from a partner organisation gets (NoReplyKeyError).
+NO_REPLY_KEY_MESSAGE = _l(
+    "This source came to us from a partner organisation: it has no codename here and "
+    "cannot receive replies. Nothing was sent."
+)
+
+
 class NewReviewerForm(FlaskForm):
     username = StringField(
         _l("Username"),

@@ -11,8 +11,8 @@ from flask_babel import gettext as _
 
 from journalist_app.auth import NOTES_KEY
 from journalist_app.context import current_reviewer, db, runtime, server_session
-from journalist_app.forms import ReplyForm
-from vault.errors import EmptySubmissionError
+from journalist_app.forms import NO_REPLY_KEY_MESSAGE, ReplyForm
+from vault.errors import EmptySubmissionError, NoReplyKeyError
 from vault.models import CaseStatus, Role
 from vault.services import inbox, inbox_query, replies, submissions, team_replies
 from web_shared.params import query_int
@@ -132,6 +132,8 @@ def reply(source_uuid: str) -> ResponseReturnValue:
         )
     except EmptySubmissionError:
         flash(_("The reply was empty or too long; nothing was sent."), "error")
+    except NoReplyKeyError:
+        flash(NO_REPLY_KEY_MESSAGE, "error")
     else:
         flash(_("Your reply was encrypted and stored for the source."), "success")
     return _to_source(source_uuid)

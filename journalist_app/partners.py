@@ -19,8 +19,8 @@ from journalist_app.case_forms import (
     ReferralForm,
 )
 from journalist_app.context import current_reviewer, db, runtime, server_session
-from journalist_app.forms import ReplyForm
-from vault.errors import EmptySubmissionError, NotFoundError
+from journalist_app.forms import NO_REPLY_KEY_MESSAGE, ReplyForm
+from vault.errors import EmptySubmissionError, NoReplyKeyError, NotFoundError
 from vault.models import PartnerService, ReferralStatus, Role
 from vault.services import cases, partners, referral_activity, referral_messages, referrals
 
@@ -232,6 +232,8 @@ def reply(referral_uuid: str) -> ResponseReturnValue:
         )
     except (EmptySubmissionError, referrals.InvalidReferralError):
         flash(_("The reply was empty or too long; nothing was sent."), "error")
+    except NoReplyKeyError:
+        flash(NO_REPLY_KEY_MESSAGE, "error")
     else:
         flash(_("Your reply was encrypted and stored for the source."), "success")
     return _to_referral(referral_uuid)

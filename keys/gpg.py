@@ -427,6 +427,8 @@ class GpgKeyring:
 
     def delete_key(self, fingerprint: str) -> None:
         """Remove both halves of a key; missing keys are not an error (idempotent)."""
+        if not fingerprint.strip():
+            raise KeyringError("no key named: nothing deleted")
         with self._present_lock:
             self._present.discard(fingerprint.upper())
         (self.home / "openpgp-revocs.d" / f"{fingerprint}.rev").unlink(missing_ok=True)

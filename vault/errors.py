@@ -44,6 +44,11 @@ class EmptySubmissionError(VaultError):
     """A submission with neither a message nor a file."""
 
 
+class NoReplyKeyError(VaultError):
+    """The source has no reply key: it came from a partner organisation's instance by
+    transfer (vault.services.case_transfers), with no codename here to read a reply."""
+
+
 class InvalidCodenameError(VaultError):
     """The codename is malformed (wrong words or length)."""
 

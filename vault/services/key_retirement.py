@@ -25,7 +25,11 @@ HOLDERS = ("source", "journalist")
 
 
 def retire(db: Session, fingerprint: str, sides: Iterable[str] = HOLDERS) -> None:
-    """Record that `fingerprint` must leave each of `sides`' homes (the caller commits)."""
+    """Record that `fingerprint` must leave each of `sides`' homes (the caller commits).
+    A source transferred from a partner organisation has none (""): nothing to retire,
+    and an empty name must never reach gpg, where it is no key at all."""
+    if not fingerprint:
+        return
     for side in sides:
         exists = db.scalar(
             select(RetiredKey.id).where(

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.db import utcnow
-from vault.errors import EmptySubmissionError, NotFoundError, VaultError
+from vault.errors import EmptySubmissionError, NoReplyKeyError, NotFoundError, VaultError
 from vault.models import Reply, ReplyCopy, ReplySealer, Reviewer, Source
 from vault.models.note import canonical_recipients
 from vault.models.reply import MAX_REPLY_BYTES, MAX_REPLY_CHARS
@@ -113,6 +113,8 @@ def send_reply(
     Seal it also to the team (the team copy; see `_team_copy`).
 
     `referral_id`: a partner's reply over that referral (vault.services.referrals)."""
+    if not source.reply_key_fingerprint:
+        raise NoReplyKeyError("this source has no reply key")
     text = text.strip()
     if not text:
         raise EmptySubmissionError("empty reply")
