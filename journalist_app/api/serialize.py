@@ -29,11 +29,13 @@ DELETED_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 def api_time(value: dt.datetime | None) -> str | None:
+    """`API_DATETIME_FORMAT`, written by `isoformat`: `strftime` with `%f` took about
+    13 µs a call, two per source, a third of the source list's time at 10,000 sources."""
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
-    return value.strftime(API_DATETIME_FORMAT)
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 # A uuid's stand-in: the source URLs are built once per request around it, then filled

@@ -226,9 +226,15 @@ def _smallest(
     from its own index: the cost is bounded by `cap`), and their ids when `cap` is small
     enough to hand them to the next query as a list (the first pages)."""
     if cap <= ID_LIST_MAX:
-        found = [list(db.scalars(f.ids.distinct().limit(cap))) for f in filters]
+        # Read on the session's connection (Core): plain integers, without the ORM's
+        # result machinery, which took about 1.25 ms for 500 ids on SQLite against
+        # 0.44 ms (2.1 and 1.4 ms on PostgreSQL), a cost growing with the matches.
+        # Flushed first, as the session's own queries autoflush.
+        db.flush()
+        connection = db.connection()
+        found = [connection.execute(f.ids.distinct().limit(cap)).scalars().all() for f in filters]
         k = min(range(len(filters)), key=lambda i: len(found[i]))
-        return filters[k], len(found[k]), found[k]
+        return filters[k], len(found[k]), list(found[k])
 
     def size(f: _Filter) -> int:
         capped = f.ids.distinct().limit(cap).subquery()
