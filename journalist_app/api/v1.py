@@ -24,9 +24,9 @@ from journalist_app.api import errors
 from journalist_app.api.errors import ApiError
 from journalist_app.api.serialize import (
     api_time,
+    listed_sources_json,
     reply_json,
     source_json,
-    source_urls,
     submission_json,
     user_json,
 )
@@ -181,13 +181,8 @@ def logout() -> ResponseReturnValue:
 
 @bp.get("/sources")
 def all_sources() -> ResponseReturnValue:
-    session = db()
-    found = inbox.visible_sources(session, current_reviewer())
-    counts = submissions.kind_counts(session, None) if found else {}
-    keys = inbox.public_keys(session, runtime().keyring, found)
-    urls = source_urls()
-    listed = [source_json(s, counts.get(s.id, {}), keys[s.id], urls) for s in found]
-    return _ok({"sources": listed})
+    listed = inbox.source_listing(db(), runtime().keyring, current_reviewer())
+    return _ok({"sources": listed_sources_json(listed)})
 
 
 @bp.route("/sources/<source_uuid>", methods=["GET", "DELETE"])

@@ -5,7 +5,7 @@ import enum
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
@@ -23,6 +23,17 @@ class Submission(Base):
     """One sealed message or file. Only ciphertext facts are recorded here."""
 
     __tablename__ = "submissions"
+    # Live submissions by source and kind (migration 0020): the inbox's and the API's
+    # counts read this index alone.
+    __table_args__ = (
+        Index(
+            "ix_submissions_live_source_kind",
+            "source_id",
+            "kind",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))

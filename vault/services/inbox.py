@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis import Redis
 from sqlalchemy import exists, func, select
@@ -25,12 +25,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from vault.errors import NotFoundError
-from vault.models import Reply, Reviewer, SeenSubmission, Source, Submission
+from vault.models import Reply, Reviewer, SeenSubmission, Source, Submission, SubmissionKind
 from vault.ports import Keyring
 from vault.services import audit, deletion
 from vault.services.reviewers import AccessDeniedError, can_read_sources
 
 __all__ = [
+    "ListedSource",
     "SourcePage",
     "SourceSummary",
     "delete_conversation",
@@ -43,11 +44,13 @@ __all__ = [
     "public_keys",
     "require_reader",
     "set_starred",
-    "visible_sources",
+    "source_listing",
 ]
 
 # Every uuid BackUp issues: str(uuid4()). Anything else names nothing, and is refused
 # before it reaches the database (PostgreSQL rejects a NUL in a string with an error).
+# Ids bound per query where a list may be long (SQLite binds at most 32,766).
+_BATCH = 1000
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -185,18 +188,75 @@ def delete_source(db: Session, redis: Redis, reviewer: Reviewer, source_uuid: st
     deletion.request_source_deletion(db, redis, source)
 
 
-def visible_sources(db: Session, reviewer: Reviewer) -> list[Source]:
-    """Every visible source (none for a partner), most recently active first; audited."""
+@dataclass(frozen=True, slots=True)
+class ListedSource:
+    """What the API's list says of a source (the same names as `Source`'s columns), read
+    as plain columns: building 10,000 ORM objects was a third of the list's time."""
+
+    id: int
+    uuid: str
+    designation: str
+    starred: bool
+    last_updated: dt.datetime
+    interaction_count: int
+    reply_key_fingerprint: str
+    reply_public_key: str | None
+    documents: int
+    messages: int
+
+
+def source_listing(db: Session, keyring: Keyring, reviewer: Reviewer) -> list[ListedSource]:
+    """Every visible source (none for a partner), most recently active first, with its
+    armored reply key and its live documents and messages counted; audited.
+
+    One query: the sources' columns joined to their submissions counted per source and
+    kind in one grouped pass (no ORM object, no query per source). A source whose key
+    is not stored yet (made before migration 0013) goes through `public_keys`, once.
+    """
     audit.record(db, reviewer, "sources_listed")
     if not can_read_sources(reviewer):
         return []
-    return list(
-        db.scalars(
-            select(Source)
-            .where(Source.pending.is_(False), Source.deleted_at.is_(None))
-            .order_by(Source.last_updated.desc(), Source.id.desc())
+    counted = (
+        select(
+            Submission.source_id.label("source_id"),
+            func.count().filter(Submission.kind == SubmissionKind.FILE).label("documents"),
+            func.count().filter(Submission.kind == SubmissionKind.MESSAGE).label("messages"),
         )
+        .where(Submission.deleted_at.is_(None))
+        .group_by(Submission.source_id)
+        .subquery()
     )
+    rows = db.execute(
+        select(
+            Source.id,
+            Source.uuid,
+            Source.designation,
+            Source.starred,
+            Source.last_updated,
+            Source.interaction_count,
+            Source.reply_key_fingerprint,
+            Source.reply_public_key,
+            func.coalesce(counted.c.documents, 0),
+            func.coalesce(counted.c.messages, 0),
+        )
+        .outerjoin(counted, counted.c.source_id == Source.id)
+        .where(Source.pending.is_(False), Source.deleted_at.is_(None))
+        .order_by(Source.last_updated.desc(), Source.id.desc())
+    ).all()
+    listed = [ListedSource(*row) for row in rows]
+    missing = [s.id for s in listed if s.reply_public_key is None]
+    if not missing:
+        return listed
+    keys: dict[int, str | None] = {}
+    for start in range(0, len(missing), _BATCH):
+        batch = missing[start : start + _BATCH]
+        keys.update(
+            public_keys(db, keyring, db.scalars(select(Source).where(Source.id.in_(batch))).all())
+        )
+    return [
+        s if s.reply_public_key is not None else replace(s, reply_public_key=keys.get(s.id))
+        for s in listed
+    ]
 
 
 def flag_source(db: Session, reviewer: Reviewer, source_uuid: str) -> None:

@@ -4,7 +4,7 @@ Cost does not grow with the number of sources, whatever share of them a filter k
 the page is an ORDER BY/LIMIT on an indexed column, walked a bounded distance when
 matches are dense, else found from the filters' own indexes (`_page_rows`); the unread
 filter reads the unread rows kept by vault.services.unread; the counts (submissions,
-replies, unread) are three GROUP BY queries over the page's ids only. No query runs per
+replies, unread) are one query over the page's ids only (`_counts`). No query runs per
 row (no N+1).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import BindParameter, Select, and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,7 +25,6 @@ from vault.models import (
     CaseStatus,
     Reply,
     Reviewer,
-    SeenSubmission,
     Source,
     Submission,
     UnreadSubmission,
@@ -195,7 +194,7 @@ def _page_rows(
         # the rows behind them (ten unread rows per source, a case's every link) and
         # chose to walk the sources in order probing the filter for each, or to scan
         # them all: a cost that grew with the sources.
-        matching = ids
+        matching = _id_list(ids)
     where = [f.walk for f in filters if f is not driver]
     return list(
         db.scalars(
@@ -208,6 +207,18 @@ def _page_rows(
     )
 
 
+def _id_list(ids: list[int]) -> BindParameter[Any]:
+    """Ids for `IN`, written into the statement as integers (`literal_execute`), not
+    bound one parameter each: up to 510 bound ids cost more than the query, in this
+    process (SQLAlchemy renders a placeholder and psycopg rewrites one per id, and each
+    count of ids is a new statement to both), and that cost grew with the matches. An
+    A/B of the page's query at 10,000 sources with 510 ids, medians, on a machine at a
+    load average of 23: 10.11 ms bound, 1.85 ms written on SQLite; 46.36 ms and 23.97 ms
+    on PostgreSQL. The ids are the database's own integers; the planner sees the same
+    list either way."""
+    return bindparam("ids", [int(i) for i in ids], literal_execute=True)
+
+
 def _smallest(
     db: Session, filters: list[_Filter], cap: int
 ) -> tuple[_Filter, int, list[int] | None]:
@@ -215,9 +226,15 @@ def _smallest(
     from its own index: the cost is bounded by `cap`), and their ids when `cap` is small
     enough to hand them to the next query as a list (the first pages)."""
     if cap <= ID_LIST_MAX:
-        found = [list(db.scalars(f.ids.distinct().limit(cap))) for f in filters]
+        # Read on the session's connection (Core): plain integers, without the ORM's
+        # result machinery, which took about 1.25 ms for 500 ids on SQLite against
+        # 0.44 ms (2.1 and 1.4 ms on PostgreSQL), a cost growing with the matches.
+        # Flushed first, as the session's own queries autoflush.
+        db.flush()
+        connection = db.connection()
+        found = [connection.execute(f.ids.distinct().limit(cap)).scalars().all() for f in filters]
         k = min(range(len(filters)), key=lambda i: len(found[i]))
-        return filters[k], len(found[k]), found[k]
+        return filters[k], len(found[k]), list(found[k])
 
     def size(f: _Filter) -> int:
         capped = f.ids.distinct().limit(cap).subquery()
@@ -228,8 +245,38 @@ def _smallest(
     return filters[k], sizes[k], None
 
 
-def _counts(db: Session, query: Select[int, int]) -> dict[int, int]:
-    return {source_id: int(n) for source_id, n in db.execute(query).all()}
+def _counts(db: Session, reviewer: Reviewer, page_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """(submissions, replies, unread) of each source of the page, in one query: three
+    correlated counts per page row, each read from its own index (submissions and
+    replies by source, the reader's unread rows by (reader, source), index-only).
+
+    One round trip instead of three: at 10,000 sources on PostgreSQL the three grouped
+    counts took about 0.9 ms of execution together, and their three round trips most of
+    the 9 ms the page spent in them on a loaded machine. The unread figure is read from
+    the same rows as the unread filter (vault.services.unread), so a source the filter
+    shows as unread has its badge, and no seen row is looked for under each submission.
+    """
+    if not page_ids:
+        return {}
+    submissions = (
+        select(func.count())
+        .where(Submission.source_id == Source.id, Submission.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    replies = (
+        select(func.count())
+        .where(Reply.source_id == Source.id, Reply.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    unread = (
+        select(func.count())
+        .where(UnreadSubmission.reviewer_id == reviewer.id, UnreadSubmission.source_id == Source.id)
+        .scalar_subquery()
+    )
+    rows = db.execute(
+        select(Source.id, submissions, replies, unread).where(Source.id.in_(page_ids))
+    )
+    return {source_id: tuple(int(n or 0) for n in counts) for source_id, *counts in rows}
 
 
 def list_page(
@@ -242,26 +289,7 @@ def list_page(
     rows = _page_rows(db, reviewer, flt, page, page_size)
     has_next = len(rows) > page_size
     rows = rows[:page_size]
-    page_ids = [s.id for s in rows]
-    live = (Submission.source_id.in_(page_ids), Submission.deleted_at.is_(None))
-    submissions = _counts(
-        db, select(Submission.source_id, func.count()).where(*live).group_by(Submission.source_id)
-    )
-    unseen = ~exists().where(
-        SeenSubmission.submission_id == Submission.id, SeenSubmission.reviewer_id == reviewer.id
-    )
-    unread = _counts(
-        db,
-        select(Submission.source_id, func.count())
-        .where(*live, unseen)
-        .group_by(Submission.source_id),
-    )
-    replies = _counts(
-        db,
-        select(Reply.source_id, func.count())
-        .where(Reply.source_id.in_(page_ids), Reply.deleted_at.is_(None))
-        .group_by(Reply.source_id),
-    )
+    counts = _counts(db, reviewer, [s.id for s in rows])
     audit.record(db, reviewer, "sources_listed")
     return InboxPage(
         [
@@ -270,9 +298,9 @@ def list_page(
                 designation=s.designation,
                 last_updated=s.last_updated,
                 starred=s.starred,
-                submissions=submissions.get(s.id, 0),
-                replies=replies.get(s.id, 0),
-                unread=unread.get(s.id, 0),
+                submissions=counts[s.id][0],
+                replies=counts[s.id][1],
+                unread=counts[s.id][2],
             )
             for s in rows
         ],

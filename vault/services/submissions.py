@@ -128,23 +128,15 @@ def delete_submission(
     deletion.request_submission_deletion(db, redis, submission)  # queued once committed
 
 
-def kind_counts(
-    db: Session, source_ids: Sequence[int] | None
-) -> dict[int, dict[SubmissionKind, int]]:
-    """Live submissions per source and kind (documents and messages), in one query;
-    `None`: of every visible source (one pass, rather than thousands of bound ids)."""
+def kind_counts(db: Session, source_ids: Sequence[int]) -> dict[int, dict[SubmissionKind, int]]:
+    """Live submissions per source and kind (documents and messages), in one query (the
+    API's whole list counts them with its sources: vault.services.inbox.source_listing)."""
     counts: dict[int, dict[SubmissionKind, int]] = defaultdict(dict)
-    query = select(Submission.source_id, Submission.kind, func.count(Submission.id)).where(
-        Submission.deleted_at.is_(None)
-    )
-    if source_ids is None:
-        query = query.join(Source, Source.id == Submission.source_id).where(
-            Source.pending.is_(False), Source.deleted_at.is_(None)
-        )
-    elif not source_ids:
+    if not source_ids:
         return counts
-    else:
-        query = query.where(Submission.source_id.in_(source_ids))
+    query = select(Submission.source_id, Submission.kind, func.count(Submission.id)).where(
+        Submission.deleted_at.is_(None), Submission.source_id.in_(source_ids)
+    )
     for source_id, kind, count in db.execute(query.group_by(Submission.source_id, Submission.kind)):
         counts[source_id][kind] = int(count)
     return counts

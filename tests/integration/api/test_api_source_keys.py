@@ -1,4 +1,4 @@
-"""`/api/v1/sources` answers from the database: no gpg process per source.
+"""`/api/v1/sources` answers from the database: no gpg process per source, one query.
 
 Each source's reply public key is kept when the key is made; listing returns it as gpg
 exports it (the same text as before), and a source made before the column existed gets
@@ -7,6 +7,7 @@ python-gnupg's `Popen` (the real gpg still runs)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,10 @@ from sqlalchemy import select, update
 from composition.runtime import Runtime
 from journalist_app import create_app
 from tests.support.journalist import FAST_HASHER, Account, make_account, make_source
-from vault.models import Role, Source
+from vault import codenames
+from vault.models import Role, Source, Submission
+from vault.services import sources
+from vault.store import DocumentSink
 
 
 class _CountingPopen:
@@ -116,3 +120,39 @@ def test_a_source_from_before_gets_its_key_from_the_keyring_once(
     assert gpg_calls.calls == []
     assert {s["uuid"] for s in again} == {old.uuid, new.uuid}
     assert {s["uuid"]: s["key"]["public"] for s in again}[old.uuid] == expected
+
+
+def test_the_list_says_of_each_source_what_its_own_object_says(
+    runtime: Runtime, client: FlaskClient
+) -> None:
+    """The list is read as plain columns with the counts in the same query: each of its
+    objects is still the source's own object, field for field, live submissions counted
+    by kind, sources being deleted or not yet submitted left out, most recent first."""
+    made = [make_source(runtime) for _ in range(3)]
+    headers = _token(client, make_account(runtime, "analyst1", Role.ANALYST))
+    with runtime.session() as db:
+        # A second message for the first source; the second source's document deleted.
+        first = db.scalars(select(Source).where(Source.uuid == made[0].uuid)).one()
+        sink = DocumentSink(runtime.store.begin_unassigned([runtime.submission_fingerprint]), "x")
+        sink.write(b"more")
+        sources.submit(db, runtime.store, first, runtime.submission_fingerprint, "again", [sink])
+        db.execute(
+            update(Submission)
+            .where(Submission.uuid == made[1].document_uuid)
+            .values(deleted_at=dt.datetime.now(dt.UTC))
+        )
+        gone = db.scalars(select(Source).where(Source.uuid == made[2].uuid)).one()
+        gone.deleted_at = dt.datetime.now(dt.UTC)
+        sources.create_source(db, runtime.keyring, runtime.config, codenames.generate_codename())
+        db.commit()
+
+    listed = client.get("/api/v1/sources", headers=headers)
+    assert listed.status_code == 200
+    found = listed.get_json()["sources"]
+    assert [s["uuid"] for s in found] == [made[0].uuid, made[1].uuid]  # latest activity first
+    counts = {s["uuid"]: (s["number_of_documents"], s["number_of_messages"]) for s in found}
+    assert counts == {made[0].uuid: (2, 2), made[1].uuid: (0, 1)}
+    for listed_source in found:
+        own = client.get(f"/api/v1/sources/{listed_source['uuid']}", headers=headers)
+        assert own.status_code == 200
+        assert listed_source == own.get_json()

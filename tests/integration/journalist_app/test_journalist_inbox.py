@@ -306,3 +306,34 @@ def test_partner_is_refused_every_source_page(
         assert db.scalar(select(func.count()).select_from(SeenSubmission)) == 0
     inbox = partner_client.get("/").get_data(as_text=True)
     assert source.designation not in inbox and source.uuid not in inbox
+
+
+def test_inbox_counts_follow_seen_marks_replies_and_deletions(
+    analyst_client: FlaskClient, runtime: Runtime
+) -> None:
+    """Each row's three counts (read in one query, from the live rows' indexes and the
+    reader's unread rows) follow what happens: a download, a reply, a deletion, a
+    "mark all seen"; the unread filter and the unread badge always agree."""
+    source, other = make_source(runtime), make_source(runtime)
+
+    def counts() -> tuple[int, int, int]:
+        row = _row(analyst_client.get("/").get_data(as_text=True), source.designation)
+        return _count(row, "submissions"), _count(row, "replies"), _count(row, "unread-count")
+
+    def in_unread_filter() -> bool:
+        return source.designation in analyst_client.get("/?unread=1").get_data(as_text=True)
+
+    assert counts() == (2, 0, 2) and in_unread_filter()
+    assert analyst_client.get(_download(source, source.message_uuid)).status_code == 200
+    assert counts() == (2, 0, 1) and in_unread_filter()
+    post_form(analyst_client, f"{_page(source)}/reply", {"message": "hi"}, page=_page(source))
+    assert counts() == (2, 1, 1)
+    with runtime.session() as db:
+        document = db.scalars(
+            select(Submission).where(Submission.uuid == source.document_uuid)
+        ).one()
+        deletion.request_submission_deletion(db, runtime.redis, document)
+    assert counts() == (1, 1, 0) and not in_unread_filter()
+    post_form(analyst_client, f"{_page(other)}/seen", page=_page(other))
+    row = _row(analyst_client.get("/").get_data(as_text=True), other.designation)
+    assert (_count(row, "submissions"), _count(row, "unread-count")) == (2, 0)
