@@ -35,7 +35,7 @@ from federation.receive import Handler, receive
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
-from vault.errors import StoreError
+from vault.errors import ConfigError, StoreError
 from vault.services import custody, federation_peers
 from vault.store import Store
 from vault.transaction import unit_of_work
@@ -126,7 +126,16 @@ def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
     receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
     custody.bind_signer(factory, receipt_key)
     store = Store(config.store_dir, _NoSealing(), space_guard(config))
-    handlers = all_handlers(store, read_submission_fingerprint(config.instance_dir))
+    try:
+        own_fpr = read_submission_fingerprint(config.instance_dir)
+    except ConfigError:
+        # An instance that only exchanges releases (an observatory) may have no
+        # submission key: it receives releases; a case sent to it is refused as a kind
+        # it does not take, until a key is loaded and this service restarted.
+        _log.warning("no submission key loaded: case transfers are refused")
+        handlers: Mapping[str, Handler] = HANDLERS
+    else:
+        handlers = all_handlers(store, own_fpr)
     return make_app(factory, own_fingerprint(federation.key_dir), handlers=handlers)
 
 

@@ -198,7 +198,7 @@ def answer(request_uuid: str) -> ResponseReturnValue:
         flash(_("The answer was empty or too long; nothing was sent."), "error")
         return _page(request_uuid, form, 400)
     except NoReplyKeyError:
-        flash(NO_REPLY_KEY_MESSAGE, "error")
+        flash(str(NO_REPLY_KEY_MESSAGE), "error")
         return _page(request_uuid, form, 409)
     except referrals.ConsentRequiredError:
         flash(_("The source did not consent to a referral: nothing was sent."), "error")

@@ -133,7 +133,7 @@ def reply(source_uuid: str) -> ResponseReturnValue:
     except EmptySubmissionError:
         flash(_("The reply was empty or too long; nothing was sent."), "error")
     except NoReplyKeyError:
-        flash(NO_REPLY_KEY_MESSAGE, "error")
+        flash(str(NO_REPLY_KEY_MESSAGE), "error")
     else:
         flash(_("Your reply was encrypted and stored for the source."), "success")
     return _to_source(source_uuid)

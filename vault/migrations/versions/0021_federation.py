@@ -5,7 +5,7 @@ address, public keys), removed ones kept with `removed_at`. `federation_exchange
 each envelope accepted from or delivered to a peer (ids, kind, outcome; no body).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from vault.db import UTCDateTime
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
