@@ -12,16 +12,20 @@ several-fold on incompressible data; the store gzips by content instead.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import fcntl
 import hashlib
 import os
 import secrets
+import shutil
 import subprocess  # nosec B404
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import gnupg
 
@@ -32,6 +36,7 @@ from keys.errors import (
     OutputTooLargeError,
     SealError,
 )
+from keys.keyfiles import PublicKeyFiles
 
 # The agent must never cache a passphrase: each source's reply key may be used only
 # during a request that carries its codename-derived passphrase.
@@ -293,9 +298,43 @@ class GpgStream:
 PublicKeyLookup = Callable[[str], "str | None"]
 
 
+class _Listed(NamedTuple):
+    """One key of a `--with-colons` listing."""
+
+    fingerprint: str
+    secret: bool
+    key_ids: tuple[str, ...]  # the primary key's and its subkeys'
+
+
+def _parse_listing(colons: str) -> list[_Listed]:
+    keys: list[_Listed] = []
+    fingerprint, secret, ids, want_fpr = "", False, list[str](), False
+    for line in colons.splitlines():
+        fields = line.split(":")
+        if fields[0] in ("pub", "sec"):
+            if fingerprint:
+                keys.append(_Listed(fingerprint, secret, tuple(ids)))
+            fingerprint, secret, ids, want_fpr = "", fields[0] == "sec", [fields[4]], True
+        elif fields[0] in ("sub", "ssb") and len(fields) > 4:
+            ids.append(fields[4])
+            want_fpr = False
+        elif fields[0] == "fpr" and want_fpr and len(fields) > 9:
+            fingerprint, want_fpr = fields[9].upper(), False
+    if fingerprint:
+        keys.append(_Listed(fingerprint, secret, tuple(ids)))
+    return [key._replace(key_ids=tuple(k.upper() for k in key.key_ids if k)) for key in keys]
+
+
 class GpgKeyring:
     """One GnuPG home: the submission public key, and the keys of one process's side
-    (the source interface's reply keys, or the reviewer interface's account keys)."""
+    (the source interface's reply keys, or the reviewer interface's account keys).
+
+    A server home (`server=True`) keeps every public key it uses as a file of its own
+    that is never replaced (keys.keyfiles): sealing, opening and the reads of a request
+    never read gpg's keyring, which gpg replaces by renaming while keys are made. Its
+    own keyring (`pubring.kbx`) only holds what the operator loads (`import_keys`) and
+    keys made before; those are copied to key files when the home is opened.
+    """
 
     def __init__(
         self,
@@ -310,8 +349,9 @@ class GpgKeyring:
         key is locked by a human passphrase and keeps gpg's S2K defaults, but its agent
         caches nothing either (`prepare_workstation_home`).
 
-        `public_keys`: where to find the public half of a key made in another process's
-        home (the database keeps them), imported before sealing to it."""
+        `public_keys` (server homes): where to find the public half of a key made in
+        another process's home (the database keeps them), written to a key file of
+        this home before sealing to it."""
         if server:
             self.home = prepare_home(home)
             launch_agent(self.home)
@@ -321,52 +361,140 @@ class GpgKeyring:
         self._gpg = gnupg.GPG(gnupghome=str(self.home), gpgbinary=binary)
         self._gpg.encoding = "utf-8"
         self._public_keys = public_keys
-        self._present: set[str] = set()  # known to be in the home: no gpg call to check
-        self._present_lock = threading.Lock()
+        self._files: PublicKeyFiles | None = None
+        if server:
+            self._files = PublicKeyFiles(self.home / "public")
+            self._scratch = self.home / "scratch"
+            self._scratch.mkdir(mode=0o700, exist_ok=True)
+            self._publish_keyring_keys()
 
-    def _ensure_public(self, fingerprints: Iterable[str]) -> None:
-        """Import, from `public_keys`, each of `fingerprints` the home lacks. A key the
-        lookup does not know is left to gpg to refuse (SealError, KeyringError)."""
-        if self._public_keys is None:
-            return
-        with self._present_lock:
-            wanted = [fp.upper() for fp in fingerprints if fp.upper() not in self._present]
-        if not wanted:
-            return
-        held = {str(key["fingerprint"]).upper() for key in self._gpg.list_keys(keys=wanted)}
-        for fingerprint in wanted:
-            if fingerprint not in held:
-                armored = self._public_keys(fingerprint)
-                if armored and self._import_one_public(fingerprint, armored):
-                    held.add(fingerprint)
-        with self._present_lock:
-            self._present |= held
+    # -- the key files of a server home -------------------------------------------------
+    def _run(self, args: Sequence[str], data: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(  # nosec B603
+            [self.binary, "--homedir", str(self.home), *_BASE_ARGS, *args],
+            input=data,
+            capture_output=True,
+            check=False,
+        )
 
-    def _import_one_public(self, fingerprint: str, armored: str) -> bool:
-        # Only the public half of the very key asked for, never a secret one.
-        if "PRIVATE KEY BLOCK" in armored:
-            return False
-        scanned = self._gpg.scan_keys_mem(armored)
-        if [str(key.get("fingerprint", "")).upper() for key in scanned] != [fingerprint]:
-            return False
-        if any(key.get("type") != "pub" for key in scanned):
-            return False
-        return fingerprint in {fp.upper() for fp in self._gpg.import_keys(armored).fingerprints}
+    def _show(self, data: bytes) -> list[_Listed]:
+        """The keys in `data` (armored or not), read by gpg without any keyring."""
+        done = self._run(["--no-keyring", "--with-colons", "--show-keys"], data)
+        return _parse_listing(done.stdout.decode(errors="replace")) if done.returncode == 0 else []
+
+    @contextlib.contextmanager
+    def _writing_keyring(self) -> Iterator[None]:
+        """Held (flock, across processes and threads) around this code's writes of the
+        home's own keyring and its reads of it. Requests never take it: only the
+        operator's imports, deletions, and the copy to key files when a home opens."""
+        with open(self.home / ".keyring.lock", "ab") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            yield
+
+    @contextlib.contextmanager
+    def _reading(self, paths: Iterable[Path]) -> Iterator[gnupg.GPG | None]:
+        """A python-gnupg handle whose only keyrings are private hard links to `paths`
+        (None if none of them exists any more). Links, because gpg creates a keyring it
+        is given that is missing: a key deleted meanwhile must not reappear, empty."""
+        private = Path(tempfile.mkdtemp(dir=self._scratch))
+        try:
+            links = []
+            for index, path in enumerate(paths):
+                link = private / f"{index}.gpg"
+                try:
+                    os.link(path, link)
+                except FileNotFoundError:
+                    continue
+                links.append(str(link))
+            if not links:
+                yield None
+                return
+            handle = copy.copy(self._gpg)
+            handle.keyring = links  # python-gnupg: --no-default-keyring --keyring ...
+            yield handle
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+
+    def _key_files(self) -> PublicKeyFiles:
+        if self._files is None:
+            raise KeyringError("not a server home")
+        return self._files
+
+    def _publish_keyring_keys(self) -> None:
+        """Copy to key files the keys of the home's own keyring that have none (keys
+        loaded or made before key files, or imported by hand)."""
+        files = self._key_files()
+        if not any((self.home / name).exists() for name in ("pubring.kbx", "pubring.gpg")):
+            return
+        with self._writing_keyring():
+            for key in self._gpg.list_keys():
+                fingerprint = str(key["fingerprint"]).upper()
+                if files.get(fingerprint) is not None:
+                    continue
+                data = self._gpg.export_keys(fingerprint, armor=False)
+                ids = [str(key["keyid"]), *(str(sub[0]) for sub in key.get("subkeys", []))]
+                if data:
+                    files.publish(fingerprint, bytes(data), ids)
+
+    def _key_file(self, fingerprint: str, *, lookup: bool = True) -> Path | None:
+        """The key's file; written first from `public_keys` if the home lacks it and
+        `lookup`. Only the public half of the very key asked for, never a secret one."""
+        files = self._key_files()
+        path = files.get(fingerprint)
+        if path is not None or not lookup or self._public_keys is None:
+            return path
+        fingerprint = fingerprint.upper()
+        armored = self._public_keys(fingerprint)
+        if not armored or "PRIVATE KEY BLOCK" in armored:
+            return None
+        listed = self._show(armored.encode())
+        if [(key.fingerprint, key.secret) for key in listed] != [(fingerprint, False)]:
+            return None
+        binary = self._run(["--no-keyring", "--dearmor"], armored.encode())
+        if binary.returncode != 0 or not binary.stdout:
+            return None
+        return files.publish(fingerprint, binary.stdout, listed[0].key_ids)
+
+    def _recipient_args(self, recipients: Sequence[str]) -> list[str]:
+        if not recipients:
+            raise SealError("no recipient")
+        args = ["--no-keyring"]
+        for fingerprint in recipients:
+            path = self._key_file(fingerprint)
+            if path is None:
+                raise SealError(f"no public key {fingerprint}")
+            args += ["--recipient-file", str(path)]
+        return args
+
+    def key_file(self, fingerprint: str) -> Path | None:
+        """A server home's file of the public key (`--recipient-file` for gpg), if any."""
+        return self._key_files().get(fingerprint)
+
+    def public_fingerprints(self) -> list[str]:
+        """The fingerprints of the public keys a server home holds."""
+        return self._key_files().fingerprints()
 
     # -- streaming --------------------------------------------------------------------
     def seal_stream(self, recipients: Sequence[str], output: Path) -> GpgStream:
         if not recipients:
             raise SealError("no recipient")
-        self._ensure_public(recipients)
         argv = [self.binary, "--homedir", str(self.home), *_BASE_ARGS]
         argv += ["--compress-algo", "none", "--encrypt", "--output", "-"]
-        for fingerprint in recipients:
-            argv += ["--recipient", fingerprint]
+        if self._files is not None:
+            argv += self._recipient_args(recipients)
+        else:
+            for fingerprint in recipients:
+                argv += ["--recipient", fingerprint]
         return GpgStream(argv, output)
 
     # -- small data ---------------------------------------------------------------------
     def seal_bytes(self, data: bytes, recipients: Sequence[str]) -> bytes:
-        self._ensure_public(recipients)
+        if self._files is not None:
+            args = self._recipient_args(recipients)
+            done = self._run([*args, "--compress-algo", "none", "--encrypt", "--output", "-"], data)
+            if done.returncode != 0 or not done.stdout:
+                raise SealError(f"encryption failed: {done.stderr.decode(errors='replace')[:200]}")
+            return done.stdout
         result = self._gpg.encrypt(
             data,
             list(recipients),
@@ -390,7 +518,21 @@ class GpgKeyring:
         """
         if max_output < 1:
             raise ValueError("max_output must be positive")
-        result = self._gpg.decrypt(
+        if self._files is None:
+            return self._open_with(self._gpg, ciphertext, passphrase, max_output)
+        # A server home: gpg finds the secret key through its public key, given as the
+        # key files of the key ids the message names (read without any keyring).
+        files = self._files
+        named = self._gpg.get_recipients(ciphertext, extra_args=["--no-keyring"])
+        paths = list(dict.fromkeys(p for k in named if (p := files.by_key_id(str(k)))))
+        with self._reading(paths) as handle:
+            if handle is None:
+                raise DecryptionError("decryption failed: no key of this home opens it")
+            return self._open_with(handle, ciphertext, passphrase, max_output)
+
+    @staticmethod
+    def _open_with(handle: gnupg.GPG, ciphertext: bytes, passphrase: str, max_output: int) -> bytes:
+        result = handle.decrypt(
             ciphertext,
             passphrase=passphrase,
             always_trust=True,
@@ -408,6 +550,9 @@ class GpgKeyring:
     def generate_reply_key(self, name: str, passphrase: str) -> str:
         """An ed25519/cv25519 keypair, its secret half locked with `passphrase`.
 
+        In a server home the public half goes to a keyring of this call's own, then to
+        its key file: making a key never rewrites a keyring another request reads.
+
         Key generation happens in gpg-agent; on a loaded machine the agent may be slow to
         come up or be restarting, so a failed attempt is retried after (re)launching it.
         """
@@ -417,38 +562,98 @@ class GpgKeyring:
             raise KeyringError(str(exc)) from exc
         status = ""
         for attempt in range(_KEYGEN_ATTEMPTS):
-            result = self._gpg.gen_key(spec)
-            if result.fingerprint:
-                return str(result.fingerprint)
-            status = str(result.status)
+            if self._files is None:
+                result = self._gpg.gen_key(spec)
+                fingerprint, status = result.fingerprint, str(result.status)
+            else:
+                fingerprint, status = self._generate_into_file(spec)
+            if fingerprint:
+                return str(fingerprint)
             launch_agent(self.home)
             time.sleep(0.2 * (attempt + 1))
         raise KeyringError(f"key generation failed: {status}")
+
+    def _generate_into_file(self, spec: str) -> tuple[str | None, str]:
+        files = self._key_files()
+        private = Path(tempfile.mkdtemp(dir=self._scratch))
+        try:
+            handle = copy.copy(self._gpg)
+            handle.keyring = [str(private / "new.kbx")]
+            result = handle.gen_key(spec)
+            if not result.fingerprint:
+                return None, str(result.status)
+            fingerprint = str(result.fingerprint).upper()
+            data = handle.export_keys(fingerprint, armor=False)
+            listed = self._show(bytes(data)) if data else []
+            if [key.fingerprint for key in listed] != [fingerprint]:
+                return None, "the new public key could not be exported"
+            files.publish(fingerprint, bytes(data), listed[0].key_ids)
+            return fingerprint, ""
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
 
     def delete_key(self, fingerprint: str) -> None:
         """Remove both halves of a key; missing keys are not an error (idempotent)."""
         if not fingerprint.strip():
             raise KeyringError("no key named: nothing deleted")
-        with self._present_lock:
-            self._present.discard(fingerprint.upper())
         (self.home / "openpgp-revocs.d" / f"{fingerprint}.rev").unlink(missing_ok=True)
-        if self._gpg.list_keys(secret=True, keys=[fingerprint]):
-            self._gpg.delete_keys(fingerprint, secret=True, expect_passphrase=False)
-        if self._gpg.list_keys(keys=[fingerprint]):
-            result = self._gpg.delete_keys(fingerprint)
+        if self._files is not None:
+            self._delete_key_file(fingerprint)
+            if not any((self.home / n).exists() for n in ("pubring.kbx", "pubring.gpg")):
+                return
+            with self._writing_keyring():
+                self._delete_from(self._gpg, fingerprint)
+            return
+        self._delete_from(self._gpg, fingerprint)
+
+    def _delete_key_file(self, fingerprint: str) -> None:
+        files = self._key_files()
+        path = files.get(fingerprint)
+        if path is None:
+            return
+        ids = [k for key in self._show(path.read_bytes()) for k in key.key_ids]
+        with self._reading([path]) as handle:
+            if handle is not None and handle.list_keys(secret=True, keys=[fingerprint]):
+                handle.delete_keys(fingerprint, secret=True, expect_passphrase=False)
+                if handle.list_keys(secret=True, keys=[fingerprint]):
+                    raise KeyringError("could not delete key: its secret half is left")
+        files.remove(fingerprint, ids)
+
+    @staticmethod
+    def _delete_from(handle: gnupg.GPG, fingerprint: str) -> None:
+        if handle.list_keys(secret=True, keys=[fingerprint]):
+            handle.delete_keys(fingerprint, secret=True, expect_passphrase=False)
+        if handle.list_keys(keys=[fingerprint]):
+            result = handle.delete_keys(fingerprint)
             if str(result) != "ok":
                 raise KeyringError(f"could not delete key: {result}")
 
     def has_public_key(self, fingerprint: str) -> bool:
+        if self._files is not None:
+            return self._files.get(fingerprint) is not None
         return bool(self._gpg.list_keys(keys=[fingerprint]))
 
     def has_secret_key(self, fingerprint: str) -> bool:
+        if self._files is not None:
+            path = self._files.get(fingerprint)
+            with self._reading([path] if path else []) as handle:
+                return handle is not None and bool(
+                    handle.list_keys(secret=True, keys=[fingerprint])
+                )
         return bool(self._gpg.list_keys(secret=True, keys=[fingerprint]))
 
     def key_ids(self, fingerprint: str) -> set[str]:
         """The long key ids of a key and its subkeys: what an OpenPGP message encrypted
         to it names in its session key packets (the encryption subkey's id)."""
-        self._ensure_public([fingerprint])
+        if self._files is not None:
+            path = self._key_file(fingerprint)
+            if path is None:
+                return set()
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return set()
+            return {k for key in self._show(data) for k in key.key_ids}
         ids: set[str] = set()
         for key in self._gpg.list_keys(keys=[fingerprint]):
             ids.add(str(key["keyid"]).upper())
@@ -458,24 +663,47 @@ class GpgKeyring:
 
     def recipients_of(self, armored: str) -> set[str]:
         """The long key ids (upper case) an armored OpenPGP message is encrypted to."""
-        return {str(key_id).upper() for key_id in self._gpg.get_recipients(armored)}
+        named = self._gpg.get_recipients(armored, extra_args=["--no-keyring"])
+        return {str(key_id).upper() for key_id in named}
 
     def import_keys(self, armored: str | bytes) -> list[str]:
-        result = self._gpg.import_keys(armored)
+        if self._files is None:
+            result = self._gpg.import_keys(armored)
+        else:
+            with self._writing_keyring():
+                result = self._gpg.import_keys(armored)
+                for fingerprint in {fp.upper() for fp in result.fingerprints if fp}:
+                    data = self._gpg.export_keys(fingerprint, armor=False)
+                    listed = self._show(bytes(data)) if data else []
+                    if [key.fingerprint for key in listed] == [fingerprint]:
+                        self._files.publish(fingerprint, bytes(data), listed[0].key_ids)
         fingerprints = [fp for fp in result.fingerprints if fp]
         if not fingerprints:
             raise KeyOperationError("no key imported")
         return sorted(set(fingerprints))
 
     def export_public(self, fingerprint: str) -> str:
-        self._ensure_public([fingerprint])
-        armored = self._gpg.export_keys(fingerprint)
+        if self._files is not None:
+            path = self._key_file(fingerprint)
+            with self._reading([path] if path else []) as handle:
+                armored = handle.export_keys(fingerprint) if handle is not None else ""
+        else:
+            armored = self._gpg.export_keys(fingerprint)
         if not armored:
             raise KeyringError("no such public key")
         return str(armored)
 
     def export_secret(self, fingerprint: str, passphrase: str) -> str:
-        armored = self._gpg.export_keys(fingerprint, secret=True, passphrase=passphrase)
+        if self._files is not None:
+            path = self._files.get(fingerprint)
+            with self._reading([path] if path else []) as handle:
+                armored = (
+                    handle.export_keys(fingerprint, secret=True, passphrase=passphrase)
+                    if handle is not None
+                    else ""
+                )
+        else:
+            armored = self._gpg.export_keys(fingerprint, secret=True, passphrase=passphrase)
         if not armored:
             raise KeyOperationError("could not export secret key")
         return str(armored)

@@ -28,6 +28,7 @@ from tests.support.journalist import (
     post_form,
 )
 from tests.support.leaks import assert_no_leak
+from tests.support.sealing import encrypt_to
 from vault.models import (
     AccountKey,
     AuditEvent,
@@ -256,14 +257,11 @@ def test_replies_without_a_team_copy_say_where_to_read_them(app: Flask, runtime:
         db.commit()
         old_uuid, row = old.uuid, old.source
         reviewer = db.scalars(select(Reviewer).where(Reviewer.uuid == account.uuid)).one()
-        armored = str(
-            runtime.keyring.gpg.encrypt(
-                "a client-encrypted reply",
-                [row.reply_key_fingerprint, runtime.submission_fingerprint],
-                armor=True,
-                always_trust=True,
-            )
-        )
+        armored = encrypt_to(
+            runtime.keyring,
+            b"a client-encrypted reply",
+            [row.reply_key_fingerprint, runtime.submission_fingerprint],
+        ).decode()
         client_reply = replies.store_encrypted_reply(
             db,
             runtime.store,

@@ -11,6 +11,7 @@ import pytest
 
 from keys.errors import DecryptionError, OutputTooLargeError
 from keys.gpg import GpgKeyring, kill_agent
+from tests.support.sealing import encrypt_to
 
 PASSPHRASE = "a derived passphrase of a reply key"
 
@@ -39,13 +40,13 @@ def test_limit_is_exact_and_never_truncates(keyring: GpgKeyring) -> None:
 
 def test_bzip2_bomb_stops_at_the_limit(keyring: GpgKeyring) -> None:
     fpr = keyring.generate_reply_key("bomb test", PASSPHRASE)
-    result = keyring.gpg.encrypt(
+    bomb = encrypt_to(
+        keyring,
         bytes(32 * 1024 * 1024),
         [fpr],
-        always_trust=True,
         armor=False,
-        extra_args=["--compress-algo", "bzip2", "--compress-level", "9"],
+        options=["--compress-algo", "bzip2", "--compress-level", "9"],
     )
-    assert result.ok and len(result.data) < 4096
+    assert len(bomb) < 4096
     with pytest.raises(OutputTooLargeError):
-        keyring.open_bytes(bytes(result.data), PASSPHRASE, max_output=200_000)
+        keyring.open_bytes(bomb, PASSPHRASE, max_output=200_000)

@@ -11,6 +11,7 @@ import pytest
 
 from keys.errors import KeyOperationError, KeysError
 from keys.gpg import GpgKeyring, kill_agent
+from tests.support.sealing import encrypt_to
 from vault.errors import KeyringError, VaultError
 from vault.ports import Keyring
 
@@ -28,7 +29,7 @@ def test_recipients_of_names_the_encryption_subkey(keyring: GpgKeyring) -> None:
     port: Keyring = keyring  # mypy: GpgKeyring satisfies the whole port
     fpr = port.generate_reply_key("recipients test", PASSPHRASE)
     other = port.generate_reply_key("someone else", PASSPHRASE)
-    armored = str(keyring.gpg.encrypt(b"a reply", [fpr], armor=True, always_trust=True))
+    armored = encrypt_to(keyring, b"a reply", [fpr]).decode()
     named = port.recipients_of(armored)
     assert named and named <= port.key_ids(fpr)
     assert not named & port.key_ids(other)

@@ -44,7 +44,8 @@ def legacy(
 ) -> Iterator[dict[str, str]]:
     """An instance whose processes all used <instance>/gnupg itself: a source's reply key,
     an account key and the submission public key there."""
-    home = GpgKeyring(config.gnupg_root)
+    # A home as before key files (keys.keyfiles): every key in gpg's own keyring.
+    home = GpgKeyring(config.gnupg_root, server=False)
     submission = load_submission_key(config.instance_dir, home, submission_key[0].public_armored)
     source, credentials = sources.create_source(db, home, config, codenames.generate_codename())
     reviewer, passphrase = reviewers.create_reviewer(

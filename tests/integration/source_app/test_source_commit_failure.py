@@ -47,20 +47,20 @@ def test_first_send_commit_fails(
 ) -> None:
     """A first submission: the source's row, its reply key, the sealed files all go."""
     app.testing = False  # the failure answers the error page, as in production
-    keys_before = len(runtime.keyring.gpg.list_keys())
+    keys_before = len(runtime.keyring.public_fingerprints())
     response = logged_in.submit("what happened", [(b"%PDF-1.4 statement", "statement.pdf")])
     assert failing_commit == [1]
     assert response.status_code == 500
     assert stored_files(runtime) == []  # message, document and consent state shredded
     assert submission_count(runtime) == 0
     assert _sources(runtime) == 0
-    assert len(runtime.keyring.gpg.list_keys()) == keys_before  # the reply key is gone
+    assert len(runtime.keyring.public_fingerprints()) == keys_before  # the reply key is gone
 
     again = logged_in.submit("what happened")
     assert again.status_code == 302
     assert submission_count(runtime) == 1
     assert _sources(runtime) == 1
-    assert len(runtime.keyring.gpg.list_keys()) == keys_before + 1
+    assert len(runtime.keyring.public_fingerprints()) == keys_before + 1
 
 
 def test_later_send_commit_fails(app: Flask, recorded: SourceBrowser, runtime: Runtime) -> None:

@@ -25,6 +25,7 @@ from keys.lifecycle import GeneratedKey
 from tests.integration.source_app.helpers import SourceBrowser
 from tests.support.filesystems import MIB, fill_to, runtime_on_small_store
 from tests.support.journalist import FAST_HASHER, login, make_account, post_form
+from tests.support.sealing import encrypt_to
 from vault.config import Config
 from vault.models import Reply, Submission
 
@@ -225,11 +226,9 @@ class TestReviewerReplies:
                 "one_time_code": account.code(1),
             },
         ).get_json()["token"]
-        armored = str(
-            guarded.keyring.gpg.encrypt(
-                b"we read you", [source_fpr, guarded.submission_fingerprint], always_trust=True
-            )
-        )
+        armored = encrypt_to(
+            guarded.keyring, b"we read you", [source_fpr, guarded.submission_fingerprint]
+        ).decode()
         api = reviewer.post(
             f"/api/v1/sources/{source_uuid}/replies",
             json={"reply": armored},

@@ -75,5 +75,7 @@ def test_abort_overwrites_the_partial_ciphertext(
 
 
 def test_reply_key_user_id_reveals_nothing(keyring: GpgKeyring, recipient: str) -> None:
-    [key] = keyring.gpg.list_keys(keys=[recipient])
+    path = keyring.key_file(recipient)
+    assert path is not None
+    [key] = keyring.gpg.scan_keys(str(path))
     assert key["uids"] == ["test"]
