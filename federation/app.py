@@ -7,7 +7,9 @@ callable, not a Flask app: there are no pages, forms, sessions or people here, o
 machine JSON, and the fewer parts the fewer ways in.
 
 The process holds no private key: it checks signatures with the peers' public keys
-(in the database) and knows its own fingerprint from our public key file.
+(in the database) and knows its own fingerprint from our public key file. Of the
+instance's secrets it reads only the directory key (vault.directory_key), to seal the
+directories peers send; never the column key.
 Answers: 200 {"accepted": ID, "object": UUID|null}; 403 {"refused": REASON} (one of
 federation.envelope.REFUSAL_REASONS, nothing else); 404, 405, 411, 413 for requests
 that are not envelopes.
@@ -27,8 +29,10 @@ from federation.errors import EnvelopeRefusedError
 from federation.identity import own_fingerprint
 from federation.kinds import HANDLERS
 from federation.receive import Handler, receive
+from vault.column_key import ColumnKeyFile
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
+from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
 from vault.services import federation_peers
 from vault.transaction import unit_of_work
 
@@ -114,4 +118,6 @@ def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
     config = load_config(env)
     federation = load_federation_config(env)
     engine = make_engine(config.database_url)
-    return make_app(make_session_factory(engine), own_fingerprint(federation.key_dir))
+    factory = make_session_factory(engine)
+    bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
+    return make_app(factory, own_fingerprint(federation.key_dir))

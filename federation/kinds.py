@@ -8,6 +8,10 @@ its handler here; nothing else in the transport changes.
 signed document's bytes and its detached signature, base64. On receipt it is imported
 with the *peer's* release key (its submission public key, given at `peer add`), so a
 peer can only bring in releases its own workstation signed.
+
+`directory`: the whole current directory of the peer's professionals who agreed to be
+listed (`vault.services.directory`): `{"version": N, "entries": [...]}`. Kept in place
+of the previous one only when N is higher; refused ("body") when malformed or not newer.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ from sqlalchemy.orm import Session
 from federation.errors import EnvelopeRefusedError
 from federation.receive import Handler
 from vault.models import FederationPeer, ObservatoryRelease
-from vault.services import releases
+from vault.services import directory, releases
 from workstation.observatory.release_sign import verify_release
 
-__all__ = ["HANDLERS", "RELEASE", "receive_release", "release_body"]
+__all__ = [
+    "DIRECTORY",
+    "HANDLERS",
+    "RELEASE",
+    "receive_directory",
+    "receive_release",
+    "release_body",
+]
 
 RELEASE = "release"
+DIRECTORY = "directory"
 
 
 def release_body(release: ObservatoryRelease) -> dict[str, Any]:
@@ -62,4 +74,12 @@ def receive_release(db: Session, peer: FederationPeer, body: Mapping[str, Any]) 
     return release.uuid
 
 
-HANDLERS: Mapping[str, Handler] = {RELEASE: receive_release}
+def receive_directory(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str | None:
+    try:
+        directory.receive(db, peer, body)
+    except directory.DirectoryRefusedError as exc:
+        raise EnvelopeRefusedError("body", f"directory refused ({exc})") from exc
+    return None
+
+
+HANDLERS: Mapping[str, Handler] = {RELEASE: receive_release, DIRECTORY: receive_directory}

@@ -158,6 +158,13 @@ _ACTIONS: dict[str, LazyString] = {
     "federation_refused": _l("Refused from a partner instance"),
     "federation_sent": _l("Sent to a partner instance"),
     "federation_send_failed": _l("Not accepted by a partner instance"),
+    # Directory of professionals
+    "directory_listing_agreed": _l("Agreed to be listed to partner instances"),
+    "directory_listing_withdrawn": _l("Withdrew from the list for partner instances"),
+    "directory_listing_denied": _l("Listing to partner instances refused"),
+    "directory_published": _l("Directory of professionals published"),
+    "directory_viewed": _l("Professionals of partner instances viewed"),
+    "directory_denied": _l("Professionals of partner instances refused"),
 }
 # Actions named with a variable part: consent_refused_<purpose>.
 _ACTION_PREFIXES: dict[str, LazyString] = {
@@ -210,6 +217,10 @@ _KEY_LABELS: dict[str, LazyString] = {
     "published": _l("Published to partners"),
     "refusal": _l("Why refused"),
     "held_since": _l("Held since"),
+    "listing": _l("Directory entry"),
+    "replaces": _l("Replaces"),
+    "version": _l("Version"),
+    "entries": _l("Entries"),
 }
 _VALUE_LABELS: dict[str, Mapping[str, LazyString]] = {
     "status": {s.value: label for s, label in STATUS_LABELS.items()},

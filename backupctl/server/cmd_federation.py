@@ -18,16 +18,18 @@ from backupctl._common import CliState
 from federation.config import FederationConfig, load_federation_config
 from federation.errors import FederationError
 from federation.identity import create_identity, load_identity
-from federation.kinds import RELEASE, release_body
+from federation.kinds import DIRECTORY, RELEASE, release_body
 from federation.outbox import send
 from keys.errors import KeyOperationError
 from keys.receipts import VerifyKey
 from onion import clientauth
 from onion.control import reload as reload_tor
 from onion.errors import ClientAuthError
+from vault.column_key import ColumnKeyFile
 from vault.db import make_engine, make_session_factory
+from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
 from vault.models import ObservatoryRelease
-from vault.services import federation_peers
+from vault.services import directory, federation_peers
 from vault.transaction import unit_of_work
 
 __all__ = ["federation"]
@@ -39,7 +41,7 @@ _MAX_KEY_FILE = 64 * 1024
 
 @click.group("federation")
 def federation() -> None:
-    """Federation with partner instances: identity, peers, sending releases."""
+    """Federation with partner instances: identity, peers, releases, the directory."""
 
 
 def _settings(state: CliState) -> FederationConfig:
@@ -51,9 +53,13 @@ def _settings(state: CliState) -> FederationConfig:
 
 @contextmanager
 def _db(state: CliState) -> Iterator[Session]:
-    engine = make_engine(state.config().database_url)
+    config = state.config()
+    engine = make_engine(config.database_url)
+    factory = make_session_factory(engine)
+    # The directory's entries are sealed with the directory key (vault.directory_key).
+    bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
     try:
-        with make_session_factory(engine)() as db, unit_of_work(db):
+        with factory() as db, unit_of_work(db):
             yield db
     finally:
         engine.dispose()
@@ -273,3 +279,48 @@ def send_release(
             failed = failed or outcome.outcome != "accepted"
     if failed:
         raise click.ClickException("not every peer accepted the release")
+
+
+@federation.command("send-directory")
+@click.option("--to", "to", help="The peer's name.")
+@click.option("--all", "to_all", is_flag=True, help="Every active peer.")
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep trying while a peer's service cannot be reached yet.",
+)
+@click.pass_obj
+def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -> None:
+    """Publish the directory of our professionals who agreed to be listed (a new
+    version, replacing the one peers hold) to one peer or all of them. Run it after a
+    change and regularly (cron): a withdrawn agreement leaves at the next publication."""
+    if bool(to) == to_all:
+        raise click.UsageError("give --to PEER or --all")
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    failed = False
+    with _db(state) as db:
+        peers = (
+            federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
+        )
+        if not peers:
+            raise click.ClickException("no active peers")
+        version, body = directory.publication(db)
+        click.echo(f"directory version {version}: {len(body['entries'])} entries")
+        outcomes = send(
+            db,
+            ours,
+            peers,
+            kind=DIRECTORY,
+            body=body,
+            object_uuid=None,
+            socks=settings.socks,
+            timeout=settings.timeout,
+            wait=wait,
+        )
+        for outcome in outcomes:
+            click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
+            failed = failed or outcome.outcome != "accepted"
+    if failed:
+        raise click.ClickException("not every peer accepted the directory")
