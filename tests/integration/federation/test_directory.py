@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from composition.runtime import Runtime, build_runtime
+from federation.app import create_app as create_endpoint
 from federation.app import make_app
 from federation.envelope import seal_envelope
 from federation.identity import load_identity
@@ -164,7 +165,8 @@ def test_directory_published_shown_filtered_withdrawn_and_sealed(
     add_peer(ngo_env, "medical", ours)
     _nurse, lawyer = _ngo_professionals(ngo)
 
-    serving = _serve(make_app(runtime.session_factory, ours.fingerprint))
+    # The endpoint as `backupctl serve federation` builds it (its own key binding).
+    serving = _serve(create_endpoint(env))
     port = next(serving)
     try:
         with socks_relay(to_port=port) as (proxy, asked):
