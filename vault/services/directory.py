@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -364,10 +365,15 @@ def receive(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> int:
     db.execute(delete(PeerDirectoryEntry).where(PeerDirectoryEntry.peer_id == peer.id))
     key = directory_key_of(db)
     for entry_id, entry in entries:
-        row = PeerDirectoryEntry(peer_id=peer.id, entry_id=entry_id, entry_sealed="")
-        db.add(row)
-        db.flush()
-        row.entry_sealed = key.seal(_entry_json(entry), PEER_ENTRY, row.uuid)
+        row_uuid = str(uuidlib.uuid4())  # the sealed entry is bound to it
+        db.add(
+            PeerDirectoryEntry(
+                uuid=row_uuid,
+                peer_id=peer.id,
+                entry_id=entry_id,
+                entry_sealed=key.seal(_entry_json(entry), PEER_ENTRY, row_uuid),
+            )
+        )
     db.flush()
     return version
 
