@@ -48,7 +48,10 @@ from vault.services.audit_log import RefusalRecordedError
 from vault.services.case_triage import can_work_cases
 
 __all__ = [
+    "LIST_MAX",
     "MAX_ENTRIES",
+    "TEXT_MAX",
+    "WORD_MAX",
     "DirectoryRefusedError",
     "Entry",
     "InvalidEntryError",
@@ -59,8 +62,10 @@ __all__ = [
     "my_listing",
     "parse_body",
     "peer_entries",
+    "professions",
     "publication",
     "receive",
+    "split_words",
     "withdraw",
 ]
 
