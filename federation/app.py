@@ -6,11 +6,13 @@ the instances whose client key an admin installed with `peer add`. A plain WSGI
 callable, not a Flask app: there are no pages, forms, sessions or people here, only
 machine JSON, and the fewer parts the fewer ways in.
 
-It holds no key that opens anything: it checks signatures with the peers' public keys
-(in the database) and knows its own fingerprint from our public key file. To take in a
-transferred case it stores ciphertext as it came (sealed to our submission key by the
-sender's workstation) and signs its custody receipts, so it holds the receipt-signing
-key, as the source interface does.
+The process holds no private key that opens a report: it checks signatures with the
+peers' public keys (in the database) and knows its own fingerprint from our public key
+file. To take in a transferred case it stores ciphertext as it came (sealed to our
+submission key by the sender's workstation) and signs its custody receipts, so it holds
+the receipt-signing key, as the source interface does. Of the instance's other secrets
+it reads only the directory key (vault.directory_key), to seal the directories peers
+send; never the column key.
 Answers: 200 {"accepted": ID, "object": UUID|null}; 403 {"refused": REASON} (one of
 federation.envelope.REFUSAL_REASONS, nothing else); 404, 405, 411, 413 for requests
 that are not envelopes.
@@ -33,8 +35,10 @@ from federation.kinds import HANDLERS
 from federation.kinds import handlers as all_handlers
 from federation.receive import Handler, receive
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey
+from vault.column_key import ColumnKeyFile
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
+from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
 from vault.errors import ConfigError, StoreError
 from vault.services import custody, federation_peers
 from vault.store import Store
@@ -125,6 +129,7 @@ def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
     factory = make_session_factory(engine)
     receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
     custody.bind_signer(factory, receipt_key)
+    bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
     store = Store(config.store_dir, _NoSealing(), space_guard(config))
     try:
         own_fpr = read_submission_fingerprint(config.instance_dir)

@@ -13,6 +13,10 @@ needs the store and our submission key's fingerprint: `handlers(store, fingerpri
 signed document's bytes and its detached signature, base64. On receipt it is imported
 with the *peer's* release key (its submission public key, given at `peer add`), so a
 peer can only bring in releases its own workstation signed.
+
+`directory`: the whole current directory of the peer's professionals who agreed to be
+listed (`vault.services.directory`): `{"version": N, "entries": [...]}`. Kept in place
+of the previous one only when N is higher; refused ("body") when malformed or not newer.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ from federation.errors import EnvelopeRefusedError
 from federation.receive import Handler
 from federation.transfer import TransferError
 from vault.models import FederationPeer, ObservatoryRelease
-from vault.services import case_transfers, releases
+from vault.services import case_transfers, directory, releases
 from vault.store import Store
 from workstation.observatory.release_sign import verify_release, verify_signed
 
 __all__ = [
     "CASE_TRANSFER",
+    "DIRECTORY",
     "HANDLERS",
     "RELEASE",
     "handlers",
+    "receive_directory",
     "receive_release",
     "release_body",
     "verify_package",
@@ -44,6 +50,7 @@ __all__ = [
 
 RELEASE = "release"
 CASE_TRANSFER = "case_transfer"
+DIRECTORY = "directory"
 
 
 def release_body(release: ObservatoryRelease) -> dict[str, Any]:
@@ -78,6 +85,7 @@ def receive_release(db: Session, peer: FederationPeer, body: Mapping[str, Any]) 
     return release.uuid
 
 
+
 def verify_package(data: bytes, signature: bytes, public_key: str) -> str:
     """The signer's fingerprint if `signature` is `public_key`'s over `data` (gpg, in a
     scratch home); ValueError (SignatureError) if not."""
@@ -97,7 +105,15 @@ def case_transfer_handler(store: Store, own_fpr: str) -> Handler:
     return receive_case
 
 
-HANDLERS: Mapping[str, Handler] = {RELEASE: receive_release}
+def receive_directory(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str | None:
+    try:
+        directory.receive(db, peer, body)
+    except directory.DirectoryRefusedError as exc:
+        raise EnvelopeRefusedError("body", f"directory refused ({exc})") from exc
+    return None
+
+
+HANDLERS: Mapping[str, Handler] = {RELEASE: receive_release, DIRECTORY: receive_directory}
 
 
 def handlers(store: Store, own_fpr: str) -> Mapping[str, Handler]:

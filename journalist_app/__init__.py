@@ -26,6 +26,7 @@ from journalist_app import (
     case_hold,
     case_notes,
     dashboard,
+    directory,
     guidance,
     inbox,
     language,
@@ -145,6 +146,7 @@ def create_app(
     app.register_blueprint(case_notes.bp)  # notes sealed to the analysts' keys
     app.register_blueprint(care.bp)  # care queue: ASSIST requests for the on-duty team
     app.register_blueprint(partners.bp)  # partner directory and referrals
+    app.register_blueprint(directory.bp)  # professionals of partner instances
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(observatory.bp)  # statistics releases from the workstation
     app.register_blueprint(retention.bp)  # admin: preview, then delete inactive sources

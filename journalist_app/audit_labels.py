@@ -162,6 +162,13 @@ _ACTIONS: dict[str, LazyString] = {
     "case_transfer_refused": _l("Case transfer refused"),
     "case_transferred": _l("Case transferred to a partner instance"),
     "case_transfer_received": _l("Case received from a partner instance"),
+    # Directory of professionals
+    "directory_listing_agreed": _l("Agreed to be listed to partner instances"),
+    "directory_listing_withdrawn": _l("Withdrew from the list for partner instances"),
+    "directory_listing_denied": _l("Listing to partner instances refused"),
+    "directory_published": _l("Directory of professionals published"),
+    "directory_viewed": _l("Professionals of partner instances viewed"),
+    "directory_denied": _l("Professionals of partner instances refused"),
 }
 # Actions named with a variable part: consent_refused_<purpose>.
 _ACTION_PREFIXES: dict[str, LazyString] = {
@@ -214,6 +221,10 @@ _KEY_LABELS: dict[str, LazyString] = {
     "published": _l("Published to partners"),
     "refusal": _l("Why refused"),
     "held_since": _l("Held since"),
+    "listing": _l("Directory entry"),
+    "replaces": _l("Replaces"),
+    "version": _l("Version"),
+    "entries": _l("Entries"),
 }
 _VALUE_LABELS: dict[str, Mapping[str, LazyString]] = {
     "status": {s.value: label for s, label in STATUS_LABELS.items()},

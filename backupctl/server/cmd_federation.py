@@ -21,7 +21,7 @@ from composition.runtime import read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
 from federation.errors import FederationError
 from federation.identity import create_identity, load_identity
-from federation.kinds import CASE_TRANSFER, RELEASE, release_body, verify_package
+from federation.kinds import CASE_TRANSFER, DIRECTORY, RELEASE, release_body, verify_package
 from federation.outbox import send
 from federation.transfer import TransferError
 from keys.errors import KeyOperationError
@@ -30,9 +30,11 @@ from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey, canonical
 from onion import clientauth
 from onion.control import reload as reload_tor
 from onion.errors import ClientAuthError
+from vault.column_key import ColumnKeyFile
 from vault.db import make_engine, make_session_factory
+from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
 from vault.models import ObservatoryRelease
-from vault.services import case_transfers, custody, federation_peers
+from vault.services import case_transfers, custody, directory, federation_peers
 from vault.services.consents import ConsentRequiredError
 from vault.store import Store
 from vault.transaction import unit_of_work
@@ -46,7 +48,8 @@ _MAX_KEY_FILE = 64 * 1024
 
 @click.group("federation")
 def federation() -> None:
-    """Federation with partner instances: identity, peers, releases, case transfers."""
+    """Federation with partner instances: identity, peers, releases, the directory, case
+    transfers."""
 
 
 def _settings(state: CliState) -> FederationConfig:
@@ -58,9 +61,13 @@ def _settings(state: CliState) -> FederationConfig:
 
 @contextmanager
 def _db(state: CliState) -> Iterator[Session]:
-    engine = make_engine(state.config().database_url)
+    config = state.config()
+    engine = make_engine(config.database_url)
+    factory = make_session_factory(engine)
+    # The directory's entries are sealed with the directory key (vault.directory_key).
+    bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
     try:
-        with make_session_factory(engine)() as db, unit_of_work(db):
+        with factory() as db, unit_of_work(db):
             yield db
     finally:
         engine.dispose()
@@ -395,3 +402,48 @@ def send_package(state: CliState, case_ref: str, to: str, package: Path, wait: f
     click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
     if outcome.outcome != "accepted":
         raise click.ClickException("the peer did not accept the case")
+
+
+@federation.command("send-directory")
+@click.option("--to", "to", help="The peer's name.")
+@click.option("--all", "to_all", is_flag=True, help="Every active peer.")
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep trying while a peer's service cannot be reached yet.",
+)
+@click.pass_obj
+def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -> None:
+    """Publish the directory of our professionals who agreed to be listed (a new
+    version, replacing the one peers hold) to one peer or all of them. Run it after a
+    change and regularly (cron): a withdrawn agreement leaves at the next publication."""
+    if bool(to) == to_all:
+        raise click.UsageError("give --to PEER or --all")
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    failed = False
+    with _db(state) as db:
+        peers = (
+            federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
+        )
+        if not peers:
+            raise click.ClickException("no active peers")
+        version, body = directory.publication(db)
+        click.echo(f"directory version {version}: {len(body['entries'])} entries")
+        outcomes = send(
+            db,
+            ours,
+            peers,
+            kind=DIRECTORY,
+            body=body,
+            object_uuid=None,
+            socks=settings.socks,
+            timeout=settings.timeout,
+            wait=wait,
+        )
+        for outcome in outcomes:
+            click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
+            failed = failed or outcome.outcome != "accepted"
+    if failed:
+        raise click.ClickException("not every peer accepted the directory")

@@ -15,6 +15,7 @@ class _Relay(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     asked: list[tuple[str, int]]
+    to_port: int | None
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -27,8 +28,9 @@ class _Handler(socketserver.BaseRequestHandler):
         port = int.from_bytes(client.recv(2), "big")
         assert isinstance(self.server, _Relay)
         self.server.asked.append((name, port))
-        # The test's TSA listens on 127.0.0.1: the relay "resolves" every name there.
-        upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
+        # The test's TSA listens on 127.0.0.1: the relay "resolves" every name there
+        # (on `to_port` when given: a test's onion service stand-in).
+        upstream = socket.create_connection(("127.0.0.1", self.server.to_port or port), timeout=10)
         client.sendall(b"\x05\x00\x00\x01" + bytes(4) + b"\x00\x00")
         _pipe(client, upstream)
 
@@ -51,10 +53,14 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
 
 
 @contextmanager
-def socks_relay() -> Iterator[tuple[tuple[str, int], list[tuple[str, int]]]]:
-    """((host, port) of the relay, the (name, port) pairs it was asked to connect to)."""
+def socks_relay(
+    to_port: int | None = None,
+) -> Iterator[tuple[tuple[str, int], list[tuple[str, int]]]]:
+    """((host, port) of the relay, the (name, port) pairs it was asked to connect to).
+    With `to_port`, every connection goes to 127.0.0.1:`to_port`, whatever port was asked."""
     server = _Relay(("127.0.0.1", 0), _Handler)
     server.asked = []
+    server.to_port = to_port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

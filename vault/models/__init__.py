@@ -15,6 +15,12 @@ from vault.models.case import (
 )
 from vault.models.consent import ConsentAnswer, ConsentOrigin, ConsentRecord
 from vault.models.consent_document import ConsentDocument
+from vault.models.directory import (
+    DirectoryListing,
+    DirectoryPublication,
+    PeerDirectory,
+    PeerDirectoryEntry,
+)
 from vault.models.federation import CaseTransfer, FederationExchange, FederationPeer
 from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
 from vault.models.legal_hold import LegalHold
@@ -57,6 +63,8 @@ __all__ = [
     "ConsentOrigin",
     "ConsentRecord",
     "CustodyReceipt",
+    "DirectoryListing",
+    "DirectoryPublication",
     "FederationExchange",
     "FederationPeer",
     "GuidanceAnswer",
@@ -66,6 +74,8 @@ __all__ = [
     "PartnerMember",
     "PartnerOrg",
     "PartnerService",
+    "PeerDirectory",
+    "PeerDirectoryEntry",
     "Referral",
     "ReferralMessage",
     "ReferralSeen",

@@ -31,7 +31,7 @@ _RULES: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
         ("source_", "sources_", "submission_", "submissions_", "conversation_"),
     ),
     "replies": (frozenset(), ("reply_", "replies_")),
-    "referrals": (frozenset(), ("referral_", "referrals_", "partner_")),
+    "referrals": (frozenset(), ("referral_", "referrals_", "partner_", "directory_")),
     "accounts": (
         frozenset({"login", "logout", "passphrase_reset", "totp_reset", "role_changed"}),
         ("login_", "reviewer_", "reviewers_", "account_", "accounts_", "api_token_"),

@@ -235,6 +235,7 @@ def _pages(world: _World, app: Flask, monkeypatch: pytest.MonkeyPatch) -> dict[s
                 f"{case}/notes",
                 f"{case}/referrals",
                 "/partners/",
+                "/professionals/",
                 referral,
                 "/admin/",  # refused: the error page
                 "/no-such-page",
@@ -261,7 +262,11 @@ def _pages(world: _World, app: Flask, monkeypatch: pytest.MonkeyPatch) -> dict[s
                 "/guide/",
             ],
         ),
-        ("partner", world.partner, ["/", "/referrals/", referral, "/observatory/", "/guide/"]),
+        (
+            "partner",
+            world.partner,
+            ["/", "/referrals/", referral, "/professionals/", "/observatory/", "/guide/"],
+        ),
     ):
         for path in paths:
             responses[f"{role} {path}"] = client.get(path)
