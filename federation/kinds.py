@@ -85,7 +85,6 @@ def receive_release(db: Session, peer: FederationPeer, body: Mapping[str, Any]) 
     return release.uuid
 
 
-
 def verify_package(data: bytes, signature: bytes, public_key: str) -> str:
     """The signer's fingerprint if `signature` is `public_key`'s over `data` (gpg, in a
     scratch home); ValueError (SignatureError) if not."""
