@@ -65,8 +65,8 @@ from werkzeug.exceptions import ClientDisconnected
 
 from web_shared.circuit_cap import CircuitCounter, read_greeting
 from web_shared.direct_body import direct_body
+from web_shared.headers import SECURITY_HEADERS
 from web_shared.native_memory import set_mmap_threshold
-from web_shared.security import SECURITY_HEADERS
 from web_shared.serving import POLICY, ServingPolicy
 
 __all__ = ["GuardedThreadWorker", "SlowClientError", "SlowReaderError"]
