@@ -360,6 +360,9 @@ class GuardedThreadWorker(ThreadWorker):
     """gthread with deadlines on reads and writes, a cap per circuit, circuit identity
     kept, neutral errors."""
 
+    # Deadlines and the per-circuit cap: the same for both interfaces (SOURCE_POLICY
+    # differs only in processes, threads and upload slots, which gunicorn's settings
+    # and the app carry).
     policy: ServingPolicy = POLICY
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

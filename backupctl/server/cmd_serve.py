@@ -16,7 +16,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from backupctl._common import CliState
-from web_shared.serving import APPS, gunicorn_settings, parse_bind
+from web_shared.serving import APPS, POLICIES, gunicorn_settings, parse_bind
 
 __all__ = ["GunicornServer", "serve"]
 
@@ -63,4 +63,4 @@ def serve(state: CliState, app: str, bind: str | None) -> None:
     if state.instance is not None:
         # The workers configure their app from the environment.
         os.environ["BACKUP_INSTANCE_DIR"] = env["BACKUP_INSTANCE_DIR"]
-    GunicornServer(APPS[app], gunicorn_settings(bind)).run()
+    GunicornServer(APPS[app], gunicorn_settings(bind, POLICIES[app])).run()
