@@ -118,13 +118,14 @@ class ServingPolicy:
 
 # The reviewer interface's policy, and the default.
 POLICY = ServingPolicy()
-# The source interface: ONE worker process with the threads and upload slots that two
-# had (64 threads, 16 uploads at once, 48 threads always left for pages); every other
-# limit as above. Memory: each worker holds its own copy of the app and its libraries
-# (Flask, SQLAlchemy, cryptography, redis: ~85 MiB RSS once serving, no preload, see
-# backupctl/server/cmd_serve.py), so a second one doubled the interface's resting
-# footprint for work that threads do as well: an upload's heavy parts (gpg, the
-# hashes, deflate) and scrypt run outside the GIL. What one process trades away:
+# The source interface: ONE worker process with the threads, upload slots and
+# connections that two had (64 threads, 16 uploads at once, 48 threads always left for
+# pages, 512 connections); every other limit as above. Memory: each worker holds its
+# own copy of the app and its libraries (Flask, SQLAlchemy, cryptography, redis: ~85
+# MiB RSS once serving; no preload, see backupctl/server/cmd_serve.py), so a second one
+# doubled the interface's resting footprint for work that threads do as well: an
+# upload's heavy parts (gpg, the hashes, deflate) and scrypt run outside the GIL.
+# What one process trades away:
 # - a worker that dies (killed, out of memory, missed heartbeat) cuts every request in
 #   progress, not about half, and the interface answers nothing until the master has
 #   forked a new one and it has loaded the app (about 1-2 s; connections wait in the
@@ -133,7 +134,7 @@ POLICY = ServingPolicy()
 #   core at a time;
 # - the per-circuit cap counts in one worker: one circuit holds at most 6 requests of
 #   the interface, instead of 6 in each worker.
-SOURCE_POLICY = replace(POLICY, workers=1, threads=64, upload_slots=16)
+SOURCE_POLICY = replace(POLICY, workers=1, threads=64, upload_slots=16, worker_connections=512)
 POLICIES: Mapping[str, ServingPolicy] = {"source": SOURCE_POLICY, "journalist": POLICY}
 
 # gunicorn's heartbeat file: in memory, not on disk (the default is /tmp).

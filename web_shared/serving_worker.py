@@ -361,8 +361,8 @@ class GuardedThreadWorker(ThreadWorker):
     kept, neutral errors."""
 
     # Deadlines and the per-circuit cap: the same for both interfaces (SOURCE_POLICY
-    # differs only in processes, threads and upload slots, which gunicorn's settings
-    # and the app carry).
+    # differs only in processes, threads, connections and upload slots, which
+    # gunicorn's settings and the app carry).
     policy: ServingPolicy = POLICY
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

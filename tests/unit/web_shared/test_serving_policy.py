@@ -62,12 +62,15 @@ class TestSettings:
         assert cfg.workers == 1
         assert cfg.threads == POLICY.workers * POLICY.threads
         assert SOURCE_POLICY.upload_slots == POLICY.workers * POLICY.upload_slots
+        assert cfg.worker_connections == POLICY.workers * POLICY.worker_connections
         assert POLICIES["journalist"] is POLICY
 
     def test_the_interfaces_share_every_limit_on_a_connection(self) -> None:
         """The worker class (web_shared.serving_worker) reads its deadlines and caps from
-        POLICY whichever interface it serves: only the process model may differ."""
-        process_model = {"workers", "threads", "upload_slots"}
+        POLICY whichever interface it serves: only the process model (processes,
+        threads, connections, which gunicorn's settings carry, and the upload slots,
+        which the app carries) may differ."""
+        process_model = {"workers", "threads", "upload_slots", "worker_connections"}
         for field in dataclasses.fields(ServingPolicy):
             if field.name not in process_model:
                 assert getattr(SOURCE_POLICY, field.name) == getattr(POLICY, field.name)
