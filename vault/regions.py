@@ -85,9 +85,7 @@ def render_table() -> str:
         "Written by `python -m vault.regions > vault/regions_table.py` (then `ruff format`);\n"
         "do not edit. The tests check it against pycountry: after a pycountry update, write\n"
         'it again and review the changes (vault/regions.py).\n"""\n\n'
-        "TABLE: dict[str, dict[str, str]] = "
-        + pformat(table, width=88, sort_dicts=False)
-        + "\n"
+        "TABLE: dict[str, dict[str, str]] = " + pformat(table, width=88, sort_dicts=False) + "\n"
     )
 
 

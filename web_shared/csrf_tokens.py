@@ -43,7 +43,7 @@ def generate_csrf() -> str:
     raw = session.get(field)
     if not isinstance(raw, str):
         # As Flask-WTF makes it (a value it cannot sign is replaced there too).
-        raw = session[field] = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324  # nosec B324
+        raw = session[field] = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324
     token = serializer.dumps(raw)
     setattr(g, field, token)
     return str(token)
