@@ -3,16 +3,15 @@
 `flask_wtf.csrf.generate_csrf` builds an itsdangerous `URLSafeTimedSerializer` (and,
 through it, a signer) on every call: on the codename page, which every visit renders
 afresh, that was as long as signing the token itself. Here the serializer is kept in
-the app's extensions per secret key. Everything else is Flask-WTF's: the same raw token
-in the session under the same field name, the same salt and key, so `CSRFProtect` and
-`flask_wtf.csrf.validate_csrf` check these tokens unchanged; the token is made once per
-request and kept on `g`, as Flask-WTF does.
+the app's extensions per secret key. Everything else is Flask-WTF's: a raw token of the
+same form (160 random bits in hex) in the session under the same field name, the same
+salt and key, so `CSRFProtect` and `flask_wtf.csrf.validate_csrf` check these tokens
+unchanged; the token is made once per request and kept on `g`, as Flask-WTF does.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import secrets
 
 from flask import current_app, g, session
 from itsdangerous import URLSafeTimedSerializer
@@ -42,8 +41,9 @@ def generate_csrf() -> str:
         serializer = serializers[secret] = URLSafeTimedSerializer(secret, salt=_SALT)
     raw = session.get(field)
     if not isinstance(raw, str):
-        # As Flask-WTF makes it (a value it cannot sign is replaced there too).
-        raw = session[field] = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324
+        # 40 random hex digits, the form of Flask-WTF's (the SHA-1 of 64 random bytes);
+        # a value it could not compare is replaced too.
+        raw = session[field] = secrets.token_hex(20)
     token = serializer.dumps(raw)
     setattr(g, field, token)
     return str(token)
