@@ -1,63 +1,135 @@
-"""The root of `backupctl`; each command group lives in its own module."""
+"""The root of `backupctl`; each command group lives in its own module.
+
+A command's module is imported only when that command runs (or `--help` lists it), as
+click's documentation describes for lazily loaded subcommands: `backupctl serve`, the
+gunicorn master of each interface, then holds gunicorn and the serving policy, not the
+workstation, the reviewer app, PDF fonts and Alembic that other commands need. Its
+workers fork from it, so they would inherit all of those too.
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from backupctl._common import CliState
-from backupctl.airgap.cmd_authority import authority, seal
-from backupctl.airgap.cmd_custody import custody
-from backupctl.airgap.cmd_workstation import workstation
-from backupctl.dev.cmd_run import run
-from backupctl.server.cmd_admin import admin
-from backupctl.server.cmd_anchor import anchor
-from backupctl.server.cmd_audit import audit
-from backupctl.server.cmd_care import care_group
-from backupctl.server.cmd_db import db
-from backupctl.server.cmd_federation import federation
-from backupctl.server.cmd_guide import guide
-from backupctl.server.cmd_hold import hold_group
-from backupctl.server.cmd_keys import keys
-from backupctl.server.cmd_observatory import observatory
-from backupctl.server.cmd_onion import onion
-from backupctl.server.cmd_receipts import receipt_key, rotate_receipt_key, verify_server_log
-from backupctl.server.cmd_retention import retention_group
-from backupctl.server.cmd_secrets import secrets
-from backupctl.server.cmd_serve import serve
-from backupctl.server.cmd_store import sweep
-from backupctl.server.cmd_worker import worker
 from federation.errors import FederationError
 from keys.errors import KeysError
 from onion.errors import OnionError
 from vault.errors import VaultError
-from workstation.errors import WorkstationError
+
+__all__ = ["main"]
+
+# Each command of the root: the module that defines it and the attribute that is it.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("backupctl.dev.cmd_run", "run"),
+    "serve": ("backupctl.server.cmd_serve", "serve"),
+    "worker": ("backupctl.server.cmd_worker", "worker"),
+    "admin": ("backupctl.server.cmd_admin", "admin"),
+    "db": ("backupctl.server.cmd_db", "db"),
+    "sweep": ("backupctl.server.cmd_store", "sweep"),
+    "keys": ("backupctl.server.cmd_keys", "keys"),
+    "workstation": ("backupctl.airgap.cmd_workstation", "workstation"),
+    "onion": ("backupctl.server.cmd_onion", "onion"),
+    # chain of custody (server and workstation): see _custody
+    "custody": ("backupctl.airgap.cmd_custody", "custody"),
+    # the reviewer audit log's hash chain
+    "audit": ("backupctl.server.cmd_audit", "audit"),
+    # the standing retention policy (systemd timer)
+    "retention": ("backupctl.server.cmd_retention", "retention_group"),
+    # legal holds: cases exempt from automatic deletion
+    "hold": ("backupctl.server.cmd_hold", "hold_group"),
+    # escalation of urgent care requests (systemd timer)
+    "care": ("backupctl.server.cmd_care", "care_group"),
+    # statistics releases from the workstation, on the server
+    "observatory": ("backupctl.server.cmd_observatory", "observatory"),
+    # each interface's secrets file (production: before first start)
+    "secrets": ("backupctl.server.cmd_secrets", "secrets"),
+    # the investigators' guide as PDF
+    "guide": ("backupctl.server.cmd_guide", "guide"),
+    # peer instances: identity, peers, signed exchange
+    "federation": ("backupctl.server.cmd_federation", "federation"),
+}
+# Commands defined elsewhere that join the custody group: the server's half of the
+# chain (receipts, anchoring) and judicial files sealed to an authority.
+_CUSTODY_EXTRA: tuple[tuple[str, str], ...] = (
+    ("backupctl.server.cmd_receipts", "receipt_key"),
+    ("backupctl.server.cmd_receipts", "verify_server_log"),
+    ("backupctl.server.cmd_receipts", "rotate_receipt_key"),
+    ("backupctl.server.cmd_anchor", "anchor"),
+    ("backupctl.airgap.cmd_authority", "authority"),
+    ("backupctl.airgap.cmd_authority", "seal"),
+)
+
+
+def _load(module: str, attribute: str) -> click.Command:
+    command = getattr(importlib.import_module(module), attribute)
+    if not isinstance(command, click.Command):
+        raise TypeError(f"{module}.{attribute} is not a click command")
+    return command
+
+
+def _custody(group: click.Command) -> click.Command:
+    if isinstance(group, click.Group):
+        for module, attribute in _CUSTODY_EXTRA:
+            command = _load(module, attribute)
+            if command.name not in group.commands:
+                group.add_command(command)
+    return group
+
+
+def _one_line(exc: Exception) -> str | None:
+    """The operator's line for an error of one of our packages; None for any other."""
+    if isinstance(exc, VaultError):
+        return str(exc)
+    if isinstance(exc, KeysError):
+        return f"key error: {exc}"
+    if isinstance(exc, OnionError):
+        return f"Tor error: {exc}"
+    if isinstance(exc, FederationError):
+        return f"federation error: {exc}"
+    # The workstation and SQLAlchemy are imported by the commands that use them, not by
+    # this module (nor by `serve`): a process that never imported one cannot have raised
+    # its error.
+    workstation_errors = sys.modules.get("workstation.errors")
+    if workstation_errors is not None and isinstance(exc, workstation_errors.WorkstationError):
+        return f"workstation error: {exc}"
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.OperationalError):
+        return f"database error ({exc.orig}): has `backupctl db upgrade` been run?"
+    return None
 
 
 class _Group(click.Group):
-    """The errors of each package (the domain, keys, Tor, the workstation) become one
-    clear line and exit status 1, not a traceback."""
+    """The root group: commands loaded when used, and the errors of each package (the
+    domain, keys, Tor, the workstation, the database) as one clear line and exit status
+    1, not a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in _COMMANDS:
+            return command
+        command = _load(*_COMMANDS[cmd_name])
+        if cmd_name == "custody":
+            command = _custody(command)
+        self.add_command(command, cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except VaultError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except KeysError as exc:
-            raise click.ClickException(f"key error: {exc}") from exc
-        except OnionError as exc:
-            raise click.ClickException(f"Tor error: {exc}") from exc
-        except FederationError as exc:
-            raise click.ClickException(f"federation error: {exc}") from exc
-        except WorkstationError as exc:
-            raise click.ClickException(f"workstation error: {exc}") from exc
-        except OperationalError as exc:
-            raise click.ClickException(
-                f"database error ({exc.orig}): has `backupctl db upgrade` been run?"
-            ) from exc
+        except Exception as exc:
+            line = _one_line(exc)
+            if line is None:
+                raise
+            raise click.ClickException(line) from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,22 +143,3 @@ class _Group(click.Group):
 def main(ctx: click.Context, instance: Path | None) -> None:
     """Operate a BackUp instance (and, with `workstation`, its air-gapped side)."""
     ctx.obj = CliState(instance=instance)
-
-
-for _command in (run, serve, worker, admin, db, sweep, keys, workstation, onion):
-    main.add_command(_command)
-for _receipt_command in (receipt_key, verify_server_log, rotate_receipt_key, anchor):
-    custody.add_command(_receipt_command)  # the server's half of the custody group
-for _authority_command in (authority, seal):
-    custody.add_command(_authority_command)  # judicial files sealed to an authority
-main.add_command(custody)  # chain of custody (server and workstation)
-main.add_command(audit)  # the reviewer audit log's hash chain
-main.add_command(retention_group)  # the standing retention policy (systemd timer)
-main.add_command(hold_group)  # legal holds: cases exempt from automatic deletion
-main.add_command(care_group)  # escalation of urgent care requests (systemd timer)
-main.add_command(observatory)  # statistics releases from the workstation, on the server
-main.add_command(secrets)  # each interface's secrets file (production: before first start)
-main.add_command(guide)  # the investigators' guide as PDF
-main.add_command(federation)  # peer instances: identity, peers, signed exchange
-
-__all__ = ["main"]

@@ -3,7 +3,8 @@
 1. Throughput. The product as `backupctl run` starts it (bench/tor_speed_uploads.py's
    `BackUp`: a fresh instance, private Redis, SQLite, each app under `backupctl serve`,
    i.e. gunicorn with web_shared/serving.py's policy and guarded gthread worker) against a
-   bare Flask hello-world under the same `backupctl serve` gunicorn and settings. A
+   bare Flask hello-world under the same `backupctl serve` gunicorn and the source
+   interface's settings (one worker, its threads). A
    load generator (`--clients` processes, each one kept-alive connection, one request at
    a time, no cookie: every request is a new visitor) runs for `--seconds` on source `/`,
    on source `/generate` and on the hello-world, in alternating order over `--rounds`
@@ -72,12 +73,15 @@ def create_hello_app() -> Any:
 
 
 def serve_hello(bind: str) -> None:
-    """A bare Flask app under `backupctl serve`'s gunicorn and settings (this process is
-    the master)."""
+    """A bare Flask app under `backupctl serve`'s gunicorn and the source interface's
+    settings (its processes and threads: web_shared.serving.POLICIES); this process is
+    the master."""
     from backupctl.server.cmd_serve import GunicornServer
-    from web_shared.serving import gunicorn_settings
+    from web_shared.serving import POLICIES, gunicorn_settings
 
-    GunicornServer("bench.pages:create_hello_app", gunicorn_settings(bind)).run()
+    GunicornServer(
+        "bench.pages:create_hello_app", gunicorn_settings(bind, POLICIES["source"])
+    ).run()
 
 
 class Hello(Server):

@@ -371,10 +371,11 @@ GPG_COMPRESSION = {
 
 def gpg_baseline(instance: Path, fingerprint: str, path: Path, out: Path, kind: str) -> float:
     """The same file, the same key, the same compression as the product, fsynced (file
-    and directory) like the store."""
+    and directory) like the store. The key is read from the source interface's own
+    GnuPG home (each process has its own: vault.config.KEYRING_SIDES)."""
     start = time.perf_counter()
     subprocess.run(
-        ["gpg", "--homedir", str(instance / "gnupg"), "--batch", "--yes", "--quiet",
+        ["gpg", "--homedir", str(instance / "gnupg" / "source"), "--batch", "--yes", "--quiet",
          "--trust-model", "always", *GPG_COMPRESSION[kind], "--encrypt",
          "--recipient", fingerprint, "--output", str(out), str(path)],
         check=True,

@@ -22,8 +22,9 @@ from source_app.uploads import (
 )
 from vault.config import Config, load_config
 from vault.errors import ConfigError
-from web_shared import rendering, security, upload_slots
+from web_shared import csrf_tokens, rendering, security, upload_slots
 from web_shared.context import install_transactions
+from web_shared.serving import SOURCE_POLICY
 from web_shared.sessions import RedisSessionInterface, refuse_unreadable_session
 
 __all__ = ["create_app"]
@@ -84,12 +85,14 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 
     # Order matters: an upload beyond the worker's cap is refused before anything reads
     # its body, and tor2web is refused before the CSRF check reads (parses) any body.
-    upload_slots.install(app)
+    upload_slots.install(app, SOURCE_POLICY)
     # An upload that cannot be stored (disk reserve, quota) is refused before anything
     # parses its body (the NUL check and CSRF do); it reads no body itself.
     app.before_request(refuse_unstorable_upload)
     security.install(app, production=config.production, onion_host=config.source_onion_host)
     csrf.init_app(app)
+    # Flask-WTF's token, its serializer built once (web_shared/csrf_tokens.py).
+    app.jinja_env.globals["csrf_token"] = csrf_tokens.generate_csrf
     babel.init_app(app, locale_selector=language.select_locale)
     rendering.install(app)
     with app.app_context():

@@ -6,7 +6,6 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import TooManyRequests
 
 from source_app.auth import NEW_CODENAME, is_logged_in, log_in, log_out
@@ -16,6 +15,7 @@ from vault.errors import AuthenticationError, InvalidCodenameError, LoginThrottl
 from vault.services import sources
 from vault.throttle import ClientBudget
 from web_shared.client import client_key
+from web_shared.csrf_tokens import generate_csrf
 from web_shared.rendering import render_page
 
 bp = Blueprint("main", __name__)

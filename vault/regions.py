@@ -17,16 +17,23 @@ the former; a test checks that every country offered with regions has a coarse f
 level. Burundi: ISO 3166-2 still lists the 18 provinces in use before the 2025 reform,
 the names that refugees met in Rwanda still use; review with the field team when a
 pycountry update changes that (tests/unit/vault/test_regions.py will notice).
+
+The regions of the countries offered (`REGIONS`) are read from `vault/regions_table.py`,
+written from pycountry by `python -m vault.regions` and checked against it by the tests:
+pycountry's ISO 3166-2 database, once loaded, takes about 5 MiB in each process, which
+every worker of the source interface paid at import for some 500 names. `first_level`
+still asks pycountry, for any other country (loaded on first call only).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from pprint import pformat
 from types import MappingProxyType
 
-import pycountry
+from vault.regions_table import TABLE
 
-__all__ = ["COUNTRIES", "FIELD_COUNTRIES", "REGIONS", "TOO_FINE", "first_level"]
+__all__ = ["COUNTRIES", "FIELD_COUNTRIES", "REGIONS", "TOO_FINE", "first_level", "render_table"]
 
 # Countries of concern, offered in the source's country list (ISO 3166-1 alpha-2). The
 # list stays short on purpose: every country costs page weight on a slow Tor circuit,
@@ -47,6 +54,8 @@ def first_level(country: str) -> dict[str, str]:
     """Region code -> shown name, for a country's first-level subdivisions."""
     if country in TOO_FINE:
         return {}
+    import pycountry  # only when asked: see the module's docstring
+
     found = [
         subdivision
         for subdivision in pycountry.subdivisions.get(country_code=country) or ()
@@ -64,5 +73,21 @@ def first_level(country: str) -> dict[str, str]:
 
 
 REGIONS: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
-    {country: MappingProxyType(first_level(country)) for country in COUNTRIES}
+    {country: MappingProxyType(TABLE[country]) for country in COUNTRIES}
 )
+
+
+def render_table() -> str:
+    """The text of `vault/regions_table.py`: `first_level` of every country offered."""
+    table = {country: first_level(country) for country in COUNTRIES}
+    return (
+        '"""First-level regions of the countries offered, from pycountry (ISO 3166-2).\n\n'
+        "Written by `python -m vault.regions > vault/regions_table.py` (then `ruff format`);\n"
+        "do not edit. The tests check it against pycountry: after a pycountry update, write\n"
+        'it again and review the changes (vault/regions.py).\n"""\n\n'
+        "TABLE: dict[str, dict[str, str]] = " + pformat(table, width=88, sort_dicts=False) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    print(render_table(), end="")

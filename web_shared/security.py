@@ -10,15 +10,12 @@ from pathlib import Path
 from flask import Flask, Response, abort, request
 from markupsafe import Markup
 
+# Defined without Flask (gunicorn's master loads them), used and re-exported here.
+from web_shared.headers import CSP as CSP
+from web_shared.headers import SECURITY_HEADERS as SECURITY_HEADERS
+
 # Headers tor2web proxies add; such a request reached us from the clear web.
 TOR2WEB_HEADERS = ("X-tor2web", "X-Tor2web")
-
-# The policy of everything that carries no page of ours (gunicorn's own plain-text
-# error answers). An app's pages carry `page_csp` of their inline stylesheet instead.
-CSP = (
-    "default-src 'none'; style-src 'none'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def page_csp(style_source: str) -> str:
@@ -43,26 +40,6 @@ def inline_stylesheet(path: Path) -> tuple[Markup, str]:
         raise ValueError(f"{path} cannot be inlined")
     text = Markup(css)  # noqa: S704  # nosec B704
     return text, stylesheet_source(css)
-
-
-# Every response of both apps carries these, and so do gunicorn's own error responses
-# (web_shared/serving_worker.py).
-SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    ("Content-Security-Policy", CSP),
-    ("Cache-Control", "no-store, max-age=0"),
-    ("Pragma", "no-cache"),
-    ("Expires", "0"),
-    ("X-Frame-Options", "DENY"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-    ("Cross-Origin-Resource-Policy", "same-origin"),
-    ("Cross-Origin-Embedder-Policy", "require-corp"),
-    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
-    ("X-Robots-Tag", "noindex, nofollow"),
-    # Identify nothing about the server software.
-    ("Server", "BackUp"),
-)
 
 
 def security_headers(response: Response) -> Response:

@@ -21,12 +21,15 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = [
     "APPS",
+    "FEDERATION_POLICY",
+    "POLICIES",
     "POLICY",
+    "SOURCE_POLICY",
     "ServingPolicy",
     "gunicorn_settings",
     "parse_bind",
@@ -45,8 +48,8 @@ APPS: Mapping[str, str] = {
 class ServingPolicy:
     """gunicorn's worker model and every limit on a client's time and size."""
 
-    # Processes per app. More capacity means more servers behind onionbalance
-    # (DESIGN.md), not more processes here.
+    # Processes per app (the source interface has one: see SOURCE_POLICY). More capacity
+    # means more servers behind onionbalance (DESIGN.md), not more processes here.
     workers: int = 2
     # Threads per worker: each request being read or answered holds one (idle kept-alive
     # connections hold none). A waiting thread costs memory, not CPU: 32 leave room for
@@ -116,7 +119,32 @@ class ServingPolicy:
             raise ValueError("worker_connections must exceed threads (kept-alive room)")
 
 
+# The reviewer interface's policy, and the default.
 POLICY = ServingPolicy()
+# The source interface: ONE worker process with the threads, upload slots and
+# connections that two had (64 threads, 16 uploads at once, 48 threads always left for
+# pages, 512 connections); every other limit as above. Memory: each worker holds its
+# own copy of the app and its libraries (Flask, SQLAlchemy, cryptography, redis: ~85
+# MiB RSS once serving; no preload, see backupctl/server/cmd_serve.py), so a second one
+# doubled the interface's resting footprint for work that threads do as well: an
+# upload's heavy parts (gpg, the hashes, deflate) and scrypt run outside the GIL.
+# What one process trades away:
+# - a worker that dies (killed, out of memory, missed heartbeat) cuts every request in
+#   progress, not about half, and the interface answers nothing until the master has
+#   forked a new one and it has loaded the app (about 1-2 s; connections wait in the
+#   listen queue meanwhile, none is refused);
+# - the app's Python work (pages, the multipart parser, sealing the cookie) runs on one
+#   core at a time;
+# - the per-circuit cap counts in one worker: one circuit holds at most 6 requests of
+#   the interface, instead of 6 in each worker.
+SOURCE_POLICY = replace(POLICY, workers=1, threads=64, upload_slots=16, worker_connections=512)
+# The federation endpoint takes a few envelopes a day from known peers: one process.
+FEDERATION_POLICY = replace(POLICY, workers=1)
+POLICIES: Mapping[str, ServingPolicy] = {
+    "source": SOURCE_POLICY,
+    "journalist": POLICY,
+    "federation": FEDERATION_POLICY,
+}
 
 # gunicorn's heartbeat file: in memory, not on disk (the default is /tmp).
 # A tmpfs; gunicorn makes its own 0600 file there.

@@ -66,8 +66,8 @@ from werkzeug.exceptions import ClientDisconnected
 
 from web_shared.circuit_cap import CircuitCounter, read_greeting
 from web_shared.direct_body import direct_body
+from web_shared.headers import SECURITY_HEADERS
 from web_shared.native_memory import set_mmap_threshold
-from web_shared.security import SECURITY_HEADERS
 from web_shared.serving import POLICY, ServingPolicy
 
 __all__ = ["GuardedThreadWorker", "SlowClientError", "SlowReaderError"]
@@ -400,6 +400,9 @@ class GuardedThreadWorker(ThreadWorker):
     """gthread with deadlines on reads and writes, a cap per circuit, circuit identity
     kept, neutral errors."""
 
+    # Deadlines and the per-circuit cap: the same for both interfaces (SOURCE_POLICY
+    # differs only in processes, threads, connections and upload slots, which
+    # gunicorn's settings and the app carry).
     policy: ServingPolicy = POLICY
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

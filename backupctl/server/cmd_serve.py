@@ -16,8 +16,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from backupctl._common import CliState
-from federation.config import load_federation_config
-from web_shared.serving import APPS, gunicorn_settings, parse_bind
+from web_shared.serving import APPS, POLICIES, gunicorn_settings, parse_bind
 
 __all__ = ["GunicornServer", "serve"]
 
@@ -54,6 +53,10 @@ def serve(state: CliState, app: str, bind: str | None) -> None:
     """Serve one interface with gunicorn, as production does (runs until stopped)."""
     env = state.env()
     if bind is None and app == "federation":
+        # Imported here: the federation settings pull in its keys' modules, which the
+        # master of the two interfaces has no use for (it stays lean: web_shared.serving).
+        from federation.config import load_federation_config
+
         bind = f"127.0.0.1:{load_federation_config(env).port}"
     elif bind is None:
         config = state.config()
@@ -66,4 +69,4 @@ def serve(state: CliState, app: str, bind: str | None) -> None:
     if state.instance is not None:
         # The workers configure their app from the environment.
         os.environ["BACKUP_INSTANCE_DIR"] = env["BACKUP_INSTANCE_DIR"]
-    GunicornServer(APPS[app], gunicorn_settings(bind)).run()
+    GunicornServer(APPS[app], gunicorn_settings(bind, POLICIES[app])).run()

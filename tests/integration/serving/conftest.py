@@ -29,6 +29,7 @@ class Product:
     instance: Path
     source_port: int
     journalist_port: int
+    run_pid: int  # `backupctl run`: the apps' gunicorn masters are its children
 
     @property
     def url(self) -> str:
@@ -50,7 +51,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
     run = Run(instance, env, tmp_path_factory.mktemp("serving") / "run.log")
     try:
         run.wait_until_serving(source_port, journalist_port)
-        yield Product(instance, source_port, journalist_port)
+        yield Product(instance, source_port, journalist_port, run.proc.pid)
     finally:
         run.stop(signal.SIGTERM)
         for side in KEYRING_SIDES:

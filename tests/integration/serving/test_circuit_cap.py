@@ -19,7 +19,7 @@ from tests.integration.serving.conftest import HOST, PAGE_BOUND_SECONDS, Product
 from tests.support.echo_app import LARGE_BYTES, LARGE_CHUNK
 from tests.support.slow_client import Answer, raw_request, read_answer
 from web_shared.security import SECURITY_HEADERS
-from web_shared.serving import POLICY
+from web_shared.serving import POLICY, SOURCE_POLICY
 
 FLOOD = 20  # the streams one circuit may open at once (HiddenServiceMaxStreams)
 # Refusals are written by the worker's main thread as soon as the request begins; the
@@ -85,7 +85,7 @@ def test_one_circuit_gets_the_cap_while_another_circuits_page_answers(product: P
     cap = POLICY.circuit_requests
     # Whatever the kernel's split between the workers, each admits at most `cap`, and
     # one of them received at least half of the 20 (>= cap).
-    assert cap <= admitted <= POLICY.workers * cap, (admitted, refusals)
+    assert cap <= admitted <= SOURCE_POLICY.workers * cap, (admitted, refusals)
     for answer in refusals.values():
         assert answer.status == 503, answer
         assert answer.headers["retry-after"] == str(POLICY.circuit_retry_after_seconds)

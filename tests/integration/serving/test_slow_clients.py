@@ -24,7 +24,7 @@ from tests.support.leaks import assert_no_leak
 from tests.support.reliability import p95, record
 from tests.support.slow_client import Answer, paced_upload, raw_request, trickle
 from web_shared.security import SECURITY_HEADERS
-from web_shared.serving import POLICY
+from web_shared.serving import POLICY, SOURCE_POLICY
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 MARKER = b"SLOW-UPLOAD-PLAINTEXT-MARKER "
@@ -175,10 +175,11 @@ def test_slowloris_head_and_body_are_cut_while_pages_answer(product: Product) ->
 
 @pytest.mark.reliability
 def test_uploads_beyond_the_cap_get_our_503_before_their_body(product: Product) -> None:
-    """One upload more than the slots of both workers, all at once and slow: whichever
-    worker the kernel hands the extra ones to refuses them at once (503, Retry-After,
-    our translated page) before reading their body; every other upload is sealed."""
-    total = POLICY.upload_slots * POLICY.workers + 1
+    """One upload more than the slots of the source interface's workers, all at once and
+    slow: whichever worker the kernel hands the extra ones to refuses them at once (503,
+    Retry-After, our translated page) before reading their body; every other upload is
+    sealed."""
+    total = SOURCE_POLICY.upload_slots * SOURCE_POLICY.workers + 1
     sources = [_new_source(product.url) for _ in range(total)]
     before = product.sealed()
     size = 200 * 1024  # ~20 s at 10 KB/s: every upload holds its slot meanwhile
@@ -200,7 +201,7 @@ def test_uploads_beyond_the_cap_get_our_503_before_their_body(product: Product) 
 
     refused = [answer for answer in answers if answer.status == 503]
     accepted = [answer for answer in answers if answer.status in (200, 302, 303)]
-    # Pigeonhole: 17 uploads on 2 workers of 8 slots leave at least one without a slot.
+    # Pigeonhole: one upload more than all the slots leaves at least one without a slot.
     assert refused and len(refused) + len(accepted) == total, answers
     for answer in refused:
         assert answer.headers["retry-after"] == str(POLICY.upload_retry_after_seconds)

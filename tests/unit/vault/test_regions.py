@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pycountry
 import pytest
 
-from vault import regions
+from tests.support.product import REPO
+from vault import regions, regions_table
 
 
 class TestRegions:
@@ -54,3 +59,34 @@ class TestRegions:
 
     def test_a_small_territory_comes_alone(self) -> None:
         assert regions.first_level("VA") == {}
+
+
+class TestTable:
+    def test_the_written_table_is_what_pycountry_gives(self) -> None:
+        """vault/regions_table.py is pycountry's first level of every country offered:
+        after a pycountry update, `python -m vault.regions` writes it again."""
+        assert regions_table.TABLE == {
+            country: regions.first_level(country) for country in regions.COUNTRIES
+        }
+        assert {country: dict(listed) for country, listed in regions.REGIONS.items()} == (
+            regions_table.TABLE
+        )
+
+    def test_the_command_writes_the_table(self) -> None:
+        namespace: dict[str, object] = {}
+        exec(regions.render_table(), namespace)  # noqa: S102  # nosec B102: our own text
+        assert namespace["TABLE"] == regions_table.TABLE
+
+    def test_the_regions_offered_need_no_pycountry(self) -> None:
+        """pycountry's database (~5 MiB per process) is loaded only by `first_level`."""
+        code = (
+            "import json, sys\n"
+            "from vault.regions import REGIONS\n"
+            "from source_app import forms_labels\n"
+            "assert REGIONS['CD']['CD-NK'] == 'Nord-Kivu'\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pycountry'))))\n"
+        )
+        done = subprocess.run(  # nosec B603: our interpreter, our code
+            [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        assert json.loads(done.stdout) == []

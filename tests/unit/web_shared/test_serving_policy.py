@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 
@@ -10,7 +11,14 @@ from gunicorn.config import Config
 from gunicorn.http import errors as http_errors
 
 from web_shared.security import SECURITY_HEADERS
-from web_shared.serving import POLICY, ServingPolicy, gunicorn_settings, parse_bind
+from web_shared.serving import (
+    POLICIES,
+    POLICY,
+    SOURCE_POLICY,
+    ServingPolicy,
+    gunicorn_settings,
+    parse_bind,
+)
 from web_shared.serving_worker import (
     SlowReaderError,
     _Deadline,
@@ -44,7 +52,28 @@ class TestSettings:
     def test_the_policy_keeps_threads_for_pages(self) -> None:
         with pytest.raises(ValueError):
             ServingPolicy(threads=8, upload_slots=8)
-        assert POLICY.threads - POLICY.upload_slots >= POLICY.threads // 2
+        for policy in POLICIES.values():
+            assert policy.threads - policy.upload_slots >= policy.threads // 2
+
+    def test_the_source_interface_has_one_worker_with_the_capacity_of_two(self) -> None:
+        cfg = Config()
+        for name, value in gunicorn_settings("127.0.0.1:8080", POLICIES["source"]).items():
+            cfg.set(name, value)
+        assert cfg.workers == 1
+        assert cfg.threads == POLICY.workers * POLICY.threads
+        assert SOURCE_POLICY.upload_slots == POLICY.workers * POLICY.upload_slots
+        assert cfg.worker_connections == POLICY.workers * POLICY.worker_connections
+        assert POLICIES["journalist"] is POLICY
+
+    def test_the_interfaces_share_every_limit_on_a_connection(self) -> None:
+        """The worker class (web_shared.serving_worker) reads its deadlines and caps from
+        POLICY whichever interface it serves: only the process model (processes,
+        threads, connections, which gunicorn's settings carry, and the upload slots,
+        which the app carries) may differ."""
+        process_model = {"workers", "threads", "upload_slots", "worker_connections"}
+        for field in dataclasses.fields(ServingPolicy):
+            if field.name not in process_model:
+                assert getattr(SOURCE_POLICY, field.name) == getattr(POLICY, field.name)
 
 
 class TestDeadline:
