@@ -131,6 +131,57 @@ def _widen_pipes(proc: subprocess.Popen[bytes]) -> None:
             pass  # above /proc/sys/fs/pipe-max-size: keep the default
 
 
+def generate_key(
+    home: Path,
+    spec: str,
+    passphrase: str | None,
+    *,
+    binary: str = "gpg",
+    keyring: Path | None = None,
+) -> tuple[str | None, str]:
+    """Run `gpg --gen-key` on `spec` (batch_key_spec); (the new key's fingerprint, or
+    None, and gpg's status lines). `keyring`: write the key there, not to the home's.
+
+    The passphrase also goes to gpg by loopback, through a pipe. Our agents cache
+    nothing, and right after making a key gpg signs its user id and subkey binding,
+    for which the agent needs the passphrase again: without loopback it asks pinentry,
+    which has no terminal here, and the key is not made ("Inappropriate ioctl for
+    device"), the more often the busier the machine. A pipe, not a file or an argument:
+    a codename-derived passphrase never reaches the disk or the process list.
+    """
+    argv = [binary, "--homedir", str(home), *_BASE_ARGS, "--status-fd", "1"]
+    if keyring is not None:
+        argv += ["--no-default-keyring", "--keyring", str(keyring)]
+    read_end = write_end = -1
+    pass_fds: tuple[int, ...] = ()
+    try:
+        if passphrase is not None:
+            read_end, write_end = os.pipe()
+            os.write(write_end, passphrase.encode("utf-8") + b"\n")  # far below a pipe's size
+            os.close(write_end)
+            write_end = -1
+            argv += ["--pinentry-mode", "loopback", "--passphrase-fd", str(read_end)]
+            pass_fds = (read_end,)
+        proc = subprocess.run(  # nosec B603
+            [*argv, "--gen-key"],
+            input=spec.encode("utf-8"),
+            capture_output=True,
+            pass_fds=pass_fds,
+            check=False,
+            timeout=300,
+        )
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    status = proc.stdout.decode("utf-8", "replace")
+    for line in status.splitlines():
+        fields = line.split()
+        if fields[:2] == ["[GNUPG:]", "KEY_CREATED"] and len(fields) >= 4:
+            return fields[3].upper(), status
+    return None, status + proc.stderr.decode("utf-8", "replace")[-500:]
+
+
 def batch_key_spec(name: str, passphrase: str | None, *, rsa: bool = False) -> str:
     """gpg's unattended key-generation parameters.
 
@@ -563,26 +614,26 @@ class GpgKeyring:
         status = ""
         for attempt in range(_KEYGEN_ATTEMPTS):
             if self._files is None:
-                result = self._gpg.gen_key(spec)
-                fingerprint, status = result.fingerprint, str(result.status)
+                fingerprint, status = generate_key(self.home, spec, passphrase, binary=self.binary)
             else:
-                fingerprint, status = self._generate_into_file(spec)
+                fingerprint, status = self._generate_into_file(spec, passphrase)
             if fingerprint:
                 return str(fingerprint)
             launch_agent(self.home)
             time.sleep(0.2 * (attempt + 1))
         raise KeyringError(f"key generation failed: {status}")
 
-    def _generate_into_file(self, spec: str) -> tuple[str | None, str]:
+    def _generate_into_file(self, spec: str, passphrase: str) -> tuple[str | None, str]:
         files = self._key_files()
         private = Path(tempfile.mkdtemp(dir=self._scratch))
         try:
             handle = copy.copy(self._gpg)
             handle.keyring = [str(private / "new.kbx")]
-            result = handle.gen_key(spec)
-            if not result.fingerprint:
-                return None, str(result.status)
-            fingerprint = str(result.fingerprint).upper()
+            fingerprint, status = generate_key(
+                self.home, spec, passphrase, binary=self.binary, keyring=private / "new.kbx"
+            )
+            if not fingerprint:
+                return None, status
             data = handle.export_keys(fingerprint, armor=False)
             listed = self._show(bytes(data)) if data else []
             if [key.fingerprint for key in listed] != [fingerprint]:

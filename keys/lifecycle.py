@@ -13,7 +13,7 @@ from pathlib import Path
 import gnupg
 
 from keys.errors import KeyOperationError
-from keys.gpg import GpgKeyring, batch_key_spec, prepare_workstation_home
+from keys.gpg import GpgKeyring, batch_key_spec, generate_key, prepare_workstation_home
 
 DEV_KEY_NAME = "BackUp DEVELOPMENT submission key - NOT FOR REAL SUBMISSIONS"
 PRODUCTION_KEY_NAME = "BackUp submission key"
@@ -34,11 +34,11 @@ def generate_submission_key(
     os.chmod(home, 0o700)
     gpg = gnupg.GPG(gnupghome=str(home))
     spec = batch_key_spec(name, passphrase, rsa=rsa)
-    result = gpg.gen_key(spec)
-    if not result.fingerprint:
-        raise KeyOperationError(f"submission key generation failed: {result.status}")
-    public = gpg.export_keys(str(result.fingerprint))
-    return GeneratedKey(str(result.fingerprint), str(public))
+    fingerprint, status = generate_key(home, spec, passphrase)
+    if not fingerprint:
+        raise KeyOperationError(f"submission key generation failed: {status[-300:]}")
+    public = gpg.export_keys(fingerprint)
+    return GeneratedKey(fingerprint, str(public))
 
 
 def load_submission_key(instance_dir: Path, keyring: GpgKeyring, public_armored: str) -> str:
