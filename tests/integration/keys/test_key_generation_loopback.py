@@ -24,6 +24,7 @@ def test_a_workstation_key_is_made_by_loopback_and_opens_with_its_passphrase(
             fingerprint, status = generate_key(home, batch_key_spec("ws", PASSPHRASE), PASSPHRASE)
             assert fingerprint is not None, status
             assert "PINENTRY_LAUNCHED" not in status, status
+        assert fingerprint is not None
         keyring = GpgKeyring(home, server=False)
         sealed = keyring.seal_bytes(b"a marker", [fingerprint])
         assert keyring.open_bytes(sealed, PASSPHRASE) == b"a marker"
