@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.errors import NotFoundError, VaultError
-from vault.models import CaseMessage, CaseTransfer, FederationPeer, Reviewer
+from vault.models import Case, CaseMessage, CaseTransfer, FederationPeer, Reviewer
 from vault.models.note import canonical_recipients
 from vault.ports import Keyring
 from vault.services import audit, cases
@@ -130,9 +130,9 @@ def body_of(message: CaseMessage) -> dict[str, str]:
 # -- our side -----------------------------------------------------------------------
 
 
-def shared_transfers(db: Session, actor: Reviewer, case_uuid: str) -> list[CaseTransfer]:
-    """The transfers (out or in) this case is shared through, oldest first."""
-    case = cases.get_case(db, actor, case_uuid)
+def shared_transfers(db: Session, case: Case) -> list[CaseTransfer]:
+    """The transfers (out or in) a case the caller may see is shared through, oldest
+    first."""
     return list(
         db.scalars(
             select(CaseTransfer).where(CaseTransfer.case_id == case.id).order_by(CaseTransfer.id)
