@@ -17,6 +17,11 @@ peer can only bring in releases its own workstation signed.
 `directory`: the whole current directory of the peer's professionals who agreed to be
 listed (`vault.services.directory`): `{"version": N, "entries": [...]}`. Kept in place
 of the previous one only when N is higher; refused ("body") when malformed or not newer.
+
+`case_message`: a message between professionals on a case shared through a transfer
+(`vault.services.case_messages`): `{"transfer", "message", "ciphertext", "created"}`,
+the ciphertext sealed to our submission key by the peer's server. Refused ("body")
+unless that transfer is one between us and this very peer.
 """
 
 from __future__ import annotations
@@ -32,16 +37,18 @@ from federation.errors import EnvelopeRefusedError
 from federation.receive import Handler
 from federation.transfer import TransferError
 from vault.models import FederationPeer, ObservatoryRelease
-from vault.services import case_transfers, directory, releases
+from vault.services import case_messages, case_transfers, directory, releases
 from vault.store import Store
 from workstation.observatory.release_sign import verify_release, verify_signed
 
 __all__ = [
+    "CASE_MESSAGE",
     "CASE_TRANSFER",
     "DIRECTORY",
     "HANDLERS",
     "RELEASE",
     "handlers",
+    "receive_case_message",
     "receive_directory",
     "receive_release",
     "release_body",
@@ -51,6 +58,7 @@ __all__ = [
 RELEASE = "release"
 CASE_TRANSFER = "case_transfer"
 DIRECTORY = "directory"
+CASE_MESSAGE = "case_message"
 
 
 def release_body(release: ObservatoryRelease) -> dict[str, Any]:
@@ -112,7 +120,18 @@ def receive_directory(db: Session, peer: FederationPeer, body: Mapping[str, Any]
     return None
 
 
-HANDLERS: Mapping[str, Handler] = {RELEASE: receive_release, DIRECTORY: receive_directory}
+def receive_case_message(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str:
+    try:
+        return case_messages.receive(db, peer, body)
+    except case_messages.MessageRefusedError as exc:
+        raise EnvelopeRefusedError("body", f"message refused ({exc})") from exc
+
+
+HANDLERS: Mapping[str, Handler] = {
+    RELEASE: receive_release,
+    DIRECTORY: receive_directory,
+    CASE_MESSAGE: receive_case_message,
+}
 
 
 def handlers(store: Store, own_fpr: str) -> Mapping[str, Handler]:

@@ -24,6 +24,7 @@ from journalist_app import (
     care,
     case_consent,
     case_hold,
+    case_messages,
     case_notes,
     dashboard,
     directory,
@@ -144,6 +145,7 @@ def create_app(
     app.register_blueprint(case_consent.bp)  # sources' consent, recorded and enforced
     app.register_blueprint(case_hold.bp)  # legal hold: exempt from automatic deletion
     app.register_blueprint(case_notes.bp)  # notes sealed to the analysts' keys
+    app.register_blueprint(case_messages.bp)  # messages on cases shared with a peer
     app.register_blueprint(care.bp)  # care queue: ASSIST requests for the on-duty team
     app.register_blueprint(partners.bp)  # partner directory and referrals
     app.register_blueprint(directory.bp)  # professionals of partner instances

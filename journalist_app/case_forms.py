@@ -157,6 +157,11 @@ class NoteForm(FlaskForm):
     text = TextAreaField(_l("Note"), validators=[required(), at_most(MAX_NOTE_CHARS)])
 
 
+class PartnerMessageForm(FlaskForm):
+    transfer = HiddenField(validators=[required()])
+    text = TextAreaField(_l("Message"), validators=[required(), at_most(MAX_NOTE_CHARS)])
+
+
 class OrgForm(FlaskForm):
     name = StringField(_l("Organisation"), validators=[required(), at_most(NAME_MAX)])
     services = SelectMultipleField(_l("Services"), validators=[required()])

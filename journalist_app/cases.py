@@ -39,6 +39,7 @@ from vault.services import (
     case_edits,
     case_links,
     case_list,
+    case_messages,
     cases,
     inbox,
     referral_activity,
@@ -247,6 +248,7 @@ def _show(
         reply_form=ReplyForm(formdata=None),
         add_form=add_form or AddSourceForm(formdata=None),
         designations=case_links.designations_to_add(db(), reviewer, case),
+        shared=bool(case_messages.shared_transfers(db(), case)),
         partner_news=sum(
             a.is_new for a in referral_activity.for_case(db(), reviewer, case.id).values()
         ),

@@ -21,7 +21,14 @@ from composition.runtime import read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
 from federation.errors import FederationError
 from federation.identity import create_identity, load_identity
-from federation.kinds import CASE_TRANSFER, DIRECTORY, RELEASE, release_body, verify_package
+from federation.kinds import (
+    CASE_MESSAGE,
+    CASE_TRANSFER,
+    DIRECTORY,
+    RELEASE,
+    release_body,
+    verify_package,
+)
 from federation.outbox import send
 from federation.transfer import TransferError
 from keys.errors import KeyOperationError
@@ -33,8 +40,8 @@ from onion.errors import ClientAuthError
 from vault.column_key import ColumnKeyFile
 from vault.db import make_engine, make_session_factory
 from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
-from vault.models import ObservatoryRelease
-from vault.services import case_transfers, custody, directory, federation_peers
+from vault.models import CaseMessage, ObservatoryRelease
+from vault.services import case_messages, case_transfers, custody, directory, federation_peers
 from vault.services.consents import ConsentRequiredError
 from vault.store import Store
 from vault.transaction import unit_of_work
@@ -49,7 +56,7 @@ _MAX_KEY_FILE = 64 * 1024
 @click.group("federation")
 def federation() -> None:
     """Federation with partner instances: identity, peers, releases, the directory, case
-    transfers."""
+    transfers and the messages on shared cases."""
 
 
 def _settings(state: CliState) -> FederationConfig:
@@ -447,3 +454,47 @@ def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -
             failed = failed or outcome.outcome != "accepted"
     if failed:
         raise click.ClickException("not every peer accepted the directory")
+
+
+@federation.command("send-messages")
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep trying while a peer's service cannot be reached yet.",
+)
+@click.pass_obj
+def send_messages(state: CliState, wait: float) -> None:
+    """Send the messages written on shared cases that wait to leave, each sealed to the
+    partner instance's submission key, one envelope each. Run it regularly (cron): a
+    message a peer could not be reached for stays queued for the next run."""
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    with _db(state) as db:
+        queued = [m.id for m in case_messages.pending(db)]
+    failed = False
+    for message_id in queued:
+        # One transaction per message: what a peer accepted is recorded even if a later
+        # message fails, so it is never sent again.
+        with _db(state) as db:
+            message = db.get(CaseMessage, message_id)
+            if message is None or message.outcome != "queued":
+                continue
+            (outcome,) = send(
+                db,
+                ours,
+                [message.transfer.peer],
+                kind=CASE_MESSAGE,
+                body=case_messages.body_of(message),
+                object_uuid=message.uuid,
+                socks=settings.socks,
+                timeout=settings.timeout,
+                wait=wait,
+            )
+            case_messages.record_outcome(db, message, outcome.outcome, outcome.envelope_id)
+            message_uuid = message.uuid
+        click.echo(f"{outcome.peer}\t{message_uuid}\t{outcome.outcome}")
+        failed = failed or outcome.outcome != "accepted"
+    click.echo(f"{len(queued)} message(s) were waiting")
+    if failed:
+        raise click.ClickException("not every message was accepted")

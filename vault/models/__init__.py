@@ -21,7 +21,7 @@ from vault.models.directory import (
     PeerDirectory,
     PeerDirectoryEntry,
 )
-from vault.models.federation import CaseTransfer, FederationExchange, FederationPeer
+from vault.models.federation import CaseMessage, CaseTransfer, FederationExchange, FederationPeer
 from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
 from vault.models.legal_hold import LegalHold
 from vault.models.note import AccountKey, CaseNote
@@ -50,6 +50,7 @@ __all__ = [
     "Case",
     "CaseAssignee",
     "CaseLabel",
+    "CaseMessage",
     "CaseNote",
     "CasePriority",
     "CaseSource",

@@ -9,11 +9,16 @@ release: observatory_releases)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, utcnow
+
+if TYPE_CHECKING:
+    from vault.models.case import Case
+    from vault.models.reviewer import Reviewer
 
 
 class FederationPeer(Base):
@@ -83,3 +88,43 @@ class CaseTransfer(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     peer: Mapped[FederationPeer] = relationship()
+    case: Mapped[Case | None] = relationship()
+
+
+class CaseMessage(Base):
+    """A message between professionals on a case shared with a peer (a transfer, out or
+    in), sealed (docs/federation.md, "Messages on a shared case").
+
+    `out`: written here. `ciphertext` is our copy, sealed to our readers of case notes
+    and our submission key as a note is (`recipients` records to whom; re-sealed like
+    notes when the readers change); `outgoing` the copy sealed to the peer's submission
+    key, kept only until the peer accepts it. `in`: sent by the peer, `ciphertext` as
+    it came (sealed by the peer's server to our submission key), `recipients` NULL.
+
+    Clear at rest, by design (docs/threat-model.md): the message's random id, the
+    transfer it hangs on, direction, author account, sizes, dates, delivery outcome and
+    envelope id."""
+
+    __tablename__ = "case_messages"
+    __table_args__ = (UniqueConstraint("direction", "uuid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The message's id on both sides: 128 random bits, hex (the sender's choice).
+    uuid: Mapped[str] = mapped_column(String(32))
+    transfer_id: Mapped[int] = mapped_column(
+        ForeignKey("case_transfers.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id", ondelete="SET NULL"))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    recipients: Mapped[str | None] = mapped_column(Text, default=None)
+    outgoing: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created: Mapped[str] = mapped_column(String(20))  # UTC, to the second, as sent
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # "queued", "accepted", "refused:<reason>" (out); "received" (in).
+    outcome: Mapped[str] = mapped_column(String(32))
+    envelope_id: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    transfer: Mapped[CaseTransfer] = relationship()
+    author: Mapped[Reviewer | None] = relationship()

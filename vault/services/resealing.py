@@ -22,6 +22,7 @@ from vault.errors import DecryptionError, VaultError
 from vault.models import (
     AccountKey,
     CareRequest,
+    CaseMessage,
     CaseNote,
     GuidanceAnswer,
     GuidanceQuestion,
@@ -43,6 +44,7 @@ __all__ = [
     "is_reader",
     "may_open",
     "open_each",
+    "pkesk_key_ids",
     "reseal",
     "reseal_opened",
     "reseal_quietly",
@@ -50,9 +52,24 @@ __all__ = [
     "sealed_to",
 ]
 
-Sealed = CaseNote | ReferralMessage | CareRequest | ReplyCopy | GuidanceQuestion | GuidanceAnswer
+Sealed = (
+    CaseNote
+    | CaseMessage
+    | ReferralMessage
+    | CareRequest
+    | ReplyCopy
+    | GuidanceQuestion
+    | GuidanceAnswer
+)
 S = TypeVar(
-    "S", CaseNote, ReferralMessage, CareRequest, ReplyCopy, GuidanceQuestion, GuidanceAnswer
+    "S",
+    CaseNote,
+    CaseMessage,
+    ReferralMessage,
+    CareRequest,
+    ReplyCopy,
+    GuidanceQuestion,
+    GuidanceAnswer,
 )
 # What to seal again: the item, its plaintext, the recipients it is sealed to now.
 Batch = list[tuple[Sealed, bytes, Sequence[str]]]
@@ -67,6 +84,7 @@ MAX_SEALED_TEXT_BYTES = 4 * 20_000
 # Each kind of sealed item: its audit object type and re-sealing action.
 _AUDITED: dict[type[Any], tuple[str, str]] = {
     CaseNote: ("note", "case_note_resealed"),
+    CaseMessage: ("case_message", "case_message_resealed"),
     ReferralMessage: ("referral_message", "referral_message_resealed"),
     CareRequest: ("care_request", "care_request_resealed"),
     # Named by the reply's uuid: the copy has no identity of its own.
@@ -94,7 +112,7 @@ def sealed_to(column: InstrumentedAttribute[str | None], fingerprint: str) -> Co
     return wrapped.like(f"%,{fingerprint.upper()},%")
 
 
-def _pkesk_key_ids(ciphertext: bytes) -> set[str]:
+def pkesk_key_ids(ciphertext: bytes) -> set[str]:
     """The key ids named by the public-key encrypted session key packets that open an
     OpenPGP message (RFC 4880 5.1), read from its first packets without any secret key.
 
@@ -139,7 +157,7 @@ def _pkesk_key_ids(ciphertext: bytes) -> set[str]:
 def may_open(item: Sealed, fingerprint: str, key_ids: set[str]) -> bool:
     """Whether `item` is sealed to this account's key, as far as the server can tell."""
     if item.recipients is None:
-        return bool(_pkesk_key_ids(item.ciphertext) & key_ids)
+        return bool(pkesk_key_ids(item.ciphertext) & key_ids)
     return fingerprint.upper() in item.recipients.split(",")
 
 
