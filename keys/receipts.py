@@ -162,7 +162,15 @@ class SigningKey:
 
     @classmethod
     def load_or_generate(cls, path: Path) -> SigningKey:
-        """The server's receipt key: made on first start, unattended (so unencrypted)."""
+        """The server's receipt key: made on first use, unattended (so unencrypted).
+
+        An existing key is loaded without trying to make one first: a deployment makes it
+        in advance, in a directory its readers may not write (docs/deploy.md).
+        """
+        try:
+            return cls.load(path)
+        except FileNotFoundError:
+            pass
         try:
             return cls.generate(path)
         except FileExistsError:
