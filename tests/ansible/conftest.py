@@ -85,7 +85,7 @@ RUNTIME_TASKS = (
     "hardening : Swap switched off now",
     "postgresql : PostgreSQL running",
     "postgresql : PostgreSQL accepts connections",
-    "postgresql : Database role and database owned by the service user",
+    "postgresql : Database role of the service users, and the database it owns",
     "app : Stop the apps before the schema changes under them",
     "services : Units running",
     "tor : Tor running",
