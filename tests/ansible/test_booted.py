@@ -249,7 +249,8 @@ def _answer_and_delete(booted: boot.Booted) -> Answered:
     )
     assert re.fullmatch(r"[0-9a-f-]{36}", source_uuid), source_uuid
     handover = (booted.root / "root/backup-first-admin.txt").read_text()
-    passphrase = handover.split("Passphrase (shown once):", 1)[1].split()[0]
+    # The line under the heading: diceware words separated by spaces.
+    passphrase = handover.split("Passphrase (shown once):", 1)[1].strip().splitlines()[0].strip()
     secret = re.search(r"[?&]secret=([A-Z2-7]+)", handover)
     assert secret, "no TOTP secret in the handover file"
     store = booted.root / "var/lib/backup/store" / source_uuid
