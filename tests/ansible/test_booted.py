@@ -498,7 +498,7 @@ class TestRunningServer:
         # The processes themselves (not only the units' settings).
         for unit in APPS:
             pid = live.booted.unit(unit)["MainPID"]
-            owner = live.booted.run("ps", "-o", "user:32=", "-p", pid).strip()
+            owner = live.booted.run("stat", "-c", "%U", f"/proc/{pid}").strip()
             assert owner == UNIT_USERS[unit], (unit, owner)
 
     @pytest.mark.parametrize(
