@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from keys.gpg import GpgKeyring
 from keys.homes import is_legacy_home
 from keys.lifecycle import SUBMISSION_KEY_FILE
-from keys.receipts import RECEIPT_KEY_FILE, SigningKey
+from keys.receipts import RECEIPT_KEY_FILE, ReceiptKeyFile
 from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
 from vault.config import Config, KeyringSide
 from vault.db import make_engine, make_session_factory
@@ -51,7 +51,7 @@ class Runtime:
     keyring: GpgKeyring
     store: Store
     redis: Redis
-    receipt_key: SigningKey
+    receipt_key: ReceiptKeyFile
     side: KeyringSide = "journalist"
     purge_interval: float = PURGE_INTERVAL
     _submission_fpr: str | None = field(default=None, repr=False)
@@ -141,9 +141,11 @@ def build_runtime(
             return key_retirement.public_key_of(db, fingerprint)
 
     keyring = GpgKeyring(config.gnupg_home(side), config.gpg_binary, public_keys=public_keys)
-    # The receipt key is made on the server on first start (0600, unattended), and bound
-    # to every session so nothing can be stored without a signed custody receipt.
-    receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
+    # The receipt key is made on the server on first use (0600, unattended; a deployment
+    # makes it in advance), and bound to every session so nothing can be stored without a
+    # signed custody receipt. Read at the first signature: a process that never signs one
+    # (the worker) never reads it (keys.receipts.ReceiptKeyFile).
+    receipt_key = ReceiptKeyFile(config.instance_dir / RECEIPT_KEY_FILE)
     custody.bind_signer(session_factory, receipt_key)
     # TOTP secrets and partner details are sealed with a key file read only by a process
     # that opens one (vault.column_key).

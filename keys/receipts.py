@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,8 +144,14 @@ class SigningKey:
 
     @classmethod
     def load(cls, path: Path, passphrase: bytes | None = None) -> SigningKey:
-        if path.stat().st_mode & 0o077:
+        # Group read is the one thing allowed beyond the owner: a deployment that runs
+        # each process as its own user gives the receipt key to the group of the ones
+        # that sign receipts (ansible/, docs/deploy.md), 0640, root's.
+        mode = path.stat().st_mode
+        if mode & 0o007:
             raise KeyOperationError(f"{path}: signing key readable by others (chmod 600)")
+        if mode & 0o030:
+            raise KeyOperationError(f"{path}: signing key writable by its group (chmod 600)")
         try:
             private = serialization.load_pem_private_key(path.read_bytes(), passphrase)
         except (ValueError, TypeError) as exc:
@@ -155,11 +162,55 @@ class SigningKey:
 
     @classmethod
     def load_or_generate(cls, path: Path) -> SigningKey:
-        """The server's receipt key: made on first start, unattended (so unencrypted)."""
+        """The server's receipt key: made on first use, unattended (so unencrypted).
+
+        An existing key is loaded without trying to make one first: a deployment makes it
+        in advance, in a directory its readers may not write (docs/deploy.md).
+        """
+        try:
+            return cls.load(path)
+        except FileNotFoundError:
+            pass
         try:
             return cls.generate(path)
         except FileExistsError:
             return cls.load(path)
+
+
+class ReceiptKeyFile:
+    """The server's receipt key, read (or made) at its first use, then kept.
+
+    A process that never signs a receipt (the worker, its timers' jobs) never reads the
+    file, so a deployment can keep it from them (vault.ports.ReceiptSigner).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._key: SigningKey | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ReceiptKeyFile({self.path})"
+
+    def key(self) -> SigningKey:
+        with self._lock:
+            if self._key is None:
+                self._key = SigningKey.load_or_generate(self.path)
+            return self._key
+
+    @property
+    def fingerprint(self) -> str:
+        return self.key().fingerprint
+
+    @property
+    def verify_key(self) -> VerifyKey:
+        return self.key().verify_key
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key().sign(data)
+
+    def sign_record(self, body: Mapping[str, Any]) -> SignedRecord:
+        return self.key().sign_record(body)
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,15 @@ class ColumnKey:
 
     @classmethod
     def load_or_generate(cls, path: Path) -> ColumnKey:
-        """The instance's column key, made on first use (unattended, like the receipt key)."""
+        """The instance's column key, made on first use (unattended, like the receipt key).
+
+        An existing key is loaded without trying to make one first: a deployment makes it
+        in advance, in a directory its reader may not write (docs/deploy.md).
+        """
+        try:
+            return cls.load(path)
+        except FileNotFoundError:
+            pass
         try:
             return cls.generate(path)
         except FileExistsError:

@@ -284,11 +284,20 @@ def instance_path(env: Mapping[str, str]) -> Path:
 
 
 def ensure_instance_dir(path: Path) -> Path:
-    """Create the instance directory (0700) and its sub-directories."""
+    """Create the instance directory (0700) and its sub-directories.
+
+    An existing directory this process owns is made owner-only again. One that belongs
+    to root is left as it is: a deployment that runs each process as its own user
+    (ansible/, docs/deploy.md) makes it root's and shares it with them through a group,
+    and its deploy-time commands, run as root, must not take that away.
+    """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    owner = path.stat().st_uid
+    if owner == os.geteuid() and owner != 0:
+        os.chmod(path, 0o700)
     for sub in ("store", "gnupg", "log", "run"):
-        (path / sub).mkdir(mode=0o700, exist_ok=True)
+        if not (path / sub).is_dir():
+            (path / sub).mkdir(mode=0o700, exist_ok=True)
     return path
 
 

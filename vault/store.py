@@ -27,6 +27,7 @@ import os
 import queue
 import re
 import secrets
+import stat
 import struct
 import threading
 import zlib
@@ -464,6 +465,14 @@ class Store:
         self.sealer = sealer
         self.guard = guard
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A store whose root is set-group-ID is shared by the processes of a group (a
+        # deployment that runs each as its own user: the source app writes, the reviewer
+        # app and the worker read and shred; ansible/, docs/deploy.md): what is made in
+        # it is the group's too. Otherwise everything is the owner's alone. The process's
+        # umask still applies (the units' is 0007: nothing for others, ever).
+        shared = bool(root.stat().st_mode & stat.S_ISGID)
+        self._dir_mode = 0o770 if shared else 0o700
+        self._file_mode = 0o660 if shared else 0o600
 
     def ensure_room(self, size: int) -> None:
         """Raise StorageFullError unless `size` bytes fit above the disk reserve."""
@@ -475,7 +484,7 @@ class Store:
             raise StoreError("invalid source id")
         path = self.root / source_uuid
         if create:
-            path.mkdir(mode=0o700, exist_ok=True)
+            path.mkdir(mode=self._dir_mode, exist_ok=True)
         return path
 
     def path_of(self, source_uuid: str, filename: str) -> Path:
@@ -496,7 +505,7 @@ class Store:
     ) -> PendingFile:
         """A partial file before the source is known (the parser runs before the view)."""
         incoming = self.root / "incoming"
-        incoming.mkdir(mode=0o700, exist_ok=True)
+        incoming.mkdir(mode=self._dir_mode, exist_ok=True)
         return PendingFile(incoming, self.sealer, recipients, guard=self.guard, budget=budget)
 
     def adopt(self, pending: PendingFile, source_uuid: str, final_name: str) -> SealedFile:
@@ -533,7 +542,7 @@ class Store:
         directory = self.source_dir(source_uuid, create=True)
         partial = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
         try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self._file_mode)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import click
 
 from backupctl._common import CliState
+from keys.receipts import RECEIPT_KEY_FILE, SigningKey
+from vault.column_key import COLUMN_KEY_FILE, ColumnKey
 from vault.config import (
     INTERFACES,
     LEGACY_SECRETS_FILE,
@@ -48,3 +50,28 @@ def init(state: CliState) -> None:
     if not created:
         kept = ", ".join(str(secrets_file(directory, name)) for name in INTERFACES)
         click.echo(f"Every interface has its secrets file already ({kept}).")
+
+
+@secrets.command("instance-keys")
+@click.pass_obj
+def instance_keys(state: CliState) -> None:
+    """Make the instance's column key and receipt key if missing (never replaces one).
+
+    Both are otherwise made at their first use. A deployment that runs each process as
+    its own user makes them in advance, as root, then gives each to the users that need
+    it (ansible/: the column key to the reviewer interface's, the receipt key to the
+    group of those that sign receipts).
+    """
+    # No load_config either: nothing else in the instance directory is made or changed.
+    instance = instance_path(state.env())
+    for name, make in (
+        (COLUMN_KEY_FILE, ColumnKey.generate),
+        (RECEIPT_KEY_FILE, SigningKey.generate),
+    ):
+        path = instance / name
+        try:
+            make(path)
+        except FileExistsError:
+            click.echo(f"Kept {path}.")
+        else:
+            click.echo(f"Created {path}.")

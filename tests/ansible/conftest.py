@@ -85,7 +85,7 @@ RUNTIME_TASKS = (
     "hardening : Swap switched off now",
     "postgresql : PostgreSQL running",
     "postgresql : PostgreSQL accepts connections",
-    "postgresql : Database role and database owned by the service user",
+    "postgresql : Database role of the service users, and the database it owns",
     "app : Stop the apps before the schema changes under them",
     "services : Units running",
     "tor : Tor running",
@@ -154,12 +154,19 @@ def ansible_playbook(
     return Apply(output, ok, changed, failed, seconds)
 
 
+# The service users (roles/backup/defaults), one per process's GnuPG home.
+SERVICE_USERS = {
+    "source": "backup-source",
+    "journalist": "backup-journalist",
+    "worker": "backup-worker",
+}
 # The gpg-agents that backupctl (run by the playbook and the checks) leaves in the
-# target: one per process's GnuPG home.
+# target: one per process's GnuPG home, each stopped by the home's user.
 STOP_SERVICE_AGENT = (
-    "runuser", "-u", "backup", "--", "sh", "-c",
+    "sh", "-c",
     "for side in source journalist worker; do"
-    " gpgconf --homedir /var/lib/backup/gnupg/$side --kill gpg-agent; done",
+    " runuser -u backup-$side -- gpgconf --homedir /var/lib/backup/gnupg/$side"
+    " --kill gpg-agent; done",
 )  # fmt: skip
 
 
@@ -285,7 +292,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     ansible_playbook(inventory, "backup.yml", f"backup_backup_dir={backups}")
     (backup_file,) = backups.glob("*.tar.gpg")
     decrypted = decrypt_backup(home, PASSPHRASE, backup_file, work / "backup.tar")
-    (root / "var/lib/backup/backup.sqlite").unlink()
+    (root / "var/lib/backup/db/backup.sqlite").unlink()
     restored = ansible_playbook(inventory, "restore.yml", f"backup_restore_archive={decrypted}")
     reapplied = ansible_playbook(inventory)
     try:

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.ansible.conftest import (
     FIRST_ADMIN,
     RETENTION_DAYS,
     RUNTIME_TASKS,
+    SERVICE_USERS,
     SSH_FROM,
     STOP_SERVICE_AGENT,
     VENV_BIN,
@@ -65,6 +67,18 @@ UNITS = (
 )
 APPS = ("backup-source.service", "backup-journalist.service", "backup-worker.service")
 MARKER = "BOOTED-PLAINTEXT-MARKER-7f3a: the soldiers came to the camp at night"
+# A second source: a reviewer replies, the source reads it, the reviewer deletes it.
+SECOND_MESSAGE = "a second source, to be answered and then deleted"
+REPLY = "BOOTED-REPLY-5c1e: we read you, a counsellor will write tomorrow"
+# Who runs each unit (docs/deploy.md, "One user per process").
+UNIT_USERS = {
+    "backup-source.service": "backup-source",
+    "backup-journalist.service": "backup-journalist",
+    "backup-worker.service": "backup-worker",
+    "backup-sweep.service": "backup-worker",
+    "backup-retention.service": "backup-worker",
+    "backup-care-escalate.service": "backup-worker",
+}
 # Where the deployed server writes: state, logs, Redis's and PostgreSQL's directories
 # (data files and WAL), temporary and runtime directories.
 LEAK_PLACES = (
@@ -132,10 +146,22 @@ class Restore:
 
 
 @dataclass(frozen=True)
+class Answered:
+    """The second source: its flow through both apps, then what the worker left."""
+
+    source_uuid: str
+    flow: dict[str, object]
+    files_before: list[str]
+    files_after: list[str]
+    rows_after: str
+
+
+@dataclass(frozen=True)
 class Live:
     booted: boot.Booted
     first: Apply
     submitted: dict[str, object]
+    answered: Answered
     upgrade: Upgrade
     again: Apply
     restore: Restore
@@ -186,6 +212,7 @@ def _submit(live_booted: boot.Booted, host: str, message: str) -> dict[str, obje
         [
             str(VENV_BIN / "python"),
             str(script),
+            "submit",
             f"http://127.0.0.1:{SOURCE_PORT}",
             host,
             message,
@@ -193,6 +220,71 @@ def _submit(live_booted: boot.Booted, host: str, message: str) -> dict[str, obje
     )
     result: dict[str, object] = json.loads(out)
     return result
+
+
+def _cat_as(booted: boot.Booted, user: str, path: str) -> str:
+    """`cat PATH` as USER: its error (if any), then its exit status as "rc=N"."""
+    return booted.run(
+        "runuser", "-u", user, "--", "sh", "-c", 'cat -- "$1" 2>&1 > /dev/null; echo "rc=$?"',
+        "sh", path,
+    )  # fmt: skip
+
+
+def _psql(booted: boot.Booted, query: str) -> str:
+    return booted.run(
+        "runuser", "-u", "postgres", "--", "psql", "-d", "backup", "-tA", "-c", query
+    ).strip()
+
+
+def _answer_and_delete(booted: boot.Booted) -> Answered:
+    """A second source sends a message; the first admin (handover file) logs in to the
+    reviewer app, replies; the source reads the reply; the admin deletes the source, and
+    the worker (its own user) shreds its files from the store the source app wrote."""
+    source_host = (booted.root / "var/lib/tor/backup/source/hostname").read_text().strip()
+    reviewer_host = (booted.root / "var/lib/tor/backup/journalist/hostname").read_text().strip()
+    sent = _submit(booted, source_host, SECOND_MESSAGE)
+    assert sent["status"] == 302 and sent["codename"], sent
+    source_uuid = _psql(
+        booted, "SELECT uuid FROM sources ORDER BY created_at DESC, id DESC LIMIT 1"
+    )
+    assert re.fullmatch(r"[0-9a-f-]{36}", source_uuid), source_uuid
+    handover = (booted.root / "root/backup-first-admin.txt").read_text()
+    # The line under the heading: diceware words separated by spaces.
+    passphrase = handover.split("Passphrase (shown once):", 1)[1].strip().splitlines()[0].strip()
+    secret = re.search(r"[?&]secret=([A-Z2-7]+)", handover)
+    assert secret, "no TOTP secret in the handover file"
+    store = booted.root / "var/lib/backup/store" / source_uuid
+    before = sorted(path.name for path in store.iterdir())
+    script = Path(__file__).with_name("submit_flow.py")
+    flow: dict[str, object] = json.loads(
+        booted.in_network(
+            [
+                str(VENV_BIN / "python"),
+                str(script),
+                "reply",
+                f"http://127.0.0.1:{SOURCE_PORT}",
+                source_host,
+                f"http://127.0.0.1:{JOURNALIST_PORT}",
+                reviewer_host,
+                str(sent["codename"]),
+                source_uuid,
+                FIRST_ADMIN,
+                passphrase,
+                secret.group(1),
+                REPLY,
+            ]
+        )
+    )
+    # The deletion is a job of the worker's: wait for it (bounded), then look.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        left = sorted(path.name for path in store.rglob("*") if path.is_file())
+        query = f"SELECT count(*) FROM sources WHERE uuid = '{source_uuid}'"  # noqa: S608  (a uuid, checked above)
+        rows = _psql(booted, query)
+        if not left and rows == "0":
+            break
+        time.sleep(1)
+    return Answered(source_uuid, flow, before, left, rows)
 
 
 def _units(booted: boot.Booted) -> dict[str, dict[str, str]]:
@@ -257,6 +349,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         first = apply(verbose=True)
         host = (root / "var/lib/tor/backup/source/hostname").read_text().strip()
         submitted = _submit(booted, host, MARKER)
+        answered = _answer_and_delete(booted)
 
         current_before = booted.run("readlink", "/opt/backup/current").strip()
         before = _units(booted)
@@ -283,7 +376,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         restored = apply("restore.yml", f"backup_restore_archive={archive}")
         reapplied = apply()
         restore = Restore(backup_file, members, left, restored, reapplied)
-        yield Live(booted, first, submitted, upgrade, again, restore, key.fingerprint)
+        yield Live(booted, first, submitted, answered, upgrade, again, restore, key.fingerprint)
     finally:
         booted.run(*STOP_SERVICE_AGENT, check=False)
         booted.stop()
@@ -362,7 +455,7 @@ class TestRunningServer:
             pid = live.booted.unit(unit)["MainPID"]
             found = live.booted.run(
                 "nsenter", "--target", pid, "--mount", "--",
-                "runuser", "-u", "backup", "--",
+                "runuser", "-u", UNIT_USERS[f"{unit}.service"], "--",
                 "find", "/run/credentials", "/etc/backup", "/var/lib/backup/secrets",
                 "-name", "*.json",
                 check=False,
@@ -380,7 +473,7 @@ class TestRunningServer:
         for side in ("source", "journalist", "worker"):
             for option in ("--list-keys", "--list-secret-keys"):
                 out = live.booted.run(
-                    "runuser", "-u", "backup", "--", "gpg", "--batch", "--with-colons",
+                    "runuser", "-u", SERVICE_USERS[side], "--", "gpg", "--batch", "--with-colons",
                     "--homedir", f"/var/lib/backup/gnupg/{side}", option,
                     check=False,
                 )  # fmt: skip
@@ -392,6 +485,62 @@ class TestRunningServer:
         assert listed["worker", "--list-secret-keys"] == set()
         for side in ("source", "journalist"):
             assert live.submission_fingerprint in listed[side, "--list-keys"], side
+
+    def test_each_unit_runs_as_its_own_user(self, live: Live) -> None:
+        """docs/deploy.md, "One user per process": as systemd runs them."""
+        for unit, user in UNIT_USERS.items():
+            shown = live.booted.run("systemctl", "show", unit, "-p", "User,Group,UMask")
+            assert dict(line.split("=", 1) for line in shown.split()) == {
+                "User": user,
+                "Group": "backup-data",
+                "UMask": "0007",
+            }, (unit, shown)
+        # The processes themselves (not only the units' settings).
+        for unit in APPS:
+            pid = live.booted.unit(unit)["MainPID"]
+            owner = live.booted.run("stat", "-c", "%U", f"/proc/{pid}").strip()
+            assert owner == UNIT_USERS[unit], (unit, owner)
+
+    @pytest.mark.parametrize(
+        ("user", "path"),
+        [
+            # The source app's user: no reviewer-side key, secret or home, nor the worker's.
+            ("backup-source", "/var/lib/backup/column.key"),
+            ("backup-source", "/etc/backup/secrets/journalist.json"),
+            ("backup-source", "/var/lib/backup/gnupg/journalist/pubring.kbx"),
+            ("backup-source", "/var/lib/backup/gnupg/worker/gpg-agent.conf"),
+            # The worker's: neither app's secrets, homes or the receipt key.
+            ("backup-worker", "/var/lib/backup/receipt_key.pem"),
+            ("backup-worker", "/var/lib/backup/column.key"),
+            ("backup-worker", "/etc/backup/secrets/source.json"),
+            ("backup-worker", "/var/lib/backup/gnupg/source/pubring.kbx"),
+            # The reviewer app's: not the sources' reply keys.
+            ("backup-journalist", "/var/lib/backup/gnupg/source/pubring.kbx"),
+            ("backup-journalist", "/etc/backup/secrets/source.json"),
+        ],
+    )
+    def test_a_process_user_cannot_read_the_others_files(
+        self, live: Live, user: str, path: str
+    ) -> None:
+        assert (live.booted.root / path.lstrip("/")).exists(), path  # the file is there
+        read = _cat_as(live.booted, user, path)
+        assert "Permission denied" in read and "rc=1" in read, (user, path, read[-300:])
+
+    @pytest.mark.parametrize(
+        ("user", "path"),
+        [
+            ("backup-source", "/var/lib/backup/receipt_key.pem"),
+            ("backup-journalist", "/var/lib/backup/receipt_key.pem"),
+            ("backup-journalist", "/var/lib/backup/column.key"),
+            ("backup-source", "/var/lib/backup/gnupg/source/pubring.kbx"),
+            ("backup-worker", "/var/lib/backup/gnupg/worker/gpg-agent.conf"),
+        ],
+    )
+    def test_a_process_user_reads_what_its_job_needs(
+        self, live: Live, user: str, path: str
+    ) -> None:
+        """The control of the test above: the same command succeeds where it should."""
+        assert _cat_as(live.booted, user, path).endswith("rc=0\n"), (user, path)
 
     def test_apps_answer_only_to_their_onion_host(self, live: Live) -> None:
         source_host = live.onion_host("source")
@@ -474,6 +623,26 @@ class TestRunningServer:
             )
         finally:
             redis.close()
+
+
+class TestReplyAndDeletion:
+    """Across the three users: the reviewer app seals a reply into the store the source
+    app writes, the source app opens it with the source's key in its own home, and the
+    worker shreds what both wrote."""
+
+    def test_the_reviewer_replies_and_the_source_reads_it(self, live: Live) -> None:
+        flow = live.answered.flow
+        assert flow["reviewer_login"] == 302, flow["steps"]
+        assert flow["reply"] == 302 and flow["source_login"] == 302, flow["steps"]
+        assert flow["lookup"] == 200 and flow["reply_read"] is True, flow["steps"]
+        assert any(name.endswith("-msg.gpg") for name in live.answered.files_before)
+
+    def test_the_worker_deleted_the_source_and_shredded_its_files(self, live: Live) -> None:
+        assert live.answered.flow["delete"] == 302, live.answered.flow["steps"]
+        assert live.answered.files_after == []
+        assert live.answered.rows_after == "0"
+        replies = _psql(live.booted, "SELECT count(*) FROM replies")
+        assert replies == "0"
 
 
 class TestUpgrade:

@@ -24,6 +24,7 @@ from tests.ansible.conftest import (
     FIRST_ADMIN,
     RETENTION_DAYS,
     RUNTIME_TASKS,
+    SERVICE_USERS,
     SSH_FROM,
     Deployed,
     guarded_tasks,
@@ -36,7 +37,8 @@ pytestmark = pytest.mark.timeout(1800)
 
 APP_UNITS = ("backup-source.service", "backup-journalist.service", "backup-worker.service")
 SANDBOX = (
-    "User=backup",
+    "Group=backup-data",
+    "SupplementaryGroups=redis",
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
     "ReadWritePaths=/var/lib/backup",
@@ -48,8 +50,38 @@ SANDBOX = (
     "IPAddressDeny=any",
     "IPAddressAllow=localhost",
     "SystemCallFilter=@system-service",
-    "UMask=0077",
+    "UMask=0007",
 )
+# Who runs each unit (docs/deploy.md, "One user per process"), and the groups it gets
+# beside redis: the receipt key's for the apps, the notification secrets' for the worker,
+# tor's socket for the trusted-time job.
+UNIT_USERS = {
+    "backup-source.service": ("backup-source", ["backup-receipts"]),
+    "backup-journalist.service": ("backup-journalist", ["backup-receipts"]),
+    "backup-worker.service": ("backup-worker", ["backup-notify"]),
+    "backup-sweep.service": ("backup-worker", []),
+    "backup-retention.service": ("backup-worker", []),
+    "backup-care-escalate.service": ("backup-worker", []),
+}
+# The instance directory: (owner, group, mode) of each place.
+INSTANCE_LAYOUT = {
+    "": ("root", "backup-data", 0o750),
+    "store": ("root", "backup-data", 0o2770),
+    "db": ("root", "backup-data", 0o2770),
+    "db/backup.sqlite": (None, "backup-data", 0o660),
+    "gnupg": ("root", "backup-data", 0o750),
+    "gnupg/source": ("backup-source", "backup-data", 0o700),
+    "gnupg/journalist": ("backup-journalist", "backup-data", 0o700),
+    "gnupg/worker": ("backup-worker", "backup-data", 0o700),
+    "gnupg/journalist/pubring.kbx": ("backup-journalist", "backup-data", None),
+    "gnupg/source/pubring.kbx": ("backup-source", "backup-data", None),
+    "column.key": ("backup-journalist", "backup-data", 0o600),
+    "receipt_key.pem": ("root", "backup-receipts", 0o640),
+    "submission_key.fpr": ("root", "backup-data", 0o640),
+    "guide": ("backup-journalist", "backup-data", 0o700),
+    "log": ("root", "root", 0o700),
+    "run": ("root", "root", 0o700),
+}
 
 
 def _passwd(deployed: Deployed, name: str) -> list[str]:
@@ -64,6 +96,15 @@ def _gid(deployed: Deployed, name: str) -> int:
         if line.startswith(f"{name}:"):
             return int(line.split(":")[2])
     raise AssertionError(f"no group {name}")
+
+
+def _members(deployed: Deployed) -> dict[str, list[str]]:
+    return {
+        fields[0]: fields[3].split(",")
+        for fields in (
+            line.split(":") for line in deployed.path("/etc/group").read_text().splitlines()
+        )
+    }
 
 
 def _mode(path: Path) -> int:
@@ -138,26 +179,40 @@ class TestApply:
 class TestUsersAndFiles:
     """System users, the instance directory and the configuration's permissions."""
 
-    def test_service_user_cannot_log_in(self, deployed: Deployed) -> None:
-        entry = _passwd(deployed, "backup")
+    @pytest.mark.parametrize("user", sorted(SERVICE_USERS.values()))
+    def test_service_users_cannot_log_in(self, deployed: Deployed, user: str) -> None:
+        entry = _passwd(deployed, user)
         assert int(entry[2]) < 1000
-        assert entry[5] == "/var/lib/backup"
-        assert entry[6] == "/usr/sbin/nologin"
-        redis_members = next(
-            line.split(":")[3]
-            for line in deployed.path("/etc/group").read_text().splitlines()
-            if line.startswith("redis:")
-        )
-        assert "backup" in redis_members.split(",")
+        assert entry[1] == "x" and entry[6] == "/usr/sbin/nologin"
+        assert int(entry[3]) == _gid(deployed, "backup-data")
+        members = _members(deployed)
+        assert user in members["redis"]  # the Redis socket (backupctl runs as them too)
+        # The receipt key: the apps only, not the worker.
+        assert (user in members["backup-receipts"]) == (user != "backup-worker")
+        assert user not in members.get("backup-notify", [])  # the worker's unit only
 
-    @pytest.mark.parametrize(
-        "sub",
-        ["", "store", "gnupg", "gnupg/source", "gnupg/journalist", "gnupg/worker", "log", "run"],
-    )
-    def test_instance_directories_are_owner_only(self, deployed: Deployed, sub: str) -> None:
-        path = deployed.path(f"/var/lib/backup/{sub}")
-        assert _mode(path) == 0o700
-        assert path.stat().st_uid == int(_passwd(deployed, "backup")[2])
+    @pytest.mark.parametrize("sub", sorted(INSTANCE_LAYOUT))
+    def test_instance_layout_one_user_per_process(self, deployed: Deployed, sub: str) -> None:
+        """Shared through the group: the store and the database (set-group-ID); each
+        GnuPG home its user's alone; the column key the reviewer side's; the receipt key
+        readable by its group (the apps'); nothing for others anywhere."""
+        owner, group, mode = INSTANCE_LAYOUT[sub]
+        path = deployed.path(f"/var/lib/backup/{sub}".rstrip("/"))
+        if owner is not None:
+            assert path.stat().st_uid == int(_passwd(deployed, owner)[2]), sub
+        assert path.stat().st_gid == _gid(deployed, group), sub
+        if mode is not None:
+            assert stat.S_IMODE(path.stat().st_mode) == mode, oct(path.stat().st_mode)
+        assert not path.stat().st_mode & 0o007
+
+    def test_nothing_in_the_instance_for_others(self, deployed: Deployed) -> None:
+        root = deployed.path("/var/lib/backup")
+        loose = [
+            str(path)
+            for path in root.rglob("*")
+            if not path.is_symlink() and not path.is_socket() and path.lstat().st_mode & 0o007
+        ]
+        assert loose == []
 
     def test_secrets_and_environment_are_not_world_readable(self, deployed: Deployed) -> None:
         # Each app's secrets, root-only at rest: systemd hands each unit its own file.
@@ -166,12 +221,12 @@ class TestUsersAndFiles:
         assert sorted(p.name for p in secrets_dir.iterdir()) == ["journalist.json", "source.json"]
         for path in secrets_dir.iterdir():
             assert _mode(path) == 0o600 and path.stat().st_uid == 0
-        # The CLI (run as `backup` during the deployment) made none in the instance.
+        # The CLI (run during the deployment) made none in the instance.
         assert not deployed.path("/var/lib/backup/secrets.json").exists()
         assert not deployed.path("/var/lib/backup/secrets").exists()
         env = deployed.path("/etc/backup/backup.env")
         assert _mode(env) == 0o640
-        assert env.stat().st_uid == 0 and env.stat().st_gid == _gid(deployed, "backup")
+        assert env.stat().st_uid == 0 and env.stat().st_gid == _gid(deployed, "backup-data")
         assert _mode(deployed.path("/etc/backup")) == 0o750
 
     def test_code_belongs_to_root(self, deployed: Deployed) -> None:
@@ -188,7 +243,8 @@ class TestUsersAndFiles:
         assert env["BACKUP_INSTANCE_DIR"] == "/var/lib/backup"
         assert env["REDIS_URL"].startswith("unix://:")
         assert env["REDIS_URL"].endswith("@/run/redis/redis-server.sock?db=0")
-        assert "DATABASE_URL" not in env  # SQLite in the instance directory by default
+        # SQLite in a directory of its own in the instance, the service users' group's.
+        assert env["DATABASE_URL"] == "sqlite:////var/lib/backup/db/backup.sqlite"
         assert env["BACKUP_DISK_RESERVE_MIB"] == "1024"
         assert env["BACKUP_SOURCE_QUOTA_MIB"] == "1000"
         assert "BACKUP_DISK_WATCH" not in env  # the database is in the instance directory
@@ -205,11 +261,11 @@ class TestApplication:
 
     def test_migrations_reached_head(self, deployed: Deployed) -> None:
         head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-        with sqlite3.connect(deployed.path("/var/lib/backup/backup.sqlite")) as db:
+        with sqlite3.connect(deployed.path("/var/lib/backup/db/backup.sqlite")) as db:
             assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
 
     def test_first_admin_created_once(self, deployed: Deployed) -> None:
-        with sqlite3.connect(deployed.path("/var/lib/backup/backup.sqlite")) as db:
+        with sqlite3.connect(deployed.path("/var/lib/backup/db/backup.sqlite")) as db:
             rows = db.execute("SELECT username, role FROM reviewers").fetchall()
         assert [(name, role.lower()) for name, role in rows] == [(FIRST_ADMIN, "admin")]
         handover = deployed.path("/root/backup-first-admin.txt")
@@ -316,6 +372,13 @@ class TestUnits:
         for line in SANDBOX:
             assert line in text.splitlines(), f"{unit}: {line}"
         assert "EnvironmentFile=/etc/backup/backup.env" in text
+        user, groups = UNIT_USERS[unit]
+        lines = text.splitlines()
+        assert [line for line in lines if line.startswith("User=")] == [f"User={user}"]
+        extra = [line for line in lines if line.startswith("SupplementaryGroups=")]
+        assert extra == ["SupplementaryGroups=redis"] + [
+            f"SupplementaryGroups={group}" for group in groups
+        ], unit
 
     @pytest.mark.parametrize(
         ("unit", "port"), [("backup-source.service", 8080), ("backup-journalist.service", 8081)]
@@ -485,7 +548,7 @@ class TestBackupRestore:
 
     def test_restore_brings_the_database_back(self, deployed: Deployed) -> None:
         assert deployed.restored.failed == 0
-        with sqlite3.connect(deployed.path("/var/lib/backup/backup.sqlite")) as db:
+        with sqlite3.connect(deployed.path("/var/lib/backup/db/backup.sqlite")) as db:
             rows = db.execute("SELECT username FROM reviewers").fetchall()
         assert rows == [(FIRST_ADMIN,)]
         key = deployed.path("/var/lib/tor/backup/source/hs_ed25519_secret_key")
@@ -494,4 +557,7 @@ class TestBackupRestore:
     def test_site_after_restore_migrates_again(self, deployed: Deployed) -> None:
         assert deployed.reapplied.failed == 0
         assert "Apply the database migrations" in deployed.reapplied.output
-        assert _mode(deployed.path("/var/lib/backup")) == 0o700
+        # backup-modes gave the restored files to their users again.
+        assert _mode(deployed.path("/var/lib/backup")) == 0o750
+        column = deployed.path("/var/lib/backup/column.key")
+        assert column.stat().st_uid == int(_passwd(deployed, "backup-journalist")[2])

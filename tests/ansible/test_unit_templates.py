@@ -175,3 +175,26 @@ def test_the_listed_tsas_reach_the_environment_and_tor_gets_their_socket() -> No
     torrc = filters.backup_server_torrc({"client_socket": "/run/tor/socks"}).splitlines()
     assert "SocksPort unix:/run/tor/socks GroupWritable RelaxDirModeCheck" in torrc
     assert "SocksPort 0" in filters.backup_server_torrc({"client_socket": None}).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("unit", "user"),
+    [
+        ("backup-source.service", "backup-source"),
+        ("backup-journalist.service", "backup-journalist"),
+        ("backup-worker.service", "backup-worker"),
+        ("backup-sweep.service", "backup-worker"),
+        ("backup-retention.service", "backup-worker"),
+        ("backup-care-escalate.service", "backup-worker"),
+        ("backup-anchor.service", "backup-worker"),
+    ],
+)
+def test_each_unit_runs_as_its_own_user(unit: str, user: str) -> None:
+    """docs/deploy.md, "One user per process": the apps each as their own user, the worker
+    and every timer's job as the worker's; all share the store's group with umask 0007;
+    only the apps get the receipt key's group."""
+    lines = _render(unit).splitlines()
+    assert [line for line in lines if line.startswith("User=")] == [f"User={user}"]
+    assert "Group=backup-data" in lines and "UMask=0007" in lines
+    groups = {line.removeprefix("SupplementaryGroups=") for line in lines if "Groups=" in line}
+    assert ("backup-receipts" in groups) == (user != "backup-worker")

@@ -68,3 +68,24 @@ def test_production_start_needs_it_then_works(tmp_path: Path) -> None:
     source = load_config(env, interface="source").secrets.for_source()
     assert source.lookup_pepper == bytes.fromhex(legacy["lookup_pepper"])
     assert source.reply_key_pepper == bytes.fromhex(legacy["reply_key_pepper"])
+
+
+def test_instance_keys_are_made_once_and_nothing_else(tmp_path: Path) -> None:
+    """What a deployment runs as root before handing the keys to their users."""
+    from keys.receipts import SigningKey
+    from vault.column_key import ColumnKey
+
+    instance = tmp_path / "instance"
+    runner = CliRunner()
+    first = runner.invoke(main, ["--instance", str(instance), "secrets", "instance-keys"])
+    assert first.exit_code == 0, first.output
+    column, receipt = instance / "column.key", instance / "receipt_key.pem"
+    assert f"Created {column}." in first.output and f"Created {receipt}." in first.output
+    assert _mode(column) == 0o600 and _mode(receipt) == 0o600
+    assert sorted(path.name for path in instance.iterdir()) == ["column.key", "receipt_key.pem"]
+    fingerprint = SigningKey.load(receipt).fingerprint
+    sealed = ColumnKey.load(column).seal("v", "totp-secret", "u")
+    again = runner.invoke(main, ["--instance", str(instance), "secrets", "instance-keys"])
+    assert again.exit_code == 0 and f"Kept {column}." in again.output
+    assert SigningKey.load(receipt).fingerprint == fingerprint
+    assert ColumnKey.load(column).open(sealed, "totp-secret", "u") == "v"

@@ -158,9 +158,10 @@ def test_concurrent_submissions_do_not_fork_the_chain(runtime: Runtime) -> None:
 
 def test_receipt_key_is_private_and_stable(runtime: Runtime) -> None:
     path = runtime.config.instance_dir / "receipt_key.pem"
+    fingerprint = runtime.receipt_key.fingerprint  # made at its first use
     assert path.stat().st_mode & 0o777 == 0o600
     again = SigningKey.load_or_generate(path)
-    assert again.fingerprint == runtime.receipt_key.fingerprint
+    assert again.fingerprint == fingerprint
     assert len(custody.receipt_code("ab" * 32)) == 14
 
 

@@ -79,3 +79,42 @@ def test_reply_key_user_id_reveals_nothing(keyring: GpgKeyring, recipient: str) 
     assert path is not None
     [key] = keyring.gpg.scan_keys(str(path))
     assert key["uids"] == ["test"]
+
+
+def test_a_set_group_id_store_is_the_groups(
+    tmp_path: Path, keyring: GpgKeyring, recipient: str
+) -> None:
+    """A deployment that runs each process as its own user shares the store through a
+    group (ansible/: root set-group-ID, umask 0007): the source app's sealed files and
+    directories, the reviewer app's replies, are then the group's to read and shred."""
+    root = tmp_path / "shared-store"
+    root.mkdir()
+    os.chmod(root, 0o2770)  # noqa: S103  (what the deployment sets: group, no others)
+    old = os.umask(0o007)
+    try:
+        store = Store(root, keyring)
+        sealed = store.seal_bytes_to(SOURCE, "1-sober_moth-msg.gpg", b"a message", [recipient])
+        reply = store.put_sealed(SOURCE, "2-sober_moth-reply.gpg", b"\x85sealed elsewhere")
+        sink = DocumentSink(store.begin_unassigned([recipient]), "doc.txt")
+        sink.write(b"a document")
+        sink.finish()
+        adopted = store.adopt(sink.pending, SOURCE, "3-sober_moth-doc.gz.gpg")
+    finally:
+        os.umask(old)
+    for path in (sealed.path, reply.path, adopted.path):
+        assert path.stat().st_mode & 0o777 == 0o660, path
+    for directory in (root / SOURCE, root / "incoming"):
+        assert directory.stat().st_mode & 0o7777 == 0o2770, directory
+
+
+def test_a_private_store_stays_the_owners(tmp_path: Path, keyring: GpgKeyring) -> None:
+    """Without set-group-ID (development, the tests), nothing the store makes is the
+    group's, whatever the umask."""
+    old = os.umask(0o002)
+    try:
+        store = Store(tmp_path / "private-store", keyring)
+        reply = store.put_sealed(SOURCE, "2-sober_moth-reply.gpg", b"\x85sealed elsewhere")
+    finally:
+        os.umask(old)
+    assert reply.path.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "private-store" / SOURCE).stat().st_mode & 0o777 == 0o700

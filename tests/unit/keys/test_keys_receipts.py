@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from keys.errors import KeyOperationError
 from keys.receipts import (
     GENESIS,
     KEY_ROTATION,
     ChainError,
+    ReceiptKeyFile,
     SignedRecord,
     SigningKey,
     VerifyKey,
@@ -137,3 +139,48 @@ class TestRotation:
         )
         with pytest.raises(ChainError, match="after it was rotated out"):
             verify_chain(records, [key.verify_key, new.verify_key], "log")
+
+
+class TestKeyFileModes:
+    """A deployment gives the receipt key to the group of the processes that sign
+    receipts (0640); anything looser is refused."""
+
+    def test_group_readable_loads(self, key: SigningKey, tmp_path: Path) -> None:
+        path = tmp_path / "k.pem"
+        path.chmod(0o640)
+        assert SigningKey.load(path).fingerprint == key.fingerprint
+
+    @pytest.mark.parametrize(
+        ("mode", "said"),
+        [
+            (0o644, "readable by others"),
+            (0o604, "readable by others"),
+            (0o660, "writable by its group"),
+        ],
+    )
+    def test_looser_is_refused(self, key: SigningKey, tmp_path: Path, mode: int, said: str) -> None:
+        path = tmp_path / "k.pem"
+        path.chmod(mode)
+        with pytest.raises(KeyOperationError, match=said):
+            SigningKey.load(path)
+
+
+class TestReceiptKeyFile:
+    def test_nothing_is_read_or_made_before_the_first_signature(self, tmp_path: Path) -> None:
+        """The worker builds a runtime but never signs: it never touches the file (a
+        deployment keeps it from the worker's user)."""
+        path = tmp_path / "missing" / "receipt_key.pem"
+        lazy = ReceiptKeyFile(path)
+        assert not path.parent.exists()
+        record = lazy.sign_record({"seq": 0, "prev": GENESIS})
+        assert path.stat().st_mode & 0o777 == 0o600
+        record.verify(SigningKey.load(path).verify_key, "log")
+        assert lazy.fingerprint == SigningKey.load(path).fingerprint
+
+    def test_an_unreadable_key_fails_at_first_use_only(self, tmp_path: Path) -> None:
+        path = tmp_path / "receipt_key.pem"
+        SigningKey.generate(path)
+        path.chmod(0o644)
+        lazy = ReceiptKeyFile(path)  # no error yet
+        with pytest.raises(KeyOperationError):
+            lazy.sign(b"data")

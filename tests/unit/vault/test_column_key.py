@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,3 +39,54 @@ class TestColumnKey:
 
     def test_never_printed(self) -> None:
         assert repr(ColumnKey(b"\x02" * 32)) == "ColumnKey(<hidden>)"
+
+
+def _as_a_reader_who_cannot_write(directory: Path, key_file: Path, load: str) -> int:
+    """Run `load` ("column" or "receipt") on `key_file` in a child process that may read
+    the key but not write `directory` (what a deployment gives the service users): as
+    nobody when the tests run as root, else with the directory made read-only. The
+    child's exit status: 0 when the key loaded."""
+    from keys.receipts import SigningKey
+
+    if os.geteuid() == 0:
+        os.chown(key_file, 65534, 65534)  # nobody's: its reader
+    else:
+        directory.chmod(0o500)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            # Relative to the directory: nobody need not search the test's own parents.
+            os.chdir(directory)
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            if load == "column":
+                ColumnKey.load_or_generate(Path(key_file.name))
+            else:
+                SigningKey.load_or_generate(Path(key_file.name))
+            status = 0
+        finally:
+            os._exit(status)
+    _, waited = os.waitpid(pid, 0)
+    directory.chmod(0o700)
+    return os.waitstatus_to_exitcode(waited)
+
+
+@pytest.mark.parametrize("load", ["column", "receipt"])
+def test_a_key_made_in_advance_loads_where_its_reader_cannot_write(
+    tmp_path: Path, load: str
+) -> None:
+    """A deployment makes the keys at deploy time, in a directory the services only
+    enter: loading one must not try to make one first (docs/deploy.md)."""
+    from keys.receipts import SigningKey
+
+    directory = tmp_path / "instance"
+    directory.mkdir(mode=0o755)
+    key_file = directory / ("column.key" if load == "column" else "receipt_key.pem")
+    if load == "column":
+        ColumnKey.generate(key_file)
+    else:
+        SigningKey.generate(key_file)
+    assert _as_a_reader_who_cannot_write(directory, key_file, load) == 0
+    assert sorted(p.name for p in directory.iterdir()) == [key_file.name]  # nothing made
