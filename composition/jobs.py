@@ -17,6 +17,7 @@ from rq.job import Job
 
 from composition.runtime import Runtime
 from vault import jobs
+from vault.job_queue import JOB_SERIALIZER
 
 __all__ = ["job_class", "worker"]
 
@@ -42,5 +43,9 @@ def worker(runtime: Runtime, queues: Sequence[Queue], **options: Any) -> SimpleW
     database pool's connections with its parent, which PostgreSQL cannot survive.
     """
     return SimpleWorker(
-        list(queues), connection=runtime.redis, job_class=job_class(runtime), **options
+        list(queues),
+        connection=runtime.redis,
+        job_class=job_class(runtime),
+        serializer=JOB_SERIALIZER,
+        **options,
     )

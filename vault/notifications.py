@@ -28,6 +28,7 @@ from redis import Redis
 from rq import Queue, Retry
 
 from vault.config import Config
+from vault.job_queue import job_queue
 from vault.notify_channels import (
     EVENT_ESCALATED,
     EVENT_WAITING,
@@ -71,7 +72,7 @@ return 0
 
 
 def queue(redis: Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=redis)
+    return job_queue(QUEUE_NAME, redis)
 
 
 def _key(channel: str, event: str, part: str) -> str:

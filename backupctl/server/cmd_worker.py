@@ -14,6 +14,7 @@ from backupctl._common import CliState, redis_url_for
 from composition import jobs
 from composition.runtime import build_runtime
 from vault import notifications
+from vault.job_queue import JOB_SERIALIZER
 from vault.services import deletion
 
 
@@ -59,7 +60,7 @@ def requeue_abandoned(queue: Queue) -> int:
     revived = 0
     for job_id in registry.get_job_ids(cleanup=False):
         try:
-            job = Job.fetch(job_id, connection=queue.connection)
+            job = Job.fetch(job_id, connection=queue.connection, serializer=JOB_SERIALIZER)
         except NoSuchJobError:
             continue
         if job.get_status(refresh=False) != JobStatus.STARTED:

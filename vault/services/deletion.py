@@ -9,6 +9,7 @@ from rq import Queue, Retry
 from sqlalchemy.orm import Session
 
 from vault.db import utcnow
+from vault.job_queue import job_queue
 from vault.models import Reply, Source, Submission
 from vault.services import unread
 from vault.transaction import after_commit
@@ -19,7 +20,7 @@ DEFAULT_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
 def queue(redis: Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=redis)
+    return job_queue(QUEUE_NAME, redis)
 
 
 def _request(
