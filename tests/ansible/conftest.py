@@ -35,6 +35,7 @@ SOURCE_ITEMS = (
     "keys",
     "web_shared",
     "onion",
+    "federation",
     "source_app",
     "journalist_app",
     "workstation",
