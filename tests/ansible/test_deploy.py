@@ -298,6 +298,14 @@ class TestNoSecretKey:
             ignore=shutil.ignore_patterns("S.*"),
         )
         try:
+            # Public halves live in immutable key files (keys/keyfiles.py), not in the
+            # home's keyring: gathered into the copy's keyring to list them with gpg.
+            for key_file in sorted((home / "public").glob("*.gpg")):
+                subprocess.run(
+                    ["gpg", "--homedir", str(home), "--batch", "--import", str(key_file)],
+                    capture_output=True,
+                    check=True,
+                )
             listed = subprocess.run(
                 ["gpg", "--homedir", str(home), "--batch", "--with-colons", *options],
                 capture_output=True,
