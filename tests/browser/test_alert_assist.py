@@ -213,9 +213,10 @@ def test_alert_and_assist_walk(
     # The search does find them where they are expected: the Arabic JSON-escaped.
     found = leaks.LeakScanner("MARKER-place-0c93", "ابنتي كانت هناك").scan(files=[out])
     assert {hit.marker for hit in found} == {"MARKER-place-0c93", "ابنتي كانت هناك"}
-    # The apps' own logs were written while they served, and searched: the source app
-    # logged its gpg runs that sealed the answers.
-    assert "--encrypt" in served.app_log()
+    # The apps' own logs were written while they served, and searched: the source app's
+    # workers logged, python-gnupg's runs included (sealing itself runs gpg directly).
+    logged = served.app_log()
+    assert "source app of worker" in logged and "gpg --status-fd" in logged
     # No answer travels in a URL either: only these paths were requested.
     paths = {url.removeprefix(served.source_url) for url in requested}
     assert {"/generate", "/create", "/report", "/help/form"} <= paths  # the walk was seen
