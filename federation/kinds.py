@@ -5,7 +5,7 @@
 its handler here; nothing else in the transport changes.
 
 `case_transfer`: a referred case, re-sealed to the receiver's submission key on the
-sender's air-gapped workstation and signed there (`federation.transfer`); taken in by
+sender's air-gapped workstation and signed there (`vault.transfer_package`); taken in by
 `vault.services.case_transfers.receive_transfer` as a new source and case of ours. It
 needs the store and our submission key's fingerprint: `handlers(store, fingerprint)`.
 
@@ -35,10 +35,10 @@ from sqlalchemy.orm import Session
 
 from federation.errors import EnvelopeRefusedError
 from federation.receive import Handler
-from federation.transfer import TransferError
 from vault.models import FederationPeer, ObservatoryRelease
 from vault.services import case_messages, case_transfers, directory, releases
 from vault.store import Store
+from vault.transfer_package import TransferError
 from workstation.observatory.release_sign import verify_release, verify_signed
 
 __all__ = [

@@ -28,7 +28,11 @@ from typing import Any
 
 import gnupg
 
-from federation.transfer import (
+from keys.errors import DecryptionError
+from keys.gpg import GpgKeyring, kill_agent
+from keys.receipts import SignedRecord, VerifyKey, body_hash, canonical
+from vault.errors import ChainError
+from vault.transfer_package import (
     KINDS,
     MAX_TRANSFER_BYTES,
     TransferError,
@@ -38,10 +42,6 @@ from federation.transfer import (
     sha256,
     unb64,
 )
-from keys.errors import DecryptionError
-from keys.gpg import GpgKeyring, kill_agent
-from keys.receipts import SignedRecord, VerifyKey, body_hash, canonical
-from vault.errors import ChainError
 from workstation.observatory.release_sign import sign_bytes
 
 __all__ = ["seal_transfer"]

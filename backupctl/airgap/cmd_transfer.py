@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from backupctl._common import check_gnupg_home, read_passphrase_file
-from federation.transfer import TransferError
 from keys.errors import KeyOperationError
 from keys.receipts import VerifyKey
+from vault.transfer_package import TransferError
 from workstation.observatory.release import ReleaseError
 from workstation.transfer import seal_transfer
 

@@ -30,7 +30,6 @@ from federation.kinds import (
     verify_package,
 )
 from federation.outbox import send
-from federation.transfer import TransferError
 from keys.errors import KeyOperationError
 from keys.gpg import GpgKeyring
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey, canonical
@@ -45,6 +44,7 @@ from vault.services import case_messages, case_transfers, custody, directory, fe
 from vault.services.consents import ConsentRequiredError
 from vault.store import Store
 from vault.transaction import unit_of_work
+from vault.transfer_package import TransferError
 
 __all__ = ["federation"]
 

@@ -34,7 +34,6 @@ from tests.ansible.conftest import (
     FIRST_ADMIN,
     RETENTION_DAYS,
     RUNTIME_TASKS,
-    SERVICE_USERS,
     SSH_FROM,
     STOP_SERVICE_AGENT,
     VENV_BIN,
@@ -466,25 +465,40 @@ class TestRunningServer:
         """docs/deploy.md, "Keys per process": the source's reply key (made by the source
         app at the submission) has its secret half in the source app's home only, the
         first admin's account key in the reviewer app's only; the worker's home holds
-        none; both sealing homes hold the submission public key."""
+        none; both sealing homes hold the submission public key.
+
+        A home's public halves are key files (`public/<FPR>.gpg`, keys/keyfiles.py) and
+        its secret halves the agent's (`private-keys-v1.d/<keygrip>.key`): read as they
+        are, never through gpg in the live home, which would write to it."""
         reply = live.psql("SELECT reply_key_fingerprint FROM sources").strip()
         account = live.psql("SELECT fingerprint FROM account_keys").strip()
-        listed: dict[tuple[str, str], set[str]] = {}
-        for side in ("source", "journalist", "worker"):
-            for option in ("--list-keys", "--list-secret-keys"):
-                out = live.booted.run(
-                    "runuser", "-u", SERVICE_USERS[side], "--", "gpg", "--batch", "--with-colons",
-                    "--homedir", f"/var/lib/backup/gnupg/{side}", option,
-                    check=False,
-                )  # fmt: skip
-                rows = [line.split(":") for line in out.splitlines()]
-                listed[side, option] = {row[9] for row in rows if row[0] == "fpr"}
-        secret = {side: listed[side, "--list-secret-keys"] for side in ("source", "journalist")}
-        assert reply in secret["source"] and reply not in secret["journalist"]
-        assert account in secret["journalist"] and account not in secret["source"]
-        assert listed["worker", "--list-secret-keys"] == set()
+        homes = "/var/lib/backup/gnupg"
+        script = (
+            'h=$(mktemp -d) && gpg --homedir "$h" --batch --with-colons --with-keygrip '
+            '--show-keys "$1"; rm -rf "$h"'
+        )
+
+        def grips(path: str) -> set[str]:
+            out = live.booted.run("sh", "-c", script, "sh", path)
+            return {row[9] for row in (line.split(":") for line in out.splitlines())
+                    if row[0] == "grp"}  # fmt: skip
+
+        def secret_in(side: str, key_grips: set[str]) -> bool:
+            found = live.booted.run(
+                "sh", "-c", 'for g in "$@"; do test -e "$g" && echo yes; done; true', "sh",
+                *(f"{homes}/{side}/private-keys-v1.d/{grip}.key" for grip in sorted(key_grips)),
+            )  # fmt: skip
+            return "yes" in found
+
+        reply_grips = grips(f"{homes}/source/public/{reply}.gpg")
+        account_grips = grips(f"{homes}/journalist/public/{account}.gpg")
+        assert reply_grips and account_grips
+        assert secret_in("source", reply_grips) and not secret_in("journalist", reply_grips)
+        assert secret_in("journalist", account_grips) and not secret_in("source", account_grips)
+        assert live.booted.run("ls", "-A", f"{homes}/worker/private-keys-v1.d", check=False) == ""
         for side in ("source", "journalist"):
-            assert live.submission_fingerprint in listed[side, "--list-keys"], side
+            files = live.booted.run("ls", f"{homes}/{side}/public")
+            assert f"{live.submission_fingerprint}.gpg" in files.split(), side
 
     def test_each_unit_runs_as_its_own_user(self, live: Live) -> None:
         """docs/deploy.md, "One user per process": as systemd runs them."""

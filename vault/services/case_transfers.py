@@ -36,15 +36,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from federation.transfer import (
-    MAX_TRANSFER_BYTES,
-    REQUEST_SCHEMA,
-    VERSION,
-    TransferError,
-    check_items,
-    parse_body,
-    parse_document,
-)
 from vault import codenames
 from vault.errors import NotFoundError, VaultError
 from vault.models import (
@@ -59,6 +50,15 @@ from vault.models import (
 from vault.services import audit, cases, consents, custody, unread
 from vault.store import Store
 from vault.transaction import on_rollback, savepoint
+from vault.transfer_package import (
+    MAX_TRANSFER_BYTES,
+    REQUEST_SCHEMA,
+    VERSION,
+    TransferError,
+    check_items,
+    parse_body,
+    parse_document,
+)
 
 __all__ = [
     "RECEIVED_LABEL",

@@ -48,7 +48,9 @@ def _sources(runtime: Runtime) -> int:
 
 
 def _secret_keys(runtime: Runtime) -> int:
-    return len(runtime.keyring._gpg.list_keys(secret=True))
+    # Public halves are key files (keys/keyfiles.py); the secret ones are the agent's.
+    keyring = runtime.keyring
+    return sum(keyring.has_secret_key(f) for f in keyring.public_fingerprints())
 
 
 def _recorded_source(browser: SourceBrowser) -> str:

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from federation.transfer import (
+from keys.receipts import canonical
+from vault.transfer_package import (
     TransferError,
     body_of,
     check_items,
@@ -17,7 +18,6 @@ from federation.transfer import (
     parse_body,
     parse_document,
 )
-from keys.receipts import canonical
 
 ITEMS = [b"sealed message", b"sealed file"]
 MANIFESTS = [b"sealed manifest 1", None]

@@ -257,7 +257,7 @@ class TestNothingFoundWhereNothingIs:
 
 @pytest.fixture(scope="module")
 def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    ring = GpgKeyring(tmp_path_factory.mktemp("leak-gpg") / "gnupg")
+    ring = GpgKeyring(tmp_path_factory.mktemp("leak-gpg") / "gnupg", server=False)
     fingerprint = ring.generate_reply_key("leak test", "leak test passphrase")
     yield ring.home, fingerprint
     kill_agent(ring.home)

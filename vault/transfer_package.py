@@ -1,7 +1,8 @@
 """A referred case sent to a peer instance: the signed package, pure logic (no database,
 no gpg, no network).
 
-Three documents, all canonical JSON (`keys.receipts.canonical`):
+Three documents, all canonical JSON (sorted keys, no spaces, UTF-8: the form custody
+receipts are signed in, `keys.receipts.canonical`):
 
 - the **request** (`backup.case-transfer-request`), written by the sending server for
   its air-gapped workstation: the case's sealed items as stored (ciphertext to our
@@ -33,8 +34,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from federation.errors import FederationError
-from keys.receipts import canonical
+from vault.errors import VaultError
+
+
+def canonical(body: Mapping[str, Any]) -> bytes:
+    """The exact bytes that are signed (as keys.receipts.canonical: the domain imports no
+    adapter)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
 
 __all__ = [
     "KINDS",
@@ -70,7 +79,7 @@ _DOC_FIELDS = {"schema", "version", "transfer", "from", "to", "created", "consen
 CONSENT_PURPOSE = "refer_partner"
 
 
-class TransferError(FederationError):
+class TransferError(VaultError):
     """A transfer request, package or body that is not what it must be."""
 
 
