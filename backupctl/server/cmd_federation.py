@@ -7,9 +7,10 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import gnupg
@@ -20,7 +21,7 @@ from backupctl._common import CliState
 from composition.runtime import read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
 from federation.errors import FederationError
-from federation.identity import create_identity, load_identity
+from federation.identity import Identity, create_identity, load_identity
 from federation.kinds import (
     CASE_MESSAGE,
     CASE_TRANSFER,
@@ -39,7 +40,7 @@ from onion.errors import ClientAuthError
 from vault.column_key import ColumnKeyFile
 from vault.db import make_engine, make_session_factory
 from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
-from vault.models import CaseMessage, ObservatoryRelease
+from vault.models import CaseMessage, FederationPeer, ObservatoryRelease
 from vault.services import case_messages, case_transfers, custody, directory, federation_peers
 from vault.services.consents import ConsentRequiredError
 from vault.store import Store
@@ -247,16 +248,58 @@ def peer_list(state: CliState, show_all: bool) -> None:
             click.echo(f"{p.name}\t{p.fingerprint}\t{p.onion}\t{state_text}")
 
 
-@federation.command("send-release")
-@click.argument("release_uuid")
-@click.option("--to", "to", help="The peer's name.")
-@click.option("--all", "to_all", is_flag=True, help="Every active peer.")
-@click.option(
+_TO = click.option("--to", "to", help="The peer's name.")
+_ALL = click.option("--all", "to_all", is_flag=True, help="Every active peer.")
+_WAIT = click.option(
     "--wait",
     default=120.0,
     show_default=True,
     help="Seconds to keep trying while a peer's service cannot be reached yet.",
 )
+
+
+def _chosen_peers(db: Session, to: str | None, to_all: bool) -> Sequence[FederationPeer]:
+    """`--all`: every active peer; `--to NAME`: that one."""
+    peers = federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
+    if not peers:
+        raise click.ClickException("no active peers")
+    return peers
+
+
+def _deliver(
+    db: Session,
+    settings: FederationConfig,
+    ours: Identity,
+    peers: Sequence[FederationPeer],
+    *,
+    kind: str,
+    body: Mapping[str, Any],
+    object_uuid: str | None,
+    wait: float,
+) -> bool:
+    """Send one envelope of `kind` to each of `peers`, printing each outcome; True if
+    some peer did not accept it."""
+    outcomes = send(
+        db,
+        ours,
+        peers,
+        kind=kind,
+        body=body,
+        object_uuid=object_uuid,
+        socks=settings.socks,
+        timeout=settings.timeout,
+        wait=wait,
+    )
+    for outcome in outcomes:
+        click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
+    return any(outcome.outcome != "accepted" for outcome in outcomes)
+
+
+@federation.command("send-release")
+@click.argument("release_uuid")
+@_TO
+@_ALL
+@_WAIT
 @click.pass_obj
 def send_release(
     state: CliState, release_uuid: str, to: str | None, to_all: bool, wait: float
@@ -266,32 +309,23 @@ def send_release(
         raise click.UsageError("give --to PEER or --all")
     settings = _settings(state)
     ours = load_identity(settings.key_dir)
-    failed = False
     with _db(state) as db:
         release = db.scalar(
             select(ObservatoryRelease).where(ObservatoryRelease.uuid == release_uuid)
         )
         if release is None:
             raise click.ClickException(f"no release {release_uuid}")
-        peers = (
-            federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
-        )
-        if not peers:
-            raise click.ClickException("no active peers")
-        outcomes = send(
+        peers = _chosen_peers(db, to, to_all)
+        failed = _deliver(
             db,
+            settings,
             ours,
             peers,
             kind=RELEASE,
             body=release_body(release),
             object_uuid=release.uuid,
-            socks=settings.socks,
-            timeout=settings.timeout,
             wait=wait,
         )
-        for outcome in outcomes:
-            click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
-            failed = failed or outcome.outcome != "accepted"
     if failed:
         raise click.ClickException("not every peer accepted the release")
 
@@ -412,14 +446,9 @@ def send_package(state: CliState, case_ref: str, to: str, package: Path, wait: f
 
 
 @federation.command("send-directory")
-@click.option("--to", "to", help="The peer's name.")
-@click.option("--all", "to_all", is_flag=True, help="Every active peer.")
-@click.option(
-    "--wait",
-    default=120.0,
-    show_default=True,
-    help="Seconds to keep trying while a peer's service cannot be reached yet.",
-)
+@_TO
+@_ALL
+@_WAIT
 @click.pass_obj
 def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -> None:
     """Publish the directory of our professionals who agreed to be listed (a new
@@ -429,40 +458,19 @@ def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -
         raise click.UsageError("give --to PEER or --all")
     settings = _settings(state)
     ours = load_identity(settings.key_dir)
-    failed = False
     with _db(state) as db:
-        peers = (
-            federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
-        )
-        if not peers:
-            raise click.ClickException("no active peers")
+        peers = _chosen_peers(db, to, to_all)
         version, body = directory.publication(db)
         click.echo(f"directory version {version}: {len(body['entries'])} entries")
-        outcomes = send(
-            db,
-            ours,
-            peers,
-            kind=DIRECTORY,
-            body=body,
-            object_uuid=None,
-            socks=settings.socks,
-            timeout=settings.timeout,
-            wait=wait,
+        failed = _deliver(
+            db, settings, ours, peers, kind=DIRECTORY, body=body, object_uuid=None, wait=wait
         )
-        for outcome in outcomes:
-            click.echo(f"{outcome.peer}\t{outcome.envelope_id}\t{outcome.outcome}")
-            failed = failed or outcome.outcome != "accepted"
     if failed:
         raise click.ClickException("not every peer accepted the directory")
 
 
 @federation.command("send-messages")
-@click.option(
-    "--wait",
-    default=120.0,
-    show_default=True,
-    help="Seconds to keep trying while a peer's service cannot be reached yet.",
-)
+@_WAIT
 @click.pass_obj
 def send_messages(state: CliState, wait: float) -> None:
     """Send the messages written on shared cases that wait to leave, each sealed to the
