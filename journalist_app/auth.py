@@ -30,6 +30,12 @@ bp = Blueprint("auth", __name__)
 NOTES_KEY = "notes_key"
 
 
+def session_notes_key() -> str | None:
+    """The account-key passphrase this reviewer's session unlocked at login, if any."""
+    value = server_session().get(NOTES_KEY)
+    return value if isinstance(value, str) else None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     if request.method == "POST" and "language" in request.form:

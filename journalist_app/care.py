@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
 
-from journalist_app.auth import NOTES_KEY
+from journalist_app.auth import session_notes_key
 from journalist_app.care_forms import (
     NEED_LABELS,
     RECENT_LABELS,
@@ -24,7 +24,7 @@ from journalist_app.care_forms import (
     CareAnswerForm,
     CareReferForm,
 )
-from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.context import current_reviewer, db, runtime
 from journalist_app.forms import NO_REPLY_KEY_MESSAGE
 from vault.db import utcnow
 from vault.errors import EmptySubmissionError, NoReplyKeyError, NotFoundError
@@ -52,11 +52,6 @@ def age(value: object) -> str:
     return str(format_timedelta(value, granularity="minute", threshold=1.0))
 
 
-def _session_key() -> str | None:
-    value = server_session().get(NOTES_KEY)
-    return value if isinstance(value, str) else None
-
-
 def _to_request(request_uuid: str) -> ResponseReturnValue:
     return redirect(url_for("care.show", request_uuid=request_uuid))
 
@@ -74,7 +69,7 @@ def index() -> ResponseReturnValue:
             db(),
             rt.keyring,
             current_reviewer(),
-            _session_key(),
+            session_notes_key(),
             rt.submission_fingerprint,
             page=page,
         )
@@ -104,7 +99,7 @@ def _page(
     reviewer = current_reviewer()
     try:
         view = care_queue.open_request(
-            db(), rt.keyring, reviewer, request_uuid, _session_key(), rt.submission_fingerprint
+            db(), rt.keyring, reviewer, request_uuid, session_notes_key(), rt.submission_fingerprint
         )
     except care_queue.CareLockedError:
         flash(_("Your key is not unlocked in this session. Log out and in again."), "error")
@@ -179,7 +174,7 @@ def answer(request_uuid: str) -> ResponseReturnValue:
                 request_uuid,
                 text,
                 org,
-                _session_key(),
+                session_notes_key(),
                 rt.submission_fingerprint,
             )
         else:
@@ -228,7 +223,7 @@ def refer(request_uuid: str) -> ResponseReturnValue:
             current_reviewer(),
             request_uuid,
             form.org.data or "",
-            _session_key(),
+            session_notes_key(),
             rt.submission_fingerprint,
         )
     except referrals.ConsentRequiredError:

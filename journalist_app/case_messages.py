@@ -10,18 +10,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from journalist_app.auth import NOTES_KEY
+from journalist_app.auth import session_notes_key
 from journalist_app.case_forms import PartnerMessageForm
-from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.context import current_reviewer, db, runtime
 from vault.errors import NotFoundError
 from vault.services import case_messages, cases, notes
 
 bp = Blueprint("case_messages", __name__, url_prefix="/cases")
-
-
-def _session_key() -> str | None:
-    value = server_session().get(NOTES_KEY)
-    return value if isinstance(value, str) else None
 
 
 @bp.route("/<case_uuid>/partner-messages")
@@ -38,7 +33,7 @@ def index(case_uuid: str) -> ResponseReturnValue:
             rt.keyring,
             reviewer,
             case_uuid,
-            _session_key(),
+            session_notes_key(),
             submission_fingerprint=rt.submission_fingerprint,
         )
     except notes.NotesLockedError:

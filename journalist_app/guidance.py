@@ -8,8 +8,8 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from journalist_app.auth import NOTES_KEY
-from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.auth import session_notes_key
+from journalist_app.context import current_reviewer, db, runtime
 from journalist_app.guidance_forms import AnswerForm, QuestionForm
 from journalist_app.refusals import record_refusal
 from vault.models import Referral
@@ -35,11 +35,6 @@ def _links() -> dict[str, object]:
     return {"may_read_guidance": may_read_guidance}
 
 
-def _session_key() -> str | None:
-    value = server_session().get(NOTES_KEY)
-    return value if isinstance(value, str) else None
-
-
 def _to_thread(referral_uuid: str) -> ResponseReturnValue:
     return redirect(url_for("guidance.thread", referral_uuid=referral_uuid))
 
@@ -49,7 +44,7 @@ def thread(referral_uuid: str) -> ResponseReturnValue:
     reviewer = current_reviewer()
     rt = runtime()
     referral, exchanges = guidance.read_thread(
-        db(), rt.keyring, reviewer, referral_uuid, _session_key(), rt.submission_fingerprint
+        db(), rt.keyring, reviewer, referral_uuid, session_notes_key(), rt.submission_fingerprint
     )
     return render_template(
         "guidance/thread.html",

@@ -9,8 +9,8 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from journalist_app.auth import NOTES_KEY
-from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.auth import session_notes_key
+from journalist_app.context import current_reviewer, db, runtime
 from journalist_app.forms import NO_REPLY_KEY_MESSAGE, ReplyForm
 from vault.errors import EmptySubmissionError, NoReplyKeyError
 from vault.models import CaseStatus, Role
@@ -53,18 +53,13 @@ def index() -> ResponseReturnValue:
     )
 
 
-def _session_key() -> str | None:
-    value = server_session().get(NOTES_KEY)
-    return value if isinstance(value, str) else None
-
-
 @bp.route("/sources/<source_uuid>")
 def source(source_uuid: str) -> ResponseReturnValue:
     """The source page; each reply shows its text where this session's key opens its
     team copy (in memory only: vault.services.team_replies)."""
     reviewer, rt = current_reviewer(), runtime()
     page = inbox.open_source(db(), reviewer, source_uuid)
-    key = _session_key()
+    key = session_notes_key()
     replies = team_replies.read_replies(
         db(),
         rt.keyring,
