@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import current_app, flash
 from flask_babel import gettext as _
 
-from journalist_app.auth import NOTES_KEY
-from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.auth import session_notes_key
+from journalist_app.context import current_reviewer, db, runtime
 from vault.errors import VaultError
 from vault.services import accounts
 from vault.transaction import savepoint
@@ -23,8 +23,8 @@ def key_failed(exc: VaultError) -> None:
 def reseal_for_new_readers(org_uuid: str | None = None) -> None:
     """Re-seal a batch of what this admin can read to today's readers (a new key, a new
     member): best effort, the next logins and reads do the rest. Logged by type only."""
-    key = server_session().get(NOTES_KEY)
-    if not isinstance(key, str):
+    key = session_notes_key()
+    if key is None:
         return  # this session holds no unlocked key: the next logins and reads do it
     rt = runtime()
     try:

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from journalist_app.account_keys import reseal_for_new_readers
-from journalist_app.auth import NOTES_KEY
+from journalist_app.auth import session_notes_key
 from journalist_app.case_forms import (
     REFERRAL_LABELS,
     SERVICE_LABELS,
@@ -18,7 +18,7 @@ from journalist_app.case_forms import (
     OrgForm,
     ReferralForm,
 )
-from journalist_app.context import current_reviewer, db, runtime, server_session
+from journalist_app.context import current_reviewer, db, runtime
 from journalist_app.forms import NO_REPLY_KEY_MESSAGE, ReplyForm
 from vault.errors import EmptySubmissionError, NoReplyKeyError, NotFoundError
 from vault.models import PartnerService, ReferralStatus, Role
@@ -141,14 +141,13 @@ def my_referrals() -> ResponseReturnValue:
 @bp.route("/referrals/<referral_uuid>")
 def referral(referral_uuid: str) -> ResponseReturnValue:
     reviewer = current_reviewer()
-    key = server_session().get(NOTES_KEY)
     rt = runtime()
     messages = referral_messages.read_messages(
         db(),
         rt.keyring,
         reviewer,
         referral_uuid,
-        key if isinstance(key, str) else None,
+        session_notes_key(),
         submission_fingerprint=rt.submission_fingerprint,
     )
     found = referrals.get_referral(db(), reviewer, referral_uuid)
