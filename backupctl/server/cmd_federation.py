@@ -40,9 +40,8 @@ from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey, canonical
 from onion import clientauth
 from onion.control import reload as reload_tor
 from onion.errors import ClientAuthError
-from vault.column_key import ColumnKeyFile
 from vault.db import make_engine, make_session_factory
-from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
+from vault.directory_key import bind_directory_key, directory_key_file
 from vault.models import CaseMessage, FederationPeer, ObservatoryRelease, PsiMessage
 from vault.services import (
     case_messages,
@@ -85,7 +84,7 @@ def _db(state: CliState) -> Iterator[Session]:
     engine = make_engine(config.database_url)
     factory = make_session_factory(engine)
     # The directory's entries are sealed with the directory key (vault.directory_key).
-    bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
+    bind_directory_key(factory, directory_key_file(config.instance_dir))
     try:
         with factory() as db, unit_of_work(db):
             yield db
