@@ -145,25 +145,35 @@ def test_backupctl_runs_federation_commands_as_the_user_each_needs(tmp_path: Pat
     (tmp_path / "backup.env").write_text("")
     stub = tmp_path / "bin"
     stub.mkdir()
-    (stub / "runuser").write_text('#!/bin/sh\necho "as $2"\n')
+    (stub / "runuser").write_text('#!/bin/sh\necho "as $2 $*"\n')
     (stub / "runuser").chmod(0o755)
+    (stub / "id").write_text('#!/bin/sh\necho "backup-data redis backup-receipts"\n')
+    (stub / "id").chmod(0o755)
     script = script.replace(BACKUPCTL, "echo as-root")
     script = script.replace("/usr/local/sbin/backup-modes", "true")
     wrapper = tmp_path / "backupctl"
     wrapper.write_text(script)
 
-    def user_for(*args: str) -> str:
-        run = subprocess.run(
+    def run(*args: str) -> str:
+        return subprocess.run(
             ["/bin/sh", str(wrapper), *args],
             capture_output=True,
             text=True,
             check=True,
             env={"PATH": f"{stub}:/usr/bin:/bin"},
-        )
-        return run.stdout.split()[1] if run.stdout.startswith("as ") else "root"
+        ).stdout
+
+    def user_for(*args: str) -> str:
+        out = run(*args)
+        return out.split()[1] if out.startswith("as ") else "root"
 
     assert user_for("federation", "peer", "add", "--name", "x") == "root"
     assert user_for("federation", "identity", "--create") == "root"
     assert user_for("serve", "federation") == "backup-federation"
     for command in ("send-psi", "psi-inbox", "psi-queue", "send-directory", "transfer"):
         assert user_for("federation", command) == "backup-journalist"
+    # Those that send reach tor's socket (its group beside the user's own); others not.
+    sending = run("federation", "send-release", "X", "--to", "obs")
+    assert "-g backup-data -G backup-data -G redis -G backup-receipts -G debian-tor --" in sending
+    assert "debian-tor" not in run("federation", "psi-inbox", "--out", "d")
+    assert "debian-tor" not in run("admin", "list")
