@@ -22,7 +22,7 @@ from keys.receipts import RECEIPT_KEY_FILE, ReceiptKeyFile
 from vault.column_key import COLUMN_KEY_FILE, ColumnKeyFile, bind_column_key
 from vault.config import Config, KeyringSide
 from vault.db import make_engine, make_session_factory
-from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
+from vault.directory_key import bind_directory_key, directory_key_file
 from vault.errors import ConfigError
 from vault.guards import SpaceGuard, sqlite_directory
 from vault.services import custody, key_retirement
@@ -151,7 +151,7 @@ def build_runtime(
     # that opens one (vault.column_key).
     bind_column_key(session_factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
     # Entries of the directory of professionals: a key of their own (vault.directory_key).
-    bind_directory_key(session_factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
+    bind_directory_key(session_factory, directory_key_file(config.instance_dir))
     return Runtime(
         config=config,
         engine=engine,

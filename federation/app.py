@@ -35,10 +35,9 @@ from federation.kinds import HANDLERS
 from federation.kinds import handlers as all_handlers
 from federation.receive import Handler, receive
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey
-from vault.column_key import ColumnKeyFile
 from vault.config import load_config
 from vault.db import make_engine, make_session_factory
-from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
+from vault.directory_key import bind_directory_key, directory_key_file
 from vault.errors import ConfigError, StoreError
 from vault.services import custody, federation_peers
 from vault.store import Store
@@ -129,7 +128,7 @@ def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
     factory = make_session_factory(engine)
     receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
     custody.bind_signer(factory, receipt_key)
-    bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
+    bind_directory_key(factory, directory_key_file(config.instance_dir))
     store = Store(config.store_dir, _NoSealing(), space_guard(config))
     try:
         own_fpr = read_submission_fingerprint(config.instance_dir)

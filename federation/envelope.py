@@ -32,6 +32,7 @@ from keys.receipts import SigningKey, VerifyKey, canonical
 
 __all__ = [
     "MAX_ENVELOPE_BYTES",
+    "PRUNE_AFTER",
     "REFUSAL_REASONS",
     "WINDOW",
     "Envelope",
@@ -43,9 +44,14 @@ __all__ = [
 # A release is at most 4 MiB (vault.services.releases.MAX_RELEASE_BYTES), base64 adds a
 # third; the rest is the envelope and the signature.
 MAX_ENVELOPE_BYTES = 6 * 1024 * 1024
-# How far `created` may be from the receiver's clock, either way. Envelope ids are kept,
-# so a replay inside the window is refused too; outside it, by its date.
+# How far `created` may be from the receiver's clock, either way. Envelope ids are kept
+# (until PRUNE_AFTER), so a replay inside the window is refused too; outside it, by its
+# date.
 WINDOW = dt.timedelta(minutes=10)
+# Once an envelope is older than this, its id no longer needs keeping to refuse its
+# replay: its date does (`backupctl federation prune`). Far beyond WINDOW, so that a
+# clock set back by less than a day cannot let a replay in.
+PRUNE_AFTER = dt.timedelta(days=1)
 REFUSAL_REASONS = (
     "too_large",
     "malformed",

@@ -22,6 +22,10 @@ of the previous one only when N is higher; refused ("body") when malformed or no
 (`vault.services.case_messages`): `{"transfer", "message", "ciphertext", "created"}`,
 the ciphertext sealed to our submission key by the peer's server. Refused ("body")
 unless that transfer is one between us and this very peer.
+
+`psi_request`, `psi_response`: a private-set-intersection message between the two
+organisations' workstations (`federation.psi`): `{"document", "signature"}`, base64,
+signed by the peer's workstation (checked against its release key); kept for ours.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from federation.errors import EnvelopeRefusedError
+from federation.psi import PSI_REQUEST, PSI_RESPONSE, psi_handler
 from federation.receive import Handler
 from vault.models import FederationPeer, ObservatoryRelease
 from vault.services import case_messages, case_transfers, directory, releases
@@ -46,6 +51,8 @@ __all__ = [
     "CASE_TRANSFER",
     "DIRECTORY",
     "HANDLERS",
+    "PSI_REQUEST",
+    "PSI_RESPONSE",
     "RELEASE",
     "handlers",
     "receive_case_message",
@@ -131,6 +138,8 @@ HANDLERS: Mapping[str, Handler] = {
     RELEASE: receive_release,
     DIRECTORY: receive_directory,
     CASE_MESSAGE: receive_case_message,
+    PSI_REQUEST: psi_handler(PSI_REQUEST, verify_signed),
+    PSI_RESPONSE: psi_handler(PSI_RESPONSE, verify_signed),
 }
 
 

@@ -114,26 +114,30 @@ class ColumnKey:
         return cls(key)
 
     @classmethod
-    def load(cls, path: Path) -> ColumnKey:
-        if path.stat().st_mode & 0o077:
-            raise ConfigError(f"{path}: column key readable by others (chmod 600)")
+    def load(cls, path: Path, *, group_readable: bool = False) -> ColumnKey:
+        """`group_readable`: a key its owner shares with one group (the directory key:
+        the reviewer interface's, read by the federation endpoint's user too), 0640;
+        never writable by the group nor readable by others."""
+        if path.stat().st_mode & (0o037 if group_readable else 0o077):
+            mode = "640" if group_readable else "600"
+            raise ConfigError(f"{path}: column key readable by others (chmod {mode})")
         return cls(path.read_bytes())
 
     @classmethod
-    def load_or_generate(cls, path: Path) -> ColumnKey:
+    def load_or_generate(cls, path: Path, *, group_readable: bool = False) -> ColumnKey:
         """The instance's column key, made on first use (unattended, like the receipt key).
 
         An existing key is loaded without trying to make one first: a deployment makes it
         in advance, in a directory its reader may not write (docs/deploy.md).
         """
         try:
-            return cls.load(path)
+            return cls.load(path, group_readable=group_readable)
         except FileNotFoundError:
             pass
         try:
             return cls.generate(path)
         except FileExistsError:
-            return cls.load(path)
+            return cls.load(path, group_readable=group_readable)
 
 
 def _aad(purpose: str, row_uuid: str) -> bytes:
@@ -143,8 +147,9 @@ def _aad(purpose: str, row_uuid: str) -> bytes:
 class ColumnKeyFile:
     """The instance's column key file, read (or made) on first use, then kept."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, group_readable: bool = False) -> None:
         self.path = path
+        self.group_readable = group_readable
         self._key: ColumnKey | None = None
         self._lock = threading.Lock()
 
@@ -154,7 +159,9 @@ class ColumnKeyFile:
     def key(self) -> ColumnKey:
         with self._lock:
             if self._key is None:
-                self._key = ColumnKey.load_or_generate(self.path)
+                self._key = ColumnKey.load_or_generate(
+                    self.path, group_readable=self.group_readable
+                )
             return self._key
 
 

@@ -1,7 +1,8 @@
 """The instance's directory key: seals, at rest, the entries of the directory of
 professionals (ours and our peers'), AES-256-GCM as the column key (vault.column_key).
 
-A key of its own (`directory.key`, 0600, in the instance directory) rather than the
+A key of its own (`directory.key`, 0600, or 0640 for a deployment that shares it with
+the federation endpoint's user through a group: `directory_key_file`) rather than the
 column key: the federation endpoint stores the directories peers send, so it needs a key
 to seal them, and it must not hold the column key, which also opens reviewers' TOTP
 secrets. A database dump alone yields no entry; whoever holds the instance directory
@@ -9,6 +10,8 @@ as well opens them (docs/threat-model.md).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +23,7 @@ __all__ = [
     "OUR_ENTRY",
     "PEER_ENTRY",
     "bind_directory_key",
+    "directory_key_file",
     "directory_key_of",
 ]
 
@@ -28,6 +32,11 @@ _INFO = "vault.directory_key_file"
 # Purposes: an entry sealed for one table does not open in the other.
 OUR_ENTRY = "directory-listing"
 PEER_ENTRY = "peer-directory-entry"
+
+
+def directory_key_file(instance_dir: Path) -> ColumnKeyFile:
+    """The instance's directory key file (made on first use if missing)."""
+    return ColumnKeyFile(instance_dir / DIRECTORY_KEY_FILE, group_readable=True)
 
 
 def bind_directory_key(factory: sessionmaker[Session], key_file: ColumnKeyFile) -> None:

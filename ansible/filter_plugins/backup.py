@@ -32,7 +32,7 @@ def backup_server_torrc(settings: dict[str, Any]) -> str:
     """Render the server torrc from the tor role's settings (roles/tor/tasks/main.yml)."""
     from onion.torrc import ServerTorrc, render_server_torrc
 
-    paths = ("data_dir", "services_dir", "control_socket", "client_socket")
+    paths = ("data_dir", "services_dir", "control_socket", "client_socket", "client_auth_dir")
     values: dict[str, Any] = {
         key: PurePosixPath(value) if key in paths and value is not None else value
         for key, value in settings.items()

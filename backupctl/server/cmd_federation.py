@@ -3,6 +3,7 @@ to them (docs/federation.md)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from backupctl._common import CliState
 from composition.runtime import read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
+from federation.envelope import PRUNE_AFTER
 from federation.errors import FederationError
 from federation.identity import Identity, create_identity, load_identity
 from federation.kinds import (
@@ -31,21 +33,30 @@ from federation.kinds import (
     verify_package,
 )
 from federation.outbox import send
+from federation.psi import read_signed
 from keys.errors import KeyOperationError
 from keys.gpg import GpgKeyring
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey, VerifyKey, canonical
 from onion import clientauth
 from onion.control import reload as reload_tor
 from onion.errors import ClientAuthError
-from vault.column_key import ColumnKeyFile
 from vault.db import make_engine, make_session_factory
-from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
-from vault.models import CaseMessage, FederationPeer, ObservatoryRelease
-from vault.services import case_messages, case_transfers, custody, directory, federation_peers
+from vault.directory_key import bind_directory_key, directory_key_file
+from vault.models import CaseMessage, FederationPeer, ObservatoryRelease, PsiMessage
+from vault.services import (
+    case_messages,
+    case_transfers,
+    custody,
+    directory,
+    federation_peers,
+    psi_messages,
+)
 from vault.services.consents import ConsentRequiredError
 from vault.store import Store
 from vault.transaction import unit_of_work
 from vault.transfer_package import TransferError
+from workstation.observatory.release import ReleaseError
+from workstation.observatory.release_sign import verify_signed
 
 __all__ = ["federation"]
 
@@ -73,7 +84,7 @@ def _db(state: CliState) -> Iterator[Session]:
     engine = make_engine(config.database_url)
     factory = make_session_factory(engine)
     # The directory's entries are sealed with the directory key (vault.directory_key).
-    bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
+    bind_directory_key(factory, directory_key_file(config.instance_dir))
     try:
         with factory() as db, unit_of_work(db):
             yield db
@@ -506,3 +517,117 @@ def send_messages(state: CliState, wait: float) -> None:
     click.echo(f"{len(queued)} message(s) were waiting")
     if failed:
         raise click.ClickException("not every message was accepted")
+
+
+@federation.command("psi-queue")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "to", required=True, help="The peer's name.")
+@click.pass_obj
+def psi_queue(state: CliState, path: Path, to: str) -> None:
+    """Queue a request or response our air-gapped workstation made and signed
+    (`workstation federation ask`/`answer`: FILE and FILE.asc beside it) for PEER;
+    `send-psi` sends it. It must be signed by our submission key."""
+    signature_path = path.with_name(path.name + ".asc")
+    if not signature_path.is_file():
+        raise click.ClickException(f"no signature: {signature_path.name} is missing")
+    document, signature = path.read_bytes(), signature_path.read_bytes()
+    _fpr, own_key = _own_public_key(state)
+    try:
+        found = read_signed(document, signature, own_key, verify_signed)
+        with _db(state) as db:
+            peer = federation_peers.get_peer(db, to)
+            message = psi_messages.queue(
+                db,
+                peer,
+                kind=found.kind,
+                message_id=found.message_id,
+                document=document,
+                signature=signature,
+            )
+            size = message.size
+    except (ReleaseError, psi_messages.PsiRefusedError) as exc:
+        raise click.ClickException(f"REFUSED: {exc}") from exc
+    click.echo(f"{found.kind} {found.message_id} ({size} bytes) queued for {to}")
+
+
+@federation.command("send-psi")
+@_WAIT
+@click.pass_obj
+def send_psi(state: CliState, wait: float) -> None:
+    """Send the queued private-set-intersection requests and responses, one envelope
+    each. Run it regularly (a timer): one a peer could not be reached for stays queued."""
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    with _db(state) as db:
+        queued = [m.id for m in psi_messages.pending(db)]
+    failed = False
+    for row_id in queued:
+        # One transaction per message, as send-messages: what a peer accepted is
+        # recorded even if a later one fails.
+        with _db(state) as db:
+            message = db.get(PsiMessage, row_id)
+            if message is None or message.outcome != "queued":
+                continue
+            (outcome,) = send(
+                db,
+                ours,
+                [message.peer],
+                kind=message.kind,
+                body=psi_messages.body_of(message),
+                object_uuid=message.message_id,
+                socks=settings.socks,
+                timeout=settings.timeout,
+                wait=wait,
+            )
+            psi_messages.record_outcome(db, message, outcome.outcome, outcome.envelope_id)
+            line = f"{outcome.peer}\t{message.kind}\t{message.message_id}\t{outcome.outcome}"
+        click.echo(line)
+        failed = failed or outcome.outcome != "accepted"
+    click.echo(f"{len(queued)} message(s) were waiting")
+    if failed:
+        raise click.ClickException("not every message was accepted")
+
+
+@federation.command("psi-inbox")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory (on the medium for the workstation) to write the messages into.",
+)
+@click.pass_obj
+def psi_inbox(state: CliState, out_dir: Path) -> None:
+    """Write the requests and responses peers sent, each as PEER.KIND.ID.json and its
+    .asc, for our air-gapped workstation (`workstation federation answer`/`match`,
+    with the peer's pinned key). Each is written once, then dropped here."""
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    count = 0
+    with _db(state) as db:
+        for message in psi_messages.waiting(db):
+            assert message.document is not None and message.signature is not None  # noqa: S101  # nosec B101 - kept until written
+            name = f"{message.peer.name}.{message.kind}.{message.message_id}.json"
+            for target, data in (
+                (out_dir / name, message.document),
+                (out_dir / (name + ".asc"), message.signature),
+            ):
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            # Dropped in the same transaction: if it fails, the next run writes again.
+            psi_messages.written(db, message)
+            click.echo(f"{message.peer.name}\t{message.kind}\t{message.message_id}\t{name}")
+            count += 1
+    click.echo(f"{count} message(s) written to {out_dir}")
+
+
+@federation.command("prune")
+@click.pass_obj
+def prune(state: CliState) -> None:
+    """Drop the ids of incoming envelopes old enough that their date refuses a replay
+    anyway (the record of each stays). Run it regularly (a timer)."""
+    with _db(state) as db:
+        count = federation_peers.prune_received_ids(db, dt.datetime.now(dt.UTC) - PRUNE_AFTER)
+    click.echo(f"{count} envelope id(s) dropped")

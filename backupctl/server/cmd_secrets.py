@@ -22,6 +22,7 @@ from vault.config import (
     secrets_dir_from_env,
     secrets_file,
 )
+from vault.directory_key import DIRECTORY_KEY_FILE
 
 
 @click.group()
@@ -55,17 +56,20 @@ def init(state: CliState) -> None:
 @secrets.command("instance-keys")
 @click.pass_obj
 def instance_keys(state: CliState) -> None:
-    """Make the instance's column key and receipt key if missing (never replaces one).
+    """Make the instance's column key, directory key and receipt key if missing (never
+    replaces one).
 
-    Both are otherwise made at their first use. A deployment that runs each process as
-    its own user makes them in advance, as root, then gives each to the users that need
-    it (ansible/: the column key to the reviewer interface's, the receipt key to the
-    group of those that sign receipts).
+    Each is otherwise made at its first use. A deployment that runs each process as its
+    own user makes them in advance, as root, then gives each to the users that need it
+    (ansible/: the column key to the reviewer interface's, the directory key to it and
+    the federation endpoint's group, the receipt key to the group of those that sign
+    receipts).
     """
     # No load_config either: nothing else in the instance directory is made or changed.
     instance = instance_path(state.env())
     for name, make in (
         (COLUMN_KEY_FILE, ColumnKey.generate),
+        (DIRECTORY_KEY_FILE, ColumnKey.generate),
         (RECEIPT_KEY_FILE, SigningKey.generate),
     ):
         path = instance / name

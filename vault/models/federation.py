@@ -47,13 +47,17 @@ class FederationPeer(Base):
 
 
 class FederationExchange(Base):
-    """One envelope accepted from a peer (`in`) or delivered to one (`out`)."""
+    """One envelope accepted from a peer (`in`) or delivered to one (`out`).
+
+    The id of an incoming envelope is what refuses its replay; once the envelope is
+    older than its accepted window (its date refuses it anyway) the id is dropped
+    (`federation_peers.prune_received_ids`): NULL, the row kept."""
 
     __tablename__ = "federation_exchanges"
     __table_args__ = (UniqueConstraint("direction", "envelope_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    envelope_id: Mapped[str] = mapped_column(String(32))
+    envelope_id: Mapped[str | None] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
     peer_id: Mapped[int] = mapped_column(ForeignKey("federation_peers.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -128,3 +132,35 @@ class CaseMessage(Base):
 
     transfer: Mapped[CaseTransfer] = relationship()
     author: Mapped[Reviewer | None] = relationship()
+
+
+class PsiMessage(Base):
+    """A private-set-intersection message between our air-gapped workstation and a
+    peer's (docs/observatory.md, "Federation"): a request (`psi_request`) or a response
+    (`psi_response`), signed there with the workstation key, carried here as it is.
+
+    `out`: brought from our workstation, queued until the peer accepts it. `in`: sent
+    by the peer, kept until an admin writes it out for our workstation. The document
+    and signature are dropped once sent or written out (NULL). What they hold is
+    already blinded (curve points); clear at rest, by design: the message id, kind,
+    peer, size, dates, outcome, envelope id (docs/threat-model.md)."""
+
+    __tablename__ = "psi_messages"
+    __table_args__ = (UniqueConstraint("direction", "peer_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    peer_id: Mapped[int] = mapped_column(ForeignKey("federation_peers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "psi_request" | "psi_response"
+    # The document's own id (a uuid, the workstation's choice).
+    message_id: Mapped[str] = mapped_column(String(36))
+    document: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    size: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # out: "queued", "accepted", "refused:<reason>"; in: "received", "written".
+    outcome: Mapped[str] = mapped_column(String(32))
+    envelope_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    peer: Mapped[FederationPeer] = relationship()

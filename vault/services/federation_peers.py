@@ -7,10 +7,11 @@ random id, its kind, a fixed refusal reason, the uuid of what it carried.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ __all__ = [
     "get_peer",
     "list_peers",
     "peer_by_fingerprint",
+    "prune_received_ids",
     "record_received",
     "record_refused",
     "record_sent",
@@ -120,6 +122,30 @@ def was_received(db: Session, envelope_id: str) -> bool:
         )
         is not None
     )
+
+
+def prune_received_ids(db: Session, older_than: dt.datetime) -> int:
+    """Drop the ids of incoming envelopes created before `older_than` (the row stays:
+    kind, peer, dates, outcome, what it carried); how many. An id only refuses a replay
+    while the envelope's date would not: `older_than` must lie before the accepted
+    window (federation.envelope.WINDOW). The audit log keeps each id (its
+    `federation_received` event). Audited when some were dropped."""
+    cutoff = older_than.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # `created` is the envelope's own date in this fixed form: text order is time order.
+    result = db.execute(
+        update(FederationExchange)
+        .where(
+            FederationExchange.direction == "in",
+            FederationExchange.envelope_id.is_not(None),
+            FederationExchange.created < cutoff,
+        )
+        .values(envelope_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        record(db, None, "federation_ids_pruned", None, None, {"count": count, "before": cutoff})
+    return count
 
 
 def claim_received(

@@ -80,9 +80,27 @@ def test_instance_keys_are_made_once_and_nothing_else(tmp_path: Path) -> None:
     first = runner.invoke(main, ["--instance", str(instance), "secrets", "instance-keys"])
     assert first.exit_code == 0, first.output
     column, receipt = instance / "column.key", instance / "receipt_key.pem"
+    directory = instance / "directory.key"
     assert f"Created {column}." in first.output and f"Created {receipt}." in first.output
-    assert _mode(column) == 0o600 and _mode(receipt) == 0o600
-    assert sorted(path.name for path in instance.iterdir()) == ["column.key", "receipt_key.pem"]
+    assert f"Created {directory}." in first.output
+    assert _mode(column) == 0o600 and _mode(receipt) == 0o600 and _mode(directory) == 0o600
+    assert sorted(path.name for path in instance.iterdir()) == [
+        "column.key",
+        "directory.key",
+        "receipt_key.pem",
+    ]
+    # The directory key may be shared with one group (the federation endpoint's), read
+    # only; the column key never.
+    directory.chmod(0o640)
+    assert len(ColumnKey.load(directory, group_readable=True).seal("v", "entry", "u")) > 0
+    for mode in (0o660, 0o644):
+        directory.chmod(mode)
+        with pytest.raises(ConfigError, match="chmod 640"):
+            ColumnKey.load(directory, group_readable=True)
+    column.chmod(0o640)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        ColumnKey.load(column)
+    column.chmod(0o600)
     fingerprint = SigningKey.load(receipt).fingerprint
     sealed = ColumnKey.load(column).seal("v", "totp-secret", "u")
     again = runner.invoke(main, ["--instance", str(instance), "secrets", "instance-keys"])
