@@ -26,6 +26,7 @@ from federation.kinds import (
     CASE_MESSAGE,
     CASE_TRANSFER,
     DIRECTORY,
+    READERS,
     RELEASE,
     release_body,
     verify_package,
@@ -41,7 +42,14 @@ from vault.column_key import ColumnKeyFile
 from vault.db import make_engine, make_session_factory
 from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
 from vault.models import CaseMessage, FederationPeer, ObservatoryRelease
-from vault.services import case_messages, case_transfers, custody, directory, federation_peers
+from vault.services import (
+    case_messages,
+    case_transfers,
+    custody,
+    directory,
+    federation_peers,
+    peer_readers,
+)
 from vault.services.consents import ConsentRequiredError
 from vault.store import Store
 from vault.transaction import unit_of_work
@@ -467,6 +475,30 @@ def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -
         )
     if failed:
         raise click.ClickException("not every peer accepted the directory")
+
+
+@federation.command("send-readers")
+@_TO
+@_ALL
+@_WAIT
+@click.pass_obj
+def send_readers(state: CliState, to: str | None, to_all: bool, wait: float) -> None:
+    """Publish the public account keys of our readers of case messages (active analysts
+    and admins), so that peers seal their messages to them too. Run it after accounts
+    change and regularly (cron): a peer seals to the set it received last."""
+    if bool(to) == to_all:
+        raise click.UsageError("give --to PEER or --all")
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    with _db(state) as db:
+        peers = _chosen_peers(db, to, to_all)
+        body = peer_readers.publication(db)
+        click.echo(f"readers version {body['version']}: {len(body['keys'])} keys")
+        failed = _deliver(
+            db, settings, ours, peers, kind=READERS, body=body, object_uuid=None, wait=wait
+        )
+    if failed:
+        raise click.ClickException("not every peer accepted the readers")
 
 
 @federation.command("send-messages")

@@ -21,7 +21,13 @@ from vault.models.directory import (
     PeerDirectory,
     PeerDirectoryEntry,
 )
-from vault.models.federation import CaseMessage, CaseTransfer, FederationExchange, FederationPeer
+from vault.models.federation import (
+    CaseMessage,
+    CaseTransfer,
+    FederationExchange,
+    FederationPeer,
+    PeerReaderKey,
+)
 from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
 from vault.models.legal_hold import LegalHold
 from vault.models.note import AccountKey, CaseNote
@@ -77,6 +83,7 @@ __all__ = [
     "PartnerService",
     "PeerDirectory",
     "PeerDirectoryEntry",
+    "PeerReaderKey",
     "Referral",
     "ReferralMessage",
     "ReferralSeen",

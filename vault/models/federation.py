@@ -40,6 +40,9 @@ class FederationPeer(Base):
     # Set by `peer remove`: the row stays so that the peer is refused by name, not as a
     # stranger, and the exchanges keep their peer.
     removed_at: Mapped[dt.datetime | None]
+    # The version of the peer's last published readers of case messages we keep
+    # (PeerReaderKey); NULL before the first.
+    readers_version: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     @property
     def active(self) -> bool:
@@ -128,3 +131,23 @@ class CaseMessage(Base):
 
     transfer: Mapped[CaseTransfer] = relationship()
     author: Mapped[Reviewer | None] = relationship()
+
+
+class PeerReaderKey(Base):
+    """One public account key a peer published as a reader of case messages (the
+    `readers` envelope): messages we write on a case shared with that peer are sealed to
+    it as well as to the peer's submission key. Replaced whole at each newer version.
+
+    Clear at rest, by design (docs/threat-model.md): public keys only, and so how many
+    readers the peer has."""
+
+    __tablename__ = "peer_reader_keys"
+    __table_args__ = (UniqueConstraint("peer_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    peer_id: Mapped[int] = mapped_column(
+        ForeignKey("federation_peers.id", ondelete="CASCADE"), index=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
