@@ -3,18 +3,22 @@ hands another to become its peer (exactly what an admin copies between them)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from redis import Redis
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from backupctl.cli import main
-from composition.runtime import Runtime
+from composition.runtime import Runtime, build_runtime
+from tests.conftest import FAST_SCRYPT
 from tests.support.journalist import make_source
+from vault.config import INTERFACES, Secrets, load_config
 from vault.models import CaseTransfer, Reviewer
 from vault.services import cases, federation_peers
 
@@ -102,3 +106,12 @@ def shared_case(rt: Runtime, analyst_uuid: str, peer: str, transfer: str, direct
             )
         )
         return case.uuid
+
+
+def instance_runtime(env: Mapping[str, str], redis: Redis) -> Runtime:
+    """The runtime of another instance of the test (its database migrated already): both
+    interfaces' secrets, fast scrypt, the suite's Redis."""
+    held = {name: load_config(env, interface=name).secrets for name in INTERFACES}
+    both = Secrets(source=held["source"].source, journalist=held["journalist"].journalist)
+    config = dataclasses.replace(load_config(env), scrypt=FAST_SCRYPT, redis_url=None, secrets=both)
+    return build_runtime(config, redis=redis)

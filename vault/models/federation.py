@@ -101,8 +101,10 @@ class CaseMessage(Base):
     `out`: written here. `ciphertext` is our copy, sealed to our readers of case notes
     and our submission key as a note is (`recipients` records to whom; re-sealed like
     notes when the readers change); `outgoing` the copy sealed to the peer's submission
-    key, kept only until the peer accepts it. `in`: sent by the peer, `ciphertext` as
-    it came (sealed by the peer's server to our submission key), `recipients` NULL.
+    key and the readers it published, kept only until the peer accepts it. `in`: sent by
+    the peer, `ciphertext` as it came (sealed by the peer's server to our submission key
+    and the readers we published), `recipients` those found in it on receipt (NULL for
+    a message received before they were recorded); re-sealed like ours.
 
     Clear at rest, by design (docs/threat-model.md): the message's random id, the
     transfer it hangs on, direction, author account, sizes, dates, delivery outcome and

@@ -5,8 +5,9 @@ A shared case is one transferred to a peer or received from one: both sides hold
 `case_transfers` row with the same transfer uuid, and a message thread hangs on it.
 
 Writing (`queue_message`, the reviewer interface): the text is sealed twice on arrival,
-as a case note is: to the peer's submission key pinned at `peer add` (the copy that
-leaves, read on the peer's air-gapped workstation) and to our readers of case notes
+as a case note is: to the peer's submission key pinned at `peer add` and the readers it
+published (vault.services.peer_readers) (the copy that leaves, read on the peer's
+air-gapped workstation and in its reviewer interface) and to our readers of case notes
 and our submission key (our copy, read in memory in a session that holds an unlocked
 account key, re-sealed like notes when the readers change). Nothing leaves from the
 web process: it never holds the federation signing key. `backupctl federation
@@ -15,8 +16,10 @@ send-messages` sends what is queued (`pending`, `body_of`, `record_outcome`), on
 
 Receiving (`receive`, the `case_message` envelope's handler): the body is checked
 strictly (`parse_body`, pure), the transfer must be one shared with *this* peer, and
-the ciphertext an OpenPGP message (public-key encrypted session key packets first);
-it is stored as it came, sealed to our submission key, and audited with ids only.
+the ciphertext an OpenPGP message (public-key encrypted session key packets first)
+sealed to our account keys and at most one key more, our submission key
+(`sealed_recipients`); it is stored as it came with those recipients, so that our
+readers open it as they open notes, and audited with ids only.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@ between two instances share."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +10,12 @@ import psycopg
 import pytest
 from redis import Redis
 
-from composition.runtime import Runtime, build_runtime
+from composition.runtime import Runtime
 from keys.gpg import kill_agent
 from keys.lifecycle import GeneratedKey, generate_submission_key
-from tests.conftest import FAST_SCRYPT, SUBMISSION_PASSPHRASE, _fresh_postgres_database
+from tests.conftest import SUBMISSION_PASSPHRASE, _fresh_postgres_database
+from tests.support.federation import instance_runtime
 from tests.support.submission_key import load_into_sealing_homes, stop_agents
-from vault.config import INTERFACES, Secrets, load_config
 from vault.migrate import upgrade
 
 
@@ -34,14 +33,11 @@ def medical(
         "DATABASE_URL": url,
         "REDIS_URL": "redis://unused",
     }
-    held = {name: load_config(env, interface=name).secrets for name in INTERFACES}
-    both = Secrets(source=held["source"].source, journalist=held["journalist"].journalist)
-    config = dataclasses.replace(load_config(env), scrypt=FAST_SCRYPT, redis_url=None, secrets=both)
     upgrade(url)
     home = tmp_path / "medical-ws" / "gnupg"
     key = generate_submission_key(home, SUBMISSION_PASSPHRASE, name="Medical submission key")
-    rt = build_runtime(config, redis=redis)
-    homes = load_into_sealing_homes(config, key.public_armored)
+    rt = instance_runtime(env, redis)
+    homes = load_into_sealing_homes(rt.config, key.public_armored)
     yield rt, key, home
     rt.engine.dispose()
     kill_agent(rt.keyring.home)
