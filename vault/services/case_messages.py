@@ -43,7 +43,13 @@ from vault.models.note import canonical_recipients
 from vault.ports import Keyring
 from vault.services import audit, cases, peer_readers
 from vault.services.notes import MAX_NOTE_CHARS, NotesLockedError, reader_recipients
-from vault.services.resealing import open_each, pkesk_key_ids, reseal_opened
+from vault.services.resealing import (
+    account_fingerprint,
+    is_reader,
+    open_each,
+    pkesk_key_ids,
+    reseal_opened,
+)
 from vault.transaction import savepoint
 
 __all__ = [
@@ -232,7 +238,16 @@ def read_thread(
             .order_by(CaseMessage.id)
         )
     )
-    ours = open_each(keyring, rows, session_key_passphrase)
+    # The peer's messages are tried only where they are recorded as sealed to this
+    # account's key (the others would cost a gpg run each to fail).
+    mine = account_fingerprint(db, actor)
+    openable = [
+        m
+        for m in rows
+        if m.direction == "out"
+        or (mine is not None and m.recipients and is_reader(mine, m.recipients.split(",")))
+    ]
+    ours = open_each(keyring, openable, session_key_passphrase)
     if submission_fingerprint is not None:
         reseal_opened(db, keyring, actor, ours, reader_recipients(db, submission_fingerprint))
     texts = {m.id: text for m, text in ours}

@@ -4,9 +4,10 @@ readers of case messages (`backupctl federation send-readers`, through a SOCKS r
 standing in for tor to the other's real endpoint); a message written on one side is
 sealed to the other's submission key and to those readers, crosses with
 `send-messages`, is recorded as sealed to them, and reads in the other side's case
-thread, both ways. Readers that are not well-formed OpenPGP public keys able to
-encrypt, not the key their fingerprint names, or not newer are refused; a message
-sealed to keys the receiver does not know is refused; no plaintext on either server."""
+thread, both ways, and is sealed again for a reader who joined since, as notes are.
+Readers that are not well-formed OpenPGP public keys able to encrypt, not the key their
+fingerprint names, or not newer are refused; a message sealed to keys the receiver does
+not know is refused; no plaintext on either server."""
 
 from __future__ import annotations
 
@@ -166,6 +167,19 @@ def test_partner_messages_read_in_the_reviewer_interface_both_ways(
     with runtime.session() as db:
         theirs = db.scalars(select(CaseMessage).where(CaseMessage.direction == "in")).one()
         assert theirs.recipients == ",".join(sorted([ana_fpr, submission_key[0].fingerprint]))
+    # A reader who joined since: not sealed to her key, until a reader it is sealed to
+    # opens the thread and it is sealed again to the current readers, as notes are.
+    bob = make_account(runtime, "bob", Role.ANALYST)
+    bob_client = _client(runtime, bob)
+    thread = f"/cases/{ngo_case}/partner-messages"
+    page = bob_client.get(thread).get_data(as_text=True)
+    assert TO_NGO not in page and "read it on the workstation" in page
+    assert TO_NGO in ngo_client.get(thread).get_data(as_text=True)
+    assert TO_NGO in bob_client.get(thread).get_data(as_text=True)
+    with runtime.session() as db:
+        theirs = db.scalars(select(CaseMessage).where(CaseMessage.direction == "in")).one()
+        assert _fingerprint(runtime, bob) in (theirs.recipients or "")
+        assert db.scalar(select(AuditEvent.id).where(AuditEvent.action == "case_message_resealed"))
 
     # Straight to the NGO's endpoint, signed by the partner: what is refused.
     signing = load_identity(other.config.instance_dir / "federation").signing
