@@ -138,7 +138,12 @@ def publication(db: Session, *, now_us: int | None = None) -> dict[str, Any]:
     version = now_us if now_us is not None else time.time_ns() // 1000
     keys = [{"fingerprint": fpr, "key": key} for fpr, key in reader_keys(db)]
     audit.record(
-        db, None, "readers_published", None, None, detail={"version": version, "count": len(keys)}
+        db,
+        None,
+        "federation_readers_published",
+        None,
+        None,
+        detail={"version": version, "count": len(keys)},
     )
     return {"version": version, "keys": keys}
 
@@ -162,7 +167,7 @@ def receive(db: Session, peer: FederationPeer, body: Mapping[str, Any], inspect:
     audit.record(
         db,
         None,
-        "peer_readers_received",
+        "federation_readers_received",
         "federation_peer",
         peer.uuid,
         detail={"version": version, "count": len(keys)},

@@ -232,7 +232,7 @@ def test_partner_messages_read_in_the_reviewer_interface_both_ways(
             ).all()
             assert len(refusals) == 8
             assert db.scalar(
-                select(AuditEvent.id).where(AuditEvent.action == "peer_readers_received")
+                select(AuditEvent.id).where(AuditEvent.action == "federation_readers_received")
             )
     finally:
         kill_agent(scratch.home)
