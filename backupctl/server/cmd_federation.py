@@ -492,7 +492,10 @@ def send_readers(state: CliState, to: str | None, to_all: bool, wait: float) -> 
     ours = load_identity(settings.key_dir)
     with _db(state) as db:
         peers = _chosen_peers(db, to, to_all)
-        body = peer_readers.publication(db)
+        try:
+            body = peer_readers.publication(db)
+        except peer_readers.ReadersRefusedError as exc:
+            raise click.ClickException(str(exc)) from exc
         click.echo(f"readers version {body['version']}: {len(body['keys'])} keys")
         failed = _deliver(
             db, settings, ours, peers, kind=READERS, body=body, object_uuid=None, wait=wait

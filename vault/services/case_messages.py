@@ -71,8 +71,10 @@ __all__ = [
 
 MAX_MESSAGE_CHARS = MAX_NOTE_CHARS
 # A sealed message of MAX_MESSAGE_CHARS (up to 4 bytes each in UTF-8) with room for the
-# OpenPGP packets of a few recipients; anything larger is refused unread.
-MAX_CIPHERTEXT_BYTES = 4 * MAX_MESSAGE_CHARS + 16 * 1024
+# session key packets of the submission key and every reader a peer may publish
+# (peer_readers.MAX_READERS, each packet at most ~530 bytes for RSA-4096); anything
+# larger is refused unread.
+MAX_CIPHERTEXT_BYTES = 4 * MAX_MESSAGE_CHARS + 64 * 1024
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 _CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

@@ -45,7 +45,7 @@ __all__ = [
     "receive",
 ]
 
-MAX_READERS = 200
+MAX_READERS = 100
 # An armored RSA-4096 key with a few signatures is under 8 KiB; an account key is far
 # smaller. Anything larger is refused unread.
 MAX_KEY_CHARS = 16 * 1024
@@ -134,9 +134,12 @@ def reader_keys(db: Session) -> list[tuple[str, str]]:
 
 
 def publication(db: Session, *, now_us: int | None = None) -> dict[str, Any]:
-    """The `readers` body: our readers' public keys, versioned by the time (µs)."""
+    """The `readers` body: our readers' public keys, versioned by the time (µs);
+    ReadersRefusedError if there are more than a peer takes."""
     version = now_us if now_us is not None else time.time_ns() // 1000
     keys = [{"fingerprint": fpr, "key": key} for fpr, key in reader_keys(db)]
+    if len(keys) > MAX_READERS:  # a peer would refuse the whole set
+        raise ReadersRefusedError(f"more than {MAX_READERS} readers: peers take no more")
     audit.record(
         db,
         None,
