@@ -79,8 +79,11 @@ from vault.services import cases, releases, sources
 from workstation.observatory.release_sign import verify_release
 
 # After a reload, the private network's directories now and then refuse a descriptor
-# ("Invalid HS descriptor", seen on a loaded machine); tor uploads it again at its next
-# interval. Twice the usual wait, as for onionbalance's frontend (test_onionbalance.py).
+# ("Invalid HS descriptor", seen on a loaded machine). Seen refused: a descriptor
+# uploaded in the same second as the one before it (two reloads in a row), whose
+# revision counter (seconds since the shared-random run began) is then not higher;
+# tor uploads it again at its next change or interval. Twice the usual wait, as for
+# onionbalance's frontend (test_onionbalance.py).
 REPUBLISH_TIMEOUT = 2 * PUBLISH_TIMEOUT
 MARKER = "FEDLEAK-7f3c9a survivor statement never to leave the NGO"
 TO_MEDICAL = "FEDLEAK-msg-41d2 she can see the doctor on Monday"
