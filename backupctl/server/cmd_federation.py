@@ -28,6 +28,7 @@ from federation.kinds import (
     CASE_MESSAGE,
     CASE_TRANSFER,
     DIRECTORY,
+    READERS,
     RELEASE,
     release_body,
     verify_package,
@@ -49,6 +50,7 @@ from vault.services import (
     custody,
     directory,
     federation_peers,
+    peer_readers,
     psi_messages,
 )
 from vault.services.consents import ConsentRequiredError
@@ -478,6 +480,33 @@ def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -
         )
     if failed:
         raise click.ClickException("not every peer accepted the directory")
+
+
+@federation.command("send-readers")
+@_TO
+@_ALL
+@_WAIT
+@click.pass_obj
+def send_readers(state: CliState, to: str | None, to_all: bool, wait: float) -> None:
+    """Publish the public account keys of our readers of case messages (active analysts
+    and admins), so that peers seal their messages to them too. Run it after accounts
+    change and regularly (cron): a peer seals to the set it received last."""
+    if bool(to) == to_all:
+        raise click.UsageError("give --to PEER or --all")
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    with _db(state) as db:
+        peers = _chosen_peers(db, to, to_all)
+        try:
+            body = peer_readers.publication(db)
+        except peer_readers.ReadersRefusedError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"readers version {body['version']}: {len(body['keys'])} keys")
+        failed = _deliver(
+            db, settings, ours, peers, kind=READERS, body=body, object_uuid=None, wait=wait
+        )
+    if failed:
+        raise click.ClickException("not every peer accepted the readers")
 
 
 @federation.command("send-messages")

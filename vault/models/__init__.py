@@ -26,6 +26,7 @@ from vault.models.federation import (
     CaseTransfer,
     FederationExchange,
     FederationPeer,
+    PeerReaderKey,
     PsiMessage,
 )
 from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
@@ -83,6 +84,7 @@ __all__ = [
     "PartnerService",
     "PeerDirectory",
     "PeerDirectoryEntry",
+    "PeerReaderKey",
     "PsiMessage",
     "Referral",
     "ReferralMessage",

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from vault.models import AccountKey, FederationPeer, RetiredKey, Source
+from vault.models import AccountKey, FederationPeer, PeerReaderKey, RetiredKey, Source
 from vault.ports import ReplyKeys
 
 # The homes that may hold a copy of a reply key or an account key.
@@ -62,8 +62,9 @@ def purge(db: Session, keyring: ReplyKeys, side: str) -> int:
 
 
 def public_key_of(db: Session, fingerprint: str) -> str | None:
-    """The armored public half of a reply key, an account key, or an active peer's
-    submission key (pinned at `peer add`; messages on a shared case are sealed to it)."""
+    """The armored public half of a reply key, an account key, an active peer's
+    submission key (pinned at `peer add`; messages on a shared case are sealed to it)
+    or a reader of case messages an active peer published."""
     found = db.scalar(
         select(Source.reply_public_key).where(Source.reply_key_fingerprint == fingerprint)
     )
@@ -72,10 +73,19 @@ def public_key_of(db: Session, fingerprint: str) -> str | None:
     found = db.scalar(select(AccountKey.public_key).where(AccountKey.fingerprint == fingerprint))
     if found:
         return found
-    return db.scalar(
+    found = db.scalar(
         select(FederationPeer.release_key)
         .where(
             FederationPeer.release_fingerprint == fingerprint, FederationPeer.removed_at.is_(None)
         )
+        .limit(1)
+    )
+    if found:
+        return found
+    # A reader a peer published (checked on receipt: one public key that encrypts).
+    return db.scalar(
+        select(PeerReaderKey.public_key)
+        .join(FederationPeer, FederationPeer.id == PeerReaderKey.peer_id)
+        .where(PeerReaderKey.fingerprint == fingerprint, FederationPeer.removed_at.is_(None))
         .limit(1)
     )
