@@ -26,6 +26,8 @@ from vault.directory_key import bind_directory_key, directory_key_file
 from vault.errors import ConfigError
 from vault.guards import SpaceGuard, sqlite_directory
 from vault.services import custody, key_retirement
+from vault.services.reply_keys import bind_wrap_key, wrap_key
+from vault.services.sources import REPLY_KEY_NAME
 from vault.store import Store
 from vault.transaction import unit_of_work
 
@@ -39,6 +41,9 @@ REDIS_CONNECT_TIMEOUT = 2.0
 # (vault.services.key_retirement): at the first request this many seconds or more after
 # it last looked. Seconds.
 PURGE_INTERVAL = 30.0
+# Touched in a GnuPG home each time it is reconciled with the database (see
+# Runtime.purge_retired_keys).
+RECONCILED_MARK = ".reconciled"
 
 _log = logging.getLogger(__name__)
 
@@ -66,11 +71,29 @@ class Runtime:
             yield session
 
     def purge_retired_keys(self) -> int:
-        """Remove from this process's home the keys retired for it; how many."""
+        """Remove from this process's home the keys retired for it; how many. When the
+        home was last reconciled longer ago than half the time retirements are kept (a
+        server out of service for weeks, or never since this started), every reply key
+        no source row names goes too (vault.services.key_retirement.reconcile)."""
         with self._purge_lock:
             self._purged_at = time.monotonic()
             with self.session() as db:
-                return key_retirement.purge(db, self.keyring, self.side)
+                removed = key_retirement.purge(db, self.keyring, self.side)
+            if self.side in key_retirement.HOLDERS and self._reconcile_due():
+                with self.session() as db:
+                    removed += key_retirement.reconcile(db, self.keyring, REPLY_KEY_NAME)
+                self._reconciled_mark().touch()
+            return removed
+
+    def _reconciled_mark(self) -> Path:
+        return self.keyring.home / RECONCILED_MARK
+
+    def _reconcile_due(self) -> bool:
+        try:
+            last = self._reconciled_mark().stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return time.time() - last > key_retirement.RETAIN.total_seconds() / 2
 
     def purge_retired_keys_now_and_then(self) -> None:
         """`purge_retired_keys` at most every `purge_interval` (each request may call it:
@@ -152,6 +175,11 @@ def build_runtime(
     bind_column_key(session_factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
     # Entries of the directory of professionals: a key of their own (vault.directory_key).
     bind_directory_key(session_factory, directory_key_file(config.instance_dir))
+    # Sources' reply secret keys, kept in the database: sealed with a key derived from
+    # the source interface's secrets, so only a process holding those opens them
+    # (vault.services.reply_keys).
+    if config.secrets.source is not None:
+        bind_wrap_key(session_factory, wrap_key(config.secrets.source.reply_key_pepper))
     return Runtime(
         config=config,
         engine=engine,

@@ -80,7 +80,9 @@ def delete_source(rt: JobParts, source_uuid: str) -> bool:
                 if path.is_file():
                     rt.store.shred(path)
             shutil.rmtree(directory, ignore_errors=True)
-        # The key is in homes this process may not write: each owner removes its copy.
+        # The row holds the key's secret half (vault.services.reply_keys): deleting it
+        # deletes that. Copies are in homes this process may not write, on every server:
+        # each owner removes its own.
         key_retirement.retire(db, source.reply_key_fingerprint)
         db.delete(source)
     return True
@@ -100,6 +102,13 @@ def sweep_store(rt: JobParts, older_than_seconds: int = 3600) -> int:
             for uuid, name in db.execute(select(Source.uuid, Reply.filename).join(Reply.source))
         ]
     return len(rt.store.sweep(known, dt.timedelta(seconds=older_than_seconds)))
+
+
+def prune_retired_keys(rt: JobParts) -> int:
+    """Forget the key retirements every server's homes have had time to apply
+    (vault.services.key_retirement.RETAIN); how many."""
+    with rt.session() as db:
+        return key_retirement.prune(db)
 
 
 def finish_requested_deletions(rt: JobParts) -> int:

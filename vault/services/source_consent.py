@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from vault.consent import consent_state_dumps, consent_state_loads
 from vault.errors import DecryptionError
 from vault.models import Source, Submission
-from vault.ports import Keyring
+from vault.ports import Opener
 from vault.reports import ConsentState, ReportError
 from vault.store import SealedFile, Store
 
@@ -69,7 +69,7 @@ def _states(store: Store, source: Source) -> list[tuple[int, Path]]:
 
 
 def read_state(
-    db: Session, store: Store, keyring: Keyring, source: Source, passphrase: str
+    db: Session, store: Store, opener: Opener, source: Source, passphrase: str
 ) -> ConsentState | None:
     """The consent answers known for `source` (a use missing: not known), or None when
     none can be shown (no state yet, or one that does not open: the page then offers
@@ -84,7 +84,7 @@ def read_state(
         if path.name not in recorded:
             continue  # its submission was never recorded, or is gone
         try:
-            plain = keyring.open_bytes(path.read_bytes(), passphrase, max_output=MAX_STATE_BYTES)
+            plain = opener.open_bytes(path.read_bytes(), passphrase, max_output=MAX_STATE_BYTES)
             return consent_state_loads(plain)
         except (DecryptionError, ReportError, OSError):
             return None
