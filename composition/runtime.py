@@ -25,7 +25,9 @@ from vault.db import make_engine, make_session_factory
 from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
 from vault.errors import ConfigError
 from vault.guards import SpaceGuard, sqlite_directory
+from vault.ports import Sealer
 from vault.services import custody, key_retirement
+from vault.shared_store import SharedStore
 from vault.store import Store
 from vault.transaction import unit_of_work
 
@@ -114,6 +116,15 @@ def space_guard(config: Config) -> SpaceGuard:
     return SpaceGuard(paths, config.disk_reserve)
 
 
+def make_store(
+    config: Config, sealer: Sealer, engine: Engine, guard: SpaceGuard | None = None
+) -> Store:
+    """The sealed store of `config`: its directory, and with `BACKUP_STORE=postgresql`
+    the shared copy in the database `engine` reaches (vault.shared_store)."""
+    shared = SharedStore(engine) if config.store_backend == "postgresql" else None
+    return Store(config.store_dir, sealer, guard, shared)
+
+
 def build_runtime(
     config: Config, redis: Redis | None = None, *, side: KeyringSide = "journalist"
 ) -> Runtime:
@@ -158,7 +169,7 @@ def build_runtime(
         session_factory=session_factory,
         receipt_key=receipt_key,
         keyring=keyring,
-        store=Store(config.store_dir, keyring, space_guard(config)),
+        store=make_store(config, keyring, engine, space_guard(config)),
         redis=redis,
         side=side,
     )

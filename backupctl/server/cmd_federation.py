@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backupctl._common import CliState
-from composition.runtime import read_submission_fingerprint
+from composition.runtime import make_store, read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
 from federation.errors import FederationError
 from federation.identity import Identity, create_identity, load_identity
@@ -43,7 +43,6 @@ from vault.directory_key import DIRECTORY_KEY_FILE, bind_directory_key
 from vault.models import CaseMessage, FederationPeer, ObservatoryRelease
 from vault.services import case_messages, case_transfers, custody, directory, federation_peers
 from vault.services.consents import ConsentRequiredError
-from vault.store import Store
 from vault.transaction import unit_of_work
 from vault.transfer_package import TransferError
 
@@ -389,12 +388,18 @@ def transfer(
     try:
         if request_out is not None:
             fingerprint = read_submission_fingerprint(config.instance_dir)
-            store = Store(config.store_dir, GpgKeyring(config.gnupg_home("journalist")))
-            with _db(state) as db:
-                case = case_transfers.case_by_ref(db, case_ref)
-                peer = federation_peers.get_peer(db, to)
-                request = case_transfers.transfer_request(db, store, case, peer, fingerprint)
-                items = len(request["items"])
+            # Its own engine: the shared copy's reads (BACKUP_STORE=postgresql) are not
+            # the transaction's.
+            engine = make_engine(config.database_url)
+            try:
+                store = make_store(config, GpgKeyring(config.gnupg_home("journalist")), engine)
+                with _db(state) as db:
+                    case = case_transfers.case_by_ref(db, case_ref)
+                    peer = federation_peers.get_peer(db, to)
+                    request = case_transfers.transfer_request(db, store, case, peer, fingerprint)
+                    items = len(request["items"])
+            finally:
+                engine.dispose()
             fd = os.open(request_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(canonical(request))
