@@ -116,12 +116,22 @@ def space_guard(config: Config) -> SpaceGuard:
     return SpaceGuard(paths, config.disk_reserve)
 
 
-def make_store(
-    config: Config, sealer: Sealer, engine: Engine, guard: SpaceGuard | None = None
-) -> Store:
+# The shared store's own connections (BACKUP_STORE=postgresql), per process: a request
+# holding its session's connection may fetch a file, so the fetch must not wait on the
+# same pool (all of whose connections other such requests might hold).
+SHARED_STORE_POOL = 4
+SHARED_STORE_OVERFLOW = 8
+
+
+def make_store(config: Config, sealer: Sealer, guard: SpaceGuard | None = None) -> Store:
     """The sealed store of `config`: its directory, and with `BACKUP_STORE=postgresql`
-    the shared copy in the database `engine` reaches (vault.shared_store)."""
-    shared = SharedStore(engine) if config.store_backend == "postgresql" else None
+    the shared copy in the database (vault.shared_store), on a pool of its own."""
+    shared = None
+    if config.store_backend == "postgresql":
+        engine = make_engine(
+            config.database_url, pool_size=SHARED_STORE_POOL, max_overflow=SHARED_STORE_OVERFLOW
+        )
+        shared = SharedStore(engine)
     return Store(config.store_dir, sealer, guard, shared)
 
 
@@ -169,7 +179,7 @@ def build_runtime(
         session_factory=session_factory,
         receipt_key=receipt_key,
         keyring=keyring,
-        store=make_store(config, keyring, engine, space_guard(config)),
+        store=make_store(config, keyring, space_guard(config)),
         redis=redis,
         side=side,
     )

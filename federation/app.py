@@ -129,7 +129,7 @@ def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
     receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
     custody.bind_signer(factory, receipt_key)
     bind_directory_key(factory, ColumnKeyFile(config.instance_dir / DIRECTORY_KEY_FILE))
-    store = make_store(config, _NoSealing(), engine, space_guard(config))
+    store = make_store(config, _NoSealing(), space_guard(config))
     try:
         own_fpr = read_submission_fingerprint(config.instance_dir)
     except ConfigError:

@@ -548,7 +548,9 @@ class Store:
         on_rollback(db, functools.partial(self.discard, sealed.path))
         if self.shared is not None:
             source_uuid, filename = self._name_of(sealed.path)
-            self.shared.put(db, source_uuid, filename, sealed.path)
+            copied = self.shared.put(db, source_uuid, filename, sealed.path)
+            if sealed.sha256 and copied != sealed.sha256:
+                raise StoreError("a sealed file changed before it was copied")
 
     def _name_of(self, path: Path) -> tuple[str, str]:
         """(source uuid, file name) of a file in a source's directory of this store."""

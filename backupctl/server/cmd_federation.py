@@ -388,18 +388,12 @@ def transfer(
     try:
         if request_out is not None:
             fingerprint = read_submission_fingerprint(config.instance_dir)
-            # Its own engine: the shared copy's reads (BACKUP_STORE=postgresql) are not
-            # the transaction's.
-            engine = make_engine(config.database_url)
-            try:
-                store = make_store(config, GpgKeyring(config.gnupg_home("journalist")), engine)
-                with _db(state) as db:
-                    case = case_transfers.case_by_ref(db, case_ref)
-                    peer = federation_peers.get_peer(db, to)
-                    request = case_transfers.transfer_request(db, store, case, peer, fingerprint)
-                    items = len(request["items"])
-            finally:
-                engine.dispose()
+            store = make_store(config, GpgKeyring(config.gnupg_home("journalist")))
+            with _db(state) as db:
+                case = case_transfers.case_by_ref(db, case_ref)
+                peer = federation_peers.get_peer(db, to)
+                request = case_transfers.transfer_request(db, store, case, peer, fingerprint)
+                items = len(request["items"])
             fd = os.open(request_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(canonical(request))

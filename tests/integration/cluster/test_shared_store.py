@@ -67,6 +67,8 @@ class Backend:
 
     def close(self) -> None:
         self.runtime.engine.dispose()
+        if self.runtime.store.shared is not None:
+            self.runtime.store.shared.engine.dispose()
         kill_agent(self.runtime.keyring.home)
         stop_agents(self.homes)
 
