@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 import journalist_app
 import source_app
@@ -34,6 +34,17 @@ from keys.lifecycle import GeneratedKey
 from keys.receipts import RECEIPT_KEY_FILE, SigningKey
 from tests.conftest import FAST_SCRYPT, SUBMISSION_PASSPHRASE
 from tests.integration.source_app.helpers import SourceBrowser
+from tests.support.faults import (
+    Sent,
+    Visitor,
+    assert_no_plaintext,
+    open_upload,
+    partials,
+    running_product,
+    sweep_and_assert_consistent,
+    wait_for,
+    wait_until_back,
+)
 from tests.support.journalist import (
     FAST_HASHER,
     csrf_token,
@@ -45,10 +56,12 @@ from tests.support.journalist import (
 from tests.support.leaks import assert_no_leak
 from tests.support.product import REPO
 from tests.support.replication import ReplicatedPostgres
+from tests.support.servers import RedisServer
 from tests.support.submission_key import load_into_sealing_homes, stop_agents
 from vault import jobs
 from vault.column_key import COLUMN_KEY_FILE, ColumnKey
 from vault.config import INTERFACES, SECRETS_DIR, Secrets, load_config
+from vault.db import make_engine
 from vault.directory_key import DIRECTORY_KEY_FILE
 from vault.migrate import upgrade
 from vault.models import Reply, SealedBlob, SealedBlobChunk, Source, Submission
@@ -408,3 +421,49 @@ def test_the_shared_store_survives_a_failover_to_the_standby(
     finally:
         a.close()
         b.close()
+
+
+@on_postgres
+def test_a_served_backend_killed_mid_upload_leaves_no_shared_copy(
+    instance: Path, tmp_path: Path, own_redis: RedisServer, database_url: str
+) -> None:
+    """The product as served (`backupctl run`) with BACKUP_STORE=postgresql: its source
+    workers killed (SIGKILL) while an upload streams in; nothing of it is in the shared
+    tables, what was acknowledged before is, and the next submission is stored there."""
+    with running_product(
+        instance,
+        tmp_path,
+        redis_url=own_redis.url,
+        database_url=database_url,
+        extra_env={"BACKUP_STORE": "postgresql"},
+    ) as product:
+        visitor = Visitor(product).start()
+        assert visitor.submit(Sent(f"{MARKER} before".encode())).acknowledged
+        engine = make_engine(database_url)
+        try:
+            before = _shared_names(engine)
+            assert any(name.endswith("-msg.gpg") for _uuid, name in before)
+            upload = open_upload(product, visitor, os.urandom(256 * 1024), 8 * CHUNK_BYTES)
+            wait_for(lambda: partials(product.store), 30, "the upload's partial file")
+            for pid in product.source_workers():
+                os.kill(pid, signal.SIGKILL)
+            upload.close()
+            assert _shared_names(engine) == before
+            _seconds, back = wait_until_back(product, MARKER)
+            after = _shared_names(engine)
+            assert len(after - before) >= 1 and before <= after
+            with engine.connect() as conn:
+                assert conn.scalar(select(func.count()).select_from(Submission)) == 2
+        finally:
+            engine.dispose()
+        assert back.acknowledged
+        sweep_and_assert_consistent(product)  # the killed upload's partial file shredded
+        assert_no_plaintext(product, MARKER)
+
+
+def _shared_names(engine: Engine) -> set[tuple[str, str]]:
+    with engine.connect() as conn:
+        return {
+            (uuid, name)
+            for uuid, name in conn.execute(select(SealedBlob.source_uuid, SealedBlob.filename))
+        }
