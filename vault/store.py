@@ -13,6 +13,11 @@ what a crash left.
 With a `SpaceGuard` (vault.guards), every write is refused before it would eat into the
 disk reserve, and a streaming upload is stopped (StorageFullError) once it would; with a
 `ByteBudget`, once its files pass a source's quota (QuotaExceededError).
+
+With a `SharedStore` (vault.shared_store; several servers on one PostgreSQL), a file is
+also copied into the database in the transaction that records it (`keep`), fetched from
+there by a server that lacks it (`path_of`; `local_path` never fetches), and removed
+from both by `shred` (`discard`: from this server's directory only).
 """
 
 from __future__ import annotations
