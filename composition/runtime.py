@@ -25,9 +25,11 @@ from vault.db import make_engine, make_session_factory
 from vault.directory_key import bind_directory_key, directory_key_file
 from vault.errors import ConfigError
 from vault.guards import SpaceGuard, sqlite_directory
+from vault.ports import Sealer
 from vault.services import custody, key_retirement
 from vault.services.reply_keys import bind_wrap_key, wrap_key
 from vault.services.sources import REPLY_KEY_NAME
+from vault.shared_store import SharedStore
 from vault.store import Store
 from vault.transaction import unit_of_work
 
@@ -137,6 +139,25 @@ def space_guard(config: Config) -> SpaceGuard:
     return SpaceGuard(paths, config.disk_reserve)
 
 
+# The shared store's own connections (BACKUP_STORE=postgresql), per process: a request
+# holding its session's connection may fetch a file, so the fetch must not wait on the
+# same pool (all of whose connections other such requests might hold).
+SHARED_STORE_POOL = 4
+SHARED_STORE_OVERFLOW = 8
+
+
+def make_store(config: Config, sealer: Sealer, guard: SpaceGuard | None = None) -> Store:
+    """The sealed store of `config`: its directory, and with `BACKUP_STORE=postgresql`
+    the shared copy in the database (vault.shared_store), on a pool of its own."""
+    shared = None
+    if config.store_backend == "postgresql":
+        engine = make_engine(
+            config.database_url, pool_size=SHARED_STORE_POOL, max_overflow=SHARED_STORE_OVERFLOW
+        )
+        shared = SharedStore(engine)
+    return Store(config.store_dir, sealer, guard, shared)
+
+
 def build_runtime(
     config: Config, redis: Redis | None = None, *, side: KeyringSide = "journalist"
 ) -> Runtime:
@@ -186,7 +207,7 @@ def build_runtime(
         session_factory=session_factory,
         receipt_key=receipt_key,
         keyring=keyring,
-        store=Store(config.store_dir, keyring, space_guard(config)),
+        store=make_store(config, keyring, space_guard(config)),
         redis=redis,
         side=side,
     )

@@ -52,8 +52,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def make_engine(database_url: str) -> Engine:
-    """An engine for the given URL; SQLite gets foreign keys and a busy timeout."""
+def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """An engine for the given URL; SQLite gets foreign keys and a busy timeout.
+    `pool_size`, `max_overflow`: PostgreSQL's connection pool (SQLAlchemy's defaults)."""
     if database_url.startswith("sqlite"):
         engine = create_engine(
             database_url,
@@ -75,7 +76,7 @@ def make_engine(database_url: str) -> Engine:
     url = database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

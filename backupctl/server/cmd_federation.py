@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backupctl._common import CliState
-from composition.runtime import read_submission_fingerprint
+from composition.runtime import make_store, read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
 from federation.envelope import PRUNE_AFTER
 from federation.errors import FederationError
@@ -54,7 +54,6 @@ from vault.services import (
     psi_messages,
 )
 from vault.services.consents import ConsentRequiredError
-from vault.store import Store
 from vault.transaction import unit_of_work
 from vault.transfer_package import TransferError
 from workstation.observatory.release import ReleaseError
@@ -402,7 +401,7 @@ def transfer(
     try:
         if request_out is not None:
             fingerprint = read_submission_fingerprint(config.instance_dir)
-            store = Store(config.store_dir, GpgKeyring(config.gnupg_home("journalist")))
+            store = make_store(config, GpgKeyring(config.gnupg_home("journalist")))
             with _db(state) as db:
                 case = case_transfers.case_by_ref(db, case_ref)
                 peer = federation_peers.get_peer(db, to)

@@ -46,6 +46,7 @@ from vault.models.release import ObservatoryRelease
 from vault.models.reply import Reply, ReplyCopy, ReplySealer, SeenReply
 from vault.models.retired_key import RetiredKey
 from vault.models.reviewer import Reviewer, Role
+from vault.models.sealed_blob import SealedBlob, SealedBlobChunk
 from vault.models.source import Source
 from vault.models.submission import SeenSubmission, Submission, SubmissionKind, UnreadSubmission
 
@@ -96,6 +97,8 @@ __all__ = [
     "RetiredKey",
     "Reviewer",
     "Role",
+    "SealedBlob",
+    "SealedBlobChunk",
     "SeenReply",
     "SeenSubmission",
     "Source",

@@ -331,7 +331,7 @@ def _undo(
 ) -> None:
     db.rollback()
     for sealed in written:
-        store.shred(sealed.path)
+        store.discard(sealed.path)  # nothing committed: no shared copy either
     for document in documents:
         document.abort()
 
@@ -344,10 +344,10 @@ def _after(
     consent_state: ConsentMapping | None,
 ) -> None:
     """What follows the caller's transaction: the files written here are shredded if it
-    rolls back (nothing acknowledged refers to them); older consent states are pruned
-    once it commits."""
+    rolls back (nothing acknowledged refers to them), and copied in it when the store
+    is shared (`Store.keep`); older consent states are pruned once it commits."""
     for sealed in written:
-        on_rollback(db, partial(store.shred, sealed.path))
+        store.keep(db, sealed)
     if consent_state is not None:
         after_commit(db, partial(source_consent.prune, store, source))
 

@@ -10,7 +10,7 @@ The downgrade refuses while a row holds one: keys made since exist nowhere else,
 dropping the column would make their replies unreadable for good.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
