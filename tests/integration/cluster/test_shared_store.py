@@ -225,14 +225,17 @@ def test_a_submission_through_a_is_downloaded_and_exported_through_b(
 
 
 @on_postgres
+@pytest.mark.parametrize("made_on", ["a", "b"])
 def test_a_reply_written_through_a_is_read_by_the_source_through_b(
-    backends: tuple[Runtime, Runtime],
+    backends: tuple[Runtime, Runtime], made_on: str
 ) -> None:
-    """The source was made on B: its reply key is in B's source interface's GnuPG home
-    (each backend has its own homes), so it reads its replies on B."""
+    """Made on either backend (its reply key is in the shared database, sealed:
+    vault.services.reply_keys), the source logs in on B and reads a reply written on A."""
     a, b = backends
+    first = _source_browser(a if made_on == "a" else b)
+    codename = first.start(f"{MARKER} first, through {made_on.upper()}")
     source = _source_browser(b)
-    source.start(f"{MARKER} first, through B")
+    assert source.login(codename).status_code == 302
     with b.session() as db:
         source_uuid = db.scalars(select(Source.uuid)).one()
     reviewer = _reviewer_client(a, "analyst_a")
