@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are reproducible on SQLite and PostgreSQL.
@@ -52,13 +52,26 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# SQLite connections kept open between requests, per engine (process). Each keeps its
+# page cache (at most 2 MiB, SQLite's default) and the parsed schema; a new connection
+# starts with neither and runs the pragmas below.
+SQLITE_IDLE_CONNECTIONS = 4
+
+
 def make_engine(database_url: str) -> Engine:
     """An engine for the given URL; SQLite gets foreign keys and a busy timeout."""
     if database_url.startswith("sqlite"):
         engine = create_engine(
             database_url,
             connect_args={"timeout": 30, "check_same_thread": False},
-            poolclass=NullPool,
+            # A pool, kept small, with no cap on connections beyond it: a thread never
+            # waits for a connection (a slow upload holding one stalls nobody), and
+            # those past the kept ones are closed when returned. Last in, first out:
+            # at low concurrency one warm connection serves every request.
+            poolclass=QueuePool,
+            pool_size=SQLITE_IDLE_CONNECTIONS,
+            max_overflow=-1,
+            pool_use_lifo=True,
         )
 
         @event.listens_for(engine, "connect")
