@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vault import notifications
 from vault.config import Config
+from vault.db import forget_deleted
 from vault.models import Reply, Source, Submission
 from vault.services import key_retirement
 from vault.services.source_consent import state_name
@@ -58,6 +59,7 @@ def _delete_stored(rt: JobParts, model: type[_Stored], item_uuid: str) -> bool:
         if isinstance(item, Submission):  # the source's own view of its consent, if any
             rt.store.shred(rt.store.local_path(item.source.uuid, state_name(item.filename)))
         db.delete(item)
+    forget_deleted(db)
     return True
 
 
@@ -81,6 +83,7 @@ def delete_source(rt: JobParts, source_uuid: str) -> bool:
         # each owner removes its own.
         key_retirement.retire(db, source.reply_key_fingerprint)
         db.delete(source)
+    forget_deleted(db)
     return True
 
 
