@@ -271,11 +271,11 @@ _WAIT = click.option(
 
 
 def _chosen_peers(db: Session, to: str | None, to_all: bool) -> Sequence[FederationPeer]:
-    """`--all`: every active peer; `--to NAME`: that one."""
-    peers = federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
-    if not peers:
-        raise click.ClickException("no active peers")
-    return peers
+    """`--all`: every active peer (none, before the first is added); `--to NAME`: that
+    one."""
+    if to_all:
+        return federation_peers.list_peers(db)
+    return [federation_peers.get_peer(db, to or "")]
 
 
 def _deliver(
@@ -328,6 +328,8 @@ def send_release(
         if release is None:
             raise click.ClickException(f"no release {release_uuid}")
         peers = _chosen_peers(db, to, to_all)
+        if not peers:
+            raise click.ClickException("no active peers")
         failed = _deliver(
             db,
             settings,
@@ -472,6 +474,9 @@ def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -
     ours = load_identity(settings.key_dir)
     with _db(state) as db:
         peers = _chosen_peers(db, to, to_all)
+        if not peers:  # the hourly timer runs from the deployment on, before any peer
+            click.echo("no active peers: nothing sent")
+            return
         version, body = directory.publication(db)
         click.echo(f"directory version {version}: {len(body['entries'])} entries")
         failed = _deliver(
@@ -496,6 +501,9 @@ def send_readers(state: CliState, to: str | None, to_all: bool, wait: float) -> 
     ours = load_identity(settings.key_dir)
     with _db(state) as db:
         peers = _chosen_peers(db, to, to_all)
+        if not peers:
+            click.echo("no active peers: nothing sent")
+            return
         try:
             body = peer_readers.publication(db)
         except peer_readers.ReadersRefusedError as exc:
