@@ -1,10 +1,11 @@
 """Uploads are sealed while the multipart body is parsed: plaintext never touches disk.
 
-Werkzeug asks the request for a container for each file part (`_get_file_stream`). For a
-logged-in source posting to a submit view (free message, ALERT report), that container
-is a `DocumentSink`: gzip, then OpenPGP to the submission key, streamed into a
-`.partial-*` file of the store. Every other file part (anonymous visitor, any other
-view) goes to a sink that discards it.
+The multipart parser (web_shared.multipart, in place of Werkzeug's) asks the request
+for a container for each file part (`_get_file_stream`) and writes the part's data to
+it as views of its read buffer. For a logged-in source posting to a submit view (free
+message, ALERT report), that container is a `DocumentSink`: gzip, then OpenPGP to the
+submission key, streamed into a `.partial-*` file of the store. Every other file part
+(anonymous visitor, any other view) goes to a sink that discards it.
 
 Each sink is recorded on `g`; a teardown aborts every one that the view did not commit,
 so a cut-off upload, a failed CSRF check, a size limit or an exception leaves nothing.
