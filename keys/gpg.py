@@ -258,14 +258,18 @@ class GpgStream:
     def _follow(self) -> None:
         """Hash the output as gpg writes it, until gpg has exited and all is read."""
         pause = _FOLLOW_MIN_PAUSE
+        # One buffer, read into again and again: a fresh 1 MiB `bytes` per read is
+        # fresh pages from the kernel, zeroed, for every MiB of ciphertext.
+        buffer = bytearray(_CHUNK)
+        view = memoryview(buffer)
         try:
             with open(self._output, "rb", buffering=0) as follower:
                 while True:
                     exited = self._exited.is_set()  # before the read: then EOF is the end
-                    chunk = follower.read(_CHUNK)
-                    if chunk:
-                        self._digest.update(chunk)
-                        self.size += len(chunk)
+                    read = follower.readinto(buffer)
+                    if read:
+                        self._digest.update(view[:read])
+                        self.size += read
                         pause = _FOLLOW_MIN_PAUSE
                     elif exited:
                         break

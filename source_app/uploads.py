@@ -1,10 +1,11 @@
 """Uploads are sealed while the multipart body is parsed: plaintext never touches disk.
 
-Werkzeug asks the request for a container for each file part (`_get_file_stream`). For a
-logged-in source posting to a submit view (free message, ALERT report), that container
-is a `DocumentSink`: gzip, then OpenPGP to the submission key, streamed into a
-`.partial-*` file of the store. Every other file part (anonymous visitor, any other
-view) goes to a sink that discards it.
+The multipart parser (web_shared.multipart, in place of Werkzeug's) asks the request
+for a container for each file part (`_get_file_stream`) and writes the part's data to
+it as views of its read buffer. For a logged-in source posting to a submit view (free
+message, ALERT report), that container is a `DocumentSink`: gzip, then OpenPGP to the
+submission key, streamed into a `.partial-*` file of the store. Every other file part
+(anonymous visitor, any other view) goes to a sink that discards it.
 
 Each sink is recorded on `g`; a teardown aborts every one that the view did not commit,
 so a cut-off upload, a failed CSRF check, a size limit or an exception leaves nothing.
@@ -17,13 +18,14 @@ is shredded. Nothing is recorded, and the page says so.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, cast
 
 from flask import Request, current_app, g, request
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
-from werkzeug.formparser import FormDataParser, MultiPartParser
+from werkzeug.formparser import FormDataParser
 
 from source_app.auth import is_logged_in, session_credentials
 from source_app.context import get_config, get_db, get_runtime
@@ -32,6 +34,7 @@ from vault.guards import ByteBudget
 from vault.services import quota
 from vault.services.sources import find_active_source
 from vault.store import DocumentSink
+from web_shared.multipart import StreamingMultipartParser
 
 if TYPE_CHECKING:
     from werkzeug.formparser import t_parse_result
@@ -144,15 +147,9 @@ def _recorded_sinks() -> list[SealingDocument]:
     return sinks
 
 
-# What the multipart parser asks the body for at once, at most. Werkzeug's decoder
-# refuses (413) any read that would take its buffer past `max_form_memory_size`, file
-# data included, so a read is half that limit (100 KiB with the default 200 KiB field
-# limit: fewer, larger reads than werkzeug's 64 KiB, and the limit keeps its meaning).
-PARSE_BUFFER = 1024 * 1024
-
-
-class _LargeBufferFormDataParser(FormDataParser):
-    """Werkzeug's form parser, reading multipart bodies in larger pieces."""
+class _StreamingFormDataParser(FormDataParser):
+    """Werkzeug's form parser with multipart bodies read by `StreamingMultipartParser`:
+    file data goes to its container as views of the read buffer, uncopied."""
 
     def _parse_multipart(
         self,
@@ -161,63 +158,23 @@ class _LargeBufferFormDataParser(FormDataParser):
         content_length: int | None,
         options: dict[str, str],
     ) -> t_parse_result:
-        parser = MultiPartParser(
+        parser = StreamingMultipartParser(
             stream_factory=self.stream_factory,
             max_form_memory_size=self.max_form_memory_size,
             max_form_parts=self.max_form_parts,
             cls=self.cls,
-            buffer_size=min(PARSE_BUFFER, (self.max_form_memory_size or PARSE_BUFFER) // 2),
         )
         boundary = options.get("boundary", "").encode("ascii")
         if not boundary:
             raise ValueError("Missing boundary")
-        form, files = parser.parse(cast(IO[bytes], _ReadAhead(stream)), boundary, content_length)
+        form, files = parser.parse(cast(io.RawIOBase, stream), boundary, content_length)
         return stream, form, files
-
-
-# What is asked of the body stream at once. gunicorn's reader keeps what one recv()
-# brought beyond a read and copies that rest again at every later read, so reading
-# 100 KiB at a time from a 1 MiB recv() copied each byte about ten times: reading
-# 1 MiB at once takes it as received, and the parser's smaller reads are served
-# from here.
-READ_AHEAD = 1024 * 1024
-
-
-class _ReadAhead:
-    """A body stream read `READ_AHEAD` bytes at a time into one reused buffer, handed
-    out in smaller reads as views of it, without a copy.
-
-    Werkzeug's multipart decoder copies each piece into its own buffer before it asks
-    for the next one, so a view is not read after the buffer is refilled.
-    """
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-        self._buffer = bytearray(READ_AHEAD)
-        self._view = memoryview(self._buffer)[:0]
-        self._pos = 0
-
-    def _fill(self) -> None:
-        filled = self._stream.readinto(self._buffer)  # type: ignore[attr-defined]
-        self._view = memoryview(self._buffer)[: filled or 0]
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes | memoryview:
-        if self._pos >= len(self._view):
-            if size < 0 or size > READ_AHEAD:
-                return self._stream.read(size)
-            self._fill()
-        if size < 0:
-            size = len(self._view) - self._pos
-        start = self._pos
-        self._pos = min(start + size, len(self._view))
-        return self._view[start : self._pos]
 
 
 class SealingRequest(Request):
     """Flask's request, with file parts streamed into the sealed store."""
 
-    form_data_parser_class = _LargeBufferFormDataParser
+    form_data_parser_class = _StreamingFormDataParser
 
     def _get_file_stream(
         self,

@@ -30,7 +30,6 @@ import hashlib
 import io
 import mimetypes
 import os
-import queue
 import re
 import secrets
 import shutil
@@ -59,11 +58,9 @@ _SAFE_NAME = re.compile(r"^[0-9]+-[a-z0-9_]+-(msg\.gpg|doc\.gz\.gpg|reply\.gpg|c
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SNIFF_BYTES = 64 * 1024
 _WRITE_CHUNK = 1024 * 1024
-# Chunks waiting for the plaintext hasher (the parser hands over ~100 KiB each), and
-# the size below which a document is hashed inline (a thread is not worth it for a
-# short message).
-_DIGEST_QUEUE = 32
-_DIGEST_INLINE = 256 * 1024
+# Below this, a chunk of plaintext is hashed inline: handing it to the hashing thread
+# would cost more than it saves.
+_DIGEST_THREAD_MIN = 128 * 1024
 
 # Formats that are already compressed: gzip would burn CPU for nothing.
 COMPRESSED_EXTENSIONS = frozenset(
@@ -217,63 +214,101 @@ class PendingFile(io.RawIOBase):
 
 
 class PlainDigest:
-    """SHA-256 and CRC-32 of the plaintext, computed in a thread of their own.
+    """SHA-256 and CRC-32 of the plaintext, hashed beside the write to gpg.
 
     Both are needed: the SHA-256 for the sealed manifest (vault.services.custody), the
-    CRC-32 for the gzip trailer. hashlib and zlib release the GIL on large buffers, so
-    while the request thread parses the body and feeds gpg, this one hashes the same
-    (immutable) chunks on the other core. At most `_DIGEST_QUEUE` chunks wait: a
-    hasher falling behind slows the upload down instead of holding it in memory.
+    CRC-32 for the gzip trailer. A large chunk is hashed by a thread of the upload's own
+    while the request thread writes the same chunk to gpg (hashlib and zlib release the
+    GIL on large buffers, as does the write), and `wait` returns once it is hashed: the
+    chunk can be a view of the parser's buffer, which is refilled after the write
+    returns, so it is never copied nor kept. A small chunk is hashed inline.
     """
 
     def __init__(self) -> None:
         self._sha256 = hashlib.sha256()
         self._crc = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_DIGEST_QUEUE)
         self._thread: threading.Thread | None = None
-        self._inline = 0  # bytes hashed on the caller's thread, before the thread starts
+        self._chunk: bytes | memoryview | None = None
+        self._given = threading.Semaphore(0)  # a chunk (or the end) for the thread
+        self._hashed = threading.Semaphore(0)  # the thread is done with it
+        self._busy = False
         self._done = False
+        self._error: BaseException | None = None
 
     def _run(self) -> None:
         sha_update = self._sha256.update
         crc32 = zlib.crc32
-        crc = self._crc
-        while (data := self._queue.get()) is not None:
-            sha_update(data)
-            crc = crc32(data, crc)
-        self._crc = crc
+        while True:
+            self._given.acquire()
+            data = self._chunk
+            if data is None:
+                return
+            try:
+                if self._error is None:
+                    sha_update(data)
+                    self._crc = crc32(data, self._crc)
+            except BaseException as exc:  # raised on the request thread by `wait`
+                self._error = exc
+            finally:
+                self._chunk = None
+                self._hashed.release()
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
+        """Hash `data` on this thread (after any chunk the thread is hashing)."""
+        self.wait()
         if self._done:
             raise StoreError("digest already finished")
+        self._sha256.update(data)
+        self._crc = zlib.crc32(data, self._crc)
+
+    def start(self, data: bytes | memoryview) -> None:
+        """Begin hashing `data` beside the caller, who must not change it until `wait`."""
+        self.wait()
+        if self._done:
+            raise StoreError("digest already finished")
+        if len(data) < _DIGEST_THREAD_MIN:
+            self.update(data)
+            return
         if self._thread is None:
-            # The parser hands over pieces of ~100 KiB: what counts is the whole, so a
-            # long upload is hashed beside the request thread, a short message inline.
-            self._inline += len(data)
-            if self._inline < _DIGEST_INLINE:
-                self._sha256.update(data)
-                self._crc = zlib.crc32(data, self._crc)
-                return
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
-        self._queue.put(data)
+        self._chunk = data
+        self._busy = True
+        self._given.release()
+
+    def wait(self) -> None:
+        """Return once the chunk given to `start` is hashed."""
+        if self._busy:
+            self._hashed.acquire()
+            self._busy = False
+        if self._error is not None:
+            raise StoreError("the plaintext could not be hashed") from self._error
 
     def finish(self) -> None:
         if self._done:
             return
         self._done = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+        try:
+            self.wait()
+        finally:
+            if self._thread is not None:
+                self._chunk = None
+                self._given.release()
+                self._thread.join()
+
+    def _result(self) -> None:
+        self.finish()
+        if self._error is not None:
+            raise StoreError("the plaintext could not be hashed") from self._error
 
     @property
     def sha256(self) -> str:
-        self.finish()
+        self._result()
         return self._sha256.hexdigest()
 
     @property
     def crc32(self) -> int:
-        self.finish()
+        self._result()
         return self._crc
 
 
@@ -281,8 +316,10 @@ class DocumentSink:
     """A writable file object for the multipart parser: gzip, then seal, streaming.
 
     Holds at most the first 64 KiB in memory (to choose the gzip level); everything
-    after goes straight through. The plaintext's SHA-256 and CRC-32 are computed by a
-    `PlainDigest` thread, beside the request thread that feeds gpg.
+    after goes straight through, and is not kept: what `write` is given may be a view
+    of the parser's buffer (web_shared.multipart), valid only during the call. The
+    plaintext's SHA-256 and CRC-32 are computed by a `PlainDigest` thread while the
+    request thread feeds gpg the same bytes.
     """
 
     def __init__(self, pending: PendingFile, filename: str | None) -> None:
@@ -312,7 +349,7 @@ class DocumentSink:
     def plaintext_sha256(self) -> str:
         return self._digest.sha256
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         size = len(data)
         self.plaintext_size += size
         if self._gzip is None:
@@ -320,9 +357,11 @@ class DocumentSink:
             if len(self._head) >= _SNIFF_BYTES:
                 self._start()
             return size
-        data = bytes(data)  # the hasher thread keeps it: it must not change
-        self._digest.update(data)
-        self._gzip.write(data)
+        self._digest.start(data)
+        try:
+            self._gzip.write(data)
+        finally:
+            self._digest.wait()  # the caller may reuse `data` once this returns
         return size
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -375,7 +414,7 @@ class GzipWriter:
         self._dictionary = b""
         self._running: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self._size += len(data)
         if not self._level:
             self._out.write_parts(_stored_blocks(data))
@@ -386,12 +425,13 @@ class GzipWriter:
         return len(data)
 
     def _submit(self, *, final: bool) -> None:
-        piece = bytes(self._piece)
-        self._piece.clear()
+        # Handed over whole (the pool only reads it) and replaced: no copy.
+        piece = self._piece
+        self._piece = bytearray()
         self._running.append(
             _deflate_pool().submit(_deflate_piece, piece, self._dictionary, self._level, final)
         )
-        self._dictionary = piece[-_DEFLATE_WINDOW:]
+        self._dictionary = bytes(piece[-_DEFLATE_WINDOW:])
         # In order, without waiting for what is not done yet (beyond the bound).
         while self._running and (len(self._running) > _DEFLATE_AHEAD or self._running[0].done()):
             self._out.write(self._running.popleft().result())
@@ -427,7 +467,7 @@ def _deflate_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
-def _deflate_piece(piece: bytes, dictionary: bytes, level: int, final: bool) -> bytes:
+def _deflate_piece(piece: bytearray, dictionary: bytes, level: int, final: bool) -> bytes:
     if dictionary:
         deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=dictionary)
     else:
@@ -439,7 +479,7 @@ _STORED_MAX = 0xFFFF
 _LAST_STORED_BLOCK = b"\x01\x00\x00\xff\xff"
 
 
-def _stored_blocks(data: bytes) -> list[bytes | memoryview]:
+def _stored_blocks(data: bytes | memoryview) -> list[bytes | memoryview]:
     """`data` as non-final stored deflate blocks (RFC 1951 3.2.4): header, slice, ..."""
     view = memoryview(data)
     parts: list[bytes | memoryview] = []

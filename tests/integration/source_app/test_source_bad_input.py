@@ -121,11 +121,12 @@ class TestBody:
     def test_oversize_streamed_upload(
         self, make_app: Callable[..., Flask], runtime: Runtime, sinks_opened: list[int]
     ) -> None:
-        """No Content-Length (chunked): the limit trips mid-file; the sink is aborted."""
-        browser = SourceBrowser(make_app(max_upload_bytes=100_000).test_client())
+        """No Content-Length (chunked): the limit trips mid-file; the sink is aborted.
+        (The parser reads up to 1 MiB at a time: the file starts in the first read.)"""
+        browser = SourceBrowser(make_app(max_upload_bytes=1_000_000).test_client())
         browser.create()
         body, content_type = _multipart(
-            {"csrf_token": browser.token(), "msg": "m", "fh": _files(150_000)}
+            {"csrf_token": browser.token(), "msg": "m", "fh": _files(1_500_000)}
         )
         response = browser.client.post(
             "/submit",

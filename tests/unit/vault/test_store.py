@@ -180,18 +180,24 @@ class TestShredAndSweep:
         fresh.abort()
 
 
-def test_plaintext_digest_of_many_parser_sized_pieces_runs_beside_the_caller() -> None:
-    """The parser hands over ~100 KiB at a time: a long document is still hashed by the
-    digest's own thread (not inline, on the request thread), and the results are those
-    of one pass over the whole."""
-    pieces = [os.urandom(100 * 1024) for _ in range(12)]
+def test_plaintext_digest_hashes_large_chunks_beside_the_caller_in_a_reused_buffer() -> None:
+    """The parser hands over views of one buffer it refills: a large chunk is hashed by
+    the digest's own thread while the caller writes it to gpg, and `wait` returns only
+    once it is hashed, so the buffer may then be refilled; the results are those of one
+    pass over the whole."""
+    pieces = [os.urandom(1024 * 1024) for _ in range(6)]
+    buffer = bytearray(1024 * 1024)
     digest = PlainDigest()
     for piece in pieces:
-        digest.update(piece)
+        buffer[:] = piece
+        digest.start(memoryview(buffer))
+        digest.wait()
+    buffer[:] = bytes(len(buffer))  # refilled: nothing of it may still be read
     assert digest._thread is not None
     whole = b"".join(pieces)
     assert digest.sha256 == hashlib.sha256(whole).hexdigest()
     assert digest.crc32 == zlib.crc32(whole)
+    assert not digest._thread.is_alive()
 
 
 def test_plaintext_digest_of_a_short_message_stays_inline() -> None:
