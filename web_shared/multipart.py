@@ -92,7 +92,12 @@ class _Parse:
         # Every delimiter is CRLF "--" boundary; the first one (at the very start of the
         # body) has no CRLF before it, so the buffer starts with one.
         self.delimiter = _CRLF + b"--" + boundary
-        self.buffer = bytearray(options.buffer_bytes)
+        size = options.buffer_bytes
+        if content_length is not None:
+            # A short form gets a buffer its size, not 1 MiB: a flood of small posts to
+            # 64 threads must not hold 64 MiB.
+            size = min(size, max(2 * MAX_HEADER_BYTES, content_length + len(_CRLF)))
+        self.buffer = bytearray(size)
         self.view = memoryview(self.buffer)
         self.buffer[:2] = _CRLF
         self.start = 0  # unread data is buffer[start:end]

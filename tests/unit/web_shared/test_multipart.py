@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -221,3 +222,16 @@ def test_padding_after_a_boundary_and_an_epilogue_are_accepted() -> None:
     body += _end() + b"epilogue, ignored"
     form, _, _ = _parse(body, step=1)
     assert form["a"] == "b"
+
+
+def test_a_short_form_gets_a_buffer_its_size_not_a_mebibyte() -> None:
+    """A flood of small posts to the source app's 64 threads must not hold 64 MiB."""
+    body = _part("csrf_token", b"tok") + _part("msg", b"a short message") + _end()
+    tracemalloc.start()
+    try:
+        form, _files, _factory = _parse(body)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert form["msg"] == "a short message"
+    assert peak < 128 * 1024, peak
