@@ -6,8 +6,15 @@ and its own federation endpoint served by `backupctl serve federation`.
 Peers are added both ways with `backupctl federation peer add`; releases signed by the
 NGO's and the medical partner's workstations reach the observatory with
 `backupctl federation send-release` and are imported there with each peer's release
-key. A case moves from the NGO to the medical partner (`backupctl federation transfer`,
-re-sealed on the NGO's workstation) once the survivor consented, and is refused before;
+key. The NGO and the medical partner, each holding its own coded incidents and one in
+common, compare them by private set intersection over tor (`psi-queue`, `send-psi`,
+`psi-inbox`: `psi_request` and `psi_response` envelopes, made and read on their
+workstations); the NGO's exclusions name the shared incident alone; both release for
+the federation (the NGO without it) and send the releases to the observatory, whose
+workstation combines them as received: every cell and the total are the union's, the
+shared incident counted once. A case moves from the NGO to the medical partner
+(`backupctl federation transfer`, re-sealed on the NGO's workstation) once the survivor
+consented, and is refused before;
 the medical partner publishes its readers of case messages (`send-readers`), and
 messages on the shared case cross both ways (`send-messages`): the NGO's is read in the
 partner's reviewer interface, the partner's on the NGO's workstation. A forged, a
@@ -18,9 +25,11 @@ plaintext of a report or a message appears on any of the three servers."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -69,6 +78,8 @@ from vault.models import (
     AuditEvent,
     CaseMessage,
     CaseTransfer,
+    FederationExchange,
+    FederationPeer,
     ObservatoryRelease,
     Reviewer,
     Role,
@@ -76,6 +87,7 @@ from vault.models import (
     Submission,
 )
 from vault.services import cases, releases, sources
+from workstation.observatory.release_input import Perpetrator, ReleaseRow, row_to_json
 from workstation.observatory.release_sign import verify_release
 
 # After a reload, the private network's directories now and then refuse a descriptor
@@ -171,9 +183,15 @@ def _upload_count(instance: Instance) -> int:
     return instance.uploads.count(address)
 
 
-def _import(instance: Instance, key: tuple[GeneratedKey, Path]) -> str:
-    """A release made and signed on the instance's workstation, imported on its server."""
-    _document, data, signature = signed_release(key)
+def _import(
+    instance: Instance, key: tuple[GeneratedKey, Path], signed: tuple[bytes, bytes] | None = None
+) -> str:
+    """A release made and signed on the instance's workstation (`signed`: its bytes and
+    signature; a fresh one when not given), imported on its server."""
+    if signed is None:
+        _document, data, signature = signed_release(key)
+    else:
+        data, signature = signed
     with instance.db() as db, db.begin():
         release = releases.import_release(
             db,
@@ -203,6 +221,17 @@ def medical_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gene
     kill_agent(home)
 
 
+@pytest.fixture
+def observatory_key(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[GeneratedKey, Path]]:
+    """The observatory's own workstation key: it signs the combined release."""
+    home = tmp_path_factory.mktemp("obsws") / "gnupg"
+    key = generate_submission_key(home, SUBMISSION_PASSPHRASE, name="Observatory key")
+    yield key, home
+    kill_agent(home)
+
+
 # SQLite only: the three instances' databases are incidental here; the endpoint and the
 # commands run on SQLite and PostgreSQL in tests/integration/federation/. Three tors
 # publishing, reloading and republishing take minutes on a loaded machine: more time
@@ -217,6 +246,7 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
     tmp_path: Path,
     submission_key: tuple[GeneratedKey, Path],
     medical_key: tuple[GeneratedKey, Path],
+    observatory_key: tuple[GeneratedKey, Path],
 ) -> None:
     base_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("BACKUP_", "TEST_"))},
@@ -240,7 +270,7 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
         release_keys = {
             "ngo": submission_key[0].public_armored,
             "medical": medical_key[0].public_armored,
-            "observatory": submission_key[0].public_armored,
+            "observatory": observatory_key[0].public_armored,
         }
         for instance in everyone:
             _wait_published(instance, 0)
@@ -312,6 +342,10 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
         with ngo.db() as db:
             assert db.scalar(select(AuditEvent.id).where(AuditEvent.action == "federation_sent"))
 
+        _count_a_shared_incident_once(
+            ngo, medical, observatory, submission_key, medical_key, observatory_key, tmp_path
+        )
+
         assert ngo.card is not None and medical.card is not None
         _transfer_and_message(runtime, ngo, medical, submission_key, medical_key, tmp_path)
 
@@ -381,6 +415,197 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
         ],
         engine=[runtime.engine, medical.engine, observatory.engine],
         redis=runtime.redis,
+    )
+
+
+# The incidents each organisation coded (March 2024, Congo): the medical partner six of
+# its own in Sud-Kivu and the shared one; the NGO six in Nord-Kivu, five in Sud-Kivu by
+# other perpetrators (so no descriptor of theirs matches the partner's), and the shared
+# one, coded two days later with another victim count (accounts differ). "medical"
+# sorts before "ngo": the partner counts the shared incident, the NGO asks.
+PSI_SCOPE = ["--from", "2024-01", "--to", "2024-06", "--country", "CD"]
+PSI_DIMS = ["--dims", "period,region,act"]
+
+
+def _incident(
+    ident: str, day: int, region: str, perpetrator: Perpetrator, victims: int
+) -> ReleaseRow:
+    return ReleaseRow(
+        incident_id=ident,
+        date=dt.date(2024, 3, day),
+        precision="day",
+        country="CD",
+        region=region,
+        acts=("rape",),
+        victim_sex="female",
+        age_band="18-29",
+        victim_count=victims,
+        perpetrator=perpetrator,
+        consent_statistics=True,
+    )
+
+
+MEDICAL_ROWS = [_incident(f"med-sk-{d}", d, "CD-SK", "armed_group", 2) for d in range(1, 7)] + [
+    _incident("med-shared", 19, "CD-SK", "armed_group", 2)
+]
+NGO_ROWS = (
+    [_incident(f"ngo-nk-{d}", d, "CD-NK", "armed_group", 2) for d in range(2, 14, 2)]
+    + [_incident(f"ngo-sk-{d}", d, "CD-SK", "state_forces", 2) for d in range(1, 6)]
+    + [_incident("ngo-shared", 21, "CD-SK", "armed_group", 3)]
+)
+
+
+def _victims(rows: list[ReleaseRow]) -> Counter[tuple[str, str, str]]:
+    """Victims per (month, region, act) cell, and the grand total."""
+    cells: Counter[tuple[str, str, str]] = Counter()
+    for row in rows:
+        assert row.date is not None
+        cells[(row.date.strftime("%Y-%m"), row.region or "unknown", row.acts[0])] += (
+            row.victim_count
+        )
+        cells[("*", "*", "*")] += row.victim_count
+    return cells
+
+
+def _ws(*args: str) -> str:
+    result = CliRunner().invoke(main, ["workstation", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _count_a_shared_incident_once(
+    ngo: Instance,
+    medical: Instance,
+    observatory: Instance,
+    submission_key: tuple[GeneratedKey, Path],
+    medical_key: tuple[GeneratedKey, Path],
+    observatory_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+) -> None:
+    """The NGO and the medical partner compare their incidents over tor (private set
+    intersection, `psi_request` and `psi_response` envelopes), release for the
+    federation, and the observatory combines the two releases it received over tor: the
+    incident both hold counts once."""
+    root = tmp_path / "psi"
+    passphrase = root / "passphrase"
+    root.mkdir()
+    passphrase.write_text(SUBMISSION_PASSPHRASE + "\n")
+    ngo_gpg = ["--home", str(submission_key[1]), "--passphrase-file", str(passphrase)]
+    medical_gpg = ["--home", str(medical_key[1]), "--passphrase-file", str(passphrase)]
+    keys = {"ngo": root / "ngo.asc", "medical": root / "medical.asc"}
+    keys["ngo"].write_text(submission_key[0].public_armored)
+    keys["medical"].write_text(medical_key[0].public_armored)
+    rows = {"ngo": root / "ngo-rows.jsonl", "medical": root / "medical-rows.jsonl"}
+    for name, incidents in (("ngo", NGO_ROWS), ("medical", MEDICAL_ROWS)):
+        rows[name].write_text("".join(json.dumps(row_to_json(r)) + "\n" for r in incidents))
+
+    # The NGO's workstation asks; its server sends the request to the partner's over tor.
+    request, state = root / "ngo-out" / "request.json", root / "ngo-pending.gpg"
+    request.parent.mkdir()
+    _ws("federation", "ask", "--organisation", "ngo", "--peer", "medical", *PSI_SCOPE,
+        "--rows", str(rows["ngo"]), *ngo_gpg, "--out", str(request),
+        "--state", str(state))  # fmt: skip
+    federation_cli(ngo.env, "psi-queue", str(request), "--to", "medical")
+    sent = federation_cli(ngo.env, "send-psi", "--wait", SEND_WAIT).output
+    assert "medical\tpsi_request\t" in sent and "\taccepted" in sent
+    # The partner's workstation answers the request its server kept; back over tor.
+    medical_in = root / "medical-in"
+    federation_cli(medical.env, "psi-inbox", "--out", str(medical_in))
+    [asked] = medical_in.glob("ngo.psi_request.*.json")
+    response = root / "medical-out" / "response.json"
+    response.parent.mkdir()
+    _ws("federation", "answer", "--organisation", "medical", str(asked),
+        "--peer-key", str(keys["ngo"]), "--rows", str(rows["medical"]), *medical_gpg,
+        "--out", str(response))  # fmt: skip
+    federation_cli(medical.env, "psi-queue", str(response), "--to", "ngo")
+    sent = federation_cli(medical.env, "send-psi", "--wait", SEND_WAIT).output
+    assert "ngo\tpsi_response\t" in sent and "\taccepted" in sent
+    ngo_in = root / "ngo-in"
+    federation_cli(ngo.env, "psi-inbox", "--out", str(ngo_in))
+    [answered] = ngo_in.glob("medical.psi_response.*.json")
+    exclusions = root / "exclusions-medical.gpg"
+    _ws("federation", "match", str(answered), "--peer-key", str(keys["medical"]),
+        "--state", str(state), *ngo_gpg, "--out", str(exclusions))  # fmt: skip
+    opened = GpgKeyring(submission_key[1], server=False).open_bytes(
+        exclusions.read_bytes(), SUBMISSION_PASSPHRASE
+    )
+    assert json.loads(opened)["incidents"] == ["ngo-shared"]
+    for here, kinds in ((ngo, ("out", "in")), (medical, ("in", "out"))):
+        with here.db() as db:
+            carried = db.scalars(
+                select(FederationExchange)
+                .where(FederationExchange.kind.in_(("psi_request", "psi_response")))
+                .order_by(FederationExchange.id)
+            ).all()
+            assert [(e.kind, e.direction, e.outcome) for e in carried] == [
+                ("psi_request", kinds[0], "accepted"),
+                ("psi_response", kinds[1], "accepted"),
+            ]
+
+    # Each releases for the federation on its workstation (the NGO without the shared
+    # incident), imports it on its server and sends it to the observatory over tor.
+    made: dict[str, str] = {}
+    for name, instance, key, gpg, extra in (
+        ("medical", medical, medical_key, medical_gpg, []),
+        ("ngo", ngo, submission_key, ngo_gpg, ["--federation-exclusions", str(exclusions)]),
+    ):
+        out = root / f"{name}-release"
+        output = _ws("release", "make", "--rows", str(rows[name]),
+                     "--ledger", str(root / f"{name}-ledger.json"), "--key", key[0].fingerprint,
+                     *gpg, "--out", str(out), *PSI_DIMS, *PSI_SCOPE, "--organisation", name,
+                     *extra)  # fmt: skip
+        counted = len(MEDICAL_ROWS) if name == "medical" else len(NGO_ROWS) - 1
+        assert f"records (incidents) behind it: {counted}" in output
+        (document,) = out.glob("release-*[0-9a-f].json")
+        signature = document.with_name(document.name + ".asc")
+        made[name] = _import(instance, key, (document.read_bytes(), signature.read_bytes()))
+        sent = federation_cli(
+            instance.env, "send-release", made[name], "--to", "observatory", "--wait", SEND_WAIT
+        ).output
+        assert "\taccepted" in sent
+
+    # The observatory's workstation combines them as received, each checked against the
+    # release key the observatory pinned for that peer.
+    received = root / "observatory-in"
+    received.mkdir()
+    origin_keys: list[str] = []
+    with observatory.db() as db:
+        for name, uuid in made.items():
+            kept = db.scalars(
+                select(ObservatoryRelease).where(ObservatoryRelease.uuid == uuid)
+            ).one()
+            (received / f"release-{uuid}.json").write_bytes(kept.document)
+            (received / f"release-{uuid}.json.asc").write_bytes(kept.signature)
+            peer = db.scalars(select(FederationPeer).where(FederationPeer.name == name)).one()
+            assert peer.release_key is not None
+            pinned = root / f"pinned-{name}.asc"
+            pinned.write_text(peer.release_key)
+            origin_keys += ["--origin-key", f"{name}={pinned}"]
+    combined_out = root / "combined"
+    inputs = [str(received / f"release-{uuid}.json") for uuid in made.values()]
+    combined = _ws("release", "combine", *inputs,
+                   *origin_keys, "--home", str(observatory_key[1]), "--key",
+                   observatory_key[0].fingerprint, "--passphrase-file", str(passphrase),
+                   "--out", str(combined_out))  # fmt: skip
+    union = MEDICAL_ROWS + [r for r in NGO_ROWS if r.incident_id != "ngo-shared"]
+    assert f"records (incidents) behind it: {len(union)}" in combined
+    (c_doc,) = combined_out.glob("release-*[0-9a-f].json")
+    assert "good signature" in _ws("release", "verify", str(c_doc), "--key",
+                                   str(combined_out / "signing-key.asc"))  # fmt: skip
+    document = json.loads(c_doc.read_bytes())
+    assert [s["organisation"] for s in document["combined_from"]] == ["medical", "ngo"]
+    shown = {tuple(e["key"]): e["value"] for e in document["entries"]}
+    expected, summed = _victims(union), _victims(MEDICAL_ROWS + NGO_ROWS)
+    # Every cell with victims, and the grand total, is the union's: not the sum's.
+    assert {cell: shown[cell] for cell in expected} == dict(expected)
+    assert expected[("2024-03", "CD-SK", "rape")] != summed[("2024-03", "CD-SK", "rape")]
+    assert shown[("*", "*", "*")] == 36 and summed[("*", "*", "*")] == 39
+
+    # No incident, in clear, on any of the three servers.
+    assert_no_leak(
+        [r.incident_id for r in MEDICAL_ROWS + NGO_ROWS],
+        engine=[ngo.engine, medical.engine, observatory.engine],
+        files=[Path(i.env["BACKUP_INSTANCE_DIR"]) for i in (ngo, medical, observatory)],
     )
 
 
