@@ -25,7 +25,11 @@ from vault.db import make_engine, make_session_factory
 from vault.directory_key import bind_directory_key, directory_key_file
 from vault.errors import ConfigError
 from vault.guards import SpaceGuard, sqlite_directory
+from vault.ports import Sealer
 from vault.services import custody, key_retirement
+from vault.services.reply_keys import bind_wrap_key, wrap_key
+from vault.services.sources import REPLY_KEY_NAME
+from vault.shared_store import SharedStore
 from vault.store import Store
 from vault.transaction import unit_of_work
 
@@ -39,6 +43,9 @@ REDIS_CONNECT_TIMEOUT = 2.0
 # (vault.services.key_retirement): at the first request this many seconds or more after
 # it last looked. Seconds.
 PURGE_INTERVAL = 30.0
+# Touched in a GnuPG home each time it is reconciled with the database (see
+# Runtime.purge_retired_keys).
+RECONCILED_MARK = ".reconciled"
 
 _log = logging.getLogger(__name__)
 
@@ -66,11 +73,29 @@ class Runtime:
             yield session
 
     def purge_retired_keys(self) -> int:
-        """Remove from this process's home the keys retired for it; how many."""
+        """Remove from this process's home the keys retired for it; how many. When the
+        home was last reconciled longer ago than half the time retirements are kept (a
+        server out of service for weeks, or never since this started), every reply key
+        no source row names goes too (vault.services.key_retirement.reconcile)."""
         with self._purge_lock:
             self._purged_at = time.monotonic()
             with self.session() as db:
-                return key_retirement.purge(db, self.keyring, self.side)
+                removed = key_retirement.purge(db, self.keyring, self.side)
+            if self.side in key_retirement.HOLDERS and self._reconcile_due():
+                with self.session() as db:
+                    removed += key_retirement.reconcile(db, self.keyring, REPLY_KEY_NAME)
+                self._reconciled_mark().touch()
+            return removed
+
+    def _reconciled_mark(self) -> Path:
+        return self.keyring.home / RECONCILED_MARK
+
+    def _reconcile_due(self) -> bool:
+        try:
+            last = self._reconciled_mark().stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return time.time() - last > key_retirement.RETAIN.total_seconds() / 2
 
     def purge_retired_keys_now_and_then(self) -> None:
         """`purge_retired_keys` at most every `purge_interval` (each request may call it:
@@ -114,6 +139,25 @@ def space_guard(config: Config) -> SpaceGuard:
     return SpaceGuard(paths, config.disk_reserve)
 
 
+# The shared store's own connections (BACKUP_STORE=postgresql), per process: a request
+# holding its session's connection may fetch a file, so the fetch must not wait on the
+# same pool (all of whose connections other such requests might hold).
+SHARED_STORE_POOL = 4
+SHARED_STORE_OVERFLOW = 8
+
+
+def make_store(config: Config, sealer: Sealer, guard: SpaceGuard | None = None) -> Store:
+    """The sealed store of `config`: its directory, and with `BACKUP_STORE=postgresql`
+    the shared copy in the database (vault.shared_store), on a pool of its own."""
+    shared = None
+    if config.store_backend == "postgresql":
+        engine = make_engine(
+            config.database_url, pool_size=SHARED_STORE_POOL, max_overflow=SHARED_STORE_OVERFLOW
+        )
+        shared = SharedStore(engine)
+    return Store(config.store_dir, sealer, guard, shared)
+
+
 def build_runtime(
     config: Config, redis: Redis | None = None, *, side: KeyringSide = "journalist"
 ) -> Runtime:
@@ -152,13 +196,18 @@ def build_runtime(
     bind_column_key(session_factory, ColumnKeyFile(config.instance_dir / COLUMN_KEY_FILE))
     # Entries of the directory of professionals: a key of their own (vault.directory_key).
     bind_directory_key(session_factory, directory_key_file(config.instance_dir))
+    # Sources' reply secret keys, kept in the database: sealed with a key derived from
+    # the source interface's secrets, so only a process holding those opens them
+    # (vault.services.reply_keys).
+    if config.secrets.source is not None:
+        bind_wrap_key(session_factory, wrap_key(config.secrets.source.reply_key_pepper))
     return Runtime(
         config=config,
         engine=engine,
         session_factory=session_factory,
         receipt_key=receipt_key,
         keyring=keyring,
-        store=Store(config.store_dir, keyring, space_guard(config)),
+        store=make_store(config, keyring, space_guard(config)),
         redis=redis,
         side=side,
     )

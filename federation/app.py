@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from composition.runtime import read_submission_fingerprint, space_guard
+from composition.runtime import make_store, read_submission_fingerprint, space_guard
 from federation.client import ENDPOINT
 from federation.config import load_federation_config
 from federation.envelope import MAX_ENVELOPE_BYTES
@@ -40,7 +40,6 @@ from vault.db import make_engine, make_session_factory
 from vault.directory_key import bind_directory_key, directory_key_file
 from vault.errors import ConfigError, StoreError
 from vault.services import custody, federation_peers
-from vault.store import Store
 from vault.transaction import unit_of_work
 
 __all__ = ["create_app", "make_app"]
@@ -129,7 +128,7 @@ def create_app(env: Mapping[str, str] | None = None) -> WsgiApp:
     receipt_key = SigningKey.load_or_generate(config.instance_dir / RECEIPT_KEY_FILE)
     custody.bind_signer(factory, receipt_key)
     bind_directory_key(factory, directory_key_file(config.instance_dir))
-    store = Store(config.store_dir, _NoSealing(), space_guard(config))
+    store = make_store(config, _NoSealing(), space_guard(config))
     try:
         own_fpr = read_submission_fingerprint(config.instance_dir)
     except ConfigError:

@@ -20,8 +20,14 @@ of the previous one only when N is higher; refused ("body") when malformed or no
 
 `case_message`: a message between professionals on a case shared through a transfer
 (`vault.services.case_messages`): `{"transfer", "message", "ciphertext", "created"}`,
-the ciphertext sealed to our submission key by the peer's server. Refused ("body")
-unless that transfer is one between us and this very peer.
+the ciphertext sealed by the peer's server to our submission key and to the readers
+we published. Refused ("body") unless that transfer is one between us and this very
+peer, or when sealed to more than one key that is none of our account keys.
+
+`readers`: the public account keys of the sender's readers of case messages
+(`vault.services.peer_readers`): `{"version": N, "keys": [{"fingerprint", "key"}]}`.
+Kept in place of the previous set only when N is higher; each key must be one OpenPGP
+public key, the one its fingerprint names, able to encrypt (read by gpg here).
 
 `psi_request`, `psi_response`: a private-set-intersection message between the two
 organisations' workstations (`federation.psi`): `{"document", "signature"}`, base64,
@@ -35,13 +41,15 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.errors import EnvelopeRefusedError
 from federation.psi import PSI_REQUEST, PSI_RESPONSE, psi_handler
 from federation.receive import Handler
-from vault.models import FederationPeer, ObservatoryRelease
-from vault.services import case_messages, case_transfers, directory, releases
+from keys.public_keys import show_public_keys
+from vault.models import AccountKey, FederationPeer, ObservatoryRelease
+from vault.services import case_messages, case_transfers, directory, peer_readers, releases
 from vault.store import Store
 from vault.transfer_package import TransferError
 from workstation.observatory.release_sign import verify_release, verify_signed
@@ -53,10 +61,12 @@ __all__ = [
     "HANDLERS",
     "PSI_REQUEST",
     "PSI_RESPONSE",
+    "READERS",
     "RELEASE",
     "handlers",
     "receive_case_message",
     "receive_directory",
+    "receive_readers",
     "receive_release",
     "release_body",
     "verify_package",
@@ -66,6 +76,7 @@ RELEASE = "release"
 CASE_TRANSFER = "case_transfer"
 DIRECTORY = "directory"
 CASE_MESSAGE = "case_message"
+READERS = "readers"
 
 
 def release_body(release: ObservatoryRelease) -> dict[str, Any]:
@@ -134,15 +145,55 @@ def receive_case_message(db: Session, peer: FederationPeer, body: Mapping[str, A
         raise EnvelopeRefusedError("body", f"message refused ({exc})") from exc
 
 
+def _inspect(armored: str) -> list[peer_readers.KeyFacts]:
+    return [
+        peer_readers.KeyFacts(k.fingerprint, k.secret, k.key_ids, k.encryption_ids)
+        for k in show_public_keys(armored)
+    ]
+
+
+def receive_readers(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str | None:
+    try:
+        peer_readers.receive(db, peer, body, _inspect)
+    except peer_readers.ReadersRefusedError as exc:
+        raise EnvelopeRefusedError("body", f"readers refused ({exc})") from exc
+    return None
+
+
+def account_key_ids(db: Session) -> dict[str, str]:
+    """Every key id of our account keys -> its key's fingerprint (one gpg run)."""
+    armored = [k for k in db.scalars(select(AccountKey.public_key)) if k]
+    if not armored:
+        return {}
+    return {i: k.fingerprint for k in show_public_keys("\n".join(armored)) for i in k.key_ids}
+
+
+def case_message_handler(own_fpr: str) -> Handler:
+    def receive_message(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str:
+        try:
+            return case_messages.receive(
+                db, peer, body, submission_fingerprint=own_fpr, account_key_ids=account_key_ids
+            )
+        except case_messages.MessageRefusedError as exc:
+            raise EnvelopeRefusedError("body", f"message refused ({exc})") from exc
+
+    return receive_message
+
+
 HANDLERS: Mapping[str, Handler] = {
     RELEASE: receive_release,
     DIRECTORY: receive_directory,
     CASE_MESSAGE: receive_case_message,
     PSI_REQUEST: psi_handler(PSI_REQUEST, verify_signed),
     PSI_RESPONSE: psi_handler(PSI_RESPONSE, verify_signed),
+    READERS: receive_readers,
 }
 
 
 def handlers(store: Store, own_fpr: str) -> Mapping[str, Handler]:
     """Every kind, on an instance whose store and submission key receive cases."""
-    return {**HANDLERS, CASE_TRANSFER: case_transfer_handler(store, own_fpr)}
+    return {
+        **HANDLERS,
+        CASE_TRANSFER: case_transfer_handler(store, own_fpr),
+        CASE_MESSAGE: case_message_handler(own_fpr),
+    }

@@ -174,6 +174,8 @@ _ACTIONS: dict[str, LazyString] = {
     "case_message_received": _l("Message received from a partner instance"),
     "case_messages_viewed": _l("Messages with a partner instance read"),
     "case_message_resealed": _l("Message to a partner instance sealed for new readers"),
+    "federation_readers_published": _l("Readers of partner messages published"),
+    "federation_readers_received": _l("Readers of a partner instance received"),
     # Directory of professionals
     "directory_listing_agreed": _l("Agreed to be listed to partner instances"),
     "directory_listing_withdrawn": _l("Withdrew from the list for partner instances"),

@@ -1,8 +1,10 @@
 """Messages with the partner organisation on a case shared through a transfer: written
-here (sealed on arrival to the partner's submission key and to our readers, sent by
-`backupctl federation send-messages`), and the thread (our copies opened with the key
-passphrase held in this account's sealed session; the partner's, sealed to our
-submission key, are read on the workstation). vault.services.case_messages."""
+here (sealed on arrival to the partner's submission key and its published readers, and
+to our readers; sent by `backupctl federation send-messages`), and the thread (each
+message opened with the key passphrase held in this account's sealed session where it
+is sealed to the account's key: ours always, the partner's when it sealed them to the
+readers we published; the others are read on the workstation).
+vault.services.case_messages."""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ from keys.errors import (
     SealError,
 )
 from keys.keyfiles import PublicKeyFiles
+from vault.ports import PortableKey
 
 # The agent must never cache a passphrase: each source's reply key may be used only
 # during a request that carries its codename-derived passphrase.
@@ -58,6 +59,11 @@ DEFAULT_MAX_OUTPUT = 1024 * 1024
 # gpg's words when --max-output stops it (it still reports DECRYPTION_OKAY after).
 _MAX_OUTPUT_MARK = "exceeded --max-output limit"
 _KEYGEN_ATTEMPTS = 3
+# Throwaway homes (`GpgKeyring._throwaway_home`): their names' prefix, and how long
+# after its last change one left behind by a process that died is removed by the next
+# server keyring opened (seconds; far above any request: a live one is never taken).
+_THROWAWAY_PREFIX = "backup-gpg-"
+_STALE_THROWAWAY_SECONDS = 3600
 _BASE_ARGS = ("--batch", "--no-tty", "--quiet", "--yes", "--trust-model", "always")
 
 
@@ -376,6 +382,30 @@ def _parse_listing(colons: str) -> list[_Listed]:
     return [key._replace(key_ids=tuple(k.upper() for k in key.key_ids if k)) for key in keys]
 
 
+def _named_in(colons: str, name: str) -> set[str]:
+    """The fingerprints of the keys of a `--with-colons` listing whose one user id is
+    `name` (gpg escapes a user id's colons and non-printable bytes as \\xNN)."""
+    found, uids, fingerprint, want_fpr = set[str](), list[str](), "", False
+
+    def close() -> None:
+        if fingerprint and uids == [name]:
+            found.add(fingerprint)
+
+    for line in colons.splitlines():
+        fields = line.split(":")
+        if fields[0] in ("pub", "sec"):
+            close()
+            fingerprint, uids, want_fpr = "", [], True
+        elif fields[0] == "fpr" and want_fpr and len(fields) > 9:
+            fingerprint, want_fpr = fields[9].upper(), False
+        elif fields[0] == "uid" and len(fields) > 9:
+            uids.append(fields[9])
+        elif fields[0] in ("sub", "ssb"):
+            want_fpr = False
+    close()
+    return found
+
+
 class GpgKeyring:
     """One GnuPG home: the submission public key, and the keys of one process's side
     (the source interface's reply keys, or the reviewer interface's account keys).
@@ -417,6 +447,7 @@ class GpgKeyring:
             self._files = PublicKeyFiles(self.home / "public")
             self._scratch = self.home / "scratch"
             self._scratch.mkdir(mode=0o700, exist_ok=True)
+            self._clear_stale_throwaways()
             self._publish_keyring_keys()
 
     # -- the key files of a server home -------------------------------------------------
@@ -524,6 +555,96 @@ class GpgKeyring:
     def public_fingerprints(self) -> list[str]:
         """The fingerprints of the public keys a server home holds."""
         return self._key_files().fingerprints()
+
+    # -- throwaway homes: a portable key used without ever entering this home ---------
+    @contextlib.contextmanager
+    def _throwaway_home(self) -> Iterator[Path]:
+        """A GnuPG home of its own for one operation, removed afterwards: its agent
+        stopped, its secret key files overwritten.
+
+        In the system's temporary directory (a private one under systemd, PrivateTmp),
+        mkdtemp's 0700: a home's agent listens on a socket inside it, and a socket path
+        is limited to 107 bytes, which a home under an instance directory can pass."""
+        if self._files is None:
+            raise KeyringError("not a server home")
+        home = prepare_home(Path(tempfile.mkdtemp(prefix=_THROWAWAY_PREFIX)))
+        try:
+            yield home
+        finally:
+            _remove_home(home)
+
+    @staticmethod
+    def _clear_stale_throwaways() -> None:
+        """Remove what a process that died left of its throwaway homes (one holds a
+        passphrase-locked secret key while it lives)."""
+        cutoff = time.time() - _STALE_THROWAWAY_SECONDS
+        for entry in Path(tempfile.gettempdir()).glob(f"{_THROWAWAY_PREFIX}*"):
+            try:
+                info = entry.lstat()
+            except FileNotFoundError:
+                continue
+            if entry.is_dir() and info.st_uid == os.getuid() and info.st_mtime < cutoff:
+                _remove_home(entry)
+
+    def generate_portable_key(self, name: str, passphrase: str) -> PortableKey:
+        """A reply key made in a throwaway home: its public half goes to this home's key
+        files, its secret half (still locked with `passphrase`, as gpg exports it) is
+        returned to be kept elsewhere (the database); this home never holds it.
+
+        Raises KeyringError (the port's error, vault.ports.PortableReplyKeys)."""
+        try:
+            spec = batch_key_spec(name, passphrase)
+        except KeyOperationError as exc:
+            raise KeyringError(str(exc)) from exc
+        status = ""
+        for attempt in range(_KEYGEN_ATTEMPTS):
+            with self._throwaway_home() as home:
+                fingerprint, status = generate_key(home, spec, passphrase, binary=self.binary)
+                if fingerprint:
+                    return self._take_out(home, fingerprint, passphrase)
+            time.sleep(0.2 * (attempt + 1))
+        raise KeyringError(f"key generation failed: {status}")
+
+    def _take_out(self, home: Path, fingerprint: str, passphrase: str) -> PortableKey:
+        handle = gnupg.GPG(gnupghome=str(home), gpgbinary=self.binary)
+        handle.encoding = "utf-8"
+        public = str(handle.export_keys(fingerprint) or "")
+        binary = handle.export_keys(fingerprint, armor=False)
+        secret = str(handle.export_keys(fingerprint, secret=True, passphrase=passphrase) or "")
+        listed = self._show(bytes(binary)) if binary else []
+        if [(key.fingerprint, key.secret) for key in listed] != [(fingerprint, False)]:
+            raise KeyringError("the new public key could not be exported")
+        if [(k.fingerprint, k.secret) for k in self._show(secret.encode())] != [
+            (fingerprint, True)
+        ] or "PUBLIC KEY BLOCK" not in public:
+            raise KeyringError("the new key could not be exported")
+        self._key_files().publish(fingerprint, bytes(binary), listed[0].key_ids)
+        return PortableKey(fingerprint=fingerprint, public=public, secret=secret)
+
+    @contextlib.contextmanager
+    def borrowed_key(self, fingerprint: str, secret: str) -> Iterator[BorrowedKey]:
+        """What opens messages to the portable key `fingerprint` whose exported secret
+        half is `secret`: a throwaway home holding it for the `with` block only.
+
+        Raises KeyringError if `secret` is not that key's secret half (and nothing
+        else), or gpg does not take it."""
+        fingerprint = fingerprint.upper()
+        listed = self._show(secret.encode())
+        if [(key.fingerprint, key.secret) for key in listed] != [(fingerprint, True)]:
+            raise KeyringError("not the secret key asked for")
+        with self._throwaway_home() as home:
+            done = subprocess.run(  # nosec B603
+                [self.binary, "--homedir", str(home), *_BASE_ARGS, "--import"],
+                input=secret.encode(),
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
+            handle = gnupg.GPG(gnupghome=str(home), gpgbinary=self.binary)
+            handle.encoding = "utf-8"
+            if done.returncode != 0 or not handle.list_keys(secret=True, keys=[fingerprint]):
+                raise KeyringError("the secret key could not be imported")
+            yield BorrowedKey(handle)
 
     # -- streaming --------------------------------------------------------------------
     def seal_stream(self, recipients: Sequence[str], output: Path) -> GpgStream:
@@ -679,6 +800,52 @@ class GpgKeyring:
             if str(result) != "ok":
                 raise KeyringError(f"could not delete key: {result}")
 
+    def holding(self, fingerprints: Iterable[str]) -> set[str]:
+        """Those of `fingerprints` this home holds any part of: a key file (a server
+        home), or an entry of its own keyring (one listing for all)."""
+        wanted = {fp.upper() for fp in fingerprints if fp}
+        if not wanted:
+            return set()
+        held = set()
+        if self._files is not None:
+            held = {fp for fp in wanted if self._files.get(fp) is not None}
+        if wanted - held and any((self.home / n).exists() for n in ("pubring.kbx", "pubring.gpg")):
+            listed = {str(key["fingerprint"]).upper() for key in self._gpg.list_keys()}
+            listed |= {str(key["fingerprint"]).upper() for key in self._gpg.list_keys(secret=True)}
+            held |= wanted & listed
+        return held
+
+    def named(self, name: str, *, older_than: float = 0.0) -> set[str]:
+        """The fingerprints of the keys this home holds whose one user id is `name`
+        (its key files last changed more than `older_than` seconds ago, and its own
+        keyring's)."""
+        found = set()
+        if self._files is not None:
+            cutoff = time.time() - older_than
+            paths = []
+            for fingerprint in self._files.fingerprints():
+                path = self._files.get(fingerprint)
+                try:
+                    if path is not None and path.stat().st_mtime <= cutoff:
+                        paths.append(path)
+                except FileNotFoundError:
+                    continue
+            for start in range(0, len(paths), 500):  # one gpg per 500 files
+                done = self._run(
+                    [
+                        "--no-keyring",
+                        "--with-colons",
+                        "--show-keys",
+                        *map(str, paths[start : start + 500]),
+                    ]
+                )
+                found |= _named_in(done.stdout.decode(errors="replace"), name)
+        if any((self.home / n).exists() for n in ("pubring.kbx", "pubring.gpg")):
+            for key in self._gpg.list_keys():
+                if [str(uid) for uid in key.get("uids", [])] == [name]:
+                    found.add(str(key["fingerprint"]).upper())
+        return found
+
     def has_public_key(self, fingerprint: str) -> bool:
         if self._files is not None:
             return self._files.get(fingerprint) is not None
@@ -755,8 +922,8 @@ class GpgKeyring:
                 )
         else:
             armored = self._gpg.export_keys(fingerprint, secret=True, passphrase=passphrase)
-        if not armored:
-            raise KeyOperationError("could not export secret key")
+        if not armored or "PRIVATE KEY BLOCK" not in str(armored):
+            raise KeyringError("could not export secret key")  # the port's error
         return str(armored)
 
     def decrypt_file(self, path: Path, passphrase: str | None, output: Path) -> None:
@@ -771,3 +938,27 @@ class GpgKeyring:
     @property
     def gpg(self) -> gnupg.GPG:
         return self._gpg
+
+
+class BorrowedKey:
+    """Opens messages with the one secret key of a throwaway home (`borrowed_key`)."""
+
+    def __init__(self, handle: gnupg.GPG) -> None:
+        self._handle = handle
+
+    def open_bytes(
+        self, ciphertext: bytes, passphrase: str, *, max_output: int = DEFAULT_MAX_OUTPUT
+    ) -> bytes:
+        if max_output < 1:
+            raise ValueError("max_output must be positive")
+        return GpgKeyring._open_with(self._handle, ciphertext, passphrase, max_output)
+
+
+def _remove_home(home: Path) -> None:
+    """Stop a home's agent, overwrite its secret key files, remove the rest."""
+    kill_agent(home)
+    private = home / "private-keys-v1.d"
+    for path in sorted(private.glob("*")) if private.is_dir() else []:
+        if path.is_file() and not path.is_symlink():
+            shred_file(path)
+    shutil.rmtree(home, ignore_errors=True)

@@ -90,9 +90,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     # parses its body (the NUL check and CSRF do); it reads no body itself.
     app.before_request(refuse_unstorable_upload)
     security.install(app, production=config.production, onion_host=config.source_onion_host)
-    csrf.init_app(app)
-    # Flask-WTF's token, its serializer built once (web_shared/csrf_tokens.py).
-    app.jinja_env.globals["csrf_token"] = csrf_tokens.generate_csrf
+    # Flask-WTF's check and token, cheaper (web_shared/csrf_tokens.py).
+    csrf_tokens.install(app, csrf)
     babel.init_app(app, locale_selector=language.select_locale)
     rendering.install(app)
     with app.app_context():

@@ -25,7 +25,7 @@ from source_app.context import get_db, get_runtime
 from vault import reports
 from vault.consent import stated_consent
 from vault.reports import ConsentState
-from vault.services import source_consent
+from vault.services import reply_keys, source_consent
 
 bp = Blueprint("consent", __name__, url_prefix="/help")
 
@@ -39,9 +39,9 @@ def known_consent() -> ConsentState | None:
     if source is None:
         return dict.fromkeys(reports.CONSENTS)
     runtime = get_runtime()
-    return source_consent.read_state(
-        get_db(), runtime.store, runtime.keyring, source, current_credentials().reply_passphrase
-    )
+    db, passphrase = get_db(), current_credentials().reply_passphrase
+    with reply_keys.opening(db, runtime.keyring, source, passphrase) as opener:
+        return source_consent.read_state(db, runtime.store, opener, source, passphrase)
 
 
 def page_context(known: ConsentState | None) -> dict[str, Any]:

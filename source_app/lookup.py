@@ -27,7 +27,7 @@ from vault.errors import (
     StorageFullError,
     StoreError,
 )
-from vault.services import sources
+from vault.services import reply_keys, sources
 
 bp = Blueprint("lookup", __name__)
 
@@ -52,21 +52,27 @@ def _replies() -> list[ReplyView]:
     if source is None:  # a new source, not recorded yet: nothing can have been replied
         return []
     passphrase = current_credentials().reply_passphrase
+    db = get_db()
+    replies = sources.replies_for_source(db, source)
+    if not replies:
+        return []
     views = []
-    for reply in sources.replies_for_source(get_db(), source):
-        text: str | None = None
-        too_large = False
-        try:
-            text = sources.read_reply(runtime.store, runtime.keyring, source, reply, passphrase)
-        except OutputTooLargeError:
-            # Decryption stopped at the limit (e.g. a compression bomb): the page says
-            # so instead of growing without bound. The source can still delete it.
-            too_large = True
-        except (DecryptionError, StoreError, OSError):
-            pass
-        partner = reply.referral.org.name if reply.referral is not None else None
-        date = reply.created_at.date().isoformat()
-        views.append(ReplyView(reply.uuid, date, text, too_large, partner))
+    # One throwaway home holds the reply key for the whole page (vault.services.reply_keys).
+    with reply_keys.opening(db, runtime.keyring, source, passphrase) as opener:
+        for reply in replies:
+            text: str | None = None
+            too_large = False
+            try:
+                text = sources.read_reply(runtime.store, opener, source, reply, passphrase)
+            except OutputTooLargeError:
+                # Decryption stopped at the limit (e.g. a compression bomb): the page says
+                # so instead of growing without bound. The source can still delete it.
+                too_large = True
+            except (DecryptionError, StoreError, OSError):
+                pass
+            partner = reply.referral.org.name if reply.referral is not None else None
+            date = reply.created_at.date().isoformat()
+            views.append(ReplyView(reply.uuid, date, text, too_large, partner))
     return views
 
 

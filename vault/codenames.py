@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
@@ -54,7 +55,37 @@ def generate_codename(words: int = MIN_WORDS) -> str:
     if words < MIN_WORDS:
         raise ValueError("codenames need at least 7 words")
     wordlist = codename_words()
-    return " ".join(secrets.choice(wordlist) for _ in range(words))
+    return " ".join(wordlist[index] for index in uniform_indices(words, len(wordlist)))
+
+
+_DRAW = 1 << 16  # each draw: 16 bits of the system CSPRNG
+
+
+def uniform_indices(
+    count: int, size: int, draw: Callable[[int], bytes] = secrets.token_bytes
+) -> list[int]:
+    """`count` independent indices, each uniform over range(size).
+
+    What `secrets.choice` gives per word, with one read of the system CSPRNG for all
+    of them instead of one per word (a codename page costs its visitor fewer system
+    calls and fewer Python frames). Each 16-bit draw below the largest multiple of
+    `size` gives `draw % size`, so every index is equally likely; a draw at or above it
+    is refused, as `secrets.choice` refuses its own draws past `size`. For the 7,776
+    words, 5 % of draws are refused: two spare draws are read each time, and more are
+    read if they run out.
+    """
+    if not 0 < size <= _DRAW:
+        raise ValueError("size must be between 1 and 65,536")
+    limit = _DRAW - _DRAW % size
+    indices: list[int] = []
+    while len(indices) < count:
+        wanted = count - len(indices)
+        for value in memoryview(draw(2 * (wanted + 2))).cast("H"):
+            if value < limit:
+                indices.append(value % size)
+                if len(indices) == count:
+                    break
+    return indices
 
 
 def normalize_codename(raw: str) -> str:

@@ -37,6 +37,7 @@ INTERFACES: tuple[Interface, ...] = ("source", "journalist")
 # source interface holds the sources' reply keys, the reviewer interface the accounts'
 # keys (and the CLI, which makes them), the worker none. docs/threat-model.md.
 KeyringSide = Literal["source", "journalist", "worker"]
+StoreBackend = Literal["local", "postgresql"]
 KEYRING_SIDES: tuple[KeyringSide, ...] = ("source", "journalist", "worker")
 # The sides that seal and so hold the submission public key.
 SEALING_SIDES: tuple[KeyringSide, ...] = ("source", "journalist")
@@ -180,6 +181,9 @@ class Config:
     early_warning_periods: int = 3
     # Time-stamping authorities anchoring the chains (vault.tsa_config): none by default.
     tsa: TsaConfig = field(default_factory=TsaConfig)
+    # Where sealed files are kept: "local", the store directory alone (one server), or
+    # "postgresql", also in the database, shared by several servers (vault.shared_store).
+    store_backend: StoreBackend = "local"
 
     @property
     def store_dir(self) -> Path:
@@ -508,4 +512,16 @@ def load_config(
         early_warning_rise_percent=_positive(env, "BACKUP_EARLY_WARNING_RISE_PERCENT", 50),
         early_warning_periods=_positive(env, "BACKUP_EARLY_WARNING_PERIODS", 3),
         tsa=load_tsa_config(env, instance),
+        store_backend=_store_backend(env, database_url),
     )
+
+
+def _store_backend(env: Mapping[str, str], database_url: str) -> StoreBackend:
+    raw = (env.get("BACKUP_STORE") or "local").strip().lower()
+    if raw == "local":
+        return "local"
+    if raw != "postgresql":
+        raise ConfigError(f"BACKUP_STORE must be local or postgresql, got {raw!r}")
+    if not database_url.startswith("postgresql"):
+        raise ConfigError("BACKUP_STORE=postgresql needs a PostgreSQL DATABASE_URL")
+    return "postgresql"

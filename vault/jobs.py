@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vault import notifications
 from vault.config import Config
+from vault.db import forget_deleted
 from vault.models import Reply, Source, Submission
 from vault.services import key_retirement
 from vault.services.source_consent import state_name
@@ -53,10 +53,13 @@ def _delete_stored(rt: JobParts, model: type[_Stored], item_uuid: str) -> bool:
         item = db.scalar(select(model).where(model.uuid == item_uuid))
         if item is None:
             return False
-        rt.store.shred(rt.store.path_of(item.source.uuid, item.filename))
+        # Here and, with a shared copy, there too; other servers' cached copies have no
+        # row left and go at their next sweep.
+        rt.store.shred(rt.store.local_path(item.source.uuid, item.filename))
         if isinstance(item, Submission):  # the source's own view of its consent, if any
-            rt.store.shred(rt.store.path_of(item.source.uuid, state_name(item.filename)))
+            rt.store.shred(rt.store.local_path(item.source.uuid, state_name(item.filename)))
         db.delete(item)
+    forget_deleted(db)
     return True
 
 
@@ -74,15 +77,13 @@ def delete_source(rt: JobParts, source_uuid: str) -> bool:
         source = db.scalar(select(Source).where(Source.uuid == source_uuid))
         if source is None:
             return False
-        directory = rt.store.source_dir(source.uuid)
-        if directory.exists():
-            for path in sorted(directory.iterdir()):
-                if path.is_file():
-                    rt.store.shred(path)
-            shutil.rmtree(directory, ignore_errors=True)
-        # The key is in homes this process may not write: each owner removes its copy.
+        rt.store.shred_source(source.uuid)
+        # The row holds the key's secret half (vault.services.reply_keys): deleting it
+        # deletes that. Copies are in homes this process may not write, on every server:
+        # each owner removes its own.
         key_retirement.retire(db, source.reply_key_fingerprint)
         db.delete(source)
+    forget_deleted(db)
     return True
 
 
@@ -92,14 +93,21 @@ def sweep_store(rt: JobParts, older_than_seconds: int = 3600) -> int:
         submissions = db.execute(select(Source.uuid, Submission.filename).join(Submission.source))
         known = []
         for uuid, name in submissions:
-            known.append(rt.store.path_of(uuid, name))
+            known.append(rt.store.local_path(uuid, name))
             # A consent state counts while the submission it accompanies does.
-            known.append(rt.store.path_of(uuid, state_name(name)))
+            known.append(rt.store.local_path(uuid, state_name(name)))
         known += [
-            rt.store.path_of(uuid, name)
+            rt.store.local_path(uuid, name)
             for uuid, name in db.execute(select(Source.uuid, Reply.filename).join(Reply.source))
         ]
     return len(rt.store.sweep(known, dt.timedelta(seconds=older_than_seconds)))
+
+
+def prune_retired_keys(rt: JobParts) -> int:
+    """Forget the key retirements every server's homes have had time to apply
+    (vault.services.key_retirement.RETAIN); how many."""
+    with rt.session() as db:
+        return key_retirement.prune(db)
 
 
 def finish_requested_deletions(rt: JobParts) -> int:

@@ -11,7 +11,8 @@ adapter raises these, never its own package's errors, from a port's methods.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -77,6 +78,51 @@ class ReplyKeys(Protocol):
     def key_ids(self, fingerprint: str) -> set[str]:
         """The long key ids (upper case) of a key and its subkeys."""
 
+    def holding(self, fingerprints: Iterable[str]) -> set[str]:
+        """Those of `fingerprints` this home holds any part of (cheap: no gpg per key)."""
+
+    def named(self, name: str, *, older_than: float = 0.0) -> set[str]:
+        """The fingerprints of the keys held whose one user id is `name`, left
+        unchanged for more than `older_than` seconds."""
+
+
+@dataclass(frozen=True)
+class PortableKey:
+    """A key pair made to be kept outside any GnuPG home: its fingerprint, its public
+    half (armored) and its secret half as gpg exports it (armored, still locked by the
+    passphrase it was made with)."""
+
+    fingerprint: str
+    public: str
+    secret: str
+
+    def __repr__(self) -> str:  # the locked secret half stays out of tracebacks too
+        return f"PortableKey({self.fingerprint})"
+
+
+class Opener(Protocol):
+    """Opens small sealed items (replies, consent states) in memory."""
+
+    def open_bytes(self, ciphertext: bytes, passphrase: str, *, max_output: int = ...) -> bytes:
+        """As `Sealer.open_bytes`."""
+
+
+class PortableReplyKeys(Protocol):
+    """Sources' reply keys, kept in the database so every server opens replies with
+    them (vault.services.reply_keys). A key operation that fails raises KeyringError."""
+
+    def generate_portable_key(self, name: str, passphrase: str) -> PortableKey:
+        """A new key pair, its secret half locked with `passphrase`; the home keeps the
+        public half only."""
+
+    def borrowed_key(self, fingerprint: str, secret: str) -> AbstractContextManager[Opener]:
+        """An Opener holding the exported secret half `secret` of `fingerprint` for the
+        `with` block only (no GnuPG home keeps it)."""
+
+    def export_secret(self, fingerprint: str, passphrase: str) -> str:
+        """The secret half of a key this home holds, armored, locked by `passphrase`
+        (which it must open)."""
+
 
 class PublicKeyExport(Protocol):
     """Export of a public key, armored; KeyringError if the keyring has no such key."""
@@ -91,7 +137,9 @@ class CiphertextRecipients(Protocol):
         """The long key ids (upper case) an armored OpenPGP message names."""
 
 
-class Keyring(Sealer, ReplyKeys, PublicKeyExport, CiphertextRecipients, Protocol):
+class Keyring(
+    Sealer, ReplyKeys, PortableReplyKeys, PublicKeyExport, CiphertextRecipients, Protocol
+):
     """Everything the domain asks of the server keyring (`keys.gpg.GpgKeyring`)."""
 
 

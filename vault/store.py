@@ -13,6 +13,11 @@ what a crash left.
 With a `SpaceGuard` (vault.guards), every write is refused before it would eat into the
 disk reserve, and a streaming upload is stopped (StorageFullError) once it would; with a
 `ByteBudget`, once its files pass a source's quota (QuotaExceededError).
+
+With a `SharedStore` (vault.shared_store; several servers on one PostgreSQL), a file is
+also copied into the database in the transaction that records it (`keep`), fetched from
+there by a server that lacks it (`path_of`; `local_path` never fetches), and removed
+from both by `shred` (`discard`: from this server's directory only).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import datetime as dt
+import functools
 import hashlib
 import io
 import mimetypes
@@ -27,6 +33,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import stat
 import struct
 import threading
@@ -34,10 +41,17 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vault.errors import StoreError
 from vault.guards import CHECK_EVERY, ByteBudget, SpaceGuard
 from vault.ports import Sealer, SealStream
+from vault.transaction import on_rollback
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from vault.shared_store import SharedStore
 
 PARTIAL_PREFIX = ".partial-"
 # `-consent.gpg`: a source's own view of its consent (vault.services.source_consent).
@@ -460,19 +474,28 @@ def _fsync_dir(directory: Path) -> None:
 class Store:
     """Path-contained access to sealed files."""
 
-    def __init__(self, root: Path, sealer: Sealer, guard: SpaceGuard | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sealer: Sealer,
+        guard: SpaceGuard | None = None,
+        shared: SharedStore | None = None,
+    ) -> None:
         self.root = root
         self.sealer = sealer
         self.guard = guard
+        # Several servers on one database (vault.shared_store): every file kept is copied
+        # there with its row, and this directory is a cache of it.
+        self.shared = shared
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         # A store whose root is set-group-ID is shared by the processes of a group (a
         # deployment that runs each as its own user: the source app writes, the reviewer
         # app and the worker read and shred; ansible/, docs/deploy.md): what is made in
         # it is the group's too. Otherwise everything is the owner's alone. The process's
         # umask still applies (the units' is 0007: nothing for others, ever).
-        shared = bool(root.stat().st_mode & stat.S_ISGID)
-        self._dir_mode = 0o770 if shared else 0o700
-        self._file_mode = 0o660 if shared else 0o600
+        group = bool(root.stat().st_mode & stat.S_ISGID)
+        self._dir_mode = 0o770 if group else 0o700
+        self._file_mode = 0o660 if group else 0o600
 
     def ensure_room(self, size: int) -> None:
         """Raise StorageFullError unless `size` bytes fit above the disk reserve."""
@@ -487,7 +510,8 @@ class Store:
             path.mkdir(mode=self._dir_mode, exist_ok=True)
         return path
 
-    def path_of(self, source_uuid: str, filename: str) -> Path:
+    def local_path(self, source_uuid: str, filename: str) -> Path:
+        """Where the file is (or would be) in this server's directory; nothing fetched."""
         if not _SAFE_NAME.match(filename):
             raise StoreError("invalid stored file name")
         path = self.source_dir(source_uuid) / filename
@@ -495,6 +519,60 @@ class Store:
         if os.path.commonpath([root, os.path.realpath(path)]) != root:
             raise StoreError("path escapes the store")
         return path
+
+    def path_of(self, source_uuid: str, filename: str) -> Path:
+        """The file's path, to read it. With a shared copy, a file this server does not
+        have is fetched first; a file stored nowhere is a path that does not exist."""
+        path = self.local_path(source_uuid, filename)
+        if self.shared is not None and not path.exists():
+            self._fetch(self.shared, source_uuid, filename, path)
+        return path
+
+    def _fetch(self, shared: SharedStore, source_uuid: str, filename: str, path: Path) -> None:
+        """Copy the shared file into this directory as a write is made: a partial file
+        (swept if we crash), fsynced, then renamed (a concurrent fetch of the same file
+        writes the same bytes: the last rename wins)."""
+        directory = self.source_dir(source_uuid, create=True)
+        partial = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self._file_mode)
+            with os.fdopen(fd, "wb") as handle:
+                found = shared.copy_into(source_uuid, filename, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if found:
+                os.replace(partial, path)
+                _fsync_dir(directory)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def keep(self, db: Session, sealed: SealedFile) -> None:
+        """Tie a file just written to the caller's transaction: it is shredded unless
+        the transaction commits, and, with a shared copy, copied in it (so the row that
+        names it and its ciphertext are committed together)."""
+        on_rollback(db, functools.partial(self.discard, sealed.path))
+        if self.shared is not None:
+            source_uuid, filename = self._name_of(sealed.path)
+            copied = self.shared.put(db, source_uuid, filename, sealed.path)
+            if sealed.sha256 and copied != sealed.sha256:
+                raise StoreError("a sealed file changed before it was copied")
+
+    def _name_of(self, path: Path) -> tuple[str, str]:
+        """(source uuid, file name) of a file in a source's directory of this store."""
+        checked = self.local_path(path.parent.name, path.name)
+        if os.path.realpath(checked) != os.path.realpath(path):
+            raise StoreError("not a file of this store")
+        return path.parent.name, path.name
+
+    def names(self, source_uuid: str) -> set[str]:
+        """The stored file names of a source: here, and in the shared copy."""
+        directory = self.source_dir(source_uuid)
+        found = set()
+        if directory.is_dir():
+            found = {p.name for p in directory.iterdir() if _SAFE_NAME.match(p.name)}
+        if self.shared is not None:
+            found |= self.shared.names(source_uuid)
+        return found
 
     def begin(self, source_uuid: str, recipients: Sequence[str]) -> PendingFile:
         directory = self.source_dir(source_uuid, create=True)
@@ -537,7 +615,7 @@ class Store:
         """Store bytes already sealed elsewhere (a reply the reviewer's client encrypted),
         as durably as what the store seals itself: a partial file (swept if we crash),
         fsync, then the final name."""
-        self.path_of(source_uuid, final_name)  # validates the name and containment
+        self.local_path(source_uuid, final_name)  # validates the name and containment
         self.ensure_room(len(data))  # StorageFullError above the disk reserve
         directory = self.source_dir(source_uuid, create=True)
         partial = directory / f"{PARTIAL_PREFIX}{secrets.token_hex(16)}"
@@ -553,7 +631,28 @@ class Store:
         return SealedFile(final, len(data), hashlib.sha256(data).hexdigest())
 
     def shred(self, path: Path) -> bool:
-        """Overwrite a file with random bytes, fsync, then unlink. False if already gone."""
+        """Remove a stored file for good: here (`discard`) and its shared copy. False if
+        it was already gone from both."""
+        here = self.discard(path)
+        if self.shared is None or path.name.startswith(PARTIAL_PREFIX):
+            return here
+        source_uuid, filename = self._name_of(path)
+        return self.shared.delete(source_uuid, filename) or here
+
+    def shred_source(self, source_uuid: str) -> None:
+        """Remove every file of a source: here, and the shared copies."""
+        directory = self.source_dir(source_uuid)
+        if directory.exists():
+            for path in sorted(directory.iterdir()):
+                if path.is_file():
+                    self.discard(path)
+            shutil.rmtree(directory, ignore_errors=True)
+        if self.shared is not None:
+            self.shared.delete_source(source_uuid)
+
+    def discard(self, path: Path) -> bool:
+        """Overwrite this server's file with random bytes, fsync, then unlink. False if
+        already gone. Its shared copy, if any, is left (see `shred`)."""
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -572,16 +671,24 @@ class Store:
     def sweep(self, known: Iterable[Path], older_than: dt.timedelta) -> list[Path]:
         """Shred partial files and files no row refers to, once older than `older_than`.
 
-        What a crash or a killed request left behind: never acknowledged to anyone.
+        What a crash or a killed request left behind: never acknowledged to anyone. With
+        a shared copy, also what another server deleted (this cache's copy), and shared
+        copies no row refers to (`SharedStore.sweep`).
         """
+        known = list(known)
         keep = {os.path.realpath(p) for p in known}
-        cutoff = dt.datetime.now(dt.UTC).timestamp() - older_than.total_seconds()
+        now = dt.datetime.now(dt.UTC)
+        cutoff = now.timestamp() - older_than.total_seconds()
         removed = []
         for path in self.root.rglob("*"):
             if not path.is_file() or os.path.realpath(path) in keep:
                 continue
             if path.stat().st_mtime > cutoff:
                 continue
-            if self.shred(path):
+            if self.discard(path):
                 removed.append(path)
+        if self.shared is not None:
+            pairs = [(p.parent.name, p.name) for p in known]
+            for source_uuid, filename in self.shared.sweep(pairs, now - older_than):
+                removed.append(self.local_path(source_uuid, filename))
         return removed

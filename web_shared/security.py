@@ -16,6 +16,12 @@ from web_shared.headers import SECURITY_HEADERS as SECURITY_HEADERS
 
 # Headers tor2web proxies add; such a request reached us from the clear web.
 TOR2WEB_HEADERS = ("X-tor2web", "X-Tor2web")
+# Where WSGI puts them (one key: names are case-insensitive). Looked up in the environ
+# directly: asking `request.headers` for a header a request lacks raises and catches an
+# exception per name, on every request.
+_TOR2WEB_ENVIRON_KEYS = frozenset(
+    "HTTP_" + name.upper().replace("-", "_") for name in TOR2WEB_HEADERS
+)
 
 
 def page_csp(style_source: str) -> str:
@@ -74,7 +80,8 @@ def _security_headers_with(csp: str) -> Callable[[Response], Response]:
 
 
 def refuse_tor2web() -> None:
-    if any(name in request.headers for name in TOR2WEB_HEADERS):
+    environ = request.environ
+    if any(key in environ for key in _TOR2WEB_ENVIRON_KEYS):
         abort(403, description="tor2web")
 
 

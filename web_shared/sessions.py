@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from typing import Any
@@ -30,6 +31,7 @@ from flask import Flask, Request, Response, abort, session
 from flask.sessions import SessionInterface, SessionMixin
 from redis import Redis, RedisError
 from werkzeug.datastructures import CallbackDict
+from werkzeug.http import dump_cookie
 
 _TOKEN_BYTES = 32
 _TOKEN_CHARS = 43  # base64url of 32 bytes, unpadded
@@ -37,6 +39,12 @@ _TOKEN_CHARS = 43  # base64url of 32 bytes, unpadded
 _ANONYMOUS_MARK = "a."
 # Browsers keep cookies up to 4096 bytes; an anonymous session holds a few dozen.
 _MAX_ANONYMOUS_COOKIE = 4000
+# json.dumps with arguments builds an encoder per call; this one is built once.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+# What our cookie values are made of (base64url, "a." and "="): none of it is quoted
+# in a Set-Cookie header, so each value fits a header framed once per app (below).
+_PLAIN_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_\-.=]{1,4000}")
+_COOKIE_MARK = "0backupcookievalue0"
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -76,6 +84,8 @@ class RedisSessionInterface(SessionInterface):
         self.idle_seconds = idle_seconds
         self.pepper = pepper
         # Its own key, bound to this app: a source app cookie opens nothing elsewhere.
+        # (name, domain, path, secure) -> the Set-Cookie header before and after the value
+        self._cookie_frames: dict[tuple[str, str | None, str, bool], tuple[str, str] | None] = {}
         self._anonymous_aead = AESGCM(
             HKDF(
                 algorithm=hashes.SHA256(),
@@ -108,7 +118,7 @@ class RedisSessionInterface(SessionInterface):
     def seal_anonymous(self, data: dict[str, Any], now: float | None = None) -> str:
         """The cookie value of an anonymous session: issue time and data, sealed."""
         issued = int(time.time() if now is None else now)
-        plain = json.dumps({"t": issued, "d": data}, separators=(",", ":")).encode()
+        plain = _COMPACT_JSON.encode({"t": issued, "d": data}).encode()
         nonce = secrets.token_bytes(12)
         sealed = self._anonymous_aead.encrypt(nonce, plain, self._anonymous_aad())
         return _ANONYMOUS_MARK + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
@@ -189,16 +199,56 @@ class RedisSessionInterface(SessionInterface):
             # Every request refreshes the expiry: the timeout counts idle time. The TTL
             # also makes the entry evictable under memory pressure (docs/admin.md).
             self.redis.set(self._storage_key(value), nonce + sealed, ex=self.idle_seconds)
-        response.set_cookie(
-            name,
-            value,
-            httponly=True,
-            secure=self.get_cookie_secure(app),
-            samesite="Strict",
-            domain=domain,
-            path=path,
-        )
-        response.vary.add("Cookie")
+        self._set_cookie(response, name, value, domain, path, self.get_cookie_secure(app))
+        # `response.vary` parses the header into a set and writes it back; a response
+        # with no Vary yet (nearly all) just gets one.
+        if response.headers.getlist("Vary"):
+            response.vary.add("Cookie")
+        else:
+            response.headers.add("Vary", "Cookie")
+
+    def _set_cookie(
+        self,
+        response: Response,
+        name: str,
+        value: str,
+        domain: str | None,
+        path: str,
+        secure: bool,
+    ) -> None:
+        """`response.set_cookie(name, value, httponly=True, samesite="Strict", ...)`.
+
+        Werkzeug builds the whole header for each response (the path quoted, the
+        domain encoded, the attributes checked and joined); only the value changes
+        between our cookies, so the header around it is built once, by Werkzeug, and
+        kept. A value that Werkzeug would quote (none of ours) is set its way.
+        """
+        key = (name, domain, path, secure)
+        if key not in self._cookie_frames:
+            header = dump_cookie(
+                name,
+                _COOKIE_MARK,
+                path=path,
+                domain=domain,
+                secure=secure,
+                httponly=True,
+                samesite="Strict",
+            )
+            parts = header.split(_COOKIE_MARK)
+            self._cookie_frames[key] = (parts[0], parts[1]) if len(parts) == 2 else None
+        frame = self._cookie_frames[key]
+        if frame is None or not _PLAIN_COOKIE_VALUE.fullmatch(value):
+            response.set_cookie(
+                name,
+                value,
+                httponly=True,
+                secure=secure,
+                samesite="Strict",
+                domain=domain,
+                path=path,
+            )
+            return
+        response.headers.add("Set-Cookie", frame[0] + value + frame[1])
 
 
 def refuse_unreadable_session() -> None:

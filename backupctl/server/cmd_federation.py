@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backupctl._common import CliState
-from composition.runtime import read_submission_fingerprint
+from composition.runtime import make_store, read_submission_fingerprint
 from federation.config import FederationConfig, load_federation_config
 from federation.envelope import PRUNE_AFTER
 from federation.errors import FederationError
@@ -28,6 +28,7 @@ from federation.kinds import (
     CASE_MESSAGE,
     CASE_TRANSFER,
     DIRECTORY,
+    READERS,
     RELEASE,
     release_body,
     verify_package,
@@ -49,10 +50,10 @@ from vault.services import (
     custody,
     directory,
     federation_peers,
+    peer_readers,
     psi_messages,
 )
 from vault.services.consents import ConsentRequiredError
-from vault.store import Store
 from vault.transaction import unit_of_work
 from vault.transfer_package import TransferError
 from workstation.observatory.release import ReleaseError
@@ -270,11 +271,11 @@ _WAIT = click.option(
 
 
 def _chosen_peers(db: Session, to: str | None, to_all: bool) -> Sequence[FederationPeer]:
-    """`--all`: every active peer; `--to NAME`: that one."""
-    peers = federation_peers.list_peers(db) if to_all else [federation_peers.get_peer(db, to or "")]
-    if not peers:
-        raise click.ClickException("no active peers")
-    return peers
+    """`--all`: every active peer (none, before the first is added); `--to NAME`: that
+    one."""
+    if to_all:
+        return federation_peers.list_peers(db)
+    return [federation_peers.get_peer(db, to or "")]
 
 
 def _deliver(
@@ -327,6 +328,8 @@ def send_release(
         if release is None:
             raise click.ClickException(f"no release {release_uuid}")
         peers = _chosen_peers(db, to, to_all)
+        if not peers:
+            raise click.ClickException("no active peers")
         failed = _deliver(
             db,
             settings,
@@ -400,7 +403,7 @@ def transfer(
     try:
         if request_out is not None:
             fingerprint = read_submission_fingerprint(config.instance_dir)
-            store = Store(config.store_dir, GpgKeyring(config.gnupg_home("journalist")))
+            store = make_store(config, GpgKeyring(config.gnupg_home("journalist")))
             with _db(state) as db:
                 case = case_transfers.case_by_ref(db, case_ref)
                 peer = federation_peers.get_peer(db, to)
@@ -471,6 +474,9 @@ def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -
     ours = load_identity(settings.key_dir)
     with _db(state) as db:
         peers = _chosen_peers(db, to, to_all)
+        if not peers:  # the hourly timer runs from the deployment on, before any peer
+            click.echo("no active peers: nothing sent")
+            return
         version, body = directory.publication(db)
         click.echo(f"directory version {version}: {len(body['entries'])} entries")
         failed = _deliver(
@@ -478,6 +484,36 @@ def send_directory(state: CliState, to: str | None, to_all: bool, wait: float) -
         )
     if failed:
         raise click.ClickException("not every peer accepted the directory")
+
+
+@federation.command("send-readers")
+@_TO
+@_ALL
+@_WAIT
+@click.pass_obj
+def send_readers(state: CliState, to: str | None, to_all: bool, wait: float) -> None:
+    """Publish the public account keys of our readers of case messages (active analysts
+    and admins), so that peers seal their messages to them too. Run it after accounts
+    change and regularly (cron): a peer seals to the set it received last."""
+    if bool(to) == to_all:
+        raise click.UsageError("give --to PEER or --all")
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    with _db(state) as db:
+        peers = _chosen_peers(db, to, to_all)
+        if not peers:
+            click.echo("no active peers: nothing sent")
+            return
+        try:
+            body = peer_readers.publication(db)
+        except peer_readers.ReadersRefusedError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"readers version {body['version']}: {len(body['keys'])} keys")
+        failed = _deliver(
+            db, settings, ours, peers, kind=READERS, body=body, object_uuid=None, wait=wait
+        )
+    if failed:
+        raise click.ClickException("not every peer accepted the readers")
 
 
 @federation.command("send-messages")

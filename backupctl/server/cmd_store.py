@@ -1,5 +1,6 @@
-"""`backupctl sweep`: finish the deletions whose job was lost, and remove what crashed
-requests left in the encrypted store."""
+"""`backupctl sweep`: finish the deletions whose job was lost, remove what crashed
+requests left in the encrypted store, and forget key retirements every server's homes
+have had time to apply (vault.services.key_retirement)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ MIN_AGE_SECONDS = 300
 )
 @click.pass_obj
 def sweep(state: CliState, older_than: int) -> None:
-    """Finish requested deletions; shred partial files and files no row refers to."""
+    """Finish requested deletions; shred partial files and files no row refers to;
+    forget old key retirements."""
     config = state.config()
     # Sweeping reads the database and the store only; the client is never connected: the
     # sweep works while Redis is down, and recovers what a Redis restart lost.
@@ -34,7 +36,9 @@ def sweep(state: CliState, older_than: int) -> None:
     try:
         finished = jobs.finish_requested_deletions(runtime)
         removed = jobs.sweep_store(runtime, older_than_seconds=older_than)
+        forgotten = jobs.prune_retired_keys(runtime)
     finally:
         runtime.engine.dispose()
     click.echo(f"Carried out {finished} requested deletion(s).")
     click.echo(f"Shredded {removed} stale file(s).")
+    click.echo(f"Forgot {forgotten} key retirement(s) older than the time kept.")

@@ -96,7 +96,8 @@ def test_the_timers_send_publish_and_prune_as_backupctl_would() -> None:
     ]
     publish = _render("services", "backup-federation-directory.service")
     assert _directives(publish, "ExecStart") == [
-        f"{BACKUPCTL} federation send-directory --all --wait 0"
+        f"{BACKUPCTL} federation send-directory --all --wait 0",
+        f"{BACKUPCTL} federation send-readers --all --wait 0",
     ]
     for unit in (send, publish):
         # As `backupctl federation` runs (the federation private keys are that user's),

@@ -3,13 +3,24 @@ hands another to become its peer (exactly what an admin copies between them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from redis import Redis
+from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from backupctl.cli import main
+from composition.runtime import Runtime, build_runtime
+from tests.conftest import FAST_SCRYPT
+from tests.support.journalist import make_source
+from vault.config import INTERFACES, Secrets, load_config
+from vault.models import CaseTransfer, Reviewer
+from vault.services import cases, federation_peers
 
 
 @dataclass(frozen=True)
@@ -63,3 +74,44 @@ def add_peer(env: Mapping[str, str], name: str, card: PeerCard, *extra: str) -> 
         "--release-key", str(card.release_key_file),
         *extra,
     )  # fmt: skip
+
+
+def serve_wsgi(app: object) -> Iterator[int]:
+    """Serve `app` over HTTP on 127.0.0.1 (a generator: next() gives the port, the
+    second next() stops it)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.port
+    finally:
+        server.shutdown()
+
+
+def shared_case(rt: Runtime, analyst_uuid: str, peer: str, transfer: str, direction: str) -> str:
+    """A case of `rt` shared with `peer` through `transfer` (as a transfer leaves one: the
+    transfer itself is tested in test_transfer.py)."""
+    source = make_source(rt)
+    with rt.session() as db:
+        actor = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst_uuid)).one()
+        case = cases.create_case(db, actor, source_uuids=[source.uuid])
+        db.add(
+            CaseTransfer(
+                transfer_uuid=transfer,
+                direction=direction,
+                peer_id=federation_peers.get_peer(db, peer).id,
+                case_id=case.id,
+                envelope_id=None,
+                items=2,
+            )
+        )
+        return case.uuid
+
+
+def instance_runtime(env: Mapping[str, str], redis: Redis) -> Runtime:
+    """The runtime of another instance of the test (its database migrated already): both
+    interfaces' secrets, fast scrypt, the suite's Redis."""
+    held = {name: load_config(env, interface=name).secrets for name in INTERFACES}
+    both = Secrets(source=held["source"].source, journalist=held["journalist"].journalist)
+    config = dataclasses.replace(load_config(env), scrypt=FAST_SCRYPT, redis_url=None, secrets=both)
+    return build_runtime(config, redis=redis)

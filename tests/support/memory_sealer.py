@@ -23,7 +23,8 @@ import hashlib
 import os
 import secrets
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -35,7 +36,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from keys.gpg import shred_file
 from vault.errors import DecryptionError, KeyringError, OutputTooLargeError, SealError
-from vault.ports import Keyring, SealStream
+from vault.ports import Keyring, PortableKey, SealStream
 
 __all__ = ["ARMOR_BEGIN", "DEFAULT_MAX_OUTPUT", "MemorySealer", "MemoryStream", "armor"]
 
@@ -45,6 +46,7 @@ ARMOR_BEGIN = (
     "-----BEGIN PGP MESSAGE-----"  # what replies.store_encrypted_reply checks replies start with
 )
 ARMOR_END = "-----END PGP MESSAGE-----"
+SECRET_BEGIN = "MEMORY LOCKED SECRET KEY"  # the twin's export of a secret half
 _NONCE = 12
 _TAG = 16
 _FPR_BYTES = 20
@@ -195,6 +197,50 @@ class MemorySealer:
         if key is None:
             raise KeyringError("no such public key")
         return f"memory public key {fingerprint.upper()} {key.name}\n"
+
+    def holding(self, fingerprints: Iterable[str]) -> set[str]:
+        return {fp.upper() for fp in fingerprints if fp and fp.upper() in self._keys}
+
+    def named(self, name: str, *, older_than: float = 0.0) -> set[str]:
+        return {fingerprint for fingerprint, key in self._keys.items() if key.name == name}
+
+    # -- portable keys (vault.ports.PortableReplyKeys) --------------------------------
+    def export_secret(self, fingerprint: str, passphrase: str) -> str:
+        """The key as the twin exports it: still locked (kek only under the passphrase,
+        which must open it, as gpg's export asks)."""
+        key = self._keys.get(fingerprint.upper())
+        if key is None or key.locked is None:
+            raise KeyringError("could not export secret key")
+        try:
+            lock = AESGCM(_lock_key(passphrase, key.salt))
+            lock.decrypt(key.locked[:_NONCE], key.locked[_NONCE:], None)
+        except InvalidTag as exc:
+            raise KeyringError("could not export secret key") from exc
+        fields = [
+            fingerprint.upper(),
+            key.name,
+            *(base64.b64encode(v).decode() for v in (key.salt, key.locked)),
+        ]
+        return f"{SECRET_BEGIN}\n" + "\n".join(fields) + "\n"
+
+    def generate_portable_key(self, name: str, passphrase: str) -> PortableKey:
+        fingerprint = self.generate_reply_key(name, passphrase)
+        secret = self.export_secret(fingerprint, passphrase)
+        self._keys[fingerprint].locked = None  # the home keeps the public half only
+        return PortableKey(fingerprint, self.export_public(fingerprint), secret)
+
+    @contextmanager
+    def borrowed_key(self, fingerprint: str, secret: str) -> Iterator[MemorySealer]:
+        lines = secret.strip().splitlines()
+        if len(lines) != 5 or lines[0] != SECRET_BEGIN or lines[1] != fingerprint.upper():
+            raise KeyringError("not the secret key asked for")
+        known = self._keys.get(fingerprint.upper())
+        if known is None:
+            raise KeyringError("no such public key")
+        salt, locked = (base64.b64decode(v) for v in lines[3:5])
+        borrowed = MemorySealer()
+        borrowed._keys[fingerprint.upper()] = _Key(lines[2], known.kek, salt, locked)
+        yield borrowed
 
     # -- sealing --------------------------------------------------------------------
     def _recipients(self, recipients: Sequence[str]) -> list[tuple[str, bytes]]:

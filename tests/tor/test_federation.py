@@ -6,9 +6,14 @@ and its own federation endpoint served by `backupctl serve federation`.
 Peers are added both ways with `backupctl federation peer add`; releases signed by the
 NGO's and the medical partner's workstations reach the observatory with
 `backupctl federation send-release` and are imported there with each peer's release
-key. A forged, a replayed, a stranger's and a revoked peer's envelope are each refused
-with their own reason and audited; a tor without a key never reaches the service at
-all. No plaintext of a report appears on any of the three servers."""
+key. A case moves from the NGO to the medical partner (`backupctl federation transfer`,
+re-sealed on the NGO's workstation) once the survivor consented, and is refused before;
+the medical partner publishes its readers of case messages (`send-readers`), and
+messages on the shared case cross both ways (`send-messages`): the NGO's is read in the
+partner's reviewer interface, the partner's on the NGO's workstation. A forged, a
+replayed, a stranger's and a revoked peer's envelope are each refused with their own
+reason and audited; a tor without a key never reaches the service at all. No
+plaintext of a report or a message appears on any of the three servers."""
 
 from __future__ import annotations
 
@@ -22,39 +27,67 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from backupctl.cli import main
 from composition.runtime import Runtime
 from federation.client import deliver
 from federation.envelope import seal_envelope
 from federation.identity import create_identity, load_identity
 from federation.kinds import RELEASE
-from keys.gpg import kill_agent
+from journalist_app import create_app
+from keys.gpg import GpgKeyring, kill_agent
 from keys.lifecycle import GeneratedKey, generate_submission_key
 from onion import clientauth
 from onion.socks import SocksError, fetch_status
 from onion.torrc import FEDERATION_SERVICE, ServerTorrc, render_server_torrc
 from tests.conftest import SUBMISSION_PASSPHRASE
-from tests.support.federation import PeerCard, add_peer, federation_cli, identity_card
+from tests.support.consent import record_consent
+from tests.support.federation import (
+    PeerCard,
+    add_peer,
+    federation_cli,
+    identity_card,
+    instance_runtime,
+)
+from tests.support.journalist import FAST_HASHER, Account, login, make_account, post_form
 from tests.support.leaks import assert_no_leak
 from tests.support.releases import signed_release
 from tests.support.servers import free_port
 from tests.support.serving import serve_app
+from tests.support.submission_key import load_into_sealing_homes, stop_agents
 from tests.tor.conftest import PUBLISH_TIMEOUT, wait_for_answer
 from tests.tor.network import Node, TorNetwork
 from vault import codenames
+from vault.config import load_config
 from vault.db import make_engine, make_session_factory
 from vault.migrate import upgrade
-from vault.models import AuditEvent, ObservatoryRelease
-from vault.services import releases, sources
+from vault.models import (
+    AuditEvent,
+    CaseMessage,
+    CaseTransfer,
+    ObservatoryRelease,
+    Reviewer,
+    Role,
+    Source,
+    Submission,
+)
+from vault.services import cases, releases, sources
 from workstation.observatory.release_sign import verify_release
 
 # After a reload, the private network's directories now and then refuse a descriptor
-# ("Invalid HS descriptor", seen on a loaded machine); tor uploads it again at its next
-# interval. Twice the usual wait, as for onionbalance's frontend (test_onionbalance.py).
+# ("Invalid HS descriptor", seen on a loaded machine). Seen refused: a descriptor
+# uploaded in the same second as the one before it (two reloads in a row), whose
+# revision counter (seconds since the shared-random run began) is then not higher;
+# tor uploads it again at its next change or interval. Twice the usual wait, as for
+# onionbalance's frontend (test_onionbalance.py).
 REPUBLISH_TIMEOUT = 2 * PUBLISH_TIMEOUT
 MARKER = "FEDLEAK-7f3c9a survivor statement never to leave the NGO"
+TO_MEDICAL = "FEDLEAK-msg-41d2 she can see the doctor on Monday"
+TO_NGO = "FEDLEAK-msg-9be0 the doctor saw her, a report follows"
 SEND_WAIT = "240"
 
 
@@ -219,13 +252,19 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
 
         before = {i.name: _upload_count(i) for i in everyone}
         control = ("--control",)
-        for here, there in ((ngo, observatory), (medical, observatory)):
+        for here, there in ((ngo, observatory), (medical, observatory), (ngo, medical)):
             assert there.card is not None and here.card is not None
             add_peer(here.env, there.name, there.card, *control, here.control)
             add_peer(there.env, here.name, here.card, *control, there.control)
         for instance in everyone:
             _wait_published(instance, before[instance.name])
 
+        # The medical partner takes in cases: its submission key loaded before its
+        # endpoint starts (the endpoint reads it at start).
+        medical_homes = load_into_sealing_homes(
+            load_config(medical.env), medical_key[0].public_armored
+        )
+        stack.callback(stop_agents, medical_homes)
         for instance in everyone:
             stack.enter_context(
                 serve_app(
@@ -259,7 +298,9 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
         sent = federation_cli(
             medical.env, "send-release", medical_release, "--all", "--wait", SEND_WAIT
         ).output
-        assert sent.startswith("observatory\t") and "\taccepted" in sent
+        # --all: the NGO is the medical partner's peer too.
+        outcomes = {line.split("\t")[0]: line.split("\t")[2] for line in sent.splitlines()}
+        assert outcomes == {"observatory": "accepted", "ngo": "accepted"}
         with observatory.db() as db:
             imported = {
                 r.uuid: r.signer_fingerprint for r in db.scalars(select(ObservatoryRelease))
@@ -272,6 +313,8 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
             assert db.scalar(select(AuditEvent.id).where(AuditEvent.action == "federation_sent"))
 
         assert ngo.card is not None and medical.card is not None
+        _transfer_and_message(runtime, ngo, medical, submission_key, medical_key, tmp_path)
+
         ngo_key = load_identity(ngo.key_dir).signing
         recipient = observatory.card.fingerprint
 
@@ -328,7 +371,7 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
         )
 
     assert_no_leak(
-        MARKER,
+        [MARKER, TO_MEDICAL, TO_NGO],
         files=[
             runtime.config.instance_dir,
             Path(medical.env["BACKUP_INSTANCE_DIR"]),
@@ -339,3 +382,134 @@ def test_three_instances_exchange_releases_and_refuse_the_rest(
         engine=[runtime.engine, medical.engine, observatory.engine],
         redis=runtime.redis,
     )
+
+
+def _transfer_and_message(
+    runtime: Runtime,
+    ngo: Instance,
+    medical: Instance,
+    submission_key: tuple[GeneratedKey, Path],
+    medical_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+) -> None:
+    """The report's case moves from the NGO to the medical partner over tor, with the
+    survivor's consent; then messages on the shared case, both ways."""
+    medical_rt = instance_runtime(medical.env, runtime.redis)
+    try:
+        ana = _transfer(runtime, medical_rt, ngo, medical, submission_key, medical_key, tmp_path)
+        _message_both_ways(runtime, medical_rt, ngo, medical, submission_key, ana)
+    finally:
+        medical_rt.engine.dispose()
+        kill_agent(medical_rt.keyring.home)
+
+
+def _transfer(
+    runtime: Runtime,
+    medical_rt: Runtime,
+    ngo: Instance,
+    medical: Instance,
+    submission_key: tuple[GeneratedKey, Path],
+    medical_key: tuple[GeneratedKey, Path],
+    tmp_path: Path,
+) -> Account:
+    """The case of the NGO's report, refused without consent, then moved; the NGO's
+    analyst who opened it."""
+    ana = make_account(runtime, "ana", Role.ANALYST)
+    with runtime.session() as db:
+        source_uuid = db.scalars(select(Source.uuid)).one()
+        actor = db.scalars(select(Reviewer).where(Reviewer.uuid == ana.uuid)).one()
+        case_uuid = cases.create_case(db, actor, source_uuids=[source_uuid]).uuid
+    request = tmp_path / "transfer-request.json"
+    refused = federation_cli(
+        ngo.env, "transfer", case_uuid, "--to", "medical", "--request", str(request), ok=False
+    )
+    assert refused.exit_code != 0 and "consent" in refused.output and not request.exists()
+    record_consent(runtime, ana.uuid, case_uuid, source_uuid, "refer_partner")
+    federation_cli(ngo.env, "transfer", case_uuid, "--to", "medical", "--request", str(request))
+    # The NGO's air-gapped workstation re-seals the items to the partner's key.
+    package, passphrase = tmp_path / "transfer-package.json", tmp_path / "passphrase"
+    passphrase.write_text(SUBMISSION_PASSPHRASE + "\n")
+    receipt_pem = tmp_path / "receipt.pem"
+    receipt_pem.write_text(runtime.receipt_key.verify_key.pem())
+    resealed = CliRunner().invoke(
+        main,
+        [
+            "workstation", "transfer", str(request), "--home", str(submission_key[1]),
+            "--passphrase-file", str(passphrase), "--receipt-key", str(receipt_pem),
+            "--out", str(package), "--recipient", medical_key[0].fingerprint,
+        ],
+    )  # fmt: skip
+    assert resealed.exit_code == 0, resealed.output
+    sent = federation_cli(
+        ngo.env, "transfer", case_uuid, "--to", "medical", "--package", str(package),
+        "--wait", SEND_WAIT,
+    ).output  # fmt: skip
+    assert "\taccepted" in sent
+    with medical.db() as db:
+        received = db.scalars(select(CaseTransfer)).one()
+        assert received.direction == "in" and received.case is not None
+        item = db.scalars(select(Submission)).one()
+        item_path = medical_rt.store.path_of(item.source.uuid, item.filename)
+        transfer_uuid = received.transfer_uuid
+    medical_ws = GpgKeyring(medical_key[1], server=False)
+    assert medical_ws.open_bytes(item_path.read_bytes(), SUBMISSION_PASSPHRASE) == MARKER.encode()
+    with ngo.db() as db:
+        assert db.scalars(select(CaseTransfer.transfer_uuid)).one() == transfer_uuid
+    return ana
+
+
+def _message_both_ways(
+    runtime: Runtime,
+    medical_rt: Runtime,
+    ngo: Instance,
+    medical: Instance,
+    submission_key: tuple[GeneratedKey, Path],
+    ana: Account,
+) -> None:
+    with ngo.db() as db:
+        ours = db.scalars(select(CaseTransfer)).one()
+        assert ours.case is not None
+        ngo_case, transfer_uuid = ours.case.uuid, ours.transfer_uuid
+    with medical.db() as db:
+        theirs = db.scalars(select(CaseTransfer)).one()
+        assert theirs.case is not None
+        medical_case = theirs.case.uuid
+    # The partner's analyst gets an account key at login; the partner publishes it.
+    doc = make_account(medical_rt, "doc", Role.ANALYST)
+    doc_client = _logged_in(medical_rt, doc)
+    ngo_client = _logged_in(runtime, ana)
+    readers = federation_cli(medical.env, "send-readers", "--to", "ngo", "--wait", SEND_WAIT)
+    assert "\taccepted" in readers.output
+
+    # NGO -> partner: read in the partner's reviewer interface.
+    _write(ngo_client, ngo_case, transfer_uuid, TO_MEDICAL)
+    out = federation_cli(ngo.env, "send-messages", "--wait", SEND_WAIT).output
+    assert "\taccepted" in out
+    page = doc_client.get(f"/cases/{medical_case}/partner-messages").get_data(as_text=True)
+    assert TO_MEDICAL in page
+    # Partner -> NGO: sealed to the NGO's submission key (the NGO published no readers),
+    # read on the NGO's workstation.
+    _write(doc_client, medical_case, transfer_uuid, TO_NGO)
+    out = federation_cli(medical.env, "send-messages", "--wait", SEND_WAIT).output
+    assert "\taccepted" in out
+    with ngo.db() as db:
+        message = db.scalars(select(CaseMessage).where(CaseMessage.direction == "in")).one()
+        ciphertext = message.ciphertext
+    ngo_ws = GpgKeyring(submission_key[1], server=False)
+    assert ngo_ws.open_bytes(ciphertext, SUBMISSION_PASSPHRASE) == TO_NGO.encode()
+    page = ngo_client.get(f"/cases/{ngo_case}/partner-messages").get_data(as_text=True)
+    assert TO_NGO not in page and "read it on the workstation" in page
+
+
+def _logged_in(rt: Runtime, account: Account) -> FlaskClient:
+    app = create_app(rt.config, rt, hasher=FAST_HASHER)
+    app.testing = True
+    client = app.test_client()
+    assert login(client, account).status_code == 302
+    return client
+
+
+def _write(client: FlaskClient, case: str, transfer: str, text: str) -> None:
+    page = f"/cases/{case}/partner-messages"
+    answer = post_form(client, page, {"transfer": transfer, "text": text}, page=page)
+    assert answer.status_code == 302

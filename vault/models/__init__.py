@@ -26,6 +26,7 @@ from vault.models.federation import (
     CaseTransfer,
     FederationExchange,
     FederationPeer,
+    PeerReaderKey,
     PsiMessage,
 )
 from vault.models.guidance import GuidanceAnswer, GuidanceQuestion
@@ -45,6 +46,7 @@ from vault.models.release import ObservatoryRelease
 from vault.models.reply import Reply, ReplyCopy, ReplySealer, SeenReply
 from vault.models.retired_key import RetiredKey
 from vault.models.reviewer import Reviewer, Role
+from vault.models.sealed_blob import SealedBlob, SealedBlobChunk
 from vault.models.source import Source
 from vault.models.submission import SeenSubmission, Submission, SubmissionKind, UnreadSubmission
 
@@ -83,6 +85,7 @@ __all__ = [
     "PartnerService",
     "PeerDirectory",
     "PeerDirectoryEntry",
+    "PeerReaderKey",
     "PsiMessage",
     "Referral",
     "ReferralMessage",
@@ -94,6 +97,8 @@ __all__ = [
     "RetiredKey",
     "Reviewer",
     "Role",
+    "SealedBlob",
+    "SealedBlobChunk",
     "SeenReply",
     "SeenSubmission",
     "Source",

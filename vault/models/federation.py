@@ -40,6 +40,9 @@ class FederationPeer(Base):
     # Set by `peer remove`: the row stays so that the peer is refused by name, not as a
     # stranger, and the exchanges keep their peer.
     removed_at: Mapped[dt.datetime | None]
+    # The version of the peer's last published readers of case messages we keep
+    # (PeerReaderKey); NULL before the first.
+    readers_version: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     @property
     def active(self) -> bool:
@@ -102,8 +105,10 @@ class CaseMessage(Base):
     `out`: written here. `ciphertext` is our copy, sealed to our readers of case notes
     and our submission key as a note is (`recipients` records to whom; re-sealed like
     notes when the readers change); `outgoing` the copy sealed to the peer's submission
-    key, kept only until the peer accepts it. `in`: sent by the peer, `ciphertext` as
-    it came (sealed by the peer's server to our submission key), `recipients` NULL.
+    key and the readers it published, kept only until the peer accepts it. `in`: sent by
+    the peer, `ciphertext` as it came (sealed by the peer's server to our submission key
+    and the readers we published), `recipients` those found in it on receipt (NULL for
+    a message received before they were recorded); re-sealed like ours.
 
     Clear at rest, by design (docs/threat-model.md): the message's random id, the
     transfer it hangs on, direction, author account, sizes, dates, delivery outcome and
@@ -164,3 +169,23 @@ class PsiMessage(Base):
     done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     peer: Mapped[FederationPeer] = relationship()
+
+
+class PeerReaderKey(Base):
+    """One public account key a peer published as a reader of case messages (the
+    `readers` envelope): messages we write on a case shared with that peer are sealed to
+    it as well as to the peer's submission key. Replaced whole at each newer version.
+
+    Clear at rest, by design (docs/threat-model.md): public keys only, and so how many
+    readers the peer has."""
+
+    __tablename__ = "peer_reader_keys"
+    __table_args__ = (UniqueConstraint("peer_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    peer_id: Mapped[int] = mapped_column(
+        ForeignKey("federation_peers.id", ondelete="CASCADE"), index=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

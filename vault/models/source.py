@@ -32,6 +32,11 @@ class Source(Base):
     # made so the API lists sources without a gpg call per source. NULL for sources
     # made before migration 0013 until first listed (vault.services.inbox.public_keys).
     reply_public_key: Mapped[str | None] = mapped_column(Text, default=None)
+    # The reply key's secret half, locked by the codename-derived passphrase and sealed
+    # for this row (vault.services.reply_keys): every backend opens replies with it.
+    # NULL for a source recorded before migration 0027 until it next reads its replies
+    # where its key was made.
+    reply_secret_key: Mapped[str | None] = mapped_column(Text, default=None)
     interaction_count: Mapped[int] = mapped_column(default=0)
     pending: Mapped[bool] = mapped_column(default=True)
     # Indexed (migration 0013): the inbox's starred filter finds the few starred sources

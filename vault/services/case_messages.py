@@ -5,8 +5,9 @@ A shared case is one transferred to a peer or received from one: both sides hold
 `case_transfers` row with the same transfer uuid, and a message thread hangs on it.
 
 Writing (`queue_message`, the reviewer interface): the text is sealed twice on arrival,
-as a case note is: to the peer's submission key pinned at `peer add` (the copy that
-leaves, read on the peer's air-gapped workstation) and to our readers of case notes
+as a case note is: to the peer's submission key pinned at `peer add` and the readers it
+published (vault.services.peer_readers) (the copy that leaves, read on the peer's
+air-gapped workstation and in its reviewer interface) and to our readers of case notes
 and our submission key (our copy, read in memory in a session that holds an unlocked
 account key, re-sealed like notes when the readers change). Nothing leaves from the
 web process: it never holds the federation signing key. `backupctl federation
@@ -15,8 +16,10 @@ send-messages` sends what is queued (`pending`, `body_of`, `record_outcome`), on
 
 Receiving (`receive`, the `case_message` envelope's handler): the body is checked
 strictly (`parse_body`, pure), the transfer must be one shared with *this* peer, and
-the ciphertext an OpenPGP message (public-key encrypted session key packets first);
-it is stored as it came, sealed to our submission key, and audited with ids only.
+the ciphertext an OpenPGP message (public-key encrypted session key packets first)
+sealed to our account keys and at most one key more, our submission key
+(`sealed_recipients`); it is stored as it came with those recipients, so that our
+readers open it as they open notes, and audited with ids only.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import binascii
 import datetime as dt
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +41,15 @@ from vault.errors import NotFoundError, VaultError
 from vault.models import Case, CaseMessage, CaseTransfer, FederationPeer, Reviewer
 from vault.models.note import canonical_recipients
 from vault.ports import Keyring
-from vault.services import audit, cases
+from vault.services import audit, cases, peer_readers
 from vault.services.notes import MAX_NOTE_CHARS, NotesLockedError, reader_recipients
-from vault.services.resealing import open_each, pkesk_key_ids, reseal_opened
+from vault.services.resealing import (
+    account_fingerprint,
+    is_reader,
+    open_each,
+    pkesk_key_ids,
+    reseal_opened,
+)
 from vault.transaction import savepoint
 
 __all__ = [
@@ -56,13 +65,16 @@ __all__ = [
     "read_thread",
     "receive",
     "record_outcome",
+    "sealed_recipients",
     "shared_transfers",
 ]
 
 MAX_MESSAGE_CHARS = MAX_NOTE_CHARS
 # A sealed message of MAX_MESSAGE_CHARS (up to 4 bytes each in UTF-8) with room for the
-# OpenPGP packets of a few recipients; anything larger is refused unread.
-MAX_CIPHERTEXT_BYTES = 4 * MAX_MESSAGE_CHARS + 16 * 1024
+# session key packets of the submission key and every reader a peer may publish
+# (peer_readers.MAX_READERS, each packet at most ~530 bytes for RSA-4096); anything
+# larger is refused unread.
+MAX_CIPHERTEXT_BYTES = 4 * MAX_MESSAGE_CHARS + 64 * 1024
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 _CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -170,8 +182,12 @@ def queue_message(
     if not peer.active or peer.release_fingerprint is None:
         raise MessageRefusedError("the partner instance was removed, or its key is unknown")
     data = text.encode()
-    # The peer's key is fetched by the keyring from the peer's row (key_retirement).
-    outgoing = keyring.seal_bytes(data, [peer.release_fingerprint])
+    # The peer's keys are fetched by the keyring from the peer's rows (key_retirement):
+    # its submission key, and the readers it published, who read it in its reviewer
+    # interface.
+    outgoing = keyring.seal_bytes(
+        data, [peer.release_fingerprint, *peer_readers.fingerprints_of(db, peer)]
+    )
     recipients = reader_recipients(db, submission_fingerprint)
     ours = keyring.seal_bytes(data, recipients)
     message = CaseMessage(
@@ -208,9 +224,11 @@ def read_thread(
     *,
     submission_fingerprint: str | None = None,
 ) -> list[MessageText]:
-    """The case's messages, both ways, oldest first: ours opened with the session's
-    key (re-sealed to the current readers as notes are), the peer's never (sealed to
-    the submission key: read on the workstation). Audited as one view."""
+    """The case's messages, both ways, oldest first, each opened with the session's key
+    where it is sealed to it (ours always, to our readers; the peer's when it sealed
+    them to the readers we published, otherwise to our submission key alone: read on
+    the workstation), and re-sealed to the current readers as notes are. Audited as
+    one view."""
     case = cases.get_case(db, actor, case_uuid)
     if not session_key_passphrase:
         raise NotesLockedError("no unlocked key in this session")
@@ -222,7 +240,16 @@ def read_thread(
             .order_by(CaseMessage.id)
         )
     )
-    ours = open_each(keyring, [m for m in rows if m.direction == "out"], session_key_passphrase)
+    # The peer's messages are tried only where they are recorded as sealed to this
+    # account's key (the others would cost a gpg run each to fail).
+    mine = account_fingerprint(db, actor)
+    openable = [
+        m
+        for m in rows
+        if m.direction == "out"
+        or (mine is not None and m.recipients and is_reader(mine, m.recipients.split(",")))
+    ]
+    ours = open_each(keyring, openable, session_key_passphrase)
     if submission_fingerprint is not None:
         reseal_opened(db, keyring, actor, ours, reader_recipients(db, submission_fingerprint))
     texts = {m.id: text for m, text in ours}
@@ -273,10 +300,43 @@ def record_outcome(db: Session, message: CaseMessage, outcome: str, envelope_id:
 # -- their side ---------------------------------------------------------------------
 
 
-def receive(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str:
+# Key id (upper-case hex) -> the fingerprint of the account key it belongs to, for
+# every account key of ours (given by the caller: reading keys takes gpg).
+AccountKeyIds = Callable[[Session], Mapping[str, str]]
+
+
+def sealed_recipients(
+    key_ids: set[str], accounts: Mapping[str, str], submission_fingerprint: str
+) -> list[str]:
+    """Whom a peer's message is sealed to, from the key ids its session key packets
+    name: our account keys, and at most one key more, taken to be our submission key
+    (the endpoint does not hold its public half); MessageRefusedError otherwise."""
+    unknown = {k for k in key_ids if k not in accounts}
+    if len(unknown) > 1:
+        raise MessageRefusedError("the message is sealed to keys this instance does not know")
+    return sorted({*(accounts[k] for k in key_ids if k in accounts), submission_fingerprint})
+
+
+def receive(
+    db: Session,
+    peer: FederationPeer,
+    body: Mapping[str, Any],
+    *,
+    submission_fingerprint: str | None = None,
+    account_key_ids: AccountKeyIds | None = None,
+) -> str:
     """Keep a message `peer` sent on a case shared with it; its id, or
-    MessageRefusedError (no such transfer with this peer, here already, malformed)."""
+    MessageRefusedError (no such transfer with this peer, here already, malformed,
+    sealed to keys we do not know). With `account_key_ids`, whom it is sealed to is
+    recorded, so that our readers open it as they open notes."""
     parsed = parse_body(body)
+    recipients = None
+    if account_key_ids is not None and submission_fingerprint is not None:
+        recipients = canonical_recipients(
+            sealed_recipients(
+                pkesk_key_ids(parsed.ciphertext), account_key_ids(db), submission_fingerprint
+            )
+        )
     transfer = db.scalar(
         select(CaseTransfer)
         .where(CaseTransfer.transfer_uuid == parsed.transfer, CaseTransfer.peer_id == peer.id)
@@ -292,7 +352,7 @@ def receive(db: Session, peer: FederationPeer, body: Mapping[str, Any]) -> str:
         author_id=None,
         ciphertext=parsed.ciphertext,
         size=len(parsed.ciphertext),
-        recipients=None,
+        recipients=recipients,
         outgoing=None,
         created=parsed.created,
         outcome="received",

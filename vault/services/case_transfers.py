@@ -29,7 +29,6 @@ import base64
 import secrets
 import uuid as uuidlib
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -49,7 +48,7 @@ from vault.models import (
 )
 from vault.services import audit, cases, consents, custody, unread
 from vault.store import Store
-from vault.transaction import on_rollback, savepoint
+from vault.transaction import savepoint
 from vault.transfer_package import (
     MAX_TRANSFER_BYTES,
     REQUEST_SCHEMA,
@@ -316,7 +315,7 @@ def receive_transfer(
             source = sources[item["source"]] = _new_source(db)
         number = source.next_interaction()
         sealed = store.put_sealed(source.uuid, _file_name(number, source, item["kind"]), data)
-        on_rollback(db, partial(store.shred, sealed.path))
+        store.keep(db, sealed)
         submission = Submission(
             source=source,
             kind=SubmissionKind(item["kind"]),

@@ -38,7 +38,6 @@ from vault.models.reply import MAX_REPLY_BYTES, MAX_REPLY_CHARS
 from vault.ports import Keyring
 from vault.services import audit, custody, deletion, inbox, notes
 from vault.store import SealedFile, Store
-from vault.transaction import on_rollback
 
 __all__ = [
     "ARMOR_HEADER",
@@ -213,10 +212,10 @@ def _keep(
     `audited_as`, its `reply_sent` event); on any error here roll back. The file is
     shredded unless the transaction commits, so nothing refers to a missing file and no
     file outlives a reply that was not stored."""
-    on_rollback(db, lambda: store.shred(sealed.path))
     reply.source.last_updated = utcnow()
     db.add(reply)
     try:
+        store.keep(db, sealed)  # shredded on rollback; copied in it when shared
         db.flush()  # gives the reply its uuid, which the receipt names
         custody.append_reply(db, reply, sealed_to)
         if audited_as is not None:

@@ -20,15 +20,15 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vault.consent import consent_state_dumps, consent_state_loads
-from vault.errors import DecryptionError
+from vault.errors import DecryptionError, StoreError
 from vault.models import Source, Submission
-from vault.ports import Keyring
+from vault.ports import Opener
 from vault.reports import ConsentState, ReportError
 from vault.store import SealedFile, Store
 
@@ -56,20 +56,18 @@ def seal_state(
     )
 
 
-def _states(store: Store, source: Source) -> list[tuple[int, Path]]:
-    directory = store.source_dir(source.uuid)
-    if not directory.is_dir():
-        return []
+def _states(store: Store, source: Source) -> list[tuple[int, str]]:
+    """The source's states, newest first (here, or in the shared copy: vault.store)."""
     found = []
-    for path in directory.iterdir():
-        match = _STATE.match(path.name)
-        if match is not None and path.is_file():
-            found.append((int(match["number"]), path))
+    for name in store.names(source.uuid):
+        match = _STATE.match(name)
+        if match is not None:
+            found.append((int(match["number"]), name))
     return sorted(found, reverse=True)
 
 
 def read_state(
-    db: Session, store: Store, keyring: Keyring, source: Source, passphrase: str
+    db: Session, store: Store, opener: Opener, source: Source, passphrase: str
 ) -> ConsentState | None:
     """The consent answers known for `source` (a use missing: not known), or None when
     none can be shown (no state yet, or one that does not open: the page then offers
@@ -80,19 +78,20 @@ def read_state(
             select(Submission.filename).where(Submission.source_id == source.id)
         )
     }
-    for _number, path in _states(store, source):
-        if path.name not in recorded:
+    for _number, name in _states(store, source):
+        if name not in recorded:
             continue  # its submission was never recorded, or is gone
         try:
-            plain = keyring.open_bytes(path.read_bytes(), passphrase, max_output=MAX_STATE_BYTES)
+            path = store.path_of(source.uuid, name)
+            plain = opener.open_bytes(path.read_bytes(), passphrase, max_output=MAX_STATE_BYTES)
             return consent_state_loads(plain)
-        except (DecryptionError, ReportError, OSError):
+        except (DecryptionError, ReportError, OSError, StoreError):
             return None
     return None
 
 
 def prune(store: Store, source: Source) -> None:
     """Shred every state but the newest (best effort: the newest is what counts)."""
-    for _number, path in _states(store, source)[1:]:
-        with contextlib.suppress(OSError):
-            store.shred(path)
+    for _number, name in _states(store, source)[1:]:
+        with contextlib.suppress(OSError, StoreError, SQLAlchemyError):
+            store.shred(store.local_path(source.uuid, name))

@@ -23,8 +23,8 @@ from vault.errors import (
     VaultError,
 )
 from vault.models import Reply, Source, Submission, SubmissionKind
-from vault.ports import Keyring
-from vault.services import custody, quota, source_consent, unread
+from vault.ports import Keyring, Opener
+from vault.services import custody, quota, reply_keys, source_consent, unread
 from vault.services.replies import MAX_ENCRYPTED_REPLY_BYTES, MAX_REPLY_BYTES
 from vault.store import DocumentSink, SealedFile, Store
 from vault.throttle import ClientBudget
@@ -100,28 +100,28 @@ def _free_designation(db: Session) -> str:
 
 
 def _record_source(db: Session, keyring: Keyring, credentials: SourceCredentials) -> Source:
-    """Insert the row and generate the reply key, flushed but not committed: the key is
-    deleted again unless the transaction commits.
+    """Insert the row with its reply key, flushed but not committed: the key's public
+    file is deleted again unless the transaction commits.
+
+    The key is portable (vault.services.reply_keys): its secret half, locked by the
+    codename-derived passphrase and sealed for this row, is kept in the row itself, so
+    every server behind the source address opens the source's replies.
 
     Raises CodenameCollisionError when the row cannot be inserted (its key is deleted).
     """
     if credentials.lookup_id is None:
         raise NotFoundError("no new source in these credentials")
     designation = _free_designation(db)
-    fingerprint = keyring.generate_reply_key(REPLY_KEY_NAME, credentials.reply_passphrase)
-    on_rollback(db, lambda: keyring.delete_key(fingerprint))
-    try:
-        # Kept with the row: the API lists sources with their keys without gpg.
-        public_key = keyring.export_public(fingerprint)
-    except BaseException:
-        db.rollback()  # deletes the key (on_rollback)
-        raise
+    key = reply_keys.generate(db, keyring, REPLY_KEY_NAME, credentials.reply_passphrase)
+    on_rollback(db, lambda: keyring.delete_key(key.fingerprint))
     source = Source(
         uuid=credentials.source_uuid,
         lookup_id=credentials.lookup_id,
         designation=designation,
-        reply_key_fingerprint=fingerprint,
-        reply_public_key=public_key,
+        reply_key_fingerprint=key.fingerprint,
+        # Kept with the row: the API lists sources with their keys without gpg.
+        reply_public_key=key.public,
+        reply_secret_key=reply_keys.seal_secret(db, key.secret, credentials.source_uuid),
     )
     db.add(source)
     try:
@@ -331,7 +331,7 @@ def _undo(
 ) -> None:
     db.rollback()
     for sealed in written:
-        store.shred(sealed.path)
+        store.discard(sealed.path)  # nothing committed: no shared copy either
     for document in documents:
         document.abort()
 
@@ -344,10 +344,10 @@ def _after(
     consent_state: ConsentMapping | None,
 ) -> None:
     """What follows the caller's transaction: the files written here are shredded if it
-    rolls back (nothing acknowledged refers to them); older consent states are pruned
-    once it commits."""
+    rolls back (nothing acknowledged refers to them), and copied in it when the store
+    is shared (`Store.keep`); older consent states are pruned once it commits."""
     for sealed in written:
-        on_rollback(db, partial(store.shred, sealed.path))
+        store.keep(db, sealed)
     if consent_state is not None:
         after_commit(db, partial(source_consent.prune, store, source))
 
@@ -376,10 +376,9 @@ def replies_for_source(db: Session, source: Source) -> list[Reply]:
     )
 
 
-def read_reply(
-    store: Store, keyring: Keyring, source: Source, reply: Reply, passphrase: str
-) -> str:
-    """Decrypt a reply in memory for the source who owns it.
+def read_reply(store: Store, opener: Opener, source: Source, reply: Reply, passphrase: str) -> str:
+    """Decrypt a reply in memory for the source who owns it, with what opens its reply
+    key (`reply_keys.opening`).
 
     Raises OutputTooLargeError for a reply whose ciphertext or plaintext is over the
     limits (`vault.services.replies`): a client-encrypted reply may be a compression
@@ -390,7 +389,7 @@ def read_reply(
     path = store.path_of(source.uuid, reply.filename)
     if path.stat().st_size > MAX_ENCRYPTED_REPLY_BYTES:
         raise OutputTooLargeError("reply ciphertext over the limit")
-    plaintext = keyring.open_bytes(path.read_bytes(), passphrase, max_output=MAX_REPLY_BYTES)
+    plaintext = opener.open_bytes(path.read_bytes(), passphrase, max_output=MAX_REPLY_BYTES)
     return plaintext.decode("utf-8", "replace")
 
 

@@ -25,7 +25,7 @@ from tests.support.journalist import (
 )
 from tests.support.leaks import assert_no_leak
 from vault.models import AuditEvent, CustodyReceipt, Reply, Role, Source, Submission
-from vault.services import sources
+from vault.services import reply_keys, sources
 
 
 def _login(server: Server, account: Account, offset: int = 0) -> API:
@@ -153,9 +153,10 @@ def test_sdk_replies_stars_seen_deletes_and_logs_out(
         assert sorted(body["sealed_to"]) == sorted(
             [src_row.reply_key_fingerprint, runtime.submission_fingerprint]
         )
-        text = sources.read_reply(
-            runtime.store, runtime.keyring, src_row, reply_row, made.reply_passphrase
-        )
+        with reply_keys.opening(db, runtime.keyring, src_row, made.reply_passphrase) as opener:
+            text = sources.read_reply(
+                runtime.store, opener, src_row, reply_row, made.reply_passphrase
+            )
     assert text == "we can help you"
 
     # A client-chosen uuid is kept; reusing it is a conflict.

@@ -37,7 +37,7 @@ from tests.support.servers import free_port
 from vault import codenames, notifications
 from vault.config import KEYRING_SIDES, Secrets, SourceSecrets, load_config
 from vault.db import make_engine, make_session_factory
-from vault.services import deletion, sources
+from vault.services import deletion, reply_keys, sources
 from vault.transaction import unit_of_work
 
 
@@ -201,7 +201,10 @@ def test_an_instance_from_before_the_split_keeps_its_sources(
     )
     codename = codenames.generate_codename()
     engine = make_engine(base.database_url)
-    with make_session_factory(engine)() as db, unit_of_work(db):
+    factory = make_session_factory(engine)
+    # The source app's sessions seal reply keys with a key from its secrets.
+    reply_keys.bind_wrap_key(factory, reply_keys.wrap_key(old.reply_key_pepper))
+    with factory() as db, unit_of_work(db):
         sources.create_source(
             db,
             GpgKeyring(base.gnupg_home("source")),

@@ -12,110 +12,44 @@ from __future__ import annotations
 import base64
 import dataclasses
 import secrets
-import threading
 import uuid as uuidlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from redis import Redis
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-from composition.runtime import Runtime, build_runtime
+from composition.runtime import Runtime
 from federation.app import create_app as create_endpoint
 from federation.envelope import seal_envelope
 from federation.identity import load_identity
 from federation.kinds import CASE_MESSAGE
 from journalist_app import create_app
 from keys.errors import DecryptionError
-from keys.gpg import GpgKeyring, kill_agent
-from keys.lifecycle import GeneratedKey, generate_submission_key
-from tests.conftest import FAST_SCRYPT, SUBMISSION_PASSPHRASE, _fresh_postgres_database
-from tests.support.federation import add_peer, federation_cli, identity_card
-from tests.support.journalist import FAST_HASHER, login, make_account, make_source, post_form
+from keys.gpg import GpgKeyring
+from keys.lifecycle import GeneratedKey
+from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.support.federation import (
+    add_peer,
+    federation_cli,
+    identity_card,
+    serve_wsgi,
+    shared_case,
+)
+from tests.support.journalist import FAST_HASHER, login, make_account, post_form
 from tests.support.leaks import assert_no_leak
 from tests.support.socks_relay import socks_relay
-from tests.support.submission_key import load_into_sealing_homes, stop_agents
-from vault.config import INTERFACES, Secrets, load_config
-from vault.migrate import upgrade
 from vault.models import (
     AuditEvent,
     CaseMessage,
     CaseTransfer,
     FederationPeer,
-    Reviewer,
     Role,
 )
-from vault.services import cases, federation_peers
 
 MARKER = "MARKER-msg-5QX2 the clinic can see her on Thursday"
 NGO_ONION = "n" * 56 + ".onion"
 MEDICAL_ONION = "m" * 56 + ".onion"
-
-
-@pytest.fixture
-def medical(
-    tmp_path: Path, database_url: str, redis: Redis, request: pytest.FixtureRequest
-) -> Iterator[tuple[Runtime, GeneratedKey, Path]]:
-    """The partner's instance, on the same kind of database, with its own submission key."""
-    if database_url.startswith("sqlite"):
-        url, name = f"sqlite:///{tmp_path / 'medical.sqlite'}", None
-    else:
-        url, name = _fresh_postgres_database(request.getfixturevalue("postgres_url"))
-    env = {
-        "BACKUP_INSTANCE_DIR": str(tmp_path / "medical"),
-        "DATABASE_URL": url,
-        "REDIS_URL": "redis://unused",
-    }
-    held = {name: load_config(env, interface=name).secrets for name in INTERFACES}
-    both = Secrets(source=held["source"].source, journalist=held["journalist"].journalist)
-    config = dataclasses.replace(load_config(env), scrypt=FAST_SCRYPT, redis_url=None, secrets=both)
-    upgrade(url)
-    home = tmp_path / "medical-ws" / "gnupg"
-    key = generate_submission_key(home, SUBMISSION_PASSPHRASE, name="Medical submission key")
-    rt = build_runtime(config, redis=redis)
-    homes = load_into_sealing_homes(config, key.public_armored)
-    yield rt, key, home
-    rt.engine.dispose()
-    kill_agent(rt.keyring.home)
-    kill_agent(home)
-    stop_agents(homes)
-    if name is not None:
-        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _serve(app: object) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
-
-
-def _shared_case(rt: Runtime, analyst_uuid: str, peer: str, transfer: str, direction: str) -> str:
-    """A case of `rt` shared with `peer` through `transfer` (as a transfer leaves one: the
-    transfer itself is tested in test_transfer.py)."""
-    source = make_source(rt)
-    with rt.session() as db:
-        actor = db.scalars(select(Reviewer).where(Reviewer.uuid == analyst_uuid)).one()
-        case = cases.create_case(db, actor, source_uuids=[source.uuid])
-        db.add(
-            CaseTransfer(
-                transfer_uuid=transfer,
-                direction=direction,
-                peer_id=federation_peers.get_peer(db, peer).id,
-                case_id=case.id,
-                envelope_id=None,
-                items=2,
-            )
-        )
-        return case.uuid
 
 
 def test_message_crosses_sealed_and_is_refused_where_it_does_not_belong(
@@ -148,8 +82,8 @@ def test_message_crosses_sealed_and_is_refused_where_it_does_not_belong(
     transfer = str(uuidlib.uuid4())
     ngo_analyst = make_account(runtime, "ana", Role.ANALYST)
     medical_analyst = make_account(other, "doc", Role.ANALYST)
-    ngo_case = _shared_case(runtime, ngo_analyst.uuid, "medical", transfer, "out")
-    medical_case = _shared_case(other, medical_analyst.uuid, "ngo", transfer, "in")
+    ngo_case = shared_case(runtime, ngo_analyst.uuid, "medical", transfer, "out")
+    medical_case = shared_case(other, medical_analyst.uuid, "ngo", transfer, "in")
 
     # The NGO analyst writes on the case page; our copy reads back in the thread.
     app = create_app(runtime.config, runtime, hasher=FAST_HASHER)
@@ -176,7 +110,7 @@ def test_message_crosses_sealed_and_is_refused_where_it_does_not_belong(
     assert workstation_keyring.open_bytes(ours, SUBMISSION_PASSPHRASE) == MARKER.encode()
 
     # send-messages, through "tor", to the partner's real endpoint.
-    serving = _serve(create_endpoint(medical_env))
+    serving = serve_wsgi(create_endpoint(medical_env))
     port = next(serving)
     try:
         with socks_relay(to_port=port) as (proxy, asked):

@@ -40,7 +40,7 @@ from vault.models import (
     Role,
 )
 from vault.models.note import canonical_recipients
-from vault.services import notes, replies, reviewers, sources, team_replies
+from vault.services import notes, replies, reply_keys, reviewers, sources, team_replies
 from vault.services.replies import MAX_REPLY_CHARS
 
 MARKER = "REPLY-MARKER-51c9 we will call you on Tuesday at the clinic"
@@ -120,12 +120,13 @@ def test_a_colleague_reads_the_reply_the_source_copy_is_unchanged_and_nothing_le
         # The source's listing and reading, as the source app does them: unchanged.
         listed = sources.replies_for_source(db, source_row)
         assert [r.uuid for r in listed] == [reply.uuid]
-        assert (
-            sources.read_reply(
-                runtime.store, runtime.keyring, source_row, listed[0], source.reply_passphrase
+        with reply_keys.opening(db, runtime.keyring, source_row, source.reply_passphrase) as key:
+            assert (
+                sources.read_reply(
+                    runtime.store, key, source_row, listed[0], source.reply_passphrase
+                )
+                == MARKER
             )
-            == MARKER
-        )
         source_key = source_row.reply_key_fingerprint
 
     # The source's copy is sealed to the source's key and the submission key only.
@@ -361,12 +362,11 @@ def test_a_team_copy_that_cannot_be_sealed_never_holds_the_reply_back(
     with runtime.session() as db:
         reply = db.scalars(select(Reply)).one()
         assert reply.sealed_by is ReplySealer.SERVER and reply.team_copy is None
-        assert (
-            sources.read_reply(
-                runtime.store, runtime.keyring, reply.source, reply, source.reply_passphrase
+        with reply_keys.opening(db, runtime.keyring, reply.source, source.reply_passphrase) as key:
+            assert (
+                sources.read_reply(runtime.store, key, reply.source, reply, source.reply_passphrase)
+                == MARKER
             )
-            == MARKER
-        )
         reply_uuid = reply.uuid
     block = _text_of(_html(author, source), reply_uuid)
     assert "No team copy was made when it was sent" in block and MARKER not in block

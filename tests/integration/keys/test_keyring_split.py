@@ -23,7 +23,7 @@ from vault.config import KEYRING_SIDES, Config
 from vault.db import make_engine, make_session_factory
 from vault.errors import ConfigError
 from vault.migrate import upgrade
-from vault.models import AccountKey, Role
+from vault.models import AccountKey, Role, Source
 from vault.services import notes, reviewers, sources
 
 
@@ -47,7 +47,18 @@ def legacy(
     # A home as before key files (keys.keyfiles): every key in gpg's own keyring.
     home = GpgKeyring(config.gnupg_root, server=False)
     submission = load_submission_key(config.instance_dir, home, submission_key[0].public_armored)
-    source, credentials = sources.create_source(db, home, config, codenames.generate_codename())
+    # A reply key as it was made then: in the home itself (not in the database).
+    credentials = sources.begin_source(db, config, codenames.generate_codename())
+    assert credentials.lookup_id is not None
+    source = Source(
+        uuid=credentials.source_uuid,
+        lookup_id=credentials.lookup_id,
+        designation="legacy source",
+        reply_key_fingerprint=home.generate_reply_key(
+            sources.REPLY_KEY_NAME, credentials.reply_passphrase
+        ),
+    )
+    db.add(source)
     reviewer, passphrase = reviewers.create_reviewer(
         db, "analyst1", Role.ANALYST, hasher=FAST_HASHER
     )

@@ -48,9 +48,17 @@ def _sources(runtime: Runtime) -> int:
 
 
 def _secret_keys(runtime: Runtime) -> int:
-    # Public halves are key files (keys/keyfiles.py); the secret ones are the agent's.
+    """Reply keys' secret halves: kept in the database (vault.services.reply_keys), and
+    in no home (key files hold public halves only, keys/keyfiles.py)."""
     keyring = runtime.keyring
-    return sum(keyring.has_secret_key(f) for f in keyring.public_fingerprints())
+    assert not any(keyring.has_secret_key(f) for f in keyring.public_fingerprints())
+    with runtime.session() as db:
+        return int(
+            db.scalar(
+                select(func.count()).select_from(Source).where(Source.reply_secret_key.is_not(None))
+            )
+            or 0
+        )
 
 
 def _recorded_source(browser: SourceBrowser) -> str:

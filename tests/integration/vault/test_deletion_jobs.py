@@ -117,3 +117,24 @@ def test_job_commit_fails_then_retried(runtime: Runtime) -> None:
     with runtime.session() as db:
         assert db.scalar(select(func.count()).select_from(Source)) == 0
         assert db.scalar(select(func.count()).select_from(Submission)) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_deleted_source_leaves_nothing_in_the_sqlite_files(runtime: Runtime) -> None:
+    """secure_delete overwrites the row in the database's pages; the deletion job then
+    empties the WAL, which still held the pages as they were (connections are kept open,
+    so SQLite rarely resets it by itself)."""
+    with runtime.session() as db:
+        source, _ = sources.create_source(
+            db, runtime.keyring, runtime.config, codenames.generate_codename()
+        )
+        source_uuid = source.uuid
+    database = Path(runtime.engine.url.database or "")
+    files = [database, database.with_name(database.name + "-wal")]
+
+    def holding() -> list[str]:
+        return [p.name for p in files if p.exists() and source_uuid.encode() in p.read_bytes()]
+
+    assert holding()  # the control: the row is there before
+    assert jobs.delete_source(runtime, source_uuid)
+    assert holding() == []

@@ -14,7 +14,7 @@ from vault import codenames, jobs
 from vault.consent import consent_state_dumps
 from vault.errors import QuotaExceededError
 from vault.models import Source
-from vault.services import source_consent, sources
+from vault.services import reply_keys, source_consent, sources
 from vault.services.sources import SourceCredentials
 
 STATE = {"handle_case": True, "court": None}
@@ -40,9 +40,9 @@ def _send(rt: Runtime, source: Source, state: dict[str, bool | None] | None) -> 
 
 def _read(rt: Runtime, source: Source, passphrase: str) -> dict[str, bool | None] | None:
     with rt.session() as db:
-        return source_consent.read_state(
-            db, rt.store, rt.keyring, sources.get_active_source(db, source.uuid), passphrase
-        )
+        row = sources.get_active_source(db, source.uuid)
+        with reply_keys.opening(db, rt.keyring, row, passphrase) as opener:
+            return source_consent.read_state(db, rt.store, opener, row, passphrase)
 
 
 def _copies(rt: Runtime, source: Source) -> list[str]:

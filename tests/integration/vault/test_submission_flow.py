@@ -23,7 +23,7 @@ from vault.errors import (
     StoreError,
 )
 from vault.models import Reply, Source, Submission
-from vault.services import deletion, replies, sources
+from vault.services import deletion, replies, reply_keys, sources
 from vault.store import DocumentSink
 from vault.throttle import ClientBudget
 
@@ -101,9 +101,8 @@ def test_submit_reply_read_and_delete(runtime: Runtime, workstation_keyring: Gpg
         assert creds2.reply_passphrase == creds.reply_passphrase
         assert again.uuid == source.uuid
         [stored] = sources.replies_for_source(db, again)
-        text = sources.read_reply(
-            runtime.store, runtime.keyring, again, stored, creds2.reply_passphrase
-        )
+        with reply_keys.opening(db, runtime.keyring, again, creds2.reply_passphrase) as opener:
+            text = sources.read_reply(runtime.store, opener, again, stored, creds2.reply_passphrase)
         assert text == "we hear you"
         deletion.request_source_deletion(db, runtime.redis, again)
 

@@ -1,21 +1,27 @@
-"""Our CSRF token is Flask-WTF's: `CSRFProtect` and `validate_csrf` accept it unchanged;
-one token per request, a new raw token only for a session without one."""
+"""Our CSRF token is Flask-WTF's: the bytes itsdangerous's serializer makes, which
+`CSRFProtect` and `validate_csrf` accept unchanged; one token per request, a new raw
+token only for a session without one; the check runs for the methods it protects."""
 
 from __future__ import annotations
+
+import secrets
+import time
 
 import pytest
 from flask import Flask, session
 from flask_wtf.csrf import CSRFProtect, validate_csrf
+from itsdangerous import URLSafeTimedSerializer
 from wtforms import ValidationError
 
+from web_shared import csrf_tokens
 from web_shared.csrf_tokens import generate_csrf
 
 
-def _app(secret: bytes = b"k" * 32) -> Flask:
+def _app(secret: bytes | str = b"k" * 32) -> Flask:
     app = Flask(__name__)
     app.secret_key = secret
     app.config["WTF_CSRF_TIME_LIMIT"] = None
-    CSRFProtect(app)
+    csrf_tokens.install(app, CSRFProtect())
 
     @app.post("/form")
     def form() -> str:
@@ -68,3 +74,41 @@ def test_csrf_protect_accepts_a_form_with_our_token_and_refuses_one_without() ->
     assert client.post("/form", data={"csrf_token": token}).status_code == 200
     assert client.post("/form", data={}).status_code == 400
     assert client.post("/form", data={"csrf_token": token + "x"}).status_code == 400
+
+
+@pytest.mark.parametrize("secret", [b"k" * 32, secrets.token_bytes(32), "a text key"])
+def test_the_token_is_the_one_itsdangerous_makes(
+    secret: bytes | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte for byte, at fixed times (the timestamp is part of the token), for many raw
+    tokens: the serializer Flask-WTF uses, with its salt."""
+    reference = URLSafeTimedSerializer(secret, salt="wtf-csrf-token")
+    app = _app(secret)
+    for now in (1_700_000_000.5, 1_700_000_001.0, 4_102_444_800.0, 255.0):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        for _ in range(50):
+            with app.test_request_context("/"):
+                token = generate_csrf()
+                assert token == reference.dumps(session["csrf_token"])
+                validate_csrf(token)
+
+
+def test_a_raw_token_whose_json_is_not_itself_is_replaced() -> None:
+    app = _app()
+    with app.test_request_context("/"):
+        session["csrf_token"] = 'a"b\\c'
+        validate_csrf(generate_csrf())
+        assert session["csrf_token"].isalnum()
+
+
+def test_the_check_still_guards_every_protected_method_and_only_those() -> None:
+    app = _app()
+    for method in ("put", "patch", "delete"):
+        app.add_url_rule(f"/{method}", method, lambda: "done", methods=[method.upper()])
+    app.add_url_rule("/read", "read", lambda: "read")
+    client = app.test_client()
+    for method in ("put", "patch", "delete"):
+        assert getattr(client, method)(f"/{method}").status_code == 400
+    assert client.get("/read").status_code == 200  # a GET carries no token
+    app.config["WTF_CSRF_ENABLED"] = False
+    assert client.post("/form", data={}).status_code == 200

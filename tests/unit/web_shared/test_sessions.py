@@ -177,3 +177,52 @@ def test_a_session_redis_cannot_read_is_refused_not_dropped(redis: Redis, tmp_pa
         redis, prefix="test-session", idle_seconds=60, pepper=b"p" * 32
     )
     assert client.get("/who").text == MARKER  # back as soon as Redis answers
+
+
+def test_the_cookie_header_is_the_one_werkzeug_writes(redis: Redis) -> None:
+    """Each Set-Cookie header, with the header around the value built once per app, is
+    byte for byte what `response.set_cookie` writes, whatever the app's cookie settings;
+    Vary names Cookie once, beside what a view already put there."""
+    settings: list[dict[str, object]] = [
+        {},
+        {"SESSION_COOKIE_SECURE": True, "SESSION_COOKIE_NAME": "src"},
+        {"SESSION_COOKIE_DOMAIN": "example.onion", "SESSION_COOKIE_PATH": "/some path/"},
+    ]
+    for config in settings:
+        app = _app(redis)
+        app.config.update(config)
+
+        @app.get("/anonymous")
+        def anonymous() -> tuple[str, dict[str, str]]:
+            session["language"] = "fr"
+            return "ok", {"Vary": "Accept-Language"}
+
+        client = app.test_client()
+        for response in (client.post("/login"), client.get("/anonymous")):
+            interface = app.session_interface
+            assert isinstance(interface, RedisSessionInterface)
+            [header] = response.headers.getlist("Set-Cookie")
+            name, _sep, rest = header.partition("=")
+            value = rest.split(";", 1)[0]
+            with app.test_request_context():
+                expected = Flask.response_class()
+                expected.set_cookie(
+                    name,
+                    value,
+                    httponly=True,
+                    secure=interface.get_cookie_secure(app),
+                    samesite="Strict",
+                    domain=interface.get_cookie_domain(app),
+                    path=interface.get_cookie_path(app),
+                )
+            assert header == expected.headers["Set-Cookie"]
+            assert "Cookie" in response.vary and len(response.headers.getlist("Vary")) == 1
+        assert response.vary.as_set() == {"accept-language", "cookie"}
+    # A value Werkzeug would quote is left to it.
+    app = _app(redis)
+    interface = app.session_interface
+    assert isinstance(interface, RedisSessionInterface)
+    quoted, plain = Flask.response_class(), Flask.response_class()
+    interface._set_cookie(quoted, "s", 'a "b";c', None, "/", False)
+    plain.set_cookie("s", 'a "b";c', httponly=True, samesite="Strict")
+    assert quoted.headers["Set-Cookie"] == plain.headers["Set-Cookie"]

@@ -6,7 +6,7 @@ our air-gapped workstation and a peer's as envelopes (docs/observatory.md). And
 older than its accepted window is dropped, the row kept (docs/federation.md).
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-06
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from vault.db import UTCDateTime
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
