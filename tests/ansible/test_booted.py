@@ -63,7 +63,13 @@ UNITS = (
     "postgresql@15-main.service",
     "tor@default.service",
     "nftables.service",
+    # Federation (docs/federation.md), switched on in this test's inventory.
+    "backup-federation.service",
+    "backup-federation-send.timer",
+    "backup-federation-directory.timer",
+    "backup-federation-prune.timer",
 )
+FEDERATION_PORT = 8082
 APPS = ("backup-source.service", "backup-journalist.service", "backup-worker.service")
 MARKER = "BOOTED-PLAINTEXT-MARKER-7f3a: the soldiers came to the camp at night"
 # A second source: a reviewer replies, the source reads it, the reviewer deletes it.
@@ -77,6 +83,10 @@ UNIT_USERS = {
     "backup-sweep.service": "backup-worker",
     "backup-retention.service": "backup-worker",
     "backup-care-escalate.service": "backup-worker",
+    "backup-federation.service": "backup-federation",
+    "backup-federation-send.service": "backup-journalist",
+    "backup-federation-directory.service": "backup-journalist",
+    "backup-federation-prune.service": "backup-worker",
 }
 # Where the deployed server writes: state, logs, Redis's and PostgreSQL's directories
 # (data files and WAL), temporary and runtime directories.
@@ -99,6 +109,7 @@ EXPECTED_UNIX_LISTENERS = {
     "/run/redis/redis-server.sock",
     "/var/run/postgresql/.s.PGSQL.5432",
     "/run/tor/control",
+    "/run/tor/socks",  # federation's way out (tor's group only)
 }
 # One agent per process's GnuPG home.
 GPG_AGENT_SOCKETS = {
@@ -331,6 +342,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 f"    backup_journalist_port: {JOURNALIST_PORT}\n"
                 f"    backup_retention_days: {RETENTION_DAYS}\n"
                 "    backup_ssh_onion: true\n"
+                "    backup_federation: true\n"
             )
 
         def apply(playbook: str = "site.yml", *extra_vars: str, verbose: bool = False) -> Apply:
@@ -393,7 +405,11 @@ class TestRunningServer:
         """What docs/deploy.md says listens, and nothing else: the two apps on loopback;
         Redis, PostgreSQL and tor's control port on unix sockets; no UDP at all."""
         tcp = live.booted.listening()
-        assert tcp == {f"127.0.0.1:{SOURCE_PORT}", f"127.0.0.1:{JOURNALIST_PORT}"}, tcp
+        assert tcp == {
+            f"127.0.0.1:{SOURCE_PORT}",
+            f"127.0.0.1:{JOURNALIST_PORT}",
+            f"127.0.0.1:{FEDERATION_PORT}",
+        }, tcp
         assert live.booted.udp_bound() == set()
         unix = live.booted.unix_listening()
         ours = {path for path in unix if not path.startswith(SYSTEMD_SOCKETS)}
@@ -449,6 +465,7 @@ class TestRunningServer:
             "backup-source": ["/run/credentials/backup-source.service/source.json"],
             "backup-journalist": ["/run/credentials/backup-journalist.service/journalist.json"],
             "backup-worker": [],
+            "backup-federation": [],
         }
         for unit, files in expected.items():
             pid = live.booted.unit(unit)["MainPID"]
@@ -510,7 +527,7 @@ class TestRunningServer:
                 "UMask": "0007",
             }, (unit, shown)
         # The processes themselves (not only the units' settings).
-        for unit in APPS:
+        for unit in (*APPS, "backup-federation.service"):
             pid = live.booted.unit(unit)["MainPID"]
             owner = live.booted.run("stat", "-c", "%U", f"/proc/{pid}").strip()
             assert owner == UNIT_USERS[unit], (unit, owner)
@@ -527,6 +544,13 @@ class TestRunningServer:
             ("backup-worker", "/var/lib/backup/receipt_key.pem"),
             ("backup-worker", "/var/lib/backup/column.key"),
             ("backup-worker", "/etc/backup/secrets/source.json"),
+            # The federation endpoint's: no secrets, no column key, no home, and not the
+            # federation private keys (it verifies with the public one).
+            ("backup-federation", "/var/lib/backup/column.key"),
+            ("backup-federation", "/etc/backup/secrets/journalist.json"),
+            ("backup-federation", "/var/lib/backup/gnupg/journalist/pubring.kbx"),
+            ("backup-federation", "/var/lib/backup/federation/signing_key.pem"),
+            ("backup-federation", "/var/lib/backup/federation/client_auth.key"),
             ("backup-worker", "/var/lib/backup/gnupg/source/pubring.kbx"),
             # The reviewer app's: not the sources' reply keys.
             ("backup-journalist", "/var/lib/backup/gnupg/source/pubring.kbx"),
@@ -575,12 +599,32 @@ class TestRunningServer:
         status, _ = boot.http_get(live.booted, JOURNALIST_PORT, "/login", source_host)
         assert status == 421
 
+    def test_the_federation_endpoint_is_served_behind_a_locked_service(self, live: Live) -> None:
+        """docs/federation.md: the endpoint as deployed answers on loopback, POST
+        /v1/envelope only; its onion service exists and is closed to everyone until a
+        peer is added; the identity was made at deploy."""
+        host = live.onion_host("federation")
+        assert re.fullmatch(r"[a-z2-7]{56}\.onion", host)
+        locked = live.booted.root / "var/lib/tor/backup/federation/authorized_clients"
+        assert [path.name for path in locked.iterdir()] == ["_nobody.auth"]
+        status, body = boot.http_get(live.booted, FEDERATION_PORT, "/v1/envelope", host)
+        assert (status, json.loads(body)) == (405, {"error": "method"})
+        status, _ = boot.http_get(live.booted, FEDERATION_PORT, "/", host)
+        assert status == 404
+        shown = live.booted.run("/usr/local/sbin/backupctl", "federation", "identity")
+        fields = dict(line.split(None, 1) for line in shown.splitlines() if line.strip())
+        assert fields["onion"].strip() == host, shown
+        assert fields["fingerprint"].strip() and fields["client-auth"].strip(), shown
+
     def test_the_timers_run_their_jobs(self, live: Live) -> None:
         # What the timers would start, started now: each oneshot must succeed as deployed.
         for name in (
             "backup-sweep.service",
             "backup-retention.service",
             "backup-care-escalate.service",
+            "backup-federation-send.service",
+            "backup-federation-directory.service",
+            "backup-federation-prune.service",
         ):
             live.booted.run("systemctl", "start", name)
             shown = live.booted.run("systemctl", "show", name, "-p", "Result,ExecMainStatus")
