@@ -480,9 +480,11 @@ class TestRunningServer:
 
     def test_each_process_keeps_its_keys_in_its_own_home(self, live: Live) -> None:
         """docs/deploy.md, "Keys per process": the source's reply key (made by the source
-        app at the submission) has its secret half in the source app's home only, the
-        first admin's account key in the reviewer app's only; the worker's home holds
-        none; both sealing homes hold the submission public key.
+        app at the submission) has its secret half in no home at all: it is in the
+        database, still locked by the codename and sealed (docs/cluster.md, "Sources'
+        reply keys"), borrowed into a throw-away home to open a reply; the first admin's
+        account key is in the reviewer app's home only; the worker's home holds none;
+        both sealing homes hold the submission public key.
 
         A home's public halves are key files (`public/<FPR>.gpg`, keys/keyfiles.py) and
         its secret halves the agent's (`private-keys-v1.d/<keygrip>.key`): read as they
@@ -510,7 +512,9 @@ class TestRunningServer:
         reply_grips = grips(f"{homes}/source/public/{reply}.gpg")
         account_grips = grips(f"{homes}/journalist/public/{account}.gpg")
         assert reply_grips and account_grips
-        assert secret_in("source", reply_grips) and not secret_in("journalist", reply_grips)
+        assert not secret_in("source", reply_grips) and not secret_in("journalist", reply_grips)
+        held = live.psql("SELECT length(reply_secret_key) > 0 FROM sources").strip()
+        assert held == "t", held
         assert secret_in("journalist", account_grips) and not secret_in("source", account_grips)
         assert live.booted.run("ls", "-A", f"{homes}/worker/private-keys-v1.d", check=False) == ""
         for side in ("source", "journalist"):
