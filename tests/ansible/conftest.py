@@ -146,6 +146,9 @@ def ansible_playbook(
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_LOCAL_TEMP=str(inventory.parent / "ansible-local"),
         PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+        # The filters import the project (onion/): this checkout's, whichever checkout
+        # the venv was installed from.
+        PYTHONPATH=str(target.REPO),
     )
     started = time.monotonic()
     proc = subprocess.run(

@@ -205,6 +205,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         first = apply(verbose=True)
         (work / "first-apply.log").write_text(first.output)
         again = apply()
+        (work / "second-apply.log").write_text(again.output)
         b1, b2 = hosts["backend1"], hosts["backend2"]
 
         # A source on backend1, then back on backend2 (its codename, its session: the
@@ -220,6 +221,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 out = work / f"opened-{index}.txt"
                 decrypt_backup(home, PASSPHRASE, b2.live_root / "var/lib/backup/store" / name, out)
                 sealed[name] = out.read_text()
+                out.unlink()
 
         # The reviewer (backend1) answers and deletes; the backends' workers are stopped,
         # so the deletion can only be carried out by worker1's.
@@ -291,7 +293,7 @@ class TestApply:
             "backend2": ["tor@default.service", "backup-source.service",
                          "backup-worker.service"],
             "worker1": ["backup-worker.service"],
-            "front": ["tor@default.service", "onionbalance.service"],
+            "front": ["tor@default.service"],
         }  # fmt: skip
         absent = {
             "db": ["backup-worker.service", "tor@default.service"],
@@ -440,6 +442,22 @@ class TestOnionbalance:
         # onionbalance's tor serves no onion service and has no SOCKS port.
         torrc = (front.root / "etc/tor/torrc").read_text()
         assert "SocksPort 0" in torrc and "HiddenServiceDir" not in torrc
+
+    def test_onionbalance_runs_on_tors_control_socket(self, cluster: Cluster) -> None:
+        """Without a Tor network its tor gets no consensus, and onionbalance exits asking
+        for one: systemd restarts it until tor has one (the unit's drop-in). It got as
+        far as asking its tor, through the control socket (group and cookie)."""
+        front = cluster.hosts["front"]
+        shown = front.run(
+            "systemctl", "show", "onionbalance", "-p", "SubState,Restart,UnitFileState"
+        )
+        state = dict(line.split("=", 1) for line in shown.split())
+        assert state["SubState"] in {"running", "auto-restart"}, state
+        assert state["Restart"] == "on-failure" and state["UnitFileState"] == "enabled"
+        journal = front.run("journalctl", "-u", "onionbalance", "--no-pager", "-o", "cat")
+        assert "Initializing onionbalance" in journal
+        for refusal in ("Permission denied", "AuthenticationFailure", "Unable to connect"):
+            assert refusal not in journal, journal[-2000:]
 
 
 class TestSubmissionAcrossHosts:
