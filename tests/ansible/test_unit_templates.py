@@ -226,6 +226,8 @@ def test_a_cluster_host_reaches_its_database_and_redis_and_no_local_socket() -> 
             "IPAddressAllow=10.0.0.25",
         ], unit
         assert "SupplementaryGroups=redis" not in lines, unit
+        # No Redis server of its own to pull in (one may be installed: not started).
+        assert "Wants=redis-server.service" not in lines, unit
     single = _render("backup-source.service").splitlines()
     assert [line for line in single if line.startswith("IPAddressAllow=")] == [
         "IPAddressAllow=localhost"
