@@ -110,11 +110,107 @@ class Network:
 
 
 @dataclass
+class Member:
+    """One container's network namespace on a shared bridge (`Bridge`): its veth's host
+    end is a port of the bridge, so the containers reach each other as hosts of one
+    private network do (removed by remove; the bridge by `Bridge.remove`)."""
+
+    name: str
+    host_if: str
+    guest_address: str
+    host_address: str
+
+    def remove(self) -> None:
+        _run("ip", "link", "delete", self.host_if, check=False)
+        _run("ip", "netns", "delete", self.name, check=False)
+
+    def exists(self) -> bool:
+        left = self.name in _run("ip", "netns", "list").stdout.split()
+        return left or _run("ip", "link", "show", self.host_if, check=False).returncode == 0
+
+
+@dataclass
+class Bridge:
+    """A private network of several containers: a bridge on the host (its address the
+    gateway), NAT out for apt, one `Member` namespace per container. Undone by remove."""
+
+    name: str
+    subnet: int
+    table: str
+    members: list[Member] = field(default_factory=list)
+    forward_before: str = ""
+
+    @property
+    def host_address(self) -> str:
+        return f"10.214.{self.subnet}.1"
+
+    @classmethod
+    def create(cls, count: int) -> Bridge:
+        tag = secrets.token_hex(3)
+        bridge = cls(name=f"bkb{tag}", subnet=secrets.randbelow(250), table=f"backup_bridge_{tag}")
+        bridge.forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+        try:
+            bridge._make(tag, count)
+        except BaseException:
+            bridge.remove()
+            raise
+        return bridge
+
+    def _make(self, tag: str, count: int) -> None:
+        _run("ip", "link", "add", self.name, "type", "bridge")
+        _run("ip", "addr", "add", f"{self.host_address}/24", "dev", self.name)
+        _run("ip", "link", "set", self.name, "up")
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        rules = (
+            f"table ip {self.table} {{\n"
+            "  chain post {\n"
+            "    type nat hook postrouting priority srcnat; policy accept;\n"
+            f"    ip saddr 10.214.{self.subnet}.0/24"
+            f" ip daddr != 10.214.{self.subnet}.0/24 masquerade\n"
+            "  }\n"
+            "}\n"
+        )
+        _run("nft", "-f", "-", stdin=rules)
+        for index in range(count):
+            member = Member(
+                name=f"backup-cl-{tag}-{index}",
+                host_if=f"bkh{tag}{index}",
+                guest_address=f"10.214.{self.subnet}.{10 + index}",
+                host_address=self.host_address,
+            )
+            self.members.append(member)
+            guest_if = f"bkc{tag}{index}"
+            _run("ip", "netns", "add", member.name)
+            _run("ip", "link", "add", member.host_if, "type", "veth", "peer", "name", guest_if)
+            _run("ip", "link", "set", member.host_if, "master", self.name)
+            _run("ip", "link", "set", member.host_if, "up")
+            _run("ip", "link", "set", guest_if, "netns", member.name)
+            address = f"{member.guest_address}/24"
+            _run("ip", "-n", member.name, "addr", "add", address, "dev", guest_if)
+            _run("ip", "-n", member.name, "link", "set", guest_if, "up")
+            _run("ip", "-n", member.name, "link", "set", "lo", "up")
+            _run("ip", "-n", member.name, "route", "add", "default", "via", self.host_address)
+
+    def remove(self) -> None:
+        for member in self.members:
+            member.remove()
+        _run("nft", "delete", "table", "ip", self.table, check=False)
+        _run("ip", "link", "delete", self.name, check=False)
+        if self.forward_before:
+            Path("/proc/sys/net/ipv4/ip_forward").write_text(self.forward_before + "\n")
+
+    def exists(self) -> bool:
+        left = _run("ip", "link", "show", self.name, check=False).returncode == 0
+        tables = _run("nft", "list", "tables", "ip", check=False).stdout.split()
+        return left or self.table in tables or any(m.exists() for m in self.members)
+
+
+@dataclass
 class Booted:
     """The running container: its systemd's host PID, its network, its console log."""
 
     root: Path
-    network: Network
+    network: Network | Member
     nspawn: subprocess.Popen[bytes]
     log: Path
     pid: int = 0
@@ -263,9 +359,15 @@ def _address(hex_address: str) -> str:
     return ":".join(groups)
 
 
-def boot(root: Path, log: Path) -> Booted:
-    """Boot `root` with its own systemd; returns once systemd reports the boot done."""
-    network = Network.create()
+def boot(
+    root: Path, log: Path, network: Network | Member | None = None, binds: tuple[str, ...] = ()
+) -> Booted:
+    """Boot `root` with its own systemd; returns once systemd reports the boot done.
+
+    `network`: a namespace made by the caller (a `Bridge` member), else one of its own.
+    `binds`: systemd-nspawn --bind values (HOST:CONTAINER), a directory several
+    containers share."""
+    network = network or Network.create()
     try:
         with open(log, "wb") as console:
             nspawn = subprocess.Popen(
@@ -279,6 +381,7 @@ def boot(root: Path, log: Path) -> Booted:
                     f"--network-namespace-path=/run/netns/{network.name}",
                     # The playbook loads its firewall into the container's own namespace.
                     "--capability=CAP_NET_ADMIN",
+                    *(f"--bind={bind}" for bind in binds),
                     "--boot",
                     "--console=pipe",
                 ],

@@ -95,16 +95,33 @@ RUNTIME_TASKS = (
 _TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(.+?)\] \*+$", re.M)
 
 
-def guarded_tasks() -> set[str]:
-    """Every role task whose `when` names backup_start_services, as "role : name"."""
+# Tasks that only a cluster's hosts run (cluster.yml): their `when` names one of these
+# too. tests/ansible/test_cluster.py sees them run.
+CLUSTER_ONLY = ("backup_postgresql_listen", "backup_redis_listen")
+
+
+def guarded_tasks(cluster: bool = False) -> set[str]:
+    """Every role task whose `when` names backup_start_services, as "role : name": of
+    the roles site.yml applies, leaving out the cluster's own tasks (or, with `cluster`,
+    of every role, the cluster's own included)."""
+    site_roles = {
+        entry["role"]
+        for play in yaml.safe_load((ANSIBLE_DIR / "site.yml").read_text())
+        for entry in play.get("roles", [])
+    }
     found = set()
     for tasks_file in sorted(ANSIBLE_DIR.glob("roles/*/tasks/*.yml")):
         role = tasks_file.parents[1].name
+        if not cluster and role not in site_roles:
+            continue
         for task in yaml.safe_load(tasks_file.read_text()) or []:
             when = task.get("when", [])
-            conditions = [when] if isinstance(when, str) else list(when)
-            if any("backup_start_services" in str(condition) for condition in conditions):
-                found.add(f"{role} : {task['name']}")
+            conditions = [str(c) for c in ([when] if isinstance(when, str) else list(when))]
+            if not any("backup_start_services" in condition for condition in conditions):
+                continue
+            if not cluster and any(name in c for c in conditions for name in CLUSTER_ONLY):
+                continue
+            found.add(f"{role} : {task['name']}")
     return found
 
 
@@ -129,6 +146,9 @@ def ansible_playbook(
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_LOCAL_TEMP=str(inventory.parent / "ansible-local"),
         PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+        # The filters import the project (onion/): this checkout's, whichever checkout
+        # the venv was installed from.
+        PYTHONPATH=str(target.REPO),
     )
     started = time.monotonic()
     proc = subprocess.run(

@@ -5,6 +5,8 @@ its loopback only). Prints JSON.
 
     python submit_flow.py submit BASE_URL ONION_HOST MESSAGE
         a source's whole first visit: codename, then one message.
+    python submit_flow.py resume BASE_URL ONION_HOST CODENAME MESSAGE
+        the source comes back (on another backend of a cluster): logs in, sends again.
     python submit_flow.py reply SOURCE_URL SOURCE_HOST REVIEWER_URL REVIEWER_HOST \
             CODENAME SOURCE_UUID USERNAME PASSPHRASE TOTP_SECRET REPLY
         a reviewer logs in (passphrase and TOTP), replies to the source; the source logs in
@@ -81,6 +83,26 @@ def submit(base: str, host: str, message: str) -> dict[str, object]:
     }
 
 
+def resume(base: str, host: str, codename: str, message: str) -> dict[str, object]:
+    """A source comes back (on another server of a cluster): logs in, sends again."""
+    steps: list[str] = []
+    source = Client(base, host, steps)
+    page = source.call("GET", "/login")
+    login = source.call(
+        "POST", "/login", data={"csrf_token": source.token(page.text), "codename": codename}
+    )
+    lookup = source.call("GET", "/lookup")
+    sent = source.call(
+        "POST", "/submit", data={"csrf_token": source.token(lookup.text), "msg": message}
+    )
+    return {
+        "login": login.status_code,
+        "lookup": lookup.status_code,
+        "status": sent.status_code,
+        "steps": steps,
+    }
+
+
 def reply(
     source_base: str,
     source_host: str,
@@ -138,5 +160,7 @@ def reply(
 if __name__ == "__main__":
     if sys.argv[1] == "submit":
         print(json.dumps(submit(*sys.argv[2:5])))
+    elif sys.argv[1] == "resume":
+        print(json.dumps(resume(*sys.argv[2:6])))
     else:
         print(json.dumps(reply(*sys.argv[2:12])))

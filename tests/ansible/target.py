@@ -38,6 +38,11 @@ PACKAGES = (
     "tor",
     "unattended-upgrades",
 )
+# The booted tests' tree (test_booted.py, test_cluster.py): PostgreSQL for the database
+# role and onionbalance for the cluster's frontend, one cache entry for both tests.
+# debootstrap does not resolve virtual packages: python3-cffi-backend provides the
+# python3-cffi-backend-api-* that onionbalance's python3-cryptography depends on.
+BOOTED_EXTRA = ("postgresql", "onionbalance", "python3-cffi-backend")
 # Packages of the runtime lock published as sdists only (no wheel to download for the
 # target's platform). A new one makes the wheelhouse download fail loudly: add it here.
 SDIST_ONLY = frozenset({"stem"})
@@ -127,6 +132,26 @@ def copy_tree(source: Path, dest: Path) -> Path:
     # apt inside the chroot resolves names like the host does.
     shutil.copyfile("/etc/resolv.conf", dest / "etc/resolv.conf")
     return dest
+
+
+def overlay_tree(source: Path, work: Path) -> Path:
+    """A private, writable view of the cached tree for one run, at no copying cost: an
+    overlay whose lower layer is the cache (never written) and whose upper layer holds
+    what this run changes. Several containers boot from one cached tree this way.
+    Undone by remove_overlay."""
+    upper, scratch, merged = work / "upper", work / "overlay-work", work / "root"
+    for directory in (upper, scratch, merged):
+        directory.mkdir(parents=True)
+    options = f"lowerdir={source},upperdir={upper},workdir={scratch}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], check=True)
+    (merged / ".complete").unlink()
+    shutil.copyfile("/etc/resolv.conf", merged / "etc/resolv.conf")
+    return merged
+
+
+def remove_overlay(merged: Path) -> None:
+    """Unmount an overlay_tree (its upper layer stays for remove_tree's caller)."""
+    subprocess.run(["umount", str(merged)], check=False, capture_output=True)
 
 
 def _filters() -> object:

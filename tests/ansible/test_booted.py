@@ -305,7 +305,7 @@ def _units(booted: boot.Booted) -> dict[str, dict[str, str]]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     assert os.geteuid() == 0, "the booted-target test needs root (nspawn, netns)"
     work = tmp_path_factory.mktemp("booted")
-    root = target.copy_tree(target.cached_tree(extra=("postgresql",)), work / "root")
+    root = target.copy_tree(target.cached_tree(extra=target.BOOTED_EXTRA), work / "root")
     wheelhouse = target.cached_wheelhouse(VENV_BIN / "pip")
 
     home = work / "workstation-gnupg"

@@ -9,7 +9,9 @@ import pytest
 
 from tests.ansible.conftest import ANSIBLE_DIR, VENV_BIN
 
-PLAYBOOKS = ("site.yml", "backup.yml", "restore.yml")
+PLAYBOOKS = ("site.yml", "backup.yml", "restore.yml", "cluster.yml")
+# Each playbook's syntax is checked against the example inventory it is meant for.
+INVENTORIES = {"cluster.yml": "inventory/cluster.example.yml"}
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -32,7 +34,7 @@ def test_syntax_check(playbook: str) -> None:
         str(VENV_BIN / "ansible-playbook"),
         "--syntax-check",
         "-i",
-        "inventory/hosts.example.yml",
+        INVENTORIES.get(playbook, "inventory/hosts.example.yml"),
         playbook,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -198,3 +198,38 @@ def test_each_unit_runs_as_its_own_user(unit: str, user: str) -> None:
     assert "Group=backup-data" in lines and "UMask=0007" in lines
     groups = {line.removeprefix("SupplementaryGroups=") for line in lines if "Groups=" in line}
     assert ("backup-receipts" in groups) == (user != "backup-worker")
+
+
+def test_a_cluster_host_reaches_its_database_and_redis_and_no_local_socket() -> None:
+    """docs/cluster.md: on a cluster's application host the units reach the database and
+    Redis hosts (and loopback) only, and have no Redis socket group (no Redis there);
+    on one server they keep the socket group and loopback alone."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701  (systemd units, not HTML)
+        trim_blocks=True,
+    )
+    values = {
+        **_defaults(),
+        "ansible_managed": "managed",
+        "backup_database": "postgresql",
+        "backup_redis_server": "db1",
+        "backup_service_peers": ["10.0.0.24", "10.0.0.25"],
+    }
+    for unit in ("backup-source.service", "backup-worker.service", "backup-sweep.service"):
+        lines = env.get_template(f"{unit}.j2").render(**values).splitlines()
+        allowed = [line for line in lines if line.startswith("IPAddressAllow=")]
+        assert allowed == [
+            "IPAddressAllow=localhost",
+            "IPAddressAllow=10.0.0.24",
+            "IPAddressAllow=10.0.0.25",
+        ], unit
+        assert "SupplementaryGroups=redis" not in lines, unit
+        # No Redis server of its own to pull in (one may be installed: not started).
+        assert "Wants=redis-server.service" not in lines, unit
+    single = _render("backup-source.service").splitlines()
+    assert [line for line in single if line.startswith("IPAddressAllow=")] == [
+        "IPAddressAllow=localhost"
+    ]
+    assert "SupplementaryGroups=redis" in single

@@ -170,3 +170,36 @@ class TestFrontendTorrc:
             balance.render_frontend_torrc(
                 balance.FrontendTorrc(data_dir=PurePosixPath("/x\nSocksPort 0.0.0.0:9050"))
             )
+
+
+class TestRenderedForAnsible:
+    """What the playbook's filters lay down (ansible/filter_plugins/backup.py): the same
+    files as `backupctl onion balance` writes, from the master key given as input."""
+
+    def test_the_master_keys_address_is_the_frontends(self, tmp_path: Path) -> None:
+        frontend = balance.create_frontend(tmp_path / "ob")
+        pem = frontend.key_file.read_bytes()
+        assert balance.master_key_address(pem) == frontend.address
+
+    def test_a_key_that_is_not_an_ed25519_pem_is_refused(self) -> None:
+        with pytest.raises(TorConfigError, match="not a PEM private key"):
+            balance.master_key_address(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+
+    def test_the_config_is_the_one_backends_writes(self, tmp_path: Path) -> None:
+        frontend = balance.create_frontend(tmp_path / "ob")
+        backends = [_address(), _address()]
+        written = balance.write_frontend_config(frontend.directory, backends)
+        rendered = balance.render_frontend_config(frontend.address, backends)
+        assert rendered == written.config_file.read_text()
+
+    def test_the_config_refuses_the_frontends_own_address(self, tmp_path: Path) -> None:
+        frontend = balance.create_frontend(tmp_path / "ob")
+        with pytest.raises(TorConfigError, match="frontend's own address"):
+            balance.render_frontend_config(frontend.address, [frontend.address])
+
+    def test_ob_config_names_the_checked_address(self, tmp_path: Path) -> None:
+        address = _address()
+        written = balance.write_instance_config(tmp_path / "source", address)
+        assert balance.render_instance_config(address) == written.read_text()
+        with pytest.raises(TorConfigError):
+            balance.render_instance_config("not-an-address.onion")
