@@ -76,7 +76,11 @@ def test_csrf_protect_accepts_a_form_with_our_token_and_refuses_one_without() ->
     assert client.post("/form", data={"csrf_token": token + "x"}).status_code == 400
 
 
-@pytest.mark.parametrize("secret", [b"k" * 32, secrets.token_bytes(32), "a text key"])
+@pytest.mark.parametrize(
+    "secret",
+    [b"k" * 32, secrets.token_bytes(32), "a text key"],
+    ids=["bytes", "random-bytes", "text"],  # the same ids in every xdist worker
+)
 def test_the_token_is_the_one_itsdangerous_makes(
     secret: bytes | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
