@@ -69,6 +69,8 @@ def test_source_to_reviewer_to_workstation_and_back(
     reviewer.fill("input[name=code]", pyotp.TOTP(account.otp_secret).now())
     reviewer.get_by_role("button", name="Log in").click()
     reviewer.locator("nav a[href='/']").click()  # analysts land on the dashboard
+    # `all()` does not wait for the page the click loads: the count does.
+    expect(reviewer.locator("tbody a")).to_have_count(1)
     links = reviewer.locator("tbody a").all()
     assert len(links) == 1
     links[0].click()
