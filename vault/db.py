@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are reproducible on SQLite and PostgreSQL.
@@ -52,12 +52,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# SQLite connections kept open between requests, per engine (process). Each keeps its
-# page cache (at most 2 MiB, SQLite's default) and the parsed schema; a new connection
-# starts with neither and runs the pragmas below.
-SQLITE_IDLE_CONNECTIONS = 4
-
-
 def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """An engine for the given URL; SQLite gets foreign keys and a busy timeout.
     `pool_size`, `max_overflow`: PostgreSQL's connection pool (SQLAlchemy's defaults)."""
@@ -65,14 +59,10 @@ def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10
         engine = create_engine(
             database_url,
             connect_args={"timeout": 30, "check_same_thread": False},
-            # A pool, kept small, with no cap on connections beyond it: a thread never
-            # waits for a connection (a slow upload holding one stalls nobody), and
-            # those past the kept ones are closed when returned. Last in, first out:
-            # at low concurrency one warm connection serves every request.
-            poolclass=QueuePool,
-            pool_size=SQLITE_IDLE_CONNECTIONS,
-            max_overflow=-1,
-            pool_use_lifo=True,
+            # A connection per session, closed after it: no process holds the file
+            # open between requests (a disk remounted read-only, a restore, the WAL
+            # reset when the last connection closes).
+            poolclass=NullPool,
         )
 
         @event.listens_for(engine, "connect")
@@ -95,9 +85,9 @@ def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10
 def forget_deleted(db: Session) -> None:
     """After a deletion has committed, on SQLite: fold the WAL into the database file
     and empty it. `secure_delete` overwrites a deleted row in the database's pages, but
-    the WAL keeps earlier versions of those pages until it is reset, and kept
-    connections (the pool above) mean it rarely is by itself. Best effort: a reader in
-    the middle of a transaction leaves the rest for the next deletion."""
+    the WAL keeps earlier versions of those pages until it is reset, which SQLite does
+    only when the last connection closes, rare on a busy server. Best effort: a reader
+    in the middle of a transaction leaves the rest for the next deletion."""
     bind = db.get_bind()
     if bind.dialect.name != "sqlite" or not isinstance(bind, Engine):
         return
