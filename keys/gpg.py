@@ -63,6 +63,10 @@ _KEYGEN_ATTEMPTS = 3
 # after its last change one left behind by a process that died is removed by the next
 # server keyring opened (seconds; far above any request: a live one is never taken).
 _THROWAWAY_PREFIX = "backup-gpg-"
+# A home's agent socket is `<home>/S.gpg-agent.browser` at the longest, and a unix
+# socket's path holds 107 bytes: mkdtemp adds 8 characters to the prefix.
+_SOCKET_PATH_MAX = 107
+_THROWAWAY_SOCKET_OVERHEAD = len(f"/{_THROWAWAY_PREFIX}12345678/S.gpg-agent.browser")
 _STALE_THROWAWAY_SECONDS = 3600
 _BASE_ARGS = ("--batch", "--no-tty", "--quiet", "--yes", "--trust-model", "always")
 
@@ -571,7 +575,15 @@ class GpgKeyring:
         is limited to 107 bytes, which a home under an instance directory can pass."""
         if self._files is None:
             raise KeyringError("not a server home")
-        home = prepare_home(Path(tempfile.mkdtemp(prefix=_THROWAWAY_PREFIX)))
+        base = tempfile.gettempdir()
+        if len(os.fsencode(base)) + _THROWAWAY_SOCKET_OVERHEAD > _SOCKET_PATH_MAX:
+            # Otherwise gpg-agent cannot start and gpg says only "No agent running".
+            raise KeyringError(
+                f"the temporary directory's path ({len(os.fsencode(base))} bytes) is too "
+                "long for gpg-agent's socket in a GnuPG home under it: set TMPDIR to a "
+                f"directory of at most {_SOCKET_PATH_MAX - _THROWAWAY_SOCKET_OVERHEAD} bytes"
+            )
+        home = prepare_home(Path(tempfile.mkdtemp(prefix=_THROWAWAY_PREFIX, dir=base)))
         try:
             yield home
         finally:

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from composition.runtime import Runtime
+from tests.support.scratch import server_tmpdir
 from tests.support.served import app_logs, serve_apps
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,10 +45,11 @@ def served(runtime: Runtime, tmp_path: Path) -> Iterator[Served]:
     """Both apps on free ports, on this test's instance, database and Redis; their logs
     and their temp directory are fresh directories the leak scans search."""
     log_dir = tmp_path / "served-logs"
-    server_tmp = tmp_path / "server-tmp"
     log_dir.mkdir()
-    server_tmp.mkdir()
-    with serve_apps(runtime, ["source", "journalist"], log_dir, server_tmp) as urls:
+    with (
+        server_tmpdir() as server_tmp,
+        serve_apps(runtime, ["source", "journalist"], log_dir, server_tmp) as urls,
+    ):
         yield Served(urls["source"], urls["journalist"], log_dir, server_tmp)
 
 

@@ -49,6 +49,7 @@ from backupctl.dev.key import DEV_PASSPHRASE_FILE, DEV_WORKSTATION_HOME
 from keys.gpg import GpgKeyring, kill_agent
 from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, descendants, make_instance_root, run_env
+from tests.support.scratch import server_tmpdir
 from tests.support.servers import free_port
 from vault.config import KEYRING_SIDES
 from vault.db import make_engine, make_session_factory
@@ -133,9 +134,27 @@ def running_product(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Product]:
     """The product on `instance`, with the given Redis and database, until the block ends."""
+    with server_tmpdir() as server_tmp:
+        yield from _running_product(
+            instance,
+            workdir,
+            server_tmp,
+            redis_url=redis_url,
+            database_url=database_url,
+            extra_env=extra_env,
+        )
+
+
+def _running_product(
+    instance: Path,
+    workdir: Path,
+    server_tmp: Path,
+    *,
+    redis_url: str,
+    database_url: str | None,
+    extra_env: dict[str, str] | None,
+) -> Iterator[Product]:
     source_port, journalist_port = free_port(), free_port()
-    server_tmp = workdir / "server-tmp"
-    server_tmp.mkdir(parents=True, exist_ok=True)
     env = run_env(source_port, journalist_port)
     # Every client of these tests connects from 127.0.0.1 without a PROXY line: one
     # client, one budget. The faults are under test here, not the budgets (floods:

@@ -14,6 +14,7 @@ import pytest
 from composition import jobs
 from composition.runtime import Runtime
 from tests.support.journalist import Account, make_account
+from tests.support.scratch import server_tmpdir
 from tests.support.served import app_logs, serve_apps
 from vault.models import Role
 from vault.services import deletion
@@ -39,10 +40,11 @@ def server(runtime: Runtime, tmp_path: Path) -> Iterator[Server]:
     """The reviewer app on this test's instance, database and Redis; its logs (every
     level) and its temp directory are fresh directories the leak tests search."""
     log_dir = tmp_path / "served-logs"
-    server_tmp = tmp_path / "server-tmp"
     log_dir.mkdir()
-    server_tmp.mkdir()
-    with serve_apps(runtime, ["journalist"], log_dir, server_tmp) as urls:
+    with (
+        server_tmpdir() as server_tmp,
+        serve_apps(runtime, ["journalist"], log_dir, server_tmp) as urls,
+    ):
         yield Server(urls["journalist"] + "/", log_dir, server_tmp)
 
 

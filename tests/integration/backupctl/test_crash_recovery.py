@@ -22,6 +22,7 @@ from backupctl.cli import main
 from keys.gpg import kill_agent
 from tests.support.leaks import assert_no_leak
 from tests.support.product import Run, descendants, make_instance_root, run_env
+from tests.support.scratch import server_tmpdir
 from tests.support.servers import free_port
 from vault.config import KEYRING_SIDES
 
@@ -57,10 +58,16 @@ def _partials(store: Path) -> list[Path]:
     return [p for p in store.rglob(".partial-*") if p.is_file()]
 
 
-def test_killed_mid_upload_leaves_nothing_after_sweep(instance: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def server_tmp() -> Iterator[Path]:
+    with server_tmpdir() as path:
+        yield path
+
+
+def test_killed_mid_upload_leaves_nothing_after_sweep(
+    instance: Path, tmp_path: Path, server_tmp: Path
+) -> None:
     source_port, journalist_port = free_port(), free_port()
-    server_tmp = tmp_path / "server-tmp"
-    server_tmp.mkdir()
     env = run_env(source_port, journalist_port)
     env["TMPDIR"] = str(server_tmp)
     run = Run(instance, env, tmp_path / "run.log")

@@ -8,9 +8,14 @@ at the first page. The passphrase goes by loopback instead (keys.gpg.generate_ke
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
+import pytest
+
 from keys.gpg import GpgKeyring, batch_key_spec, generate_key, kill_agent, prepare_workstation_home
+from vault.errors import KeyringError
 
 PASSPHRASE = "correct horse battery staple of the workstation"
 
@@ -43,3 +48,34 @@ def test_reply_keys_are_made_in_a_server_home_without_pinentry(tmp_path: Path) -
         assert not any("derived" in p.name for p in keyring.home.rglob("*"))
     finally:
         kill_agent(keyring.home)
+
+
+def test_a_portable_reply_key_is_made_and_borrowed_in_throwaway_homes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="bk-t-"))  # short: the agent's socket is inside
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    keyring = GpgKeyring(tmp_path / "server")
+    try:
+        key = keyring.generate_portable_key("source", "derived-p" * 4)
+        assert "PRIVATE KEY BLOCK" in key.secret
+        assert not keyring.has_secret_key(key.fingerprint)  # this home never holds it
+        sealed = keyring.seal_bytes(b"a reply", [key.fingerprint])
+        with keyring.borrowed_key(key.fingerprint, key.secret) as borrowed:
+            assert borrowed.open_bytes(sealed, "derived-p" * 4) == b"a reply"
+        assert list(scratch.iterdir()) == []  # the throwaway homes are gone
+    finally:
+        kill_agent(keyring.home)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_temporary_directory_too_long_for_the_agent_socket_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("d" * 70)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    keyring = GpgKeyring(tmp_path / "server")
+    with pytest.raises(KeyringError, match="too long for gpg-agent's socket"):
+        keyring.generate_portable_key("source", "derived-q" * 4)
+    assert list(deep.iterdir()) == []

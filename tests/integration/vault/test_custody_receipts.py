@@ -111,11 +111,13 @@ def test_edits_gaps_and_foreign_keys_in_the_stored_log_are_detected(runtime: Run
 def test_a_session_without_a_receipt_key_stores_nothing(runtime: Runtime) -> None:
     from vault.db import make_session_factory
 
+    with runtime.session() as db:
+        source_uuid = sources.create_source(
+            db, runtime.keyring, runtime.config, codenames.generate_codename()
+        )[0].uuid
     bare = make_session_factory(runtime.engine)
     with bare() as db:
-        source, _ = sources.create_source(
-            db, runtime.keyring, runtime.config, codenames.generate_codename()
-        )
+        source = sources.get_active_source(db, source_uuid)
         with pytest.raises(Exception, match="no receipt key bound"):
             sources.submit(db, runtime.store, source, runtime.submission_fingerprint, "m", [])
     assert not list(runtime.store.root.rglob("*-msg.gpg"))
