@@ -8,8 +8,9 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -516,6 +517,88 @@ def send_readers(state: CliState, to: str | None, to_all: bool, wait: float) -> 
         raise click.ClickException("not every peer accepted the readers")
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """One queued row, ready to leave: where to, as what, and how to record the outcome."""
+
+    peer: FederationPeer
+    kind: str
+    body: Mapping[str, Any]
+    object_uuid: str
+    label: str  # printed after the peer name
+    record: Callable[[str, str], None]  # (outcome, envelope id), in the same transaction
+
+
+def _send_queued(
+    state: CliState,
+    wait: float,
+    queued_ids: Callable[[Session], list[int]],
+    ready: Callable[[Session, int], _Queued | None],
+) -> None:
+    """Send each queued row in a transaction of its own: what a peer accepted is
+    recorded even if a later one fails, so it is never sent again. `ready` gives None
+    for a row no longer queued (another run took it)."""
+    settings = _settings(state)
+    ours = load_identity(settings.key_dir)
+    with _db(state) as db:
+        queued = queued_ids(db)
+    failed = False
+    for row_id in queued:
+        with _db(state) as db:
+            item = ready(db, row_id)
+            if item is None:
+                continue
+            (outcome,) = send(
+                db,
+                ours,
+                [item.peer],
+                kind=item.kind,
+                body=item.body,
+                object_uuid=item.object_uuid,
+                socks=settings.socks,
+                timeout=settings.timeout,
+                wait=wait,
+            )
+            item.record(outcome.outcome, outcome.envelope_id)
+        click.echo(f"{outcome.peer}\t{item.label}\t{outcome.outcome}")
+        failed = failed or outcome.outcome != "accepted"
+    click.echo(f"{len(queued)} message(s) were waiting")
+    if failed:
+        raise click.ClickException("not every message was accepted")
+
+
+def _queued_case_message(db: Session, row_id: int) -> _Queued | None:
+    message = db.get(CaseMessage, row_id)
+    if message is None or message.outcome != "queued":
+        return None
+    return _Queued(
+        peer=message.transfer.peer,
+        kind=CASE_MESSAGE,
+        body=case_messages.body_of(message),
+        object_uuid=message.uuid,
+        label=message.uuid,
+        record=lambda outcome, envelope_id: case_messages.record_outcome(
+            db, message, outcome, envelope_id
+        ),
+    )
+
+
+def _queued_psi_message(db: Session, row_id: int) -> _Queued | None:
+    message = db.get(PsiMessage, row_id)
+    if message is None or message.outcome != "queued":
+        return None
+    return _Queued(
+        peer=message.peer,
+        kind=message.kind,
+        body=psi_messages.body_of(message),
+        object_uuid=message.message_id,
+        label=f"{message.kind}\t{message.message_id}",
+        record=lambda outcome, envelope_id: psi_messages.record_outcome(
+            db, message, outcome, envelope_id
+        ),
+    )
+
+
 @federation.command("send-messages")
 @_WAIT
 @click.pass_obj
@@ -523,36 +606,12 @@ def send_messages(state: CliState, wait: float) -> None:
     """Send the messages written on shared cases that wait to leave, each sealed to the
     partner instance's submission key, one envelope each. Run it regularly (cron): a
     message a peer could not be reached for stays queued for the next run."""
-    settings = _settings(state)
-    ours = load_identity(settings.key_dir)
-    with _db(state) as db:
-        queued = [m.id for m in case_messages.pending(db)]
-    failed = False
-    for message_id in queued:
-        # One transaction per message: what a peer accepted is recorded even if a later
-        # message fails, so it is never sent again.
-        with _db(state) as db:
-            message = db.get(CaseMessage, message_id)
-            if message is None or message.outcome != "queued":
-                continue
-            (outcome,) = send(
-                db,
-                ours,
-                [message.transfer.peer],
-                kind=CASE_MESSAGE,
-                body=case_messages.body_of(message),
-                object_uuid=message.uuid,
-                socks=settings.socks,
-                timeout=settings.timeout,
-                wait=wait,
-            )
-            case_messages.record_outcome(db, message, outcome.outcome, outcome.envelope_id)
-            message_uuid = message.uuid
-        click.echo(f"{outcome.peer}\t{message_uuid}\t{outcome.outcome}")
-        failed = failed or outcome.outcome != "accepted"
-    click.echo(f"{len(queued)} message(s) were waiting")
-    if failed:
-        raise click.ClickException("not every message was accepted")
+    _send_queued(
+        state,
+        wait,
+        lambda db: [m.id for m in case_messages.pending(db)],
+        _queued_case_message,
+    )
 
 
 @federation.command("psi-queue")
@@ -592,36 +651,12 @@ def psi_queue(state: CliState, path: Path, to: str) -> None:
 def send_psi(state: CliState, wait: float) -> None:
     """Send the queued private-set-intersection requests and responses, one envelope
     each. Run it regularly (a timer): one a peer could not be reached for stays queued."""
-    settings = _settings(state)
-    ours = load_identity(settings.key_dir)
-    with _db(state) as db:
-        queued = [m.id for m in psi_messages.pending(db)]
-    failed = False
-    for row_id in queued:
-        # One transaction per message, as send-messages: what a peer accepted is
-        # recorded even if a later one fails.
-        with _db(state) as db:
-            message = db.get(PsiMessage, row_id)
-            if message is None or message.outcome != "queued":
-                continue
-            (outcome,) = send(
-                db,
-                ours,
-                [message.peer],
-                kind=message.kind,
-                body=psi_messages.body_of(message),
-                object_uuid=message.message_id,
-                socks=settings.socks,
-                timeout=settings.timeout,
-                wait=wait,
-            )
-            psi_messages.record_outcome(db, message, outcome.outcome, outcome.envelope_id)
-            line = f"{outcome.peer}\t{message.kind}\t{message.message_id}\t{outcome.outcome}"
-        click.echo(line)
-        failed = failed or outcome.outcome != "accepted"
-    click.echo(f"{len(queued)} message(s) were waiting")
-    if failed:
-        raise click.ClickException("not every message was accepted")
+    _send_queued(
+        state,
+        wait,
+        lambda db: [m.id for m in psi_messages.pending(db)],
+        _queued_psi_message,
+    )
 
 
 @federation.command("psi-inbox")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+import pytest
 from click.testing import CliRunner, Result
 from redis import Redis
 from sqlalchemy import select
@@ -16,9 +19,13 @@ from werkzeug.serving import make_server
 
 from backupctl.cli import main
 from composition.runtime import Runtime, build_runtime
-from tests.conftest import FAST_SCRYPT
+from keys.gpg import kill_agent
+from keys.lifecycle import GeneratedKey, generate_submission_key
+from tests.conftest import FAST_SCRYPT, SUBMISSION_PASSPHRASE, _fresh_postgres_database
 from tests.support.journalist import make_source
+from tests.support.submission_key import load_into_sealing_homes, stop_agents
 from vault.config import INTERFACES, Secrets, load_config
+from vault.migrate import upgrade
 from vault.models import CaseTransfer, Reviewer
 from vault.services import cases, federation_peers
 
@@ -115,3 +122,52 @@ def instance_runtime(env: Mapping[str, str], redis: Redis) -> Runtime:
     both = Secrets(source=held["source"].source, journalist=held["journalist"].journalist)
     config = dataclasses.replace(load_config(env), scrypt=FAST_SCRYPT, redis_url=None, secrets=both)
     return build_runtime(config, redis=redis)
+
+
+@contextmanager
+def other_database(
+    tmp_path: Path, name: str, database_url: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A migrated database for another instance, of the same kind as `database_url`
+    (a file beside the test's, or a fresh database on the suite's PostgreSQL, dropped
+    at the end)."""
+    if database_url.startswith("sqlite"):
+        url, dropped = f"sqlite:///{tmp_path / f'{name}.sqlite'}", None
+    else:
+        url, dropped = _fresh_postgres_database(request.getfixturevalue("postgres_url"))
+    upgrade(url)
+    yield url
+    if dropped is not None:
+        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+
+
+@contextmanager
+def other_instance(
+    tmp_path: Path,
+    name: str,
+    database_url: str,
+    redis: Redis,
+    request: pytest.FixtureRequest,
+    *,
+    passphrase: str = SUBMISSION_PASSPHRASE,
+) -> Iterator[tuple[Runtime, GeneratedKey, Path]]:
+    """Another organisation's instance (its runtime, its submission key, and the
+    GnuPG home of its workstation holding that key), on the same kind of database."""
+    with other_database(tmp_path, name, database_url, request) as url:
+        env = {
+            "BACKUP_INSTANCE_DIR": str(tmp_path / name),
+            "DATABASE_URL": url,
+            "REDIS_URL": "redis://unused",
+        }
+        home = tmp_path / f"{name}-ws" / "gnupg"
+        key = generate_submission_key(home, passphrase, name=f"{name} submission key")
+        rt = instance_runtime(env, redis)
+        homes = load_into_sealing_homes(rt.config, key.public_armored)
+        try:
+            yield rt, key, home
+        finally:
+            rt.engine.dispose()
+            kill_agent(rt.keyring.home)
+            kill_agent(home)
+            stop_agents(homes)

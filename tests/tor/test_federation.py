@@ -473,6 +473,19 @@ def _ws(*args: str) -> str:
     return result.output
 
 
+def _carry_psi(
+    sender: Instance, receiver: Instance, document: Path, kind: str, inbox: Path
+) -> Path:
+    """A message the sender's workstation signed, queued on its server and sent over tor,
+    then written out by the receiver's server: the file the receiver's workstation reads."""
+    federation_cli(sender.env, "psi-queue", str(document), "--to", receiver.name)
+    sent = federation_cli(sender.env, "send-psi", "--wait", SEND_WAIT).output
+    assert f"{receiver.name}\t{kind}\t" in sent and "\taccepted" in sent
+    federation_cli(receiver.env, "psi-inbox", "--out", str(inbox))
+    [carried] = inbox.glob(f"{sender.name}.{kind}.*.json")
+    return carried
+
+
 def _count_a_shared_incident_once(
     ngo: Instance,
     medical: Instance,
@@ -505,24 +518,14 @@ def _count_a_shared_incident_once(
     _ws("federation", "ask", "--organisation", "ngo", "--peer", "medical", *PSI_SCOPE,
         "--rows", str(rows["ngo"]), *ngo_gpg, "--out", str(request),
         "--state", str(state))  # fmt: skip
-    federation_cli(ngo.env, "psi-queue", str(request), "--to", "medical")
-    sent = federation_cli(ngo.env, "send-psi", "--wait", SEND_WAIT).output
-    assert "medical\tpsi_request\t" in sent and "\taccepted" in sent
+    asked = _carry_psi(ngo, medical, request, "psi_request", root / "medical-in")
     # The partner's workstation answers the request its server kept; back over tor.
-    medical_in = root / "medical-in"
-    federation_cli(medical.env, "psi-inbox", "--out", str(medical_in))
-    [asked] = medical_in.glob("ngo.psi_request.*.json")
     response = root / "medical-out" / "response.json"
     response.parent.mkdir()
     _ws("federation", "answer", "--organisation", "medical", str(asked),
         "--peer-key", str(keys["ngo"]), "--rows", str(rows["medical"]), *medical_gpg,
         "--out", str(response))  # fmt: skip
-    federation_cli(medical.env, "psi-queue", str(response), "--to", "ngo")
-    sent = federation_cli(medical.env, "send-psi", "--wait", SEND_WAIT).output
-    assert "ngo\tpsi_response\t" in sent and "\taccepted" in sent
-    ngo_in = root / "ngo-in"
-    federation_cli(ngo.env, "psi-inbox", "--out", str(ngo_in))
-    [answered] = ngo_in.glob("medical.psi_response.*.json")
+    answered = _carry_psi(medical, ngo, response, "psi_response", root / "ngo-in")
     exclusions = root / "exclusions-medical.gpg"
     _ws("federation", "match", str(answered), "--peer-key", str(keys["medical"]),
         "--state", str(state), *ngo_gpg, "--out", str(exclusions))  # fmt: skip

@@ -53,15 +53,49 @@ def _detail(message: PsiMessage) -> dict[str, str | int | None]:
     }
 
 
-def _add(db: Session, message: PsiMessage) -> None:
-    # The unique constraint decides between two at once (a savepoint: the caller's
-    # transaction goes on to refuse it).
+def _keep(
+    db: Session,
+    peer: FederationPeer,
+    *,
+    direction: str,
+    kind: str,
+    message_id: str,
+    document: bytes,
+    signature: bytes,
+    action: str,
+) -> PsiMessage:
+    """Add a message with its bytes (queued to go out, or received), audited as `action`.
+    The unique constraint decides between two at once (a savepoint: the caller's
+    transaction goes on to refuse it)."""
+    if kind not in KINDS:
+        raise PsiRefusedError(f"no such message kind {kind!r}")
+    message = PsiMessage(
+        direction=direction,
+        peer=peer,
+        kind=kind,
+        message_id=message_id,
+        document=document,
+        signature=signature,
+        size=len(document),
+        outcome="queued" if direction == "out" else "received",
+    )
     try:
         with db.begin_nested():
             db.add(message)
             db.flush()
     except IntegrityError as exc:
         raise PsiRefusedError("this message is here already") from exc
+    audit.record(db, None, action, "federation_peer", peer.uuid, _detail(message))
+    return message
+
+
+def _done(db: Session, message: PsiMessage, outcome: str, action: str) -> None:
+    """The message has gone on (to the peer, or to our workstation): its bytes dropped,
+    the row kept as the record. Audited as `action`."""
+    message.outcome = outcome[:32]
+    message.document = message.signature = None
+    message.done_at = utcnow()
+    audit.record(db, None, action, "federation_peer", message.peer.uuid, _detail(message))
 
 
 def queue(
@@ -74,23 +108,18 @@ def queue(
     signature: bytes,
 ) -> PsiMessage:
     """Queue a message our workstation signed for `peer` (`send-psi` sends it)."""
-    if kind not in KINDS:
-        raise PsiRefusedError(f"no such message kind {kind!r}")
     if not peer.active:
         raise PsiRefusedError(f"peer {peer.name!r} was removed")
-    message = PsiMessage(
+    return _keep(
+        db,
+        peer,
         direction="out",
-        peer=peer,
         kind=kind,
         message_id=message_id,
         document=document,
         signature=signature,
-        size=len(document),
-        outcome="queued",
+        action="federation_psi_queued",
     )
-    _add(db, message)
-    audit.record(db, None, "federation_psi_queued", "federation_peer", peer.uuid, _detail(message))
-    return message
 
 
 def pending(db: Session) -> Sequence[PsiMessage]:
@@ -122,12 +151,9 @@ def record_outcome(db: Session, message: PsiMessage, outcome: str, envelope_id: 
     again); undelivered leaves it queued for the next run. Audited."""
     if outcome == "undelivered":
         return
-    message.outcome = outcome[:32]
     message.envelope_id = envelope_id
-    message.document = message.signature = None
-    message.done_at = utcnow()
     action = "federation_psi_sent" if outcome == "accepted" else "federation_psi_refused"
-    audit.record(db, None, action, "federation_peer", message.peer.uuid, _detail(message))
+    _done(db, message, outcome, action)
 
 
 def receive(
@@ -141,21 +167,15 @@ def receive(
 ) -> str:
     """Keep a checked message `peer` sent, for our workstation; its id. The same
     message again (in a fresh envelope) is refused: PsiRefusedError."""
-    if kind not in KINDS:
-        raise PsiRefusedError(f"no such message kind {kind!r}")
-    message = PsiMessage(
+    _keep(
+        db,
+        peer,
         direction="in",
-        peer=peer,
         kind=kind,
         message_id=message_id,
         document=document,
         signature=signature,
-        size=len(document),
-        outcome="received",
-    )
-    _add(db, message)
-    audit.record(
-        db, None, "federation_psi_received", "federation_peer", peer.uuid, _detail(message)
+        action="federation_psi_received",
     )
     return message_id
 
@@ -171,9 +191,4 @@ def waiting(db: Session) -> Sequence[PsiMessage]:
 
 def written(db: Session, message: PsiMessage) -> None:
     """The message was written out for the workstation: its bytes dropped. Audited."""
-    message.outcome = "written"
-    message.document = message.signature = None
-    message.done_at = utcnow()
-    audit.record(
-        db, None, "federation_psi_written", "federation_peer", message.peer.uuid, _detail(message)
-    )
+    _done(db, message, "written", "federation_psi_written")

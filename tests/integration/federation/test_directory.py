@@ -8,7 +8,6 @@ or malformed directory is refused; no entry is in clear on either server."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,6 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from composition.runtime import Runtime, build_runtime
@@ -29,13 +27,18 @@ from federation.kinds import DIRECTORY
 from journalist_app import create_app
 from keys.lifecycle import GeneratedKey
 from source_app import create_app as create_source_app
-from tests.conftest import FAST_SCRYPT, _fresh_postgres_database
-from tests.support.federation import add_peer, federation_cli, identity_card
+from tests.conftest import FAST_SCRYPT
+from tests.support.federation import (
+    add_peer,
+    federation_cli,
+    identity_card,
+    other_database,
+    serve_wsgi,
+)
 from tests.support.journalist import FAST_HASHER, csrf_token, login, make_account, post_form
 from tests.support.leaks import assert_no_leak
 from tests.support.socks_relay import socks_relay
 from vault.config import load_config
-from vault.migrate import upgrade
 from vault.models import (
     AuditEvent,
     DirectoryListing,
@@ -63,21 +66,16 @@ def ngo(
     runtime: Runtime, request: pytest.FixtureRequest, tmp_path: Path, redis: Redis
 ) -> Iterator[Runtime]:
     """A second instance (the NGO) on the same kind of database as `runtime`."""
-    if runtime.config.database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'ngo.sqlite'}"
-    else:
-        url, _name = _fresh_postgres_database(request.getfixturevalue("postgres_url"))
     assert runtime.config.redis_url is not None
-    env = {
-        "BACKUP_INSTANCE_DIR": str(tmp_path / "ngo-instance"),
-        "DATABASE_URL": url,
-        "REDIS_URL": runtime.config.redis_url,
-    }
-    config = replace(load_config(env), scrypt=FAST_SCRYPT)
-    upgrade(url)
-    rt = build_runtime(config, redis=redis)
-    yield rt
-    rt.engine.dispose()
+    with other_database(tmp_path, "ngo", runtime.config.database_url, request) as url:
+        env = {
+            "BACKUP_INSTANCE_DIR": str(tmp_path / "ngo-instance"),
+            "DATABASE_URL": url,
+            "REDIS_URL": runtime.config.redis_url,
+        }
+        rt = build_runtime(replace(load_config(env), scrypt=FAST_SCRYPT), redis=redis)
+        yield rt
+        rt.engine.dispose()
 
 
 def _env_of(rt: Runtime, services: Path) -> dict[str, str]:
@@ -130,16 +128,6 @@ def _ngo_professionals(ngo: Runtime) -> tuple[str, str]:
     return nurse.uuid, lawyer.uuid
 
 
-def _serve(app: object) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
-
-
 def _page(client: FlaskClient, query: str = "") -> str:
     response = client.get(f"/professionals/{query}")
     assert response.status_code == 200
@@ -171,7 +159,7 @@ def test_directory_published_shown_filtered_withdrawn_and_sealed(
     _nurse, lawyer = _ngo_professionals(ngo)
 
     # The endpoint as `backupctl serve federation` builds it (its own key binding).
-    serving = _serve(create_endpoint(env))
+    serving = serve_wsgi(create_endpoint(env))
     port = next(serving)
     try:
         with socks_relay(to_port=port) as (proxy, asked):

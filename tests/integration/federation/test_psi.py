@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,11 +20,10 @@ import pytest
 from click.testing import CliRunner, Result
 from redis import Redis
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from backupctl.cli import main
-from composition.runtime import Runtime, build_runtime
+from composition.runtime import Runtime
 from federation.app import create_app as create_endpoint
 from federation.app import make_app
 from federation.envelope import PRUNE_AFTER, seal_envelope
@@ -34,15 +32,18 @@ from federation.identity import load_identity
 from federation.kinds import HANDLERS, PSI_REQUEST, PSI_RESPONSE
 from federation.psi import MAX_DOCUMENT_BYTES
 from federation.receive import receive
-from keys.gpg import GpgKeyring, kill_agent
-from keys.lifecycle import GeneratedKey, generate_submission_key
-from tests.conftest import SUBMISSION_PASSPHRASE, _fresh_postgres_database
-from tests.support.federation import add_peer, federation_cli, identity_card
+from keys.gpg import GpgKeyring
+from keys.lifecycle import GeneratedKey
+from tests.conftest import SUBMISSION_PASSPHRASE
+from tests.support.federation import (
+    add_peer,
+    federation_cli,
+    identity_card,
+    other_instance,
+    serve_wsgi,
+)
 from tests.support.leaks import assert_no_leak
 from tests.support.socks_relay import socks_relay
-from tests.support.submission_key import load_into_sealing_homes, stop_agents
-from vault.config import load_config
-from vault.migrate import upgrade
 from vault.models import AuditEvent, FederationExchange, PsiMessage
 from workstation.observatory.release_input import ReleaseRow, row_to_json
 from workstation.observatory.release_sign import sign_bytes
@@ -82,37 +83,10 @@ def org_b(
     tmp_path: Path, database_url: str, redis: Redis, request: pytest.FixtureRequest
 ) -> Iterator[tuple[Runtime, GeneratedKey, Path]]:
     """Organisation B's instance, on the same kind of database, with its own key."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'org-b.sqlite'}"
-    else:
-        url, _name = _fresh_postgres_database(request.getfixturevalue("postgres_url"))
-    config = load_config(
-        {
-            "BACKUP_INSTANCE_DIR": str(tmp_path / "org-b"),
-            "DATABASE_URL": url,
-            "REDIS_URL": "redis://unused",
-        }
-    )
-    upgrade(url)
-    home = tmp_path / "org-b-ws" / "gnupg"
-    key = generate_submission_key(home, B_PASSPHRASE, name="Organisation B")
-    rt = build_runtime(replace(config, redis_url=None), redis=redis)
-    homes = load_into_sealing_homes(config, key.public_armored)
-    yield rt, key, home
-    rt.engine.dispose()
-    kill_agent(rt.keyring.home)
-    kill_agent(home)
-    stop_agents(homes)
-
-
-def _serve(app: object) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
+    with other_instance(
+        tmp_path, "org-b", database_url, redis, request, passphrase=B_PASSPHRASE
+    ) as made:
+        yield made
 
 
 def _ws(*args: str, ok: bool = True) -> Result:
@@ -211,7 +185,7 @@ def test_psi_exchange_over_the_federation_matches_the_files_carried_by_hand(
     queued = federation_cli(b_env, "psi-queue", str(carried / "request.json"), "--to", "org-a")
     assert "psi_request" in queued.output and "queued for org-a" in queued.output
 
-    a_serving, b_serving = _serve(create_endpoint(a_env)), _serve(create_endpoint(b_env))
+    a_serving, b_serving = serve_wsgi(create_endpoint(a_env)), serve_wsgi(create_endpoint(b_env))
     a_port, b_port = next(a_serving), next(b_serving)
     a_inbox, b_inbox = tmp_path / "usb-a-in", tmp_path / "usb-b-in"
     try:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 from redis import Redis
@@ -25,22 +24,19 @@ from sqlalchemy import select
 from werkzeug.test import Client
 
 from backupctl.cli import main
-from composition.runtime import Runtime, build_runtime
+from composition.runtime import Runtime
 from federation.app import make_app
 from federation.envelope import seal_envelope
 from federation.identity import load_identity
 from federation.kinds import CASE_TRANSFER, handlers, verify_package
 from keys.errors import DecryptionError
-from keys.gpg import GpgKeyring, kill_agent
-from keys.lifecycle import GeneratedKey, generate_submission_key
+from keys.gpg import GpgKeyring
+from keys.lifecycle import GeneratedKey
 from keys.receipts import RECEIPT_KEY_FILE, TrustedKeys, body_hash
-from tests.conftest import SUBMISSION_PASSPHRASE, _fresh_postgres_database
+from tests.conftest import SUBMISSION_PASSPHRASE
 from tests.support.consent import record_consent
-from tests.support.federation import add_peer, federation_cli, identity_card
-from tests.support.submission_key import load_into_sealing_homes, stop_agents
+from tests.support.federation import add_peer, federation_cli, identity_card, other_instance
 from vault import codenames
-from vault.config import load_config
-from vault.migrate import upgrade
 from vault.models import (
     AuditEvent,
     Case,
@@ -62,29 +58,8 @@ def partner(
 ) -> Iterator[tuple[Runtime, GeneratedKey, Path]]:
     """A second instance (the partner organisation), on the same kind of database,
     with a submission key of its own."""
-    if database_url.startswith("sqlite"):
-        url, name = f"sqlite:///{tmp_path / 'partner.sqlite'}", None
-    else:
-        url, name = _fresh_postgres_database(request.getfixturevalue("postgres_url"))
-    env = {
-        "BACKUP_INSTANCE_DIR": str(tmp_path / "partner"),
-        "DATABASE_URL": url,
-        "REDIS_URL": "redis://unused",
-    }
-    config = load_config(env)
-    upgrade(url)
-    home = tmp_path / "partner-ws" / "gnupg"
-    key = generate_submission_key(home, SUBMISSION_PASSPHRASE, name="Partner submission key")
-    rt = build_runtime(replace(config, redis_url=None), redis=redis)
-    homes = load_into_sealing_homes(config, key.public_armored)
-    yield rt, key, home
-    rt.engine.dispose()
-    kill_agent(rt.keyring.home)
-    kill_agent(home)
-    stop_agents(homes)
-    if name is not None:
-        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with other_instance(tmp_path, "partner", database_url, redis, request) as made:
+        yield made
 
 
 def _case_with_a_report(runtime: Runtime) -> tuple[str, str, str]:
