@@ -67,6 +67,7 @@ from vault.migrate import upgrade
 from vault.models import Reply, SealedBlob, SealedBlobChunk, Source, Submission
 from vault.services import deletion
 from vault.shared_store import CHUNK_BYTES
+from web_shared.multipart import FILL_BYTES
 
 MARKER = "SHARED-STORE-MARKER-5d1f"
 # The suite's PostgreSQL, a database of the test's own (the failover test: a pair of its own).
@@ -446,7 +447,9 @@ def test_a_served_backend_killed_mid_upload_leaves_no_shared_copy(
         try:
             before = _shared_names(engine)
             assert any(name.endswith("-msg.gpg") for _uuid, name in before)
-            upload = open_upload(product, visitor, os.urandom(256 * 1024), 8 * CHUNK_BYTES)
+            # Past the parser's first fill (web_shared.multipart.FILL_BYTES), so that
+            # sealing has begun when the workers die.
+            upload = open_upload(product, visitor, os.urandom(2 * FILL_BYTES), 8 * CHUNK_BYTES)
             wait_for(lambda: partials(product.store), 30, "the upload's partial file")
             for pid in product.source_workers():
                 os.kill(pid, signal.SIGKILL)
