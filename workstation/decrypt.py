@@ -33,6 +33,8 @@ from keys.gpg import GpgKeyring
 from workstation.errors import DecryptFailedError, NotOurFileError
 from workstation.filenames import attachment_name, decode_gzip_name, reserve_unique
 
+__all__ = ["decrypt_downloads", "download_parts", "gzip_original_name"]
+
 _CHUNK = 1024 * 1024
 _DOWNLOAD_NAME = re.compile(
     r"^(?P<number>[0-9]{1,9})-(?P<designation>[a-z0-9_]{1,64})-"
@@ -138,7 +140,7 @@ def _decrypt_one(
 
 def _gunzip_into(plain: Path, download: _Download, out_dir: Path) -> Path:
     with open(plain, "rb") as handle:
-        raw_name = _gzip_original_name(handle, download.path.name)
+        raw_name = gzip_original_name(handle, download.path.name)
     name = attachment_name(download.prefix, decode_gzip_name(raw_name) if raw_name else None)
     try:
         with gzip.open(plain, "rb") as source:
@@ -151,7 +153,7 @@ def _gunzip_into(plain: Path, download: _Download, out_dir: Path) -> Path:
         raise NotOurFileError(f"{download.path.name}: damaged document (bad gzip data)") from exc
 
 
-def _gzip_original_name(handle: IO[bytes], label: str) -> bytes | None:
+def gzip_original_name(handle: IO[bytes], label: str) -> bytes | None:
     """The FNAME field of a gzip header, or None; NotOurFileError if it is not gzip."""
     header = handle.read(10)
     if len(header) < 10 or header[:2] != b"\x1f\x8b" or header[2] != 8:
