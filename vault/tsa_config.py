@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from vault.errors import ConfigError
 
@@ -58,13 +59,25 @@ def _socks(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _reachable(url: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port: what HttpTsa can connect to
+    (checked here, so a typo is refused with the configuration, not a crash of every
+    anchoring round)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port  # ValueError for a port out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
+
+
 def load_tsa_config(env: Mapping[str, str], instance_dir: Path) -> TsaConfig:
     entries: list[TsaEntry] = []
     for pair in re.split(r"[\s,]+", env.get("BACKUP_TSA_URLS", "").strip()):
         if not pair:
             continue
         name, sep, url = pair.partition("=")
-        if not sep or not _NAME.fullmatch(name) or not re.match(r"https?://", url):
+        if not sep or not _NAME.fullmatch(name) or not _reachable(url):
             raise ConfigError(f"BACKUP_TSA_URLS: {pair!r} is not name=http(s)://...")
         if name in {e.name for e in entries}:
             raise ConfigError(f"BACKUP_TSA_URLS: {name} named twice")

@@ -30,6 +30,7 @@ __all__ = [
     "Anchor",
     "check_anchors",
     "first_anchor",
+    "first_anchors",
     "interval_words",
     "parse_anchors",
     "parse_certificates",
@@ -121,6 +122,16 @@ def first_anchor(anchors: Sequence[Anchor], receipt_seq: int) -> Anchor | None:
     """The earliest verified anchor covering the receipt at `receipt_seq`."""
     covering = [a for a in anchors if a.seq >= receipt_seq and a.gen_time is not None]
     return min(covering, key=lambda a: (a.gen_time, a.seq), default=None)
+
+
+def first_anchors(anchors: Sequence[Anchor], receipt_seq: int) -> list[Anchor]:
+    """The first anchor covering the receipt at `receipt_seq` by each TSA, earliest
+    first: with two TSAs, each vouches for the receipt on its own."""
+    found = (
+        first_anchor([a for a in anchors if a.tsa == tsa], receipt_seq)
+        for tsa in sorted({a.tsa for a in anchors})
+    )
+    return sorted((a for a in found if a is not None), key=lambda a: (a.gen_time, a.seq, a.tsa))
 
 
 def interval_words(received_at: str, anchored: dt.datetime) -> str:

@@ -26,6 +26,7 @@ from workstation.anchors import (
     Anchor,
     check_anchors,
     first_anchor,
+    first_anchors,
     interval_words,
     parse_anchors,
     parse_certificates,
@@ -115,7 +116,8 @@ def check_item_anchors(
     certificates: Mapping[str, Sequence[x509.Certificate]],
     verdict: _Verdict,
 ) -> None:
-    """Verify the item's segment's anchors; state its first anchor (or that it has none)."""
+    """Verify the item's segment's anchors; state its first anchor by each TSA (or that
+    it has none)."""
     label = f"item {item.get('uuid')}"
     receipt = item["receipt"]["body"]
     member = item.get("anchors")
@@ -130,12 +132,11 @@ def check_item_anchors(
     good, problems = check_anchors(anchors, segment, certificates, member)
     for problem in problems:
         verdict.fail(problem)
-    first = first_anchor(good, int(receipt["seq"]))
-    if first is None or first.gen_time is None:
-        verdict.facts.append(f"{label}: no verified time-stamp anchor covers its receipt")
-        return
-    verdict.facts.append(
+    received = str(receipt["received_at"])
+    stated = [  # one line per TSA: each vouches for the receipt on its own
         f"{label}: time-stamped by {first.tsa} at {first.gen_time:%Y-%m-%dT%H:%M:%SZ} "
-        f"(chain position {first.seq}), "
-        f"{interval_words(str(receipt['received_at']), first.gen_time)}"
-    )
+        f"(chain position {first.seq}), {interval_words(received, first.gen_time)}"
+        for first in first_anchors(good, int(receipt["seq"]))
+        if first.gen_time is not None
+    ]
+    verdict.facts += stated or [f"{label}: no verified time-stamp anchor covers its receipt"]

@@ -32,14 +32,24 @@ def anchor(state: CliState, every: int | None) -> None:
     """SERVER: time-stamp the custody and audit chains' heads (RFC 3161 TSAs)."""
     config = state.config()
     try:
-        tsas = authorities(config)
+        tsas, unusable = authorities(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    if not tsas:
+    if not config.tsa.authorities:
         click.echo("no time-stamping authority configured (BACKUP_TSA_URLS): nothing anchored")
         return
     while True:
-        failed = _anchor_once(config, tsas)
+        # A TSA without its certificate is named each round; the others still anchor.
+        for name, problem in unusable.items():
+            click.echo(f"{name} FAILED: {problem}", err=True)
+        failed = _anchor_once(config, tsas) if tsas else set()
+        failed |= set(unusable)
+        if failed:
+            click.echo(
+                f"not anchored by every TSA: {', '.join(sorted(failed))} failed "
+                f"(the other anchors are kept)",
+                err=True,
+            )
         if every is None:
             # Exit 1 when a TSA failed, so the timer's unit shows it; what anchored is kept.
             if failed:
@@ -48,8 +58,9 @@ def anchor(state: CliState, every: int | None) -> None:
         time.sleep(every)
 
 
-def _anchor_once(config: Config, tsas: list[HttpTsa]) -> bool:
-    """One round; True if a TSA failed."""
+def _anchor_once(config: Config, tsas: list[HttpTsa]) -> set[str]:
+    """One round: every TSA is asked, whatever the others do; the names of those that
+    failed."""
     engine = make_engine(config.database_url)
     try:
         with make_session_factory(engine)() as db, unit_of_work(db):
@@ -66,7 +77,7 @@ def _anchor_once(config: Config, tsas: list[HttpTsa]) -> bool:
             click.echo(f"{where}: {outcome.tsa} FAILED: {outcome.problem}", err=True)
     if not outcomes:
         click.echo("both chains are empty: nothing to anchor yet")
-    return any(not o.anchored for o in outcomes)
+    return {o.tsa for o in outcomes if not o.anchored}
 
 
 __all__ = ["anchor"]

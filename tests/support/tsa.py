@@ -3,7 +3,9 @@
 `make_tsa_ca(dir)` makes a test CA and a TSA certificate it signs (extendedKeyUsage
 critical timeStamping, as RFC 3161 requires) with the openssl command line. `LocalTsa`
 serves `POST /` (application/timestamp-query) by running `openssl ts -reply` on each
-request; `fail=True` answers 503, like a TSA that is down.
+request; `fail=True` answers 503, like a TSA that is down, and `stop()` closes its port,
+so the URL refuses connections, like a TSA that is gone. Each `local_tsa` has its own CA,
+so two of them are two unrelated authorities.
 """
 
 from __future__ import annotations
@@ -113,6 +115,20 @@ class LocalTsa:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the port (again: a no-op)."""
+        if self._thread is None:
+            return
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()
+        self._thread = None
 
     def reply(self, query: bytes) -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -127,10 +143,8 @@ class LocalTsa:
 @contextmanager
 def local_tsa(directory: Path, name: str = "Test TSA") -> Iterator[LocalTsa]:
     tsa = LocalTsa(make_tsa_ca(directory, name))
-    thread = threading.Thread(target=tsa.server.serve_forever, daemon=True)
-    thread.start()
+    tsa.start()
     try:
         yield tsa
     finally:
-        tsa.server.shutdown()
-        tsa.server.server_close()
+        tsa.stop()

@@ -169,7 +169,7 @@ def verify_anchors(
         db.scalars(
             select(ChainAnchor)
             .where(ChainAnchor.chain == chain, ChainAnchor.tsa.in_(list(tsas)))
-            .order_by(ChainAnchor.seq)
+            .order_by(ChainAnchor.seq, ChainAnchor.tsa)
         )
     )
     for row in rows:
