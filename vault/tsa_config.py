@@ -78,7 +78,11 @@ def load_tsa_config(env: Mapping[str, str], instance_dir: Path) -> TsaConfig:
             continue
         name, sep, url = pair.partition("=")
         if not sep or not _NAME.fullmatch(name) or not _reachable(url):
-            raise ConfigError(f"BACKUP_TSA_URLS: {pair!r} is not name=http(s)://...")
+            # Named by position and name only: the URL may carry credentials.
+            shown = repr(name) if sep and _NAME.fullmatch(name) else "an entry"
+            raise ConfigError(
+                f"BACKUP_TSA_URLS: {shown} (entry {len(entries) + 1}) is not name=http(s)://..."
+            )
         if name in {e.name for e in entries}:
             raise ConfigError(f"BACKUP_TSA_URLS: {name} named twice")
         entries.append(TsaEntry(name, url, instance_dir / TSA_DIR / f"{name}.pem"))

@@ -56,3 +56,14 @@ def test_certificates_present_are_read_as_they_are(tmp_path: Path) -> None:
 def test_mistakes_are_refused_by_name(env: dict[str, str], message: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=message):
         load_tsa_config(env, tmp_path)
+
+
+def test_a_refused_entry_does_not_repeat_its_url(tmp_path: Path) -> None:
+    # A TSA account's credentials can sit in the URL: the message names the entry only.
+    with pytest.raises(ConfigError) as refused:
+        load_tsa_config(
+            {"BACKUP_TSA_URLS": "ok=http://a/ qual=https://user:s3cr3t@tsa.example:99999/"},
+            tmp_path,
+        )
+    assert "s3cr3t" not in str(refused.value) and "tsa.example" not in str(refused.value)
+    assert "'qual' (entry 2)" in str(refused.value)
