@@ -35,6 +35,8 @@ __all__ = [
     "reading_of",
     "record_text",
     "require_consent",
+    "require_consent_by_item",
+    "stated_in",
     "workspace_readings",
 ]
 
@@ -190,6 +192,20 @@ def consenting_sources(readings: Iterable[ConsentReading], purpose: str) -> set[
     return {key for key, r in latest_by_source(readings).items() if r.allows(purpose)}
 
 
+def stated_in(
+    readings: Iterable[ConsentReading], reading: ConsentReading, purpose: str
+) -> ConsentReading | None:
+    """The document, among `readings`, whose answer for `purpose` is the one in force
+    after `reading`: `reading` itself if it states it, else its source's latest earlier
+    document that does (a later document may leave a question "as before")."""
+    stating = [
+        r
+        for r in readings
+        if r.source_key == reading.source_key and r.number <= reading.number and purpose in r.stated
+    ]
+    return max(stating, key=lambda r: r.number, default=None)
+
+
 def require_consent(
     workspace: Workspace, item_uuids: Sequence[str], purpose: str
 ) -> dict[str, ConsentReading]:
@@ -197,6 +213,16 @@ def require_consent(
 
     Raises ConsentRefusedError naming each source that does not (logged).
     """
+    return {
+        reading.source_key: reading
+        for reading in require_consent_by_item(workspace, item_uuids, purpose).values()
+    }
+
+
+def require_consent_by_item(
+    workspace: Workspace, item_uuids: Sequence[str], purpose: str
+) -> dict[str, ConsentReading]:
+    """`require_consent`, keyed by item: the consent each item was allowed by."""
     latest = latest_by_source(workspace_readings(workspace))
     used: dict[str, ConsentReading] = {}
     problems = []
@@ -219,7 +245,7 @@ def require_consent(
                 f"{purpose}: {reading.answers[purpose].value}"
             )
         else:
-            used[source] = reading
+            used[item_uuid] = reading
     if problems:
         # Ids and the purpose only: the log goes into every judicial file.
         workspace.log.append(

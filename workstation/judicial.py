@@ -1,6 +1,7 @@
 """Judicial files: one ZIP per case that anyone can verify with public keys only.
 
-    JUDICIAL-MANIFEST.json      items, their receipts and hashes, every file's hash
+    JUDICIAL-MANIFEST.json      items, their receipts and hashes, every file's hash,
+                                the consent to court relied on (workstation.judicial_consent)
     JUDICIAL-MANIFEST.json.sig  Ed25519 signature by the workstation key (base64)
     summary.pdf                 the same, in words, for a court clerk
     custody-log.jsonl           the workstation's signed, chained custody log
@@ -12,7 +13,8 @@
     originals/<item>/...        the decrypted originals, untouched
 
 `verify_judicial` trusts nothing inside the file for identity: the verdict names the
-key fingerprints it relied on, and with `expect_*` it refuses any other key.
+key fingerprints it relied on, and with `expect_*` it refuses any other key. It also
+states the consent to court the file relied on: which document, received when.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from keys.errors import KeyOperationError
 from keys.receipts import ChainError, SignedRecord, VerifyKey, verify_chain
 from workstation.bundle import load_item
-from workstation.consent import require_consent
+from workstation.consent import require_consent_by_item, workspace_readings
 from workstation.custody_log import LOG_NAME, Workspace, read_log, utc_stamp
 from workstation.errors import WorkstationError
 from workstation.evidence import SESSION_KEYS
@@ -40,11 +42,13 @@ from workstation.judicial_anchors import (
     first_anchor_summary,
     tsa_certificates,
 )
+from workstation.judicial_consent import KEY as CONSENT_KEY
+from workstation.judicial_consent import check_consent, consent_entries, receipt_keys_of
 from workstation.judicial_pdf import render_summary
 from workstation.judicial_plaintext import check_plaintext
 from workstation.prefixes import names_fingerprint
 
-__all__ = ["Verdict", "build_judicial", "verify_judicial"]
+__all__ = ["Verdict", "build_judicial", "manifest_of", "verify_judicial"]
 
 FORMAT = "backup-judicial/1"
 MANIFEST = "JUDICIAL-MANIFEST.json"
@@ -84,11 +88,12 @@ def build_judicial(
     """
     for item_uuid in item_uuids:
         load_item(workspace, item_uuid)  # a bad id is an error, not a missing consent
-    consent = require_consent(workspace, item_uuids, "court")
+    by_item = require_consent_by_item(workspace, item_uuids, "court")
+    court_consent = consent_entries(workspace, by_item, workspace_readings(workspace))
     decrypted = _decryptions(workspace)
     judicial_uuid = str(uuidlib.uuid4())
     items, members = [], {}
-    receipt_keys: set[str] = set()
+    receipt_keys = receipt_keys_of(court_consent)
     segments: dict[str, Path] = {}
     for item_uuid in dict.fromkeys(item_uuids):
         item = load_item(workspace, item_uuid)
@@ -140,7 +145,7 @@ def build_judicial(
             "judicial_uuid": judicial_uuid,
             "items": list(dict.fromkeys(item_uuids)),
             # The consent documents relied on, by item id (never their content).
-            "court_consent": sorted(str(r.item_uuid) for r in consent.values()),
+            "court_consent": sorted({str(r.item_uuid) for r in by_item.values()}),
         },
     )
     log = [dict(r.body) for r in read_log(workspace.root / LOG_NAME)]
@@ -167,6 +172,7 @@ def build_judicial(
             "workstation_key": workspace.key.fingerprint,
             "receipt_keys": sorted(receipt_keys),
             "items": items,
+            CONSENT_KEY: court_consent,
         }
         pdf_path = out_dir / f".summary-{judicial_uuid}.pdf"
         render_summary(manifest, log, pdf_path)
@@ -182,6 +188,12 @@ def build_judicial(
         bundle.writestr(MANIFEST, raw)
         bundle.writestr(SIGNATURE, base64.b64encode(workspace.key.sign(raw)))
     return path
+
+
+def manifest_of(path: Path) -> dict[str, Any]:
+    """A judicial file's manifest as written (not verified: `verify_judicial` does that)."""
+    with zipfile.ZipFile(path) as bundle:
+        return dict(json.loads(bundle.read(MANIFEST)))
 
 
 @dataclass
@@ -247,6 +259,7 @@ def verify_judicial(
                         check_item_anchors(bundle, item, _segment(bundle, item), tsa, verdict)
                 except (KeyError, TypeError, ValueError, ChainError, zipfile.BadZipFile) as exc:
                     verdict.fail(f"item {item.get('uuid')}: malformed, damaged or missing ({exc})")
+            check_consent(manifest, receipt_keys, log, verdict)
         except zipfile.BadZipFile as exc:  # bytes changed inside the ZIP
             verdict.fail(f"{path.name}: damaged ({exc})")
             return verdict

@@ -1,8 +1,9 @@
 """The human-readable summary of a judicial file: a PDF a court clerk can read.
 
 It restates what the signed manifest proves, in words: what was received and when, the
-fingerprints of the keys, each item's hashes, and every custody event. The PDF itself is
-covered by the signed manifest; it is a reading aid, the JSON is authoritative.
+fingerprints of the keys, each item's hashes, the consent to court relied on, and every
+custody event. The PDF itself is covered by the signed manifest; it is a reading aid,
+the JSON is authoritative.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
+
+from workstation.judicial_consent import KEY as CONSENT_KEY
+from workstation.judicial_consent import consent_lines
 
 __all__ = ["render_summary"]
 
@@ -78,6 +82,17 @@ def render_summary(
                 f"position {anchor['seq']}: the receipt existed no later than that."
             )
         pdf.ln(2)
+    consent = manifest.get(CONSENT_KEY)
+    if consent is not None:
+        line("Consent to use in court", 13, "B")
+        line(
+            "The source's latest consent known to the workstation, read there from the "
+            "document named (which is not in this file); the receipt shows when the server "
+            "received it."
+        )
+        for text in consent_lines(consent):
+            line(text)
+        pdf.ln(3)
     line("Custody events on the workstation", 13, "B")
     for entry in log:
         details = entry.get("details", {})

@@ -4,7 +4,9 @@ A report arrives as a message (`N-designation-msg.txt` once decrypted) whose tex
 `vault.reports` JSON document. `render_html` turns it into one self-contained HTML page:
 no script, no outside resource, every value escaped (what a source typed is data, never
 markup). Labels are English for the analysts; the codes stay visible beside them, so
-coding an incident never depends on a translation.
+coding an incident never depends on a translation. A country is named in words as the
+source's form names it in English (CLDR, through Babel: `Congo - Kinshasa CD`), a
+region by its official ISO 3166-2 name (`vault.regions`).
 
 The page also says when the server received the report and which files came with it:
 
@@ -30,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from babel import Locale
 
 from vault import reports
 from vault.regions import REGIONS
@@ -109,6 +113,8 @@ _LABELS: dict[str, str] = {
     "other": "Other",
 }
 _REGION_NAMES = {code: name for regions in REGIONS.values() for code, name in regions.items()}
+# The names the source's form shows in English (source_app.forms_labels.countries).
+_COUNTRY_NAMES = Locale("en").territories
 _STYLE = (
     "body{font:16px/1.5 sans-serif;max-width:50rem;margin:1rem auto;padding:0 1rem}"
     "th{text-align:start;vertical-align:top;padding-inline-end:1rem}"
@@ -130,6 +136,12 @@ def _code(value: Any) -> str:
         return "Yes" if value else "No"
     label = _LABELS.get(str(value)) or _REGION_NAMES.get(str(value))
     return f"{_e(label)} <code>{_e(value)}</code>" if label else _e(value)
+
+
+def _country(value: Any) -> str:
+    """`Congo - Kinshasa CD`: the country's name in words, its code beside it."""
+    name = _COUNTRY_NAMES.get(value) if isinstance(value, str) else None
+    return f"{_e(name)} <code>{_e(value)}</code>" if name else _code(value)
 
 
 def _free(value: Any) -> str:
@@ -170,7 +182,7 @@ def _alert_rows(alert: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Who is reporting", _code(alert.get("reporter"))),
         ("What happened", _code(alert.get("violence"))),
         ("When", _when(alert.get("when"))),
-        ("Country", _code(where.get("country"))),
+        ("Country", _country(where.get("country"))),
         ("Region", _code(where.get("region"))),
         ("Place (as written)", _free(where.get("place"))),
         ("Number of victims", _code(victims.get("count"))),
@@ -190,7 +202,7 @@ def _assist_rows(assist: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Needs", _code(assist.get("needs"))),
         ("How urgent", _code(assist.get("urgency"))),
         ("Violence in the last 72 hours", _code(assist.get("within_72_hours"))),
-        ("Country", _code(where.get("country"))),
+        ("Country", _country(where.get("country"))),
         ("Region", _code(where.get("region"))),
         *_consent_rows(assist.get("consent") or {}),
         ("Reach them", _code(contact.get("method"))),

@@ -28,7 +28,9 @@ from workstation.consent import latest_by_source, record_text, workspace_reading
 from workstation.custody_log import LOG_NAME, PUBLIC_KEY_NAME, Workspace, verify_log
 from workstation.errors import WorkstationError
 from workstation.evidence import decrypt_item
-from workstation.judicial import build_judicial, verify_judicial
+from workstation.judicial import build_judicial, manifest_of, verify_judicial
+from workstation.judicial_consent import KEY as CONSENT_KEY
+from workstation.judicial_consent import consent_lines
 from workstation.prefixes import check_fingerprint, checkable
 
 _WORKSPACE = click.argument("workspace", type=click.Path(file_okay=False, path_type=Path))
@@ -208,12 +210,14 @@ def judicial(
     """WORKSTATION: build a signed judicial file of decrypted ITEMS.
 
     Refused unless each source's latest consent decrypted in the workspace says yes to
-    use in court.
+    use in court. Prints the file's path, then the consent documents it relied on.
     """
     opened = _open(workspace, key_passphrase_file, actor)
     chosen = [resolve_item(opened, typed) for typed in items]
     path = build_judicial(opened, chosen, out_dir or opened.dir("judicial"), title)
     click.echo(str(path))
+    for line in consent_lines(manifest_of(path)[CONSENT_KEY]):
+        click.echo(line)
 
 
 @custody.command("log")
@@ -256,8 +260,9 @@ def verify(
     receipt_keys: tuple[str, ...],
     tsa_certs: tuple[str, ...],
 ) -> None:
-    """ANYWHERE: verify a judicial file with public keys only; print a verdict (and when
-    an outside time-stamping authority saw each item's receipt)."""
+    """ANYWHERE: verify a judicial file with public keys only; print a verdict (when an
+    outside time-stamping authority saw each item's receipt, and the consent to court the
+    file relied on)."""
     checkable(workstation_key or "0" * 64, "workstation key")
     for expected in receipt_keys:
         checkable(expected, "receipt key")

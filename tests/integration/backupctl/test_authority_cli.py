@@ -102,7 +102,7 @@ def test_judicial_file_sealed_to_a_registered_authority(
     assert decrypted.exit_code == 0, decrypted.output
     built = _run("custody", "judicial", str(ws), *items, "--title", "Case 3", *common)
     assert built.exit_code == 0, built.output
-    judicial = Path(built.output.strip())
+    judicial = Path(built.output.splitlines()[0])
 
     # The register refuses anything but exactly the key whose whole fingerprint is given.
     add = ["custody", "authority", "add", str(ws)]

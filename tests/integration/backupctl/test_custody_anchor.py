@@ -161,7 +161,7 @@ def test_anchored_custody_reaches_the_judicial_file(
         main, ["custody", "judicial", str(ws), *items, "--title", "Case 9", *common]
     )
     assert built.exit_code == 0, built.output
-    judicial = Path(built.output.strip())
+    judicial = Path(built.output.splitlines()[0])
 
     with zipfile.ZipFile(judicial) as opened:
         listed = json.loads(opened.read("JUDICIAL-MANIFEST.json"))
@@ -195,7 +195,7 @@ def test_anchored_custody_reaches_the_judicial_file(
             main, ["custody", "judicial", str(ws), *items, "--title", "Case 9", *common]
         )
         assert made.exit_code == 0, made.output
-        result = CliRunner().invoke(main, ["custody", "verify", made.output.strip()])
+        result = CliRunner().invoke(main, ["custody", "verify", made.output.splitlines()[0]])
         assert result.exit_code == 1 and "VERDICT: NOT VERIFIED" in result.output
         return result.output
 

@@ -131,7 +131,7 @@ def test_custody_cli_across_a_key_rotation(
 
     built = _run("custody", "judicial", str(ws), *items, "--title", "Case 7", *common)
     assert built.exit_code == 0, built.output
-    judicial = Path(built.output.strip())
+    judicial = Path(built.output.splitlines()[0])
     ws_fpr = json.loads((ws / "custody-log.jsonl").read_text().splitlines()[0])["body"]["key"]
     verdict = _run(
         "custody",

@@ -58,6 +58,7 @@ def test_report_is_decrypted_and_rendered(
     assert reports.loads((out / f"1-{slug}-msg.txt").read_text()) == document
     page = (out / f"1-{slug}-report.html").read_text()
     assert "Forced pregnancy <code>forced_pregnancy</code>" in page
+    assert "<tr><th>Country</th><td>Guinea <code>GN</code></td></tr>" in page
     assert "Nzérékoré <code>GN-N</code>" in page
     assert "&lt;b&gt;bold&lt;/b&gt;" in page
     # The file sent with it is listed; the time received is not in a plain download.

@@ -30,7 +30,7 @@ from vault import codenames, reports
 from vault.models import AuditEvent
 from vault.services import replies, sources
 from vault.store import DocumentSink
-from workstation.bundle import BundleRefusedError, import_bundle
+from workstation.bundle import BundleRefusedError, EvidenceItem, import_bundle
 from workstation.consent import ConsentRefusedError
 from workstation.custody_log import Workspace
 from workstation.evidence import ManifestMismatchError, decrypt_item
@@ -105,10 +105,11 @@ def _export_consent(
     return path
 
 
-def _with_court_consent(workspace: Workspace, home: Path) -> None:
+def _with_court_consent(workspace: Workspace, home: Path) -> EvidenceItem:
     """Import and decrypt the consent bundle the `exported` fixture made beside it."""
-    for item in import_bundle(workspace, workspace.root.parent / "consent.zip"):
-        decrypt_item(workspace, item, home, [SUBMISSION_PASSPHRASE])
+    [item] = import_bundle(workspace, workspace.root.parent / "consent.zip")
+    decrypt_item(workspace, item, home, [SUBMISSION_PASSPHRASE])
+    return item
 
 
 def _rewrite(src: Path, dst: Path, edit: Callable[[dict[str, bytes]], None]) -> Path:
@@ -179,7 +180,7 @@ def test_submit_export_import_decrypt_judicial_verify(
     with pytest.raises(ConsentRefusedError, match="no consent document of this source"):
         build_judicial(workspace, all_items, tmp_path / "out", "Case 12")
     assert not (tmp_path / "out").exists()
-    _with_court_consent(workspace, submission_key[1])
+    consent = _with_court_consent(workspace, submission_key[1])
 
     judicial = build_judicial(workspace, [i.uuid for i in items], tmp_path / "out", "Case 12")
     verdict = verify_judicial(
@@ -190,6 +191,13 @@ def test_submit_export_import_decrypt_judicial_verify(
     assert verdict.ok, verdict.report()
     assert verdict.report().startswith("VERDICT: VERIFIED")
     assert verdict.report().count("the original is the plaintext of the ciphertext received") == 3
+    # It states the consent document relied on: which, received when, saying yes.
+    assert (
+        f"Consent to court for item(s) {', '.join(all_items)}: relied on "
+        f"{consent.ciphertext.name} (item {consent.uuid}), given (received by the server) "
+        f"{consent.received_at} (receipt no. {consent.receipt_seq}), the latest consent of "
+        f"source {consent.designation}\n  it says court: yes"
+    ) in verdict.report()
     with zipfile.ZipFile(judicial) as zf:
         assert zf.read("summary.pdf").startswith(b"%PDF-")
     actions = [
@@ -200,6 +208,8 @@ def test_submit_export_import_decrypt_judicial_verify(
     assert actions.count("imported") == 4 and actions.count("decrypted") == 4
     assert "consent-refused" in actions
     assert "working-copy" in actions and actions[-1] == "judicial-file"
+    last = json.loads((workspace.root / "custody-log.jsonl").read_text().splitlines()[-1])
+    assert last["body"]["details"]["court_consent"] == [consent.uuid]
 
     # A judicial file verified against other keys fails, naming the key.
     other = SigningKey.generate(tmp_path / "other.pem")

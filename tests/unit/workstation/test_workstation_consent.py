@@ -14,6 +14,7 @@ from workstation.consent import (
     latest_by_source,
     reading_of,
     record_text,
+    stated_in,
 )
 
 
@@ -40,6 +41,24 @@ class TestLatest:
         assert latest["quiet_owl"].answers["court"] is Answer.UNKNOWN
         assert consenting_sources(readings, "court") == {"sober_moth"}
         assert consenting_sources(readings, "statistics") == set()
+
+    def test_the_document_whose_answer_stands(self) -> None:
+        """A judicial file names the document that stated court, not only the latest."""
+        readings = fold_readings(
+            [
+                _reading(2, court=False),
+                _reading(4, court=True),
+                _reading(6, statistics=True),  # court left as before
+                _reading(8, court=None),  # "not now", later than the one asked about
+                _reading(5, designation="quiet_owl", court=True),  # another source
+            ]
+        )
+        by_name = {r.document_name: r for r in readings}
+        stating = stated_in(readings, by_name["6-sober_moth-msg.gpg"], "court")
+        assert stating is not None and stating.document_name == "4-sober_moth-msg.gpg"
+        itself = stated_in(readings, by_name["4-sober_moth-msg.gpg"], "court")
+        assert itself is not None and itself.document_name == "4-sober_moth-msg.gpg"
+        assert stated_in(readings, by_name["6-sober_moth-msg.gpg"], "refer_partner") is None
 
     def test_an_alert_or_a_strange_name_is_no_consent(self) -> None:
         alert = reports.alert_from_form({"reporter": ["witness"]}, today=dt.date.today())

@@ -33,6 +33,8 @@ class TestRender:
         assert "<title>ALERT report — 3-sober_moth</title>" in page
         assert "Sexual slavery <code>sexual_slavery</code>" in page
         assert "Sud-Kivu <code>CD-SK</code>" in page
+        # The country in words, as the source's form names it (CLDR), its code beside it.
+        assert "<tr><th>Country</th><td>Congo - Kinshasa <code>CD</code></td></tr>" in page
         assert "Male <code>male</code>" in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt; they came" in page
         assert "<script" not in page and "http" not in page
@@ -57,7 +59,19 @@ class TestRender:
         ) in page
         assert "unchanged (the earlier answer stands; none: treat as no)" in page
         assert "Gitega <code>BI-GI</code>" in page
+        assert "<tr><th>Country</th><td>Burundi <code>BI</code></td></tr>" in page
         assert "Only through BackUp replies" in page
+
+    @pytest.mark.parametrize(
+        ("code", "name"),
+        [("SS", "South Sudan"), ("CF", "Central African Republic"), ("MM", "Myanmar (Burma)")],
+        ids=["SS", "CF", "MM"],
+    )
+    def test_a_country_without_region_is_named(self, code: str, name: str) -> None:
+        document = reports.alert_from_form({"country": [code]}, today=dt.date(2026, 1, 1))
+        page = render_html(document)
+        assert f"<tr><th>Country</th><td>{name} <code>{code}</code></td></tr>" in page
+        assert '<tr><th>Region</th><td><span class="none">not answered</span></td></tr>' in page
 
     def test_change_of_consent_in_both_versions(self) -> None:
         """Version 2 is flat and may leave uses unchanged; version 1 (nested) still reads."""
