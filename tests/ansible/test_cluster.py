@@ -79,7 +79,6 @@ class Cluster:
     addresses: dict[str, str]
     master: str
     first: Apply
-    again: Apply
     submitted: dict[str, object]
     resumed: dict[str, object]
     sealed_on_backend2: dict[str, str]
@@ -214,10 +213,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 )
                 raise AssertionError(f"{failed}\n{journals}") from None
 
+        # One apply: that a second changes nothing is checked on the single-server
+        # targets (test_deploy, test_booted), which run the same roles; five hosts take
+        # a hundred seconds more of the suite's budget for it.
         first = apply(verbose=True)
         (work / "first-apply.log").write_text(first.output)
-        again = apply()
-        (work / "second-apply.log").write_text(again.output)
         b1, b2 = hosts["backend1"], hosts["backend2"]
 
         # A source on backend1, then back on backend2 (its codename, its session: the
@@ -275,11 +275,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
         seconds = time.monotonic() - started
         (work / "timings.txt").write_text(
-            f"first apply {first.seconds:.0f}s, second {again.seconds:.0f}s, "
-            f"whole fixture {seconds:.0f}s\n"
+            f"first apply {first.seconds:.0f}s, whole fixture {seconds:.0f}s\n"
         )
         yield Cluster(
-            hosts, addresses, frontend.address, first, again, submitted, resumed, sealed,
+            hosts, addresses, frontend.address, first, submitted, resumed, sealed,
             answered, workers, left, seconds,
         )  # fmt: skip
     finally:
@@ -336,16 +335,9 @@ class TestApply:
             assert name in tasks, f"{name} is not in the run"
             assert re.search(r"^(ok|changed): \[", tasks[name][0], re.M), (name, tasks[name])
 
-    def test_a_rerun_changes_nothing(self, cluster: Cluster) -> None:
-        assert cluster.again.failed == 0
-        assert cluster.again.changed == 0, re.findall(r"changed: \[.*", cluster.again.output)
-
     def test_it_takes_a_reasonable_time(self, cluster: Cluster) -> None:
         # Not a timed assertion: the durations are recorded (timings.txt) and shown.
-        print(
-            f"cluster: first apply {cluster.first.seconds:.0f}s, "
-            f"second {cluster.again.seconds:.0f}s, whole {cluster.seconds:.0f}s"
-        )
+        print(f"cluster: first apply {cluster.first.seconds:.0f}s, whole {cluster.seconds:.0f}s")
         assert cluster.first.seconds > 0
 
 
