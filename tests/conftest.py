@@ -6,6 +6,7 @@ Fast scrypt parameters are used only here; everything else is the production cod
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -100,23 +101,58 @@ def redis(redis_url: str) -> Iterator[Redis]:
     client.close()
 
 
-def _fresh_postgres_database(server_url: str) -> tuple[str, str]:
-    """A new, empty database on the server; returns (url, name)."""
+def _fresh_postgres_database(server_url: str, template: str | None = None) -> tuple[str, str]:
+    """A new database on the server, empty or a copy of `template`; returns (url, name)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
+    copied = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: hex only
+        conn.execute(f'CREATE DATABASE "{name}"{copied}')  # names are ours: hex only
     base = server_url.rsplit("/", 1)[0]
     return f"{base}/{name}", name
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the head revision, made once per worker: copied for each test
+    that takes a `runtime` (its migrations then find nothing to do)."""
+    path = tmp_path_factory.mktemp("migrated") / "head.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres(postgres_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database at the head revision, made once per worker: the
+    template of each test's database when the test takes a `runtime`."""
+    url, name = _fresh_postgres_database(postgres_url)
+    upgrade(url)
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each integration test runs on SQLite and on PostgreSQL."""
+    """Each integration test runs on SQLite and on PostgreSQL. Empty, unless the test
+    takes a `runtime`: then a copy of a database migrated once per worker (`runtime`
+    migrates it again, which finds nothing to do), as the migrations are tested on
+    their own (tests/integration/migrations) and cost a fifth of a second per test."""
+    migrated = "runtime" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'backup.sqlite'}"
+        path = tmp_path / "backup.sqlite"
+        if migrated:
+            template: Path = request.getfixturevalue("_migrated_sqlite")
+            with sqlite3.connect(template) as src, sqlite3.connect(path) as dst:
+                src.backup(dst)
+        yield f"sqlite:///{path}"
         return
     server_url = request.getfixturevalue("postgres_url")
-    url, name = _fresh_postgres_database(server_url)
+    if migrated:
+        url, name = _fresh_postgres_database(
+            server_url, template=request.getfixturevalue("_migrated_postgres")
+        )
+    else:
+        url, name = _fresh_postgres_database(server_url)
     yield url
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
