@@ -1,0 +1,105 @@
+"""Where the CPU of one upload goes: per-thread CPU time of the source app and its gpg.
+
+Starts the product as `bench.upload_throughput` does (`backupctl run` from this
+checkout), creates a source, uploads random data once to warm up, then once more while
+it samples `/proc/<pid>/task/<tid>/stat` of the source app's processes (gunicorn
+master, worker, and the gpg the worker runs) every 50 ms. Prints each thread's CPU
+seconds (user, system) spent during the measured upload, largest first, and the
+sending client's own CPU time. Thread names are the kernel's (`python`, `gpg`); which
+Python thread is which shows from the split (the request thread spends most of its
+time in the kernel: `recv_into` and `writev`).
+
+A breakdown, not a ratio: run `bench.upload_throughput` for the side-by-side figures.
+
+    .venv/bin/python -m bench.upload_profile [--size-mib 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.upload_throughput import Product, loadavg, make_random, new_source, upload
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], tuple[float, float]]:
+    """(pid, tid, name) -> (user, system) CPU seconds so far, for every thread of `pids`."""
+    found: dict[tuple[int, int, str], tuple[float, float]] = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except FileNotFoundError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            found[(pid, int(tid), name)] = (int(fields[11]) / _TICKS, int(fields[12]) / _TICKS)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    args = parser.parse_args()
+    size = args.size_mib * 1024 * 1024
+    work = Path(tempfile.mkdtemp(prefix="backup-upload-profile-"))
+    try:
+        data = work / "random.bin"
+        make_random(data, size)
+        product = Product(work / "instance", 2 * size + 10_000_000)
+        try:
+            session = new_source(product.url)
+            upload(product.url, session, data)  # warm-up: not measured
+            print(f"file size: {args.size_mib} MiB; machine: {os.cpu_count()} CPUs; "
+                  f"load average at start {loadavg()}")  # fmt: skip
+            seen: dict[tuple[int, int, str], tuple[float, float]] = {}
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    seen.update(thread_cpu(product.source_app_pids()))
+                    time.sleep(0.05)
+
+            before = thread_cpu(product.source_app_pids())
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            start = os.times()
+            seconds = upload(product.url, session, data)
+            end = os.times()
+            stop.set()
+            sampler.join()
+        finally:
+            product.stop()
+        client = end.user - start.user + end.system - start.system
+        print(f"upload {seconds:.2f} s; the sending client (this process) {client:.2f} CPU-s")
+        total = 0.0
+        rows = []
+        for key, (user, system) in seen.items():
+            user0, system0 = before.get(key, (0.0, 0.0))
+            spent = (user - user0, system - system0)
+            if sum(spent) > 0:
+                rows.append((sum(spent), key, spent))
+        for spent_total, (pid, tid, name), (user, system) in sorted(rows, reverse=True):
+            total += spent_total
+            print(f"  {name:8} pid {pid} thread {tid}: {spent_total:.2f} CPU-s "
+                  f"(user {user:.2f}, system {system:.2f})")  # fmt: skip
+        print(f"  source app and its gpg, sampled every 50 ms: {total:.2f} CPU-s")
+        print(f"load average at end {loadavg()}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

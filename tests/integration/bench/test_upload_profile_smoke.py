@@ -1,0 +1,25 @@
+"""`bench.upload_profile` on a small upload: it serves the product, uploads, and names
+the gpg the source app ran among the threads it measured."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.support.product import REPO
+
+
+def test_a_small_upload_is_profiled() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.upload_profile", "--size-mib", "64"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^upload [0-9.]+ s; the sending client", done.stdout, re.M), done.stdout
+    assert re.search(r"^  gpg +pid \d+ thread \d+: [0-9.]+ CPU-s", done.stdout, re.M), done.stdout
+    assert re.search(r"source app and its gpg, sampled every 50 ms: [0-9.]+", done.stdout)
