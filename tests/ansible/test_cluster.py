@@ -210,7 +210,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                         "journalctl", "--no-pager", "-n", "30", "-u", "backup-*", check=False
                     )
                     for name in APP_HOSTS
-                )
+                ) + "--- db ---\n" + hosts["db"].run(
+                    "journalctl", "--no-pager", "-n", "40", "-u", "redis-server",
+                    "-u", "postgresql@15-main", check=False,
+                )  # fmt: skip
                 raise AssertionError(f"{failed}\n{journals}") from None
 
         # One apply: that a second changes nothing is checked on the single-server
