@@ -557,7 +557,8 @@ class BaselineDay(Day):
             str(ws.passphrase_file),
         )
         made = ws.run("judicial", str(ws.workspace), *items, "--title", "Case of S4")
-        with zipfile.ZipFile(made.strip().splitlines()[-1]) as judicial:
+        # The file's path, first; the consent it relied on follows.
+        with zipfile.ZipFile(made.strip().splitlines()[0]) as judicial:
             assert "JUDICIAL-MANIFEST.json" in judicial.namelist()
 
     def read_audit_log(self, tab: CountedPage) -> None:
@@ -700,7 +701,8 @@ class WorkbenchDay(BaselineDay):
             str(ws.passphrase_file),
         )
         made = ws.run("judicial", str(ws.workspace), *items, "--title", "Case of S4")
-        with zipfile.ZipFile(made.strip().splitlines()[-1]) as judicial:
+        # The file's path, first; the consent it relied on follows.
+        with zipfile.ZipFile(made.strip().splitlines()[0]) as judicial:
             assert "JUDICIAL-MANIFEST.json" in judicial.namelist()
 
     def read_audit_log(self, tab: CountedPage) -> None:
