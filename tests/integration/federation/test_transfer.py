@@ -24,6 +24,7 @@ import subprocess  # nosec B404
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -223,20 +224,8 @@ def test_case_moves_with_consent_and_is_refused_without(
 
     # Step 3 as `transfer --package` does it, with the partner's endpoint in place of tor.
     ngo_identity = load_identity(Path(cli_env["BACKUP_INSTANCE_DIR"]) / "federation").signing
-    with runtime.session() as db:
-        case = case_transfers.case_by_ref(db, case_uuid)
-        medical = federation_peers.get_peer(db, "medical")
-        document = case_transfers.check_outgoing(
-            db, case, medical, body, own_key=submission_key[0].public_armored,
-            own_fpr=submission_key[0].fingerprint, verify=verify_package,
-        )  # fmt: skip
-    partner_app = Client(
-        make_app(
-            other.session_factory,
-            partner_card.fingerprint,
-            handlers=handlers(other.store, partner_key.fingerprint),
-        )
-    )
+    document = _checked(runtime, submission_key, case_uuid, body)
+    partner_app = _partner_endpoint(partner, partner_card)
     # An item changed after the workstation signed (by a server that carries it): refused.
     tampered = copy.deepcopy(body)
     raw_item = bytearray(base64.b64decode(tampered["items"][1]))
@@ -252,10 +241,7 @@ def test_case_moves_with_consent_and_is_refused_without(
     )
     status, answer = _post(partner_app, raw)
     assert status == 200, answer
-    with runtime.session() as db:
-        case = case_transfers.case_by_ref(db, case_uuid)
-        medical = federation_peers.get_peer(db, "medical")
-        case_transfers.record_transferred(db, case, medical, document, envelope_id)
+    _record(runtime, case_uuid, document, envelope_id)
     # The same envelope again: a replay; the same package in a new envelope: here already.
     assert _post(partner_app, raw) == (403, {"refused": "replay"})
     _i, again = seal_envelope(
@@ -339,6 +325,44 @@ def test_case_moves_with_consent_and_is_refused_without(
     assert (other.config.instance_dir / RECEIPT_KEY_FILE).exists()
 
 
+def _checked(
+    runtime: Runtime,
+    submission_key: tuple[GeneratedKey, Path],
+    case_uuid: str,
+    body: dict[str, object],
+) -> dict[str, Any]:
+    """Our server's checks of a package before it leaves (`transfer --package`)."""
+    with runtime.session() as db:
+        case = case_transfers.case_by_ref(db, case_uuid)
+        medical = federation_peers.get_peer(db, "medical")
+        return case_transfers.check_outgoing(
+            db, case, medical, body, own_key=submission_key[0].public_armored,
+            own_fpr=submission_key[0].fingerprint, verify=verify_package,
+        )  # fmt: skip
+
+
+def _partner_endpoint(
+    partner: tuple[Runtime, GeneratedKey, Path], partner_card: PeerCard
+) -> Client:
+    """The partner's federation endpoint, in place of its onion service."""
+    other, partner_key, _home = partner
+    return Client(
+        make_app(
+            other.session_factory,
+            partner_card.fingerprint,
+            handlers=handlers(other.store, partner_key.fingerprint),
+        )
+    )
+
+
+def _record(runtime: Runtime, case_uuid: str, document: dict[str, Any], envelope_id: str) -> None:
+    """Our record of a package the partner accepted."""
+    with runtime.session() as db:
+        case = case_transfers.case_by_ref(db, case_uuid)
+        medical = federation_peers.get_peer(db, "medical")
+        case_transfers.record_transferred(db, case, medical, document, envelope_id)
+
+
 def _deliver(
     runtime: Runtime,
     cli_env: dict[str, str],
@@ -350,31 +374,15 @@ def _deliver(
 ) -> None:
     """Step 3 as `transfer --package` does it, with the partner's endpoint in place of
     tor: our server's checks, the envelope, the partner's answer, our record."""
-    other, partner_key, _home = partner
-    with runtime.session() as db:
-        case = case_transfers.case_by_ref(db, case_uuid)
-        medical = federation_peers.get_peer(db, "medical")
-        document = case_transfers.check_outgoing(
-            db, case, medical, body, own_key=submission_key[0].public_armored,
-            own_fpr=submission_key[0].fingerprint, verify=verify_package,
-        )  # fmt: skip
-    partner_app = Client(
-        make_app(
-            other.session_factory,
-            partner_card.fingerprint,
-            handlers=handlers(other.store, partner_key.fingerprint),
-        )
-    )
+    document = _checked(runtime, submission_key, case_uuid, body)
+    partner_app = _partner_endpoint(partner, partner_card)
     ngo_identity = load_identity(Path(cli_env["BACKUP_INSTANCE_DIR"]) / "federation").signing
     envelope_id, raw = seal_envelope(
         ngo_identity, kind=CASE_TRANSFER, recipient=partner_card.fingerprint, body=body
     )
     status, answer = _post(partner_app, raw)
     assert status == 200, answer
-    with runtime.session() as db:
-        case = case_transfers.case_by_ref(db, case_uuid)
-        medical = federation_peers.get_peer(db, "medical")
-        case_transfers.record_transferred(db, case, medical, document, envelope_id)
+    _record(runtime, case_uuid, document, envelope_id)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
