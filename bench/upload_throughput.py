@@ -420,7 +420,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="BackUp upload throughput vs gpg")
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; medians")
+    parser.add_argument(
+        "--kinds", default="random,text", help="which data to upload (comma-separated)"
+    )
     args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    if not kinds or set(kinds) - set(GPG_COMPRESSION):
+        parser.error(f"--kinds: choose from {', '.join(GPG_COMPRESSION)}")
     size = args.size_mib * CHUNK
     print(
         f"file size: {args.size_mib} MiB, {args.repeat} alternating runs per side; machine: "
@@ -438,6 +444,8 @@ def main() -> int:
         idle.sample()
         fingerprint = product.fingerprint()
         for kind, maker in (("random", make_random), ("text", make_text)):
+            if kind not in kinds:
+                continue
             data = work / ("random.bin" if kind == "random" else "text.txt")
             maker(data, size)
             if kind == "text":

@@ -3,8 +3,7 @@ for streaming uploads.
 
 Why a direct pipe for streams: python-gnupg's `encrypt_file` pulls from a readable
 object through a thread copying 1 KiB at a time; an upload is pushed to us by the
-multipart parser, so we feed gpg's stdin ourselves, in large writes (writev), while gpg
-writes the ciphertext straight into the store's file and a thread hashes it as it grows.
+multipart parser, so we feed gpg ourselves (keys.gpg_stream).
 
 gpg's own compression is always off (`--compress-algo none`): it cuts throughput
 several-fold on incompressible data; the store gzips by content instead.
@@ -15,17 +14,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
-import hashlib
 import os
-import secrets
 import shutil
 import subprocess  # nosec B404
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 import gnupg
 
@@ -36,6 +32,7 @@ from keys.errors import (
     OutputTooLargeError,
     SealError,
 )
+from keys.gpg_stream import GpgStream, shred_file
 from keys.keyfiles import PublicKeyFiles
 from vault.ports import PortableKey
 
@@ -47,12 +44,6 @@ _AGENT_CONF = (
     # but ~0.6 s per key operation, so use the minimum count.
     "s2k-count 65536\n"
 )
-_CHUNK = 1024 * 1024
-_IOV_MAX = 512  # below Linux's 1024 buffers per writev(2)
-# How long the ciphertext follower waits when gpg has written nothing new: from 2 ms
-# (an upload at disk speed) up to 50 ms (one arriving over Tor at tens of KB/s).
-_FOLLOW_MIN_PAUSE = 0.002
-_FOLLOW_MAX_PAUSE = 0.05
 # What `open_bytes` returns at most unless told otherwise: it opens small items in
 # memory (replies, notes), and a 1 KB message can inflate to gigabytes (bzip2 inside).
 DEFAULT_MAX_OUTPUT = 1024 * 1024
@@ -128,19 +119,6 @@ def kill_agent(home: Path) -> None:
     )
 
 
-_F_SETPIPE_SZ = 1031  # Linux fcntl: fewer, larger pipe transfers to and from gpg
-
-
-def _widen_pipes(proc: subprocess.Popen[bytes]) -> None:
-    for pipe in (proc.stdin, proc.stdout):
-        if pipe is None:
-            continue
-        try:
-            fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _CHUNK)
-        except OSError:
-            pass  # above /proc/sys/fs/pipe-max-size: keep the default
-
-
 def generate_key(
     home: Path,
     spec: str,
@@ -209,154 +187,6 @@ def batch_key_spec(name: str, passphrase: str | None, *, rsa: bool = False) -> s
         )
     protection = f"Passphrase: {passphrase}\n" if passphrase else "%no-protection\n"
     return f"{algo}Name-Real: {name}\nExpire-Date: 0\n{protection}%commit\n"
-
-
-def shred_file(path: Path) -> None:
-    """Overwrite a partial output with random bytes, then remove it. In place: this takes
-    no new blocks, so it also works when the disk is full (an aborted upload)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "r+b", buffering=0) as handle:
-            for start in range(0, size, _CHUNK):
-                handle.write(secrets.token_bytes(min(_CHUNK, size - start)))
-            os.fsync(handle.fileno())
-    except FileNotFoundError:
-        return
-    finally:
-        path.unlink(missing_ok=True)
-
-
-class GpgStream:
-    """Ciphertext of what is written goes to `output`; SHA-256 and size of it are kept.
-
-    gpg writes the ciphertext straight into `output` (its stdout is that file, created
-    here exclusively): no pipe and no copy through Python on the way out. A thread
-    follows the file as it grows and hashes what gpg has written, so the SHA-256 the
-    custody chain needs is ready when gpg exits, without a second pass over the file.
-    """
-
-    def __init__(self, argv: list[str], output: Path) -> None:
-        self._output = output
-        self._sink: IO[bytes] = open(output, "xb", buffering=0)
-        try:
-            self._proc = subprocess.Popen(  # nosec B603
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=self._sink,
-                stderr=subprocess.PIPE,
-                bufsize=0,
-            )
-        except BaseException:
-            self._sink.close()
-            output.unlink(missing_ok=True)
-            raise
-        _widen_pipes(self._proc)
-        self._digest = hashlib.sha256()
-        self.size = 0
-        self._pump_error: BaseException | None = None
-        self._exited = threading.Event()
-        self._pump = threading.Thread(target=self._follow, daemon=True)
-        self._pump.start()
-        self._closed = False
-
-    def _follow(self) -> None:
-        """Hash the output as gpg writes it, until gpg has exited and all is read."""
-        pause = _FOLLOW_MIN_PAUSE
-        # One buffer, read into again and again: a fresh 1 MiB `bytes` per read is
-        # fresh pages from the kernel, zeroed, for every MiB of ciphertext.
-        buffer = bytearray(_CHUNK)
-        view = memoryview(buffer)
-        try:
-            with open(self._output, "rb", buffering=0) as follower:
-                while True:
-                    exited = self._exited.is_set()  # before the read: then EOF is the end
-                    read = follower.readinto(buffer)
-                    if read:
-                        self._digest.update(view[:read])
-                        self.size += read
-                        pause = _FOLLOW_MIN_PAUSE
-                    elif exited:
-                        break
-                    else:
-                        # Nothing new: a slow upload (Tor) is not polled hundreds of
-                        # times a second.
-                        self._exited.wait(pause)
-                        pause = min(pause * 2, _FOLLOW_MAX_PAUSE)
-        except BaseException as exc:  # surfaced by close()
-            self._pump_error = exc
-
-    @property
-    def sha256(self) -> str:
-        return self._digest.hexdigest()
-
-    def write(self, data: bytes) -> int:
-        stdin = self._proc.stdin
-        if stdin is None:
-            raise SealError("gpg has no input pipe")
-        try:
-            stdin.write(data)
-        except (BrokenPipeError, ValueError) as exc:
-            raise SealError("gpg stopped accepting data") from exc
-        return len(data)
-
-    def write_parts(self, parts: Sequence[bytes | memoryview]) -> int:
-        """Write buffers in order with writev(2): framing and data without a join."""
-        stdin = self._proc.stdin
-        if stdin is None:
-            raise SealError("gpg has no input pipe")
-        total = sum(len(part) for part in parts)
-        pending = list(parts)
-        try:
-            fd = stdin.fileno()
-            while pending:
-                written = os.writev(fd, pending[:_IOV_MAX])
-                # A blocking pipe takes everything unless a signal cut the write short.
-                while pending and written >= len(pending[0]):
-                    written -= len(pending[0])
-                    pending.pop(0)
-                if written:
-                    pending[0] = memoryview(pending[0])[written:]
-        except (BrokenPipeError, ValueError) as exc:
-            raise SealError("gpg stopped accepting data") from exc
-        return total
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._proc.stdin is not None:
-                self._proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        stderr = self._proc.stderr.read() if self._proc.stderr else b""
-        code = self._proc.wait()
-        try:
-            os.fsync(self._sink.fileno())
-        except OSError as exc:
-            self._pump_error = exc
-        finally:
-            self._sink.close()
-        self._exited.set()
-        self._pump.join()
-        if code != 0 or self._pump_error is not None:
-            shred_file(self._output)
-            raise SealError(f"gpg failed ({code}): {stderr.decode(errors='replace')[:200]}")
-
-    def abort(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._closed = True
-        try:
-            if self._proc.stdin:
-                self._proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        self._proc.wait()
-        self._sink.close()
-        self._exited.set()
-        self._pump.join()
-        shred_file(self._output)
 
 
 # Where a home finds the armored public half of a key it lacks (None: unknown).

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Set
 from pathlib import Path
 
 from keys.errors import KeysError
-from keys.gpg import kill_agent, prepare_home, shred_file
+from keys.gpg import kill_agent, prepare_home
+from keys.gpg_stream import shred_file
 
 # What marks a GnuPG home directly in the root (the former layout).
 _LEGACY_MARKS = ("pubring.kbx", "pubring.gpg", "private-keys-v1.d")

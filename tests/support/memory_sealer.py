@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from keys.gpg import shred_file
+from keys.gpg_stream import shred_file
 from vault.errors import DecryptionError, KeyringError, OutputTooLargeError, SealError
 from vault.ports import Keyring, PortableKey, SealStream
 
