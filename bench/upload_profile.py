@@ -61,6 +61,10 @@ def main() -> int:
         try:
             session = new_source(product.url)
             upload(product.url, session, data)  # warm-up: not measured
+            for sealed in product.sealed_documents():
+                sealed.unlink()  # as bench.upload_throughput does after each run
+            # As bench.upload_throughput does: no writeback of earlier files meanwhile.
+            os.sync()
             print(f"file size: {args.size_mib} MiB; machine: {os.cpu_count()} CPUs; "
                   f"load average at start {loadavg()}")  # fmt: skip
             seen: dict[tuple[int, int, str], tuple[float, float]] = {}

@@ -12,7 +12,10 @@ Both pipes are shaped by how gpg does its I/O: it reads and writes 8 KiB at a ti
   hundred KB meanwhile, from a 1 MiB pipe that stays far from empty.
 - Out: gpg's 8 KiB writes go to a pipe, not to the file system (on a virtual machine a
   small file write costs several times a pipe write); the thread writes the file in
-  1 MiB pieces and hashes each piece in the same pass, without reading the file back.
+  large pieces and hashes each piece in the same pass, without reading the file back.
+  A reader waiting on an empty pipe would be woken for each 8 KiB, so after a short
+  read the thread pauses a millisecond and lets gpg's writes gather. At Tor speeds
+  that is at most a thousand reads a second, each blocking until gpg writes.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from keys.errors import SealError
 CHUNK = 1024 * 1024
 _IOV_MAX = 512  # below Linux's 1024 buffers per writev(2)
 _F_SETPIPE_SZ = 1031  # Linux fcntl: fewer, larger pipe transfers to and from gpg
-# How long a writer facing a full pipe lets gpg drain it before trying again.
+# How long a writer facing a full pipe lets gpg drain it before trying again, and the
+# reader of a nearly empty one lets gpg fill it.
 _FULL_PIPE_PAUSE = 0.001
+_SHORT_READ = CHUNK // 4
 
 
 def shred_file(path: Path) -> None:
@@ -111,6 +116,8 @@ class GpgStream:
                 while done < read:
                     done += os.write(sink, view[done:read])
                 self.size += read
+                if read < _SHORT_READ:
+                    time.sleep(_FULL_PIPE_PAUSE)  # see the module's docstring
         except BaseException as exc:  # surfaced by close()
             self._drain_error = exc
             # gpg would wait forever on a pipe nobody empties, and the writer with it.
