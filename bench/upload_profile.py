@@ -5,9 +5,9 @@ checkout), creates a source, uploads random data once to warm up, then once more
 it samples `/proc/<pid>/task/<tid>/stat` of the source app's processes (gunicorn
 master, worker, and the gpg the worker runs) every 50 ms. Prints each thread's CPU
 seconds (user, system) spent during the measured upload, largest first, and the
-sending client's own CPU time. Thread names are the kernel's (`python`, `gpg`); which
-Python thread is which shows from the split (the request thread spends most of its
-time in the kernel: `recv_into` and `writev`).
+sending client's own CPU time (a thread at nice 10, as in bench.upload_throughput).
+Thread names are the kernel's (`python`, `gpg`); which Python thread is which shows
+from the split (the output thread runs at nice 10, see keys/gpg_stream.py).
 
 A breakdown, not a ratio: run `bench.upload_throughput` for the side-by-side figures.
 
@@ -29,9 +29,10 @@ from bench.upload_throughput import Product, loadavg, make_random, new_source, u
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], tuple[float, float]]:
-    """(pid, tid, name) -> (user, system) CPU seconds so far, for every thread of `pids`."""
-    found: dict[tuple[int, int, str], tuple[float, float]] = {}
+def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], tuple[float, float, int]]:
+    """(pid, tid, name) -> (user, system) CPU seconds so far and the nice value, for
+    every thread of `pids`."""
+    found: dict[tuple[int, int, str], tuple[float, float, int]] = {}
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -44,7 +45,11 @@ def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], tuple[float, float
                 continue
             name = stat[stat.index("(") + 1 : stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2 :].split()
-            found[(pid, int(tid), name)] = (int(fields[11]) / _TICKS, int(fields[12]) / _TICKS)
+            found[(pid, int(tid), name)] = (
+                int(fields[11]) / _TICKS,
+                int(fields[12]) / _TICKS,
+                int(fields[16]),
+            )
     return found
 
 
@@ -67,7 +72,7 @@ def main() -> int:
             os.sync()
             print(f"file size: {args.size_mib} MiB; machine: {os.cpu_count()} CPUs; "
                   f"load average at start {loadavg()}")  # fmt: skip
-            seen: dict[tuple[int, int, str], tuple[float, float]] = {}
+            seen: dict[tuple[int, int, str], tuple[float, float, int]] = {}
             stop = threading.Event()
 
             def sample() -> None:
@@ -89,14 +94,14 @@ def main() -> int:
         print(f"upload {seconds:.2f} s; the sending client (this process) {client:.2f} CPU-s")
         total = 0.0
         rows = []
-        for key, (user, system) in seen.items():
-            user0, system0 = before.get(key, (0.0, 0.0))
+        for key, (user, system, nice) in seen.items():
+            user0, system0, _ = before.get(key, (0.0, 0.0, 0))
             spent = (user - user0, system - system0)
             if sum(spent) > 0:
-                rows.append((sum(spent), key, spent))
-        for spent_total, (pid, tid, name), (user, system) in sorted(rows, reverse=True):
+                rows.append((sum(spent), key, spent, nice))
+        for spent_total, (pid, tid, name), (user, system), nice in sorted(rows, reverse=True):
             total += spent_total
-            print(f"  {name:8} pid {pid} thread {tid}: {spent_total:.2f} CPU-s "
+            print(f"  {name:8} pid {pid} thread {tid} (nice {nice}): {spent_total:.2f} CPU-s "
                   f"(user {user:.2f}, system {system:.2f})")  # fmt: skip
         print(f"  source app and its gpg, sampled every 50 ms: {total:.2f} CPU-s")
         print(f"load average at end {loadavg()}")
