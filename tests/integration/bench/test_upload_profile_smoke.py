@@ -25,5 +25,7 @@ def test_a_small_upload_is_profiled() -> None:
         done.stdout
     )
     # the thread that takes gpg's output yields to gpg (keys/gpg_stream.py)
-    assert re.search(r"^  python +pid \d+ thread \d+ \(nice 10\): ", done.stdout, re.M), done.stdout
+    assert re.search(r"^  python\S* +pid \d+ thread \d+ \(nice 10\): ", done.stdout, re.M), (
+        done.stdout
+    )
     assert re.search(r"source app and its gpg, sampled every 50 ms: [0-9.]+", done.stdout)
