@@ -50,6 +50,9 @@ SANDBOX = (
     "IPAddressDeny=any",
     "IPAddressAllow=localhost",
     "SystemCallFilter=@system-service",
+    "SystemCallFilter=~@privileged @resources",
+    # an upload's output thread lowers its own priority (keys/gpg_stream.py)
+    "SystemCallFilter=setpriority",
     "UMask=0007",
 )
 # Who runs each unit (docs/deploy.md, "One user per process"), and the groups it gets
