@@ -4,23 +4,13 @@ at the limit instead of expanding."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from keys.errors import DecryptionError, OutputTooLargeError
-from keys.gpg import GpgKeyring, kill_agent
+from keys.gpg import GpgKeyring
 from tests.support.sealing import encrypt_to
 
 PASSPHRASE = "a derived passphrase of a reply key"
-
-
-@pytest.fixture
-def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
-    ring = GpgKeyring(tmp_path / "gnupg")
-    yield ring
-    kill_agent(ring.home)
 
 
 def test_limit_is_exact_and_never_truncates(keyring: GpgKeyring) -> None:

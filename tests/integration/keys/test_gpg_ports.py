@@ -4,25 +4,15 @@ own business (importing keys) raises keys' own KeysError."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from keys.errors import KeyOperationError, KeysError
-from keys.gpg import GpgKeyring, kill_agent
+from keys.gpg import GpgKeyring
 from tests.support.sealing import encrypt_to
 from vault.errors import KeyringError, VaultError
 from vault.ports import Keyring
 
 PASSPHRASE = "a derived passphrase of a reply key"
-
-
-@pytest.fixture
-def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
-    ring = GpgKeyring(tmp_path / "gnupg")
-    yield ring
-    kill_agent(ring.home)
 
 
 def test_recipients_of_names_the_encryption_subkey(keyring: GpgKeyring) -> None:

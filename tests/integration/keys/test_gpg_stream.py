@@ -8,28 +8,15 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from keys.errors import SealError
-from keys.gpg import GpgKeyring, kill_agent
+from keys.gpg import GpgKeyring
 from tests.support.filesystems import small_filesystem
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
-    ring = GpgKeyring(tmp_path / "gnupg")
-    yield ring
-    kill_agent(ring.home)
-
-
-@pytest.fixture
-def recipient(keyring: GpgKeyring) -> str:
-    return keyring.generate_reply_key("test", "pass")
 
 
 def test_writes_larger_than_the_pipe_are_sealed_whole(

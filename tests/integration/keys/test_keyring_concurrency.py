@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from keys.gpg import GpgKeyring, kill_agent
+from keys.gpg import GpgKeyring
 
 PASSPHRASE = "a derived passphrase of a reply key"
 _KEYS_PER_WRITER = 6
 _SEALERS = 4
-
-
-@pytest.fixture
-def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
-    ring = GpgKeyring(tmp_path / "gnupg")
-    yield ring
-    kill_agent(ring.home)
 
 
 def _make_keys(home: str, count: int) -> list[str]:

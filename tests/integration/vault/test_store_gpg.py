@@ -10,27 +10,14 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from keys.gpg import GpgKeyring, kill_agent
+from keys.gpg import GpgKeyring
 from vault.store import DocumentSink, Store
 
 SOURCE = "0b7b0f34-93a5-4d42-9f52-2a3b2d8a1c11"
-
-
-@pytest.fixture
-def keyring(tmp_path: Path) -> Iterator[GpgKeyring]:
-    ring = GpgKeyring(tmp_path / "gnupg")
-    yield ring
-    kill_agent(ring.home)
-
-
-@pytest.fixture
-def recipient(keyring: GpgKeyring) -> str:
-    return keyring.generate_reply_key("test", "pass")
 
 
 @pytest.fixture
