@@ -165,6 +165,22 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _short_name(pid: int) -> str:
+    """ "master", "worker" (a gunicorn worker: a fork of the master, same command line)
+    or the program's name (gpg), for the breakdown of a peak."""
+    line = cmdline(pid)
+    if "backupctl serve" in line:
+        return "worker" if "backupctl serve" in cmdline(_parent(pid)) else "master"
+    return Path(line.split(" ", 1)[0]).name or str(pid)
+
+
 def memory_sum(pids: Iterable[int]) -> tuple[int, int]:
     pairs = [memory_kib(pid) for pid in pids]
     return sum(r for r, _ in pairs), sum(p for _, p in pairs)
@@ -176,16 +192,24 @@ class RssSampler:
     def __init__(self, app: Callable[[], Iterable[int]], tree: Callable[[], Iterable[int]]):
         self._app, self._tree = app, tree
         self.app_peak = self.tree_peak = self.app_pss_peak = self.tree_pss_peak = 0
+        self.app_peak_detail: list[tuple[str, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> None:
-        rss, pss = memory_sum(self._app())
+        pids = list(self._app())
+        each = [(pid, *memory_kib(pid)) for pid in pids]
+        rss, pss = sum(r for _, r, _ in each), sum(p for _, _, p in each)
+        if rss > self.app_peak:
+            # Which process held what at the peak: where to look when it grows.
+            self.app_peak_detail = [(_short_name(pid), r) for pid, r, _ in each if r]
         self.app_peak, self.app_pss_peak = max(self.app_peak, rss), max(self.app_pss_peak, pss)
         rss, pss = memory_sum(self._tree())
         self.tree_peak, self.tree_pss_peak = max(self.tree_peak, rss), max(self.tree_pss_peak, pss)
 
     def merge(self, other: RssSampler) -> None:
+        if other.app_peak > self.app_peak:
+            self.app_peak_detail = other.app_peak_detail
         self.app_peak = max(self.app_peak, other.app_peak)
         self.tree_peak = max(self.tree_peak, other.tree_peak)
         self.app_pss_peak = max(self.app_pss_peak, other.app_pss_peak)
@@ -485,6 +509,7 @@ def main() -> int:
     product = Product(work / "instance", max_upload=size + 16 * CHUNK)
     results = []
     checks = []
+    run_peaks: list[str] = []
     sampler = RssSampler(product.source_app_pids, product.all_pids)
     idle = RssSampler(product.source_app_pids, product.all_pids)
     try:
@@ -530,6 +555,10 @@ def main() -> int:
                         ours_runs.append(seconds)
                         ours_cpu.append(cpu_seconds(app) - cpu)
                     sampler.merge(one)
+                    run_peaks.append(
+                        f"{kind} {'run ' + str(run) if run else 'warm-up'} "
+                        f"{one.app_peak / 1024:.0f}"
+                    )
                     [sealed] = product.sealed_documents() - before
                     if run == args.repeat:
                         if decrypt_sha256(product.instance, sealed) != sent_sha256:
@@ -596,6 +625,10 @@ def main() -> int:
             f"  {label}: source app {m.app_peak / 1024:.0f} / {m.app_pss_peak / 1024:.0f}; "
             f"tree {m.tree_peak / 1024:.0f} / {m.tree_pss_peak / 1024:.0f}"
         )
+        if m is sampler:
+            print(f"    source app's peak RSS in each upload (MiB): {', '.join(run_peaks)}")
+        detail = ", ".join(f"{name} {kib / 1024:.1f}" for name, kib in m.app_peak_detail)
+        print(f"    source app at its peak, RSS by process (MiB): {detail}")
     print(
         f"GET / latency: idle max {idle_ms * 1000:.0f} ms, "
         f"during two uploads {busy_ms * 1000:.0f} ms"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +33,48 @@ TESTS = Path(__file__).parent
 # does not end last.
 WHOLE_DIRECTORIES = ("tor", "ansible")
 FAST_SCRYPT = ScryptParams(n=2**4, r=8, p=1)
+ENGINES = ("sqlite", "postgresql")
+# Where the SQL is, or where the engines behave differently (locks, failover, two
+# instances exchanging, the inbox's queries at scale, what a row or a failed commit
+# leaves in each engine's files): every test here runs on both
+# engines. Elsewhere (the apps, the CLI, cases through their pages and commands) each
+# test runs on one engine, about half of them on each (`_one_engine`): the queries they
+# reach are the domain's, tested on both here. Both for all would not fit CI's time.
+BOTH_ENGINES = (
+    "integration/vault",
+    "integration/keys",
+    "integration/cluster",
+    "integration/faults",
+    "integration/federation",
+    "integration/cases/test_inbox_at_scale.py",
+    "integration/journalist_app/test_sealed_columns.py",
+    "integration/source_app/test_source_commit_failure.py",
+    "migrations",
+)
+
+
+def _one_engine(nodeid: str) -> str:
+    """The engine of a test that runs on one: fixed by its name (CRC-32, the same in
+    every process and run), so each file's tests are spread over both."""
+    return ENGINES[zlib.crc32(nodeid.encode()) % len(ENGINES)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test outside BOTH_ENGINES that takes a database, and does not choose its
+    engine itself, runs on the one `_one_engine` gives it."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    if any(
+        "database_url" in str(mark.args[0])
+        for mark in metafunc.definition.iter_markers("parametrize")
+    ):
+        return
+    where = metafunc.definition.path.relative_to(TESTS).as_posix()
+    if where.startswith(BOTH_ENGINES):
+        return
+    engine = _one_engine(metafunc.definition.nodeid)
+    metafunc.definition.add_marker(pytest.mark.parametrize("database_url", [engine], indirect=True))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -131,9 +174,9 @@ def _migrated_postgres(postgres_url: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each integration test runs on SQLite and on PostgreSQL. Empty, unless the test
+    """SQLite or PostgreSQL (both, or one: `pytest_generate_tests`). Empty, unless the test
     takes a `runtime`: then a copy of a database migrated once per worker (`runtime`
     migrates it again, which finds nothing to do), as the migrations are tested on
     their own (tests/integration/migrations) and cost a fifth of a second per test."""

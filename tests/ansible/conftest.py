@@ -168,6 +168,8 @@ def ansible_playbook(
         check=False,
     )
     seconds = time.monotonic() - started
+    # Shown with -s (and in a failing test's captured output): where a fixture's time goes.
+    print(f"ansible-playbook {playbook} {' '.join(extra_vars)}: {seconds:.0f}s")
     output = proc.stdout + proc.stderr
     match = _RECAP.search(proc.stdout)
     assert proc.returncode == 0 and match, f"ansible-playbook failed:\n{output[-6000:]}"

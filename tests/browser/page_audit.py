@@ -29,11 +29,14 @@ AXE_OPTIONS = {
 _RTL = frozenset({"ar", "fa", "he", "ur"})
 
 
-def screenshot_folder(basetemp: Path, what: str) -> Path:
-    """$BACKUP_SCREENSHOTS if set, else `screenshots/<what>` in pytest's base temporary
-    directory (kept after the run)."""
+def screenshot_folder(what: str) -> Path | None:
+    """`<what>` under $BACKUP_SCREENSHOTS when it is set; None otherwise: screenshots are
+    for people to look at, and assert nothing, so a plain run (CI) does not spend the
+    seconds on them."""
     configured = os.environ.get("BACKUP_SCREENSHOTS")
-    folder = Path(configured) if configured else basetemp / "screenshots" / what
+    if not configured:
+        return None
+    folder = Path(configured) / what
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -51,7 +54,7 @@ class PageAudit:
         browser: Browser,
         base_url: str,
         lang: str,
-        folder: Path,
+        folder: Path | None,
         *,
         widths: Sequence[int],
         max_bytes: int,
@@ -111,7 +114,7 @@ class PageAudit:
             weight = sum(s["responseBodySize"] + s["responseHeadersSize"] for s in sizes)
             assert weight < self.max_bytes, (self.lang, name, weight)
             self.weights[f"{self.lang} {name}"] = weight
-        for width in self.widths:
+        for width in self.widths if self.folder else ():
             self.page.set_viewport_size({"width": width, "height": 800})
             self.page.screenshot(
                 path=self.folder / f"{self.lang}-{name}-{width}.png", full_page=True

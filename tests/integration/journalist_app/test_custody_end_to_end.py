@@ -326,23 +326,22 @@ def test_swapped_sealed_manifest_is_detected(
         decrypt_item(workspace, doc, submission_key[1], [SUBMISSION_PASSPHRASE])
 
 
-@pytest.mark.parametrize(
-    ("target", "expected"),
-    [
-        ("originals/", "its SHA-256 does not match JUDICIAL-MANIFEST.json"),
-        ("custody-log.jsonl", "custody-log.jsonl: its SHA-256 does not match"),
-        ("receipts/", "its SHA-256 does not match"),
-        ("ciphertext/", "its SHA-256 does not match"),
-        ("JUDICIAL-MANIFEST.json", "JUDICIAL-MANIFEST.json: bad signature"),
-        ("summary.pdf", "summary.pdf: its SHA-256 does not match"),
-    ],
+# Each part of a judicial file, changed by one byte, and what verification says. One
+# file is built and each change made to its own copy (building one takes seconds).
+JUDICIAL_TAMPERING = (
+    ("originals/", "its SHA-256 does not match JUDICIAL-MANIFEST.json"),
+    ("custody-log.jsonl", "custody-log.jsonl: its SHA-256 does not match"),
+    ("receipts/", "its SHA-256 does not match"),
+    ("ciphertext/", "its SHA-256 does not match"),
+    ("JUDICIAL-MANIFEST.json", "JUDICIAL-MANIFEST.json: bad signature"),
+    ("summary.pdf", "summary.pdf: its SHA-256 does not match"),
 )
+
+
 def test_tampered_judicial_file_fails_verification(
     exported: tuple[Path, Workspace],
     submission_key: tuple[GeneratedKey, Path],
     tmp_path: Path,
-    target: str,
-    expected: str,
 ) -> None:
     bundle, workspace = exported
     items = import_bundle(workspace, bundle)
@@ -350,16 +349,19 @@ def test_tampered_judicial_file_fails_verification(
         decrypt_item(workspace, item, submission_key[1], [SUBMISSION_PASSPHRASE])
     _with_court_consent(workspace, submission_key[1])
     judicial = build_judicial(workspace, [i.uuid for i in items], tmp_path / "out", "Case")
+    assert verify_judicial(judicial).ok
 
-    def change(members: dict[str, bytes]) -> None:
-        name = next(n for n in members if n.startswith(target))
-        members[name] = _flip(members[name], len(members[name]) // 2)
+    for index, (target, expected) in enumerate(JUDICIAL_TAMPERING):
 
-    bad = _rewrite(judicial, tmp_path / "bad.zip", change)
-    verdict = verify_judicial(bad)
-    assert not verdict.ok
-    assert verdict.report().startswith("VERDICT: NOT VERIFIED")
-    assert expected in verdict.report(), verdict.report()
+        def change(members: dict[str, bytes], target: str = target) -> None:
+            name = next(n for n in members if n.startswith(target))
+            members[name] = _flip(members[name], len(members[name]) // 2)
+
+        bad = _rewrite(judicial, tmp_path / f"bad-{index}.zip", change)
+        verdict = verify_judicial(bad)
+        assert not verdict.ok, target
+        assert verdict.report().startswith("VERDICT: NOT VERIFIED"), target
+        assert expected in verdict.report(), (target, verdict.report())
 
 
 def test_export_requires_csrf_and_a_reader_role(
