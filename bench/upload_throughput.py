@@ -15,8 +15,10 @@ and gunzipped, and its SHA-256 compared with the file sent.
 
 Memory: the sum of VmRSS over the source app's processes (the gunicorn master and
 workers of `backupctl serve source` found by PID tree under this run's `backupctl run`,
-and the gpg processes they run), sampled every 50 ms during every upload; also the sum
-over the whole tree of `backupctl run` (both apps, Redis, the worker).
+and the gpg processes they run), sampled every 100 ms during every upload; also the sum
+over the whole tree of `backupctl run` (both apps, Redis, the worker). It prints each
+upload's peak, and what each process held at the highest one (where to look when it
+grows).
 
     .venv/bin/python -m bench.upload_throughput [--size-mib 1024] [--repeat 3]
         [--kinds random,text] [--client-nice 10]

@@ -399,7 +399,7 @@ class GzipWriter:
     the slices, uncopied. The CRC-32 of the trailer (the format requires it) is given
     to `close` by the caller, which computes it off the request thread.
 
-    Level 1 deflates 1 MiB pieces in parallel, as pigz does: each piece is compressed
+    Level 1 deflates 256 KiB pieces in parallel, as pigz does: each piece is compressed
     by a shared pool of threads (zlib releases the GIL) with the last 32 KiB of the
     previous piece as its dictionary, and ends on a sync flush (a byte boundary), so
     the pieces, written in order, are one deflate stream that any gunzip reads.
@@ -422,9 +422,15 @@ class GzipWriter:
         if not self._level:
             self._out.write_parts(_stored_blocks(data))
             return len(data)
-        self._piece += data
-        if len(self._piece) >= _DEFLATE_PIECE:
-            self._submit(final=False)
+        # Pieces of _DEFLATE_PIECE whatever the size of the writes: what is in flight,
+        # so the memory an upload holds, stays bounded by the piece size.
+        view = memoryview(data)
+        while view:
+            room = _DEFLATE_PIECE - len(self._piece)
+            self._piece += view[:room]
+            view = view[room:]
+            if len(self._piece) >= _DEFLATE_PIECE:
+                self._submit(final=False)
         return len(data)
 
     def _submit(self, *, final: bool) -> None:
@@ -450,9 +456,9 @@ class GzipWriter:
         self._out.write(end + struct.pack("<II", crc32, self._size & 0xFFFFFFFF))
 
 
-_DEFLATE_PIECE = 1024 * 1024
+_DEFLATE_PIECE = 256 * 1024
 _DEFLATE_WINDOW = 32 * 1024
-_DEFLATE_AHEAD = 4  # pieces in the pool per upload, at most (memory: ~2 MiB each)
+_DEFLATE_AHEAD = 4  # pieces in the pool per upload, at most (memory: about 0.5 MiB each)
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import os
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -18,7 +19,15 @@ import pytest
 
 from tests.support.memory_sealer import MemorySealer
 from vault.errors import StoreError
-from vault.store import DocumentSink, PlainDigest, Store, gzip_level_for
+from vault.store import (
+    _DEFLATE_AHEAD,
+    _DEFLATE_PIECE,
+    DocumentSink,
+    GzipWriter,
+    PlainDigest,
+    Store,
+    gzip_level_for,
+)
 
 SOURCE = "0b7b0f34-93a5-4d42-9f52-2a3b2d8a1c11"
 
@@ -205,3 +214,38 @@ def test_plaintext_digest_of_a_short_message_stays_inline() -> None:
     digest.update(b"a short message")
     assert digest._thread is None
     assert digest.sha256 == hashlib.sha256(b"a short message").hexdigest()
+
+
+class _Discard:
+    """A PendingFile that keeps nothing, counting what it was given."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []  # the pool's own results, not copies
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.parts.append(data if isinstance(data, bytes) else bytes(data))
+
+    def write_parts(self, parts: object) -> None:
+        raise AssertionError("level 1 writes whole pieces")
+
+
+def test_deflate_memory_is_bounded_by_the_piece_size_not_the_write_size() -> None:
+    """Writes of 4 MiB are cut into pieces: what is in flight in the pool (the pieces
+    and their deflated output) stays near _DEFLATE_AHEAD pieces, whatever the parser's
+    chunk size, and the pieces still make one gzip stream."""
+    words = [os.urandom(3).hex() for _ in range(500)]
+    data = " ".join(words[b % 500] for b in os.urandom(3_000_000)).encode()[: 16 << 20]
+    out = _Discard()
+    writer = GzipWriter(out, "notes.txt", 1)  # type: ignore[arg-type]
+    tracemalloc.start()
+    try:
+        for start in range(0, len(data), 4 << 20):
+            writer.write(memoryview(data)[start : start + (4 << 20)])
+        writer.close(zlib.crc32(data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    written = b"".join(out.parts)
+    bound = (_DEFLATE_AHEAD + 4) * _DEFLATE_PIECE + len(written)
+    assert peak < bound, (peak, bound)
+    assert gzip.decompress(written) == data
