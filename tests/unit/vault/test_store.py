@@ -32,6 +32,12 @@ from vault.store import (
 SOURCE = "0b7b0f34-93a5-4d42-9f52-2a3b2d8a1c11"
 
 
+def _word_text(words: int) -> bytes:
+    """Text that deflates like prose: `words` words drawn from 500 random ones."""
+    vocabulary = [os.urandom(3).hex() for _ in range(500)]
+    return " ".join(vocabulary[b % 500] for b in os.urandom(words)).encode()
+
+
 @pytest.fixture
 def keyring() -> MemorySealer:
     return MemorySealer()
@@ -103,8 +109,7 @@ class TestSealing:
         CRC-32 of the trailer, and the manifest's SHA-256 is the plaintext's."""
         text = name.endswith(".txt")
         if text:
-            words = [os.urandom(3).hex() for _ in range(500)]
-            data = " ".join(words[b % 500] for b in os.urandom(600_000)).encode()
+            data = _word_text(600_000)
             if name == "exact.txt":  # whole deflate pieces: the last one is empty
                 data = (data * 2)[: 4 * 1024 * 1024]
         else:
@@ -217,10 +222,11 @@ def test_plaintext_digest_of_a_short_message_stays_inline() -> None:
 
 
 class _Discard:
-    """A PendingFile that keeps nothing, counting what it was given."""
+    """A PendingFile that writes nowhere: it keeps the pieces it is given (the pool's
+    own bytes, not copies) for the test to join and gunzip."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []  # the pool's own results, not copies
+        self.parts: list[bytes] = []
 
     def write(self, data: bytes | memoryview) -> None:
         self.parts.append(data if isinstance(data, bytes) else bytes(data))
@@ -233,8 +239,7 @@ def test_deflate_memory_is_bounded_by_the_piece_size_not_the_write_size() -> Non
     """Writes of 4 MiB are cut into pieces: what is in flight in the pool (the pieces
     and their deflated output) stays near _DEFLATE_AHEAD pieces, whatever the parser's
     chunk size, and the pieces still make one gzip stream."""
-    words = [os.urandom(3).hex() for _ in range(500)]
-    data = " ".join(words[b % 500] for b in os.urandom(3_000_000)).encode()[: 16 << 20]
+    data = _word_text(3_000_000)[: 16 << 20]
     out = _Discard()
     writer = GzipWriter(out, "notes.txt", 1)  # type: ignore[arg-type]
     tracemalloc.start()
