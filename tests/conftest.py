@@ -177,9 +177,10 @@ def _migrated_postgres(postgres_url: str) -> Iterator[str]:
 @pytest.fixture(params=ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """SQLite or PostgreSQL (both, or one: `pytest_generate_tests`). Empty, unless the test
-    takes a `runtime`: then a copy of a database migrated once per worker (`runtime`
-    migrates it again, which finds nothing to do), as the migrations are tested on
-    their own (tests/integration/migrations) and cost a fifth of a second per test."""
+    takes a `runtime`: then a copy of a database migrated once per worker, as the
+    migrations are tested on their own (tests/integration/migrations) and cost a fifth
+    of a second per test (even a run with nothing to do: alembic reads every revision
+    file again)."""
     migrated = "runtime" in request.fixturenames
     if request.param == "sqlite":
         path = tmp_path / "backup.sqlite"
@@ -235,8 +236,8 @@ def config(instance_dir: Path, database_url: str, redis_url: str) -> Config:
 def runtime(
     config: Config, redis: Redis, submission_key: tuple[GeneratedKey, Path]
 ) -> Iterator[Runtime]:
-    """A migrated database, the submission public key loaded, a real Redis."""
-    upgrade(config.database_url)
+    """A migrated database (`database_url` copied it), the submission public key loaded,
+    a real Redis."""
     rt = build_runtime(config, redis=redis)
     homes = load_into_sealing_homes(config, submission_key[0].public_armored)
     yield rt
