@@ -4,8 +4,10 @@ Starts the product as `bench.upload_throughput` does (`backupctl run` from this
 checkout), creates a source, uploads random data once to warm up, then once more while
 it samples `/proc/<pid>/task/<tid>/stat` of the source app's processes (gunicorn
 master, worker, and the gpg the worker runs) every 50 ms. Prints each thread's CPU
-seconds (user, system) spent during the measured upload, largest first, and the
-sending client's own CPU time (a thread at nice 10, as in bench.upload_throughput).
+seconds (user, system) spent during the measured upload, largest first, the time it
+was ready to run but waited for a core (`schedstat`), and the sending client's own CPU
+time (a thread at nice 10, as in bench.upload_throughput). For gpg, the upload's time
+less its CPU time and its wait for a core is the time it was blocked on its pipes.
 Thread names are the kernel's (`python`, `gpg`); which Python thread is which shows
 from the split (the output thread runs at nice 10, see keys/gpg_stream.py).
 
@@ -29,10 +31,13 @@ from bench.upload_throughput import Product, loadavg, make_random, new_source, u
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], tuple[float, float, int]]:
-    """(pid, tid, name) -> (user, system) CPU seconds so far and the nice value, for
-    every thread of `pids`."""
-    found: dict[tuple[int, int, str], tuple[float, float, int]] = {}
+Times = tuple[float, float, int, float]
+
+
+def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], Times]:
+    """(pid, tid, name) -> (user, system) CPU seconds so far, the nice value and the
+    seconds spent waiting for a core so far, for every thread of `pids`."""
+    found: dict[tuple[int, int, str], Times] = {}
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -41,6 +46,7 @@ def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], tuple[float, float
         for tid in tids:
             try:
                 stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                schedstat = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
             except FileNotFoundError:
                 continue
             name = stat[stat.index("(") + 1 : stat.rindex(")")]
@@ -49,6 +55,7 @@ def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], tuple[float, float
                 int(fields[11]) / _TICKS,
                 int(fields[12]) / _TICKS,
                 int(fields[16]),
+                int(schedstat[1]) / 1e9,
             )
     return found
 
@@ -72,7 +79,7 @@ def main() -> int:
             os.sync()
             print(f"file size: {args.size_mib} MiB; machine: {os.cpu_count()} CPUs; "
                   f"load average at start {loadavg()}")  # fmt: skip
-            seen: dict[tuple[int, int, str], tuple[float, float, int]] = {}
+            seen: dict[tuple[int, int, str], Times] = {}
             stop = threading.Event()
 
             def sample() -> None:
@@ -94,15 +101,18 @@ def main() -> int:
         print(f"upload {seconds:.2f} s; the sending client (this process) {client:.2f} CPU-s")
         total = 0.0
         rows = []
-        for key, (user, system, nice) in seen.items():
-            user0, system0, _ = before.get(key, (0.0, 0.0, 0))
+        for key, (user, system, nice, waited) in seen.items():
+            user0, system0, _, waited0 = before.get(key, (0.0, 0.0, 0, 0.0))
             spent = (user - user0, system - system0)
             if sum(spent) > 0:
-                rows.append((sum(spent), key, spent, nice))
-        for spent_total, (pid, tid, name), (user, system), nice in sorted(rows, reverse=True):
+                rows.append((sum(spent), key, spent, nice, waited - waited0))
+        for spent_total, (pid, tid, name), (user, system), nice, waited in sorted(
+            rows, reverse=True
+        ):
             total += spent_total
             print(f"  {name:8} pid {pid} thread {tid} (nice {nice}): {spent_total:.2f} CPU-s "
-                  f"(user {user:.2f}, system {system:.2f})")  # fmt: skip
+                  f"(user {user:.2f}, system {system:.2f}), waited for a core "
+                  f"{waited:.2f} s")  # fmt: skip
         print(f"  source app and its gpg, sampled every 50 ms: {total:.2f} CPU-s")
         print(f"load average at end {loadavg()}")
     finally:
