@@ -157,7 +157,7 @@ def _fresh_postgres_database(server_url: str, template: str | None = None) -> tu
 @pytest.fixture(scope="session")
 def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database at the head revision, made once per worker: copied for each test
-    that takes a `runtime` (its migrations then find nothing to do)."""
+    that takes a `runtime`."""
     path = tmp_path_factory.mktemp("migrated") / "head.sqlite"
     upgrade(f"sqlite:///{path}")
     return path
