@@ -387,9 +387,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         with tarfile.open(archive) as tar:
             members = tar.getnames()
         booted.run("runuser", "-u", "postgres", "--", "dropdb", "--force", "backup")
+        # PostgreSQL's cluster stopped before each of the next two applies: Debian's
+        # `postgresql` unit stays active without it, and both must start the cluster.
+        booted.run("systemctl", "stop", POSTGRESQL)
         restored = apply("restore.yml", f"backup_restore_archive={archive}")
-        # And PostgreSQL's cluster stopped since: Debian's `postgresql` unit stays active
-        # without it, and site.yml must start the cluster again.
         booted.run("systemctl", "stop", POSTGRESQL)
         reapplied = apply()
         restore = Restore(backup_file, members, left, restored, reapplied)
@@ -750,7 +751,11 @@ class TestBackupAndRestore:
         assert live.psql("SELECT count(*) FROM sources") == "1"
         assert live.psql("SELECT version_num FROM alembic_version") == PROBE_REVISION
         assert live.psql("SELECT count(*) FROM reviewers") == "1"
-        # The cluster the test stopped before site.yml ran again was started by it.
+        # The cluster the test stopped before restore.yml, and again before site.yml,
+        # was started by each.
+        restore_outputs = task_outputs(live.restore.restored.output)
+        (started,) = restore_outputs["PostgreSQL running (the database is restored into it)"]
+        assert "changed: [booted]" in started
         (started,) = task_outputs(live.restore.reapplied.output)["postgresql : PostgreSQL running"]
         assert "changed: [booted]" in started
         for name in APPS:
