@@ -11,8 +11,9 @@ Both pipes are shaped by how gpg does its I/O: it reads and writes 8 KiB at a ti
   without blocking and, when the pipe is full, pauses a millisecond: gpg drains a few
   hundred KB meanwhile, from a 1 MiB pipe that stays far from empty.
 - Out: gpg's 8 KiB writes go to a pipe, not to the file system (on a virtual machine a
-  small file write costs several times a pipe write); the thread writes the file in
-  large pieces and hashes each piece in the same pass, without reading the file back.
+  small file write costs several times a pipe write); the thread hashes what it reads
+  as it comes, gathers it into a page-aligned 1 MiB buffer and writes each full buffer
+  around the page cache (keys.direct_file), without reading the file back.
   A reader waiting on an empty pipe would be woken for each 8 KiB, so after a short
   read the thread pauses a millisecond and lets gpg's writes gather. At Tor speeds
   that is at most a thousand reads a second, each blocking until gpg writes.
@@ -32,8 +33,8 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
+from keys.direct_file import DirectFile, aligned_buffer
 from keys.errors import SealError
 
 CHUNK = 1024 * 1024
@@ -95,7 +96,7 @@ class GpgStream:
 
     def __init__(self, argv: list[str], output: Path) -> None:
         self._output = output
-        self._sink: IO[bytes] = open(output, "xb", buffering=0)
+        self._sink = DirectFile(output)
         try:
             self._proc = subprocess.Popen(  # nosec B603
                 argv,
@@ -121,23 +122,26 @@ class GpgStream:
     def _take_output(self) -> None:
         """Hash and store gpg's output until it closes its stdout (it exited)."""
         stdout = self._proc.stdout
-        # One buffer, read into again and again: a fresh 1 MiB `bytes` per read is
-        # fresh pages from the kernel, zeroed, for every MiB of ciphertext.
-        buffer = bytearray(CHUNK)
+        # One buffer, filled again and again: a fresh 1 MiB `bytes` per read is fresh
+        # pages from the kernel, zeroed, for every MiB of ciphertext. Page-aligned and
+        # written only when full, so that the file takes it directly.
+        buffer = aligned_buffer(CHUNK)
         view = memoryview(buffer)
         _yield_to_gpg()
         try:
             if stdout is None:  # Popen was given PIPE: cannot happen
                 raise SealError("gpg has no output pipe")
-            fd, sink = stdout.fileno(), self._sink.fileno()
-            while read := os.readv(fd, [buffer]):
-                self._digest.update(view[:read])
-                done = 0
-                while done < read:
-                    done += os.write(sink, view[done:read])
+            fd, filled = stdout.fileno(), 0
+            while read := os.readv(fd, [view[filled:]]):
+                self._digest.update(view[filled : filled + read])
+                filled += read
                 self.size += read
-                if read < _SHORT_READ:
+                if filled == CHUNK:
+                    self._sink.write(view)
+                    filled = 0
+                elif read < _SHORT_READ:
                     time.sleep(_FULL_PIPE_PAUSE)  # see the module's docstring
+            self._sink.write(view[:filled])
         except BaseException as exc:  # surfaced by close()
             self._drain_error = exc
             # gpg would wait forever on a pipe nobody empties, and the writer with it.
@@ -187,7 +191,7 @@ class GpgStream:
         code = self._proc.wait()
         self._drain.join()
         try:
-            os.fsync(self._sink.fileno())
+            self._sink.sync()
         except OSError as exc:
             self._drain_error = self._drain_error or exc
         finally:

@@ -51,6 +51,53 @@ def small_filesystem(directory: Path, size_mib: int) -> Iterator[Path | None]:
             subprocess.run([umount, "-l", str(directory)], check=True)  # a straggler holds it
 
 
+@contextmanager
+def mounted_filesystem(directory: Path, kind: str, size_mib: int = 64) -> Iterator[Path | None]:
+    """A real file system of `kind` mounted on `directory` (created, 0700), or None
+    without root: "ext4" (an image file on a loop device: a disk's page cache and
+    direct I/O, whatever the suite's own temporary directory is on) or "ramfs" (no
+    direct I/O at all)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        yield None
+        return
+    mount = shutil.which("mount") or "/usr/bin/mount"
+    if kind == "ext4":
+        image = directory.with_name(directory.name + ".img")
+        with open(image, "wb") as handle:
+            handle.truncate(size_mib * MIB)
+        mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
+        subprocess.run([mkfs, "-q", "-F", str(image)], check=True, capture_output=True)
+        argv = [mount, "-o", "loop", str(image), str(directory)]
+    else:
+        image = None
+        argv = [mount, "-t", kind, kind, str(directory)]
+    done = subprocess.run(argv, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"mounting {kind} failed: {done.stderr.decode(errors='replace')}")
+    try:
+        os.chmod(directory, 0o700)
+        yield directory
+    finally:
+        umount = shutil.which("umount") or "/usr/bin/umount"
+        if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
+            subprocess.run([umount, "-l", str(directory)], check=True)
+        if image is not None:
+            image.unlink(missing_ok=True)
+
+
+def resident_bytes(path: Path) -> int:
+    """How much of `path` is in the page cache (util-linux's fincore)."""
+    fincore = shutil.which("fincore") or "/usr/bin/fincore"
+    done = subprocess.run(
+        [fincore, "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    return int(done.stdout.strip())
+
+
 def free_bytes(directory: Path) -> int:
     stats = os.statvfs(directory)
     return stats.f_bavail * stats.f_frsize
