@@ -1,5 +1,6 @@
-"""`bench.upload_profile` on a small upload: it serves the product, uploads, and names
-the gpg the source app ran among the threads it measured."""
+"""`bench.upload_profile` on small uploads: it serves the product, uploads (two measured
+uploads, one after the other), and names the gpg the source app ran among the threads it
+measured."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.support.product import REPO
 
 def test_a_small_upload_is_profiled() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.upload_profile", "--size-mib", "128"],
+        [sys.executable, "-m", "bench.upload_profile", "--size-mib", "128", "--uploads", "2"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -20,7 +21,10 @@ def test_a_small_upload_is_profiled() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"^upload [0-9.]+ s; the sending client", done.stdout, re.M), done.stdout
+    for number in (1, 2):
+        assert re.search(
+            rf"^upload {number} of 2: [0-9.]+ s; the sending client", done.stdout, re.M
+        ), done.stdout
     assert re.search(r"^  gpg +pid \d+ thread \d+ \(nice 0\): [0-9.]+ CPU-s", done.stdout, re.M), (
         done.stdout
     )
@@ -28,4 +32,6 @@ def test_a_small_upload_is_profiled() -> None:
     assert re.search(r"^  python\S* +pid \d+ thread \d+ \(nice 10\): ", done.stdout, re.M), (
         done.stdout
     )
-    assert re.search(r"source app and its gpg, sampled every 50 ms: [0-9.]+", done.stdout)
+    assert (
+        len(re.findall(r"source app and its gpg, sampled every 50 ms: [0-9.]+", done.stdout)) == 2
+    ), done.stdout
