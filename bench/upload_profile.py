@@ -6,10 +6,11 @@ times, one after the other, while it samples `/proc/<pid>/task/<tid>/stat` of th
 app's processes (gunicorn master, worker, and the gpg the worker runs) every 50 ms. For
 each measured upload it prints each thread's CPU seconds (user, system), largest first,
 the time it was ready to run but waited for a core (`schedstat`), and the sending
-client's own CPU time (a thread at nice 10, as in bench.upload_throughput). For gpg, the upload's time
-less its CPU time and its wait for a core is the time it was blocked on its pipes.
+client's own CPU time (a thread at nice 10, as in bench.upload_throughput). For gpg,
+the upload's time less its CPU time and its wait for a core is the time it was blocked
+on its pipes.
 Thread names are the kernel's (`python`, `gpg`); which Python thread is which shows
-from the split (the output thread runs at nice 10, see keys/gpg_stream.py).
+from the split (user time is hashing; the request thread's is mostly system time).
 
 A breakdown, not a ratio: run `bench.upload_throughput` for the side-by-side figures.
 

@@ -17,9 +17,10 @@ Both pipes are shaped by how gpg does its I/O: it reads and writes 8 KiB at a ti
   A reader waiting on an empty pipe would be woken for each 8 KiB, so after a short
   read the thread pauses a millisecond and lets gpg's writes gather. At Tor speeds
   that is at most a thousand reads a second, each blocking until gpg writes.
-- That thread runs at a lower priority than gpg (`_yield_to_gpg`): with gpg, the
-  request thread and the plaintext hasher all runnable on two cores, gpg otherwise
-  spent a large share of an upload runnable but waiting for a core.
+- That thread runs at the same priority as gpg. It ran at nice 10 while it wrote
+  through the page cache (then its heaviest work): since it writes around it, it keeps
+  up with gpg at the same priority, and gpg no longer waits on a full output pipe for a
+  thread that waits for a core (docs/benchmarks.md, "Upload throughput").
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ _F_SETPIPE_SZ = 1031  # Linux fcntl: fewer, larger pipe transfers to and from gp
 # reader of a nearly empty one lets gpg fill it.
 _FULL_PIPE_PAUSE = 0.001
 _SHORT_READ = CHUNK // 4
-_OUTPUT_THREAD_NICE = 10
 
 
 def shred_file(path: Path) -> None:
@@ -60,21 +60,6 @@ def shred_file(path: Path) -> None:
         return
     finally:
         path.unlink(missing_ok=True)
-
-
-def _yield_to_gpg() -> None:
-    """Lower the calling thread's priority (nice 10, for this thread only).
-
-    gpg is the stream's critical path: it waits on nothing but its pipes, while every
-    other thread of an upload (and, on a busy server, every other request) competes
-    with it for the cores. The thread that takes gpg's output can fall behind by up to
-    the pipe's 1 MiB before gpg waits, and catches up whenever gpg does. Any process
-    may lower its own threads' priority; where that is refused, nothing changes.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _OUTPUT_THREAD_NICE)
-    except OSError:
-        pass
 
 
 def _widen_pipes(proc: subprocess.Popen[bytes]) -> None:
@@ -127,7 +112,6 @@ class GpgStream:
         # written only when full, so that the file takes it directly.
         buffer = aligned_buffer(CHUNK)
         view = memoryview(buffer)
-        _yield_to_gpg()
         try:
             if stdout is None:  # Popen was given PIPE: cannot happen
                 raise SealError("gpg has no output pipe")

@@ -28,8 +28,8 @@ def test_a_small_upload_is_profiled() -> None:
     assert re.search(r"^  gpg +pid \d+ thread \d+ \(nice 0\): [0-9.]+ CPU-s", done.stdout, re.M), (
         done.stdout
     )
-    # the thread that takes gpg's output yields to gpg (keys/gpg_stream.py)
-    assert re.search(r"^  python\S* +pid \d+ thread \d+ \(nice 10\): ", done.stdout, re.M), (
+    # the source app's own threads (request, plaintext hasher, gpg's output)
+    assert re.search(r"^  python\S* +pid \d+ thread \d+ \(nice 0\): ", done.stdout, re.M), (
         done.stdout
     )
     assert (

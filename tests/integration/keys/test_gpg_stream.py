@@ -49,33 +49,6 @@ def test_a_trickle_is_sealed_whole(tmp_path: Path, keyring: GpgKeyring, recipien
     assert keyring.open_bytes(stored, "pass") == b"".join(pieces)
 
 
-def _nice_of_threads() -> dict[int, int]:
-    found = {}
-    for tid in os.listdir("/proc/self/task"):
-        stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-        found[int(tid)] = int(stat[stat.rindex(")") + 2 :].split()[16])
-    return found
-
-
-def test_the_output_thread_yields_to_gpg_and_only_it(
-    tmp_path: Path, keyring: GpgKeyring, recipient: str
-) -> None:
-    before = _nice_of_threads()
-    stream = keyring.seal_stream([recipient], tmp_path / "sealed.gpg")
-    try:
-        stream.write(os.urandom(64 * 1024))
-        deadline = time.monotonic() + 10  # the thread lowers its own priority as it starts
-        while True:
-            new = {tid: nice for tid, nice in _nice_of_threads().items() if tid not in before}
-            if sorted(new.values()) == [10] or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        assert sorted(new.values()) == [10]  # the one thread that takes gpg's output
-        assert _nice_of_threads()[threading.get_native_id()] == before[threading.get_native_id()]
-    finally:
-        stream.close()
-
-
 def test_an_output_that_fills_up_stops_gpg_and_leaves_nothing(
     tmp_path: Path, keyring: GpgKeyring, recipient: str
 ) -> None:
