@@ -381,12 +381,13 @@ class TestUnits:
         for line in SANDBOX:
             assert line in text.splitlines(), f"{unit}: {line}"
         # Nothing of @privileged or @resources is allowed back (setpriority was, for an
-        # upload's output thread, until it ran at gpg's priority).
+        # upload's output thread, until it ran at gpg's priority), and the filter is
+        # never reset (an empty assignment).
         allowed = [
             line
             for line in text.splitlines()
             if line.startswith("SystemCallFilter=")
-            and line[len("SystemCallFilter=") :][:1] not in "@~"
+            and line.removeprefix("SystemCallFilter=")[:1] not in ("@", "~")
         ]
         assert allowed == [], f"{unit}: {allowed}"
         assert "EnvironmentFile=/etc/backup/backup.env" in text
