@@ -66,6 +66,14 @@ def thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], Times]:
     return found
 
 
+def _clear(product: Product) -> None:
+    """Remove the sealed uploads and flush, as bench.upload_throughput does after each
+    run: no writeback of earlier files during the next upload."""
+    for sealed in product.sealed_documents():
+        sealed.unlink()
+    os.sync()
+
+
 def measure(product: Product, session: requests.Session, data: Path, label: str) -> None:
     """Upload `data` once while sampling the source app's threads; print the split."""
     seen: dict[tuple[int, int, str], Times] = {}
@@ -117,17 +125,12 @@ def main() -> int:
         try:
             session = new_source(product.url)
             upload(product.url, session, data)  # warm-up: not measured
-            for sealed in product.sealed_documents():
-                sealed.unlink()  # as bench.upload_throughput does after each run
-            # As bench.upload_throughput does: no writeback of earlier files meanwhile.
-            os.sync()
+            _clear(product)
             print(f"file size: {args.size_mib} MiB; machine: {os.cpu_count()} CPUs; "
                   f"load average at start {loadavg()}")  # fmt: skip
             for number in range(1, args.uploads + 1):
                 measure(product, session, data, f"upload {number} of {args.uploads}")
-                for sealed in product.sealed_documents():
-                    sealed.unlink()
-                os.sync()
+                _clear(product)
         finally:
             product.stop()
         print(f"load average at end {loadavg()}")

@@ -46,9 +46,13 @@ def small_filesystem(directory: Path, size_mib: int) -> Iterator[Path | None]:
     try:
         yield directory
     finally:
-        umount = shutil.which("umount") or "/usr/bin/umount"
-        if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
-            subprocess.run([umount, "-l", str(directory)], check=True)  # a straggler holds it
+        _unmount(directory)
+
+
+def _unmount(directory: Path) -> None:
+    umount = shutil.which("umount") or "/usr/bin/umount"
+    if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
+        subprocess.run([umount, "-l", str(directory)], check=True)  # a straggler holds it
 
 
 @contextmanager
@@ -79,9 +83,7 @@ def mounted_filesystem(directory: Path, kind: str, size_mib: int = 64) -> Iterat
         os.chmod(directory, 0o700)
         yield directory
     finally:
-        umount = shutil.which("umount") or "/usr/bin/umount"
-        if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
-            subprocess.run([umount, "-l", str(directory)], check=True)
+        _unmount(directory)
         if image is not None:
             image.unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ row (no N+1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,6 +237,7 @@ def _smallest(
     together, the unread rows are read only up to as many sources as are assigned.
     """
     order = sorted(filters, key=lambda f: f.costly)  # stable: the others keep their order
+    read: Callable[[_Filter, int], tuple[int, list[int] | None]]
     if cap <= ID_LIST_MAX:
         # Read on the session's connection (Core): plain integers, without the ORM's
         # result machinery, which took about 1.25 ms for 500 ids on SQLite against
@@ -243,30 +245,26 @@ def _smallest(
         # Flushed first, as the session's own queries autoflush.
         db.flush()
         connection = db.connection()
-        driver, ids = (
-            order[0],
-            list(connection.execute(order[0].ids.distinct().limit(cap)).scalars()),
-        )
-        for candidate in order[1:]:
-            if not ids:
-                break
-            found = list(connection.execute(candidate.ids.distinct().limit(len(ids))).scalars())
-            if len(found) < len(ids):
-                driver, ids = candidate, found
-        return driver, len(ids), ids
 
-    def size(f: _Filter, limit: int) -> int:
-        capped = f.ids.distinct().limit(limit).subquery()
-        return int(db.scalar(select(func.count()).select_from(capped)) or 0)
+        def read(f: _Filter, limit: int) -> tuple[int, list[int] | None]:
+            ids = list(connection.execute(f.ids.distinct().limit(limit)).scalars())
+            return len(ids), ids
 
-    driver, fewest = order[0], size(order[0], cap)
+    else:
+
+        def read(f: _Filter, limit: int) -> tuple[int, list[int] | None]:
+            capped = f.ids.distinct().limit(limit).subquery()
+            return int(db.scalar(select(func.count()).select_from(capped)) or 0), None
+
+    driver = order[0]
+    fewest, ids = read(driver, cap)
     for candidate in order[1:]:
         if not fewest:
             break
-        counted = size(candidate, fewest)
+        counted, found = read(candidate, fewest)
         if counted < fewest:
-            driver, fewest = candidate, counted
-    return driver, fewest, None
+            driver, fewest, ids = candidate, counted, found
+    return driver, fewest, ids
 
 
 def _counts(db: Session, reviewer: Reviewer, page_ids: list[int]) -> dict[int, tuple[int, ...]]:

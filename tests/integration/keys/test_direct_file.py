@@ -19,20 +19,21 @@ from tests.support.filesystems import mounted_filesystem, resident_bytes
 MIB = 1024 * 1024
 
 
+def _mounted(tmp_path: Path, kind: str) -> Iterator[Path]:
+    with mounted_filesystem(tmp_path / kind, kind) as mounted:
+        if mounted is None:
+            pytest.skip(f"mounting {kind} needs root (the CI runs as root)")
+        yield mounted
+
+
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
-    with mounted_filesystem(tmp_path / "ext4", "ext4") as mounted:
-        if mounted is None:
-            pytest.skip("mounting a loop device needs root (the CI runs as root)")
-        yield mounted
+    yield from _mounted(tmp_path, "ext4")
 
 
 @pytest.fixture
 def ramfs(tmp_path: Path) -> Iterator[Path]:
-    with mounted_filesystem(tmp_path / "ramfs", "ramfs") as mounted:
-        if mounted is None:
-            pytest.skip("mounting ramfs needs root (the CI runs as root)")
-        yield mounted
+    yield from _mounted(tmp_path, "ramfs")
 
 
 def _write_as_the_stream_does(target: DirectFile, data: bytes) -> None:
