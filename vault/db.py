@@ -52,6 +52,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Address space only (pages are mapped as touched); SQLite's own ceiling is 2 GiB.
+SQLITE_MMAP_SIZE = 1 << 30
+
+
 def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """An engine for the given URL; SQLite gets foreign keys and a busy timeout.
     `pool_size`, `max_overflow`: PostgreSQL's connection pool (SQLAlchemy's defaults)."""
@@ -73,6 +77,14 @@ def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10
             cursor.execute("PRAGMA synchronous=FULL")
             # Deleted rows are overwritten in the file, not left in free pages.
             cursor.execute("PRAGMA secure_delete=ON")
+            # Pages read through a mapping of the file, not copied by a read() each:
+            # every session opens a fresh connection, whose page cache starts empty,
+            # so a page showing 500 scattered sources cost 3.5 ms of reads against 1.0
+            # mapped (bench/inbox_scale.py; docs/benchmarks.md). Writes still go through
+            # write(), so a full or read-only disk fails a write as before; a media
+            # error on a mapped read ends the worker (gunicorn starts another) instead
+            # of failing the request with an error.
+            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}")
             cursor.close()
 
         return engine
