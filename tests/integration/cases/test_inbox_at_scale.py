@@ -273,7 +273,7 @@ def _page_statements(
     def capture(
         conn: object, cursor: object, statement: str, parameters: object, *_: object
     ) -> None:
-        if statement.lstrip().upper().startswith("SELECT SOURCES.ID, SOURCES.UUID"):
+        if statement.lstrip().upper().startswith("SELECT PAGE.ID, PAGE.UUID"):
             seen.append((statement, parameters))
 
     event.listen(runtime.engine, "before_cursor_execute", capture)
