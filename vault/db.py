@@ -82,8 +82,8 @@ def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10
             # so a page showing 500 scattered sources cost 3.5 ms of reads against 1.0
             # mapped (bench/inbox_scale.py; docs/benchmarks.md). Writes still go through
             # write(), so a full or read-only disk fails a write as before; a media
-            # error on a mapped read ends the worker (gunicorn starts another) instead
-            # of failing the request with an error.
+            # error on a mapped read ends the process reading (SIGBUS: gunicorn or
+            # systemd starts another) instead of failing its request with an error.
             cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_SIZE}")
             cursor.close()
 
