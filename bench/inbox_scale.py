@@ -2,7 +2,7 @@
 
 Seeds one fresh database per size through the migrations (rows only: the inbox never
 opens a file), then times the first inbox page as `vault.services.inbox_query.list_page`
-runs it for the reviewer interface (the page, its count query, the audit event)
+runs it for the reviewer interface (the page with its counts, the audit event)
 for each filter, and for each share of unread sources from 50% down to 0.2%. Prints the
 medians and the ratio to the 100-source figure (target: at most 2). The sizes are timed
 in alternating order (100, 1,500, 10,000 then 10,000, 1,500, 100, ...), one filter at a
