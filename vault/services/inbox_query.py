@@ -11,7 +11,7 @@ No query runs per row (no N+1).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,21 +196,19 @@ def _page_rows(
        first N matches of the window are the first N overall).
     """
     keys, descending = _ORDERS[flt.sort if flt.sort in SORTS else "recent"]
-    order = [key.desc() if descending else key.asc() for key in keys]
+
+    def ordered(columns: Sequence[Any]) -> list[ColumnElement[Any]]:
+        return [c.desc() if descending else c.asc() for c in columns]
+
+    order = ordered(keys)
     base = (Source.pending.is_(False), Source.deleted_at.is_(None))
     offset, wanted = (page - 1) * page_size, page_size + 1
 
     def page_of(*where: ColumnElement[bool]) -> list[_Listed]:
         query = select(*_COLUMNS).where(*base, *where).order_by(*order)
         page = query.offset(offset).limit(wanted).subquery("page")
-        keys_of_page = [page.c[key.key] for key in keys]
-        return list(
-            db.execute(
-                select(page, *_counted(reviewer, page.c.id)).order_by(
-                    *(key.desc() if descending else key.asc() for key in keys_of_page)
-                )
-            ).all()
-        )
+        counted = select(page, *_counted(reviewer, page.c.id))
+        return list(db.execute(counted.order_by(*ordered([page.c[k.key] for k in keys]))).all())
 
     filters = _filters(reviewer, flt)
     if not filters:

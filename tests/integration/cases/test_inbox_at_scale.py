@@ -4,12 +4,15 @@ plain definition of each filter, at every page, alone and combined."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 from sqlalchemy import delete, event, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from composition.runtime import Runtime
@@ -34,6 +37,33 @@ from vault.services.inbox_query import InboxFilter, list_page
 def _bench() -> ModuleType:
     """bench/inbox_scale.py: its seed is the one these tests check against."""
     return importlib.import_module("bench.inbox_scale")
+
+
+@contextlib.contextmanager
+def _statements(runtime: Runtime, prefix: str) -> Iterator[list[tuple[str, object]]]:
+    """The statements (with their parameters) run on the engine inside the block whose
+    text starts with `prefix` (upper case)."""
+    seen: list[tuple[str, object]] = []
+
+    def capture(
+        conn: object, cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        if statement.lstrip().upper().startswith(prefix):
+            seen.append((statement, parameters))
+
+    event.listen(runtime.engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", capture)
+
+
+def _plan(conn: Connection, statement: str, parameters: object) -> list[str]:
+    """The engine's plan of `statement`, a line per row (EXPLAIN on PostgreSQL,
+    EXPLAIN QUERY PLAN on SQLite)."""
+    explain = "EXPLAIN " if conn.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    rows = conn.exec_driver_sql(explain + statement, parameters)  # type: ignore[arg-type]
+    return [" ".join(str(column) for column in row) for row in rows]
 
 
 def _unread_rows(db: Session, reviewer: Reviewer) -> set[int]:
@@ -131,23 +161,12 @@ def test_rebuilding_rows_never_reads_the_table_it_fills(runtime: Runtime) -> Non
     the table was empty, scan it once per row while the statement filled it (12 s for a
     reader with 50,000 unread submissions; bench/inbox_scale.py prints the build)."""
     make_source(runtime)
-    statements: list[tuple[str, object]] = []
-
-    def capture(
-        conn: object, cursor: object, statement: str, parameters: object, *_: object
-    ) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO UNREAD_SUBMISSIONS"):
-            statements.append((statement, parameters))
-
     with runtime.session() as db:
         analyst, _ = reviewers.create_reviewer(db, "analyst1", Role.ANALYST, hasher=FAST_HASHER)
         db.execute(delete(UnreadSubmission))
         db.commit()
-        event.listen(runtime.engine, "before_cursor_execute", capture)
-        try:
+        with _statements(runtime, "INSERT INTO UNREAD_SUBMISSIONS") as statements:
             unread.resync(db, analyst)
-        finally:
-            event.remove(runtime.engine, "before_cursor_execute", capture)
         db.rollback()
     assert statements, "resync inserted nothing"
     postgresql = runtime.engine.dialect.name == "postgresql"
@@ -156,11 +175,7 @@ def test_rebuilding_rows_never_reads_the_table_it_fills(runtime: Runtime) -> Non
             # The state that made the plan: an analyzed, empty table.
             conn.exec_driver_sql("ANALYZE unread_submissions")
         for statement, parameters in statements:
-            prefix = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
-            plan = [
-                " ".join(str(column) for column in row)
-                for row in conn.exec_driver_sql(prefix + statement, parameters)  # type: ignore[arg-type]
-            ]
+            plan = _plan(conn, statement, parameters)
             reads = [
                 line
                 for line in plan
@@ -264,26 +279,6 @@ def test_pages_match_the_plain_definition(
             assert expected or kwargs, "the seed leaves no filter empty by accident"
 
 
-def _page_statements(
-    runtime: Runtime, db: Session, reader: Reviewer, flt: InboxFilter
-) -> list[tuple[str, object]]:
-    """The statements `list_page` runs that read sources (the page itself)."""
-    seen: list[tuple[str, object]] = []
-
-    def capture(
-        conn: object, cursor: object, statement: str, parameters: object, *_: object
-    ) -> None:
-        if statement.lstrip().upper().startswith("SELECT PAGE.ID, PAGE.UUID"):
-            seen.append((statement, parameters))
-
-    event.listen(runtime.engine, "before_cursor_execute", capture)
-    try:
-        list_page(db, reader, flt, page_size=7)
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", capture)
-    return seen
-
-
 def test_filters_are_looked_up_per_row_even_when_statistics_undercount(runtime: Runtime) -> None:
     """The page's query checks each filter on the sources it walks or was given, one
     index lookup per source, never by reading all of a filter's rows first: with
@@ -314,13 +309,13 @@ def test_filters_are_looked_up_per_row_even_when_statistics_undercount(runtime: 
             name = bench.reader_name(share)
             reader = db.scalars(select(Reviewer).where(Reviewer.username == name)).one()
             flt = InboxFilter(**kwargs)  # type: ignore[arg-type]
-            statements = _page_statements(runtime, db, reader, flt)
+            # The page itself (the statement that reads sources).
+            with _statements(runtime, "SELECT PAGE.ID, PAGE.UUID") as statements:
+                list_page(db, reader, flt, page_size=7)
             assert statements, kwargs
             with runtime.engine.connect() as conn:
-                prefix = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
                 for statement, parameters in statements:
-                    rows = conn.exec_driver_sql(prefix + statement, parameters)  # type: ignore[arg-type]
-                    plans.append("\n".join(" ".join(str(c) for c in row) for row in rows))
+                    plans.append("\n".join(_plan(conn, statement, parameters)))
     filter_tables = ("unread_submissions", "case_sources", "case_assignees", "case_labels", "cases")
     # Walks and pages with a second filter check filters per row (a subquery each).
     assert [plan for plan in plans if ("SubPlan" if postgresql else "SUBQUERY") in plan]
@@ -373,14 +368,6 @@ def test_a_large_rebuild_refreshes_the_statistics_of_the_unread_rows(runtime: Ru
                 ).scalar_one()
             )
 
-    reads: list[tuple[str, object]] = []
-
-    def capture(
-        conn: object, cursor: object, statement: str, parameters: object, *_: object
-    ) -> None:
-        if statement.lstrip().upper().startswith("SELECT DISTINCT UNREAD_SUBMISSIONS"):
-            reads.append((statement, parameters))
-
     with runtime.session() as db:
         readers = {r.username: r for r in db.scalars(select(Reviewer))}
         small = readers[bench.reader_name(bench.UNREAD_SHARES[1])]  # 10%: 1,200 rows
@@ -396,16 +383,12 @@ def test_a_large_rebuild_refreshes_the_statistics_of_the_unread_rows(runtime: Ru
         db.commit()
         if postgresql:
             assert known_rows() >= added + 1_200
-        event.listen(runtime.engine, "before_cursor_execute", capture)
-        try:
+        with _statements(runtime, "SELECT DISTINCT UNREAD_SUBMISSIONS") as reads:
             listing = list_page(db, large, InboxFilter(unread=True))
-        finally:
-            event.remove(runtime.engine, "before_cursor_execute", capture)
         assert len(listing.sources) == inbox_query.PAGE_SIZE
     assert reads
     if not postgresql:
         with runtime.engine.connect() as conn:
             for statement, parameters in reads:
-                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)  # type: ignore[arg-type]
-                plan = " ".join(str(c) for row in rows for c in row)
+                plan = " ".join(_plan(conn, statement, parameters))
                 assert "COVERING INDEX ix_unread_submissions_reviewer_source" in plan, plan
